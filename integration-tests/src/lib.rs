@@ -1,0 +1,218 @@
+//! Helpers for tests that run real `govchain` node processes on loopback: create a
+//! network folder with `govchain init`, start and kill nodes, sign and submit as a
+//! department.
+//!
+//! The `govchain` binary is found next to the test executable's `deps/` folder (cargo
+//! builds it for the workspace test run), or at `$GOVCHAIN_BIN`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use govchain_api::rpc::{GetNonceRequest, GetStatusRequest};
+use govchain_api::ChainClient;
+use govchain_crypto::PrivateKey;
+use govchain_types::pb;
+use tonic::transport::Channel;
+
+/// Path of the `govchain` binary under test.
+pub fn govchain_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("GOVCHAIN_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("govchain");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (`cargo build --bin govchain`) or set GOVCHAIN_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A free loopback port (bound and released; good enough for tests on one machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs `govchain` with `args` and returns its stdout, failing on a non-zero exit.
+pub fn govchain(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(govchain_bin()).args(args).output()?;
+    if !out.status.success() {
+        bail!(
+            "govchain {:?} failed: {}{}",
+            args,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// A network folder made by `govchain init` in a temporary directory.
+#[derive(Debug)]
+pub struct Network {
+    /// Keeps the folder alive.
+    pub dir: tempfile::TempDir,
+    /// The network folder.
+    pub root: PathBuf,
+    /// gRPC port of node1.
+    pub base_port: u16,
+}
+
+impl Network {
+    /// `govchain init --validators n --plain-keys` with free ports.
+    pub fn init(validators: usize) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("net");
+        let base_port = free_port();
+        govchain(&[
+            "init",
+            "--out",
+            root.to_str().unwrap(),
+            "--validators",
+            &validators.to_string(),
+            "--plain-keys",
+            "--base-port",
+            &base_port.to_string(),
+            "--chain-id",
+            "it-chain",
+            "--block-interval-ms",
+            "20",
+        ])?;
+        Ok(Network { dir, root, base_port })
+    }
+
+    /// Config file of node `i` (1-based).
+    pub fn config(&self, i: usize) -> PathBuf {
+        self.root.join(format!("node{i}/config.toml"))
+    }
+
+    /// gRPC endpoint of node `i`.
+    pub fn endpoint(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.base_port + 10 * (i as u16 - 1))
+    }
+
+    /// A department's key.
+    pub fn signer(&self, dept: &str) -> Signer {
+        let pem = std::fs::read_to_string(self.root.join(format!("keys/{dept}.pem"))).unwrap();
+        Signer { department: dept.into(), key: PrivateKey::from_pkcs8_pem(&pem).unwrap() }
+    }
+}
+
+/// A running node process.
+#[derive(Debug)]
+pub struct NodeProcess {
+    child: Child,
+    /// Its endpoint.
+    pub endpoint: String,
+    log: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts node `i` of `net` and waits until it answers GetStatus.
+    pub async fn start(net: &Network, i: usize) -> anyhow::Result<Self> {
+        let log = net.root.join(format!("node{i}.log"));
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let child = Command::new(govchain_bin())
+            .args(["node", "--config", net.config(i).to_str().unwrap()])
+            .env("GOVCHAIN_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()?;
+        let mut node = NodeProcess { child, endpoint: net.endpoint(i), log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = node.child.try_wait()? {
+                bail!("node exited with {status} during start: {}", node.log_text());
+            }
+            if let Ok(mut c) = connect(&node.endpoint).await {
+                if c.get_status(GetStatusRequest {}).await.is_ok() {
+                    return Ok(node);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("node did not come up within 30 s: {}", node.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The node's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connects a client.
+pub async fn connect(endpoint: &str) -> anyhow::Result<ChainClient<Channel>> {
+    let ch = Channel::from_shared(endpoint.to_string())?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(40))
+        .connect()
+        .await
+        .context("connect")?;
+    Ok(ChainClient::new(ch))
+}
+
+/// Signs as a department.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    /// Department id.
+    pub department: String,
+    /// Its key.
+    pub key: PrivateKey,
+}
+
+impl Signer {
+    /// A signed transaction with `nonce` and `payload`.
+    pub fn sign(&self, chain_id: &str, nonce: u64, payload: pb::payload::Kind) -> pb::SignedTx {
+        let body = govchain_types::encode(&pb::TxBody {
+            chain_id: chain_id.into(),
+            sender: self.department.clone(),
+            operator: String::new(),
+            nonce,
+            expiry_height: 0,
+            payload: Some(pb::Payload { kind: Some(payload) }),
+        });
+        pb::SignedTx {
+            signature: self.key.sign(&body).to_bytes().to_vec(),
+            signer_pubkey: self.key.public_key().to_sec1(),
+            body,
+        }
+    }
+
+    /// Its next nonce according to the node.
+    pub async fn next_nonce(&self, c: &mut ChainClient<Channel>) -> anyhow::Result<u64> {
+        Ok(c
+            .get_nonce(GetNonceRequest { department: self.department.clone(), operator: String::new() })
+            .await?
+            .into_inner()
+            .next_nonce)
+    }
+}
+
+/// An anchor payload with a unique key.
+pub fn anchor(key: &str) -> pb::payload::Kind {
+    pb::payload::Kind::Anchor(pb::Anchor {
+        key: key.into(),
+        digest: govchain_crypto::sm3(key.as_bytes()).to_vec(),
+        note: String::new(),
+    })
+}

@@ -1,0 +1,21 @@
+//! The network interface of a govchain node: tonic gRPC services (one per area, plus
+//! `grpc.health.v1`), Prometheus metrics and a health check on an HTTP port.
+//!
+//! Every error a service returns carries the stable [`govchain_types::ErrorCode`] twice:
+//! in the status details (an encoded `govchain.v1.ErrorDetail`) and in the
+//! `x-govchain-code` metadata entry, with a gRPC code that fits (see [`error`]).
+
+pub mod error;
+pub mod metrics;
+mod server;
+mod services;
+
+pub use server::{serve, ServeConfig};
+
+/// Generated gRPC clients and servers.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod rpc {
+    include!(concat!(env!("OUT_DIR"), "/govchain.v1.rs"));
+}
+
+pub use rpc::chain_client::ChainClient;

@@ -1,0 +1,69 @@
+//! Prometheus metrics of the node, served as text on the HTTP port.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Label of a rejection counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    /// Stable error code name.
+    pub code: String,
+}
+
+/// The node's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Transactions admitted to the mempool.
+    pub tx_admitted: Counter,
+    /// Transactions rejected at admission, by code.
+    pub tx_rejected: Family<CodeLabel, Counter>,
+    /// Blocks committed.
+    pub blocks: Counter,
+    /// Transactions committed.
+    pub txs_committed: Counter,
+    /// Height of the committed tip.
+    pub height: Gauge,
+    /// Transactions waiting in the mempool (sampled on commit).
+    pub mempool: Gauge,
+    /// Transactions per block.
+    pub block_txs: Histogram,
+}
+
+impl Metrics {
+    /// Registers every metric under the `govchain_` prefix.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("govchain");
+        let m = Metrics {
+            tx_admitted: Counter::default(),
+            tx_rejected: Family::default(),
+            blocks: Counter::default(),
+            txs_committed: Counter::default(),
+            height: Gauge::default(),
+            mempool: Gauge::default(),
+            block_txs: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
+            registry: Registry::default(),
+        };
+        registry.register("tx_admitted", "Transactions admitted to the mempool", m.tx_admitted.clone());
+        registry.register("tx_rejected", "Transactions rejected at admission", m.tx_rejected.clone());
+        registry.register("blocks", "Blocks committed", m.blocks.clone());
+        registry.register("txs_committed", "Transactions committed", m.txs_committed.clone());
+        registry.register("height", "Height of the committed tip", m.height.clone());
+        registry.register("mempool_txs", "Transactions waiting in the mempool", m.mempool.clone());
+        registry.register("block_txs", "Transactions per block", m.block_txs.clone());
+        Arc::new(Metrics { registry, ..m })
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("string write");
+        out
+    }
+}

@@ -1,0 +1,95 @@
+//! Assembles and runs the gRPC server and the metrics HTTP server.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::routing::get;
+use govchain_consensus::Chain;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::metrics::Metrics;
+use crate::rpc::chain_server::ChainServer;
+use crate::services::chain::ChainService;
+
+/// What the servers need besides the chain.
+#[derive(Debug)]
+pub struct ServeConfig {
+    /// Bound gRPC listener.
+    pub grpc: TcpListener,
+    /// Bound metrics/health HTTP listener, if enabled.
+    pub http: Option<TcpListener>,
+    /// This node's id, reported by GetStatus.
+    pub node_id: String,
+    /// Consensus mode name, reported by GetStatus.
+    pub consensus: String,
+}
+
+/// Largest gRPC message accepted (a full SubmitTxs batch).
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// Serves gRPC (and metrics, when configured) until `shutdown` completes.
+pub async fn serve(
+    chain: Arc<Chain>,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let metrics = Metrics::new();
+    spawn_commit_metrics(chain.clone(), metrics.clone());
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ChainServer<ChainService>>().await;
+    let service = ChainService {
+        chain,
+        metrics: metrics.clone(),
+        node_id: config.node_id,
+        consensus: config.consensus,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(http) = config.http {
+        let mut stop = stop_rx.clone();
+        let m = metrics.clone();
+        let app = axum::Router::new()
+            .route("/metrics", get(move || async move { m.encode() }))
+            .route("/healthz", get(|| async { "ok" }));
+        tokio::spawn(async move {
+            let _ = axum::serve(http, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+        });
+    }
+    let result = tonic::transport::Server::builder()
+        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+        .add_service(health_service)
+        .add_service(
+            ChainServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(config.grpc), shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    result
+}
+
+fn spawn_commit_metrics(chain: Arc<Chain>, metrics: Arc<Metrics>) {
+    let mut commits = chain.subscribe();
+    metrics.height.set(chain.tip().header.height as i64);
+    tokio::spawn(async move {
+        loop {
+            match commits.recv().await {
+                Ok(b) => {
+                    let n = b.sealed.header.tx_count as u64;
+                    metrics.blocks.inc();
+                    metrics.txs_committed.inc_by(n);
+                    metrics.block_txs.observe(n as f64);
+                    metrics.height.set(b.sealed.header.height as i64);
+                    metrics.mempool.set(chain.mempool_len() as i64);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            }
+        }
+    });
+}

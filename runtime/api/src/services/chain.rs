@@ -1,0 +1,248 @@
+//! The Chain service.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use govchain_consensus::{Chain, CommittedBlock, SealedBlock};
+use govchain_types::{decode, pb, ErrorCode, HashHex};
+use tokio::sync::broadcast::error::RecvError;
+use tonic::{Request, Response, Status};
+
+use crate::error::{internal, status, tx_detail, tx_status};
+use crate::metrics::{CodeLabel, Metrics};
+use crate::rpc::chain_server;
+use crate::rpc::*;
+
+/// How long `SubmitTx { wait: true }` waits for the commit.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest batch accepted by `SubmitTxs`.
+const MAX_BATCH: usize = 10_000;
+
+pub(crate) struct ChainService {
+    pub(crate) chain: Arc<Chain>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) node_id: String,
+    pub(crate) consensus: String,
+}
+
+fn summary(b: &CommittedBlock) -> BlockSummary {
+    summary_of(&b.sealed)
+}
+
+fn summary_of(s: &SealedBlock) -> BlockSummary {
+    BlockSummary {
+        height: s.header.height,
+        hash: s.hash.to_vec(),
+        time_ms: s.header.time_ms,
+        tx_count: s.header.tx_count,
+        tx_hashes: s.block.txs.iter().map(|t| govchain_crypto::sm3(&t.body).to_vec()).collect(),
+        state_root: s.header.state_root.clone(),
+    }
+}
+
+impl ChainService {
+    fn count_rejection(&self, e: &govchain_types::TxError) {
+        self.metrics
+            .tx_rejected
+            .get_or_create(&CodeLabel { code: govchain_types::Coded::code(e).as_str_name().into() })
+            .inc();
+    }
+
+    fn load_block(&self, height: u64) -> Result<SealedBlock, Status> {
+        let raw = self
+            .chain
+            .store()
+            .block(height)
+            .map_err(internal)?
+            .ok_or_else(|| status(ErrorCode::BlockNotFound, format!("no block at height {height}")))?;
+        SealedBlock::decode(&raw).map_err(internal)
+    }
+
+    fn receipt(&self, tx_hash: &[u8]) -> Result<Option<pb::Receipt>, Status> {
+        self.chain
+            .store()
+            .receipt(tx_hash)
+            .map_err(internal)?
+            .map(|r| decode::<pb::Receipt>("receipt", &r).map_err(internal))
+            .transpose()
+    }
+}
+
+type BlockStream = Pin<Box<dyn Stream<Item = Result<BlockSummary, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl chain_server::Chain for ChainService {
+    async fn submit_tx(&self, req: Request<SubmitTxRequest>) -> Result<Response<SubmitTxResponse>, Status> {
+        let req = req.into_inner();
+        let tx = req
+            .tx
+            .ok_or_else(|| status(ErrorCode::MalformedTx, "request has no transaction"))?;
+        let result = self.chain.submit(vec![tx], req.wait).await.pop().expect("one result");
+        let (hash, receiver) = result.map_err(|e| {
+            self.count_rejection(&e);
+            tx_status(&e)
+        })?;
+        self.metrics.tx_admitted.inc();
+        let receipt = match receiver {
+            None => None,
+            Some(r) => Some(
+                tokio::time::timeout(COMMIT_TIMEOUT, r)
+                    .await
+                    .map_err(|_| {
+                        status(
+                            ErrorCode::Timeout,
+                            format!("transaction {} admitted but not committed within {COMMIT_TIMEOUT:?}", HashHex(&hash)),
+                        )
+                    })?
+                    .map_err(|_| status(ErrorCode::Unavailable, "node stopped before the commit"))?,
+            ),
+        };
+        Ok(Response::new(SubmitTxResponse { tx_hash: hash.to_vec(), receipt }))
+    }
+
+    async fn submit_txs(&self, req: Request<SubmitTxsRequest>) -> Result<Response<SubmitTxsResponse>, Status> {
+        let txs = req.into_inner().txs;
+        if txs.len() > MAX_BATCH {
+            return Err(status(
+                ErrorCode::InvalidArgument,
+                format!("batch of {} transactions, the limit is {MAX_BATCH}", txs.len()),
+            ));
+        }
+        let hashes: Vec<_> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
+        let results = self.chain.submit(txs, false).await;
+        let results = results
+            .into_iter()
+            .zip(hashes)
+            .map(|(r, hash)| match r {
+                Ok(_) => {
+                    self.metrics.tx_admitted.inc();
+                    SubmitResult { tx_hash: hash.to_vec(), error: None }
+                }
+                Err(e) => {
+                    self.count_rejection(&e);
+                    SubmitResult { tx_hash: hash.to_vec(), error: Some(tx_detail(&e)) }
+                }
+            })
+            .collect();
+        Ok(Response::new(SubmitTxsResponse { results }))
+    }
+
+    async fn get_tx(&self, req: Request<GetTxRequest>) -> Result<Response<GetTxResponse>, Status> {
+        let hash = req.into_inner().tx_hash;
+        let not_found = || status(ErrorCode::TxNotFound, format!("no committed transaction {}", HashHex(&hash)));
+        let loc = self.chain.store().tx_location(&hash).map_err(internal)?.ok_or_else(not_found)?;
+        let block = self.load_block(loc.height)?;
+        let tx = block
+            .block
+            .txs
+            .get(loc.index as usize)
+            .cloned()
+            .ok_or_else(|| internal(format!("block {} has no tx {}", loc.height, loc.index)))?;
+        let body = decode("transaction body", &tx.body).map_err(internal)?;
+        Ok(Response::new(GetTxResponse {
+            receipt: self.receipt(&hash)?,
+            body: Some(body),
+            tx: Some(tx),
+            height: loc.height,
+            block_hash: block.hash.to_vec(),
+        }))
+    }
+
+    async fn get_block(&self, req: Request<GetBlockRequest>) -> Result<Response<GetBlockResponse>, Status> {
+        use get_block_request::At;
+        let height = match req.into_inner().at {
+            None | Some(At::Latest(_)) => self.chain.tip().header.height,
+            Some(At::Height(h)) => h,
+            Some(At::Hash(h)) => self
+                .chain
+                .store()
+                .block_height(&h)
+                .map_err(internal)?
+                .ok_or_else(|| status(ErrorCode::BlockNotFound, format!("no block with hash {}", HashHex(&h))))?,
+        };
+        let b = self.load_block(height)?;
+        let mut receipts = Vec::with_capacity(b.block.txs.len());
+        for t in &b.block.txs {
+            if let Some(r) = self.receipt(&govchain_crypto::sm3(&t.body))? {
+                receipts.push(r);
+            }
+        }
+        Ok(Response::new(GetBlockResponse {
+            hash: b.hash.to_vec(),
+            header: Some(b.header),
+            block: Some(b.block),
+            receipts,
+        }))
+    }
+
+    async fn get_status(&self, _req: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {
+        let tip = self.chain.tip();
+        let store = self.chain.store();
+        Ok(Response::new(GetStatusResponse {
+            chain_id: self.chain.chain_id().to_string(),
+            node_id: self.node_id.clone(),
+            height: tip.header.height,
+            tip_hash: tip.hash.to_vec(),
+            tip_time_ms: tip.header.time_ms,
+            departments: govchain_state::query::departments(store).map_err(internal)?,
+            validators: govchain_state::query::validators(store).map_err(internal)?,
+            consensus: self.consensus.clone(),
+            mempool_size: self.chain.mempool_len() as u64,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            genesis_hash: self.chain.genesis_hash().to_vec(),
+        }))
+    }
+
+    async fn get_nonce(&self, req: Request<GetNonceRequest>) -> Result<Response<GetNonceResponse>, Status> {
+        let r = req.into_inner();
+        let next_nonce = self.chain.next_nonce(&r.department, &r.operator).map_err(|e| tx_status(&e))?;
+        Ok(Response::new(GetNonceResponse { next_nonce }))
+    }
+
+    type StreamBlocksStream = BlockStream;
+
+    async fn stream_blocks(&self, req: Request<StreamBlocksRequest>) -> Result<Response<BlockStream>, Status> {
+        let from = req.into_inner().from_height;
+        // Subscribe before reading the stored range so no block falls between the two.
+        let mut live = self.chain.subscribe();
+        let tip = self.chain.tip().header.height;
+        let store = self.chain.store().clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut next = from;
+            while next <= tip {
+                let item = match store.block(next) {
+                    Ok(Some(raw)) => SealedBlock::decode(&raw).map(|s| summary_of(&s)).map_err(internal),
+                    Ok(None) => Err(internal(format!("block {next} missing"))),
+                    Err(e) => Err(internal(e)),
+                };
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+                next += 1;
+            }
+            loop {
+                match live.recv().await {
+                    Ok(b) if b.sealed.header.height >= next => {
+                        next = b.sealed.header.height + 1;
+                        if tx.send(Ok(summary(&b))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => {
+                        let _ = tx
+                            .send(Err(status(ErrorCode::Unavailable, format!("subscriber lagged {n} blocks behind; resubscribe from height {next}"))))
+                            .await;
+                        return;
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}

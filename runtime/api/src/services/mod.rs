@@ -1,0 +1,3 @@
+//! gRPC service implementations.
+
+pub(crate) mod chain;

@@ -1,0 +1,360 @@
+//! Block ordering for govchain.
+//!
+//! [`Chain`] is the part every consensus mode shares: admission of signed transactions
+//! (signatures verified once, in parallel), the mempool, executing and committing an
+//! ordered block atomically, notifying waiters and subscribers, and checking the stored
+//! chain when the node starts. An ordering engine decides *which* transactions form the
+//! next block and when; [`solo`] is the single-validator engine used by `govchain dev`.
+
+mod block;
+mod mempool;
+pub mod solo;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use govchain_crypto::PrivateKey;
+use govchain_state::{keys, Admission, BlockContext, Executor, Genesis, VerifiedTx};
+use govchain_store::{BlockCommit, Store};
+use govchain_types::{decode, pb, Hash, HashHex, TxError};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{broadcast, oneshot, Notify};
+
+pub use block::SealedBlock;
+pub use mempool::Mempool;
+
+/// Errors of the consensus layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsensusError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] govchain_store::StoreError),
+    /// State failed.
+    #[error(transparent)]
+    State(#[from] govchain_state::StateError),
+    /// Stored chain data is inconsistent.
+    #[error("stored chain is inconsistent: {0}")]
+    Corrupt(String),
+    /// The store belongs to another genesis.
+    #[error("data directory holds chain with genesis {found}, but genesis file hashes to {expected}")]
+    GenesisMismatch {
+        /// Hash of the configured genesis.
+        expected: String,
+        /// Hash found in block 0.
+        found: String,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, ConsensusError>;
+
+/// A block that was committed, as announced to subscribers.
+#[derive(Debug)]
+pub struct CommittedBlock {
+    /// The block.
+    pub sealed: SealedBlock,
+    /// Its receipts, in transaction order.
+    pub receipts: Vec<pb::Receipt>,
+}
+
+/// The committed tip as the node sees it.
+#[derive(Debug, Clone)]
+pub struct TipInfo {
+    /// Header of the last committed block.
+    pub header: pb::BlockHeader,
+    /// Its hash.
+    pub hash: Hash,
+}
+
+/// Tuning of the shared chain core.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    /// Mempool capacity.
+    pub mempool_capacity: usize,
+}
+
+/// State shared by the API and the ordering engine.
+#[derive(Debug)]
+pub struct Chain {
+    store: Arc<Store>,
+    admission: Admission,
+    executor: Executor,
+    genesis_hash: Hash,
+    mempool: Mutex<Mempool>,
+    waiters: Mutex<HashMap<Hash, oneshot::Sender<pb::Receipt>>>,
+    tip: RwLock<TipInfo>,
+    commits: broadcast::Sender<Arc<CommittedBlock>>,
+    pending: Notify,
+    verify_pool: rayon::ThreadPool,
+}
+
+impl Chain {
+    /// Opens the chain in `store`: writes block 0 from `genesis` into an empty store, or
+    /// checks the stored chain (genesis hash, the last blocks' hash links and proposer
+    /// signatures) and resumes from its tip.
+    pub fn open(store: Arc<Store>, genesis: &Genesis, config: ChainConfig) -> Result<Arc<Self>> {
+        let executor = Executor::new(store.clone());
+        let genesis_hash = genesis.hash();
+        let tip = match store.tip()? {
+            None => {
+                let exec = executor.execute_genesis(genesis)?;
+                let header = pb::BlockHeader {
+                    chain_id: genesis.chain_id.clone(),
+                    height: 0,
+                    prev_hash: genesis_hash.to_vec(),
+                    time_ms: genesis.genesis_time_ms,
+                    proposer: String::new(),
+                    tx_root: exec.tx_root.to_vec(),
+                    state_root: exec.state_root.to_vec(),
+                    receipts_root: exec.receipts_root.to_vec(),
+                    audit_root: exec.audit_root.to_vec(),
+                    tx_count: 0,
+                };
+                let sealed = SealedBlock::seal(header, vec![], None);
+                store.commit_block(BlockCommit {
+                    height: 0,
+                    hash: sealed.hash,
+                    block: govchain_types::encode(&sealed.block),
+                    txs: vec![],
+                    state: exec.writes,
+                    index: vec![],
+                })?;
+                tracing::info!(chain_id = %genesis.chain_id, genesis = %HashHex(&genesis_hash), "wrote genesis block");
+                TipInfo { header: sealed.header, hash: sealed.hash }
+            }
+            Some(_) => verify_stored_chain(&store, &genesis_hash)?,
+        };
+        let admission = Admission::new(store.clone())?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Arc::new(Chain {
+            admission,
+            executor,
+            genesis_hash,
+            mempool: Mutex::new(Mempool::new(config.mempool_capacity)),
+            waiters: Mutex::new(HashMap::new()),
+            tip: RwLock::new(tip),
+            commits: broadcast::channel(1024).0,
+            pending: Notify::new(),
+            verify_pool: rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("sm2-verify-{i}"))
+                .build()
+                .expect("thread pool"),
+            store,
+        }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Chain id.
+    pub fn chain_id(&self) -> &str {
+        self.admission.chain_id()
+    }
+
+    /// Hash of the genesis document.
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+
+    /// The committed tip.
+    pub fn tip(&self) -> TipInfo {
+        self.tip.read().clone()
+    }
+
+    /// Transactions waiting in the mempool.
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.lock().len()
+    }
+
+    /// Subscribes to committed blocks.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommittedBlock>> {
+        self.commits.subscribe()
+    }
+
+    /// Next nonce of an account including pending transactions.
+    pub fn next_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
+        let mempool = self.mempool.lock();
+        let committed = self.admission.committed_nonce(dept, operator)?;
+        Ok(mempool.next_nonce(&govchain_state::admission::account_label(dept, operator), committed))
+    }
+
+    /// Admits a batch: signatures are verified in parallel on all cores, then the
+    /// transactions enter the mempool in the given order. One result per transaction.
+    /// With `wait`, each admitted transaction also gets a receiver of its receipt.
+    pub async fn submit(
+        self: &Arc<Self>,
+        txs: Vec<pb::SignedTx>,
+        wait: bool,
+    ) -> Vec<std::result::Result<(Hash, Option<oneshot::Receiver<pb::Receipt>>), TxError>> {
+        let this = self.clone();
+        let (tx, rx) = oneshot::channel();
+        self.verify_pool.spawn(move || {
+            use rayon::prelude::*;
+            let next_height = this.tip.read().header.height + 1;
+            let checked: Vec<_> = txs
+                .into_par_iter()
+                .map(|t| this.admission.check(t, next_height))
+                .collect();
+            let _ = tx.send(checked);
+        });
+        let checked = rx.await.unwrap_or_default();
+        let mut out = Vec::with_capacity(checked.len());
+        let mut admitted = false;
+        {
+            let mut mempool = self.mempool.lock();
+            for c in checked {
+                out.push(c.and_then(|v| {
+                    let hash = v.hash;
+                    if self.store.has_tx(&hash).map_err(|e| TxError::Internal(e.to_string()))? {
+                        return Err(TxError::Duplicate { tx_hash: HashHex(&hash).to_string() });
+                    }
+                    let committed = self.admission.committed_nonce(&v.body.sender, &v.body.operator)?;
+                    let receiver = wait.then(|| {
+                        let (s, r) = oneshot::channel();
+                        self.waiters.lock().insert(hash, s);
+                        r
+                    });
+                    if let Err(e) = mempool.insert(v, committed) {
+                        self.waiters.lock().remove(&hash);
+                        return Err(e);
+                    }
+                    admitted = true;
+                    Ok((hash, receiver))
+                }));
+            }
+        }
+        if admitted {
+            self.pending.notify_one();
+        }
+        out
+    }
+
+    /// Waits until the mempool has transactions.
+    pub async fn wait_pending(&self) {
+        loop {
+            let notified = self.pending.notified();
+            if !self.mempool.lock().is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Takes up to `max` transactions for the next block.
+    pub fn take_pending(&self, max: usize) -> Vec<VerifiedTx> {
+        self.mempool.lock().take(max)
+    }
+
+    /// Executes `txs` as the next block with `time_ms`, signs it with `key` as
+    /// `proposer`, commits it atomically and announces it.
+    pub fn produce_block(
+        &self,
+        txs: Vec<VerifiedTx>,
+        time_ms: u64,
+        proposer: &str,
+        key: &PrivateKey,
+    ) -> Result<Arc<CommittedBlock>> {
+        let tip = self.tip();
+        let height = tip.header.height + 1;
+        let span = tracing::info_span!("block", height, txs = txs.len());
+        let _g = span.enter();
+        let time_ms = time_ms.max(tip.header.time_ms);
+        let ctx = BlockContext { height, time_ms, proposer: proposer.to_string() };
+        let prev_root: Hash = tip.header.state_root.as_slice().try_into().map_err(|_| {
+            ConsensusError::Corrupt(format!("state root of block {} is not 32 bytes", tip.header.height))
+        })?;
+        let exec = self.executor.execute(&ctx, &txs, &prev_root)?;
+        let header = pb::BlockHeader {
+            chain_id: self.chain_id().to_string(),
+            height,
+            prev_hash: tip.hash.to_vec(),
+            time_ms,
+            proposer: proposer.to_string(),
+            tx_root: exec.tx_root.to_vec(),
+            state_root: exec.state_root.to_vec(),
+            receipts_root: exec.receipts_root.to_vec(),
+            audit_root: exec.audit_root.to_vec(),
+            tx_count: txs.len() as u32,
+        };
+        let signed: Vec<pb::SignedTx> = txs.iter().map(|t| t.tx.clone()).collect();
+        let sealed = SealedBlock::seal(header, signed, Some(key));
+        let receipts_enc = exec.receipts.iter().map(govchain_types::encode);
+        self.store.commit_block(BlockCommit {
+            height,
+            hash: sealed.hash,
+            block: govchain_types::encode(&sealed.block),
+            txs: txs.iter().map(|t| t.hash).zip(receipts_enc).collect(),
+            state: exec.writes,
+            index: exec.index,
+        })?;
+        *self.tip.write() = TipInfo { header: sealed.header.clone(), hash: sealed.hash };
+        self.mempool.lock().committed(&txs);
+        {
+            let mut waiters = self.waiters.lock();
+            for r in &exec.receipts {
+                if let Some(w) = waiters.remove(r.tx_hash.as_slice()) {
+                    let _ = w.send(r.clone());
+                }
+            }
+        }
+        tracing::info!(hash = %HashHex(&sealed.hash), "committed");
+        let committed = Arc::new(CommittedBlock { sealed, receipts: exec.receipts });
+        let _ = self.commits.send(committed.clone());
+        Ok(committed)
+    }
+}
+
+/// Checks the stored chain on start: block 0 carries this genesis, and the last blocks
+/// (up to 64) link by hash and carry valid proposer signatures.
+fn verify_stored_chain(store: &Store, genesis_hash: &Hash) -> Result<TipInfo> {
+    let tip = store.tip()?.expect("caller checked");
+    let load = |h: u64| -> Result<SealedBlock> {
+        let raw = store
+            .block(h)?
+            .ok_or_else(|| ConsensusError::Corrupt(format!("block {h} missing below tip {}", tip.height)))?;
+        SealedBlock::decode(&raw)
+    };
+    let b0 = load(0)?;
+    if b0.header.prev_hash != genesis_hash {
+        return Err(ConsensusError::GenesisMismatch {
+            expected: HashHex(genesis_hash).to_string(),
+            found: HashHex(&b0.header.prev_hash).to_string(),
+        });
+    }
+    let top = load(tip.height)?;
+    if top.hash != tip.hash {
+        return Err(ConsensusError::Corrupt(format!(
+            "tip record names {} but block {} hashes to {}",
+            HashHex(&tip.hash),
+            tip.height,
+            HashHex(&top.hash)
+        )));
+    }
+    let mut child = top.clone();
+    let lowest = tip.height.saturating_sub(64);
+    while child.header.height > lowest {
+        let key = store
+            .state(&keys::validator(&child.header.proposer))?
+            .ok_or_else(|| {
+                ConsensusError::Corrupt(format!(
+                    "block {} proposed by unknown validator '{}'",
+                    child.header.height, child.header.proposer
+                ))
+            })?;
+        let v: pb::Validator = decode("validator", &key).map_err(|e| ConsensusError::Corrupt(e.to_string()))?;
+        child.verify_signature(&v.public_key)?;
+        let parent = load(child.header.height - 1)?;
+        if child.header.prev_hash != parent.hash {
+            return Err(ConsensusError::Corrupt(format!(
+                "block {} does not link to block {}",
+                child.header.height, parent.header.height
+            )));
+        }
+        child = parent;
+    }
+    tracing::info!(height = tip.height, hash = %HashHex(&tip.hash), "resumed from stored tip");
+    Ok(TipInfo { header: top.header, hash: top.hash })
+}

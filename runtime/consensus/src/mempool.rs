@@ -1,0 +1,159 @@
+//! Admitted transactions waiting for a block, in arrival order.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use govchain_state::VerifiedTx;
+use govchain_types::{Hash, HashHex, TxError};
+
+/// Per-account bookkeeping: the next nonce after pending ones, and how many are pending
+/// (including ones taken into a block that is not committed yet).
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    next: u64,
+    count: usize,
+}
+
+/// The mempool. Not thread-safe by itself: [`crate::Chain`] holds it under a mutex.
+#[derive(Debug)]
+pub struct Mempool {
+    queue: VecDeque<VerifiedTx>,
+    hashes: HashSet<Hash>,
+    accounts: HashMap<String, Pending>,
+    capacity: usize,
+}
+
+impl Mempool {
+    /// An empty mempool holding at most `capacity` transactions.
+    pub fn new(capacity: usize) -> Self {
+        Mempool {
+            queue: VecDeque::new(),
+            hashes: HashSet::new(),
+            accounts: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Transactions waiting (not yet taken into a block).
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Next nonce of an account, given its committed next nonce.
+    pub fn next_nonce(&self, account: &str, committed: u64) -> u64 {
+        self.accounts.get(account).map_or(committed, |p| p.next)
+    }
+
+    /// Adds a verified transaction whose nonce must be exactly the account's next one.
+    pub fn insert(&mut self, tx: VerifiedTx, committed_nonce: u64) -> Result<(), TxError> {
+        if self.hashes.contains(&tx.hash) {
+            return Err(TxError::Duplicate {
+                tx_hash: HashHex(&tx.hash).to_string(),
+            });
+        }
+        if self.hashes.len() >= self.capacity {
+            return Err(TxError::MempoolFull {
+                capacity: self.capacity,
+            });
+        }
+        let account = tx.account();
+        let expected = self.next_nonce(&account, committed_nonce);
+        let got = tx.body.nonce;
+        if got < expected {
+            return Err(TxError::NonceReplayed { account, expected, got });
+        }
+        if got > expected {
+            return Err(TxError::NonceGap { account, expected, got });
+        }
+        let p = self.accounts.entry(account).or_insert(Pending { next: got, count: 0 });
+        p.next = got + 1;
+        p.count += 1;
+        self.hashes.insert(tx.hash);
+        self.queue.push_back(tx);
+        Ok(())
+    }
+
+    /// Takes up to `max` transactions, oldest first, for a block. They stay counted as
+    /// pending until [`Mempool::committed`] is called with them.
+    pub fn take(&mut self, max: usize) -> Vec<VerifiedTx> {
+        let n = max.min(self.queue.len());
+        self.queue.drain(..n).collect()
+    }
+
+    /// Forgets transactions that were committed in a block.
+    pub fn committed<'a>(&mut self, txs: impl IntoIterator<Item = &'a VerifiedTx>) {
+        for tx in txs {
+            self.hashes.remove(&tx.hash);
+            let account = tx.account();
+            if let Some(p) = self.accounts.get_mut(&account) {
+                p.count -= 1;
+                if p.count == 0 {
+                    self.accounts.remove(&account);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use govchain_types::pb;
+
+    fn tx(sender: &str, nonce: u64, tag: u8) -> VerifiedTx {
+        VerifiedTx {
+            hash: [tag; 32],
+            body: pb::TxBody {
+                sender: sender.into(),
+                nonce,
+                ..Default::default()
+            },
+            tx: pb::SignedTx::default(),
+        }
+    }
+
+    #[test]
+    fn nonces_in_order_per_account() {
+        let mut m = Mempool::new(10);
+        m.insert(tx("tax", 0, 1), 0).unwrap();
+        m.insert(tx("tax", 1, 2), 0).unwrap();
+        assert!(matches!(
+            m.insert(tx("tax", 3, 3), 0),
+            Err(TxError::NonceGap { expected: 2, got: 3, .. })
+        ));
+        assert!(matches!(
+            m.insert(tx("tax", 1, 4), 0),
+            Err(TxError::NonceReplayed { expected: 2, .. })
+        ));
+        assert!(matches!(m.insert(tx("tax", 2, 1), 0), Err(TxError::Duplicate { .. })));
+        m.insert(tx("bank", 5, 5), 5).unwrap();
+        assert_eq!(m.next_nonce("tax", 0), 2);
+    }
+
+    #[test]
+    fn taken_transactions_stay_pending_until_committed() {
+        let mut m = Mempool::new(10);
+        m.insert(tx("tax", 0, 1), 0).unwrap();
+        let block = m.take(10);
+        assert!(m.is_empty());
+        // Still pending: the next nonce is 1 even though committed state says 0.
+        assert_eq!(m.next_nonce("tax", 0), 1);
+        m.committed(&block);
+        assert_eq!(m.next_nonce("tax", 1), 1);
+        m.insert(tx("tax", 1, 2), 1).unwrap();
+    }
+
+    #[test]
+    fn capacity() {
+        let mut m = Mempool::new(1);
+        m.insert(tx("tax", 0, 1), 0).unwrap();
+        assert!(matches!(
+            m.insert(tx("bank", 0, 2), 0),
+            Err(TxError::MempoolFull { capacity: 1 })
+        ));
+    }
+}

@@ -1,0 +1,172 @@
+//! Admission, ordering and commit through the shared chain core, on a real RocksDB store.
+
+use std::sync::Arc;
+
+use govchain_consensus::{Chain, ChainConfig};
+use govchain_crypto::PrivateKey;
+use govchain_state::genesis::{ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator};
+use govchain_store::Store;
+use govchain_types::{pb, Coded, ErrorCode, TxError};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    chain: Arc<Chain>,
+    tax: PrivateKey,
+    bank: PrivateKey,
+    validator: PrivateKey,
+}
+
+fn hex_pub(k: &PrivateKey) -> String {
+    hex::encode(k.public_key().to_sec1())
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (tax, bank, validator) = (PrivateKey::generate(), PrivateKey::generate(), PrivateKey::generate());
+    let dept = |id: &str, k: &PrivateKey| GenesisDepartment {
+        id: id.into(),
+        name: id.into(),
+        public_key: hex_pub(k),
+        roles: vec![],
+        operators: vec![],
+    };
+    let genesis = Genesis {
+        chain_id: "test".into(),
+        genesis_time_ms: 1_000,
+        chain_salt: hex::encode([1u8; 32]),
+        departments: vec![dept("tax", &tax), dept("bank", &bank)],
+        validators: vec![GenesisValidator { id: "node1".into(), department: "tax".into(), public_key: hex_pub(&validator) }],
+        committee: Committee { members: vec!["tax".into()], threshold: 1 },
+        params: ChainParams { max_tx_bytes: 2048, max_block_txs: 100 },
+    };
+    let store = Arc::new(Store::open(dir.path(), false).unwrap());
+    let chain = Chain::open(store, &genesis, ChainConfig { mempool_capacity: 1000 }).unwrap();
+    Fixture { _dir: dir, chain, tax, bank, validator }
+}
+
+fn tx(key: &PrivateKey, sender: &str, chain: &str, nonce: u64, anchor_key: &str) -> pb::SignedTx {
+    let body = govchain_types::encode(&pb::TxBody {
+        chain_id: chain.into(),
+        sender: sender.into(),
+        operator: String::new(),
+        nonce,
+        expiry_height: 0,
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::Anchor(pb::Anchor {
+                key: anchor_key.into(),
+                digest: vec![7; 32],
+                note: String::new(),
+            })),
+        }),
+    });
+    pb::SignedTx { signature: key.sign(&body).to_bytes().to_vec(), signer_pubkey: key.public_key().to_sec1(), body }
+}
+
+async fn submit_one(chain: &Arc<Chain>, t: pb::SignedTx) -> Result<[u8; 32], TxError> {
+    chain.submit(vec![t], false).await.pop().unwrap().map(|(h, _)| h)
+}
+
+async fn code(chain: &Arc<Chain>, t: pb::SignedTx) -> ErrorCode {
+    submit_one(chain, t).await.unwrap_err().code()
+}
+
+#[tokio::test]
+async fn admission_rejects_with_stable_codes_and_writes_nothing() {
+    let f = fixture();
+    let c = &f.chain;
+    let good = tx(&f.tax, "tax", "test", 0, "doc-1");
+
+    let mut garbage = good.clone();
+    garbage.body = vec![0xff, 0xff, 0xff];
+    assert_eq!(code(c, garbage).await, ErrorCode::MalformedTx);
+
+    assert_eq!(code(c, tx(&f.tax, "tax", "other-chain", 0, "d")).await, ErrorCode::WrongChain);
+    assert_eq!(code(c, tx(&f.tax, "police", "test", 0, "d")).await, ErrorCode::UnknownDepartment);
+    assert_eq!(code(c, tx(&f.bank, "tax", "test", 0, "d")).await, ErrorCode::KeyMismatch);
+
+    let mut forged = good.clone();
+    forged.signature[10] ^= 1;
+    assert_eq!(code(c, forged).await, ErrorCode::BadSignature);
+
+    let mut op = tx(&f.tax, "tax", "test", 0, "d");
+    let mut body: pb::TxBody = govchain_types::decode("b", &op.body).unwrap();
+    body.operator = "clerk".into();
+    op.body = govchain_types::encode(&body);
+    op.signature = f.tax.sign(&op.body).to_bytes().to_vec();
+    assert_eq!(code(c, op).await, ErrorCode::UnknownOperator);
+
+    assert_eq!(code(c, tx(&f.tax, "tax", "test", 5, "d")).await, ErrorCode::NonceGap);
+    assert_eq!(code(c, tx(&f.tax, "tax", "test", 0, &"x".repeat(3000))).await, ErrorCode::TxTooLarge);
+
+    let mut empty = tx(&f.tax, "tax", "test", 0, "d");
+    let mut body: pb::TxBody = govchain_types::decode("b", &empty.body).unwrap();
+    body.payload = None;
+    empty.body = govchain_types::encode(&body);
+    empty.signature = f.tax.sign(&empty.body).to_bytes().to_vec();
+    assert_eq!(code(c, empty).await, ErrorCode::MissingPayload);
+
+    // Nothing was admitted by any of those.
+    assert_eq!(c.mempool_len(), 0);
+    assert_eq!(c.next_nonce("tax", "").unwrap(), 0);
+
+    // The good one is admitted once; the same bytes again are a duplicate.
+    submit_one(c, good.clone()).await.unwrap();
+    assert_eq!(code(c, good.clone()).await, ErrorCode::DuplicateTx);
+    assert_eq!(c.mempool_len(), 1);
+
+    // After it commits, replaying it is refused too.
+    let txs = c.take_pending(10);
+    c.produce_block(txs, 2_000, "node1", &f.validator).unwrap();
+    assert_eq!(code(c, good).await, ErrorCode::NonceReplayed);
+
+    // At height 2 a transaction that expired at height 1 is refused.
+    let mut late = tx(&f.tax, "tax", "test", 1, "late");
+    let mut body: pb::TxBody = govchain_types::decode("b", &late.body).unwrap();
+    body.expiry_height = 1;
+    late.body = govchain_types::encode(&body);
+    late.signature = f.tax.sign(&late.body).to_bytes().to_vec();
+    assert_eq!(code(c, late).await, ErrorCode::TxExpired);
+}
+
+#[tokio::test]
+async fn a_failing_payload_fails_only_its_transaction() {
+    let f = fixture();
+    let c = &f.chain;
+    // tax anchors doc-1 twice (the second fails: ALREADY_EXISTS), bank anchors doc-1 once.
+    for t in [
+        tx(&f.tax, "tax", "test", 0, "doc-1"),
+        tx(&f.tax, "tax", "test", 1, "doc-1"),
+        tx(&f.bank, "bank", "test", 0, "doc-1"),
+    ] {
+        submit_one(c, t).await.unwrap();
+    }
+    let txs = c.take_pending(10);
+    let block = c.produce_block(txs, 5_000, "node1", &f.validator).unwrap();
+    let statuses: Vec<_> = block.receipts.iter().map(|r| (r.status, r.error_code)).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (pb::TxStatus::Ok as i32, 0),
+            (pb::TxStatus::Failed as i32, ErrorCode::AlreadyExists as u32),
+            (pb::TxStatus::Ok as i32, 0),
+        ]
+    );
+    // The failed transaction still used its nonce, so it cannot be replayed.
+    assert_eq!(c.next_nonce("tax", "").unwrap(), 2);
+    assert_eq!(block.sealed.header.height, 1);
+    assert_eq!(block.sealed.header.tx_count, 3);
+    block.sealed.verify_signature(&f.validator.public_key().to_sec1()).unwrap();
+}
+
+#[tokio::test]
+async fn block_time_never_goes_backwards() {
+    let f = fixture();
+    let c = &f.chain;
+    submit_one(c, tx(&f.tax, "tax", "test", 0, "a")).await.unwrap();
+    let b1 = c.produce_block(c.take_pending(10), 9_000, "node1", &f.validator).unwrap();
+    submit_one(c, tx(&f.tax, "tax", "test", 1, "b")).await.unwrap();
+    let b2 = c.produce_block(c.take_pending(10), 8_000, "node1", &f.validator).unwrap();
+    assert_eq!(b1.sealed.header.time_ms, 9_000);
+    assert_eq!(b2.sealed.header.time_ms, 9_000);
+    assert_eq!(b2.sealed.header.prev_hash, b1.sealed.hash.to_vec());
+}

@@ -1,0 +1,273 @@
+//! `govchain bench`: committed throughput and latency of signed transactions, beside the
+//! raw SM2 verification rate of the same machine measured in the same run.
+//!
+//! Without `--endpoint` the bench starts an embedded node (a fresh temporary chain with
+//! the 'nanjing' departments) and drives it over gRPC on loopback, exactly as a client
+//! would; with `--endpoint` it drives a running node, signing with the department keys
+//! in `--home`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use govchain_api::rpc::{GetNonceRequest, GetStatusRequest, StreamBlocksRequest, SubmitTxsRequest};
+use govchain_types::pb;
+use indicatif::{ProgressBar, ProgressStyle};
+use parking_lot::Mutex;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::client::{connect, rpc_error, Signer};
+use crate::output::{emit, table};
+
+/// Options of `govchain bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Transactions to submit.
+    #[arg(long, default_value_t = 20_000)]
+    txs: usize,
+    /// Transactions per SubmitTxs call.
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    /// Embedded node only: skip fsync on commit (shows the cost of durability).
+    #[arg(long)]
+    no_sync: bool,
+    /// Embedded node only: longest wait before pending transactions form a block, ms.
+    #[arg(long, default_value_t = 50)]
+    block_interval_ms: u64,
+}
+
+fn progress(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(&format!("{what:>10} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}} {{eta}}"))
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+fn load_signers(keys: &Path) -> anyhow::Result<Vec<Signer>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(keys).with_context(|| format!("reading key folder {}", keys.display()))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "pem") {
+            let dept = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            out.push(Signer { department: dept, operator: String::new(), key: crate::keyfile::load(&p)? });
+        }
+    }
+    out.sort_by(|a, b| a.department.cmp(&b.department));
+    if out.is_empty() {
+        bail!("no department keys (*.pem) in {}", keys.display());
+    }
+    Ok(out)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Runs the benchmark.
+pub(crate) async fn run(endpoint: Option<&str>, home: &Path, args: BenchArgs, json_out: bool) -> anyhow::Result<()> {
+    if args.txs == 0 || args.batch == 0 {
+        bail!("--txs and --batch must be positive");
+    }
+    let tmp;
+    let (endpoint, keys_dir, node, mode) = match endpoint {
+        Some(e) => (e.to_string(), home.join("keys"), None, "remote".to_string()),
+        None => {
+            tmp = tempfile::tempdir()?;
+            let out = tmp.path().join("net");
+            crate::init::init(&crate::init::InitOptions {
+                out: out.clone(),
+                validators: 1,
+                preset: "nanjing".into(),
+                chain_id: "govchain-bench".into(),
+                plain_keys: true,
+                base_port: 7545,
+                block_interval_ms: args.block_interval_ms,
+            })?;
+            let mut cfg = crate::config::NodeConfig::load(&out.join("node1/config.toml"))?;
+            cfg.api.grpc = "127.0.0.1:0".parse()?;
+            cfg.api.http = None;
+            cfg.storage.sync = !args.no_sync;
+            let handle = crate::run::start(&cfg).await?;
+            let mode = format!("embedded solo, sync={}", !args.no_sync);
+            (format!("http://{}", handle.grpc), out.join("keys"), Some(handle), mode)
+        }
+    };
+    let result = drive(&endpoint, &keys_dir, &args, json_out, &mode).await;
+    if let Some(n) = node {
+        n.shutdown().await;
+    }
+    result
+}
+
+async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: bool, mode: &str) -> anyhow::Result<()> {
+    let signers = load_signers(keys_dir)?;
+    let mut client = connect(endpoint).await?;
+    let status = client.get_status(GetStatusRequest {}).await.map_err(rpc_error)?.into_inner();
+    let mut nonces = Vec::new();
+    for s in &signers {
+        let n = client
+            .get_nonce(GetNonceRequest { department: s.department.clone(), operator: String::new() })
+            .await
+            .map_err(rpc_error)?
+            .into_inner()
+            .next_nonce;
+        nonces.push(n);
+    }
+    let quiet = json_out;
+    let run_tag = format!("{:x}", status.height * 1_000_003 + status.mempool_size + std::process::id() as u64);
+
+    // Sign every transaction up front (in parallel) so the run measures the node.
+    let bar = progress(args.txs as u64, "signing");
+    bar.set_draw_target(if quiet { indicatif::ProgressDrawTarget::hidden() } else { indicatif::ProgressDrawTarget::stderr() });
+    let txs: Vec<pb::SignedTx> = (0..args.txs)
+        .into_par_iter()
+        .map(|i| {
+            let who = i % signers.len();
+            let nonce = nonces[who] + (i / signers.len()) as u64;
+            let key = format!("bench-{run_tag}-{i}");
+            let digest = govchain_crypto::sm3(key.as_bytes()).to_vec();
+            let tx = signers[who].sign(
+                &status.chain_id,
+                nonce,
+                pb::payload::Kind::Anchor(pb::Anchor { key, digest, note: "govchain bench".into() }),
+            );
+            bar.inc(1);
+            tx
+        })
+        .collect();
+    bar.finish_and_clear();
+    let hashes: Vec<[u8; 32]> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
+
+    // Follow commits.
+    let committed: Arc<Mutex<HashMap<[u8; 32], Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
+    let mut stream = client
+        .stream_blocks(StreamBlocksRequest { from_height: status.height + 1 })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    let bar = progress(args.txs as u64, "committed");
+    bar.set_draw_target(if quiet { indicatif::ProgressDrawTarget::hidden() } else { indicatif::ProgressDrawTarget::stderr() });
+    let follower = {
+        let committed = committed.clone();
+        let bar = bar.clone();
+        let wanted: std::collections::HashSet<[u8; 32]> = hashes.iter().copied().collect();
+        let total = args.txs;
+        tokio::spawn(async move {
+            let mut blocks = 0u64;
+            while let Some(b) = stream.message().await.map_err(rpc_error)? {
+                let now = Instant::now();
+                let mut c = committed.lock();
+                let mut ours = 0;
+                for h in &b.tx_hashes {
+                    if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
+                        if wanted.contains(&h) {
+                            c.insert(h, now);
+                            ours += 1;
+                        }
+                    }
+                }
+                if ours > 0 {
+                    blocks += 1;
+                }
+                bar.set_position(c.len() as u64);
+                if c.len() >= total {
+                    break;
+                }
+            }
+            anyhow::Ok(blocks)
+        })
+    };
+
+    // Submit.
+    let start = Instant::now();
+    let mut submitted_at = Vec::with_capacity(args.txs);
+    let mut rejected: HashMap<String, usize> = HashMap::new();
+    for chunk in txs.chunks(args.batch) {
+        let t = Instant::now();
+        let r = client
+            .submit_txs(SubmitTxsRequest { txs: chunk.to_vec() })
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
+        for res in r.results {
+            submitted_at.push(t);
+            if let Some(e) = res.error {
+                *rejected.entry(e.message).or_default() += 1;
+            }
+        }
+    }
+    if !rejected.is_empty() {
+        follower.abort();
+        bail!("the node rejected transactions: {rejected:?}");
+    }
+    let blocks = tokio::time::timeout(Duration::from_secs(300), follower)
+        .await
+        .context("transactions were not all committed within 300 s")???;
+    bar.finish_and_clear();
+    let elapsed = {
+        let c = committed.lock();
+        c.values().max().map_or(Duration::ZERO, |last| *last - start)
+    };
+    let mut latencies: Vec<Duration> = {
+        let c = committed.lock();
+        hashes.iter().zip(&submitted_at).map(|(h, t)| c[h].saturating_duration_since(*t)).collect()
+    };
+    latencies.sort();
+    let tps = args.txs as f64 / elapsed.as_secs_f64();
+
+    // Raw SM2 verification on the same transaction bytes, all cores.
+    let sample = &txs[..txs.len().min(20_000)];
+    let t = Instant::now();
+    let ok = sample
+        .par_iter()
+        .filter(|tx| govchain_crypto::verify_sec1(&tx.signer_pubkey, &tx.body, &tx.signature).is_ok())
+        .count();
+    let verify_elapsed = t.elapsed();
+    if ok != sample.len() {
+        bail!("{} of {} signatures failed to verify", sample.len() - ok, sample.len());
+    }
+    let verify_rate = sample.len() as f64 / verify_elapsed.as_secs_f64();
+    let ratio = tps / verify_rate;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let value = json!({
+        "mode": mode,
+        "cores": cores,
+        "txs": args.txs,
+        "batch": args.batch,
+        "blocks": blocks,
+        "elapsed_s": elapsed.as_secs_f64(),
+        "committed_tps": tps,
+        "latency_p50_ms": ms(percentile(&latencies, 0.5)),
+        "latency_p99_ms": ms(percentile(&latencies, 0.99)),
+        "sm2_verify_per_s": verify_rate,
+        "ratio_tps_to_verify": ratio,
+    });
+    emit(json_out, &value, || {
+        let mut t = table(&["figure", "value"]);
+        for (k, v) in [
+            ("mode", mode.to_string()),
+            ("cores", cores.to_string()),
+            ("transactions", format!("{} in {} blocks (batches of {})", args.txs, blocks, args.batch)),
+            ("elapsed", format!("{:.2} s", elapsed.as_secs_f64())),
+            ("committed throughput", format!("{tps:.0} tx/s")),
+            ("commit latency p50", format!("{:.1} ms", ms(percentile(&latencies, 0.5)))),
+            ("commit latency p99", format!("{:.1} ms", ms(percentile(&latencies, 0.99)))),
+            ("SM2 verify, all cores (V)", format!("{verify_rate:.0} /s")),
+            ("throughput / V", format!("{ratio:.2}")),
+        ] {
+            t.add_row([k.to_string(), v]);
+        }
+        println!("{t}");
+    });
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! `status`, `tx get`, `block get`, `anchor`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use govchain_api::rpc::{get_block_request::At, GetBlockRequest, GetStatusRequest, GetTxRequest};
+use govchain_crypto::PublicKey;
+use govchain_types::pb;
+use serde_json::{json, Value};
+
+use crate::client::{connect, rpc_error, submit, Signer};
+use crate::output::{emit, kv, table, time_ms};
+
+/// Transaction lookups.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TxCmd {
+    /// A transaction, its receipt and its block.
+    Get {
+        /// Transaction hash, hex.
+        hash: String,
+    },
+}
+
+/// Block lookups.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BlockCmd {
+    /// A block header and its transactions.
+    Get {
+        /// Height, `latest`, or a block hash (hex).
+        at: String,
+    },
+}
+
+fn fingerprint(sec1: &[u8]) -> String {
+    PublicKey::from_sec1(sec1).map(|k| k.fingerprint()).unwrap_or_else(|_| "(invalid key)".into())
+}
+
+fn status_name(s: i32) -> &'static str {
+    pb::TxStatus::try_from(s).map_or("UNKNOWN", |s| match s {
+        pb::TxStatus::Ok => "OK",
+        pb::TxStatus::Failed => "FAILED",
+        pb::TxStatus::Unspecified => "UNSPECIFIED",
+    })
+}
+
+fn code_name(c: u32) -> &'static str {
+    pb::ErrorCode::try_from(c as i32).map_or("UNKNOWN", |c| c.as_str_name())
+}
+
+fn receipt_json(r: &pb::Receipt) -> Value {
+    json!({
+        "tx_hash": hex::encode(&r.tx_hash),
+        "height": r.height,
+        "index": r.index,
+        "status": status_name(r.status),
+        "error_code": if r.error_code == 0 { Value::Null } else { json!(code_name(r.error_code)) },
+        "error_code_number": r.error_code,
+        "error_message": r.error_message,
+        "gas_used": r.gas_used,
+        "events": r.events.iter().map(|e| json!({
+            "kind": e.kind,
+            "attributes": e.attributes.iter().map(|a| (a.key.clone(), json!(a.value))).collect::<serde_json::Map<_, _>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn payload_json(p: &Option<pb::Payload>) -> Value {
+    match p.as_ref().and_then(|p| p.kind.as_ref()) {
+        Some(pb::payload::Kind::Anchor(a)) => json!({"type": "anchor", "key": a.key, "digest": hex::encode(&a.digest), "note": a.note}),
+        None => Value::Null,
+    }
+}
+
+fn header_json(h: &pb::BlockHeader, hash: &[u8], signature: &[u8]) -> Value {
+    json!({
+        "height": h.height,
+        "hash": hex::encode(hash),
+        "prev_hash": hex::encode(&h.prev_hash),
+        "time_ms": h.time_ms,
+        "time": time_ms(h.time_ms),
+        "proposer": h.proposer,
+        "tx_count": h.tx_count,
+        "tx_root": hex::encode(&h.tx_root),
+        "state_root": hex::encode(&h.state_root),
+        "receipts_root": hex::encode(&h.receipts_root),
+        "audit_root": hex::encode(&h.audit_root),
+        "signature": hex::encode(signature),
+        "chain_id": h.chain_id,
+    })
+}
+
+/// `govchain status`.
+pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()> {
+    let mut c = connect(endpoint).await?;
+    let s = c.get_status(GetStatusRequest {}).await.map_err(rpc_error)?.into_inner();
+    let value = json!({
+        "chain_id": s.chain_id,
+        "node_id": s.node_id,
+        "consensus": s.consensus,
+        "height": s.height,
+        "tip_hash": hex::encode(&s.tip_hash),
+        "tip_time_ms": s.tip_time_ms,
+        "mempool": s.mempool_size,
+        "version": s.version,
+        "genesis_hash": hex::encode(&s.genesis_hash),
+        "departments": s.departments.iter().map(|d| json!({
+            "id": d.id, "name": d.name, "roles": d.roles, "key_id": fingerprint(&d.public_key),
+            "operators": d.operators.iter().map(|o| o.id.clone()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "validators": s.validators.iter().map(|v| json!({
+            "id": v.id, "department": v.department, "key_id": fingerprint(&v.public_key),
+        })).collect::<Vec<_>>(),
+    });
+    emit(json_out, &value, || {
+        println!("{}", kv(&[
+            ("chain id", s.chain_id.clone()),
+            ("node", format!("{} ({})", s.node_id, s.consensus)),
+            ("height", s.height.to_string()),
+            ("tip", hex::encode(&s.tip_hash)),
+            ("tip time", time_ms(s.tip_time_ms)),
+            ("mempool", format!("{} transactions", s.mempool_size)),
+            ("genesis", hex::encode(&s.genesis_hash)),
+            ("version", s.version.clone()),
+        ]));
+        let mut t = table(&["department", "name", "roles", "key id"]);
+        for d in &s.departments {
+            t.add_row([d.id.clone(), d.name.clone(), d.roles.join(", "), fingerprint(&d.public_key)[..16].to_string()]);
+        }
+        println!("{t}");
+        let mut t = table(&["validator", "department", "key id"]);
+        for v in &s.validators {
+            t.add_row([v.id.clone(), v.department.clone(), fingerprint(&v.public_key)[..16].to_string()]);
+        }
+        println!("{t}");
+    });
+    Ok(())
+}
+
+fn parse_hash(s: &str) -> anyhow::Result<Vec<u8>> {
+    let b = hex::decode(s.trim_start_matches("0x")).with_context(|| format!("'{s}' is not a hex hash"))?;
+    if b.len() != 32 {
+        bail!("a hash is 32 bytes (64 hex characters), got {}", b.len());
+    }
+    Ok(b)
+}
+
+/// `govchain tx get`.
+pub(crate) async fn tx(endpoint: &str, cmd: TxCmd, json_out: bool) -> anyhow::Result<()> {
+    let TxCmd::Get { hash } = cmd;
+    let hash = parse_hash(&hash)?;
+    let mut c = connect(endpoint).await?;
+    let r = c.get_tx(GetTxRequest { tx_hash: hash.clone() }).await.map_err(rpc_error)?.into_inner();
+    let body = r.body.unwrap_or_default();
+    let signer = r.tx.as_ref().map(|t| fingerprint(&t.signer_pubkey)).unwrap_or_default();
+    let receipt = r.receipt.unwrap_or_default();
+    let value = json!({
+        "tx_hash": hex::encode(&hash),
+        "height": r.height,
+        "block_hash": hex::encode(&r.block_hash),
+        "sender": body.sender,
+        "operator": body.operator,
+        "nonce": body.nonce,
+        "expiry_height": body.expiry_height,
+        "signer_key_id": signer,
+        "payload": payload_json(&body.payload),
+        "receipt": receipt_json(&receipt),
+    });
+    emit(json_out, &value, || {
+        let mut rows = vec![
+            ("tx hash", hex::encode(&hash)),
+            ("block", format!("{} ({})", r.height, hex::encode(&r.block_hash))),
+            ("sender", if body.operator.is_empty() { body.sender.clone() } else { format!("{}/{}", body.sender, body.operator) }),
+            ("nonce", body.nonce.to_string()),
+            ("signer key id", signer.clone()),
+            ("payload", payload_json(&body.payload).to_string()),
+            ("status", status_name(receipt.status).to_string()),
+        ];
+        if receipt.error_code != 0 {
+            rows.push(("error", format!("{} ({}): {}", code_name(receipt.error_code), receipt.error_code, receipt.error_message)));
+        }
+        for e in &receipt.events {
+            let attrs: Vec<String> = e.attributes.iter().map(|a| format!("{}={}", a.key, a.value)).collect();
+            rows.push(("event", format!("{} {}", e.kind, attrs.join(" "))));
+        }
+        println!("{}", kv(&rows));
+    });
+    Ok(())
+}
+
+/// `govchain block get`.
+pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyhow::Result<()> {
+    let BlockCmd::Get { at } = cmd;
+    let at = if at == "latest" {
+        At::Latest(true)
+    } else if let Ok(h) = at.parse::<u64>() {
+        At::Height(h)
+    } else {
+        At::Hash(parse_hash(&at)?)
+    };
+    let mut c = connect(endpoint).await?;
+    let r = c.get_block(GetBlockRequest { at: Some(at) }).await.map_err(rpc_error)?.into_inner();
+    let h = r.header.unwrap_or_default();
+    let block = r.block.unwrap_or_default();
+    let mut value = header_json(&h, &r.hash, &block.signature);
+    value["transactions"] = r.receipts.iter().map(receipt_json).collect();
+    emit(json_out, &value, || {
+        println!("{}", kv(&[
+            ("height", h.height.to_string()),
+            ("hash", hex::encode(&r.hash)),
+            ("previous", hex::encode(&h.prev_hash)),
+            ("time", time_ms(h.time_ms)),
+            ("proposer", if h.proposer.is_empty() { "(genesis)".into() } else { h.proposer.clone() }),
+            ("tx root", hex::encode(&h.tx_root)),
+            ("state root", hex::encode(&h.state_root)),
+            ("receipts root", hex::encode(&h.receipts_root)),
+            ("audit root", hex::encode(&h.audit_root)),
+            ("signature", if block.signature.is_empty() { "(none: genesis)".into() } else { hex::encode(&block.signature) }),
+            ("transactions", h.tx_count.to_string()),
+        ]));
+        if !r.receipts.is_empty() {
+            let mut t = table(&["#", "tx hash", "status", "error"]);
+            for rc in r.receipts.iter().take(50) {
+                t.add_row([
+                    rc.index.to_string(),
+                    hex::encode(&rc.tx_hash),
+                    status_name(rc.status).to_string(),
+                    if rc.error_code == 0 { String::new() } else { code_name(rc.error_code).to_string() },
+                ]);
+            }
+            println!("{t}");
+            if r.receipts.len() > 50 {
+                println!("… and {} more (use --json for all)", r.receipts.len() - 50);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `govchain anchor`.
+pub(crate) async fn anchor(
+    endpoint: &str,
+    signer: &Signer,
+    key: String,
+    file: Option<PathBuf>,
+    digest: Option<String>,
+    note: String,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let digest = match (file, digest) {
+        (Some(f), _) => govchain_crypto::sm3(&std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?).to_vec(),
+        (None, Some(d)) => hex::decode(&d).with_context(|| "--digest must be hex")?,
+        (None, None) => bail!("give --file <document> or --digest <hex>"),
+    };
+    let mut c = connect(endpoint).await?;
+    let r = submit(&mut c, signer, pb::payload::Kind::Anchor(pb::Anchor { key, digest, note })).await?;
+    let receipt = r.receipt.unwrap_or_default();
+    let value = receipt_json(&receipt);
+    emit(json_out, &value, || {
+        let mut rows = vec![
+            ("tx hash", hex::encode(&r.tx_hash)),
+            ("height", receipt.height.to_string()),
+            ("status", status_name(receipt.status).to_string()),
+        ];
+        if receipt.error_code != 0 {
+            rows.push(("error", format!("{} ({}): {}", code_name(receipt.error_code), receipt.error_code, receipt.error_message)));
+        }
+        println!("{}", kv(&rows));
+    });
+    if receipt.status != pb::TxStatus::Ok as i32 {
+        bail!("transaction failed: {}", receipt.error_message);
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Command implementations.
+
+pub(crate) mod chain;
+pub(crate) mod keys;
+pub(crate) mod node;

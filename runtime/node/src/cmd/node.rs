@@ -1,0 +1,82 @@
+//! `dev`, `node` and `init`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::config::NodeConfig;
+use crate::init::{init as write_network, InitOptions};
+use crate::output::{emit, kv, table};
+use crate::run;
+
+/// `govchain dev`: creates the development network on first use, then runs its node.
+pub(crate) async fn dev(home: &Path, reset: bool, port: u16) -> anyhow::Result<()> {
+    if reset && home.exists() {
+        std::fs::remove_dir_all(home).with_context(|| format!("removing {}", home.display()))?;
+    }
+    let config = home.join("node1").join("config.toml");
+    if !config.exists() {
+        let report = write_network(&InitOptions {
+            out: home.to_path_buf(),
+            validators: 1,
+            preset: "nanjing".into(),
+            chain_id: "govchain-dev".into(),
+            plain_keys: true,
+            base_port: port,
+            block_interval_ms: 100,
+        })?;
+        eprintln!(
+            "created a development chain in {} with {} departments; its keys in {} are NOT encrypted (development only)",
+            home.display(),
+            report.genesis.departments.len(),
+            report.key_dir.display()
+        );
+    }
+    node(&config).await
+}
+
+/// `govchain node --config FILE`.
+pub(crate) async fn node(config: &Path) -> anyhow::Result<()> {
+    let cfg = NodeConfig::load(config)?;
+    let handle = run::start(&cfg).await?;
+    eprintln!(
+        "govchain node '{}' serving gRPC on {} (metrics: {}); Ctrl-C stops it",
+        cfg.node_id,
+        handle.grpc,
+        handle.http.map_or("off".into(), |a| format!("http://{a}/metrics"))
+    );
+    handle.run_until_signal().await
+}
+
+/// `govchain init`.
+pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
+    let r = write_network(opts)?;
+    let value = json!({
+        "chain_id": r.genesis.chain_id,
+        "genesis": opts.out.join("genesis.json"),
+        "genesis_hash": hex::encode(r.genesis.hash()),
+        "departments": r.genesis.departments.iter().map(|d| json!({"id": d.id, "name": d.name})).collect::<Vec<_>>(),
+        "validators": r.genesis.validators.iter().map(|v| json!({"id": v.id, "department": v.department})).collect::<Vec<_>>(),
+        "configs": r.configs,
+        "keys": r.key_dir,
+        "encrypted_keys": !opts.plain_keys,
+    });
+    emit(json, &value, || {
+        println!("{}", kv(&[
+            ("chain id", r.genesis.chain_id.clone()),
+            ("genesis", opts.out.join("genesis.json").display().to_string()),
+            ("genesis hash", hex::encode(r.genesis.hash())),
+            ("department keys", r.key_dir.display().to_string()),
+            ("key files", if opts.plain_keys { "plain (development only)".into() } else { "encrypted PKCS#8".into() }),
+            ("committee", format!("{} of {}", r.genesis.committee.threshold, r.genesis.committee.members.join(", "))),
+        ]));
+        let mut t = table(&["validator", "department", "config"]);
+        for (v, c) in r.genesis.validators.iter().zip(&r.configs) {
+            t.add_row([v.id.clone(), v.department.clone(), c.display().to_string()]);
+        }
+        println!("{t}");
+        println!("start each node with: govchain node --config <config>");
+    });
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Node configuration: one TOML file per node, written by `govchain init`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+/// A node's configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeConfig {
+    /// Validator (node) id, as in genesis.
+    pub(crate) node_id: String,
+    /// Genesis file, relative to the config file.
+    pub(crate) genesis: PathBuf,
+    /// Data directory, relative to the config file.
+    pub(crate) data_dir: PathBuf,
+    /// The validator's SM2 key file, relative to the config file.
+    pub(crate) validator_key: PathBuf,
+    /// Network endpoints.
+    pub(crate) api: ApiConfig,
+    /// Ordering.
+    pub(crate) consensus: ConsensusConfig,
+    /// Storage.
+    #[serde(default)]
+    pub(crate) storage: StorageConfig,
+    /// Mempool.
+    #[serde(default)]
+    pub(crate) mempool: MempoolConfig,
+}
+
+/// Listen addresses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiConfig {
+    /// gRPC listen address.
+    pub(crate) grpc: SocketAddr,
+    /// HTTP listen address for /metrics and /healthz; omit to disable.
+    pub(crate) http: Option<SocketAddr>,
+}
+
+/// Ordering settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsensusConfig {
+    /// `solo` (one validator) or `raft`.
+    pub(crate) mode: String,
+    /// Longest wait between a transaction's arrival and its block, ms.
+    pub(crate) block_interval_ms: u64,
+    /// Most transactions per block.
+    pub(crate) max_block_txs: usize,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StorageConfig {
+    /// fsync every block commit (turn off only for throwaway benchmarks).
+    pub(crate) sync: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { sync: true }
+    }
+}
+
+/// Mempool settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MempoolConfig {
+    /// Most transactions waiting.
+    pub(crate) capacity: usize,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig { capacity: 200_000 }
+    }
+}
+
+impl NodeConfig {
+    /// Reads a config file and resolves its relative paths against its directory.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let mut c: NodeConfig = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut c.genesis, &mut c.data_dir, &mut c.validator_key] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if c.consensus.max_block_txs == 0 {
+            bail!("{}: consensus.max_block_txs must be > 0", path.display());
+        }
+        Ok(c)
+    }
+
+    /// The file's text, with a header comment.
+    pub(crate) fn to_toml(&self) -> String {
+        format!(
+            "# govchain node configuration, written by `govchain init`.\n# Paths are relative to this file.\n{}",
+            toml::to_string_pretty(self).expect("config serialises")
+        )
+    }
+}

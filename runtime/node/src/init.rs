@@ -1,0 +1,181 @@
+//! `govchain init`: a network folder with genesis, keys and one config per node.
+//!
+//! Layout written:
+//! ```text
+//! <out>/genesis.json            shared by every node
+//! <out>/keys/<department>.pem   department signing keys (hand each to its department)
+//! <out>/node<i>/config.toml     node configuration
+//! <out>/node<i>/validator.pem   the validator's block-signing key
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use govchain_crypto::PrivateKey;
+use govchain_state::genesis::{
+    preset, ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator,
+};
+
+use crate::config::{ApiConfig, ConsensusConfig, MempoolConfig, NodeConfig, StorageConfig};
+use crate::keyfile;
+
+/// What `init` needs.
+#[derive(Debug, Clone)]
+pub(crate) struct InitOptions {
+    pub(crate) out: PathBuf,
+    pub(crate) validators: usize,
+    pub(crate) preset: String,
+    pub(crate) chain_id: String,
+    /// Write unencrypted key files (development only).
+    pub(crate) plain_keys: bool,
+    pub(crate) base_port: u16,
+    pub(crate) block_interval_ms: u64,
+}
+
+/// What `init` wrote.
+#[derive(Debug)]
+pub(crate) struct InitReport {
+    pub(crate) genesis: Genesis,
+    pub(crate) configs: Vec<PathBuf>,
+    pub(crate) key_dir: PathBuf,
+}
+
+fn hex_pub(k: &PrivateKey) -> String {
+    hex::encode(k.public_key().to_sec1())
+}
+
+/// Writes a new network folder. Fails without writing anything if `out` exists and is
+/// not empty.
+pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
+    let departments = preset(&opts.preset)
+        .with_context(|| format!("unknown preset '{}' (known: nanjing)", opts.preset))?;
+    if opts.validators == 0 || opts.validators > 32 {
+        bail!("--validators must be between 1 and 32");
+    }
+    if opts.out.exists() && std::fs::read_dir(&opts.out)?.next().is_some() {
+        bail!("{} exists and is not empty; choose another --out", opts.out.display());
+    }
+    let passphrase = if opts.plain_keys {
+        None
+    } else {
+        Some(keyfile::passphrase("passphrase for the new key files: ", true)?)
+    };
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt).context("reading OS randomness")?;
+    let dept_keys: Vec<(&str, PrivateKey)> =
+        departments.iter().map(|d| (d.id, PrivateKey::generate())).collect();
+    let val_keys: Vec<PrivateKey> = (0..opts.validators).map(|_| PrivateKey::generate()).collect();
+    let committee: Vec<String> = departments
+        .iter()
+        .filter(|d| d.roles.contains(&"committee"))
+        .map(|d| d.id.to_string())
+        .collect();
+    let genesis = Genesis {
+        chain_id: opts.chain_id.clone(),
+        genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
+        chain_salt: hex::encode(salt),
+        departments: departments
+            .iter()
+            .zip(&dept_keys)
+            .map(|(d, (_, k))| GenesisDepartment {
+                id: d.id.into(),
+                name: format!("{} ({})", d.name, d.name_zh),
+                public_key: hex_pub(k),
+                roles: d.roles.iter().map(|r| r.to_string()).collect(),
+                operators: vec![],
+            })
+            .collect(),
+        validators: val_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                id: format!("node{}", i + 1),
+                department: departments[i % departments.len()].id.into(),
+                public_key: hex_pub(k),
+            })
+            .collect(),
+        committee: Committee {
+            threshold: committee.len() as u32 / 2 + 1,
+            members: committee,
+        },
+        params: ChainParams::default(),
+    };
+    genesis.validate()?;
+
+    std::fs::create_dir_all(&opts.out)?;
+    write_file(&opts.out.join("genesis.json"), genesis.to_json().as_bytes())?;
+    let key_dir = opts.out.join("keys");
+    for (id, k) in &dept_keys {
+        keyfile::save(&key_dir.join(format!("{id}.pem")), k, passphrase.as_deref())?;
+    }
+    let mut configs = Vec::new();
+    for (i, k) in val_keys.iter().enumerate() {
+        let dir = opts.out.join(format!("node{}", i + 1));
+        let grpc_port = opts.base_port + 10 * i as u16;
+        keyfile::save(&dir.join("validator.pem"), k, passphrase.as_deref())?;
+        let cfg = NodeConfig {
+            node_id: format!("node{}", i + 1),
+            genesis: PathBuf::from("../genesis.json"),
+            data_dir: PathBuf::from("data"),
+            validator_key: PathBuf::from("validator.pem"),
+            api: ApiConfig {
+                grpc: format!("127.0.0.1:{grpc_port}").parse()?,
+                http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
+            },
+            consensus: ConsensusConfig {
+                mode: if opts.validators == 1 { "solo" } else { "raft" }.into(),
+                block_interval_ms: opts.block_interval_ms,
+                max_block_txs: 5000,
+            },
+            storage: StorageConfig::default(),
+            mempool: MempoolConfig::default(),
+        };
+        let path = dir.join("config.toml");
+        write_file(&path, cfg.to_toml().as_bytes())?;
+        configs.push(path);
+    }
+    Ok(InitReport { genesis, configs, key_dir })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_loadable_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("net");
+        let r = init(&InitOptions {
+            out: out.clone(),
+            validators: 3,
+            preset: "nanjing".into(),
+            chain_id: "t".into(),
+            plain_keys: true,
+            base_port: 17545,
+            block_interval_ms: 100,
+        })
+        .unwrap();
+        assert_eq!(r.configs.len(), 3);
+        assert_eq!(r.genesis.departments.len(), 7);
+        let g = Genesis::from_json(&std::fs::read_to_string(out.join("genesis.json")).unwrap()).unwrap();
+        assert_eq!(g, r.genesis);
+        let c = NodeConfig::load(&out.join("node2/config.toml")).unwrap();
+        assert_eq!(c.node_id, "node2");
+        assert_eq!(c.api.grpc.port(), 17555);
+        let vk = keyfile::load(&c.validator_key).unwrap();
+        assert_eq!(hex_pub(&vk), g.validators[1].public_key);
+        let tax = keyfile::load(&out.join("keys/tax.pem")).unwrap();
+        let d = g.departments.iter().find(|d| d.id == "tax").unwrap();
+        assert_eq!(hex_pub(&tax), d.public_key);
+        // A second init into the same folder is refused.
+        assert!(init(&InitOptions { out, validators: 1, preset: "nanjing".into(), chain_id: "t".into(), plain_keys: true, base_port: 1, block_interval_ms: 1 }).is_err());
+    }
+}

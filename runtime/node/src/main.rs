@@ -1,0 +1,165 @@
+//! `govchain`: the node and its command-line client.
+//!
+//! Node commands (`dev`, `node`, `init`) run or prepare a node; client commands talk to a
+//! running node over gRPC (`--endpoint`) and print tables, or JSON with `--json`.
+
+mod bench;
+mod client;
+mod cmd;
+mod config;
+mod init;
+mod keyfile;
+mod output;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// govchain: a permissioned chain for government departments to share e-certificates.
+#[derive(Debug, Parser)]
+#[command(name = "govchain", version, about, long_about = None)]
+struct Cli {
+    /// gRPC endpoint of a node.
+    #[arg(long, global = true, env = "GOVCHAIN_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Network folder holding `keys/<department>.pem` for `--as`.
+    #[arg(long, global = true, env = "GOVCHAIN_HOME", default_value = ".govchain-dev")]
+    home: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options of commands that sign.
+#[derive(Debug, clap::Args)]
+struct SignArgs {
+    /// Sign as this department (its key from `<home>/keys/<department>.pem`).
+    #[arg(long = "as", value_name = "DEPARTMENT")]
+    as_dept: Option<String>,
+    /// Use this key file instead.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Sign as this operator of the department.
+    #[arg(long)]
+    operator: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a development node: one validator, the 'nanjing' departments, plain keys,
+    /// data under --home (default ./.govchain-dev), gRPC on 127.0.0.1:7545.
+    Dev {
+        /// Delete the development chain first and start from a new genesis.
+        #[arg(long)]
+        reset: bool,
+        /// gRPC port (metrics are served on this port + 2000).
+        #[arg(long, default_value_t = 7545)]
+        port: u16,
+    },
+    /// Run a node from its configuration file.
+    Node {
+        /// The node's config.toml (written by `govchain init`).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Write a new network folder: genesis, department and validator keys, node configs.
+    Init {
+        /// Folder to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of validators.
+        #[arg(long, default_value_t = 1)]
+        validators: usize,
+        /// Department preset.
+        #[arg(long, default_value = "nanjing")]
+        preset: String,
+        /// Chain id.
+        #[arg(long, default_value = "govchain-nanjing")]
+        chain_id: String,
+        /// Write unencrypted key files (development only).
+        #[arg(long)]
+        plain_keys: bool,
+        /// gRPC port of node1; node i listens on base + 10*(i-1), metrics on gRPC + 2000.
+        #[arg(long, default_value_t = 7545)]
+        base_port: u16,
+        /// Longest wait before pending transactions form a block, ms.
+        #[arg(long, default_value_t = 100)]
+        block_interval_ms: u64,
+    },
+    /// Chain id, height, tip, departments and validators of a node.
+    Status,
+    /// Generate and inspect SM2 key files.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
+    /// Look up a transaction and its receipt.
+    #[command(subcommand)]
+    Tx(cmd::chain::TxCmd),
+    /// Look up a block.
+    #[command(subcommand)]
+    Block(cmd::chain::BlockCmd),
+    /// Anchor a document's SM3 digest on chain (存证) and wait for the receipt.
+    Anchor {
+        /// Key of the record within the department's namespace.
+        #[arg(long)]
+        key: String,
+        /// The document to hash.
+        #[arg(long, conflicts_with = "digest")]
+        file: Option<PathBuf>,
+        /// Or the SM3 digest itself, hex.
+        #[arg(long)]
+        digest: Option<String>,
+        /// A note stored with the digest.
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Measure committed throughput and latency against the raw SM2 verify rate.
+    Bench(bench::BenchArgs),
+}
+
+fn init_tracing(node: bool) {
+    let default = if node { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GOVCHAIN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, Command::Dev { .. } | Command::Node { .. }));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(dispatch(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let endpoint = cli.endpoint.clone().unwrap_or_else(|| client::DEFAULT_ENDPOINT.to_string());
+    match cli.command {
+        Command::Dev { reset, port } => cmd::node::dev(&cli.home, reset, port).await,
+        Command::Node { config } => cmd::node::node(&config).await,
+        Command::Init { out, validators, preset, chain_id, plain_keys, base_port, block_interval_ms } => {
+            cmd::node::init(
+                &init::InitOptions { out, validators, preset, chain_id, plain_keys, base_port, block_interval_ms },
+                cli.json,
+            )
+        }
+        Command::Status => cmd::chain::status(&endpoint, cli.json).await,
+        Command::Keys(k) => cmd::keys::run(k, cli.json),
+        Command::Tx(t) => cmd::chain::tx(&endpoint, t, cli.json).await,
+        Command::Block(b) => cmd::chain::block(&endpoint, b, cli.json).await,
+        Command::Anchor { key, file, digest, note, sign } => {
+            let signer = client::signer(&cli.home, sign.as_dept.as_deref(), sign.key.as_ref(), sign.operator.as_deref())?;
+            cmd::chain::anchor(&endpoint, &signer, key, file, digest, note, cli.json).await
+        }
+        Command::Bench(args) => bench::run(cli.endpoint.as_deref(), &cli.home, args, cli.json).await,
+    }
+}

@@ -1,0 +1,127 @@
+//! Starting a node from its configuration: store, chain, ordering engine and servers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use govchain_api::{serve, ServeConfig};
+use govchain_consensus::{solo, Chain, ChainConfig};
+use govchain_state::Genesis;
+use govchain_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::NodeConfig;
+use crate::keyfile;
+
+/// A running node.
+#[derive(Debug)]
+pub(crate) struct NodeHandle {
+    /// The bound gRPC address.
+    pub(crate) grpc: SocketAddr,
+    /// The bound HTTP (metrics) address.
+    pub(crate) http: Option<SocketAddr>,
+    /// The chain core.
+    pub(crate) chain: Arc<Chain>,
+    stop: watch::Sender<bool>,
+    engine: JoinHandle<govchain_consensus::Result<()>>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+/// Opens the store, checks or writes genesis, starts ordering and the servers.
+pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
+    if cfg.consensus.mode != "solo" {
+        bail!(
+            "consensus mode '{}' is not available in this build: only 'solo' (one validator) runs today",
+            cfg.consensus.mode
+        );
+    }
+    let genesis_text = std::fs::read_to_string(&cfg.genesis)
+        .with_context(|| format!("reading genesis {}", cfg.genesis.display()))?;
+    let genesis = Genesis::from_json(&genesis_text)?;
+    let key = keyfile::load(&cfg.validator_key)?;
+    let me = genesis
+        .validators
+        .iter()
+        .find(|v| v.id == cfg.node_id)
+        .with_context(|| format!("node_id '{}' is not a validator in genesis", cfg.node_id))?;
+    if me.public_key != hex::encode(key.public_key().to_sec1()) {
+        bail!(
+            "{} is not the key genesis registers for validator '{}'",
+            cfg.validator_key.display(),
+            cfg.node_id
+        );
+    }
+    let db = cfg.data_dir.join("db");
+    std::fs::create_dir_all(&db)?;
+    let store = Arc::new(Store::open(&db, cfg.storage.sync).with_context(|| format!("opening store {}", db.display()))?);
+    let chain = Chain::open(store, &genesis, ChainConfig { mempool_capacity: cfg.mempool.capacity })?;
+    let grpc = TcpListener::bind(cfg.api.grpc)
+        .await
+        .with_context(|| format!("binding gRPC address {}", cfg.api.grpc))?;
+    let http = match cfg.api.http {
+        Some(a) => Some(TcpListener::bind(a).await.with_context(|| format!("binding HTTP address {a}"))?),
+        None => None,
+    };
+    let grpc_addr = grpc.local_addr()?;
+    let http_addr = http.as_ref().map(|h| h.local_addr()).transpose()?;
+    let engine = tokio::spawn(solo::run(
+        chain.clone(),
+        key,
+        solo::SoloConfig {
+            validator_id: cfg.node_id.clone(),
+            interval: Duration::from_millis(cfg.consensus.block_interval_ms),
+            max_txs: cfg.consensus.max_block_txs.min(genesis.params.max_block_txs as usize),
+        },
+    ));
+    let (stop, mut stop_rx) = watch::channel(false);
+    let server = tokio::spawn(serve(
+        chain.clone(),
+        ServeConfig {
+            grpc,
+            http,
+            node_id: cfg.node_id.clone(),
+            consensus: cfg.consensus.mode.clone(),
+        },
+        async move {
+            let _ = stop_rx.changed().await;
+        },
+    ));
+    tracing::info!(node = %cfg.node_id, grpc = %grpc_addr, http = ?http_addr, height = chain.tip().header.height, "node started");
+    Ok(NodeHandle { grpc: grpc_addr, http: http_addr, chain, stop, engine, server })
+}
+
+impl NodeHandle {
+    /// Runs until SIGINT/SIGTERM, or until the engine or server fails (an error).
+    pub(crate) async fn run_until_signal(mut self) -> anyhow::Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let outcome = tokio::select! {
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            _ = term.recv() => Ok(()),
+            r = &mut self.engine => match r {
+                Ok(Err(e)) => Err(anyhow::Error::new(e).context("block production stopped")),
+                Ok(Ok(())) => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("block production panicked: {e}")),
+            },
+            r = &mut self.server => match r {
+                Ok(Err(e)) => Err(anyhow::Error::new(e).context("gRPC server stopped")),
+                _ => Ok(()),
+            },
+        };
+        self.shutdown().await;
+        outcome
+    }
+
+    /// Stops serving and ordering and flushes the store.
+    pub(crate) async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.engine.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        if let Err(e) = self.chain.store().flush() {
+            tracing::warn!(error = %e, "flushing the store at shutdown failed (the WAL still holds every commit)");
+        }
+        tracing::info!("node stopped");
+    }
+}

@@ -1,0 +1,47 @@
+//! Replicated application state of govchain and the deterministic executor that changes it.
+//!
+//! - [`genesis`]: the genesis document (departments, validators, committee, parameters)
+//!   and the built-in presets.
+//! - [`admission`]: checks a signed transaction before it enters the mempool — decoding,
+//!   chain id, size, expiry, sender and operator keys and the SM2 signature. This is the
+//!   only place a signature is verified on a node.
+//! - [`executor`]: executes an ordered list of admitted transactions into receipts, a
+//!   write set and the new state root. It never reads the clock, randomness or the order
+//!   of a hash map: time comes from the block header.
+//!
+//! State keys are laid out in [`keys`]; all state lives in the store's `state` column.
+
+pub mod admission;
+pub mod executor;
+pub mod genesis;
+pub mod keys;
+mod overlay;
+pub mod query;
+
+pub use admission::{Admission, VerifiedTx};
+pub use executor::{BlockContext, ExecutedBlock, Executor};
+pub use genesis::{ChainParams, Genesis};
+pub use overlay::Overlay;
+
+/// Errors reading or initialising state (not transaction failures: those are
+/// [`govchain_types::TxError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] govchain_store::StoreError),
+    /// The genesis document is invalid.
+    #[error("invalid genesis: {0}")]
+    Genesis(String),
+    /// A state record does not decode.
+    #[error("corrupt state record {key}: {reason}")]
+    Corrupt {
+        /// The key, printable.
+        key: String,
+        /// Why it does not decode.
+        reason: String,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, StateError>;

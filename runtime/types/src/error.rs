@@ -1,0 +1,168 @@
+//! Errors of transaction admission and execution, each with a stable [`ErrorCode`].
+
+use crate::pb::ErrorCode;
+
+/// Anything that reports a stable error code.
+pub trait Coded {
+    /// The stable code clients match on.
+    fn code(&self) -> ErrorCode;
+}
+
+/// Why a transaction was rejected at admission or failed in execution.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// Bytes that do not decode as the expected message.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was being decoded.
+        what: &'static str,
+        /// Decoder's explanation.
+        reason: String,
+    },
+    /// The transaction carries no payload.
+    #[error("transaction has no payload")]
+    MissingPayload,
+    /// The sender department is not registered on this chain.
+    #[error("unknown department '{department}'")]
+    UnknownDepartment {
+        /// The department named by the transaction.
+        department: String,
+    },
+    /// The operator is not registered for the sender department.
+    #[error("department '{department}' has no operator '{operator}'")]
+    UnknownOperator {
+        /// Sender department.
+        department: String,
+        /// Operator named by the transaction.
+        operator: String,
+    },
+    /// The signer's public key is not the key registered for the sender/operator.
+    #[error("signer key {presented} is not the key registered for {account}")]
+    KeyMismatch {
+        /// `department` or `department/operator`.
+        account: String,
+        /// Fingerprint of the key that signed.
+        presented: String,
+    },
+    /// The signature does not verify.
+    #[error("bad signature: {reason}")]
+    BadSignature {
+        /// What failed (key parse, signature parse, verification).
+        reason: String,
+    },
+    /// The transaction names another chain.
+    #[error("wrong chain id '{got}', this chain is '{expected}'")]
+    WrongChain {
+        /// This chain's id.
+        expected: String,
+        /// The transaction's chain id.
+        got: String,
+    },
+    /// The nonce was already used.
+    #[error("nonce {got} already used by {account}; next is {expected}")]
+    NonceReplayed {
+        /// `department` or `department/operator`.
+        account: String,
+        /// The next acceptable nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// The nonce skips ahead of the next expected one.
+    #[error("nonce {got} of {account} is ahead of the next expected nonce {expected}")]
+    NonceGap {
+        /// `department` or `department/operator`.
+        account: String,
+        /// The next acceptable nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// The expiry height has passed.
+    #[error("transaction expired at height {expiry}, chain is at {height}")]
+    Expired {
+        /// The transaction's expiry height.
+        expiry: u64,
+        /// Height the transaction would be included at.
+        height: u64,
+    },
+    /// The encoded transaction is over the size limit.
+    #[error("transaction is {size} bytes, the limit is {max}")]
+    TooLarge {
+        /// Encoded size.
+        size: usize,
+        /// Configured limit.
+        max: usize,
+    },
+    /// The mempool is at capacity.
+    #[error("mempool is full ({capacity} transactions); retry later")]
+    MempoolFull {
+        /// Mempool capacity.
+        capacity: usize,
+    },
+    /// The same transaction is already pending or committed.
+    #[error("transaction {tx_hash} is already known")]
+    Duplicate {
+        /// Hex hash of the transaction.
+        tx_hash: String,
+    },
+    /// A payload field is invalid.
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The payload would create something that exists already.
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// What exists.
+        what: String,
+    },
+    /// A node-side failure (storage); the transaction itself may be fine.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Coded for TxError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            TxError::Malformed { .. } => ErrorCode::MalformedTx,
+            TxError::MissingPayload => ErrorCode::MissingPayload,
+            TxError::UnknownDepartment { .. } => ErrorCode::UnknownDepartment,
+            TxError::UnknownOperator { .. } => ErrorCode::UnknownOperator,
+            TxError::KeyMismatch { .. } => ErrorCode::KeyMismatch,
+            TxError::BadSignature { .. } => ErrorCode::BadSignature,
+            TxError::WrongChain { .. } => ErrorCode::WrongChain,
+            TxError::NonceReplayed { .. } => ErrorCode::NonceReplayed,
+            TxError::NonceGap { .. } => ErrorCode::NonceGap,
+            TxError::Expired { .. } => ErrorCode::TxExpired,
+            TxError::TooLarge { .. } => ErrorCode::TxTooLarge,
+            TxError::MempoolFull { .. } => ErrorCode::MempoolFull,
+            TxError::Duplicate { .. } => ErrorCode::DuplicateTx,
+            TxError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            TxError::AlreadyExists { .. } => ErrorCode::AlreadyExists,
+            TxError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        // These numbers are a public contract (docs/errors.md); changing one breaks clients.
+        assert_eq!(ErrorCode::MalformedTx as i32, 1001);
+        assert_eq!(ErrorCode::BadSignature as i32, 1005);
+        assert_eq!(ErrorCode::NonceReplayed as i32, 1007);
+        assert_eq!(ErrorCode::TxTooLarge as i32, 1010);
+        assert_eq!(
+            TxError::NonceGap { account: "tax".into(), expected: 1, got: 3 }.code(),
+            ErrorCode::NonceGap
+        );
+        assert_eq!(ErrorCode::NonceGap.as_str_name(), "NONCE_GAP");
+    }
+}

@@ -1,0 +1,64 @@
+//! Identifiers and hash helpers.
+
+use std::fmt;
+
+/// A 32-byte SM3 digest.
+pub type Hash = [u8; 32];
+
+/// Displays a hash (or any bytes) as lowercase hex.
+#[derive(Clone, Copy)]
+pub struct HashHex<'a>(pub &'a [u8]);
+
+impl fmt::Display for HashHex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for HashHex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Checks a department, operator or validator id: 1..=64 characters of `a-z`, `0-9`
+/// and `-`, starting with a letter. Returns the reason it is invalid.
+pub fn validate_dept_id(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.len() > 64 {
+        return Err("must be 1 to 64 characters");
+    }
+    if !id.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err("must start with a lowercase letter");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err("may contain only a-z, 0-9 and '-'");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(validate_dept_id("real-estate").is_ok());
+        assert!(validate_dept_id("tax2").is_ok());
+        assert!(validate_dept_id("").is_err());
+        assert!(validate_dept_id("Tax").is_err());
+        assert!(validate_dept_id("2tax").is_err());
+        assert!(validate_dept_id("tax bureau").is_err());
+        assert!(validate_dept_id(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn hex() {
+        assert_eq!(HashHex(&[0, 0xab, 0x10]).to_string(), "00ab10");
+    }
+}
