@@ -6,6 +6,19 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 jobs=${GOVCHAIN_JOBS:-2}
+echo "== contracts (wasm32) and a reproducibility check"
+bash scripts/build-contracts.sh | tee /tmp/govchain-contracts-1.txt
+second=$(mktemp -d)
+CONTRACTS_TARGET_DIR="$second" bash scripts/build-contracts.sh > /tmp/govchain-contracts-2.txt
+rm -rf "$second"
+if ! diff -u /tmp/govchain-contracts-1.txt /tmp/govchain-contracts-2.txt; then
+  echo "contract builds are not reproducible: two builds gave different SM3 hashes" >&2
+  exit 1
+fi
+echo "reproducible: two clean builds gave identical SM3 code hashes"
+echo "== contract unit tests (native, through the SDK's testing host)"
+(cd contracts && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo test -q --target x86_64-unknown-linux-gnu \
+  --target-dir "$(realpath -m "${CONTRACTS_TARGET_DIR:-target}")-native" --locked)
 echo "== build"
 cargo build -j"$jobs" --workspace --all-targets
 echo "== tests"

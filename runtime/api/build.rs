@@ -1,14 +1,13 @@
 //! Generates the gRPC services; their messages come from govchain-types.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    // Build scripts are single-threaded, so setting the environment is sound.
-    unsafe { std::env::set_var("PROTOC", protoc) };
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let services = ["govchain/v1/chain.proto"];
     let paths: Vec<_> = services.iter().map(|f| root.join(f)).collect();
     tonic_prost_build::configure()
         .extern_path(".govchain.v1", "::govchain_types::pb")
-        .compile_protos(&paths, &[root.clone()])?;
+        .compile_with_config(config, &paths, &[root.clone()])?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())
 }

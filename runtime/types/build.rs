@@ -1,16 +1,15 @@
 //! Compiles proto/govchain/v1/*.proto messages (services are generated in govchain-api).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // SAFETY of env: build scripts are single-threaded.
-    let protoc = protoc_bin_vendored::protoc_bin_path()?;
     // The vendored protoc keeps a fresh machine free of a system protobuf-compiler step.
-    unsafe { std::env::set_var("PROTOC", protoc) };
+    let mut config = tonic_prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let files = ["govchain/v1/types.proto", "govchain/v1/chain.proto"];
     let paths: Vec<_> = files.iter().map(|f| root.join(f)).collect();
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(false)
-        .compile_protos(&paths, &[root.clone()])?;
+        .compile_with_config(config, &paths, &[root.clone()])?;
     for p in &paths {
         println!("cargo:rerun-if-changed={}", p.display());
     }

@@ -15,6 +15,7 @@ pub use server::{serve, ServeConfig};
 /// Generated gRPC clients and servers.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod rpc {
+    pub use govchain_types::pb::*;
     include!(concat!(env!("OUT_DIR"), "/govchain.v1.rs"));
 }
 

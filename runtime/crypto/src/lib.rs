@@ -3,7 +3,7 @@
 //! This crate is the single place where the rest of the workspace gets its
 //! cryptographic primitives from:
 //!
-//! - **SM3** hashing ([`sm3`], [`sm3_parts`], [`Sm3Hasher`]) — GB/T 32905 / GM/T 0004.
+//! - **SM3** hashing ([`sm3()`], [`sm3_parts`], [`Sm3Hasher`]) — GB/T 32905 / GM/T 0004.
 //! - **SM2** digital signatures ([`PrivateKey`], [`PublicKey`], [`Signature`]) —
 //!   GB/T 32918 / GM/T 0003, always with SM3 and the GM/T 0009 default
 //!   distinguishing identifier [`DEFAULT_DIST_ID`], so signatures interoperate

@@ -95,7 +95,10 @@ mod tests {
 
     #[test]
     fn from_slice_checks_length() {
-        assert_eq!(Signature::from_slice(&[7u8; 64]).unwrap().to_bytes(), [7u8; 64]);
+        assert_eq!(
+            Signature::from_slice(&[7u8; 64]).unwrap().to_bytes(),
+            [7u8; 64]
+        );
         assert_eq!(
             Signature::from_slice(&[7u8; 63]),
             Err(CryptoError::InvalidSignatureLength { len: 63 })
@@ -131,18 +134,32 @@ mod tests {
         assert_eq!(&der[5..8], &[0x02, 0x21, 0x00]);
         assert_eq!(der.len(), 2 + 3 + 35);
         // ... and from_der rejects it, since r = 0 is out of range.
-        assert_eq!(Signature::from_der(&der), Err(CryptoError::InvalidSignatureDer));
+        assert_eq!(
+            Signature::from_der(&der),
+            Err(CryptoError::InvalidSignatureDer)
+        );
     }
 
     #[test]
     fn from_der_rejects_garbage() {
-        for bad in [&b""[..], b"\x30\x00", b"\x30\x06\x02\x01\x01\x02\x01", &[0u8; 70][..]] {
-            assert_eq!(Signature::from_der(bad), Err(CryptoError::InvalidSignatureDer));
+        for bad in [
+            &b""[..],
+            b"\x30\x00",
+            b"\x30\x06\x02\x01\x01\x02\x01",
+            &[0u8; 70][..],
+        ] {
+            assert_eq!(
+                Signature::from_der(bad),
+                Err(CryptoError::InvalidSignatureDer)
+            );
         }
         // Trailing bytes after a valid value are rejected too.
         let mut der = sig_with([1u8; 32], [2u8; 32]).to_der();
         assert!(Signature::from_der(&der).is_ok());
         der.push(0);
-        assert_eq!(Signature::from_der(&der), Err(CryptoError::InvalidSignatureDer));
+        assert_eq!(
+            Signature::from_der(&der),
+            Err(CryptoError::InvalidSignatureDer)
+        );
     }
 }

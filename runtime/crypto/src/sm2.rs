@@ -10,7 +10,7 @@ use ::sm2::elliptic_curve::Generate;
 use ::sm2::{NonZeroScalar, SecretKey};
 use getrandom::SysRng;
 use pkcs8::der::pem::PemLabel;
-use pkcs8::der::{Document, SecretDocument};
+use pkcs8::der::{Document, ErrorKind, SecretDocument};
 use pkcs8::pkcs5::pbes2;
 use pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey,
@@ -32,6 +32,9 @@ const LABEL_PKCS8: &str = PrivateKeyInfoRef::PEM_LABEL;
 const LABEL_ENCRYPTED_PKCS8: &str = EncryptedPrivateKeyInfoRef::PEM_LABEL;
 /// PEM label of a SEC1 `ECPrivateKey` (as `openssl ecparam -genkey` writes).
 const LABEL_SEC1: &str = "EC PRIVATE KEY";
+/// PEM label OpenSSL 3 gives a SEC1 `ECPrivateKey` on the SM2 curve (`openssl
+/// ec -in key.pem`).
+const LABEL_SEC1_SM2: &str = "SM2 PRIVATE KEY";
 /// PEM label of a SubjectPublicKeyInfo.
 const LABEL_SPKI: &str = SubjectPublicKeyInfoRef::PEM_LABEL;
 
@@ -75,7 +78,9 @@ impl PrivateKey {
     /// -topk8 -v2 aes-256-cbc`.
     ///
     /// Supported schemes are PBES2 with PBKDF2 (HMAC-SHA-224/256/384/512) or
-    /// scrypt, and AES-128/192/256-CBC or AES-GCM.
+    /// scrypt as the KDF, and AES-128/192/256-CBC or AES-128/256-GCM as the
+    /// cipher. Not supported: PBES1, PBKDF2 with HMAC-SHA1 and SM4-CBC (which
+    /// OpenSSL can write with `-v2 sm4-cbc`).
     ///
     /// # Errors
     /// [`CryptoError::KeyDecryptionFailed`] for a wrong passphrase,
@@ -84,7 +89,16 @@ impl PrivateKey {
     /// [`PrivateKey::from_pkcs8_pem`].
     pub fn from_pkcs8_encrypted_pem(pem: &str, passphrase: &[u8]) -> Result<Self> {
         let doc = decode_secret_pem(pem, LABEL_ENCRYPTED_PKCS8, "ENCRYPTED PRIVATE KEY")?;
-        let info = EncryptedPrivateKeyInfoRef::try_from(doc.as_bytes()).map_err(invalid_private)?;
+        let info = EncryptedPrivateKeyInfoRef::try_from(doc.as_bytes()).map_err(|e| match e {
+            // The scheme's algorithm identifiers are parsed eagerly, so an
+            // unknown cipher or KDF (e.g. SM4-CBC) surfaces here.
+            pkcs8::Error::Asn1(der) if matches!(der.kind(), ErrorKind::OidUnknown { .. }) => {
+                CryptoError::UnsupportedKeyEncryption {
+                    reason: der.to_string(),
+                }
+            }
+            other => invalid_private(other),
+        })?;
         let plain = info.decrypt(passphrase).map_err(|e| match e {
             pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed) => {
                 CryptoError::KeyDecryptionFailed
@@ -103,16 +117,18 @@ impl PrivateKey {
     ///
     /// - `PRIVATE KEY` (unencrypted PKCS#8): `passphrase` is ignored;
     /// - `ENCRYPTED PRIVATE KEY` (PKCS#8/PBES2): decrypted with `passphrase`;
-    /// - `EC PRIVATE KEY` (SEC1, as `openssl ecparam -name SM2 -genkey`
-    ///   writes): `passphrase` is ignored. Legacy OpenSSL-encrypted SEC1 files
-    ///   (with a `Proc-Type` header) are not supported.
+    /// - `EC PRIVATE KEY` or `SM2 PRIVATE KEY` (SEC1 `ECPrivateKey`, as
+    ///   `openssl ecparam -name SM2 -genkey` and `openssl ec` write):
+    ///   `passphrase` is ignored. Legacy OpenSSL-encrypted SEC1 files (with a
+    ///   `Proc-Type` header) are not supported.
     ///
     /// # Errors
     /// [`CryptoError::PassphraseRequired`] for an encrypted key without a
     /// passphrase, [`CryptoError::UnexpectedPemLabel`] for other labels, and
     /// the errors of the specific loaders.
     pub fn from_pem_any(pem: &str, passphrase: Option<&[u8]>) -> Result<Self> {
-        const EXPECTED: &str = "PRIVATE KEY, ENCRYPTED PRIVATE KEY or EC PRIVATE KEY";
+        const EXPECTED: &str =
+            "PRIVATE KEY, ENCRYPTED PRIVATE KEY, EC PRIVATE KEY or SM2 PRIVATE KEY";
         let label = pem_label(pem)?;
         match label {
             LABEL_PKCS8 => Self::from_pkcs8_pem(pem),
@@ -120,8 +136,8 @@ impl PrivateKey {
                 Some(passphrase) => Self::from_pkcs8_encrypted_pem(pem, passphrase),
                 None => Err(CryptoError::PassphraseRequired),
             },
-            LABEL_SEC1 => {
-                let doc = decode_secret_pem(pem, LABEL_SEC1, EXPECTED)?;
+            LABEL_SEC1 | LABEL_SEC1_SM2 => {
+                let doc = decode_secret_pem(pem, label, EXPECTED)?;
                 let secret = SecretKey::from_sec1_der(doc.as_bytes()).map_err(invalid_private)?;
                 Ok(Self::from_scalar(secret.to_nonzero_scalar()))
             }
@@ -197,16 +213,20 @@ impl PrivateKey {
     /// Only if the deterministic nonce is rejected (probability about 2^-256)
     /// *and* the operating system's random number generator then fails.
     pub fn sign(&self, msg: &[u8]) -> Signature {
+        /// Randomized attempts after a rejected deterministic nonce; each one
+        /// fails with probability about 2^-256 unless the RNG itself fails.
+        const RANDOMIZED_ATTEMPTS: usize = 16;
         // The deterministic nonce is unusable only if r = 0, r + k = n or
         // s = 0; retry with a randomized (hedged) nonce in that case.
-        let sig = match self.inner.try_sign(msg) {
-            Ok(sig) => sig,
-            Err(_) => loop {
-                if let Ok(sig) = self.inner.try_sign_with_rng(&mut SysRng, msg) {
-                    break sig;
-                }
-            },
-        };
+        let sig = self
+            .inner
+            .try_sign(msg)
+            .ok()
+            .or_else(|| {
+                (0..RANDOMIZED_ATTEMPTS)
+                    .find_map(|_| self.inner.try_sign_with_rng(&mut SysRng, msg).ok())
+            })
+            .expect("SM2 signing failed repeatedly: the OS random number generator is failing");
         Signature(sig.to_bytes().into())
     }
 
@@ -254,7 +274,10 @@ impl PublicKey {
     pub fn from_sec1(bytes: &[u8]) -> Result<Self> {
         let point = ::sm2::PublicKey::from_sec1_bytes(bytes).map_err(|_| {
             CryptoError::InvalidPublicKey {
-                reason: format!("{} bytes are not a SEC1-encoded SM2 curve point", bytes.len()),
+                reason: format!(
+                    "{} bytes are not a SEC1-encoded SM2 curve point",
+                    bytes.len()
+                ),
             }
         })?;
         Ok(Self::from_point(point))
@@ -273,9 +296,13 @@ impl PublicKey {
     /// [`CryptoError::InvalidPublicKey`] (for example a key on another curve).
     pub fn from_spki_pem(pem: &str) -> Result<Self> {
         check_label(pem, LABEL_SPKI, "PUBLIC KEY")?;
-        let (_, doc) = Document::from_pem(pem.trim_start()).map_err(|e| pem_or(e, invalid_public))?;
-        let point = ::sm2::PublicKey::from_public_key_der(doc.as_bytes())
-            .map_err(|e| CryptoError::InvalidPublicKey { reason: e.to_string() })?;
+        let (_, doc) =
+            Document::from_pem(pem.trim_start()).map_err(|e| pem_or(e, invalid_public))?;
+        let point = ::sm2::PublicKey::from_public_key_der(doc.as_bytes()).map_err(|e| {
+            CryptoError::InvalidPublicKey {
+                reason: e.to_string(),
+            }
+        })?;
         Ok(Self::from_point(point))
     }
 
@@ -293,7 +320,8 @@ impl PublicKey {
     /// [`CryptoError::BadSignature`] if the signature does not verify, including
     /// when `r` or `s` is outside `[1, n-1]`.
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<()> {
-        let sig = ::sm2::dsa::Signature::from_slice(&sig.0).map_err(|_| CryptoError::BadSignature)?;
+        let sig =
+            ::sm2::dsa::Signature::from_slice(&sig.0).map_err(|_| CryptoError::BadSignature)?;
         self.inner
             .verify(msg, &sig)
             .map_err(|_| CryptoError::BadSignature)
@@ -346,8 +374,11 @@ pub fn verify_sec1(pubkey_sec1: &[u8], msg: &[u8], sig: &[u8]) -> Result<()> {
 
 /// The label of a PEM document.
 fn pem_label(pem: &str) -> Result<&str> {
-    pkcs8::der::pem::decode_label(pem.trim_start().as_bytes())
-        .map_err(|e| CryptoError::MalformedPem { reason: e.to_string() })
+    pkcs8::der::pem::decode_label(pem.trim_start().as_bytes()).map_err(|e| {
+        CryptoError::MalformedPem {
+            reason: e.to_string(),
+        }
+    })
 }
 
 /// Check that `pem` carries `label`.
@@ -375,7 +406,7 @@ fn decode_secret_pem(pem: &str, label: &str, expected: &'static str) -> Result<S
 /// [`CryptoError::MalformedPem`], anything else goes through `other`.
 fn pem_or(e: pkcs8::der::Error, other: fn(pkcs8::der::Error) -> CryptoError) -> CryptoError {
     match e.kind() {
-        pkcs8::der::ErrorKind::Pem(pem) => CryptoError::MalformedPem {
+        ErrorKind::Pem(pem) => CryptoError::MalformedPem {
             reason: pem.to_string(),
         },
         _ => other(e),
@@ -391,5 +422,364 @@ fn invalid_private(e: impl fmt::Display) -> CryptoError {
 fn invalid_public(e: pkcs8::der::Error) -> CryptoError {
     CryptoError::InvalidPublicKey {
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `openssl genpkey -algorithm SM2` (OpenSSL 3.0.19).
+    const OPENSSL_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqBHM9VAYItBG0wawIBAQQgb4ML+kt5IQlF1pnl
+Yp1bQ5yDVMz0nLOldv/sJg8pOcGhRANCAAQUq8Eu3+NtOLUXT573R+Zyxz4V8RoI
+mq5aZY9yR7G+zhpvAY3E1DWdfCcCtZcCRALaOKONScxuR8DIJe2dGGhl
+-----END PRIVATE KEY-----
+";
+    /// `openssl pkey -in key.pem -pubout`.
+    const OPENSSL_PUB: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoEcz1UBgi0DQgAEFKvBLt/jbTi1F0+e90fmcsc+FfEa
+CJquWmWPckexvs4abwGNxNQ1nXwnArWXAkQC2jijjUnMbkfAyCXtnRhoZQ==
+-----END PUBLIC KEY-----
+";
+    /// `openssl ec -in key.pem` (SEC1; OpenSSL labels it "SM2 PRIVATE KEY").
+    const OPENSSL_SEC1: &str = "-----BEGIN SM2 PRIVATE KEY-----
+MHcCAQEEIG+DC/pLeSEJRdaZ5WKdW0Ocg1TM9JyzpXb/7CYPKTnBoAoGCCqBHM9V
+AYItoUQDQgAEFKvBLt/jbTi1F0+e90fmcsc+FfEaCJquWmWPckexvs4abwGNxNQ1
+nXwnArWXAkQC2jijjUnMbkfAyCXtnRhoZQ==
+-----END SM2 PRIVATE KEY-----
+";
+    /// `openssl pkcs8 -topk8 -v2 aes-256-cbc -passout pass:correct-horse`
+    /// (PBES2, PBKDF2-HMAC-SHA256 with 2048 iterations, AES-256-CBC).
+    const OPENSSL_ENCRYPTED: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAgBM0iPBIOobAICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEBq944mTKnaC2wUwVGpYY3YEgZAr
+kbBFRpmwRZPDyWM8vcmOyUK2AIog0FDxWu4MX3Zrj4v320IhRnTn6Auog5bGFVoR
+MS8F0BxWwQPxNnWsBnSg8ZLIwSZ7JP2QiciwokHv3LpDrSKugMM3P2w38f+Nvz7N
+QCLEMWSDeeo4x7QtGnV9DqSOYybp+lLcl5LQ4RwVxeIHTIVvLVewo7nChkfX7Mw=
+-----END ENCRYPTED PRIVATE KEY-----
+";
+    /// The key's public point (`openssl pkey -text`).
+    const OPENSSL_PUB_SEC1: &str = "0414abc12edfe36d38b5174f9ef747e672c73e15f11a089aae5a658f7247b1bece1a6f018dc4d4359d7c2702b597024402da38a38d49cc6e47c0c825ed9d186865";
+    /// The secret scalar (`openssl pkey -text`); must never appear in `Debug`.
+    const OPENSSL_SECRET_HEX: &str =
+        "6f830bfa4b79210945d699e5629d5b439c8354ccf49cb3a576ffec260f2939c1";
+    /// `openssl pkeyutl -sign -rawin -digest sm3 -pkeyopt
+    /// distid:1234567812345678` over [`KAT_MSG`] with [`OPENSSL_KEY`].
+    const OPENSSL_SIG_DER: &str = "30450220496cfe18a0f80af88e0fd32ed40e98c55af19c542bceef193f24775b9c8b71bb0221008c01c75142abd4a088587c1e39ba4741c87f8ac3469649aab77386e5cc8976aa";
+    const KAT_MSG: &[u8] = b"govchain known-answer message";
+
+    #[test]
+    fn sign_verify_roundtrip() {
+        let key = PrivateKey::generate();
+        let public = key.public_key();
+        for msg in [&b""[..], b"x", &[0xa5; 1000]] {
+            let sig = key.sign(msg);
+            public.verify(msg, &sig).unwrap();
+            verify_sec1(&public.to_sec1(), msg, &sig.0).unwrap();
+            // RFC 6979 nonces: deterministic.
+            assert_eq!(key.sign(msg), sig);
+        }
+        assert_ne!(key.sign(b"a"), key.sign(b"b"));
+    }
+
+    #[test]
+    fn changed_message_signature_or_key_fails() {
+        let key = PrivateKey::generate();
+        let public = key.public_key();
+        let msg = b"transfer 100 to dept-7";
+        let sig = key.sign(msg);
+
+        assert_eq!(
+            public.verify(b"transfer 900 to dept-7", &sig),
+            Err(CryptoError::BadSignature)
+        );
+        assert_eq!(
+            public.verify(&msg[..msg.len() - 1], &sig),
+            Err(CryptoError::BadSignature)
+        );
+        for i in 0..64 {
+            let mut bad = sig;
+            bad.0[i] ^= 0x01;
+            assert_eq!(
+                public.verify(msg, &bad),
+                Err(CryptoError::BadSignature),
+                "byte {i}"
+            );
+        }
+        let other = PrivateKey::generate().public_key();
+        assert_eq!(other.verify(msg, &sig), Err(CryptoError::BadSignature));
+
+        // Out-of-range scalars are just bad signatures.
+        assert_eq!(
+            public.verify(msg, &Signature([0; 64])),
+            Err(CryptoError::BadSignature)
+        );
+        assert_eq!(
+            public.verify(msg, &Signature([0xff; 64])),
+            Err(CryptoError::BadSignature)
+        );
+
+        assert_eq!(
+            verify_sec1(&public.to_sec1(), msg, &sig.0[..63]),
+            Err(CryptoError::InvalidSignatureLength { len: 63 })
+        );
+        assert!(matches!(
+            verify_sec1(&public.to_sec1()[..64], msg, &sig.0),
+            Err(CryptoError::InvalidPublicKey { .. })
+        ));
+    }
+
+    #[test]
+    fn der_roundtrip_of_real_signatures() {
+        let key = PrivateKey::generate();
+        for i in 0..32u8 {
+            let sig = key.sign(&[i]);
+            let der = sig.to_der();
+            assert_eq!(Signature::from_der(&der).unwrap(), sig);
+            let theirs = ::sm2::dsa::Signature::from_slice(&sig.0).unwrap().to_der();
+            assert_eq!(der, theirs.as_bytes());
+        }
+    }
+
+    #[test]
+    fn openssl_known_answer() {
+        let key = PrivateKey::from_pkcs8_pem(OPENSSL_KEY).unwrap();
+        let public = PublicKey::from_spki_pem(OPENSSL_PUB).unwrap();
+        assert_eq!(key.public_key(), public);
+        assert_eq!(hex::encode(public.to_sec1()), OPENSSL_PUB_SEC1);
+
+        let sig = Signature::from_der(&hex::decode(OPENSSL_SIG_DER).unwrap()).unwrap();
+        public.verify(KAT_MSG, &sig).unwrap();
+        assert_eq!(
+            public.verify(b"other", &sig),
+            Err(CryptoError::BadSignature)
+        );
+        // Our own signature over the same message verifies too (the two differ:
+        // OpenSSL draws a random nonce).
+        public.verify(KAT_MSG, &key.sign(KAT_MSG)).unwrap();
+
+        let sec1 = PrivateKey::from_pem_any(OPENSSL_SEC1, None).unwrap();
+        assert_eq!(sec1.public_key(), public);
+
+        let enc =
+            PrivateKey::from_pkcs8_encrypted_pem(OPENSSL_ENCRYPTED, b"correct-horse").unwrap();
+        assert_eq!(enc.public_key(), public);
+        assert_eq!(
+            PrivateKey::from_pkcs8_encrypted_pem(OPENSSL_ENCRYPTED, b"wrong").unwrap_err(),
+            CryptoError::KeyDecryptionFailed
+        );
+    }
+
+    #[test]
+    fn pkcs8_pem_roundtrip() {
+        let key = PrivateKey::generate();
+        let pem = key.to_pkcs8_pem();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        let back = PrivateKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(back.public_key(), key.public_key());
+        assert_eq!(back.sign(b"m"), key.sign(b"m"));
+        // Leading whitespace and CRLF line endings are tolerated.
+        let crlf = format!("\n  {}", pem.replace('\n', "\r\n"));
+        assert_eq!(
+            PrivateKey::from_pkcs8_pem(&crlf).unwrap().public_key(),
+            key.public_key()
+        );
+    }
+
+    #[test]
+    fn encrypted_pkcs8_pem_roundtrip() {
+        let key = PrivateKey::generate();
+        let pem = key.to_pkcs8_encrypted_pem(b"s3cret passphrase").unwrap();
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+        let back = PrivateKey::from_pkcs8_encrypted_pem(&pem, b"s3cret passphrase").unwrap();
+        assert_eq!(back.public_key(), key.public_key());
+        assert_eq!(
+            PrivateKey::from_pkcs8_encrypted_pem(&pem, b"s3cret passphrasE").unwrap_err(),
+            CryptoError::KeyDecryptionFailed
+        );
+        assert_eq!(
+            PrivateKey::from_pkcs8_encrypted_pem(&pem, b"").unwrap_err(),
+            CryptoError::KeyDecryptionFailed
+        );
+        // Fresh salt and IV each time.
+        assert_ne!(
+            key.to_pkcs8_encrypted_pem(b"s3cret passphrase").unwrap(),
+            pem
+        );
+        assert_eq!(
+            key.to_pkcs8_encrypted_pem(b""),
+            Err(CryptoError::EmptyPassphrase)
+        );
+    }
+
+    #[test]
+    fn pem_any_dispatch() {
+        let key = PrivateKey::generate();
+        let plain = key.to_pkcs8_pem();
+        let enc = key.to_pkcs8_encrypted_pem(b"pw").unwrap();
+
+        assert_eq!(
+            PrivateKey::from_pem_any(&plain, None).unwrap().public_key(),
+            key.public_key()
+        );
+        assert_eq!(
+            PrivateKey::from_pem_any(&plain, Some(b"ignored"))
+                .unwrap()
+                .public_key(),
+            key.public_key()
+        );
+        assert_eq!(
+            PrivateKey::from_pem_any(&enc, Some(b"pw"))
+                .unwrap()
+                .public_key(),
+            key.public_key()
+        );
+        assert_eq!(
+            PrivateKey::from_pem_any(&enc, None).unwrap_err(),
+            CryptoError::PassphraseRequired
+        );
+        assert_eq!(
+            PrivateKey::from_pem_any(&enc, Some(b"nope")).unwrap_err(),
+            CryptoError::KeyDecryptionFailed
+        );
+        let sec1 = OPENSSL_SEC1.replace("SM2 PRIVATE KEY", "EC PRIVATE KEY");
+        assert!(PrivateKey::from_pem_any(&sec1, None).is_ok());
+        assert!(matches!(
+            PrivateKey::from_pem_any(&key.public_key().to_spki_pem(), None),
+            Err(CryptoError::UnexpectedPemLabel { found, .. }) if found == "PUBLIC KEY"
+        ));
+    }
+
+    #[test]
+    fn pem_errors() {
+        let key = PrivateKey::generate();
+        let plain = key.to_pkcs8_pem();
+        let enc = key.to_pkcs8_encrypted_pem(b"pw").unwrap();
+        let spki = key.public_key().to_spki_pem();
+
+        assert!(matches!(
+            PrivateKey::from_pkcs8_pem(&enc),
+            Err(CryptoError::UnexpectedPemLabel {
+                expected: "PRIVATE KEY",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PrivateKey::from_pkcs8_encrypted_pem(&plain, b"pw"),
+            Err(CryptoError::UnexpectedPemLabel { .. })
+        ));
+        assert!(matches!(
+            PublicKey::from_spki_pem(&plain),
+            Err(CryptoError::UnexpectedPemLabel { .. })
+        ));
+        assert!(matches!(
+            PrivateKey::from_pkcs8_pem(&spki),
+            Err(CryptoError::UnexpectedPemLabel { .. })
+        ));
+        let malformed = |r: Result<()>| matches!(r, Err(CryptoError::MalformedPem { .. }));
+        for garbage in ["", "hello", "-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n"] {
+            assert!(
+                malformed(PrivateKey::from_pkcs8_pem(garbage).map(drop)),
+                "{garbage:?}"
+            );
+            assert!(malformed(PrivateKey::from_pem_any(garbage, None).map(drop)));
+            assert!(malformed(PublicKey::from_spki_pem(garbage).map(drop)));
+        }
+        // Right label, broken Base64 body.
+        let bad_body =
+            |label: &str| format!("-----BEGIN {label}-----\n!!!!\n-----END {label}-----\n");
+        assert!(malformed(
+            PrivateKey::from_pkcs8_pem(&bad_body("PRIVATE KEY")).map(drop)
+        ));
+        assert!(malformed(
+            PrivateKey::from_pkcs8_encrypted_pem(&bad_body("ENCRYPTED PRIVATE KEY"), b"pw")
+                .map(drop)
+        ));
+        assert!(malformed(
+            PrivateKey::from_pem_any(&bad_body("EC PRIVATE KEY"), None).map(drop)
+        ));
+        assert!(malformed(
+            PublicKey::from_spki_pem(&bad_body("PUBLIC KEY")).map(drop)
+        ));
+        // Well-formed PEM around a structure that is not an SM2 key.
+        let not_a_key = "-----BEGIN PRIVATE KEY-----\nMAMCAQA=\n-----END PRIVATE KEY-----\n";
+        assert!(matches!(
+            PrivateKey::from_pkcs8_pem(not_a_key),
+            Err(CryptoError::InvalidPrivateKey { .. })
+        ));
+        // A P-256 key (same id-ecPublicKey algorithm, different curve).
+        let p256 = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEQ1uKwzSo2WKXvtYCaH2hdMzp0eUa
+Ekzs4mS/7OZBqB5ElXfqYMcZvyaUKd6mW4Z8e6Y6Sf4szkeT2pYXD/PLoA==
+-----END PUBLIC KEY-----
+";
+        assert!(matches!(
+            PublicKey::from_spki_pem(p256),
+            Err(CryptoError::InvalidPublicKey { .. })
+        ));
+    }
+
+    #[test]
+    fn public_key_encodings() {
+        let public = PrivateKey::generate().public_key();
+        let sec1 = public.to_sec1();
+        assert_eq!(sec1.len(), 65);
+        assert_eq!(sec1[0], 0x04);
+        assert_eq!(PublicKey::from_sec1(&sec1).unwrap(), public);
+
+        // Compressed form: 02/03 by the parity of y.
+        let mut compressed = vec![0x02 | (sec1[64] & 1)];
+        compressed.extend_from_slice(&sec1[1..33]);
+        assert_eq!(PublicKey::from_sec1(&compressed).unwrap(), public);
+        compressed[0] ^= 1;
+        assert_ne!(PublicKey::from_sec1(&compressed).unwrap(), public);
+
+        let pem = public.to_spki_pem();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        assert_eq!(PublicKey::from_spki_pem(&pem).unwrap(), public);
+
+        for bad in [&[][..], &[0x00][..], &sec1[..64], &[0x04; 65][..]] {
+            assert!(matches!(
+                PublicKey::from_sec1(bad),
+                Err(CryptoError::InvalidPublicKey { .. })
+            ));
+        }
+        // Off-curve point: y + 1.
+        let mut off = sec1.clone();
+        off[64] ^= 1;
+        assert!(PublicKey::from_sec1(&off).is_err());
+    }
+
+    #[test]
+    fn fingerprint_and_debug() {
+        let key = PrivateKey::from_pkcs8_pem(OPENSSL_KEY).unwrap();
+        let public = key.public_key();
+        let fp = public.fingerprint();
+        assert_eq!(fp.len(), 40);
+        assert!(
+            fp.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert_eq!(
+            fp,
+            hex::encode(&sm3(&hex::decode(OPENSSL_PUB_SEC1).unwrap())[..20])
+        );
+        assert_eq!(format!("{public:?}"), format!("PublicKey({fp})"));
+
+        let dbg = format!("{key:?} {key:#?}");
+        assert!(dbg.contains(&fp));
+        assert!(!dbg.to_lowercase().contains(&OPENSSL_SECRET_HEX[..16]));
+        assert!(!dbg.contains("6F830BFA"));
+    }
+
+    #[test]
+    fn public_keys_hash_by_point() {
+        use std::collections::HashSet;
+        let a = PrivateKey::generate().public_key();
+        let b = PrivateKey::generate().public_key();
+        let set: HashSet<PublicKey> = [a.clone(), b.clone(), a.clone()].into_iter().collect();
+        assert_eq!(set.len(), 2);
+        assert!(set.contains(&PublicKey::from_sec1(&a.to_sec1()).unwrap()));
     }
 }

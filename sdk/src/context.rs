@@ -1,0 +1,55 @@
+//! The call context: who called, at which height and block time.
+
+use crate::env;
+
+/// What a contract knows about the call it is running in.
+#[derive(Debug, Clone)]
+pub struct Context {
+    caller: String,
+    height: u64,
+    time_ms: u64,
+}
+
+impl Context {
+    pub(crate) fn from_env() -> Self {
+        Context { caller: env::caller(), height: env::block_height(), time_ms: env::block_time_ms() }
+    }
+
+    /// The calling department (`department` or `department/operator`).
+    pub fn caller(&self) -> &str {
+        &self.caller
+    }
+
+    /// The calling department without the operator.
+    pub fn caller_department(&self) -> &str {
+        self.caller.split('/').next().unwrap_or_default()
+    }
+
+    /// Height of the block being executed.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// Block time from the block header, Unix milliseconds (never the wall clock).
+    pub fn time_ms(&self) -> u64 {
+        self.time_ms
+    }
+
+    /// Emits an event with string attributes (kept in the transaction's receipt).
+    pub fn emit(&self, kind: &str, attributes: &[(&str, &str)]) {
+        let map: serde_json::Map<String, serde_json::Value> =
+            attributes.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+        env::emit_event(kind, &serde_json::to_vec(&map).unwrap_or_default());
+    }
+
+    /// The calling department's credit points.
+    pub fn points_balance(&self) -> i64 {
+        env::points_balance()
+    }
+
+    /// Reads a certificate through the node's access gate on behalf of the caller:
+    /// policy, points and audit apply exactly as for a direct read.
+    pub fn read_certificate(&self, cert_id: &str, purpose: &str) -> Result<Vec<u8>, String> {
+        env::read_certificate(cert_id, purpose)
+    }
+}
