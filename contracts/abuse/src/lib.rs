@@ -51,7 +51,7 @@ pub fn deep_recursion(_ctx: &mut Context, _args: ()) -> Result<u64, String> {
 pub fn out_of_bounds(_ctx: &mut Context, _args: ()) -> Result<(), String> {
     mark()?;
     let r = unsafe { storage_set(0x7fff_0000 as *const u8, 16, 0x7fff_0000 as *const u8, 16) };
-    let g = unsafe { storage_get(b"k".as_ptr(), 1, 0x7fff_fff0 as *mut u8, 1 << 30) };
+    let g = unsafe { storage_get(b"marker".as_ptr(), 6, 0x7fff_fff0 as *mut u8, 1 << 30) };
     Err(format!("host refused out-of-bounds arguments: set={r} get={g}"))
 }
 

@@ -35,7 +35,7 @@ pub const MAX_MEMORY: usize = 32 * 1024 * 1024;
 /// Table element limit per instance.
 pub const MAX_TABLE_ELEMENTS: usize = 10_000;
 /// Native stack backstop (the deterministic limit is [`instrument::DEPTH_LIMIT`]).
-pub const NATIVE_STACK: usize = 8 * 1024 * 1024;
+pub const NATIVE_STACK: usize = 2 * 1024 * 1024 - 64 * 1024;
 
 /// Why code cannot be prepared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -332,7 +332,9 @@ fn classify<H>(e: wasmtime::Error, store: &mut Store<Ctx<H>>, depth: Option<wasm
     if let Some(t) = e.downcast_ref::<Trap>() {
         return match t {
             Trap::OutOfFuel => CallError::OutOfGas { limit: gas_limit },
-            Trap::StackOverflow => CallError::DepthExceeded,
+            // The deterministic limit should always trip first; if the native backstop
+            // does, say so rather than pretend it was the deterministic one.
+            Trap::StackOverflow => CallError::Trap("native stack exhausted before the call-depth limit".into()),
             Trap::UnreachableCodeReached
                 if depth.and_then(|g| g.get(&mut *store).i32()).is_some_and(|d| d as u32 > instrument::DEPTH_LIMIT) =>
             {
