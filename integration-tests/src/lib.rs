@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use govchain_api::rpc::{GetNonceRequest, GetStatusRequest};
+use anyhow::{Context, bail};
 use govchain_api::ChainClient;
+use govchain_api::rpc::{GetNonceRequest, GetStatusRequest};
 use govchain_crypto::PrivateKey;
 use govchain_types::pb;
 use tonic::transport::Channel;
@@ -35,7 +35,11 @@ pub fn govchain_bin() -> PathBuf {
 
 /// A free loopback port (bound and released; good enough for tests on one machine).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs `govchain` with `args` and returns its stdout, failing on a non-zero exit.
@@ -83,7 +87,11 @@ impl Network {
             "--block-interval-ms",
             "20",
         ])?;
-        Ok(Network { dir, root, base_port })
+        Ok(Network {
+            dir,
+            root,
+            base_port,
+        })
     }
 
     /// Config file of node `i` (1-based).
@@ -99,7 +107,10 @@ impl Network {
     /// A department's key.
     pub fn signer(&self, dept: &str) -> Signer {
         let pem = std::fs::read_to_string(self.root.join(format!("keys/{dept}.pem"))).unwrap();
-        Signer { department: dept.into(), key: PrivateKey::from_pkcs8_pem(&pem).unwrap() }
+        Signer {
+            department: dept.into(),
+            key: PrivateKey::from_pkcs8_pem(&pem).unwrap(),
+        }
     }
 }
 
@@ -116,23 +127,33 @@ impl NodeProcess {
     /// Starts node `i` of `net` and waits until it answers GetStatus.
     pub async fn start(net: &Network, i: usize) -> anyhow::Result<Self> {
         let log = net.root.join(format!("node{i}.log"));
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let child = Command::new(govchain_bin())
             .args(["node", "--config", net.config(i).to_str().unwrap()])
             .env("GOVCHAIN_LOG", "info")
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()?;
-        let mut node = NodeProcess { child, endpoint: net.endpoint(i), log };
+        let mut node = NodeProcess {
+            child,
+            endpoint: net.endpoint(i),
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = node.child.try_wait()? {
-                bail!("node exited with {status} during start: {}", node.log_text());
+                bail!(
+                    "node exited with {status} during start: {}",
+                    node.log_text()
+                );
             }
-            if let Ok(mut c) = connect(&node.endpoint).await {
-                if c.get_status(GetStatusRequest {}).await.is_ok() {
-                    return Ok(node);
-                }
+            if let Ok(mut c) = connect(&node.endpoint).await
+                && c.get_status(GetStatusRequest {}).await.is_ok()
+            {
+                return Ok(node);
             }
             if Instant::now() > deadline {
                 bail!("node did not come up within 30 s: {}", node.log_text());
@@ -189,7 +210,9 @@ impl Signer {
             operator: String::new(),
             nonce,
             expiry_height: 0,
-            payload: Some(pb::Payload { kind: Some(payload) }),
+            payload: Some(pb::Payload {
+                kind: Some(payload),
+            }),
         });
         pb::SignedTx {
             signature: self.key.sign(&body).to_bytes().to_vec(),
@@ -200,11 +223,13 @@ impl Signer {
 
     /// Its next nonce according to the node.
     pub async fn next_nonce(&self, c: &mut ChainClient<Channel>) -> anyhow::Result<u64> {
-        Ok(c
-            .get_nonce(GetNonceRequest { department: self.department.clone(), operator: String::new() })
-            .await?
-            .into_inner()
-            .next_nonce)
+        Ok(c.get_nonce(GetNonceRequest {
+            department: self.department.clone(),
+            operator: String::new(),
+        })
+        .await?
+        .into_inner()
+        .next_nonce)
     }
 }
 

@@ -5,21 +5,45 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use govchain_api::rpc::{get_block_request::At, GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxRequest};
-use govchain_integration_tests::{anchor, connect, Network, NodeProcess, Signer};
+use govchain_api::rpc::{
+    GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxRequest, get_block_request::At,
+};
+use govchain_integration_tests::{Network, NodeProcess, Signer, anchor, connect};
 use govchain_types::pb;
 
 /// Submits anchors one after another, waiting for each receipt, until told to stop or
 /// the node goes away. Returns the hashes the node acknowledged as committed.
-async fn load(endpoint: String, signer: Signer, tag: String, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<Vec<u8>>>>) {
-    let Ok(mut c) = connect(&endpoint).await else { return };
-    let Ok(status) = c.get_status(GetStatusRequest {}).await else { return };
+async fn load(
+    endpoint: String,
+    signer: Signer,
+    tag: String,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<Vec<u8>>>>,
+) {
+    let Ok(mut c) = connect(&endpoint).await else {
+        return;
+    };
+    let Ok(status) = c.get_status(GetStatusRequest {}).await else {
+        return;
+    };
     let chain_id = status.into_inner().chain_id;
-    let Ok(mut nonce) = signer.next_nonce(&mut c).await else { return };
+    let Ok(mut nonce) = signer.next_nonce(&mut c).await else {
+        return;
+    };
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
-        let tx = signer.sign(&chain_id, nonce, anchor(&format!("{tag}-{}-{i}", signer.department)));
-        match c.submit_tx(SubmitTxRequest { tx: Some(tx), wait: true }).await {
+        let tx = signer.sign(
+            &chain_id,
+            nonce,
+            anchor(&format!("{tag}-{}-{i}", signer.department)),
+        );
+        match c
+            .submit_tx(SubmitTxRequest {
+                tx: Some(tx),
+                wait: true,
+            })
+            .await
+        {
             Ok(r) => {
                 let r = r.into_inner();
                 let receipt = r.receipt.expect("wait=true returns the receipt");
@@ -71,7 +95,10 @@ async fn acknowledged_transactions_survive_repeated_sigkill() {
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let mut c = connect(&node.endpoint).await.unwrap();
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 20, "too little load to mean anything: {per_round:?}");
+    assert!(
+        acked.len() >= 20,
+        "too little load to mean anything: {per_round:?}"
+    );
     for h in &acked {
         let r = c
             .get_tx(GetTxRequest { tx_hash: h.clone() })
@@ -82,25 +109,49 @@ async fn acknowledged_transactions_survive_repeated_sigkill() {
     }
 
     // and the chain links from genesis to the tip
-    let tip = c.get_block(GetBlockRequest { at: Some(At::Latest(true)) }).await.unwrap().into_inner();
+    let tip = c
+        .get_block(GetBlockRequest {
+            at: Some(At::Latest(true)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let tip_height = tip.header.unwrap().height;
     let mut prev_hash = Vec::new();
     for h in 0..=tip_height {
-        let b = c.get_block(GetBlockRequest { at: Some(At::Height(h)) }).await.unwrap().into_inner();
+        let b = c
+            .get_block(GetBlockRequest {
+                at: Some(At::Height(h)),
+            })
+            .await
+            .unwrap()
+            .into_inner();
         let header = b.header.unwrap();
         assert_eq!(header.height, h);
         if h > 0 {
-            assert_eq!(header.prev_hash, prev_hash, "block {h} does not link to {}", h - 1);
+            assert_eq!(
+                header.prev_hash,
+                prev_hash,
+                "block {h} does not link to {}",
+                h - 1
+            );
         }
         prev_hash = b.hash;
     }
 
     // and the restarted node still accepts writes
     let s = net.signer("housing");
-    let status = c.get_status(GetStatusRequest {}).await.unwrap().into_inner();
+    let status = c
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     let n = s.next_nonce(&mut c).await.unwrap();
     let r = c
-        .submit_tx(SubmitTxRequest { tx: Some(s.sign(&status.chain_id, n, anchor("after-restart"))), wait: true })
+        .submit_tx(SubmitTxRequest {
+            tx: Some(s.sign(&status.chain_id, n, anchor("after-restart"))),
+            wait: true,
+        })
         .await
         .unwrap()
         .into_inner();

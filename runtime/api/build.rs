@@ -7,7 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let paths: Vec<_> = services.iter().map(|f| root.join(f)).collect();
     tonic_prost_build::configure()
         .extern_path(".govchain.v1", "::govchain_types::pb")
-        .compile_with_config(config, &paths, &[root.clone()])?;
+        .compile_with_config(config, &paths, std::slice::from_ref(&root))?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())
 }

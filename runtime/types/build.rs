@@ -9,7 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(false)
-        .compile_with_config(config, &paths, &[root.clone()])?;
+        .compile_with_config(config, &paths, std::slice::from_ref(&root))?;
     for p in &paths {
         println!("cargo:rerun-if-changed={}", p.display());
     }

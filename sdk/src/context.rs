@@ -12,7 +12,11 @@ pub struct Context {
 
 impl Context {
     pub(crate) fn from_env() -> Self {
-        Context { caller: env::caller(), height: env::block_height(), time_ms: env::block_time_ms() }
+        Context {
+            caller: env::caller(),
+            height: env::block_height(),
+            time_ms: env::block_time_ms(),
+        }
     }
 
     /// The calling department (`department` or `department/operator`).
@@ -37,8 +41,10 @@ impl Context {
 
     /// Emits an event with string attributes (kept in the transaction's receipt).
     pub fn emit(&self, kind: &str, attributes: &[(&str, &str)]) {
-        let map: serde_json::Map<String, serde_json::Value> =
-            attributes.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string()))).collect();
+        let map: serde_json::Map<String, serde_json::Value> = attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
         env::emit_event(kind, &serde_json::to_vec(&map).unwrap_or_default());
     }
 

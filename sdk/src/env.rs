@@ -4,6 +4,9 @@
 
 use govchain_abi::code;
 
+/// A storage entry: key and value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// A negative host return code (see `govchain_abi::code`).
 pub type HostCode = i64;
 
@@ -19,15 +22,36 @@ mod imp {
         fn storage_get(kp: *const u8, kl: i32, out: *mut u8, cap: i32) -> i64;
         fn storage_set(kp: *const u8, kl: i32, vp: *const u8, vl: i32) -> i32;
         fn storage_remove(kp: *const u8, kl: i32) -> i32;
-        fn storage_next(pp: *const u8, pl: i32, ap: *const u8, al: i32, out: *mut u8, cap: i32) -> i64;
+        fn storage_next(
+            pp: *const u8,
+            pl: i32,
+            ap: *const u8,
+            al: i32,
+            out: *mut u8,
+            cap: i32,
+        ) -> i64;
         fn caller(out: *mut u8, cap: i32) -> i64;
         fn block_height() -> i64;
         fn block_time_ms() -> i64;
         fn emit_event(kp: *const u8, kl: i32, dp: *const u8, dl: i32) -> i32;
         fn sm3(dp: *const u8, dl: i32, out: *mut u8) -> i32;
-        fn sm2_verify(kp: *const u8, kl: i32, mp: *const u8, ml: i32, sp: *const u8, sl: i32) -> i32;
+        fn sm2_verify(
+            kp: *const u8,
+            kl: i32,
+            mp: *const u8,
+            ml: i32,
+            sp: *const u8,
+            sl: i32,
+        ) -> i32;
         fn points_balance() -> i64;
-        fn read_certificate(ip: *const u8, il: i32, pp: *const u8, pl: i32, out: *mut u8, cap: i32) -> i64;
+        fn read_certificate(
+            ip: *const u8,
+            il: i32,
+            pp: *const u8,
+            pl: i32,
+            out: *mut u8,
+            cap: i32,
+        ) -> i64;
         fn abort(p: *const u8, l: i32) -> !;
     }
 
@@ -64,10 +88,20 @@ mod imp {
         unsafe { storage_remove(k.as_ptr(), k.len() as i32) as i64 }
     }
     pub(super) fn storage_next_(prefix: &[u8], after: &[u8]) -> Result<Vec<u8>, i64> {
-        read_var(|p, c| unsafe { storage_next(prefix.as_ptr(), prefix.len() as i32, after.as_ptr(), after.len() as i32, p, c) })
+        read_var(|p, c| unsafe {
+            storage_next(
+                prefix.as_ptr(),
+                prefix.len() as i32,
+                after.as_ptr(),
+                after.len() as i32,
+                p,
+                c,
+            )
+        })
     }
     pub(super) fn caller_() -> String {
-        String::from_utf8(read_var(|p, c| unsafe { caller(p, c) }).unwrap_or_default()).unwrap_or_default()
+        String::from_utf8(read_var(|p, c| unsafe { caller(p, c) }).unwrap_or_default())
+            .unwrap_or_default()
     }
     pub(super) fn block_height_() -> u64 {
         unsafe { block_height() as u64 }
@@ -76,7 +110,14 @@ mod imp {
         unsafe { block_time_ms() as u64 }
     }
     pub(super) fn emit_event_(kind: &str, data: &[u8]) -> i64 {
-        unsafe { emit_event(kind.as_ptr(), kind.len() as i32, data.as_ptr(), data.len() as i32) as i64 }
+        unsafe {
+            emit_event(
+                kind.as_ptr(),
+                kind.len() as i32,
+                data.as_ptr(),
+                data.len() as i32,
+            ) as i64
+        }
     }
     pub(super) fn sm3_(d: &[u8]) -> [u8; 32] {
         let mut out = [0u8; 32];
@@ -84,13 +125,31 @@ mod imp {
         out
     }
     pub(super) fn sm2_verify_(k: &[u8], m: &[u8], s: &[u8]) -> bool {
-        unsafe { sm2_verify(k.as_ptr(), k.len() as i32, m.as_ptr(), m.len() as i32, s.as_ptr(), s.len() as i32) == 1 }
+        unsafe {
+            sm2_verify(
+                k.as_ptr(),
+                k.len() as i32,
+                m.as_ptr(),
+                m.len() as i32,
+                s.as_ptr(),
+                s.len() as i32,
+            ) == 1
+        }
     }
     pub(super) fn points_balance_() -> i64 {
         unsafe { points_balance() }
     }
     pub(super) fn read_certificate_(id: &str, purpose: &str) -> Result<Vec<u8>, i64> {
-        read_var(|p, c| unsafe { read_certificate(id.as_ptr(), id.len() as i32, purpose.as_ptr(), purpose.len() as i32, p, c) })
+        read_var(|p, c| unsafe {
+            read_certificate(
+                id.as_ptr(),
+                id.len() as i32,
+                purpose.as_ptr(),
+                purpose.len() as i32,
+                p,
+                c,
+            )
+        })
     }
     pub(super) fn abort_(msg: &str) -> ! {
         unsafe { abort(msg.as_ptr(), msg.len() as i32) }
@@ -108,17 +167,42 @@ mod imp {
         with_host(|h| h.output = d.to_vec())
     }
     pub(super) fn storage_get_(k: &[u8]) -> Result<Vec<u8>, i64> {
-        with_host(|h| h.storage.get(k).cloned().ok_or(govchain_abi::code::NOT_FOUND))
+        with_host(|h| {
+            h.storage
+                .get(k)
+                .cloned()
+                .ok_or(govchain_abi::code::NOT_FOUND)
+        })
     }
     pub(super) fn storage_set_(k: &[u8], v: &[u8]) -> i64 {
-        with_host(|h| h.check_write(k, Some(v)).map_or_else(|c| c, |()| { h.storage.insert(k.to_vec(), v.to_vec()); 0 }))
+        with_host(|h| {
+            h.check_write(k, Some(v)).map_or_else(
+                |c| c,
+                |()| {
+                    h.storage.insert(k.to_vec(), v.to_vec());
+                    0
+                },
+            )
+        })
     }
     pub(super) fn storage_remove_(k: &[u8]) -> i64 {
-        with_host(|h| h.check_write(k, None).map_or_else(|c| c, |()| { h.storage.remove(k); 0 }))
+        with_host(|h| {
+            h.check_write(k, None).map_or_else(
+                |c| c,
+                |()| {
+                    h.storage.remove(k);
+                    0
+                },
+            )
+        })
     }
     pub(super) fn storage_next_(prefix: &[u8], after: &[u8]) -> Result<Vec<u8>, i64> {
         with_host(|h| {
-            let from = if after.is_empty() { prefix.to_vec() } else { after.to_vec() };
+            let from = if after.is_empty() {
+                prefix.to_vec()
+            } else {
+                after.to_vec()
+            };
             h.storage
                 .range(from..)
                 .take_while(|(k, _)| k.starts_with(prefix) || k.as_slice() < prefix)
@@ -143,9 +227,23 @@ mod imp {
     }
     pub(super) fn emit_event_(kind: &str, data: &[u8]) -> i64 {
         with_host(|h| {
-            let attrs: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(data).unwrap_or_default();
-            let attrs = attrs.into_iter().map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect();
-            h.events.push(crate::testing::Event { kind: kind.to_string(), attributes: attrs });
+            let attrs: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(data).unwrap_or_default();
+            let attrs = attrs
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect();
+            h.events.push(crate::testing::Event {
+                kind: kind.to_string(),
+                attributes: attrs,
+            });
             0
         })
     }
@@ -153,13 +251,20 @@ mod imp {
         panic!("sm3 is provided by the node; native tests of contracts that hash need the VM tests")
     }
     pub(super) fn sm2_verify_(_k: &[u8], _m: &[u8], _s: &[u8]) -> bool {
-        panic!("sm2_verify is provided by the node; native tests of contracts that verify need the VM tests")
+        panic!(
+            "sm2_verify is provided by the node; native tests of contracts that verify need the VM tests"
+        )
     }
     pub(super) fn points_balance_() -> i64 {
         with_host(|h| h.points)
     }
     pub(super) fn read_certificate_(id: &str, purpose: &str) -> Result<Vec<u8>, i64> {
-        with_host(|h| h.certificates.get(&(id.to_string(), purpose.to_string())).cloned().ok_or(govchain_abi::code::DENIED))
+        with_host(|h| {
+            h.certificates
+                .get(&(id.to_string(), purpose.to_string()))
+                .cloned()
+                .ok_or(govchain_abi::code::DENIED)
+        })
     }
     pub(super) fn abort_(msg: &str) -> ! {
         panic!("contract aborted: {msg}")
@@ -203,7 +308,7 @@ pub fn storage_remove(key: &[u8]) -> Result<(), HostCode> {
 
 /// The first entry with `prefix` whose key is greater than `after` (empty: from the
 /// start of the prefix).
-pub fn storage_next(prefix: &[u8], after: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, HostCode> {
+pub fn storage_next(prefix: &[u8], after: &[u8]) -> Result<Option<Entry>, HostCode> {
     match imp::storage_next_(prefix, after) {
         Ok(enc) => {
             let klen = u32::from_le_bytes(enc[..4].try_into().map_err(|_| code::INVALID)?) as usize;
@@ -252,7 +357,8 @@ pub fn points_balance() -> i64 {
 
 /// A certificate through the access gate; the error names the host's refusal.
 pub fn read_certificate(cert_id: &str, purpose: &str) -> Result<Vec<u8>, String> {
-    imp::read_certificate_(cert_id, purpose).map_err(|c| format!("read_certificate({cert_id}): {}", code::name(c)))
+    imp::read_certificate_(cert_id, purpose)
+        .map_err(|c| format!("read_certificate({cert_id}): {}", code::name(c)))
 }
 
 /// Ends the call as failed with `msg`.

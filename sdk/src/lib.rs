@@ -51,15 +51,21 @@ pub use {serde, serde_json};
 /// Support for the entry-point macros; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    use serde::de::DeserializeOwned;
     use serde::Serialize;
+    use serde::de::DeserializeOwned;
 
-    use crate::{env, Context};
+    use crate::{Context, env};
 
-    fn run<A: DeserializeOwned, R: Serialize, E: std::fmt::Display>(f: impl FnOnce(&mut Context, A) -> Result<R, E>) -> i32 {
+    fn run<A: DeserializeOwned, R: Serialize, E: std::fmt::Display>(
+        f: impl FnOnce(&mut Context, A) -> Result<R, E>,
+    ) -> i32 {
         std::panic::set_hook(Box::new(|info| env::abort(&info.to_string())));
         let input = env::input();
-        let input = if input.is_empty() { b"null".to_vec() } else { input };
+        let input = if input.is_empty() {
+            b"null".to_vec()
+        } else {
+            input
+        };
         let args: A = match serde_json::from_slice(&input) {
             Ok(a) => a,
             Err(e) => {
@@ -81,12 +87,16 @@ pub mod __private {
     }
 
     /// Runs a `#[call]` entry point.
-    pub fn dispatch_call<A: DeserializeOwned, R: Serialize, E: std::fmt::Display>(f: fn(&mut Context, A) -> Result<R, E>) -> i32 {
+    pub fn dispatch_call<A: DeserializeOwned, R: Serialize, E: std::fmt::Display>(
+        f: fn(&mut Context, A) -> Result<R, E>,
+    ) -> i32 {
         run(f)
     }
 
     /// Runs a `#[query]` entry point.
-    pub fn dispatch_query<A: DeserializeOwned, R: Serialize, E: std::fmt::Display>(f: fn(&Context, A) -> Result<R, E>) -> i32 {
+    pub fn dispatch_query<A: DeserializeOwned, R: Serialize, E: std::fmt::Display>(
+        f: fn(&Context, A) -> Result<R, E>,
+    ) -> i32 {
         run(|ctx: &mut Context, a| f(ctx, a))
     }
 }

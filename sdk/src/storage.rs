@@ -3,8 +3,8 @@
 
 use std::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::env;
 
@@ -52,12 +52,18 @@ pub struct Item<T> {
 impl<T: Serialize + DeserializeOwned> Item<T> {
     /// An item stored under `key`.
     pub const fn new(key: &'static str) -> Self {
-        Item { key, _t: PhantomData }
+        Item {
+            key,
+            _t: PhantomData,
+        }
     }
 
     /// The value, if set.
     pub fn load(&self) -> Result<Option<T>, StorageError> {
-        env::storage_get(self.key.as_bytes()).map_err(StorageError::Host)?.map(|v| decode(&v)).transpose()
+        env::storage_get(self.key.as_bytes())
+            .map_err(StorageError::Host)?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     /// Sets the value.
@@ -107,7 +113,10 @@ pub struct Map<K, V> {
 impl<K: MapKey, V: Serialize + DeserializeOwned> Map<K, V> {
     /// A map stored under `namespace` (keys are `namespace || 0x00 || key`).
     pub const fn new(namespace: &'static str) -> Self {
-        Map { namespace, _t: PhantomData }
+        Map {
+            namespace,
+            _t: PhantomData,
+        }
     }
 
     fn prefix(&self) -> Vec<u8> {
@@ -124,12 +133,17 @@ impl<K: MapKey, V: Serialize + DeserializeOwned> Map<K, V> {
 
     /// The value under `k`.
     pub fn get(&self, k: &K) -> Result<Option<V>, StorageError> {
-        env::storage_get(&self.full(k)).map_err(StorageError::Host)?.map(|v| decode(&v)).transpose()
+        env::storage_get(&self.full(k))
+            .map_err(StorageError::Host)?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     /// Whether `k` is set.
     pub fn has(&self, k: &K) -> Result<bool, StorageError> {
-        Ok(env::storage_get(&self.full(k)).map_err(StorageError::Host)?.is_some())
+        Ok(env::storage_get(&self.full(k))
+            .map_err(StorageError::Host)?
+            .is_some())
     }
 
     /// Sets `k`.
@@ -148,8 +162,12 @@ impl<K: MapKey, V: Serialize + DeserializeOwned> Map<K, V> {
         let mut cursor = after.map(|k| self.full(k)).unwrap_or_default();
         let mut out = Vec::new();
         while out.len() < limit {
-            let Some((k, v)) = env::storage_next(&prefix, &cursor).map_err(StorageError::Host)? else { break };
-            let key = K::from_key(&k[prefix.len()..]).ok_or_else(|| StorageError::Codec("map key".into()))?;
+            let Some((k, v)) = env::storage_next(&prefix, &cursor).map_err(StorageError::Host)?
+            else {
+                break;
+            };
+            let key = K::from_key(&k[prefix.len()..])
+                .ok_or_else(|| StorageError::Codec("map key".into()))?;
             out.push((key, decode(&v)?));
             cursor = k;
         }

@@ -43,7 +43,9 @@ thread_local! {
 pub(crate) fn with_host<R>(f: impl FnOnce(&mut TestHost) -> R) -> R {
     HOST.with(|h| {
         let mut h = h.borrow_mut();
-        let host = h.as_mut().expect("no test host: call govchain_sdk::testing::TestHost::new()...install() first");
+        let host = h
+            .as_mut()
+            .expect("no test host: call govchain_sdk::testing::TestHost::new()...install() first");
         f(host)
     })
 }
@@ -51,7 +53,11 @@ pub(crate) fn with_host<R>(f: impl FnOnce(&mut TestHost) -> R) -> R {
 impl TestHost {
     /// A host with caller `tester`, height 1, time 0.
     pub fn new() -> Self {
-        TestHost { caller: "tester".into(), height: 1, ..Default::default() }
+        TestHost {
+            caller: "tester".into(),
+            height: 1,
+            ..Default::default()
+        }
     }
 
     /// Sets the caller (`department` or `department/operator`).
@@ -86,7 +92,8 @@ impl TestHost {
 
     /// Lets `read_certificate(cert_id, purpose)` return `document` (any other read is denied).
     pub fn certificate(mut self, cert_id: &str, purpose: &str, document: &[u8]) -> Self {
-        self.certificates.insert((cert_id.into(), purpose.into()), document.to_vec());
+        self.certificates
+            .insert((cert_id.into(), purpose.into()), document.to_vec());
         self
     }
 
@@ -95,10 +102,8 @@ impl TestHost {
     pub fn install(mut self) -> Context {
         HOST.with(|h| {
             let mut h = h.borrow_mut();
-            if self.storage.is_empty() {
-                if let Some(old) = h.take() {
-                    self.storage = old.storage;
-                }
+            if let (true, Some(old)) = (self.storage.is_empty(), h.take()) {
+                self.storage = old.storage;
             }
             *h = Some(self);
         });
@@ -106,7 +111,11 @@ impl TestHost {
     }
 
     pub(crate) fn check_write(&self, _k: &[u8], _v: Option<&[u8]>) -> Result<(), i64> {
-        if self.read_only { Err(govchain_abi::code::NOT_AVAILABLE) } else { Ok(()) }
+        if self.read_only {
+            Err(govchain_abi::code::NOT_AVAILABLE)
+        } else {
+            Ok(())
+        }
     }
 }
 

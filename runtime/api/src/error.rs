@@ -1,6 +1,6 @@
 //! Mapping errors to gRPC statuses that carry our stable error code.
 
-use govchain_types::{pb, Coded, ErrorCode, TxError};
+use govchain_types::{Coded, ErrorCode, TxError, pb};
 use tonic::{Code, Status};
 
 /// Metadata key carrying the stable error code name.
@@ -24,7 +24,10 @@ pub fn grpc_code(code: ErrorCode) -> Code {
 /// A status for `code` with `message`, details and metadata set.
 pub fn status(code: ErrorCode, message: impl Into<String>) -> Status {
     let message = message.into();
-    let detail = pb::ErrorDetail { code: code as i32, message: message.clone() };
+    let detail = pb::ErrorDetail {
+        code: code as i32,
+        message: message.clone(),
+    };
     let mut s = Status::with_details(
         grpc_code(code),
         format!("{}: {message}", code.as_str_name()),
@@ -43,7 +46,10 @@ pub fn tx_status(e: &TxError) -> Status {
 
 /// The `ErrorDetail` of a transaction error.
 pub fn tx_detail(e: &TxError) -> pb::ErrorDetail {
-    pb::ErrorDetail { code: e.code() as i32, message: e.to_string() }
+    pb::ErrorDetail {
+        code: e.code() as i32,
+        message: e.to_string(),
+    }
 }
 
 /// Reads our error detail back from a status (clients use this).
@@ -63,7 +69,11 @@ mod tests {
 
     #[test]
     fn status_carries_code_in_details_and_metadata() {
-        let s = tx_status(&TxError::NonceGap { account: "tax".into(), expected: 1, got: 4 });
+        let s = tx_status(&TxError::NonceGap {
+            account: "tax".into(),
+            expected: 1,
+            got: 4,
+        });
         assert_eq!(s.code(), Code::FailedPrecondition);
         let d = detail_of(&s).unwrap();
         assert_eq!(d.code, ErrorCode::NonceGap as i32);

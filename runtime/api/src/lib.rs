@@ -10,7 +10,7 @@ pub mod metrics;
 mod server;
 mod services;
 
-pub use server::{serve, ServeConfig};
+pub use server::{ServeConfig, serve};
 
 /// Generated gRPC clients and servers.
 #[allow(missing_docs, unreachable_pub, clippy::all)]

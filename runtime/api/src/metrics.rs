@@ -6,7 +6,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Label of a rejection counter.
@@ -50,12 +50,28 @@ impl Metrics {
             block_txs: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
             registry: Registry::default(),
         };
-        registry.register("tx_admitted", "Transactions admitted to the mempool", m.tx_admitted.clone());
-        registry.register("tx_rejected", "Transactions rejected at admission", m.tx_rejected.clone());
+        registry.register(
+            "tx_admitted",
+            "Transactions admitted to the mempool",
+            m.tx_admitted.clone(),
+        );
+        registry.register(
+            "tx_rejected",
+            "Transactions rejected at admission",
+            m.tx_rejected.clone(),
+        );
         registry.register("blocks", "Blocks committed", m.blocks.clone());
-        registry.register("txs_committed", "Transactions committed", m.txs_committed.clone());
+        registry.register(
+            "txs_committed",
+            "Transactions committed",
+            m.txs_committed.clone(),
+        );
         registry.register("height", "Height of the committed tip", m.height.clone());
-        registry.register("mempool_txs", "Transactions waiting in the mempool", m.mempool.clone());
+        registry.register(
+            "mempool_txs",
+            "Transactions waiting in the mempool",
+            m.mempool.clone(),
+        );
         registry.register("block_txs", "Transactions per block", m.block_txs.clone());
         Arc::new(Metrics { registry, ..m })
     }

@@ -1,7 +1,7 @@
 //! Building, signing and checking blocks.
 
-use govchain_crypto::{sm3, PrivateKey, PublicKey, Signature};
-use govchain_types::{decode, pb, Hash, HashHex};
+use govchain_crypto::{PrivateKey, PublicKey, Signature, sm3};
+use govchain_types::{Hash, HashHex, decode, pb};
 
 use crate::{ConsensusError, Result};
 
@@ -20,19 +20,26 @@ impl SealedBlock {
     /// Encodes and signs `header`, with `txs`.
     pub fn seal(header: pb::BlockHeader, txs: Vec<pb::SignedTx>, key: Option<&PrivateKey>) -> Self {
         let bytes = govchain_types::encode(&header);
-        let signature = key.map(|k| k.sign(&bytes).to_bytes().to_vec()).unwrap_or_default();
+        let signature = key
+            .map(|k| k.sign(&bytes).to_bytes().to_vec())
+            .unwrap_or_default();
         SealedBlock {
             hash: sm3(&bytes),
-            block: pb::Block { header: bytes, signature, txs },
+            block: pb::Block {
+                header: bytes,
+                signature,
+                txs,
+            },
             header,
         }
     }
 
     /// Decodes a stored block.
     pub fn decode(raw: &[u8]) -> Result<Self> {
-        let block: pb::Block = decode("block", raw).map_err(|e| ConsensusError::Corrupt(e.to_string()))?;
-        let header: pb::BlockHeader =
-            decode("block header", &block.header).map_err(|e| ConsensusError::Corrupt(e.to_string()))?;
+        let block: pb::Block =
+            decode("block", raw).map_err(|e| ConsensusError::Corrupt(e.to_string()))?;
+        let header: pb::BlockHeader = decode("block header", &block.header)
+            .map_err(|e| ConsensusError::Corrupt(e.to_string()))?;
         Ok(SealedBlock {
             hash: sm3(&block.header),
             block,
@@ -49,8 +56,10 @@ impl SealedBlock {
                 HashHex(&self.hash)
             ))
         };
-        let key = PublicKey::from_sec1(proposer_key).map_err(|e| bad(format!("proposer key: {e}")))?;
-        let sig = Signature::from_slice(&self.block.signature).map_err(|e| bad(format!("signature: {e}")))?;
+        let key =
+            PublicKey::from_sec1(proposer_key).map_err(|e| bad(format!("proposer key: {e}")))?;
+        let sig = Signature::from_slice(&self.block.signature)
+            .map_err(|e| bad(format!("signature: {e}")))?;
         key.verify(&self.block.header, &sig)
             .map_err(|_| bad("proposer signature does not verify".into()))
     }

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use govchain_crypto::PrivateKey;
-use govchain_state::{keys, Admission, BlockContext, Executor, Genesis, VerifiedTx};
+use govchain_state::{Admission, BlockContext, Executor, Genesis, VerifiedTx, keys};
 use govchain_store::{BlockCommit, Store};
-use govchain_types::{decode, pb, Hash, HashHex, TxError};
+use govchain_types::{Hash, HashHex, TxError, decode, pb};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::{broadcast, oneshot, Notify};
+use tokio::sync::{Notify, broadcast, oneshot};
 
 pub use block::SealedBlock;
 pub use mempool::Mempool;
@@ -36,7 +36,9 @@ pub enum ConsensusError {
     #[error("stored chain is inconsistent: {0}")]
     Corrupt(String),
     /// The store belongs to another genesis.
-    #[error("data directory holds chain with genesis {found}, but genesis file hashes to {expected}")]
+    #[error(
+        "data directory holds chain with genesis {found}, but genesis file hashes to {expected}"
+    )]
     GenesisMismatch {
         /// Hash of the configured genesis.
         expected: String,
@@ -120,7 +122,10 @@ impl Chain {
                     index: vec![],
                 })?;
                 tracing::info!(chain_id = %genesis.chain_id, genesis = %HashHex(&genesis_hash), "wrote genesis block");
-                TipInfo { header: sealed.header, hash: sealed.hash }
+                TipInfo {
+                    header: sealed.header,
+                    hash: sealed.hash,
+                }
             }
             Some(_) => verify_stored_chain(&store, &genesis_hash)?,
         };
@@ -178,7 +183,10 @@ impl Chain {
     pub fn next_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
         let mempool = self.mempool.lock();
         let committed = self.admission.committed_nonce(dept, operator)?;
-        Ok(mempool.next_nonce(&govchain_state::admission::account_label(dept, operator), committed))
+        Ok(mempool.next_nonce(
+            &govchain_state::admission::account_label(dept, operator),
+            committed,
+        ))
     }
 
     /// Admits a batch: signatures are verified in parallel on all cores, then the
@@ -208,10 +216,18 @@ impl Chain {
             for c in checked {
                 out.push(c.and_then(|v| {
                     let hash = v.hash;
-                    if self.store.has_tx(&hash).map_err(|e| TxError::Internal(e.to_string()))? {
-                        return Err(TxError::Duplicate { tx_hash: HashHex(&hash).to_string() });
+                    if self
+                        .store
+                        .has_tx(&hash)
+                        .map_err(|e| TxError::Internal(e.to_string()))?
+                    {
+                        return Err(TxError::Duplicate {
+                            tx_hash: HashHex(&hash).to_string(),
+                        });
                     }
-                    let committed = self.admission.committed_nonce(&v.body.sender, &v.body.operator)?;
+                    let committed = self
+                        .admission
+                        .committed_nonce(&v.body.sender, &v.body.operator)?;
                     let receiver = wait.then(|| {
                         let (s, r) = oneshot::channel();
                         self.waiters.lock().insert(hash, s);
@@ -262,9 +278,16 @@ impl Chain {
         let span = tracing::info_span!("block", height, txs = txs.len());
         let _g = span.enter();
         let time_ms = time_ms.max(tip.header.time_ms);
-        let ctx = BlockContext { height, time_ms, proposer: proposer.to_string() };
+        let ctx = BlockContext {
+            height,
+            time_ms,
+            proposer: proposer.to_string(),
+        };
         let prev_root: Hash = tip.header.state_root.as_slice().try_into().map_err(|_| {
-            ConsensusError::Corrupt(format!("state root of block {} is not 32 bytes", tip.header.height))
+            ConsensusError::Corrupt(format!(
+                "state root of block {} is not 32 bytes",
+                tip.header.height
+            ))
         })?;
         let exec = self.executor.execute(&ctx, &txs, &prev_root)?;
         let header = pb::BlockHeader {
@@ -290,7 +313,10 @@ impl Chain {
             state: exec.writes,
             index: exec.index,
         })?;
-        *self.tip.write() = TipInfo { header: sealed.header.clone(), hash: sealed.hash };
+        *self.tip.write() = TipInfo {
+            header: sealed.header.clone(),
+            hash: sealed.hash,
+        };
         self.mempool.lock().committed(&txs);
         {
             let mut waiters = self.waiters.lock();
@@ -301,7 +327,10 @@ impl Chain {
             }
         }
         tracing::info!(hash = %HashHex(&sealed.hash), "committed");
-        let committed = Arc::new(CommittedBlock { sealed, receipts: exec.receipts });
+        let committed = Arc::new(CommittedBlock {
+            sealed,
+            receipts: exec.receipts,
+        });
         let _ = self.commits.send(committed.clone());
         Ok(committed)
     }
@@ -312,9 +341,9 @@ impl Chain {
 fn verify_stored_chain(store: &Store, genesis_hash: &Hash) -> Result<TipInfo> {
     let tip = store.tip()?.expect("caller checked");
     let load = |h: u64| -> Result<SealedBlock> {
-        let raw = store
-            .block(h)?
-            .ok_or_else(|| ConsensusError::Corrupt(format!("block {h} missing below tip {}", tip.height)))?;
+        let raw = store.block(h)?.ok_or_else(|| {
+            ConsensusError::Corrupt(format!("block {h} missing below tip {}", tip.height))
+        })?;
         SealedBlock::decode(&raw)
     };
     let b0 = load(0)?;
@@ -344,7 +373,8 @@ fn verify_stored_chain(store: &Store, genesis_hash: &Hash) -> Result<TipInfo> {
                     child.header.height, child.header.proposer
                 ))
             })?;
-        let v: pb::Validator = decode("validator", &key).map_err(|e| ConsensusError::Corrupt(e.to_string()))?;
+        let v: pb::Validator =
+            decode("validator", &key).map_err(|e| ConsensusError::Corrupt(e.to_string()))?;
         child.verify_signature(&v.public_key)?;
         let parent = load(child.header.height - 1)?;
         if child.header.prev_hash != parent.hash {
@@ -356,5 +386,8 @@ fn verify_stored_chain(store: &Store, genesis_hash: &Hash) -> Result<TipInfo> {
         child = parent;
     }
     tracing::info!(height = tip.height, hash = %HashHex(&tip.hash), "resumed from stored tip");
-    Ok(TipInfo { header: top.header, hash: top.hash })
+    Ok(TipInfo {
+        header: top.header,
+        hash: top.hash,
+    })
 }

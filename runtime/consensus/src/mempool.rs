@@ -64,12 +64,23 @@ impl Mempool {
         let expected = self.next_nonce(&account, committed_nonce);
         let got = tx.body.nonce;
         if got < expected {
-            return Err(TxError::NonceReplayed { account, expected, got });
+            return Err(TxError::NonceReplayed {
+                account,
+                expected,
+                got,
+            });
         }
         if got > expected {
-            return Err(TxError::NonceGap { account, expected, got });
+            return Err(TxError::NonceGap {
+                account,
+                expected,
+                got,
+            });
         }
-        let p = self.accounts.entry(account).or_insert(Pending { next: got, count: 0 });
+        let p = self.accounts.entry(account).or_insert(Pending {
+            next: got,
+            count: 0,
+        });
         p.next = got + 1;
         p.count += 1;
         self.hashes.insert(tx.hash);
@@ -123,13 +134,20 @@ mod tests {
         m.insert(tx("tax", 1, 2), 0).unwrap();
         assert!(matches!(
             m.insert(tx("tax", 3, 3), 0),
-            Err(TxError::NonceGap { expected: 2, got: 3, .. })
+            Err(TxError::NonceGap {
+                expected: 2,
+                got: 3,
+                ..
+            })
         ));
         assert!(matches!(
             m.insert(tx("tax", 1, 4), 0),
             Err(TxError::NonceReplayed { expected: 2, .. })
         ));
-        assert!(matches!(m.insert(tx("tax", 2, 1), 0), Err(TxError::Duplicate { .. })));
+        assert!(matches!(
+            m.insert(tx("tax", 2, 1), 0),
+            Err(TxError::Duplicate { .. })
+        ));
         m.insert(tx("bank", 5, 5), 5).unwrap();
         assert_eq!(m.next_nonce("tax", 0), 2);
     }

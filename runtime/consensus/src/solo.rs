@@ -38,7 +38,9 @@ pub async fn run(chain: Arc<Chain>, key: PrivateKey, config: SoloConfig) -> crat
         let key2 = key.clone();
         let id = config.validator_id.clone();
         // Block time is the proposer's clock; execution only ever sees the header's time.
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         tokio::task::spawn_blocking(move || chain2.produce_block(txs, now, &id, &key2))
             .await
             .expect("block production panicked")?;

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use govchain_consensus::{Chain, ChainConfig};
 use govchain_crypto::PrivateKey;
-use govchain_state::genesis::{ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator};
+use govchain_state::genesis::{
+    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator,
+};
 use govchain_store::Store;
-use govchain_types::{pb, Coded, ErrorCode, TxError};
+use govchain_types::{Coded, ErrorCode, TxError, pb};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -22,7 +24,11 @@ fn hex_pub(k: &PrivateKey) -> String {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let (tax, bank, validator) = (PrivateKey::generate(), PrivateKey::generate(), PrivateKey::generate());
+    let (tax, bank, validator) = (
+        PrivateKey::generate(),
+        PrivateKey::generate(),
+        PrivateKey::generate(),
+    );
     let dept = |id: &str, k: &PrivateKey| GenesisDepartment {
         id: id.into(),
         name: id.into(),
@@ -35,13 +41,36 @@ fn fixture() -> Fixture {
         genesis_time_ms: 1_000,
         chain_salt: hex::encode([1u8; 32]),
         departments: vec![dept("tax", &tax), dept("bank", &bank)],
-        validators: vec![GenesisValidator { id: "node1".into(), department: "tax".into(), public_key: hex_pub(&validator) }],
-        committee: Committee { members: vec!["tax".into()], threshold: 1 },
-        params: ChainParams { max_tx_bytes: 2048, max_block_txs: 100 },
+        validators: vec![GenesisValidator {
+            id: "node1".into(),
+            department: "tax".into(),
+            public_key: hex_pub(&validator),
+        }],
+        committee: Committee {
+            members: vec!["tax".into()],
+            threshold: 1,
+        },
+        params: ChainParams {
+            max_tx_bytes: 2048,
+            max_block_txs: 100,
+        },
     };
     let store = Arc::new(Store::open(dir.path(), false).unwrap());
-    let chain = Chain::open(store, &genesis, ChainConfig { mempool_capacity: 1000 }).unwrap();
-    Fixture { _dir: dir, chain, tax, bank, validator }
+    let chain = Chain::open(
+        store,
+        &genesis,
+        ChainConfig {
+            mempool_capacity: 1000,
+        },
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        chain,
+        tax,
+        bank,
+        validator,
+    }
 }
 
 fn tx(key: &PrivateKey, sender: &str, chain: &str, nonce: u64, anchor_key: &str) -> pb::SignedTx {
@@ -59,11 +88,20 @@ fn tx(key: &PrivateKey, sender: &str, chain: &str, nonce: u64, anchor_key: &str)
             })),
         }),
     });
-    pb::SignedTx { signature: key.sign(&body).to_bytes().to_vec(), signer_pubkey: key.public_key().to_sec1(), body }
+    pb::SignedTx {
+        signature: key.sign(&body).to_bytes().to_vec(),
+        signer_pubkey: key.public_key().to_sec1(),
+        body,
+    }
 }
 
 async fn submit_one(chain: &Arc<Chain>, t: pb::SignedTx) -> Result<[u8; 32], TxError> {
-    chain.submit(vec![t], false).await.pop().unwrap().map(|(h, _)| h)
+    chain
+        .submit(vec![t], false)
+        .await
+        .pop()
+        .unwrap()
+        .map(|(h, _)| h)
 }
 
 async fn code(chain: &Arc<Chain>, t: pb::SignedTx) -> ErrorCode {
@@ -80,9 +118,18 @@ async fn admission_rejects_with_stable_codes_and_writes_nothing() {
     garbage.body = vec![0xff, 0xff, 0xff];
     assert_eq!(code(c, garbage).await, ErrorCode::MalformedTx);
 
-    assert_eq!(code(c, tx(&f.tax, "tax", "other-chain", 0, "d")).await, ErrorCode::WrongChain);
-    assert_eq!(code(c, tx(&f.tax, "police", "test", 0, "d")).await, ErrorCode::UnknownDepartment);
-    assert_eq!(code(c, tx(&f.bank, "tax", "test", 0, "d")).await, ErrorCode::KeyMismatch);
+    assert_eq!(
+        code(c, tx(&f.tax, "tax", "other-chain", 0, "d")).await,
+        ErrorCode::WrongChain
+    );
+    assert_eq!(
+        code(c, tx(&f.tax, "police", "test", 0, "d")).await,
+        ErrorCode::UnknownDepartment
+    );
+    assert_eq!(
+        code(c, tx(&f.bank, "tax", "test", 0, "d")).await,
+        ErrorCode::KeyMismatch
+    );
 
     let mut forged = good.clone();
     forged.signature[10] ^= 1;
@@ -95,8 +142,14 @@ async fn admission_rejects_with_stable_codes_and_writes_nothing() {
     op.signature = f.tax.sign(&op.body).to_bytes().to_vec();
     assert_eq!(code(c, op).await, ErrorCode::UnknownOperator);
 
-    assert_eq!(code(c, tx(&f.tax, "tax", "test", 5, "d")).await, ErrorCode::NonceGap);
-    assert_eq!(code(c, tx(&f.tax, "tax", "test", 0, &"x".repeat(3000))).await, ErrorCode::TxTooLarge);
+    assert_eq!(
+        code(c, tx(&f.tax, "tax", "test", 5, "d")).await,
+        ErrorCode::NonceGap
+    );
+    assert_eq!(
+        code(c, tx(&f.tax, "tax", "test", 0, &"x".repeat(3000))).await,
+        ErrorCode::TxTooLarge
+    );
 
     let mut empty = tx(&f.tax, "tax", "test", 0, "d");
     let mut body: pb::TxBody = govchain_types::decode("b", &empty.body).unwrap();
@@ -142,7 +195,11 @@ async fn a_failing_payload_fails_only_its_transaction() {
     }
     let txs = c.take_pending(10);
     let block = c.produce_block(txs, 5_000, "node1", &f.validator).unwrap();
-    let statuses: Vec<_> = block.receipts.iter().map(|r| (r.status, r.error_code)).collect();
+    let statuses: Vec<_> = block
+        .receipts
+        .iter()
+        .map(|r| (r.status, r.error_code))
+        .collect();
     assert_eq!(
         statuses,
         vec![
@@ -155,17 +212,28 @@ async fn a_failing_payload_fails_only_its_transaction() {
     assert_eq!(c.next_nonce("tax", "").unwrap(), 2);
     assert_eq!(block.sealed.header.height, 1);
     assert_eq!(block.sealed.header.tx_count, 3);
-    block.sealed.verify_signature(&f.validator.public_key().to_sec1()).unwrap();
+    block
+        .sealed
+        .verify_signature(&f.validator.public_key().to_sec1())
+        .unwrap();
 }
 
 #[tokio::test]
 async fn block_time_never_goes_backwards() {
     let f = fixture();
     let c = &f.chain;
-    submit_one(c, tx(&f.tax, "tax", "test", 0, "a")).await.unwrap();
-    let b1 = c.produce_block(c.take_pending(10), 9_000, "node1", &f.validator).unwrap();
-    submit_one(c, tx(&f.tax, "tax", "test", 1, "b")).await.unwrap();
-    let b2 = c.produce_block(c.take_pending(10), 8_000, "node1", &f.validator).unwrap();
+    submit_one(c, tx(&f.tax, "tax", "test", 0, "a"))
+        .await
+        .unwrap();
+    let b1 = c
+        .produce_block(c.take_pending(10), 9_000, "node1", &f.validator)
+        .unwrap();
+    submit_one(c, tx(&f.tax, "tax", "test", 1, "b"))
+        .await
+        .unwrap();
+    let b2 = c
+        .produce_block(c.take_pending(10), 8_000, "node1", &f.validator)
+        .unwrap();
     assert_eq!(b1.sealed.header.time_ms, 9_000);
     assert_eq!(b2.sealed.header.time_ms, 9_000);
     assert_eq!(b2.sealed.header.prev_hash, b1.sealed.hash.to_vec());

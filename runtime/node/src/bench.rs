@@ -7,11 +7,11 @@
 //! in `--home`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use govchain_api::rpc::{GetNonceRequest, GetStatusRequest, StreamBlocksRequest, SubmitTxsRequest};
 use govchain_types::pb;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::client::{connect, rpc_error, Signer};
+use crate::client::{Signer, connect, rpc_error};
 use crate::output::{emit, table};
 
 /// Options of `govchain bench`.
@@ -42,20 +42,32 @@ pub(crate) struct BenchArgs {
 fn progress(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
-        ProgressStyle::with_template(&format!("{what:>10} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}} {{eta}}"))
-            .expect("template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(&format!(
+            "{what:>10} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}} {{eta}}"
+        ))
+        .expect("template")
+        .progress_chars("=> "),
     );
     pb
 }
 
 fn load_signers(keys: &Path) -> anyhow::Result<Vec<Signer>> {
     let mut out = Vec::new();
-    for e in std::fs::read_dir(keys).with_context(|| format!("reading key folder {}", keys.display()))? {
+    for e in
+        std::fs::read_dir(keys).with_context(|| format!("reading key folder {}", keys.display()))?
+    {
         let p = e?.path();
         if p.extension().is_some_and(|x| x == "pem") {
-            let dept = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-            out.push(Signer { department: dept, operator: String::new(), key: crate::keyfile::load(&p)? });
+            let dept = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            out.push(Signer {
+                department: dept,
+                operator: String::new(),
+                key: crate::keyfile::load(&p)?,
+            });
         }
     }
     out.sort_by(|a, b| a.department.cmp(&b.department));
@@ -73,7 +85,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Runs the benchmark.
-pub(crate) async fn run(endpoint: Option<&str>, home: &Path, args: BenchArgs, json_out: bool) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    endpoint: Option<&str>,
+    home: &Path,
+    args: BenchArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
     if args.txs == 0 || args.batch == 0 {
         bail!("--txs and --batch must be positive");
     }
@@ -98,7 +115,12 @@ pub(crate) async fn run(endpoint: Option<&str>, home: &Path, args: BenchArgs, js
             cfg.storage.sync = !args.no_sync;
             let handle = crate::run::start(&cfg).await?;
             let mode = format!("embedded solo, sync={}", !args.no_sync);
-            (format!("http://{}", handle.grpc), out.join("keys"), Some(handle), mode)
+            (
+                format!("http://{}", handle.grpc),
+                out.join("keys"),
+                Some(handle),
+                mode,
+            )
         }
     };
     let result = drive(&endpoint, &keys_dir, &args, json_out, &mode).await;
@@ -108,14 +130,27 @@ pub(crate) async fn run(endpoint: Option<&str>, home: &Path, args: BenchArgs, js
     result
 }
 
-async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: bool, mode: &str) -> anyhow::Result<()> {
+async fn drive(
+    endpoint: &str,
+    keys_dir: &Path,
+    args: &BenchArgs,
+    json_out: bool,
+    mode: &str,
+) -> anyhow::Result<()> {
     let signers = load_signers(keys_dir)?;
     let mut client = connect(endpoint).await?;
-    let status = client.get_status(GetStatusRequest {}).await.map_err(rpc_error)?.into_inner();
+    let status = client
+        .get_status(GetStatusRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
     let mut nonces = Vec::new();
     for s in &signers {
         let n = client
-            .get_nonce(GetNonceRequest { department: s.department.clone(), operator: String::new() })
+            .get_nonce(GetNonceRequest {
+                department: s.department.clone(),
+                operator: String::new(),
+            })
             .await
             .map_err(rpc_error)?
             .into_inner()
@@ -123,11 +158,18 @@ async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: b
         nonces.push(n);
     }
     let quiet = json_out;
-    let run_tag = format!("{:x}", status.height * 1_000_003 + status.mempool_size + std::process::id() as u64);
+    let run_tag = format!(
+        "{:x}",
+        status.height * 1_000_003 + status.mempool_size + std::process::id() as u64
+    );
 
     // Sign every transaction up front (in parallel) so the run measures the node.
     let bar = progress(args.txs as u64, "signing");
-    bar.set_draw_target(if quiet { indicatif::ProgressDrawTarget::hidden() } else { indicatif::ProgressDrawTarget::stderr() });
+    bar.set_draw_target(if quiet {
+        indicatif::ProgressDrawTarget::hidden()
+    } else {
+        indicatif::ProgressDrawTarget::stderr()
+    });
     let txs: Vec<pb::SignedTx> = (0..args.txs)
         .into_par_iter()
         .map(|i| {
@@ -138,7 +180,11 @@ async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: b
             let tx = signers[who].sign(
                 &status.chain_id,
                 nonce,
-                pb::payload::Kind::Anchor(pb::Anchor { key, digest, note: "govchain bench".into() }),
+                pb::payload::Kind::Anchor(pb::Anchor {
+                    key,
+                    digest,
+                    note: "govchain bench".into(),
+                }),
             );
             bar.inc(1);
             tx
@@ -148,14 +194,21 @@ async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: b
     let hashes: Vec<[u8; 32]> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
 
     // Follow commits.
-    let committed: Arc<Mutex<HashMap<[u8; 32], Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
+    let committed: Arc<Mutex<HashMap<[u8; 32], Instant>>> =
+        Arc::new(Mutex::new(HashMap::with_capacity(args.txs)));
     let mut stream = client
-        .stream_blocks(StreamBlocksRequest { from_height: status.height + 1 })
+        .stream_blocks(StreamBlocksRequest {
+            from_height: status.height + 1,
+        })
         .await
         .map_err(rpc_error)?
         .into_inner();
     let bar = progress(args.txs as u64, "committed");
-    bar.set_draw_target(if quiet { indicatif::ProgressDrawTarget::hidden() } else { indicatif::ProgressDrawTarget::stderr() });
+    bar.set_draw_target(if quiet {
+        indicatif::ProgressDrawTarget::hidden()
+    } else {
+        indicatif::ProgressDrawTarget::stderr()
+    });
     let follower = {
         let committed = committed.clone();
         let bar = bar.clone();
@@ -168,11 +221,11 @@ async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: b
                 let mut c = committed.lock();
                 let mut ours = 0;
                 for h in &b.tx_hashes {
-                    if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
-                        if wanted.contains(&h) {
-                            c.insert(h, now);
-                            ours += 1;
-                        }
+                    if let Ok(h) = <[u8; 32]>::try_from(h.as_slice())
+                        && wanted.contains(&h)
+                    {
+                        c.insert(h, now);
+                        ours += 1;
                     }
                 }
                 if ours > 0 {
@@ -194,7 +247,9 @@ async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: b
     for chunk in txs.chunks(args.batch) {
         let t = Instant::now();
         let r = client
-            .submit_txs(SubmitTxsRequest { txs: chunk.to_vec() })
+            .submit_txs(SubmitTxsRequest {
+                txs: chunk.to_vec(),
+            })
             .await
             .map_err(rpc_error)?
             .into_inner();
@@ -215,11 +270,17 @@ async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: b
     bar.finish_and_clear();
     let elapsed = {
         let c = committed.lock();
-        c.values().max().map_or(Duration::ZERO, |last| *last - start)
+        c.values()
+            .max()
+            .map_or(Duration::ZERO, |last| *last - start)
     };
     let mut latencies: Vec<Duration> = {
         let c = committed.lock();
-        hashes.iter().zip(&submitted_at).map(|(h, t)| c[h].saturating_duration_since(*t)).collect()
+        hashes
+            .iter()
+            .zip(&submitted_at)
+            .map(|(h, t)| c[h].saturating_duration_since(*t))
+            .collect()
     };
     latencies.sort();
     let tps = args.txs as f64 / elapsed.as_secs_f64();
@@ -229,11 +290,17 @@ async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: b
     let t = Instant::now();
     let ok = sample
         .par_iter()
-        .filter(|tx| govchain_crypto::verify_sec1(&tx.signer_pubkey, &tx.body, &tx.signature).is_ok())
+        .filter(|tx| {
+            govchain_crypto::verify_sec1(&tx.signer_pubkey, &tx.body, &tx.signature).is_ok()
+        })
         .count();
     let verify_elapsed = t.elapsed();
     if ok != sample.len() {
-        bail!("{} of {} signatures failed to verify", sample.len() - ok, sample.len());
+        bail!(
+            "{} of {} signatures failed to verify",
+            sample.len() - ok,
+            sample.len()
+        );
     }
     let verify_rate = sample.len() as f64 / verify_elapsed.as_secs_f64();
     let ratio = tps / verify_rate;
@@ -257,11 +324,23 @@ async fn drive(endpoint: &str, keys_dir: &PathBuf, args: &BenchArgs, json_out: b
         for (k, v) in [
             ("mode", mode.to_string()),
             ("cores", cores.to_string()),
-            ("transactions", format!("{} in {} blocks (batches of {})", args.txs, blocks, args.batch)),
+            (
+                "transactions",
+                format!(
+                    "{} in {} blocks (batches of {})",
+                    args.txs, blocks, args.batch
+                ),
+            ),
             ("elapsed", format!("{:.2} s", elapsed.as_secs_f64())),
             ("committed throughput", format!("{tps:.0} tx/s")),
-            ("commit latency p50", format!("{:.1} ms", ms(percentile(&latencies, 0.5)))),
-            ("commit latency p99", format!("{:.1} ms", ms(percentile(&latencies, 0.99)))),
+            (
+                "commit latency p50",
+                format!("{:.1} ms", ms(percentile(&latencies, 0.5))),
+            ),
+            (
+                "commit latency p99",
+                format!("{:.1} ms", ms(percentile(&latencies, 0.99))),
+            ),
             ("SM2 verify, all cores (V)", format!("{verify_rate:.0} /s")),
             ("throughput / V", format!("{ratio:.2}")),
         ] {

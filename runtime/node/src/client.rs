@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use govchain_api::ChainClient;
 use govchain_api::rpc::{GetNonceRequest, GetStatusRequest, SubmitTxRequest, SubmitTxResponse};
 use govchain_crypto::PrivateKey;
@@ -14,12 +14,18 @@ pub(crate) const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7545";
 
 /// Connects to a node's gRPC endpoint.
 pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<ChainClient<Channel>> {
-    let url = if endpoint.contains("://") { endpoint.to_string() } else { format!("http://{endpoint}") };
+    let url = if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    };
     let channel = Channel::from_shared(url.clone())
         .with_context(|| format!("bad endpoint '{endpoint}'"))?
         .connect()
         .await
-        .with_context(|| format!("cannot reach a govchain node at {url} (is `govchain dev` running?)"))?;
+        .with_context(|| {
+            format!("cannot reach a govchain node at {url} (is `govchain dev` running?)")
+        })?;
     Ok(ChainClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20))
@@ -29,7 +35,9 @@ pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<ChainClient<Channe
 pub(crate) fn rpc_error(s: tonic::Status) -> anyhow::Error {
     match govchain_api::error::detail_of(&s) {
         Some(d) if d.code != 0 => {
-            let name = pb::ErrorCode::try_from(d.code).map(|c| c.as_str_name()).unwrap_or("UNKNOWN");
+            let name = pb::ErrorCode::try_from(d.code)
+                .map(|c| c.as_str_name())
+                .unwrap_or("UNKNOWN");
             anyhow::anyhow!("{name} ({}): {}", d.code, d.message)
         }
         _ => anyhow::anyhow!("{:?}: {}", s.code(), s.message()),
@@ -45,7 +53,12 @@ pub(crate) struct Signer {
 }
 
 /// Resolves `--as <dept>` (key from `<home>/keys/<dept>.pem`) or `--key <file>`.
-pub(crate) fn signer(home: &Path, as_dept: Option<&str>, key: Option<&PathBuf>, operator: Option<&str>) -> anyhow::Result<Signer> {
+pub(crate) fn signer(
+    home: &Path,
+    as_dept: Option<&str>,
+    key: Option<&PathBuf>,
+    operator: Option<&str>,
+) -> anyhow::Result<Signer> {
     let Some(dept) = as_dept else {
         bail!("name the signing department with --as <department>");
     };
@@ -68,14 +81,21 @@ pub(crate) fn signer(home: &Path, as_dept: Option<&str>, key: Option<&PathBuf>, 
 
 impl Signer {
     /// Builds and signs a transaction.
-    pub(crate) fn sign(&self, chain_id: &str, nonce: u64, payload: pb::payload::Kind) -> pb::SignedTx {
+    pub(crate) fn sign(
+        &self,
+        chain_id: &str,
+        nonce: u64,
+        payload: pb::payload::Kind,
+    ) -> pb::SignedTx {
         let body = pb::TxBody {
             chain_id: chain_id.to_string(),
             sender: self.department.clone(),
             operator: self.operator.clone(),
             nonce,
             expiry_height: 0,
-            payload: Some(pb::Payload { kind: Some(payload) }),
+            payload: Some(pb::Payload {
+                kind: Some(payload),
+            }),
         };
         let body = govchain_types::encode(&body);
         pb::SignedTx {
@@ -92,16 +112,26 @@ pub(crate) async fn submit(
     signer: &Signer,
     payload: pb::payload::Kind,
 ) -> anyhow::Result<SubmitTxResponse> {
-    let status = client.get_status(GetStatusRequest {}).await.map_err(rpc_error)?.into_inner();
+    let status = client
+        .get_status(GetStatusRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
     let nonce = client
-        .get_nonce(GetNonceRequest { department: signer.department.clone(), operator: signer.operator.clone() })
+        .get_nonce(GetNonceRequest {
+            department: signer.department.clone(),
+            operator: signer.operator.clone(),
+        })
         .await
         .map_err(rpc_error)?
         .into_inner()
         .next_nonce;
     let tx = signer.sign(&status.chain_id, nonce, payload);
     Ok(client
-        .submit_tx(SubmitTxRequest { tx: Some(tx), wait: true })
+        .submit_tx(SubmitTxRequest {
+            tx: Some(tx),
+            wait: true,
+        })
         .await
         .map_err(rpc_error)?
         .into_inner())

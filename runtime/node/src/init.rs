@@ -11,10 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use govchain_crypto::PrivateKey;
 use govchain_state::genesis::{
-    preset, ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator,
+    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, preset,
 };
 
 use crate::config::{ApiConfig, ConsensusConfig, MempoolConfig, NodeConfig, StorageConfig};
@@ -54,18 +54,28 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         bail!("--validators must be between 1 and 32");
     }
     if opts.out.exists() && std::fs::read_dir(&opts.out)?.next().is_some() {
-        bail!("{} exists and is not empty; choose another --out", opts.out.display());
+        bail!(
+            "{} exists and is not empty; choose another --out",
+            opts.out.display()
+        );
     }
     let passphrase = if opts.plain_keys {
         None
     } else {
-        Some(keyfile::passphrase("passphrase for the new key files: ", true)?)
+        Some(keyfile::passphrase(
+            "passphrase for the new key files: ",
+            true,
+        )?)
     };
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).context("reading OS randomness")?;
-    let dept_keys: Vec<(&str, PrivateKey)> =
-        departments.iter().map(|d| (d.id, PrivateKey::generate())).collect();
-    let val_keys: Vec<PrivateKey> = (0..opts.validators).map(|_| PrivateKey::generate()).collect();
+    let dept_keys: Vec<(&str, PrivateKey)> = departments
+        .iter()
+        .map(|d| (d.id, PrivateKey::generate()))
+        .collect();
+    let val_keys: Vec<PrivateKey> = (0..opts.validators)
+        .map(|_| PrivateKey::generate())
+        .collect();
     let committee: Vec<String> = departments
         .iter()
         .filter(|d| d.roles.contains(&"committee"))
@@ -135,7 +145,11 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         write_file(&path, cfg.to_toml().as_bytes())?;
         configs.push(path);
     }
-    Ok(InitReport { genesis, configs, key_dir })
+    Ok(InitReport {
+        genesis,
+        configs,
+        key_dir,
+    })
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -165,7 +179,8 @@ mod tests {
         .unwrap();
         assert_eq!(r.configs.len(), 3);
         assert_eq!(r.genesis.departments.len(), 7);
-        let g = Genesis::from_json(&std::fs::read_to_string(out.join("genesis.json")).unwrap()).unwrap();
+        let g = Genesis::from_json(&std::fs::read_to_string(out.join("genesis.json")).unwrap())
+            .unwrap();
         assert_eq!(g, r.genesis);
         let c = NodeConfig::load(&out.join("node2/config.toml")).unwrap();
         assert_eq!(c.node_id, "node2");
@@ -176,6 +191,17 @@ mod tests {
         let d = g.departments.iter().find(|d| d.id == "tax").unwrap();
         assert_eq!(hex_pub(&tax), d.public_key);
         // A second init into the same folder is refused.
-        assert!(init(&InitOptions { out, validators: 1, preset: "nanjing".into(), chain_id: "t".into(), plain_keys: true, base_port: 1, block_interval_ms: 1 }).is_err());
+        assert!(
+            init(&InitOptions {
+                out,
+                validators: 1,
+                preset: "nanjing".into(),
+                chain_id: "t".into(),
+                plain_keys: true,
+                base_port: 1,
+                block_interval_ms: 1
+            })
+            .is_err()
+        );
     }
 }

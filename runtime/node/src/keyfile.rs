@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use govchain_crypto::{CryptoError, PrivateKey};
 
 /// Environment variable holding the key-file passphrase for unattended starts.
@@ -11,7 +11,8 @@ pub(crate) const PASSPHRASE_ENV: &str = "GOVCHAIN_KEY_PASSPHRASE";
 /// Loads a key file; an encrypted one takes its passphrase from `GOVCHAIN_KEY_PASSPHRASE`
 /// or, on a terminal, from a prompt.
 pub(crate) fn load(path: &Path) -> anyhow::Result<PrivateKey> {
-    let pem = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("reading key file {}", path.display()))?;
     match PrivateKey::from_pem_any(&pem, None) {
         Err(CryptoError::PassphraseRequired) => {
             let pass = passphrase(&format!("passphrase for {}: ", path.display()), false)?;
@@ -51,7 +52,10 @@ pub(crate) fn save(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -> a
         None => key.to_pkcs8_pem(),
     };
     if path.exists() {
-        bail!("{} exists; refusing to overwrite a key file", path.display());
+        bail!(
+            "{} exists; refusing to overwrite a key file",
+            path.display()
+        );
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

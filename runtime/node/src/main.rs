@@ -27,7 +27,12 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// Network folder holding `keys/<department>.pem` for `--as`.
-    #[arg(long, global = true, env = "GOVCHAIN_HOME", default_value = ".govchain-dev")]
+    #[arg(
+        long,
+        global = true,
+        env = "GOVCHAIN_HOME",
+        default_value = ".govchain-dev"
+    )]
     home: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -102,9 +107,9 @@ enum Command {
     Block(cmd::chain::BlockCmd),
     /// Anchor a document's SM3 digest on chain (存证) and wait for the receipt.
     Anchor {
-        /// Key of the record within the department's namespace.
+        /// Id of the record within the department's namespace.
         #[arg(long)]
-        key: String,
+        id: String,
         /// The document to hash.
         #[arg(long, conflicts_with = "digest")]
         file: Option<PathBuf>,
@@ -125,13 +130,22 @@ fn init_tracing(node: bool) {
     let default = if node { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GOVCHAIN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(cli.command, Command::Dev { .. } | Command::Node { .. }));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    init_tracing(matches!(
+        cli.command,
+        Command::Dev { .. } | Command::Node { .. }
+    ));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match rt.block_on(dispatch(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -142,24 +156,62 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let endpoint = cli.endpoint.clone().unwrap_or_else(|| client::DEFAULT_ENDPOINT.to_string());
+    let endpoint = cli
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| client::DEFAULT_ENDPOINT.to_string());
     match cli.command {
         Command::Dev { reset, port } => cmd::node::dev(&cli.home, reset, port).await,
         Command::Node { config } => cmd::node::node(&config).await,
-        Command::Init { out, validators, preset, chain_id, plain_keys, base_port, block_interval_ms } => {
-            cmd::node::init(
-                &init::InitOptions { out, validators, preset, chain_id, plain_keys, base_port, block_interval_ms },
-                cli.json,
-            )
-        }
+        Command::Init {
+            out,
+            validators,
+            preset,
+            chain_id,
+            plain_keys,
+            base_port,
+            block_interval_ms,
+        } => cmd::node::init(
+            &init::InitOptions {
+                out,
+                validators,
+                preset,
+                chain_id,
+                plain_keys,
+                base_port,
+                block_interval_ms,
+            },
+            cli.json,
+        ),
         Command::Status => cmd::chain::status(&endpoint, cli.json).await,
         Command::Keys(k) => cmd::keys::run(k, cli.json),
         Command::Tx(t) => cmd::chain::tx(&endpoint, t, cli.json).await,
         Command::Block(b) => cmd::chain::block(&endpoint, b, cli.json).await,
-        Command::Anchor { key, file, digest, note, sign } => {
-            let signer = client::signer(&cli.home, sign.as_dept.as_deref(), sign.key.as_ref(), sign.operator.as_deref())?;
-            cmd::chain::anchor(&endpoint, &signer, key, file, digest, note, cli.json).await
+        Command::Anchor {
+            id,
+            file,
+            digest,
+            note,
+            sign,
+        } => {
+            let signer = client::signer(
+                &cli.home,
+                sign.as_dept.as_deref(),
+                sign.key.as_ref(),
+                sign.operator.as_deref(),
+            )?;
+            cmd::chain::anchor(&endpoint, &signer, id, file, digest, note, cli.json).await
         }
-        Command::Bench(args) => bench::run(cli.endpoint.as_deref(), &cli.home, args, cli.json).await,
+        Command::Bench(args) => {
+            bench::run(cli.endpoint.as_deref(), &cli.home, args, cli.json).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -1,12 +1,13 @@
 //! Human tables and `--json` output.
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 
 /// A table with our style.
 pub(crate) fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     if !header.is_empty() {
         t.set_header(header.iter().copied());
     }
@@ -59,6 +60,9 @@ mod tests {
     #[test]
     fn formats_time() {
         assert_eq!(super::time_ms(0), "1970-01-01 00:00:00.000 UTC");
-        assert_eq!(super::time_ms(1_795_425_123_456), "2026-11-23 09:12:03.456 UTC");
+        assert_eq!(
+            super::time_ms(1_795_425_123_456),
+            "2026-11-23 09:12:03.456 UTC"
+        );
     }
 }

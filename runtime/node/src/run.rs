@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use govchain_api::{serve, ServeConfig};
-use govchain_consensus::{solo, Chain, ChainConfig};
+use anyhow::{Context, bail};
+use govchain_api::{ServeConfig, serve};
+use govchain_consensus::{Chain, ChainConfig, solo};
 use govchain_state::Genesis;
 use govchain_store::Store;
 use tokio::net::TcpListener;
@@ -56,13 +56,26 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     }
     let db = cfg.data_dir.join("db");
     std::fs::create_dir_all(&db)?;
-    let store = Arc::new(Store::open(&db, cfg.storage.sync).with_context(|| format!("opening store {}", db.display()))?);
-    let chain = Chain::open(store, &genesis, ChainConfig { mempool_capacity: cfg.mempool.capacity })?;
+    let store = Arc::new(
+        Store::open(&db, cfg.storage.sync)
+            .with_context(|| format!("opening store {}", db.display()))?,
+    );
+    let chain = Chain::open(
+        store,
+        &genesis,
+        ChainConfig {
+            mempool_capacity: cfg.mempool.capacity,
+        },
+    )?;
     let grpc = TcpListener::bind(cfg.api.grpc)
         .await
         .with_context(|| format!("binding gRPC address {}", cfg.api.grpc))?;
     let http = match cfg.api.http {
-        Some(a) => Some(TcpListener::bind(a).await.with_context(|| format!("binding HTTP address {a}"))?),
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding HTTP address {a}"))?,
+        ),
         None => None,
     };
     let grpc_addr = grpc.local_addr()?;
@@ -73,7 +86,10 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         solo::SoloConfig {
             validator_id: cfg.node_id.clone(),
             interval: Duration::from_millis(cfg.consensus.block_interval_ms),
-            max_txs: cfg.consensus.max_block_txs.min(genesis.params.max_block_txs as usize),
+            max_txs: cfg
+                .consensus
+                .max_block_txs
+                .min(genesis.params.max_block_txs as usize),
         },
     ));
     let (stop, mut stop_rx) = watch::channel(false);
@@ -90,7 +106,14 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         },
     ));
     tracing::info!(node = %cfg.node_id, grpc = %grpc_addr, http = ?http_addr, height = chain.tip().header.height, "node started");
-    Ok(NodeHandle { grpc: grpc_addr, http: http_addr, chain, stop, engine, server })
+    Ok(NodeHandle {
+        grpc: grpc_addr,
+        http: http_addr,
+        chain,
+        stop,
+        engine,
+        server,
+    })
 }
 
 impl NodeHandle {

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use govchain_crypto::{sm3, PublicKey, Signature};
+use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::Store;
-use govchain_types::{decode, pb, Hash, TxError};
+use govchain_types::{Hash, TxError, decode, pb};
 
-use crate::{keys, ChainParams, Result, StateError};
+use crate::{ChainParams, Result, StateError, keys};
 
 /// A transaction whose encoding, chain, size, account key and signature were checked.
 #[derive(Debug, Clone)]
@@ -77,7 +77,11 @@ impl Admission {
     /// Decodes and checks `tx` for inclusion at `next_height`, verifying its signature.
     /// Nonce ordering against pending transactions is the mempool's part; this checks
     /// only that the nonce was not already committed.
-    pub fn check(&self, tx: pb::SignedTx, next_height: u64) -> std::result::Result<VerifiedTx, TxError> {
+    pub fn check(
+        &self,
+        tx: pb::SignedTx,
+        next_height: u64,
+    ) -> std::result::Result<VerifiedTx, TxError> {
         let size = prost::Message::encoded_len(&tx);
         let max = self.params.max_tx_bytes as usize;
         if size > max {
@@ -90,7 +94,12 @@ impl Admission {
                 got: body.chain_id,
             });
         }
-        if body.payload.as_ref().and_then(|p| p.kind.as_ref()).is_none() {
+        if body
+            .payload
+            .as_ref()
+            .and_then(|p| p.kind.as_ref())
+            .is_none()
+        {
             return Err(TxError::MissingPayload);
         }
         if body.expiry_height != 0 && body.expiry_height < next_height {
@@ -168,7 +177,11 @@ pub(crate) fn registered_key_in(
         })
 }
 
-fn registered_key(store: &Store, dept: &str, operator: &str) -> std::result::Result<Vec<u8>, TxError> {
+fn registered_key(
+    store: &Store,
+    dept: &str,
+    operator: &str,
+) -> std::result::Result<Vec<u8>, TxError> {
     registered_key_in(|k| Ok(store.state(k)?), dept, operator)
 }
 
@@ -185,5 +198,9 @@ pub(crate) fn nonce_value(raw: Option<Vec<u8>>) -> std::result::Result<u64, TxEr
 }
 
 fn committed_nonce(store: &Store, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
-    nonce_value(store.state(&keys::nonce(dept, operator)).map_err(internal)?)
+    nonce_value(
+        store
+            .state(&keys::nonce(dept, operator))
+            .map_err(internal)?,
+    )
 }

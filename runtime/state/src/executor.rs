@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use govchain_crypto::{merkle, sm3, Sm3Hasher};
+use govchain_crypto::{Sm3Hasher, merkle, sm3};
 use govchain_store::Store;
-use govchain_types::{pb, Coded, Hash, TxError};
+use govchain_types::{Coded, Hash, TxError, pb};
 
 use crate::admission::{account_label, nonce_value, registered_key_in};
-use crate::{keys, Admission, Genesis, Overlay, Result, VerifiedTx};
+use crate::{Admission, Genesis, Overlay, Result, VerifiedTx, keys};
 
 /// What the block header supplies to execution.
 #[derive(Debug, Clone)]
@@ -120,7 +120,10 @@ impl Executor {
                     o.commit_tx();
                     receipt.events = events;
                 }
-                Err(TxFailure { error, consume_nonce }) => {
+                Err(TxFailure {
+                    error,
+                    consume_nonce,
+                }) => {
                     o.discard_tx();
                     if consume_nonce {
                         bump_nonce(&mut o, tx)?;
@@ -184,7 +187,10 @@ fn execute_tx(
     events: &mut Vec<pb::Event>,
 ) -> std::result::Result<(), TxFailure> {
     let body = &tx.body;
-    let pre = |error| TxFailure { error, consume_nonce: false };
+    let pre = |error| TxFailure {
+        error,
+        consume_nonce: false,
+    };
     // Account checks again against the state this block sees: governance may have
     // rotated a key or removed a department since admission. The signature itself was
     // verified at admission and is bound to the key compared here.
@@ -199,13 +205,24 @@ fn execute_tx(
     if body.nonce != expected {
         let account = account_label(&body.sender, &body.operator);
         return Err(pre(if body.nonce < expected {
-            TxError::NonceReplayed { account, expected, got: body.nonce }
+            TxError::NonceReplayed {
+                account,
+                expected,
+                got: body.nonce,
+            }
         } else {
-            TxError::NonceGap { account, expected, got: body.nonce }
+            TxError::NonceGap {
+                account,
+                expected,
+                got: body.nonce,
+            }
         }));
     }
     if body.expiry_height != 0 && body.expiry_height < ctx.height {
-        return Err(pre(TxError::Expired { expiry: body.expiry_height, height: ctx.height }));
+        return Err(pre(TxError::Expired {
+            expiry: body.expiry_height,
+            height: ctx.height,
+        }));
     }
     bump_nonce(o, tx)?;
     let kind = body
@@ -213,7 +230,10 @@ fn execute_tx(
         .as_ref()
         .and_then(|p| p.kind.as_ref())
         .ok_or_else(|| pre(TxError::MissingPayload))?;
-    let post = |error| TxFailure { error, consume_nonce: true };
+    let post = |error| TxFailure {
+        error,
+        consume_nonce: true,
+    };
     match kind {
         pb::payload::Kind::Anchor(a) => anchor(o, ctx, tx, a, events).map_err(post),
     }
@@ -245,7 +265,10 @@ fn anchor(
         });
     }
     let key = keys::anchor(&tx.body.sender, &a.key);
-    if o.get(&key).map_err(|e| TxError::Internal(e.to_string()))?.is_some() {
+    if o.get(&key)
+        .map_err(|e| TxError::Internal(e.to_string()))?
+        .is_some()
+    {
         return Err(TxError::AlreadyExists {
             what: format!("anchor '{}' of '{}'", a.key, tx.body.sender),
         });
@@ -262,9 +285,18 @@ fn anchor(
     events.push(pb::Event {
         kind: "anchor".into(),
         attributes: vec![
-            pb::Attribute { key: "department".into(), value: tx.body.sender.clone() },
-            pb::Attribute { key: "key".into(), value: a.key.clone() },
-            pb::Attribute { key: "digest".into(), value: hex::encode(&a.digest) },
+            pb::Attribute {
+                key: "department".into(),
+                value: tx.body.sender.clone(),
+            },
+            pb::Attribute {
+                key: "key".into(),
+                value: a.key.clone(),
+            },
+            pb::Attribute {
+                key: "digest".into(),
+                value: hex::encode(&a.digest),
+            },
         ],
     });
     Ok(())

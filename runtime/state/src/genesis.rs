@@ -4,11 +4,11 @@
 //! (SM3 of its canonical JSON encoding, see [`Genesis::hash`]) is the `prev_hash` of
 //! block 0, so nodes started from different genesis files can never agree on a block.
 
-use govchain_crypto::{sm3, PublicKey};
+use govchain_crypto::{PublicKey, sm3};
 use govchain_types::{pb, validate_dept_id};
 use serde::{Deserialize, Serialize};
 
-use crate::{keys, Overlay, Result, StateError};
+use crate::{Overlay, Result, StateError, keys};
 
 /// Parameters every node must agree on (consensus rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,7 +360,12 @@ mod tests {
         assert!(g.validate().unwrap_err().to_string().contains("threshold"));
         let mut g = sample();
         g.validators[0].department = "nobody".into();
-        assert!(g.validate().unwrap_err().to_string().contains("unknown department"));
+        assert!(
+            g.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("unknown department")
+        );
         let mut g = sample();
         g.departments[1].id = g.departments[0].id.clone();
         assert!(g.validate().unwrap_err().to_string().contains("twice"));

@@ -3,9 +3,13 @@
 use govchain_store::{Column, Store};
 use govchain_types::{decode, pb};
 
-use crate::{keys, Result, StateError};
+use crate::{Result, StateError, keys};
 
-fn all<M: prost::Message + Default>(store: &Store, prefix: &'static [u8], what: &'static str) -> Result<Vec<M>> {
+fn all<M: prost::Message + Default>(
+    store: &Store,
+    prefix: &'static [u8],
+    what: &'static str,
+) -> Result<Vec<M>> {
     store
         .scan_prefix(Column::State, prefix, None)
         .map(|r| {

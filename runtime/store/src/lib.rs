@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    IteratorMode, Options, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
+    IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
 /// Column families of the store.
@@ -98,6 +98,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 fn rocks(op: &'static str) -> impl FnOnce(rocksdb::Error) -> StoreError {
     move |source| StoreError::Rocks { op, source }
 }
+
+/// A stored key and value.
+pub type KeyValue = (Box<[u8]>, Box<[u8]>);
 
 /// The committed tip: height and block hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +196,7 @@ impl Store {
         c: Column,
         prefix: &'a [u8],
         start: Option<&[u8]>,
-    ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + 'a {
+    ) -> impl Iterator<Item = Result<KeyValue>> + 'a {
         let from = start.unwrap_or(prefix);
         self.db
             .iterator_cf(self.cf(c), IteratorMode::From(from, Direction::Forward))
@@ -209,7 +212,7 @@ impl Store {
         &'a self,
         c: Column,
         prefix: &'a [u8],
-    ) -> impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + 'a {
+    ) -> impl Iterator<Item = Result<KeyValue>> + 'a {
         let mut end = prefix.to_vec();
         // The smallest key greater than every key with this prefix.
         while let Some(last) = end.pop() {
@@ -405,7 +408,10 @@ mod tests {
         let s = Store::open(dir.path(), false).unwrap();
         assert!(matches!(
             s.commit_block(commit(1, &[])),
-            Err(StoreError::NotNext { height: 1, tip: None })
+            Err(StoreError::NotNext {
+                height: 1,
+                tip: None
+            })
         ));
         s.commit_block(commit(0, &[("x", Some("1"))])).unwrap();
         assert!(s.commit_block(commit(0, &[("x", Some("2"))])).is_err());
@@ -428,7 +434,7 @@ mod tests {
             ],
         ))
         .unwrap();
-        let keys = |it: Vec<Result<(Box<[u8]>, Box<[u8]>)>>| {
+        let keys = |it: Vec<Result<KeyValue>>| {
             it.into_iter()
                 .map(|r| String::from_utf8(r.unwrap().0.to_vec()).unwrap())
                 .collect::<Vec<_>>()

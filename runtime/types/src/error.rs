@@ -160,7 +160,12 @@ mod tests {
         assert_eq!(ErrorCode::NonceReplayed as i32, 1007);
         assert_eq!(ErrorCode::TxTooLarge as i32, 1010);
         assert_eq!(
-            TxError::NonceGap { account: "tax".into(), expected: 1, got: 3 }.code(),
+            TxError::NonceGap {
+                account: "tax".into(),
+                expected: 1,
+                got: 3
+            }
+            .code(),
             ErrorCode::NonceGap
         );
         assert_eq!(ErrorCode::NonceGap.as_str_name(), "NONCE_GAP");

@@ -10,7 +10,7 @@ mod error;
 mod ids;
 
 pub use error::{Coded, TxError};
-pub use ids::{validate_dept_id, Hash, HashHex};
+pub use ids::{Hash, HashHex, validate_dept_id};
 
 /// Generated protobuf messages of package `govchain.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all)]

@@ -55,7 +55,8 @@ impl Info {
                     for group in r {
                         for imp in group.map_err(|e| e.to_string())? {
                             match imp.map_err(|e| e.to_string())?.1.ty {
-                                wasmparser::TypeRef::Func(t) | wasmparser::TypeRef::FuncExact(t) => {
+                                wasmparser::TypeRef::Func(t)
+                                | wasmparser::TypeRef::FuncExact(t) => {
                                     info.func_types.push(t);
                                     info.imported_funcs += 1;
                                 }
@@ -96,7 +97,9 @@ impl Info {
             .and_then(|i| self.locals.get(i as usize))
             .copied()
             .unwrap_or(0);
-        2u32.saturating_add(params).saturating_add(locals).min(DEPTH_LIMIT)
+        2u32.saturating_add(params)
+            .saturating_add(locals)
+            .min(DEPTH_LIMIT)
     }
 
     fn indirect_cost(&self, type_index: u32) -> u32 {
@@ -117,7 +120,11 @@ struct Limiter {
 impl Limiter {
     fn our_global(globals: &mut wasm_encoder::GlobalSection) {
         globals.global(
-            GlobalType { val_type: ValType::I32, mutable: true, shared: false },
+            GlobalType {
+                val_type: ValType::I32,
+                mutable: true,
+                shared: false,
+            },
             &ConstExpr::i32_const(0),
         );
     }
@@ -169,7 +176,14 @@ impl Reencode for Limiter {
         // section that follows globals in the binary order.
         let follows_globals = matches!(
             before,
-            None | Some(SectionId::Export | SectionId::Start | SectionId::Element | SectionId::DataCount | SectionId::Code | SectionId::Data)
+            None | Some(
+                SectionId::Export
+                    | SectionId::Start
+                    | SectionId::Element
+                    | SectionId::DataCount
+                    | SectionId::Code
+                    | SectionId::Data
+            )
         );
         if !self.added && follows_globals {
             let mut globals = wasm_encoder::GlobalSection::new();
@@ -201,7 +215,9 @@ impl Reencode for Limiter {
             let op = reader.read()?;
             let cost = match &op {
                 Operator::Call { function_index } => Some(self.info.cost(*function_index)),
-                Operator::CallIndirect { type_index, .. } => Some(self.info.indirect_cost(*type_index)),
+                Operator::CallIndirect { type_index, .. } => {
+                    Some(self.info.indirect_cost(*type_index))
+                }
                 _ => None,
             };
             if let Some(c) = cost {
@@ -220,7 +236,11 @@ impl Reencode for Limiter {
 /// Adds the call-depth limit to a validated module.
 pub(crate) fn limit_call_depth(code: &[u8]) -> Result<Vec<u8>, String> {
     let info = Info::gather(code)?;
-    let mut limiter = Limiter { global: info.globals, info, added: false };
+    let mut limiter = Limiter {
+        global: info.globals,
+        info,
+        added: false,
+    };
     let mut module = wasm_encoder::Module::new();
     limiter
         .parse_core_module(&mut module, Parser::new(0), code)

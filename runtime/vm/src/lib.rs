@@ -21,11 +21,11 @@ pub mod instrument;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use govchain_abi::{entry, SIGNATURES};
+use govchain_abi::{SIGNATURES, entry};
 use parking_lot::Mutex;
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store, StoreLimitsBuilder, Trap};
 
-pub use host::{ContractEvent, Host, HostError};
+pub use host::{ContractEvent, Entry, Host, HostError};
 use host::{Ctx, HostTrap};
 
 /// Largest contract code accepted, bytes.
@@ -154,16 +154,21 @@ pub struct CallRequest<'a> {
     pub read_only: bool,
 }
 
+/// Compiled, linked modules by SM3 code hash.
+type ModuleCache<H> = Mutex<HashMap<[u8; 32], Arc<InstancePre<Ctx<H>>>>>;
+
 /// The engine, linker and compiled-module cache; one per process.
 pub struct Vm<H: Host> {
     engine: Engine,
     linker: Linker<Ctx<H>>,
-    cache: Mutex<HashMap<[u8; 32], Arc<InstancePre<Ctx<H>>>>>,
+    cache: ModuleCache<H>,
 }
 
 impl<H: Host> std::fmt::Debug for Vm<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vm").field("cached_modules", &self.cache.lock().len()).finish()
+        f.debug_struct("Vm")
+            .field("cached_modules", &self.cache.lock().len())
+            .finish()
     }
 }
 
@@ -185,7 +190,12 @@ fn config() -> Config {
 }
 
 fn sig_string(params: &[wasmtime::ValType], results: &[wasmtime::ValType]) -> String {
-    let f = |v: &[wasmtime::ValType]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+    let f = |v: &[wasmtime::ValType]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!("({}) -> ({})", f(params), f(results))
 }
 
@@ -195,23 +205,39 @@ impl<H: Host> Vm<H> {
         let engine = Engine::new(&config()).map_err(|e| e.to_string())?;
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| e.to_string())?;
-        Ok(Vm { engine, linker, cache: Mutex::new(HashMap::new()) })
+        Ok(Vm {
+            engine,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Validates, checks and instruments code proposed for deployment.
     pub fn prepare(&self, code: &[u8]) -> Result<PreparedCode, PrepareError> {
         if code.len() > MAX_CODE_SIZE {
-            return Err(PrepareError::TooLarge { size: code.len(), max: MAX_CODE_SIZE });
+            return Err(PrepareError::TooLarge {
+                size: code.len(),
+                max: MAX_CODE_SIZE,
+            });
         }
-        let module = Module::new(&self.engine, code).map_err(|e| PrepareError::Invalid(format!("{e:#}")))?;
+        let module =
+            Module::new(&self.engine, code).map_err(|e| PrepareError::Invalid(format!("{e:#}")))?;
         for imp in module.imports() {
             let name = imp.name().to_string();
             let expected = SIGNATURES.iter().find(|(n, _, _)| *n == name);
-            let (Some((_, params, results)), true) = (expected, imp.module() == govchain_abi::MODULE) else {
-                return Err(PrepareError::UnknownImport { module: imp.module().into(), name });
+            let (Some((_, params, results)), true) =
+                (expected, imp.module() == govchain_abi::MODULE)
+            else {
+                return Err(PrepareError::UnknownImport {
+                    module: imp.module().into(),
+                    name,
+                });
             };
             let wasmtime::ExternType::Func(ft) = imp.ty() else {
-                return Err(PrepareError::UnknownImport { module: imp.module().into(), name });
+                return Err(PrepareError::UnknownImport {
+                    module: imp.module().into(),
+                    name,
+                });
             };
             let conv = |t: &govchain_abi::Ty| match t {
                 govchain_abi::Ty::I32 => wasmtime::ValType::I32,
@@ -223,8 +249,14 @@ impl<H: Host> Vm<H> {
             let got_r: Vec<_> = ft.results().collect();
             let same = got_p.len() == want_p.len()
                 && got_r.len() == want_r.len()
-                && got_p.iter().zip(&want_p).all(|(a, b)| wasmtime::ValType::eq(a, b))
-                && got_r.iter().zip(&want_r).all(|(a, b)| wasmtime::ValType::eq(a, b));
+                && got_p
+                    .iter()
+                    .zip(&want_p)
+                    .all(|(a, b)| wasmtime::ValType::eq(a, b))
+                && got_r
+                    .iter()
+                    .zip(&want_r)
+                    .all(|(a, b)| wasmtime::ValType::eq(a, b));
             if !same {
                 return Err(PrepareError::ImportSignature {
                     name,
@@ -239,18 +271,16 @@ impl<H: Host> Vm<H> {
         for exp in module.exports() {
             match exp.ty() {
                 wasmtime::ExternType::Memory(_) if exp.name() == "memory" => has_memory = true,
-                wasmtime::ExternType::Func(ft) => {
-                    let entry_sig = ft.params().len() == 0
+                // Entry points are `() -> i32`; other exports are ignored.
+                wasmtime::ExternType::Func(ft)
+                    if ft.params().len() == 0
                         && ft.results().len() == 1
-                        && ft.results().all(|r| r.is_i32());
+                        && ft.results().all(|r| r.is_i32()) =>
+                {
                     if let Some(m) = exp.name().strip_prefix(govchain_abi::CALL_PREFIX) {
-                        if entry_sig {
-                            calls.push(m.to_string());
-                        }
+                        calls.push(m.to_string());
                     } else if let Some(m) = exp.name().strip_prefix(govchain_abi::QUERY_PREFIX) {
-                        if entry_sig {
-                            queries.push(m.to_string());
-                        }
+                        queries.push(m.to_string());
                     }
                 }
                 _ => {}
@@ -267,24 +297,43 @@ impl<H: Host> Vm<H> {
         calls.sort();
         queries.sort();
         let instrumented = instrument::limit_call_depth(code).map_err(PrepareError::Invalid)?;
-        Module::new(&self.engine, &instrumented).map_err(|e| PrepareError::Invalid(format!("after instrumentation: {e:#}")))?;
-        Ok(PreparedCode { code: instrumented, calls, queries })
+        Module::new(&self.engine, &instrumented)
+            .map_err(|e| PrepareError::Invalid(format!("after instrumentation: {e:#}")))?;
+        Ok(PreparedCode {
+            code: instrumented,
+            calls,
+            queries,
+        })
     }
 
-    fn instance_pre(&self, hash: [u8; 32], load: impl FnOnce() -> Result<Vec<u8>, String>) -> Result<Arc<InstancePre<Ctx<H>>>, CallError> {
+    fn instance_pre(
+        &self,
+        hash: [u8; 32],
+        load: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<Arc<InstancePre<Ctx<H>>>, CallError> {
         if let Some(p) = self.cache.lock().get(&hash) {
             return Ok(p.clone());
         }
         let code = load().map_err(CallError::Load)?;
-        let module = Module::new(&self.engine, &code).map_err(|e| CallError::Load(format!("{e:#}")))?;
-        let pre = Arc::new(self.linker.instantiate_pre(&module).map_err(|e| CallError::Load(format!("{e:#}")))?);
+        let module =
+            Module::new(&self.engine, &code).map_err(|e| CallError::Load(format!("{e:#}")))?;
+        let pre = Arc::new(
+            self.linker
+                .instantiate_pre(&module)
+                .map_err(|e| CallError::Load(format!("{e:#}")))?,
+        );
         self.cache.lock().insert(hash, pre.clone());
         Ok(pre)
     }
 
     /// Calls `req.method` of the code with hash `req.code_hash` (`load` supplies the
     /// prepared code when it is not cached) with `host` as its view of the chain.
-    pub fn call(&self, mut req: CallRequest<'_>, host: H, load: impl FnOnce() -> Result<Vec<u8>, String>) -> CallOutcome<H> {
+    pub fn call(
+        &self,
+        mut req: CallRequest<'_>,
+        host: H,
+        load: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> CallOutcome<H> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(MAX_MEMORY)
             .table_elements(MAX_TABLE_ELEMENTS)
@@ -295,33 +344,69 @@ impl<H: Host> Vm<H> {
             .build();
         let mut store = Store::new(
             &self.engine,
-            Ctx { host, limits, input: std::mem::take(&mut req.input), output: Vec::new(), events: Vec::new(), writes: 0, read_only: req.read_only },
+            Ctx {
+                host,
+                limits,
+                input: std::mem::take(&mut req.input),
+                output: Vec::new(),
+                events: Vec::new(),
+                writes: 0,
+                read_only: req.read_only,
+            },
         );
         store.limiter(|c| &mut c.limits);
         let result = self.run(&mut store, &req, load);
         let gas_used = req.gas_limit - store.get_fuel().unwrap_or(0);
         let ctx = store.into_data();
-        CallOutcome { host: ctx.host, gas_used, result, events: ctx.events }
+        CallOutcome {
+            host: ctx.host,
+            gas_used,
+            result,
+            events: ctx.events,
+        }
     }
 
-    fn run(&self, store: &mut Store<Ctx<H>>, req: &CallRequest<'_>, load: impl FnOnce() -> Result<Vec<u8>, String>) -> Result<Vec<u8>, CallError> {
-        store.set_fuel(req.gas_limit).map_err(|e| CallError::Fatal(e.to_string()))?;
+    fn run(
+        &self,
+        store: &mut Store<Ctx<H>>,
+        req: &CallRequest<'_>,
+        load: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<Vec<u8>, CallError> {
+        store
+            .set_fuel(req.gas_limit)
+            .map_err(|e| CallError::Fatal(e.to_string()))?;
         let pre = self.instance_pre(req.code_hash, load)?;
-        let instance = pre.instantiate(&mut *store).map_err(|e| classify(e, store, None, req.gas_limit))?;
-        let (kind, prefix) = if req.read_only { ("query", govchain_abi::QUERY_PREFIX) } else { ("call", govchain_abi::CALL_PREFIX) };
+        let instance = pre
+            .instantiate(&mut *store)
+            .map_err(|e| classify(e, store, None, req.gas_limit))?;
+        let (kind, prefix) = if req.read_only {
+            ("query", govchain_abi::QUERY_PREFIX)
+        } else {
+            ("call", govchain_abi::CALL_PREFIX)
+        };
         let func = instance
             .get_typed_func::<(), i32>(&mut *store, &format!("{prefix}{}", req.method))
-            .map_err(|_| CallError::NoSuchMethod { kind, method: req.method.to_string() })?;
+            .map_err(|_| CallError::NoSuchMethod {
+                kind,
+                method: req.method.to_string(),
+            })?;
         let depth = instance.get_global(&mut *store, instrument::DEPTH_EXPORT);
         match func.call(&mut *store, ()) {
             Ok(entry::OK) => Ok(std::mem::take(&mut store.data_mut().output)),
-            Ok(_) => Err(CallError::Contract(String::from_utf8_lossy(&store.data().output).into_owned())),
+            Ok(_) => Err(CallError::Contract(
+                String::from_utf8_lossy(&store.data().output).into_owned(),
+            )),
             Err(e) => Err(classify(e, store, depth, req.gas_limit)),
         }
     }
 }
 
-fn classify<H>(e: wasmtime::Error, store: &mut Store<Ctx<H>>, depth: Option<wasmtime::Global>, gas_limit: u64) -> CallError {
+fn classify<H>(
+    e: wasmtime::Error,
+    store: &mut Store<Ctx<H>>,
+    depth: Option<wasmtime::Global>,
+    gas_limit: u64,
+) -> CallError {
     if let Some(t) = e.downcast_ref::<HostTrap>() {
         return match t {
             HostTrap::Abort(m) => CallError::Aborted(m.clone()),
@@ -334,9 +419,13 @@ fn classify<H>(e: wasmtime::Error, store: &mut Store<Ctx<H>>, depth: Option<wasm
             Trap::OutOfFuel => CallError::OutOfGas { limit: gas_limit },
             // The deterministic limit should always trip first; if the native backstop
             // does, say so rather than pretend it was the deterministic one.
-            Trap::StackOverflow => CallError::Trap("native stack exhausted before the call-depth limit".into()),
+            Trap::StackOverflow => {
+                CallError::Trap("native stack exhausted before the call-depth limit".into())
+            }
             Trap::UnreachableCodeReached
-                if depth.and_then(|g| g.get(&mut *store).i32()).is_some_and(|d| d as u32 > instrument::DEPTH_LIMIT) =>
+                if depth
+                    .and_then(|g| g.get(&mut *store).i32())
+                    .is_some_and(|d| d as u32 > instrument::DEPTH_LIMIT) =>
             {
                 CallError::DepthExceeded
             }
@@ -344,7 +433,10 @@ fn classify<H>(e: wasmtime::Error, store: &mut Store<Ctx<H>>, depth: Option<wasm
         };
     }
     let msg = format!("{e:#}");
-    if msg.contains("forcing trap when growing memory") || msg.contains("forcing a memory growth failure") || msg.contains("growing table") {
+    if msg.contains("forcing trap when growing memory")
+        || msg.contains("forcing a memory growth failure")
+        || msg.contains("growing table")
+    {
         return CallError::MemoryLimit;
     }
     CallError::Trap(msg)

@@ -24,7 +24,11 @@ impl Host for MemHost {
         self.storage.remove(key);
         Ok(())
     }
-    fn storage_next(&mut self, prefix: &[u8], after: Option<&[u8]>) -> Result<Option<(Vec<u8>, Vec<u8>)>, HostError> {
+    fn storage_next(
+        &mut self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, HostError> {
         Ok(self
             .storage
             .range(prefix.to_vec()..)
@@ -45,21 +49,43 @@ impl Host for MemHost {
         Ok(1000)
     }
     fn read_certificate(&mut self, _id: &str, _purpose: &str) -> Result<Vec<u8>, HostError> {
-        Err(HostError::NotAvailable("no certificate registry in this test host".into()))
+        Err(HostError::NotAvailable(
+            "no certificate registry in this test host".into(),
+        ))
     }
 }
 
 fn artifact(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts/artifacts").join(format!("{name}.wasm"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}; build the contracts with scripts/build-contracts.sh", p.display()))
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/artifacts")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the contracts with scripts/build-contracts.sh",
+            p.display()
+        )
+    })
 }
 
 const GAS: u64 = 50_000_000;
 
-fn call(vm: &Vm<MemHost>, code: &PreparedCode, host: MemHost, method: &str, args: &str, read_only: bool) -> govchain_vm::CallOutcome<MemHost> {
+fn call(
+    vm: &Vm<MemHost>,
+    code: &PreparedCode,
+    host: MemHost,
+    method: &str,
+    args: &str,
+    read_only: bool,
+) -> govchain_vm::CallOutcome<MemHost> {
     let hash = govchain_crypto::sm3(&code.code);
     vm.call(
-        CallRequest { code_hash: hash, method, input: args.as_bytes().to_vec(), gas_limit: GAS, read_only },
+        CallRequest {
+            code_hash: hash,
+            method,
+            input: args.as_bytes().to_vec(),
+            gas_limit: GAS,
+            read_only,
+        },
         host,
         || Ok(code.code.clone()),
     )
@@ -72,11 +98,25 @@ fn counter_runs_and_burns_the_same_fuel_every_time() {
     assert_eq!(code.calls, ["increment"]);
     assert_eq!(code.queries, ["get", "history"]);
 
-    let out = call(&vm, &code, MemHost::default(), "increment", r#"{"by":2}"#, false);
+    let out = call(
+        &vm,
+        &code,
+        MemHost::default(),
+        "increment",
+        r#"{"by":2}"#,
+        false,
+    );
     assert_eq!(out.result.as_deref(), Ok(&b"2"[..]), "{:?}", out.result);
     assert_eq!(out.events[0].kind, "incremented");
     assert!(out.gas_used > 0 && out.gas_used < GAS);
-    let again = call(&vm, &code, MemHost::default(), "increment", r#"{"by":2}"#, false);
+    let again = call(
+        &vm,
+        &code,
+        MemHost::default(),
+        "increment",
+        r#"{"by":2}"#,
+        false,
+    );
     assert_eq!(again.gas_used, out.gas_used, "fuel must be deterministic");
 
     let second = call(&vm, &code, out.host, "increment", r#"{"by":3}"#, false);
@@ -88,25 +128,76 @@ fn counter_runs_and_burns_the_same_fuel_every_time() {
     assert_eq!(h[1]["caller"], "tax");
     assert_eq!(h[1]["height"], 12);
 
-    let bad = call(&vm, &code, MemHost::default(), "increment", r#"{"by":0}"#, false);
-    assert!(matches!(bad.result, Err(CallError::Contract(ref m)) if m.contains("1 to 1000")), "{:?}", bad.result);
-    let garbage = call(&vm, &code, MemHost::default(), "increment", "not json", false);
-    assert!(matches!(garbage.result, Err(CallError::Contract(ref m)) if m.contains("invalid arguments")));
+    let bad = call(
+        &vm,
+        &code,
+        MemHost::default(),
+        "increment",
+        r#"{"by":0}"#,
+        false,
+    );
+    assert!(
+        matches!(bad.result, Err(CallError::Contract(ref m)) if m.contains("1 to 1000")),
+        "{:?}",
+        bad.result
+    );
+    let garbage = call(
+        &vm,
+        &code,
+        MemHost::default(),
+        "increment",
+        "not json",
+        false,
+    );
+    assert!(
+        matches!(garbage.result, Err(CallError::Contract(ref m)) if m.contains("invalid arguments"))
+    );
     let missing = call(&vm, &code, MemHost::default(), "decrement", "", false);
-    assert!(matches!(missing.result, Err(CallError::NoSuchMethod { .. })));
+    assert!(matches!(
+        missing.result,
+        Err(CallError::NoSuchMethod { .. })
+    ));
     // A transaction entry point cannot be called as a query.
-    let as_query = call(&vm, &code, MemHost::default(), "increment", r#"{"by":1}"#, true);
-    assert!(matches!(as_query.result, Err(CallError::NoSuchMethod { kind: "query", .. })));
+    let as_query = call(
+        &vm,
+        &code,
+        MemHost::default(),
+        "increment",
+        r#"{"by":1}"#,
+        true,
+    );
+    assert!(matches!(
+        as_query.result,
+        Err(CallError::NoSuchMethod { kind: "query", .. })
+    ));
 }
 
 #[test]
 fn registry_reads_only_through_the_gate() {
     let vm = Vm::<MemHost>::new().unwrap();
     let code = vm.prepare(&artifact("registry")).unwrap();
-    let reg = call(&vm, &code, MemHost::default(), "register", r#"{"id":"lic-1","cert_id":"c1","summary":"licence"}"#, false);
+    let reg = call(
+        &vm,
+        &code,
+        MemHost::default(),
+        "register",
+        r#"{"id":"lic-1","cert_id":"c1","summary":"licence"}"#,
+        false,
+    );
     assert!(reg.result.is_ok(), "{:?}", reg.result);
-    let read = call(&vm, &code, reg.host, "read", r#"{"id":"lic-1","purpose":"tax_assessment"}"#, false);
-    assert!(matches!(read.result, Err(CallError::Contract(ref m)) if m.contains("not available")), "{:?}", read.result);
+    let read = call(
+        &vm,
+        &code,
+        reg.host,
+        "read",
+        r#"{"id":"lic-1","purpose":"tax_assessment"}"#,
+        false,
+    );
+    assert!(
+        matches!(read.result, Err(CallError::Contract(ref m)) if m.contains("not available")),
+        "{:?}",
+        read.result
+    );
 }
 
 #[test]
@@ -118,22 +209,57 @@ fn every_attack_fails_cleanly() {
     let r = run("infinite_loop");
     assert_eq!(r.result, Err(CallError::OutOfGas { limit: GAS }));
     assert_eq!(r.gas_used, GAS);
-    assert!(matches!(run("memory_bomb").result, Err(CallError::MemoryLimit)), "{:?}", run("memory_bomb").result);
+    assert!(
+        matches!(run("memory_bomb").result, Err(CallError::MemoryLimit)),
+        "{:?}",
+        run("memory_bomb").result
+    );
     assert_eq!(run("deep_recursion").result, Err(CallError::DepthExceeded));
     let oob = run("out_of_bounds").result;
-    assert!(matches!(oob, Err(CallError::Contract(ref m)) if m.contains("set=-2 get=-2")), "{oob:?}");
+    assert!(
+        matches!(oob, Err(CallError::Contract(ref m)) if m.contains("set=-2 get=-2")),
+        "{oob:?}"
+    );
     let huge = run("huge_argument").result;
-    assert!(matches!(huge, Err(CallError::Contract(ref m)) if m.contains(": -3")), "{huge:?}");
+    assert!(
+        matches!(huge, Err(CallError::Contract(ref m)) if m.contains(": -3")),
+        "{huge:?}"
+    );
     let flood = run("storage_flood").result;
-    assert!(matches!(flood, Err(CallError::Contract(ref m)) if m.contains("storage refused write")), "{flood:?}");
+    assert!(
+        matches!(flood, Err(CallError::Contract(ref m)) if m.contains("storage refused write")),
+        "{flood:?}"
+    );
     let panic = run("panic").result;
-    assert!(matches!(panic, Err(CallError::Aborted(ref m)) if m.contains("index out of bounds")), "{panic:?}");
+    assert!(
+        matches!(panic, Err(CallError::Aborted(ref m)) if m.contains("index out of bounds")),
+        "{panic:?}"
+    );
     // The VM is still healthy afterwards.
     let counter = vm.prepare(&artifact("counter")).unwrap();
-    assert!(call(&vm, &counter, MemHost::default(), "increment", r#"{"by":1}"#, false).result.is_ok());
+    assert!(
+        call(
+            &vm,
+            &counter,
+            MemHost::default(),
+            "increment",
+            r#"{"by":1}"#,
+            false
+        )
+        .result
+        .is_ok()
+    );
 }
 
-fn module(import: Option<(&str, &str, Vec<wasm_encoder::ValType>, Vec<wasm_encoder::ValType>)>, memory: bool) -> Vec<u8> {
+fn module(
+    import: Option<(
+        &str,
+        &str,
+        Vec<wasm_encoder::ValType>,
+        Vec<wasm_encoder::ValType>,
+    )>,
+    memory: bool,
+) -> Vec<u8> {
     use wasm_encoder::*;
     let mut m = Module::new();
     let mut types = TypeSection::new();
@@ -152,7 +278,13 @@ fn module(import: Option<(&str, &str, Vec<wasm_encoder::ValType>, Vec<wasm_encod
     m.section(&funcs);
     if memory {
         let mut mem = MemorySection::new();
-        mem.memory(MemoryType { minimum: 1, maximum: None, memory64: false, shared: false, page_size_log2: None });
+        mem.memory(MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
         m.section(&mem);
     }
     let mut exports = ExportSection::new();
@@ -176,19 +308,42 @@ fn preparation_refuses_what_is_not_allowed() {
     use wasm_encoder::ValType::{I32, I64};
     let vm = Vm::<MemHost>::new().unwrap();
     assert!(vm.prepare(&module(None, true)).is_ok());
-    assert!(matches!(vm.prepare(b"not wasm"), Err(PrepareError::Invalid(_))));
     assert!(matches!(
-        vm.prepare(&module(Some(("wasi_snapshot_preview1", "clock_time_get", vec![I32, I64, I32], vec![I32])), true)),
+        vm.prepare(b"not wasm"),
+        Err(PrepareError::Invalid(_))
+    ));
+    assert!(matches!(
+        vm.prepare(&module(
+            Some((
+                "wasi_snapshot_preview1",
+                "clock_time_get",
+                vec![I32, I64, I32],
+                vec![I32]
+            )),
+            true
+        )),
         Err(PrepareError::UnknownImport { .. })
     ));
     assert!(matches!(
-        vm.prepare(&module(Some(("govchain", "random", vec![], vec![I64])), true)),
+        vm.prepare(&module(
+            Some(("govchain", "random", vec![], vec![I64])),
+            true
+        )),
         Err(PrepareError::UnknownImport { .. })
     ));
     assert!(matches!(
-        vm.prepare(&module(Some(("govchain", "block_height", vec![I32], vec![I64])), true)),
+        vm.prepare(&module(
+            Some(("govchain", "block_height", vec![I32], vec![I64])),
+            true
+        )),
         Err(PrepareError::ImportSignature { .. })
     ));
-    assert!(matches!(vm.prepare(&module(None, false)), Err(PrepareError::MissingExport(_))));
-    assert!(matches!(vm.prepare(&vec![0u8; govchain_vm::MAX_CODE_SIZE + 1]), Err(PrepareError::TooLarge { .. })));
+    assert!(matches!(
+        vm.prepare(&module(None, false)),
+        Err(PrepareError::MissingExport(_))
+    ));
+    assert!(matches!(
+        vm.prepare(&vec![0u8; govchain_vm::MAX_CODE_SIZE + 1]),
+        Err(PrepareError::TooLarge { .. })
+    ));
 }

@@ -160,7 +160,11 @@ pub const SIGNATURES: &[(&str, &[Ty], &[Ty])] = {
         (imports::STORAGE_GET, &[I32, I32, I32, I32], &[I64]),
         (imports::STORAGE_SET, &[I32, I32, I32, I32], &[I32]),
         (imports::STORAGE_REMOVE, &[I32, I32], &[I32]),
-        (imports::STORAGE_NEXT, &[I32, I32, I32, I32, I32, I32], &[I64]),
+        (
+            imports::STORAGE_NEXT,
+            &[I32, I32, I32, I32, I32, I32],
+            &[I64],
+        ),
         (imports::CALLER, &[I32, I32], &[I64]),
         (imports::BLOCK_HEIGHT, &[], &[I64]),
         (imports::BLOCK_TIME, &[], &[I64]),
@@ -168,7 +172,11 @@ pub const SIGNATURES: &[(&str, &[Ty], &[Ty])] = {
         (imports::SM3, &[I32, I32, I32], &[I32]),
         (imports::SM2_VERIFY, &[I32, I32, I32, I32, I32, I32], &[I32]),
         (imports::POINTS_BALANCE, &[], &[I64]),
-        (imports::READ_CERTIFICATE, &[I32, I32, I32, I32, I32, I32], &[I64]),
+        (
+            imports::READ_CERTIFICATE,
+            &[I32, I32, I32, I32, I32, I32],
+            &[I64],
+        ),
         (imports::ABORT, &[I32, I32], &[]),
     ]
 };

@@ -3,7 +3,7 @@
 
 use proc_macro::TokenStream;
 use quote::{format_ident, quote};
-use syn::{parse_macro_input, ItemFn};
+use syn::{ItemFn, parse_macro_input};
 
 fn entry(item: TokenStream, prefix: &str, dispatch: &str) -> TokenStream {
     let f = parse_macro_input!(item as ItemFn);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::Stream;
 use govchain_consensus::{Chain, CommittedBlock, SealedBlock};
-use govchain_types::{decode, pb, ErrorCode, HashHex};
+use govchain_types::{ErrorCode, HashHex, decode, pb};
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
@@ -37,7 +37,12 @@ fn summary_of(s: &SealedBlock) -> BlockSummary {
         hash: s.hash.to_vec(),
         time_ms: s.header.time_ms,
         tx_count: s.header.tx_count,
-        tx_hashes: s.block.txs.iter().map(|t| govchain_crypto::sm3(&t.body).to_vec()).collect(),
+        tx_hashes: s
+            .block
+            .txs
+            .iter()
+            .map(|t| govchain_crypto::sm3(&t.body).to_vec())
+            .collect(),
         state_root: s.header.state_root.clone(),
     }
 }
@@ -46,7 +51,9 @@ impl ChainService {
     fn count_rejection(&self, e: &govchain_types::TxError) {
         self.metrics
             .tx_rejected
-            .get_or_create(&CodeLabel { code: govchain_types::Coded::code(e).as_str_name().into() })
+            .get_or_create(&CodeLabel {
+                code: govchain_types::Coded::code(e).as_str_name().into(),
+            })
             .inc();
     }
 
@@ -56,7 +63,12 @@ impl ChainService {
             .store()
             .block(height)
             .map_err(internal)?
-            .ok_or_else(|| status(ErrorCode::BlockNotFound, format!("no block at height {height}")))?;
+            .ok_or_else(|| {
+                status(
+                    ErrorCode::BlockNotFound,
+                    format!("no block at height {height}"),
+                )
+            })?;
         SealedBlock::decode(&raw).map_err(internal)
     }
 
@@ -74,12 +86,20 @@ type BlockStream = Pin<Box<dyn Stream<Item = Result<BlockSummary, Status>> + Sen
 
 #[tonic::async_trait]
 impl chain_server::Chain for ChainService {
-    async fn submit_tx(&self, req: Request<SubmitTxRequest>) -> Result<Response<SubmitTxResponse>, Status> {
+    async fn submit_tx(
+        &self,
+        req: Request<SubmitTxRequest>,
+    ) -> Result<Response<SubmitTxResponse>, Status> {
         let req = req.into_inner();
         let tx = req
             .tx
             .ok_or_else(|| status(ErrorCode::MalformedTx, "request has no transaction"))?;
-        let result = self.chain.submit(vec![tx], req.wait).await.pop().expect("one result");
+        let result = self
+            .chain
+            .submit(vec![tx], req.wait)
+            .await
+            .pop()
+            .expect("one result");
         let (hash, receiver) = result.map_err(|e| {
             self.count_rejection(&e);
             tx_status(&e)
@@ -99,15 +119,24 @@ impl chain_server::Chain for ChainService {
                     .map_err(|_| status(ErrorCode::Unavailable, "node stopped before the commit"))?,
             ),
         };
-        Ok(Response::new(SubmitTxResponse { tx_hash: hash.to_vec(), receipt }))
+        Ok(Response::new(SubmitTxResponse {
+            tx_hash: hash.to_vec(),
+            receipt,
+        }))
     }
 
-    async fn submit_txs(&self, req: Request<SubmitTxsRequest>) -> Result<Response<SubmitTxsResponse>, Status> {
+    async fn submit_txs(
+        &self,
+        req: Request<SubmitTxsRequest>,
+    ) -> Result<Response<SubmitTxsResponse>, Status> {
         let txs = req.into_inner().txs;
         if txs.len() > MAX_BATCH {
             return Err(status(
                 ErrorCode::InvalidArgument,
-                format!("batch of {} transactions, the limit is {MAX_BATCH}", txs.len()),
+                format!(
+                    "batch of {} transactions, the limit is {MAX_BATCH}",
+                    txs.len()
+                ),
             ));
         }
         let hashes: Vec<_> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
@@ -118,11 +147,17 @@ impl chain_server::Chain for ChainService {
             .map(|(r, hash)| match r {
                 Ok(_) => {
                     self.metrics.tx_admitted.inc();
-                    SubmitResult { tx_hash: hash.to_vec(), error: None }
+                    SubmitResult {
+                        tx_hash: hash.to_vec(),
+                        error: None,
+                    }
                 }
                 Err(e) => {
                     self.count_rejection(&e);
-                    SubmitResult { tx_hash: hash.to_vec(), error: Some(tx_detail(&e)) }
+                    SubmitResult {
+                        tx_hash: hash.to_vec(),
+                        error: Some(tx_detail(&e)),
+                    }
                 }
             })
             .collect();
@@ -131,8 +166,18 @@ impl chain_server::Chain for ChainService {
 
     async fn get_tx(&self, req: Request<GetTxRequest>) -> Result<Response<GetTxResponse>, Status> {
         let hash = req.into_inner().tx_hash;
-        let not_found = || status(ErrorCode::TxNotFound, format!("no committed transaction {}", HashHex(&hash)));
-        let loc = self.chain.store().tx_location(&hash).map_err(internal)?.ok_or_else(not_found)?;
+        let not_found = || {
+            status(
+                ErrorCode::TxNotFound,
+                format!("no committed transaction {}", HashHex(&hash)),
+            )
+        };
+        let loc = self
+            .chain
+            .store()
+            .tx_location(&hash)
+            .map_err(internal)?
+            .ok_or_else(not_found)?;
         let block = self.load_block(loc.height)?;
         let tx = block
             .block
@@ -150,7 +195,10 @@ impl chain_server::Chain for ChainService {
         }))
     }
 
-    async fn get_block(&self, req: Request<GetBlockRequest>) -> Result<Response<GetBlockResponse>, Status> {
+    async fn get_block(
+        &self,
+        req: Request<GetBlockRequest>,
+    ) -> Result<Response<GetBlockResponse>, Status> {
         use get_block_request::At;
         let height = match req.into_inner().at {
             None | Some(At::Latest(_)) => self.chain.tip().header.height,
@@ -160,7 +208,12 @@ impl chain_server::Chain for ChainService {
                 .store()
                 .block_height(&h)
                 .map_err(internal)?
-                .ok_or_else(|| status(ErrorCode::BlockNotFound, format!("no block with hash {}", HashHex(&h))))?,
+                .ok_or_else(|| {
+                    status(
+                        ErrorCode::BlockNotFound,
+                        format!("no block with hash {}", HashHex(&h)),
+                    )
+                })?,
         };
         let b = self.load_block(height)?;
         let mut receipts = Vec::with_capacity(b.block.txs.len());
@@ -177,7 +230,10 @@ impl chain_server::Chain for ChainService {
         }))
     }
 
-    async fn get_status(&self, _req: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {
+    async fn get_status(
+        &self,
+        _req: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
         let tip = self.chain.tip();
         let store = self.chain.store();
         Ok(Response::new(GetStatusResponse {
@@ -195,15 +251,24 @@ impl chain_server::Chain for ChainService {
         }))
     }
 
-    async fn get_nonce(&self, req: Request<GetNonceRequest>) -> Result<Response<GetNonceResponse>, Status> {
+    async fn get_nonce(
+        &self,
+        req: Request<GetNonceRequest>,
+    ) -> Result<Response<GetNonceResponse>, Status> {
         let r = req.into_inner();
-        let next_nonce = self.chain.next_nonce(&r.department, &r.operator).map_err(|e| tx_status(&e))?;
+        let next_nonce = self
+            .chain
+            .next_nonce(&r.department, &r.operator)
+            .map_err(|e| tx_status(&e))?;
         Ok(Response::new(GetNonceResponse { next_nonce }))
     }
 
     type StreamBlocksStream = BlockStream;
 
-    async fn stream_blocks(&self, req: Request<StreamBlocksRequest>) -> Result<Response<BlockStream>, Status> {
+    async fn stream_blocks(
+        &self,
+        req: Request<StreamBlocksRequest>,
+    ) -> Result<Response<BlockStream>, Status> {
         let from = req.into_inner().from_height;
         // Subscribe before reading the stored range so no block falls between the two.
         let mut live = self.chain.subscribe();
@@ -214,7 +279,9 @@ impl chain_server::Chain for ChainService {
             let mut next = from;
             while next <= tip {
                 let item = match store.block(next) {
-                    Ok(Some(raw)) => SealedBlock::decode(&raw).map(|s| summary_of(&s)).map_err(internal),
+                    Ok(Some(raw)) => SealedBlock::decode(&raw)
+                        .map(|s| summary_of(&s))
+                        .map_err(internal),
                     Ok(None) => Err(internal(format!("block {next} missing"))),
                     Err(e) => Err(internal(e)),
                 };
@@ -243,6 +310,8 @@ impl chain_server::Chain for ChainService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }

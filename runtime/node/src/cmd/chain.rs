@@ -2,14 +2,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::Subcommand;
-use govchain_api::rpc::{get_block_request::At, GetBlockRequest, GetStatusRequest, GetTxRequest};
+use govchain_api::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, get_block_request::At};
 use govchain_crypto::PublicKey;
 use govchain_types::pb;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::client::{connect, rpc_error, submit, Signer};
+use crate::client::{Signer, connect, rpc_error, submit};
 use crate::output::{emit, kv, table, time_ms};
 
 /// Transaction lookups.
@@ -33,7 +33,9 @@ pub(crate) enum BlockCmd {
 }
 
 fn fingerprint(sec1: &[u8]) -> String {
-    PublicKey::from_sec1(sec1).map(|k| k.fingerprint()).unwrap_or_else(|_| "(invalid key)".into())
+    PublicKey::from_sec1(sec1)
+        .map(|k| k.fingerprint())
+        .unwrap_or_else(|_| "(invalid key)".into())
 }
 
 fn status_name(s: i32) -> &'static str {
@@ -67,7 +69,9 @@ fn receipt_json(r: &pb::Receipt) -> Value {
 
 fn payload_json(p: &Option<pb::Payload>) -> Value {
     match p.as_ref().and_then(|p| p.kind.as_ref()) {
-        Some(pb::payload::Kind::Anchor(a)) => json!({"type": "anchor", "key": a.key, "digest": hex::encode(&a.digest), "note": a.note}),
+        Some(pb::payload::Kind::Anchor(a)) => {
+            json!({"type": "anchor", "key": a.key, "digest": hex::encode(&a.digest), "note": a.note})
+        }
         None => Value::Null,
     }
 }
@@ -93,7 +97,11 @@ fn header_json(h: &pb::BlockHeader, hash: &[u8], signature: &[u8]) -> Value {
 /// `govchain status`.
 pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()> {
     let mut c = connect(endpoint).await?;
-    let s = c.get_status(GetStatusRequest {}).await.map_err(rpc_error)?.into_inner();
+    let s = c
+        .get_status(GetStatusRequest {})
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
     let value = json!({
         "chain_id": s.chain_id,
         "node_id": s.node_id,
@@ -113,24 +121,36 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
         })).collect::<Vec<_>>(),
     });
     emit(json_out, &value, || {
-        println!("{}", kv(&[
-            ("chain id", s.chain_id.clone()),
-            ("node", format!("{} ({})", s.node_id, s.consensus)),
-            ("height", s.height.to_string()),
-            ("tip", hex::encode(&s.tip_hash)),
-            ("tip time", time_ms(s.tip_time_ms)),
-            ("mempool", format!("{} transactions", s.mempool_size)),
-            ("genesis", hex::encode(&s.genesis_hash)),
-            ("version", s.version.clone()),
-        ]));
+        println!(
+            "{}",
+            kv(&[
+                ("chain id", s.chain_id.clone()),
+                ("node", format!("{} ({})", s.node_id, s.consensus)),
+                ("height", s.height.to_string()),
+                ("tip", hex::encode(&s.tip_hash)),
+                ("tip time", time_ms(s.tip_time_ms)),
+                ("mempool", format!("{} transactions", s.mempool_size)),
+                ("genesis", hex::encode(&s.genesis_hash)),
+                ("version", s.version.clone()),
+            ])
+        );
         let mut t = table(&["department", "name", "roles", "key id"]);
         for d in &s.departments {
-            t.add_row([d.id.clone(), d.name.clone(), d.roles.join(", "), fingerprint(&d.public_key)[..16].to_string()]);
+            t.add_row([
+                d.id.clone(),
+                d.name.clone(),
+                d.roles.join(", "),
+                fingerprint(&d.public_key)[..16].to_string(),
+            ]);
         }
         println!("{t}");
         let mut t = table(&["validator", "department", "key id"]);
         for v in &s.validators {
-            t.add_row([v.id.clone(), v.department.clone(), fingerprint(&v.public_key)[..16].to_string()]);
+            t.add_row([
+                v.id.clone(),
+                v.department.clone(),
+                fingerprint(&v.public_key)[..16].to_string(),
+            ]);
         }
         println!("{t}");
     });
@@ -138,7 +158,8 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
 }
 
 fn parse_hash(s: &str) -> anyhow::Result<Vec<u8>> {
-    let b = hex::decode(s.trim_start_matches("0x")).with_context(|| format!("'{s}' is not a hex hash"))?;
+    let b = hex::decode(s.trim_start_matches("0x"))
+        .with_context(|| format!("'{s}' is not a hex hash"))?;
     if b.len() != 32 {
         bail!("a hash is 32 bytes (64 hex characters), got {}", b.len());
     }
@@ -150,9 +171,18 @@ pub(crate) async fn tx(endpoint: &str, cmd: TxCmd, json_out: bool) -> anyhow::Re
     let TxCmd::Get { hash } = cmd;
     let hash = parse_hash(&hash)?;
     let mut c = connect(endpoint).await?;
-    let r = c.get_tx(GetTxRequest { tx_hash: hash.clone() }).await.map_err(rpc_error)?.into_inner();
+    let r = c
+        .get_tx(GetTxRequest {
+            tx_hash: hash.clone(),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
     let body = r.body.unwrap_or_default();
-    let signer = r.tx.as_ref().map(|t| fingerprint(&t.signer_pubkey)).unwrap_or_default();
+    let signer =
+        r.tx.as_ref()
+            .map(|t| fingerprint(&t.signer_pubkey))
+            .unwrap_or_default();
     let receipt = r.receipt.unwrap_or_default();
     let value = json!({
         "tx_hash": hex::encode(&hash),
@@ -169,18 +199,40 @@ pub(crate) async fn tx(endpoint: &str, cmd: TxCmd, json_out: bool) -> anyhow::Re
     emit(json_out, &value, || {
         let mut rows = vec![
             ("tx hash", hex::encode(&hash)),
-            ("block", format!("{} ({})", r.height, hex::encode(&r.block_hash))),
-            ("sender", if body.operator.is_empty() { body.sender.clone() } else { format!("{}/{}", body.sender, body.operator) }),
+            (
+                "block",
+                format!("{} ({})", r.height, hex::encode(&r.block_hash)),
+            ),
+            (
+                "sender",
+                if body.operator.is_empty() {
+                    body.sender.clone()
+                } else {
+                    format!("{}/{}", body.sender, body.operator)
+                },
+            ),
             ("nonce", body.nonce.to_string()),
             ("signer key id", signer.clone()),
             ("payload", payload_json(&body.payload).to_string()),
             ("status", status_name(receipt.status).to_string()),
         ];
         if receipt.error_code != 0 {
-            rows.push(("error", format!("{} ({}): {}", code_name(receipt.error_code), receipt.error_code, receipt.error_message)));
+            rows.push((
+                "error",
+                format!(
+                    "{} ({}): {}",
+                    code_name(receipt.error_code),
+                    receipt.error_code,
+                    receipt.error_message
+                ),
+            ));
         }
         for e in &receipt.events {
-            let attrs: Vec<String> = e.attributes.iter().map(|a| format!("{}={}", a.key, a.value)).collect();
+            let attrs: Vec<String> = e
+                .attributes
+                .iter()
+                .map(|a| format!("{}={}", a.key, a.value))
+                .collect();
             rows.push(("event", format!("{} {}", e.kind, attrs.join(" "))));
         }
         println!("{}", kv(&rows));
@@ -199,25 +251,46 @@ pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyh
         At::Hash(parse_hash(&at)?)
     };
     let mut c = connect(endpoint).await?;
-    let r = c.get_block(GetBlockRequest { at: Some(at) }).await.map_err(rpc_error)?.into_inner();
+    let r = c
+        .get_block(GetBlockRequest { at: Some(at) })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
     let h = r.header.unwrap_or_default();
     let block = r.block.unwrap_or_default();
     let mut value = header_json(&h, &r.hash, &block.signature);
     value["transactions"] = r.receipts.iter().map(receipt_json).collect();
     emit(json_out, &value, || {
-        println!("{}", kv(&[
-            ("height", h.height.to_string()),
-            ("hash", hex::encode(&r.hash)),
-            ("previous", hex::encode(&h.prev_hash)),
-            ("time", time_ms(h.time_ms)),
-            ("proposer", if h.proposer.is_empty() { "(genesis)".into() } else { h.proposer.clone() }),
-            ("tx root", hex::encode(&h.tx_root)),
-            ("state root", hex::encode(&h.state_root)),
-            ("receipts root", hex::encode(&h.receipts_root)),
-            ("audit root", hex::encode(&h.audit_root)),
-            ("signature", if block.signature.is_empty() { "(none: genesis)".into() } else { hex::encode(&block.signature) }),
-            ("transactions", h.tx_count.to_string()),
-        ]));
+        println!(
+            "{}",
+            kv(&[
+                ("height", h.height.to_string()),
+                ("hash", hex::encode(&r.hash)),
+                ("previous", hex::encode(&h.prev_hash)),
+                ("time", time_ms(h.time_ms)),
+                (
+                    "proposer",
+                    if h.proposer.is_empty() {
+                        "(genesis)".into()
+                    } else {
+                        h.proposer.clone()
+                    }
+                ),
+                ("tx root", hex::encode(&h.tx_root)),
+                ("state root", hex::encode(&h.state_root)),
+                ("receipts root", hex::encode(&h.receipts_root)),
+                ("audit root", hex::encode(&h.audit_root)),
+                (
+                    "signature",
+                    if block.signature.is_empty() {
+                        "(none: genesis)".into()
+                    } else {
+                        hex::encode(&block.signature)
+                    }
+                ),
+                ("transactions", h.tx_count.to_string()),
+            ])
+        );
         if !r.receipts.is_empty() {
             let mut t = table(&["#", "tx hash", "status", "error"]);
             for rc in r.receipts.iter().take(50) {
@@ -225,7 +298,11 @@ pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyh
                     rc.index.to_string(),
                     hex::encode(&rc.tx_hash),
                     status_name(rc.status).to_string(),
-                    if rc.error_code == 0 { String::new() } else { code_name(rc.error_code).to_string() },
+                    if rc.error_code == 0 {
+                        String::new()
+                    } else {
+                        code_name(rc.error_code).to_string()
+                    },
                 ]);
             }
             println!("{t}");
@@ -248,12 +325,20 @@ pub(crate) async fn anchor(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let digest = match (file, digest) {
-        (Some(f), _) => govchain_crypto::sm3(&std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?).to_vec(),
+        (Some(f), _) => govchain_crypto::sm3(
+            &std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?,
+        )
+        .to_vec(),
         (None, Some(d)) => hex::decode(&d).with_context(|| "--digest must be hex")?,
         (None, None) => bail!("give --file <document> or --digest <hex>"),
     };
     let mut c = connect(endpoint).await?;
-    let r = submit(&mut c, signer, pb::payload::Kind::Anchor(pb::Anchor { key, digest, note })).await?;
+    let r = submit(
+        &mut c,
+        signer,
+        pb::payload::Kind::Anchor(pb::Anchor { key, digest, note }),
+    )
+    .await?;
     let receipt = r.receipt.unwrap_or_default();
     let value = receipt_json(&receipt);
     emit(json_out, &value, || {
@@ -263,7 +348,15 @@ pub(crate) async fn anchor(
             ("status", status_name(receipt.status).to_string()),
         ];
         if receipt.error_code != 0 {
-            rows.push(("error", format!("{} ({}): {}", code_name(receipt.error_code), receipt.error_code, receipt.error_message)));
+            rows.push((
+                "error",
+                format!(
+                    "{} ({}): {}",
+                    code_name(receipt.error_code),
+                    receipt.error_code,
+                    receipt.error_message
+                ),
+            ));
         }
         println!("{}", kv(&rows));
     });

@@ -33,7 +33,11 @@ pub(crate) fn run(cmd: KeysCmd, json: bool) -> anyhow::Result<()> {
     let (path, public) = match cmd {
         KeysCmd::Gen { out, encrypt } => {
             let key = PrivateKey::generate();
-            let pass = if encrypt { Some(keyfile::passphrase("passphrase: ", true)?) } else { None };
+            let pass = if encrypt {
+                Some(keyfile::passphrase("passphrase: ", true)?)
+            } else {
+                None
+            };
             keyfile::save(&out, &key, pass.as_deref())?;
             (out, key.public_key())
         }
@@ -54,11 +58,14 @@ pub(crate) fn run(cmd: KeysCmd, json: bool) -> anyhow::Result<()> {
         "public_key_pem": public.to_spki_pem(),
     });
     emit(json, &value, || {
-        println!("{}", kv(&[
-            ("file", path.display().to_string()),
-            ("derived id", public.fingerprint()),
-            ("public key (SEC1 hex)", hex::encode(public.to_sec1())),
-        ]));
+        println!(
+            "{}",
+            kv(&[
+                ("file", path.display().to_string()),
+                ("derived id", public.fingerprint()),
+                ("public key (SEC1 hex)", hex::encode(public.to_sec1())),
+            ])
+        );
         print!("{}", public.to_spki_pem());
     });
     Ok(())

@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::config::NodeConfig;
-use crate::init::{init as write_network, InitOptions};
+use crate::init::{InitOptions, init as write_network};
 use crate::output::{emit, kv, table};
 use crate::run;
 
@@ -44,7 +44,9 @@ pub(crate) async fn node(config: &Path) -> anyhow::Result<()> {
         "govchain node '{}' serving gRPC on {} (metrics: {}); Ctrl-C stops it",
         cfg.node_id,
         handle.grpc,
-        handle.http.map_or("off".into(), |a| format!("http://{a}/metrics"))
+        handle
+            .http
+            .map_or("off".into(), |a| format!("http://{a}/metrics"))
     );
     handle.run_until_signal().await
 }
@@ -63,14 +65,34 @@ pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
         "encrypted_keys": !opts.plain_keys,
     });
     emit(json, &value, || {
-        println!("{}", kv(&[
-            ("chain id", r.genesis.chain_id.clone()),
-            ("genesis", opts.out.join("genesis.json").display().to_string()),
-            ("genesis hash", hex::encode(r.genesis.hash())),
-            ("department keys", r.key_dir.display().to_string()),
-            ("key files", if opts.plain_keys { "plain (development only)".into() } else { "encrypted PKCS#8".into() }),
-            ("committee", format!("{} of {}", r.genesis.committee.threshold, r.genesis.committee.members.join(", "))),
-        ]));
+        println!(
+            "{}",
+            kv(&[
+                ("chain id", r.genesis.chain_id.clone()),
+                (
+                    "genesis",
+                    opts.out.join("genesis.json").display().to_string()
+                ),
+                ("genesis hash", hex::encode(r.genesis.hash())),
+                ("department keys", r.key_dir.display().to_string()),
+                (
+                    "key files",
+                    if opts.plain_keys {
+                        "plain (development only)".into()
+                    } else {
+                        "encrypted PKCS#8".into()
+                    }
+                ),
+                (
+                    "committee",
+                    format!(
+                        "{} of {}",
+                        r.genesis.committee.threshold,
+                        r.genesis.committee.members.join(", ")
+                    )
+                ),
+            ])
+        );
         let mut t = table(&["validator", "department", "config"]);
         for (v, c) in r.genesis.validators.iter().zip(&r.configs) {
             t.add_row([v.id.clone(), v.department.clone(), c.display().to_string()]);
