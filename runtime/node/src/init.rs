@@ -20,16 +20,29 @@ use govchain_state::genesis::{
 use crate::config::{ApiConfig, ConsensusConfig, MempoolConfig, NodeConfig, StorageConfig};
 use crate::keyfile;
 
-/// What `init` needs.
-#[derive(Debug, Clone)]
+/// What `init` needs (also the options of `govchain init`).
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct InitOptions {
+    /// Folder to create.
+    #[arg(long)]
     pub(crate) out: PathBuf,
+    /// Number of validators.
+    #[arg(long, default_value_t = 1)]
     pub(crate) validators: usize,
+    /// Department preset.
+    #[arg(long, default_value = "nanjing")]
     pub(crate) preset: String,
+    /// Chain id.
+    #[arg(long, default_value = "govchain-nanjing")]
     pub(crate) chain_id: String,
     /// Write unencrypted key files (development only).
+    #[arg(long)]
     pub(crate) plain_keys: bool,
+    /// gRPC port of node1; node i listens on base + 10*(i-1), metrics on gRPC + 2000.
+    #[arg(long, default_value_t = 7545)]
     pub(crate) base_port: u16,
+    /// Longest wait before pending transactions form a block, ms.
+    #[arg(long, default_value_t = 100)]
     pub(crate) block_interval_ms: u64,
 }
 

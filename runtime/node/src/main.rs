@@ -71,29 +71,7 @@ enum Command {
         config: PathBuf,
     },
     /// Write a new network folder: genesis, department and validator keys, node configs.
-    Init {
-        /// Folder to create.
-        #[arg(long)]
-        out: PathBuf,
-        /// Number of validators.
-        #[arg(long, default_value_t = 1)]
-        validators: usize,
-        /// Department preset.
-        #[arg(long, default_value = "nanjing")]
-        preset: String,
-        /// Chain id.
-        #[arg(long, default_value = "govchain-nanjing")]
-        chain_id: String,
-        /// Write unencrypted key files (development only).
-        #[arg(long)]
-        plain_keys: bool,
-        /// gRPC port of node1; node i listens on base + 10*(i-1), metrics on gRPC + 2000.
-        #[arg(long, default_value_t = 7545)]
-        base_port: u16,
-        /// Longest wait before pending transactions form a block, ms.
-        #[arg(long, default_value_t = 100)]
-        block_interval_ms: u64,
-    },
+    Init(init::InitOptions),
     /// Chain id, height, tip, departments and validators of a node.
     Status,
     /// Generate and inspect SM2 key files.
@@ -163,26 +141,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Dev { reset, port } => cmd::node::dev(&cli.home, reset, port).await,
         Command::Node { config } => cmd::node::node(&config).await,
-        Command::Init {
-            out,
-            validators,
-            preset,
-            chain_id,
-            plain_keys,
-            base_port,
-            block_interval_ms,
-        } => cmd::node::init(
-            &init::InitOptions {
-                out,
-                validators,
-                preset,
-                chain_id,
-                plain_keys,
-                base_port,
-                block_interval_ms,
-            },
-            cli.json,
-        ),
+        Command::Init(opts) => cmd::node::init(&opts, cli.json),
         Command::Status => cmd::chain::status(&endpoint, cli.json).await,
         Command::Keys(k) => cmd::keys::run(k, cli.json),
         Command::Tx(t) => cmd::chain::tx(&endpoint, t, cli.json).await,

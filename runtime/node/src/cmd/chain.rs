@@ -50,6 +50,18 @@ fn code_name(c: u32) -> &'static str {
     pb::ErrorCode::try_from(c as i32).map_or("UNKNOWN", |c| c.as_str_name())
 }
 
+/// `NAME (number): message` of a failed receipt.
+fn receipt_error(r: &pb::Receipt) -> Option<String> {
+    (r.error_code != 0).then(|| {
+        format!(
+            "{} ({}): {}",
+            code_name(r.error_code),
+            r.error_code,
+            r.error_message
+        )
+    })
+}
+
 fn receipt_json(r: &pb::Receipt) -> Value {
     json!({
         "tx_hash": hex::encode(&r.tx_hash),
@@ -216,16 +228,8 @@ pub(crate) async fn tx(endpoint: &str, cmd: TxCmd, json_out: bool) -> anyhow::Re
             ("payload", payload_json(&body.payload).to_string()),
             ("status", status_name(receipt.status).to_string()),
         ];
-        if receipt.error_code != 0 {
-            rows.push((
-                "error",
-                format!(
-                    "{} ({}): {}",
-                    code_name(receipt.error_code),
-                    receipt.error_code,
-                    receipt.error_message
-                ),
-            ));
+        if let Some(e) = receipt_error(&receipt) {
+            rows.push(("error", e));
         }
         for e in &receipt.events {
             let attrs: Vec<String> = e
@@ -347,16 +351,8 @@ pub(crate) async fn anchor(
             ("height", receipt.height.to_string()),
             ("status", status_name(receipt.status).to_string()),
         ];
-        if receipt.error_code != 0 {
-            rows.push((
-                "error",
-                format!(
-                    "{} ({}): {}",
-                    code_name(receipt.error_code),
-                    receipt.error_code,
-                    receipt.error_message
-                ),
-            ));
+        if let Some(e) = receipt_error(&receipt) {
+            rows.push(("error", e));
         }
         println!("{}", kv(&rows));
     });
