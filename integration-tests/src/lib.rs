@@ -44,7 +44,15 @@ pub fn free_port() -> u16 {
 
 /// Runs `govchain` with `args` and returns its stdout, failing on a non-zero exit.
 pub fn govchain(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(govchain_bin()).args(args).output()?;
+    govchain_env(args, &[])
+}
+
+/// Runs `govchain` with `args` and extra environment variables.
+pub fn govchain_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<String> {
+    let out = Command::new(govchain_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()?;
     if !out.status.success() {
         bail!(
             "govchain {:?} failed: {}{}",
@@ -70,23 +78,36 @@ pub struct Network {
 impl Network {
     /// `govchain init --validators n --plain-keys` with free ports.
     pub fn init(validators: usize) -> anyhow::Result<Self> {
+        Self::init_with(validators, None)
+    }
+
+    /// `govchain init`, with key files encrypted under `passphrase` when given.
+    pub fn init_with(validators: usize, passphrase: Option<&str>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("net");
         let base_port = free_port();
-        govchain(&[
+        let (validators, port) = (validators.to_string(), base_port.to_string());
+        let mut args = vec![
             "init",
             "--out",
             root.to_str().unwrap(),
             "--validators",
-            &validators.to_string(),
-            "--plain-keys",
+            &validators,
             "--base-port",
-            &base_port.to_string(),
+            &port,
             "--chain-id",
             "it-chain",
             "--block-interval-ms",
             "20",
-        ])?;
+        ];
+        let env = match passphrase {
+            Some(p) => vec![("GOVCHAIN_KEY_PASSPHRASE", p)],
+            None => {
+                args.push("--plain-keys");
+                vec![]
+            }
+        };
+        govchain_env(&args, &env)?;
         Ok(Network {
             dir,
             root,
@@ -126,6 +147,15 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts node `i` of `net` and waits until it answers GetStatus.
     pub async fn start(net: &Network, i: usize) -> anyhow::Result<Self> {
+        Self::start_with_env(net, i, &[]).await
+    }
+
+    /// Like [`NodeProcess::start`], with extra environment variables.
+    pub async fn start_with_env(
+        net: &Network,
+        i: usize,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let log = net.root.join(format!("node{i}.log"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -134,6 +164,8 @@ impl NodeProcess {
         let child = Command::new(govchain_bin())
             .args(["node", "--config", net.config(i).to_str().unwrap()])
             .env("GOVCHAIN_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()?;

@@ -11,7 +11,12 @@ pub fn grpc_code(code: ErrorCode) -> Code {
     use ErrorCode::*;
     match code {
         TxNotFound | BlockNotFound => Code::NotFound,
-        NonceReplayed | NonceGap | DuplicateTx | AlreadyExists => Code::FailedPrecondition,
+        NonceReplayed | NonceGap | DuplicateTx | AlreadyExists | ProposalClosed => {
+            Code::FailedPrecondition
+        }
+        NotFound => Code::NotFound,
+        Unauthorized => Code::PermissionDenied,
+        OutOfGas => Code::ResourceExhausted,
         MempoolFull => Code::ResourceExhausted,
         UnknownDepartment | UnknownOperator | KeyMismatch | BadSignature => Code::PermissionDenied,
         Internal => Code::Internal,

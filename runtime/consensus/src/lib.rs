@@ -95,7 +95,7 @@ impl Chain {
     /// checks the stored chain (genesis hash, the last blocks' hash links and proposer
     /// signatures) and resumes from its tip.
     pub fn open(store: Arc<Store>, genesis: &Genesis, config: ChainConfig) -> Result<Arc<Self>> {
-        let executor = Executor::new(store.clone());
+        let executor = Executor::new(store.clone())?;
         let genesis_hash = genesis.hash();
         let tip = match store.tip()? {
             None => {
@@ -246,6 +246,11 @@ impl Chain {
             self.pending.notify_one();
         }
         out
+    }
+
+    /// Waits until more transactions are admitted.
+    pub async fn admitted(&self) {
+        self.pending.notified().await;
     }
 
     /// Waits until the mempool has transactions.

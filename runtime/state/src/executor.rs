@@ -8,7 +8,9 @@ use govchain_store::Store;
 use govchain_types::{Coded, Hash, TxError, pb};
 
 use crate::admission::{account_label, nonce_value, registered_key_in};
-use crate::{Admission, Genesis, Overlay, Result, VerifiedTx, keys};
+use crate::contracts::ContractHost;
+use crate::{Admission, Genesis, Overlay, Result, StateError, VerifiedTx, governance, keys};
+use govchain_vm::{CallError, CallRequest, Vm};
 
 /// What the block header supplies to execution.
 #[derive(Debug, Clone)]
@@ -40,10 +42,16 @@ pub struct ExecutedBlock {
     pub state_root: Hash,
 }
 
+/// Gas of a contract call that sets none.
+pub const DEFAULT_GAS: u64 = 50_000_000;
+/// Most gas one call may ask for.
+pub const MAX_GAS: u64 = 1_000_000_000;
+
 /// Executes admitted transactions against committed state.
 #[derive(Debug, Clone)]
 pub struct Executor {
     store: Arc<Store>,
+    vm: Arc<Vm<ContractHost>>,
 }
 
 /// State root after a block: SM3(previous root || SM3(write set)), where the write set is
@@ -72,13 +80,17 @@ pub fn next_state_root(prev: &Hash, writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>)
 
 impl Executor {
     /// An executor over `store`.
-    pub fn new(store: Arc<Store>) -> Self {
-        Executor { store }
+    pub fn new(store: Arc<Store>) -> Result<Self> {
+        let vm = Vm::new().map_err(StateError::Vm)?;
+        Ok(Executor {
+            store,
+            vm: Arc::new(vm),
+        })
     }
 
     /// Executes the genesis document as block 0.
     pub fn execute_genesis(&self, genesis: &Genesis) -> Result<ExecutedBlock> {
-        let mut o = Overlay::new(&self.store);
+        let mut o = Overlay::new(self.store.clone());
         genesis.apply(&mut o)?;
         let writes = o.into_writes();
         let empty: [&[u8]; 0] = [];
@@ -102,12 +114,11 @@ impl Executor {
         prev_state_root: &Hash,
     ) -> Result<ExecutedBlock> {
         let _span = tracing::debug_span!("execute", height = ctx.height, txs = txs.len()).entered();
-        let mut o = Overlay::new(&self.store);
+        let mut o = Overlay::new(self.store.clone());
         let mut receipts = Vec::with_capacity(txs.len());
         for (i, tx) in txs.iter().enumerate() {
             o.begin_tx();
             let mut events = Vec::new();
-            let outcome = execute_tx(&mut o, ctx, tx, &mut events);
             let mut receipt = pb::Receipt {
                 tx_hash: tx.hash.to_vec(),
                 height: ctx.height,
@@ -115,6 +126,7 @@ impl Executor {
                 status: pb::TxStatus::Ok as i32,
                 ..Default::default()
             };
+            let outcome = execute_tx(&mut o, &self.vm, ctx, tx, &mut events, &mut receipt);
             match outcome {
                 Ok(()) => {
                     o.commit_tx();
@@ -173,7 +185,7 @@ impl From<crate::StateError> for TxFailure {
     }
 }
 
-fn bump_nonce(o: &mut Overlay<'_>, tx: &VerifiedTx) -> Result<()> {
+fn bump_nonce(o: &mut Overlay, tx: &VerifiedTx) -> Result<()> {
     let key = keys::nonce(&tx.body.sender, &tx.body.operator);
     let next = nonce_value(o.get(&key)?).unwrap_or(0) + 1;
     o.put(key, next.to_be_bytes().to_vec());
@@ -181,10 +193,12 @@ fn bump_nonce(o: &mut Overlay<'_>, tx: &VerifiedTx) -> Result<()> {
 }
 
 fn execute_tx(
-    o: &mut Overlay<'_>,
+    o: &mut Overlay,
+    vm: &Vm<ContractHost>,
     ctx: &BlockContext,
     tx: &VerifiedTx,
     events: &mut Vec<pb::Event>,
+    receipt: &mut pb::Receipt,
 ) -> std::result::Result<(), TxFailure> {
     let body = &tx.body;
     let pre = |error| TxFailure {
@@ -236,11 +250,101 @@ fn execute_tx(
     };
     match kind {
         pb::payload::Kind::Anchor(a) => anchor(o, ctx, tx, a, events).map_err(post),
+        pb::payload::Kind::Propose(p) => {
+            governance::propose(o, vm, ctx, &body.sender, p, events).map_err(post)
+        }
+        pb::payload::Kind::Vote(v) => {
+            governance::vote(o, ctx, &body.sender, v, events).map_err(post)
+        }
+        pb::payload::Kind::Call(c) => {
+            call_contract(o, vm, ctx, tx, c, events, receipt).map_err(post)
+        }
+    }
+}
+
+fn call_contract(
+    o: &mut Overlay,
+    vm: &Vm<ContractHost>,
+    ctx: &BlockContext,
+    tx: &VerifiedTx,
+    c: &pb::ContractCall,
+    events: &mut Vec<pb::Event>,
+    receipt: &mut pb::Receipt,
+) -> std::result::Result<(), TxError> {
+    let rec = governance::contract(o, &c.contract)?;
+    if !rec.calls.contains(&c.method) {
+        return Err(TxError::NotFound {
+            what: format!("method '{}' of contract '{}'", c.method, c.contract),
+        });
+    }
+    let gas_limit = match c.gas_limit {
+        0 => DEFAULT_GAS,
+        g if g > MAX_GAS => {
+            return Err(TxError::InvalidArgument {
+                field: "call.gas_limit",
+                reason: format!("at most {MAX_GAS}"),
+            });
+        }
+        g => g,
+    };
+    let code_hash: [u8; 32] = rec
+        .code_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| TxError::Internal("code hash".into()))?;
+    // Read the code (committed or pending in this block) unless the VM has it compiled,
+    // so a cache miss never changes the outcome.
+    let code = if vm.is_cached(&code_hash) {
+        None
+    } else {
+        o.get(&keys::code(&code_hash))
+            .map_err(|e| TxError::Internal(e.to_string()))?
+    };
+    let host = ContractHost::new(o.take(), &c.contract, tx.account(), ctx.height, ctx.time_ms);
+    let outcome = vm.call(
+        CallRequest {
+            code_hash,
+            method: &c.method,
+            input: c.args.clone(),
+            gas_limit,
+            read_only: false,
+        },
+        host,
+        move || code.ok_or_else(|| "contract code missing from state".to_string()),
+    );
+    *o = outcome.host.overlay;
+    receipt.gas_used = outcome.gas_used;
+    match outcome.result {
+        Ok(output) => {
+            for e in outcome.events {
+                let mut attributes = vec![pb::Attribute {
+                    key: "contract".into(),
+                    value: c.contract.clone(),
+                }];
+                attributes.extend(
+                    e.attributes
+                        .into_iter()
+                        .map(|(key, value)| pb::Attribute { key, value }),
+                );
+                events.push(pb::Event {
+                    kind: e.kind,
+                    attributes,
+                });
+            }
+            receipt.output = output;
+            Ok(())
+        }
+        Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
+        Err(e) => Err(TxError::ContractFailed {
+            contract: c.contract.clone(),
+            method: c.method.clone(),
+            reason: e.to_string(),
+        }),
     }
 }
 
 fn anchor(
-    o: &mut Overlay<'_>,
+    o: &mut Overlay,
     ctx: &BlockContext,
     tx: &VerifiedTx,
     a: &pb::Anchor,

@@ -201,7 +201,7 @@ impl Genesis {
     }
 
     /// Writes the genesis records into an empty overlay.
-    pub fn apply(&self, o: &mut Overlay<'_>) -> Result<()> {
+    pub fn apply(&self, o: &mut Overlay) -> Result<()> {
         o.put(keys::CHAIN_ID.to_vec(), self.chain_id.as_bytes().to_vec());
         o.put(keys::CHAIN_SALT.to_vec(), self.salt());
         o.put(

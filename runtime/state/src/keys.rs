@@ -35,3 +35,45 @@ pub const CHAIN_ID: &[u8] = b"c/chain_id";
 pub const COMMITTEE: &[u8] = b"c/committee";
 /// Chain salt used to derive subject ids (32 bytes).
 pub const CHAIN_SALT: &[u8] = b"c/salt";
+
+/// A contract's own storage: `k/{contract}/` followed by the contract's key bytes.
+pub fn contract_data(contract: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = format!("k/{contract}/").into_bytes();
+    k.extend_from_slice(key);
+    k
+}
+
+/// Deployed contract: `x/{name}` → `pb::ContractRecord`.
+pub fn contract(name: &str) -> Vec<u8> {
+    format!("x/{name}").into_bytes()
+}
+
+/// Prefix of all contract records.
+pub const CONTRACTS: &[u8] = b"x/";
+
+/// Prepared (instrumented) code by the SM3 hash of the code as submitted.
+pub fn code(hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = b"code/".to_vec();
+    k.extend_from_slice(hash);
+    k
+}
+
+/// Entry points of prepared code (JSON `[calls, queries]`).
+pub fn code_entries(hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = b"codemeta/".to_vec();
+    k.extend_from_slice(hash);
+    k
+}
+
+/// Proposal: `p/{id u64 BE}` → `pb::ProposalRecord`.
+pub fn proposal(id: u64) -> Vec<u8> {
+    let mut k = b"p/".to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Prefix of all proposals.
+pub const PROPOSALS: &[u8] = b"p/";
+
+/// Next proposal id (u64 BE).
+pub const NEXT_PROPOSAL: &[u8] = b"c/next_proposal";

@@ -12,8 +12,10 @@
 //! State keys are laid out in [`keys`]; all state lives in the store's `state` column.
 
 pub mod admission;
+pub mod contracts;
 pub mod executor;
 pub mod genesis;
+pub mod governance;
 pub mod keys;
 mod overlay;
 pub mod query;
@@ -33,6 +35,9 @@ pub enum StateError {
     /// The genesis document is invalid.
     #[error("invalid genesis: {0}")]
     Genesis(String),
+    /// The contract runtime could not start.
+    #[error("contract runtime: {0}")]
+    Vm(String),
     /// A state record does not decode.
     #[error("corrupt state record {key}: {reason}")]
     Corrupt {

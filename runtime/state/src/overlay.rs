@@ -1,8 +1,9 @@
 //! Pending writes over the committed state, with per-transaction rollback.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use govchain_store::Store;
+use govchain_store::{Column, Store};
 
 use crate::Result;
 
@@ -11,15 +12,15 @@ use crate::Result;
 /// transaction succeeds ([`Overlay::commit_tx`]), otherwise they are dropped
 /// ([`Overlay::discard_tx`]). Ordered maps keep iteration deterministic.
 #[derive(Debug)]
-pub struct Overlay<'s> {
-    store: &'s Store,
+pub struct Overlay {
+    store: Arc<Store>,
     block: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     tx: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
-impl<'s> Overlay<'s> {
+impl Overlay {
     /// An empty overlay over `store`.
-    pub fn new(store: &'s Store) -> Self {
+    pub fn new(store: Arc<Store>) -> Self {
         Overlay {
             store,
             block: BTreeMap::new(),
@@ -33,6 +34,51 @@ impl<'s> Overlay<'s> {
             return Ok(v.clone());
         }
         Ok(self.store.state(key)?)
+    }
+
+    /// Moves the pending writes out, leaving an empty overlay over the same store (a
+    /// contract call takes the overlay into the VM's host and hands it back after).
+    pub fn take(&mut self) -> Overlay {
+        let empty = Overlay::new(self.store.clone());
+        std::mem::replace(self, empty)
+    }
+
+    /// The first live entry whose key starts with `prefix` and is greater than `after`
+    /// (or the first with `prefix`), merging pending writes over the store, in key order.
+    pub fn next(&self, prefix: &[u8], after: Option<&[u8]>) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let mut cursor: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
+        loop {
+            let start = cursor.clone().unwrap_or_else(|| prefix.to_vec());
+            let above = |k: &[u8]| k.starts_with(prefix) && cursor.as_deref().is_none_or(|c| k > c);
+            let mut best: Option<Vec<u8>> = None;
+            let mut consider = |k: &[u8]| {
+                if best.as_deref().is_none_or(|b| k < b) {
+                    best = Some(k.to_vec());
+                }
+            };
+            for layer in [&self.tx, &self.block] {
+                if let Some((k, _)) = layer
+                    .range(start.clone()..)
+                    .find(|(k, _)| cursor.as_deref().is_none_or(|c| k.as_slice() > c))
+                {
+                    if above(k) {
+                        consider(k);
+                    }
+                }
+            }
+            for r in self.store.scan_prefix(Column::State, prefix, Some(&start)) {
+                let (k, _) = r?;
+                if above(&k) {
+                    consider(&k);
+                    break;
+                }
+            }
+            let Some(key) = best else { return Ok(None) };
+            match self.get(&key)? {
+                Some(v) => return Ok(Some((key, v))),
+                None => cursor = Some(key),
+            }
+        }
     }
 
     /// Writes into the transaction layer.

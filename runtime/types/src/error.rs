@@ -120,6 +120,50 @@ pub enum TxError {
         /// What exists.
         what: String,
     },
+    /// The sender may not do this.
+    #[error("'{who}' may not {action}")]
+    Unauthorized {
+        /// The sender.
+        who: String,
+        /// What it tried.
+        action: &'static str,
+    },
+    /// A referenced record does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The proposal is no longer open.
+    #[error("proposal {id} is {status}")]
+    ProposalClosed {
+        /// Proposal id.
+        id: u64,
+        /// Its status.
+        status: String,
+    },
+    /// Contract code failed preparation.
+    #[error("contract code rejected: {reason}")]
+    CodeRejected {
+        /// Why.
+        reason: String,
+    },
+    /// A contract call failed (contract error, abort, trap, limit).
+    #[error("contract '{contract}' method '{method}' failed: {reason}")]
+    ContractFailed {
+        /// Contract name.
+        contract: String,
+        /// Method.
+        method: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A contract call ran out of gas.
+    #[error("out of gas (limit {limit})")]
+    OutOfGas {
+        /// The gas limit.
+        limit: u64,
+    },
     /// A node-side failure (storage); the transaction itself may be fine.
     #[error("internal error: {0}")]
     Internal(String),
@@ -143,6 +187,12 @@ impl Coded for TxError {
             TxError::Duplicate { .. } => ErrorCode::DuplicateTx,
             TxError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             TxError::AlreadyExists { .. } => ErrorCode::AlreadyExists,
+            TxError::Unauthorized { .. } => ErrorCode::Unauthorized,
+            TxError::NotFound { .. } => ErrorCode::NotFound,
+            TxError::ProposalClosed { .. } => ErrorCode::ProposalClosed,
+            TxError::CodeRejected { .. } => ErrorCode::CodeRejected,
+            TxError::ContractFailed { .. } => ErrorCode::ContractFailed,
+            TxError::OutOfGas { .. } => ErrorCode::OutOfGas,
             TxError::Internal(_) => ErrorCode::Internal,
         }
     }

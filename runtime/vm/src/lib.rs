@@ -326,6 +326,12 @@ impl<H: Host> Vm<H> {
         Ok(pre)
     }
 
+    /// Whether the module with this code hash is compiled and cached (then `call` will
+    /// not ask for its code).
+    pub fn is_cached(&self, code_hash: &[u8; 32]) -> bool {
+        self.cache.lock().contains_key(code_hash)
+    }
+
     /// Calls `req.method` of the code with hash `req.code_hash` (`load` supplies the
     /// prepared code when it is not cached) with `host` as its view of the chain.
     pub fn call(

@@ -84,6 +84,21 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
         Some(pb::payload::Kind::Anchor(a)) => {
             json!({"type": "anchor", "key": a.key, "digest": hex::encode(&a.digest), "note": a.note})
         }
+        Some(pb::payload::Kind::Propose(p)) => match &p.action {
+            Some(pb::proposal::Action::Deploy(d)) => json!({
+                "type": "propose_deploy", "contract": d.name,
+                "code_hash": hex::encode(govchain_crypto::sm3(&d.code)), "code_bytes": d.code.len(),
+                "description": p.description, "voting_period": p.voting_period,
+            }),
+            None => json!({"type": "propose"}),
+        },
+        Some(pb::payload::Kind::Vote(v)) => {
+            json!({"type": "vote", "proposal": v.proposal_id, "approve": v.approve})
+        }
+        Some(pb::payload::Kind::Call(c)) => json!({
+            "type": "contract_call", "contract": c.contract, "method": c.method,
+            "args": String::from_utf8_lossy(&c.args), "gas_limit": c.gas_limit,
+        }),
         None => Value::Null,
     }
 }
@@ -357,7 +372,10 @@ pub(crate) async fn anchor(
         println!("{}", kv(&rows));
     });
     if receipt.status != pb::TxStatus::Ok as i32 {
-        bail!("transaction failed: {}", receipt.error_message);
+        bail!(
+            "transaction failed: {}",
+            receipt_error(&receipt).unwrap_or_default()
+        );
     }
     Ok(())
 }

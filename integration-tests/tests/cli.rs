@@ -1,0 +1,91 @@
+//! The CLI against a real node of a network with encrypted key files.
+
+use govchain_integration_tests::{Network, NodeProcess, govchain_env};
+use serde_json::Value;
+
+const PASS: &str = "test passphrase 2026";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_round_trip_with_encrypted_keys() {
+    // given a network whose key files are encrypted
+    let net = Network::init_with(1, Some(PASS)).unwrap();
+    let key = std::fs::read_to_string(net.root.join("keys/tax.pem")).unwrap();
+    assert!(
+        key.contains("ENCRYPTED PRIVATE KEY"),
+        "init must encrypt key files"
+    );
+
+    // then the node refuses to start without the passphrase, and starts with it
+    assert!(NodeProcess::start(&net, 1).await.is_err());
+    let node = NodeProcess::start_with_env(&net, 1, &[("GOVCHAIN_KEY_PASSPHRASE", PASS)])
+        .await
+        .unwrap();
+    let home = net.root.to_str().unwrap().to_string();
+    let env = [("GOVCHAIN_KEY_PASSPHRASE", PASS)];
+    let cli = |args: &[&str]| -> anyhow::Result<Value> {
+        let mut all = vec![
+            "--endpoint",
+            node.endpoint.as_str(),
+            "--home",
+            home.as_str(),
+            "--json",
+        ];
+        all.extend_from_slice(args);
+        Ok(serde_json::from_str(&govchain_env(&all, &env)?)?)
+    };
+
+    // when the CLI reads status and anchors a digest as the tax bureau
+    let status = cli(&["status"]).unwrap();
+    assert_eq!(status["chain_id"], "it-chain");
+    assert_eq!(status["departments"].as_array().unwrap().len(), 7);
+    let digest = hex::encode(govchain_crypto::sm3(b"tax record 2026-0001"));
+    let receipt = cli(&[
+        "anchor",
+        "--id",
+        "tax-2026-0001",
+        "--digest",
+        &digest,
+        "--as",
+        "tax",
+    ])
+    .unwrap();
+    assert_eq!(receipt["status"], "OK");
+
+    // then the transaction and its block are there, signed by the tax bureau's key
+    let hash = receipt["tx_hash"].as_str().unwrap().to_string();
+    let tx = cli(&["tx", "get", &hash]).unwrap();
+    assert_eq!(tx["sender"], "tax");
+    assert_eq!(tx["payload"]["digest"], digest.as_str());
+    let block = cli(&["block", "get", "latest"]).unwrap();
+    assert_eq!(block["transactions"][0]["tx_hash"], hash.as_str());
+    assert_eq!(block["proposer"], "node1");
+
+    // and bad input gets a clear error, not a panic
+    let dup = cli(&[
+        "anchor",
+        "--id",
+        "tax-2026-0001",
+        "--digest",
+        &digest,
+        "--as",
+        "tax",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(dup.contains("ALREADY_EXISTS"), "{dup}");
+    let short = cli(&["anchor", "--id", "x", "--digest", "abcd", "--as", "tax"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        short.contains("INVALID_ARGUMENT") && short.contains("32-byte"),
+        "{short}"
+    );
+    let missing = cli(&["tx", "get", &"0".repeat(64)])
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("TX_NOT_FOUND"), "{missing}");
+    let unknown = cli(&["anchor", "--id", "y", "--digest", &digest, "--as", "police"])
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("no key for 'police'"), "{unknown}");
+}
