@@ -60,10 +60,9 @@ impl Overlay {
                 if let Some((k, _)) = layer
                     .range(start.clone()..)
                     .find(|(k, _)| cursor.as_deref().is_none_or(|c| k.as_slice() > c))
+                    && above(k)
                 {
-                    if above(k) {
-                        consider(k);
-                    }
+                    consider(k);
                 }
             }
             for r in self.store.scan_prefix(Column::State, prefix, Some(&start)) {
