@@ -20,3 +20,5 @@ pub mod rpc {
 }
 
 pub use rpc::chain_client::ChainClient;
+pub use rpc::contracts_client::ContractsClient;
+pub use rpc::governance_client::GovernanceClient;

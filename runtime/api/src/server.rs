@@ -10,7 +10,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::metrics::Metrics;
 use crate::rpc::chain_server::ChainServer;
+use crate::rpc::contracts_server::ContractsServer;
+use crate::rpc::governance_server::GovernanceServer;
 use crate::services::chain::ChainService;
+use crate::services::contracts::{ContractsService, GovernanceService};
 
 /// What the servers need besides the chain.
 #[derive(Debug)]
@@ -38,6 +41,12 @@ pub async fn serve(
     spawn_commit_metrics(chain.clone(), metrics.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ChainServer<ChainService>>().await;
+    let contracts = ContractsServer::new(ContractsService {
+        chain: chain.clone(),
+    });
+    let governance = GovernanceServer::new(GovernanceService {
+        chain: chain.clone(),
+    });
     let service = ChainService {
         chain,
         metrics: metrics.clone(),
@@ -67,6 +76,8 @@ pub async fn serve(
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )
+        .add_service(contracts)
+        .add_service(governance)
         .serve_with_incoming_shutdown(TcpListenerStream::new(config.grpc), shutdown)
         .await;
     let _ = stop_tx.send(true);

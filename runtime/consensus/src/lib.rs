@@ -169,6 +169,11 @@ impl Chain {
         self.tip.read().clone()
     }
 
+    /// The executor (for read-only contract queries).
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
     /// Transactions waiting in the mempool.
     pub fn mempool_len(&self) -> usize {
         self.mempool.lock().len()

@@ -12,8 +12,29 @@ use tonic::transport::Channel;
 /// Default endpoint of `govchain dev`.
 pub(crate) const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7545";
 
+/// Options of commands that sign.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SignArgs {
+    /// Sign as this department (its key from `<home>/keys/<department>.pem`).
+    #[arg(long = "as", value_name = "DEPARTMENT")]
+    pub(crate) as_dept: Option<String>,
+    /// Use this key file instead.
+    #[arg(long)]
+    pub(crate) key: Option<PathBuf>,
+    /// Sign as this operator of the department.
+    #[arg(long)]
+    pub(crate) operator: Option<String>,
+}
+
 /// Connects to a node's gRPC endpoint.
 pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<ChainClient<Channel>> {
+    Ok(ChainClient::new(channel(endpoint).await?)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20))
+}
+
+/// A channel to a node's gRPC endpoint.
+pub(crate) async fn channel(endpoint: &str) -> anyhow::Result<Channel> {
     let url = if endpoint.contains("://") {
         endpoint.to_string()
     } else {
@@ -26,9 +47,7 @@ pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<ChainClient<Channe
         .with_context(|| {
             format!("cannot reach a govchain node at {url} (is `govchain dev` running?)")
         })?;
-    Ok(ChainClient::new(channel)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20))
+    Ok(channel)
 }
 
 /// Turns a gRPC status into an error that shows our stable code and message.

@@ -38,20 +38,6 @@ struct Cli {
     command: Command,
 }
 
-/// Options of commands that sign.
-#[derive(Debug, clap::Args)]
-struct SignArgs {
-    /// Sign as this department (its key from `<home>/keys/<department>.pem`).
-    #[arg(long = "as", value_name = "DEPARTMENT")]
-    as_dept: Option<String>,
-    /// Use this key file instead.
-    #[arg(long)]
-    key: Option<PathBuf>,
-    /// Sign as this operator of the department.
-    #[arg(long)]
-    operator: Option<String>,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a development node: one validator, the 'nanjing' departments, plain keys,
@@ -83,6 +69,12 @@ enum Command {
     /// Look up a block.
     #[command(subcommand)]
     Block(cmd::chain::BlockCmd),
+    /// Deploy (by governance), call, query and verify contracts.
+    #[command(subcommand)]
+    Contract(cmd::contract::ContractCmd),
+    /// Governance: proposals and committee votes.
+    #[command(subcommand)]
+    Gov(cmd::contract::GovCmd),
     /// Anchor a document's SM3 digest on chain (存证) and wait for the receipt.
     Anchor {
         /// Id of the record within the department's namespace.
@@ -98,7 +90,7 @@ enum Command {
         #[arg(long, default_value = "")]
         note: String,
         #[command(flatten)]
-        sign: SignArgs,
+        sign: client::SignArgs,
     },
     /// Measure committed throughput and latency against the raw SM2 verify rate.
     Bench(bench::BenchArgs),
@@ -146,6 +138,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(k) => cmd::keys::run(k, cli.json),
         Command::Tx(t) => cmd::chain::tx(&endpoint, t, cli.json).await,
         Command::Block(b) => cmd::chain::block(&endpoint, b, cli.json).await,
+        Command::Contract(c) => cmd::contract::contract(&endpoint, &cli.home, c, cli.json).await,
+        Command::Gov(g) => cmd::contract::gov(&endpoint, &cli.home, g, cli.json).await,
         Command::Anchor {
             id,
             file,

@@ -163,6 +163,46 @@ impl Executor {
         })
     }
 
+    /// Runs a read-only `query_<method>` of `contract` over committed state as of the
+    /// block `ctx` describes; returns the output and the gas used. Nothing is written.
+    pub fn query(
+        &self,
+        ctx: &BlockContext,
+        contract: &str,
+        method: &str,
+        args: Vec<u8>,
+        requested_gas: u64,
+    ) -> std::result::Result<(Vec<u8>, u64), TxError> {
+        let o = Overlay::new(self.store.clone());
+        let rec = governance::contract(&o, contract)?;
+        if !rec.queries.iter().any(|q| q == method) {
+            return Err(TxError::NotFound {
+                what: format!("query '{method}' of contract '{contract}'"),
+            });
+        }
+        let gas = gas_limit(requested_gas)?;
+        let outcome = run_contract(
+            &self.vm,
+            &rec,
+            o,
+            method,
+            args,
+            gas,
+            true,
+            String::new(),
+            ctx,
+        )?;
+        match outcome.result {
+            Ok(out) => Ok((out, outcome.gas_used)),
+            Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
+            Err(e) => Err(TxError::ContractFailed {
+                contract: contract.into(),
+                method: method.into(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
     /// An admission checker over the same store.
     pub fn admission(&self) -> Result<Admission> {
         Admission::new(self.store.clone())
@@ -277,41 +317,18 @@ fn call_contract(
             what: format!("method '{}' of contract '{}'", c.method, c.contract),
         });
     }
-    let gas_limit = match c.gas_limit {
-        0 => DEFAULT_GAS,
-        g if g > MAX_GAS => {
-            return Err(TxError::InvalidArgument {
-                field: "call.gas_limit",
-                reason: format!("at most {MAX_GAS}"),
-            });
-        }
-        g => g,
-    };
-    let code_hash: [u8; 32] = rec
-        .code_hash
-        .as_slice()
-        .try_into()
-        .map_err(|_| TxError::Internal("code hash".into()))?;
-    // Read the code (committed or pending in this block) unless the VM has it compiled,
-    // so a cache miss never changes the outcome.
-    let code = if vm.is_cached(&code_hash) {
-        None
-    } else {
-        o.get(&keys::code(&code_hash))
-            .map_err(|e| TxError::Internal(e.to_string()))?
-    };
-    let host = ContractHost::new(o.take(), &c.contract, tx.account(), ctx.height, ctx.time_ms);
-    let outcome = vm.call(
-        CallRequest {
-            code_hash,
-            method: &c.method,
-            input: c.args.clone(),
-            gas_limit,
-            read_only: false,
-        },
-        host,
-        move || code.ok_or_else(|| "contract code missing from state".to_string()),
-    );
+    let gas = gas_limit(c.gas_limit)?;
+    let outcome = run_contract(
+        vm,
+        &rec,
+        o.take(),
+        &c.method,
+        c.args.clone(),
+        gas,
+        false,
+        tx.account(),
+        ctx,
+    )?;
     *o = outcome.host.overlay;
     receipt.gas_used = outcome.gas_used;
     match outcome.result {
@@ -340,6 +357,58 @@ fn call_contract(
             method: c.method.clone(),
             reason: e.to_string(),
         }),
+    }
+}
+
+/// Runs `method` of a deployed contract with `overlay` as its view of state.
+#[allow(clippy::too_many_arguments)]
+fn run_contract(
+    vm: &Vm<ContractHost>,
+    rec: &pb::ContractRecord,
+    overlay: Overlay,
+    method: &str,
+    input: Vec<u8>,
+    gas_limit: u64,
+    read_only: bool,
+    caller: String,
+    ctx: &BlockContext,
+) -> std::result::Result<govchain_vm::CallOutcome<ContractHost>, TxError> {
+    let code_hash: [u8; 32] = rec
+        .code_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| TxError::Internal("code hash".into()))?;
+    // Read the code (committed or pending in this block) unless the VM has it compiled,
+    // so a cache miss never changes the outcome.
+    let code = if vm.is_cached(&code_hash) {
+        None
+    } else {
+        overlay
+            .get(&keys::code(&code_hash))
+            .map_err(|e| TxError::Internal(e.to_string()))?
+    };
+    let host = ContractHost::new(overlay, &rec.name, caller, ctx.height, ctx.time_ms);
+    Ok(vm.call(
+        CallRequest {
+            code_hash,
+            method,
+            input,
+            gas_limit,
+            read_only,
+        },
+        host,
+        move || code.ok_or_else(|| "contract code missing from state".to_string()),
+    ))
+}
+
+fn gas_limit(requested: u64) -> std::result::Result<u64, TxError> {
+    match requested {
+        0 => Ok(DEFAULT_GAS),
+        g if g > MAX_GAS => Err(TxError::InvalidArgument {
+            field: "gas_limit",
+            reason: format!("at most {MAX_GAS}"),
+        }),
+        g => Ok(g),
     }
 }
 

@@ -112,3 +112,59 @@ impl Overlay {
         self.block
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use govchain_store::{BlockCommit, Store};
+
+    use super::Overlay;
+
+    fn keys_in(o: &Overlay, prefix: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        while let Some((k, _)) = o.next(prefix, after.as_deref()).unwrap() {
+            out.push(String::from_utf8(k.clone()).unwrap());
+            after = Some(k);
+        }
+        out
+    }
+
+    #[test]
+    fn next_merges_pending_writes_deletes_and_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), false).unwrap());
+        let committed: BTreeMap<Vec<u8>, Option<Vec<u8>>> = ["p/a", "p/c", "p/e", "q/a"]
+            .iter()
+            .map(|k| (k.as_bytes().to_vec(), Some(b"v".to_vec())))
+            .collect();
+        store
+            .commit_block(BlockCommit {
+                state: committed,
+                ..Default::default()
+            })
+            .unwrap();
+        let mut o = Overlay::new(store);
+        o.put(b"p/b".to_vec(), b"block".to_vec());
+        o.delete(b"p/c".to_vec());
+        o.commit_tx();
+        o.put(b"p/d".to_vec(), b"tx".to_vec());
+        o.delete(b"p/e".to_vec());
+        o.put(b"p/c".to_vec(), b"back".to_vec());
+        assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/b", "p/c", "p/d"]);
+        assert_eq!(
+            o.next(b"p/", Some(b"p/c")).unwrap().unwrap(),
+            (b"p/d".to_vec(), b"tx".to_vec())
+        );
+        o.discard_tx();
+        assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/b", "p/e"]);
+        assert_eq!(keys_in(&o, b"q/"), ["q/a"]);
+        assert_eq!(keys_in(&o, b"r/"), Vec::<String>::new());
+        // take() hands the writes over and leaves an empty overlay.
+        let taken = o.take();
+        assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/c", "p/e"]);
+        assert_eq!(keys_in(&taken, b"p/"), ["p/a", "p/b", "p/e"]);
+    }
+}

@@ -31,3 +31,24 @@ pub fn departments(store: &Store) -> Result<Vec<pb::Department>> {
 pub fn validators(store: &Store) -> Result<Vec<pb::Validator>> {
     all(store, keys::VALIDATORS, "validator")
 }
+
+/// Every deployed contract, by name.
+pub fn contracts(store: &Store) -> Result<Vec<pb::ContractRecord>> {
+    all(store, keys::CONTRACTS, "contract")
+}
+
+/// Every proposal, by id.
+pub fn proposals(store: &Store) -> Result<Vec<pb::ProposalRecord>> {
+    all(store, keys::PROPOSALS, "proposal")
+}
+
+/// The management committee.
+pub fn committee(store: &Store) -> Result<crate::genesis::Committee> {
+    let raw = store
+        .state(keys::COMMITTEE)?
+        .ok_or_else(|| StateError::Genesis("committee missing".into()))?;
+    serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt {
+        key: "c/committee".into(),
+        reason: e.to_string(),
+    })
+}

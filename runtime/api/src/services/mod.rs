@@ -1,3 +1,4 @@
 //! gRPC service implementations.
 
 pub(crate) mod chain;
+pub(crate) mod contracts;

@@ -51,7 +51,7 @@ fn code_name(c: u32) -> &'static str {
 }
 
 /// `NAME (number): message` of a failed receipt.
-fn receipt_error(r: &pb::Receipt) -> Option<String> {
+pub(crate) fn receipt_error(r: &pb::Receipt) -> Option<String> {
     (r.error_code != 0).then(|| {
         format!(
             "{} ({}): {}",
@@ -62,7 +62,7 @@ fn receipt_error(r: &pb::Receipt) -> Option<String> {
     })
 }
 
-fn receipt_json(r: &pb::Receipt) -> Value {
+pub(crate) fn receipt_json(r: &pb::Receipt) -> Value {
     json!({
         "tx_hash": hex::encode(&r.tx_hash),
         "height": r.height,

@@ -1,0 +1,419 @@
+//! `contract …` and `gov …`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use govchain_api::rpc::{
+    GetContractRequest, ListContractsRequest, ListProposalsRequest, QueryRequest,
+};
+use govchain_api::{ContractsClient, GovernanceClient};
+use govchain_types::pb;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+use crate::client::{SignArgs, channel, rpc_error, signer, submit};
+use crate::cmd::chain::{receipt_error, receipt_json};
+use crate::output::{emit, kv, table};
+
+/// Contract commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ContractCmd {
+    /// Propose deploying (or upgrading) contract code; committee approval deploys it.
+    Propose {
+        /// The .wasm file.
+        file: PathBuf,
+        /// Contract name.
+        #[arg(long)]
+        name: String,
+        /// Why, for the committee.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Blocks the proposal stays open (0: the default, 10,000).
+        #[arg(long, default_value_t = 0)]
+        voting_period: u64,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Call a method of a deployed contract (a transaction; waits for the receipt).
+    Call {
+        /// Contract name.
+        name: String,
+        /// Method.
+        method: String,
+        /// Arguments, JSON.
+        #[arg(long, default_value = "null")]
+        args: String,
+        /// Gas limit (0: the default).
+        #[arg(long, default_value_t = 0)]
+        gas: u64,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Run a read-only query (no transaction).
+    Query {
+        /// Contract name.
+        name: String,
+        /// Method.
+        method: String,
+        /// Arguments, JSON.
+        #[arg(long, default_value = "null")]
+        args: String,
+    },
+    /// Deployed contracts.
+    List,
+    /// One contract: code hash, version, approvers, deploy height, entry points.
+    Show {
+        /// Contract name.
+        name: String,
+    },
+    /// Check that a local build is exactly the code deployed under `name`.
+    Verify {
+        /// Contract name.
+        name: String,
+        /// The locally built .wasm file.
+        file: PathBuf,
+    },
+}
+
+/// Governance commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GovCmd {
+    /// Proposals (open ones unless --all), approvals so far, expiry.
+    List {
+        /// Include closed proposals.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Approve a proposal.
+    Approve {
+        /// Proposal id.
+        id: u64,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Reject a proposal.
+    Reject {
+        /// Proposal id.
+        id: u64,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+}
+
+fn contract_json(c: &pb::ContractRecord) -> Value {
+    json!({
+        "name": c.name, "code_hash": hex::encode(&c.code_hash), "version": c.version,
+        "approvers": c.approvers, "deploy_height": c.deploy_height, "proposal": c.proposal_id,
+        "calls": c.calls, "queries": c.queries,
+    })
+}
+
+fn status_name(s: i32) -> &'static str {
+    pb::ProposalStatus::try_from(s).map_or("UNKNOWN", |s| {
+        s.as_str_name().trim_start_matches("PROPOSAL_STATUS_")
+    })
+}
+
+/// Submits a transaction and prints its receipt; fails when the receipt does.
+async fn transact(
+    endpoint: &str,
+    s: &SignArgs,
+    home: &std::path::Path,
+    payload: pb::payload::Kind,
+    json_out: bool,
+) -> anyhow::Result<pb::Receipt> {
+    let signer = signer(
+        home,
+        s.as_dept.as_deref(),
+        s.key.as_ref(),
+        s.operator.as_deref(),
+    )?;
+    let mut c = crate::client::connect(endpoint).await?;
+    let r = submit(&mut c, &signer, payload).await?;
+    let receipt = r.receipt.unwrap_or_default();
+    emit(json_out, &receipt_json(&receipt), || {
+        let mut rows = vec![
+            ("tx hash", hex::encode(&r.tx_hash)),
+            ("height", receipt.height.to_string()),
+        ];
+        if let Some(e) = receipt_error(&receipt) {
+            rows.push(("error", e));
+        } else {
+            rows.push(("status", "OK".into()));
+        }
+        if !receipt.output.is_empty() {
+            rows.push((
+                "output",
+                String::from_utf8_lossy(&receipt.output).into_owned(),
+            ));
+        }
+        if receipt.gas_used > 0 {
+            rows.push(("gas used", receipt.gas_used.to_string()));
+        }
+        for e in &receipt.events {
+            let attrs: Vec<String> = e
+                .attributes
+                .iter()
+                .map(|a| format!("{}={}", a.key, a.value))
+                .collect();
+            rows.push(("event", format!("{} {}", e.kind, attrs.join(" "))));
+        }
+        println!("{}", kv(&rows));
+    });
+    if let Some(e) = receipt_error(&receipt) {
+        bail!("transaction failed: {e}");
+    }
+    Ok(receipt)
+}
+
+fn json_arg(args: &str) -> anyhow::Result<Vec<u8>> {
+    serde_json::from_str::<Value>(args).with_context(|| format!("--args is not JSON: {args}"))?;
+    Ok(args.as_bytes().to_vec())
+}
+
+/// Runs a contract command.
+pub(crate) async fn contract(
+    endpoint: &str,
+    home: &std::path::Path,
+    cmd: ContractCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        ContractCmd::Propose {
+            file,
+            name,
+            description,
+            voting_period,
+            sign,
+        } => {
+            let code =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let payload = pb::payload::Kind::Propose(pb::Proposal {
+                action: Some(pb::proposal::Action::Deploy(pb::DeployContract {
+                    name,
+                    code,
+                })),
+                description,
+                voting_period,
+            });
+            transact(endpoint, &sign, home, payload, json_out)
+                .await
+                .map(drop)
+        }
+        ContractCmd::Call {
+            name,
+            method,
+            args,
+            gas,
+            sign,
+        } => {
+            let payload = pb::payload::Kind::Call(pb::ContractCall {
+                contract: name,
+                method,
+                args: json_arg(&args)?,
+                gas_limit: gas,
+            });
+            transact(endpoint, &sign, home, payload, json_out)
+                .await
+                .map(drop)
+        }
+        ContractCmd::Query { name, method, args } => {
+            let mut c = ContractsClient::new(channel(endpoint).await?);
+            let r = c
+                .query(QueryRequest {
+                    contract: name,
+                    method,
+                    args: json_arg(&args)?,
+                    gas_limit: 0,
+                })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            let output = String::from_utf8_lossy(&r.output).into_owned();
+            let value = json!({"output": serde_json::from_str::<Value>(&output).unwrap_or(Value::String(output.clone())), "gas_used": r.gas_used, "height": r.height});
+            emit(json_out, &value, || println!("{output}"));
+            Ok(())
+        }
+        ContractCmd::List => {
+            let mut c = contracts_client(endpoint).await?;
+            let list = c
+                .list_contracts(ListContractsRequest {})
+                .await
+                .map_err(rpc_error)?
+                .into_inner()
+                .contracts;
+            emit(
+                json_out,
+                &Value::Array(list.iter().map(contract_json).collect()),
+                || {
+                    let mut t = table(&[
+                        "contract",
+                        "version",
+                        "code hash",
+                        "deployed at",
+                        "approvers",
+                    ]);
+                    for c in &list {
+                        t.add_row([
+                            c.name.clone(),
+                            c.version.to_string(),
+                            hex::encode(&c.code_hash),
+                            c.deploy_height.to_string(),
+                            c.approvers.join(", "),
+                        ]);
+                    }
+                    println!("{t}");
+                },
+            );
+            Ok(())
+        }
+        ContractCmd::Show { name } => {
+            let c = get_contract(endpoint, &name).await?;
+            emit(json_out, &contract_json(&c), || {
+                println!(
+                    "{}",
+                    kv(&[
+                        ("contract", c.name.clone()),
+                        ("version", c.version.to_string()),
+                        ("code hash (SM3)", hex::encode(&c.code_hash)),
+                        ("deployed at height", c.deploy_height.to_string()),
+                        ("proposal", c.proposal_id.to_string()),
+                        ("approvers", c.approvers.join(", ")),
+                        ("calls", c.calls.join(", ")),
+                        ("queries", c.queries.join(", ")),
+                    ])
+                );
+            });
+            Ok(())
+        }
+        ContractCmd::Verify { name, file } => {
+            let c = get_contract(endpoint, &name).await?;
+            let local = govchain_crypto::sm3(
+                &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+            );
+            let matches = local.as_slice() == c.code_hash.as_slice();
+            let value = json!({"contract": name, "deployed": hex::encode(&c.code_hash), "local": hex::encode(local), "matches": matches});
+            emit(json_out, &value, || {
+                println!(
+                    "{}",
+                    kv(&[
+                        ("deployed code hash", hex::encode(&c.code_hash)),
+                        ("local build hash", hex::encode(local)),
+                        (
+                            "result",
+                            if matches {
+                                "MATCH: the local build is the deployed code".into()
+                            } else {
+                                "MISMATCH".to_string()
+                            }
+                        ),
+                    ])
+                );
+            });
+            if !matches {
+                bail!("{} is not the code deployed as '{name}'", file.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn contracts_client(endpoint: &str) -> anyhow::Result<ContractsClient<Channel>> {
+    Ok(ContractsClient::new(channel(endpoint).await?))
+}
+
+async fn get_contract(endpoint: &str, name: &str) -> anyhow::Result<pb::ContractRecord> {
+    let mut c = contracts_client(endpoint).await?;
+    Ok(c.get_contract(GetContractRequest {
+        name: name.to_string(),
+    })
+    .await
+    .map_err(rpc_error)?
+    .into_inner())
+}
+
+/// Runs a governance command.
+pub(crate) async fn gov(
+    endpoint: &str,
+    home: &std::path::Path,
+    cmd: GovCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        GovCmd::List { all } => {
+            let mut c = GovernanceClient::new(channel(endpoint).await?);
+            let r = c
+                .list_proposals(ListProposalsRequest { open_only: !all })
+                .await
+                .map_err(rpc_error)?
+                .into_inner();
+            let value = json!({
+                "threshold": r.threshold, "committee": r.committee,
+                "proposals": r.proposals.iter().map(|p| json!({
+                    "id": p.id, "proposer": p.proposer, "status": status_name(p.status), "contract": p.contract,
+                    "code_hash": hex::encode(&p.code_hash), "approvals": p.approvals, "rejections": p.rejections,
+                    "created_height": p.created_height, "expiry_height": p.expiry_height, "description": p.description,
+                })).collect::<Vec<_>>(),
+            });
+            emit(json_out, &value, || {
+                println!(
+                    "committee: {} (approvals needed: {})",
+                    r.committee.join(", "),
+                    r.threshold
+                );
+                let mut t = table(&[
+                    "id",
+                    "status",
+                    "deploy",
+                    "proposer",
+                    "approvals",
+                    "rejections",
+                    "expires at",
+                ]);
+                for p in &r.proposals {
+                    t.add_row([
+                        p.id.to_string(),
+                        status_name(p.status).to_string(),
+                        p.contract.clone(),
+                        p.proposer.clone(),
+                        format!(
+                            "{}/{} ({})",
+                            p.approvals.len(),
+                            r.threshold,
+                            p.approvals.join(", ")
+                        ),
+                        p.rejections.join(", "),
+                        p.expiry_height.to_string(),
+                    ]);
+                }
+                println!("{t}");
+            });
+            Ok(())
+        }
+        GovCmd::Approve { id, sign } => transact(
+            endpoint,
+            &sign,
+            home,
+            pb::payload::Kind::Vote(pb::Vote {
+                proposal_id: id,
+                approve: true,
+            }),
+            json_out,
+        )
+        .await
+        .map(drop),
+        GovCmd::Reject { id, sign } => transact(
+            endpoint,
+            &sign,
+            home,
+            pb::payload::Kind::Vote(pb::Vote {
+                proposal_id: id,
+                approve: false,
+            }),
+            json_out,
+        )
+        .await
+        .map(drop),
+    }
+}
