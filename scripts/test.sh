@@ -26,3 +26,4 @@ cargo test -j"$jobs" --workspace --no-fail-fast -- --test-threads="$jobs"
 echo "== bench smoke run (figures are printed, not asserted)"
 target=${CARGO_TARGET_DIR:-target}
 "$target/debug/govchain" bench --txs 2000 --batch 500
+"$target/debug/govchain" bench --kind contract --txs 300 --wasm contracts/artifacts/bench.wasm

@@ -22,9 +22,24 @@ use serde_json::json;
 use crate::client::{Signer, connect, rpc_error};
 use crate::output::{emit, table};
 
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BenchKind {
+    /// Signed transactions through admission, ordering, execution and commit.
+    Chain,
+    /// Contract calls (instantiate + call + host) beside one SM2 verification.
+    Contract,
+}
+
 /// Options of `govchain bench`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "chain")]
+    kind: BenchKind,
+    /// `--kind contract`: the bench contract built by scripts/build-contracts.sh.
+    #[arg(long, default_value = "contracts/artifacts/bench.wasm")]
+    wasm: std::path::PathBuf,
     /// Transactions to submit.
     #[arg(long, default_value_t = 20_000)]
     txs: usize,
@@ -93,6 +108,9 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     if args.txs == 0 || args.batch == 0 {
         bail!("--txs and --batch must be positive");
+    }
+    if args.kind == BenchKind::Contract {
+        return contract_bench(&args, json_out);
     }
     let tmp;
     let (endpoint, keys_dir, node, mode) = match endpoint {
@@ -346,6 +364,123 @@ async fn drive(
         ] {
             t.add_row([k.to_string(), v]);
         }
+        println!("{t}");
+    });
+    Ok(())
+}
+
+/// Times `n` runs of `f` (after one warm-up run) and returns the sorted durations.
+fn time_runs(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Vec<Duration>> {
+    f()?;
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Ok(times)
+}
+
+/// Contract calls through the real runtime and host (a fresh instance per call, storage
+/// in an overlay over RocksDB) beside single-core SM2 verification, in one run.
+fn contract_bench(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
+    use govchain_state::Overlay;
+    use govchain_state::contracts::ContractHost;
+    use govchain_vm::{CallRequest, Vm};
+
+    let code = std::fs::read(&args.wasm).with_context(|| {
+        format!(
+            "reading {} (build it with scripts/build-contracts.sh)",
+            args.wasm.display()
+        )
+    })?;
+    let vm = Vm::<ContractHost>::new().map_err(anyhow::Error::msg)?;
+    let prepared = vm.prepare(&code)?;
+    let code_hash = govchain_crypto::sm3(&code);
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(govchain_store::Store::open(dir.path(), false)?);
+    let mut overlay = Some(Overlay::new(store));
+    let mut gas = HashMap::new();
+    let mut run = |method: &'static str| -> anyhow::Result<Vec<Duration>> {
+        time_runs(args.txs, || {
+            let host = ContractHost::new(
+                overlay.take().expect("overlay"),
+                "bench",
+                "tax".into(),
+                1,
+                0,
+            );
+            let req = CallRequest {
+                code_hash,
+                method,
+                input: Vec::new(),
+                gas_limit: 10_000_000,
+                read_only: false,
+            };
+            let out = vm.call(req, host, || Ok(prepared.code.clone()));
+            let mut o = out.host.overlay;
+            o.discard_tx();
+            overlay = Some(o);
+            gas.insert(method, out.gas_used);
+            out.result
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("{method}: {e}"))
+        })
+    };
+    let noop = run("noop")?;
+    let write10 = run("write10")?;
+    let key = govchain_crypto::PrivateKey::generate();
+    let msgs: Vec<Vec<u8>> = (0..args.txs.min(5_000))
+        .map(|i| format!("tx body {i}").into_bytes())
+        .collect();
+    let sigs: Vec<_> = msgs.iter().map(|m| key.sign(m)).collect();
+    let public = key.public_key();
+    let mut i = 0;
+    let verify = time_runs(msgs.len(), || {
+        i = (i + 1) % msgs.len();
+        public
+            .verify(&msgs[i], &sigs[i])
+            .map_err(anyhow::Error::from)
+    })?;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (v50, n50, w50) = (
+        percentile(&verify, 0.5),
+        percentile(&noop, 0.5),
+        percentile(&write10, 0.5),
+    );
+    let value = json!({
+        "calls": args.txs,
+        "empty_call_p50_us": us(n50), "empty_call_p99_us": us(percentile(&noop, 0.99)), "empty_call_gas": gas["noop"],
+        "write10_call_p50_us": us(w50), "write10_call_p99_us": us(percentile(&write10, 0.99)), "write10_call_gas": gas["write10"],
+        "sm2_verify_p50_us": us(v50),
+        "ratio_empty_call_to_verify": us(n50) / us(v50),
+        "ratio_write10_call_to_verify": us(w50) / us(v50),
+        "instantiation": "InstancePre cached by code hash, fresh Store + instance per call (on-demand allocator)",
+    });
+    emit(json_out, &value, || {
+        let mut t = table(&["figure", "p50", "p99", "gas", "÷ SM2 verify p50"]);
+        t.add_row([
+            "empty call (instantiate + call)".to_string(),
+            format!("{:.1} µs", us(n50)),
+            format!("{:.1} µs", us(percentile(&noop, 0.99))),
+            gas["noop"].to_string(),
+            format!("{:.2}", us(n50) / us(v50)),
+        ]);
+        t.add_row([
+            "call with 10 storage writes".to_string(),
+            format!("{:.1} µs", us(w50)),
+            format!("{:.1} µs", us(percentile(&write10, 0.99))),
+            gas["write10"].to_string(),
+            format!("{:.2}", us(w50) / us(v50)),
+        ]);
+        t.add_row([
+            "SM2 verify, one core".to_string(),
+            format!("{:.1} µs", us(v50)),
+            format!("{:.1} µs", us(percentile(&verify, 0.99))),
+            "-".into(),
+            "1.00".into(),
+        ]);
         println!("{t}");
     });
     Ok(())
