@@ -300,3 +300,74 @@ async fn every_attack_fails_only_its_transaction() {
         )
         .await);
 }
+
+fn anchor(key: &str) -> pb::payload::Kind {
+    pb::payload::Kind::Anchor(pb::Anchor {
+        key: key.into(),
+        digest: vec![9; 32],
+        note: String::new(),
+    })
+}
+
+#[tokio::test]
+async fn proposals_expire_and_upgrades_keep_state() {
+    let mut net = Net::new();
+    // A proposal with a 2-block voting period, left alone for 3 blocks, expires.
+    let r = net
+        .run(
+            "tax",
+            pb::payload::Kind::Propose(pb::Proposal {
+                action: Some(pb::proposal::Action::Deploy(pb::DeployContract {
+                    name: "counter".into(),
+                    code: artifact("counter"),
+                })),
+                description: "too slow".into(),
+                voting_period: 2,
+            }),
+        )
+        .await;
+    ok(&r);
+    for i in 0..3 {
+        ok(&net.run("bank", anchor(&format!("filler-{i}"))).await);
+    }
+    let r = net.run("housing", vote(1, true)).await;
+    ok(&r);
+    event(&r, "proposal_expired");
+    failed(
+        &net.run("housing", vote(1, true)).await,
+        ErrorCode::ProposalClosed,
+    );
+    failed(
+        &net.run("tax", call("counter", "increment", r#"{"by":1}"#, 0))
+            .await,
+        ErrorCode::NotFound,
+    );
+
+    // Deploy version 1 and use it.
+    ok(&net.run("tax", deploy("counter", artifact("counter"))).await);
+    ok(&net.run("housing", vote(2, true)).await);
+    assert_eq!(
+        net.run("bank", call("counter", "increment", r#"{"by":3}"#, 0))
+            .await
+            .output,
+        b"3"
+    );
+    // Upgrade the same name to other code: version 2, new code hash, the same storage.
+    ok(&net
+        .run("housing", deploy("counter", artifact("bench")))
+        .await);
+    let r = net.run("tax", vote(3, true)).await;
+    assert_eq!(event(&r, "contract_deployed").attributes[1].value, "2");
+    failed(
+        &net.run("bank", call("counter", "increment", r#"{"by":1}"#, 0))
+            .await,
+        ErrorCode::NotFound,
+    );
+    ok(&net.run("bank", call("counter", "write10", "", 0)).await);
+    let count = keys::contract_data("counter", b"count");
+    assert_eq!(
+        net.chain.store().state(&count).unwrap().as_deref(),
+        Some(&b"3"[..]),
+        "storage survives the upgrade"
+    );
+}
