@@ -64,6 +64,25 @@ pub fn govchain_env(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Strin
     Ok(String::from_utf8(out.stdout)?)
 }
 
+/// Runs a `govchain` client command against `endpoint` with `--home home --json` and
+/// parses its JSON output; a failed command is an error carrying its output.
+pub fn cli_json(
+    endpoint: &str,
+    home: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<serde_json::Value> {
+    let mut all = vec![
+        "--endpoint",
+        endpoint,
+        "--home",
+        home.to_str().unwrap(),
+        "--json",
+    ];
+    all.extend_from_slice(args);
+    Ok(serde_json::from_str(&govchain_env(&all, env)?)?)
+}
+
 /// A network folder made by `govchain init` in a temporary directory.
 #[derive(Debug)]
 pub struct Network {

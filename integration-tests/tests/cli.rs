@@ -1,7 +1,6 @@
 //! The CLI against a real node of a network with encrypted key files.
 
-use govchain_integration_tests::{Network, NodeProcess, govchain_env};
-use serde_json::Value;
+use govchain_integration_tests::{Network, NodeProcess, cli_json};
 
 const PASS: &str = "test passphrase 2026";
 
@@ -20,19 +19,8 @@ async fn cli_round_trip_with_encrypted_keys() {
     let node = NodeProcess::start_with_env(&net, 1, &[("GOVCHAIN_KEY_PASSPHRASE", PASS)])
         .await
         .unwrap();
-    let home = net.root.to_str().unwrap().to_string();
     let env = [("GOVCHAIN_KEY_PASSPHRASE", PASS)];
-    let cli = |args: &[&str]| -> anyhow::Result<Value> {
-        let mut all = vec![
-            "--endpoint",
-            node.endpoint.as_str(),
-            "--home",
-            home.as_str(),
-            "--json",
-        ];
-        all.extend_from_slice(args);
-        Ok(serde_json::from_str(&govchain_env(&all, &env)?)?)
-    };
+    let cli = |args: &[&str]| cli_json(&node.endpoint, &net.root, args, &env);
 
     // when the CLI reads status and anchors a digest as the tax bureau
     let status = cli(&["status"]).unwrap();

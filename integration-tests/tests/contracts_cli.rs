@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use govchain_integration_tests::{Network, NodeProcess, govchain};
+use govchain_integration_tests::{Network, NodeProcess, cli_json};
 use serde_json::Value;
 
 fn artifact(name: &str) -> String {
@@ -32,18 +32,7 @@ async fn deploy_by_committee_then_call_query_and_verify() {
     // given a node of the 'nanjing' network: 6 committee departments, 4 approvals needed
     let net = Network::init(1).unwrap();
     let node = NodeProcess::start(&net, 1).await.unwrap();
-    let home = net.root.to_str().unwrap().to_string();
-    let cli = |args: &[&str]| -> anyhow::Result<Value> {
-        let mut all = vec![
-            "--endpoint",
-            node.endpoint.as_str(),
-            "--home",
-            home.as_str(),
-            "--json",
-        ];
-        all.extend_from_slice(args);
-        Ok(serde_json::from_str(&govchain(&all)?)?)
-    };
+    let cli = |args: &[&str]| cli_json(&node.endpoint, &net.root, args, &[]);
     let counter = artifact("counter");
 
     // when the tax bureau proposes the counter contract

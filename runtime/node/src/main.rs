@@ -147,13 +147,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             note,
             sign,
         } => {
-            let signer = client::signer(
-                &cli.home,
-                sign.as_dept.as_deref(),
-                sign.key.as_ref(),
-                sign.operator.as_deref(),
-            )?;
-            cmd::chain::anchor(&endpoint, &signer, id, file, digest, note, cli.json).await
+            let payload = cmd::chain::anchor_payload(id, file, digest, note)?;
+            cmd::chain::transact(&endpoint, &cli.home, &sign, payload, cli.json)
+                .await
+                .map(drop)
         }
         Command::Bench(args) => {
             bench::run(cli.endpoint.as_deref(), &cli.home, args, cli.json).await

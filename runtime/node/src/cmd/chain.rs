@@ -9,7 +9,7 @@ use govchain_crypto::PublicKey;
 use govchain_types::pb;
 use serde_json::{Value, json};
 
-use crate::client::{Signer, connect, rpc_error, submit};
+use crate::client::{SignArgs, connect, rpc_error, signer, submit};
 use crate::output::{emit, kv, table, time_ms};
 
 /// Transaction lookups.
@@ -241,19 +241,8 @@ pub(crate) async fn tx(endpoint: &str, cmd: TxCmd, json_out: bool) -> anyhow::Re
             ("nonce", body.nonce.to_string()),
             ("signer key id", signer.clone()),
             ("payload", payload_json(&body.payload).to_string()),
-            ("status", status_name(receipt.status).to_string()),
         ];
-        if let Some(e) = receipt_error(&receipt) {
-            rows.push(("error", e));
-        }
-        for e in &receipt.events {
-            let attrs: Vec<String> = e
-                .attributes
-                .iter()
-                .map(|a| format!("{}={}", a.key, a.value))
-                .collect();
-            rows.push(("event", format!("{} {}", e.kind, attrs.join(" "))));
-        }
+        rows.extend(receipt_rows(&receipt));
         println!("{}", kv(&rows));
     });
     Ok(())
@@ -333,16 +322,13 @@ pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyh
     Ok(())
 }
 
-/// `govchain anchor`.
-pub(crate) async fn anchor(
-    endpoint: &str,
-    signer: &Signer,
-    key: String,
+/// The payload of `govchain anchor`: the SM3 digest of a file (or a given digest).
+pub(crate) fn anchor_payload(
+    id: String,
     file: Option<PathBuf>,
     digest: Option<String>,
     note: String,
-    json_out: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<pb::payload::Kind> {
     let digest = match (file, digest) {
         (Some(f), _) => govchain_crypto::sm3(
             &std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?,
@@ -351,31 +337,64 @@ pub(crate) async fn anchor(
         (None, Some(d)) => hex::decode(&d).with_context(|| "--digest must be hex")?,
         (None, None) => bail!("give --file <document> or --digest <hex>"),
     };
+    Ok(pb::payload::Kind::Anchor(pb::Anchor {
+        key: id,
+        digest,
+        note,
+    }))
+}
+
+/// Signs and submits a transaction, waits for its receipt and prints it; fails when
+/// the transaction failed.
+pub(crate) async fn transact(
+    endpoint: &str,
+    home: &std::path::Path,
+    sign: &SignArgs,
+    payload: pb::payload::Kind,
+    json_out: bool,
+) -> anyhow::Result<pb::Receipt> {
+    let signer = signer(
+        home,
+        sign.as_dept.as_deref(),
+        sign.key.as_ref(),
+        sign.operator.as_deref(),
+    )?;
     let mut c = connect(endpoint).await?;
-    let r = submit(
-        &mut c,
-        signer,
-        pb::payload::Kind::Anchor(pb::Anchor { key, digest, note }),
-    )
-    .await?;
+    let r = submit(&mut c, &signer, payload).await?;
     let receipt = r.receipt.unwrap_or_default();
-    let value = receipt_json(&receipt);
-    emit(json_out, &value, || {
+    emit(json_out, &receipt_json(&receipt), || {
         let mut rows = vec![
             ("tx hash", hex::encode(&r.tx_hash)),
             ("height", receipt.height.to_string()),
-            ("status", status_name(receipt.status).to_string()),
         ];
-        if let Some(e) = receipt_error(&receipt) {
-            rows.push(("error", e));
-        }
+        rows.extend(receipt_rows(&receipt));
         println!("{}", kv(&rows));
     });
-    if receipt.status != pb::TxStatus::Ok as i32 {
-        bail!(
-            "transaction failed: {}",
-            receipt_error(&receipt).unwrap_or_default()
-        );
+    if let Some(e) = receipt_error(&receipt) {
+        bail!("transaction failed: {e}");
     }
-    Ok(())
+    Ok(receipt)
+}
+
+/// Table rows of a receipt: status, error, output, gas, events.
+fn receipt_rows(r: &pb::Receipt) -> Vec<(&'static str, String)> {
+    let mut rows = vec![("status", status_name(r.status).to_string())];
+    if let Some(e) = receipt_error(r) {
+        rows.push(("error", e));
+    }
+    if !r.output.is_empty() {
+        rows.push(("output", String::from_utf8_lossy(&r.output).into_owned()));
+    }
+    if r.gas_used > 0 {
+        rows.push(("gas used", r.gas_used.to_string()));
+    }
+    for e in &r.events {
+        let attrs: Vec<String> = e
+            .attributes
+            .iter()
+            .map(|a| format!("{}={}", a.key, a.value))
+            .collect();
+        rows.push(("event", format!("{} {}", e.kind, attrs.join(" "))));
+    }
+    rows
 }

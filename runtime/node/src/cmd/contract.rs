@@ -12,8 +12,8 @@ use govchain_types::pb;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::client::{SignArgs, channel, rpc_error, signer, submit};
-use crate::cmd::chain::{receipt_error, receipt_json};
+use crate::client::{SignArgs, channel, rpc_error};
+use crate::cmd::chain::transact;
 use crate::output::{emit, kv, table};
 
 /// Contract commands.
@@ -115,58 +115,6 @@ fn status_name(s: i32) -> &'static str {
     })
 }
 
-/// Submits a transaction and prints its receipt; fails when the receipt does.
-async fn transact(
-    endpoint: &str,
-    s: &SignArgs,
-    home: &std::path::Path,
-    payload: pb::payload::Kind,
-    json_out: bool,
-) -> anyhow::Result<pb::Receipt> {
-    let signer = signer(
-        home,
-        s.as_dept.as_deref(),
-        s.key.as_ref(),
-        s.operator.as_deref(),
-    )?;
-    let mut c = crate::client::connect(endpoint).await?;
-    let r = submit(&mut c, &signer, payload).await?;
-    let receipt = r.receipt.unwrap_or_default();
-    emit(json_out, &receipt_json(&receipt), || {
-        let mut rows = vec![
-            ("tx hash", hex::encode(&r.tx_hash)),
-            ("height", receipt.height.to_string()),
-        ];
-        if let Some(e) = receipt_error(&receipt) {
-            rows.push(("error", e));
-        } else {
-            rows.push(("status", "OK".into()));
-        }
-        if !receipt.output.is_empty() {
-            rows.push((
-                "output",
-                String::from_utf8_lossy(&receipt.output).into_owned(),
-            ));
-        }
-        if receipt.gas_used > 0 {
-            rows.push(("gas used", receipt.gas_used.to_string()));
-        }
-        for e in &receipt.events {
-            let attrs: Vec<String> = e
-                .attributes
-                .iter()
-                .map(|a| format!("{}={}", a.key, a.value))
-                .collect();
-            rows.push(("event", format!("{} {}", e.kind, attrs.join(" "))));
-        }
-        println!("{}", kv(&rows));
-    });
-    if let Some(e) = receipt_error(&receipt) {
-        bail!("transaction failed: {e}");
-    }
-    Ok(receipt)
-}
-
 fn json_arg(args: &str) -> anyhow::Result<Vec<u8>> {
     serde_json::from_str::<Value>(args).with_context(|| format!("--args is not JSON: {args}"))?;
     Ok(args.as_bytes().to_vec())
@@ -197,7 +145,7 @@ pub(crate) async fn contract(
                 description,
                 voting_period,
             });
-            transact(endpoint, &sign, home, payload, json_out)
+            transact(endpoint, home, &sign, payload, json_out)
                 .await
                 .map(drop)
         }
@@ -214,7 +162,7 @@ pub(crate) async fn contract(
                 args: json_arg(&args)?,
                 gas_limit: gas,
             });
-            transact(endpoint, &sign, home, payload, json_out)
+            transact(endpoint, home, &sign, payload, json_out)
                 .await
                 .map(drop)
         }
@@ -393,8 +341,8 @@ pub(crate) async fn gov(
         }
         GovCmd::Approve { id, sign } => transact(
             endpoint,
-            &sign,
             home,
+            &sign,
             pb::payload::Kind::Vote(pb::Vote {
                 proposal_id: id,
                 approve: true,
@@ -405,8 +353,8 @@ pub(crate) async fn gov(
         .map(drop),
         GovCmd::Reject { id, sign } => transact(
             endpoint,
-            &sign,
             home,
+            &sign,
             pb::payload::Kind::Vote(pb::Vote {
                 proposal_id: id,
                 approve: false,
