@@ -3,7 +3,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let services = ["govchain/v1/chain.proto", "govchain/v1/contracts.proto"];
+    let services = [
+        "govchain/v1/chain.proto",
+        "govchain/v1/contracts.proto",
+        "govchain/v1/access.proto",
+    ];
     let paths: Vec<_> = services.iter().map(|f| root.join(f)).collect();
     tonic_prost_build::configure()
         .extern_path(".govchain.v1", "::govchain_types::pb")

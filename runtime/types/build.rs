@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "govchain/v1/types.proto",
         "govchain/v1/chain.proto",
         "govchain/v1/contracts.proto",
+        "govchain/v1/access.proto",
     ];
     let paths: Vec<_> = files.iter().map(|f| root.join(f)).collect();
     tonic_prost_build::configure()

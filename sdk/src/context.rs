@@ -54,8 +54,46 @@ impl Context {
     }
 
     /// Reads a certificate through the node's access gate on behalf of the caller:
-    /// policy, points and audit apply exactly as for a direct read.
+    /// policy, points and audit apply exactly as for a direct read, and a read stays
+    /// paid and audited even if the call fails afterwards. Returns the certificate's
+    /// view as JSON bytes (see [`CertificateView`]); a denied read is an error naming
+    /// the gate's reason. Queries cannot read certificates (a read needs a transaction).
     pub fn read_certificate(&self, cert_id: &str, purpose: &str) -> Result<Vec<u8>, String> {
         env::read_certificate(cert_id, purpose)
     }
+
+    /// [`Context::read_certificate`], decoded.
+    pub fn certificate(&self, cert_id: &str, purpose: &str) -> Result<CertificateView, String> {
+        let raw = self.read_certificate(cert_id, purpose)?;
+        serde_json::from_slice(&raw).map_err(|e| format!("certificate view: {e}"))
+    }
+}
+
+/// What an allowed read returns: the certificate's public record. The document itself
+/// stays encrypted on chain (no validator holds its key).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CertificateView {
+    /// Certificate id.
+    pub id: String,
+    /// Certificate type, e.g. `property`.
+    #[serde(rename = "type")]
+    pub cert_type: String,
+    /// Certificate number.
+    pub number: String,
+    /// Subject id, hex (SM3 of salt and national ID).
+    pub subject_id: String,
+    /// Issuing department.
+    pub issuer: String,
+    /// Issue date, YYYY-MM-DD.
+    pub issued_on: String,
+    /// Expiry date, YYYY-MM-DD, or empty.
+    pub expires_on: String,
+    /// `valid` (a revoked certificate is never returned).
+    pub status: String,
+    /// The type's metadata fields.
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// SM3 of the document, hex.
+    pub content_hash: String,
+    /// Audit sequence number of this read.
+    pub audit_seq: u64,
 }

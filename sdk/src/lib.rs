@@ -43,7 +43,7 @@ mod storage;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
-pub use context::Context;
+pub use context::{CertificateView, Context};
 pub use govchain_sdk_macros::{call, query};
 pub use storage::{Item, Map, StorageError};
 pub use {serde, serde_json};

@@ -11,9 +11,8 @@ pub fn grpc_code(code: ErrorCode) -> Code {
     use ErrorCode::*;
     match code {
         TxNotFound | BlockNotFound => Code::NotFound,
-        NonceReplayed | NonceGap | DuplicateTx | AlreadyExists | ProposalClosed => {
-            Code::FailedPrecondition
-        }
+        NonceReplayed | NonceGap | DuplicateTx | AlreadyExists | ProposalClosed
+        | DuplicateCertificate => Code::FailedPrecondition,
         NotFound => Code::NotFound,
         Unauthorized => Code::PermissionDenied,
         OutOfGas => Code::ResourceExhausted,

@@ -19,6 +19,9 @@ pub mod rpc {
     include!(concat!(env!("OUT_DIR"), "/govchain.v1.rs"));
 }
 
+pub use rpc::audit_client::AuditClient;
+pub use rpc::certificates_client::CertificatesClient;
 pub use rpc::chain_client::ChainClient;
 pub use rpc::contracts_client::ContractsClient;
 pub use rpc::governance_client::GovernanceClient;
+pub use rpc::points_client::PointsClient;

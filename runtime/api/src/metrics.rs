@@ -34,6 +34,8 @@ pub struct Metrics {
     pub mempool: Gauge,
     /// Transactions per block.
     pub block_txs: Histogram,
+    /// Access-gate decisions committed (audit records).
+    pub audit_records: Counter,
 }
 
 impl Metrics {
@@ -48,6 +50,7 @@ impl Metrics {
             height: Gauge::default(),
             mempool: Gauge::default(),
             block_txs: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
+            audit_records: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -73,6 +76,11 @@ impl Metrics {
             m.mempool.clone(),
         );
         registry.register("block_txs", "Transactions per block", m.block_txs.clone());
+        registry.register(
+            "audit_records",
+            "Access-gate decisions committed (audit records)",
+            m.audit_records.clone(),
+        );
         Arc::new(Metrics { registry, ..m })
     }
 

@@ -9,9 +9,13 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::metrics::Metrics;
+use crate::rpc::audit_server::AuditServer;
+use crate::rpc::certificates_server::CertificatesServer;
 use crate::rpc::chain_server::ChainServer;
 use crate::rpc::contracts_server::ContractsServer;
 use crate::rpc::governance_server::GovernanceServer;
+use crate::rpc::points_server::PointsServer;
+use crate::services::access::{AuditService, CertificatesService, PointsService};
 use crate::services::chain::ChainService;
 use crate::services::contracts::{ContractsService, GovernanceService};
 
@@ -47,6 +51,17 @@ pub async fn serve(
     let governance = GovernanceServer::new(GovernanceService {
         chain: chain.clone(),
     });
+    let certificates = CertificatesServer::new(CertificatesService {
+        chain: chain.clone(),
+    })
+    .max_encoding_message_size(MAX_MESSAGE);
+    let points = PointsServer::new(PointsService {
+        chain: chain.clone(),
+    });
+    let audit = AuditServer::new(AuditService {
+        chain: chain.clone(),
+    })
+    .max_encoding_message_size(MAX_MESSAGE);
     let service = ChainService {
         chain,
         metrics: metrics.clone(),
@@ -78,6 +93,9 @@ pub async fn serve(
         )
         .add_service(contracts)
         .add_service(governance)
+        .add_service(certificates)
+        .add_service(points)
+        .add_service(audit)
         .serve_with_incoming_shutdown(TcpListenerStream::new(config.grpc), shutdown)
         .await;
     let _ = stop_tx.send(true);
@@ -96,6 +114,9 @@ fn spawn_commit_metrics(chain: Arc<Chain>, metrics: Arc<Metrics>) {
                     metrics.txs_committed.inc_by(n);
                     metrics.block_txs.observe(n as f64);
                     metrics.height.set(b.sealed.header.height as i64);
+                    metrics
+                        .audit_records
+                        .inc_by(b.sealed.header.audit_count as u64);
                     metrics.mempool.set(chain.mempool_len() as i64);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

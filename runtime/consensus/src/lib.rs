@@ -111,6 +111,7 @@ impl Chain {
                     receipts_root: exec.receipts_root.to_vec(),
                     audit_root: exec.audit_root.to_vec(),
                     tx_count: 0,
+                    audit_count: 0,
                 };
                 let sealed = SealedBlock::seal(header, vec![], None);
                 store.commit_block(BlockCommit {
@@ -119,7 +120,7 @@ impl Chain {
                     block: govchain_types::encode(&sealed.block),
                     txs: vec![],
                     state: exec.writes,
-                    index: vec![],
+                    index: exec.index,
                 })?;
                 tracing::info!(chain_id = %genesis.chain_id, genesis = %HashHex(&genesis_hash), "wrote genesis block");
                 TipInfo {
@@ -311,6 +312,7 @@ impl Chain {
             receipts_root: exec.receipts_root.to_vec(),
             audit_root: exec.audit_root.to_vec(),
             tx_count: txs.len() as u32,
+            audit_count: exec.audit_count,
         };
         let signed: Vec<pb::SignedTx> = txs.iter().map(|t| t.tx.clone()).collect();
         let sealed = SealedBlock::seal(header, signed, Some(key));

@@ -53,7 +53,9 @@ fn fixture() -> Fixture {
         params: ChainParams {
             max_tx_bytes: 2048,
             max_block_txs: 100,
+            ..ChainParams::default()
         },
+        access: Default::default(),
     };
     let store = Arc::new(Store::open(dir.path(), false).unwrap());
     let chain = Chain::open(

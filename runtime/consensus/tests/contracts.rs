@@ -68,6 +68,7 @@ impl Net {
                 threshold: 2,
             },
             params: ChainParams::default(),
+            access: Default::default(),
         };
         let store = Arc::new(Store::open(dir.path(), false).unwrap());
         let chain = Chain::open(

@@ -29,6 +29,8 @@ pub(crate) enum BenchKind {
     Chain,
     /// Contract calls (instantiate + call + host) beside one SM2 verification.
     Contract,
+    /// Access-gate decisions per second and audit query latency over the records.
+    Gate,
 }
 
 /// Options of `govchain bench`.
@@ -36,25 +38,25 @@ pub(crate) enum BenchKind {
 pub(crate) struct BenchArgs {
     /// What to measure.
     #[arg(long, value_enum, default_value = "chain")]
-    kind: BenchKind,
+    pub(crate) kind: BenchKind,
     /// `--kind contract`: the bench contract built by scripts/build-contracts.sh.
     #[arg(long, default_value = "contracts/artifacts/bench.wasm")]
-    wasm: std::path::PathBuf,
-    /// Transactions to submit.
+    pub(crate) wasm: std::path::PathBuf,
+    /// Transactions to submit (`--kind gate`: audit records to make).
     #[arg(long, default_value_t = 20_000)]
-    txs: usize,
-    /// Transactions per SubmitTxs call.
+    pub(crate) txs: usize,
+    /// Transactions per SubmitTxs call (`--kind gate`: per block).
     #[arg(long, default_value_t = 1_000)]
-    batch: usize,
+    pub(crate) batch: usize,
     /// Embedded node only: skip fsync on commit (shows the cost of durability).
     #[arg(long)]
-    no_sync: bool,
+    pub(crate) no_sync: bool,
     /// Embedded node only: longest wait before pending transactions form a block, ms.
     #[arg(long, default_value_t = 50)]
     block_interval_ms: u64,
 }
 
-fn progress(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template(&format!(
@@ -92,7 +94,7 @@ fn load_signers(keys: &Path) -> anyhow::Result<Vec<Signer>> {
     Ok(out)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -109,8 +111,10 @@ pub(crate) async fn run(
     if args.txs == 0 || args.batch == 0 {
         bail!("--txs and --batch must be positive");
     }
-    if args.kind == BenchKind::Contract {
-        return contract_bench(&args, json_out);
+    match args.kind {
+        BenchKind::Contract => return contract_bench(&args, json_out),
+        BenchKind::Gate => return crate::gate_bench::run(&args, json_out),
+        BenchKind::Chain => {}
     }
     let tmp;
     let (endpoint, keys_dir, node, mode) = match endpoint {
@@ -385,8 +389,8 @@ fn time_runs(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Res
 /// Contract calls through the real runtime and host (a fresh instance per call, storage
 /// in an overlay over RocksDB) beside single-core SM2 verification, in one run.
 fn contract_bench(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
-    use govchain_state::Overlay;
-    use govchain_state::contracts::ContractHost;
+    use govchain_state::contracts::{Caller, ContractHost};
+    use govchain_state::{BlockContext, Overlay};
     use govchain_vm::{CallRequest, Vm};
 
     let code = std::fs::read(&args.wasm).with_context(|| {
@@ -407,9 +411,16 @@ fn contract_bench(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
             let host = ContractHost::new(
                 overlay.take().expect("overlay"),
                 "bench",
-                "tax".into(),
-                1,
-                0,
+                Caller {
+                    department: "tax".into(),
+                    ..Caller::default()
+                },
+                BlockContext {
+                    height: 1,
+                    time_ms: 0,
+                    proposer: String::new(),
+                },
+                None,
             );
             let req = CallRequest {
                 code_hash,

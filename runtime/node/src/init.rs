@@ -123,6 +123,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             members: committee,
         },
         params: ChainParams::default(),
+        access: govchain_state::genesis::nanjing_access(),
     };
     genesis.validate()?;
 

@@ -7,6 +7,7 @@ mod bench;
 mod client;
 mod cmd;
 mod config;
+mod gate_bench;
 mod init;
 mod keyfile;
 mod output;
@@ -75,6 +76,15 @@ enum Command {
     /// Governance: proposals and committee votes.
     #[command(subcommand)]
     Gov(cmd::contract::GovCmd),
+    /// E-certificates: publish, list, request access, grant, revoke.
+    #[command(subcommand)]
+    Cert(cmd::access::CertCmd),
+    /// Credit points: balances and ledgers.
+    #[command(subcommand)]
+    Points(cmd::access::PointsCmd),
+    /// The audit log: query, export with proofs, verify.
+    #[command(subcommand)]
+    Audit(cmd::access::AuditCmd),
     /// Anchor a document's SM3 digest on chain (存证) and wait for the receipt.
     Anchor {
         /// Id of the record within the department's namespace.
@@ -140,6 +150,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Block(b) => cmd::chain::block(&endpoint, b, cli.json).await,
         Command::Contract(c) => cmd::contract::contract(&endpoint, &cli.home, c, cli.json).await,
         Command::Gov(g) => cmd::contract::gov(&endpoint, &cli.home, g, cli.json).await,
+        Command::Cert(c) => cmd::access::cert(&endpoint, &cli.home, c, cli.json).await,
+        Command::Points(p) => cmd::access::points(&endpoint, p, cli.json).await,
+        Command::Audit(a) => cmd::access::audit(&endpoint, &cli.home, a, cli.json).await,
         Command::Anchor {
             id,
             file,

@@ -127,6 +127,20 @@ impl Admission {
             .map_err(|_| TxError::BadSignature {
                 reason: "SM2 verification failed".into(),
             })?;
+        if let Some(pb::payload::Kind::Publish(p)) =
+            body.payload.as_ref().and_then(|p| p.kind.as_ref())
+        {
+            // The issuer's signature over the certificate, made with the same key: the
+            // requester checks it again after decrypting, so it must be right on chain.
+            let sig =
+                Signature::from_slice(&p.issuer_signature).map_err(|e| TxError::BadSignature {
+                    reason: format!("issuer_signature encoding: {e}"),
+                })?;
+            key.verify(&crate::certs::signing_bytes(&self.chain_id, p), &sig)
+                .map_err(|_| TxError::BadSignature {
+                    reason: "issuer_signature does not verify over the certificate".into(),
+                })?;
+        }
         let committed = committed_nonce(&self.store, &body.sender, &body.operator)?;
         if body.nonce < committed {
             return Err(TxError::NonceReplayed {
@@ -185,20 +199,8 @@ fn registered_key(
     registered_key_in(|k| Ok(store.state(k)?), dept, operator)
 }
 
-/// Decodes a stored nonce (absent = 0).
-pub(crate) fn nonce_value(raw: Option<Vec<u8>>) -> std::result::Result<u64, TxError> {
-    match raw {
-        None => Ok(0),
-        Some(v) => v
-            .as_slice()
-            .try_into()
-            .map(u64::from_be_bytes)
-            .map_err(|_| TxError::Internal("corrupt nonce record".into())),
-    }
-}
-
 fn committed_nonce(store: &Store, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
-    nonce_value(
+    keys::counter(
         store
             .state(&keys::nonce(dept, operator))
             .map_err(internal)?,

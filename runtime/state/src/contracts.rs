@@ -1,36 +1,58 @@
 //! Contract execution: the [`govchain_vm::Host`] the executor gives a running contract.
 
+use std::sync::Arc;
+
+use govchain_types::{Hash, HashHex, pb};
 use govchain_vm::{Entry, Host, HostError};
 
-use crate::{Overlay, keys};
+use crate::policy::Policy;
+use crate::{BlockContext, Overlay, account_label, gate, keys, points};
+
+/// Who calls a contract.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// Sending department.
+    pub department: String,
+    /// Operator, empty for the department key.
+    pub operator: String,
+    /// The calling transaction (zero for a query).
+    pub tx_hash: Hash,
+}
 
 /// A contract's view of the chain during one call: its own storage (keys scoped under
-/// the contract's name) over the block's overlay, the caller and the block header.
+/// the contract's name) over the block's overlay, the caller, the block header, and
+/// certificate reads through the access gate.
 #[derive(Debug)]
 pub struct ContractHost {
     /// The block's pending writes; moved in for the call and handed back after it.
     pub overlay: Overlay,
     contract: String,
-    caller: String,
-    height: u64,
-    time_ms: u64,
+    caller: Caller,
+    ctx: BlockContext,
+    /// The policy in force; `None` for read-only queries, which may not read
+    /// certificates (a read must be paid and audited, so it needs a transaction).
+    policy: Option<Arc<Policy>>,
+    /// Reasons of the gate's denials during this call (a contract sees only the code
+    /// `DENIED`; a failed call's receipt names the reason).
+    pub denials: Vec<String>,
 }
 
 impl ContractHost {
-    /// A host for `contract` called by `caller` in the block at `height`/`time_ms`.
+    /// A host for `contract` called by `caller` in the block `ctx`.
     pub fn new(
         overlay: Overlay,
         contract: &str,
-        caller: String,
-        height: u64,
-        time_ms: u64,
+        caller: Caller,
+        ctx: BlockContext,
+        policy: Option<Arc<Policy>>,
     ) -> Self {
         ContractHost {
             overlay,
             contract: contract.to_string(),
             caller,
-            height,
-            time_ms,
+            ctx,
+            policy,
+            denials: Vec::new(),
         }
     }
 
@@ -76,26 +98,83 @@ impl Host for ContractHost {
     }
 
     fn caller(&self) -> String {
-        self.caller.clone()
+        account_label(&self.caller.department, &self.caller.operator)
     }
 
     fn block_height(&self) -> u64 {
-        self.height
+        self.ctx.height
     }
 
     fn block_time_ms(&self) -> u64 {
-        self.time_ms
+        self.ctx.time_ms
     }
 
     fn points_balance(&mut self) -> Result<i64, HostError> {
-        Err(HostError::NotAvailable(
-            "credit points arrive with the access gate".into(),
-        ))
+        points::balance(&self.overlay, &self.caller.department)
+            .map(|b| b as i64)
+            .map_err(|e| HostError::Fatal(e.to_string()))
     }
 
-    fn read_certificate(&mut self, _cert_id: &str, _purpose: &str) -> Result<Vec<u8>, HostError> {
-        Err(HostError::NotAvailable(
-            "the certificate gate is not part of this node yet".into(),
-        ))
+    /// Reads a certificate through the access gate as the calling department. Allowed:
+    /// the certificate's view (JSON, see [`certificate_view`]); denied: the gate's
+    /// reason. Either way the decision is audited and survives a later failure of the
+    /// call.
+    fn read_certificate(&mut self, cert_id: &str, purpose: &str) -> Result<Vec<u8>, HostError> {
+        let Some(policy) = self.policy.clone() else {
+            return Err(HostError::Denied(
+                "a query cannot read certificates: every read is paid and audited, so it needs a transaction".into(),
+            ));
+        };
+        let reader = gate::Reader {
+            department: &self.caller.department,
+            operator: &self.caller.operator,
+            tx_hash: &self.caller.tx_hash,
+            via: format!("contract:{}", self.contract),
+        };
+        let outcome = gate::read(
+            &mut self.overlay,
+            &self.ctx,
+            &policy,
+            &reader,
+            cert_id,
+            purpose,
+        )
+        .map_err(|e| match e {
+            govchain_types::TxError::Internal(m) => HostError::Fatal(m),
+            other => HostError::Denied(other.to_string()),
+        })?;
+        match outcome.certificate {
+            Some(cert) => Ok(certificate_view(&cert, &outcome.record)),
+            None => {
+                self.denials.push(outcome.record.reason.clone());
+                Err(HostError::Denied(outcome.record.reason))
+            }
+        }
     }
+}
+
+/// What a contract receives for an allowed read: the certificate's metadata and
+/// content hash, and the audit sequence of the read. The document itself stays
+/// encrypted: no validator holds its key (compute jobs get the plaintext off chain).
+pub fn certificate_view(cert: &pb::Certificate, record: &pb::AuditRecord) -> Vec<u8> {
+    let metadata: serde_json::Map<String, serde_json::Value> = cert
+        .metadata
+        .iter()
+        .map(|a| (a.key.clone(), a.value.clone().into()))
+        .collect();
+    serde_json::json!({
+        "id": cert.id,
+        "type": cert.cert_type,
+        "number": cert.number,
+        "subject_id": HashHex(&cert.subject_id).to_string(),
+        "issuer": cert.issuer,
+        "issued_on": cert.issued_on,
+        "expires_on": cert.expires_on,
+        "status": if cert.status == pb::CertStatus::Valid as i32 { "valid" } else { "revoked" },
+        "metadata": metadata,
+        "content_hash": HashHex(&cert.content_hash).to_string(),
+        "audit_seq": record.seq,
+    })
+    .to_string()
+    .into_bytes()
 }

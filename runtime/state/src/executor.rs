@@ -1,15 +1,19 @@
 //! Deterministic block execution.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use govchain_crypto::{Sm3Hasher, merkle, sm3};
 use govchain_store::Store;
 use govchain_types::{Coded, Hash, TxError, pb};
 
-use crate::admission::{account_label, nonce_value, registered_key_in};
-use crate::contracts::ContractHost;
-use crate::{Admission, Genesis, Overlay, Result, StateError, VerifiedTx, governance, keys};
+use crate::admission::{account_label, registered_key_in};
+use crate::contracts::{Caller, ContractHost};
+use crate::policy::Policy;
+use crate::{
+    Admission, ChainParams, Genesis, Overlay, Result, StateError, VerifiedTx, audit, certs, gate,
+    governance, keys,
+};
 use govchain_vm::{CallError, CallRequest, Vm};
 
 /// What the block header supplies to execution.
@@ -38,6 +42,8 @@ pub struct ExecutedBlock {
     pub receipts_root: Hash,
     /// Merkle root over audit records.
     pub audit_root: Hash,
+    /// Number of audit records.
+    pub audit_count: u32,
     /// State commitment after the block.
     pub state_root: Hash,
 }
@@ -52,6 +58,8 @@ pub const MAX_GAS: u64 = 1_000_000_000;
 pub struct Executor {
     store: Arc<Store>,
     vm: Arc<Vm<ContractHost>>,
+    /// The enforcer of the committed policy version (rebuilt when governance changes it).
+    policy: Arc<Mutex<Option<Arc<Policy>>>>,
 }
 
 /// State root after a block: SM3(previous root || SM3(write set)), where the write set is
@@ -85,7 +93,23 @@ impl Executor {
         Ok(Executor {
             store,
             vm: Arc::new(vm),
+            policy: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The policy in force for the next block: built from committed state, so a change
+    /// approved in block h applies from block h+1.
+    pub fn policy(&self) -> Result<Arc<Policy>> {
+        let committed = Overlay::new(self.store.clone());
+        let version = crate::policy::version(&committed)?;
+        let mut cached = self.policy.lock().expect("policy lock");
+        if let Some(p) = cached.as_ref().filter(|p| p.version() == version) {
+            return Ok(p.clone());
+        }
+        let _span = tracing::info_span!("load_policy", version).entered();
+        let p = Arc::new(Policy::load(&committed)?);
+        *cached = Some(p.clone());
+        Ok(p)
     }
 
     /// Executes the genesis document as block 0.
@@ -96,12 +120,13 @@ impl Executor {
         let empty: [&[u8]; 0] = [];
         Ok(ExecutedBlock {
             receipts: vec![],
-            state_root: next_state_root(&[0; 32], &writes),
-            writes,
-            index: vec![],
+            state_root: next_state_root(&[0; 32], &writes.state),
+            writes: writes.state,
+            index: writes.index,
             tx_root: merkle::root(&empty),
             receipts_root: merkle::root(&empty),
             audit_root: merkle::root(&empty),
+            audit_count: 0,
         })
     }
 
@@ -114,7 +139,15 @@ impl Executor {
         prev_state_root: &Hash,
     ) -> Result<ExecutedBlock> {
         let _span = tracing::debug_span!("execute", height = ctx.height, txs = txs.len()).entered();
+        let policy = self.policy()?;
         let mut o = Overlay::new(self.store.clone());
+        let params = chain_params(&o)?;
+        let env = Env {
+            vm: &self.vm,
+            ctx,
+            policy: &policy,
+            params: &params,
+        };
         let mut receipts = Vec::with_capacity(txs.len());
         for (i, tx) in txs.iter().enumerate() {
             o.begin_tx();
@@ -126,7 +159,7 @@ impl Executor {
                 status: pb::TxStatus::Ok as i32,
                 ..Default::default()
             };
-            let outcome = execute_tx(&mut o, &self.vm, ctx, tx, &mut events, &mut receipt);
+            let outcome = execute_tx(&mut o, &env, tx, &mut events, &mut receipt);
             match outcome {
                 Ok(()) => {
                     o.commit_tx();
@@ -138,9 +171,12 @@ impl Executor {
                 }) => {
                     o.discard_tx();
                     if consume_nonce {
-                        bump_nonce(&mut o, tx)?;
-                        o.commit_tx();
+                        bump_nonce(&mut o, tx).map_err(|e| StateError::Corrupt {
+                            key: "nonce".into(),
+                            reason: e.to_string(),
+                        })?;
                     }
+                    o.commit_tx();
                     receipt.status = pb::TxStatus::Failed as i32;
                     receipt.error_code = error.code() as u32;
                     receipt.error_message = error.to_string();
@@ -151,15 +187,18 @@ impl Executor {
         let writes = o.into_writes();
         let hashes: Vec<&[u8]> = txs.iter().map(|t| t.hash.as_slice()).collect();
         let encoded: Vec<Vec<u8>> = receipts.iter().map(govchain_types::encode).collect();
-        let empty: [&[u8]; 0] = [];
+        let (audit_root, audit_index) = audit::block_entries(ctx.height, &writes.audit);
+        let mut index = writes.index;
+        index.extend(audit_index);
         Ok(ExecutedBlock {
             tx_root: merkle::root(&hashes),
             receipts_root: merkle::root(&encoded),
-            audit_root: merkle::root(&empty),
-            state_root: next_state_root(prev_state_root, &writes),
+            audit_root,
+            audit_count: writes.audit.len() as u32,
+            state_root: next_state_root(prev_state_root, &writes.state),
             receipts,
-            writes,
-            index: vec![],
+            writes: writes.state,
+            index,
         })
     }
 
@@ -181,17 +220,8 @@ impl Executor {
             });
         }
         let gas = gas_limit(requested_gas)?;
-        let outcome = run_contract(
-            &self.vm,
-            &rec,
-            o,
-            method,
-            args,
-            gas,
-            true,
-            String::new(),
-            ctx,
-        )?;
+        let host = ContractHost::new(o, &rec.name, Caller::default(), ctx.clone(), None);
+        let outcome = run_contract(&self.vm, &rec, host, method, args, gas, true)?;
         match outcome.result {
             Ok(out) => Ok((out, outcome.gas_used)),
             Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
@@ -225,21 +255,39 @@ impl From<crate::StateError> for TxFailure {
     }
 }
 
-fn bump_nonce(o: &mut Overlay, tx: &VerifiedTx) -> Result<()> {
+fn bump_nonce(o: &mut Overlay, tx: &VerifiedTx) -> std::result::Result<(), TxError> {
     let key = keys::nonce(&tx.body.sender, &tx.body.operator);
-    let next = nonce_value(o.get(&key)?).unwrap_or(0) + 1;
+    let next = keys::counter(o.get(&key).map_err(|e| TxError::Internal(e.to_string()))?)? + 1;
     o.put(key, next.to_be_bytes().to_vec());
     Ok(())
 }
 
+fn chain_params(o: &Overlay) -> Result<ChainParams> {
+    let raw = o
+        .get(keys::PARAMS)?
+        .ok_or_else(|| StateError::Genesis("params missing from state".into()))?;
+    serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt {
+        key: "c/params".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// What every transaction of a block executes with.
+struct Env<'a> {
+    vm: &'a Vm<ContractHost>,
+    ctx: &'a BlockContext,
+    policy: &'a Arc<Policy>,
+    params: &'a ChainParams,
+}
+
 fn execute_tx(
     o: &mut Overlay,
-    vm: &Vm<ContractHost>,
-    ctx: &BlockContext,
+    env: &Env<'_>,
     tx: &VerifiedTx,
     events: &mut Vec<pb::Event>,
     receipt: &mut pb::Receipt,
 ) -> std::result::Result<(), TxFailure> {
+    let ctx = env.ctx;
     let body = &tx.body;
     let pre = |error| TxFailure {
         error,
@@ -255,7 +303,8 @@ fn execute_tx(
             presented: "signer".into(),
         }));
     }
-    let expected = nonce_value(o.get(&keys::nonce(&body.sender, &body.operator))?).map_err(pre)?;
+    let expected =
+        keys::counter(o.get(&keys::nonce(&body.sender, &body.operator))?).map_err(pre)?;
     if body.nonce != expected {
         let account = account_label(&body.sender, &body.operator);
         return Err(pre(if body.nonce < expected {
@@ -278,7 +327,7 @@ fn execute_tx(
             height: ctx.height,
         }));
     }
-    bump_nonce(o, tx)?;
+    bump_nonce(o, tx).map_err(pre)?;
     let kind = body
         .payload
         .as_ref()
@@ -288,24 +337,76 @@ fn execute_tx(
         error,
         consume_nonce: true,
     };
+    use pb::payload::Kind;
+    let sender = body.sender.as_str();
     match kind {
-        pb::payload::Kind::Anchor(a) => anchor(o, ctx, tx, a, events).map_err(post),
-        pb::payload::Kind::Propose(p) => {
-            governance::propose(o, vm, ctx, &body.sender, p, events).map_err(post)
+        Kind::Anchor(a) => anchor(o, ctx, tx, a, events),
+        Kind::Propose(p) => governance::propose(o, env.vm, ctx, &tx.hash, sender, p, events),
+        Kind::Vote(v) => governance::vote(o, ctx, &tx.hash, sender, v, events),
+        Kind::Call(c) => call_contract(o, env, tx, c, events, receipt),
+        Kind::Publish(p) => {
+            let max = env.params.max_document_bytes as usize;
+            certs::publish(o, ctx, tx, p, max, events)
         }
-        pb::payload::Kind::Vote(v) => {
-            governance::vote(o, ctx, &body.sender, v, events).map_err(post)
-        }
-        pb::payload::Kind::Call(c) => {
-            call_contract(o, vm, ctx, tx, c, events, receipt).map_err(post)
-        }
+        Kind::Request(r) => request(o, env, tx, r, events),
+        Kind::Grant(g) => certs::grant(o, ctx, sender, g, events),
+        Kind::Revoke(r) => certs::revoke(o, ctx, sender, r, events),
+    }
+    .map_err(post)
+}
+
+/// A direct access request: the gate decides, and the decision is the receipt's
+/// `access` event (a denial is a successful transaction: it is on record).
+fn request(
+    o: &mut Overlay,
+    env: &Env<'_>,
+    tx: &VerifiedTx,
+    r: &pb::RequestAccess,
+    events: &mut Vec<pb::Event>,
+) -> std::result::Result<(), TxError> {
+    let reader = gate::Reader {
+        department: &tx.body.sender,
+        operator: &tx.body.operator,
+        tx_hash: &tx.hash,
+        via: String::new(),
+    };
+    let out = gate::read(o, env.ctx, env.policy, &reader, &r.cert_id, &r.purpose)?;
+    events.push(access_event(&out.record));
+    Ok(())
+}
+
+/// The `access` event of a gate decision.
+pub fn access_event(r: &pb::AuditRecord) -> pb::Event {
+    let decision = if r.decision == pb::Decision::Allow as i32 {
+        "allow"
+    } else {
+        "deny"
+    };
+    let attrs = [
+        ("request", r.seq.to_string()),
+        ("cert", r.cert_id.clone()),
+        ("requester", r.requester.clone()),
+        ("owner", r.owner.clone()),
+        ("purpose", r.purpose.clone()),
+        ("decision", decision.to_string()),
+        ("reason", r.reason.clone()),
+        ("points", r.points.to_string()),
+    ];
+    pb::Event {
+        kind: "access".into(),
+        attributes: attrs
+            .into_iter()
+            .map(|(k, value)| pb::Attribute {
+                key: k.into(),
+                value,
+            })
+            .collect(),
     }
 }
 
 fn call_contract(
     o: &mut Overlay,
-    vm: &Vm<ContractHost>,
-    ctx: &BlockContext,
+    env: &Env<'_>,
     tx: &VerifiedTx,
     c: &pb::ContractCall,
     events: &mut Vec<pb::Event>,
@@ -318,17 +419,19 @@ fn call_contract(
         });
     }
     let gas = gas_limit(c.gas_limit)?;
-    let outcome = run_contract(
-        vm,
-        &rec,
+    let caller = Caller {
+        department: tx.body.sender.clone(),
+        operator: tx.body.operator.clone(),
+        tx_hash: tx.hash,
+    };
+    let host = ContractHost::new(
         o.take(),
-        &c.method,
-        c.args.clone(),
-        gas,
-        false,
-        tx.account(),
-        ctx,
-    )?;
+        &rec.name,
+        caller,
+        env.ctx.clone(),
+        Some(env.policy.clone()),
+    );
+    let outcome = run_contract(env.vm, &rec, host, &c.method, c.args.clone(), gas, false)?;
     *o = outcome.host.overlay;
     receipt.gas_used = outcome.gas_used;
     match outcome.result {
@@ -352,26 +455,29 @@ fn call_contract(
             Ok(())
         }
         Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
-        Err(e) => Err(TxError::ContractFailed {
-            contract: c.contract.clone(),
-            method: c.method.clone(),
-            reason: e.to_string(),
-        }),
+        Err(e) => {
+            let mut reason = e.to_string();
+            if let Some(denied) = outcome.host.denials.last() {
+                reason.push_str(&format!(" (access gate: {denied})"));
+            }
+            Err(TxError::ContractFailed {
+                contract: c.contract.clone(),
+                method: c.method.clone(),
+                reason,
+            })
+        }
     }
 }
 
-/// Runs `method` of a deployed contract with `overlay` as its view of state.
-#[allow(clippy::too_many_arguments)]
+/// Runs `method` of a deployed contract on `host`.
 fn run_contract(
     vm: &Vm<ContractHost>,
     rec: &pb::ContractRecord,
-    overlay: Overlay,
+    host: ContractHost,
     method: &str,
     input: Vec<u8>,
     gas_limit: u64,
     read_only: bool,
-    caller: String,
-    ctx: &BlockContext,
 ) -> std::result::Result<govchain_vm::CallOutcome<ContractHost>, TxError> {
     let code_hash: [u8; 32] = rec
         .code_hash
@@ -383,11 +489,10 @@ fn run_contract(
     let code = if vm.is_cached(&code_hash) {
         None
     } else {
-        overlay
+        host.overlay
             .get(&keys::code(&code_hash))
             .map_err(|e| TxError::Internal(e.to_string()))?
     };
-    let host = ContractHost::new(overlay, &rec.name, caller, ctx.height, ctx.time_ms);
     Ok(vm.call(
         CallRequest {
             code_hash,

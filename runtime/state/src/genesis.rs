@@ -5,9 +5,10 @@
 //! block 0, so nodes started from different genesis files can never agree on a block.
 
 use govchain_crypto::{PublicKey, sm3};
-use govchain_types::{pb, validate_dept_id};
+use govchain_types::{pb, validate_dept_id, validate_name};
 use serde::{Deserialize, Serialize};
 
+use crate::policy::PolicyLine;
 use crate::{Overlay, Result, StateError, keys};
 
 /// Parameters every node must agree on (consensus rules).
@@ -18,6 +19,13 @@ pub struct ChainParams {
     pub max_tx_bytes: u64,
     /// Most transactions in one block.
     pub max_block_txs: u32,
+    /// Largest encrypted certificate document, bytes.
+    #[serde(default = "default_max_document")]
+    pub max_document_bytes: u64,
+}
+
+fn default_max_document() -> u64 {
+    192 * 1024
 }
 
 impl Default for ChainParams {
@@ -25,6 +33,121 @@ impl Default for ChainParams {
         ChainParams {
             max_tx_bytes: 256 * 1024,
             max_block_txs: 10_000,
+            max_document_bytes: default_max_document(),
+        }
+    }
+}
+
+/// A metadata field of a certificate type at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisField {
+    /// Field name.
+    pub name: String,
+    /// What it holds.
+    pub description: String,
+    /// Whether every certificate must carry it.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// A certificate type at genesis (see `pb::CertType`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisCertType {
+    /// Id.
+    pub id: String,
+    /// English name.
+    pub name: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// Departments that issue it.
+    pub issuers: Vec<String>,
+    /// Metadata fields.
+    #[serde(default)]
+    pub fields: Vec<GenesisField>,
+    /// Points a reader pays the issuer.
+    pub price: u64,
+    /// Points minted per certificate published.
+    pub publish_reward: u64,
+}
+
+impl GenesisCertType {
+    /// As held in state.
+    pub fn to_pb(&self) -> pb::CertType {
+        pb::CertType {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            name_zh: self.name_zh.clone(),
+            issuers: self.issuers.clone(),
+            fields: self
+                .fields
+                .iter()
+                .map(|f| pb::MetadataField {
+                    name: f.name.clone(),
+                    description: f.description.clone(),
+                    required: f.required,
+                })
+                .collect(),
+            price: self.price,
+            publish_reward: self.publish_reward,
+        }
+    }
+}
+
+/// A purpose at genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisPurpose {
+    /// Id.
+    pub id: String,
+    /// Description.
+    pub description: String,
+    /// Legal basis.
+    #[serde(default)]
+    pub legal_basis: String,
+}
+
+/// The access gate at genesis: certificate types, purposes, the casbin policy and the
+/// points every department starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessGenesis {
+    /// Certificate types.
+    #[serde(default)]
+    pub cert_types: Vec<GenesisCertType>,
+    /// Purposes.
+    #[serde(default)]
+    pub purposes: Vec<GenesisPurpose>,
+    /// Casbin model text.
+    pub policy_model: String,
+    /// Policy lines (`p, ...` and `g, ...`).
+    #[serde(default)]
+    pub policy: Vec<String>,
+    /// Points allocated to every department.
+    #[serde(default)]
+    pub initial_points: u64,
+    /// Free reads per department per period.
+    #[serde(default)]
+    pub free_reads_per_period: u64,
+    /// Period length, ms of block time.
+    pub period_ms: u64,
+    /// Cap of publish rewards per department per period.
+    #[serde(default)]
+    pub reward_cap_per_period: u64,
+}
+
+impl Default for AccessGenesis {
+    fn default() -> Self {
+        AccessGenesis {
+            cert_types: vec![],
+            purposes: vec![],
+            policy_model: crate::policy::MODEL.to_string(),
+            policy: vec![],
+            initial_points: 0,
+            free_reads_per_period: 0,
+            period_ms: 86_400_000,
+            reward_cap_per_period: 0,
         }
     }
 }
@@ -100,6 +223,9 @@ pub struct Genesis {
     /// Consensus parameters.
     #[serde(default)]
     pub params: ChainParams,
+    /// Certificate types, purposes, policy and points.
+    #[serde(default)]
+    pub access: AccessGenesis,
 }
 
 fn key_from_hex(what: &str, hex_key: &str) -> Result<PublicKey> {
@@ -192,6 +318,55 @@ impl Genesis {
         if self.params.max_block_txs == 0 || self.params.max_tx_bytes < 512 {
             return err("params: max_block_txs must be > 0 and max_tx_bytes >= 512".into());
         }
+        self.validate_access(&seen)
+    }
+
+    fn validate_access(&self, departments: &std::collections::BTreeSet<&str>) -> Result<()> {
+        let a = &self.access;
+        let err = |m: String| Err(StateError::Genesis(m));
+        let mut types = std::collections::BTreeSet::new();
+        for t in &a.cert_types {
+            if let Err(why) = validate_name(&t.id) {
+                return err(format!("certificate type '{}' {why}", t.id));
+            }
+            if !types.insert(t.id.as_str()) {
+                return err(format!("certificate type '{}' listed twice", t.id));
+            }
+            if let Some(d) = t.issuers.iter().find(|d| !departments.contains(d.as_str())) {
+                return err(format!(
+                    "certificate type '{}' names unknown issuer '{d}'",
+                    t.id
+                ));
+            }
+        }
+        let mut purposes = std::collections::BTreeSet::new();
+        for p in &a.purposes {
+            if let Err(why) = validate_name(&p.id) {
+                return err(format!("purpose '{}' {why}", p.id));
+            }
+            if !purposes.insert(p.id.as_str()) {
+                return err(format!("purpose '{}' listed twice", p.id));
+            }
+        }
+        for line in &a.policy {
+            let l =
+                PolicyLine::parse(line).map_err(|e| StateError::Genesis(format!("policy {e}")))?;
+            let sub = &l.fields[0];
+            if !sub.starts_with(crate::policy::ROLE_PREFIX) && !departments.contains(sub.as_str()) {
+                return err(format!("policy '{line}' names unknown department '{sub}'"));
+            }
+            if l.ptype == "p" {
+                if l.fields[1] != "*" && !types.contains(l.fields[1].as_str()) {
+                    return err(format!("policy '{line}' names unknown certificate type"));
+                }
+                if l.fields[3] != "*" && !purposes.contains(l.fields[3].as_str()) {
+                    return err(format!("policy '{line}' names unknown purpose"));
+                }
+            }
+        }
+        if a.period_ms < 3_600_000 {
+            return err("access.period_ms must be at least one hour".into());
+        }
         Ok(())
     }
 
@@ -238,7 +413,53 @@ impl Genesis {
             };
             o.put(keys::validator(&v.id), govchain_types::encode(&rec));
         }
+        self.apply_access(o)?;
         o.commit_tx();
+        Ok(())
+    }
+
+    fn apply_access(&self, o: &mut Overlay) -> Result<()> {
+        let a = &self.access;
+        for t in &a.cert_types {
+            o.put(keys::cert_type(&t.id), govchain_types::encode(&t.to_pb()));
+        }
+        for p in &a.purposes {
+            let rec = pb::Purpose {
+                id: p.id.clone(),
+                description: p.description.clone(),
+                legal_basis: p.legal_basis.clone(),
+            };
+            o.put(keys::purpose(&p.id), govchain_types::encode(&rec));
+        }
+        o.put(
+            keys::POLICY_MODEL.to_vec(),
+            a.policy_model.as_bytes().to_vec(),
+        );
+        o.put(keys::POLICY_VERSION.to_vec(), 1u64.to_be_bytes().to_vec());
+        for line in &a.policy {
+            let l = PolicyLine::parse(line).map_err(StateError::Genesis)?;
+            o.put(keys::policy_line(&l.canonical()), vec![]);
+        }
+        let params = pb::PointsParams {
+            free_reads_per_period: a.free_reads_per_period,
+            period_ms: a.period_ms,
+            reward_cap_per_period: a.reward_cap_per_period,
+        };
+        o.put(
+            keys::POINTS_PARAMS.to_vec(),
+            govchain_types::encode(&params),
+        );
+        let ctx = crate::BlockContext {
+            height: 0,
+            time_ms: self.genesis_time_ms,
+            proposer: String::new(),
+        };
+        for d in &self.departments {
+            crate::points::allocate(o, &ctx, &d.id, a.initial_points)
+                .map_err(|e| StateError::Genesis(e.to_string()))?;
+        }
+        // The casbin model must load with the policy.
+        crate::policy::Policy::load(o)?;
         Ok(())
     }
 }
@@ -303,6 +524,182 @@ pub const NANJING: &[PresetDepartment] = &[
     },
 ];
 
+fn field(name: &str, description: &str, required: bool) -> GenesisField {
+    GenesisField {
+        name: name.into(),
+        description: description.into(),
+        required,
+    }
+}
+
+/// The access gate of the 'nanjing' preset: the certificate types its departments issue
+/// (after GB/T 36901-36905: holder, issuer, number, dates and status are common to all;
+/// the fields below are each type's own non-identifying metadata), the purposes the
+/// housing-purchase, mortgage and registration workflows use, `policies/policy.csv`, and
+/// 5,000 points per department (1,000 property reads at 5 points each).
+pub fn nanjing_access() -> AccessGenesis {
+    let ty = |id: &str, name: &str, name_zh: &str, issuer: &str, fields, price, reward| {
+        GenesisCertType {
+            id: id.into(),
+            name: name.into(),
+            name_zh: name_zh.into(),
+            issuers: vec![issuer.to_string()],
+            fields,
+            price,
+            publish_reward: reward,
+        }
+    };
+    let purpose = |id: &str, description: &str, legal_basis: &str| GenesisPurpose {
+        id: id.into(),
+        description: description.into(),
+        legal_basis: legal_basis.into(),
+    };
+    AccessGenesis {
+        cert_types: vec![
+            ty(
+                "household",
+                "Household registration certificate",
+                "户口簿/户籍证明",
+                "public-security",
+                vec![
+                    field(
+                        "registration_district",
+                        "Administrative division code of the registered residence (户籍地区划代码)",
+                        true,
+                    ),
+                    field(
+                        "household_type",
+                        "family (家庭户) or collective (集体户)",
+                        true,
+                    ),
+                ],
+                2,
+                1,
+            ),
+            ty(
+                "marriage",
+                "Marriage registration record",
+                "婚姻登记记录",
+                "civil-affairs",
+                vec![
+                    field("registration_office", "Registry office (登记机关)", true),
+                    field(
+                        "record_kind",
+                        "marriage, divorce or no-record certificate",
+                        true,
+                    ),
+                ],
+                2,
+                1,
+            ),
+            ty(
+                "property",
+                "Real estate title certificate",
+                "不动产权证书",
+                "real-estate",
+                vec![
+                    field("district", "District of the property (坐落区)", true),
+                    field("usage", "Planned use, e.g. residential (住宅)", true),
+                    field("ownership", "sole (单独所有) or joint (共同共有)", false),
+                ],
+                5,
+                1,
+            ),
+            ty(
+                "tax-payment",
+                "Tax payment certificate",
+                "完税证明",
+                "tax",
+                vec![
+                    field("tax_kind", "Individual income tax (个人所得税) etc.", true),
+                    field("period", "Months covered, YYYY-MM..YYYY-MM", true),
+                ],
+                3,
+                1,
+            ),
+            ty(
+                "social-insurance",
+                "Social insurance contribution certificate",
+                "社会保险缴费证明",
+                "social-security",
+                vec![
+                    field("insurance_kind", "Pension (养老) etc.", true),
+                    field("period", "Months covered, YYYY-MM..YYYY-MM", true),
+                ],
+                3,
+                1,
+            ),
+            ty(
+                "mortgage",
+                "Outstanding loan statement",
+                "个人住房贷款记录",
+                "bank",
+                vec![field(
+                    "loan_kind",
+                    "Commercial (商业) or provident fund (公积金)",
+                    true,
+                )],
+                4,
+                1,
+            ),
+            ty(
+                "housing-eligibility",
+                "Housing purchase eligibility certificate",
+                "购房资格证明",
+                "housing",
+                vec![
+                    field("district", "District the eligibility applies to", true),
+                    field("homes_allowed", "Further homes the holder may buy", true),
+                ],
+                1,
+                1,
+            ),
+        ],
+        purposes: vec![
+            purpose(
+                "housing_eligibility",
+                "Housing purchase eligibility review (购房资格审核)",
+                "Nanjing housing purchase restriction rules (宁政办发 housing policy)",
+            ),
+            purpose(
+                "mortgage_review",
+                "Mortgage application review (房贷审批)",
+                "Commercial Bank Law; personal housing loan rules",
+            ),
+            purpose(
+                "property_registration",
+                "Real estate registration (不动产登记)",
+                "Interim Regulations on Real Estate Registration, art. 14",
+            ),
+            purpose(
+                "tax_assessment",
+                "Tax assessment of property transactions (税收征管)",
+                "Law on the Administration of Tax Collection, art. 6",
+            ),
+            purpose(
+                "social_insurance_verification",
+                "Benefit eligibility check (社保待遇核验)",
+                "Social Insurance Law",
+            ),
+            purpose(
+                "household_verification",
+                "Household registration check (户籍核验)",
+                "Regulations on Household Registration",
+            ),
+        ],
+        policy_model: crate::policy::MODEL.to_string(),
+        policy: crate::policy::parse_csv(crate::policy::NANJING_POLICY)
+            .expect("policies/policy.csv parses")
+            .iter()
+            .map(PolicyLine::canonical)
+            .collect(),
+        initial_points: 5_000,
+        free_reads_per_period: 0,
+        period_ms: 86_400_000,
+        reward_cap_per_period: 100,
+    }
+}
+
 /// Looks up a preset by name.
 pub fn preset(name: &str) -> Option<&'static [PresetDepartment]> {
     match name {
@@ -342,6 +739,7 @@ mod tests {
                 threshold: 2,
             },
             params: ChainParams::default(),
+            access: nanjing_access(),
         }
     }
 

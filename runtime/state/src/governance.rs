@@ -6,6 +6,10 @@
 //! reject that k can no longer be reached, and expires after its voting period (the
 //! first vote after that records the expiry). Every outcome is an event in the receipt
 //! of the transaction that caused it.
+//!
+//! Actions: deploy or upgrade contract code; add and remove policy lines (in force from
+//! the next block); register certificate types and purposes; adjust a department's
+//! points; change the points parameters.
 
 use govchain_crypto::sm3;
 use govchain_types::{TxError, decode, pb, validate_dept_id};
@@ -13,7 +17,8 @@ use govchain_vm::Vm;
 
 use crate::contracts::ContractHost;
 use crate::genesis::Committee;
-use crate::{BlockContext, Overlay, keys};
+use crate::policy::{self, PolicyLine};
+use crate::{BlockContext, Overlay, certs, keys, points};
 
 /// Voting period when a proposal does not set one, in blocks.
 pub const DEFAULT_VOTING_PERIOD: u64 = 10_000;
@@ -77,11 +82,138 @@ pub fn contract(o: &Overlay, name: &str) -> Result<pb::ContractRecord, TxError> 
     decode("contract", &raw)
 }
 
+/// Checks a proposal's action and stores what approval will need (deploy: the prepared
+/// code). Returns a one-line summary, and for a deploy the contract name and code hash.
+fn prepare_action(
+    o: &mut Overlay,
+    vm: &Vm<ContractHost>,
+    action: &pb::proposal::Action,
+) -> Result<(String, String, Vec<u8>), TxError> {
+    use pb::proposal::Action;
+    match action {
+        Action::Deploy(d) => {
+            if let Err(why) = validate_dept_id(&d.name) {
+                return Err(TxError::InvalidArgument {
+                    field: "deploy.name",
+                    reason: format!("contract name {why}"),
+                });
+            }
+            let prepared = vm.prepare(&d.code).map_err(|e| TxError::CodeRejected {
+                reason: e.to_string(),
+            })?;
+            let code_hash = sm3(&d.code);
+            let code_key = keys::code(&code_hash);
+            if o.get(&code_key).map_err(internal)?.is_none() {
+                o.put(code_key, prepared.code);
+                o.put(
+                    keys::code_entries(&code_hash),
+                    serde_json::to_vec(&(prepared.calls, prepared.queries)).expect("json"),
+                );
+            }
+            Ok((
+                format!(
+                    "deploy contract '{}' ({})",
+                    d.name,
+                    hex::encode(&code_hash[..8])
+                ),
+                d.name.clone(),
+                code_hash.to_vec(),
+            ))
+        }
+        Action::Policy(change) => {
+            if change.add.is_empty() && change.remove.is_empty() {
+                return Err(TxError::MissingField {
+                    field: "policy.add or policy.remove".into(),
+                });
+            }
+            let mut parts = Vec::new();
+            for line in &change.add {
+                let l = parse_line(line)?;
+                l.check_refs(o)?;
+                parts.push(format!("+[{}]", l.canonical()));
+            }
+            for line in &change.remove {
+                let l = parse_line(line)?;
+                if o.get(&keys::policy_line(&l.canonical()))
+                    .map_err(internal)?
+                    .is_none()
+                {
+                    return Err(TxError::NotFound {
+                        what: format!("policy line '{}'", l.canonical()),
+                    });
+                }
+                parts.push(format!("-[{}]", l.canonical()));
+            }
+            Ok((format!("policy {}", parts.join(" ")), String::new(), vec![]))
+        }
+        Action::CertType(t) => {
+            certs::validate_cert_type(o, t)?;
+            Ok((
+                format!(
+                    "certificate type '{}' (price {}, reward {})",
+                    t.id, t.price, t.publish_reward
+                ),
+                String::new(),
+                vec![],
+            ))
+        }
+        Action::Purpose(p) => {
+            certs::validate_purpose(p)?;
+            Ok((format!("purpose '{}'", p.id), String::new(), vec![]))
+        }
+        Action::AdjustPoints(a) => {
+            if o.get(&keys::department(&a.department))
+                .map_err(internal)?
+                .is_none()
+            {
+                return Err(TxError::UnknownDepartment {
+                    department: a.department.clone(),
+                });
+            }
+            if a.delta == 0 {
+                return Err(TxError::InvalidArgument {
+                    field: "adjust_points.delta",
+                    reason: "must not be 0".into(),
+                });
+            }
+            if a.reason.is_empty() || a.reason.len() > 256 {
+                return Err(TxError::MissingField {
+                    field: "adjust_points.reason (1 to 256 bytes)".into(),
+                });
+            }
+            Ok((
+                format!("points {:+} to '{}': {}", a.delta, a.department, a.reason),
+                String::new(),
+                vec![],
+            ))
+        }
+        Action::PointsParams(p) => {
+            points::validate_params(p)?;
+            Ok((
+                format!(
+                    "points params: {} free reads per {} ms, reward cap {}",
+                    p.free_reads_per_period, p.period_ms, p.reward_cap_per_period
+                ),
+                String::new(),
+                vec![],
+            ))
+        }
+    }
+}
+
+fn parse_line(line: &str) -> Result<PolicyLine, TxError> {
+    PolicyLine::parse(line).map_err(|reason| TxError::InvalidArgument {
+        field: "policy line",
+        reason,
+    })
+}
+
 /// Opens a proposal.
 pub(crate) fn propose(
     o: &mut Overlay,
     vm: &Vm<ContractHost>,
     ctx: &BlockContext,
+    tx_hash: &[u8],
     sender: &str,
     p: &pb::Proposal,
     events: &mut Vec<pb::Event>,
@@ -103,43 +235,21 @@ pub(crate) fn propose(
             reason: "at most 2000 bytes".into(),
         });
     }
-    let Some(pb::proposal::Action::Deploy(d)) = &p.action else {
-        return Err(TxError::InvalidArgument {
-            field: "proposal.action",
-            reason: "missing".into(),
+    let Some(action) = &p.action else {
+        return Err(TxError::MissingField {
+            field: "proposal.action".into(),
         });
     };
-    if let Err(why) = validate_dept_id(&d.name) {
-        return Err(TxError::InvalidArgument {
-            field: "deploy.name",
-            reason: format!("contract name {why}"),
-        });
-    }
-    let prepared = vm.prepare(&d.code).map_err(|e| TxError::CodeRejected {
-        reason: e.to_string(),
-    })?;
-    let code_hash = sm3(&d.code);
-    let code_key = keys::code(&code_hash);
-    if o.get(&code_key).map_err(internal)?.is_none() {
-        o.put(code_key, prepared.code);
-        o.put(
-            keys::code_entries(&code_hash),
-            serde_json::to_vec(&(prepared.calls, prepared.queries)).expect("json"),
-        );
-    }
-    let id = o
-        .get(keys::NEXT_PROPOSAL)
-        .map_err(internal)?
-        .map_or(Ok(1), |v| {
-            v.as_slice()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| internal("corrupt proposal counter"))
-        })?;
+    let (summary, contract, code_hash) = prepare_action(o, vm, action)?;
+    let id = keys::counter(o.get(keys::NEXT_PROPOSAL).map_err(internal)?)?.max(1);
     o.put(
         keys::NEXT_PROPOSAL.to_vec(),
         (id + 1).to_be_bytes().to_vec(),
     );
+    let mut stored = p.clone();
+    if let Some(pb::proposal::Action::Deploy(d)) = &mut stored.action {
+        d.code.clear();
+    }
     let mut rec = pb::ProposalRecord {
         id,
         proposer: sender.to_string(),
@@ -149,20 +259,21 @@ pub(crate) fn propose(
         status: pb::ProposalStatus::Open as i32,
         approvals: vec![sender.to_string()],
         rejections: vec![],
-        contract: d.name.clone(),
-        code_hash: code_hash.to_vec(),
+        contract,
+        code_hash,
         decided_height: 0,
+        action: summary.clone(),
+        proposal: Some(stored),
     };
     events.push(event(
         "proposal_created",
         &[
             ("id", id.to_string()),
-            ("contract", d.name.clone()),
-            ("code_hash", hex::encode(code_hash)),
+            ("action", summary),
             ("expiry_height", rec.expiry_height.to_string()),
         ],
     ));
-    decide(o, ctx, &committee, &mut rec, events)?;
+    decide(o, ctx, tx_hash, &committee, &mut rec, events)?;
     o.put(keys::proposal(id), govchain_types::encode(&rec));
     Ok(())
 }
@@ -171,6 +282,7 @@ pub(crate) fn propose(
 pub(crate) fn vote(
     o: &mut Overlay,
     ctx: &BlockContext,
+    tx_hash: &[u8],
     sender: &str,
     v: &pb::Vote,
     events: &mut Vec<pb::Event>,
@@ -215,15 +327,18 @@ pub(crate) fn vote(
             ("approve", v.approve.to_string()),
         ],
     ));
-    decide(o, ctx, &committee, &mut rec, events)?;
+    decide(o, ctx, tx_hash, &committee, &mut rec, events)?;
     o.put(keys::proposal(rec.id), govchain_types::encode(&rec));
     Ok(())
 }
 
-/// Closes the proposal if the votes decide it, and carries out an approved one.
+/// Closes the proposal if the votes decide it, and carries out an approved one. If
+/// carrying it out fails (a burn beyond a balance), the vote fails and the proposal
+/// stays open.
 fn decide(
     o: &mut Overlay,
     ctx: &BlockContext,
+    tx_hash: &[u8],
     c: &Committee,
     rec: &mut pb::ProposalRecord,
     events: &mut Vec<pb::Event>,
@@ -233,49 +348,153 @@ fn decide(
     if rec.approvals.len() >= k {
         rec.status = pb::ProposalStatus::Approved as i32;
         rec.decided_height = ctx.height;
-        let version = match contract(o, &rec.contract) {
-            Ok(old) => old.version + 1,
-            Err(TxError::NotFound { .. }) => 1,
-            Err(e) => return Err(e),
-        };
-        let hash: [u8; 32] = rec
-            .code_hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| internal("code hash"))?;
-        let entries = o
-            .get(&keys::code_entries(&hash))
-            .map_err(internal)?
-            .ok_or_else(|| internal("code entries missing"))?;
-        let (calls, queries): (Vec<String>, Vec<String>) =
-            serde_json::from_slice(&entries).map_err(internal)?;
-        let record = pb::ContractRecord {
-            name: rec.contract.clone(),
-            code_hash: rec.code_hash.clone(),
-            version,
-            approvers: rec.approvals.clone(),
-            deploy_height: ctx.height,
-            proposal_id: rec.id,
-            calls,
-            queries,
-        };
-        o.put(
-            keys::contract(&rec.contract),
-            govchain_types::encode(&record),
-        );
-        events.push(event(
-            "contract_deployed",
-            &[
-                ("contract", rec.contract.clone()),
-                ("version", version.to_string()),
-                ("code_hash", hex::encode(&rec.code_hash)),
-                ("proposal", rec.id.to_string()),
-            ],
-        ));
+        apply(o, ctx, tx_hash, rec, events)?;
     } else if n - rec.rejections.len() < k {
         rec.status = pb::ProposalStatus::Rejected as i32;
         rec.decided_height = ctx.height;
         events.push(event("proposal_rejected", &[("id", rec.id.to_string())]));
     }
+    Ok(())
+}
+
+/// Carries out an approved proposal.
+fn apply(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    tx_hash: &[u8],
+    rec: &pb::ProposalRecord,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), TxError> {
+    use pb::proposal::Action;
+    let action = rec
+        .proposal
+        .as_ref()
+        .and_then(|p| p.action.as_ref())
+        .ok_or_else(|| internal("proposal without action"))?;
+    let id = rec.id.to_string();
+    match action {
+        Action::Deploy(_) => deploy(o, ctx, rec, events),
+        Action::Policy(change) => {
+            let mut added = Vec::new();
+            let mut removed = Vec::new();
+            for line in &change.remove {
+                let l = parse_line(line)?.canonical();
+                o.delete(keys::policy_line(&l));
+                removed.push(l);
+            }
+            for line in &change.add {
+                let l = parse_line(line)?;
+                l.check_refs(o)?;
+                o.put(keys::policy_line(&l.canonical()), vec![]);
+                added.push(l.canonical());
+            }
+            let version = policy::version(o).map_err(internal)? + 1;
+            o.put(
+                keys::POLICY_VERSION.to_vec(),
+                version.to_be_bytes().to_vec(),
+            );
+            events.push(event(
+                "policy_changed",
+                &[
+                    ("proposal", id),
+                    ("version", version.to_string()),
+                    ("added", added.join("; ")),
+                    ("removed", removed.join("; ")),
+                    ("effective_height", (ctx.height + 1).to_string()),
+                ],
+            ));
+            Ok(())
+        }
+        Action::CertType(t) => {
+            certs::validate_cert_type(o, t)?;
+            o.put(keys::cert_type(&t.id), govchain_types::encode(t));
+            events.push(event(
+                "cert_type_registered",
+                &[("proposal", id), ("type", t.id.clone())],
+            ));
+            Ok(())
+        }
+        Action::Purpose(p) => {
+            o.put(keys::purpose(&p.id), govchain_types::encode(p));
+            events.push(event(
+                "purpose_registered",
+                &[("proposal", id), ("purpose", p.id.clone())],
+            ));
+            Ok(())
+        }
+        Action::AdjustPoints(a) => {
+            let cause = points::Cause {
+                ctx,
+                tx_hash,
+                kind: "adjust",
+                counterparty: "governance",
+                audit_seq: 0,
+                note: &a.reason,
+            };
+            points::adjust(o, &cause, &a.department, a.delta)?;
+            events.push(event(
+                "points_adjusted",
+                &[
+                    ("proposal", id),
+                    ("department", a.department.clone()),
+                    ("delta", a.delta.to_string()),
+                ],
+            ));
+            Ok(())
+        }
+        Action::PointsParams(p) => {
+            o.put(keys::POINTS_PARAMS.to_vec(), govchain_types::encode(p));
+            events.push(event("points_params_changed", &[("proposal", id)]));
+            Ok(())
+        }
+    }
+}
+
+/// Deploys (or upgrades) the contract of an approved deploy proposal.
+fn deploy(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    rec: &pb::ProposalRecord,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), TxError> {
+    let version = match contract(o, &rec.contract) {
+        Ok(old) => old.version + 1,
+        Err(TxError::NotFound { .. }) => 1,
+        Err(e) => return Err(e),
+    };
+    let hash: [u8; 32] = rec
+        .code_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| internal("code hash"))?;
+    let entries = o
+        .get(&keys::code_entries(&hash))
+        .map_err(internal)?
+        .ok_or_else(|| internal("code entries missing"))?;
+    let (calls, queries): (Vec<String>, Vec<String>) =
+        serde_json::from_slice(&entries).map_err(internal)?;
+    let record = pb::ContractRecord {
+        name: rec.contract.clone(),
+        code_hash: rec.code_hash.clone(),
+        version,
+        approvers: rec.approvals.clone(),
+        deploy_height: ctx.height,
+        proposal_id: rec.id,
+        calls,
+        queries,
+    };
+    o.put(
+        keys::contract(&rec.contract),
+        govchain_types::encode(&record),
+    );
+    events.push(event(
+        "contract_deployed",
+        &[
+            ("contract", rec.contract.clone()),
+            ("version", version.to_string()),
+            ("code_hash", hex::encode(&rec.code_hash)),
+            ("proposal", rec.id.to_string()),
+        ],
+    ));
     Ok(())
 }

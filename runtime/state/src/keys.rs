@@ -77,3 +77,173 @@ pub const PROPOSALS: &[u8] = b"p/";
 
 /// Next proposal id (u64 BE).
 pub const NEXT_PROPOSAL: &[u8] = b"c/next_proposal";
+
+/// Certificate type: `ct/{id}` → `pb::CertType`.
+pub fn cert_type(id: &str) -> Vec<u8> {
+    format!("ct/{id}").into_bytes()
+}
+
+/// Prefix of all certificate types.
+pub const CERT_TYPES: &[u8] = b"ct/";
+
+/// Registered purpose: `pu/{id}` → `pb::Purpose`.
+pub fn purpose(id: &str) -> Vec<u8> {
+    format!("pu/{id}").into_bytes()
+}
+
+/// Prefix of all purposes.
+pub const PURPOSES: &[u8] = b"pu/";
+
+/// Certificate: `cert/{id}` → `pb::Certificate`.
+pub fn certificate(id: &str) -> Vec<u8> {
+    format!("cert/{id}").into_bytes()
+}
+
+/// Certificates of a subject: `cs/{subject hex}/{cert id}` → empty.
+pub fn cert_by_subject(subject: &[u8], cert_id: &str) -> Vec<u8> {
+    format!("cs/{}/{cert_id}", hex::encode(subject)).into_bytes()
+}
+
+/// Prefix of a subject's certificates.
+pub fn certs_of_subject(subject: &[u8]) -> Vec<u8> {
+    format!("cs/{}/", hex::encode(subject)).into_bytes()
+}
+
+/// Certificates of an issuer: `ci/{issuer}/{cert id}` → empty.
+pub fn cert_by_issuer(issuer: &str, cert_id: &str) -> Vec<u8> {
+    format!("ci/{issuer}/{cert_id}").into_bytes()
+}
+
+/// Prefix of an issuer's certificates.
+pub fn certs_of_issuer(issuer: &str) -> Vec<u8> {
+    format!("ci/{issuer}/").into_bytes()
+}
+
+/// Grant: `g/{cert id}/{grant id u64 BE}` → `pb::Grant`.
+pub fn grant(cert_id: &str, id: u64) -> Vec<u8> {
+    let mut k = format!("g/{cert_id}/").into_bytes();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Prefix of a certificate's grants.
+pub fn grants_of(cert_id: &str) -> Vec<u8> {
+    format!("g/{cert_id}/").into_bytes()
+}
+
+/// Next grant id (u64 BE).
+pub const NEXT_GRANT: &[u8] = b"c/next_grant";
+
+/// Casbin model text (UTF-8).
+pub const POLICY_MODEL: &[u8] = b"c/policy_model";
+/// Policy version (u64 BE), bumped by every approved policy change.
+pub const POLICY_VERSION: &[u8] = b"c/policy_version";
+
+/// Policy line: `pol/{canonical line}` → empty.
+pub fn policy_line(line: &str) -> Vec<u8> {
+    format!("pol/{line}").into_bytes()
+}
+
+/// Prefix of all policy lines.
+pub const POLICY_LINES: &[u8] = b"pol/";
+
+/// Points balance of a department: `pt/{dept}` → u64 BE.
+pub fn points(dept: &str) -> Vec<u8> {
+    format!("pt/{dept}").into_bytes()
+}
+
+/// Points allocated at genesis (u64 BE).
+pub const POINTS_GENESIS: &[u8] = b"c/points_genesis";
+/// Points minted since genesis (u64 BE).
+pub const POINTS_MINTED: &[u8] = b"c/points_minted";
+/// Points burned since genesis (u64 BE).
+pub const POINTS_BURNED: &[u8] = b"c/points_burned";
+/// Points parameters (`pb::PointsParams`).
+pub const POINTS_PARAMS: &[u8] = b"c/points_params";
+/// Last points-ledger sequence number (u64 BE).
+pub const POINTS_SEQ: &[u8] = b"c/points_seq";
+/// Last audit sequence number (u64 BE).
+pub const AUDIT_SEQ: &[u8] = b"c/audit_seq";
+
+/// Free reads used by a department in a period: `pq/{dept}/{period u64 BE}` → u64 BE.
+pub fn free_reads(dept: &str, period: u64) -> Vec<u8> {
+    let mut k = format!("pq/{dept}/").into_bytes();
+    k.extend_from_slice(&period.to_be_bytes());
+    k
+}
+
+/// Publish rewards earned by a department in a period: `pr/{dept}/{period}` → u64 BE.
+pub fn rewards(dept: &str, period: u64) -> Vec<u8> {
+    let mut k = format!("pr/{dept}/").into_bytes();
+    k.extend_from_slice(&period.to_be_bytes());
+    k
+}
+
+/// Reads a u64 BE counter (absent = 0).
+pub fn counter(raw: Option<Vec<u8>>) -> std::result::Result<u64, govchain_types::TxError> {
+    match raw {
+        None => Ok(0),
+        Some(v) => v
+            .as_slice()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| govchain_types::TxError::Internal("corrupt counter".into())),
+    }
+}
+
+/// Keys of the `index` column: derived from execution, written with the block, never
+/// part of the state root (the audit records are committed by the header's audit root).
+pub mod index {
+    /// Audit record by sequence: `au/{seq BE}` → `pb::AuditRecord`.
+    pub fn audit(seq: u64) -> Vec<u8> {
+        let mut k = b"au/".to_vec();
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    /// Prefix of all audit records.
+    pub const AUDIT: &[u8] = b"au/";
+
+    /// An audit secondary index: `ax/{kind}/{value}/{seq BE}` → empty, where kind is
+    /// `r` requester, `o` owner, `s` subject (hex), `c` certificate, `d` decision.
+    pub fn audit_by(kind: char, value: &str, seq: u64) -> Vec<u8> {
+        let mut k = audit_by_prefix(kind, value);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    /// Prefix of one audit secondary index value.
+    pub fn audit_by_prefix(kind: char, value: &str) -> Vec<u8> {
+        format!("ax/{kind}/{value}/").into_bytes()
+    }
+
+    /// Audit records by time: `at/{time_ms BE}{seq BE}` → empty.
+    pub fn audit_time(time_ms: u64, seq: u64) -> Vec<u8> {
+        let mut k = b"at/".to_vec();
+        k.extend_from_slice(&time_ms.to_be_bytes());
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    /// Prefix of the time index.
+    pub const AUDIT_TIME: &[u8] = b"at/";
+
+    /// First audit sequence and count of a block: `ah/{height BE}` → seq BE || u32 BE.
+    pub fn audit_block(height: u64) -> Vec<u8> {
+        let mut k = b"ah/".to_vec();
+        k.extend_from_slice(&height.to_be_bytes());
+        k
+    }
+
+    /// Points ledger entry: `ph/{dept}/{seq BE}` → `pb::PointsEntry`.
+    pub fn points_entry(dept: &str, seq: u64) -> Vec<u8> {
+        let mut k = points_of(dept);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+
+    /// Prefix of a department's points ledger.
+    pub fn points_of(dept: &str) -> Vec<u8> {
+        format!("ph/{dept}/").into_bytes()
+    }
+}

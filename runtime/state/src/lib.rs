@@ -9,21 +9,30 @@
 //!   write set and the new state root. It never reads the clock, randomness or the order
 //!   of a hash map: time comes from the block header.
 //!
-//! State keys are laid out in [`keys`]; all state lives in the store's `state` column.
+//! - [`gate`]: the access gate every certificate read goes through (policy → points →
+//!   audit), over [`certs`], [`policy`] (casbin), [`points`] and [`audit`].
+//!
+//! State keys are laid out in [`keys`]; all state lives in the store's `state` column,
+//! audit records and ledgers in its `index` column.
 
 pub mod admission;
+pub mod audit;
+pub mod certs;
 pub mod contracts;
 pub mod executor;
+pub mod gate;
 pub mod genesis;
 pub mod governance;
 pub mod keys;
 mod overlay;
+pub mod points;
+pub mod policy;
 pub mod query;
 
-pub use admission::{Admission, VerifiedTx};
+pub use admission::{Admission, VerifiedTx, account_label};
 pub use executor::{BlockContext, ExecutedBlock, Executor};
 pub use genesis::{ChainParams, Genesis};
-pub use overlay::Overlay;
+pub use overlay::{Overlay, Writes};
 
 /// Errors reading or initialising state (not transaction failures: those are
 /// [`govchain_types::TxError`]).

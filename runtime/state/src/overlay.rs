@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use govchain_store::{Column, Store};
+use govchain_types::pb;
 
 use crate::Result;
 
@@ -11,11 +12,31 @@ use crate::Result;
 /// a separate layer first ([`Overlay::begin_tx`]); they reach the block only when the
 /// transaction succeeds ([`Overlay::commit_tx`]), otherwise they are dropped
 /// ([`Overlay::discard_tx`]). Ordered maps keep iteration deterministic.
+///
+/// The access gate's effects are *sticky* ([`Overlay::put_sticky`],
+/// [`Overlay::push_audit`]): a read that happened stays paid and audited even when the
+/// transaction that made it fails afterwards (a contract that reads and then aborts).
 #[derive(Debug)]
 pub struct Overlay {
     store: Arc<Store>,
     block: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     tx: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    sticky: BTreeMap<Vec<u8>, Vec<u8>>,
+    index_block: Vec<(Vec<u8>, Vec<u8>)>,
+    index_tx: Vec<(Vec<u8>, Vec<u8>)>,
+    index_sticky: Vec<(Vec<u8>, Vec<u8>)>,
+    audit: Vec<pb::AuditRecord>,
+}
+
+/// Everything a block's execution produced, sorted where order matters.
+#[derive(Debug, Default)]
+pub struct Writes {
+    /// State writes in key order.
+    pub state: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Index-column entries in the order they were made.
+    pub index: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Audit records in sequence order.
+    pub audit: Vec<pb::AuditRecord>,
 }
 
 impl Overlay {
@@ -25,7 +46,17 @@ impl Overlay {
             store,
             block: BTreeMap::new(),
             tx: BTreeMap::new(),
+            sticky: BTreeMap::new(),
+            index_block: Vec::new(),
+            index_tx: Vec::new(),
+            index_sticky: Vec::new(),
+            audit: Vec::new(),
         }
+    }
+
+    /// The committed store under the overlay.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     /// Reads through the transaction layer, the block layer, then the store.
@@ -90,6 +121,34 @@ impl Overlay {
         self.tx.insert(key, None);
     }
 
+    /// Writes a value that survives [`Overlay::discard_tx`] (the gate's points moves
+    /// and counters). Only the gate writes these keys, so the last sticky value of a key
+    /// is also its value in the transaction layer.
+    pub fn put_sticky(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.sticky.insert(key.clone(), value.clone());
+        self.tx.insert(key, Some(value));
+    }
+
+    /// Adds an index-column entry, kept only if the transaction succeeds.
+    pub fn index(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.index_tx.push((key, value));
+    }
+
+    /// Adds an index-column entry that survives [`Overlay::discard_tx`].
+    pub fn index_sticky(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.index_sticky.push((key, value));
+    }
+
+    /// Appends an audit record; audit records always survive the transaction.
+    pub fn push_audit(&mut self, record: pb::AuditRecord) {
+        self.audit.push(record);
+    }
+
+    /// Audit records of the block so far.
+    pub fn audit(&self) -> &[pb::AuditRecord] {
+        &self.audit
+    }
+
     /// Starts a transaction layer (it must be empty).
     pub fn begin_tx(&mut self) {
         debug_assert!(self.tx.is_empty(), "previous transaction not finished");
@@ -99,17 +158,29 @@ impl Overlay {
     pub fn commit_tx(&mut self) {
         let tx = std::mem::take(&mut self.tx);
         self.block.extend(tx);
+        self.sticky.clear();
+        self.index_block.append(&mut self.index_sticky);
+        self.index_block.append(&mut self.index_tx);
     }
 
-    /// Drops the transaction's writes.
+    /// Drops the transaction's writes, except its sticky ones.
     pub fn discard_tx(&mut self) {
         self.tx.clear();
+        self.index_tx.clear();
+        let sticky = std::mem::take(&mut self.sticky);
+        self.block
+            .extend(sticky.into_iter().map(|(k, v)| (k, Some(v))));
+        self.index_block.append(&mut self.index_sticky);
     }
 
-    /// The block's write set, sorted by key.
-    pub fn into_writes(mut self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    /// The block's writes.
+    pub fn into_writes(mut self) -> Writes {
         self.commit_tx();
-        self.block
+        Writes {
+            state: self.block,
+            index: self.index_block,
+            audit: self.audit,
+        }
     }
 }
 
@@ -146,7 +217,7 @@ mod tests {
                 ..Default::default()
             })
             .unwrap();
-        let mut o = Overlay::new(store);
+        let mut o = Overlay::new(store.clone());
         o.put(b"p/b".to_vec(), b"block".to_vec());
         o.delete(b"p/c".to_vec());
         o.commit_tx();
@@ -166,5 +237,25 @@ mod tests {
         let taken = o.take();
         assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/c", "p/e"]);
         assert_eq!(keys_in(&taken, b"p/"), ["p/a", "p/b", "p/e"]);
+    }
+
+    #[test]
+    fn sticky_writes_survive_a_failed_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), false).unwrap());
+        let mut o = Overlay::new(store);
+        o.put(b"a".to_vec(), b"1".to_vec());
+        o.put_sticky(b"pt/tax".to_vec(), b"9".to_vec());
+        o.index(b"i/tx".to_vec(), vec![]);
+        o.index_sticky(b"i/sticky".to_vec(), vec![]);
+        o.discard_tx();
+        o.put(b"b".to_vec(), b"2".to_vec());
+        o.index(b"i/kept".to_vec(), vec![]);
+        o.commit_tx();
+        let w = o.into_writes();
+        let keys: Vec<_> = w.state.keys().cloned().collect();
+        assert_eq!(keys, [b"b".to_vec(), b"pt/tax".to_vec()]);
+        let idx: Vec<_> = w.index.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(idx, [b"i/sticky".to_vec(), b"i/kept".to_vec()]);
     }
 }

@@ -164,6 +164,50 @@ pub enum TxError {
         /// The gas limit.
         limit: u64,
     },
+    /// The certificate type is not registered.
+    #[error("unknown certificate type '{cert_type}'")]
+    UnknownCertType {
+        /// The type named.
+        cert_type: String,
+    },
+    /// The purpose is not registered.
+    #[error(
+        "unknown purpose '{purpose}'; registered purposes are listed by `govchain cert purposes`"
+    )]
+    UnknownPurpose {
+        /// The purpose named.
+        purpose: String,
+    },
+    /// A required field is missing or empty.
+    #[error("missing {field}")]
+    MissingField {
+        /// The field, e.g. `metadata.district`.
+        field: String,
+    },
+    /// The encrypted document is over the size limit.
+    #[error("document is {size} bytes encrypted, the limit is {max}")]
+    DocumentTooLarge {
+        /// Size of the envelope.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// A certificate with this type and number exists.
+    #[error("certificate '{cert_type}' number '{number}' already exists (id {id})")]
+    DuplicateCertificate {
+        /// Type.
+        cert_type: String,
+        /// Number.
+        number: String,
+        /// Id of the existing certificate.
+        id: String,
+    },
+    /// A subject id or national ID that is malformed.
+    #[error("invalid subject: {reason}")]
+    InvalidSubject {
+        /// What is wrong.
+        reason: String,
+    },
     /// A node-side failure (storage); the transaction itself may be fine.
     #[error("internal error: {0}")]
     Internal(String),
@@ -193,6 +237,12 @@ impl Coded for TxError {
             TxError::CodeRejected { .. } => ErrorCode::CodeRejected,
             TxError::ContractFailed { .. } => ErrorCode::ContractFailed,
             TxError::OutOfGas { .. } => ErrorCode::OutOfGas,
+            TxError::UnknownCertType { .. } => ErrorCode::UnknownCertType,
+            TxError::UnknownPurpose { .. } => ErrorCode::UnknownPurpose,
+            TxError::MissingField { .. } => ErrorCode::MissingField,
+            TxError::DocumentTooLarge { .. } => ErrorCode::DocumentTooLarge,
+            TxError::DuplicateCertificate { .. } => ErrorCode::DuplicateCertificate,
+            TxError::InvalidSubject { .. } => ErrorCode::InvalidSubject,
             TxError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -209,6 +259,8 @@ mod tests {
         assert_eq!(ErrorCode::BadSignature as i32, 1005);
         assert_eq!(ErrorCode::NonceReplayed as i32, 1007);
         assert_eq!(ErrorCode::TxTooLarge as i32, 1010);
+        assert_eq!(ErrorCode::UnknownCertType as i32, 3009);
+        assert_eq!(ErrorCode::InvalidSubject as i32, 3014);
         assert_eq!(
             TxError::NonceGap {
                 account: "tax".into(),

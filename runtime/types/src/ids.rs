@@ -42,6 +42,24 @@ pub fn validate_dept_id(id: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Checks a certificate type, purpose or policy name: 1..=64 characters of `a-z`,
+/// `0-9`, `-` and `_`, starting with a letter. Returns the reason it is invalid.
+pub fn validate_name(id: &str) -> Result<(), &'static str> {
+    if id.is_empty() || id.len() > 64 {
+        return Err("must be 1 to 64 characters");
+    }
+    if !id.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err("must start with a lowercase letter");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err("may contain only a-z, 0-9, '-' and '_'");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +73,8 @@ mod tests {
         assert!(validate_dept_id("2tax").is_err());
         assert!(validate_dept_id("tax bureau").is_err());
         assert!(validate_dept_id(&"a".repeat(65)).is_err());
+        assert!(validate_name("tax_assessment").is_ok());
+        assert!(validate_name("_x").is_err());
     }
 
     #[test]

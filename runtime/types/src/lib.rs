@@ -10,7 +10,7 @@ mod error;
 mod ids;
 
 pub use error::{Coded, TxError};
-pub use ids::{Hash, HashHex, validate_dept_id};
+pub use ids::{Hash, HashHex, validate_dept_id, validate_name};
 
 /// Generated protobuf messages of package `govchain.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all)]

@@ -95,6 +95,10 @@ pub(crate) struct Ctx<H> {
     pub(crate) events: Vec<ContractEvent>,
     pub(crate) writes: usize,
     pub(crate) read_only: bool,
+    /// A certificate read whose answer did not fit the caller's buffer: `(id, purpose,
+    /// bytes)`. The retry with a larger buffer gets these bytes, not a second gate
+    /// decision (a read is paid and audited once).
+    pub(crate) unread_certificate: Option<(String, String, Vec<u8>)>,
 }
 
 type R<T> = wasmtime::Result<T>;
@@ -404,10 +408,18 @@ pub(crate) fn add_to_linker<H: Host>(linker: &mut Linker<Ctx<H>>) -> R<()> {
             let (Ok(id), Ok(purpose)) = (String::from_utf8(id), String::from_utf8(purpose)) else {
                 return Ok(code::INVALID);
             };
-            match c.data_mut().host.read_certificate(&id, &purpose) {
-                Ok(doc) => write_out(&mut c, out, cap, &doc),
-                Err(e) => host_code(e),
+            let doc = match c.data_mut().unread_certificate.take() {
+                Some((i, p, doc)) if i == id && p == purpose => doc,
+                _ => match c.data_mut().host.read_certificate(&id, &purpose) {
+                    Ok(doc) => doc,
+                    Err(e) => return host_code(e),
+                },
+            };
+            let n = write_out(&mut c, out, cap, &doc)?;
+            if n as usize == doc.len() && doc.len() > cap.max(0) as usize {
+                c.data_mut().unread_certificate = Some((id, purpose, doc));
             }
+            Ok(n)
         },
     )?;
     linker.func_wrap(

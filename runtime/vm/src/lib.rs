@@ -358,6 +358,7 @@ impl<H: Host> Vm<H> {
                 events: Vec::new(),
                 writes: 0,
                 read_only: req.read_only,
+                unread_certificate: None,
             },
         );
         store.limiter(|c| &mut c.limits);

@@ -136,7 +136,9 @@ pub mod imports {
     /// `points_balance() -> i64`: the calling department's points.
     pub const POINTS_BALANCE: &str = "points_balance";
     /// `read_certificate(id_ptr, id_len, purpose_ptr, purpose_len, out_ptr, out_cap) ->
-    /// i64`: the certificate, through the access gate on behalf of the caller.
+    /// i64`: the certificate, through the access gate on behalf of the caller. When the
+    /// answer does not fit `out_cap`, its length is returned and the next call with the
+    /// same id and purpose returns the same bytes without a second gate decision.
     pub const READ_CERTIFICATE: &str = "read_certificate";
     /// `abort(msg_ptr, msg_len)`: ends the call as failed with the message. Never returns.
     pub const ABORT: &str = "abort";

@@ -1,4 +1,5 @@
 //! gRPC service implementations.
 
+pub(crate) mod access;
 pub(crate) mod chain;
 pub(crate) mod contracts;

@@ -90,6 +90,22 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
                 "code_hash": hex::encode(govchain_crypto::sm3(&d.code)), "code_bytes": d.code.len(),
                 "description": p.description, "voting_period": p.voting_period,
             }),
+            Some(pb::proposal::Action::Policy(c)) => {
+                json!({"type": "propose_policy", "add": c.add, "remove": c.remove, "description": p.description})
+            }
+            Some(pb::proposal::Action::CertType(t)) => {
+                json!({"type": "propose_cert_type", "id": t.id, "price": t.price, "publish_reward": t.publish_reward})
+            }
+            Some(pb::proposal::Action::Purpose(u)) => {
+                json!({"type": "propose_purpose", "id": u.id, "description": u.description})
+            }
+            Some(pb::proposal::Action::AdjustPoints(a)) => json!({
+                "type": "propose_points_adjustment", "department": a.department, "delta": a.delta, "reason": a.reason,
+            }),
+            Some(pb::proposal::Action::PointsParams(pp)) => json!({
+                "type": "propose_points_params", "free_reads_per_period": pp.free_reads_per_period,
+                "period_ms": pp.period_ms, "reward_cap_per_period": pp.reward_cap_per_period,
+            }),
             None => json!({"type": "propose"}),
         },
         Some(pb::payload::Kind::Vote(v)) => {
@@ -99,6 +115,21 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
             "type": "contract_call", "contract": c.contract, "method": c.method,
             "args": String::from_utf8_lossy(&c.args), "gas_limit": c.gas_limit,
         }),
+        Some(pb::payload::Kind::Publish(p)) => json!({
+            "type": "publish_certificate", "cert_type": p.cert_type, "number": p.number,
+            "subject_id": hex::encode(&p.subject_id), "content_hash": hex::encode(&p.content_hash),
+            "ciphertext_bytes": p.ciphertext.len(),
+        }),
+        Some(pb::payload::Kind::Request(r)) => {
+            json!({"type": "request_access", "cert": r.cert_id, "purpose": r.purpose})
+        }
+        Some(pb::payload::Kind::Grant(g)) => json!({
+            "type": "grant_access", "cert": g.cert_id, "grantee": g.grantee, "purpose": g.purpose,
+            "until_height": g.until_height, "until_date": g.until_date,
+        }),
+        Some(pb::payload::Kind::Revoke(r)) => {
+            json!({"type": "revoke", "cert": r.cert_id, "grant": r.grant_id, "reason": r.reason})
+        }
         None => Value::Null,
     }
 }
@@ -344,6 +375,38 @@ pub(crate) fn anchor_payload(
     }))
 }
 
+/// Signs and submits a transaction and waits for its receipt; fails when the
+/// transaction failed.
+pub(crate) async fn submit_quiet(
+    endpoint: &str,
+    home: &std::path::Path,
+    sign: &SignArgs,
+    payload: pb::payload::Kind,
+) -> anyhow::Result<pb::Receipt> {
+    let (_, receipt) = submit_signed(endpoint, home, sign, payload).await?;
+    if let Some(e) = receipt_error(&receipt) {
+        bail!("transaction failed: {e}");
+    }
+    Ok(receipt)
+}
+
+async fn submit_signed(
+    endpoint: &str,
+    home: &std::path::Path,
+    sign: &SignArgs,
+    payload: pb::payload::Kind,
+) -> anyhow::Result<(Vec<u8>, pb::Receipt)> {
+    let signer = signer(
+        home,
+        sign.as_dept.as_deref(),
+        sign.key.as_ref(),
+        sign.operator.as_deref(),
+    )?;
+    let mut c = connect(endpoint).await?;
+    let r = submit(&mut c, &signer, payload).await?;
+    Ok((r.tx_hash, r.receipt.unwrap_or_default()))
+}
+
 /// Signs and submits a transaction, waits for its receipt and prints it; fails when
 /// the transaction failed.
 pub(crate) async fn transact(
@@ -353,18 +416,10 @@ pub(crate) async fn transact(
     payload: pb::payload::Kind,
     json_out: bool,
 ) -> anyhow::Result<pb::Receipt> {
-    let signer = signer(
-        home,
-        sign.as_dept.as_deref(),
-        sign.key.as_ref(),
-        sign.operator.as_deref(),
-    )?;
-    let mut c = connect(endpoint).await?;
-    let r = submit(&mut c, &signer, payload).await?;
-    let receipt = r.receipt.unwrap_or_default();
+    let (tx_hash, receipt) = submit_signed(endpoint, home, sign, payload).await?;
     emit(json_out, &receipt_json(&receipt), || {
         let mut rows = vec![
-            ("tx hash", hex::encode(&r.tx_hash)),
+            ("tx hash", hex::encode(&tx_hash)),
             ("height", receipt.height.to_string()),
         ];
         rows.extend(receipt_rows(&receipt));

@@ -76,9 +76,164 @@ pub(crate) enum ContractCmd {
     },
 }
 
+/// What every proposal takes besides its action.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProposeArgs {
+    /// Why, for the committee.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Blocks the proposal stays open (0: the default, 10,000).
+    #[arg(long, default_value_t = 0)]
+    voting_period: u64,
+    #[command(flatten)]
+    sign: SignArgs,
+}
+
+/// Proposal actions (contract deployment is `contract propose`).
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProposeCmd {
+    /// Add casbin policy lines, e.g. 'p, tax, property, read, tax_assessment, allow'.
+    PolicyAdd {
+        /// Policy lines.
+        #[arg(required = true)]
+        lines: Vec<String>,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
+    /// Remove casbin policy lines.
+    PolicyRemove {
+        /// Policy lines.
+        #[arg(required = true)]
+        lines: Vec<String>,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
+    /// Register or update a certificate type (JSON: id, name, name_zh, issuers, fields,
+    /// price, publish_reward).
+    CertType {
+        /// The type's JSON file.
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
+    /// Register or update a purpose of use.
+    Purpose {
+        /// Purpose id, e.g. tax_assessment.
+        id: String,
+        /// What it is for.
+        #[arg(long = "text")]
+        text: String,
+        /// The law or regulation that allows it.
+        #[arg(long, default_value = "")]
+        legal_basis: String,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
+    /// Mint (positive) or burn (negative) a department's points.
+    PointsAdjust {
+        /// Department.
+        #[arg(long)]
+        dept: String,
+        /// Points to add (negative: to remove).
+        #[arg(long, allow_hyphen_values = true)]
+        delta: i64,
+        /// Why (an assessment result, a correction).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
+    /// Set the free-read quota, its period and the publish-reward cap.
+    PointsParams {
+        /// Free reads per department per period.
+        #[arg(long)]
+        free_reads: u64,
+        /// Period length in hours.
+        #[arg(long, default_value_t = 24)]
+        period_hours: u64,
+        /// Most reward points per department per period.
+        #[arg(long)]
+        reward_cap: u64,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
+}
+
+impl ProposeCmd {
+    fn into_parts(self) -> anyhow::Result<(pb::proposal::Action, ProposeArgs)> {
+        use pb::proposal::Action;
+        Ok(match self {
+            ProposeCmd::PolicyAdd { lines, common } => (
+                Action::Policy(pb::PolicyChange {
+                    add: lines,
+                    remove: vec![],
+                }),
+                common,
+            ),
+            ProposeCmd::PolicyRemove { lines, common } => (
+                Action::Policy(pb::PolicyChange {
+                    add: vec![],
+                    remove: lines,
+                }),
+                common,
+            ),
+            ProposeCmd::CertType { file, common } => {
+                let t: govchain_state::genesis::GenesisCertType = serde_json::from_slice(
+                    &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+                )
+                .with_context(|| format!("{} is not a certificate type", file.display()))?;
+                (Action::CertType(t.to_pb()), common)
+            }
+            ProposeCmd::Purpose {
+                id,
+                text,
+                legal_basis,
+                common,
+            } => (
+                Action::Purpose(pb::Purpose {
+                    id,
+                    description: text,
+                    legal_basis,
+                }),
+                common,
+            ),
+            ProposeCmd::PointsAdjust {
+                dept,
+                delta,
+                reason,
+                common,
+            } => (
+                Action::AdjustPoints(pb::PointsAdjustment {
+                    department: dept,
+                    delta,
+                    reason,
+                }),
+                common,
+            ),
+            ProposeCmd::PointsParams {
+                free_reads,
+                period_hours,
+                reward_cap,
+                common,
+            } => (
+                Action::PointsParams(pb::PointsParams {
+                    free_reads_per_period: free_reads,
+                    period_ms: period_hours * 3_600_000,
+                    reward_cap_per_period: reward_cap,
+                }),
+                common,
+            ),
+        })
+    }
+}
+
 /// Governance commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum GovCmd {
+    /// Open a proposal: policy lines, certificate types, purposes, points.
+    #[command(subcommand)]
+    Propose(ProposeCmd),
     /// Proposals (open ones unless --all), approvals so far, expiry.
     List {
         /// Include closed proposals.
@@ -289,6 +444,17 @@ pub(crate) async fn gov(
     json_out: bool,
 ) -> anyhow::Result<()> {
     match cmd {
+        GovCmd::Propose(p) => {
+            let (action, common) = p.into_parts()?;
+            let payload = pb::payload::Kind::Propose(pb::Proposal {
+                action: Some(action),
+                description: common.description,
+                voting_period: common.voting_period,
+            });
+            transact(endpoint, home, &common.sign, payload, json_out)
+                .await
+                .map(drop)
+        }
         GovCmd::List { all } => {
             let mut c = GovernanceClient::new(channel(endpoint).await?);
             let r = c
@@ -299,7 +465,7 @@ pub(crate) async fn gov(
             let value = json!({
                 "threshold": r.threshold, "committee": r.committee,
                 "proposals": r.proposals.iter().map(|p| json!({
-                    "id": p.id, "proposer": p.proposer, "status": status_name(p.status), "contract": p.contract,
+                    "id": p.id, "proposer": p.proposer, "status": status_name(p.status), "action": p.action, "contract": p.contract,
                     "code_hash": hex::encode(&p.code_hash), "approvals": p.approvals, "rejections": p.rejections,
                     "created_height": p.created_height, "expiry_height": p.expiry_height, "description": p.description,
                 })).collect::<Vec<_>>(),
@@ -313,7 +479,7 @@ pub(crate) async fn gov(
                 let mut t = table(&[
                     "id",
                     "status",
-                    "deploy",
+                    "action",
                     "proposer",
                     "approvals",
                     "rejections",
@@ -323,7 +489,7 @@ pub(crate) async fn gov(
                     t.add_row([
                         p.id.to_string(),
                         status_name(p.status).to_string(),
-                        p.contract.clone(),
+                        p.action.clone(),
                         p.proposer.clone(),
                         format!(
                             "{}/{} ({})",

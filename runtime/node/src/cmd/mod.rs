@@ -1,5 +1,6 @@
 //! Command implementations.
 
+pub(crate) mod access;
 pub(crate) mod chain;
 pub(crate) mod contract;
 pub(crate) mod keys;

@@ -1,0 +1,319 @@
+//! The access gate end to end on a real node process through the CLI: publish, an
+//! allowed read, points moved, a policy denial, a denial for lack of points, revocation,
+//! the audit query, an exported proof bundle that verifies, and one changed byte that
+//! makes verification fail.
+
+use govchain_integration_tests::{Network, NodeProcess, cli_json};
+use serde_json::Value;
+
+const CITIZEN: &str = "320102199001011232";
+
+fn access(receipt: &Value) -> (&str, &str) {
+    (
+        receipt["decision"].as_str().unwrap(),
+        receipt["reason"].as_str().unwrap(),
+    )
+}
+
+fn event_attr<'a>(receipt: &'a Value, kind: &str, key: &str) -> &'a str {
+    receipt["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {receipt}"))["attributes"][key]
+        .as_str()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_read_pay_deny_revoke_audit_and_verify() {
+    // given a node of the 'nanjing' network and a property deed
+    let net = Network::init(1).unwrap();
+    let node = NodeProcess::start(&net, 1).await.unwrap();
+    let cli = |args: &[&str]| cli_json(&node.endpoint, &net.root, args, &[]);
+    let deed = net.root.join("deed.json");
+    std::fs::write(
+        &deed,
+        serde_json::json!({
+            "number": "苏(2024)南京市不动产权第0012345号",
+            "issued_on": "2024-05-01",
+            "metadata": {"district": "鼓楼区", "usage": "住宅", "ownership": "共同共有"},
+            "holders": ["张三", "李四"],
+            "location": "南京市鼓楼区中山北路 100 号 3 幢 502 室",
+            "area_m2": 89.46,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let deed = deed.to_str().unwrap();
+
+    // when the registry publishes it
+    let r = cli(&[
+        "cert",
+        "publish",
+        "--type",
+        "property",
+        "--subject",
+        CITIZEN,
+        "--file",
+        deed,
+        "--as",
+        "real-estate",
+    ])
+    .unwrap();
+    let cert = event_attr(&r, "certificate_published", "id").to_string();
+    let listed = cli(&["cert", "list", "--subject", CITIZEN]).unwrap();
+    assert_eq!(listed["certificates"][0]["id"], cert.as_str());
+    assert_eq!(listed["certificates"][0]["metadata"]["district"], "鼓楼区");
+    // the national ID never reaches the chain or the node's log
+    assert!(!node.log_text().contains(CITIZEN));
+    let shown = cli(&["cert", "show", &cert]).unwrap();
+    assert!(
+        !shown.to_string().contains("张三"),
+        "the document is encrypted"
+    );
+
+    // then the housing authority reads it for eligibility review, paying the registry
+    let r = cli(&[
+        "cert",
+        "request",
+        &cert,
+        "--purpose",
+        "housing_eligibility",
+        "--as",
+        "housing",
+    ])
+    .unwrap();
+    assert_eq!(access(&r).0, "allow", "{r}");
+    assert_eq!(r["points"], 5);
+    let b = cli(&["points", "balance"]).unwrap();
+    assert_eq!(b["balances"]["housing"], 4_995);
+    assert_eq!(
+        b["balances"]["real-estate"], 5_006,
+        "5 paid + 1 publish reward"
+    );
+
+    // the tax bureau has no policy line for property: denied, and on record
+    let r = cli(&[
+        "cert",
+        "request",
+        &cert,
+        "--purpose",
+        "tax_assessment",
+        "--as",
+        "tax",
+    ])
+    .unwrap();
+    assert_eq!(access(&r).0, "deny");
+    assert!(access(&r).1.contains("no policy line"), "{r}");
+
+    // the bank's points are cut by governance (4 of 6 committee approvals): too few to read
+    let r = cli(&[
+        "gov",
+        "propose",
+        "points-adjust",
+        "--dept",
+        "bank",
+        "--delta",
+        "-4998",
+        "--reason",
+        "2026 Q3 assessment: no data shared",
+        "--as",
+        "tax",
+    ])
+    .unwrap();
+    let id = event_attr(&r, "proposal_created", "id").to_string();
+    for dept in ["housing", "public-security", "civil-affairs"] {
+        cli(&["gov", "approve", &id, "--as", dept]).unwrap();
+    }
+    let r = cli(&[
+        "cert",
+        "request",
+        &cert,
+        "--purpose",
+        "mortgage_review",
+        "--as",
+        "bank",
+    ])
+    .unwrap();
+    assert_eq!(access(&r).0, "deny");
+    assert!(
+        access(&r)
+            .1
+            .contains("insufficient points: balance 2, price 5"),
+        "{r}"
+    );
+    let h = cli(&["points", "history", "--dept", "bank"]).unwrap();
+    assert_eq!(h["entries"][1]["delta"], -4998);
+
+    // the registry revokes the deed: later reads are denied and audited
+    cli(&[
+        "cert",
+        "revoke",
+        &cert,
+        "--reason",
+        "title transferred",
+        "--as",
+        "real-estate",
+    ])
+    .unwrap();
+    let r = cli(&[
+        "cert",
+        "request",
+        &cert,
+        "--purpose",
+        "housing_eligibility",
+        "--as",
+        "housing",
+    ])
+    .unwrap();
+    assert_eq!(access(&r).0, "deny");
+    assert!(access(&r).1.contains("revoked"));
+
+    // bad input: a clear code each, nothing written
+    let bad = |args: &[&str], code: &str| {
+        let e = cli(args).unwrap_err().to_string();
+        assert!(e.contains(code), "{args:?}: {e}");
+    };
+    bad(
+        &[
+            "cert",
+            "publish",
+            "--type",
+            "property",
+            "--subject",
+            "320102199001011234",
+            "--file",
+            deed,
+            "--as",
+            "real-estate",
+        ],
+        "INVALID_SUBJECT",
+    );
+    bad(
+        &[
+            "cert",
+            "publish",
+            "--type",
+            "deed",
+            "--subject",
+            CITIZEN,
+            "--file",
+            deed,
+            "--number",
+            "X-1",
+            "--as",
+            "real-estate",
+        ],
+        "UNKNOWN_CERT_TYPE",
+    );
+    bad(
+        &[
+            "cert",
+            "publish",
+            "--type",
+            "property",
+            "--subject",
+            CITIZEN,
+            "--file",
+            deed,
+            "--as",
+            "real-estate",
+        ],
+        "DUPLICATE_CERTIFICATE",
+    );
+    bad(
+        &[
+            "cert",
+            "request",
+            &cert,
+            "--purpose",
+            "marketing",
+            "--as",
+            "tax",
+        ],
+        "UNKNOWN_PURPOSE",
+    );
+
+    // the audit trail of the citizen: every decision, allowed or denied, in order
+    let q = cli(&["audit", "query", "--subject", CITIZEN]).unwrap();
+    let rows: Vec<(&str, &str)> = q["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["requester"].as_str().unwrap(),
+                r["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("housing", "allow"),
+            ("tax", "deny"),
+            ("bank", "deny"),
+            ("housing", "deny")
+        ]
+    );
+    let denied = cli(&[
+        "audit",
+        "query",
+        "--subject",
+        CITIZEN,
+        "--decision",
+        "deny",
+        "--requester",
+        "housing",
+    ])
+    .unwrap();
+    assert_eq!(denied["records"].as_array().unwrap().len(), 1);
+    let csv = govchain_integration_tests::govchain(&[
+        "--endpoint",
+        &node.endpoint,
+        "audit",
+        "query",
+        "--owner",
+        "real-estate",
+        "--csv",
+    ])
+    .unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.starts_with("seq,height,time_ms,requester"));
+
+    // the export verifies against genesis alone, and one changed byte breaks it
+    let out = net.root.join("audit.json");
+    let out_s = out.to_str().unwrap();
+    let e = cli(&["audit", "export", "--subject", CITIZEN, "--out", out_s]).unwrap();
+    assert_eq!(e["records"], 4);
+    let v = cli(&["audit", "verify", out_s]).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["records"], 4);
+    let original = std::fs::read_to_string(&out).unwrap();
+    let file: Value = serde_json::from_str(&original).unwrap();
+    let encoded = file["records"][1]["encoded"].as_str().unwrap();
+    let header = file["headers"][0]["signature"].as_str().unwrap();
+    let flip = |s: &str| {
+        let last = s.chars().last().unwrap();
+        format!(
+            "{}{}",
+            &s[..s.len() - 1],
+            if last == '0' { '1' } else { '0' }
+        )
+    };
+    for (from, to) in [
+        (
+            "\"decision\": \"deny\"".to_string(),
+            "\"decision\": \"allow\"".to_string(),
+        ),
+        (encoded.to_string(), flip(encoded)),
+        (header.to_string(), flip(header)),
+    ] {
+        assert!(original.contains(&from), "{from}");
+        std::fs::write(&out, original.replacen(&from, &to, 1)).unwrap();
+        let err = cli(&["audit", "verify", out_s]).unwrap_err().to_string();
+        assert!(err.contains("verification FAILED"), "{err}");
+    }
+}

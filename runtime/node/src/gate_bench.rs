@@ -1,0 +1,390 @@
+//! `govchain bench --kind gate`: access-gate decisions per second (policy + points +
+//! audit record, executed in blocks and committed to RocksDB) and audit query latency
+//! over the records it made.
+//!
+//! Transactions are built already admitted (their SM2 signatures are what `--kind chain`
+//! measures), so the figure is the gate's own cost inside block execution: the casbin
+//! check, grants, the points transfer, the audit record with its indexes and Merkle root,
+//! and the atomic commit.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use govchain_crypto::{PrivateKey, sm3};
+use govchain_state::genesis::{
+    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, NANJING, nanjing_access,
+};
+use govchain_state::{BlockContext, Executor, VerifiedTx, audit, certs};
+use govchain_store::{BlockCommit, Store};
+use govchain_types::pb;
+use serde_json::json;
+
+use crate::bench::{BenchArgs, percentile, progress};
+use crate::output::{emit, table};
+
+const CHAIN: &str = "gate-bench";
+const SUBJECTS: usize = 2_000;
+
+struct Bench {
+    store: Arc<Store>,
+    exec: Executor,
+    keys: Vec<(String, Vec<u8>)>,
+    nonces: std::collections::BTreeMap<String, u64>,
+    height: u64,
+    time_ms: u64,
+    root: [u8; 32],
+}
+
+impl Bench {
+    fn tx(&mut self, dept: &str, kind: pb::payload::Kind) -> VerifiedTx {
+        let nonce = self.nonces.entry(dept.to_string()).or_default();
+        let body = pb::TxBody {
+            chain_id: CHAIN.into(),
+            sender: dept.into(),
+            operator: String::new(),
+            nonce: *nonce,
+            expiry_height: 0,
+            payload: Some(pb::Payload { kind: Some(kind) }),
+        };
+        *nonce += 1;
+        let encoded = govchain_types::encode(&body);
+        let key = self
+            .keys
+            .iter()
+            .find(|(d, _)| d == dept)
+            .expect("department")
+            .1
+            .clone();
+        VerifiedTx {
+            hash: sm3(&encoded),
+            tx: pb::SignedTx {
+                body: encoded,
+                signer_pubkey: key,
+                signature: vec![],
+            },
+            body,
+        }
+    }
+
+    /// Executes and commits one block; returns the execution time and the commit time.
+    fn block(&mut self, txs: &[VerifiedTx]) -> anyhow::Result<(Duration, Duration, u32)> {
+        self.height += 1;
+        self.time_ms += 1_000;
+        let ctx = BlockContext {
+            height: self.height,
+            time_ms: self.time_ms,
+            proposer: "node1".into(),
+        };
+        let t = Instant::now();
+        let e = self.exec.execute(&ctx, txs, &self.root)?;
+        let executed = t.elapsed();
+        if let Some(r) = e
+            .receipts
+            .iter()
+            .find(|r| r.status != pb::TxStatus::Ok as i32)
+        {
+            anyhow::bail!("bench transaction failed: {}", r.error_message);
+        }
+        self.root = e.state_root;
+        let header = pb::BlockHeader {
+            chain_id: CHAIN.into(),
+            height: self.height,
+            time_ms: self.time_ms,
+            audit_root: e.audit_root.to_vec(),
+            audit_count: e.audit_count,
+            ..Default::default()
+        };
+        let block = govchain_types::encode(&pb::Block {
+            header: govchain_types::encode(&header),
+            signature: vec![],
+            txs: vec![],
+        });
+        let t = Instant::now();
+        self.store.commit_block(BlockCommit {
+            height: self.height,
+            hash: sm3(&block),
+            block,
+            txs: txs
+                .iter()
+                .map(|t| t.hash)
+                .zip(e.receipts.iter().map(govchain_types::encode))
+                .collect(),
+            state: e.writes,
+            index: e.index,
+        })?;
+        Ok((executed, t.elapsed(), e.audit_count))
+    }
+}
+
+/// Deterministic pseudo-random numbers (SplitMix64) for a repeatable workload.
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn subject(i: usize) -> [u8; 32] {
+    sm3(format!("citizen-{i}").as_bytes())
+}
+
+pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
+    let records = args.txs;
+    let per_block = args.batch.max(1);
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(Store::open(dir.path(), !args.no_sync)?);
+    let keys: Vec<(String, Vec<u8>)> = NANJING
+        .iter()
+        .map(|d| {
+            (
+                d.id.to_string(),
+                PrivateKey::generate().public_key().to_sec1(),
+            )
+        })
+        .collect();
+    let mut access = nanjing_access();
+    access.initial_points = 1_000_000_000_000;
+    access
+        .policy
+        .push("p, tax, property, read, tax_assessment, allow".into());
+    let genesis = Genesis {
+        chain_id: CHAIN.into(),
+        genesis_time_ms: 1_795_392_000_000,
+        chain_salt: hex::encode([1u8; 32]),
+        departments: keys
+            .iter()
+            .map(|(id, k)| GenesisDepartment {
+                id: id.clone(),
+                name: id.clone(),
+                public_key: hex::encode(k),
+                roles: vec![],
+                operators: vec![],
+            })
+            .collect(),
+        validators: vec![GenesisValidator {
+            id: "node1".into(),
+            department: "tax".into(),
+            public_key: hex::encode(&keys[0].1),
+        }],
+        committee: Committee {
+            members: vec!["tax".into()],
+            threshold: 1,
+        },
+        params: ChainParams::default(),
+        access,
+    };
+    let exec = Executor::new(store.clone())?;
+    let g = exec.execute_genesis(&genesis)?;
+    store.commit_block(BlockCommit {
+        height: 0,
+        hash: [0; 32],
+        block: vec![],
+        txs: vec![],
+        state: g.writes,
+        index: g.index,
+    })?;
+    let mut b = Bench {
+        store: store.clone(),
+        exec,
+        keys,
+        nonces: Default::default(),
+        height: 0,
+        time_ms: genesis.genesis_time_ms,
+        root: g.state_root,
+    };
+
+    // One property deed per citizen, published by the registry.
+    let mut certs_ids = Vec::with_capacity(SUBJECTS);
+    for chunk in (0..SUBJECTS).collect::<Vec<_>>().chunks(1_000) {
+        let txs: Vec<VerifiedTx> = chunk
+            .iter()
+            .map(|&i| {
+                let number = format!("苏(2024)南京市不动产权第{i:07}号");
+                certs_ids.push(certs::cert_id("property", &number));
+                b.tx(
+                    "real-estate",
+                    pb::payload::Kind::Publish(pb::PublishCertificate {
+                        cert_type: "property".into(),
+                        number,
+                        subject_id: subject(i).to_vec(),
+                        issued_on: "2024-05-01".into(),
+                        expires_on: String::new(),
+                        metadata: vec![
+                            pb::Attribute {
+                                key: "district".into(),
+                                value: "鼓楼区".into(),
+                            },
+                            pb::Attribute {
+                                key: "usage".into(),
+                                value: "住宅".into(),
+                            },
+                        ],
+                        content_hash: sm3(&i.to_be_bytes()).to_vec(),
+                        issuer_signature: vec![0; 64],
+                        ciphertext: vec![0; 512],
+                        key_envelope: vec![],
+                    }),
+                )
+            })
+            .collect();
+        b.block(&txs)?;
+    }
+
+    // Requests: allowed by role (housing, bank), by a line (tax), denied (civil-affairs).
+    let who = [
+        ("housing", "housing_eligibility"),
+        ("bank", "mortgage_review"),
+        ("tax", "tax_assessment"),
+        ("civil-affairs", "tax_assessment"),
+    ];
+    let bar = if json_out {
+        indicatif::ProgressBar::hidden()
+    } else {
+        progress(records as u64, "decisions")
+    };
+    let (mut exec_time, mut commit_time) = (Duration::ZERO, Duration::ZERO);
+    let mut made = 0usize;
+    let mut i = 0u64;
+    while made < records {
+        let n = per_block.min(records - made);
+        let txs: Vec<VerifiedTx> = (0..n)
+            .map(|_| {
+                i += 1;
+                let (dept, purpose) = who[(mix(i) % 4) as usize];
+                let cert = &certs_ids[(mix(i ^ 0xA5A5) % SUBJECTS as u64) as usize];
+                b.tx(
+                    dept,
+                    pb::payload::Kind::Request(pb::RequestAccess {
+                        cert_id: cert.clone(),
+                        purpose: purpose.into(),
+                    }),
+                )
+            })
+            .collect();
+        let (e, c, count) = b.block(&txs)?;
+        anyhow::ensure!(
+            count as usize == n,
+            "every request must leave one audit record"
+        );
+        exec_time += e;
+        commit_time += c;
+        made += n;
+        bar.set_position(made as u64);
+    }
+    bar.finish_and_clear();
+    let total = exec_time + commit_time;
+    let per_sec = records as f64 / total.as_secs_f64();
+
+    // Audit queries over what was made.
+    let first_time = genesis.genesis_time_ms;
+    let queries: Vec<(&str, Box<dyn Fn(u64) -> pb::AuditQuery>)> = vec![
+        (
+            "by subject (one citizen)",
+            Box::new(|k| pb::AuditQuery {
+                subject_id: subject((mix(k) % SUBJECTS as u64) as usize).to_vec(),
+                ..Default::default()
+            }),
+        ),
+        (
+            "by certificate",
+            Box::new(|k| pb::AuditQuery {
+                cert_id: certs_ids[(mix(k) % SUBJECTS as u64) as usize].clone(),
+                ..Default::default()
+            }),
+        ),
+        (
+            "by requester, page of 100",
+            Box::new(|k| pb::AuditQuery {
+                requester: who[(k % 4) as usize].0.into(),
+                after: mix(k) % records as u64,
+                ..Default::default()
+            }),
+        ),
+        (
+            "denials of a requester",
+            Box::new(|k| pb::AuditQuery {
+                requester: "civil-affairs".into(),
+                decision: pb::Decision::Deny as i32,
+                after: mix(k) % records as u64,
+                ..Default::default()
+            }),
+        ),
+        (
+            "time window of 10 s",
+            Box::new(move |k| {
+                let from = first_time + 1_000 + mix(k) % (b.time_ms - first_time).max(1);
+                pb::AuditQuery {
+                    from_ms: from,
+                    to_ms: from + 10_000,
+                    ..Default::default()
+                }
+            }),
+        ),
+        (
+            "subject + requester",
+            Box::new(|k| pb::AuditQuery {
+                subject_id: subject((mix(k) % SUBJECTS as u64) as usize).to_vec(),
+                requester: "housing".into(),
+                ..Default::default()
+            }),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, q) in &queries {
+        let mut times = Vec::with_capacity(200);
+        let mut found = 0usize;
+        for k in 0..200u64 {
+            let query = q(k);
+            let t = Instant::now();
+            let page = audit::query(&store, &query, audit::MAX_QUERY)?;
+            times.push(t.elapsed());
+            found += page.records.len();
+        }
+        times.sort();
+        rows.push((
+            *name,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            found / 200,
+        ));
+    }
+    let value = json!({
+        "kind": "gate",
+        "records": records,
+        "per_block": per_block,
+        "sync": !args.no_sync,
+        "decisions_per_sec": per_sec,
+        "execute_secs": exec_time.as_secs_f64(),
+        "commit_secs": commit_time.as_secs_f64(),
+        "queries": rows.iter().map(|(n, p50, p99, avg)| json!({
+            "query": n, "p50_us": p50.as_micros(), "p99_us": p99.as_micros(), "records_per_page": avg,
+        })).collect::<Vec<_>>(),
+    });
+    emit(json_out, &value, || {
+        println!(
+            "{records} gate decisions (policy + points + audit record) in blocks of {per_block}, fsync {}:",
+            if args.no_sync { "off" } else { "on" }
+        );
+        println!(
+            "  {per_sec:.0} decisions/s (execute {:.2} s + commit {:.2} s)",
+            exec_time.as_secs_f64(),
+            commit_time.as_secs_f64()
+        );
+        let mut t = table(&[
+            "audit query over the records above",
+            "p50",
+            "p99",
+            "records/page",
+        ]);
+        for (n, p50, p99, avg) in &rows {
+            t.add_row([
+                n.to_string(),
+                format!("{p50:.2?}"),
+                format!("{p99:.2?}"),
+                avg.to_string(),
+            ]);
+        }
+        println!("{t}");
+    });
+    Ok(())
+}

@@ -1,0 +1,690 @@
+//! E-certificates (电子证照): publishing, grants and revocation, and the identifiers and
+//! dates they use.
+//!
+//! A certificate's id is derived from its type and number, so a number is unique within
+//! its type by construction. Subjects appear only as `SM3(chain salt || national ID)`.
+//! Dates are calendar dates in China Standard Time (UTC+8) of the block time.
+
+use govchain_crypto::{Sm3Hasher, sm3};
+use govchain_types::{TxError, decode, pb, validate_name};
+
+use crate::{BlockContext, Overlay, VerifiedTx, keys, points};
+
+fn internal(e: impl std::fmt::Display) -> TxError {
+    TxError::Internal(e.to_string())
+}
+
+/// Longest certificate number.
+pub const MAX_NUMBER: usize = 64;
+/// Longest metadata value.
+pub const MAX_METADATA_VALUE: usize = 256;
+/// Longest key envelope.
+pub const MAX_KEY_ENVELOPE: usize = 4096;
+/// Smallest SM4-GCM envelope: 12-byte nonce and 16-byte tag.
+pub const MIN_ENVELOPE: usize = 28;
+
+/// A certificate's id: hex of the first 16 bytes of
+/// `SM3("govchain-cert-id" || type || 0 || number)`.
+pub fn cert_id(cert_type: &str, number: &str) -> String {
+    let mut h = Sm3Hasher::new();
+    h.update(b"govchain-cert-id");
+    h.update(cert_type.as_bytes());
+    h.update(&[0]);
+    h.update(number.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The bytes an issuer signs: they bind the chain, type, number, subject, dates and
+/// content hash, so a signature is valid for exactly one certificate.
+pub fn signing_bytes(chain_id: &str, p: &pb::PublishCertificate) -> Vec<u8> {
+    let mut out = b"govchain-certificate-v1\0".to_vec();
+    for part in [
+        chain_id.as_bytes(),
+        p.cert_type.as_bytes(),
+        p.number.as_bytes(),
+        &p.subject_id,
+        p.issued_on.as_bytes(),
+        p.expires_on.as_bytes(),
+        &p.content_hash,
+    ] {
+        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// Checks a Chinese resident identity number (GB 11643-1999): 18 characters, 17 digits
+/// and a check character (digit or `X`) by ISO 7064 MOD 11-2, with a valid birth date.
+/// Returns the normalised form (upper-case `X`).
+pub fn validate_national_id(id: &str) -> Result<String, TxError> {
+    let bad = |reason: String| TxError::InvalidSubject { reason };
+    let id = id.trim().to_ascii_uppercase();
+    let b = id.as_bytes();
+    if b.len() != 18 {
+        return Err(bad(format!(
+            "a national ID has 18 characters, got {}",
+            id.chars().count()
+        )));
+    }
+    if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
+        return Err(bad(
+            "a national ID is 17 digits followed by a digit or X".into()
+        ));
+    }
+    let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
+    match parse_date(&birth) {
+        Ok(_) if (1900..=2100).contains(&id[6..10].parse::<u32>().unwrap_or(0)) => {}
+        _ => {
+            return Err(bad(format!(
+                "birth date {birth} in the national ID is not a date"
+            )));
+        }
+    }
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(W)
+        .map(|(d, w)| (d - b'0') as u32 * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize];
+    if b[17] != check {
+        return Err(bad(format!(
+            "check character is {}, expected {} (mistyped digit?)",
+            b[17] as char, check as char
+        )));
+    }
+    Ok(id)
+}
+
+/// `SM3(chain salt || national ID)` of a valid national ID.
+pub fn subject_id(salt: &[u8], national_id: &str) -> Result<[u8; 32], TxError> {
+    let id = validate_national_id(national_id)?;
+    let mut h = Sm3Hasher::new();
+    h.update(salt);
+    h.update(id.as_bytes());
+    Ok(h.finalize())
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+pub fn parse_date(s: &str) -> Result<i64, String> {
+    let b = s.as_bytes();
+    let ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !ok {
+        return Err(format!("'{s}' is not a date in YYYY-MM-DD form"));
+    }
+    let y: i64 = s[0..4].parse().expect("digits");
+    let m: u32 = s[5..7].parse().expect("digits");
+    let d: u32 = s[8..10].parse().expect("digits");
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d == 0 || d > days_in[m as usize - 1] {
+        return Err(format!("'{s}' is not a calendar date"));
+    }
+    // Days from civil (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Ok(era * 146_097 + doe - 719_468)
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn format_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The China Standard Time date of a block time, as a day number.
+pub fn block_date(time_ms: u64) -> i64 {
+    ((time_ms / 1000 + 8 * 3600) / 86_400) as i64
+}
+
+fn date_field(field: &'static str, s: &str) -> Result<i64, TxError> {
+    parse_date(s).map_err(|reason| TxError::InvalidArgument { field, reason })
+}
+
+/// A certificate type.
+pub fn cert_type(o: &Overlay, id: &str) -> Result<pb::CertType, TxError> {
+    let raw = o
+        .get(&keys::cert_type(id))
+        .map_err(internal)?
+        .ok_or_else(|| TxError::UnknownCertType {
+            cert_type: id.to_string(),
+        })?;
+    decode("certificate type", &raw)
+}
+
+/// A registered purpose.
+pub fn purpose(o: &Overlay, id: &str) -> Result<pb::Purpose, TxError> {
+    let raw = o
+        .get(&keys::purpose(id))
+        .map_err(internal)?
+        .ok_or_else(|| TxError::UnknownPurpose {
+            purpose: id.to_string(),
+        })?;
+    decode("purpose", &raw)
+}
+
+/// A certificate.
+pub fn get(o: &Overlay, id: &str) -> Result<pb::Certificate, TxError> {
+    let raw = o
+        .get(&keys::certificate(id))
+        .map_err(internal)?
+        .ok_or_else(|| TxError::NotFound {
+            what: format!("certificate '{id}'"),
+        })?;
+    decode("certificate", &raw)
+}
+
+/// The grants of a certificate, in id order.
+pub fn grants(o: &Overlay, cert_id: &str) -> Result<Vec<pb::Grant>, TxError> {
+    let prefix = keys::grants_of(cert_id);
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while let Some((k, v)) = o.next(&prefix, after.as_deref()).map_err(internal)? {
+        out.push(decode("grant", &v)?);
+        after = Some(k);
+    }
+    Ok(out)
+}
+
+/// Checks a certificate type proposed to governance.
+pub fn validate_cert_type(o: &Overlay, t: &pb::CertType) -> Result<(), TxError> {
+    let invalid = |field, reason: String| TxError::InvalidArgument { field, reason };
+    validate_name(&t.id).map_err(|e| invalid("cert_type.id", e.into()))?;
+    if t.name.is_empty() || t.name.len() > 128 || t.name_zh.len() > 128 {
+        return Err(invalid("cert_type.name", "1 to 128 bytes".into()));
+    }
+    if t.issuers.is_empty() {
+        return Err(TxError::MissingField {
+            field: "cert_type.issuers".into(),
+        });
+    }
+    for d in &t.issuers {
+        if o.get(&keys::department(d)).map_err(internal)?.is_none() {
+            return Err(TxError::UnknownDepartment {
+                department: d.clone(),
+            });
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for f in &t.fields {
+        validate_name(&f.name)
+            .map_err(|e| invalid("cert_type.fields", format!("'{}' {e}", f.name)))?;
+        if !names.insert(&f.name) {
+            return Err(invalid("cert_type.fields", format!("'{}' twice", f.name)));
+        }
+    }
+    if t.fields.len() > 32 {
+        return Err(invalid("cert_type.fields", "at most 32".into()));
+    }
+    Ok(())
+}
+
+/// Checks a purpose proposed to governance.
+pub fn validate_purpose(p: &pb::Purpose) -> Result<(), TxError> {
+    validate_name(&p.id).map_err(|e| TxError::InvalidArgument {
+        field: "purpose.id",
+        reason: e.into(),
+    })?;
+    if p.description.is_empty() || p.description.len() > 512 || p.legal_basis.len() > 512 {
+        return Err(TxError::InvalidArgument {
+            field: "purpose.description",
+            reason: "1 to 512 bytes (legal basis at most 512)".into(),
+        });
+    }
+    Ok(())
+}
+
+fn event(kind: &str, attrs: &[(&str, String)]) -> pb::Event {
+    pb::Event {
+        kind: kind.into(),
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| pb::Attribute {
+                key: (*k).into(),
+                value: v.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Publishes a certificate.
+pub(crate) fn publish(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    tx: &VerifiedTx,
+    p: &pb::PublishCertificate,
+    max_document: usize,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), TxError> {
+    let issuer = tx.body.sender.as_str();
+    if p.cert_type.is_empty() {
+        return Err(TxError::MissingField {
+            field: "cert_type".into(),
+        });
+    }
+    let ty = cert_type(o, &p.cert_type)?;
+    if !ty.issuers.iter().any(|d| d == issuer) {
+        return Err(TxError::Unauthorized {
+            who: issuer.to_string(),
+            action: "issue certificates of this type",
+        });
+    }
+    if p.number.is_empty() {
+        return Err(TxError::MissingField {
+            field: "number".into(),
+        });
+    }
+    if p.number.len() > MAX_NUMBER || p.number.chars().any(|c| c.is_control() || c == '/') {
+        return Err(TxError::InvalidArgument {
+            field: "number",
+            reason: format!("at most {MAX_NUMBER} bytes, no control characters or '/'"),
+        });
+    }
+    if p.subject_id.len() != 32 {
+        return Err(TxError::InvalidSubject {
+            reason: format!(
+                "subject_id must be the 32-byte SM3(chain salt || national ID), got {} bytes",
+                p.subject_id.len()
+            ),
+        });
+    }
+    if p.issued_on.is_empty() {
+        return Err(TxError::MissingField {
+            field: "issued_on".into(),
+        });
+    }
+    let issued = date_field("issued_on", &p.issued_on)?;
+    if !p.expires_on.is_empty() && date_field("expires_on", &p.expires_on)? < issued {
+        return Err(TxError::InvalidArgument {
+            field: "expires_on",
+            reason: format!("{} is before the issue date {}", p.expires_on, p.issued_on),
+        });
+    }
+    let mut metadata = p.metadata.clone();
+    metadata.sort_by(|a, b| a.key.cmp(&b.key));
+    for w in metadata.windows(2) {
+        if w[0].key == w[1].key {
+            return Err(TxError::InvalidArgument {
+                field: "metadata",
+                reason: format!("'{}' given twice", w[0].key),
+            });
+        }
+    }
+    for m in &metadata {
+        if !ty.fields.iter().any(|f| f.name == m.key) {
+            return Err(TxError::InvalidArgument {
+                field: "metadata",
+                reason: format!(
+                    "'{}' is not a field of '{}' (fields: {})",
+                    m.key,
+                    ty.id,
+                    ty.fields
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        if m.value.len() > MAX_METADATA_VALUE {
+            return Err(TxError::InvalidArgument {
+                field: "metadata",
+                reason: format!("'{}' is over {MAX_METADATA_VALUE} bytes", m.key),
+            });
+        }
+    }
+    for f in ty.fields.iter().filter(|f| f.required) {
+        if !metadata
+            .iter()
+            .any(|m| m.key == f.name && !m.value.is_empty())
+        {
+            return Err(TxError::MissingField {
+                field: format!("metadata.{}", f.name),
+            });
+        }
+    }
+    if p.content_hash.len() != 32 {
+        return Err(TxError::InvalidArgument {
+            field: "content_hash",
+            reason: format!(
+                "must be a 32-byte SM3 digest, got {} bytes",
+                p.content_hash.len()
+            ),
+        });
+    }
+    if p.ciphertext.is_empty() {
+        return Err(TxError::MissingField {
+            field: "ciphertext".into(),
+        });
+    }
+    if p.ciphertext.len() < MIN_ENVELOPE {
+        return Err(TxError::InvalidArgument {
+            field: "ciphertext",
+            reason: format!("an SM4-GCM envelope has at least {MIN_ENVELOPE} bytes"),
+        });
+    }
+    if p.ciphertext.len() > max_document {
+        return Err(TxError::DocumentTooLarge {
+            size: p.ciphertext.len(),
+            max: max_document,
+        });
+    }
+    if p.key_envelope.len() > MAX_KEY_ENVELOPE {
+        return Err(TxError::InvalidArgument {
+            field: "key_envelope",
+            reason: format!("at most {MAX_KEY_ENVELOPE} bytes"),
+        });
+    }
+    let id = cert_id(&p.cert_type, &p.number);
+    let key = keys::certificate(&id);
+    if o.get(&key).map_err(internal)?.is_some() {
+        return Err(TxError::DuplicateCertificate {
+            cert_type: p.cert_type.clone(),
+            number: p.number.clone(),
+            id,
+        });
+    }
+    let rec = pb::Certificate {
+        id: id.clone(),
+        cert_type: p.cert_type.clone(),
+        number: p.number.clone(),
+        subject_id: p.subject_id.clone(),
+        issuer: issuer.to_string(),
+        operator: tx.body.operator.clone(),
+        issued_on: p.issued_on.clone(),
+        expires_on: p.expires_on.clone(),
+        status: pb::CertStatus::Valid as i32,
+        metadata,
+        content_hash: p.content_hash.clone(),
+        issuer_signature: p.issuer_signature.clone(),
+        signer_pubkey: tx.tx.signer_pubkey.clone(),
+        ciphertext: p.ciphertext.clone(),
+        key_envelope: p.key_envelope.clone(),
+        height: ctx.height,
+        tx_hash: tx.hash.to_vec(),
+        revoked_height: 0,
+        revoke_reason: String::new(),
+    };
+    o.put(key, govchain_types::encode(&rec));
+    o.put(keys::cert_by_subject(&p.subject_id, &id), vec![]);
+    o.put(keys::cert_by_issuer(issuer, &id), vec![]);
+    let reward = points::reward(
+        o,
+        &points::Cause {
+            ctx,
+            tx_hash: &tx.hash,
+            kind: "reward",
+            counterparty: "",
+            audit_seq: 0,
+            note: &format!("published {id}"),
+        },
+        issuer,
+        ty.publish_reward,
+    )?;
+    events.push(event(
+        "certificate_published",
+        &[
+            ("id", id),
+            ("type", p.cert_type.clone()),
+            ("number", p.number.clone()),
+            ("issuer", issuer.to_string()),
+            ("reward", reward.to_string()),
+        ],
+    ));
+    Ok(())
+}
+
+fn owned(
+    o: &Overlay,
+    sender: &str,
+    cert_id: &str,
+    action: &'static str,
+) -> Result<pb::Certificate, TxError> {
+    let cert = get(o, cert_id)?;
+    if cert.issuer != sender {
+        return Err(TxError::Unauthorized {
+            who: sender.to_string(),
+            action,
+        });
+    }
+    Ok(cert)
+}
+
+/// Grants one department access to one certificate for one purpose.
+pub(crate) fn grant(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    sender: &str,
+    g: &pb::GrantAccess,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), TxError> {
+    let cert = owned(
+        o,
+        sender,
+        &g.cert_id,
+        "grant access to another issuer's certificate",
+    )?;
+    if cert.status == pb::CertStatus::Revoked as i32 {
+        return Err(TxError::InvalidArgument {
+            field: "cert_id",
+            reason: format!("certificate {} is revoked", cert.id),
+        });
+    }
+    if o.get(&keys::department(&g.grantee))
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(TxError::UnknownDepartment {
+            department: g.grantee.clone(),
+        });
+    }
+    if g.grantee == sender {
+        return Err(TxError::InvalidArgument {
+            field: "grantee",
+            reason: "an issuer always reads its own certificates".into(),
+        });
+    }
+    purpose(o, &g.purpose)?;
+    if !g.until_date.is_empty()
+        && date_field("until_date", &g.until_date)? < block_date(ctx.time_ms)
+    {
+        return Err(TxError::InvalidArgument {
+            field: "until_date",
+            reason: format!("{} is in the past", g.until_date),
+        });
+    }
+    if g.until_height != 0 && g.until_height < ctx.height {
+        return Err(TxError::InvalidArgument {
+            field: "until_height",
+            reason: format!(
+                "{} is below the current height {}",
+                g.until_height, ctx.height
+            ),
+        });
+    }
+    let id = keys::counter(o.get(keys::NEXT_GRANT).map_err(internal)?)?.max(1);
+    o.put(keys::NEXT_GRANT.to_vec(), (id + 1).to_be_bytes().to_vec());
+    let rec = pb::Grant {
+        id,
+        cert_id: cert.id.clone(),
+        grantor: sender.to_string(),
+        grantee: g.grantee.clone(),
+        purpose: g.purpose.clone(),
+        until_height: g.until_height,
+        until_date: g.until_date.clone(),
+        height: ctx.height,
+        revoked: false,
+        revoked_height: 0,
+    };
+    o.put(keys::grant(&cert.id, id), govchain_types::encode(&rec));
+    events.push(event(
+        "grant_created",
+        &[
+            ("grant", id.to_string()),
+            ("cert", cert.id),
+            ("grantee", g.grantee.clone()),
+            ("purpose", g.purpose.clone()),
+        ],
+    ));
+    Ok(())
+}
+
+/// Revokes a certificate or one of its grants.
+pub(crate) fn revoke(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    sender: &str,
+    r: &pb::Revoke,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), TxError> {
+    if r.reason.len() > 256 {
+        return Err(TxError::InvalidArgument {
+            field: "reason",
+            reason: "at most 256 bytes".into(),
+        });
+    }
+    let mut cert = owned(o, sender, &r.cert_id, "revoke another issuer's certificate")?;
+    if r.grant_id == 0 {
+        if cert.status == pb::CertStatus::Revoked as i32 {
+            return Err(TxError::InvalidArgument {
+                field: "cert_id",
+                reason: format!("certificate {} is already revoked", cert.id),
+            });
+        }
+        cert.status = pb::CertStatus::Revoked as i32;
+        cert.revoked_height = ctx.height;
+        cert.revoke_reason = r.reason.clone();
+        o.put(keys::certificate(&cert.id), govchain_types::encode(&cert));
+        events.push(event("certificate_revoked", &[("cert", cert.id)]));
+        return Ok(());
+    }
+    let key = keys::grant(&cert.id, r.grant_id);
+    let raw = o
+        .get(&key)
+        .map_err(internal)?
+        .ok_or_else(|| TxError::NotFound {
+            what: format!("grant {} of certificate {}", r.grant_id, cert.id),
+        })?;
+    let mut g: pb::Grant = decode("grant", &raw)?;
+    if g.revoked {
+        return Err(TxError::InvalidArgument {
+            field: "grant_id",
+            reason: format!("grant {} is already revoked", g.id),
+        });
+    }
+    g.revoked = true;
+    g.revoked_height = ctx.height;
+    o.put(key, govchain_types::encode(&g));
+    events.push(event(
+        "grant_revoked",
+        &[("cert", cert.id), ("grant", g.id.to_string())],
+    ));
+    Ok(())
+}
+
+/// A content hash of a plaintext document.
+pub fn content_hash(document: &[u8]) -> [u8; 32] {
+    sm3(document)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn national_ids() {
+        assert_eq!(
+            validate_national_id("320102199001011232").unwrap(),
+            "320102199001011232"
+        );
+        assert_eq!(
+            validate_national_id("11010519491231002x").unwrap(),
+            "11010519491231002X"
+        );
+        for bad in [
+            "320102199001011234",
+            "32010219900101123",
+            "3201021990010112A2",
+            "320102199013011232",
+        ] {
+            let e = validate_national_id(bad).unwrap_err();
+            assert_eq!(
+                govchain_types::Coded::code(&e),
+                govchain_types::ErrorCode::InvalidSubject,
+                "{bad}"
+            );
+        }
+        let salt = [1u8; 32];
+        assert_eq!(
+            subject_id(&salt, "320102199001011232").unwrap(),
+            subject_id(&salt, " 320102199001011232").unwrap()
+        );
+        assert_ne!(
+            subject_id(&salt, "320102199001011232").unwrap(),
+            subject_id(&[2u8; 32], "320102199001011232").unwrap()
+        );
+    }
+
+    #[test]
+    fn dates_roundtrip() {
+        for d in [
+            "1970-01-01",
+            "2000-02-29",
+            "2026-11-23",
+            "2099-12-31",
+            "1949-10-01",
+        ] {
+            assert_eq!(format_date(parse_date(d).unwrap()), d);
+        }
+        assert_eq!(parse_date("1970-01-02").unwrap(), 1);
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-1-01",
+            "20261101",
+            "2026-11-31",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+        // 2026-11-23 16:00 UTC is 2026-11-24 00:00 in China Standard Time.
+        let ms = (parse_date("2026-11-23").unwrap() as u64 * 86_400 + 16 * 3600) * 1000;
+        assert_eq!(format_date(block_date(ms)), "2026-11-24");
+        assert_eq!(format_date(block_date(ms - 1)), "2026-11-23");
+    }
+
+    #[test]
+    fn ids_are_stable() {
+        assert_eq!(cert_id("property", "A1").len(), 32);
+        assert_ne!(cert_id("property", "A1"), cert_id("propert", "yA1"));
+    }
+}

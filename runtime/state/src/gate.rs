@@ -1,0 +1,222 @@
+//! The access gate: the one code path that decides every read of certificate data,
+//! whether a transaction asks ([`pb::RequestAccess`]) or a contract does
+//! (`read_certificate`).
+//!
+//! policy (casbin) → points → audit record → data. Bad input (an unknown certificate or
+//! purpose) is an error and writes nothing; every decision on a real request, allowed or
+//! denied, is an audit record, and its points move, even if the transaction fails later.
+
+use govchain_types::{TxError, pb};
+
+use crate::policy::{Policy, Verdict};
+use crate::{BlockContext, Overlay, certs, keys, points};
+
+/// Who is reading, and through what.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    /// Requesting department (the transaction's sender).
+    pub department: &'a str,
+    /// Operator who signed, empty for the department key.
+    pub operator: &'a str,
+    /// The transaction making the request.
+    pub tx_hash: &'a [u8],
+    /// Empty for a direct request, `contract:<name>` inside a contract call.
+    pub via: String,
+}
+
+/// A decision, as recorded.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The audit record written.
+    pub record: pb::AuditRecord,
+    /// The certificate (metadata and ciphertext) when allowed.
+    pub certificate: Option<pb::Certificate>,
+}
+
+impl Outcome {
+    /// Whether the read was allowed.
+    pub fn allowed(&self) -> bool {
+        self.record.decision == pb::Decision::Allow as i32
+    }
+}
+
+enum Basis {
+    Own,
+    Policy(String),
+    Grant(u64),
+}
+
+/// Decides whether `reader` may read certificate `cert_id` for `purpose`, charges the
+/// points and records the decision.
+pub fn read(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    policy: &Policy,
+    reader: &Reader<'_>,
+    cert_id: &str,
+    purpose: &str,
+) -> Result<Outcome, TxError> {
+    let _span =
+        tracing::trace_span!("gate", cert = cert_id, requester = reader.department).entered();
+    certs::purpose(o, purpose)?;
+    let cert = certs::get(o, cert_id)?;
+    let ty = certs::cert_type(o, &cert.cert_type)?;
+    let basis = basis(o, ctx, policy, reader, &cert, purpose)?;
+    let seq = keys::counter(o.get(keys::AUDIT_SEQ).map_err(internal)?)? + 1;
+    o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
+    let mut record = pb::AuditRecord {
+        seq,
+        height: ctx.height,
+        tx_hash: reader.tx_hash.to_vec(),
+        time_ms: ctx.time_ms,
+        requester: reader.department.to_string(),
+        operator: reader.operator.to_string(),
+        owner: cert.issuer.clone(),
+        subject_id: cert.subject_id.clone(),
+        cert_id: cert.id.clone(),
+        cert_type: cert.cert_type.clone(),
+        purpose: purpose.to_string(),
+        decision: pb::Decision::Deny as i32,
+        reason: String::new(),
+        points: 0,
+        via: reader.via.clone(),
+        block_index: o.audit().len() as u32,
+        grant_id: 0,
+    };
+    let allowed = match basis {
+        Err(reason) => {
+            record.reason = reason;
+            false
+        }
+        Ok(basis) => {
+            let (why, grant_id) = match basis {
+                Basis::Own => ("own certificate".to_string(), 0),
+                Basis::Policy(line) => (format!("policy '{line}'"), 0),
+                Basis::Grant(id) => (format!("grant {id}"), id),
+            };
+            record.grant_id = grant_id;
+            charge(o, ctx, reader, &cert, ty.price, seq, &why, &mut record)?
+        }
+    };
+    if allowed {
+        record.decision = pb::Decision::Allow as i32;
+    }
+    o.push_audit(record.clone());
+    Ok(Outcome {
+        record,
+        certificate: allowed.then_some(cert),
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> TxError {
+    TxError::Internal(e.to_string())
+}
+
+/// What allows the read, or why not.
+fn basis(
+    o: &Overlay,
+    ctx: &BlockContext,
+    policy: &Policy,
+    reader: &Reader<'_>,
+    cert: &pb::Certificate,
+    purpose: &str,
+) -> Result<Result<Basis, String>, TxError> {
+    if cert.status == pb::CertStatus::Revoked as i32 {
+        return Ok(Err(format!(
+            "certificate revoked at height {}{}",
+            cert.revoked_height,
+            if cert.revoke_reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", cert.revoke_reason)
+            }
+        )));
+    }
+    let today = certs::block_date(ctx.time_ms);
+    if !cert.expires_on.is_empty() && certs::parse_date(&cert.expires_on).map_err(internal)? < today
+    {
+        return Ok(Err(format!("certificate expired on {}", cert.expires_on)));
+    }
+    if reader.department == cert.issuer {
+        return Ok(Ok(Basis::Own));
+    }
+    match policy.check(reader.department, &cert.cert_type, purpose)? {
+        Verdict::Deny(line) => return Ok(Err(format!("denied by policy '{line}'"))),
+        Verdict::Allow(line) => return Ok(Ok(Basis::Policy(line))),
+        Verdict::NoMatch => {}
+    }
+    let mut lapsed = None;
+    for g in certs::grants(o, &cert.id)? {
+        if g.grantee != reader.department || g.purpose != purpose {
+            continue;
+        }
+        if g.revoked {
+            lapsed = Some(format!(
+                "grant {} was revoked at height {}",
+                g.id, g.revoked_height
+            ));
+        } else if g.until_height != 0 && ctx.height > g.until_height {
+            lapsed = Some(format!(
+                "grant {} expired at height {}",
+                g.id, g.until_height
+            ));
+        } else if !g.until_date.is_empty()
+            && certs::parse_date(&g.until_date).map_err(internal)? < today
+        {
+            lapsed = Some(format!("grant {} expired on {}", g.id, g.until_date));
+        } else {
+            return Ok(Ok(Basis::Grant(g.id)));
+        }
+    }
+    Ok(Err(lapsed.unwrap_or_else(|| {
+        format!(
+            "no policy line or grant lets '{}' read '{}' certificates for '{purpose}'",
+            reader.department, cert.cert_type
+        )
+    })))
+}
+
+/// Charges the read: free for the owner, then a free quota if one is left, else the
+/// type's price; too few points deny it. Returns whether the read is allowed.
+#[allow(clippy::too_many_arguments)]
+fn charge(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    reader: &Reader<'_>,
+    cert: &pb::Certificate,
+    price: u64,
+    seq: u64,
+    why: &str,
+    record: &mut pb::AuditRecord,
+) -> Result<bool, TxError> {
+    if reader.department == cert.issuer || price == 0 {
+        record.reason = format!("allowed: {why}");
+        return Ok(true);
+    }
+    if let Some((used, quota)) = points::take_free_read(o, ctx, reader.department)? {
+        record.reason = format!("allowed: {why}; free read {used} of {quota} this period");
+        return Ok(true);
+    }
+    let balance = points::balance(o, reader.department)?;
+    if balance < price {
+        record.reason = format!("insufficient points: balance {balance}, price {price} ({why})");
+        return Ok(false);
+    }
+    points::pay_for_read(
+        o,
+        &points::Cause {
+            ctx,
+            tx_hash: reader.tx_hash,
+            kind: "read",
+            counterparty: "",
+            audit_seq: seq,
+            note: &cert.id,
+        },
+        reader.department,
+        &cert.issuer,
+        price,
+    )?;
+    record.points = price;
+    record.reason = format!("allowed: {why}; paid {price} points");
+    Ok(true)
+}

@@ -1,0 +1,250 @@
+//! Credit points: non-transferable balances that make sharing pay.
+//!
+//! A reader pays the certificate type's price to the owner; issuers earn a capped reward
+//! per certificate published; governance mints and burns (supervisors' adjustments).
+//! Invariant: the sum of all balances = genesis + minted − burned. Every change is a
+//! [`pb::PointsEntry`] in the department's ledger (index column).
+
+use govchain_types::{TxError, decode, pb};
+
+use crate::{BlockContext, Overlay, keys};
+
+fn internal(e: impl std::fmt::Display) -> TxError {
+    TxError::Internal(e.to_string())
+}
+
+fn get_counter(o: &Overlay, key: &[u8]) -> Result<u64, TxError> {
+    keys::counter(o.get(key).map_err(internal)?)
+}
+
+/// A department's balance.
+pub fn balance(o: &Overlay, dept: &str) -> Result<u64, TxError> {
+    get_counter(o, &keys::points(dept))
+}
+
+/// The points parameters in force.
+pub fn params(o: &Overlay) -> Result<pb::PointsParams, TxError> {
+    match o.get(keys::POINTS_PARAMS).map_err(internal)? {
+        Some(raw) => decode("points params", &raw),
+        None => Ok(pb::PointsParams::default()),
+    }
+}
+
+/// Checks parameters proposed to governance.
+pub fn validate_params(p: &pb::PointsParams) -> Result<(), TxError> {
+    if p.period_ms < 3_600_000 {
+        return Err(TxError::InvalidArgument {
+            field: "points_params.period_ms",
+            reason: "must be at least one hour (3600000)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Supply counters: (genesis, minted, burned).
+pub fn supply(o: &Overlay) -> Result<(u64, u64, u64), TxError> {
+    Ok((
+        get_counter(o, keys::POINTS_GENESIS)?,
+        get_counter(o, keys::POINTS_MINTED)?,
+        get_counter(o, keys::POINTS_BURNED)?,
+    ))
+}
+
+/// The period a block time falls in.
+pub fn period(p: &pb::PointsParams, time_ms: u64) -> u64 {
+    time_ms / p.period_ms.max(1)
+}
+
+/// Where a change comes from, for its ledger entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cause<'a> {
+    pub(crate) ctx: &'a BlockContext,
+    pub(crate) tx_hash: &'a [u8],
+    pub(crate) kind: &'static str,
+    pub(crate) counterparty: &'a str,
+    pub(crate) audit_seq: u64,
+    pub(crate) note: &'a str,
+}
+
+/// Writes a key sticky (gate effects) or into the transaction layer.
+fn put(o: &mut Overlay, sticky: bool, key: Vec<u8>, value: u64) {
+    let v = value.to_be_bytes().to_vec();
+    if sticky {
+        o.put_sticky(key, v);
+    } else {
+        o.put(key, v);
+    }
+}
+
+/// Sets `dept`'s balance to `new` and records the change.
+fn set(
+    o: &mut Overlay,
+    sticky: bool,
+    dept: &str,
+    old: u64,
+    new: u64,
+    c: &Cause<'_>,
+) -> Result<(), TxError> {
+    put(o, sticky, keys::points(dept), new);
+    let seq = get_counter(o, keys::POINTS_SEQ)? + 1;
+    put(o, sticky, keys::POINTS_SEQ.to_vec(), seq);
+    let entry = pb::PointsEntry {
+        seq,
+        department: dept.to_string(),
+        height: c.ctx.height,
+        time_ms: c.ctx.time_ms,
+        delta: new as i64 - old as i64,
+        balance: new,
+        kind: c.kind.to_string(),
+        counterparty: c.counterparty.to_string(),
+        audit_seq: c.audit_seq,
+        note: c.note.to_string(),
+        tx_hash: c.tx_hash.to_vec(),
+    };
+    let (k, v) = (
+        keys::index::points_entry(dept, seq),
+        govchain_types::encode(&entry),
+    );
+    if sticky {
+        o.index_sticky(k, v);
+    } else {
+        o.index(k, v);
+    }
+    Ok(())
+}
+
+/// Moves `amount` from `from` to `to` for a read (sticky: a read stays paid). The caller
+/// has checked that `from` can pay.
+pub(crate) fn pay_for_read(
+    o: &mut Overlay,
+    c: &Cause<'_>,
+    from: &str,
+    to: &str,
+    amount: u64,
+) -> Result<(), TxError> {
+    let fb = balance(o, from)?;
+    let rest = fb
+        .checked_sub(amount)
+        .ok_or_else(|| internal("read paid beyond balance"))?;
+    set(
+        o,
+        true,
+        from,
+        fb,
+        rest,
+        &Cause {
+            kind: "read",
+            counterparty: to,
+            ..*c
+        },
+    )?;
+    let tb = balance(o, to)?;
+    set(
+        o,
+        true,
+        to,
+        tb,
+        tb + amount,
+        &Cause {
+            kind: "earn",
+            counterparty: from,
+            ..*c
+        },
+    )
+}
+
+/// Uses one of `dept`'s free reads of this period if any is left (sticky). Returns
+/// (reads used including this one, quota).
+pub(crate) fn take_free_read(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    dept: &str,
+) -> Result<Option<(u64, u64)>, TxError> {
+    let p = params(o)?;
+    if p.free_reads_per_period == 0 {
+        return Ok(None);
+    }
+    let key = keys::free_reads(dept, period(&p, ctx.time_ms));
+    let used = get_counter(o, &key)?;
+    if used >= p.free_reads_per_period {
+        return Ok(None);
+    }
+    put(o, true, key, used + 1);
+    Ok(Some((used + 1, p.free_reads_per_period)))
+}
+
+/// Mints a publish reward of up to `amount` to `dept`, within the per-period cap.
+/// Returns the points minted.
+pub(crate) fn reward(
+    o: &mut Overlay,
+    c: &Cause<'_>,
+    dept: &str,
+    amount: u64,
+) -> Result<u64, TxError> {
+    let p = params(o)?;
+    let key = keys::rewards(dept, period(&p, c.ctx.time_ms));
+    let earned = get_counter(o, &key)?;
+    let minted = amount.min(p.reward_cap_per_period.saturating_sub(earned));
+    if minted == 0 {
+        return Ok(0);
+    }
+    put(o, false, key, earned + minted);
+    mint(o, c, dept, minted)?;
+    Ok(minted)
+}
+
+fn mint(o: &mut Overlay, c: &Cause<'_>, dept: &str, amount: u64) -> Result<(), TxError> {
+    let b = balance(o, dept)?;
+    let new = b
+        .checked_add(amount)
+        .ok_or_else(|| internal("balance overflow"))?;
+    set(o, false, dept, b, new, c)?;
+    let minted = get_counter(o, keys::POINTS_MINTED)?;
+    put(o, false, keys::POINTS_MINTED.to_vec(), minted + amount);
+    Ok(())
+}
+
+/// A governance adjustment: mints (delta > 0) or burns (delta < 0) `dept`'s points.
+pub(crate) fn adjust(
+    o: &mut Overlay,
+    c: &Cause<'_>,
+    dept: &str,
+    delta: i64,
+) -> Result<(), TxError> {
+    if delta >= 0 {
+        return mint(o, c, dept, delta as u64);
+    }
+    let b = balance(o, dept)?;
+    let burn = delta.unsigned_abs();
+    let new = b
+        .checked_sub(burn)
+        .ok_or_else(|| TxError::InvalidArgument {
+            field: "adjust_points.delta",
+            reason: format!("'{dept}' has {b} points, cannot burn {burn}"),
+        })?;
+    set(o, false, dept, b, new, c)?;
+    let burned = get_counter(o, keys::POINTS_BURNED)?;
+    put(o, false, keys::POINTS_BURNED.to_vec(), burned + burn);
+    Ok(())
+}
+
+/// Genesis allocation of `amount` to `dept`.
+pub(crate) fn allocate(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    dept: &str,
+    amount: u64,
+) -> Result<(), TxError> {
+    let c = Cause {
+        ctx,
+        tx_hash: &[],
+        kind: "genesis",
+        counterparty: "",
+        audit_seq: 0,
+        note: "genesis allocation",
+    };
+    set(o, false, dept, 0, amount, &c)?;
+    let total = get_counter(o, keys::POINTS_GENESIS)?;
+    put(o, false, keys::POINTS_GENESIS.to_vec(), total + amount);
+    Ok(())
+}

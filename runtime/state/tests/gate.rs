@@ -1,0 +1,790 @@
+//! The access gate through the executor: publish, policy, grants, revocation, points,
+//! audit, bad input, and the points conservation invariant under random operations.
+
+use std::sync::Arc;
+
+use govchain_crypto::{PrivateKey, sm3};
+use govchain_state::genesis::{
+    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, NANJING, nanjing_access,
+};
+use govchain_state::{BlockContext, Executor, VerifiedTx, audit, certs, query};
+use govchain_store::{BlockCommit, Store};
+use govchain_types::{ErrorCode, pb};
+use proptest::prelude::*;
+
+const DAY: u64 = 86_400_000;
+/// 2026-11-23 00:00 UTC.
+const T0: u64 = 1_795_392_000_000;
+const SALT: [u8; 32] = [9; 32];
+
+struct Net {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    exec: Executor,
+    keys: Vec<(String, PrivateKey)>,
+    nonces: std::collections::BTreeMap<String, u64>,
+    height: u64,
+    time: u64,
+    root: [u8; 32],
+    pending: Vec<VerifiedTx>,
+}
+
+impl Net {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<(String, PrivateKey)> = NANJING
+            .iter()
+            .map(|d| (d.id.to_string(), PrivateKey::generate()))
+            .collect();
+        let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
+        let genesis = Genesis {
+            chain_id: "gate-test".into(),
+            genesis_time_ms: T0,
+            chain_salt: hex::encode(SALT),
+            departments: keys
+                .iter()
+                .map(|(id, k)| GenesisDepartment {
+                    id: id.clone(),
+                    name: id.clone(),
+                    public_key: hex_pub(k),
+                    roles: vec![],
+                    operators: vec![],
+                })
+                .collect(),
+            validators: vec![GenesisValidator {
+                id: "node1".into(),
+                department: "tax".into(),
+                public_key: hex_pub(&keys[0].1),
+            }],
+            committee: Committee {
+                members: vec!["tax".into(), "housing".into()],
+                threshold: 2,
+            },
+            params: ChainParams::default(),
+            access: nanjing_access(),
+        };
+        let store = Arc::new(Store::open(dir.path(), false).unwrap());
+        let exec = Executor::new(store.clone()).unwrap();
+        let g = exec.execute_genesis(&genesis).unwrap();
+        store
+            .commit_block(BlockCommit {
+                height: 0,
+                hash: [0; 32],
+                block: vec![],
+                txs: vec![],
+                state: g.writes,
+                index: g.index,
+            })
+            .unwrap();
+        Net {
+            _dir: dir,
+            store,
+            exec,
+            keys,
+            nonces: Default::default(),
+            height: 0,
+            time: T0,
+            root: g.state_root,
+            pending: vec![],
+        }
+    }
+
+    fn key(&self, dept: &str) -> &PrivateKey {
+        &self.keys.iter().find(|(d, _)| d == dept).unwrap().1
+    }
+
+    /// Queues a transaction for the next block.
+    fn tx(&mut self, dept: &str, kind: pb::payload::Kind) {
+        let nonce = self.nonces.entry(dept.to_string()).or_default();
+        let body = pb::TxBody {
+            chain_id: "gate-test".into(),
+            sender: dept.into(),
+            operator: String::new(),
+            nonce: *nonce,
+            expiry_height: 0,
+            payload: Some(pb::Payload { kind: Some(kind) }),
+        };
+        *nonce += 1;
+        let encoded = govchain_types::encode(&body);
+        let signer_pubkey = self.key(dept).public_key().to_sec1();
+        self.pending.push(VerifiedTx {
+            hash: sm3(&encoded),
+            tx: pb::SignedTx {
+                body: encoded,
+                signer_pubkey,
+                signature: vec![],
+            },
+            body,
+        });
+    }
+
+    /// Executes and commits the queued transactions as one block.
+    fn block(&mut self) -> Vec<pb::Receipt> {
+        self.height += 1;
+        self.time += 5_000;
+        let txs = std::mem::take(&mut self.pending);
+        let ctx = BlockContext {
+            height: self.height,
+            time_ms: self.time,
+            proposer: "node1".into(),
+        };
+        let e = self.exec.execute(&ctx, &txs, &self.root).unwrap();
+        self.root = e.state_root;
+        let header = pb::BlockHeader {
+            chain_id: "gate-test".into(),
+            height: self.height,
+            audit_root: e.audit_root.to_vec(),
+            audit_count: e.audit_count,
+            proposer: "node1".into(),
+            ..Default::default()
+        };
+        let block = pb::Block {
+            header: govchain_types::encode(&header),
+            signature: vec![0; 64],
+            txs: vec![],
+        };
+        self.store
+            .commit_block(BlockCommit {
+                height: self.height,
+                hash: sm3(&block.header),
+                block: govchain_types::encode(&block),
+                txs: txs
+                    .iter()
+                    .map(|t| t.hash)
+                    .zip(e.receipts.iter().map(govchain_types::encode))
+                    .collect(),
+                state: e.writes,
+                index: e.index,
+            })
+            .unwrap();
+        e.receipts
+    }
+
+    fn one(&mut self, dept: &str, kind: pb::payload::Kind) -> pb::Receipt {
+        self.tx(dept, kind);
+        self.block().pop().unwrap()
+    }
+
+    fn publish_payload(&self, ty: &str, number: &str, national_id: &str) -> pb::payload::Kind {
+        let meta = |k: &str, v: &str| pb::Attribute {
+            key: k.into(),
+            value: v.into(),
+        };
+        let metadata = match ty {
+            "property" => vec![meta("district", "鼓楼区"), meta("usage", "住宅")],
+            "household" => vec![
+                meta("registration_district", "320106"),
+                meta("household_type", "家庭户"),
+            ],
+            "tax-payment" => vec![
+                meta("tax_kind", "个人所得税"),
+                meta("period", "2025-01..2025-12"),
+            ],
+            _ => vec![],
+        };
+        pb::payload::Kind::Publish(pb::PublishCertificate {
+            cert_type: ty.into(),
+            number: number.into(),
+            subject_id: certs::subject_id(&SALT, national_id).unwrap().to_vec(),
+            issued_on: "2024-05-01".into(),
+            expires_on: String::new(),
+            metadata,
+            content_hash: sm3(number.as_bytes()).to_vec(),
+            issuer_signature: vec![0; 64],
+            ciphertext: vec![7; 100],
+            key_envelope: vec![],
+        })
+    }
+
+    fn balance(&self, dept: &str) -> u64 {
+        query::balances(&self.store, dept).unwrap().balances[0].balance
+    }
+
+    fn supply_holds(&self) -> bool {
+        let b = query::balances(&self.store, "").unwrap();
+        let sum: u64 = b.balances.iter().map(|x| x.balance).sum();
+        sum == b.genesis + b.minted - b.burned
+    }
+}
+
+fn request(cert: &str, purpose: &str) -> pb::payload::Kind {
+    pb::payload::Kind::Request(pb::RequestAccess {
+        cert_id: cert.into(),
+        purpose: purpose.into(),
+    })
+}
+
+fn attr<'a>(r: &'a pb::Receipt, kind: &str, key: &str) -> &'a str {
+    let e = r
+        .events
+        .iter()
+        .find(|e| e.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} event in {r:?}"));
+    &e.attributes.iter().find(|a| a.key == key).unwrap().value
+}
+
+fn ok(r: &pb::Receipt) {
+    assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+}
+
+fn code(r: &pb::Receipt) -> ErrorCode {
+    ErrorCode::try_from(r.error_code as i32).unwrap()
+}
+
+const ID: &str = "320102199001011232";
+
+fn propose_policy(net: &mut Net, line: &str) {
+    let r = net.one(
+        "tax",
+        pb::payload::Kind::Propose(pb::Proposal {
+            action: Some(pb::proposal::Action::Policy(pb::PolicyChange {
+                add: vec![line.into()],
+                remove: vec![],
+            })),
+            description: "tax assessment of property transfers".into(),
+            voting_period: 0,
+        }),
+    );
+    ok(&r);
+}
+
+#[test]
+fn gate_decides_charges_and_audits_every_read() {
+    let mut net = Net::new();
+    let p = net.publish_payload("property", "苏(2024)南京市不动产权第0012345号", ID);
+    let r = net.one("real-estate", p);
+    ok(&r);
+    let cert = attr(&r, "certificate_published", "id").to_string();
+    assert_eq!(attr(&r, "certificate_published", "reward"), "1");
+    assert_eq!(net.balance("real-estate"), 5_001);
+
+    // No policy line lets tax read property: denied, audited, nothing paid.
+    let r = net.one("tax", request(&cert, "tax_assessment"));
+    ok(&r);
+    assert_eq!(attr(&r, "access", "decision"), "deny");
+    assert!(attr(&r, "access", "reason").contains("no policy line or grant"));
+    assert_eq!(net.balance("tax"), 5_000);
+
+    // The housing authority reads through its role; 5 points move to the issuer.
+    let r = net.one("housing", request(&cert, "housing_eligibility"));
+    assert_eq!(attr(&r, "access", "decision"), "allow", "{r:?}");
+    assert_eq!(attr(&r, "access", "points"), "5");
+    assert_eq!(net.balance("housing"), 4_995);
+    assert_eq!(net.balance("real-estate"), 5_006);
+
+    // Deny wins: the bank may never read household registration.
+    let hh = net.publish_payload("household", "320106-2024-000881", ID);
+    let r = net.one("public-security", hh);
+    let household = attr(&r, "certificate_published", "id").to_string();
+    let r = net.one("bank", request(&household, "mortgage_review"));
+    assert_eq!(attr(&r, "access", "decision"), "deny");
+    assert!(attr(&r, "access", "reason").contains("p, bank, household, read, *, deny"));
+
+    // Governance adds a line; it applies from the block after the approval.
+    propose_policy(&mut net, "p, tax, property, read, tax_assessment, allow");
+    net.tx(
+        "housing",
+        pb::payload::Kind::Vote(pb::Vote {
+            proposal_id: 1,
+            approve: true,
+        }),
+    );
+    net.tx("tax", request(&cert, "tax_assessment"));
+    let rs = net.block();
+    ok(&rs[0]);
+    assert_eq!(attr(&rs[0], "policy_changed", "version"), "2");
+    assert_eq!(
+        attr(&rs[1], "access", "decision"),
+        "deny",
+        "same block: old policy"
+    );
+    let r = net.one("tax", request(&cert, "tax_assessment"));
+    assert_eq!(attr(&r, "access", "decision"), "allow");
+
+    // A grant lets civil-affairs read this one certificate; revoking it stops that.
+    let r = net.one("civil-affairs", request(&cert, "household_verification"));
+    assert_eq!(attr(&r, "access", "decision"), "deny");
+    let r = net.one(
+        "real-estate",
+        pb::payload::Kind::Grant(pb::GrantAccess {
+            cert_id: cert.clone(),
+            grantee: "civil-affairs".into(),
+            purpose: "household_verification".into(),
+            until_height: 0,
+            until_date: "2026-12-31".into(),
+        }),
+    );
+    ok(&r);
+    let grant: u64 = attr(&r, "grant_created", "grant").parse().unwrap();
+    let r = net.one("civil-affairs", request(&cert, "household_verification"));
+    assert_eq!(attr(&r, "access", "decision"), "allow");
+    assert!(attr(&r, "access", "reason").contains(&format!("grant {grant}")));
+    let r = net.one(
+        "real-estate",
+        pb::payload::Kind::Revoke(pb::Revoke {
+            cert_id: cert.clone(),
+            grant_id: grant,
+            reason: String::new(),
+        }),
+    );
+    ok(&r);
+    let r = net.one("civil-affairs", request(&cert, "household_verification"));
+    assert_eq!(attr(&r, "access", "decision"), "deny");
+    assert!(attr(&r, "access", "reason").contains("revoked"));
+
+    // Too few points: denied after the policy allowed it.
+    let r = net.one(
+        "tax",
+        pb::payload::Kind::Propose(pb::Proposal {
+            action: Some(pb::proposal::Action::AdjustPoints(pb::PointsAdjustment {
+                department: "tax".into(),
+                delta: -4_993,
+                reason: "assessment: no data shared this quarter".into(),
+            })),
+            description: String::new(),
+            voting_period: 0,
+        }),
+    );
+    ok(&r);
+    let r = net.one(
+        "housing",
+        pb::payload::Kind::Vote(pb::Vote {
+            proposal_id: 2,
+            approve: true,
+        }),
+    );
+    ok(&r);
+    assert_eq!(net.balance("tax"), 2);
+    let r = net.one("tax", request(&cert, "tax_assessment"));
+    assert_eq!(attr(&r, "access", "decision"), "deny");
+    assert!(attr(&r, "access", "reason").contains("insufficient points: balance 2, price 5"));
+
+    // Revoking the certificate denies everyone, from the next transaction on.
+    net.tx(
+        "real-estate",
+        pb::payload::Kind::Revoke(pb::Revoke {
+            cert_id: cert.clone(),
+            grant_id: 0,
+            reason: "title transferred".into(),
+        }),
+    );
+    net.tx("housing", request(&cert, "housing_eligibility"));
+    let rs = net.block();
+    ok(&rs[0]);
+    assert_eq!(attr(&rs[1], "access", "decision"), "deny");
+    assert!(attr(&rs[1], "access", "reason").contains("revoked at height"));
+
+    // The audit log has every decision, queryable by subject and decision.
+    let subject = certs::subject_id(&SALT, ID).unwrap().to_vec();
+    let all = audit::query(
+        &net.store,
+        &pb::AuditQuery {
+            subject_id: subject.clone(),
+            ..Default::default()
+        },
+        1000,
+    )
+    .unwrap();
+    assert_eq!(all.records.len(), 10);
+    let denied = audit::query(
+        &net.store,
+        &pb::AuditQuery {
+            subject_id: subject,
+            decision: pb::Decision::Deny as i32,
+            requester: "tax".into(),
+            ..Default::default()
+        },
+        1000,
+    )
+    .unwrap();
+    assert_eq!(denied.records.len(), 3);
+    assert!(net.supply_holds());
+    let history = query::history(&net.store, "tax", 0, 100).unwrap();
+    let kinds: Vec<&str> = history.entries.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["genesis", "read", "adjust"]);
+}
+
+#[test]
+fn bad_input_gets_its_code_and_writes_nothing() {
+    let mut net = Net::new();
+    let good = net.publish_payload("property", "P-1", ID);
+    ok(&net.one("real-estate", good.clone()));
+    let pb::payload::Kind::Publish(base) = good else {
+        unreachable!()
+    };
+    let with = |f: &dyn Fn(&mut pb::PublishCertificate)| {
+        let mut p = base.clone();
+        p.number = "P-2".into();
+        f(&mut p);
+        pb::payload::Kind::Publish(p)
+    };
+    let cases: Vec<(&str, pb::payload::Kind, ErrorCode)> = vec![
+        (
+            "real-estate",
+            with(&|p| p.cert_type = "deed".into()),
+            ErrorCode::UnknownCertType,
+        ),
+        (
+            "real-estate",
+            with(&|p| p.subject_id = vec![1; 18]),
+            ErrorCode::InvalidSubject,
+        ),
+        (
+            "real-estate",
+            with(&|p| p.metadata.clear()),
+            ErrorCode::MissingField,
+        ),
+        (
+            "real-estate",
+            with(&|p| p.number.clear()),
+            ErrorCode::MissingField,
+        ),
+        (
+            "real-estate",
+            with(&|p| p.ciphertext = vec![0; 192 * 1024 + 1]),
+            ErrorCode::DocumentTooLarge,
+        ),
+        (
+            "real-estate",
+            with(&|p| p.number = "P-1".into()),
+            ErrorCode::DuplicateCertificate,
+        ),
+        (
+            "real-estate",
+            with(&|p| p.issued_on = "2024-02-30".into()),
+            ErrorCode::InvalidArgument,
+        ),
+        ("tax", with(&|_| {}), ErrorCode::Unauthorized),
+        (
+            "tax",
+            request(&certs::cert_id("property", "P-1"), "marketing"),
+            ErrorCode::UnknownPurpose,
+        ),
+        (
+            "tax",
+            request("00000000000000000000000000000000", "tax_assessment"),
+            ErrorCode::NotFound,
+        ),
+        (
+            "real-estate",
+            pb::payload::Kind::Grant(pb::GrantAccess {
+                cert_id: certs::cert_id("property", "P-1"),
+                grantee: "police".into(),
+                purpose: "tax_assessment".into(),
+                until_height: 100,
+                until_date: String::new(),
+            }),
+            ErrorCode::UnknownDepartment,
+        ),
+        (
+            "tax",
+            pb::payload::Kind::Propose(pb::Proposal {
+                action: Some(pb::proposal::Action::Policy(pb::PolicyChange {
+                    add: vec!["p, tax, property, read, marketing, allow".into()],
+                    remove: vec![],
+                })),
+                description: String::new(),
+                voting_period: 0,
+            }),
+            ErrorCode::InvalidArgument,
+        ),
+    ];
+    let snapshot = |net: &Net, column| -> Vec<(Vec<u8>, Vec<u8>)> {
+        net.store
+            .scan_prefix(column, b"", None)
+            .map(|r| r.unwrap())
+            .filter(|(k, _)| !k.starts_with(b"n/"))
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    };
+    let state_before = snapshot(&net, govchain_store::Column::State);
+    let index_before = snapshot(&net, govchain_store::Column::Index);
+    for (dept, kind, want) in cases {
+        let r = net.one(dept, kind);
+        assert_eq!(r.status, pb::TxStatus::Failed as i32);
+        assert_eq!(code(&r), want, "{}", r.error_message);
+        assert!(!r.error_message.is_empty());
+    }
+    // Apart from the used-up nonces: no certificate, grant, proposal, point, ledger or
+    // audit record was written.
+    assert!(snapshot(&net, govchain_store::Column::State) == state_before);
+    assert!(snapshot(&net, govchain_store::Column::Index) == index_before);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Publish {
+        issuer: usize,
+        serial: u16,
+    },
+    Request {
+        dept: usize,
+        cert: usize,
+        purpose: usize,
+    },
+    Adjust {
+        dept: usize,
+        delta: i64,
+    },
+    Quota {
+        free_reads: u64,
+    },
+    NextDay,
+}
+
+const ISSUERS: [(&str, &str); 3] = [
+    ("real-estate", "property"),
+    ("public-security", "household"),
+    ("tax", "tax-payment"),
+];
+const DEPTS: [&str; 7] = [
+    "public-security",
+    "civil-affairs",
+    "real-estate",
+    "tax",
+    "social-security",
+    "housing",
+    "bank",
+];
+const PURPOSES: [&str; 3] = ["housing_eligibility", "mortgage_review", "tax_assessment"];
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..3usize, any::<u16>()).prop_map(|(issuer, serial)| Op::Publish { issuer, serial }),
+        6 => (0..7usize, 0..16usize, 0..3usize).prop_map(|(dept, cert, purpose)| Op::Request { dept, cert, purpose }),
+        1 => (0..7usize, -6000i64..6000).prop_map(|(dept, delta)| Op::Adjust { dept, delta }),
+        1 => (0..3u64).prop_map(|free_reads| Op::Quota { free_reads }),
+        1 => Just(Op::NextDay),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Sum of balances = genesis + minted − burned after every block of any sequence of
+    /// publishes, reads (allowed, denied, free), adjustments and parameter changes.
+    #[test]
+    fn points_are_conserved(ops in prop::collection::vec(op(), 1..40)) {
+        let mut net = Net::new();
+        let mut published: Vec<String> = Vec::new();
+        let mut proposal = 0u64;
+        for chunk in ops.chunks(4) {
+            let mut governance = None;
+            for op in chunk {
+                match op.clone() {
+                    Op::Publish { issuer, serial } => {
+                        let (dept, ty) = ISSUERS[issuer];
+                        let p = net.publish_payload(ty, &format!("N-{serial}"), ID);
+                        published.push(certs::cert_id(ty, &format!("N-{serial}")));
+                        net.tx(dept, p);
+                    }
+                    Op::Request { dept, cert, purpose } if !published.is_empty() => {
+                        let c = published[cert % published.len()].clone();
+                        net.tx(DEPTS[dept], request(&c, PURPOSES[purpose]));
+                    }
+                    Op::Request { .. } => {}
+                    Op::Adjust { dept, delta } if delta != 0 => {
+                        governance = Some(pb::proposal::Action::AdjustPoints(pb::PointsAdjustment {
+                            department: DEPTS[dept].into(),
+                            delta,
+                            reason: "assessment".into(),
+                        }));
+                    }
+                    Op::Adjust { .. } => {}
+                    Op::Quota { free_reads } => {
+                        governance = Some(pb::proposal::Action::PointsParams(pb::PointsParams {
+                            free_reads_per_period: free_reads,
+                            period_ms: DAY,
+                            reward_cap_per_period: 3,
+                        }));
+                    }
+                    Op::NextDay => net.time += DAY,
+                }
+            }
+            net.block();
+            prop_assert!(net.supply_holds());
+            if let Some(action) = governance {
+                proposal += 1;
+                net.tx("tax", pb::payload::Kind::Propose(pb::Proposal { action: Some(action), description: String::new(), voting_period: 0 }));
+                net.tx("housing", pb::payload::Kind::Vote(pb::Vote { proposal_id: proposal, approve: true }));
+                net.block();
+                prop_assert!(net.supply_holds());
+            }
+        }
+    }
+}
+
+fn artifact(name: &str) -> Vec<u8> {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/artifacts")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/build-contracts.sh", p.display()))
+}
+
+fn call(contract: &str, method: &str, args: &str) -> pb::payload::Kind {
+    pb::payload::Kind::Call(pb::ContractCall {
+        contract: contract.into(),
+        method: method.into(),
+        args: args.as_bytes().to_vec(),
+        gas_limit: 0,
+    })
+}
+
+#[test]
+fn contract_reads_go_through_the_same_gate_and_stay_paid_when_the_call_fails() {
+    let mut net = Net::new();
+    let r = net.one(
+        "tax",
+        pb::payload::Kind::Propose(pb::Proposal {
+            action: Some(pb::proposal::Action::Deploy(pb::DeployContract {
+                name: "registry".into(),
+                code: artifact("registry"),
+            })),
+            description: String::new(),
+            voting_period: 0,
+        }),
+    );
+    ok(&r);
+    ok(&net.one(
+        "housing",
+        pb::payload::Kind::Vote(pb::Vote {
+            proposal_id: 1,
+            approve: true,
+        }),
+    ));
+    let p = net.publish_payload("property", "REG-1", ID);
+    let cert = attr(&net.one("real-estate", p), "certificate_published", "id").to_string();
+    let args =
+        format!(r#"{{"id":"home-1","cert_id":"{cert}","summary":"two-bedroom flat, Gulou"}}"#);
+    ok(&net.one("real-estate", call("registry", "register", &args)));
+
+    // Allowed through the housing authority's role: the contract gets the public record.
+    let r = net.one(
+        "housing",
+        call(
+            "registry",
+            "read",
+            r#"{"id":"home-1","purpose":"housing_eligibility"}"#,
+        ),
+    );
+    ok(&r);
+    let view: serde_json::Value = serde_json::from_slice(&r.output).unwrap();
+    assert_eq!(view["number"], "REG-1");
+    assert_eq!(view["metadata"]["district"], "鼓楼区");
+    assert_eq!(net.balance("housing"), 4_995);
+
+    // The call fails after its read: the read stays paid and on record.
+    let r = net.one(
+        "housing",
+        call(
+            "registry",
+            "verify",
+            r#"{"id":"home-1","purpose":"housing_eligibility","expect_type":"household"}"#,
+        ),
+    );
+    assert_eq!(code(&r), ErrorCode::ContractFailed);
+    assert!(
+        r.error_message.contains("not 'household'"),
+        "{}",
+        r.error_message
+    );
+    assert_eq!(net.balance("housing"), 4_990);
+
+    // A contract cannot read more than its caller: tax has no line for property.
+    let r = net.one(
+        "tax",
+        call(
+            "registry",
+            "read",
+            r#"{"id":"home-1","purpose":"tax_assessment"}"#,
+        ),
+    );
+    assert_eq!(code(&r), ErrorCode::ContractFailed);
+    assert!(
+        r.error_message.contains("no policy line or grant"),
+        "{}",
+        r.error_message
+    );
+
+    let page = audit::query(
+        &net.store,
+        &pb::AuditQuery {
+            cert_id: cert,
+            ..Default::default()
+        },
+        100,
+    )
+    .unwrap();
+    let seen: Vec<(&str, &str, &str)> = page
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.requester.as_str(),
+                r.via.as_str(),
+                if r.decision == pb::Decision::Allow as i32 {
+                    "allow"
+                } else {
+                    "deny"
+                },
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("housing", "contract:registry", "allow"),
+            ("housing", "contract:registry", "allow"),
+            ("tax", "contract:registry", "deny")
+        ]
+    );
+    assert!(net.supply_holds());
+}
+
+#[test]
+fn audit_export_verifies_and_detects_tampering() {
+    let mut net = Net::new();
+    let p = net.publish_payload("property", "EXP-1", ID);
+    let cert = attr(&net.one("real-estate", p), "certificate_published", "id").to_string();
+    net.tx("housing", request(&cert, "housing_eligibility"));
+    net.tx("tax", request(&cert, "tax_assessment"));
+    net.tx("bank", request(&cert, "mortgage_review"));
+    net.block();
+    let export = audit::export(
+        &net.store,
+        "gate-test",
+        &pb::AuditQuery {
+            cert_id: cert,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(export.proofs.len(), 3);
+    let file = audit::ExportFile::from_export(&export).unwrap();
+    assert_eq!(file.records[1].proof.tree_size, 3);
+    // Headers here are unsigned, so the check must stop at the signature.
+    let genesis_err = file.verify(&test_genesis(&net)).unwrap_err();
+    assert!(genesis_err.contains("signature"), "{genesis_err}");
+}
+
+fn test_genesis(net: &Net) -> Genesis {
+    let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
+    Genesis {
+        chain_id: "gate-test".into(),
+        genesis_time_ms: T0,
+        chain_salt: hex::encode(SALT),
+        departments: vec![],
+        validators: vec![GenesisValidator {
+            id: "node1".into(),
+            department: "tax".into(),
+            public_key: hex_pub(net.key("tax")),
+        }],
+        committee: Committee {
+            members: vec![],
+            threshold: 0,
+        },
+        params: ChainParams::default(),
+        access: Default::default(),
+    }
+}
