@@ -27,3 +27,4 @@ echo "== bench smoke run (figures are printed, not asserted)"
 target=${CARGO_TARGET_DIR:-target}
 "$target/debug/govchain" bench --txs 2000 --batch 500
 "$target/debug/govchain" bench --kind contract --txs 300 --wasm contracts/artifacts/bench.wasm
+"$target/debug/govchain" bench --kind gate --txs 20000 --batch 2000

@@ -7,113 +7,47 @@
 //! check, grants, the points transfer, the audit record with its indexes and Merkle root,
 //! and the atomic commit.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use govchain_crypto::{PrivateKey, sm3};
-use govchain_state::genesis::{
-    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, NANJING, nanjing_access,
-};
-use govchain_state::{BlockContext, Executor, VerifiedTx, audit, certs};
-use govchain_store::{BlockCommit, Store};
+use govchain_crypto::sm3;
+use govchain_state::genesis::nanjing_access;
+use govchain_state::local::LocalChain;
+use govchain_state::{VerifiedTx, audit, certs};
 use govchain_types::pb;
 use serde_json::json;
 
 use crate::bench::{BenchArgs, percentile, progress};
 use crate::output::{emit, table};
 
-const CHAIN: &str = "gate-bench";
 const SUBJECTS: usize = 2_000;
 
-struct Bench {
-    store: Arc<Store>,
-    exec: Executor,
-    keys: Vec<(String, Vec<u8>)>,
-    nonces: std::collections::BTreeMap<String, u64>,
-    height: u64,
-    time_ms: u64,
-    root: [u8; 32],
-}
-
-impl Bench {
-    fn tx(&mut self, dept: &str, kind: pb::payload::Kind) -> VerifiedTx {
-        let nonce = self.nonces.entry(dept.to_string()).or_default();
-        let body = pb::TxBody {
-            chain_id: CHAIN.into(),
-            sender: dept.into(),
-            operator: String::new(),
-            nonce: *nonce,
-            expiry_height: 0,
-            payload: Some(pb::Payload { kind: Some(kind) }),
-        };
-        *nonce += 1;
-        let encoded = govchain_types::encode(&body);
-        let key = self
-            .keys
-            .iter()
-            .find(|(d, _)| d == dept)
-            .expect("department")
-            .1
-            .clone();
-        VerifiedTx {
-            hash: sm3(&encoded),
-            tx: pb::SignedTx {
-                body: encoded,
-                signer_pubkey: key,
-                signature: vec![],
-            },
-            body,
-        }
+/// Executes and commits one block; fails if any transaction failed.
+fn block(chain: &mut LocalChain, txs: &[VerifiedTx]) -> anyhow::Result<(Duration, Duration)> {
+    let (receipts, t) = chain.block(txs, 1_000)?;
+    if let Some(r) = receipts
+        .iter()
+        .find(|r| r.status != pb::TxStatus::Ok as i32)
+    {
+        anyhow::bail!("bench transaction failed: {}", r.error_message);
     }
-
-    /// Executes and commits one block; returns the execution time and the commit time.
-    fn block(&mut self, txs: &[VerifiedTx]) -> anyhow::Result<(Duration, Duration, u32)> {
-        self.height += 1;
-        self.time_ms += 1_000;
-        let ctx = BlockContext {
-            height: self.height,
-            time_ms: self.time_ms,
-            proposer: "node1".into(),
-        };
-        let t = Instant::now();
-        let e = self.exec.execute(&ctx, txs, &self.root)?;
-        let executed = t.elapsed();
-        if let Some(r) = e
-            .receipts
-            .iter()
-            .find(|r| r.status != pb::TxStatus::Ok as i32)
-        {
-            anyhow::bail!("bench transaction failed: {}", r.error_message);
-        }
-        self.root = e.state_root;
-        let header = pb::BlockHeader {
-            chain_id: CHAIN.into(),
-            height: self.height,
-            time_ms: self.time_ms,
-            audit_root: e.audit_root.to_vec(),
-            audit_count: e.audit_count,
-            ..Default::default()
-        };
-        let block = govchain_types::encode(&pb::Block {
-            header: govchain_types::encode(&header),
-            signature: vec![],
-            txs: vec![],
-        });
-        let t = Instant::now();
-        self.store.commit_block(BlockCommit {
-            height: self.height,
-            hash: sm3(&block),
-            block,
-            txs: txs
-                .iter()
-                .map(|t| t.hash)
-                .zip(e.receipts.iter().map(govchain_types::encode))
-                .collect(),
-            state: e.writes,
-            index: e.index,
-        })?;
-        Ok((executed, t.elapsed(), e.audit_count))
-    }
+    let requests = txs
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.body.payload.as_ref().and_then(|p| p.kind.as_ref()),
+                Some(pb::payload::Kind::Request(_))
+            )
+        })
+        .count();
+    let decisions = receipts
+        .iter()
+        .filter(|r| r.events.iter().any(|e| e.kind == "access"))
+        .count();
+    anyhow::ensure!(
+        decisions == requests,
+        "every request must leave one gate decision"
+    );
+    Ok((t.execute, t.commit))
 }
 
 /// Deterministic pseudo-random numbers (SplitMix64) for a repeatable workload.
@@ -132,66 +66,20 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let records = args.txs;
     let per_block = args.batch.max(1);
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(Store::open(dir.path(), !args.no_sync)?);
-    let keys: Vec<(String, Vec<u8>)> = NANJING
-        .iter()
-        .map(|d| {
-            (
-                d.id.to_string(),
-                PrivateKey::generate().public_key().to_sec1(),
-            )
-        })
-        .collect();
     let mut access = nanjing_access();
     access.initial_points = 1_000_000_000_000;
     access
         .policy
         .push("p, tax, property, read, tax_assessment, allow".into());
-    let genesis = Genesis {
-        chain_id: CHAIN.into(),
-        genesis_time_ms: 1_795_392_000_000,
-        chain_salt: hex::encode([1u8; 32]),
-        departments: keys
-            .iter()
-            .map(|(id, k)| GenesisDepartment {
-                id: id.clone(),
-                name: id.clone(),
-                public_key: hex::encode(k),
-                roles: vec![],
-                operators: vec![],
-            })
-            .collect(),
-        validators: vec![GenesisValidator {
-            id: "node1".into(),
-            department: "tax".into(),
-            public_key: hex::encode(&keys[0].1),
-        }],
-        committee: Committee {
-            members: vec!["tax".into()],
-            threshold: 1,
-        },
-        params: ChainParams::default(),
+    let mut b = LocalChain::nanjing(
+        dir.path(),
+        !args.no_sync,
+        1_795_392_000_000,
+        [1; 32],
         access,
-    };
-    let exec = Executor::new(store.clone())?;
-    let g = exec.execute_genesis(&genesis)?;
-    store.commit_block(BlockCommit {
-        height: 0,
-        hash: [0; 32],
-        block: vec![],
-        txs: vec![],
-        state: g.writes,
-        index: g.index,
-    })?;
-    let mut b = Bench {
-        store: store.clone(),
-        exec,
-        keys,
-        nonces: Default::default(),
-        height: 0,
-        time_ms: genesis.genesis_time_ms,
-        root: g.state_root,
-    };
+    )?;
+    let first_time = b.time_ms;
+    let store = b.store.clone();
 
     // One property deed per citizen, published by the registry.
     let mut certs_ids = Vec::with_capacity(SUBJECTS);
@@ -227,7 +115,7 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 )
             })
             .collect();
-        b.block(&txs)?;
+        block(&mut b, &txs)?;
     }
 
     // Requests: allowed by role (housing, bank), by a line (tax), denied (civil-affairs).
@@ -261,11 +149,7 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 )
             })
             .collect();
-        let (e, c, count) = b.block(&txs)?;
-        anyhow::ensure!(
-            count as usize == n,
-            "every request must leave one audit record"
-        );
+        let (e, c) = block(&mut b, &txs)?;
         exec_time += e;
         commit_time += c;
         made += n;
@@ -276,7 +160,7 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let per_sec = records as f64 / total.as_secs_f64();
 
     // Audit queries over what was made.
-    let first_time = genesis.genesis_time_ms;
+    let last_time = b.time_ms;
     let queries: Vec<(&str, Box<dyn Fn(u64) -> pb::AuditQuery>)> = vec![
         (
             "by subject (one citizen)",
@@ -312,7 +196,7 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         (
             "time window of 10 s",
             Box::new(move |k| {
-                let from = first_time + 1_000 + mix(k) % (b.time_ms - first_time).max(1);
+                let from = first_time + 1_000 + mix(k) % (last_time - first_time).max(1);
                 pb::AuditQuery {
                     from_ms: from,
                     to_ms: from + 10_000,

@@ -35,19 +35,10 @@ pub(crate) fn emit(json: bool, value: &Value, human: impl FnOnce()) {
 /// Formats Unix milliseconds as UTC `YYYY-MM-DD HH:MM:SS.mmm`.
 pub(crate) fn time_ms(ms: u64) -> String {
     let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let rem = secs % 86_400;
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03} UTC",
+        "{} {:02}:{:02}:{:02}.{:03} UTC",
+        govchain_state::certs::format_date((secs / 86_400) as i64),
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,

@@ -8,7 +8,7 @@
 use govchain_crypto::{Sm3Hasher, sm3};
 use govchain_types::{TxError, decode, pb, validate_name};
 
-use crate::{BlockContext, Overlay, VerifiedTx, keys, points};
+use crate::{BlockContext, Overlay, VerifiedTx, event, keys, points};
 
 fn internal(e: impl std::fmt::Display) -> TxError {
     TxError::Internal(e.to_string())
@@ -262,19 +262,6 @@ pub fn validate_purpose(p: &pb::Purpose) -> Result<(), TxError> {
         });
     }
     Ok(())
-}
-
-fn event(kind: &str, attrs: &[(&str, String)]) -> pb::Event {
-    pb::Event {
-        kind: kind.into(),
-        attributes: attrs
-            .iter()
-            .map(|(k, v)| pb::Attribute {
-                key: (*k).into(),
-                value: v.clone(),
-            })
-            .collect(),
-    }
 }
 
 /// Publishes a certificate.

@@ -382,26 +382,19 @@ pub fn access_event(r: &pb::AuditRecord) -> pb::Event {
     } else {
         "deny"
     };
-    let attrs = [
-        ("request", r.seq.to_string()),
-        ("cert", r.cert_id.clone()),
-        ("requester", r.requester.clone()),
-        ("owner", r.owner.clone()),
-        ("purpose", r.purpose.clone()),
-        ("decision", decision.to_string()),
-        ("reason", r.reason.clone()),
-        ("points", r.points.to_string()),
-    ];
-    pb::Event {
-        kind: "access".into(),
-        attributes: attrs
-            .into_iter()
-            .map(|(k, value)| pb::Attribute {
-                key: k.into(),
-                value,
-            })
-            .collect(),
-    }
+    crate::event(
+        "access",
+        &[
+            ("request", r.seq.to_string()),
+            ("cert", r.cert_id.clone()),
+            ("requester", r.requester.clone()),
+            ("owner", r.owner.clone()),
+            ("purpose", r.purpose.clone()),
+            ("decision", decision.to_string()),
+            ("reason", r.reason.clone()),
+            ("points", r.points.to_string()),
+        ],
+    )
 }
 
 fn call_contract(
@@ -560,22 +553,13 @@ fn anchor(
         tx_hash: tx.hash.to_vec(),
     };
     o.put(key, govchain_types::encode(&rec));
-    events.push(pb::Event {
-        kind: "anchor".into(),
-        attributes: vec![
-            pb::Attribute {
-                key: "department".into(),
-                value: tx.body.sender.clone(),
-            },
-            pb::Attribute {
-                key: "key".into(),
-                value: a.key.clone(),
-            },
-            pb::Attribute {
-                key: "digest".into(),
-                value: hex::encode(&a.digest),
-            },
+    events.push(crate::event(
+        "anchor",
+        &[
+            ("department", tx.body.sender.clone()),
+            ("key", a.key.clone()),
+            ("digest", hex::encode(&a.digest)),
         ],
-    });
+    ));
     Ok(())
 }

@@ -18,7 +18,7 @@ use govchain_vm::Vm;
 use crate::contracts::ContractHost;
 use crate::genesis::Committee;
 use crate::policy::{self, PolicyLine};
-use crate::{BlockContext, Overlay, certs, keys, points};
+use crate::{BlockContext, Overlay, certs, event, keys, points};
 
 /// Voting period when a proposal does not set one, in blocks.
 pub const DEFAULT_VOTING_PERIOD: u64 = 10_000;
@@ -46,19 +46,6 @@ fn member(o: &Overlay, sender: &str, action: &'static str) -> Result<Committee, 
         });
     }
     Ok(c)
-}
-
-fn event(kind: &str, attrs: &[(&str, String)]) -> pb::Event {
-    pb::Event {
-        kind: kind.into(),
-        attributes: attrs
-            .iter()
-            .map(|(k, v)| pb::Attribute {
-                key: (*k).into(),
-                value: v.clone(),
-            })
-            .collect(),
-    }
 }
 
 fn load_proposal(o: &Overlay, id: u64) -> Result<pb::ProposalRecord, TxError> {

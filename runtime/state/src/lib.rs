@@ -24,6 +24,7 @@ pub mod gate;
 pub mod genesis;
 pub mod governance;
 pub mod keys;
+pub mod local;
 mod overlay;
 pub mod points;
 pub mod policy;
@@ -59,3 +60,18 @@ pub enum StateError {
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, StateError>;
+
+/// A receipt event of `kind` with `attrs`.
+pub(crate) fn event(kind: &str, attrs: &[(&str, String)]) -> govchain_types::pb::Event {
+    use govchain_types::pb;
+    pb::Event {
+        kind: kind.into(),
+        attributes: attrs
+            .iter()
+            .map(|(k, v)| pb::Attribute {
+                key: (*k).into(),
+                value: v.clone(),
+            })
+            .collect(),
+    }
+}

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use govchain_crypto::{PrivateKey, sm3};
-use govchain_state::genesis::{
-    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, NANJING, nanjing_access,
-};
-use govchain_state::{BlockContext, Executor, VerifiedTx, audit, certs, query};
-use govchain_store::{BlockCommit, Store};
+use govchain_crypto::sm3;
+use govchain_state::genesis::nanjing_access;
+use govchain_state::local::LocalChain;
+use govchain_state::{VerifiedTx, audit, certs, query};
+use govchain_store::Store;
 use govchain_types::{ErrorCode, pb};
 use proptest::prelude::*;
 
@@ -19,145 +18,33 @@ const SALT: [u8; 32] = [9; 32];
 
 struct Net {
     _dir: tempfile::TempDir,
+    chain: LocalChain,
     store: Arc<Store>,
-    exec: Executor,
-    keys: Vec<(String, PrivateKey)>,
-    nonces: std::collections::BTreeMap<String, u64>,
-    height: u64,
-    time: u64,
-    root: [u8; 32],
     pending: Vec<VerifiedTx>,
 }
 
 impl Net {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keys: Vec<(String, PrivateKey)> = NANJING
-            .iter()
-            .map(|d| (d.id.to_string(), PrivateKey::generate()))
-            .collect();
-        let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
-        let genesis = Genesis {
-            chain_id: "gate-test".into(),
-            genesis_time_ms: T0,
-            chain_salt: hex::encode(SALT),
-            departments: keys
-                .iter()
-                .map(|(id, k)| GenesisDepartment {
-                    id: id.clone(),
-                    name: id.clone(),
-                    public_key: hex_pub(k),
-                    roles: vec![],
-                    operators: vec![],
-                })
-                .collect(),
-            validators: vec![GenesisValidator {
-                id: "node1".into(),
-                department: "tax".into(),
-                public_key: hex_pub(&keys[0].1),
-            }],
-            committee: Committee {
-                members: vec!["tax".into(), "housing".into()],
-                threshold: 2,
-            },
-            params: ChainParams::default(),
-            access: nanjing_access(),
-        };
-        let store = Arc::new(Store::open(dir.path(), false).unwrap());
-        let exec = Executor::new(store.clone()).unwrap();
-        let g = exec.execute_genesis(&genesis).unwrap();
-        store
-            .commit_block(BlockCommit {
-                height: 0,
-                hash: [0; 32],
-                block: vec![],
-                txs: vec![],
-                state: g.writes,
-                index: g.index,
-            })
-            .unwrap();
+        let chain = LocalChain::nanjing(dir.path(), false, T0, SALT, nanjing_access()).unwrap();
         Net {
+            store: chain.store.clone(),
             _dir: dir,
-            store,
-            exec,
-            keys,
-            nonces: Default::default(),
-            height: 0,
-            time: T0,
-            root: g.state_root,
+            chain,
             pending: vec![],
         }
     }
 
-    fn key(&self, dept: &str) -> &PrivateKey {
-        &self.keys.iter().find(|(d, _)| d == dept).unwrap().1
-    }
-
     /// Queues a transaction for the next block.
     fn tx(&mut self, dept: &str, kind: pb::payload::Kind) {
-        let nonce = self.nonces.entry(dept.to_string()).or_default();
-        let body = pb::TxBody {
-            chain_id: "gate-test".into(),
-            sender: dept.into(),
-            operator: String::new(),
-            nonce: *nonce,
-            expiry_height: 0,
-            payload: Some(pb::Payload { kind: Some(kind) }),
-        };
-        *nonce += 1;
-        let encoded = govchain_types::encode(&body);
-        let signer_pubkey = self.key(dept).public_key().to_sec1();
-        self.pending.push(VerifiedTx {
-            hash: sm3(&encoded),
-            tx: pb::SignedTx {
-                body: encoded,
-                signer_pubkey,
-                signature: vec![],
-            },
-            body,
-        });
+        let tx = self.chain.tx(dept, kind);
+        self.pending.push(tx);
     }
 
     /// Executes and commits the queued transactions as one block.
     fn block(&mut self) -> Vec<pb::Receipt> {
-        self.height += 1;
-        self.time += 5_000;
         let txs = std::mem::take(&mut self.pending);
-        let ctx = BlockContext {
-            height: self.height,
-            time_ms: self.time,
-            proposer: "node1".into(),
-        };
-        let e = self.exec.execute(&ctx, &txs, &self.root).unwrap();
-        self.root = e.state_root;
-        let header = pb::BlockHeader {
-            chain_id: "gate-test".into(),
-            height: self.height,
-            audit_root: e.audit_root.to_vec(),
-            audit_count: e.audit_count,
-            proposer: "node1".into(),
-            ..Default::default()
-        };
-        let block = pb::Block {
-            header: govchain_types::encode(&header),
-            signature: vec![0; 64],
-            txs: vec![],
-        };
-        self.store
-            .commit_block(BlockCommit {
-                height: self.height,
-                hash: sm3(&block.header),
-                block: govchain_types::encode(&block),
-                txs: txs
-                    .iter()
-                    .map(|t| t.hash)
-                    .zip(e.receipts.iter().map(govchain_types::encode))
-                    .collect(),
-                state: e.writes,
-                index: e.index,
-            })
-            .unwrap();
-        e.receipts
+        self.chain.block(&txs, 5_000).unwrap().0
     }
 
     fn one(&mut self, dept: &str, kind: pb::payload::Kind) -> pb::Receipt {
@@ -598,7 +485,7 @@ proptest! {
                             reward_cap_per_period: 3,
                         }));
                     }
-                    Op::NextDay => net.time += DAY,
+                    Op::NextDay => net.chain.time_ms += DAY,
                 }
             }
             net.block();
@@ -751,40 +638,47 @@ fn audit_export_verifies_and_detects_tampering() {
     net.tx("tax", request(&cert, "tax_assessment"));
     net.tx("bank", request(&cert, "mortgage_review"));
     net.block();
-    let export = audit::export(
-        &net.store,
-        "gate-test",
-        &pb::AuditQuery {
-            cert_id: cert,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let q = pb::AuditQuery {
+        cert_id: cert,
+        ..Default::default()
+    };
+    let export = audit::export(&net.store, "local", &q).unwrap();
     assert_eq!(export.proofs.len(), 3);
     let file = audit::ExportFile::from_export(&export).unwrap();
     assert_eq!(file.records[1].proof.tree_size, 3);
-    // Headers here are unsigned, so the check must stop at the signature.
-    let genesis_err = file.verify(&test_genesis(&net)).unwrap_err();
-    assert!(genesis_err.contains("signature"), "{genesis_err}");
-}
-
-fn test_genesis(net: &Net) -> Genesis {
-    let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
-    Genesis {
-        chain_id: "gate-test".into(),
-        genesis_time_ms: T0,
-        chain_salt: hex::encode(SALT),
-        departments: vec![],
-        validators: vec![GenesisValidator {
-            id: "node1".into(),
-            department: "tax".into(),
-            public_key: hex_pub(net.key("tax")),
-        }],
-        committee: Committee {
-            members: vec![],
-            threshold: 0,
-        },
-        params: ChainParams::default(),
-        access: Default::default(),
-    }
+    assert_eq!(file.verify(&net.chain.genesis), Ok(3));
+    // Any changed record, proof or header fails; so does another chain's genesis.
+    let mut bad = file.clone();
+    bad.records[2].record.points += 1;
+    assert!(
+        bad.verify(&net.chain.genesis)
+            .unwrap_err()
+            .contains("readable fields")
+    );
+    let mut bad = file.clone();
+    bad.records[0].proof.path[0][0] ^= 1;
+    assert!(
+        bad.verify(&net.chain.genesis)
+            .unwrap_err()
+            .contains("inclusion proof")
+    );
+    let mut bad = file.clone();
+    let sig = bad.headers[0].signature.clone();
+    bad.headers[0].signature = format!(
+        "{}{}",
+        if &sig[..2] == "00" { "01" } else { "00" },
+        &sig[2..]
+    );
+    assert!(
+        bad.verify(&net.chain.genesis)
+            .unwrap_err()
+            .contains("does not verify")
+    );
+    let mut other = net.chain.genesis.clone();
+    other.validators[0].public_key = hex::encode(
+        govchain_crypto::PrivateKey::generate()
+            .public_key()
+            .to_sec1(),
+    );
+    assert!(file.verify(&other).unwrap_err().contains("does not verify"));
 }

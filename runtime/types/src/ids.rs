@@ -27,37 +27,30 @@ impl fmt::Debug for HashHex<'_> {
 /// Checks a department, operator or validator id: 1..=64 characters of `a-z`, `0-9`
 /// and `-`, starting with a letter. Returns the reason it is invalid.
 pub fn validate_dept_id(id: &str) -> Result<(), &'static str> {
-    if id.is_empty() || id.len() > 64 {
-        return Err("must be 1 to 64 characters");
-    }
-    if !id.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Err("must start with a lowercase letter");
-    }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err("may contain only a-z, 0-9 and '-'");
-    }
-    Ok(())
+    check_id(id, false, "may contain only a-z, 0-9 and '-'")
 }
 
 /// Checks a certificate type, purpose or policy name: 1..=64 characters of `a-z`,
 /// `0-9`, `-` and `_`, starting with a letter. Returns the reason it is invalid.
 pub fn validate_name(id: &str) -> Result<(), &'static str> {
+    check_id(id, true, "may contain only a-z, 0-9, '-' and '_'")
+}
+
+fn check_id(id: &str, underscore: bool, charset: &'static str) -> Result<(), &'static str> {
     if id.is_empty() || id.len() > 64 {
         return Err("must be 1 to 64 characters");
     }
     if !id.starts_with(|c: char| c.is_ascii_lowercase()) {
         return Err("must start with a lowercase letter");
     }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        return Err("may contain only a-z, 0-9, '-' and '_'");
+    let allowed = |c: char| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (underscore && c == '_')
+    };
+    if id.chars().all(allowed) {
+        Ok(())
+    } else {
+        Err(charset)
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -508,7 +508,10 @@ pub(crate) async fn cert(
                         ("reason", get("reason")),
                         (
                             "points paid",
-                            format!("{} (to {})", get("points"), get("owner"))
+                            match get("points").as_str() {
+                                "0" => "0".to_string(),
+                                p => format!("{p} (to {})", get("owner")),
+                            }
                         ),
                         ("height", receipt.height.to_string()),
                     ])

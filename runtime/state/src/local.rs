@@ -1,0 +1,200 @@
+//! An in-process chain without consensus or signatures: executes and commits blocks of
+//! transactions that are taken as already admitted. It measures and tests execution
+//! (`govchain bench --kind gate`, the gate's tests); a node never uses it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use govchain_crypto::{PrivateKey, sm3};
+use govchain_store::{BlockCommit, Store};
+use govchain_types::pb;
+
+use crate::genesis::{
+    AccessGenesis, ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, NANJING,
+};
+use crate::{BlockContext, ExecutedBlock, Executor, Result, VerifiedTx};
+
+/// A chain of the 'nanjing' departments in a store of its own.
+#[derive(Debug)]
+pub struct LocalChain {
+    /// The store.
+    pub store: Arc<Store>,
+    /// The executor.
+    pub executor: Executor,
+    /// The genesis document (its validator key is the tax bureau's).
+    pub genesis: Genesis,
+    keys: BTreeMap<String, PrivateKey>,
+    nonces: BTreeMap<String, u64>,
+    /// Height of the last block.
+    pub height: u64,
+    /// Time of the last block, Unix ms.
+    pub time_ms: u64,
+    root: [u8; 32],
+}
+
+/// Timings of one block.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockTimes {
+    /// Execution.
+    pub execute: Duration,
+    /// The atomic commit.
+    pub commit: Duration,
+}
+
+impl LocalChain {
+    /// Writes the genesis of the 'nanjing' departments (fresh keys, the committee `tax`
+    /// and `housing`, 2 of 2) with `access`, into a store at `dir`.
+    pub fn nanjing(
+        dir: &Path,
+        sync: bool,
+        time_ms: u64,
+        salt: [u8; 32],
+        access: AccessGenesis,
+    ) -> Result<Self> {
+        let keys: BTreeMap<String, PrivateKey> = NANJING
+            .iter()
+            .map(|d| (d.id.to_string(), PrivateKey::generate()))
+            .collect();
+        let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
+        let genesis = Genesis {
+            chain_id: "local".into(),
+            genesis_time_ms: time_ms,
+            chain_salt: hex::encode(salt),
+            departments: keys
+                .iter()
+                .map(|(id, k)| GenesisDepartment {
+                    id: id.clone(),
+                    name: id.clone(),
+                    public_key: hex_pub(k),
+                    roles: vec![],
+                    operators: vec![],
+                })
+                .collect(),
+            validators: vec![GenesisValidator {
+                id: "node1".into(),
+                department: "tax".into(),
+                public_key: hex_pub(&keys["tax"]),
+            }],
+            committee: Committee {
+                members: vec!["tax".into(), "housing".into()],
+                threshold: 2,
+            },
+            params: ChainParams::default(),
+            access,
+        };
+        let store = Arc::new(Store::open(dir, sync)?);
+        let executor = Executor::new(store.clone())?;
+        let g = executor.execute_genesis(&genesis)?;
+        let root = g.state_root;
+        let chain = LocalChain {
+            store,
+            executor,
+            genesis,
+            keys,
+            nonces: BTreeMap::new(),
+            height: 0,
+            time_ms,
+            root,
+        };
+        chain.commit(0, g)?;
+        Ok(chain)
+    }
+
+    /// A department's key.
+    pub fn key(&self, dept: &str) -> &PrivateKey {
+        &self.keys[dept]
+    }
+
+    /// A transaction of `dept` with its next nonce, taken as admitted (not signed).
+    pub fn tx(&mut self, dept: &str, kind: pb::payload::Kind) -> VerifiedTx {
+        let nonce = self.nonces.entry(dept.to_string()).or_default();
+        let body = pb::TxBody {
+            chain_id: self.genesis.chain_id.clone(),
+            sender: dept.into(),
+            operator: String::new(),
+            nonce: *nonce,
+            expiry_height: 0,
+            payload: Some(pb::Payload { kind: Some(kind) }),
+        };
+        *nonce += 1;
+        let encoded = govchain_types::encode(&body);
+        VerifiedTx {
+            hash: sm3(&encoded),
+            tx: pb::SignedTx {
+                body: encoded,
+                signer_pubkey: self.keys[dept].public_key().to_sec1(),
+                signature: vec![],
+            },
+            body,
+        }
+    }
+
+    /// Executes `txs` as the next block, `step_ms` after the last, and commits it with a
+    /// header signed by the validator. Returns the receipts and the timings.
+    pub fn block(
+        &mut self,
+        txs: &[VerifiedTx],
+        step_ms: u64,
+    ) -> Result<(Vec<pb::Receipt>, BlockTimes)> {
+        self.height += 1;
+        self.time_ms += step_ms;
+        let ctx = BlockContext {
+            height: self.height,
+            time_ms: self.time_ms,
+            proposer: "node1".into(),
+        };
+        let t = Instant::now();
+        let e = self.executor.execute(&ctx, txs, &self.root)?;
+        let execute = t.elapsed();
+        self.root = e.state_root;
+        let receipts = e.receipts.clone();
+        let t = Instant::now();
+        let hashes: Vec<_> = txs.iter().map(|t| t.hash).collect();
+        self.commit_with(self.height, e, &hashes)?;
+        Ok((
+            receipts,
+            BlockTimes {
+                execute,
+                commit: t.elapsed(),
+            },
+        ))
+    }
+
+    fn commit(&self, height: u64, e: ExecutedBlock) -> Result<()> {
+        self.commit_with(height, e, &[])
+    }
+
+    fn commit_with(&self, height: u64, e: ExecutedBlock, hashes: &[[u8; 32]]) -> Result<()> {
+        let header = pb::BlockHeader {
+            chain_id: self.genesis.chain_id.clone(),
+            height,
+            time_ms: self.time_ms,
+            proposer: "node1".into(),
+            state_root: e.state_root.to_vec(),
+            audit_root: e.audit_root.to_vec(),
+            audit_count: e.audit_count,
+            ..Default::default()
+        };
+        let header = govchain_types::encode(&header);
+        let block = pb::Block {
+            signature: self.keys["tax"].sign(&header).to_bytes().to_vec(),
+            header,
+            txs: vec![],
+        };
+        self.store.commit_block(BlockCommit {
+            height,
+            hash: sm3(&block.header),
+            block: govchain_types::encode(&block),
+            txs: hashes
+                .iter()
+                .copied()
+                .zip(e.receipts.iter().map(govchain_types::encode))
+                .collect(),
+            state: e.writes,
+            index: e.index,
+        })?;
+        Ok(())
+    }
+}
