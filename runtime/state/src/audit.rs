@@ -85,7 +85,9 @@ pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPag
         n => n.min(max),
     } as usize;
     // Sequence numbers grow with block time, so a time range is a sequence range.
-    let mut start = q.after + 1;
+    let Some(mut start) = q.after.checked_add(1) else {
+        return Ok(pb::AuditPage::default());
+    };
     if q.from_ms > 0 {
         let from = index::audit_time(q.from_ms, 0);
         if let Some(first) = store
@@ -299,6 +301,9 @@ pub struct ExportFile {
     pub format: String,
     /// Chain id.
     pub chain_id: String,
+    /// The filters of the query that selected the records (for the reader; the proofs
+    /// show each record authentic, not that the set is complete).
+    pub query: BTreeMap<String, String>,
     /// The records.
     pub records: Vec<ExportedRecord>,
     /// Headers the proofs are checked against.
@@ -311,7 +316,47 @@ pub const EXPORT_FORMAT: &str = "govchain-audit-export/v1";
 impl ExportFile {
     /// Builds the file from an export answer, filling in each proof's tree size from its
     /// header.
-    pub fn from_export(e: &pb::AuditExport) -> Result<Self, String> {
+    pub fn from_export(e: &pb::AuditExport, q: &pb::AuditQuery) -> Result<Self, String> {
+        let decision = match q.decision {
+            d if d == pb::Decision::Allow as i32 => "allow",
+            d if d == pb::Decision::Deny as i32 => "deny",
+            _ => "",
+        };
+        let query: BTreeMap<String, String> = [
+            ("requester", q.requester.clone()),
+            ("owner", q.owner.clone()),
+            ("subject_id", hex::encode(&q.subject_id)),
+            ("cert_id", q.cert_id.clone()),
+            ("decision", decision.to_string()),
+            (
+                "from_ms",
+                if q.from_ms == 0 {
+                    String::new()
+                } else {
+                    q.from_ms.to_string()
+                },
+            ),
+            (
+                "to_ms",
+                if q.to_ms == 0 {
+                    String::new()
+                } else {
+                    q.to_ms.to_string()
+                },
+            ),
+            (
+                "after",
+                if q.after == 0 {
+                    String::new()
+                } else {
+                    q.after.to_string()
+                },
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         let mut sizes = BTreeMap::new();
         let mut headers = Vec::new();
         for h in &e.headers {
@@ -353,6 +398,7 @@ impl ExportFile {
         Ok(ExportFile {
             format: EXPORT_FORMAT.into(),
             chain_id: e.chain_id.clone(),
+            query,
             records,
             headers,
         })

@@ -141,7 +141,11 @@ impl Host for ContractHost {
         )
         .map_err(|e| match e {
             govchain_types::TxError::Internal(m) => HostError::Fatal(m),
-            other => HostError::Denied(other.to_string()),
+            bad_input => {
+                let m = bad_input.to_string();
+                self.denials.push(m.clone());
+                HostError::Denied(m)
+            }
         })?;
         match outcome.certificate {
             Some(cert) => Ok(certificate_view(&cert, &outcome.record)),

@@ -220,8 +220,9 @@ impl Executor {
             });
         }
         let gas = gas_limit(requested_gas)?;
+        let code = contract_code(&self.vm, &rec, &o)?;
         let host = ContractHost::new(o, &rec.name, Caller::default(), ctx.clone(), None);
-        let outcome = run_contract(&self.vm, &rec, host, method, args, gas, true)?;
+        let outcome = run_contract(&self.vm, code, host, method, args, gas, true);
         match outcome.result {
             Ok(out) => Ok((out, outcome.gas_used)),
             Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
@@ -412,6 +413,7 @@ fn call_contract(
         });
     }
     let gas = gas_limit(c.gas_limit)?;
+    let code = contract_code(env.vm, &rec, o)?;
     let caller = Caller {
         department: tx.body.sender.clone(),
         operator: tx.body.operator.clone(),
@@ -424,7 +426,7 @@ fn call_contract(
         env.ctx.clone(),
         Some(env.policy.clone()),
     );
-    let outcome = run_contract(env.vm, &rec, host, &c.method, c.args.clone(), gas, false)?;
+    let outcome = run_contract(env.vm, code, host, &c.method, c.args.clone(), gas, false);
     *o = outcome.host.overlay;
     receipt.gas_used = outcome.gas_used;
     match outcome.result {
@@ -462,31 +464,39 @@ fn call_contract(
     }
 }
 
-/// Runs `method` of a deployed contract on `host`.
-fn run_contract(
+/// The code hash of a deployed contract and its prepared code, read from `o` (committed
+/// or pending in this block) unless the VM has it compiled, so that a cache miss never
+/// changes the outcome.
+fn contract_code(
     vm: &Vm<ContractHost>,
     rec: &pb::ContractRecord,
-    host: ContractHost,
-    method: &str,
-    input: Vec<u8>,
-    gas_limit: u64,
-    read_only: bool,
-) -> std::result::Result<govchain_vm::CallOutcome<ContractHost>, TxError> {
+    o: &Overlay,
+) -> std::result::Result<([u8; 32], Option<Vec<u8>>), TxError> {
     let code_hash: [u8; 32] = rec
         .code_hash
         .as_slice()
         .try_into()
         .map_err(|_| TxError::Internal("code hash".into()))?;
-    // Read the code (committed or pending in this block) unless the VM has it compiled,
-    // so a cache miss never changes the outcome.
     let code = if vm.is_cached(&code_hash) {
         None
     } else {
-        host.overlay
-            .get(&keys::code(&code_hash))
+        o.get(&keys::code(&code_hash))
             .map_err(|e| TxError::Internal(e.to_string()))?
     };
-    Ok(vm.call(
+    Ok((code_hash, code))
+}
+
+/// Runs `method` of the contract with `code_hash` on `host`.
+fn run_contract(
+    vm: &Vm<ContractHost>,
+    (code_hash, code): ([u8; 32], Option<Vec<u8>>),
+    host: ContractHost,
+    method: &str,
+    input: Vec<u8>,
+    gas_limit: u64,
+    read_only: bool,
+) -> govchain_vm::CallOutcome<ContractHost> {
+    vm.call(
         CallRequest {
             code_hash,
             method,
@@ -496,7 +506,7 @@ fn run_contract(
         },
         host,
         move || code.ok_or_else(|| "contract code missing from state".to_string()),
-    ))
+    )
 }
 
 fn gas_limit(requested: u64) -> std::result::Result<u64, TxError> {

@@ -63,7 +63,6 @@ pub fn read(
     let ty = certs::cert_type(o, &cert.cert_type)?;
     let basis = basis(o, ctx, policy, reader, &cert, purpose)?;
     let seq = keys::counter(o.get(keys::AUDIT_SEQ).map_err(internal)?)? + 1;
-    o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
     let mut record = pb::AuditRecord {
         seq,
         height: ctx.height,
@@ -83,6 +82,8 @@ pub fn read(
         block_index: o.audit().len() as u32,
         grant_id: 0,
     };
+    // Everything that can fail happens before the first write: the decision, its
+    // payment and its record are written together or not at all.
     let allowed = match basis {
         Err(reason) => {
             record.reason = reason;
@@ -95,12 +96,13 @@ pub fn read(
                 Basis::Grant(id) => (format!("grant {id}"), id),
             };
             record.grant_id = grant_id;
-            charge(o, ctx, reader, &cert, ty.price, seq, &why, &mut record)?
+            charge(o, ctx, reader, &cert, ty.price, &why, &mut record)?
         }
     };
     if allowed {
         record.decision = pb::Decision::Allow as i32;
     }
+    o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
     o.push_audit(record.clone());
     Ok(Outcome {
         record,
@@ -177,7 +179,8 @@ fn basis(
 }
 
 /// Charges the read: free for the owner, then a free quota if one is left, else the
-/// type's price; too few points deny it. Returns whether the read is allowed.
+/// type's price; too few points deny it. Returns whether the read is allowed; on an
+/// error nothing is written.
 #[allow(clippy::too_many_arguments)]
 fn charge(
     o: &mut Overlay,
@@ -185,7 +188,6 @@ fn charge(
     reader: &Reader<'_>,
     cert: &pb::Certificate,
     price: u64,
-    seq: u64,
     why: &str,
     record: &mut pb::AuditRecord,
 ) -> Result<bool, TxError> {
@@ -193,8 +195,12 @@ fn charge(
         record.reason = format!("allowed: {why}");
         return Ok(true);
     }
-    if let Some((used, quota)) = points::take_free_read(o, ctx, reader.department)? {
-        record.reason = format!("allowed: {why}; free read {used} of {quota} this period");
+    if let Some((key, used, quota)) = points::free_read(o, ctx, reader.department)? {
+        points::use_free_read(o, key, used);
+        record.reason = format!(
+            "allowed: {why}; free read {} of {quota} this period",
+            used + 1
+        );
         return Ok(true);
     }
     let balance = points::balance(o, reader.department)?;
@@ -209,7 +215,7 @@ fn charge(
             tx_hash: reader.tx_hash,
             kind: "read",
             counterparty: "",
-            audit_seq: seq,
+            audit_seq: record.seq,
             note: &cert.id,
         },
         reader.department,

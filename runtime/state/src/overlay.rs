@@ -113,6 +113,10 @@ impl Overlay {
 
     /// Writes into the transaction layer.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        debug_assert!(
+            !self.sticky.contains_key(&key),
+            "a sticky key written non-sticky in the same transaction"
+        );
         self.tx.insert(key, Some(value));
     }
 
@@ -122,9 +126,15 @@ impl Overlay {
     }
 
     /// Writes a value that survives [`Overlay::discard_tx`] (the gate's points moves
-    /// and counters). Only the gate writes these keys, so the last sticky value of a key
-    /// is also its value in the transaction layer.
+    /// and counters). Within one transaction a key is written either sticky or not,
+    /// never both (gate reads happen in requests and contract calls, which write points
+    /// only through the gate; rewards and adjustments are other transactions), so the
+    /// last sticky value of a key is also its value in the transaction layer.
     pub fn put_sticky(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        debug_assert!(
+            !self.tx.contains_key(&key) || self.sticky.contains_key(&key),
+            "a key written non-sticky, then sticky, in the same transaction"
+        );
         self.sticky.insert(key.clone(), value.clone());
         self.tx.insert(key, Some(value));
     }

@@ -76,24 +76,26 @@ fn put(o: &mut Overlay, sticky: bool, key: Vec<u8>, value: u64) {
     }
 }
 
-/// Sets `dept`'s balance to `new` and records the change.
-fn set(
-    o: &mut Overlay,
-    sticky: bool,
-    dept: &str,
-    old: u64,
-    new: u64,
-    c: &Cause<'_>,
-) -> Result<(), TxError> {
+fn next_seq(o: &Overlay) -> Result<u64, TxError> {
+    Ok(get_counter(o, keys::POINTS_SEQ)? + 1)
+}
+
+/// Writes `dept`'s new balance and its ledger entry number `seq` (the caller has read
+/// and checked everything first, so writing cannot fail half-way).
+#[allow(clippy::too_many_arguments)]
+fn write(o: &mut Overlay, sticky: bool, dept: &str, old: u64, new: u64, seq: u64, c: &Cause<'_>) {
     put(o, sticky, keys::points(dept), new);
-    let seq = get_counter(o, keys::POINTS_SEQ)? + 1;
     put(o, sticky, keys::POINTS_SEQ.to_vec(), seq);
     let entry = pb::PointsEntry {
         seq,
         department: dept.to_string(),
         height: c.ctx.height,
         time_ms: c.ctx.time_ms,
-        delta: new as i64 - old as i64,
+        delta: if new >= old {
+            (new - old) as i64
+        } else {
+            -((old - new) as i64)
+        },
         balance: new,
         kind: c.kind.to_string(),
         counterparty: c.counterparty.to_string(),
@@ -110,11 +112,14 @@ fn set(
     } else {
         o.index(k, v);
     }
-    Ok(())
 }
 
-/// Moves `amount` from `from` to `to` for a read (sticky: a read stays paid). The caller
-/// has checked that `from` can pay.
+fn overflow() -> TxError {
+    internal("points overflow")
+}
+
+/// Moves `amount` from `from` to `to` for a read (sticky: a read stays paid). Fails,
+/// writing nothing, if `from` cannot pay.
 pub(crate) fn pay_for_read(
     o: &mut Overlay,
     c: &Cause<'_>,
@@ -122,55 +127,59 @@ pub(crate) fn pay_for_read(
     to: &str,
     amount: u64,
 ) -> Result<(), TxError> {
-    let fb = balance(o, from)?;
+    let (fb, tb, seq) = (balance(o, from)?, balance(o, to)?, next_seq(o)?);
     let rest = fb
         .checked_sub(amount)
         .ok_or_else(|| internal("read paid beyond balance"))?;
-    set(
+    let credited = tb.checked_add(amount).ok_or_else(overflow)?;
+    write(
         o,
         true,
         from,
         fb,
         rest,
+        seq,
         &Cause {
             kind: "read",
             counterparty: to,
             ..*c
         },
-    )?;
-    let tb = balance(o, to)?;
-    set(
+    );
+    write(
         o,
         true,
         to,
         tb,
-        tb + amount,
+        credited,
+        seq + 1,
         &Cause {
             kind: "earn",
             counterparty: from,
             ..*c
         },
-    )
+    );
+    Ok(())
 }
 
-/// Uses one of `dept`'s free reads of this period if any is left (sticky). Returns
-/// (reads used including this one, quota).
-pub(crate) fn take_free_read(
-    o: &mut Overlay,
+/// A free read left to `dept` in this period: (counter key, reads used before this one,
+/// quota). Reads only; [`use_free_read`] takes it.
+pub(crate) fn free_read(
+    o: &Overlay,
     ctx: &BlockContext,
     dept: &str,
-) -> Result<Option<(u64, u64)>, TxError> {
+) -> Result<Option<(Vec<u8>, u64, u64)>, TxError> {
     let p = params(o)?;
     if p.free_reads_per_period == 0 {
         return Ok(None);
     }
     let key = keys::free_reads(dept, period(&p, ctx.time_ms));
     let used = get_counter(o, &key)?;
-    if used >= p.free_reads_per_period {
-        return Ok(None);
-    }
+    Ok((used < p.free_reads_per_period).then_some((key, used, p.free_reads_per_period)))
+}
+
+/// Takes the free read found by [`free_read`] (sticky).
+pub(crate) fn use_free_read(o: &mut Overlay, key: Vec<u8>, used: u64) {
     put(o, true, key, used + 1);
-    Ok(Some((used + 1, p.free_reads_per_period)))
 }
 
 /// Mints a publish reward of up to `amount` to `dept`, within the per-period cap.
@@ -188,19 +197,21 @@ pub(crate) fn reward(
     if minted == 0 {
         return Ok(0);
     }
-    put(o, false, key, earned + minted);
     mint(o, c, dept, minted)?;
+    put(o, false, key, earned + minted);
     Ok(minted)
 }
 
 fn mint(o: &mut Overlay, c: &Cause<'_>, dept: &str, amount: u64) -> Result<(), TxError> {
-    let b = balance(o, dept)?;
-    let new = b
-        .checked_add(amount)
-        .ok_or_else(|| internal("balance overflow"))?;
-    set(o, false, dept, b, new, c)?;
-    let minted = get_counter(o, keys::POINTS_MINTED)?;
-    put(o, false, keys::POINTS_MINTED.to_vec(), minted + amount);
+    let (b, minted, seq) = (
+        balance(o, dept)?,
+        get_counter(o, keys::POINTS_MINTED)?,
+        next_seq(o)?,
+    );
+    let new = b.checked_add(amount).ok_or_else(overflow)?;
+    let total = minted.checked_add(amount).ok_or_else(overflow)?;
+    write(o, false, dept, b, new, seq, c);
+    put(o, false, keys::POINTS_MINTED.to_vec(), total);
     Ok(())
 }
 
@@ -214,7 +225,11 @@ pub(crate) fn adjust(
     if delta >= 0 {
         return mint(o, c, dept, delta as u64);
     }
-    let b = balance(o, dept)?;
+    let (b, burned, seq) = (
+        balance(o, dept)?,
+        get_counter(o, keys::POINTS_BURNED)?,
+        next_seq(o)?,
+    );
     let burn = delta.unsigned_abs();
     let new = b
         .checked_sub(burn)
@@ -222,9 +237,9 @@ pub(crate) fn adjust(
             field: "adjust_points.delta",
             reason: format!("'{dept}' has {b} points, cannot burn {burn}"),
         })?;
-    set(o, false, dept, b, new, c)?;
-    let burned = get_counter(o, keys::POINTS_BURNED)?;
-    put(o, false, keys::POINTS_BURNED.to_vec(), burned + burn);
+    let total = burned.checked_add(burn).ok_or_else(overflow)?;
+    write(o, false, dept, b, new, seq, c);
+    put(o, false, keys::POINTS_BURNED.to_vec(), total);
     Ok(())
 }
 
@@ -243,8 +258,9 @@ pub(crate) fn allocate(
         audit_seq: 0,
         note: "genesis allocation",
     };
-    set(o, false, dept, 0, amount, &c)?;
-    let total = get_counter(o, keys::POINTS_GENESIS)?;
-    put(o, false, keys::POINTS_GENESIS.to_vec(), total + amount);
+    let (total, seq) = (get_counter(o, keys::POINTS_GENESIS)?, next_seq(o)?);
+    let total = total.checked_add(amount).ok_or_else(overflow)?;
+    write(o, false, dept, 0, amount, seq, &c);
+    put(o, false, keys::POINTS_GENESIS.to_vec(), total);
     Ok(())
 }

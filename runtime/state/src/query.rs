@@ -193,7 +193,10 @@ pub fn history(
     limit: u32,
 ) -> std::result::Result<pb::GetHistoryResponse, TxError> {
     let prefix = keys::index::points_of(department);
-    let start = keys::index::points_entry(department, after + 1);
+    let Some(first) = after.checked_add(1) else {
+        return Ok(pb::GetHistoryResponse::default());
+    };
+    let start = keys::index::points_entry(department, first);
     let limit = page_limit(limit);
     let mut out = pb::GetHistoryResponse::default();
     for item in store.scan_prefix(Column::Index, &prefix, Some(&start)) {

@@ -644,7 +644,7 @@ fn audit_export_verifies_and_detects_tampering() {
     };
     let export = audit::export(&net.store, "local", &q).unwrap();
     assert_eq!(export.proofs.len(), 3);
-    let file = audit::ExportFile::from_export(&export).unwrap();
+    let file = audit::ExportFile::from_export(&export, &q).unwrap();
     assert_eq!(file.records[1].proof.tree_size, 3);
     assert_eq!(file.verify(&net.chain.genesis), Ok(3));
     // Any changed record, proof or header fails; so does another chain's genesis.

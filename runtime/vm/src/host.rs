@@ -416,7 +416,7 @@ pub(crate) fn add_to_linker<H: Host>(linker: &mut Linker<Ctx<H>>) -> R<()> {
                 },
             };
             let n = write_out(&mut c, out, cap, &doc)?;
-            if n as usize == doc.len() && doc.len() > cap.max(0) as usize {
+            if n as usize == doc.len() && doc.len() > cap as u32 as usize {
                 c.data_mut().unread_certificate = Some((id, purpose, doc));
             }
             Ok(n)

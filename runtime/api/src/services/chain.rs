@@ -248,10 +248,6 @@ impl chain_server::Chain for ChainService {
             mempool_size: self.chain.mempool_len() as u64,
             version: env!("CARGO_PKG_VERSION").to_string(),
             genesis_hash: self.chain.genesis_hash().to_vec(),
-            chain_salt: store
-                .state(govchain_state::keys::CHAIN_SALT)
-                .map_err(internal)?
-                .unwrap_or_default(),
         }))
     }
 

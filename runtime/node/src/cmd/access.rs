@@ -27,7 +27,8 @@ pub(crate) enum CertCmd {
         /// Certificate type, e.g. property.
         #[arg(long = "type")]
         cert_type: String,
-        /// The holder's national ID (18 characters); only its salted SM3 hash is sent.
+        /// The holder's national ID (18 characters), or `-` to read it from stdin (keeps
+        /// it out of the process list and shell history); only its salted SM3 hash is sent.
         #[arg(long)]
         subject: String,
         /// The document.
@@ -219,8 +220,28 @@ async fn status(endpoint: &str) -> anyhow::Result<GetStatusResponse> {
         .into_inner())
 }
 
-async fn subject_of(endpoint: &str, national_id: &str) -> anyhow::Result<Vec<u8>> {
-    let salt = status(endpoint).await?.chain_salt;
+/// The network's genesis file, `<home>/genesis.json`.
+fn network_genesis(path: &Path) -> anyhow::Result<Genesis> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading {} (the network's genesis file; use --home for another network folder)",
+            path.display()
+        )
+    })?;
+    Ok(Genesis::from_json(&text)?)
+}
+
+/// `SM3(chain salt || national ID)`, computed here: the ID never leaves this machine,
+/// and the salt comes from the network's genesis file, never from the node.
+fn subject_of(home: &Path, national_id: &str) -> anyhow::Result<Vec<u8>> {
+    let salt = network_genesis(&home.join("genesis.json"))?.salt();
+    let mut line = String::new();
+    let national_id = if national_id == "-" {
+        std::io::stdin().read_line(&mut line)?;
+        line.trim()
+    } else {
+        national_id
+    };
     let id = certs::subject_id(&salt, national_id)
         .map_err(|e| anyhow::anyhow!("INVALID_SUBJECT (3014): {e}"))?;
     Ok(id.to_vec())
@@ -249,6 +270,25 @@ fn cert_status(s: i32) -> &'static str {
 /// Where the issuer keeps a certificate's data key until threshold custody holds it.
 fn data_key_path(home: &Path, cert_id: &str) -> PathBuf {
     home.join("data-keys").join(format!("{cert_id}.key"))
+}
+
+/// Writes a new data key file, readable by its owner only; never replaces one.
+fn save_data_key(path: &Path, key: &sm4gcm::DataKey) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(path.parent().expect("parent"))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| {
+        format!(
+            "writing the data key {} (a key for this certificate id exists but the certificate is not on chain: an earlier publish may still be pending; remove the file once it is known to have failed)",
+            path.display()
+        )
+    })?;
+    f.write_all(hex::encode(key.as_bytes()).as_bytes())?;
+    f.sync_all()?;
+    Ok(())
 }
 
 /// Reads the document's own metadata when it is a JSON object.
@@ -309,8 +349,7 @@ async fn publish(
         });
     }
     let st = status(endpoint).await?;
-    let subject_id = certs::subject_id(&st.chain_salt, subject)
-        .map_err(|e| anyhow::anyhow!("INVALID_SUBJECT (3014): {e}"))?;
+    let subject_id = subject_of(home, subject)?;
     let id = certs::cert_id(&cert_type, &number);
     let key = sm4gcm::DataKey::generate();
     // The ciphertext is bound to its certificate id, so it cannot be passed off as
@@ -319,7 +358,7 @@ async fn publish(
     let mut p = pb::PublishCertificate {
         cert_type,
         number,
-        subject_id: subject_id.to_vec(),
+        subject_id,
         issued_on,
         expires_on,
         metadata,
@@ -339,22 +378,45 @@ async fn publish(
         .sign(&certs::signing_bytes(&st.chain_id, &p))
         .to_bytes()
         .to_vec();
-    let receipt = transact(
+    // The key is on disk before the certificate can be on chain: a lost receipt must
+    // never leave a certificate nobody can decrypt.
+    let existing = certificates(endpoint)
+        .await?
+        .get_certificate(GetCertificateRequest { id: id.clone() })
+        .await;
+    if let Ok(c) = existing {
+        let c = c.into_inner();
+        bail!(
+            "DUPLICATE_CERTIFICATE (3013): certificate '{}' number '{}' already exists (id {id}, published by {} at height {})",
+            c.cert_type,
+            c.number,
+            c.issuer,
+            c.height
+        );
+    }
+    let path = data_key_path(home, &id);
+    save_data_key(&path, &key)?;
+    let receipt = match transact(
         endpoint,
         home,
         sign,
         pb::payload::Kind::Publish(p),
         json_out,
     )
-    .await?;
-    let path = data_key_path(home, &id);
-    std::fs::create_dir_all(path.parent().expect("parent"))?;
-    std::fs::write(&path, hex::encode(key.as_bytes()))?;
-    #[cfg(unix)]
+    .await
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
+        Ok(r) => r,
+        Err(e) => {
+            // Rejected (or failed) for sure: the key protects nothing. Any other error
+            // leaves the outcome unknown, so the key stays.
+            let m = e.to_string();
+            let rejected = (1001..=1013).any(|c| m.contains(&format!("({c})")));
+            if rejected || m.contains("transaction failed") {
+                let _ = std::fs::remove_file(&path);
+            }
+            return Err(e);
+        }
+    };
     if !json_out {
         println!("certificate {id} published at height {}", receipt.height);
         println!(
@@ -409,7 +471,7 @@ pub(crate) async fn cert(
             limit,
         } => {
             let subject_id = match &subject {
-                Some(s) => subject_of(endpoint, s).await?,
+                Some(s) => subject_of(home, s)?,
                 None => vec![],
             };
             let r = certificates(endpoint)
@@ -754,16 +816,19 @@ pub(crate) async fn points(endpoint: &str, cmd: PointsCmd, json_out: bool) -> an
 /// Unix ms at the start (or end) of a China Standard Time day.
 fn day_ms(date: &str, end: bool) -> anyhow::Result<u64> {
     let days = certs::parse_date(date).map_err(anyhow::Error::msg)?;
+    if days < 1 {
+        bail!("{date}: dates start at 1970-01-02");
+    }
     let start = (days * 86_400 - 8 * 3600) * 1000;
-    Ok((if end { start + 86_400_000 - 1 } else { start }).max(0) as u64)
+    Ok((if end { start + 86_400_000 - 1 } else { start }) as u64)
 }
 
-async fn audit_query(endpoint: &str, f: &AuditFilter) -> anyhow::Result<AuditQuery> {
+fn audit_query(home: &Path, f: &AuditFilter) -> anyhow::Result<AuditQuery> {
     Ok(AuditQuery {
         requester: f.requester.clone().unwrap_or_default(),
         owner: f.owner.clone().unwrap_or_default(),
         subject_id: match &f.subject {
-            Some(s) => subject_of(endpoint, s).await?,
+            Some(s) => subject_of(home, s)?,
             None => vec![],
         },
         cert_id: f.cert.clone().unwrap_or_default(),
@@ -805,7 +870,7 @@ pub(crate) async fn audit(
 ) -> anyhow::Result<()> {
     match cmd {
         AuditCmd::Query { filter, csv } => {
-            let q = audit_query(endpoint, &filter).await?;
+            let q = audit_query(home, &filter)?;
             let page = AuditClient::new(channel(endpoint).await?)
                 .query(q)
                 .await
@@ -870,7 +935,11 @@ pub(crate) async fn audit(
                         time_ms(r.time_ms),
                         format!("{}{via}", r.requester),
                         r.owner.clone(),
-                        format!("{} {}", r.cert_type, &r.cert_id[..r.cert_id.len().min(12)]),
+                        format!(
+                            "{} {}",
+                            r.cert_type,
+                            r.cert_id.chars().take(12).collect::<String>()
+                        ),
                         r.purpose.clone(),
                         r.decision.to_uppercase(),
                         r.points.to_string(),
@@ -885,14 +954,14 @@ pub(crate) async fn audit(
             Ok(())
         }
         AuditCmd::Export { filter, out } => {
-            let q = audit_query(endpoint, &filter).await?;
+            let q = audit_query(home, &filter)?;
             let export = AuditClient::new(channel(endpoint).await?)
                 .max_decoding_message_size(256 << 20)
-                .export(q)
+                .export(q.clone())
                 .await
                 .map_err(rpc_error)?
                 .into_inner();
-            let file = ExportFile::from_export(&export).map_err(anyhow::Error::msg)?;
+            let file = ExportFile::from_export(&export, &q).map_err(anyhow::Error::msg)?;
             std::fs::write(&out, serde_json::to_vec_pretty(&file)?)
                 .with_context(|| format!("writing {}", out.display()))?;
             let value = json!({"file": out, "records": file.records.len(), "headers": file.headers.len(), "next": export.next});
@@ -911,10 +980,7 @@ pub(crate) async fn audit(
         }
         AuditCmd::Verify { file, genesis } => {
             let genesis_path = genesis.unwrap_or_else(|| home.join("genesis.json"));
-            let genesis = Genesis::from_json(
-                &std::fs::read_to_string(&genesis_path)
-                    .with_context(|| format!("reading {}", genesis_path.display()))?,
-            )?;
+            let genesis = network_genesis(&genesis_path)?;
             let export: ExportFile = serde_json::from_slice(
                 &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
             )

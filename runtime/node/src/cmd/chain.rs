@@ -143,6 +143,7 @@ fn header_json(h: &pb::BlockHeader, hash: &[u8], signature: &[u8]) -> Value {
         "time": time_ms(h.time_ms),
         "proposer": h.proposer,
         "tx_count": h.tx_count,
+        "audit_count": h.audit_count,
         "tx_root": hex::encode(&h.tx_root),
         "state_root": hex::encode(&h.state_root),
         "receipts_root": hex::encode(&h.receipts_root),
@@ -328,6 +329,7 @@ pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyh
                     }
                 ),
                 ("transactions", h.tx_count.to_string()),
+                ("audit records", h.audit_count.to_string()),
             ])
         );
         if !r.receipts.is_empty() {

@@ -219,7 +219,9 @@ impl ProposeCmd {
             } => (
                 Action::PointsParams(pb::PointsParams {
                     free_reads_per_period: free_reads,
-                    period_ms: period_hours * 3_600_000,
+                    period_ms: period_hours
+                        .checked_mul(3_600_000)
+                        .context("--period-hours is too large")?,
                     reward_cap_per_period: reward_cap,
                 }),
                 common,
