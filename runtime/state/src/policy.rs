@@ -153,6 +153,10 @@ pub enum Verdict {
 pub struct Policy {
     version: u64,
     enforcer: Enforcer,
+    /// Verdicts already computed for this version. A verdict is a pure function of the
+    /// policy version and the request, so memoising cannot change an outcome; it is
+    /// only looked up, never iterated.
+    verdicts: std::sync::Mutex<std::collections::HashMap<(String, String, String), Verdict>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -190,7 +194,11 @@ impl Policy {
             Enforcer::new(model, StateAdapter { lines }).await
         })
         .map_err(|e| corrupt(format!("casbin: {e}")))?;
-        Ok(Policy { version, enforcer })
+        Ok(Policy {
+            version,
+            enforcer,
+            verdicts: Default::default(),
+        })
     }
 
     /// The version this enforcer was built from.
@@ -200,6 +208,28 @@ impl Policy {
 
     /// May `department` read certificates of `cert_type` for `purpose`?
     pub fn check(
+        &self,
+        department: &str,
+        cert_type: &str,
+        purpose: &str,
+    ) -> Result<Verdict, TxError> {
+        let key = (
+            department.to_string(),
+            cert_type.to_string(),
+            purpose.to_string(),
+        );
+        if let Some(v) = self.verdicts.lock().expect("verdicts").get(&key) {
+            return Ok(v.clone());
+        }
+        let v = self.enforce(department, cert_type, purpose)?;
+        self.verdicts
+            .lock()
+            .expect("verdicts")
+            .insert(key, v.clone());
+        Ok(v)
+    }
+
+    fn enforce(
         &self,
         department: &str,
         cert_type: &str,
