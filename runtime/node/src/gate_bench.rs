@@ -161,7 +161,8 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
 
     // Audit queries over what was made.
     let last_time = b.time_ms;
-    let queries: Vec<(&str, Box<dyn Fn(u64) -> pb::AuditQuery>)> = vec![
+    type Query<'a> = (&'a str, Box<dyn Fn(u64) -> pb::AuditQuery + 'a>);
+    let queries: Vec<Query> = vec![
         (
             "by subject (one citizen)",
             Box::new(|k| pb::AuditQuery {

@@ -28,8 +28,11 @@ pub const MAX_EXPORT: u32 = 10_000;
 /// Most records one page examines before returning (the client continues from `next`).
 pub const MAX_SCAN: u64 = 100_000;
 
+/// A key and value of the store's `index` column.
+pub type IndexEntry = (Vec<u8>, Vec<u8>);
+
 /// The block's audit root and the index entries of its records.
-pub fn block_entries(height: u64, records: &[pb::AuditRecord]) -> (Hash, Vec<(Vec<u8>, Vec<u8>)>) {
+pub fn block_entries(height: u64, records: &[pb::AuditRecord]) -> (Hash, Vec<IndexEntry>) {
     let encoded: Vec<Vec<u8>> = records.iter().map(govchain_types::encode).collect();
     let root = merkle::root(&encoded);
     let mut out = Vec::with_capacity(records.len() * 7 + 1);
@@ -182,8 +185,8 @@ pub fn export(
         ..Default::default()
     };
     for r in page.records {
-        if !trees.contains_key(&r.height) {
-            trees.insert(r.height, MerkleTree::new(&block_records(store, r.height)?));
+        if let std::collections::btree_map::Entry::Vacant(slot) = trees.entry(r.height) {
+            slot.insert(MerkleTree::new(&block_records(store, r.height)?));
             let raw = store
                 .block(r.height)
                 .map_err(internal)?
