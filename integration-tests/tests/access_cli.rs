@@ -63,7 +63,7 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     ])
     .unwrap();
     let cert = event_attr(&r, "certificate_published", "id").to_string();
-    let listed = cli(&["cert", "list", "--subject", CITIZEN]).unwrap();
+    let listed = cli(&["cert", "list", "--subject", CITIZEN, "--as", "housing"]).unwrap();
     assert_eq!(listed["certificates"][0]["id"], cert.as_str());
     assert_eq!(listed["certificates"][0]["metadata"]["district"], "鼓楼区");
     // the national ID never reaches the chain or the node's log
@@ -236,8 +236,16 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
         "UNKNOWN_PURPOSE",
     );
 
-    // the audit trail of the citizen: every decision, allowed or denied, in order
-    let q = cli(&["audit", "query", "--subject", CITIZEN]).unwrap();
+    // the supervisor sees the citizen's whole audit trail, allowed and denied, in order
+    let q = cli(&[
+        "audit",
+        "query",
+        "--subject",
+        CITIZEN,
+        "--as",
+        "supervision",
+    ])
+    .unwrap();
     let rows: Vec<(&str, &str)> = q["records"]
         .as_array()
         .unwrap()
@@ -267,17 +275,43 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
         "deny",
         "--requester",
         "housing",
+        "--as",
+        "housing",
     ])
     .unwrap();
     assert_eq!(denied["records"].as_array().unwrap().len(), 1);
+    // separation of duties: a department sees only its own records, and says so
+    let e = cli(&["audit", "query", "--subject", CITIZEN, "--as", "tax"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("UNAUTHORIZED") && e.contains("--requester tax"),
+        "{e}"
+    );
+    let own = cli(&["audit", "query", "--requester", "tax", "--as", "tax"]).unwrap();
+    assert_eq!(own["records"].as_array().unwrap().len(), 1);
+    // an unsigned read is refused by the node itself
+    let mut raw = govchain_api::AuditClient::connect(node.endpoint.clone())
+        .await
+        .unwrap();
+    let status = raw
+        .query(govchain_api::rpc::AuditQuery::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    assert!(status.message().contains("UNAUTHENTICATED"), "{status:?}");
     let csv = govchain_integration_tests::govchain(&[
         "--endpoint",
         &node.endpoint,
+        "--home",
+        net.root.to_str().unwrap(),
         "audit",
         "query",
         "--owner",
         "real-estate",
         "--csv",
+        "--as",
+        "real-estate",
     ])
     .unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
@@ -286,7 +320,17 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     // the export verifies against genesis alone, and one changed byte breaks it
     let out = net.root.join("audit.json");
     let out_s = out.to_str().unwrap();
-    let e = cli(&["audit", "export", "--subject", CITIZEN, "--out", out_s]).unwrap();
+    let e = cli(&[
+        "audit",
+        "export",
+        "--subject",
+        CITIZEN,
+        "--out",
+        out_s,
+        "--as",
+        "supervision",
+    ])
+    .unwrap();
     assert_eq!(e["records"], 4);
     let v = cli(&["audit", "verify", out_s]).unwrap();
     assert_eq!(v["verified"], true);

@@ -15,6 +15,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         | DuplicateCertificate => Code::FailedPrecondition,
         NotFound => Code::NotFound,
         Unauthorized => Code::PermissionDenied,
+        Unauthenticated => Code::Unauthenticated,
         OutOfGas => Code::ResourceExhausted,
         MempoolFull => Code::ResourceExhausted,
         UnknownDepartment | UnknownOperator | KeyMismatch | BadSignature => Code::PermissionDenied,

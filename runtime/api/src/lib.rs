@@ -5,6 +5,7 @@
 //! in the status details (an encoded `govchain.v1.ErrorDetail`) and in the
 //! `x-govchain-code` metadata entry, with a gRPC code that fits (see [`error`]).
 
+pub mod auth;
 pub mod error;
 pub mod metrics;
 mod server;

@@ -155,3 +155,33 @@ pub(crate) async fn submit(
         .map_err(rpc_error)?
         .into_inner())
 }
+
+/// A request signed for the services that answer only some departments (see
+/// `govchain_api::auth`).
+pub(crate) fn signed_request<M: prost::Message>(
+    home: &Path,
+    sign: &SignArgs,
+    chain_id: &str,
+    path: &str,
+    message: M,
+) -> anyhow::Result<tonic::Request<M>> {
+    let s = signer(
+        home,
+        sign.as_dept.as_deref(),
+        sign.key.as_ref(),
+        sign.operator.as_deref(),
+    )?;
+    let time_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let bytes =
+        govchain_api::auth::signing_bytes(chain_id, path, time_ms, &message.encode_to_vec());
+    let sig = s.key.sign(&bytes).to_bytes();
+    let value = govchain_api::auth::header_value(&s.department, &s.operator, time_ms, &sig);
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut().insert(
+        govchain_api::auth::AUTH_METADATA,
+        value.parse().context("auth header")?,
+    );
+    Ok(req)
+}

@@ -192,7 +192,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(r.configs.len(), 3);
-        assert_eq!(r.genesis.departments.len(), 7);
+        assert_eq!(r.genesis.departments.len(), 8);
         let g = Genesis::from_json(&std::fs::read_to_string(out.join("genesis.json")).unwrap())
             .unwrap();
         assert_eq!(g, r.genesis);

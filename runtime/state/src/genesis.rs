@@ -478,7 +478,8 @@ pub struct PresetDepartment {
 }
 
 /// The 'nanjing' preset: the seven departments of the housing-purchase eligibility
-/// workflow (购房资格证明) of a municipal government chain.
+/// workflow (购房资格证明) of a municipal government chain, and the supervisor that audits
+/// data sharing (role `auditor`: it may query every audit record).
 pub const NANJING: &[PresetDepartment] = &[
     PresetDepartment {
         id: "public-security",
@@ -521,6 +522,12 @@ pub const NANJING: &[PresetDepartment] = &[
         name: "Bank of Nanjing",
         name_zh: "南京银行",
         roles: &["issuer"],
+    },
+    PresetDepartment {
+        id: "supervision",
+        name: "Nanjing Big Data Administration (data-sharing supervisor)",
+        name_zh: "南京市大数据管理局",
+        roles: &["auditor"],
     },
 ];
 

@@ -7,7 +7,8 @@ use govchain_state::{audit, query};
 use govchain_types::pb;
 use tonic::{Request, Response, Status};
 
-use crate::error::{internal, tx_status};
+use crate::auth::{Reader, authenticate};
+use crate::error::{internal, status, tx_status};
 use crate::rpc::*;
 
 pub(crate) struct CertificatesService {
@@ -30,6 +31,13 @@ impl certificates_server::Certificates for CertificatesService {
         &self,
         req: Request<ListCertificatesRequest>,
     ) -> Result<Response<ListCertificatesResponse>, Status> {
+        if !req.get_ref().subject_id.is_empty() {
+            authenticate(
+                &self.chain,
+                &req,
+                "/govchain.v1.Certificates/ListCertificates",
+            )?;
+        }
         query::certificates(self.chain.store(), &req.into_inner())
             .map(Response::new)
             .map_err(|e| tx_status(&e))
@@ -106,7 +114,8 @@ pub(crate) struct AuditService {
 #[tonic::async_trait]
 impl audit_server::Audit for AuditService {
     async fn query(&self, req: Request<AuditQuery>) -> Result<Response<AuditPage>, Status> {
-        let q = req.into_inner();
+        let who = authenticate(&self.chain, &req, "/govchain.v1.Audit/Query")?;
+        let q = scope(&who, req.into_inner())?;
         let chain = self.chain.clone();
         tokio::task::spawn_blocking(move || audit::query(chain.store(), &q, audit::MAX_QUERY))
             .await
@@ -116,7 +125,8 @@ impl audit_server::Audit for AuditService {
     }
 
     async fn export(&self, req: Request<AuditQuery>) -> Result<Response<AuditExport>, Status> {
-        let q = req.into_inner();
+        let who = authenticate(&self.chain, &req, "/govchain.v1.Audit/Export")?;
+        let q = scope(&who, req.into_inner())?;
         let chain = self.chain.clone();
         tokio::task::spawn_blocking(move || audit::export(chain.store(), chain.chain_id(), &q))
             .await
@@ -124,4 +134,22 @@ impl audit_server::Audit for AuditService {
             .map(Response::new)
             .map_err(|e| tx_status(&e))
     }
+}
+
+/// Role that may query every audit record (supervisors, 等保 2.0 separation of duties).
+pub(crate) const AUDITOR: &str = "auditor";
+
+/// Auditors see every record; a department sees the records where it is the requester
+/// or the owner, and must say which.
+fn scope(who: &Reader, q: AuditQuery) -> Result<AuditQuery, Status> {
+    if who.has_role(AUDITOR) || q.requester == who.department || q.owner == who.department {
+        return Ok(q);
+    }
+    Err(status(
+        govchain_types::ErrorCode::Unauthorized,
+        format!(
+            "'{0}' may query only audit records where it is the requester or the owner (add --requester {0} or --owner {0}); the '{AUDITOR}' role may query all",
+            who.department
+        ),
+    ))
 }

@@ -13,7 +13,7 @@ use govchain_types::pb;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::client::{SignArgs, channel, connect, rpc_error, signer};
+use crate::client::{SignArgs, channel, connect, rpc_error, signed_request, signer};
 use crate::cmd::chain::{submit_quiet, transact};
 use crate::output::{emit, kv, table, time_ms};
 
@@ -63,6 +63,9 @@ pub(crate) enum CertCmd {
         /// Page size (at most 1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Who asks: listing by subject is a signed read.
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// One certificate.
     Show {
@@ -191,6 +194,10 @@ pub(crate) enum AuditCmd {
         /// Print CSV (instead of a table or JSON).
         #[arg(long)]
         csv: bool,
+        /// Who asks (the read is signed): an auditor sees every record, a department
+        /// only those where it is the requester or the owner.
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Write matching records with inclusion proofs and signed headers to a file.
     Export {
@@ -199,6 +206,9 @@ pub(crate) enum AuditCmd {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// Who asks (as for `audit query`).
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Check an export against the validators' keys of a genesis file, trusting nothing
     /// else.
@@ -469,20 +479,34 @@ pub(crate) async fn cert(
             issuer,
             cert_type,
             limit,
+            sign,
         } => {
             let subject_id = match &subject {
                 Some(s) => subject_of(home, s)?,
                 None => vec![],
             };
+            let request = ListCertificatesRequest {
+                after: String::new(),
+                issuer: issuer.unwrap_or_default(),
+                cert_type: cert_type.unwrap_or_default(),
+                limit,
+                subject_id,
+            };
+            let request = if request.subject_id.is_empty() {
+                tonic::Request::new(request)
+            } else {
+                let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
+                signed_request(
+                    home,
+                    &sign,
+                    &chain_id,
+                    "/govchain.v1.Certificates/ListCertificates",
+                    request,
+                )?
+            };
             let r = certificates(endpoint)
                 .await?
-                .list_certificates(ListCertificatesRequest {
-                    subject_id,
-                    issuer: issuer.unwrap_or_default(),
-                    cert_type: cert_type.unwrap_or_default(),
-                    after: String::new(),
-                    limit,
-                })
+                .list_certificates(request)
                 .await
                 .map_err(rpc_error)?
                 .into_inner();
@@ -869,10 +893,12 @@ pub(crate) async fn audit(
     json_out: bool,
 ) -> anyhow::Result<()> {
     match cmd {
-        AuditCmd::Query { filter, csv } => {
+        AuditCmd::Query { filter, csv, sign } => {
             let q = audit_query(home, &filter)?;
+            let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
+            let request = signed_request(home, &sign, &chain_id, "/govchain.v1.Audit/Query", q)?;
             let page = AuditClient::new(channel(endpoint).await?)
-                .query(q)
+                .query(request)
                 .await
                 .map_err(rpc_error)?
                 .into_inner();
@@ -953,11 +979,19 @@ pub(crate) async fn audit(
             });
             Ok(())
         }
-        AuditCmd::Export { filter, out } => {
+        AuditCmd::Export { filter, out, sign } => {
             let q = audit_query(home, &filter)?;
+            let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
+            let request = signed_request(
+                home,
+                &sign,
+                &chain_id,
+                "/govchain.v1.Audit/Export",
+                q.clone(),
+            )?;
             let export = AuditClient::new(channel(endpoint).await?)
                 .max_decoding_message_size(256 << 20)
-                .export(q.clone())
+                .export(request)
                 .await
                 .map_err(rpc_error)?
                 .into_inner();
