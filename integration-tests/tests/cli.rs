@@ -25,7 +25,7 @@ async fn cli_round_trip_with_encrypted_keys() {
     // when the CLI reads status and anchors a digest as the tax bureau
     let status = cli(&["status"]).unwrap();
     assert_eq!(status["chain_id"], "it-chain");
-    assert_eq!(status["departments"].as_array().unwrap().len(), 7);
+    assert_eq!(status["departments"].as_array().unwrap().len(), 8);
     let digest = hex::encode(govchain_crypto::sm3(b"tax record 2026-0001"));
     let receipt = cli(&[
         "anchor",
