@@ -23,6 +23,22 @@ use tokio::sync::{Notify, broadcast, oneshot};
 pub use block::SealedBlock;
 pub use mempool::Mempool;
 
+/// Why a proposed block was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// Invalid the same way on every node (does not extend the tip, not signed by a
+    /// validator, a transaction fails admission): nothing was written.
+    #[error("block rejected: {0}")]
+    Rejected(String),
+    /// This node executed the block to other roots than its proposer: its state has
+    /// diverged (or is corrupt), and it must stop.
+    #[error("STATE DIVERGED: {0}")]
+    Diverged(String),
+    /// A node-local failure (storage).
+    #[error(transparent)]
+    Node(#[from] ConsensusError),
+}
+
 /// Errors of the consensus layer.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsensusError {
@@ -316,6 +332,109 @@ impl Chain {
         };
         let signed: Vec<pb::SignedTx> = txs.iter().map(|t| t.tx.clone()).collect();
         let sealed = SealedBlock::seal(header, signed, Some(key));
+        self.commit(sealed, &txs, exec)
+    }
+
+    /// Applies a block another node proposed (a follower's path): checks that it extends
+    /// the tip and carries a validator's signature, verifies every transaction, executes
+    /// it and compares every root with the header, then commits it exactly as the
+    /// proposer did. A block that is invalid the same way on every node is
+    /// [`ApplyError::Rejected`] and writes nothing; a block this node executes to other
+    /// roots is [`ApplyError::Diverged`]: the node must stop rather than serve that state.
+    pub fn apply_block(&self, raw: &[u8]) -> std::result::Result<Arc<CommittedBlock>, ApplyError> {
+        let reject = |why: String| ApplyError::Rejected(why);
+        let sealed = SealedBlock::decode(raw).map_err(|e| reject(e.to_string()))?;
+        let h = &sealed.header;
+        let span = tracing::info_span!("apply", height = h.height, txs = h.tx_count);
+        let _g = span.enter();
+        let tip = self.tip();
+        if h.chain_id != self.chain_id() {
+            return Err(reject(format!("block of chain '{}'", h.chain_id)));
+        }
+        if h.height != tip.header.height + 1 || h.prev_hash != tip.hash {
+            return Err(reject(format!(
+                "block {} does not extend the tip {} ({})",
+                h.height,
+                tip.header.height,
+                HashHex(&tip.hash)
+            )));
+        }
+        if h.time_ms < tip.header.time_ms {
+            return Err(reject(format!("block time {} goes back", h.time_ms)));
+        }
+        if h.tx_count as usize != sealed.block.txs.len() {
+            return Err(reject("tx_count differs from the transactions".into()));
+        }
+        let validator = self
+            .store
+            .state(&govchain_state::keys::validator(&h.proposer))
+            .map_err(|e| ApplyError::Node(e.into()))?
+            .ok_or_else(|| reject(format!("proposer '{}' is not a validator", h.proposer)))?;
+        let validator: pb::Validator = govchain_types::decode("validator", &validator)
+            .map_err(|e| ApplyError::Node(ConsensusError::Corrupt(e.to_string())))?;
+        sealed
+            .verify_signature(&validator.public_key)
+            .map_err(|e| reject(e.to_string()))?;
+        let txs: Vec<VerifiedTx> = self
+            .verify_pool
+            .install(|| {
+                use rayon::prelude::*;
+                sealed
+                    .block
+                    .txs
+                    .par_iter()
+                    .map(|t| self.admission.check(t.clone(), h.height))
+                    .collect::<std::result::Result<_, TxError>>()
+            })
+            .map_err(|e| reject(format!("transaction: {e}")))?;
+        let ctx = BlockContext {
+            height: h.height,
+            time_ms: h.time_ms,
+            proposer: h.proposer.clone(),
+        };
+        let prev_root: Hash = tip.header.state_root.as_slice().try_into().map_err(|_| {
+            ApplyError::Node(ConsensusError::Corrupt(
+                "tip state root is not 32 bytes".into(),
+            ))
+        })?;
+        let exec = self
+            .executor
+            .execute(&ctx, &txs, &prev_root)
+            .map_err(|e| ApplyError::Node(e.into()))?;
+        let roots = [
+            ("tx root", &h.tx_root, exec.tx_root),
+            ("state root", &h.state_root, exec.state_root),
+            ("receipts root", &h.receipts_root, exec.receipts_root),
+            ("audit root", &h.audit_root, exec.audit_root),
+        ];
+        for (name, theirs, ours) in roots {
+            if theirs.as_slice() != ours {
+                return Err(ApplyError::Diverged(format!(
+                    "block {}: {name} {} in the header, {} executed here",
+                    h.height,
+                    HashHex(theirs),
+                    HashHex(&ours)
+                )));
+            }
+        }
+        if h.audit_count != exec.audit_count {
+            return Err(ApplyError::Diverged(format!(
+                "block {}: {} audit records in the header, {} executed here",
+                h.height, h.audit_count, exec.audit_count
+            )));
+        }
+        self.commit(sealed, &txs, exec).map_err(ApplyError::Node)
+    }
+
+    /// Commits an executed block atomically, moves the tip, releases the mempool and
+    /// the receipt waiters, and announces it.
+    fn commit(
+        &self,
+        sealed: SealedBlock,
+        txs: &[VerifiedTx],
+        exec: govchain_state::ExecutedBlock,
+    ) -> Result<Arc<CommittedBlock>> {
+        let height = sealed.header.height;
         let receipts_enc = exec.receipts.iter().map(govchain_types::encode);
         self.store.commit_block(BlockCommit {
             height,
@@ -329,7 +448,7 @@ impl Chain {
             header: sealed.header.clone(),
             hash: sealed.hash,
         };
-        self.mempool.lock().committed(&txs);
+        self.mempool.lock().committed(txs);
         {
             let mut waiters = self.waiters.lock();
             for r in &exec.receipts {

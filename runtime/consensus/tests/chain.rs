@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use govchain_consensus::{Chain, ChainConfig};
+use govchain_consensus::{ApplyError, Chain, ChainConfig, SealedBlock};
 use govchain_crypto::PrivateKey;
 use govchain_state::genesis::{
     ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator,
@@ -12,6 +12,7 @@ use govchain_types::{Coded, ErrorCode, TxError, pb};
 
 struct Fixture {
     _dir: tempfile::TempDir,
+    genesis: Genesis,
     chain: Arc<Chain>,
     tax: PrivateKey,
     bank: PrivateKey,
@@ -57,22 +58,27 @@ fn fixture() -> Fixture {
         },
         access: Default::default(),
     };
-    let store = Arc::new(Store::open(dir.path(), false).unwrap());
-    let chain = Chain::open(
-        store,
-        &genesis,
-        ChainConfig {
-            mempool_capacity: 1000,
-        },
-    )
-    .unwrap();
+    let chain = open(dir.path(), &genesis);
     Fixture {
         _dir: dir,
+        genesis,
         chain,
         tax,
         bank,
         validator,
     }
+}
+
+fn open(dir: &std::path::Path, genesis: &Genesis) -> Arc<Chain> {
+    let store = Arc::new(Store::open(dir, false).unwrap());
+    Chain::open(
+        store,
+        genesis,
+        ChainConfig {
+            mempool_capacity: 1000,
+        },
+    )
+    .unwrap()
 }
 
 fn tx(key: &PrivateKey, sender: &str, chain: &str, nonce: u64, anchor_key: &str) -> pb::SignedTx {
@@ -239,4 +245,79 @@ async fn block_time_never_goes_backwards() {
     assert_eq!(b1.sealed.header.time_ms, 9_000);
     assert_eq!(b2.sealed.header.time_ms, 9_000);
     assert_eq!(b2.sealed.header.prev_hash, b1.sealed.hash.to_vec());
+}
+
+/// Re-signs a block with a changed header (what a faulty or malicious proposer could send).
+fn resealed(
+    raw: &[u8],
+    key: &PrivateKey,
+    change: impl FnOnce(&mut pb::BlockHeader, &mut Vec<pb::SignedTx>),
+) -> Vec<u8> {
+    let b = SealedBlock::decode(raw).unwrap();
+    let (mut header, mut txs) = (b.header, b.block.txs);
+    change(&mut header, &mut txs);
+    govchain_types::encode(&SealedBlock::seal(header, txs, Some(key)).block)
+}
+
+#[tokio::test]
+async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
+    // given a leader that produced three blocks, and a follower from the same genesis
+    let f = fixture();
+    for n in 0..3u64 {
+        let t = tx(&f.tax, "tax", "test", n, &format!("doc-{n}"));
+        submit_one(&f.chain, t).await.unwrap();
+        let txs = f.chain.take_pending(100);
+        f.chain
+            .produce_block(txs, 2_000 + n, "node1", &f.validator)
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let follower = open(dir.path(), &f.genesis);
+    let block = |h: u64| f.chain.store().block(h).unwrap().unwrap();
+
+    // when it applies them in order, it reaches the same tip and state
+    follower.apply_block(&block(1)).unwrap();
+    // a replay, a gap and a stranger's signature are rejected without writing anything
+    assert!(
+        matches!(follower.apply_block(&block(1)), Err(ApplyError::Rejected(m)) if m.contains("does not extend"))
+    );
+    assert!(matches!(
+        follower.apply_block(&block(3)),
+        Err(ApplyError::Rejected(_))
+    ));
+    let forged = resealed(&block(2), &f.bank, |_, _| {});
+    assert!(
+        matches!(follower.apply_block(&forged), Err(ApplyError::Rejected(m)) if m.contains("signature"))
+    );
+    // a validator-signed block with a forged transaction is rejected too
+    let bad_tx = resealed(&block(2), &f.validator, |_, txs| txs[0].signature[5] ^= 1);
+    assert!(
+        matches!(follower.apply_block(&bad_tx), Err(ApplyError::Rejected(m)) if m.contains("transaction"))
+    );
+    // a validator-signed block whose roots this node does not reproduce is divergence
+    let lying = resealed(&block(2), &f.validator, |h, _| h.state_root[0] ^= 1);
+    let err = follower.apply_block(&lying).unwrap_err();
+    assert!(
+        matches!(err, ApplyError::Diverged(ref m) if m.contains("state root")),
+        "{err}"
+    );
+    assert_eq!(
+        follower.tip().header.height,
+        1,
+        "nothing written by refused blocks"
+    );
+    follower.apply_block(&block(2)).unwrap();
+    follower.apply_block(&block(3)).unwrap();
+    assert_eq!(follower.tip().hash, f.chain.tip().hash);
+    assert_eq!(
+        follower.tip().header.state_root,
+        f.chain.tip().header.state_root
+    );
+    let r = follower
+        .store()
+        .receipt(&govchain_crypto::sm3(
+            &tx(&f.tax, "tax", "test", 2, "doc-2").body,
+        ))
+        .unwrap();
+    assert!(r.is_some(), "receipts are stored on the follower too");
 }
