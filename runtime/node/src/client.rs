@@ -26,6 +26,18 @@ pub(crate) struct SignArgs {
     pub(crate) operator: Option<String>,
 }
 
+impl SignArgs {
+    /// The signer these options name (see [`signer`]).
+    pub(crate) fn signer(&self, home: &Path) -> anyhow::Result<Signer> {
+        signer(
+            home,
+            self.as_dept.as_deref(),
+            self.key.as_ref(),
+            self.operator.as_deref(),
+        )
+    }
+}
+
 /// Connects to a node's gRPC endpoint.
 pub(crate) async fn connect(endpoint: &str) -> anyhow::Result<ChainClient<Channel>> {
     Ok(ChainClient::new(channel(endpoint).await?)
@@ -165,12 +177,7 @@ pub(crate) fn signed_request<M: prost::Message>(
     path: &str,
     message: M,
 ) -> anyhow::Result<tonic::Request<M>> {
-    let s = signer(
-        home,
-        sign.as_dept.as_deref(),
-        sign.key.as_ref(),
-        sign.operator.as_deref(),
-    )?;
+    let s = sign.signer(home)?;
     let time_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as u64;

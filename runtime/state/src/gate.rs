@@ -33,13 +33,6 @@ pub struct Outcome {
     pub certificate: Option<pb::Certificate>,
 }
 
-impl Outcome {
-    /// Whether the read was allowed.
-    pub fn allowed(&self) -> bool {
-        self.record.decision == pb::Decision::Allow as i32
-    }
-}
-
 enum Basis {
     Own,
     Policy(String),

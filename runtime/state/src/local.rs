@@ -102,11 +102,6 @@ impl LocalChain {
         Ok(chain)
     }
 
-    /// A department's key.
-    pub fn key(&self, dept: &str) -> &PrivateKey {
-        &self.keys[dept]
-    }
-
     /// A transaction of `dept` with its next nonce, taken as admitted (not signed).
     pub fn tx(&mut self, dept: &str, kind: pb::payload::Kind) -> VerifiedTx {
         let nonce = self.nonces.entry(dept.to_string()).or_default();

@@ -54,11 +54,6 @@ impl Overlay {
         }
     }
 
-    /// The committed store under the overlay.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
-
     /// Reads through the transaction layer, the block layer, then the store.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if let Some(v) = self.tx.get(key).or_else(|| self.block.get(key)) {

@@ -13,7 +13,7 @@ use govchain_types::pb;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::client::{SignArgs, channel, connect, rpc_error, signed_request, signer};
+use crate::client::{SignArgs, channel, connect, rpc_error, signed_request};
 use crate::cmd::chain::{submit_quiet, transact};
 use crate::output::{emit, kv, table, time_ms};
 
@@ -377,12 +377,7 @@ async fn publish(
         ciphertext,
         key_envelope: vec![],
     };
-    let s = signer(
-        home,
-        sign.as_dept.as_deref(),
-        sign.key.as_ref(),
-        sign.operator.as_deref(),
-    )?;
+    let s = sign.signer(home)?;
     p.issuer_signature = s
         .key
         .sign(&certs::signing_bytes(&st.chain_id, &p))

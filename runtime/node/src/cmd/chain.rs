@@ -9,7 +9,7 @@ use govchain_crypto::PublicKey;
 use govchain_types::pb;
 use serde_json::{Value, json};
 
-use crate::client::{SignArgs, connect, rpc_error, signer, submit};
+use crate::client::{SignArgs, connect, rpc_error, submit};
 use crate::output::{emit, kv, table, time_ms};
 
 /// Transaction lookups.
@@ -398,12 +398,7 @@ async fn submit_signed(
     sign: &SignArgs,
     payload: pb::payload::Kind,
 ) -> anyhow::Result<(Vec<u8>, pb::Receipt)> {
-    let signer = signer(
-        home,
-        sign.as_dept.as_deref(),
-        sign.key.as_ref(),
-        sign.operator.as_deref(),
-    )?;
+    let signer = sign.signer(home)?;
     let mut c = connect(endpoint).await?;
     let r = submit(&mut c, &signer, payload).await?;
     Ok((r.tx_hash, r.receipt.unwrap_or_default()))
