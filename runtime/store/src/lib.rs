@@ -12,6 +12,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod raft_log;
+pub use raft_log::RaftLog;
+
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
     IteratorMode, Options, WriteBatch, WriteOptions,
@@ -95,7 +98,7 @@ pub enum StoreError {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-fn rocks(op: &'static str) -> impl FnOnce(rocksdb::Error) -> StoreError {
+pub(crate) fn rocks(op: &'static str) -> impl FnOnce(rocksdb::Error) -> StoreError {
     move |source| StoreError::Rocks { op, source }
 }
 
