@@ -166,6 +166,19 @@ impl Executor {
                     receipt.events = events;
                 }
                 Err(TxFailure {
+                    error: TxError::Internal(why),
+                    ..
+                }) => {
+                    // A node-local failure (storage, a corrupt record) is not an outcome
+                    // of the transaction: another node would not see it. The block is
+                    // not produced, and the node stops rather than diverge.
+                    return Err(StateError::Node(format!(
+                        "transaction {} in block {}: {why}",
+                        govchain_types::HashHex(&tx.hash),
+                        ctx.height
+                    )));
+                }
+                Err(TxFailure {
                     error,
                     consume_nonce,
                 }) => {
@@ -450,6 +463,7 @@ fn call_contract(
             Ok(())
         }
         Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
+        Err(CallError::Fatal(why)) => Err(TxError::Internal(why)),
         Err(e) => {
             let mut reason = e.to_string();
             if let Some(denied) = outcome.host.denials.last() {

@@ -48,6 +48,10 @@ pub enum StateError {
     /// The contract runtime could not start.
     #[error("contract runtime: {0}")]
     Vm(String),
+    /// Execution hit a node-local failure (storage, a corrupt record): the block is not
+    /// produced or applied, and the node must stop.
+    #[error("node-local failure during execution, block not committed: {0}")]
+    Node(String),
     /// A state record does not decode.
     #[error("corrupt state record {key}: {reason}")]
     Corrupt {

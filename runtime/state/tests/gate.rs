@@ -682,3 +682,35 @@ fn audit_export_verifies_and_detects_tampering() {
     );
     assert!(file.verify(&other).unwrap_err().contains("does not verify"));
 }
+
+#[test]
+fn a_node_local_failure_stops_the_block_instead_of_failing_a_transaction() {
+    let mut net = Net::new();
+    let p = net.publish_payload("property", "LOCAL-1", ID);
+    let cert = attr(&net.one("real-estate", p), "certificate_published", "id").to_string();
+    // A corrupt balance record on this node only (disk damage, a bug).
+    net.chain.height += 1;
+    net.store
+        .commit_block(govchain_store::BlockCommit {
+            height: net.chain.height,
+            hash: [1; 32],
+            block: net.store.block(net.chain.height - 1).unwrap().unwrap(),
+            txs: vec![],
+            state: [(b"pt/housing".to_vec(), Some(b"bad".to_vec()))]
+                .into_iter()
+                .collect(),
+            index: vec![],
+        })
+        .unwrap();
+    let tx = net
+        .chain
+        .tx("housing", request(&cert, "housing_eligibility"));
+    let err = net.chain.block(&[tx], 1_000).unwrap_err().to_string();
+    assert!(
+        err.contains("node-local failure") && err.contains("corrupt counter"),
+        "{err}"
+    );
+    // Nothing of the block was written: no audit record, no receipt.
+    let page = audit::query(&net.store, &pb::AuditQuery::default(), 100).unwrap();
+    assert!(page.records.is_empty());
+}
