@@ -8,6 +8,7 @@ use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::Store;
 use govchain_types::{Hash, TxError, decode, pb};
 
+use crate::internal;
 use crate::{ChainParams, Result, StateError, keys};
 
 /// A transaction whose encoding, chain, size, account key and signature were checked.
@@ -51,15 +52,9 @@ impl Admission {
         let chain_id = store
             .state(keys::CHAIN_ID)?
             .ok_or_else(|| StateError::Genesis("chain id missing from state".into()))?;
-        let params = store
-            .state(keys::PARAMS)?
-            .ok_or_else(|| StateError::Genesis("params missing from state".into()))?;
         Ok(Admission {
             chain_id: String::from_utf8_lossy(&chain_id).into_owned(),
-            params: serde_json::from_slice(&params).map_err(|e| StateError::Corrupt {
-                key: "c/params".into(),
-                reason: e.to_string(),
-            })?,
+            params: crate::json_record(store.state(keys::PARAMS)?, "c/params")?,
             store,
         })
     }
@@ -160,10 +155,6 @@ impl Admission {
     pub fn committed_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
         committed_nonce(&self.store, dept, operator)
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> TxError {
-    TxError::Internal(e.to_string())
 }
 
 /// The SEC1 public key registered for an account in committed state.

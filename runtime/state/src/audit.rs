@@ -13,11 +13,8 @@ use govchain_store::{Column, Store};
 use govchain_types::{Hash, TxError, decode, pb};
 use serde::{Deserialize, Serialize};
 
+use crate::internal;
 use crate::{Genesis, keys::index};
-
-fn internal(e: impl std::fmt::Display) -> TxError {
-    TxError::Internal(e.to_string())
-}
 
 /// Default page size.
 pub const DEFAULT_LIMIT: u32 = 100;

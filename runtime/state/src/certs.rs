@@ -8,11 +8,8 @@
 use govchain_crypto::{Sm3Hasher, sm3};
 use govchain_types::{TxError, decode, pb, validate_name};
 
+use crate::internal;
 use crate::{BlockContext, Overlay, VerifiedTx, event, keys, points};
-
-fn internal(e: impl std::fmt::Display) -> TxError {
-    TxError::Internal(e.to_string())
-}
 
 /// Longest certificate number.
 pub const MAX_NUMBER: usize = 64;

@@ -277,13 +277,7 @@ fn bump_nonce(o: &mut Overlay, tx: &VerifiedTx) -> std::result::Result<(), TxErr
 }
 
 fn chain_params(o: &Overlay) -> Result<ChainParams> {
-    let raw = o
-        .get(keys::PARAMS)?
-        .ok_or_else(|| StateError::Genesis("params missing from state".into()))?;
-    serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt {
-        key: "c/params".into(),
-        reason: e.to_string(),
-    })
+    crate::json_record(o.get(keys::PARAMS)?, "c/params")
 }
 
 /// What every transaction of a block executes with.

@@ -8,6 +8,7 @@
 
 use govchain_types::{TxError, pb};
 
+use crate::internal;
 use crate::policy::{Policy, Verdict};
 use crate::{BlockContext, Overlay, certs, keys, points};
 
@@ -101,10 +102,6 @@ pub fn read(
         record,
         certificate: allowed.then_some(cert),
     })
-}
-
-fn internal(e: impl std::fmt::Display) -> TxError {
-    TxError::Internal(e.to_string())
 }
 
 /// What allows the read, or why not.

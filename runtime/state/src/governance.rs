@@ -17,6 +17,7 @@ use govchain_vm::Vm;
 
 use crate::contracts::ContractHost;
 use crate::genesis::Committee;
+use crate::internal;
 use crate::policy::{self, PolicyLine};
 use crate::{BlockContext, Overlay, certs, event, keys, points};
 
@@ -24,10 +25,6 @@ use crate::{BlockContext, Overlay, certs, event, keys, points};
 pub const DEFAULT_VOTING_PERIOD: u64 = 10_000;
 /// Longest voting period, in blocks.
 pub const MAX_VOTING_PERIOD: u64 = 1_000_000;
-
-fn internal(e: impl std::fmt::Display) -> TxError {
-    TxError::Internal(e.to_string())
-}
 
 fn committee(o: &Overlay) -> Result<Committee, TxError> {
     let raw = o

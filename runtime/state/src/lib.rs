@@ -79,3 +79,21 @@ pub(crate) fn event(kind: &str, attrs: &[(&str, String)]) -> govchain_types::pb:
             .collect(),
     }
 }
+
+/// A node-local failure as a transaction error (see [`StateError::Node`]).
+pub(crate) fn internal(e: impl std::fmt::Display) -> govchain_types::TxError {
+    govchain_types::TxError::Internal(e.to_string())
+}
+
+/// A JSON record written by genesis (`key`, printable): missing is a genesis error, a
+/// bad encoding is corruption.
+pub(crate) fn json_record<T: serde::de::DeserializeOwned>(
+    raw: Option<Vec<u8>>,
+    key: &str,
+) -> Result<T> {
+    let raw = raw.ok_or_else(|| StateError::Genesis(format!("{key} missing from state")))?;
+    serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt {
+        key: key.into(),
+        reason: e.to_string(),
+    })
+}

@@ -98,7 +98,7 @@ impl LocalChain {
             time_ms,
             root,
         };
-        chain.commit(0, g)?;
+        chain.commit_with(0, g, &[])?;
         Ok(chain)
     }
 
@@ -155,10 +155,6 @@ impl LocalChain {
                 commit: t.elapsed(),
             },
         ))
-    }
-
-    fn commit(&self, height: u64, e: ExecutedBlock) -> Result<()> {
-        self.commit_with(height, e, &[])
     }
 
     fn commit_with(&self, height: u64, e: ExecutedBlock, hashes: &[[u8; 32]]) -> Result<()> {

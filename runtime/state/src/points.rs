@@ -7,11 +7,8 @@
 
 use govchain_types::{TxError, decode, pb};
 
+use crate::internal;
 use crate::{BlockContext, Overlay, keys};
-
-fn internal(e: impl std::fmt::Display) -> TxError {
-    TxError::Internal(e.to_string())
-}
 
 fn get_counter(o: &Overlay, key: &[u8]) -> Result<u64, TxError> {
     keys::counter(o.get(key).map_err(internal)?)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use govchain_store::{Column, Store};
 use govchain_types::{TxError, decode, pb};
 
+use crate::internal;
 use crate::{Overlay, Result, StateError, certs, keys, points, policy};
 
 fn all<M: prost::Message + Default>(
@@ -46,17 +47,7 @@ pub fn proposals(store: &Store) -> Result<Vec<pb::ProposalRecord>> {
 
 /// The management committee.
 pub fn committee(store: &Store) -> Result<crate::genesis::Committee> {
-    let raw = store
-        .state(keys::COMMITTEE)?
-        .ok_or_else(|| StateError::Genesis("committee missing".into()))?;
-    serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt {
-        key: "c/committee".into(),
-        reason: e.to_string(),
-    })
-}
-
-fn internal(e: impl std::fmt::Display) -> TxError {
-    TxError::Internal(e.to_string())
+    crate::json_record(store.state(keys::COMMITTEE)?, "c/committee")
 }
 
 /// Every certificate type, by id.

@@ -507,29 +507,24 @@ pub(crate) async fn gov(
             });
             Ok(())
         }
-        GovCmd::Approve { id, sign } => transact(
-            endpoint,
-            home,
-            &sign,
-            pb::payload::Kind::Vote(pb::Vote {
-                proposal_id: id,
-                approve: true,
-            }),
-            json_out,
-        )
-        .await
-        .map(drop),
-        GovCmd::Reject { id, sign } => transact(
-            endpoint,
-            home,
-            &sign,
-            pb::payload::Kind::Vote(pb::Vote {
-                proposal_id: id,
-                approve: false,
-            }),
-            json_out,
-        )
-        .await
-        .map(drop),
+        GovCmd::Approve { id, sign } => vote(endpoint, home, id, true, &sign, json_out).await,
+        GovCmd::Reject { id, sign } => vote(endpoint, home, id, false, &sign, json_out).await,
     }
+}
+
+async fn vote(
+    endpoint: &str,
+    home: &std::path::Path,
+    proposal_id: u64,
+    approve: bool,
+    sign: &SignArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let payload = pb::payload::Kind::Vote(pb::Vote {
+        proposal_id,
+        approve,
+    });
+    transact(endpoint, home, sign, payload, json_out)
+        .await
+        .map(drop)
 }
