@@ -8,6 +8,7 @@
 
 mod block;
 mod mempool;
+pub mod raft;
 pub mod solo;
 
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ use govchain_state::{Admission, BlockContext, Executor, Genesis, VerifiedTx, key
 use govchain_store::{BlockCommit, Store};
 use govchain_types::{Hash, HashHex, TxError, decode, pb};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::{Notify, broadcast, oneshot};
+use tokio::sync::{Notify, broadcast, oneshot, watch};
 
 pub use block::SealedBlock;
 pub use mempool::Mempool;
@@ -104,6 +105,20 @@ pub struct Chain {
     commits: broadcast::Sender<Arc<CommittedBlock>>,
     pending: Notify,
     verify_pool: rayon::ThreadPool,
+    /// The block this node built as leader, executed, until the log hands it back.
+    built: Mutex<Option<Built>>,
+    /// Counts admissions, for tasks other than the block producer that follow them.
+    admissions: watch::Sender<u64>,
+    /// The raft cluster as this node sees it (raft mode).
+    cluster: RwLock<Option<pb::ClusterStatus>>,
+}
+
+/// A block built and executed by this node, waiting to be applied from the log.
+#[derive(Debug)]
+struct Built {
+    hash: Hash,
+    txs: Vec<VerifiedTx>,
+    exec: govchain_state::ExecutedBlock,
 }
 
 impl Chain {
@@ -137,6 +152,7 @@ impl Chain {
                     txs: vec![],
                     state: exec.writes,
                     index: exec.index,
+                    meta: vec![],
                 })?;
                 tracing::info!(chain_id = %genesis.chain_id, genesis = %HashHex(&genesis_hash), "wrote genesis block");
                 TipInfo {
@@ -163,6 +179,9 @@ impl Chain {
                 .build()
                 .expect("thread pool"),
             store,
+            built: Mutex::new(None),
+            admissions: watch::channel(0).0,
+            cluster: RwLock::new(None),
         }))
     }
 
@@ -266,8 +285,24 @@ impl Chain {
         }
         if admitted {
             self.pending.notify_one();
+            self.admissions.send_modify(|n| *n += 1);
         }
         out
+    }
+
+    /// Follows admissions (any number of followers, unlike [`Chain::admitted`]).
+    pub fn admissions(&self) -> watch::Receiver<u64> {
+        self.admissions.subscribe()
+    }
+
+    /// The raft cluster as this node sees it; `None` outside the raft mode.
+    pub fn cluster(&self) -> Option<pb::ClusterStatus> {
+        self.cluster.read().clone()
+    }
+
+    /// Publishes the cluster status (the raft engine does).
+    pub fn set_cluster(&self, status: pb::ClusterStatus) {
+        *self.cluster.write() = Some(status);
     }
 
     /// Waits until more transactions are admitted.
@@ -292,7 +327,7 @@ impl Chain {
     }
 
     /// Executes `txs` as the next block with `time_ms`, signs it with `key` as
-    /// `proposer`, commits it atomically and announces it.
+    /// `proposer`, commits it atomically and announces it (the solo engine's path).
     pub fn produce_block(
         &self,
         txs: Vec<VerifiedTx>,
@@ -300,6 +335,45 @@ impl Chain {
         proposer: &str,
         key: &PrivateKey,
     ) -> Result<Arc<CommittedBlock>> {
+        let (sealed, exec) = self.execute_and_seal(&txs, time_ms, proposer, key)?;
+        self.commit(sealed, &txs, exec, vec![])
+    }
+
+    /// Executes `txs` as the next block and seals it, without committing: the leader's
+    /// proposal in the raft mode. The execution is kept, so that applying the same block
+    /// from the log commits it without executing or verifying it a second time.
+    pub fn build_block(
+        &self,
+        txs: Vec<VerifiedTx>,
+        time_ms: u64,
+        proposer: &str,
+        key: &PrivateKey,
+    ) -> Result<SealedBlock> {
+        let (sealed, exec) = self.execute_and_seal(&txs, time_ms, proposer, key)?;
+        *self.built.lock() = Some(Built {
+            hash: sealed.hash,
+            txs,
+            exec,
+        });
+        Ok(sealed)
+    }
+
+    /// Gives the transactions of a built block that will not commit (this node lost its
+    /// leadership, or the log refused it) back to the mempool.
+    pub fn abandon_built(&self) {
+        if let Some(b) = self.built.lock().take() {
+            self.mempool.lock().requeue(b.txs);
+            self.pending.notify_one();
+        }
+    }
+
+    fn execute_and_seal(
+        &self,
+        txs: &[VerifiedTx],
+        time_ms: u64,
+        proposer: &str,
+        key: &PrivateKey,
+    ) -> Result<(SealedBlock, govchain_state::ExecutedBlock)> {
         let tip = self.tip();
         let height = tip.header.height + 1;
         let span = tracing::info_span!("block", height, txs = txs.len());
@@ -316,7 +390,7 @@ impl Chain {
                 tip.header.height
             ))
         })?;
-        let exec = self.executor.execute(&ctx, &txs, &prev_root)?;
+        let exec = self.executor.execute(&ctx, txs, &prev_root)?;
         let header = pb::BlockHeader {
             chain_id: self.chain_id().to_string(),
             height,
@@ -331,8 +405,65 @@ impl Chain {
             audit_count: exec.audit_count,
         };
         let signed: Vec<pb::SignedTx> = txs.iter().map(|t| t.tx.clone()).collect();
-        let sealed = SealedBlock::seal(header, signed, Some(key));
-        self.commit(sealed, &txs, exec)
+        Ok((SealedBlock::seal(header, signed, Some(key)), exec))
+    }
+
+    /// Writes node metadata alone, synced (the raft mode's applied position for log
+    /// entries that carry no block).
+    pub fn record_meta(&self, entries: &[(&[u8], &[u8])]) -> Result<()> {
+        Ok(self.store.put_meta_batch(entries)?)
+    }
+
+    /// Re-reads the tip after the store's content was replaced by a snapshot, and
+    /// re-admits the waiting transactions against the new state (releasing the receipt
+    /// waiters of those the snapshot already holds).
+    pub fn reload(&self) -> Result<()> {
+        let tip = self
+            .store
+            .tip()?
+            .ok_or_else(|| ConsensusError::Corrupt("snapshot holds no blocks".into()))?;
+        let raw = self.store.block(tip.height)?.ok_or_else(|| {
+            ConsensusError::Corrupt(format!("snapshot lacks its tip block {}", tip.height))
+        })?;
+        let top = SealedBlock::decode(&raw)?;
+        *self.tip.write() = TipInfo {
+            header: top.header,
+            hash: top.hash,
+        };
+        *self.built.lock() = None;
+        let mut mempool = self.mempool.lock();
+        let mut waiters = self.waiters.lock();
+        for t in mempool.clear() {
+            if self.store.has_tx(&t.hash)? {
+                if let (Some(w), Some(r)) = (waiters.remove(&t.hash), self.store.receipt(&t.hash)?)
+                {
+                    if let Ok(r) = decode("receipt", &r) {
+                        let _ = w.send(r);
+                    }
+                }
+                continue;
+            }
+            let committed = self
+                .admission
+                .committed_nonce(&t.body.sender, &t.body.operator);
+            if committed
+                .and_then(|c| mempool.insert(t.clone(), c))
+                .is_err()
+            {
+                waiters.remove(&t.hash);
+            }
+        }
+        tracing::info!(height = tip.height, "chain reloaded from a snapshot");
+        Ok(())
+    }
+
+    /// Copies of the waiting transactions (a follower forwards them to the leader).
+    pub fn waiting_txs(&self) -> Vec<(Hash, pb::SignedTx)> {
+        self.mempool
+            .lock()
+            .waiting()
+            .map(|t| (t.hash, t.tx.clone()))
+            .collect()
     }
 
     /// Applies a block another node proposed (a follower's path): checks that it extends
@@ -341,7 +472,16 @@ impl Chain {
     /// proposer did. A block that is invalid the same way on every node is
     /// [`ApplyError::Rejected`] and writes nothing; a block this node executes to other
     /// roots is [`ApplyError::Diverged`]: the node must stop rather than serve that state.
-    pub fn apply_block(&self, raw: &[u8]) -> std::result::Result<Arc<CommittedBlock>, ApplyError> {
+    ///
+    /// `leader` names the validator whose log entry carried the block: the proposer must
+    /// be that validator. `meta` is written in the block's batch (the raft mode's applied
+    /// log position).
+    pub fn apply_block(
+        &self,
+        raw: &[u8],
+        leader: Option<&str>,
+        meta: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> std::result::Result<Arc<CommittedBlock>, ApplyError> {
         let reject = |why: String| ApplyError::Rejected(why);
         let sealed = SealedBlock::decode(raw).map_err(|e| reject(e.to_string()))?;
         let h = &sealed.header;
@@ -365,6 +505,12 @@ impl Chain {
         if h.tx_count as usize != sealed.block.txs.len() {
             return Err(reject("tx_count differs from the transactions".into()));
         }
+        if let Some(leader) = leader.filter(|l| *l != h.proposer) {
+            return Err(reject(format!(
+                "block proposed by '{}' in an entry of leader '{leader}'",
+                h.proposer
+            )));
+        }
         let validator = self
             .store
             .state(&govchain_state::keys::validator(&h.proposer))
@@ -375,6 +521,27 @@ impl Chain {
         sealed
             .verify_signature(&validator.public_key)
             .map_err(|e| reject(e.to_string()))?;
+        if validator.observer {
+            return Err(reject(format!(
+                "'{}' is an observer and proposes no blocks",
+                h.proposer
+            )));
+        }
+        // This node's own block: executed when it was built, commit it as it is.
+        let own = self.built.lock().take_if(|b| b.hash == sealed.hash);
+        if let Some(b) = own {
+            return self
+                .commit(sealed, &b.txs, b.exec, meta)
+                .map_err(ApplyError::Node);
+        }
+        // Transactions this node admitted itself were verified then; verify the rest.
+        let hashes: Vec<Hash> = sealed
+            .block
+            .txs
+            .iter()
+            .map(|t| govchain_crypto::sm3(&t.body))
+            .collect();
+        let known = self.mempool.lock().find(&hashes.iter().copied().collect());
         let txs: Vec<VerifiedTx> = self
             .verify_pool
             .install(|| {
@@ -383,7 +550,11 @@ impl Chain {
                     .block
                     .txs
                     .par_iter()
-                    .map(|t| self.admission.check(t.clone(), h.height))
+                    .zip(&hashes)
+                    .map(|(t, hash)| match known.get(hash).filter(|k| k.tx == *t) {
+                        Some(k) => Ok(k.clone()),
+                        None => self.admission.check(t.clone(), h.height),
+                    })
                     .collect::<std::result::Result<_, TxError>>()
             })
             .map_err(|e| reject(format!("transaction: {e}")))?;
@@ -423,7 +594,8 @@ impl Chain {
                 h.height, h.audit_count, exec.audit_count
             )));
         }
-        self.commit(sealed, &txs, exec).map_err(ApplyError::Node)
+        self.commit(sealed, &txs, exec, meta)
+            .map_err(ApplyError::Node)
     }
 
     /// Commits an executed block atomically, moves the tip, releases the mempool and
@@ -433,6 +605,7 @@ impl Chain {
         sealed: SealedBlock,
         txs: &[VerifiedTx],
         exec: govchain_state::ExecutedBlock,
+        meta: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> Result<Arc<CommittedBlock>> {
         let height = sealed.header.height;
         let receipts_enc = exec.receipts.iter().map(govchain_types::encode);
@@ -443,6 +616,7 @@ impl Chain {
             txs: txs.iter().map(|t| t.hash).zip(receipts_enc).collect(),
             state: exec.writes,
             index: exec.index,
+            meta,
         })?;
         *self.tip.write() = TipInfo {
             header: sealed.header.clone(),

@@ -95,10 +95,40 @@ impl Mempool {
         self.queue.drain(..n).collect()
     }
 
-    /// Forgets transactions that were committed in a block.
+    /// Puts transactions taken for a block that did not commit back at the front, in
+    /// their order.
+    pub fn requeue(&mut self, txs: Vec<VerifiedTx>) {
+        for tx in txs.into_iter().rev() {
+            if self.hashes.contains(&tx.hash) {
+                self.queue.push_front(tx);
+            }
+        }
+    }
+
+    /// The waiting transactions, oldest first.
+    pub fn waiting(&self) -> impl Iterator<Item = &VerifiedTx> {
+        self.queue.iter()
+    }
+
+    /// Copies of the waiting transactions whose hashes are in `wanted`.
+    pub fn find(&self, wanted: &HashSet<Hash>) -> HashMap<Hash, VerifiedTx> {
+        self.queue
+            .iter()
+            .filter(|t| wanted.contains(&t.hash))
+            .map(|t| (t.hash, t.clone()))
+            .collect()
+    }
+
+    /// Forgets transactions that were committed in a block, whether they were taken for
+    /// it here or are still waiting (a follower's copies of forwarded transactions).
+    /// Transactions this mempool never held are ignored.
     pub fn committed<'a>(&mut self, txs: impl IntoIterator<Item = &'a VerifiedTx>) {
+        let mut waiting_gone = false;
         for tx in txs {
-            self.hashes.remove(&tx.hash);
+            if !self.hashes.remove(&tx.hash) {
+                continue;
+            }
+            waiting_gone = true;
             let account = tx.account();
             if let Some(p) = self.accounts.get_mut(&account) {
                 p.count -= 1;
@@ -107,6 +137,18 @@ impl Mempool {
                 }
             }
         }
+        if waiting_gone {
+            let hashes = &self.hashes;
+            self.queue.retain(|t| hashes.contains(&t.hash));
+        }
+    }
+
+    /// Drops everything (after a snapshot replaced the chain state) and returns what was
+    /// waiting or taken, for the caller to re-admit.
+    pub fn clear(&mut self) -> Vec<VerifiedTx> {
+        self.hashes.clear();
+        self.accounts.clear();
+        self.queue.drain(..).collect()
     }
 }
 

@@ -46,6 +46,7 @@ fn fixture() -> Fixture {
             id: "node1".into(),
             department: "tax".into(),
             public_key: hex_pub(&validator),
+            ..Default::default()
         }],
         committee: Committee {
             members: vec!["tax".into()],

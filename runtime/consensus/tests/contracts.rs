@@ -61,6 +61,7 @@ impl Net {
                 id: "node1".into(),
                 department: "tax".into(),
                 public_key: hex_pub(&validator),
+                ..Default::default()
             }],
             // tax and housing are the committee; both must approve. The bank is not a member.
             committee: Committee {

@@ -125,6 +125,7 @@ pub(crate) async fn run(
             crate::init::init(&crate::init::InitOptions {
                 out: out.clone(),
                 validators: 1,
+                observers: 0,
                 preset: "nanjing".into(),
                 chain_id: "govchain-bench".into(),
                 plain_keys: true,

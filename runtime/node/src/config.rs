@@ -50,6 +50,50 @@ pub(crate) struct ConsensusConfig {
     pub(crate) block_interval_ms: u64,
     /// Most transactions per block.
     pub(crate) max_block_txs: usize,
+    /// The raft mode's settings (required with `mode = "raft"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) raft: Option<RaftConfig>,
+}
+
+/// The raft mode's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RaftConfig {
+    /// This node's Raft id (as in genesis).
+    pub(crate) id: u64,
+    /// Listen address of node-to-node traffic (mutual TLS).
+    pub(crate) listen: SocketAddr,
+    /// The chain CA certificate, relative to the config file.
+    pub(crate) tls_ca: PathBuf,
+    /// This node's certificate.
+    pub(crate) tls_cert: PathBuf,
+    /// This node's TLS private key.
+    pub(crate) tls_key: PathBuf,
+    /// Build a snapshot every this many log entries.
+    #[serde(default = "default_snapshot_every")]
+    pub(crate) snapshot_every: u64,
+    /// Log entries kept behind the last snapshot.
+    #[serde(default = "default_keep_logs")]
+    pub(crate) keep_logs: u64,
+    /// Leader heartbeat, ms.
+    #[serde(default = "default_heartbeat")]
+    pub(crate) heartbeat_ms: u64,
+    /// Election timeout, ms: a random value in [min, max].
+    #[serde(default = "default_election")]
+    pub(crate) election_ms: [u64; 2],
+}
+
+fn default_snapshot_every() -> u64 {
+    10_000
+}
+fn default_keep_logs() -> u64 {
+    1_000
+}
+fn default_heartbeat() -> u64 {
+    300
+}
+fn default_election() -> [u64; 2] {
+    [1_500, 3_000]
 }
 
 /// Storage settings.
@@ -88,10 +132,25 @@ impl NodeConfig {
         let mut c: NodeConfig =
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut c.genesis, &mut c.data_dir, &mut c.validator_key] {
+        let mut paths = vec![&mut c.genesis, &mut c.data_dir, &mut c.validator_key];
+        if let Some(r) = c.consensus.raft.as_mut() {
+            paths.extend([&mut r.tls_ca, &mut r.tls_cert, &mut r.tls_key]);
+        }
+        for p in paths {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        }
+        match (c.consensus.mode.as_str(), &c.consensus.raft) {
+            ("solo", _) | ("raft", Some(_)) => {}
+            ("raft", None) => bail!(
+                "{}: mode \"raft\" needs a [consensus.raft] section",
+                path.display()
+            ),
+            (m, _) => bail!(
+                "{}: unknown consensus.mode '{m}' (solo or raft)",
+                path.display()
+            ),
         }
         if c.consensus.max_block_txs == 0 {
             bail!("{}: consensus.max_block_txs must be > 0", path.display());

@@ -6,6 +6,8 @@
 //! <out>/keys/<department>.pem   department signing keys (hand each to its department)
 //! <out>/node<i>/config.toml     node configuration
 //! <out>/node<i>/validator.pem   the validator's block-signing key
+//! <out>/tls/ca.pem, ca.key      the chain's node CA (raft mode; keep ca.key offline)
+//! <out>/node<i>/tls/node.pem    the node's TLS certificate and key (raft mode)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -14,11 +16,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use govchain_crypto::PrivateKey;
 use govchain_state::genesis::{
-    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, preset,
+    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, RaftEndpoint, preset,
 };
 
-use crate::config::{ApiConfig, ConsensusConfig, MempoolConfig, NodeConfig, StorageConfig};
-use crate::keyfile;
+use crate::config::{
+    ApiConfig, ConsensusConfig, MempoolConfig, NodeConfig, RaftConfig, StorageConfig,
+};
+use crate::{keyfile, tls};
 
 /// What `init` needs (also the options of `govchain init`).
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +33,9 @@ pub(crate) struct InitOptions {
     /// Number of validators.
     #[arg(long, default_value_t = 1)]
     pub(crate) validators: usize,
+    /// Number of observer nodes (replicate and serve reads, never vote).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) observers: usize,
     /// Department preset.
     #[arg(long, default_value = "nanjing")]
     pub(crate) preset: String,
@@ -38,7 +45,8 @@ pub(crate) struct InitOptions {
     /// Write unencrypted key files (development only).
     #[arg(long)]
     pub(crate) plain_keys: bool,
-    /// gRPC port of node1; node i listens on base + 10*(i-1), metrics on gRPC + 2000.
+    /// gRPC port of node1; node i listens on base + 10*(i-1), Raft on gRPC + 1,
+    /// metrics on gRPC + 2000.
     #[arg(long, default_value_t = 7545)]
     pub(crate) base_port: u16,
     /// Longest wait before pending transactions form a block, ms.
@@ -63,9 +71,12 @@ fn hex_pub(k: &PrivateKey) -> String {
 pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let departments = preset(&opts.preset)
         .with_context(|| format!("unknown preset '{}' (known: nanjing)", opts.preset))?;
-    if opts.validators == 0 || opts.validators > 32 {
-        bail!("--validators must be between 1 and 32");
+    if opts.validators == 0 || opts.validators + opts.observers > 32 {
+        bail!("--validators must be at least 1, and validators + observers at most 32");
     }
+    let nodes = opts.validators + opts.observers;
+    let raft = nodes > 1;
+    let port = |i: usize| opts.base_port + 10 * i as u16;
     if opts.out.exists() && std::fs::read_dir(&opts.out)?.next().is_some() {
         bail!(
             "{} exists and is not empty; choose another --out",
@@ -86,9 +97,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         .iter()
         .map(|d| (d.id, PrivateKey::generate()))
         .collect();
-    let val_keys: Vec<PrivateKey> = (0..opts.validators)
-        .map(|_| PrivateKey::generate())
-        .collect();
+    let val_keys: Vec<PrivateKey> = (0..nodes).map(|_| PrivateKey::generate()).collect();
     let committee: Vec<String> = departments
         .iter()
         .filter(|d| d.roles.contains(&"committee"))
@@ -116,6 +125,11 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
                 id: format!("node{}", i + 1),
                 department: departments[i % departments.len()].id.into(),
                 public_key: hex_pub(k),
+                observer: i >= opts.validators,
+                raft: raft.then(|| RaftEndpoint {
+                    id: i as u64 + 1,
+                    addr: format!("127.0.0.1:{}", port(i) + 1),
+                }),
             })
             .collect(),
         committee: Committee {
@@ -133,13 +147,27 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     for (id, k) in &dept_keys {
         keyfile::save(&key_dir.join(format!("{id}.pem")), k, passphrase.as_deref())?;
     }
+    let ca_key = if raft {
+        let (cert, key) = tls::new_ca(&genesis.chain_id)?;
+        write_file(&opts.out.join("tls/ca.pem"), cert.as_bytes())?;
+        tls::write_secret(&opts.out.join("tls/ca.key"), &key)?;
+        Some(key)
+    } else {
+        None
+    };
     let mut configs = Vec::new();
     for (i, k) in val_keys.iter().enumerate() {
-        let dir = opts.out.join(format!("node{}", i + 1));
-        let grpc_port = opts.base_port + 10 * i as u16;
+        let id = format!("node{}", i + 1);
+        let dir = opts.out.join(&id);
+        let grpc_port = port(i);
         keyfile::save(&dir.join("validator.pem"), k, passphrase.as_deref())?;
+        if let Some(ca_key) = &ca_key {
+            let (cert, key) = tls::issue(ca_key, &genesis.chain_id, &id)?;
+            write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
+            tls::write_secret(&dir.join("tls/node.key"), &key)?;
+        }
         let cfg = NodeConfig {
-            node_id: format!("node{}", i + 1),
+            node_id: id.clone(),
             genesis: PathBuf::from("../genesis.json"),
             data_dir: PathBuf::from("data"),
             validator_key: PathBuf::from("validator.pem"),
@@ -148,9 +176,24 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
                 http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
             },
             consensus: ConsensusConfig {
-                mode: if opts.validators == 1 { "solo" } else { "raft" }.into(),
+                mode: if raft { "raft" } else { "solo" }.into(),
                 block_interval_ms: opts.block_interval_ms,
                 max_block_txs: 5000,
+                raft: raft
+                    .then(|| -> anyhow::Result<RaftConfig> {
+                        Ok(RaftConfig {
+                            id: i as u64 + 1,
+                            listen: format!("127.0.0.1:{}", grpc_port + 1).parse()?,
+                            tls_ca: PathBuf::from("../tls/ca.pem"),
+                            tls_cert: PathBuf::from("tls/node.pem"),
+                            tls_key: PathBuf::from("tls/node.key"),
+                            snapshot_every: 10_000,
+                            keep_logs: 1_000,
+                            heartbeat_ms: 300,
+                            election_ms: [1_500, 3_000],
+                        })
+                    })
+                    .transpose()?,
             },
             storage: StorageConfig::default(),
             mempool: MempoolConfig::default(),
@@ -184,6 +227,7 @@ mod tests {
         let r = init(&InitOptions {
             out: out.clone(),
             validators: 3,
+            observers: 1,
             preset: "nanjing".into(),
             chain_id: "t".into(),
             plain_keys: true,
@@ -191,7 +235,12 @@ mod tests {
             block_interval_ms: 100,
         })
         .unwrap();
-        assert_eq!(r.configs.len(), 3);
+        assert_eq!(r.configs.len(), 4);
+        assert!(r.genesis.validators[3].observer);
+        assert_eq!(
+            r.genesis.validators[2].raft.as_ref().unwrap().addr,
+            "127.0.0.1:17566"
+        );
         assert_eq!(r.genesis.departments.len(), 8);
         let g = Genesis::from_json(&std::fs::read_to_string(out.join("genesis.json")).unwrap())
             .unwrap();
@@ -209,6 +258,7 @@ mod tests {
             init(&InitOptions {
                 out,
                 validators: 1,
+                observers: 0,
                 preset: "nanjing".into(),
                 chain_id: "t".into(),
                 plain_keys: true,

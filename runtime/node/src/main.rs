@@ -12,6 +12,7 @@ mod init;
 mod keyfile;
 mod output;
 mod run;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -107,7 +108,8 @@ enum Command {
 }
 
 fn init_tracing(node: bool) {
-    let default = if node { "info" } else { "warn" };
+    // openraft narrates every vote and append at info: only its warnings and errors.
+    let default = if node { "info,openraft=warn" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GOVCHAIN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use govchain_api::{ServeConfig, serve};
-use govchain_consensus::{Chain, ChainConfig, solo};
+use govchain_consensus::{Chain, ChainConfig, raft, solo};
 use govchain_state::Genesis;
 use govchain_store::Store;
 use tokio::net::TcpListener;
@@ -32,12 +32,6 @@ pub(crate) struct NodeHandle {
 
 /// Opens the store, checks or writes genesis, starts ordering and the servers.
 pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
-    if cfg.consensus.mode != "solo" {
-        bail!(
-            "consensus mode '{}' is not available in this build: only 'solo' (one validator) runs today",
-            cfg.consensus.mode
-        );
-    }
     let genesis_text = std::fs::read_to_string(&cfg.genesis)
         .with_context(|| format!("reading genesis {}", cfg.genesis.display()))?;
     let genesis = Genesis::from_json(&genesis_text)?;
@@ -52,6 +46,12 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             "{} is not the key genesis registers for validator '{}'",
             cfg.validator_key.display(),
             cfg.node_id
+        );
+    }
+    if cfg.consensus.mode == "solo" && genesis.validators.len() > 1 {
+        bail!(
+            "genesis lists {} validators: run them in mode \"raft\"",
+            genesis.validators.len()
         );
     }
     let db = cfg.data_dir.join("db");
@@ -80,18 +80,50 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     let grpc_addr = grpc.local_addr()?;
     let http_addr = http.as_ref().map(|h| h.local_addr()).transpose()?;
-    let engine = tokio::spawn(solo::run(
-        chain.clone(),
-        key,
-        solo::SoloConfig {
-            validator_id: cfg.node_id.clone(),
-            interval: Duration::from_millis(cfg.consensus.block_interval_ms),
-            max_txs: cfg
-                .consensus
-                .max_block_txs
-                .min(genesis.params.max_block_txs as usize),
-        },
-    ));
+    let max_txs = cfg
+        .consensus
+        .max_block_txs
+        .min(genesis.params.max_block_txs as usize);
+    let interval = Duration::from_millis(cfg.consensus.block_interval_ms);
+    let engine = match &cfg.consensus.raft {
+        None => tokio::spawn(solo::run(
+            chain.clone(),
+            key,
+            solo::SoloConfig {
+                validator_id: cfg.node_id.clone(),
+                interval,
+                max_txs,
+            },
+        )),
+        Some(r) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+            };
+            let settings = raft::RaftSettings {
+                raft_id: r.id,
+                validator_id: cfg.node_id.clone(),
+                listen: r.listen,
+                tls: raft::TlsFiles {
+                    ca: read(&r.tls_ca)?,
+                    cert: read(&r.tls_cert)?,
+                    key: read(&r.tls_key)?,
+                },
+                dir: cfg.data_dir.join("raft"),
+                interval,
+                max_txs,
+                snapshot_every: r.snapshot_every,
+                keep_logs: r.keep_logs,
+                heartbeat_ms: r.heartbeat_ms,
+                election_ms: (r.election_ms[0], r.election_ms[1]),
+            };
+            let mut handle = raft::start(chain.clone(), key, settings).await?;
+            tokio::spawn(async move {
+                let r = handle.wait().await;
+                handle.shutdown().await;
+                r
+            })
+        }
+    };
     let (stop, mut stop_rx) = watch::channel(false);
     let server = tokio::spawn(serve(
         chain.clone(),

@@ -182,8 +182,8 @@ pub struct GenesisOperator {
     pub public_key: String,
 }
 
-/// A validator at genesis.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A validator (or observer) node at genesis.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisValidator {
     /// Validator (node) id, e.g. `node1`.
@@ -192,6 +192,22 @@ pub struct GenesisValidator {
     pub department: String,
     /// SM2 public key, SEC1 uncompressed, hex.
     pub public_key: String,
+    /// An observer replicates the chain but neither votes nor proposes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observer: bool,
+    /// Where the node is reached in the raft mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft: Option<RaftEndpoint>,
+}
+
+/// A node's place in the raft mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftEndpoint {
+    /// Raft node id: unique, never reused for another node.
+    pub id: u64,
+    /// host:port of its Raft endpoint (mutual TLS).
+    pub addr: String,
 }
 
 /// The management committee that approves governance proposals.
@@ -287,8 +303,20 @@ impl Genesis {
         if self.validators.is_empty() {
             return err("at least one validator is required".into());
         }
+        if self.validators.iter().all(|v| v.observer) {
+            return err("at least one validator must not be an observer".into());
+        }
         let mut vids = std::collections::BTreeSet::new();
+        let mut raft_ids = std::collections::BTreeSet::new();
         for v in &self.validators {
+            if let Some(r) = &v.raft
+                && (r.id == 0 || !raft_ids.insert(r.id))
+            {
+                return err(format!(
+                    "validator '{}': raft id {} is 0 or used twice",
+                    v.id, r.id
+                ));
+            }
             if let Err(why) = validate_dept_id(&v.id) {
                 return err(format!("validator id '{}' {why}", v.id));
             }
@@ -406,11 +434,18 @@ impl Genesis {
             o.put(keys::department(&d.id), govchain_types::encode(&rec));
         }
         for v in &self.validators {
+            let raft = v.raft.clone().unwrap_or_default();
             let rec = pb::Validator {
                 id: v.id.clone(),
                 department: v.department.clone(),
                 public_key: hex::decode(&v.public_key).expect("validated"),
+                observer: v.observer,
+                raft_id: raft.id,
+                raft_addr: raft.addr,
             };
+            if rec.raft_id != 0 {
+                o.put(keys::raft_id(rec.raft_id), v.id.as_bytes().to_vec());
+            }
             o.put(keys::validator(&v.id), govchain_types::encode(&rec));
         }
         self.apply_access(o)?;
@@ -740,6 +775,7 @@ mod tests {
                 id: "node1".into(),
                 department: "public-security".into(),
                 public_key: key(),
+                ..Default::default()
             }],
             committee: Committee {
                 members: vec!["tax".into(), "housing".into()],

@@ -171,6 +171,7 @@ fn prepare_action(
                 vec![],
             ))
         }
+        Action::Node(change) => Ok((crate::nodes::validate(o, change)?, String::new(), vec![])),
         Action::PointsParams(p) => {
             points::validate_params(p)?;
             Ok((
@@ -426,6 +427,7 @@ fn apply(
             ));
             Ok(())
         }
+        Action::Node(change) => crate::nodes::apply(o, &id, change, events),
         Action::PointsParams(p) => {
             o.put(keys::POINTS_PARAMS.to_vec(), govchain_types::encode(p));
             events.push(event("points_params_changed", &[("proposal", id)]));

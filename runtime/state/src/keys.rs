@@ -16,6 +16,14 @@ pub fn validator(id: &str) -> Vec<u8> {
 /// Prefix of all validator records.
 pub const VALIDATORS: &[u8] = b"v/";
 
+/// A raft node id taken by a node: `rid/{id}` (u64 BE) → node id. Never deleted, so an
+/// id is not given to a second node after its first was removed.
+pub fn raft_id(id: u64) -> Vec<u8> {
+    let mut k = b"rid/".to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
 /// Next nonce of an account: `n/{dept}/{operator}` → u64 BE. The department's own key
 /// uses an empty operator.
 pub fn nonce(dept: &str, operator: &str) -> Vec<u8> {

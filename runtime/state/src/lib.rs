@@ -25,6 +25,7 @@ pub mod genesis;
 pub mod governance;
 pub mod keys;
 pub mod local;
+mod nodes;
 mod overlay;
 pub mod points;
 pub mod policy;

@@ -76,6 +76,7 @@ impl LocalChain {
                 id: "node1".into(),
                 department: "tax".into(),
                 public_key: hex_pub(&keys["tax"]),
+                ..Default::default()
             }],
             committee: Committee {
                 members: vec!["tax".into(), "housing".into()],
@@ -185,6 +186,7 @@ impl LocalChain {
                 .collect(),
             state: e.writes,
             index: e.index,
+            meta: vec![],
         })?;
         Ok(())
     }

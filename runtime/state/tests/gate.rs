@@ -700,6 +700,7 @@ fn a_node_local_failure_stops_the_block_instead_of_failing_a_transaction() {
                 .into_iter()
                 .collect(),
             index: vec![],
+            meta: vec![],
         })
         .unwrap();
     let tx = net

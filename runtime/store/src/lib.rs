@@ -138,6 +138,9 @@ pub struct BlockCommit {
     pub state: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Secondary index entries to put.
     pub index: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Node metadata written with the block (the Raft mode's applied log position and
+    /// membership), so the two can never disagree after a crash.
+    pub meta: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 const TIP_KEY: &[u8] = b"tip";
@@ -289,6 +292,9 @@ impl Store {
         for (k, v) in &commit.index {
             batch.put_cf(index, k, v);
         }
+        for (k, v) in &commit.meta {
+            batch.put_cf(self.cf(Column::Meta), k, v);
+        }
         let mut tip = [0u8; 40];
         tip[..8].copy_from_slice(&h);
         tip[8..].copy_from_slice(&commit.hash);
@@ -346,6 +352,57 @@ impl Store {
         self.get(Column::State, key)
     }
 
+    /// Puts node metadata values in one synced batch, outside a block commit.
+    pub fn put_meta_batch(&self, entries: &[(&[u8], &[u8])]) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for (k, v) in entries {
+            batch.put_cf(self.cf(Column::Meta), k, v);
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(rocks("put meta"))
+    }
+
+    /// Writes a consistent point-in-time copy of the whole database to `dir` (which must
+    /// not exist): a RocksDB checkpoint, hard-linking the SST files.
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(dir))
+            .map_err(rocks("checkpoint"))
+    }
+
+    /// Replaces the whole content of this store with that of the checkpoint in `dir`
+    /// (a snapshot received from the leader), in one synced batch: after a crash the
+    /// store holds either the old content or the new, never a mix.
+    pub fn replace_with_checkpoint(&self, dir: &Path) -> Result<()> {
+        let src = Store::open_read_only(dir)?;
+        let mut batch = WriteBatch::default();
+        for c in Column::ALL {
+            let cf = self.cf(c);
+            for kv in self.db.iterator_cf(cf, IteratorMode::Start) {
+                let (k, _) = kv.map_err(rocks("iterate"))?;
+                batch.delete_cf(cf, k);
+            }
+            for kv in src.db.iterator_cf(src.cf(c), IteratorMode::Start) {
+                let (k, v) = kv.map_err(rocks("iterate checkpoint"))?;
+                batch.put_cf(cf, k, v);
+            }
+        }
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .write_opt(batch, &wo)
+            .map_err(rocks("install checkpoint"))
+    }
+
+    /// Opens a store (e.g. a checkpoint) read-only.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let cfs = Column::ALL.iter().map(|c| c.name());
+        let db = DB::open_cf_for_read_only(&Options::default(), path, cfs, false)
+            .map_err(rocks("open read-only"))?;
+        Ok(Store { db, sync: false })
+    }
+
     /// Flushes memtables to SST files (used before checkpoints and at shutdown).
     pub fn flush(&self) -> Result<()> {
         for c in Column::ALL {
@@ -379,6 +436,7 @@ mod tests {
                 .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
                 .collect(),
             index: vec![(format!("idx/{height}").into_bytes(), vec![])],
+            meta: vec![],
         }
     }
 

@@ -20,6 +20,7 @@ pub(crate) async fn dev(home: &Path, reset: bool, port: u16) -> anyhow::Result<(
         let report = write_network(&InitOptions {
             out: home.to_path_buf(),
             validators: 1,
+            observers: 0,
             preset: "nanjing".into(),
             chain_id: "govchain-dev".into(),
             plain_keys: true,

@@ -1,0 +1,265 @@
+//! The client side of node-to-node traffic: openraft's RPCs (and forwarded
+//! transactions) over gRPC with mutual TLS. The peer must present a certificate of the
+//! chain's CA issued to the node id the membership names.
+
+use std::future::Future;
+use std::time::Duration;
+
+use openraft::error::{
+    Fatal, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, ReplicationClosed,
+    StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{RPCTypes, Snapshot, Vote};
+use prost::Message;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+use super::codec::entry_to_pb;
+use super::pb::raft_client::RaftClient;
+use super::{GovRaft, RaftNode, pb};
+
+/// Largest append request sent at once; more entries are split.
+const MAX_APPEND_BYTES: usize = 16 << 20;
+/// Size of one snapshot file chunk.
+const CHUNK: usize = 4 << 20;
+/// Largest gRPC message either way between nodes.
+pub(crate) const MAX_MESSAGE: usize = 64 << 20;
+/// Time allowed to transfer and install a whole snapshot.
+const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(120);
+
+/// A gRPC client of a peer's Raft service, over mutual TLS.
+pub(crate) fn connect(
+    node: &RaftNode,
+    tls: &ClientTlsConfig,
+) -> Result<RaftClient<Channel>, String> {
+    let endpoint = Endpoint::from_shared(format!("https://{}", node.raft_addr))
+        .map_err(|e| format!("raft address '{}': {e}", node.raft_addr))?
+        .tls_config(tls.clone().domain_name(node.validator_id.clone()))
+        .map_err(|e| format!("TLS for '{}': {e}", node.validator_id))?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10));
+    Ok(RaftClient::new(endpoint.connect_lazy())
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE))
+}
+
+/// Creates one [`Peer`] per replication target.
+#[derive(Debug, Clone)]
+pub(crate) struct Network {
+    pub(crate) tls: ClientTlsConfig,
+}
+
+impl RaftNetworkFactory<GovRaft> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: u64, node: &RaftNode) -> Peer {
+        Peer {
+            target,
+            node: node.clone(),
+            client: connect(node, &self.tls),
+        }
+    }
+}
+
+/// The connection to one peer.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    target: u64,
+    node: RaftNode,
+    client: Result<RaftClient<Channel>, String>,
+}
+
+type RpcErr<E = RaftError<u64>> = RPCError<u64, RaftNode, E>;
+
+/// A transport failure: a peer that cannot be reached (or refuses us) is backed off;
+/// anything else is retried at the next tick.
+fn status_err<E: std::error::Error>(s: tonic::Status) -> RpcErr<E> {
+    match s.code() {
+        tonic::Code::Unavailable | tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => {
+            RPCError::Unreachable(Unreachable::new(&s))
+        }
+        _ => RPCError::Network(NetworkError::new(&s)),
+    }
+}
+
+impl Peer {
+    fn client<E: std::error::Error>(&self) -> Result<RaftClient<Channel>, RpcErr<E>> {
+        self.client
+            .clone()
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&std::io::Error::other(e))))
+    }
+
+    fn timeout<E: std::error::Error>(&self, action: RPCTypes, ttl: Duration) -> RpcErr<E> {
+        RPCError::Timeout(Timeout {
+            action,
+            id: 0,
+            target: self.target,
+            timeout: ttl,
+        })
+    }
+
+    /// Decodes the callee's `Result<T, RaftError>`.
+    fn reply<T: serde::de::DeserializeOwned>(&self, reply: pb::RaftReply) -> Result<T, RpcErr> {
+        let r: Result<T, RaftError<u64>> = serde_json::from_str(&reply.json)
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        r.map_err(|e| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
+    }
+}
+
+impl RaftNetwork<GovRaft> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<GovRaft>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RpcErr> {
+        let entries: Vec<pb::Entry> = rpc.entries.iter().map(entry_to_pb).collect();
+        let size: usize = entries.iter().map(|e| e.encoded_len()).sum();
+        if size > MAX_APPEND_BYTES && entries.len() > 1 {
+            let hint = (entries.len() as u64 / 2).max(1);
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(hint),
+            ));
+        }
+        let header_json = serde_json::to_string(&(&rpc.vote, &rpc.prev_log_id, &rpc.leader_commit))
+            .expect("serialises");
+        let mut req = tonic::Request::new(pb::AppendEntriesRequest {
+            header_json,
+            entries,
+        });
+        req.set_timeout(option.hard_ttl());
+        let mut client = self.client()?;
+        let reply = tokio::time::timeout(option.hard_ttl(), client.append_entries(req))
+            .await
+            .map_err(|_| self.timeout(RPCTypes::AppendEntries, option.hard_ttl()))?
+            .map_err(status_err)?;
+        self.reply(reply.into_inner())
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RpcErr> {
+        let mut req = tonic::Request::new(pb::RaftJson {
+            json: serde_json::to_string(&rpc).expect("serialises"),
+        });
+        req.set_timeout(option.hard_ttl());
+        let mut client = self.client()?;
+        let reply = tokio::time::timeout(option.hard_ttl(), client.vote(req))
+            .await
+            .map_err(|_| self.timeout(RPCTypes::Vote, option.hard_ttl()))?
+            .map_err(status_err)?;
+        self.reply(reply.into_inner())
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote<u64>,
+        snapshot: Snapshot<GovRaft>,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<u64>, StreamingError<GovRaft, Fatal<u64>>> {
+        let unreachable =
+            |e: String| StreamingError::Unreachable(Unreachable::new(&std::io::Error::other(e)));
+        let mut client = self.client.clone().map_err(unreachable)?;
+        let db = snapshot.snapshot.db();
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&db)
+            .and_then(|d| d.map(|e| e.map(|e| e.path())).collect())
+            .map_err(|e| {
+                StreamingError::StorageError(openraft::StorageError::from(
+                    openraft::StorageIOError::read_snapshot(Some(snapshot.meta.signature()), &e),
+                ))
+            })?;
+        files.sort();
+        let meta_json = serde_json::to_string(&(&vote, &snapshot.meta)).expect("serialises");
+        let (tx, rx) = tokio::sync::mpsc::channel::<pb::SnapshotChunk>(2);
+        // Files are read and sent a chunk at a time, never whole in memory.
+        let reader = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use pb::snapshot_chunk::Part;
+            use std::io::Read;
+            let send = |part| {
+                tx.blocking_send(pb::SnapshotChunk { part: Some(part) })
+                    .is_ok()
+            };
+            if !send(Part::MetaJson(meta_json)) {
+                return Ok(());
+            }
+            for path in files {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let mut f = std::fs::File::open(&path)?;
+                let mut first = true;
+                loop {
+                    let mut buf = vec![0u8; CHUNK];
+                    let n = f.read(&mut buf)?;
+                    if n == 0 && !first {
+                        break;
+                    }
+                    buf.truncate(n);
+                    first = false;
+                    if !send(Part::File(pb::FileChunk {
+                        name: name.clone(),
+                        data: buf,
+                    })) {
+                        return Ok(());
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        });
+        let call = client.install_snapshot(tokio_stream::wrappers::ReceiverStream::new(rx));
+        let reply = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            r = tokio::time::timeout(SNAPSHOT_DEADLINE, call) => r,
+        };
+        let reply = reply
+            .map_err(|_| {
+                StreamingError::Timeout(Timeout {
+                    action: RPCTypes::InstallSnapshot,
+                    id: 0,
+                    target: self.target,
+                    timeout: SNAPSHOT_DEADLINE,
+                })
+            })?
+            .map_err(|s| match status_err::<Fatal<u64>>(s) {
+                RPCError::Unreachable(u) => StreamingError::Unreachable(u),
+                RPCError::Network(n) => StreamingError::Network(n),
+                other => StreamingError::Network(NetworkError::new(&other)),
+            })?;
+        if let Ok(Err(e)) = reader.await {
+            return Err(StreamingError::StorageError(openraft::StorageError::from(
+                openraft::StorageIOError::read_snapshot(Some(snapshot.meta.signature()), &e),
+            )));
+        }
+        let r: Result<SnapshotResponse<u64>, Fatal<u64>> =
+            serde_json::from_str(&reply.into_inner().json)
+                .map_err(|e| StreamingError::Network(NetworkError::new(&e)))?;
+        r.map_err(|e| {
+            StreamingError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
+    }
+
+    fn backoff(&self) -> Backoff {
+        // A peer that is down is retried every 500 ms at first, every 2 s later.
+        Backoff::new((0..).map(|i| Duration::from_millis((500 * (i + 1)).min(2000))))
+    }
+}

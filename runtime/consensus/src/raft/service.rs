@@ -1,0 +1,222 @@
+//! The server side of node-to-node traffic. Mutual TLS has already checked that the
+//! caller's certificate was issued by the chain's CA; each call then checks that it was
+//! issued to a node of the current validator/observer set, and refuses (and logs) any
+//! other caller.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use govchain_types::HashHex;
+use openraft::raft::AppendEntriesRequest;
+use openraft::{Raft, Snapshot};
+use parking_lot::Mutex;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::codec::entry_from_pb;
+use super::{GovRaft, pb};
+use crate::Chain;
+
+/// The Raft gRPC service.
+pub(crate) struct RaftService {
+    pub(crate) raft: Raft<GovRaft>,
+    pub(crate) chain: Arc<Chain>,
+    /// When each refused certificate was last logged (to log a refusal, not a flood).
+    refused: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl std::fmt::Debug for RaftService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftService").finish_non_exhaustive()
+    }
+}
+
+fn json_reply<T: serde::Serialize>(v: &T) -> Response<pb::RaftReply> {
+    Response::new(pb::RaftReply {
+        json: serde_json::to_string(v).expect("serialises"),
+    })
+}
+
+fn bad(what: &str, e: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{what}: {e}"))
+}
+
+impl RaftService {
+    pub(crate) fn new(raft: Raft<GovRaft>, chain: Arc<Chain>) -> Self {
+        RaftService {
+            raft,
+            chain,
+            refused: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The node ids a peer may hold: validators and observers in the committed state,
+    /// and the members of the current Raft membership (a node being removed keeps
+    /// replicating until the membership drops it).
+    fn members(&self) -> Vec<String> {
+        let mut ids: Vec<String> = govchain_state::query::validators(self.chain.store())
+            .map(|v| v.into_iter().map(|v| v.id).collect())
+            .unwrap_or_default();
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        ids.extend(m.membership().nodes().map(|(_, n)| n.validator_id.clone()));
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Which member the caller's certificate names, or a refusal.
+    fn admit<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        let certs = req
+            .peer_certs()
+            .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
+        let leaf = certs
+            .first()
+            .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
+        let cert = webpki::EndEntityCert::try_from(leaf)
+            .map_err(|e| Status::unauthenticated(format!("unreadable certificate: {e:?}")))?;
+        let members = self.members();
+        for id in &members {
+            if let Ok(name) = rustls_pki_types::ServerName::try_from(id.as_str())
+                && cert.verify_is_valid_for_subject_name(&name).is_ok()
+            {
+                return Ok(id.clone());
+            }
+        }
+        let fingerprint = govchain_crypto::sm3(leaf.as_ref());
+        let mut refused = self.refused.lock();
+        let now = Instant::now();
+        if refused
+            .get(&fingerprint)
+            .is_none_or(|t| now.duration_since(*t) > Duration::from_secs(30))
+        {
+            refused.insert(fingerprint, now);
+            tracing::warn!(
+                peer = ?req.remote_addr(),
+                certificate = %HashHex(&fingerprint),
+                members = ?members,
+                "refusing a Raft peer: its certificate (issued by this chain's CA) names no node of the validator or observer set"
+            );
+        }
+        Err(Status::permission_denied(
+            "this node certificate names no member of the validator or observer set",
+        ))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::raft_server::Raft for RaftService {
+    async fn append_entries(
+        &self,
+        req: Request<pb::AppendEntriesRequest>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let (vote, prev_log_id, leader_commit) =
+            serde_json::from_str(&r.header_json).map_err(|e| bad("append header", e))?;
+        let entries = r
+            .entries
+            .into_iter()
+            .map(entry_from_pb)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("entry", e))?;
+        let res = self
+            .raft
+            .append_entries(AppendEntriesRequest {
+                vote,
+                prev_log_id,
+                entries,
+                leader_commit,
+            })
+            .await;
+        Ok(json_reply(&res))
+    }
+
+    async fn vote(&self, req: Request<pb::RaftJson>) -> Result<Response<pb::RaftReply>, Status> {
+        self.admit(&req)?;
+        let rpc = serde_json::from_str(&req.into_inner().json).map_err(|e| bad("vote", e))?;
+        Ok(json_reply(&self.raft.vote(rpc).await))
+    }
+
+    async fn install_snapshot(
+        &self,
+        req: Request<Streaming<pb::SnapshotChunk>>,
+    ) -> Result<Response<pb::RaftReply>, Status> {
+        use pb::snapshot_chunk::Part;
+        let from = self.admit(&req)?;
+        let mut stream = req.into_inner();
+        let Some(pb::SnapshotChunk {
+            part: Some(Part::MetaJson(meta)),
+        }) = stream.message().await?
+        else {
+            return Err(bad("snapshot", "the first message must be the meta"));
+        };
+        let (vote, meta): (
+            openraft::Vote<u64>,
+            openraft::SnapshotMeta<u64, super::RaftNode>,
+        ) = serde_json::from_str(&meta).map_err(|e| bad("snapshot meta", e))?;
+        tracing::info!(%from, snapshot = %meta.snapshot_id, "receiving a snapshot");
+        let snap = self
+            .raft
+            .begin_receiving_snapshot()
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let db = snap.db();
+        let mut open: Option<(String, std::fs::File)> = None;
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.message().await? {
+            let Some(Part::File(f)) = chunk.part else {
+                return Err(bad("snapshot", "meta sent twice"));
+            };
+            if f.name.is_empty() || f.name.contains(['/', '\\']) || f.name.starts_with('.') {
+                return Err(bad("snapshot file name", &f.name));
+            }
+            if open.as_ref().is_none_or(|(n, _)| *n != f.name) {
+                let file = std::fs::File::create(db.join(&f.name))
+                    .map_err(|e| Status::internal(format!("writing snapshot: {e}")))?;
+                open = Some((f.name.clone(), file));
+            }
+            let (_, file) = open.as_mut().expect("opened above");
+            file.write_all(&f.data)
+                .map_err(|e| Status::internal(format!("writing snapshot: {e}")))?;
+            bytes += f.data.len() as u64;
+        }
+        drop(open);
+        tracing::info!(%from, snapshot = %meta.snapshot_id, bytes, "snapshot received; installing");
+        let res = self
+            .raft
+            .install_full_snapshot(
+                vote,
+                Snapshot {
+                    meta,
+                    snapshot: snap,
+                },
+            )
+            .await;
+        Ok(json_reply(&res))
+    }
+
+    async fn forward(
+        &self,
+        req: Request<pb::ForwardRequest>,
+    ) -> Result<Response<pb::ForwardResponse>, Status> {
+        self.admit(&req)?;
+        let txs = req
+            .into_inner()
+            .txs
+            .iter()
+            .map(|raw| govchain_types::decode::<govchain_types::pb::SignedTx>("transaction", raw))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("forwarded transaction", e))?;
+        let admitted = self
+            .chain
+            .submit(txs, false)
+            .await
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
+        Ok(Response::new(pb::ForwardResponse {
+            admitted: admitted as u32,
+        }))
+    }
+}

@@ -1,0 +1,90 @@
+//! Node TLS certificates for the raft mode's mutual TLS, issued by a chain CA that
+//! `govchain init` creates. Certificates use ECDSA P-256: rustls offers no SM2 cipher
+//! suites. Transactions and blocks are SM2-signed regardless; TLS protects the link.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, date_time_ymd,
+};
+
+/// Years a certificate is valid.
+const VALID_YEARS: i32 = 10;
+
+fn this_year() -> i32 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    1970 + (secs / 31_556_952) as i32
+}
+
+/// The CA's parameters: rebuilt identically from the chain id to issue later
+/// certificates with the same CA key.
+fn ca_params(chain_id: &str) -> anyhow::Result<CertificateParams> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, format!("{chain_id} node CA"));
+    p.distinguished_name
+        .push(DnType::OrganizationName, "govchain");
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let y = this_year();
+    p.not_before = date_time_ymd(y - 1, 1, 1);
+    p.not_after = date_time_ymd(y + VALID_YEARS, 1, 1);
+    Ok(p)
+}
+
+/// A new CA: (certificate PEM, key PEM).
+pub(crate) fn new_ca(chain_id: &str) -> anyhow::Result<(String, String)> {
+    let key = KeyPair::generate()?;
+    let cert = ca_params(chain_id)?.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Issues a certificate for `node_id` (its DNS subject name, for both server and
+/// client use): (certificate PEM, key PEM).
+pub(crate) fn issue(
+    ca_key_pem: &str,
+    chain_id: &str,
+    node_id: &str,
+) -> anyhow::Result<(String, String)> {
+    let ca_key = KeyPair::from_pem(ca_key_pem).context("reading the CA key")?;
+    let issuer = Issuer::new(ca_params(chain_id)?, ca_key);
+    let key = KeyPair::generate()?;
+    let mut p = CertificateParams::new(vec![node_id.to_string()])?;
+    p.distinguished_name.push(DnType::CommonName, node_id);
+    p.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let y = this_year();
+    p.not_before = date_time_ymd(y - 1, 1, 1);
+    p.not_after = date_time_ymd(y + VALID_YEARS, 1, 1);
+    let cert = p.signed_by(&key, &issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Writes a private key file readable by its owner only.
+pub(crate) fn write_secret(path: &Path, pem: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(pem.as_bytes())?;
+    Ok(())
+}

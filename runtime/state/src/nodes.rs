@@ -1,0 +1,123 @@
+//! The validator and observer set, changed by governance (`NodeChange`). In the raft
+//! mode the leader makes the replication membership follow the committed set.
+
+use govchain_crypto::PublicKey;
+use govchain_types::{TxError, pb, validate_dept_id};
+
+use crate::overlay::Overlay;
+use crate::{event, internal, keys};
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> TxError {
+    TxError::InvalidArgument {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn load(o: &Overlay, id: &str) -> Result<Option<pb::Validator>, TxError> {
+    o.get(&keys::validator(id))
+        .map_err(internal)?
+        .map(|raw| govchain_types::decode("validator", &raw).map_err(internal))
+        .transpose()
+}
+
+/// Checks a node change against the committed set; returns its one-line summary.
+pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, TxError> {
+    let node = change.node.as_ref().ok_or_else(|| TxError::MissingField {
+        field: "node.node".into(),
+    })?;
+    if change.remove {
+        let Some(existing) = load(o, &node.id)? else {
+            return Err(TxError::NotFound {
+                what: format!("validator '{}'", node.id),
+            });
+        };
+        return Ok(format!(
+            "remove {} '{}' (raft id {})",
+            kind(&existing),
+            node.id,
+            existing.raft_id
+        ));
+    }
+    validate_dept_id(&node.id).map_err(|why| invalid("node.id", why))?;
+    if load(o, &node.id)?.is_some() {
+        return Err(TxError::AlreadyExists {
+            what: format!("validator '{}'", node.id),
+        });
+    }
+    if o.get(&keys::department(&node.department))
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(TxError::UnknownDepartment {
+            department: node.department.clone(),
+        });
+    }
+    PublicKey::from_sec1(&node.public_key)
+        .map_err(|e| invalid("node.public_key", format!("not an SM2 public key: {e}")))?;
+    if node.raft_id == 0 {
+        return Err(invalid("node.raft_id", "must not be 0"));
+    }
+    if let Some(owner) = o.get(&keys::raft_id(node.raft_id)).map_err(internal)? {
+        return Err(invalid(
+            "node.raft_id",
+            format!(
+                "{} was given to '{}' (raft ids are never reused)",
+                node.raft_id,
+                String::from_utf8_lossy(&owner)
+            ),
+        ));
+    }
+    if node.raft_addr.parse::<std::net::SocketAddr>().is_err() {
+        return Err(invalid(
+            "node.raft_addr",
+            format!("'{}' is not ip:port", node.raft_addr),
+        ));
+    }
+    Ok(format!(
+        "add {} '{}' of '{}' (raft id {}, {})",
+        kind(node),
+        node.id,
+        node.department,
+        node.raft_id,
+        node.raft_addr
+    ))
+}
+
+fn kind(v: &pb::Validator) -> &'static str {
+    if v.observer { "observer" } else { "validator" }
+}
+
+/// Applies an approved node change.
+pub(crate) fn apply(
+    o: &mut Overlay,
+    proposal: &str,
+    change: &pb::NodeChange,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), TxError> {
+    validate(o, change)?;
+    let node = change.node.as_ref().expect("validated");
+    if change.remove {
+        o.delete(keys::validator(&node.id));
+        events.push(event(
+            "node_removed",
+            &[
+                ("proposal", proposal.to_string()),
+                ("node", node.id.clone()),
+            ],
+        ));
+    } else {
+        o.put(keys::raft_id(node.raft_id), node.id.as_bytes().to_vec());
+        o.put(keys::validator(&node.id), govchain_types::encode(node));
+        events.push(event(
+            "node_added",
+            &[
+                ("proposal", proposal.to_string()),
+                ("node", node.id.clone()),
+                ("kind", kind(node).to_string()),
+                ("raft_id", node.raft_id.to_string()),
+            ],
+        ));
+    }
+    Ok(())
+}
