@@ -622,9 +622,23 @@ impl Chain {
             header: sealed.header.clone(),
             hash: sealed.hash,
         };
-        self.mempool.lock().committed(txs);
+        let stale = {
+            let mut mempool = self.mempool.lock();
+            mempool.committed(txs);
+            let touched: std::collections::HashSet<String> =
+                txs.iter().map(VerifiedTx::account).collect();
+            mempool.drop_stale(&touched, |t| {
+                self.admission
+                    .committed_nonce(&t.body.sender, &t.body.operator)
+                    .ok()
+            })
+        };
         {
             let mut waiters = self.waiters.lock();
+            // Their clients learn that these will never commit.
+            for h in &stale {
+                waiters.remove(h);
+            }
             for r in &exec.receipts {
                 if let Some(w) = waiters.remove(r.tx_hash.as_slice()) {
                     let _ = w.send(r.clone());

@@ -143,6 +143,39 @@ impl Mempool {
         }
     }
 
+    /// Drops the waiting transactions of `accounts` whose nonce is below the account's
+    /// committed next nonce: another transaction with that nonce committed (a client
+    /// resubmitted through another node), so these can never commit. Returns them.
+    pub fn drop_stale(
+        &mut self,
+        accounts: &HashSet<String>,
+        committed_nonce: impl Fn(&VerifiedTx) -> Option<u64>,
+    ) -> Vec<Hash> {
+        let mut stale = Vec::new();
+        for t in &self.queue {
+            let account = t.account();
+            if accounts.contains(&account)
+                && committed_nonce(t).is_some_and(|next| t.body.nonce < next)
+            {
+                stale.push(t.hash);
+                if let Some(p) = self.accounts.get_mut(&account) {
+                    p.count -= 1;
+                    if p.count == 0 {
+                        self.accounts.remove(&account);
+                    }
+                }
+            }
+        }
+        if !stale.is_empty() {
+            for h in &stale {
+                self.hashes.remove(h);
+            }
+            let hashes = &self.hashes;
+            self.queue.retain(|t| hashes.contains(&t.hash));
+        }
+        stale
+    }
+
     /// Drops everything (after a snapshot replaced the chain state) and returns what was
     /// waiting or taken, for the caller to re-admit.
     pub fn clear(&mut self) -> Vec<VerifiedTx> {

@@ -166,38 +166,12 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
             tls::write_secret(&dir.join("tls/node.key"), &key)?;
         }
-        let cfg = NodeConfig {
-            node_id: id.clone(),
-            genesis: PathBuf::from("../genesis.json"),
-            data_dir: PathBuf::from("data"),
-            validator_key: PathBuf::from("validator.pem"),
-            api: ApiConfig {
-                grpc: format!("127.0.0.1:{grpc_port}").parse()?,
-                http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
-            },
-            consensus: ConsensusConfig {
-                mode: if raft { "raft" } else { "solo" }.into(),
-                block_interval_ms: opts.block_interval_ms,
-                max_block_txs: 5000,
-                raft: raft
-                    .then(|| -> anyhow::Result<RaftConfig> {
-                        Ok(RaftConfig {
-                            id: i as u64 + 1,
-                            listen: format!("127.0.0.1:{}", grpc_port + 1).parse()?,
-                            tls_ca: PathBuf::from("../tls/ca.pem"),
-                            tls_cert: PathBuf::from("tls/node.pem"),
-                            tls_key: PathBuf::from("tls/node.key"),
-                            snapshot_every: 10_000,
-                            keep_logs: 1_000,
-                            heartbeat_ms: 300,
-                            election_ms: [1_500, 3_000],
-                        })
-                    })
-                    .transpose()?,
-            },
-            storage: StorageConfig::default(),
-            mempool: MempoolConfig::default(),
-        };
+        let cfg = node_config(
+            &id,
+            grpc_port,
+            opts.block_interval_ms,
+            raft.then_some(i as u64 + 1),
+        )?;
         let path = dir.join("config.toml");
         write_file(&path, cfg.to_toml().as_bytes())?;
         configs.push(path);
@@ -206,6 +180,128 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         genesis,
         configs,
         key_dir,
+    })
+}
+
+/// A node's configuration as `init` writes it: gRPC on `grpc_port`, Raft on the next
+/// port, metrics 2000 above.
+fn node_config(
+    id: &str,
+    grpc_port: u16,
+    block_interval_ms: u64,
+    raft_id: Option<u64>,
+) -> anyhow::Result<NodeConfig> {
+    Ok(NodeConfig {
+        node_id: id.to_string(),
+        genesis: PathBuf::from("../genesis.json"),
+        data_dir: PathBuf::from("data"),
+        validator_key: PathBuf::from("validator.pem"),
+        api: ApiConfig {
+            grpc: format!("127.0.0.1:{grpc_port}").parse()?,
+            http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
+        },
+        consensus: ConsensusConfig {
+            mode: if raft_id.is_some() { "raft" } else { "solo" }.into(),
+            block_interval_ms,
+            max_block_txs: 5000,
+            raft: raft_id
+                .map(|id| -> anyhow::Result<RaftConfig> {
+                    Ok(RaftConfig {
+                        id,
+                        listen: format!("127.0.0.1:{}", grpc_port + 1).parse()?,
+                        tls_ca: PathBuf::from("../tls/ca.pem"),
+                        tls_cert: PathBuf::from("tls/node.pem"),
+                        tls_key: PathBuf::from("tls/node.key"),
+                        snapshot_every: 10_000,
+                        keep_logs: 1_000,
+                        heartbeat_ms: 300,
+                        election_ms: [1_500, 3_000],
+                    })
+                })
+                .transpose()?,
+        },
+        storage: StorageConfig::default(),
+        mempool: MempoolConfig::default(),
+    })
+}
+
+/// Options of `govchain init-node`: a node to add to a running raft network.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct InitNodeOptions {
+    /// The network folder `govchain init` wrote (genesis.json, tls/ca.key).
+    #[arg(long)]
+    pub(crate) network: PathBuf,
+    /// New node id (never used before on this chain).
+    #[arg(long)]
+    pub(crate) id: String,
+    /// Department that runs it.
+    #[arg(long)]
+    pub(crate) department: String,
+    /// Raft id (never used before on this chain).
+    #[arg(long)]
+    pub(crate) raft_id: u64,
+    /// gRPC port; Raft listens on the next port, metrics 2000 above.
+    #[arg(long)]
+    pub(crate) grpc_port: u16,
+    /// Prepare an observer instead of a validator.
+    #[arg(long)]
+    pub(crate) observer: bool,
+    /// Write an unencrypted key file (development only).
+    #[arg(long)]
+    pub(crate) plain_keys: bool,
+    /// Longest wait before pending transactions form a block, ms.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) block_interval_ms: u64,
+}
+
+/// What `init-node` wrote.
+#[derive(Debug)]
+pub(crate) struct NewNode {
+    pub(crate) config: PathBuf,
+    pub(crate) public_key: String,
+    pub(crate) raft_addr: String,
+}
+
+/// Prepares a node folder inside an existing network folder: block-signing key, TLS
+/// certificate from the network's CA, configuration. The node joins once governance
+/// approves `gov propose add-validator` with the values returned.
+pub(crate) fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
+    govchain_types::validate_dept_id(&o.id)
+        .map_err(|why| anyhow::anyhow!("node id '{}' {why}", o.id))?;
+    let genesis = Genesis::from_json(
+        &std::fs::read_to_string(o.network.join("genesis.json"))
+            .with_context(|| format!("reading {}/genesis.json", o.network.display()))?,
+    )?;
+    let ca_key = std::fs::read_to_string(o.network.join("tls/ca.key")).with_context(|| {
+        format!(
+            "reading the network CA key {}/tls/ca.key (kept by whoever ran `govchain init`)",
+            o.network.display()
+        )
+    })?;
+    let dir = o.network.join(&o.id);
+    if dir.exists() {
+        bail!("{} exists; choose another --id", dir.display());
+    }
+    let passphrase = if o.plain_keys {
+        None
+    } else {
+        Some(keyfile::passphrase(
+            "passphrase for the new key file: ",
+            true,
+        )?)
+    };
+    let key = PrivateKey::generate();
+    keyfile::save(&dir.join("validator.pem"), &key, passphrase.as_deref())?;
+    let (cert, tls_key) = tls::issue(&ca_key, &genesis.chain_id, &o.id)?;
+    write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
+    tls::write_secret(&dir.join("tls/node.key"), &tls_key)?;
+    let cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, Some(o.raft_id))?;
+    let config = dir.join("config.toml");
+    write_file(&config, cfg.to_toml().as_bytes())?;
+    Ok(NewNode {
+        config,
+        public_key: hex_pub(&key),
+        raft_addr: format!("127.0.0.1:{}", o.grpc_port + 1),
     })
 }
 

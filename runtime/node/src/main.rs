@@ -60,6 +60,9 @@ enum Command {
     },
     /// Write a new network folder: genesis, department and validator keys, node configs.
     Init(init::InitOptions),
+    /// Prepare a node to add to a running raft network (keys, TLS certificate, config)
+    /// and print the governance proposal that adds it.
+    InitNode(init::InitNodeOptions),
     /// Chain id, height, tip, departments and validators of a node.
     Status,
     /// Generate and inspect SM2 key files.
@@ -146,6 +149,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Dev { reset, port } => cmd::node::dev(&cli.home, reset, port).await,
         Command::Node { config } => cmd::node::node(&config).await,
         Command::Init(opts) => cmd::node::init(&opts, cli.json),
+        Command::InitNode(opts) => cmd::node::init_node(&opts, cli.json),
         Command::Status => cmd::chain::status(&endpoint, cli.json).await,
         Command::Keys(k) => cmd::keys::run(k, cli.json),
         Command::Tx(t) => cmd::chain::tx(&endpoint, t, cli.json).await,

@@ -36,18 +36,6 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         .with_context(|| format!("reading genesis {}", cfg.genesis.display()))?;
     let genesis = Genesis::from_json(&genesis_text)?;
     let key = keyfile::load(&cfg.validator_key)?;
-    let me = genesis
-        .validators
-        .iter()
-        .find(|v| v.id == cfg.node_id)
-        .with_context(|| format!("node_id '{}' is not a validator in genesis", cfg.node_id))?;
-    if me.public_key != hex::encode(key.public_key().to_sec1()) {
-        bail!(
-            "{} is not the key genesis registers for validator '{}'",
-            cfg.validator_key.display(),
-            cfg.node_id
-        );
-    }
     if cfg.consensus.mode == "solo" && genesis.validators.len() > 1 {
         bail!(
             "genesis lists {} validators: run them in mode \"raft\"",
@@ -67,6 +55,7 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             mempool_capacity: cfg.mempool.capacity,
         },
     )?;
+    check_validator_key(&cfg, &chain, &key)?;
     let grpc = TcpListener::bind(cfg.api.grpc)
         .await
         .with_context(|| format!("binding gRPC address {}", cfg.api.grpc))?;
@@ -146,6 +135,35 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         engine,
         server,
     })
+}
+
+/// The validator key must be the one the chain registers for this node. A node added
+/// by governance after genesis is not registered until it has caught up; it starts and
+/// waits for the leader to add it.
+fn check_validator_key(
+    cfg: &NodeConfig,
+    chain: &Chain,
+    key: &govchain_crypto::PrivateKey,
+) -> anyhow::Result<()> {
+    let raw = chain
+        .store()
+        .state(&govchain_state::keys::validator(&cfg.node_id))?;
+    let Some(raw) = raw else {
+        if cfg.consensus.raft.is_none() {
+            bail!("node_id '{}' is not a validator in genesis", cfg.node_id);
+        }
+        tracing::info!(node = %cfg.node_id, "not a validator or observer yet: waiting for the leader to add this node once governance approves it");
+        return Ok(());
+    };
+    let v: govchain_types::pb::Validator = govchain_types::decode("validator", &raw)?;
+    if v.public_key != key.public_key().to_sec1() {
+        bail!(
+            "{} is not the key the chain registers for validator '{}'",
+            cfg.validator_key.display(),
+            cfg.node_id
+        );
+    }
+    Ok(())
 }
 
 impl NodeHandle {

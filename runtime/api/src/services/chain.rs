@@ -116,7 +116,7 @@ impl chain_server::Chain for ChainService {
                             format!("transaction {} admitted but not committed within {COMMIT_TIMEOUT:?}", HashHex(&hash)),
                         )
                     })?
-                    .map_err(|_| status(ErrorCode::Unavailable, "node stopped before the commit"))?,
+                    .map_err(|_| status(ErrorCode::Unavailable, "the transaction left the mempool uncommitted: the node stopped, or another transaction of the account took its nonce"))?,
             ),
         };
         Ok(Response::new(SubmitTxResponse {

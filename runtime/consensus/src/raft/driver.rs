@@ -221,7 +221,11 @@ impl Driver {
                 let Some(node) = m.membership_config.membership().get_node(&leader).cloned() else {
                     continue;
                 };
-                match network::connect(&node, &self.client_tls) {
+                match network::connect(
+                    &node,
+                    &self.client_tls,
+                    super::local_ip(&self.settings.listen),
+                ) {
                     Ok(c) => target = Some((leader, c)),
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot reach the leader to forward transactions");

@@ -153,6 +153,12 @@ fn err(what: &str, e: impl std::fmt::Display) -> ConsensusError {
     ConsensusError::Corrupt(format!("{what}: {e}"))
 }
 
+/// The address outgoing Raft connections leave from: the listen address's IP, unless
+/// the node listens on every address.
+pub(crate) fn local_ip(listen: &SocketAddr) -> Option<std::net::IpAddr> {
+    Some(listen.ip()).filter(|ip| !ip.is_unspecified())
+}
+
 /// The membership nodes of the validator set in the committed state: every validator
 /// and observer with a Raft id.
 pub(crate) fn state_nodes(chain: &Chain) -> crate::Result<BTreeMap<u64, (RaftNode, bool)>> {
@@ -206,6 +212,7 @@ pub async fn start(
         .identity(identity.clone());
     let network = network::Network {
         tls: client_tls.clone(),
+        local: local_ip(&settings.listen),
     };
     let raft = Raft::new(
         settings.raft_id,

@@ -3,6 +3,7 @@
 //! chain's CA issued to the node id the membership names.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use openraft::error::{
@@ -30,15 +31,19 @@ pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 /// Time allowed to transfer and install a whole snapshot.
 const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(120);
 
-/// A gRPC client of a peer's Raft service, over mutual TLS.
+/// A gRPC client of a peer's Raft service, over mutual TLS. Connections leave from
+/// `local` (this node's Raft listen address), so a multi-homed host talks to its peers
+/// from the address it serves them on.
 pub(crate) fn connect(
     node: &RaftNode,
     tls: &ClientTlsConfig,
+    local: Option<IpAddr>,
 ) -> Result<RaftClient<Channel>, String> {
     let endpoint = Endpoint::from_shared(format!("https://{}", node.raft_addr))
         .map_err(|e| format!("raft address '{}': {e}", node.raft_addr))?
         .tls_config(tls.clone().domain_name(node.validator_id.clone()))
         .map_err(|e| format!("TLS for '{}': {e}", node.validator_id))?
+        .local_address(local)
         .connect_timeout(Duration::from_secs(1))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10));
@@ -51,6 +56,7 @@ pub(crate) fn connect(
 #[derive(Debug, Clone)]
 pub(crate) struct Network {
     pub(crate) tls: ClientTlsConfig,
+    pub(crate) local: Option<IpAddr>,
 }
 
 impl RaftNetworkFactory<GovRaft> for Network {
@@ -60,7 +66,7 @@ impl RaftNetworkFactory<GovRaft> for Network {
         Peer {
             target,
             node: node.clone(),
-            client: connect(node, &self.tls),
+            client: connect(node, &self.tls, self.local),
         }
     }
 }

@@ -158,6 +158,39 @@ pub(crate) enum ProposeCmd {
         #[command(flatten)]
         common: ProposeArgs,
     },
+    /// Add a validator (or, with --observer, an observer) node. `govchain init-node`
+    /// prepares the node and prints this command with its values.
+    AddValidator {
+        /// Node id (its TLS certificate is issued to this name).
+        #[arg(long)]
+        id: String,
+        /// Department that runs it.
+        #[arg(long)]
+        department: String,
+        /// The node's SM2 block-signing public key, hex (SEC1).
+        #[arg(long)]
+        public_key: String,
+        /// Raft id, never used before on this chain.
+        #[arg(long)]
+        raft_id: u64,
+        /// ip:port of its Raft endpoint.
+        #[arg(long)]
+        raft_addr: String,
+        /// A non-voting observer instead of a validator.
+        #[arg(long)]
+        observer: bool,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
+    /// Remove a validator or observer node (the leader then takes it out of the
+    /// replication membership).
+    RemoveValidator {
+        /// Node id.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
 }
 
 impl ProposeCmd {
@@ -211,6 +244,39 @@ impl ProposeCmd {
                 }),
                 common,
             ),
+            ProposeCmd::AddValidator {
+                id,
+                department,
+                public_key,
+                raft_id,
+                raft_addr,
+                observer,
+                common,
+            } => (
+                Action::Node(pb::NodeChange {
+                    node: Some(pb::Validator {
+                        id,
+                        department,
+                        public_key: hex::decode(public_key.trim_start_matches("0x"))
+                            .context("--public-key is not hex")?,
+                        observer,
+                        raft_id,
+                        raft_addr,
+                    }),
+                    remove: false,
+                }),
+                common,
+            ),
+            ProposeCmd::RemoveValidator { id, common } => (
+                Action::Node(pb::NodeChange {
+                    node: Some(pb::Validator {
+                        id,
+                        ..Default::default()
+                    }),
+                    remove: true,
+                }),
+                common,
+            ),
             ProposeCmd::PointsParams {
                 free_reads,
                 period_hours,
@@ -233,7 +299,7 @@ impl ProposeCmd {
 /// Governance commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum GovCmd {
-    /// Open a proposal: policy lines, certificate types, purposes, points.
+    /// Open a proposal: policy lines, certificate types, purposes, points, nodes.
     #[command(subcommand)]
     Propose(ProposeCmd),
     /// Proposals (open ones unless --all), approvals so far, expiry.

@@ -52,6 +52,40 @@ pub(crate) async fn node(config: &Path) -> anyhow::Result<()> {
     handle.run_until_signal().await
 }
 
+/// `govchain init-node`.
+pub(crate) fn init_node(opts: &crate::init::InitNodeOptions, json: bool) -> anyhow::Result<()> {
+    let n = crate::init::init_node(opts)?;
+    let proposal = format!(
+        "govchain gov propose add-validator --id {} --department {} --public-key {} --raft-id {} --raft-addr {}{} --as <committee member>",
+        opts.id,
+        opts.department,
+        n.public_key,
+        opts.raft_id,
+        n.raft_addr,
+        if opts.observer { " --observer" } else { "" }
+    );
+    let value = json!({
+        "config": n.config, "public_key": n.public_key, "raft_id": opts.raft_id,
+        "raft_addr": n.raft_addr, "observer": opts.observer, "proposal": proposal,
+    });
+    emit(json, &value, || {
+        println!(
+            "{}",
+            kv(&[
+                ("config", n.config.display().to_string()),
+                ("raft id", opts.raft_id.to_string()),
+                ("raft address", n.raft_addr.clone()),
+                ("public key", n.public_key.clone()),
+            ])
+        );
+        println!(
+            "start it with `govchain node --config {}`, then propose:\n  {proposal}",
+            n.config.display()
+        );
+    });
+    Ok(())
+}
+
 /// `govchain init`.
 pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
     let r = write_network(opts)?;
