@@ -134,6 +134,40 @@ impl Network {
         })
     }
 
+    /// `govchain init --validators v --observers o --plain-keys` (raft mode) with free
+    /// ports.
+    pub fn init_raft(validators: usize, observers: usize) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("net");
+        let base_port = free_port();
+        let (v, o, port) = (
+            validators.to_string(),
+            observers.to_string(),
+            base_port.to_string(),
+        );
+        govchain(&[
+            "init",
+            "--out",
+            root.to_str().unwrap(),
+            "--validators",
+            &v,
+            "--observers",
+            &o,
+            "--base-port",
+            &port,
+            "--chain-id",
+            "it-raft",
+            "--block-interval-ms",
+            "50",
+            "--plain-keys",
+        ])?;
+        Ok(Network {
+            dir,
+            root,
+            base_port,
+        })
+    }
+
     /// Config file of node `i` (1-based).
     pub fn config(&self, i: usize) -> PathBuf {
         self.root.join(format!("node{i}/config.toml"))
@@ -211,6 +245,25 @@ impl NodeProcess {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name} {} failed", self.pid());
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// SIGKILL, no chance to clean up.

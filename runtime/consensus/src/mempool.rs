@@ -249,4 +249,45 @@ mod tests {
             Err(TxError::MempoolFull { capacity: 1 })
         ));
     }
+
+    #[test]
+    fn requeued_transactions_go_back_in_front_in_order() {
+        let mut m = Mempool::new(10);
+        for (n, tag) in [(0, 1), (1, 2), (2, 3)] {
+            m.insert(tx("tax", n, tag), 0).unwrap();
+        }
+        let block = m.take(2);
+        m.requeue(block);
+        let again: Vec<u64> = m.take(10).iter().map(|t| t.body.nonce).collect();
+        assert_eq!(again, [0, 1, 2]);
+    }
+
+    #[test]
+    fn a_follower_forgets_waiting_copies_once_committed_and_ignores_strangers() {
+        let mut m = Mempool::new(10);
+        m.insert(tx("tax", 0, 1), 0).unwrap();
+        m.insert(tx("tax", 1, 2), 0).unwrap();
+        let copies: Vec<_> = m.waiting().cloned().collect();
+        // a block with the first, and with a transaction this mempool never held
+        m.committed([&copies[0], &tx("bank", 0, 9)]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m.next_nonce("tax", 1), 2);
+        assert_eq!(m.next_nonce("bank", 1), 1, "no bookkeeping for strangers");
+        let wanted = [copies[1].hash].into_iter().collect();
+        assert_eq!(m.find(&wanted).len(), 1);
+    }
+
+    #[test]
+    fn transactions_whose_nonce_committed_elsewhere_are_dropped() {
+        let mut m = Mempool::new(10);
+        m.insert(tx("tax", 4, 1), 4).unwrap();
+        m.insert(tx("tax", 5, 2), 4).unwrap();
+        m.insert(tx("bank", 0, 3), 0).unwrap();
+        // another node's transaction took tax's nonce 4: the committed next nonce is 5
+        let touched = ["tax".to_string()].into_iter().collect();
+        let stale = m.drop_stale(&touched, |t| (t.body.sender == "tax").then_some(5));
+        assert_eq!(stale, vec![[1; 32]]);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.next_nonce("tax", 5), 6, "nonce 5 is still pending");
+    }
 }

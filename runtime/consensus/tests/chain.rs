@@ -277,27 +277,35 @@ async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
     let block = |h: u64| f.chain.store().block(h).unwrap().unwrap();
 
     // when it applies them in order, it reaches the same tip and state
-    follower.apply_block(&block(1)).unwrap();
+    follower
+        .apply_block(&block(1), Some("node1"), vec![])
+        .unwrap();
     // a replay, a gap and a stranger's signature are rejected without writing anything
     assert!(
-        matches!(follower.apply_block(&block(1)), Err(ApplyError::Rejected(m)) if m.contains("does not extend"))
+        matches!(follower.apply_block(&block(1), Some("node1"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("does not extend"))
     );
     assert!(matches!(
-        follower.apply_block(&block(3)),
+        follower.apply_block(&block(3), Some("node1"), vec![]),
         Err(ApplyError::Rejected(_))
     ));
     let forged = resealed(&block(2), &f.bank, |_, _| {});
     assert!(
-        matches!(follower.apply_block(&forged), Err(ApplyError::Rejected(m)) if m.contains("signature"))
+        matches!(follower.apply_block(&forged, Some("node1"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("signature"))
+    );
+    // a block carried by another leader's log entry than its proposer's is rejected
+    assert!(
+        matches!(follower.apply_block(&block(2), Some("node2"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("leader 'node2'"))
     );
     // a validator-signed block with a forged transaction is rejected too
     let bad_tx = resealed(&block(2), &f.validator, |_, txs| txs[0].signature[5] ^= 1);
     assert!(
-        matches!(follower.apply_block(&bad_tx), Err(ApplyError::Rejected(m)) if m.contains("transaction"))
+        matches!(follower.apply_block(&bad_tx, Some("node1"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("transaction"))
     );
     // a validator-signed block whose roots this node does not reproduce is divergence
     let lying = resealed(&block(2), &f.validator, |h, _| h.state_root[0] ^= 1);
-    let err = follower.apply_block(&lying).unwrap_err();
+    let err = follower
+        .apply_block(&lying, Some("node1"), vec![])
+        .unwrap_err();
     assert!(
         matches!(err, ApplyError::Diverged(ref m) if m.contains("state root")),
         "{err}"
@@ -307,8 +315,24 @@ async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
         1,
         "nothing written by refused blocks"
     );
-    follower.apply_block(&block(2)).unwrap();
-    follower.apply_block(&block(3)).unwrap();
+    follower
+        .apply_block(&block(2), Some("node1"), vec![])
+        .unwrap();
+    // node metadata (the raft mode's applied log position) commits with the block
+    follower
+        .apply_block(
+            &block(3),
+            Some("node1"),
+            vec![(b"raft/x".to_vec(), b"3".to_vec())],
+        )
+        .unwrap();
+    assert_eq!(
+        follower
+            .store()
+            .get(govchain_store::Column::Meta, b"raft/x")
+            .unwrap(),
+        Some(b"3".to_vec())
+    );
     assert_eq!(follower.tip().hash, f.chain.tip().hash);
     assert_eq!(
         follower.tip().header.state_root,
@@ -321,4 +345,38 @@ async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
         ))
         .unwrap();
     assert!(r.is_some(), "receipts are stored on the follower too");
+}
+
+#[tokio::test]
+async fn a_leader_commits_its_own_built_block_once_and_requeues_an_abandoned_one() {
+    let f = fixture();
+    for n in 0..2u64 {
+        submit_one(&f.chain, tx(&f.tax, "tax", "test", n, &format!("d{n}")))
+            .await
+            .unwrap();
+    }
+    // a built block is not committed until the log hands it back
+    let built = f
+        .chain
+        .build_block(f.chain.take_pending(1), 5_000, "node1", &f.validator)
+        .unwrap();
+    assert_eq!(f.chain.tip().header.height, 0);
+    // abandoned (leadership lost): its transaction goes back in front of the other
+    f.chain.abandon_built();
+    assert_eq!(f.chain.mempool_len(), 2);
+    let again = f
+        .chain
+        .build_block(f.chain.take_pending(1), 5_000, "node1", &f.validator)
+        .unwrap();
+    assert_eq!(
+        again.block.txs, built.block.txs,
+        "same transaction, same order"
+    );
+    let raw = govchain_types::encode(&again.block);
+    let c = f.chain.apply_block(&raw, Some("node1"), vec![]).unwrap();
+    assert_eq!(c.sealed.hash, again.hash);
+    assert_eq!(f.chain.tip().header.height, 1);
+    // the nonce of the committed transaction is not reused; the second one is next
+    assert_eq!(f.chain.next_nonce("tax", "").unwrap(), 2);
+    assert_eq!(f.chain.take_pending(10).len(), 1);
 }

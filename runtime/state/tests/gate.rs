@@ -715,3 +715,76 @@ fn a_node_local_failure_stops_the_block_instead_of_failing_a_transaction() {
     let page = audit::query(&net.store, &pb::AuditQuery::default(), 100).unwrap();
     assert!(page.records.is_empty());
 }
+
+fn node_change(id: &str, raft_id: u64, raft_addr: &str, remove: bool) -> pb::payload::Kind {
+    pb::payload::Kind::Propose(pb::Proposal {
+        action: Some(pb::proposal::Action::Node(pb::NodeChange {
+            node: Some(pb::Validator {
+                id: id.into(),
+                department: "tax".into(),
+                public_key: govchain_crypto::PrivateKey::generate()
+                    .public_key()
+                    .to_sec1(),
+                observer: false,
+                raft_id,
+                raft_addr: raft_addr.into(),
+            }),
+            remove,
+        })),
+        description: "the tax bureau runs a node".into(),
+        voting_period: 0,
+    })
+}
+
+fn approve(net: &mut Net, id: u64) -> pb::Receipt {
+    net.one(
+        "housing",
+        pb::payload::Kind::Vote(pb::Vote {
+            proposal_id: id,
+            approve: true,
+        }),
+    )
+}
+
+#[test]
+fn nodes_join_and_leave_by_governance_and_raft_ids_are_never_reused() {
+    let mut net = Net::new();
+    ok(&net.one("tax", node_change("node5", 5, "127.0.0.1:7586", false)));
+    let r = approve(&mut net, 1);
+    assert_eq!(attr(&r, "node_added", "raft_id"), "5");
+    let v = query::validators(&net.store).unwrap();
+    let n5 = v.iter().find(|v| v.id == "node5").unwrap();
+    assert_eq!((n5.raft_id, n5.raft_addr.as_str()), (5, "127.0.0.1:7586"));
+
+    // refused when proposed: the same node, its raft id, a bad address, a stranger
+    let r = net.one("tax", node_change("node5", 6, "127.0.0.1:7596", false));
+    assert_eq!(code(&r), ErrorCode::AlreadyExists);
+    let r = net.one("tax", node_change("node6", 5, "127.0.0.1:7596", false));
+    assert_eq!(code(&r), ErrorCode::InvalidArgument);
+    assert!(
+        r.error_message.contains("never reused"),
+        "{}",
+        r.error_message
+    );
+    let r = net.one("tax", node_change("node6", 6, "localhost", false));
+    assert_eq!(code(&r), ErrorCode::InvalidArgument);
+    let r = net.one("tax", node_change("node9", 0, "", true));
+    assert_eq!(code(&r), ErrorCode::NotFound);
+
+    // removal frees the id but not the raft id
+    ok(&net.one("tax", node_change("node5", 0, "", true)));
+    let r = approve(&mut net, 2);
+    assert_eq!(attr(&r, "node_removed", "node"), "node5");
+    assert!(
+        query::validators(&net.store)
+            .unwrap()
+            .iter()
+            .all(|v| v.id != "node5")
+    );
+    let r = net.one("tax", node_change("node5", 5, "127.0.0.1:7586", false));
+    assert_eq!(
+        code(&r),
+        ErrorCode::InvalidArgument,
+        "raft id 5 stays taken"
+    );
+}

@@ -513,4 +513,45 @@ mod tests {
             ["p/3", "p/2", "p/1"]
         );
     }
+
+    #[test]
+    fn a_checkpoint_replaces_another_stores_content_atomically() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let leader = Store::open(a.path(), true).unwrap();
+        leader
+            .commit_block(commit(0, &[("a", Some("1")), ("b", Some("2"))]))
+            .unwrap();
+        let mut c = commit(1, &[("a", None)]);
+        c.meta = vec![(b"raft/last_applied".to_vec(), b"7".to_vec())];
+        leader.commit_block(c).unwrap();
+        let follower = Store::open(b.path(), true).unwrap();
+        follower
+            .commit_block(commit(0, &[("old", Some("x"))]))
+            .unwrap();
+        follower
+            .put_meta_batch(&[(b"raft/membership", b"m")])
+            .unwrap();
+
+        let snap = a.path().join("snap");
+        leader.checkpoint(&snap).unwrap();
+        follower.replace_with_checkpoint(&snap).unwrap();
+
+        assert_eq!(follower.tip().unwrap().unwrap().height, 1);
+        assert_eq!(follower.state(b"old").unwrap(), None, "old content is gone");
+        assert_eq!(follower.state(b"a").unwrap(), None);
+        assert_eq!(follower.state(b"b").unwrap().unwrap(), b"2");
+        assert_eq!(follower.block(1).unwrap().unwrap(), vec![1, 2, 1]);
+        assert_eq!(
+            follower.get(Column::Meta, b"raft/last_applied").unwrap(),
+            Some(b"7".to_vec())
+        );
+        assert_eq!(
+            follower.get(Column::Meta, b"raft/membership").unwrap(),
+            None
+        );
+        assert!(
+            leader.checkpoint(&snap).is_err(),
+            "a checkpoint never overwrites"
+        );
+    }
 }
