@@ -436,10 +436,9 @@ impl Chain {
         for t in mempool.clear() {
             if self.store.has_tx(&t.hash)? {
                 if let (Some(w), Some(r)) = (waiters.remove(&t.hash), self.store.receipt(&t.hash)?)
+                    && let Ok(r) = decode("receipt", &r)
                 {
-                    if let Ok(r) = decode("receipt", &r) {
-                        let _ = w.send(r);
-                    }
+                    let _ = w.send(r);
                 }
                 continue;
             }

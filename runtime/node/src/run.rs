@@ -55,7 +55,7 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             mempool_capacity: cfg.mempool.capacity,
         },
     )?;
-    check_validator_key(&cfg, &chain, &key)?;
+    check_validator_key(cfg, &chain, &key)?;
     let grpc = TcpListener::bind(cfg.api.grpc)
         .await
         .with_context(|| format!("binding gRPC address {}", cfg.api.grpc))?;

@@ -83,6 +83,8 @@ fn status(m: &Metrics) -> ClusterStatus {
         applied_index: m.last_applied.map_or(0, |l| l.index),
         peers,
         quorum_ack_ms: m.millis_since_quorum_ack.unwrap_or(0),
+        snapshot_index: m.snapshot.map_or(0, |l| l.index),
+        purged_index: m.purged.map_or(0, |l| l.index),
     }
 }
 

@@ -5,6 +5,9 @@
 //! to the leader; observers are non-voting learners; membership follows the validator
 //! set that governance commits.
 
+// openraft's storage and RPC traits return its own (large) error types by value.
+#![allow(clippy::result_large_err)]
+
 mod codec;
 mod driver;
 mod log_store;

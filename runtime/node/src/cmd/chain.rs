@@ -189,6 +189,7 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
             "role": c.role, "leader": c.leader, "term": c.term,
             "last_log_index": c.last_log_index, "applied_index": c.applied_index,
             "quorum_ack_ms": c.quorum_ack_ms,
+            "snapshot_index": c.snapshot_index, "purged_index": c.purged_index,
             "peers": c.peers.iter().map(|p| json!({
                 "id": p.id, "raft_id": p.raft_id, "role": p.role, "raft_addr": p.raft_addr,
                 "matched_index": p.matched_index, "lag": p.lag,
