@@ -302,6 +302,11 @@ async fn tip(endpoint: &str) -> Option<(u64, Vec<u8>, Vec<u8>, String)> {
     Some((s.height, s.tip_hash, b.header?.state_root, role))
 }
 
+/// `all` without `gone`.
+fn except(all: &[String], gone: &str) -> Vec<String> {
+    all.iter().filter(|e| *e != gone).cloned().collect()
+}
+
 /// The index a node's log is purged up to (0: nothing purged).
 async fn purged(endpoint: &str) -> u64 {
     let Ok(mut c) = connect(endpoint).await else {
@@ -616,11 +621,7 @@ async fn raft_cluster_survives_faults() {
     // 1. kill -9 the leader, then restart it.
     let l = leader(&validators).await;
     nodes[l].take().unwrap().kill9();
-    let others: Vec<String> = all3
-        .iter()
-        .filter(|e| **e != net.endpoint(l))
-        .cloned()
-        .collect();
+    let others = except(&all3, &net.endpoint(l));
     load.set_up(others.clone());
     let resume = writes_resume(&probe, &others, "kill-leader").await;
     nodes[l] = Some(NodeProcess::start(&net, l).await.unwrap());
@@ -636,11 +637,7 @@ async fn raft_cluster_survives_faults() {
     let l = leader(&validators).await;
     let f = (1..=3).find(|i| *i != l).unwrap();
     nodes[f].take().unwrap().kill9();
-    let others: Vec<String> = all3
-        .iter()
-        .filter(|e| **e != net.endpoint(f))
-        .cloned()
-        .collect();
+    let others = except(&all3, &net.endpoint(f));
     load.set_up(others.clone());
     let resume = writes_resume(&probe, &others, "kill-follower").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -656,11 +653,7 @@ async fn raft_cluster_survives_faults() {
     // 3. SIGSTOP the leader past the election timeout, then SIGCONT.
     let l = leader(&validators).await;
     nodes[l].as_ref().unwrap().signal("STOP");
-    let others: Vec<String> = all3
-        .iter()
-        .filter(|e| **e != net.endpoint(l))
-        .cloned()
-        .collect();
+    let others = except(&all3, &net.endpoint(l));
     load.set_up(others.clone());
     let resume = writes_resume(&probe, &others, "pause").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -676,11 +669,7 @@ async fn raft_cluster_survives_faults() {
     // 4. Cut the leader off the others, then heal.
     let l = leader(&validators).await;
     partition.set(&[l]);
-    let others: Vec<String> = all3
-        .iter()
-        .filter(|e| **e != net.endpoint(l))
-        .cloned()
-        .collect();
+    let others = except(&all3, &net.endpoint(l));
     load.set_up(others.clone());
     let resume = writes_resume(&probe, &others, "partition").await;
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -63,7 +63,7 @@ pub async fn serve(
     })
     .max_encoding_message_size(MAX_MESSAGE);
     let service = ChainService {
-        chain,
+        chain: chain.clone(),
         metrics: metrics.clone(),
         node_id: config.node_id,
         consensus: config.consensus,
@@ -72,8 +72,17 @@ pub async fn serve(
     if let Some(http) = config.http {
         let mut stop = stop_rx.clone();
         let m = metrics.clone();
+        let c = chain.clone();
         let app = axum::Router::new()
-            .route("/metrics", get(move || async move { m.encode() }))
+            .route(
+                "/metrics",
+                get(move || async move {
+                    if let Some(cluster) = c.cluster() {
+                        m.observe_cluster(&cluster);
+                    }
+                    m.encode()
+                }),
+            )
             .route("/healthz", get(|| async { "ok" }));
         tokio::spawn(async move {
             let _ = axum::serve(http, app)

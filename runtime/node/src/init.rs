@@ -150,7 +150,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let ca_key = if raft {
         let (cert, key) = tls::new_ca(&genesis.chain_id)?;
         write_file(&opts.out.join("tls/ca.pem"), cert.as_bytes())?;
-        tls::write_secret(&opts.out.join("tls/ca.key"), &key)?;
+        write_secret(&opts.out.join("tls/ca.key"), &key)?;
         Some(key)
     } else {
         None
@@ -164,7 +164,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         if let Some(ca_key) = &ca_key {
             let (cert, key) = tls::issue(ca_key, &genesis.chain_id, &id)?;
             write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
-            tls::write_secret(&dir.join("tls/node.key"), &key)?;
+            write_secret(&dir.join("tls/node.key"), &key)?;
         }
         let cfg = node_config(
             &id,
@@ -294,7 +294,7 @@ pub(crate) fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     keyfile::save(&dir.join("validator.pem"), &key, passphrase.as_deref())?;
     let (cert, tls_key) = tls::issue(&ca_key, &genesis.chain_id, &o.id)?;
     write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
-    tls::write_secret(&dir.join("tls/node.key"), &tls_key)?;
+    write_secret(&dir.join("tls/node.key"), &tls_key)?;
     let cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, Some(o.raft_id))?;
     let config = dir.join("config.toml");
     write_file(&config, cfg.to_toml().as_bytes())?;
@@ -303,6 +303,11 @@ pub(crate) fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
         public_key: hex_pub(&key),
         raft_addr: format!("127.0.0.1:{}", o.grpc_port + 1),
     })
+}
+
+fn write_secret(path: &Path, pem: &str) -> anyhow::Result<()> {
+    keyfile::write_secret(path, pem.as_bytes())
+        .with_context(|| format!("creating {}", path.display()))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -57,18 +57,22 @@ pub(crate) fn save(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -> a
             path.display()
         );
     }
+    write_secret(path, pem.as_bytes()).with_context(|| format!("creating {}", path.display()))
+}
+
+/// Creates a file readable by its owner only, with `bytes`, synced; never replaces an
+/// existing file (the error says so).
+pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(pem.as_bytes())?;
-    f.sync_all()?;
-    Ok(())
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }

@@ -2,7 +2,6 @@
 //! `govchain init` creates. Certificates use ECDSA P-256: rustls offers no SM2 cipher
 //! suites. Transactions and blocks are SM2-signed regardless; TLS protects the link.
 
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -70,21 +69,4 @@ pub(crate) fn issue(
     p.not_after = date_time_ymd(y + VALID_YEARS, 1, 1);
     let cert = p.signed_by(&key, &issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
-}
-
-/// Writes a private key file readable by its owner only.
-pub(crate) fn write_secret(path: &Path, pem: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(pem.as_bytes())?;
-    Ok(())
 }

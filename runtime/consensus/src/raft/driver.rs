@@ -88,6 +88,13 @@ fn status(m: &Metrics) -> ClusterStatus {
     }
 }
 
+fn log_change<E: std::fmt::Display>(what: &str, r: Result<(), E>) {
+    match r {
+        Ok(()) => tracing::info!("membership: {what}"),
+        Err(e) => tracing::warn!(error = %e, "membership: {what} not done yet"),
+    }
+}
+
 impl Driver {
     fn leads(&self, m: &Metrics) -> bool {
         m.state == ServerState::Leader && m.current_leader == Some(self.settings.raft_id)
@@ -288,21 +295,15 @@ impl Driver {
             let nodes: BTreeMap<u64, RaftNode> =
                 membership.nodes().map(|(id, n)| (*id, n.clone())).collect();
             let voters: BTreeSet<u64> = membership.voter_ids().collect();
-            let change = |what: String, r: Result<(), String>| match r {
-                Ok(()) => tracing::info!("membership: {what}"),
-                Err(e) => tracing::warn!(error = %e, "membership: {what} not done yet"),
-            };
             for (id, (node, observer)) in &wanted {
                 if !nodes.contains_key(id) {
-                    let r = self.raft.add_learner(*id, node.clone(), false).await;
                     let kind = if *observer { "observer" } else { "validator" };
-                    change(
-                        format!(
-                            "{kind} '{}' (raft {id}) joins as a learner",
-                            node.validator_id
-                        ),
-                        r.map(|_| ()).map_err(|e| e.to_string()),
+                    let what = format!(
+                        "{kind} '{}' (raft {id}) joins as a learner",
+                        node.validator_id
                     );
+                    let r = self.raft.add_learner(*id, node.clone(), false).await;
+                    log_change(&what, r.map(|_| ()));
                 }
             }
             let last = m.last_log_index.unwrap_or(0);
@@ -317,41 +318,35 @@ impl Driver {
                 .filter(|id| nodes.contains_key(id) && caught_up(id))
                 .copied()
                 .collect();
-            if !promote.is_empty() {
-                let r = self
-                    .raft
-                    .change_membership(ChangeMembers::AddVoterIds(promote.clone()), false)
-                    .await;
-                change(
-                    format!("raft {promote:?} become voters"),
-                    r.map(|_| ()).map_err(|e| e.to_string()),
-                );
-            }
             let demote: BTreeSet<u64> = voters.difference(&want_voters).copied().collect();
-            if !demote.is_empty() && demote.len() < voters.len() {
-                let r = self
-                    .raft
-                    .change_membership(ChangeMembers::RemoveVoters(demote.clone()), false)
-                    .await;
-                change(
-                    format!("raft {demote:?} stop voting"),
-                    r.map(|_| ()).map_err(|e| e.to_string()),
-                );
-            }
             let gone: BTreeSet<u64> = nodes
                 .keys()
                 .filter(|id| !wanted.contains_key(id) && !voters.contains(id))
                 .copied()
                 .collect();
+            let mut changes = Vec::new();
+            if !promote.is_empty() {
+                changes.push((
+                    format!("raft {promote:?} become voters"),
+                    ChangeMembers::AddVoterIds(promote),
+                ));
+            }
+            // Never the last voter.
+            if !demote.is_empty() && demote.len() < voters.len() {
+                changes.push((
+                    format!("raft {demote:?} stop voting"),
+                    ChangeMembers::RemoveVoters(demote),
+                ));
+            }
             if !gone.is_empty() {
-                let r = self
-                    .raft
-                    .change_membership(ChangeMembers::RemoveNodes(gone.clone()), false)
-                    .await;
-                change(
+                changes.push((
                     format!("raft {gone:?} leave the cluster"),
-                    r.map(|_| ()).map_err(|e| e.to_string()),
-                );
+                    ChangeMembers::RemoveNodes(gone),
+                ));
+            }
+            for (what, change) in changes {
+                let r = self.raft.change_membership(change, false).await;
+                log_change(&what, r.map(|_| ()));
             }
         }
     }

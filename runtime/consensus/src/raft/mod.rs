@@ -27,7 +27,7 @@ use openraft::{Config, Raft, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, Server, ServerTlsConfig};
 
-pub use state_machine::CheckpointDir;
+pub use state_machine::{CheckpointDir, StateMachine};
 
 use crate::{Chain, ConsensusError};
 
@@ -123,8 +123,6 @@ pub struct RaftSettings {
 /// A running raft engine.
 pub struct RaftHandle {
     raft: Raft<GovRaft>,
-    /// The bound Raft address.
-    pub addr: SocketAddr,
     tasks: tokio::task::JoinSet<crate::Result<()>>,
 }
 
@@ -273,5 +271,5 @@ pub async fn start(
     tasks.spawn(ctx.clone().forward());
     tasks.spawn(ctx.reconcile());
     tracing::info!(%addr, "raft started");
-    Ok(RaftHandle { raft, addr, tasks })
+    Ok(RaftHandle { raft, tasks })
 }

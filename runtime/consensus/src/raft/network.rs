@@ -108,6 +108,30 @@ impl Peer {
         })
     }
 
+    /// One unary call within the RPC's deadline; decodes the callee's
+    /// `Result<T, RaftError>`.
+    async fn call<Req, T, F, Fut>(
+        &self,
+        action: RPCTypes,
+        option: RPCOption,
+        req: Req,
+        send: F,
+    ) -> Result<T, RpcErr>
+    where
+        T: serde::de::DeserializeOwned,
+        F: FnOnce(RaftClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<pb::RaftReply>, tonic::Status>>,
+    {
+        let ttl = option.hard_ttl();
+        let mut req = tonic::Request::new(req);
+        req.set_timeout(ttl);
+        let reply = tokio::time::timeout(ttl, send(self.client()?, req))
+            .await
+            .map_err(|_| self.timeout(action, ttl))?
+            .map_err(status_err)?;
+        self.reply(reply.into_inner())
+    }
+
     /// Decodes the callee's `Result<T, RaftError>`.
     fn reply<T: serde::de::DeserializeOwned>(&self, reply: pb::RaftReply) -> Result<T, RpcErr> {
         let r: Result<T, RaftError<u64>> = serde_json::from_str(&reply.json)
@@ -138,17 +162,17 @@ impl RaftNetwork<GovRaft> for Peer {
         }
         let header_json = serde_json::to_string(&(&rpc.vote, &rpc.prev_log_id, &rpc.leader_commit))
             .expect("serialises");
-        let mut req = tonic::Request::new(pb::AppendEntriesRequest {
+        let req = pb::AppendEntriesRequest {
             header_json,
             entries,
-        });
-        req.set_timeout(option.hard_ttl());
-        let mut client = self.client()?;
-        let reply = tokio::time::timeout(option.hard_ttl(), client.append_entries(req))
-            .await
-            .map_err(|_| self.timeout(RPCTypes::AppendEntries, option.hard_ttl()))?
-            .map_err(status_err)?;
-        self.reply(reply.into_inner())
+        };
+        self.call(
+            RPCTypes::AppendEntries,
+            option,
+            req,
+            |mut c, r| async move { c.append_entries(r).await },
+        )
+        .await
     }
 
     async fn vote(
@@ -156,16 +180,13 @@ impl RaftNetwork<GovRaft> for Peer {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RpcErr> {
-        let mut req = tonic::Request::new(pb::RaftJson {
+        let req = pb::RaftJson {
             json: serde_json::to_string(&rpc).expect("serialises"),
-        });
-        req.set_timeout(option.hard_ttl());
-        let mut client = self.client()?;
-        let reply = tokio::time::timeout(option.hard_ttl(), client.vote(req))
-            .await
-            .map_err(|_| self.timeout(RPCTypes::Vote, option.hard_ttl()))?
-            .map_err(status_err)?;
-        self.reply(reply.into_inner())
+        };
+        self.call(RPCTypes::Vote, option, req, |mut c, r| async move {
+            c.vote(r).await
+        })
+        .await
     }
 
     async fn full_snapshot(

@@ -128,16 +128,17 @@ impl Snapshots {
     }
 }
 
-/// The state machine over the chain.
+/// openraft's state machine over the chain.
 #[derive(Debug, Clone)]
-pub(crate) struct StateMachine {
+pub struct StateMachine {
     chain: Arc<Chain>,
     snapshots: Arc<Snapshots>,
     membership: Arc<Mutex<Membership>>,
 }
 
 impl StateMachine {
-    pub(crate) fn open(chain: Arc<Chain>, snapshot_dir: PathBuf) -> Result<Self, String> {
+    /// The state machine of `chain`, keeping snapshots in `snapshot_dir`.
+    pub fn open(chain: Arc<Chain>, snapshot_dir: PathBuf) -> Result<Self, String> {
         let (_, membership) = applied(chain.store()).map_err(|e| e.to_string())?;
         let snapshots = Snapshots::open(snapshot_dir).map_err(|e| e.to_string())?;
         Ok(StateMachine {

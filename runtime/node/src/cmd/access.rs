@@ -284,21 +284,12 @@ fn data_key_path(home: &Path, cert_id: &str) -> PathBuf {
 
 /// Writes a new data key file, readable by its owner only; never replaces one.
 fn save_data_key(path: &Path, key: &sm4gcm::DataKey) -> anyhow::Result<()> {
-    use std::io::Write;
-    std::fs::create_dir_all(path.parent().expect("parent"))?;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).with_context(|| {
+    crate::keyfile::write_secret(path, hex::encode(key.as_bytes()).as_bytes()).with_context(|| {
         format!(
             "writing the data key {} (a key for this certificate id exists but the certificate is not on chain: an earlier publish may still be pending; remove the file once it is known to have failed)",
             path.display()
         )
-    })?;
-    f.write_all(hex::encode(key.as_bytes()).as_bytes())?;
-    f.sync_all()?;
-    Ok(())
+    })
 }
 
 /// Reads the document's own metadata when it is a JSON object.
