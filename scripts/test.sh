@@ -22,9 +22,12 @@ echo "== contract unit tests (native, through the SDK's testing host)"
 echo "== build"
 cargo build -j"$jobs" --workspace --all-targets
 echo "== tests"
-cargo test -j"$jobs" --workspace --no-fail-fast -- --test-threads="$jobs"
-echo "== bench smoke run (figures are printed, not asserted)"
 target=${CARGO_TARGET_DIR:-target}
+rm -f "$target/tmp/raft-faults.txt"
+cargo test -j"$jobs" --workspace --no-fail-fast -- --test-threads="$jobs"
+echo "== raft fault test summary"
+cat "$target/tmp/raft-faults.txt"
+echo "== bench smoke run (figures are printed, not asserted)"
 "$target/debug/govchain" bench --txs 2000 --batch 500
 "$target/debug/govchain" bench --kind contract --txs 300 --wasm contracts/artifacts/bench.wasm
 "$target/debug/govchain" bench --kind gate --txs 20000 --batch 2000

@@ -739,16 +739,19 @@ async fn raft_cluster_survives_faults() {
             assert!(!n.exited(), "node{i} exited:\n{}", n.log_text());
         }
     }
-    println!(
-        "\nraft fault test: 3 validators + 1 observer, load from {} clients",
+    use std::fmt::Write;
+    let mut table = format!(
+        "raft fault test: 3 validators + 1 observer, load from {} clients\n",
         depts.len()
     );
-    println!(
+    let _ = writeln!(
+        table,
         "| {:<24} | {:<28} | {:>13} | {:>6} | {:>6} | {:>6} | {:<16} |",
         "step", "fault", "writes resume", "acked", "found", "height", "tip"
     );
     for r in &rows {
-        println!(
+        let _ = writeln!(
+            table,
             "| {:<24} | {:<28} | {:>11.2} s | {:>6} | {:>6} | {:>6} | {:<16} |",
             r.step,
             r.fault,
@@ -759,4 +762,12 @@ async fn raft_cluster_survives_faults() {
             r.tip
         );
     }
+    println!("\n{table}");
+    // cargo shows a passing test's output only with --nocapture: scripts/test.sh prints
+    // this file.
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("raft-faults.txt"),
+        table,
+    )
+    .unwrap();
 }

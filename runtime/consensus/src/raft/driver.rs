@@ -257,8 +257,15 @@ impl Driver {
                         .map(|(_, t)| govchain_types::encode(t))
                         .collect(),
                 };
-                match client.forward(req).await {
-                    Ok(_) => sent.extend(batch.iter().map(|(h, _)| *h)),
+                // A leader that is paused or cut off must not hold the forwarder up.
+                let outcome =
+                    match tokio::time::timeout(Duration::from_secs(2), client.forward(req)).await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(status)) => Err(status.to_string()),
+                        Err(_) => Err("timed out".to_string()),
+                    };
+                match outcome {
+                    Ok(()) => sent.extend(batch.iter().map(|(h, _)| *h)),
                     Err(e) => {
                         tracing::debug!(error = %e, "forwarding to the leader failed; retrying");
                         target = None;
