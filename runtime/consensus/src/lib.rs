@@ -269,15 +269,14 @@ impl Chain {
                     let committed = self
                         .admission
                         .committed_nonce(&v.body.sender, &v.body.operator)?;
+                    mempool.insert(v, committed)?;
+                    // Only once admitted: a resubmitted duplicate must not replace (and
+                    // so close) the first client's wait.
                     let receiver = wait.then(|| {
                         let (s, r) = oneshot::channel();
                         self.waiters.lock().insert(hash, s);
                         r
                     });
-                    if let Err(e) = mempool.insert(v, committed) {
-                        self.waiters.lock().remove(&hash);
-                        return Err(e);
-                    }
                     admitted = true;
                     Ok((hash, receiver))
                 }));
@@ -430,8 +429,11 @@ impl Chain {
             header: top.header,
             hash: top.hash,
         };
-        *self.built.lock() = None;
+        let built = self.built.lock().take();
         let mut mempool = self.mempool.lock();
+        if let Some(b) = built {
+            mempool.requeue(b.txs);
+        }
         let mut waiters = self.waiters.lock();
         for t in mempool.clear() {
             if self.store.has_tx(&t.hash)? {
@@ -533,7 +535,9 @@ impl Chain {
                 .commit(sealed, &b.txs, b.exec, meta)
                 .map_err(ApplyError::Node);
         }
-        // Transactions this node admitted itself were verified then; verify the rest.
+        // Transactions this node admitted itself were verified then; verify the rest, by
+        // their bytes only: key, nonce and expiry are execution's to judge (a failed
+        // receipt), so that every node decides the same whatever its mempool held.
         let hashes: Vec<Hash> = sealed
             .block
             .txs
@@ -552,7 +556,7 @@ impl Chain {
                     .zip(&hashes)
                     .map(|(t, hash)| match known.get(hash).filter(|k| k.tx == *t) {
                         Some(k) => Ok(k.clone()),
-                        None => self.admission.check(t.clone(), h.height),
+                        None => self.admission.verify(t.clone()),
                     })
                     .collect::<std::result::Result<_, TxError>>()
             })

@@ -472,3 +472,52 @@ async fn the_raft_state_machine_applies_rejects_stops_and_snapshots() {
     let current = sm2.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta.snapshot_id, snap.meta.snapshot_id);
 }
+
+/// Whether a transaction's key, nonce or expiry still hold when its block runs is for
+/// execution to decide (a failed receipt), never a reason for a follower to refuse the
+/// leader's block: the follower's mempool may not have held it, the leader's did.
+#[tokio::test]
+async fn a_follower_commits_a_leader_block_with_a_transaction_expired_on_arrival() {
+    let f = fixture();
+    submit_one(&f.chain, tx(&f.tax, "tax", "test", 0, "first"))
+        .await
+        .unwrap();
+    let late = pb::TxBody {
+        chain_id: "test".into(),
+        sender: "tax".into(),
+        operator: String::new(),
+        nonce: 1,
+        expiry_height: 1,
+        payload: Some(pb::Payload {
+            kind: Some(pb::payload::Kind::Anchor(pb::Anchor {
+                key: "late".into(),
+                digest: vec![7; 32],
+                note: String::new(),
+            })),
+        }),
+    };
+    let body = govchain_types::encode(&late);
+    let expiring = pb::SignedTx {
+        signature: f.tax.sign(&body).to_bytes().to_vec(),
+        signer_pubkey: f.tax.public_key().to_sec1(),
+        body,
+    };
+    submit_one(&f.chain, expiring).await.unwrap();
+    // block 1 takes the first; block 2 carries the second, expired by then
+    f.chain
+        .produce_block(f.chain.take_pending(1), 2_000, "node1", &f.validator)
+        .unwrap();
+    let b2 = f
+        .chain
+        .produce_block(f.chain.take_pending(1), 2_001, "node1", &f.validator)
+        .unwrap();
+    assert_eq!(b2.receipts[0].error_code, ErrorCode::TxExpired as u32);
+
+    let dir = tempfile::tempdir().unwrap();
+    let follower = open(dir.path(), &f.genesis);
+    for h in 1..=2 {
+        let raw = f.chain.store().block(h).unwrap().unwrap();
+        follower.apply_block(&raw, Some("node1"), vec![]).unwrap();
+    }
+    assert_eq!(follower.tip().hash, f.chain.tip().hash);
+}

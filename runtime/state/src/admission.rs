@@ -77,7 +77,54 @@ impl Admission {
         tx: pb::SignedTx,
         next_height: u64,
     ) -> std::result::Result<VerifiedTx, TxError> {
-        let size = prost::Message::encoded_len(&tx);
+        let body = self.decode_body(&tx)?;
+        if body.expiry_height != 0 && body.expiry_height < next_height {
+            return Err(TxError::Expired {
+                expiry: body.expiry_height,
+                height: next_height,
+            });
+        }
+        let registered = registered_key(&self.store, &body.sender, &body.operator)?;
+        if registered != tx.signer_pubkey {
+            return Err(TxError::KeyMismatch {
+                account: account_label(&body.sender, &body.operator),
+                presented: PublicKey::from_sec1(&tx.signer_pubkey)
+                    .map(|k| k.fingerprint())
+                    .unwrap_or_else(|_| "(not an SM2 key)".into()),
+            });
+        }
+        self.verify_signatures(&tx, &body)?;
+        let committed = committed_nonce(&self.store, &body.sender, &body.operator)?;
+        if body.nonce < committed {
+            return Err(TxError::NonceReplayed {
+                account: account_label(&body.sender, &body.operator),
+                expected: committed,
+                got: body.nonce,
+            });
+        }
+        Ok(VerifiedTx {
+            hash: sm3(&tx.body),
+            body,
+            tx,
+        })
+    }
+
+    /// The checks that depend on the transaction's bytes alone: size, encoding, chain,
+    /// payload and SM2 signatures. A block from the leader is held to these only:
+    /// whether a transaction's key, nonce or expiry still hold is decided by execution
+    /// (a failed receipt), identically on every node, whatever each node's mempool held.
+    pub fn verify(&self, tx: pb::SignedTx) -> std::result::Result<VerifiedTx, TxError> {
+        let body = self.decode_body(&tx)?;
+        self.verify_signatures(&tx, &body)?;
+        Ok(VerifiedTx {
+            hash: sm3(&tx.body),
+            body,
+            tx,
+        })
+    }
+
+    fn decode_body(&self, tx: &pb::SignedTx) -> std::result::Result<pb::TxBody, TxError> {
+        let size = prost::Message::encoded_len(tx);
         let max = self.params.max_tx_bytes as usize;
         if size > max {
             return Err(TxError::TooLarge { size, max });
@@ -97,21 +144,14 @@ impl Admission {
         {
             return Err(TxError::MissingPayload);
         }
-        if body.expiry_height != 0 && body.expiry_height < next_height {
-            return Err(TxError::Expired {
-                expiry: body.expiry_height,
-                height: next_height,
-            });
-        }
-        let registered = registered_key(&self.store, &body.sender, &body.operator)?;
-        if registered != tx.signer_pubkey {
-            return Err(TxError::KeyMismatch {
-                account: account_label(&body.sender, &body.operator),
-                presented: PublicKey::from_sec1(&tx.signer_pubkey)
-                    .map(|k| k.fingerprint())
-                    .unwrap_or_else(|_| "(not an SM2 key)".into()),
-            });
-        }
+        Ok(body)
+    }
+
+    fn verify_signatures(
+        &self,
+        tx: &pb::SignedTx,
+        body: &pb::TxBody,
+    ) -> std::result::Result<(), TxError> {
         let key = PublicKey::from_sec1(&tx.signer_pubkey).map_err(|e| TxError::BadSignature {
             reason: format!("signer key: {e}"),
         })?;
@@ -136,19 +176,7 @@ impl Admission {
                     reason: "issuer_signature does not verify over the certificate".into(),
                 })?;
         }
-        let committed = committed_nonce(&self.store, &body.sender, &body.operator)?;
-        if body.nonce < committed {
-            return Err(TxError::NonceReplayed {
-                account: account_label(&body.sender, &body.operator),
-                expected: committed,
-                got: body.nonce,
-            });
-        }
-        Ok(VerifiedTx {
-            hash: sm3(&tx.body),
-            body,
-            tx,
-        })
+        Ok(())
     }
 
     /// Next nonce of an account according to committed state.

@@ -155,6 +155,15 @@ impl pb::raft_server::Raft for RaftService {
             openraft::Vote<u64>,
             openraft::SnapshotMeta<u64, super::RaftNode>,
         ) = serde_json::from_str(&meta).map_err(|e| bad("snapshot meta", e))?;
+        // The id names a directory here: only the `term-index-time` form we generate.
+        if meta.snapshot_id.split('-').count() != 3
+            || !meta
+                .snapshot_id
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '-')
+        {
+            return Err(bad("snapshot id", &meta.snapshot_id));
+        }
         tracing::info!(%from, snapshot = %meta.snapshot_id, "receiving a snapshot");
         let snap = self
             .raft

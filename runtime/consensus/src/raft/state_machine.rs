@@ -104,8 +104,17 @@ impl Snapshots {
     }
 
     /// Makes the complete snapshot in `from` the current one, and deletes all but it
-    /// and its predecessor (which a transfer may still be reading).
+    /// and its predecessor (which a transfer may still be reading). One publish at a
+    /// time; a snapshot older than the current one (a build that finished after an
+    /// install) is discarded instead.
     fn publish(&self, from: &Path, meta: Meta) -> std::io::Result<()> {
+        let mut current = self.current.lock();
+        if current
+            .as_ref()
+            .is_some_and(|c| c.last_log_id > meta.last_log_id)
+        {
+            return std::fs::remove_dir_all(from);
+        }
         std::fs::write(
             from.join("meta.json"),
             serde_json::to_vec(&meta).expect("meta serialises"),
@@ -115,7 +124,6 @@ impl Snapshots {
             let _ = std::fs::remove_dir_all(&to);
             std::fs::rename(from, &to)?;
         }
-        let mut current = self.current.lock();
         let previous = current.replace(meta.clone()).map(|m| m.snapshot_id);
         for d in std::fs::read_dir(&self.dir)?.flatten() {
             let name = d.file_name().to_string_lossy().into_owned();
