@@ -89,6 +89,29 @@ async fn proxy(listen: TcpListener, target: SocketAddr, p: Partition) {
     }
 }
 
+/// Moves node `i`'s Raft listener to its own loopback address (with extra `settings`)
+/// and puts a proxy in front of it; returns the proxy's address, the one peers dial.
+async fn behind_proxy(net: &Network, i: usize, p: &Partition, settings: &[(&str, i64)]) -> String {
+    let cfg_path = net.config(i);
+    let mut cfg: toml::Table = std::fs::read_to_string(&cfg_path).unwrap().parse().unwrap();
+    let raft = cfg
+        .get_mut("consensus")
+        .and_then(|c| c.get_mut("raft"))
+        .and_then(|r| r.as_table_mut())
+        .unwrap();
+    let port: SocketAddr = raft["listen"].as_str().unwrap().parse().unwrap();
+    let listen = SocketAddr::new(node_ip(i), port.port());
+    raft.insert("listen".into(), listen.to_string().into());
+    for (k, v) in settings {
+        raft.insert(k.to_string(), (*v).into());
+    }
+    std::fs::write(&cfg_path, toml::to_string(&cfg).unwrap()).unwrap();
+    let l = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(proxy(l, listen, p.clone()));
+    addr
+}
+
 /// Puts a proxy in front of every node's Raft endpoint: nodes listen on their own
 /// loopback address, genesis names the proxies. Small snapshot intervals make a late
 /// observer catch up by snapshot.
@@ -101,24 +124,9 @@ async fn install_proxies(net: &Network, nodes: usize) -> Partition {
     let mut genesis: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&genesis_path).unwrap()).unwrap();
     for i in 1..=nodes {
-        let cfg_path = net.config(i);
-        let mut cfg: toml::Table = std::fs::read_to_string(&cfg_path).unwrap().parse().unwrap();
-        let raft = cfg["consensus"]["raft"].as_table().unwrap().clone();
-        let port: SocketAddr = raft["listen"].as_str().unwrap().parse().unwrap();
-        let listen = SocketAddr::new(node_ip(i), port.port());
-        let mut raft = raft;
-        raft.insert("listen".into(), listen.to_string().into());
-        raft.insert("snapshot_every".into(), 40.into());
-        raft.insert("keep_logs".into(), 5.into());
-        cfg["consensus"]
-            .as_table_mut()
-            .unwrap()
-            .insert("raft".into(), raft.into());
-        std::fs::write(&cfg_path, toml::to_string(&cfg).unwrap()).unwrap();
-        let proxy_port = free_port();
-        genesis["validators"][i - 1]["raft"]["addr"] = format!("127.0.0.1:{proxy_port}").into();
-        let l = TcpListener::bind(("127.0.0.1", proxy_port)).await.unwrap();
-        tokio::spawn(proxy(l, listen, partition.clone()));
+        let settings = [("snapshot_every", 40), ("keep_logs", 5)];
+        genesis["validators"][i - 1]["raft"]["addr"] =
+            behind_proxy(net, i, &partition, &settings).await.into();
     }
     std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
     partition
@@ -411,24 +419,11 @@ async fn add_observer(net: &Network, partition: &Partition, endpoints: &[String]
     ])
     .unwrap();
     let new: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let cfg_path = net.config(4);
-    let mut cfg: toml::Table = std::fs::read_to_string(&cfg_path).unwrap().parse().unwrap();
-    let mut raft = cfg["consensus"]["raft"].as_table().unwrap().clone();
-    let listen = SocketAddr::new(node_ip(4), grpc_port + 1);
-    raft.insert("listen".into(), listen.to_string().into());
-    cfg["consensus"]
-        .as_table_mut()
-        .unwrap()
-        .insert("raft".into(), raft.into());
-    std::fs::write(&cfg_path, toml::to_string(&cfg).unwrap()).unwrap();
-    let proxy_port = free_port();
-    let l = TcpListener::bind(("127.0.0.1", proxy_port)).await.unwrap();
-    tokio::spawn(proxy(l, listen, partition.clone()));
+    let raft_addr = behind_proxy(net, 4, partition, &[]).await;
     let node = NodeProcess::start(net, 4).await.unwrap();
 
     let e = &endpoints[0];
     let public_key = new["public_key"].as_str().unwrap();
-    let raft_addr = format!("127.0.0.1:{proxy_port}");
     let proposed = cli_json(
         e,
         &net.root,
