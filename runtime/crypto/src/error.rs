@@ -106,9 +106,9 @@ pub enum CryptoError {
         actual: usize,
     },
 
-    /// Authenticated decryption failed: the input is too short, was tampered
-    /// with, or the key or associated data is wrong.
-    #[error("authenticated decryption failed")]
+    /// Decryption failed: the input is malformed or too short, was tampered
+    /// with, or the key (or associated data) is wrong.
+    #[error("decryption failed (wrong key, or the ciphertext was altered)")]
     DecryptFailed,
 }
 

@@ -12,6 +12,9 @@
 //!   OpenSSL writes (PKCS#8, encrypted PKCS#8, SPKI).
 //! - **Merkle trees** ([`merkle`]) — RFC 9162 tree hashing with SM3 in place
 //!   of SHA-256, with inclusion proofs.
+//! - **SM2 encryption** ([`PublicKey::encrypt`], [`PrivateKey::decrypt`]) — GB/T 32918.4,
+//!   in the DER form `openssl pkeyutl -encrypt` writes.
+//! - **Secret files** ([`secret`]) — other secrets in PEM, PBES2-encrypted like the keys.
 //! - **SM4-GCM** authenticated encryption ([`sm4gcm`]) — GB/T 32907 / GM/T
 //!   0002 block cipher in NIST SP 800-38D Galois/Counter Mode (RFC 8998).
 //!
@@ -30,6 +33,7 @@
 mod error;
 mod hash;
 pub mod merkle;
+pub mod secret;
 mod signature;
 mod sm2;
 pub mod sm4gcm;

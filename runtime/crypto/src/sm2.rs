@@ -196,6 +196,21 @@ impl PrivateKey {
             .map_err(|e| encryption_failed(e.to_string()))
     }
 
+    /// Decrypts what [`PublicKey::encrypt`] (or `openssl pkeyutl -encrypt`) made
+    /// for this key.
+    ///
+    /// # Errors
+    /// [`CryptoError::DecryptFailed`] if the ciphertext is malformed or was made
+    /// for another key.
+    pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>> {
+        ::sm2::pke::DecryptingKey::new_with_mode(
+            *self.inner.as_nonzero_scalar(),
+            ::sm2::pke::Mode::C1C3C2,
+        )
+        .decrypt_der(ciphertext)
+        .map_err(|_| CryptoError::DecryptFailed)
+    }
+
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         PublicKey {
@@ -288,6 +303,21 @@ impl PublicKey {
         self.inner.to_sec1_bytes().into_vec()
     }
 
+    /// SM2 public-key encryption (GB/T 32918.4) of `msg` to this key, with SM3,
+    /// as the ASN.1 DER `SM2Cipher` structure (C1 coordinates, C3 hash, C2) that
+    /// `openssl pkeyutl -encrypt` writes and `-decrypt` reads.
+    ///
+    /// # Panics
+    /// If the operating system's random number generator fails.
+    pub fn encrypt(&self, msg: &[u8]) -> Vec<u8> {
+        ::sm2::pke::EncryptingKey::new_with_mode(
+            ::sm2::PublicKey::from(&self.inner),
+            ::sm2::pke::Mode::C1C3C2,
+        )
+        .encrypt_der(&mut SysRng, msg)
+        .expect("SM2 encryption to a valid point cannot fail")
+    }
+
     /// Parse a SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`), as
     /// written by `openssl pkey -pubout`.
     ///
@@ -373,7 +403,7 @@ pub fn verify_sec1(pubkey_sec1: &[u8], msg: &[u8], sig: &[u8]) -> Result<()> {
 }
 
 /// The label of a PEM document.
-fn pem_label(pem: &str) -> Result<&str> {
+pub(crate) fn pem_label(pem: &str) -> Result<&str> {
     pkcs8::der::pem::decode_label(pem.trim_start().as_bytes()).map_err(|e| {
         CryptoError::MalformedPem {
             reason: e.to_string(),
@@ -413,7 +443,7 @@ fn pem_or(e: pkcs8::der::Error, other: fn(pkcs8::der::Error) -> CryptoError) -> 
     }
 }
 
-fn invalid_private(e: impl fmt::Display) -> CryptoError {
+pub(crate) fn invalid_private(e: impl fmt::Display) -> CryptoError {
     CryptoError::InvalidPrivateKey {
         reason: e.to_string(),
     }

@@ -354,3 +354,48 @@ fn sm3_matches_openssl_dgst() {
         assert_eq!(out, govchain_crypto::sm3(msg).to_vec(), "message {i}");
     }
 }
+
+/// SM2 encryption both ways: what we encrypt, `openssl pkeyutl -decrypt` opens; what
+/// `openssl pkeyutl -encrypt` makes, we open (custody shares travel this way).
+#[test]
+fn sm2_encryption_interoperates_with_openssl() {
+    let dir = tempdir();
+    let d = dir.path();
+    let key = PrivateKey::generate();
+    write(d, "key.pem", key.to_pkcs8_pem());
+    write(d, "pub.pem", key.public_key().to_spki_pem());
+    let share = [0xA5u8; 48];
+
+    write(d, "ours.der", key.public_key().encrypt(&share));
+    let opened = openssl(
+        d,
+        &[
+            "pkeyutl", "-decrypt", "-inkey", "key.pem", "-in", "ours.der",
+        ],
+    );
+    assert_eq!(opened, share);
+
+    write(d, "plain.bin", share);
+    openssl(
+        d,
+        &[
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-inkey",
+            "pub.pem",
+            "-in",
+            "plain.bin",
+            "-out",
+            "theirs.der",
+        ],
+    );
+    let theirs = read(d, "theirs.der");
+    assert_eq!(key.decrypt(&theirs).unwrap(), share);
+    // Another key cannot open it, and neither can anyone after a flipped bit.
+    assert!(PrivateKey::generate().decrypt(&theirs).is_err());
+    let mut bent = theirs.clone();
+    let last = bent.len() - 1;
+    bent[last] ^= 1;
+    assert!(key.decrypt(&bent).is_err());
+}
