@@ -31,3 +31,4 @@ echo "== bench smoke run (figures are printed, not asserted)"
 "$target/debug/govchain" bench --txs 2000 --batch 500
 "$target/debug/govchain" bench --kind contract --txs 300 --wasm contracts/artifacts/bench.wasm
 "$target/debug/govchain" bench --kind gate --txs 20000 --batch 2000
+"$target/debug/govchain" bench --kind custody --txs 20

@@ -12,7 +12,7 @@ pub fn grpc_code(code: ErrorCode) -> Code {
     match code {
         TxNotFound | BlockNotFound => Code::NotFound,
         NonceReplayed | NonceGap | DuplicateTx | AlreadyExists | ProposalClosed
-        | DuplicateCertificate => Code::FailedPrecondition,
+        | DuplicateCertificate | ReleaseRefused => Code::FailedPrecondition,
         NotFound => Code::NotFound,
         Unauthorized => Code::PermissionDenied,
         Unauthenticated => Code::Unauthenticated,

@@ -58,6 +58,7 @@ fn fixture() -> Fixture {
             ..ChainParams::default()
         },
         access: Default::default(),
+        custody: None,
     };
     let chain = open(dir.path(), &genesis);
     Fixture {

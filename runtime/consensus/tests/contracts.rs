@@ -70,6 +70,7 @@ impl Net {
             },
             params: ChainParams::default(),
             access: Default::default(),
+            custody: None,
         };
         let store = Arc::new(Store::open(dir.path(), false).unwrap());
         let chain = Chain::open(

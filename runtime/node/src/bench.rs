@@ -31,6 +31,8 @@ pub(crate) enum BenchKind {
     Contract,
     /// Access-gate decisions per second and audit query latency over the records.
     Gate,
+    /// Threshold custody: share costs, and publish-to-readable latency on a node.
+    Custody,
 }
 
 /// Options of `govchain bench`.
@@ -53,7 +55,7 @@ pub(crate) struct BenchArgs {
     pub(crate) no_sync: bool,
     /// Embedded node only: longest wait before pending transactions form a block, ms.
     #[arg(long, default_value_t = 50)]
-    block_interval_ms: u64,
+    pub(crate) block_interval_ms: u64,
 }
 
 pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
@@ -114,6 +116,9 @@ pub(crate) async fn run(
     match args.kind {
         BenchKind::Contract => return contract_bench(&args, json_out),
         BenchKind::Gate => return crate::gate_bench::run(&args, json_out),
+        BenchKind::Custody => {
+            return crate::custody_bench::run(endpoint, home, &args, json_out).await;
+        }
         BenchKind::Chain => {}
     }
     let tmp;
@@ -126,6 +131,7 @@ pub(crate) async fn run(
                 out: out.clone(),
                 validators: 1,
                 observers: 0,
+                threshold: None,
                 preset: "nanjing".into(),
                 chain_id: "govchain-bench".into(),
                 plain_keys: true,

@@ -18,6 +18,10 @@ pub(crate) struct NodeConfig {
     pub(crate) data_dir: PathBuf,
     /// The validator's SM2 key file, relative to the config file.
     pub(crate) validator_key: PathBuf,
+    /// The validator's custody key share (validators dealt one at genesis). Without
+    /// it the node runs but releases no key shares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) custody_key: Option<PathBuf>,
     /// Network endpoints.
     pub(crate) api: ApiConfig,
     /// Ordering.
@@ -133,6 +137,7 @@ impl NodeConfig {
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut paths = vec![&mut c.genesis, &mut c.data_dir, &mut c.validator_key];
+        paths.extend(c.custody_key.as_mut());
         if let Some(r) = c.consensus.raft.as_mut() {
             paths.extend([&mut r.tls_ca, &mut r.tls_cert, &mut r.tls_key]);
         }

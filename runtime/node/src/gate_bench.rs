@@ -110,7 +110,7 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                         content_hash: sm3(&i.to_be_bytes()).to_vec(),
                         issuer_signature: vec![0; 64],
                         ciphertext: vec![0; 512],
-                        key_envelope: vec![],
+                        key_envelope: b.envelope(&[7; 16]),
                     }),
                 )
             })

@@ -6,6 +6,7 @@
 //! <out>/keys/<department>.pem   department signing keys (hand each to its department)
 //! <out>/node<i>/config.toml     node configuration
 //! <out>/node<i>/validator.pem   the validator's block-signing key
+//! <out>/node<i>/custody.key     the validator's custody key share (validators only)
 //! <out>/tls/ca.pem, ca.key      the chain's node CA (raft mode; keep ca.key offline)
 //! <out>/node<i>/tls/node.pem    the node's TLS certificate and key (raft mode)
 //! ```
@@ -16,7 +17,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use govchain_crypto::PrivateKey;
 use govchain_state::genesis::{
-    ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, RaftEndpoint, preset,
+    ChainParams, Committee, Genesis, GenesisCustody, GenesisDepartment, GenesisValidator,
+    RaftEndpoint, preset,
 };
 
 use crate::config::{
@@ -36,6 +38,10 @@ pub(crate) struct InitOptions {
     /// Number of observer nodes (replicate and serve reads, never vote).
     #[arg(long, default_value_t = 0)]
     pub(crate) observers: usize,
+    /// Custody shares needed to open a certificate's data key (t of the n validators);
+    /// default: a majority, so custody is available whenever the chain is.
+    #[arg(long)]
+    pub(crate) threshold: Option<usize>,
     /// Department preset.
     #[arg(long, default_value = "nanjing")]
     pub(crate) preset: String,
@@ -98,6 +104,15 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         .map(|d| (d.id, PrivateKey::generate()))
         .collect();
     let val_keys: Vec<PrivateKey> = (0..nodes).map(|_| PrivateKey::generate()).collect();
+    let threshold = opts.threshold.unwrap_or(opts.validators / 2 + 1);
+    if threshold == 0 || threshold > opts.validators {
+        bail!(
+            "--threshold must be between 1 and the number of validators ({})",
+            opts.validators
+        );
+    }
+    // The dealer: the master secret lives only inside `deal` (docs/design/custody.md).
+    let (custody, custody_shares) = govchain_custody::deal(opts.validators, threshold)?;
     let committee: Vec<String> = departments
         .iter()
         .filter(|d| d.roles.contains(&"committee"))
@@ -130,6 +145,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
                     id: i as u64 + 1,
                     addr: format!("127.0.0.1:{}", port(i) + 1),
                 }),
+                custody_share: if i < opts.validators { i as u32 + 1 } else { 0 },
             })
             .collect(),
         committee: Committee {
@@ -138,6 +154,11 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         },
         params: ChainParams::default(),
         access: govchain_state::genesis::nanjing_access(),
+        custody: Some(GenesisCustody {
+            threshold: threshold as u32,
+            public_key_set: hex::encode(custody.to_bytes()),
+            release_window_ms: govchain_state::custody::DEFAULT_RELEASE_WINDOW_MS,
+        }),
     };
     genesis.validate()?;
 
@@ -161,17 +182,23 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         let dir = opts.out.join(&id);
         let grpc_port = port(i);
         keyfile::save(&dir.join("validator.pem"), k, passphrase.as_deref())?;
+        if let Some(share) = custody_shares.get(i) {
+            keyfile::save_custody_share(&dir.join("custody.key"), share, passphrase.as_deref())?;
+        }
         if let Some(ca_key) = &ca_key {
             let (cert, key) = tls::issue(ca_key, &genesis.chain_id, &id)?;
             write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
             write_secret(&dir.join("tls/node.key"), &key)?;
         }
-        let cfg = node_config(
+        let mut cfg = node_config(
             &id,
             grpc_port,
             opts.block_interval_ms,
             raft.then_some(i as u64 + 1),
         )?;
+        if i < opts.validators {
+            cfg.custody_key = Some(PathBuf::from("custody.key"));
+        }
         let path = dir.join("config.toml");
         write_file(&path, cfg.to_toml().as_bytes())?;
         configs.push(path);
@@ -196,6 +223,7 @@ fn node_config(
         genesis: PathBuf::from("../genesis.json"),
         data_dir: PathBuf::from("data"),
         validator_key: PathBuf::from("validator.pem"),
+        custody_key: None,
         api: ApiConfig {
             grpc: format!("127.0.0.1:{grpc_port}").parse()?,
             http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
@@ -329,6 +357,7 @@ mod tests {
             out: out.clone(),
             validators: 3,
             observers: 1,
+            threshold: None,
             preset: "nanjing".into(),
             chain_id: "t".into(),
             plain_keys: true,
@@ -351,6 +380,22 @@ mod tests {
         assert_eq!(c.api.grpc.port(), 17555);
         let vk = keyfile::load(&c.validator_key).unwrap();
         assert_eq!(hex_pub(&vk), g.validators[1].public_key);
+        // 2 of the 3 validators; each holds the share genesis names, the observer none.
+        let custody = g.custody.as_ref().unwrap();
+        assert_eq!(custody.threshold, 2);
+        let set =
+            govchain_custody::KeySet::from_bytes(&hex::decode(&custody.public_key_set).unwrap())
+                .unwrap();
+        assert_eq!(g.validators[1].custody_share, 2);
+        assert_eq!(g.validators[3].custody_share, 0);
+        let share = keyfile::load_custody_share(c.custody_key.as_ref().unwrap(), 2).unwrap();
+        assert_eq!(share.public_key_share(), set.public_key_share(2));
+        assert!(
+            NodeConfig::load(&out.join("node4/config.toml"))
+                .unwrap()
+                .custody_key
+                .is_none()
+        );
         let tax = keyfile::load(&out.join("keys/tax.pem")).unwrap();
         let d = g.departments.iter().find(|d| d.id == "tax").unwrap();
         assert_eq!(hex_pub(&tax), d.public_key);
@@ -360,6 +405,7 @@ mod tests {
                 out,
                 validators: 1,
                 observers: 0,
+                threshold: None,
                 preset: "nanjing".into(),
                 chain_id: "t".into(),
                 plain_keys: true,

@@ -7,6 +7,8 @@ mod bench;
 mod client;
 mod cmd;
 mod config;
+mod custodian;
+mod custody_bench;
 mod gate_bench;
 mod init;
 mod keyfile;

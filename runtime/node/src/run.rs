@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::NodeConfig;
+use crate::custodian::Custodian;
 use crate::keyfile;
 
 /// A running node.
@@ -56,6 +57,7 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         },
     )?;
     check_validator_key(cfg, &chain, &key)?;
+    let custodian = custodian(cfg, &chain, &key)?;
     let grpc = TcpListener::bind(cfg.api.grpc)
         .await
         .with_context(|| format!("binding gRPC address {}", cfg.api.grpc))?;
@@ -114,6 +116,9 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         }
     };
     let (stop, mut stop_rx) = watch::channel(false);
+    if let Some(c) = custodian {
+        tokio::spawn(c.run(stop.subscribe()));
+    }
     let server = tokio::spawn(serve(
         chain.clone(),
         ServeConfig {
@@ -164,6 +169,46 @@ fn check_validator_key(
         );
     }
     Ok(())
+}
+
+/// The custodian of a validator holding a custody share, if its share file is there.
+fn custodian(
+    cfg: &NodeConfig,
+    chain: &Arc<Chain>,
+    key: &govchain_crypto::PrivateKey,
+) -> anyhow::Result<Option<Custodian>> {
+    let store = chain.store();
+    let Some(raw) = store.state(&govchain_state::keys::validator(&cfg.node_id))? else {
+        return Ok(None);
+    };
+    let v: govchain_types::pb::Validator = govchain_types::decode("validator", &raw)?;
+    if v.custody_share == 0 {
+        return Ok(None);
+    }
+    let Some(path) = cfg.custody_key.as_ref().filter(|p| p.exists()) else {
+        tracing::warn!(node = %cfg.node_id, share = v.custody_share, file = ?cfg.custody_key, "this validator holds custody share {} but its share file is not configured or not there: it releases no key shares until it is", v.custody_share);
+        return Ok(None);
+    };
+    let share = keyfile::load_custody_share(path, v.custody_share)?;
+    let raw = store
+        .state(govchain_state::keys::CUSTODY)?
+        .context("genesis names custody shares but state has no custody key set")?;
+    let set: govchain_types::pb::CustodyKeySet = govchain_types::decode("custody key set", &raw)?;
+    let set = govchain_custody::KeySet::from_bytes(&set.public_key_set)?;
+    if set.public_key_share(v.custody_share) != share.public_key_share() {
+        bail!(
+            "{} is not custody share {} of this chain's key set",
+            path.display(),
+            v.custody_share
+        );
+    }
+    Ok(Some(Custodian {
+        chain: chain.clone(),
+        validator_id: cfg.node_id.clone(),
+        key: key.clone(),
+        share,
+        cursor_file: cfg.data_dir.join("custody.cursor"),
+    }))
 }
 
 impl NodeHandle {

@@ -175,6 +175,19 @@ impl Admission {
                 .map_err(|_| TxError::BadSignature {
                     reason: "issuer_signature does not verify over the certificate".into(),
                 })?;
+            // Validators compute decryption shares of this envelope later: it must be a
+            // well-formed, valid ciphertext of a 16-byte key (a pairing check).
+            if p.key_envelope.is_empty() {
+                return Err(TxError::MissingField {
+                    field: "key_envelope".into(),
+                });
+            }
+            govchain_custody::Envelope::parse(&p.key_envelope).map_err(|e| {
+                TxError::InvalidArgument {
+                    field: "key_envelope",
+                    reason: e.to_string(),
+                }
+            })?;
         }
         Ok(())
     }
@@ -185,12 +198,23 @@ impl Admission {
     }
 }
 
-/// The SEC1 public key registered for an account in committed state.
+/// The SEC1 public key registered for an account in committed state: a department, one
+/// of its operators, or a validator (`validator:<id>`, its block-signing key).
 pub(crate) fn registered_key_in(
     get: impl Fn(&[u8]) -> Result<Option<Vec<u8>>>,
     dept: &str,
     operator: &str,
 ) -> std::result::Result<Vec<u8>, TxError> {
+    if let Some(id) = dept.strip_prefix(crate::custody::VALIDATOR_ACCOUNT) {
+        let raw = get(&keys::validator(id))
+            .map_err(internal)?
+            .filter(|_| operator.is_empty())
+            .ok_or_else(|| TxError::UnknownDepartment {
+                department: dept.to_string(),
+            })?;
+        let v: pb::Validator = decode("validator record", &raw)?;
+        return Ok(v.public_key);
+    }
     let raw = get(&keys::department(dept))
         .map_err(internal)?
         .ok_or_else(|| TxError::UnknownDepartment {

@@ -242,6 +242,16 @@ pub struct RecordView {
     pub via: String,
     /// Grant that allowed it (0: none).
     pub grant_id: u64,
+    /// `read` (a gate decision) or `key_release` (a validator released a key share).
+    #[serde(default = "read_action")]
+    pub action: String,
+    /// For a key release: the request it was for.
+    #[serde(default)]
+    pub request: u64,
+}
+
+fn read_action() -> String {
+    "read".into()
 }
 
 impl From<&pb::AuditRecord> for RecordView {
@@ -268,6 +278,13 @@ impl From<&pb::AuditRecord> for RecordView {
             points: r.points,
             via: r.via.clone(),
             grant_id: r.grant_id,
+            action: if r.action == pb::AuditAction::KeyRelease as i32 {
+                "key_release"
+            } else {
+                "read"
+            }
+            .into(),
+            request: r.request,
         }
     }
 }

@@ -15,8 +15,6 @@ use crate::{BlockContext, Overlay, VerifiedTx, event, keys, points};
 pub const MAX_NUMBER: usize = 64;
 /// Longest metadata value.
 pub const MAX_METADATA_VALUE: usize = 256;
-/// Longest key envelope.
-pub const MAX_KEY_ENVELOPE: usize = 4096;
 /// Smallest SM4-GCM envelope: 12-byte nonce and 16-byte tag.
 pub const MIN_ENVELOPE: usize = 28;
 
@@ -383,13 +381,35 @@ pub(crate) fn publish(
             max: max_document,
         });
     }
-    if p.key_envelope.len() > MAX_KEY_ENVELOPE {
+    if crate::custody::key_set(o)?.is_none() {
         return Err(TxError::InvalidArgument {
             field: "key_envelope",
-            reason: format!("at most {MAX_KEY_ENVELOPE} bytes"),
+            reason: "this chain has no custody key set (genesis `custody`), so no one could decrypt a certificate".into(),
         });
     }
+    if p.key_envelope.len() != govchain_custody::ENVELOPE_LEN {
+        return Err(TxError::InvalidArgument {
+            field: "key_envelope",
+            reason: format!(
+                "{} bytes, expected {} (the data key encrypted to the custody key set)",
+                p.key_envelope.len(),
+                govchain_custody::ENVELOPE_LEN
+            ),
+        });
+    }
+    // An envelope opens to one data key: reused on a second certificate, it would let
+    // that certificate's issuer obtain shares of another issuer's key.
+    let envelope_key = keys::envelope(govchain_custody::Envelope::tag(&p.key_envelope));
     let id = cert_id(&p.cert_type, &p.number);
+    if let Some(other) = o.get(&envelope_key).map_err(internal)? {
+        return Err(TxError::InvalidArgument {
+            field: "key_envelope",
+            reason: format!(
+                "already backs certificate {}: encrypt every document's key afresh",
+                String::from_utf8_lossy(&other)
+            ),
+        });
+    }
     let key = keys::certificate(&id);
     if o.get(&key).map_err(internal)?.is_some() {
         return Err(TxError::DuplicateCertificate {
@@ -420,6 +440,7 @@ pub(crate) fn publish(
         revoke_reason: String::new(),
     };
     o.put(key, govchain_types::encode(&rec));
+    o.put(envelope_key, id.as_bytes().to_vec());
     o.put(keys::cert_by_subject(&p.subject_id, &id), vec![]);
     o.put(keys::cert_by_issuer(issuer, &id), vec![]);
     let reward = points::reward(

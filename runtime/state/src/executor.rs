@@ -11,8 +11,8 @@ use crate::admission::{account_label, registered_key_in};
 use crate::contracts::{Caller, ContractHost};
 use crate::policy::Policy;
 use crate::{
-    Admission, ChainParams, Genesis, Overlay, Result, StateError, VerifiedTx, audit, certs, gate,
-    governance, keys,
+    Admission, ChainParams, Genesis, Overlay, Result, StateError, VerifiedTx, audit, certs,
+    custody, gate, governance, keys,
 };
 use govchain_vm::{CallError, CallRequest, Vm};
 
@@ -347,6 +347,14 @@ fn execute_tx(
     };
     use pb::payload::Kind;
     let sender = body.sender.as_str();
+    // A validator account sends key-share releases and nothing else; releases come from
+    // validators only.
+    if sender.starts_with(custody::VALIDATOR_ACCOUNT) && !matches!(kind, Kind::Release(_)) {
+        return Err(post(TxError::Unauthorized {
+            who: sender.to_string(),
+            action: "send anything but key-share releases (validator account)",
+        }));
+    }
     match kind {
         Kind::Anchor(a) => anchor(o, ctx, tx, a, events),
         Kind::Propose(p) => governance::propose(o, env.vm, ctx, &tx.hash, sender, p, events),
@@ -359,6 +367,7 @@ fn execute_tx(
         Kind::Request(r) => request(o, env, tx, r, events),
         Kind::Grant(g) => certs::grant(o, ctx, sender, g, events),
         Kind::Revoke(r) => certs::revoke(o, ctx, sender, r, events),
+        Kind::Release(r) => custody::release(o, ctx, tx, r, events),
     }
     .map_err(post)
 }
@@ -379,6 +388,9 @@ fn request(
         via: String::new(),
     };
     let out = gate::read(o, env.ctx, env.policy, &reader, &r.cert_id, &r.purpose)?;
+    if out.certificate.is_some() {
+        custody::record_request(o, tx, &out.record);
+    }
     events.push(access_event(&out.record));
     Ok(())
 }

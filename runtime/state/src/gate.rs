@@ -75,6 +75,8 @@ pub fn read(
         via: reader.via.clone(),
         block_index: o.audit().len() as u32,
         grant_id: 0,
+        action: pb::AuditAction::Read as i32,
+        request: 0,
     };
     // Everything that can fail happens before the first write: the decision, its
     // payment and its record are written together or not at all.

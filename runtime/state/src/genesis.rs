@@ -198,6 +198,31 @@ pub struct GenesisValidator {
     /// Where the node is reached in the raft mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raft: Option<RaftEndpoint>,
+    /// Custody share number (1..=n) this validator holds; 0 (omitted) for none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub custody_share: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The validators' threshold key set for certificate data keys
+/// (`docs/design/custody.md`). Each holder's secret share is in its node folder only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisCustody {
+    /// Shares needed to open a data key (t of n).
+    pub threshold: u32,
+    /// The public key set (blsttc encoding), hex.
+    pub public_key_set: String,
+    /// How long after a request (block time, ms) validators may release shares for it.
+    #[serde(default = "default_release_window")]
+    pub release_window_ms: u64,
+}
+
+fn default_release_window() -> u64 {
+    crate::custody::DEFAULT_RELEASE_WINDOW_MS
 }
 
 /// A node's place in the raft mode.
@@ -242,6 +267,9 @@ pub struct Genesis {
     /// Certificate types, purposes, policy and points.
     #[serde(default)]
     pub access: AccessGenesis,
+    /// Threshold custody of data keys; without it certificates cannot be published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<GenesisCustody>,
 }
 
 fn key_from_hex(what: &str, hex_key: &str) -> Result<PublicKey> {
@@ -346,7 +374,62 @@ impl Genesis {
         if self.params.max_block_txs == 0 || self.params.max_tx_bytes < 512 {
             return err("params: max_block_txs must be > 0 and max_tx_bytes >= 512".into());
         }
+        self.validate_custody()?;
         self.validate_access(&seen)
+    }
+
+    fn validate_custody(&self) -> Result<()> {
+        let err = |m: String| Err(StateError::Genesis(m));
+        let holders: Vec<&GenesisValidator> = self
+            .validators
+            .iter()
+            .filter(|v| v.custody_share != 0)
+            .collect();
+        let Some(c) = &self.custody else {
+            if let Some(v) = holders.first() {
+                return err(format!(
+                    "validator '{}' has custody share {} but genesis has no custody key set",
+                    v.id, v.custody_share
+                ));
+            }
+            return Ok(());
+        };
+        let set = hex::decode(&c.public_key_set)
+            .map_err(|e| e.to_string())
+            .and_then(|b| govchain_custody::KeySet::from_bytes(&b).map_err(|e| e.to_string()))
+            .map_err(|e| StateError::Genesis(format!("custody.public_key_set: {e}")))?;
+        if set.threshold() != c.threshold as usize {
+            return err(format!(
+                "custody.threshold {} does not match the key set, which needs {}",
+                c.threshold,
+                set.threshold()
+            ));
+        }
+        let mut numbers = std::collections::BTreeSet::new();
+        for v in &holders {
+            if v.observer {
+                return err(format!("observer '{}' cannot hold a custody share", v.id));
+            }
+            if v.custody_share as usize > govchain_custody::MAX_HOLDERS
+                || !numbers.insert(v.custody_share)
+            {
+                return err(format!(
+                    "validator '{}': custody share {} is out of range or held twice",
+                    v.id, v.custody_share
+                ));
+            }
+        }
+        if holders.len() < c.threshold as usize {
+            return err(format!(
+                "custody needs {} shares but only {} validators hold one",
+                c.threshold,
+                holders.len()
+            ));
+        }
+        if c.release_window_ms < 60_000 {
+            return err("custody.release_window_ms must be at least one minute".into());
+        }
+        Ok(())
     }
 
     fn validate_access(&self, departments: &std::collections::BTreeSet<&str>) -> Result<()> {
@@ -442,11 +525,20 @@ impl Genesis {
                 observer: v.observer,
                 raft_id: raft.id,
                 raft_addr: raft.addr,
+                custody_share: v.custody_share,
             };
             if rec.raft_id != 0 {
                 o.put(keys::raft_id(rec.raft_id), v.id.as_bytes().to_vec());
             }
             o.put(keys::validator(&v.id), govchain_types::encode(&rec));
+        }
+        if let Some(c) = &self.custody {
+            let rec = pb::CustodyKeySet {
+                threshold: c.threshold,
+                public_key_set: hex::decode(&c.public_key_set).expect("validated"),
+                release_window_ms: c.release_window_ms,
+            };
+            o.put(keys::CUSTODY.to_vec(), govchain_types::encode(&rec));
         }
         self.apply_access(o)?;
         o.commit_tx();
@@ -783,6 +875,7 @@ mod tests {
             },
             params: ChainParams::default(),
             access: nanjing_access(),
+            custody: None,
         }
     }
 

@@ -255,3 +255,38 @@ pub mod index {
         format!("ph/{dept}/").into_bytes()
     }
 }
+
+/// The validators' custody key set (`pb::CustodyKeySet`), from genesis.
+pub const CUSTODY: &[u8] = b"c/custody";
+
+/// An allowed direct access request: `rq/{seq u64 BE}` → `pb::AccessRequest`.
+pub fn access_request(seq: u64) -> Vec<u8> {
+    let mut k = b"rq/".to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Prefix of all access requests kept for key release.
+pub const ACCESS_REQUESTS: &[u8] = b"rq/";
+
+/// A released key share: `rl/{request u64 BE}/{share u32 BE}` → `pb::ReleasedShare`.
+pub fn release(request: u64, share: u32) -> Vec<u8> {
+    let mut k = releases_of(request);
+    k.extend_from_slice(&share.to_be_bytes());
+    k
+}
+
+/// Prefix of a request's released shares.
+pub fn releases_of(request: u64) -> Vec<u8> {
+    let mut k = b"rl/".to_vec();
+    k.extend_from_slice(&request.to_be_bytes());
+    k.push(b'/');
+    k
+}
+
+/// A key envelope in use: `ke/{the envelope's random point U}` → certificate id.
+pub fn envelope(tag: &[u8]) -> Vec<u8> {
+    let mut k = b"ke/".to_vec();
+    k.extend_from_slice(tag);
+    k
+}

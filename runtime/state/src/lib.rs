@@ -11,6 +11,7 @@
 //!
 //! - [`gate`]: the access gate every certificate read goes through (policy → points →
 //!   audit), over [`certs`], [`policy`] (casbin), [`points`] and [`audit`].
+//! - [`custody`]: allowed requests validators release key shares for, and the release.
 //!
 //! State keys are laid out in [`keys`]; all state lives in the store's `state` column,
 //! audit records and ledgers in its `index` column.
@@ -19,6 +20,7 @@ pub mod admission;
 pub mod audit;
 pub mod certs;
 pub mod contracts;
+pub mod custody;
 pub mod executor;
 pub mod gate;
 pub mod genesis;

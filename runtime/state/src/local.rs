@@ -12,7 +12,8 @@ use govchain_store::{BlockCommit, Store};
 use govchain_types::pb;
 
 use crate::genesis::{
-    AccessGenesis, ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator, NANJING,
+    AccessGenesis, ChainParams, Committee, Genesis, GenesisCustody, GenesisDepartment,
+    GenesisValidator, NANJING,
 };
 use crate::{BlockContext, ExecutedBlock, Executor, Result, VerifiedTx};
 
@@ -25,6 +26,10 @@ pub struct LocalChain {
     pub executor: Executor,
     /// The genesis document (its validator key is the tax bureau's).
     pub genesis: Genesis,
+    /// The custody key set (1 of 1): envelopes for publishing.
+    pub custody: govchain_custody::KeySet,
+    /// The validator's custody share (node1 holds share 1).
+    pub custody_share: govchain_custody::SecretShare,
     keys: BTreeMap<String, PrivateKey>,
     nonces: BTreeMap<String, u64>,
     /// Height of the last block.
@@ -53,10 +58,16 @@ impl LocalChain {
         salt: [u8; 32],
         access: AccessGenesis,
     ) -> Result<Self> {
-        let keys: BTreeMap<String, PrivateKey> = NANJING
+        let mut keys: BTreeMap<String, PrivateKey> = NANJING
             .iter()
             .map(|d| (d.id.to_string(), PrivateKey::generate()))
             .collect();
+        // The validator signs its own transactions (key-share releases) with its key.
+        keys.insert(
+            crate::custody::validator_account("node1"),
+            keys["tax"].clone(),
+        );
+        let (custody, mut shares) = govchain_custody::deal(1, 1).expect("1 of 1");
         let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
         let genesis = Genesis {
             chain_id: "local".into(),
@@ -64,6 +75,7 @@ impl LocalChain {
             chain_salt: hex::encode(salt),
             departments: keys
                 .iter()
+                .filter(|(id, _)| !id.starts_with(crate::custody::VALIDATOR_ACCOUNT))
                 .map(|(id, k)| GenesisDepartment {
                     id: id.clone(),
                     name: id.clone(),
@@ -76,6 +88,7 @@ impl LocalChain {
                 id: "node1".into(),
                 department: "tax".into(),
                 public_key: hex_pub(&keys["tax"]),
+                custody_share: 1,
                 ..Default::default()
             }],
             committee: Committee {
@@ -84,6 +97,11 @@ impl LocalChain {
             },
             params: ChainParams::default(),
             access,
+            custody: Some(GenesisCustody {
+                threshold: 1,
+                public_key_set: hex::encode(custody.to_bytes()),
+                release_window_ms: crate::custody::DEFAULT_RELEASE_WINDOW_MS,
+            }),
         };
         let store = Arc::new(Store::open(dir, sync)?);
         let executor = Executor::new(store.clone())?;
@@ -93,6 +111,8 @@ impl LocalChain {
             store,
             executor,
             genesis,
+            custody,
+            custody_share: shares.remove(0),
             keys,
             nonces: BTreeMap::new(),
             height: 0,
@@ -103,7 +123,14 @@ impl LocalChain {
         Ok(chain)
     }
 
-    /// A transaction of `dept` with its next nonce, taken as admitted (not signed).
+    /// `key` encrypted to the custody key set: what a publisher attaches to a
+    /// certificate (every call gives a new envelope, even for the same key).
+    pub fn envelope(&self, key: &[u8; govchain_custody::DATA_KEY_LEN]) -> Vec<u8> {
+        self.custody.encrypt_key(key)
+    }
+
+    /// A transaction of `dept` (or `validator:node1`) with its next nonce, taken as
+    /// admitted (not signed).
     pub fn tx(&mut self, dept: &str, kind: pb::payload::Kind) -> VerifiedTx {
         let nonce = self.nonces.entry(dept.to_string()).or_default();
         let body = pb::TxBody {

@@ -68,6 +68,12 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, T
             ),
         ));
     }
+    if node.custody_share != 0 {
+        return Err(invalid(
+            "node.custody_share",
+            "custody shares are dealt at genesis; a node added later holds none (resharing is a separate change)",
+        ));
+    }
     if node.raft_addr.parse::<std::net::SocketAddr>().is_err() {
         return Err(invalid(
             "node.raft_addr",

@@ -72,6 +72,48 @@ pub fn grants(store: &Arc<Store>, cert_id: &str) -> std::result::Result<Vec<pb::
     certs::grants(&o, cert_id)
 }
 
+/// An allowed request and what fetching its certificate needs.
+#[derive(Debug)]
+pub struct Releases {
+    /// The request.
+    pub request: pb::AccessRequest,
+    /// Shares released for it, by share number.
+    pub releases: Vec<pb::ReleasedShare>,
+    /// Its certificate.
+    pub certificate: pb::Certificate,
+    /// The custody key set.
+    pub custody: Option<pb::CustodyKeySet>,
+    /// Validators holding a custody share (without their keys).
+    pub holders: Vec<pb::Validator>,
+}
+
+/// An allowed request with its released shares, certificate, custody key set and share
+/// holders.
+pub fn releases(store: &Arc<Store>, request: u64) -> std::result::Result<Releases, TxError> {
+    let o = Overlay::new(store.clone());
+    let req = crate::custody::request(&o, request)?.ok_or_else(|| TxError::NotFound {
+        what: format!(
+            "allowed access request {request} (a denied request has no key shares; see `govchain audit query`)"
+        ),
+    })?;
+    let holders = validators(store)
+        .map_err(internal)?
+        .into_iter()
+        .filter(|v| v.custody_share != 0)
+        .map(|v| pb::Validator {
+            public_key: vec![],
+            ..v
+        })
+        .collect();
+    Ok(Releases {
+        releases: crate::custody::releases(&o, request)?,
+        certificate: certs::get(&o, &req.cert_id)?,
+        custody: crate::custody::key_set(&o)?,
+        request: req,
+        holders,
+    })
+}
+
 fn page_limit(limit: u32) -> usize {
     match limit {
         0 => 100,

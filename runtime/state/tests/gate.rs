@@ -47,6 +47,13 @@ impl Net {
         self.chain.block(&txs, 5_000).unwrap().0
     }
 
+    /// Executes and commits the queued transactions as one block `step_ms` after the
+    /// last.
+    fn block_after(&mut self, step_ms: u64) -> Vec<pb::Receipt> {
+        let txs = std::mem::take(&mut self.pending);
+        self.chain.block(&txs, step_ms).unwrap().0
+    }
+
     fn one(&mut self, dept: &str, kind: pb::payload::Kind) -> pb::Receipt {
         self.tx(dept, kind);
         self.block().pop().unwrap()
@@ -79,7 +86,7 @@ impl Net {
             content_hash: sm3(number.as_bytes()).to_vec(),
             issuer_signature: vec![0; 64],
             ciphertext: vec![7; 100],
-            key_envelope: vec![],
+            key_envelope: self.chain.envelope(&[7; 16]),
         })
     }
 
@@ -98,6 +105,15 @@ fn request(cert: &str, purpose: &str) -> pb::payload::Kind {
     pb::payload::Kind::Request(pb::RequestAccess {
         cert_id: cert.into(),
         purpose: purpose.into(),
+    })
+}
+
+fn release(request: u64, encrypted_share: Vec<u8>) -> pb::payload::Kind {
+    pb::payload::Kind::Release(pb::ReleaseShares {
+        releases: vec![pb::ShareRelease {
+            request,
+            encrypted_share,
+        }],
     })
 }
 
@@ -299,9 +315,11 @@ fn bad_input_gets_its_code_and_writes_nothing() {
     let pb::payload::Kind::Publish(base) = good else {
         unreachable!()
     };
+    let chain = &net.chain;
     let with = |f: &dyn Fn(&mut pb::PublishCertificate)| {
         let mut p = base.clone();
         p.number = "P-2".into();
+        p.key_envelope = chain.envelope(&[7; 16]);
         f(&mut p);
         pb::payload::Kind::Publish(p)
     };
@@ -342,6 +360,27 @@ fn bad_input_gets_its_code_and_writes_nothing() {
             ErrorCode::InvalidArgument,
         ),
         ("tax", with(&|_| {}), ErrorCode::Unauthorized),
+        (
+            "real-estate",
+            with(&|p| p.key_envelope = base.key_envelope.clone()),
+            ErrorCode::InvalidArgument,
+        ),
+        (
+            "real-estate",
+            with(&|p| p.key_envelope.truncate(100)),
+            ErrorCode::InvalidArgument,
+        ),
+        ("tax", release(1, vec![1; 150]), ErrorCode::Unauthorized),
+        (
+            "validator:node1",
+            release(999, vec![1; 150]),
+            ErrorCode::ReleaseRefused,
+        ),
+        (
+            "validator:node1",
+            request(&certs::cert_id("property", "P-1"), "tax_assessment"),
+            ErrorCode::Unauthorized,
+        ),
         (
             "tax",
             request(&certs::cert_id("property", "P-1"), "marketing"),
@@ -728,6 +767,7 @@ fn node_change(id: &str, raft_id: u64, raft_addr: &str, remove: bool) -> pb::pay
                 observer: false,
                 raft_id,
                 raft_addr: raft_addr.into(),
+                custody_share: 0,
             }),
             remove,
         })),
@@ -787,4 +827,98 @@ fn nodes_join_and_leave_by_governance_and_raft_ids_are_never_reused() {
         ErrorCode::InvalidArgument,
         "raft id 5 stays taken"
     );
+}
+
+#[test]
+fn key_shares_are_released_only_for_allowed_live_requests() {
+    let mut net = Net::new();
+    let publish = |net: &mut Net, number: &str| {
+        let p = net.publish_payload("property", number, ID);
+        let r = net.one("real-estate", p);
+        ok(&r);
+        attr(&r, "certificate_published", "id").to_string()
+    };
+    let cert = publish(&mut net, "P-1");
+    let cert2 = publish(&mut net, "P-2");
+    let ask = |net: &mut Net, dept: &str, cert: &str, purpose: &str| -> u64 {
+        let r = net.one(dept, request(cert, purpose));
+        ok(&r);
+        attr(&r, "access", "request").parse().unwrap()
+    };
+    let allowed = ask(&mut net, "housing", &cert, "housing_eligibility");
+    let denied = ask(&mut net, "tax", &cert, "tax_assessment");
+    let share = || vec![1u8; 150];
+    let releases = |net: &Net, r: u64| {
+        govchain_state::query::releases(&net.store, r)
+            .map(|x| x.releases.len())
+            .unwrap_or(0)
+    };
+
+    // The validator releases its share for the allowed request: stored and audited.
+    let r = net.one("validator:node1", release(allowed, share()));
+    ok(&r);
+    assert_eq!(attr(&r, "key_released", "share"), "1");
+    assert_eq!(attr(&r, "key_released", "requester"), "housing");
+    let seq =
+        govchain_state::keys::counter(net.store.state(govchain_state::keys::AUDIT_SEQ).unwrap())
+            .unwrap();
+    let rec = audit::record(&net.store, seq).unwrap().unwrap();
+    assert_eq!(rec.action, pb::AuditAction::KeyRelease as i32);
+    assert_eq!((rec.request, rec.requester.as_str()), (allowed, "housing"));
+    assert!(
+        rec.reason.contains("released by validator node1"),
+        "{}",
+        rec.reason
+    );
+    assert_eq!(releases(&net, allowed), 1);
+
+    // Twice, for a denied request, or for an unknown one: refused.
+    let r = net.one("validator:node1", release(allowed, share()));
+    assert_eq!(code(&r), ErrorCode::AlreadyExists);
+    let r = net.one("validator:node1", release(denied, share()));
+    assert_eq!(code(&r), ErrorCode::ReleaseRefused);
+    assert!(r.error_message.contains("denied"), "{}", r.error_message);
+
+    // A batch with one refused release writes none of them.
+    let second = ask(&mut net, "housing", &cert2, "housing_eligibility");
+    let batch = pb::payload::Kind::Release(pb::ReleaseShares {
+        releases: vec![
+            pb::ShareRelease {
+                request: second,
+                encrypted_share: share(),
+            },
+            pb::ShareRelease {
+                request: denied,
+                encrypted_share: share(),
+            },
+        ],
+    });
+    assert_eq!(
+        code(&net.one("validator:node1", batch)),
+        ErrorCode::ReleaseRefused
+    );
+    assert_eq!(releases(&net, second), 0);
+
+    // A revocation between request and release stops it.
+    let r = net.one(
+        "real-estate",
+        pb::payload::Kind::Revoke(pb::Revoke {
+            cert_id: cert2.clone(),
+            grant_id: 0,
+            reason: "sold".into(),
+        }),
+    );
+    ok(&r);
+    let r = net.one("validator:node1", release(second, share()));
+    assert_eq!(code(&r), ErrorCode::ReleaseRefused);
+    assert!(r.error_message.contains("revoked"), "{}", r.error_message);
+
+    // So does the end of the release window (one hour of block time by default).
+    let cert3 = publish(&mut net, "P-3");
+    let late = ask(&mut net, "housing", &cert3, "housing_eligibility");
+    net.tx("validator:node1", release(late, share()));
+    let r = net.block_after(3_600_001).pop().unwrap();
+    assert_eq!(code(&r), ErrorCode::ReleaseRefused);
+    assert!(r.error_message.contains("window"), "{}", r.error_message);
+    assert_eq!(releases(&net, late), 0);
 }

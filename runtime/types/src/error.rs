@@ -208,6 +208,14 @@ pub enum TxError {
         /// What is wrong.
         reason: String,
     },
+    /// The chain refuses to release a key share for this request.
+    #[error("release for request {request} refused: {reason}")]
+    ReleaseRefused {
+        /// The access request.
+        request: u64,
+        /// Why (denied, expired, revoked, key changed).
+        reason: String,
+    },
     /// A node-side failure (storage); the transaction itself may be fine.
     #[error("internal error: {0}")]
     Internal(String),
@@ -243,6 +251,7 @@ impl Coded for TxError {
             TxError::DocumentTooLarge { .. } => ErrorCode::DocumentTooLarge,
             TxError::DuplicateCertificate { .. } => ErrorCode::DuplicateCertificate,
             TxError::InvalidSubject { .. } => ErrorCode::InvalidSubject,
+            TxError::ReleaseRefused { .. } => ErrorCode::ReleaseRefused,
             TxError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -261,6 +270,7 @@ mod tests {
         assert_eq!(ErrorCode::TxTooLarge as i32, 1010);
         assert_eq!(ErrorCode::UnknownCertType as i32, 3009);
         assert_eq!(ErrorCode::InvalidSubject as i32, 3014);
+        assert_eq!(ErrorCode::ReleaseRefused as i32, 3015);
         assert_eq!(
             TxError::NonceGap {
                 account: "tax".into(),

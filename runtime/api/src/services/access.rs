@@ -68,6 +68,22 @@ impl certificates_server::Certificates for CertificatesService {
         Ok(Response::new(ListPurposesResponse { purposes }))
     }
 
+    async fn get_releases(
+        &self,
+        req: Request<GetReleasesRequest>,
+    ) -> Result<Response<GetReleasesResponse>, Status> {
+        let r = query::releases(self.chain.store(), req.into_inner().request)
+            .map_err(|e| tx_status(&e))?;
+        Ok(Response::new(GetReleasesResponse {
+            request: Some(r.request),
+            releases: r.releases,
+            certificate: Some(r.certificate),
+            custody: r.custody,
+            holders: r.holders,
+            tip_time_ms: self.chain.tip().header.time_ms,
+        }))
+    }
+
     async fn get_policy(
         &self,
         _req: Request<GetPolicyRequest>,

@@ -8,7 +8,7 @@ use govchain_api::rpc::*;
 use govchain_api::{AuditClient, CertificatesClient, PointsClient};
 use govchain_crypto::sm4gcm;
 use govchain_state::audit::{ExportFile, RecordView};
-use govchain_state::{Genesis, certs};
+use govchain_state::{Genesis, account_label, certs};
 use govchain_types::pb;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
@@ -80,6 +80,21 @@ pub(crate) enum CertCmd {
         /// Purpose of use, as registered (see `cert purposes`).
         #[arg(long)]
         purpose: String,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// Decrypt the certificate of an allowed request: collect the validators' key
+    /// shares (encrypted to you), verify each, combine enough of them, decrypt, and
+    /// check the content hash and the issuer's signature.
+    Fetch {
+        /// Request id (printed by `cert request`).
+        request: u64,
+        /// Where to write the document (never overwritten; created readable by you only).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds to wait for enough shares (validators release them within blocks).
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
         #[command(flatten)]
         sign: SignArgs,
     },
@@ -277,21 +292,6 @@ fn cert_status(s: i32) -> &'static str {
     }
 }
 
-/// Where the issuer keeps a certificate's data key until threshold custody holds it.
-fn data_key_path(home: &Path, cert_id: &str) -> PathBuf {
-    home.join("data-keys").join(format!("{cert_id}.key"))
-}
-
-/// Writes a new data key file, readable by its owner only; never replaces one.
-fn save_data_key(path: &Path, key: &sm4gcm::DataKey) -> anyhow::Result<()> {
-    crate::keyfile::write_secret(path, hex::encode(key.as_bytes()).as_bytes()).with_context(|| {
-        format!(
-            "writing the data key {} (a key for this certificate id exists but the certificate is not on chain: an earlier publish may still be pending; remove the file once it is known to have failed)",
-            path.display()
-        )
-    })
-}
-
 /// Reads the document's own metadata when it is a JSON object.
 fn document_defaults(doc: &[u8]) -> serde_json::Map<String, Value> {
     match serde_json::from_slice::<Value>(doc) {
@@ -351,11 +351,15 @@ async fn publish(
     }
     let st = status(endpoint).await?;
     let subject_id = subject_of(home, subject)?;
+    let custody = custody_key_set(home)?;
     let id = certs::cert_id(&cert_type, &number);
     let key = sm4gcm::DataKey::generate();
     // The ciphertext is bound to its certificate id, so it cannot be passed off as
-    // another certificate's document.
+    // another certificate's document. The data key leaves this process only encrypted
+    // to the validators' custody key set.
     let ciphertext = sm4gcm::seal(&key, &doc, id.as_bytes());
+    let key_envelope = custody.encrypt_key(key.as_bytes());
+    drop(key);
     let mut p = pb::PublishCertificate {
         cert_type,
         number,
@@ -366,7 +370,7 @@ async fn publish(
         content_hash: certs::content_hash(&doc).to_vec(),
         issuer_signature: vec![],
         ciphertext,
-        key_envelope: vec![],
+        key_envelope,
     };
     let s = sign.signer(home)?;
     p.issuer_signature = s
@@ -374,8 +378,6 @@ async fn publish(
         .sign(&certs::signing_bytes(&st.chain_id, &p))
         .to_bytes()
         .to_vec();
-    // The key is on disk before the certificate can be on chain: a lost receipt must
-    // never leave a certificate nobody can decrypt.
     let existing = certificates(endpoint)
         .await?
         .get_certificate(GetCertificateRequest { id: id.clone() })
@@ -390,37 +392,34 @@ async fn publish(
             c.height
         );
     }
-    let path = data_key_path(home, &id);
-    save_data_key(&path, &key)?;
-    let receipt = match transact(
+    let receipt = transact(
         endpoint,
         home,
         sign,
         pb::payload::Kind::Publish(p),
         json_out,
     )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            // Rejected (or failed) for sure: the key protects nothing. Any other error
-            // leaves the outcome unknown, so the key stays.
-            let m = e.to_string();
-            let rejected = (1001..=1013).any(|c| m.contains(&format!("({c})")));
-            if rejected || m.contains("transaction failed") {
-                let _ = std::fs::remove_file(&path);
-            }
-            return Err(e);
-        }
-    };
+    .await?;
     if !json_out {
         println!("certificate {id} published at height {}", receipt.height);
         println!(
-            "its SM4 data key is kept by the issuer at {} (threshold custody by the validators replaces this)",
-            path.display()
+            "its SM4 data key is encrypted to the validators' custody key set ({} of them needed to open it); read it with `govchain cert request {id} --purpose …` and `govchain cert fetch <request>`",
+            custody.threshold()
         );
     }
     Ok(())
+}
+
+/// The custody key set from the network's genesis file (the trust anchor: never taken
+/// from a node).
+fn custody_key_set(home: &Path) -> anyhow::Result<govchain_custody::KeySet> {
+    let genesis = network_genesis(&home.join("genesis.json"))?;
+    let c = genesis.custody.context(
+        "this network's genesis has no custody key set: certificates cannot be published (re-create it with `govchain init`)",
+    )?;
+    Ok(govchain_custody::KeySet::from_bytes(&hex::decode(
+        &c.public_key_set,
+    )?)?)
 }
 
 async fn certificates(endpoint: &str) -> anyhow::Result<CertificatesClient<Channel>> {
@@ -588,9 +587,22 @@ pub(crate) async fn cert(
                         ("height", receipt.height.to_string()),
                     ])
                 );
+                if get("decision") == "allow" {
+                    println!(
+                        "decrypt it with: govchain cert fetch {} --out <file> --as {}",
+                        get("request"),
+                        sign.as_dept.as_deref().unwrap_or("<department>")
+                    );
+                }
             });
             Ok(())
         }
+        CertCmd::Fetch {
+            request,
+            out,
+            wait,
+            sign,
+        } => fetch(endpoint, home, request, &out, wait, &sign, json_out).await,
         CertCmd::Grant {
             id,
             to,
@@ -747,6 +759,232 @@ pub(crate) async fn cert(
             Ok(())
         }
     }
+}
+
+/// One released share as the requester sees it.
+#[derive(Debug, serde::Serialize)]
+struct ShareView {
+    validator: String,
+    share: u32,
+    height: u64,
+    status: String,
+}
+
+/// `cert fetch`: shares → data key → document, every step checked.
+async fn fetch(
+    endpoint: &str,
+    home: &Path,
+    request: u64,
+    out: &Path,
+    wait: u64,
+    sign: &SignArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    if out.exists() {
+        bail!("{} exists; choose another --out", out.display());
+    }
+    let signer = sign.signer(home)?;
+    let set = custody_key_set(home)?;
+    let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
+    let mut client = certificates(endpoint).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let progress = (!json_out).then(|| {
+        let p = indicatif::ProgressBar::new_spinner();
+        p.enable_steady_tick(std::time::Duration::from_millis(200));
+        p
+    });
+    let (r, views, good) = loop {
+        let r = client
+            .get_releases(GetReleasesRequest { request })
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
+        let (req, cert) = (
+            r.request.clone().unwrap_or_default(),
+            r.certificate.clone().unwrap_or_default(),
+        );
+        let on_chain = r.custody.as_ref().map(|c| c.public_key_set.clone());
+        if on_chain != Some(set.to_bytes()) {
+            bail!(
+                "the node's custody key set differs from the one in {}/genesis.json: wrong network?",
+                home.display()
+            );
+        }
+        let envelope = govchain_custody::Envelope::parse(&cert.key_envelope)
+            .with_context(|| format!("certificate {}", cert.id))?;
+        let mut views = Vec::new();
+        let mut good = Vec::new();
+        for rel in &r.releases {
+            let status = match signer.key.decrypt(&rel.encrypted_share) {
+                Err(_) => format!(
+                    "cannot decrypt: encrypted to {}'s key, not yours",
+                    account_label(&req.requester, &req.operator)
+                ),
+                Ok(bytes) => match set.verify_share(rel.share, &bytes, &envelope) {
+                    Ok(v) => {
+                        good.push(v);
+                        "ok".to_string()
+                    }
+                    Err(e) => format!("BAD, skipped: {e}"),
+                },
+            };
+            views.push(ShareView {
+                validator: rel.validator.clone(),
+                share: rel.share,
+                height: rel.height,
+                status,
+            });
+        }
+        if good.len() >= set.threshold() || std::time::Instant::now() >= deadline {
+            break (r, views, good);
+        }
+        if let Some(p) = &progress {
+            p.set_message(format!(
+                "request {request}: {} of {} key shares verified, waiting for validators…",
+                good.len(),
+                set.threshold()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    let (req, cert) = (
+        r.request.unwrap_or_default(),
+        r.certificate.unwrap_or_default(),
+    );
+    let print_shares = |views: &[ShareView]| {
+        let mut t = table(&["validator", "share", "released at", "status"]);
+        for v in views {
+            t.add_row([
+                v.validator.clone(),
+                v.share.to_string(),
+                v.height.to_string(),
+                v.status.clone(),
+            ]);
+        }
+        let released: Vec<&str> = views.iter().map(|v| v.validator.as_str()).collect();
+        let missing: Vec<&str> = r
+            .holders
+            .iter()
+            .map(|h| h.id.as_str())
+            .filter(|h| !released.contains(h))
+            .collect();
+        if !missing.is_empty() {
+            t.add_row([
+                missing.join(", "),
+                "-".into(),
+                "-".into(),
+                "not released".into(),
+            ]);
+        }
+        eprintln!("{t}");
+    };
+    let envelope = govchain_custody::Envelope::parse(&cert.key_envelope)?;
+    let key = match set.combine(&good, &envelope) {
+        Ok(k) => k,
+        Err(e) => {
+            print_shares(&views);
+            bail!(
+                "cannot open the data key of certificate {} for request {request}: {e} (a custody key opens only with {} shares; validators release them while the request is in its window, unless the certificate or grant was revoked)",
+                cert.id,
+                set.threshold()
+            );
+        }
+    };
+    let doc = sm4gcm::open(
+        &sm4gcm::DataKey::from_bytes(&key)?,
+        &cert.ciphertext,
+        cert.id.as_bytes(),
+    )
+    .with_context(|| {
+        format!(
+            "certificate {}: the combined key does not open the document",
+            cert.id
+        )
+    })?;
+    if certs::content_hash(&doc).as_slice() != cert.content_hash.as_slice() {
+        bail!(
+            "certificate {}: the decrypted document does not match its SM3 content hash",
+            cert.id
+        );
+    }
+    let signed = pb::PublishCertificate {
+        cert_type: cert.cert_type.clone(),
+        number: cert.number.clone(),
+        subject_id: cert.subject_id.clone(),
+        issued_on: cert.issued_on.clone(),
+        expires_on: cert.expires_on.clone(),
+        content_hash: cert.content_hash.clone(),
+        ..Default::default()
+    };
+    let issuer_key = govchain_crypto::PublicKey::from_sec1(&cert.signer_pubkey)?;
+    issuer_key
+        .verify(
+            &certs::signing_bytes(&chain_id, &signed),
+            &govchain_crypto::Signature::from_slice(&cert.issuer_signature)?,
+        )
+        .with_context(|| {
+            format!(
+                "certificate {}: the issuer's SM2 signature does not verify",
+                cert.id
+            )
+        })?;
+    crate::keyfile::write_secret(out, &doc)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let used: Vec<String> = good
+        .iter()
+        .take(set.threshold())
+        .map(|s| {
+            views
+                .iter()
+                .find(|v| v.share == s.number())
+                .map_or_else(|| s.number().to_string(), |v| v.validator.clone())
+        })
+        .collect();
+    let value = json!({
+        "request": request, "cert": cert.id, "type": cert.cert_type, "number": cert.number,
+        "issuer": cert.issuer, "requester": req.requester, "purpose": req.purpose,
+        "out": out, "bytes": doc.len(), "shares": views, "combined": used,
+        "threshold": set.threshold(), "content_hash_ok": true, "issuer_signature_ok": true,
+    });
+    emit(json_out, &value, || {
+        print_shares(&views);
+        println!(
+            "{}",
+            kv(&[
+                (
+                    "certificate",
+                    format!("{} {} ({})", cert.cert_type, cert.number, cert.id)
+                ),
+                ("issuer", cert.issuer.clone()),
+                (
+                    "request",
+                    format!("{request} by {} for {}", req.requester, req.purpose)
+                ),
+                (
+                    "key",
+                    format!(
+                        "combined from {} of {} shares: {}",
+                        used.len(),
+                        set.threshold(),
+                        used.join(", ")
+                    ),
+                ),
+                ("content SM3", "matches the certificate".into()),
+                (
+                    "issuer signature",
+                    format!("SM2 verified (key {})", issuer_key.fingerprint()),
+                ),
+                (
+                    "written",
+                    format!("{} ({} bytes)", out.display(), doc.len())
+                ),
+            ])
+        );
+    });
+    Ok(())
 }
 
 pub(crate) async fn points(endpoint: &str, cmd: PointsCmd, json_out: bool) -> anyhow::Result<()> {

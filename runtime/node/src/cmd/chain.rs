@@ -129,6 +129,10 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
         Some(pb::payload::Kind::Request(r)) => {
             json!({"type": "request_access", "cert": r.cert_id, "purpose": r.purpose})
         }
+        Some(pb::payload::Kind::Release(r)) => json!({
+            "type": "release_key_shares",
+            "requests": r.releases.iter().map(|x| x.request).collect::<Vec<_>>(),
+        }),
         Some(pb::payload::Kind::Grant(g)) => json!({
             "type": "grant_access", "cert": g.cert_id, "grantee": g.grantee, "purpose": g.purpose,
             "until_height": g.until_height, "until_date": g.until_date,

@@ -262,6 +262,7 @@ impl ProposeCmd {
                         observer,
                         raft_id,
                         raft_addr,
+                        custody_share: 0,
                     }),
                     remove: false,
                 }),

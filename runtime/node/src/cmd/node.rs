@@ -21,6 +21,7 @@ pub(crate) async fn dev(home: &Path, reset: bool, port: u16) -> anyhow::Result<(
             out: home.to_path_buf(),
             validators: 1,
             observers: 0,
+            threshold: None,
             preset: "nanjing".into(),
             chain_id: "govchain-dev".into(),
             plain_keys: true,
@@ -94,7 +95,8 @@ pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
         "genesis": opts.out.join("genesis.json"),
         "genesis_hash": hex::encode(r.genesis.hash()),
         "departments": r.genesis.departments.iter().map(|d| json!({"id": d.id, "name": d.name})).collect::<Vec<_>>(),
-        "validators": r.genesis.validators.iter().map(|v| json!({"id": v.id, "department": v.department})).collect::<Vec<_>>(),
+        "validators": r.genesis.validators.iter().map(|v| json!({"id": v.id, "department": v.department, "custody_share": v.custody_share})).collect::<Vec<_>>(),
+        "custody_threshold": r.genesis.custody.as_ref().map(|c| c.threshold),
         "configs": r.configs,
         "keys": r.key_dir,
         "encrypted_keys": !opts.plain_keys,
@@ -126,11 +128,29 @@ pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
                         r.genesis.committee.members.join(", ")
                     )
                 ),
+                (
+                    "key custody",
+                    r.genesis.custody.as_ref().map_or_else(String::new, |c| {
+                        format!(
+                            "{} of {} validator shares open a data key (the dealer kept no master secret)",
+                            c.threshold,
+                            r.genesis.validators.iter().filter(|v| v.custody_share != 0).count()
+                        )
+                    })
+                ),
             ])
         );
-        let mut t = table(&["validator", "department", "config"]);
+        let mut t = table(&["validator", "department", "custody share", "config"]);
         for (v, c) in r.genesis.validators.iter().zip(&r.configs) {
-            t.add_row([v.id.clone(), v.department.clone(), c.display().to_string()]);
+            t.add_row([
+                v.id.clone(),
+                v.department.clone(),
+                match v.custody_share {
+                    0 => "-".into(),
+                    n => format!("{n} (custody.key)"),
+                },
+                c.display().to_string(),
+            ]);
         }
         println!("{t}");
         println!("start each node with: govchain node --config <config>");

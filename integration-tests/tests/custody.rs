@@ -1,0 +1,323 @@
+//! Threshold custody of data keys on four real validator processes (3 of 4 shares open a
+//! key): the requester decrypts while one validator is down; another department cannot
+//! use the shares; a tampered share is reported and skipped; two shares do not open a
+//! key; a revocation committed between request and release stops the release, both in
+//! the validators' custodians and in execution; every release is an audit record.
+
+use std::path::Path;
+use std::time::Duration;
+
+use govchain_api::rpc::{GetStatusRequest, SubmitTxRequest};
+use govchain_crypto::PrivateKey;
+use govchain_integration_tests::{Network, NodeProcess, Signer, cli_json, connect};
+use govchain_types::pb;
+use serde_json::Value;
+
+const CITIZEN: &str = "320102199001011232";
+
+fn deed(root: &Path, name: &str, number: &str) -> String {
+    let path = root.join(name);
+    std::fs::write(
+        &path,
+        serde_json::json!({
+            "number": number,
+            "issued_on": "2024-05-01",
+            "metadata": {"district": "鼓楼区", "usage": "住宅", "ownership": "单独所有"},
+            "holders": ["张三"],
+            "location": "南京市鼓楼区中山北路 100 号 3 幢 502 室",
+            "area_m2": 89.46,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A validator's own transaction (`validator:<id>`), signed with its block key.
+fn validator_signer(net: &Network, id: &str) -> Signer {
+    let pem = std::fs::read_to_string(net.root.join(format!("{id}/validator.pem"))).unwrap();
+    Signer {
+        department: format!("validator:{id}"),
+        key: PrivateKey::from_pkcs8_pem(&pem).unwrap(),
+    }
+}
+
+/// A validator's custody share, read from its node folder.
+fn custody_share(net: &Network, id: &str, number: u32) -> govchain_custody::SecretShare {
+    let pem = std::fs::read_to_string(net.root.join(format!("{id}/custody.key"))).unwrap();
+    let secret = govchain_crypto::secret::open_pem(&pem, "GOVCHAIN CUSTODY SHARE", None).unwrap();
+    govchain_custody::SecretShare::from_bytes(number, &secret).unwrap()
+}
+
+/// Submits `share` (48 bytes, SM2-encrypted to `to`) as validator `id`'s release for
+/// `request` and returns the receipt.
+async fn post_release(
+    net: &Network,
+    endpoint: &str,
+    id: &str,
+    request: u64,
+    share: &[u8],
+    to: &PrivateKey,
+) -> pb::Receipt {
+    let signer = validator_signer(net, id);
+    let mut c = connect(endpoint).await.unwrap();
+    let chain_id = c
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .chain_id;
+    let nonce = signer.next_nonce(&mut c).await.unwrap();
+    let tx = signer.sign(
+        &chain_id,
+        nonce,
+        pb::payload::Kind::Release(pb::ReleaseShares {
+            releases: vec![pb::ShareRelease {
+                request,
+                encrypted_share: to.public_key().encrypt(share),
+            }],
+        }),
+    );
+    c.submit_tx(SubmitTxRequest {
+        tx: Some(tx),
+        wait: true,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .receipt
+    .unwrap()
+}
+
+/// A certificate's key envelope, from the node.
+async fn envelope_of(endpoint: &str, cert: &str) -> govchain_custody::Envelope {
+    let channel = tonic::transport::Channel::from_shared(endpoint.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let c = govchain_api::CertificatesClient::new(channel)
+        .get_certificate(govchain_api::rpc::GetCertificateRequest { id: cert.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    govchain_custody::Envelope::parse(&c.key_envelope).unwrap()
+}
+
+fn statuses(fetched: &Value) -> Vec<(String, String)> {
+    fetched["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["validator"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_of_four_validators_release_keys_only_to_the_requester() {
+    // given four validators holding 3-of-4 custody shares, and two property deeds
+    let net = Network::init_raft(4, 0).unwrap();
+    let genesis: Value =
+        serde_json::from_str(&std::fs::read_to_string(net.root.join("genesis.json")).unwrap())
+            .unwrap();
+    assert_eq!(genesis["custody"]["threshold"], 3);
+    let mut nodes = Vec::new();
+    for i in 1..=4 {
+        nodes.push(Some(NodeProcess::start(&net, i).await.unwrap()));
+    }
+    let endpoint = net.endpoint(1);
+    let cli = |args: &[&str]| cli_json(&endpoint, &net.root, args, &[]);
+    let wait_for_leader = || async {
+        for _ in 0..100 {
+            if cli(&["status"])
+                .is_ok_and(|s| !s["cluster"]["leader"].as_str().unwrap_or("").is_empty())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("no leader");
+    };
+    wait_for_leader().await;
+    let deed_a = deed(&net.root, "a.json", "苏(2024)南京市不动产权第0000001号");
+    let deed_b = deed(&net.root, "b.json", "苏(2024)南京市不动产权第0000002号");
+    let publish = |file: &str| {
+        let r = cli(&[
+            "cert",
+            "publish",
+            "--type",
+            "property",
+            "--subject",
+            CITIZEN,
+            "--file",
+            file,
+            "--as",
+            "real-estate",
+        ])
+        .unwrap();
+        r["events"][0]["attributes"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let cert_a = publish(&deed_a);
+    let cert_b = publish(&deed_b);
+    // Nothing readable left the publisher: no data-key file, no key in the record.
+    assert!(!net.root.join("data-keys").exists());
+    let request = |cert: &str| -> u64 {
+        let r = cli(&[
+            "cert",
+            "request",
+            cert,
+            "--purpose",
+            "housing_eligibility",
+            "--as",
+            "housing",
+        ])
+        .unwrap();
+        assert_eq!(r["decision"], "allow", "{r}");
+        r["request"].as_u64().unwrap()
+    };
+    let fetch = |request: u64, out: &str, dept: &str, wait: &str| {
+        cli(&[
+            "cert",
+            "fetch",
+            &request.to_string(),
+            "--out",
+            net.root.join(out).to_str().unwrap(),
+            "--as",
+            dept,
+            "--wait",
+            wait,
+        ])
+    };
+
+    // when one validator is down and housing asks for deed A
+    nodes[3].take().unwrap().kill9();
+    let r1 = request(&cert_a);
+    // then the three others release, and housing decrypts it, hash and signature checked
+    let got = fetch(r1, "a-out.json", "housing", "30").unwrap();
+    assert_eq!(
+        std::fs::read(net.root.join("a-out.json")).unwrap(),
+        std::fs::read(&deed_a).unwrap()
+    );
+    assert_eq!(got["combined"].as_array().unwrap().len(), 3, "{got}");
+    assert!(got["issuer_signature_ok"].as_bool().unwrap());
+    let ok: Vec<_> = statuses(&got)
+        .into_iter()
+        .filter(|(_, s)| s == "ok")
+        .map(|(v, _)| v)
+        .collect();
+    assert_eq!(ok, ["node1", "node2", "node3"]);
+
+    // and another department cannot use the posted shares: they are encrypted to housing
+    let e = fetch(r1, "stolen.json", "bank", "2")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("0 valid decryption share(s), 3 needed"), "{e}");
+    assert!(e.contains("not yours"), "{e}");
+    assert!(!net.root.join("stolen.json").exists());
+
+    // when the down validator's account posts a share that does not verify (a share of
+    // another key set, correctly encrypted to housing)
+    let housing_key = net.signer("housing").key;
+    let (_, foreign) = govchain_custody::deal(1, 1).unwrap();
+    let envelope = envelope_of(&endpoint, &cert_a).await;
+    let bad = foreign[0].decryption_share(&envelope);
+    let receipt = post_release(&net, &endpoint, "node4", r1, &bad, &housing_key).await;
+    assert_eq!(receipt.status, pb::TxStatus::Ok as i32, "{receipt:?}");
+    // then the requester detects it, skips it and still decrypts with the three good ones
+    let got = fetch(r1, "a-again.json", "housing", "30").unwrap();
+    let st = statuses(&got);
+    let node4 = &st.iter().find(|(v, _)| v == "node4").unwrap().1;
+    assert!(node4.starts_with("BAD, skipped"), "{st:?}");
+    assert!(node4.contains("does not verify"), "{st:?}");
+    assert_eq!(got["combined"].as_array().unwrap().len(), 3);
+
+    // when node3 runs without its share file (node4 still down): only two can release
+    let key3 = net.root.join("node3/custody.key");
+    let aside = net.root.join("node3-custody.key");
+    nodes[2].take().unwrap().kill9();
+    std::fs::rename(&key3, &aside).unwrap();
+    nodes[2] = Some(NodeProcess::start(&net, 3).await.unwrap());
+    wait_for_leader().await;
+    let r2 = request(&cert_a);
+    let r3 = request(&cert_b);
+    // then two shares do not open the key
+    let e = fetch(r2, "a-two.json", "housing", "8")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 valid decryption share(s), 3 needed"), "{e}");
+    assert!(!net.root.join("a-two.json").exists());
+
+    // when the registry revokes deed B before node3 gets its share back
+    cli(&[
+        "cert",
+        "revoke",
+        &cert_b,
+        "--reason",
+        "sold",
+        "--as",
+        "real-estate",
+    ])
+    .unwrap();
+    nodes[2].take().unwrap().kill9();
+    std::fs::rename(&aside, &key3).unwrap();
+    let node3 = NodeProcess::start(&net, 3).await.unwrap();
+    // then node3 catches up on request 2 (still valid) and housing decrypts it
+    fetch(r2, "a-three.json", "housing", "30").unwrap();
+    // but node3 releases nothing for the revoked deed B
+    let e = fetch(r3, "b-out.json", "housing", "5")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 valid decryption share(s), 3 needed"), "{e}");
+    assert!(
+        node3.log_text().contains("not releasing a key share"),
+        "{}",
+        node3.log_text()
+    );
+    // and execution refuses a correct share for it too
+    let good4 = custody_share(&net, "node4", 4);
+    let share = good4.decryption_share(&envelope_of(&endpoint, &cert_b).await);
+    let receipt = post_release(&net, &endpoint, "node4", r3, &share, &housing_key).await;
+    assert_eq!(receipt.status, pb::TxStatus::Failed as i32);
+    assert_eq!(
+        receipt.error_code,
+        pb::ErrorCode::ReleaseRefused as u32,
+        "{receipt:?}"
+    );
+    assert!(receipt.error_message.contains("revoked"), "{receipt:?}");
+
+    // and every release is on the audit record, beside the reads
+    let audit = cli(&[
+        "audit",
+        "query",
+        "--requester",
+        "housing",
+        "--limit",
+        "1000",
+        "--as",
+        "supervision",
+    ])
+    .unwrap();
+    let records = audit["records"].as_array().unwrap();
+    let releases_of = |r: u64| {
+        records
+            .iter()
+            .filter(|x| x["action"] == "key_release" && x["request"] == r)
+            .count()
+    };
+    assert_eq!(
+        releases_of(r1),
+        4,
+        "three custodians and the posted bad share"
+    );
+    assert_eq!(releases_of(r2), 3);
+    assert_eq!(releases_of(r3), 2);
+    drop(node3);
+}
