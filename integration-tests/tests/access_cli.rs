@@ -246,10 +246,18 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
         "supervision",
     ])
     .unwrap();
-    let rows: Vec<(&str, &str)> = q["records"]
-        .as_array()
-        .unwrap()
+    let records = q["records"].as_array().unwrap();
+    // the single validator (1 of 1 custody) released its key share for the allowed read,
+    // to housing, on the record too
+    let releases: Vec<(&str, u64)> = records
         .iter()
+        .filter(|r| r["action"] == "key_release")
+        .map(|r| (r["requester"].as_str().unwrap(), r["request"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(releases, [("housing", records[0]["seq"].as_u64().unwrap())]);
+    let rows: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r["action"] == "read")
         .map(|r| {
             (
                 r["requester"].as_str().unwrap(),
@@ -314,7 +322,9 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
         "real-estate",
     ])
     .unwrap();
-    assert_eq!(csv.lines().count(), 5, "{csv}");
+    // header, four decisions and the key release
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    assert_eq!(csv.matches(",key_release,").count(), 1, "{csv}");
     assert!(csv.starts_with("seq,height,time_ms,requester"));
 
     // the export verifies against genesis alone, and one changed byte breaks it
@@ -331,10 +341,11 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
         "supervision",
     ])
     .unwrap();
-    assert_eq!(e["records"], 4);
+    // four decisions and the key release, each with its proof
+    assert_eq!(e["records"], 5);
     let v = cli(&["audit", "verify", out_s]).unwrap();
     assert_eq!(v["verified"], true);
-    assert_eq!(v["records"], 4);
+    assert_eq!(v["records"], 5);
     let original = std::fs::read_to_string(&out).unwrap();
     let file: Value = serde_json::from_str(&original).unwrap();
     let encoded = file["records"][1]["encoded"].as_str().unwrap();

@@ -966,7 +966,7 @@ async fn fetch(
                 (
                     "key",
                     format!(
-                        "combined from {} of {} shares: {}",
+                        "combined {} verified shares ({} needed): {}",
                         used.len(),
                         set.threshold(),
                         used.join(", ")
@@ -1129,7 +1129,7 @@ pub(crate) async fn audit(
             let rows: Vec<RecordView> = page.records.iter().map(RecordView::from).collect();
             if csv {
                 println!(
-                    "seq,height,time_ms,requester,operator,owner,subject_id,cert_id,cert_type,purpose,decision,reason,points,via,grant_id,tx_hash"
+                    "seq,height,time_ms,requester,operator,owner,subject_id,cert_id,cert_type,purpose,decision,reason,points,via,grant_id,tx_hash,action,request"
                 );
                 for r in &rows {
                     let fields = [
@@ -1149,6 +1149,8 @@ pub(crate) async fn audit(
                         r.via.clone(),
                         r.grant_id.to_string(),
                         r.tx_hash.clone(),
+                        r.action.clone(),
+                        r.request.to_string(),
                     ];
                     println!(
                         "{}",
@@ -1191,7 +1193,11 @@ pub(crate) async fn audit(
                             r.cert_id.chars().take(12).collect::<String>()
                         ),
                         r.purpose.clone(),
-                        r.decision.to_uppercase(),
+                        if r.action == "key_release" {
+                            "KEY SHARE".into()
+                        } else {
+                            r.decision.to_uppercase()
+                        },
                         r.points.to_string(),
                         r.reason.clone(),
                     ]);
