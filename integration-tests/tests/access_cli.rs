@@ -252,7 +252,12 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     let releases: Vec<(&str, u64)> = records
         .iter()
         .filter(|r| r["action"] == "key_release")
-        .map(|r| (r["requester"].as_str().unwrap(), r["request"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["requester"].as_str().unwrap(),
+                r["request"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(releases, [("housing", records[0]["seq"].as_u64().unwrap())]);
     let rows: Vec<(&str, &str)> = records

@@ -254,6 +254,13 @@ impl Envelope {
                 bytes.len()
             )));
         }
+        // Compressed points carry an infinity flag (0x40 in the first byte): an envelope
+        // whose U or W is the identity would open for anyone.
+        if bytes[0] & 0x40 != 0 || bytes[48] & 0x40 != 0 {
+            return Err(CustodyError::BadEnvelope(
+                "its points are the identity (anyone could open it)".into(),
+            ));
+        }
         let ct = Ciphertext::from_bytes(bytes)
             .map_err(|e| CustodyError::BadEnvelope(format!("does not decode: {e}")))?;
         if !ct.verify() {
@@ -420,6 +427,10 @@ mod tests {
         }
         assert!(Envelope::parse(&bytes[..159]).is_err());
         assert!(Envelope::parse(&[0; ENVELOPE_LEN]).is_err());
+        let mut identity = [0u8; ENVELOPE_LEN];
+        identity[0] = 0xc0;
+        identity[48] = 0xc0;
+        assert!(Envelope::parse(&identity).is_err());
         assert_eq!(Envelope::tag(&bytes), &bytes[..48]);
     }
 

@@ -25,6 +25,9 @@ use crate::client::Signer;
 const COMMIT_WAIT: Duration = Duration::from_secs(15);
 /// Rounds also run on this tick, so a release lost in a leader change is retried.
 const TICK: Duration = Duration::from_secs(2);
+/// The custodian checks as if the release's block came this much later than the tip, so
+/// a request about to leave its window is not released in a batch execution refuses.
+const WINDOW_MARGIN_MS: u64 = 10_000;
 
 /// A validator's custodian.
 #[derive(Debug)]
@@ -68,7 +71,7 @@ impl Custodian {
                         cursor = round.cursor;
                         this.save_cursor(cursor);
                     }
-                    if !round.releases.is_empty() {
+                    if !round.releases.is_empty() && !*stop.borrow() {
                         this.submit(&signer, round.releases).await;
                         continue;
                     }
@@ -95,13 +98,18 @@ impl Custodian {
         let tip = self.chain.tip().header;
         let ctx = BlockContext {
             height: tip.height + 1,
-            time_ms: tip.time_ms,
+            time_ms: tip.time_ms + WINDOW_MARGIN_MS,
             proposer: String::new(),
         };
         let mut round = Round {
             releases: vec![],
             cursor,
         };
+        // A validator removed by governance (or turned observer) releases nothing more.
+        if let Err(e) = custody::holder(&o, &custody::validator_account(&self.validator_id)) {
+            tracing::debug!(error = %e, "not a custody share holder (any more)");
+            return Ok(round);
+        }
         let mut settled_so_far = true;
         let mut after = cursor.checked_sub(1).map(keys::access_request);
         while let Some((k, v)) = o
@@ -110,9 +118,11 @@ impl Custodian {
         {
             after = Some(k);
             let req: pb::AccessRequest = govchain_types::decode("access request", &v)?;
-            let settled = match custody::check_release(&o, &ctx, req.seq, self.share.number()) {
-                Ok((req, cert)) => {
-                    round.releases.push(self.release(&req, &cert)?);
+            let settled = match custody::check_release(&o, &ctx, req.seq, self.share.number())
+                .and_then(|(req, cert)| self.release(&req, &cert))
+            {
+                Ok(release) => {
+                    round.releases.push(release);
                     false
                 }
                 Err(TxError::AlreadyExists { .. }) => true,
@@ -120,7 +130,11 @@ impl Custodian {
                     tracing::info!(request = req.seq, %reason, "not releasing a key share");
                     true
                 }
-                Err(e) => return Err(e),
+                // One unreadable record must not stall every later request.
+                Err(e) => {
+                    tracing::warn!(request = req.seq, error = %e, "skipping a request the custodian cannot serve");
+                    true
+                }
             };
             if settled && settled_so_far {
                 round.cursor = req.seq + 1;

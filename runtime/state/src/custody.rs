@@ -147,6 +147,14 @@ pub fn check_release(
             ),
         ));
     }
+    let today = certs::block_date(ctx.time_ms);
+    if !cert.expires_on.is_empty() && certs::parse_date(&cert.expires_on).map_err(internal)? < today
+    {
+        return Err(refused(
+            seq,
+            format!("certificate {} expired on {}", cert.id, cert.expires_on),
+        ));
+    }
     if req.grant_id != 0 {
         let raw = o
             .get(&keys::grant(&cert.id, req.grant_id))
@@ -163,6 +171,12 @@ pub fn check_release(
             return Err(refused(
                 seq,
                 format!("grant {} expired at height {}", g.id, g.until_height),
+            ));
+        }
+        if !g.until_date.is_empty() && certs::parse_date(&g.until_date).map_err(internal)? < today {
+            return Err(refused(
+                seq,
+                format!("grant {} expired on {}", g.id, g.until_date),
             ));
         }
     }

@@ -913,6 +913,35 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
     assert_eq!(code(&r), ErrorCode::ReleaseRefused);
     assert!(r.error_message.contains("revoked"), "{}", r.error_message);
 
+    // And a revoked grant: tax reads P-4 by the registry's grant, then loses the grant.
+    let cert4 = publish(&mut net, "P-4");
+    ok(&net.one(
+        "real-estate",
+        pb::payload::Kind::Grant(pb::GrantAccess {
+            cert_id: cert4.clone(),
+            grantee: "tax".into(),
+            purpose: "tax_assessment".into(),
+            until_height: 1_000,
+            until_date: String::new(),
+        }),
+    ));
+    let by_grant = ask(&mut net, "tax", &cert4, "tax_assessment");
+    ok(&net.one(
+        "real-estate",
+        pb::payload::Kind::Revoke(pb::Revoke {
+            cert_id: cert4,
+            grant_id: 1,
+            reason: "assessment done".into(),
+        }),
+    ));
+    let r = net.one("validator:node1", release(by_grant, share()));
+    assert_eq!(code(&r), ErrorCode::ReleaseRefused);
+    assert!(
+        r.error_message.contains("grant 1 was revoked"),
+        "{}",
+        r.error_message
+    );
+
     // So does the end of the release window (one hour of block time by default).
     let cert3 = publish(&mut net, "P-3");
     let late = ask(&mut net, "housing", &cert3, "housing_eligibility");

@@ -350,6 +350,13 @@ async fn publish(
         });
     }
     let st = status(endpoint).await?;
+    let genesis = network_genesis(&home.join("genesis.json"))?;
+    if st.genesis_hash != genesis.hash() {
+        bail!(
+            "the node at {endpoint} runs another chain than {}/genesis.json: its data key would be encrypted to the wrong validators",
+            home.display()
+        );
+    }
     let subject_id = subject_of(home, subject)?;
     let custody = custody_key_set(home)?;
     let id = certs::cert_id(&cert_type, &number);
@@ -785,7 +792,8 @@ async fn fetch(
     }
     let signer = sign.signer(home)?;
     let set = custody_key_set(home)?;
-    let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
+    let genesis = network_genesis(&home.join("genesis.json"))?;
+    let chain_id = genesis.chain_id.clone();
     let mut client = certificates(endpoint).await?;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
     let progress = (!json_out).then(|| {
@@ -854,6 +862,15 @@ async fn fetch(
         r.request.unwrap_or_default(),
         r.certificate.unwrap_or_default(),
     );
+    // Nothing the node serves is taken on trust: the certificate must be the request's,
+    // and (below) signed by its issuer's key as the network's genesis registers it.
+    if cert.id != req.cert_id || cert.id != certs::cert_id(&cert.cert_type, &cert.number) {
+        bail!(
+            "the node served certificate {} for request {request}, which is about {}",
+            cert.id,
+            req.cert_id
+        );
+    }
     let print_shares = |views: &[ShareView]| {
         let mut t = table(&["validator", "share", "released at", "status"]);
         for v in views {
@@ -919,6 +936,22 @@ async fn fetch(
         content_hash: cert.content_hash.clone(),
         ..Default::default()
     };
+    let registered = genesis
+        .departments
+        .iter()
+        .find(|d| d.id == cert.issuer)
+        .map(|d| {
+            std::iter::once(&d.public_key)
+                .chain(d.operators.iter().map(|o| &o.public_key))
+                .any(|k| *k == hex::encode(&cert.signer_pubkey))
+        });
+    if registered != Some(true) {
+        bail!(
+            "certificate {}: it is signed by a key genesis does not register for its issuer '{}'",
+            cert.id,
+            cert.issuer
+        );
+    }
     let issuer_key = govchain_crypto::PublicKey::from_sec1(&cert.signer_pubkey)?;
     issuer_key
         .verify(

@@ -132,7 +132,7 @@ pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
                     "key custody",
                     r.genesis.custody.as_ref().map_or_else(String::new, |c| {
                         format!(
-                            "{} of {} validator shares open a data key (the dealer kept no master secret)",
+                            "{} of {} validator shares open a data key. This folder holds every share: give each node folder to its operator only, and delete the copies here (dealer trust: docs/design/custody.md)",
                             c.threshold,
                             r.genesis.validators.iter().filter(|v| v.custody_share != 0).count()
                         )
