@@ -143,7 +143,7 @@ fn share_index(number: u32) -> usize {
 impl KeySet {
     /// Decodes a public key set (its commitment coefficients, as [`KeySet::to_bytes`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.is_empty() || bytes.len() % 48 != 0 || bytes.len() / 48 > MAX_HOLDERS {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(48) || bytes.len() / 48 > MAX_HOLDERS {
             return Err(CustodyError::BadKeySet(format!(
                 "{} bytes is not 1 to {MAX_HOLDERS} G1 points of 48 bytes",
                 bytes.len()

@@ -121,42 +121,65 @@ pub(crate) async fn run(
         }
         BenchKind::Chain => {}
     }
-    let tmp;
-    let (endpoint, keys_dir, node, mode) = match endpoint {
-        Some(e) => (e.to_string(), home.join("keys"), None, "remote".to_string()),
+    let mut embedded = None;
+    let (endpoint, home, mode) = match endpoint {
+        Some(e) => (e.to_string(), home.to_path_buf(), "remote".to_string()),
         None => {
-            tmp = tempfile::tempdir()?;
-            let out = tmp.path().join("net");
-            crate::init::init(&crate::init::InitOptions {
-                out: out.clone(),
-                validators: 1,
-                observers: 0,
-                threshold: None,
-                preset: "nanjing".into(),
-                chain_id: "govchain-bench".into(),
-                plain_keys: true,
-                base_port: 7545,
-                block_interval_ms: args.block_interval_ms,
-            })?;
-            let mut cfg = crate::config::NodeConfig::load(&out.join("node1/config.toml"))?;
-            cfg.api.grpc = "127.0.0.1:0".parse()?;
-            cfg.api.http = None;
-            cfg.storage.sync = !args.no_sync;
-            let handle = crate::run::start(&cfg).await?;
-            let mode = format!("embedded solo, sync={}", !args.no_sync);
+            let e = embedded.insert(Embedded::start(&args).await?);
             (
-                format!("http://{}", handle.grpc),
-                out.join("keys"),
-                Some(handle),
-                mode,
+                e.endpoint.clone(),
+                e.home.clone(),
+                format!("embedded solo, sync={}", !args.no_sync),
             )
         }
     };
-    let result = drive(&endpoint, &keys_dir, &args, json_out, &mode).await;
-    if let Some(n) = node {
-        n.shutdown().await;
+    let result = drive(&endpoint, &home.join("keys"), &args, json_out, &mode).await;
+    if let Some(Embedded { node, .. }) = embedded {
+        node.shutdown().await;
     }
     result
+}
+
+/// A fresh one-validator chain of the 'nanjing' departments in a temporary folder,
+/// started in this process, for benchmarks without `--endpoint`.
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    _dir: tempfile::TempDir,
+    /// The network folder (keys, genesis).
+    pub(crate) home: std::path::PathBuf,
+    /// Its gRPC endpoint.
+    pub(crate) endpoint: String,
+    /// The node.
+    pub(crate) node: crate::run::NodeHandle,
+}
+
+impl Embedded {
+    pub(crate) async fn start(args: &BenchArgs) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let home = dir.path().join("net");
+        crate::init::init(&crate::init::InitOptions {
+            out: home.clone(),
+            validators: 1,
+            observers: 0,
+            threshold: None,
+            preset: "nanjing".into(),
+            chain_id: "govchain-bench".into(),
+            plain_keys: true,
+            base_port: 7545,
+            block_interval_ms: args.block_interval_ms,
+        })?;
+        let mut cfg = crate::config::NodeConfig::load(&home.join("node1/config.toml"))?;
+        cfg.api.grpc = "127.0.0.1:0".parse()?;
+        cfg.api.http = None;
+        cfg.storage.sync = !args.no_sync;
+        let node = crate::run::start(&cfg).await?;
+        Ok(Embedded {
+            _dir: dir,
+            home,
+            endpoint: format!("http://{}", node.grpc),
+            node,
+        })
+    }
 }
 
 async fn drive(

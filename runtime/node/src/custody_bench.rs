@@ -21,7 +21,7 @@ use govchain_state::{Genesis, certs};
 use govchain_types::pb;
 use serde_json::json;
 
-use crate::bench::{BenchArgs, percentile, progress};
+use crate::bench::{BenchArgs, Embedded, percentile, progress};
 use crate::client::{Signer, channel, connect, rpc_error, submit};
 use crate::output::{emit, table};
 
@@ -202,29 +202,12 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let n = args.txs.clamp(1, 200);
     let prims = tokio::task::spawn_blocking(move || primitives(n)).await??;
-    let tmp;
-    let (endpoint, home, node) = match endpoint {
-        Some(e) => (e.to_string(), home.to_path_buf(), None),
+    let mut embedded = None;
+    let (endpoint, home) = match endpoint {
+        Some(e) => (e.to_string(), home.to_path_buf()),
         None => {
-            tmp = tempfile::tempdir()?;
-            let out = tmp.path().join("net");
-            crate::init::init(&crate::init::InitOptions {
-                out: out.clone(),
-                validators: 1,
-                observers: 0,
-                threshold: None,
-                preset: "nanjing".into(),
-                chain_id: "govchain-bench".into(),
-                plain_keys: true,
-                base_port: 7545,
-                block_interval_ms: args.block_interval_ms,
-            })?;
-            let mut cfg = crate::config::NodeConfig::load(&out.join("node1/config.toml"))?;
-            cfg.api.grpc = "127.0.0.1:0".parse()?;
-            cfg.api.http = None;
-            cfg.storage.sync = !args.no_sync;
-            let handle = crate::run::start(&cfg).await?;
-            (format!("http://{}", handle.grpc), out, Some(handle))
+            let e = embedded.insert(Embedded::start(args).await?);
+            (e.endpoint.clone(), e.home.clone())
         }
     };
     let genesis = Genesis::from_json(&std::fs::read_to_string(home.join("genesis.json"))?)?;
@@ -278,8 +261,8 @@ pub(crate) async fn run(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    if let Some(n) = node {
-        n.shutdown().await;
+    if let Some(Embedded { node, .. }) = embedded {
+        node.shutdown().await;
     }
     result?;
     let column = |k: usize| {
