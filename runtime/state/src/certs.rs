@@ -201,14 +201,7 @@ pub fn get(o: &Overlay, id: &str) -> Result<pb::Certificate, TxError> {
 
 /// The grants of a certificate, in id order.
 pub fn grants(o: &Overlay, cert_id: &str) -> Result<Vec<pb::Grant>, TxError> {
-    let prefix = keys::grants_of(cert_id);
-    let mut out = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    while let Some((k, v)) = o.next(&prefix, after.as_deref()).map_err(internal)? {
-        out.push(decode("grant", &v)?);
-        after = Some(k);
-    }
-    Ok(out)
+    crate::decode_prefix(o, &keys::grants_of(cert_id), "grant")
 }
 
 /// Checks a certificate type proposed to governance.

@@ -47,14 +47,7 @@ pub fn request(o: &Overlay, seq: u64) -> Result<Option<pb::AccessRequest>, TxErr
 
 /// The shares released for a request, by share number.
 pub fn releases(o: &Overlay, seq: u64) -> Result<Vec<pb::ReleasedShare>, TxError> {
-    let prefix = keys::releases_of(seq);
-    let mut out = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    while let Some((k, v)) = o.next(&prefix, after.as_deref()).map_err(internal)? {
-        out.push(decode("released share", &v)?);
-        after = Some(k);
-    }
-    Ok(out)
+    crate::decode_prefix(o, &keys::releases_of(seq), "released share")
 }
 
 /// Keeps an allowed direct request so validators can release key shares for it.

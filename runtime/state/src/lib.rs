@@ -83,6 +83,21 @@ pub(crate) fn event(kind: &str, attrs: &[(&str, String)]) -> govchain_types::pb:
     }
 }
 
+/// Every record under `prefix` in the overlay, decoded, in key order.
+pub(crate) fn decode_prefix<M: prost::Message + Default>(
+    o: &Overlay,
+    prefix: &[u8],
+    what: &'static str,
+) -> std::result::Result<Vec<M>, govchain_types::TxError> {
+    let mut out = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while let Some((k, v)) = o.next(prefix, after.as_deref()).map_err(internal)? {
+        out.push(govchain_types::decode(what, &v)?);
+        after = Some(k);
+    }
+    Ok(out)
+}
+
 /// A node-local failure as a transaction error (see [`StateError::Node`]).
 pub(crate) fn internal(e: impl std::fmt::Display) -> govchain_types::TxError {
     govchain_types::TxError::Internal(e.to_string())

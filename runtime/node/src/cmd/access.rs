@@ -801,7 +801,7 @@ async fn fetch(
         p.enable_steady_tick(std::time::Duration::from_millis(200));
         p
     });
-    let (r, views, good) = loop {
+    let (r, views, good, envelope) = loop {
         let r = client
             .get_releases(GetReleasesRequest { request })
             .await
@@ -844,7 +844,7 @@ async fn fetch(
             });
         }
         if good.len() >= set.threshold() || std::time::Instant::now() >= deadline {
-            break (r, views, good);
+            break (r, views, good, envelope);
         }
         if let Some(p) = &progress {
             p.set_message(format!(
@@ -898,7 +898,6 @@ async fn fetch(
         }
         eprintln!("{t}");
     };
-    let envelope = govchain_custody::Envelope::parse(&cert.key_envelope)?;
     let key = match set.combine(&good, &envelope) {
         Ok(k) => k,
         Err(e) => {
