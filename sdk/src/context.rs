@@ -97,3 +97,16 @@ pub struct CertificateView {
     /// Audit sequence number of this read.
     pub audit_seq: u64,
 }
+
+/// What a `#[job]` entry point receives: the requester's arguments, the certificate's
+/// public record and its decrypted document. Only the data owner's node ever builds
+/// this; the requester gets the job's result, never the input.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobInput<A> {
+    /// The requester's arguments.
+    pub args: A,
+    /// The certificate the job runs over (`audit_seq` is the job's request id).
+    pub certificate: CertificateView,
+    /// The certificate's document (JSON), decrypted by the data owner's node.
+    pub document: serde_json::Value,
+}

@@ -43,8 +43,8 @@ mod storage;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
-pub use context::{CertificateView, Context};
-pub use govchain_sdk_macros::{call, query};
+pub use context::{CertificateView, Context, JobInput};
+pub use govchain_sdk_macros::{call, job, query};
 pub use storage::{Item, Map, StorageError};
 pub use {serde, serde_json};
 

@@ -457,7 +457,7 @@ fn contract_bench(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
                 method,
                 input: Vec::new(),
                 gas_limit: 10_000_000,
-                read_only: false,
+                kind: govchain_vm::EntryKind::Call,
             };
             let out = vm.call(req, host, || Ok(prepared.code.clone()));
             let mut o = out.host.overlay;

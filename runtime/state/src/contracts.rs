@@ -130,6 +130,7 @@ impl Host for ContractHost {
             operator: &self.caller.operator,
             tx_hash: &self.caller.tx_hash,
             via: format!("contract:{}", self.contract),
+            action: pb::AuditAction::Read,
         };
         let outcome = gate::read(
             &mut self.overlay,

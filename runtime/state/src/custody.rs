@@ -50,8 +50,15 @@ pub fn releases(o: &Overlay, seq: u64) -> Result<Vec<pb::ReleasedShare>, TxError
     crate::decode_prefix(o, &keys::releases_of(seq), "released share")
 }
 
-/// Keeps an allowed direct request so validators can release key shares for it.
-pub(crate) fn record_request(o: &mut Overlay, tx: &VerifiedTx, record: &pb::AuditRecord) {
+/// Keeps an allowed request so validators can release key shares for it, encrypted to
+/// `recipient_key`: the requester's own key, or for a compute job its executor's.
+pub(crate) fn record_request(
+    o: &mut Overlay,
+    tx: &VerifiedTx,
+    record: &pb::AuditRecord,
+    recipient_key: Vec<u8>,
+    job: Option<pb::ComputeSpec>,
+) {
     let rec = pb::AccessRequest {
         seq: record.seq,
         cert_id: record.cert_id.clone(),
@@ -62,7 +69,8 @@ pub(crate) fn record_request(o: &mut Overlay, tx: &VerifiedTx, record: &pb::Audi
         time_ms: record.time_ms,
         grant_id: record.grant_id,
         tx_hash: tx.hash.to_vec(),
-        requester_key: tx.tx.signer_pubkey.clone(),
+        requester_key: recipient_key,
+        job,
     };
     o.put(
         keys::access_request(record.seq),
@@ -173,12 +181,25 @@ pub fn check_release(
             ));
         }
     }
-    let key = registered_key_in(|k| o.get(k), &req.requester, &req.operator)
-        .map_err(|e| refused(seq, format!("the requester's account: {e}")))?;
+    let key = match &req.job {
+        None => registered_key_in(|k| o.get(k), &req.requester, &req.operator)
+            .map_err(|e| refused(seq, format!("the requester's account: {e}")))?,
+        Some(job) => {
+            crate::compute::validator(o, &job.executor)?
+                .filter(|v| !v.observer)
+                .ok_or_else(|| {
+                    refused(
+                        seq,
+                        format!("the job's executor {} is no longer a validator", job.executor),
+                    )
+                })?
+                .public_key
+        }
+    };
     if key != req.requester_key {
         return Err(refused(
             seq,
-            "the requester's key changed since the request".into(),
+            "the key the shares go to changed since the request".into(),
         ));
     }
     if cert.key_envelope.is_empty() {
@@ -261,8 +282,15 @@ pub(crate) fn release(
             purpose: req.purpose.clone(),
             decision: pb::Decision::Allow as i32,
             reason: format!(
-                "key share {} (of {threshold} needed) released by validator {} ({}) for request {}",
-                v.custody_share, v.id, v.department, req.seq
+                "key share {} (of {threshold} needed) released by validator {} ({}) for request {}{}",
+                v.custody_share,
+                v.id,
+                v.department,
+                req.seq,
+                req.job.as_ref().map_or_else(String::new, |j| format!(
+                    ", to compute job executor {} (not to {})",
+                    j.executor, req.requester
+                ))
             ),
             points: 0,
             via: String::new(),

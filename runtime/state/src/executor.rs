@@ -12,9 +12,9 @@ use crate::contracts::{Caller, ContractHost};
 use crate::policy::Policy;
 use crate::{
     Admission, ChainParams, Genesis, Overlay, Result, StateError, VerifiedTx, audit, certs,
-    custody, gate, governance, keys,
+    compute, custody, gate, governance, keys,
 };
-use govchain_vm::{CallError, CallRequest, Vm};
+use govchain_vm::{CallError, CallRequest, EntryKind, Vm};
 
 /// What the block header supplies to execution.
 #[derive(Debug, Clone)]
@@ -233,9 +233,9 @@ impl Executor {
             });
         }
         let gas = gas_limit(requested_gas)?;
-        let code = contract_code(&self.vm, &rec, &o)?;
+        let code = contract_code(&self.vm, &rec.code_hash, &o)?;
         let host = ContractHost::new(o, &rec.name, Caller::default(), ctx.clone(), None);
-        let outcome = run_contract(&self.vm, code, host, method, args, gas, true);
+        let outcome = run_contract(&self.vm, code, host, method, args, gas, EntryKind::Query);
         match outcome.result {
             Ok(out) => Ok((out, outcome.gas_used)),
             Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
@@ -244,6 +244,45 @@ impl Executor {
                 method: method.into(),
                 reason: e.to_string(),
             }),
+        }
+    }
+
+    /// Runs compute job `req` (its `job_<method>`, with the code hash it was approved
+    /// with) read-only over committed state at `ctx`, with `input` (the requester's
+    /// arguments, the certificate and its decrypted document) as the call's input and
+    /// the requester as the caller. Only the job's executor ever calls this. Returns the
+    /// output or the contract's error, and the gas used.
+    pub fn run_job(
+        &self,
+        ctx: &BlockContext,
+        req: &pb::AccessRequest,
+        input: Vec<u8>,
+    ) -> std::result::Result<(std::result::Result<Vec<u8>, String>, u64), TxError> {
+        let job = req.job.as_ref().ok_or_else(|| TxError::InvalidArgument {
+            field: "request",
+            reason: format!("request {} is not a compute job", req.seq),
+        })?;
+        let o = Overlay::new(self.store.clone());
+        let code = contract_code(&self.vm, &job.code_hash, &o)?;
+        let caller = Caller {
+            department: req.requester.clone(),
+            operator: req.operator.clone(),
+            tx_hash: req.tx_hash.as_slice().try_into().unwrap_or_default(),
+        };
+        let host = ContractHost::new(o, &job.contract, caller, ctx.clone(), None);
+        let outcome = run_contract(
+            &self.vm,
+            code,
+            host,
+            &job.method,
+            input,
+            MAX_GAS,
+            EntryKind::Job,
+        );
+        match outcome.result {
+            Ok(out) => Ok((Ok(out), outcome.gas_used)),
+            Err(CallError::Fatal(why)) => Err(TxError::Internal(why)),
+            Err(e) => Ok((Err(e.to_string()), outcome.gas_used)),
         }
     }
 
@@ -347,12 +386,14 @@ fn execute_tx(
     };
     use pb::payload::Kind;
     let sender = body.sender.as_str();
-    // A validator account sends key-share releases and nothing else; releases come from
-    // validators only.
-    if sender.starts_with(custody::VALIDATOR_ACCOUNT) && !matches!(kind, Kind::Release(_)) {
+    // A validator account sends key-share releases and job results and nothing else;
+    // those come from validators only.
+    if sender.starts_with(custody::VALIDATOR_ACCOUNT)
+        && !matches!(kind, Kind::Release(_) | Kind::Result(_))
+    {
         return Err(post(TxError::Unauthorized {
             who: sender.to_string(),
-            action: "send anything but key-share releases (validator account)",
+            action: "send anything but key-share releases and job results (validator account)",
         }));
     }
     match kind {
@@ -368,6 +409,9 @@ fn execute_tx(
         Kind::Grant(g) => certs::grant(o, ctx, sender, g, events),
         Kind::Revoke(r) => certs::revoke(o, ctx, sender, r, events),
         Kind::Release(r) => custody::release(o, ctx, tx, r, events),
+        Kind::Compute(j) => compute::submit(o, ctx, env.policy, tx, j, events)
+            .map(|record| events.push(access_event(&record))),
+        Kind::Result(r) => compute::post_result(o, ctx, tx, r, events),
     }
     .map_err(post)
 }
@@ -386,10 +430,11 @@ fn request(
         operator: &tx.body.operator,
         tx_hash: &tx.hash,
         via: String::new(),
+        action: pb::AuditAction::Read,
     };
     let out = gate::read(o, env.ctx, env.policy, &reader, &r.cert_id, &r.purpose)?;
     if out.certificate.is_some() {
-        custody::record_request(o, tx, &out.record);
+        custody::record_request(o, tx, &out.record, tx.tx.signer_pubkey.clone(), None);
     }
     events.push(access_event(&out.record));
     Ok(())
@@ -432,7 +477,7 @@ fn call_contract(
         });
     }
     let gas = gas_limit(c.gas_limit)?;
-    let code = contract_code(env.vm, &rec, o)?;
+    let code = contract_code(env.vm, &rec.code_hash, o)?;
     let caller = Caller {
         department: tx.body.sender.clone(),
         operator: tx.body.operator.clone(),
@@ -445,7 +490,15 @@ fn call_contract(
         env.ctx.clone(),
         Some(env.policy.clone()),
     );
-    let outcome = run_contract(env.vm, code, host, &c.method, c.args.clone(), gas, false);
+    let outcome = run_contract(
+        env.vm,
+        code,
+        host,
+        &c.method,
+        c.args.clone(),
+        gas,
+        EntryKind::Call,
+    );
     *o = outcome.host.overlay;
     receipt.gas_used = outcome.gas_used;
     match outcome.result {
@@ -489,12 +542,10 @@ fn call_contract(
 /// changes the outcome.
 fn contract_code(
     vm: &Vm<ContractHost>,
-    rec: &pb::ContractRecord,
+    code_hash: &[u8],
     o: &Overlay,
 ) -> std::result::Result<([u8; 32], Option<Vec<u8>>), TxError> {
-    let code_hash: [u8; 32] = rec
-        .code_hash
-        .as_slice()
+    let code_hash: [u8; 32] = code_hash
         .try_into()
         .map_err(|_| TxError::Internal("code hash".into()))?;
     let code = if vm.is_cached(&code_hash) {
@@ -514,7 +565,7 @@ fn run_contract(
     method: &str,
     input: Vec<u8>,
     gas_limit: u64,
-    read_only: bool,
+    kind: EntryKind,
 ) -> govchain_vm::CallOutcome<ContractHost> {
     vm.call(
         CallRequest {
@@ -522,7 +573,7 @@ fn run_contract(
             method,
             input,
             gas_limit,
-            read_only,
+            kind,
         },
         host,
         move || code.ok_or_else(|| "contract code missing from state".to_string()),

@@ -21,8 +21,21 @@ pub struct Reader<'a> {
     pub operator: &'a str,
     /// The transaction making the request.
     pub tx_hash: &'a [u8],
-    /// Empty for a direct request, `contract:<name>` inside a contract call.
+    /// Empty for a direct request, `contract:<name>` inside a contract call or for a
+    /// compute job.
     pub via: String,
+    /// [`pb::AuditAction::Read`], or [`pb::AuditAction::Compute`] for a compute job
+    /// (policy action `compute`: the requester gets a result, never the document).
+    pub action: pb::AuditAction,
+}
+
+impl Reader<'_> {
+    fn policy_action(&self) -> &'static str {
+        match self.action {
+            pb::AuditAction::Compute => crate::policy::COMPUTE,
+            _ => crate::policy::READ,
+        }
+    }
 }
 
 /// A decision, as recorded.
@@ -75,7 +88,7 @@ pub fn read(
         via: reader.via.clone(),
         block_index: o.audit().len() as u32,
         grant_id: 0,
-        action: pb::AuditAction::Read as i32,
+        action: reader.action as i32,
         request: 0,
     };
     // Everything that can fail happens before the first write: the decision, its
@@ -134,7 +147,12 @@ fn basis(
     if reader.department == cert.issuer {
         return Ok(Ok(Basis::Own));
     }
-    match policy.check(reader.department, &cert.cert_type, purpose)? {
+    match policy.check(
+        reader.department,
+        reader.policy_action(),
+        &cert.cert_type,
+        purpose,
+    )? {
         Verdict::Deny(line) => return Ok(Err(format!("denied by policy '{line}'"))),
         Verdict::Allow(line) => return Ok(Ok(Basis::Policy(line))),
         Verdict::NoMatch => {}

@@ -91,7 +91,8 @@ fn prepare_action(
                 o.put(code_key, prepared.code);
                 o.put(
                     keys::code_entries(&code_hash),
-                    serde_json::to_vec(&(prepared.calls, prepared.queries)).expect("json"),
+                    serde_json::to_vec(&(prepared.calls, prepared.queries, prepared.jobs))
+                        .expect("json"),
                 );
             }
             Ok((
@@ -457,7 +458,7 @@ fn deploy(
         .get(&keys::code_entries(&hash))
         .map_err(internal)?
         .ok_or_else(|| internal("code entries missing"))?;
-    let (calls, queries): (Vec<String>, Vec<String>) =
+    let (calls, queries, jobs): (Vec<String>, Vec<String>, Vec<String>) =
         serde_json::from_slice(&entries).map_err(internal)?;
     let record = pb::ContractRecord {
         name: rec.contract.clone(),
@@ -468,6 +469,7 @@ fn deploy(
         proposal_id: rec.id,
         calls,
         queries,
+        jobs,
     };
     o.put(
         keys::contract(&rec.contract),

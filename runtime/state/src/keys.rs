@@ -290,3 +290,10 @@ pub fn envelope(tag: &[u8]) -> Vec<u8> {
     k.extend_from_slice(tag);
     k
 }
+
+/// A compute job's posted result: `jr/{request u64 BE}` → `pb::JobResult`.
+pub fn job_result(request: u64) -> Vec<u8> {
+    let mut k = b"jr/".to_vec();
+    k.extend_from_slice(&request.to_be_bytes());
+    k
+}

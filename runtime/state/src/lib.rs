@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod audit;
 pub mod certs;
+pub mod compute;
 pub mod contracts;
 pub mod custody;
 pub mod executor;

@@ -15,8 +15,11 @@ pub const MODEL: &str = include_str!("../../../policies/model.conf");
 /// Genesis policy of the 'nanjing' preset (`policies/policy.csv`).
 pub const NANJING_POLICY: &str = include_str!("../../../policies/policy.csv");
 
-/// The only action the gate asks about today.
+/// The gate's action for reading a certificate (directly or in a contract call).
 pub const READ: &str = "read";
+/// The gate's action for running a compute-to-data job over a certificate: the
+/// requester gets the job's result, never the document.
+pub const COMPUTE: &str = "compute";
 /// Prefix of role names in `g` lines.
 pub const ROLE_PREFIX: &str = "role:";
 
@@ -40,8 +43,10 @@ impl PolicyLine {
         }
         match (ptype.as_str(), fields.len()) {
             ("p", 5) => {
-                if fields[2] != READ {
-                    return Err(format!("'{line}': action must be '{READ}'"));
+                if fields[2] != READ && fields[2] != COMPUTE {
+                    return Err(format!(
+                        "'{line}': action must be '{READ}' or '{COMPUTE}'"
+                    ));
                 }
                 if fields[4] != "allow" && fields[4] != "deny" {
                     return Err(format!("'{line}': effect must be 'allow' or 'deny'"));
@@ -156,7 +161,7 @@ pub struct Policy {
     /// Verdicts already computed for this version. A verdict is a pure function of the
     /// policy version and the request, so memoising cannot change an outcome; it is
     /// only looked up, never iterated.
-    verdicts: std::sync::Mutex<std::collections::HashMap<(String, String, String), Verdict>>,
+    verdicts: std::sync::Mutex<std::collections::HashMap<VerdictKey, Verdict>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -206,22 +211,25 @@ impl Policy {
         self.version
     }
 
-    /// May `department` read certificates of `cert_type` for `purpose`?
+    /// May `department` do `action` ([`READ`] or [`COMPUTE`]) on certificates of
+    /// `cert_type` for `purpose`?
     pub fn check(
         &self,
         department: &str,
+        action: &'static str,
         cert_type: &str,
         purpose: &str,
     ) -> Result<Verdict, TxError> {
         let key = (
             department.to_string(),
+            action,
             cert_type.to_string(),
             purpose.to_string(),
         );
         if let Some(v) = self.verdicts.lock().expect("verdicts").get(&key) {
             return Ok(v.clone());
         }
-        let v = self.enforce(department, cert_type, purpose)?;
+        let v = self.enforce(department, action, cert_type, purpose)?;
         self.verdicts
             .lock()
             .expect("verdicts")
@@ -232,12 +240,13 @@ impl Policy {
     fn enforce(
         &self,
         department: &str,
+        action: &str,
         cert_type: &str,
         purpose: &str,
     ) -> Result<Verdict, TxError> {
         let (allowed, rules) = self
             .enforcer
-            .enforce_ex((department, cert_type, READ, purpose))
+            .enforce_ex((department, cert_type, action, purpose))
             .map_err(|e| TxError::Internal(format!("casbin: {e}")))?;
         let line = |r: &Vec<String>| {
             PolicyLine {
@@ -256,6 +265,9 @@ impl Policy {
         }
     }
 }
+
+/// Department, action, certificate type, purpose.
+type VerdictKey = (String, &'static str, String, String);
 
 /// A casbin adapter over policy lines read from chain state. It is read-only: the
 /// policy changes only through governance, never through the enforcer.

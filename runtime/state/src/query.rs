@@ -85,6 +85,8 @@ pub struct Releases {
     pub custody: Option<pb::CustodyKeySet>,
     /// Validators holding a custody share (without their keys).
     pub holders: Vec<pb::Validator>,
+    /// For a compute job: its result, once posted.
+    pub result: Option<pb::JobResult>,
 }
 
 /// An allowed request with its released shares, certificate, custody key set and share
@@ -109,6 +111,7 @@ pub fn releases(store: &Arc<Store>, request: u64) -> std::result::Result<Release
         releases: crate::custody::releases(&o, request)?,
         certificate: certs::get(&o, &req.cert_id)?,
         custody: crate::custody::key_set(&o)?,
+        result: crate::compute::result(&o, request)?,
         request: req,
         holders,
     })

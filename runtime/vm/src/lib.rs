@@ -83,6 +83,8 @@ pub struct PreparedCode {
     pub calls: Vec<String>,
     /// Read-only entry points (`query_<method>`), sorted.
     pub queries: Vec<String>,
+    /// Compute-to-data entry points (`job_<method>`, read-only), sorted.
+    pub jobs: Vec<String>,
 }
 
 /// Why a call failed. Every variant fails only the calling transaction, except
@@ -150,8 +152,29 @@ pub struct CallRequest<'a> {
     pub input: Vec<u8>,
     /// Fuel available.
     pub gas_limit: u64,
-    /// A query: writes are refused.
-    pub read_only: bool,
+    /// Which kind of entry point: queries and jobs may not write.
+    pub kind: EntryKind,
+}
+
+/// The kinds of entry point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// `call_<method>`: a transaction.
+    Call,
+    /// `query_<method>`: read-only.
+    Query,
+    /// `job_<method>`: read-only, run by a data owner's node over a decrypted certificate.
+    Job,
+}
+
+impl EntryKind {
+    fn export_prefix(self) -> (&'static str, &'static str) {
+        match self {
+            EntryKind::Call => ("call", govchain_abi::CALL_PREFIX),
+            EntryKind::Query => ("query", govchain_abi::QUERY_PREFIX),
+            EntryKind::Job => ("job", govchain_abi::JOB_PREFIX),
+        }
+    }
 }
 
 /// Compiled, linked modules by SM3 code hash.
@@ -267,6 +290,7 @@ impl<H: Host> Vm<H> {
         }
         let mut calls = Vec::new();
         let mut queries = Vec::new();
+        let mut jobs = Vec::new();
         let mut has_memory = false;
         for exp in module.exports() {
             match exp.ty() {
@@ -281,6 +305,8 @@ impl<H: Host> Vm<H> {
                         calls.push(m.to_string());
                     } else if let Some(m) = exp.name().strip_prefix(govchain_abi::QUERY_PREFIX) {
                         queries.push(m.to_string());
+                    } else if let Some(m) = exp.name().strip_prefix(govchain_abi::JOB_PREFIX) {
+                        jobs.push(m.to_string());
                     }
                 }
                 _ => {}
@@ -289,13 +315,14 @@ impl<H: Host> Vm<H> {
         if !has_memory {
             return Err(PrepareError::MissingExport("memory".into()));
         }
-        if calls.is_empty() && queries.is_empty() {
+        if calls.is_empty() && queries.is_empty() && jobs.is_empty() {
             return Err(PrepareError::MissingExport(
-                "at least one entry point (call_<method> or query_<method>: () -> i32)".into(),
+                "at least one entry point (call_<method>, query_<method> or job_<method>: () -> i32)".into(),
             ));
         }
         calls.sort();
         queries.sort();
+        jobs.sort();
         let instrumented = instrument::limit_call_depth(code).map_err(PrepareError::Invalid)?;
         Module::new(&self.engine, &instrumented)
             .map_err(|e| PrepareError::Invalid(format!("after instrumentation: {e:#}")))?;
@@ -303,6 +330,7 @@ impl<H: Host> Vm<H> {
             code: instrumented,
             calls,
             queries,
+            jobs,
         })
     }
 
@@ -357,7 +385,7 @@ impl<H: Host> Vm<H> {
                 output: Vec::new(),
                 events: Vec::new(),
                 writes: 0,
-                read_only: req.read_only,
+                read_only: req.kind != EntryKind::Call,
                 unread_certificate: None,
             },
         );
@@ -386,11 +414,7 @@ impl<H: Host> Vm<H> {
         let instance = pre
             .instantiate(&mut *store)
             .map_err(|e| classify(e, store, None, req.gas_limit))?;
-        let (kind, prefix) = if req.read_only {
-            ("query", govchain_abi::QUERY_PREFIX)
-        } else {
-            ("call", govchain_abi::CALL_PREFIX)
-        };
+        let (kind, prefix) = req.kind.export_prefix();
         let func = instance
             .get_typed_func::<(), i32>(&mut *store, &format!("{prefix}{}", req.method))
             .map_err(|_| CallError::NoSuchMethod {

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use govchain_vm::{CallError, CallRequest, Host, HostError, PrepareError, PreparedCode, Vm};
+use govchain_vm::{
+    CallError, CallRequest, EntryKind, Host, HostError, PrepareError, PreparedCode, Vm,
+};
 
 /// An in-memory host for runtime tests.
 #[derive(Debug, Default, Clone)]
@@ -84,7 +86,11 @@ fn call(
             method,
             input: args.as_bytes().to_vec(),
             gas_limit: GAS,
-            read_only,
+            kind: if read_only {
+                EntryKind::Query
+            } else {
+                EntryKind::Call
+            },
         },
         host,
         || Ok(code.code.clone()),

@@ -34,6 +34,9 @@ pub const VERSION: u32 = 1;
 pub const CALL_PREFIX: &str = "call_";
 /// Prefix of read-only entry points.
 pub const QUERY_PREFIX: &str = "query_";
+/// Prefix of compute-to-data entry points: read-only, run off chain by the data owner's
+/// node over one decrypted certificate (`docs/design/compute.md`).
+pub const JOB_PREFIX: &str = "job_";
 
 /// Entry point return values.
 pub mod entry {

@@ -11,7 +11,7 @@ fn entry(item: TokenStream, prefix: &str, dispatch: &str) -> TokenStream {
     if f.sig.inputs.len() != 2 {
         return syn::Error::new_spanned(
             &f.sig,
-            "an entry point takes (ctx: &mut Context, args: T) for #[call] or (ctx: &Context, args: T) for #[query]",
+            "an entry point takes (ctx: &mut Context, args: T) for #[call], (ctx: &Context, args: T) for #[query] or (ctx: &Context, input: JobInput<T>) for #[job]",
         )
         .to_compile_error()
         .into();
@@ -43,4 +43,12 @@ pub fn call(_attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn query(_attr: TokenStream, item: TokenStream) -> TokenStream {
     entry(item, "query_", "dispatch_query")
+}
+
+/// Marks a compute-to-data entry point: `fn(ctx: &Context, input: JobInput<A>) -> Result<R, E>`.
+/// Exported as `job_<name>`. The data owner's node runs it read-only over one decrypted
+/// certificate and posts only the result; `ctx.caller()` is the requesting department.
+#[proc_macro_attribute]
+pub fn job(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    entry(item, "job_", "dispatch_query")
 }

@@ -81,6 +81,7 @@ impl certificates_server::Certificates for CertificatesService {
             custody: r.custody,
             holders: r.holders,
             tip_time_ms: self.chain.tip().header.time_ms,
+            result: r.result,
         }))
     }
 

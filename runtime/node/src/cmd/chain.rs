@@ -129,6 +129,15 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
         Some(pb::payload::Kind::Request(r)) => {
             json!({"type": "request_access", "cert": r.cert_id, "purpose": r.purpose})
         }
+        Some(pb::payload::Kind::Compute(j)) => json!({
+            "type": "compute_job", "cert": j.cert_id, "purpose": j.purpose, "contract": j.contract,
+            "method": j.method, "args": String::from_utf8_lossy(&j.args),
+        }),
+        Some(pb::payload::Kind::Result(r)) => json!({
+            "type": "compute_result", "request": r.request, "output": String::from_utf8_lossy(&r.output),
+            "error": r.error, "gas_used": r.gas_used, "input_hash": hex::encode(&r.input_hash),
+            "code_hash": hex::encode(&r.code_hash),
+        }),
         Some(pb::payload::Kind::Release(r)) => json!({
             "type": "release_key_shares",
             "requests": r.releases.iter().map(|x| x.request).collect::<Vec<_>>(),

@@ -1,0 +1,277 @@
+//! Compute-to-data jobs (`docs/design/compute.md`): a department asks for an approved
+//! contract's `job_<method>` to run over a certificate it may not read. The gate decides
+//! it like a read (policy action `compute`), audits and charges it; validators release
+//! key shares to the job's executor, a validator of the certificate's issuing
+//! department; the executor runs the job off chain over the decrypted document and posts
+//! only the result, signed. The requester never receives the document or its key.
+
+use govchain_crypto::{PublicKey, Signature, sm3};
+use govchain_types::{TxError, decode, pb};
+
+use crate::custody::{self, VALIDATOR_ACCOUNT};
+use crate::policy::Policy;
+use crate::{BlockContext, Overlay, VerifiedTx, certs, event, gate, governance, internal, keys};
+
+/// Longest job arguments.
+pub const MAX_ARGS: usize = 16 * 1024;
+/// Longest job output.
+pub const MAX_OUTPUT: usize = 16 * 1024;
+/// Longest failure message of a job.
+pub const MAX_ERROR: usize = 1024;
+/// Domain of the executor's result signature.
+const RESULT_DOMAIN: &[u8] = b"govchain/compute-result/v1\0";
+
+/// The digest the executor signs for `r` on chain `chain_id`: domain, chain, request,
+/// code, input, gas, output and error, each length-prefixed where variable.
+pub fn result_digest(chain_id: &str, r: &pb::ComputeResult) -> [u8; 32] {
+    let mut b = RESULT_DOMAIN.to_vec();
+    for part in [
+        chain_id.as_bytes(),
+        &r.code_hash,
+        &r.input_hash,
+        &r.output,
+        r.error.as_bytes(),
+    ] {
+        b.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        b.extend_from_slice(part);
+    }
+    b.extend_from_slice(&r.request.to_be_bytes());
+    b.extend_from_slice(&r.gas_used.to_be_bytes());
+    sm3(&b)
+}
+
+/// The validator that runs jobs over `issuer`'s certificates: its first voting validator
+/// in id order.
+pub fn executor_for(o: &Overlay, issuer: &str) -> Result<Option<pb::Validator>, TxError> {
+    Ok(crate::decode_prefix::<pb::Validator>(o, keys::VALIDATORS, "validator")?
+        .into_iter()
+        .find(|v| v.department == issuer && !v.observer))
+}
+
+/// A validator's record, if it still is one.
+pub fn validator(o: &Overlay, id: &str) -> Result<Option<pb::Validator>, TxError> {
+    o.get(&keys::validator(id))
+        .map_err(internal)?
+        .map(|raw| decode("validator", &raw))
+        .transpose()
+}
+
+/// A job's posted result.
+pub fn result(o: &Overlay, request: u64) -> Result<Option<pb::JobResult>, TxError> {
+    o.get(&keys::job_result(request))
+        .map_err(internal)?
+        .map(|raw| decode("job result", &raw))
+        .transpose()
+}
+
+/// Executes a [`pb::ComputeJob`]: the gate decides (action `compute`); an allowed job is
+/// kept as an access request whose shares go to the executor.
+pub(crate) fn submit(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    policy: &Policy,
+    tx: &VerifiedTx,
+    job: &pb::ComputeJob,
+    events: &mut Vec<pb::Event>,
+) -> Result<pb::AuditRecord, TxError> {
+    if custody::key_set(o)?.is_none() {
+        return Err(TxError::InvalidArgument {
+            field: "compute",
+            reason: "this chain has no key custody, so no node can decrypt for a job".into(),
+        });
+    }
+    let rec = governance::contract(o, &job.contract)?;
+    if !rec.jobs.contains(&job.method) {
+        return Err(TxError::NotFound {
+            what: format!(
+                "job '{}' of contract '{}' (its jobs: {})",
+                job.method,
+                job.contract,
+                if rec.jobs.is_empty() {
+                    "none".to_string()
+                } else {
+                    rec.jobs.join(", ")
+                }
+            ),
+        });
+    }
+    if job.args.len() > MAX_ARGS {
+        return Err(TxError::InvalidArgument {
+            field: "compute.args",
+            reason: format!("at most {MAX_ARGS} bytes, got {}", job.args.len()),
+        });
+    }
+    let cert = certs::get(o, &job.cert_id)?;
+    let executor = executor_for(o, &cert.issuer)?.ok_or_else(|| TxError::InvalidArgument {
+        field: "compute.cert_id",
+        reason: format!(
+            "certificate {} is issued by '{}', which runs no validator node: a job runs on the data owner's node",
+            cert.id, cert.issuer
+        ),
+    })?;
+    let reader = gate::Reader {
+        department: &tx.body.sender,
+        operator: &tx.body.operator,
+        tx_hash: &tx.hash,
+        via: format!("contract:{}", job.contract),
+        action: pb::AuditAction::Compute,
+    };
+    let out = gate::read(o, ctx, policy, &reader, &job.cert_id, &job.purpose)?;
+    if out.certificate.is_some() {
+        let spec = pb::ComputeSpec {
+            contract: job.contract.clone(),
+            method: job.method.clone(),
+            args: job.args.clone(),
+            code_hash: rec.code_hash.clone(),
+            executor: executor.id.clone(),
+        };
+        custody::record_request(o, tx, &out.record, executor.public_key.clone(), Some(spec));
+        events.push(event(
+            "compute_requested",
+            &[
+                ("request", out.record.seq.to_string()),
+                ("contract", job.contract.clone()),
+                ("method", job.method.clone()),
+                ("executor", executor.id),
+            ],
+        ));
+    }
+    Ok(out.record)
+}
+
+/// Executes an executor's [`pb::ComputeResult`].
+pub(crate) fn post_result(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    tx: &VerifiedTx,
+    r: &pb::ComputeResult,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), TxError> {
+    let sender = tx.body.sender.as_str();
+    let not_executor = |action| TxError::Unauthorized {
+        who: sender.to_string(),
+        action,
+    };
+    let id = sender
+        .strip_prefix(VALIDATOR_ACCOUNT)
+        .ok_or(not_executor("post a job result (only the job's executor does)"))?;
+    let req = custody::request(o, r.request)?.ok_or_else(|| TxError::NotFound {
+        what: format!("compute job {}", r.request),
+    })?;
+    let job = req.job.as_ref().ok_or_else(|| TxError::InvalidArgument {
+        field: "result.request",
+        reason: format!("request {} is a read, not a compute job", r.request),
+    })?;
+    if job.executor != id {
+        return Err(not_executor(
+            "post the result of a job another validator executes",
+        ));
+    }
+    if result(o, r.request)?.is_some() {
+        return Err(TxError::AlreadyExists {
+            what: format!("the result of compute job {}", r.request),
+        });
+    }
+    let bad = |field, reason: String| Err(TxError::InvalidArgument { field, reason });
+    if r.output.len() > MAX_OUTPUT {
+        return bad("result.output", format!("at most {MAX_OUTPUT} bytes"));
+    }
+    if r.error.len() > MAX_ERROR {
+        return bad("result.error", format!("at most {MAX_ERROR} bytes"));
+    }
+    if r.error.is_empty() == r.output.is_empty() {
+        return bad(
+            "result",
+            "exactly one of output (success) and error (failure) must be set".into(),
+        );
+    }
+    if r.code_hash != job.code_hash {
+        return bad(
+            "result.code_hash",
+            format!(
+                "the job runs code {}, not {}",
+                hex::encode(&job.code_hash),
+                hex::encode(&r.code_hash)
+            ),
+        );
+    }
+    let cert = certs::get(o, &req.cert_id)?;
+    // A failed job may not have got as far as the document.
+    if !(r.input_hash == cert.content_hash || !r.error.is_empty() && r.input_hash.is_empty()) {
+        return bad(
+            "result.input_hash",
+            format!(
+                "not the SM3 content hash of certificate {}: the job must run over the certified document",
+                cert.id
+            ),
+        );
+    }
+    let v = validator(o, id)?.ok_or(not_executor("post a job result (not a validator)"))?;
+    let signed = PublicKey::from_sec1(&v.public_key)
+        .map_err(internal)
+        .and_then(|k| {
+            Ok(Signature::from_slice(&r.signature)
+                .and_then(|s| k.verify(&result_digest(&tx.body.chain_id, r), &s))
+                .is_ok())
+        })?;
+    if !signed {
+        return bad(
+            "result.signature",
+            format!("not validator {id}'s SM2 signature over the result digest"),
+        );
+    }
+    o.put(
+        keys::job_result(r.request),
+        govchain_types::encode(&pb::JobResult {
+            result: Some(r.clone()),
+            executor: id.to_string(),
+            height: ctx.height,
+            tx_hash: tx.hash.to_vec(),
+        }),
+    );
+    let outcome = if r.error.is_empty() {
+        format!("result of {} bytes", r.output.len())
+    } else {
+        format!("failed: {}", r.error)
+    };
+    let mut seq = keys::counter(o.get(keys::AUDIT_SEQ).map_err(internal)?)?;
+    seq += 1;
+    o.push_audit(pb::AuditRecord {
+        seq,
+        height: ctx.height,
+        tx_hash: tx.hash.to_vec(),
+        time_ms: ctx.time_ms,
+        requester: req.requester.clone(),
+        operator: req.operator.clone(),
+        owner: cert.issuer.clone(),
+        subject_id: cert.subject_id.clone(),
+        cert_id: cert.id.clone(),
+        cert_type: cert.cert_type.clone(),
+        purpose: req.purpose.clone(),
+        decision: pb::Decision::Allow as i32,
+        reason: format!(
+            "compute job {} ({}.{}) run by validator {id} ({}) on {}'s node: {outcome}, {} gas",
+            req.seq, job.contract, job.method, v.department, cert.issuer, r.gas_used
+        ),
+        points: 0,
+        via: format!("contract:{}", job.contract),
+        block_index: o.audit().len() as u32,
+        grant_id: req.grant_id,
+        action: pb::AuditAction::ComputeResult as i32,
+        request: req.seq,
+    });
+    o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
+    events.push(event(
+        "compute_result",
+        &[
+            ("request", req.seq.to_string()),
+            ("executor", id.to_string()),
+            (
+                "status",
+                if r.error.is_empty() { "ok" } else { "failed" }.into(),
+            ),
+            ("gas_used", r.gas_used.to_string()),
+        ],
+    ));
+    Ok(())
+}
