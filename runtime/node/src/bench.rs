@@ -155,10 +155,8 @@ pub(crate) struct Embedded {
 
 impl Embedded {
     pub(crate) async fn start(args: &BenchArgs) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let home = dir.path().join("net");
-        crate::init::init(&crate::init::InitOptions {
-            out: home.clone(),
+        let opts = |out| crate::init::InitOptions {
+            out,
             validators: 1,
             observers: 0,
             threshold: None,
@@ -167,11 +165,25 @@ impl Embedded {
             plain_keys: true,
             base_port: 7545,
             block_interval_ms: args.block_interval_ms,
-        })?;
+            operated_by: vec![],
+        };
+        Self::start_with(opts, !args.no_sync, "127.0.0.1:0".parse()?).await
+    }
+
+    /// A one-validator network written by `init` with the options `opts` gives for its
+    /// folder, its node serving gRPC on `grpc` (no metrics).
+    pub(crate) async fn start_with(
+        opts: impl FnOnce(std::path::PathBuf) -> crate::init::InitOptions,
+        sync: bool,
+        grpc: std::net::SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let home = dir.path().join("net");
+        crate::init::init(&opts(home.clone()))?;
         let mut cfg = crate::config::NodeConfig::load(&home.join("node1/config.toml"))?;
-        cfg.api.grpc = "127.0.0.1:0".parse()?;
+        cfg.api.grpc = grpc;
         cfg.api.http = None;
-        cfg.storage.sync = !args.no_sync;
+        cfg.storage.sync = sync;
         let node = crate::run::start(&cfg).await?;
         Ok(Embedded {
             _dir: dir,

@@ -58,7 +58,7 @@ impl Custodian {
         };
         let this = Arc::new(self);
         let mut commits = this.chain.subscribe();
-        let mut cursor = this.load_cursor();
+        let mut cursor = load_cursor(&this.cursor_file);
         tracing::info!(validator = %this.validator_id, share = this.share.number(), from_request = cursor, "custodian started");
         loop {
             let scan = {
@@ -69,7 +69,7 @@ impl Custodian {
                 Ok(Ok(round)) => {
                     if round.cursor != cursor {
                         cursor = round.cursor;
-                        this.save_cursor(cursor);
+                        save_cursor(&this.cursor_file, cursor);
                     }
                     if !round.releases.is_empty() && !*stop.borrow() {
                         this.submit(&signer, round.releases).await;
@@ -209,21 +209,21 @@ impl Custodian {
             ),
         }
     }
+}
 
-    fn load_cursor(&self) -> u64 {
-        std::fs::read_to_string(&self.cursor_file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    }
+/// The first request not yet settled, as kept in `file` (0 when there is none).
+pub(crate) fn load_cursor(file: &std::path::Path) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
 
-    /// Best effort: a lost cursor only makes the next start scan from an earlier request.
-    fn save_cursor(&self, cursor: u64) {
-        let tmp = self.cursor_file.with_extension("tmp");
-        let r = std::fs::write(&tmp, cursor.to_string())
-            .and_then(|()| std::fs::rename(&tmp, &self.cursor_file));
-        if let Err(e) = r {
-            tracing::warn!(error = %e, file = %self.cursor_file.display(), "cannot save the custodian cursor");
-        }
+/// Best effort: a lost cursor only makes the next start scan from an earlier request.
+pub(crate) fn save_cursor(file: &std::path::Path, cursor: u64) {
+    let tmp = file.with_extension("tmp");
+    let r = std::fs::write(&tmp, cursor.to_string()).and_then(|()| std::fs::rename(&tmp, file));
+    if let Err(e) = r {
+        tracing::warn!(error = %e, file = %file.display(), "cannot save a cursor");
     }
 }

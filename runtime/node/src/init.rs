@@ -58,6 +58,11 @@ pub(crate) struct InitOptions {
     /// Longest wait before pending transactions form a block, ms.
     #[arg(long, default_value_t = 100)]
     pub(crate) block_interval_ms: u64,
+    /// Departments running the nodes, in node order (comma-separated; repeats allowed);
+    /// default: the preset's departments in turn. A compute job over a department's
+    /// certificates runs on its node.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) operated_by: Vec<String>,
 }
 
 /// What `init` wrote.
@@ -81,6 +86,22 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         bail!("--validators must be at least 1, and validators + observers at most 32");
     }
     let nodes = opts.validators + opts.observers;
+    if opts.operated_by.len() > nodes {
+        bail!(
+            "--operated-by names {} departments for {nodes} nodes",
+            opts.operated_by.len()
+        );
+    }
+    if let Some(d) = opts
+        .operated_by
+        .iter()
+        .find(|d| !departments.iter().any(|p| p.id == d.as_str()))
+    {
+        bail!(
+            "--operated-by: '{d}' is not a department of preset '{}'",
+            opts.preset
+        );
+    }
     let raft = nodes > 1;
     let port = |i: usize| opts.base_port + 10 * i as u16;
     if opts.out.exists() && std::fs::read_dir(&opts.out)?.next().is_some() {
@@ -138,7 +159,10 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             .enumerate()
             .map(|(i, k)| GenesisValidator {
                 id: format!("node{}", i + 1),
-                department: departments[i % departments.len()].id.into(),
+                department: match opts.operated_by.get(i) {
+                    Some(d) => d.clone(),
+                    None => departments[i % departments.len()].id.into(),
+                },
                 public_key: hex_pub(k),
                 observer: i >= opts.validators,
                 raft: raft.then(|| RaftEndpoint {
@@ -280,6 +304,11 @@ pub(crate) struct InitNodeOptions {
     /// Longest wait before pending transactions form a block, ms.
     #[arg(long, default_value_t = 100)]
     pub(crate) block_interval_ms: u64,
+    /// Departments running the nodes, in node order (comma-separated; repeats allowed);
+    /// default: the preset's departments in turn. A compute job over a department's
+    /// certificates runs on its node.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) operated_by: Vec<String>,
 }
 
 /// What `init-node` wrote.
@@ -363,6 +392,7 @@ mod tests {
             plain_keys: true,
             base_port: 17545,
             block_interval_ms: 100,
+            operated_by: vec![],
         })
         .unwrap();
         assert_eq!(r.configs.len(), 4);
@@ -410,7 +440,8 @@ mod tests {
                 chain_id: "t".into(),
                 plain_keys: true,
                 base_port: 1,
-                block_interval_ms: 1
+                block_interval_ms: 1,
+                operated_by: vec![],
             })
             .is_err()
         );

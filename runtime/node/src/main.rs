@@ -9,9 +9,12 @@ mod cmd;
 mod config;
 mod custodian;
 mod custody_bench;
+mod demo;
 mod gate_bench;
 mod init;
+mod jobs;
 mod keyfile;
+mod opener;
 mod output;
 mod run;
 mod tls;
@@ -110,6 +113,9 @@ enum Command {
     },
     /// Measure committed throughput and latency against the raw SM2 verify rate.
     Bench(bench::BenchArgs),
+    /// Run the three government scenarios end to end (housing eligibility, compute-to-data,
+    /// sharing incentive) on an embedded chain, or on `--endpoint` with `--home`.
+    Demo(demo::DemoArgs),
 }
 
 fn init_tracing(node: bool) {
@@ -173,6 +179,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map(drop)
         }
+        Command::Demo(args) => demo::run(cli.endpoint.as_deref(), &cli.home, args, cli.json).await,
         Command::Bench(args) => {
             bench::run(cli.endpoint.as_deref(), &cli.home, args, cli.json).await
         }

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::NodeConfig;
 use crate::custodian::Custodian;
+use crate::jobs::JobRunner;
 use crate::keyfile;
 
 /// A running node.
@@ -58,6 +59,7 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     )?;
     check_validator_key(cfg, &chain, &key)?;
     let custodian = custodian(cfg, &chain, &key)?;
+    let jobs = job_runner(cfg, &chain, &key)?;
     let grpc = TcpListener::bind(cfg.api.grpc)
         .await
         .with_context(|| format!("binding gRPC address {}", cfg.api.grpc))?;
@@ -119,6 +121,9 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     if let Some(c) = custodian {
         tokio::spawn(c.run(stop.subscribe()));
     }
+    if let Some(j) = jobs {
+        tokio::spawn(j.run(stop.subscribe()));
+    }
     let server = tokio::spawn(serve(
         chain.clone(),
         ServeConfig {
@@ -169,6 +174,28 @@ fn check_validator_key(
         );
     }
     Ok(())
+}
+
+/// The job runner of a voting validator: it runs the compute jobs over its department's
+/// certificates (`docs/design/compute.md`).
+fn job_runner(
+    cfg: &NodeConfig,
+    chain: &Arc<Chain>,
+    key: &govchain_crypto::PrivateKey,
+) -> anyhow::Result<Option<JobRunner>> {
+    let Some(raw) = chain
+        .store()
+        .state(&govchain_state::keys::validator(&cfg.node_id))?
+    else {
+        return Ok(None);
+    };
+    let v: govchain_types::pb::Validator = govchain_types::decode("validator", &raw)?;
+    Ok((!v.observer).then(|| JobRunner {
+        chain: chain.clone(),
+        validator_id: cfg.node_id.clone(),
+        key: key.clone(),
+        cursor_file: cfg.data_dir.join("jobs.cursor"),
+    }))
 }
 
 /// The custodian of a validator holding a custody share, if its share file is there.

@@ -43,9 +43,11 @@ pub fn result_digest(chain_id: &str, r: &pb::ComputeResult) -> [u8; 32] {
 /// The validator that runs jobs over `issuer`'s certificates: its first voting validator
 /// in id order.
 pub fn executor_for(o: &Overlay, issuer: &str) -> Result<Option<pb::Validator>, TxError> {
-    Ok(crate::decode_prefix::<pb::Validator>(o, keys::VALIDATORS, "validator")?
-        .into_iter()
-        .find(|v| v.department == issuer && !v.observer))
+    Ok(
+        crate::decode_prefix::<pb::Validator>(o, keys::VALIDATORS, "validator")?
+            .into_iter()
+            .find(|v| v.department == issuer && !v.observer),
+    )
 }
 
 /// A validator's record, if it still is one.
@@ -152,9 +154,9 @@ pub(crate) fn post_result(
         who: sender.to_string(),
         action,
     };
-    let id = sender
-        .strip_prefix(VALIDATOR_ACCOUNT)
-        .ok_or(not_executor("post a job result (only the job's executor does)"))?;
+    let id = sender.strip_prefix(VALIDATOR_ACCOUNT).ok_or(not_executor(
+        "post a job result (only the job's executor does)",
+    ))?;
     let req = custody::request(o, r.request)?.ok_or_else(|| TxError::NotFound {
         what: format!("compute job {}", r.request),
     })?;

@@ -149,7 +149,7 @@ impl Host for ContractHost {
             }
         })?;
         match outcome.certificate {
-            Some(cert) => Ok(certificate_view(&cert, &outcome.record)),
+            Some(cert) => Ok(certificate_view(&cert, outcome.record.seq)),
             None => {
                 self.denials.push(outcome.record.reason.clone());
                 Err(HostError::Denied(outcome.record.reason))
@@ -159,9 +159,10 @@ impl Host for ContractHost {
 }
 
 /// What a contract receives for an allowed read: the certificate's metadata and
-/// content hash, and the audit sequence of the read. The document itself stays
-/// encrypted: no validator holds its key (compute jobs get the plaintext off chain).
-pub fn certificate_view(cert: &pb::Certificate, record: &pb::AuditRecord) -> Vec<u8> {
+/// content hash, and the audit sequence of the read (for a compute job, its request).
+/// The document itself stays encrypted: no validator holds its key (compute jobs get
+/// the plaintext off chain, on the data owner's node).
+pub fn certificate_view(cert: &pb::Certificate, audit_seq: u64) -> Vec<u8> {
     let metadata: serde_json::Map<String, serde_json::Value> = cert
         .metadata
         .iter()
@@ -178,7 +179,7 @@ pub fn certificate_view(cert: &pb::Certificate, record: &pb::AuditRecord) -> Vec
         "status": if cert.status == pb::CertStatus::Valid as i32 { "valid" } else { "revoked" },
         "metadata": metadata,
         "content_hash": HashHex(&cert.content_hash).to_string(),
-        "audit_seq": record.seq,
+        "audit_seq": audit_seq,
     })
     .to_string()
     .into_bytes()

@@ -190,7 +190,10 @@ pub fn check_release(
                 .ok_or_else(|| {
                     refused(
                         seq,
-                        format!("the job's executor {} is no longer a validator", job.executor),
+                        format!(
+                            "the job's executor {} is no longer a validator",
+                            job.executor
+                        ),
                     )
                 })?
                 .public_key

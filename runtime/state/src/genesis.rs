@@ -816,6 +816,11 @@ pub fn nanjing_access() -> AccessGenesis {
                 "Social Insurance Law",
             ),
             purpose(
+                "credit_assessment",
+                "Personal loan risk assessment by compute-to-data (个人贷款风险评估)",
+                "Commercial Bank Law, art. 35 (loan review); Personal Information Protection Law, art. 13",
+            ),
+            purpose(
                 "household_verification",
                 "Household registration check (户籍核验)",
                 "Regulations on Household Registration",

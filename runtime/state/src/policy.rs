@@ -44,9 +44,7 @@ impl PolicyLine {
         match (ptype.as_str(), fields.len()) {
             ("p", 5) => {
                 if fields[2] != READ && fields[2] != COMPUTE {
-                    return Err(format!(
-                        "'{line}': action must be '{READ}' or '{COMPUTE}'"
-                    ));
+                    return Err(format!("'{line}': action must be '{READ}' or '{COMPUTE}'"));
                 }
                 if fields[4] != "allow" && fields[4] != "deny" {
                     return Err(format!("'{line}': effect must be 'allow' or 'deny'"));

@@ -15,6 +15,7 @@ use tonic::transport::Channel;
 
 use crate::client::{SignArgs, channel, connect, rpc_error, signed_request};
 use crate::cmd::chain::{submit_quiet, transact};
+use crate::opener::{ShareView, open_document, verify_shares};
 use crate::output::{emit, kv, table, time_ms};
 
 /// Certificate commands.
@@ -246,7 +247,7 @@ async fn status(endpoint: &str) -> anyhow::Result<GetStatusResponse> {
 }
 
 /// The network's genesis file, `<home>/genesis.json`.
-fn network_genesis(path: &Path) -> anyhow::Result<Genesis> {
+pub(crate) fn network_genesis(path: &Path) -> anyhow::Result<Genesis> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "reading {} (the network's genesis file; use --home for another network folder)",
@@ -360,31 +361,21 @@ async fn publish(
     let subject_id = subject_of(home, subject)?;
     let custody = custody_key_set(home)?;
     let id = certs::cert_id(&cert_type, &number);
-    let key = sm4gcm::DataKey::generate();
-    // The ciphertext is bound to its certificate id, so it cannot be passed off as
-    // another certificate's document. The data key leaves this process only encrypted
-    // to the validators' custody key set.
-    let ciphertext = sm4gcm::seal(&key, &doc, id.as_bytes());
-    let key_envelope = custody.encrypt_key(key.as_bytes());
-    drop(key);
-    let mut p = pb::PublishCertificate {
-        cert_type,
-        number,
-        subject_id,
-        issued_on,
-        expires_on,
-        metadata,
-        content_hash: certs::content_hash(&doc).to_vec(),
-        issuer_signature: vec![],
-        ciphertext,
-        key_envelope,
-    };
-    let s = sign.signer(home)?;
-    p.issuer_signature = s
-        .key
-        .sign(&certs::signing_bytes(&st.chain_id, &p))
-        .to_bytes()
-        .to_vec();
+    let p = seal_certificate(
+        &st.chain_id,
+        &custody,
+        &sign.signer(home)?.key,
+        pb::PublishCertificate {
+            cert_type,
+            number,
+            subject_id,
+            issued_on,
+            expires_on,
+            metadata,
+            ..Default::default()
+        },
+        &doc,
+    );
     let existing = certificates(endpoint)
         .await?
         .get_certificate(GetCertificateRequest { id: id.clone() })
@@ -417,9 +408,35 @@ async fn publish(
     Ok(())
 }
 
+/// Completes `p` (type, number, subject, dates and metadata set) with `doc` encrypted
+/// under a fresh SM4 data key, that key encrypted to the custody key set, the content
+/// hash and the issuer's signature.
+pub(crate) fn seal_certificate(
+    chain_id: &str,
+    custody: &govchain_custody::KeySet,
+    issuer: &govchain_crypto::PrivateKey,
+    mut p: pb::PublishCertificate,
+    doc: &[u8],
+) -> pb::PublishCertificate {
+    let id = certs::cert_id(&p.cert_type, &p.number);
+    let key = sm4gcm::DataKey::generate();
+    // The ciphertext is bound to its certificate id, so it cannot be passed off as
+    // another certificate's document. The data key leaves this process only encrypted
+    // to the validators' custody key set.
+    p.ciphertext = sm4gcm::seal(&key, doc, id.as_bytes());
+    p.key_envelope = custody.encrypt_key(key.as_bytes());
+    drop(key);
+    p.content_hash = certs::content_hash(doc).to_vec();
+    p.issuer_signature = issuer
+        .sign(&certs::signing_bytes(chain_id, &p))
+        .to_bytes()
+        .to_vec();
+    p
+}
+
 /// The custody key set from the network's genesis file (the trust anchor: never taken
 /// from a node).
-fn custody_key_set(home: &Path) -> anyhow::Result<govchain_custody::KeySet> {
+pub(crate) fn custody_key_set(home: &Path) -> anyhow::Result<govchain_custody::KeySet> {
     let genesis = network_genesis(&home.join("genesis.json"))?;
     let c = genesis.custody.context(
         "this network's genesis has no custody key set: certificates cannot be published (re-create it with `govchain init`)",
@@ -768,15 +785,6 @@ pub(crate) async fn cert(
     }
 }
 
-/// One released share as the requester sees it.
-#[derive(Debug, serde::Serialize)]
-struct ShareView {
-    validator: String,
-    share: u32,
-    height: u64,
-    status: String,
-}
-
 /// `cert fetch`: shares → data key → document, every step checked.
 async fn fetch(
     endpoint: &str,
@@ -820,29 +828,13 @@ async fn fetch(
         }
         let envelope = govchain_custody::Envelope::parse(&cert.key_envelope)
             .with_context(|| format!("certificate {}", cert.id))?;
-        let mut views = Vec::new();
-        let mut good = Vec::new();
-        for rel in &r.releases {
-            let status = match signer.key.decrypt(&rel.encrypted_share) {
-                Err(_) => format!(
-                    "cannot decrypt: encrypted to {}'s key, not yours",
-                    account_label(&req.requester, &req.operator)
-                ),
-                Ok(bytes) => match set.verify_share(rel.share, &bytes, &envelope) {
-                    Ok(v) => {
-                        good.push(v);
-                        "ok".to_string()
-                    }
-                    Err(e) => format!("BAD, skipped: {e}"),
-                },
-            };
-            views.push(ShareView {
-                validator: rel.validator.clone(),
-                share: rel.share,
-                height: rel.height,
-                status,
-            });
-        }
+        let (views, good) = verify_shares(
+            &set,
+            &envelope,
+            &r.releases,
+            &signer.key,
+            &account_label(&req.requester, &req.operator),
+        );
         if good.len() >= set.threshold() || std::time::Instant::now() >= deadline {
             break (r, views, good, envelope);
         }
@@ -898,34 +890,17 @@ async fn fetch(
         }
         eprintln!("{t}");
     };
-    let key = match set.combine(&good, &envelope) {
-        Ok(k) => k,
+    let doc = match open_document(&set, &good, &envelope, &cert) {
+        Ok(d) => d,
         Err(e) => {
             print_shares(&views);
             bail!(
-                "cannot open the data key of certificate {} for request {request}: {e} (a custody key opens only with {} shares; validators release them while the request is in its window, unless the certificate or grant was revoked)",
+                "cannot open certificate {} for request {request}: {e:#} (a custody key opens only with {} shares; validators release them while the request is in its window, unless the certificate or grant was revoked)",
                 cert.id,
                 set.threshold()
             );
         }
     };
-    let doc = sm4gcm::open(
-        &sm4gcm::DataKey::from_bytes(&key)?,
-        &cert.ciphertext,
-        cert.id.as_bytes(),
-    )
-    .with_context(|| {
-        format!(
-            "certificate {}: the combined key does not open the document",
-            cert.id
-        )
-    })?;
-    if certs::content_hash(&doc).as_slice() != cert.content_hash.as_slice() {
-        bail!(
-            "certificate {}: the decrypted document does not match its SM3 content hash",
-            cert.id
-        );
-    }
     let signed = pb::PublishCertificate {
         cert_type: cert.cert_type.clone(),
         number: cert.number.clone(),
