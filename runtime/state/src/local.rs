@@ -129,6 +129,11 @@ impl LocalChain {
         self.custody.encrypt_key(key)
     }
 
+    /// The key account `dept` (or `validator:node1`) signs with.
+    pub fn key(&self, dept: &str) -> &PrivateKey {
+        &self.keys[dept]
+    }
+
     /// A transaction of `dept` (or `validator:node1`) with its next nonce, taken as
     /// admitted (not signed).
     pub fn tx(&mut self, dept: &str, kind: pb::payload::Kind) -> VerifiedTx {

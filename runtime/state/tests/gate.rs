@@ -951,3 +951,164 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
     assert!(r.error_message.contains("window"), "{}", r.error_message);
     assert_eq!(releases(&net, late), 0);
 }
+
+fn compute_job(cert: &str, purpose: &str, method: &str) -> pb::payload::Kind {
+    pb::payload::Kind::Compute(pb::ComputeJob {
+        cert_id: cert.into(),
+        purpose: purpose.into(),
+        contract: "risk-model".into(),
+        method: method.into(),
+        args: br#"{"application":"NJB-PL-2026-000001","loan_amount_yuan":800000,"term_months":240,"annual_rate_bps":310}"#.to_vec(),
+    })
+}
+
+#[test]
+fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_result() {
+    let mut net = Net::new();
+    let risk_model = artifact("risk_model");
+    ok(&net.one(
+        "tax",
+        pb::payload::Kind::Propose(pb::Proposal {
+            action: Some(pb::proposal::Action::Deploy(pb::DeployContract {
+                name: "risk-model".into(),
+                code: risk_model.clone(),
+            })),
+            description: String::new(),
+            voting_period: 0,
+        }),
+    ));
+    ok(&net.one(
+        "housing",
+        pb::payload::Kind::Vote(pb::Vote {
+            proposal_id: 1,
+            approve: true,
+        }),
+    ));
+    let p = net.publish_payload("tax-payment", "TAX-1", ID);
+    let cert = attr(&net.one("tax", p), "certificate_published", "id").to_string();
+    let title = net.publish_payload("property", "P-9", ID);
+    let title = attr(
+        &net.one("real-estate", title),
+        "certificate_published",
+        "id",
+    )
+    .to_string();
+
+    // The bank may not read the tax record, but may have the approved model run over it.
+    let r = net.one("bank", request(&cert, "credit_assessment"));
+    assert_eq!(attr(&r, "access", "decision"), "deny");
+    let before = (net.balance("bank"), net.balance("tax"));
+    let r = net.one("bank", compute_job(&cert, "credit_assessment", "score"));
+    ok(&r);
+    assert_eq!(attr(&r, "access", "decision"), "allow");
+    assert_eq!(attr(&r, "compute_requested", "executor"), "node1");
+    let job: u64 = attr(&r, "access", "request").parse().unwrap();
+    assert_eq!(
+        (net.balance("bank"), net.balance("tax")),
+        (before.0 - 3, before.1 + 3)
+    );
+    let rec = audit::record(&net.store, job).unwrap().unwrap();
+    assert_eq!(rec.action, pb::AuditAction::Compute as i32);
+    assert_eq!(rec.via, "contract:risk-model");
+    let kept = query::releases(&net.store, job).unwrap().request;
+    assert_eq!(kept.requester, "bank");
+    assert_eq!(
+        kept.requester_key,
+        net.chain.key("validator:node1").public_key().to_sec1(),
+        "key shares go to the executor, never to the bank"
+    );
+
+    // Without a compute line, for a job the contract lacks, or over a certificate whose
+    // owner runs no node: refused, nothing kept.
+    let r = net.one("bank", compute_job(&cert, "mortgage_review", "score"));
+    assert_eq!(attr(&r, "access", "decision"), "deny");
+    assert!(query::releases(&net.store, attr(&r, "access", "request").parse().unwrap()).is_err());
+    let r = net.one("bank", compute_job(&cert, "credit_assessment", "steal"));
+    assert_eq!(code(&r), ErrorCode::NotFound);
+    assert!(
+        r.error_message.contains("jobs: score"),
+        "{}",
+        r.error_message
+    );
+    let r = net.one("bank", compute_job(&title, "credit_assessment", "score"));
+    assert_eq!(code(&r), ErrorCode::InvalidArgument);
+    assert!(
+        r.error_message.contains("runs no validator node"),
+        "{}",
+        r.error_message
+    );
+
+    // The result: bound to the approved code and the certified document, signed by the
+    // executor's key, posted once, by the executor only.
+    let output = br#"{"score":801,"band":"A"}"#.to_vec();
+    let result = |code_hash: Vec<u8>, input_hash: Vec<u8>| pb::ComputeResult {
+        request: job,
+        output: output.clone(),
+        error: String::new(),
+        gas_used: 1_234,
+        input_hash,
+        code_hash,
+        signature: vec![],
+    };
+    let content = sm3(b"TAX-1").to_vec();
+    let signed = |net: &Net, key: &str, mut r: pb::ComputeResult| {
+        let d = govchain_state::compute::result_digest("local", &r);
+        r.signature = net.chain.key(key).sign(&d).to_bytes().to_vec();
+        pb::payload::Kind::Result(r)
+    };
+    let good = result(sm3(&risk_model).to_vec(), content.clone());
+    let r = net.one(
+        "validator:node1",
+        signed(
+            &net,
+            "validator:node1",
+            result(vec![1; 32], content.clone()),
+        ),
+    );
+    assert_eq!(code(&r), ErrorCode::InvalidArgument);
+    assert!(r.error_message.contains("code_hash"), "{}", r.error_message);
+    let r = net.one(
+        "validator:node1",
+        signed(
+            &net,
+            "validator:node1",
+            result(sm3(&risk_model).to_vec(), vec![2; 32]),
+        ),
+    );
+    assert!(
+        r.error_message.contains("input_hash"),
+        "{}",
+        r.error_message
+    );
+    let r = net.one("validator:node1", signed(&net, "bank", good.clone()));
+    assert!(r.error_message.contains("signature"), "{}", r.error_message);
+    let r = net.one("tax", signed(&net, "validator:node1", good.clone()));
+    assert_eq!(code(&r), ErrorCode::Unauthorized);
+    assert!(
+        govchain_state::query::releases(&net.store, job)
+            .unwrap()
+            .result
+            .is_none()
+    );
+    let r = net.one(
+        "validator:node1",
+        signed(&net, "validator:node1", good.clone()),
+    );
+    ok(&r);
+    assert_eq!(attr(&r, "compute_result", "status"), "ok");
+    let stored = query::releases(&net.store, job).unwrap().result.unwrap();
+    assert_eq!(
+        (stored.executor.as_str(), stored.result.unwrap().output),
+        ("node1", output)
+    );
+    let seq =
+        govchain_state::keys::counter(net.store.state(govchain_state::keys::AUDIT_SEQ).unwrap())
+            .unwrap();
+    let rec = audit::record(&net.store, seq).unwrap().unwrap();
+    assert_eq!(
+        (rec.action, rec.request),
+        (pb::AuditAction::ComputeResult as i32, job)
+    );
+    let r = net.one("validator:node1", signed(&net, "validator:node1", good));
+    assert_eq!(code(&r), ErrorCode::AlreadyExists);
+}

@@ -1,0 +1,106 @@
+//! The three government scenarios on four real validator processes (raft, 3-of-4 key
+//! custody): `govchain demo --endpoint` runs housing eligibility, compute-to-data (the
+//! bank's model runs on node4, the tax bureau's node) and the sharing incentive with
+//! every contract in the real runtime; then the compute job's result rules hold against
+//! a real node: only its executor posts it, once.
+
+use std::path::PathBuf;
+
+use govchain_api::rpc::{GetStatusRequest, SubmitTxRequest};
+use govchain_crypto::PrivateKey;
+use govchain_integration_tests::{Network, NodeProcess, Signer, cli_json, connect};
+use govchain_types::pb;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_all_three_scenarios_on_a_real_network() {
+    // given four validators (node4 is run by the tax bureau) and the built contracts
+    let net = Network::init_raft(4, 0).unwrap();
+    let mut nodes = Vec::new();
+    for i in 1..=4 {
+        nodes.push(NodeProcess::start(&net, i).await.unwrap());
+    }
+    let endpoint = net.endpoint(1);
+    for _ in 0..100 {
+        if cli_json(&endpoint, &net.root, &["status"], &[])
+            .is_ok_and(|s| !s["cluster"]["leader"].as_str().unwrap_or("").is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../contracts/artifacts");
+
+    // when the demo runs against it
+    let report = cli_json(
+        &endpoint,
+        &net.root,
+        &["demo", "--contracts", artifacts.to_str().unwrap()],
+        &[],
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\nnode1 log:\n{}", nodes[0].log_text()));
+
+    // then each scenario ended as the rules say
+    let housing = &report["housing_eligibility"];
+    assert_eq!(housing["decision"]["eligible"], true);
+    assert_eq!(housing["decision"]["homes_allowed"], 1);
+    assert!(
+        housing["decision"]["certificate"]["number"]
+            .as_str()
+            .unwrap()
+            .starts_with("宁房资〔2026〕第")
+    );
+    assert_eq!(housing["refused_decision"]["eligible"], false);
+    let compute = &report["compute_to_data"];
+    assert_eq!(
+        compute["executor"], "node4",
+        "the tax bureau's node runs the job"
+    );
+    assert!(compute["released_by"].as_array().unwrap().len() >= 3);
+    assert!(compute["result"]["score"].as_u64().unwrap() >= 300);
+    let points = &report["sharing_incentive"]["tax_points"];
+    assert!(points["out_of_points"].as_u64().unwrap() < 5);
+    assert!(points["after_sharing"].as_u64().unwrap() > points["out_of_points"].as_u64().unwrap());
+    assert!(report["audit"]["records_verified"].as_u64().unwrap() >= 16);
+
+    // and a job's result is the executor's alone, and final
+    let job = compute["request"].as_u64().unwrap();
+    let mut c = connect(&endpoint).await.unwrap();
+    let chain_id = c
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .chain_id;
+    for (id, expect) in [
+        ("node1", pb::ErrorCode::Unauthorized),
+        ("node4", pb::ErrorCode::AlreadyExists),
+    ] {
+        let pem = std::fs::read_to_string(net.root.join(format!("{id}/validator.pem"))).unwrap();
+        let signer = Signer {
+            department: format!("validator:{id}"),
+            key: PrivateKey::from_pkcs8_pem(&pem).unwrap(),
+        };
+        let result = pb::ComputeResult {
+            request: job,
+            output: br#"{"score":850}"#.to_vec(),
+            ..Default::default()
+        };
+        let nonce = signer.next_nonce(&mut c).await.unwrap();
+        let tx = signer.sign(&chain_id, nonce, pb::payload::Kind::Result(result));
+        let receipt = c
+            .submit_tx(SubmitTxRequest {
+                tx: Some(tx),
+                wait: true,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .receipt
+            .unwrap();
+        assert_eq!(
+            receipt.error_code, expect as u32,
+            "{id}: {}",
+            receipt.error_message
+        );
+    }
+}
