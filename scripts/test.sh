@@ -32,3 +32,5 @@ echo "== bench smoke run (figures are printed, not asserted)"
 "$target/debug/govchain" bench --kind contract --txs 300 --wasm contracts/artifacts/bench.wasm
 "$target/debug/govchain" bench --kind gate --txs 20000 --batch 2000
 "$target/debug/govchain" bench --kind custody --txs 20
+echo "== the demo (the README's first command, on an embedded chain)"
+"$target/debug/govchain" demo --contracts contracts/artifacts

@@ -22,9 +22,9 @@ use govchain_api::rpc::*;
 use govchain_api::{
     AuditClient, CertificatesClient, ChainClient, ContractsClient, GovernanceClient, PointsClient,
 };
-use govchain_crypto::{PublicKey, Signature, sm3};
+use govchain_crypto::sm3;
 use govchain_state::audit::ExportFile;
-use govchain_state::{Genesis, certs, compute};
+use govchain_state::{Genesis, certs};
 use govchain_types::pb;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
@@ -1022,23 +1022,15 @@ impl Demo {
             ),
         ]);
         let started = Instant::now();
-        let mut certs_client = CertificatesClient::new(self.channel.clone());
-        let (releases, result) = loop {
-            let r = certs_client
-                .get_releases(GetReleasesRequest { request })
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
-            if let Some(res) = r.result {
-                break (r.releases, res);
-            }
-            ensure!(
-                started.elapsed() < Duration::from_secs(90),
-                "job {request}: no result from {executor} within 90 s"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        let shares: Vec<String> = releases.iter().map(|s| s.validator.clone()).collect();
+        let r = crate::cmd::compute::await_result(
+            self.channel.clone(),
+            &self.genesis,
+            request,
+            Duration::from_secs(90),
+        )
+        .await?;
+        let result = r.result.clone().unwrap_or_default();
+        let shares: Vec<String> = r.releases.iter().map(|s| s.validator.clone()).collect();
         t.add_row([
             "release key shares to the executor".into(),
             shares.join(", "),
@@ -1053,20 +1045,6 @@ impl Demo {
             "job {request} failed on {executor}: {}",
             res.error
         );
-        // Check the result against genesis alone: the executor's key, the approved code,
-        // the certified document.
-        let key = self
-            .genesis
-            .validators
-            .iter()
-            .find(|v| v.id == result.executor)
-            .context("the executor is not a genesis validator")?;
-        let key = PublicKey::from_sec1(&hex::decode(&key.public_key)?)?;
-        key.verify(
-            &compute::result_digest(&self.genesis.chain_id, &res),
-            &Signature::from_slice(&res.signature)?,
-        )
-        .context("the result's signature does not verify against the executor's genesis key")?;
         let deployed = ContractsClient::new(self.channel.clone())
             .get_contract(GetContractRequest {
                 name: "risk-model".into(),
@@ -1077,15 +1055,6 @@ impl Demo {
         ensure!(
             res.code_hash == deployed.code_hash,
             "the job ran other code than the approved risk model"
-        );
-        let c = certs_client
-            .get_certificate(GetCertificateRequest { id: cert.clone() })
-            .await
-            .map_err(rpc_error)?
-            .into_inner();
-        ensure!(
-            res.input_hash == c.content_hash,
-            "the job ran over another document than the certificate"
         );
         let score: Value = serde_json::from_slice(&res.output)?;
         let text = score.to_string();
@@ -1411,17 +1380,12 @@ impl Demo {
             headers += file.headers.len();
             for r in &export.proofs {
                 let r: pb::AuditRecord = govchain_types::decode("audit record", &r.record)?;
-                let action = match pb::AuditAction::try_from(r.action).unwrap_or_default() {
-                    pb::AuditAction::Read => {
-                        if r.via.is_empty() {
-                            "read"
-                        } else {
-                            "read via contract"
-                        }
-                    }
-                    pb::AuditAction::KeyRelease => "key share",
-                    pb::AuditAction::Compute => "compute job",
-                    pb::AuditAction::ComputeResult => "job result",
+                let action = match govchain_state::audit::action_name(r.action) {
+                    "read" if !r.via.is_empty() => "read via contract",
+                    "key_release" => "key share",
+                    "compute" => "compute job",
+                    "compute_result" => "job result",
+                    other => other,
                 };
                 t.add_row([
                     r.seq.to_string(),

@@ -88,6 +88,10 @@ enum Command {
     /// E-certificates: publish, list, request access, grant, revoke.
     #[command(subcommand)]
     Cert(cmd::access::CertCmd),
+    /// Compute-to-data: run an approved contract's job over a certificate on its owner's
+    /// node and get only the signed result.
+    #[command(subcommand)]
+    Compute(cmd::compute::ComputeCmd),
     /// Credit points: balances and ledgers.
     #[command(subcommand)]
     Points(cmd::access::PointsCmd),
@@ -165,6 +169,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Contract(c) => cmd::contract::contract(&endpoint, &cli.home, c, cli.json).await,
         Command::Gov(g) => cmd::contract::gov(&endpoint, &cli.home, g, cli.json).await,
         Command::Cert(c) => cmd::access::cert(&endpoint, &cli.home, c, cli.json).await,
+        Command::Compute(c) => cmd::compute::compute(&endpoint, &cli.home, c, cli.json).await,
         Command::Points(p) => cmd::access::points(&endpoint, p, cli.json).await,
         Command::Audit(a) => cmd::access::audit(&endpoint, &cli.home, a, cli.json).await,
         Command::Anchor {

@@ -242,12 +242,24 @@ pub struct RecordView {
     pub via: String,
     /// Grant that allowed it (0: none).
     pub grant_id: u64,
-    /// `read` (a gate decision) or `key_release` (a validator released a key share).
+    /// See [`action_name`].
     #[serde(default = "read_action")]
     pub action: String,
     /// For a key release: the request it was for.
     #[serde(default)]
     pub request: u64,
+}
+
+/// `read` (a gate decision on a read), `key_release` (a validator released a key
+/// share), `compute` (a gate decision on a compute job) or `compute_result` (a job's
+/// executor posted its result).
+pub fn action_name(action: i32) -> &'static str {
+    match pb::AuditAction::try_from(action) {
+        Ok(pb::AuditAction::KeyRelease) => "key_release",
+        Ok(pb::AuditAction::Compute) => "compute",
+        Ok(pb::AuditAction::ComputeResult) => "compute_result",
+        _ => "read",
+    }
 }
 
 fn read_action() -> String {
@@ -278,12 +290,7 @@ impl From<&pb::AuditRecord> for RecordView {
             points: r.points,
             via: r.via.clone(),
             grant_id: r.grant_id,
-            action: if r.action == pb::AuditAction::KeyRelease as i32 {
-                "key_release"
-            } else {
-                "read"
-            }
-            .into(),
+            action: action_name(r.action).into(),
             request: r.request,
         }
     }

@@ -182,8 +182,10 @@ fn basis(
     }
     Ok(Err(lapsed.unwrap_or_else(|| {
         format!(
-            "no policy line or grant lets '{}' read '{}' certificates for '{purpose}'",
-            reader.department, cert.cert_type
+            "no policy line or grant lets '{}' {} '{}' certificates for '{purpose}'",
+            reader.department,
+            reader.policy_action(),
+            cert.cert_type
         )
     })))
 }

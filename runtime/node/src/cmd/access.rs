@@ -1200,10 +1200,11 @@ pub(crate) async fn audit(
                             r.cert_id.chars().take(12).collect::<String>()
                         ),
                         r.purpose.clone(),
-                        if r.action == "key_release" {
-                            "KEY SHARE".into()
-                        } else {
-                            r.decision.to_uppercase()
+                        match r.action.as_str() {
+                            "key_release" => "KEY SHARE".into(),
+                            "compute_result" => "JOB RESULT".into(),
+                            "compute" => format!("COMPUTE {}", r.decision.to_uppercase()),
+                            _ => r.decision.to_uppercase(),
                         },
                         r.points.to_string(),
                         r.reason.clone(),

@@ -1,0 +1,235 @@
+//! `compute …`: compute-to-data jobs (`docs/design/compute.md`). A department asks for an
+//! approved contract's job to run over a certificate on the data owner's node, and gets
+//! the result, signed by that node; it never gets the document.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use clap::Subcommand;
+use govchain_api::CertificatesClient;
+use govchain_api::rpc::{GetReleasesRequest, GetReleasesResponse};
+use govchain_crypto::{PublicKey, Signature};
+use govchain_state::{Genesis, compute};
+use govchain_types::pb;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+use crate::client::{SignArgs, channel, rpc_error};
+use crate::cmd::access::network_genesis;
+use crate::cmd::chain::submit_quiet;
+use crate::output::{emit, kv};
+
+/// Compute job commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ComputeCmd {
+    /// Ask for `<contract>.<method>` (a `job_` entry point) to run over a certificate on
+    /// its owner's node; waits for the signed result.
+    Run {
+        /// Certificate id.
+        cert: String,
+        /// Approved contract.
+        #[arg(long)]
+        contract: String,
+        /// Its job method.
+        #[arg(long)]
+        method: String,
+        /// Arguments, JSON.
+        #[arg(long, default_value = "null")]
+        args: String,
+        /// Purpose, as registered (the policy needs a `compute` line for it).
+        #[arg(long)]
+        purpose: String,
+        /// Seconds to wait for the result (0: return after the request).
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
+        #[command(flatten)]
+        sign: SignArgs,
+    },
+    /// A job's result, checked against the executor's key in genesis.
+    Result {
+        /// The job's request id.
+        request: u64,
+        /// Seconds to wait for it.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+}
+
+/// `govchain compute …`.
+pub(crate) async fn compute(
+    endpoint: &str,
+    home: &Path,
+    cmd: ComputeCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let genesis = network_genesis(&home.join("genesis.json"))?;
+    let (request, wait) = match cmd {
+        ComputeCmd::Run {
+            cert,
+            contract,
+            method,
+            args,
+            purpose,
+            wait,
+            sign,
+        } => {
+            let args: Value = serde_json::from_str(&args).context("--args is not JSON")?;
+            let payload = pb::payload::Kind::Compute(pb::ComputeJob {
+                cert_id: cert,
+                purpose,
+                contract,
+                method,
+                args: args.to_string().into_bytes(),
+            });
+            let r = submit_quiet(endpoint, home, &sign, payload).await?;
+            let get = |k: &str| {
+                r.events
+                    .iter()
+                    .filter(|e| e.kind == "access" || e.kind == "compute_requested")
+                    .flat_map(|e| &e.attributes)
+                    .find(|a| a.key == k)
+                    .map_or_else(String::new, |a| a.value.clone())
+            };
+            if get("decision") != "allow" {
+                bail!("the gate denied the job: {}", get("reason"));
+            }
+            let request: u64 = get("request").parse()?;
+            if !json_out {
+                println!(
+                    "job {request} allowed ({}); it runs on {}",
+                    get("reason"),
+                    get("executor")
+                );
+            }
+            if wait == 0 {
+                return Ok(());
+            }
+            (request, wait)
+        }
+        ComputeCmd::Result { request, wait } => (request, wait),
+    };
+    let r = await_result(
+        channel(endpoint).await?,
+        &genesis,
+        request,
+        Duration::from_secs(wait),
+    )
+    .await?;
+    let res = r.result.clone().unwrap_or_default();
+    let out = res.result.clone().unwrap_or_default();
+    let output: Value = serde_json::from_slice(&out.output).unwrap_or(Value::Null);
+    let value = json!({
+        "request": request, "executor": res.executor, "height": res.height,
+        "ok": out.error.is_empty(), "output": output, "error": out.error, "gas_used": out.gas_used,
+        "code_hash": hex::encode(&out.code_hash), "input_hash": hex::encode(&out.input_hash),
+        "signature_ok": true,
+        "released_by": r.releases.iter().map(|s| s.validator.clone()).collect::<Vec<_>>(),
+    });
+    emit(json_out, &value, || {
+        println!(
+            "{}",
+            kv(&[
+                ("job", request.to_string()),
+                (
+                    "executor",
+                    format!("{} (result at height {})", res.executor, res.height)
+                ),
+                (
+                    "result",
+                    if out.error.is_empty() {
+                        output.to_string()
+                    } else {
+                        format!("FAILED: {}", out.error)
+                    }
+                ),
+                ("gas", out.gas_used.to_string()),
+                ("code", hex::encode(&out.code_hash)),
+                (
+                    "input",
+                    format!(
+                        "SM3 {} (the certificate's content hash)",
+                        hex::encode(&out.input_hash)
+                    )
+                ),
+                (
+                    "signature",
+                    "SM2 verified against the executor's key in genesis".into()
+                ),
+            ])
+        );
+    });
+    Ok(())
+}
+
+/// Waits up to `wait` for job `request`'s result and checks it against genesis alone:
+/// the executor's SM2 signature, the job's code, the certificate's content hash.
+pub(crate) async fn await_result(
+    channel: Channel,
+    genesis: &Genesis,
+    request: u64,
+    wait: Duration,
+) -> anyhow::Result<GetReleasesResponse> {
+    let mut client = CertificatesClient::new(channel);
+    let started = Instant::now();
+    let r = loop {
+        let r = client
+            .get_releases(GetReleasesRequest { request })
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
+        if r.result.is_some() {
+            break r;
+        }
+        let job = r.request.as_ref().and_then(|q| q.job.as_ref());
+        let Some(job) = job else {
+            bail!("request {request} is a read, not a compute job");
+        };
+        if started.elapsed() >= wait {
+            bail!(
+                "job {request} has no result yet: {} key share(s) released to {}, {} needed",
+                r.releases.len(),
+                job.executor,
+                r.custody.as_ref().map_or(0, |c| c.threshold)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let req = r.request.clone().unwrap_or_default();
+    let job = req.job.clone().unwrap_or_default();
+    let res = r.result.clone().unwrap_or_default();
+    let out = res.result.clone().unwrap_or_default();
+    ensure!(
+        res.executor == job.executor,
+        "the result is posted by {}, the job's executor is {}",
+        res.executor,
+        job.executor
+    );
+    let key = genesis
+        .validators
+        .iter()
+        .find(|v| v.id == res.executor)
+        .with_context(|| {
+            format!(
+                "the executor {} is not a validator in genesis",
+                res.executor
+            )
+        })?;
+    PublicKey::from_sec1(&hex::decode(&key.public_key)?)?
+        .verify(
+            &compute::result_digest(&genesis.chain_id, &out),
+            &Signature::from_slice(&out.signature)?,
+        )
+        .context("the result's signature does not verify against the executor's genesis key")?;
+    ensure!(
+        out.code_hash == job.code_hash,
+        "the result is for other code than the job's"
+    );
+    let cert = r.certificate.clone().unwrap_or_default();
+    ensure!(
+        cert.id == req.cert_id && (!out.error.is_empty() || out.input_hash == cert.content_hash),
+        "the result was computed over another document than certificate {}",
+        req.cert_id
+    );
+    Ok(r)
+}
