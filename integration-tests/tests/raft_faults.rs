@@ -445,7 +445,7 @@ async fn add_observer(net: &Network, partition: &Partition, endpoints: &[String]
             "--description",
             "the supervision office follows the chain",
             "--as",
-            "tax",
+            "real-estate",
         ],
         &[],
     )

@@ -7,9 +7,8 @@
 //! released for a denied, unknown or expired request, a revoked certificate or grant, or
 //! a requester whose key changed. Execution checks again when the release is ordered.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use govchain_consensus::Chain;
 use govchain_crypto::{PrivateKey, PublicKey};
@@ -17,14 +16,9 @@ use govchain_custody::{Envelope, SecretShare};
 use govchain_state::custody::{self, MAX_RELEASES};
 use govchain_state::{BlockContext, Overlay, keys};
 use govchain_types::{TxError, pb};
-use tokio::sync::watch;
 
-use crate::client::Signer;
+use crate::follower::{Follower, Round, transact};
 
-/// How long a submitted release may take to commit before the next round retries.
-const COMMIT_WAIT: Duration = Duration::from_secs(15);
-/// Rounds also run on this tick, so a release lost in a leader change is retried.
-const TICK: Duration = Duration::from_secs(2);
 /// The custodian checks as if the release's block came this much later than the tip, so
 /// a request about to leave its window is not released in a batch execution refuses.
 const WINDOW_MARGIN_MS: u64 = 10_000;
@@ -40,59 +34,21 @@ pub(crate) struct Custodian {
     pub(crate) cursor_file: PathBuf,
 }
 
-/// What one scan found.
-#[derive(Debug, Default)]
-struct Round {
-    releases: Vec<pb::ShareRelease>,
-    /// Lowest request seq not yet settled (released and committed, or refused).
-    cursor: u64,
-}
+impl Follower for Custodian {
+    type Work = pb::ShareRelease;
+    const NAME: &'static str = "custodian";
 
-impl Custodian {
-    /// Runs until `stop` turns true.
-    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
-        let signer = Signer {
-            department: custody::validator_account(&self.validator_id),
-            operator: String::new(),
-            key: self.key.clone(),
-        };
-        let this = Arc::new(self);
-        let mut commits = this.chain.subscribe();
-        let mut cursor = load_cursor(&this.cursor_file);
-        tracing::info!(validator = %this.validator_id, share = this.share.number(), from_request = cursor, "custodian started");
-        loop {
-            let scan = {
-                let this = this.clone();
-                tokio::task::spawn_blocking(move || this.scan(cursor)).await
-            };
-            match scan {
-                Ok(Ok(round)) => {
-                    if round.cursor != cursor {
-                        cursor = round.cursor;
-                        save_cursor(&this.cursor_file, cursor);
-                    }
-                    if !round.releases.is_empty() && !*stop.borrow() {
-                        this.submit(&signer, round.releases).await;
-                        continue;
-                    }
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e, "custodian scan failed; retrying"),
-                Err(e) => tracing::error!(error = %e, "custodian scan panicked; retrying"),
-            }
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = commits.recv() => {}
-                _ = tokio::time::sleep(TICK) => {}
-            }
-            if *stop.borrow() {
-                return;
-            }
-        }
+    fn chain(&self) -> &Arc<Chain> {
+        &self.chain
+    }
+
+    fn cursor_file(&self) -> &Path {
+        &self.cursor_file
     }
 
     /// Finds the requests this validator may release a share for, from `cursor` on, and
     /// computes each share (SM2-encrypted to its requester).
-    fn scan(&self, cursor: u64) -> Result<Round, TxError> {
+    fn scan(&self, cursor: u64) -> Result<Round<pb::ShareRelease>, TxError> {
         let _span = tracing::debug_span!("custodian_scan", from = cursor).entered();
         let o = Overlay::new(self.chain.store().clone());
         let tip = self.chain.tip().header;
@@ -102,7 +58,7 @@ impl Custodian {
             proposer: String::new(),
         };
         let mut round = Round {
-            releases: vec![],
+            work: vec![],
             cursor,
         };
         // A validator removed by governance (or turned observer) releases nothing more.
@@ -122,7 +78,7 @@ impl Custodian {
                 .and_then(|(req, cert)| self.release(&req, &cert))
             {
                 Ok(release) => {
-                    round.releases.push(release);
+                    round.work.push(release);
                     false
                 }
                 Err(TxError::AlreadyExists { .. }) => true,
@@ -141,13 +97,37 @@ impl Custodian {
             } else {
                 settled_so_far = false;
             }
-            if round.releases.len() == MAX_RELEASES {
+            if round.work.len() == MAX_RELEASES {
                 break;
             }
         }
         Ok(round)
     }
 
+    async fn submit(&self, releases: Vec<pb::ShareRelease>) {
+        let (n, first) = (releases.len(), releases.first().map_or(0, |r| r.request));
+        let payload = pb::payload::Kind::Release(pb::ReleaseShares { releases });
+        let done = transact(
+            Self::NAME,
+            &self.chain,
+            &self.validator_id,
+            &self.key,
+            vec![payload],
+        )
+        .await;
+        if let Some(height) = done.first() {
+            tracing::info!(
+                releases = n,
+                first_request = first,
+                height,
+                share = self.share.number(),
+                "released key shares"
+            );
+        }
+    }
+}
+
+impl Custodian {
     fn release(
         &self,
         req: &pb::AccessRequest,
@@ -163,67 +143,5 @@ impl Custodian {
             request: req.seq,
             encrypted_share: requester.encrypt(&share[..]),
         })
-    }
-
-    async fn submit(&self, signer: &Signer, releases: Vec<pb::ShareRelease>) {
-        let n = releases.len();
-        let first = releases.first().map_or(0, |r| r.request);
-        let nonce = match self.chain.next_nonce(&signer.department, "") {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "custodian: no nonce");
-                return;
-            }
-        };
-        let tx = signer.sign(
-            self.chain.chain_id(),
-            nonce,
-            pb::payload::Kind::Release(pb::ReleaseShares { releases }),
-        );
-        let result = self.chain.submit(vec![tx], true).await.pop();
-        let receiver = match result {
-            Some(Ok((_, Some(r)))) => r,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, releases = n, "custodian: release not admitted");
-                tokio::time::sleep(TICK).await;
-                return;
-            }
-            _ => return,
-        };
-        match tokio::time::timeout(COMMIT_WAIT, receiver).await {
-            Ok(Ok(r)) if r.status == pb::TxStatus::Ok as i32 => {
-                tracing::info!(
-                    releases = n,
-                    first_request = first,
-                    height = r.height,
-                    share = self.share.number(),
-                    "released key shares"
-                );
-            }
-            Ok(Ok(r)) => {
-                tracing::warn!(releases = n, error = %r.error_message, "release transaction failed; the next round re-checks")
-            }
-            _ => tracing::warn!(
-                releases = n,
-                "release not committed in time; the next round re-checks"
-            ),
-        }
-    }
-}
-
-/// The first request not yet settled, as kept in `file` (0 when there is none).
-pub(crate) fn load_cursor(file: &std::path::Path) -> u64 {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// Best effort: a lost cursor only makes the next start scan from an earlier request.
-pub(crate) fn save_cursor(file: &std::path::Path, cursor: u64) {
-    let tmp = file.with_extension("tmp");
-    let r = std::fs::write(&tmp, cursor.to_string()).and_then(|()| std::fs::rename(&tmp, file));
-    if let Err(e) = r {
-        tracing::warn!(error = %e, file = %file.display(), "cannot save a cursor");
     }
 }

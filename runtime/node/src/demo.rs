@@ -842,6 +842,48 @@ impl Demo {
             decision["certificate"]["valid_until"].as_str().unwrap_or_default()
         ));
 
+        // The housing authority issues the e-certificate the contract decided; a lender may
+        // read it for a mortgage review.
+        let valid_until = decision["certificate"]["valid_until"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (eligibility, p) = self.certificate(
+            "housing",
+            "housing-eligibility",
+            &zhang,
+            number.clone(),
+            decision["decided_on"].as_str().unwrap_or_default(),
+            &[
+                ("district", "320106".into()),
+                ("homes_allowed", decision["homes_allowed"].to_string()),
+            ],
+            json!({"number": number, "holder": zhang.name, "spouse": li.name, "district": "鼓楼区",
+                   "homes_allowed": decision["homes_allowed"], "valid_until": valid_until,
+                   "application": app_a, "rules": decision["rules_document"], "basis_audit_records": decision["audit_seqs"]}),
+        );
+        self.ok("housing", p, "issuing the eligibility certificate")
+            .await?;
+        let r = self
+            .ok(
+                "bank",
+                pb::payload::Kind::Request(pb::RequestAccess {
+                    cert_id: eligibility,
+                    purpose: "mortgage_review".into(),
+                }),
+                "the bank's read of the eligibility certificate",
+            )
+            .await?;
+        ensure!(
+            event(&r, "access", "decision").as_deref() == Some("allow"),
+            "the bank may read the eligibility certificate for a mortgage review: {:?}",
+            event(&r, "access", "reason")
+        );
+        self.say(&format!(
+            "The housing authority issues {number} as an e-certificate (SM4-encrypted, signed); the bank reads it for its mortgage review: ALLOWED ({}).",
+            event(&r, "access", "reason").unwrap_or_default()
+        ));
+
         // Application B: a missing attestation, then a contradictory one, then the rules.
         let attest_b: Vec<(&str, Value)> = vec![
             (
@@ -1449,7 +1491,7 @@ fn national_id(area: &str, birth: &str, seq: u32) -> String {
     format!("{body}{check}")
 }
 
-/// `3201061988******31`: enough to tell people apart on screen.
+/// `320106********1316`: enough to tell people apart on screen.
 fn mask(id: &str) -> String {
     format!("{}********{}", &id[..6], &id[14..])
 }
@@ -1508,6 +1550,6 @@ mod tests {
         assert_eq!(month_back("2026-10", 0), "2026-10");
         assert_eq!(month_back("2026-10", 10), "2025-12");
         assert_eq!(month_back("2026-10", 35), "2023-11");
-        assert_eq!(mask("320106198803141316"), "320106********16");
+        assert_eq!(mask("320106198803141316"), "320106********1316");
     }
 }

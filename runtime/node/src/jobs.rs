@@ -5,9 +5,8 @@
 //! posts only the result, signed with the validator key. The document never leaves this
 //! process and is wiped after the run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use govchain_consensus::Chain;
 use govchain_crypto::PrivateKey;
@@ -18,15 +17,10 @@ use govchain_state::custody::{self, DEFAULT_RELEASE_WINDOW_MS};
 use govchain_state::{BlockContext, Overlay, certs, keys};
 use govchain_types::{TxError, pb};
 use serde_json::json;
-use tokio::sync::watch;
 
-use crate::client::Signer;
+use crate::follower::{Follower, Round, transact};
 use crate::opener::{open_document, verify_shares};
 
-/// How long a posted result may take to commit before the next round retries.
-const COMMIT_WAIT: Duration = Duration::from_secs(15);
-/// Rounds also run on this tick.
-const TICK: Duration = Duration::from_secs(2);
 /// Most results posted per round.
 const MAX_PER_ROUND: usize = 64;
 
@@ -40,58 +34,23 @@ pub(crate) struct JobRunner {
     pub(crate) cursor_file: PathBuf,
 }
 
-#[derive(Debug, Default)]
-struct Round {
-    results: Vec<pb::ComputeResult>,
-    cursor: u64,
-}
+impl Follower for JobRunner {
+    type Work = pb::ComputeResult;
+    const NAME: &'static str = "job runner";
 
-impl JobRunner {
-    /// Runs until `stop` turns true.
-    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
-        let signer = Signer {
-            department: custody::validator_account(&self.validator_id),
-            operator: String::new(),
-            key: self.key.clone(),
-        };
-        let this = Arc::new(self);
-        let mut commits = this.chain.subscribe();
-        let mut cursor = crate::custodian::load_cursor(&this.cursor_file);
-        loop {
-            let scan = {
-                let this = this.clone();
-                tokio::task::spawn_blocking(move || this.scan(cursor)).await
-            };
-            match scan {
-                Ok(Ok(round)) => {
-                    if round.cursor != cursor {
-                        cursor = round.cursor;
-                        crate::custodian::save_cursor(&this.cursor_file, cursor);
-                    }
-                    if !round.results.is_empty() && !*stop.borrow() {
-                        this.submit(&signer, round.results).await;
-                        continue;
-                    }
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e, "job scan failed; retrying"),
-                Err(e) => tracing::error!(error = %e, "job scan panicked; retrying"),
-            }
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = commits.recv() => {}
-                _ = tokio::time::sleep(TICK) => {}
-            }
-            if *stop.borrow() {
-                return;
-            }
-        }
+    fn chain(&self) -> &Arc<Chain> {
+        &self.chain
+    }
+
+    fn cursor_file(&self) -> &Path {
+        &self.cursor_file
     }
 
     /// Runs every job of this validator, from `cursor` on, whose key shares are in.
-    fn scan(&self, cursor: u64) -> Result<Round, TxError> {
+    fn scan(&self, cursor: u64) -> Result<Round<pb::ComputeResult>, TxError> {
         let o = Overlay::new(self.chain.store().clone());
         let mut round = Round {
-            results: vec![],
+            work: vec![],
             cursor,
         };
         let Some(custody) = custody::key_set(&o)? else {
@@ -121,7 +80,7 @@ impl JobRunner {
                 || {
                     let expired = tip.time_ms > req.time_ms.saturating_add(window);
                     match self.try_run(&o, &tip, &set, &req, expired) {
-                        Ok(Some(result)) => round.results.push(result),
+                        Ok(Some(result)) => round.work.push(result),
                         Ok(None) => {}
                         Err(e) => {
                             tracing::warn!(request = req.seq, error = %e, "cannot run a compute job yet")
@@ -134,13 +93,29 @@ impl JobRunner {
             } else {
                 settled_so_far = false;
             }
-            if round.results.len() == MAX_PER_ROUND {
+            if round.work.len() == MAX_PER_ROUND {
                 break;
             }
         }
         Ok(round)
     }
 
+    async fn submit(&self, results: Vec<pb::ComputeResult>) {
+        let n = results.len();
+        let payloads = results.into_iter().map(pb::payload::Kind::Result).collect();
+        let done = transact(
+            Self::NAME,
+            &self.chain,
+            &self.validator_id,
+            &self.key,
+            payloads,
+        )
+        .await;
+        tracing::info!(posted = done.len(), of = n, "posted compute job results");
+    }
+}
+
+impl JobRunner {
     /// The result of job `req` if it can be run (or can no longer be), `None` while its
     /// key shares are still coming.
     fn try_run(
@@ -232,40 +207,5 @@ impl JobRunner {
         let digest = compute::result_digest(self.chain.chain_id(), &r);
         r.signature = self.key.sign(&digest).to_bytes().to_vec();
         r
-    }
-
-    async fn submit(&self, signer: &Signer, results: Vec<pb::ComputeResult>) {
-        let nonce = match self.chain.next_nonce(&signer.department, "") {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "job runner: no nonce");
-                return;
-            }
-        };
-        let txs = results
-            .into_iter()
-            .zip(nonce..)
-            .map(|(r, n)| signer.sign(self.chain.chain_id(), n, pb::payload::Kind::Result(r)))
-            .collect();
-        for submitted in self.chain.submit(txs, true).await {
-            let receiver = match submitted {
-                Ok((_, Some(r))) => r,
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "job result not admitted");
-                    tokio::time::sleep(TICK).await;
-                    return;
-                }
-            };
-            match tokio::time::timeout(COMMIT_WAIT, receiver).await {
-                Ok(Ok(r)) if r.status == pb::TxStatus::Ok as i32 => {
-                    tracing::info!(height = r.height, "posted a compute job result")
-                }
-                Ok(Ok(r)) => {
-                    tracing::warn!(error = %r.error_message, "job result refused; the next round re-checks")
-                }
-                _ => tracing::warn!("job result not committed in time; the next round re-checks"),
-            }
-        }
     }
 }

@@ -10,6 +10,7 @@ mod config;
 mod custodian;
 mod custody_bench;
 mod demo;
+mod follower;
 mod gate_bench;
 mod init;
 mod jobs;

@@ -119,10 +119,10 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     let (stop, mut stop_rx) = watch::channel(false);
     if let Some(c) = custodian {
-        tokio::spawn(c.run(stop.subscribe()));
+        tokio::spawn(crate::follower::follow(c, stop.subscribe()));
     }
     if let Some(j) = jobs {
-        tokio::spawn(j.run(stop.subscribe()));
+        tokio::spawn(crate::follower::follow(j, stop.subscribe()));
     }
     let server = tokio::spawn(serve(
         chain.clone(),

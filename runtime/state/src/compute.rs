@@ -238,30 +238,21 @@ pub(crate) fn post_result(
     };
     let mut seq = keys::counter(o.get(keys::AUDIT_SEQ).map_err(internal)?)?;
     seq += 1;
-    o.push_audit(pb::AuditRecord {
+    let reason = format!(
+        "compute job {} ({}.{}) run by validator {id} ({}) on {}'s node: {outcome}, {} gas",
+        req.seq, job.contract, job.method, v.department, cert.issuer, r.gas_used
+    );
+    let record = custody::follow_up_record(
+        o,
+        ctx,
+        tx,
         seq,
-        height: ctx.height,
-        tx_hash: tx.hash.to_vec(),
-        time_ms: ctx.time_ms,
-        requester: req.requester.clone(),
-        operator: req.operator.clone(),
-        owner: cert.issuer.clone(),
-        subject_id: cert.subject_id.clone(),
-        cert_id: cert.id.clone(),
-        cert_type: cert.cert_type.clone(),
-        purpose: req.purpose.clone(),
-        decision: pb::Decision::Allow as i32,
-        reason: format!(
-            "compute job {} ({}.{}) run by validator {id} ({}) on {}'s node: {outcome}, {} gas",
-            req.seq, job.contract, job.method, v.department, cert.issuer, r.gas_used
-        ),
-        points: 0,
-        via: format!("contract:{}", job.contract),
-        block_index: o.audit().len() as u32,
-        grant_id: req.grant_id,
-        action: pb::AuditAction::ComputeResult as i32,
-        request: req.seq,
-    });
+        &req,
+        &cert,
+        pb::AuditAction::ComputeResult,
+        reason,
+    );
+    o.push_audit(record);
     o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
     events.push(event(
         "compute_result",

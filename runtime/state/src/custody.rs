@@ -271,37 +271,28 @@ pub(crate) fn release(
             govchain_types::encode(&stored),
         );
         seq += 1;
-        o.push_audit(pb::AuditRecord {
+        let reason = format!(
+            "key share {} (of {threshold} needed) released by validator {} ({}) for request {}{}",
+            v.custody_share,
+            v.id,
+            v.department,
+            req.seq,
+            req.job.as_ref().map_or_else(String::new, |j| format!(
+                ", to compute job executor {} (not to {})",
+                j.executor, req.requester
+            ))
+        );
+        let record = follow_up_record(
+            o,
+            ctx,
+            tx,
             seq,
-            height: ctx.height,
-            tx_hash: tx.hash.to_vec(),
-            time_ms: ctx.time_ms,
-            requester: req.requester.clone(),
-            operator: req.operator.clone(),
-            owner: cert.issuer.clone(),
-            subject_id: cert.subject_id.clone(),
-            cert_id: cert.id.clone(),
-            cert_type: cert.cert_type.clone(),
-            purpose: req.purpose.clone(),
-            decision: pb::Decision::Allow as i32,
-            reason: format!(
-                "key share {} (of {threshold} needed) released by validator {} ({}) for request {}{}",
-                v.custody_share,
-                v.id,
-                v.department,
-                req.seq,
-                req.job.as_ref().map_or_else(String::new, |j| format!(
-                    ", to compute job executor {} (not to {})",
-                    j.executor, req.requester
-                ))
-            ),
-            points: 0,
-            via: String::new(),
-            block_index: o.audit().len() as u32,
-            grant_id: req.grant_id,
-            action: pb::AuditAction::KeyRelease as i32,
-            request: req.seq,
-        });
+            &req,
+            &cert,
+            pb::AuditAction::KeyRelease,
+            reason,
+        );
+        o.push_audit(record);
         events.push(event(
             "key_released",
             &[
@@ -315,4 +306,43 @@ pub(crate) fn release(
     }
     o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
     Ok(())
+}
+
+/// The audit record of something done for kept request `req` on certificate `cert` by
+/// `tx` in block `ctx` (a key release, a compute job's result), numbered `seq`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn follow_up_record(
+    o: &Overlay,
+    ctx: &BlockContext,
+    tx: &VerifiedTx,
+    seq: u64,
+    req: &pb::AccessRequest,
+    cert: &pb::Certificate,
+    action: pb::AuditAction,
+    reason: String,
+) -> pb::AuditRecord {
+    pb::AuditRecord {
+        seq,
+        height: ctx.height,
+        tx_hash: tx.hash.to_vec(),
+        time_ms: ctx.time_ms,
+        requester: req.requester.clone(),
+        operator: req.operator.clone(),
+        owner: cert.issuer.clone(),
+        subject_id: cert.subject_id.clone(),
+        cert_id: cert.id.clone(),
+        cert_type: cert.cert_type.clone(),
+        purpose: req.purpose.clone(),
+        decision: pb::Decision::Allow as i32,
+        reason,
+        points: 0,
+        via: req
+            .job
+            .as_ref()
+            .map_or_else(String::new, |j| format!("contract:{}", j.contract)),
+        block_index: o.audit().len() as u32,
+        grant_id: req.grant_id,
+        action: action as i32,
+        request: req.seq,
+    }
 }

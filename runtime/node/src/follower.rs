@@ -1,0 +1,145 @@
+//! The loop a validator's background workers share (the key-share custodian, the compute
+//! job runner): after each commit, or every [`TICK`], scan the kept access requests from
+//! a persisted cursor, submit what the scan produced, and move the cursor past every
+//! request that is settled.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use govchain_consensus::Chain;
+use govchain_types::TxError;
+use tokio::sync::watch;
+
+/// Scans also run on this tick, so work lost in a leader change is retried.
+pub(crate) const TICK: Duration = Duration::from_secs(2);
+
+/// What one scan found.
+#[derive(Debug)]
+pub(crate) struct Round<W> {
+    /// Transactions' worth of work to submit.
+    pub(crate) work: Vec<W>,
+    /// Lowest request seq not yet settled.
+    pub(crate) cursor: u64,
+}
+
+/// A background worker that follows the kept access requests.
+pub(crate) trait Follower: Send + Sync + 'static {
+    /// What a scan produces.
+    type Work: Send + 'static;
+    /// For logs.
+    const NAME: &'static str;
+    fn chain(&self) -> &Arc<Chain>;
+    /// File keeping the first request not yet settled (a restart resumes there).
+    fn cursor_file(&self) -> &Path;
+    /// Finds the work from request `cursor` on (runs on a blocking thread).
+    fn scan(&self, cursor: u64) -> Result<Round<Self::Work>, TxError>;
+    /// Submits it and waits (bounded) for its commit.
+    fn submit(&self, work: Vec<Self::Work>) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs `f` until `stop` turns true.
+pub(crate) async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
+    let f = Arc::new(f);
+    let mut commits = f.chain().subscribe();
+    let mut cursor = load_cursor(f.cursor_file());
+    tracing::info!(worker = F::NAME, from_request = cursor, "started");
+    loop {
+        let scan = {
+            let f = f.clone();
+            tokio::task::spawn_blocking(move || f.scan(cursor)).await
+        };
+        match scan {
+            Ok(Ok(round)) => {
+                if round.cursor != cursor {
+                    cursor = round.cursor;
+                    save_cursor(f.cursor_file(), cursor);
+                }
+                if !round.work.is_empty() && !*stop.borrow() {
+                    f.submit(round.work).await;
+                    continue;
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(worker = F::NAME, error = %e, "scan failed; retrying"),
+            Err(e) => tracing::error!(worker = F::NAME, error = %e, "scan panicked; retrying"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = commits.recv() => {}
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+fn load_cursor(file: &Path) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Best effort: a lost cursor only makes the next start scan from an earlier request.
+fn save_cursor(file: &Path, cursor: u64) {
+    let tmp = file.with_extension("tmp");
+    let r = std::fs::write(&tmp, cursor.to_string()).and_then(|()| std::fs::rename(&tmp, file));
+    if let Err(e) = r {
+        tracing::warn!(error = %e, file = %file.display(), "cannot save a cursor");
+    }
+}
+
+/// How long a submitted transaction may take to commit before the next round re-checks.
+const COMMIT_WAIT: Duration = Duration::from_secs(15);
+
+/// Signs `payloads` as validator `validator_id`'s account with consecutive nonces, submits
+/// them and waits for each commit. Returns the heights of those that succeeded; failures
+/// are logged, and the next round re-checks.
+pub(crate) async fn transact(
+    worker: &'static str,
+    chain: &Arc<Chain>,
+    validator_id: &str,
+    key: &govchain_crypto::PrivateKey,
+    payloads: Vec<govchain_types::pb::payload::Kind>,
+) -> Vec<u64> {
+    use govchain_types::pb;
+    let signer = crate::client::Signer {
+        department: govchain_state::custody::validator_account(validator_id),
+        operator: String::new(),
+        key: key.clone(),
+    };
+    let nonce = match chain.next_nonce(&signer.department, "") {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(worker, error = %e, "no nonce");
+            return vec![];
+        }
+    };
+    let txs = payloads
+        .into_iter()
+        .zip(nonce..)
+        .map(|(p, n)| signer.sign(chain.chain_id(), n, p))
+        .collect();
+    let mut committed = vec![];
+    for submitted in chain.submit(txs, true).await {
+        let receiver = match submitted {
+            Ok((_, Some(r))) => r,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::warn!(worker, error = %e, "transaction not admitted");
+                tokio::time::sleep(TICK).await;
+                break;
+            }
+        };
+        match tokio::time::timeout(COMMIT_WAIT, receiver).await {
+            Ok(Ok(r)) if r.status == pb::TxStatus::Ok as i32 => committed.push(r.height),
+            Ok(Ok(r)) => {
+                tracing::warn!(worker, error = %r.error_message, "transaction failed; the next round re-checks")
+            }
+            _ => tracing::warn!(worker, "not committed in time; the next round re-checks"),
+        }
+    }
+    committed
+}
