@@ -17,5 +17,5 @@ mkdir -p contracts/artifacts
 for wasm in "$target"/wasm32-unknown-unknown/release/*.wasm; do
   name=$(basename "$wasm")
   cp "$wasm" "contracts/artifacts/$name"
-  printf '%-14s %8d bytes  sm3 %s\n' "$name" "$(stat -c %s "$wasm")" "$(openssl dgst -sm3 -r "$wasm" | cut -d' ' -f1)"
+  printf '%-26s %8d bytes  sm3 %s\n' "$name" "$(stat -c %s "$wasm")" "$(openssl dgst -sm3 -r "$wasm" | cut -d' ' -f1)"
 done

@@ -110,20 +110,27 @@ pub(crate) async fn transact(
         operator: String::new(),
         key: key.clone(),
     };
-    let nonce = match chain.next_nonce(&signer.department, "") {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(worker, error = %e, "no nonce");
-            return vec![];
-        }
+    // The custodian and the job runner send as the same account: one takes its nonces
+    // and gets them admitted before the other asks.
+    static NONCES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let submitted = {
+        let _turn = NONCES.lock().await;
+        let nonce = match chain.next_nonce(&signer.department, "") {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(worker, error = %e, "no nonce");
+                return vec![];
+            }
+        };
+        let txs = payloads
+            .into_iter()
+            .zip(nonce..)
+            .map(|(p, n)| signer.sign(chain.chain_id(), n, p))
+            .collect();
+        chain.submit(txs, true).await
     };
-    let txs = payloads
-        .into_iter()
-        .zip(nonce..)
-        .map(|(p, n)| signer.sign(chain.chain_id(), n, p))
-        .collect();
     let mut committed = vec![];
-    for submitted in chain.submit(txs, true).await {
+    for submitted in submitted {
         let receiver = match submitted {
             Ok((_, Some(r))) => r,
             Ok(_) => continue,

@@ -16,13 +16,14 @@ use govchain_state::contracts::certificate_view;
 use govchain_state::custody::{self, DEFAULT_RELEASE_WINDOW_MS};
 use govchain_state::{BlockContext, Overlay, certs, keys};
 use govchain_types::{TxError, pb};
-use serde_json::json;
 
 use crate::follower::{Follower, Round, transact};
 use crate::opener::{open_document, verify_shares};
 
 /// Most results posted per round.
 const MAX_PER_ROUND: usize = 64;
+/// Rounds a job may fail to run (or its result be refused) before it is posted as failed.
+const MAX_ATTEMPTS: u32 = 5;
 
 /// A validator's job runner.
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub(crate) struct JobRunner {
     pub(crate) key: PrivateKey,
     /// File keeping the first request not yet settled (a restart resumes there).
     pub(crate) cursor_file: PathBuf,
+    /// Rounds each unsettled job has been tried in.
+    pub(crate) attempts: std::sync::Mutex<std::collections::BTreeMap<u64, u32>>,
 }
 
 impl Follower for JobRunner {
@@ -53,7 +56,9 @@ impl Follower for JobRunner {
             work: vec![],
             cursor,
         };
-        let Some(custody) = custody::key_set(&o)? else {
+        // A validator removed by governance (or turned observer) runs nothing more.
+        let voting = compute::validator(&o, &self.validator_id)?.is_some_and(|v| !v.observer);
+        let Some(custody) = custody::key_set(&o)?.filter(|_| voting) else {
             return Ok(round);
         };
         let set = KeySet::from_bytes(&custody.public_key_set)
@@ -63,6 +68,12 @@ impl Follower for JobRunner {
             w => w,
         };
         let tip = self.chain.tip().header;
+        // Off chain, the clock may be read: an idle chain makes no blocks, and a job whose
+        // shares never come must still end.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+            .max(tip.time_ms);
         let mut settled_so_far = true;
         let mut after = cursor.checked_sub(1).map(keys::access_request);
         while let Some((k, v)) = o
@@ -77,17 +88,36 @@ impl Follower for JobRunner {
                 .is_some_and(|j| j.executor == self.validator_id);
             let settled = !mine
                 || compute::result(&o, req.seq)?.is_some()
+                || self.attempt(req.seq) >= 2 * MAX_ATTEMPTS && {
+                    tracing::error!(
+                        request = req.seq,
+                        "the chain keeps refusing this compute job's result; skipping it"
+                    );
+                    true
+                }
                 || {
-                    let expired = tip.time_ms > req.time_ms.saturating_add(window);
+                    let expired = now > req.time_ms.saturating_add(window);
+                    let attempts = self.attempts.lock().expect("attempts")[&req.seq] - 1;
                     match self.try_run(&o, &tip, &set, &req, expired) {
                         Ok(Some(result)) => round.work.push(result),
                         Ok(None) => {}
+                        // A job that keeps failing on this node ends as failed, so neither
+                        // the requester nor this scan waits for it forever.
+                        Err(e) if expired || attempts >= MAX_ATTEMPTS => {
+                            tracing::warn!(request = req.seq, error = %e, "giving up on a compute job");
+                            let failed =
+                                self.failure(&req, &tip, "the executor could not run the job");
+                            round.work.extend(failed);
+                        }
                         Err(e) => {
                             tracing::warn!(request = req.seq, error = %e, "cannot run a compute job yet")
                         }
                     }
                     false
                 };
+            if settled && mine {
+                self.attempts.lock().expect("attempts").remove(&req.seq);
+            }
             if settled && settled_so_far {
                 round.cursor = req.seq + 1;
             } else {
@@ -116,6 +146,48 @@ impl Follower for JobRunner {
 }
 
 impl JobRunner {
+    /// Counts one more round for job `request`; returns the rounds before this one.
+    fn attempt(&self, request: u64) -> u32 {
+        let mut a = self.attempts.lock().expect("attempts");
+        let n = a.entry(request).or_default();
+        *n += 1;
+        *n - 1
+    }
+
+    /// A signed failed result for job `req` saying `why` (to the requester only).
+    fn failure(
+        &self,
+        req: &pb::AccessRequest,
+        tip: &pb::BlockHeader,
+        why: &str,
+    ) -> Option<pb::ComputeResult> {
+        let job = req.job.as_ref()?;
+        let r = pb::ComputeResult {
+            request: req.seq,
+            code_hash: job.code_hash.clone(),
+            state_height: tip.height,
+            failed: true,
+            ..Default::default()
+        };
+        self.seal(r, job, why.as_bytes()).ok()
+    }
+
+    /// Encrypts `plain` (the output, or why the job failed) to the requester and signs.
+    fn seal(
+        &self,
+        mut r: pb::ComputeResult,
+        job: &pb::ComputeSpec,
+        plain: &[u8],
+    ) -> Result<pb::ComputeResult, TxError> {
+        let requester = govchain_crypto::PublicKey::from_sec1(&job.requester_key)
+            .map_err(|e| TxError::Internal(format!("request {}: requester key: {e}", r.request)))?;
+        r.output = requester.encrypt(plain);
+        r.output_hash = govchain_crypto::sm3(plain).to_vec();
+        let digest = compute::result_digest(self.chain.chain_id(), &r);
+        r.signature = self.key.sign(&digest).to_bytes().to_vec();
+        Ok(r)
+    }
+
     /// The result of job `req` if it can be run (or can no longer be), `None` while its
     /// key shares are still coming.
     fn try_run(
@@ -127,7 +199,10 @@ impl JobRunner {
         expired: bool,
     ) -> Result<Option<pb::ComputeResult>, TxError> {
         let _span = tracing::info_span!("compute_job", request = req.seq).entered();
-        let job = req.job.clone().unwrap_or_default();
+        let job = req
+            .job
+            .as_ref()
+            .ok_or_else(|| TxError::Internal(format!("request {} is no job", req.seq)))?;
         let cert = certs::get(o, &req.cert_id)?;
         let envelope = Envelope::parse(&cert.key_envelope)
             .map_err(|e| TxError::Internal(format!("certificate {}: {e}", cert.id)))?;
@@ -136,76 +211,81 @@ impl JobRunner {
         let mut result = pb::ComputeResult {
             request: req.seq,
             code_hash: job.code_hash.clone(),
+            state_height: tip.height,
             ..Default::default()
+        };
+        let fail = |mut r: pb::ComputeResult, why: String| {
+            r.failed = true;
+            self.seal(r, job, why.as_bytes()).map(Some)
         };
         if good.len() < set.threshold() {
             if !expired {
                 return Ok(None);
             }
-            result.error = format!(
+            let why = format!(
                 "only {} valid key share(s) of the {} needed were released within the request's window",
                 good.len(),
                 set.threshold()
             );
-            return Ok(Some(self.sign(result)));
+            return fail(result, why);
         }
         let doc = match open_document(set, &good, &envelope, &cert) {
             Ok(d) => zeroize::Zeroizing::new(d),
-            Err(e) => {
-                result.error = format!("{e:#}");
-                return Ok(Some(self.sign(result)));
-            }
+            Err(e) => return fail(result, format!("{e:#}")),
         };
         result.input_hash = cert.content_hash.clone();
-        let input = (|| -> Result<Vec<u8>, String> {
-            let document: serde_json::Value = serde_json::from_slice(&doc)
-                .map_err(|e| format!("the certificate's document is not JSON: {e}"))?;
-            let args: serde_json::Value = if job.args.is_empty() {
-                serde_json::Value::Null
-            } else {
-                serde_json::from_slice(&job.args)
-                    .map_err(|e| format!("the job's arguments are not JSON: {e}"))?
-            };
-            let view: serde_json::Value =
-                serde_json::from_slice(&certificate_view(&cert, req.seq)).expect("view is JSON");
-            Ok(
-                json!({"args": args, "certificate": view, "document": document})
-                    .to_string()
-                    .into_bytes(),
-            )
-        })();
-        let input = match input {
-            Ok(i) => zeroize::Zeroizing::new(i),
-            Err(e) => {
-                result.error = e;
-                return Ok(Some(self.sign(result)));
-            }
+        let input = match job_input(&job.args, &certificate_view(&cert, req.seq), &doc) {
+            Ok(i) => i,
+            Err(e) => return fail(result, e),
         };
         let ctx = BlockContext {
             height: tip.height,
             time_ms: tip.time_ms,
             proposer: String::new(),
         };
-        let (outcome, gas) = self.chain.executor().run_job(&ctx, req, input.to_vec())?;
+        let mut input = input;
+        let (outcome, gas) =
+            self.chain
+                .executor()
+                .run_job(&ctx, req, std::mem::take(&mut *input))?;
         result.gas_used = gas;
+        tracing::info!(contract = %job.contract, method = %job.method, gas, ok = outcome.is_ok(), "ran a compute job");
         match outcome {
-            Ok(out) if out.len() > MAX_OUTPUT => {
-                result.error = format!(
+            Ok(out) if out.len() > MAX_OUTPUT => fail(
+                result,
+                format!(
                     "the job's output of {} bytes exceeds {MAX_OUTPUT}",
                     out.len()
-                );
-            }
-            Ok(out) if out.is_empty() => result.error = "the job returned nothing".into(),
-            Ok(out) => result.output = out,
-            Err(e) => result.error = e.chars().take(compute::MAX_ERROR / 4).collect(),
+                ),
+            ),
+            Ok(out) if out.is_empty() => fail(result, "the job returned nothing".into()),
+            Ok(out) => self.seal(result, job, &out).map(Some),
+            Err(e) => fail(result, e.chars().take(MAX_OUTPUT / 4).collect()),
         }
-        tracing::info!(contract = %job.contract, method = %job.method, gas, ok = result.error.is_empty(), "ran a compute job");
-        Ok(Some(self.sign(result)))
     }
+}
 
-    fn sign(&self, mut r: pb::ComputeResult) -> pb::ComputeResult {
-        let digest = compute::result_digest(self.chain.chain_id(), &r);
-        r.signature = self.key.sign(&digest).to_bytes().to_vec();
-        r
+/// `{"args": …, "certificate": …, "document": …}` built from the raw bytes, so the
+/// decrypted document is copied only into buffers that are wiped when dropped.
+fn job_input(args: &[u8], view: &[u8], doc: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    use serde::de::IgnoredAny;
+    serde_json::from_slice::<IgnoredAny>(doc)
+        .map_err(|e| format!("the certificate's document is not JSON: {e}"))?;
+    let args: &[u8] = if args.is_empty() { b"null" } else { args };
+    serde_json::from_slice::<IgnoredAny>(args)
+        .map_err(|e| format!("the job's arguments are not JSON: {e}"))?;
+    let mut input =
+        zeroize::Zeroizing::new(Vec::with_capacity(args.len() + view.len() + doc.len() + 48));
+    for part in [
+        &b"{\"args\":"[..],
+        args,
+        b",\"certificate\":",
+        view,
+        b",\"document\":",
+        doc,
+        b"}",
+    ] {
+        input.extend_from_slice(part);
     }
+    Ok(input)
 }

@@ -58,9 +58,9 @@ pub(crate) fn open_document(
     envelope: &Envelope,
     cert: &pb::Certificate,
 ) -> anyhow::Result<Vec<u8>> {
-    let key = set.combine(good, envelope)?;
+    let key = zeroize::Zeroizing::new(set.combine(good, envelope)?);
     let doc = sm4gcm::open(
-        &sm4gcm::DataKey::from_bytes(&key)?,
+        &sm4gcm::DataKey::from_bytes(&*key)?,
         &cert.ciphertext,
         cert.id.as_bytes(),
     )

@@ -195,6 +195,7 @@ fn job_runner(
         validator_id: cfg.node_id.clone(),
         key: key.clone(),
         cursor_file: cfg.data_dir.join("jobs.cursor"),
+        attempts: Default::default(),
     }))
 }
 

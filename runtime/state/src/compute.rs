@@ -14,15 +14,19 @@ use crate::{BlockContext, Overlay, VerifiedTx, certs, event, gate, governance, i
 
 /// Longest job arguments.
 pub const MAX_ARGS: usize = 16 * 1024;
-/// Longest job output.
+/// Longest plaintext output (or failure message) of a job.
 pub const MAX_OUTPUT: usize = 16 * 1024;
-/// Longest failure message of a job.
-pub const MAX_ERROR: usize = 1024;
+/// SM2 encryption (DER) adds at most this much to the output.
+const SM2_OVERHEAD: usize = 160;
+/// Compute jobs one department may run over one certificate per day of block time:
+/// enough for a real application, too few to search a model's thresholds for the data.
+pub const MAX_JOBS_PER_DAY: u64 = 3;
 /// Domain of the executor's result signature.
 const RESULT_DOMAIN: &[u8] = b"govchain/compute-result/v1\0";
 
-/// The digest the executor signs for `r` on chain `chain_id`: domain, chain, request,
-/// code, input, gas, output and error, each length-prefixed where variable.
+/// The digest the executor signs for `r` on chain `chain_id`: domain, chain, code,
+/// input, encrypted output and its plaintext hash (length-prefixed), then request,
+/// outcome, gas and the state height the job read.
 pub fn result_digest(chain_id: &str, r: &pb::ComputeResult) -> [u8; 32] {
     let mut b = RESULT_DOMAIN.to_vec();
     for part in [
@@ -30,13 +34,15 @@ pub fn result_digest(chain_id: &str, r: &pb::ComputeResult) -> [u8; 32] {
         &r.code_hash,
         &r.input_hash,
         &r.output,
-        r.error.as_bytes(),
+        &r.output_hash,
     ] {
         b.extend_from_slice(&(part.len() as u64).to_be_bytes());
         b.extend_from_slice(part);
     }
     b.extend_from_slice(&r.request.to_be_bytes());
+    b.push(u8::from(r.failed));
     b.extend_from_slice(&r.gas_used.to_be_bytes());
+    b.extend_from_slice(&r.state_height.to_be_bytes());
     sm3(&b)
 }
 
@@ -104,6 +110,18 @@ pub(crate) fn submit(
         });
     }
     let cert = certs::get(o, &job.cert_id)?;
+    let day = ctx.time_ms / 86_400_000;
+    let quota_key = keys::job_quota(&tx.body.sender, &cert.id, day);
+    let used = keys::counter(o.get(&quota_key).map_err(internal)?)?;
+    if used >= MAX_JOBS_PER_DAY {
+        return Err(TxError::InvalidArgument {
+            field: "compute",
+            reason: format!(
+                "'{}' ran {used} compute jobs over certificate {} today, the most a day ({MAX_JOBS_PER_DAY})",
+                tx.body.sender, cert.id
+            ),
+        });
+    }
     let executor = executor_for(o, &cert.issuer)?.ok_or_else(|| TxError::InvalidArgument {
         field: "compute.cert_id",
         reason: format!(
@@ -126,7 +144,9 @@ pub(crate) fn submit(
             args: job.args.clone(),
             code_hash: rec.code_hash.clone(),
             executor: executor.id.clone(),
+            requester_key: tx.tx.signer_pubkey.clone(),
         };
+        o.put(quota_key, (used + 1).to_be_bytes().to_vec());
         custody::record_request(o, tx, &out.record, executor.public_key.clone(), Some(spec));
         events.push(event(
             "compute_requested",
@@ -175,16 +195,16 @@ pub(crate) fn post_result(
         });
     }
     let bad = |field, reason: String| Err(TxError::InvalidArgument { field, reason });
-    if r.output.len() > MAX_OUTPUT {
-        return bad("result.output", format!("at most {MAX_OUTPUT} bytes"));
-    }
-    if r.error.len() > MAX_ERROR {
-        return bad("result.error", format!("at most {MAX_ERROR} bytes"));
-    }
-    if r.error.is_empty() == r.output.is_empty() {
+    if r.output.is_empty() || r.output.len() > MAX_OUTPUT + SM2_OVERHEAD {
         return bad(
-            "result",
-            "exactly one of output (success) and error (failure) must be set".into(),
+            "result.output",
+            format!("1 to {MAX_OUTPUT} bytes of output, SM2-encrypted to the requester"),
+        );
+    }
+    if r.output_hash.len() != 32 {
+        return bad(
+            "result.output_hash",
+            "the SM3 hash (32 bytes) of the plaintext output".into(),
         );
     }
     if r.code_hash != job.code_hash {
@@ -199,7 +219,7 @@ pub(crate) fn post_result(
     }
     let cert = certs::get(o, &req.cert_id)?;
     // A failed job may not have got as far as the document.
-    if !(r.input_hash == cert.content_hash || !r.error.is_empty() && r.input_hash.is_empty()) {
+    if !(r.input_hash == cert.content_hash || r.failed && r.input_hash.is_empty()) {
         return bad(
             "result.input_hash",
             format!(
@@ -231,15 +251,12 @@ pub(crate) fn post_result(
             tx_hash: tx.hash.to_vec(),
         }),
     );
-    let outcome = if r.error.is_empty() {
-        format!("result of {} bytes", r.output.len())
-    } else {
-        format!("failed: {}", r.error)
-    };
+    // The output, or why the job failed, is for the requester only.
+    let outcome = if r.failed { "failed" } else { "result" };
     let mut seq = keys::counter(o.get(keys::AUDIT_SEQ).map_err(internal)?)?;
     seq += 1;
     let reason = format!(
-        "compute job {} ({}.{}) run by validator {id} ({}) on {}'s node: {outcome}, {} gas",
+        "compute job {} ({}.{}) run by validator {id} ({}) on {}'s node: {outcome} posted, encrypted to the requester, {} gas",
         req.seq, job.contract, job.method, v.department, cert.issuer, r.gas_used
     );
     let record = custody::follow_up_record(
@@ -259,10 +276,7 @@ pub(crate) fn post_result(
         &[
             ("request", req.seq.to_string()),
             ("executor", id.to_string()),
-            (
-                "status",
-                if r.error.is_empty() { "ok" } else { "failed" }.into(),
-            ),
+            ("status", if r.failed { "failed" } else { "ok" }.into()),
             ("gas_used", r.gas_used.to_string()),
         ],
     ));

@@ -122,7 +122,7 @@ impl Host for ContractHost {
     fn read_certificate(&mut self, cert_id: &str, purpose: &str) -> Result<Vec<u8>, HostError> {
         let Some(policy) = self.policy.clone() else {
             return Err(HostError::Denied(
-                "a query cannot read certificates: every read is paid and audited, so it needs a transaction".into(),
+                "queries and compute jobs cannot read certificates: every read is paid and audited, so it needs a transaction".into(),
             ));
         };
         let reader = gate::Reader {

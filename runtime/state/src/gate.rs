@@ -24,16 +24,19 @@ pub struct Reader<'a> {
     /// Empty for a direct request, `contract:<name>` inside a contract call or for a
     /// compute job.
     pub via: String,
-    /// [`pb::AuditAction::Read`], or [`pb::AuditAction::Compute`] for a compute job
-    /// (policy action `compute`: the requester gets a result, never the document).
+    /// [`pb::AuditAction::Read`], or [`pb::AuditAction::Compute`] for a compute job of
+    /// the contract in `via` (policy action `compute:<contract>`: the requester gets a
+    /// result, never the document).
     pub action: pb::AuditAction,
 }
 
 impl Reader<'_> {
-    fn policy_action(&self) -> &'static str {
+    fn policy_action(&self) -> String {
         match self.action {
-            pb::AuditAction::Compute => crate::policy::COMPUTE,
-            _ => crate::policy::READ,
+            pb::AuditAction::Compute => crate::policy::compute_action(
+                self.via.strip_prefix("contract:").unwrap_or_default(),
+            ),
+            _ => crate::policy::READ.to_string(),
         }
     }
 }
@@ -149,7 +152,7 @@ fn basis(
     }
     match policy.check(
         reader.department,
-        reader.policy_action(),
+        &reader.policy_action(),
         &cert.cert_type,
         purpose,
     )? {
@@ -225,7 +228,11 @@ fn charge(
         &points::Cause {
             ctx,
             tx_hash: reader.tx_hash,
-            kind: "read",
+            kind: if reader.action == pb::AuditAction::Compute {
+                "compute"
+            } else {
+                "read"
+            },
             counterparty: "",
             audit_seq: record.seq,
             note: &cert.id,

@@ -458,8 +458,12 @@ fn deploy(
         .get(&keys::code_entries(&hash))
         .map_err(internal)?
         .ok_or_else(|| internal("code entries missing"))?;
-    let (calls, queries, jobs): (Vec<String>, Vec<String>, Vec<String>) =
-        serde_json::from_slice(&entries).map_err(internal)?;
+    // [calls, queries] before compute jobs existed; [calls, queries, jobs] since.
+    let mut lists: Vec<Vec<String>> = serde_json::from_slice(&entries).map_err(internal)?;
+    lists.resize(3, vec![]);
+    let jobs = lists.pop().unwrap_or_default();
+    let queries = lists.pop().unwrap_or_default();
+    let calls = lists.pop().unwrap_or_default();
     let record = pb::ContractRecord {
         name: rec.contract.clone(),
         code_hash: rec.code_hash.clone(),

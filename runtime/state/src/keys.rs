@@ -297,3 +297,11 @@ pub fn job_result(request: u64) -> Vec<u8> {
     k.extend_from_slice(&request.to_be_bytes());
     k
 }
+
+/// Compute jobs of a department over a certificate on one day:
+/// `jq/{department}/{cert id}/{day u64 BE}` → count.
+pub fn job_quota(department: &str, cert_id: &str, day: u64) -> Vec<u8> {
+    let mut k = format!("jq/{department}/{cert_id}/").into_bytes();
+    k.extend_from_slice(&day.to_be_bytes());
+    k
+}

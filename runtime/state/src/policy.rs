@@ -17,9 +17,15 @@ pub const NANJING_POLICY: &str = include_str!("../../../policies/policy.csv");
 
 /// The gate's action for reading a certificate (directly or in a contract call).
 pub const READ: &str = "read";
-/// The gate's action for running a compute-to-data job over a certificate: the
-/// requester gets the job's result, never the document.
-pub const COMPUTE: &str = "compute";
+/// Prefix of the gate's action for running a compute-to-data job over a certificate:
+/// `compute:<contract>` names the approved contract that may run (the requester gets the
+/// job's result, never the document).
+pub const COMPUTE_PREFIX: &str = "compute:";
+
+/// The policy action for compute jobs of `contract`.
+pub fn compute_action(contract: &str) -> String {
+    format!("{COMPUTE_PREFIX}{contract}")
+}
 /// Prefix of role names in `g` lines.
 pub const ROLE_PREFIX: &str = "role:";
 
@@ -43,8 +49,15 @@ impl PolicyLine {
         }
         match (ptype.as_str(), fields.len()) {
             ("p", 5) => {
-                if fields[2] != READ && fields[2] != COMPUTE {
-                    return Err(format!("'{line}': action must be '{READ}' or '{COMPUTE}'"));
+                match fields[2].strip_prefix(COMPUTE_PREFIX) {
+                    _ if fields[2] == READ => {}
+                    Some(contract) => validate_name(contract)
+                        .map_err(|e| format!("'{line}': contract of the compute action {e}"))?,
+                    None => {
+                        return Err(format!(
+                            "'{line}': action must be '{READ}' or '{COMPUTE_PREFIX}<contract>'"
+                        ));
+                    }
                 }
                 if fields[4] != "allow" && fields[4] != "deny" {
                     return Err(format!("'{line}': effect must be 'allow' or 'deny'"));
@@ -209,18 +222,18 @@ impl Policy {
         self.version
     }
 
-    /// May `department` do `action` ([`READ`] or [`COMPUTE`]) on certificates of
+    /// May `department` do `action` ([`READ`] or [`compute_action`]) on certificates of
     /// `cert_type` for `purpose`?
     pub fn check(
         &self,
         department: &str,
-        action: &'static str,
+        action: &str,
         cert_type: &str,
         purpose: &str,
     ) -> Result<Verdict, TxError> {
         let key = (
             department.to_string(),
-            action,
+            action.to_string(),
             cert_type.to_string(),
             purpose.to_string(),
         );
@@ -265,7 +278,7 @@ impl Policy {
 }
 
 /// Department, action, certificate type, purpose.
-type VerdictKey = (String, &'static str, String, String);
+type VerdictKey = (String, String, String, String);
 
 /// A casbin adapter over policy lines read from chain state. It is read-only: the
 /// policy changes only through governance, never through the enforcer.

@@ -1044,11 +1044,13 @@ fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_re
     let result = |code_hash: Vec<u8>, input_hash: Vec<u8>| pb::ComputeResult {
         request: job,
         output: output.clone(),
-        error: String::new(),
+        failed: false,
         gas_used: 1_234,
         input_hash,
         code_hash,
         signature: vec![],
+        output_hash: sm3(&output).to_vec(),
+        state_height: 7,
     };
     let content = sm3(b"TAX-1").to_vec();
     let signed = |net: &Net, key: &str, mut r: pb::ComputeResult| {
@@ -1111,4 +1113,19 @@ fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_re
     );
     let r = net.one("validator:node1", signed(&net, "validator:node1", good));
     assert_eq!(code(&r), ErrorCode::AlreadyExists);
+
+    // Three jobs a day per department and certificate: enough for an application, too
+    // few to probe the model's thresholds for the data.
+    for _ in 0..2 {
+        ok(&net.one("bank", compute_job(&cert, "credit_assessment", "score")));
+    }
+    let r = net.one("bank", compute_job(&cert, "credit_assessment", "score"));
+    assert_eq!(code(&r), ErrorCode::InvalidArgument);
+    assert!(
+        r.error_message.contains("the most a day (3)"),
+        "{}",
+        r.error_message
+    );
+    net.block_after(DAY);
+    ok(&net.one("bank", compute_job(&cert, "credit_assessment", "score")));
 }

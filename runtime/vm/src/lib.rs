@@ -392,7 +392,9 @@ impl<H: Host> Vm<H> {
         store.limiter(|c| &mut c.limits);
         let result = self.run(&mut store, &req, load);
         let gas_used = req.gas_limit - store.get_fuel().unwrap_or(0);
-        let ctx = store.into_data();
+        let mut ctx = store.into_data();
+        // The input may be a decrypted document (compute jobs): wipe it.
+        ctx.input.fill(0);
         CallOutcome {
             host: ctx.host,
             gas_used,

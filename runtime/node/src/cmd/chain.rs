@@ -134,8 +134,8 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
             "method": j.method, "args": String::from_utf8_lossy(&j.args),
         }),
         Some(pb::payload::Kind::Result(r)) => json!({
-            "type": "compute_result", "request": r.request, "output": String::from_utf8_lossy(&r.output),
-            "error": r.error, "gas_used": r.gas_used, "input_hash": hex::encode(&r.input_hash),
+            "type": "compute_result", "request": r.request, "output_bytes": r.output.len(),
+            "failed": r.failed, "gas_used": r.gas_used, "input_hash": hex::encode(&r.input_hash),
             "code_hash": hex::encode(&r.code_hash),
         }),
         Some(pb::payload::Kind::Release(r)) => json!({

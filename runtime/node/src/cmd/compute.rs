@@ -9,7 +9,7 @@ use anyhow::{Context, bail, ensure};
 use clap::Subcommand;
 use govchain_api::CertificatesClient;
 use govchain_api::rpc::{GetReleasesRequest, GetReleasesResponse};
-use govchain_crypto::{PublicKey, Signature};
+use govchain_crypto::{PrivateKey, PublicKey, Signature};
 use govchain_state::{Genesis, compute};
 use govchain_types::pb;
 use serde_json::{Value, json};
@@ -46,13 +46,16 @@ pub(crate) enum ComputeCmd {
         #[command(flatten)]
         sign: SignArgs,
     },
-    /// A job's result, checked against the executor's key in genesis.
+    /// A job's result, decrypted with the requester's key and checked against the
+    /// executor's key in genesis.
     Result {
         /// The job's request id.
         request: u64,
         /// Seconds to wait for it.
         #[arg(long, default_value_t = 0)]
         wait: u64,
+        #[command(flatten)]
+        sign: SignArgs,
     },
 }
 
@@ -64,7 +67,7 @@ pub(crate) async fn compute(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let genesis = network_genesis(&home.join("genesis.json"))?;
-    let (request, wait) = match cmd {
+    let (request, wait, sign) = match cmd {
         ComputeCmd::Run {
             cert,
             contract,
@@ -105,23 +108,31 @@ pub(crate) async fn compute(
             if wait == 0 {
                 return Ok(());
             }
-            (request, wait)
+            (request, wait, sign)
         }
-        ComputeCmd::Result { request, wait } => (request, wait),
+        ComputeCmd::Result {
+            request,
+            wait,
+            sign,
+        } => (request, wait, sign),
     };
-    let r = await_result(
+    let (r, plain) = await_result(
         channel(endpoint).await?,
         &genesis,
         request,
         Duration::from_secs(wait),
+        &sign.signer(home)?.key,
     )
     .await?;
     let res = r.result.clone().unwrap_or_default();
     let out = res.result.clone().unwrap_or_default();
-    let output: Value = serde_json::from_slice(&out.output).unwrap_or(Value::Null);
+    let text = String::from_utf8_lossy(&plain).into_owned();
+    let output: Value = serde_json::from_slice(&plain).unwrap_or(Value::Null);
     let value = json!({
         "request": request, "executor": res.executor, "height": res.height,
-        "ok": out.error.is_empty(), "output": output, "error": out.error, "gas_used": out.gas_used,
+        "ok": !out.failed, "output": if out.failed { Value::Null } else { output.clone() },
+        "error": if out.failed { text.clone() } else { String::new() }, "gas_used": out.gas_used,
+        "state_height": out.state_height,
         "code_hash": hex::encode(&out.code_hash), "input_hash": hex::encode(&out.input_hash),
         "signature_ok": true,
         "released_by": r.releases.iter().map(|s| s.validator.clone()).collect::<Vec<_>>(),
@@ -137,10 +148,10 @@ pub(crate) async fn compute(
                 ),
                 (
                     "result",
-                    if out.error.is_empty() {
-                        output.to_string()
+                    if out.failed {
+                        format!("FAILED: {text}")
                     } else {
-                        format!("FAILED: {}", out.error)
+                        output.to_string()
                     }
                 ),
                 ("gas", out.gas_used.to_string()),
@@ -162,14 +173,16 @@ pub(crate) async fn compute(
     Ok(())
 }
 
-/// Waits up to `wait` for job `request`'s result and checks it against genesis alone:
-/// the executor's SM2 signature, the job's code, the certificate's content hash.
+/// Waits up to `wait` for job `request`'s result, checks it against genesis alone (the
+/// executor's SM2 signature, the job's code, the certificate's content hash) and
+/// decrypts it with the requester's `key`: the output, or why the job failed.
 pub(crate) async fn await_result(
     channel: Channel,
     genesis: &Genesis,
     request: u64,
     wait: Duration,
-) -> anyhow::Result<GetReleasesResponse> {
+    key: &PrivateKey,
+) -> anyhow::Result<(GetReleasesResponse, Vec<u8>)> {
     let mut client = CertificatesClient::new(channel);
     let started = Instant::now();
     let r = loop {
@@ -200,12 +213,17 @@ pub(crate) async fn await_result(
     let res = r.result.clone().unwrap_or_default();
     let out = res.result.clone().unwrap_or_default();
     ensure!(
+        out.request == request,
+        "the node served the result of job {} for job {request}",
+        out.request
+    );
+    ensure!(
         res.executor == job.executor,
         "the result is posted by {}, the job's executor is {}",
         res.executor,
         job.executor
     );
-    let key = genesis
+    let executor = genesis
         .validators
         .iter()
         .find(|v| v.id == res.executor)
@@ -215,7 +233,7 @@ pub(crate) async fn await_result(
                 res.executor
             )
         })?;
-    PublicKey::from_sec1(&hex::decode(&key.public_key)?)?
+    PublicKey::from_sec1(&hex::decode(&executor.public_key)?)?
         .verify(
             &compute::result_digest(&genesis.chain_id, &out),
             &Signature::from_slice(&out.signature)?,
@@ -227,9 +245,19 @@ pub(crate) async fn await_result(
     );
     let cert = r.certificate.clone().unwrap_or_default();
     ensure!(
-        cert.id == req.cert_id && (!out.error.is_empty() || out.input_hash == cert.content_hash),
+        cert.id == req.cert_id && (out.failed || out.input_hash == cert.content_hash),
         "the result was computed over another document than certificate {}",
         req.cert_id
     );
-    Ok(r)
+    let plain = key.decrypt(&out.output).with_context(|| {
+        format!(
+            "the result of job {request} is encrypted to {}'s key, not this one",
+            req.requester
+        )
+    })?;
+    ensure!(
+        govchain_crypto::sm3(&plain).as_slice() == out.output_hash.as_slice(),
+        "the decrypted result does not match the hash the executor signed"
+    );
+    Ok((r, plain))
 }
