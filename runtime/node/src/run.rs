@@ -147,6 +147,15 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     })
 }
 
+/// This node's validator (or observer) record in committed state, if it has one.
+fn own_record(
+    cfg: &NodeConfig,
+    chain: &Chain,
+) -> anyhow::Result<Option<govchain_types::pb::Validator>> {
+    let o = govchain_state::Overlay::new(chain.store().clone());
+    Ok(govchain_state::compute::validator(&o, &cfg.node_id)?)
+}
+
 /// The validator key must be the one the chain registers for this node. A node added
 /// by governance after genesis is not registered until it has caught up; it starts and
 /// waits for the leader to add it.
@@ -155,17 +164,13 @@ fn check_validator_key(
     chain: &Chain,
     key: &govchain_crypto::PrivateKey,
 ) -> anyhow::Result<()> {
-    let raw = chain
-        .store()
-        .state(&govchain_state::keys::validator(&cfg.node_id))?;
-    let Some(raw) = raw else {
+    let Some(v) = own_record(cfg, chain)? else {
         if cfg.consensus.raft.is_none() {
             bail!("node_id '{}' is not a validator in genesis", cfg.node_id);
         }
         tracing::info!(node = %cfg.node_id, "not a validator or observer yet: waiting for the leader to add this node once governance approves it");
         return Ok(());
     };
-    let v: govchain_types::pb::Validator = govchain_types::decode("validator", &raw)?;
     if v.public_key != key.public_key().to_sec1() {
         bail!(
             "{} is not the key the chain registers for validator '{}'",
@@ -183,13 +188,9 @@ fn job_runner(
     chain: &Arc<Chain>,
     key: &govchain_crypto::PrivateKey,
 ) -> anyhow::Result<Option<JobRunner>> {
-    let Some(raw) = chain
-        .store()
-        .state(&govchain_state::keys::validator(&cfg.node_id))?
-    else {
+    let Some(v) = own_record(cfg, chain)? else {
         return Ok(None);
     };
-    let v: govchain_types::pb::Validator = govchain_types::decode("validator", &raw)?;
     Ok((!v.observer).then(|| JobRunner {
         chain: chain.clone(),
         validator_id: cfg.node_id.clone(),
@@ -206,10 +207,9 @@ fn custodian(
     key: &govchain_crypto::PrivateKey,
 ) -> anyhow::Result<Option<Custodian>> {
     let store = chain.store();
-    let Some(raw) = store.state(&govchain_state::keys::validator(&cfg.node_id))? else {
+    let Some(v) = own_record(cfg, chain)? else {
         return Ok(None);
     };
-    let v: govchain_types::pb::Validator = govchain_types::decode("validator", &raw)?;
     if v.custody_share == 0 {
         return Ok(None);
     }

@@ -14,12 +14,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> TxError {
     }
 }
 
-fn load(o: &Overlay, id: &str) -> Result<Option<pb::Validator>, TxError> {
-    o.get(&keys::validator(id))
-        .map_err(internal)?
-        .map(|raw| govchain_types::decode("validator", &raw).map_err(internal))
-        .transpose()
-}
+use crate::compute::validator as load;
 
 /// Checks a node change against the committed set; returns its one-line summary.
 pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, TxError> {

@@ -819,6 +819,12 @@ async fn fetch(
             r.request.clone().unwrap_or_default(),
             r.certificate.clone().unwrap_or_default(),
         );
+        if let Some(job) = &req.job {
+            bail!(
+                "request {request} is a compute job: its key shares go to the executor {}, and its result is read with `govchain compute result {request}`",
+                job.executor
+            );
+        }
         let on_chain = r.custody.as_ref().map(|c| c.public_key_set.clone());
         if on_chain != Some(set.to_bytes()) {
             bail!(
