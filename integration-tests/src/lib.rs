@@ -178,6 +178,15 @@ impl Network {
         format!("http://127.0.0.1:{}", self.base_port + 10 * (i as u16 - 1))
     }
 
+    /// Validator `id`'s own account (`validator:<id>`), signed with its block key.
+    pub fn validator_signer(&self, id: &str) -> Signer {
+        let pem = std::fs::read_to_string(self.root.join(format!("{id}/validator.pem"))).unwrap();
+        Signer {
+            department: format!("validator:{id}"),
+            key: PrivateKey::from_pkcs8_pem(&pem).unwrap(),
+        }
+    }
+
     /// A department's key.
     pub fn signer(&self, dept: &str) -> Signer {
         let pem = std::fs::read_to_string(self.root.join(format!("keys/{dept}.pem"))).unwrap();
@@ -323,6 +332,31 @@ impl Signer {
             signer_pubkey: self.key.public_key().to_sec1(),
             body,
         }
+    }
+
+    /// Signs `payload` with the next nonce, submits it to `endpoint` and waits for the
+    /// receipt.
+    pub async fn submit(
+        &self,
+        endpoint: &str,
+        payload: pb::payload::Kind,
+    ) -> anyhow::Result<pb::Receipt> {
+        let mut c = connect(endpoint).await?;
+        let chain_id = c
+            .get_status(GetStatusRequest {})
+            .await?
+            .into_inner()
+            .chain_id;
+        let nonce = self.next_nonce(&mut c).await?;
+        let tx = self.sign(&chain_id, nonce, payload);
+        c.submit_tx(govchain_api::rpc::SubmitTxRequest {
+            tx: Some(tx),
+            wait: true,
+        })
+        .await?
+        .into_inner()
+        .receipt
+        .context("no receipt")
     }
 
     /// Its next nonce according to the node.

@@ -7,9 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use govchain_api::rpc::{GetStatusRequest, SubmitTxRequest};
 use govchain_crypto::PrivateKey;
-use govchain_integration_tests::{Network, NodeProcess, Signer, cli_json, connect};
+use govchain_integration_tests::{Network, NodeProcess, cli_json};
 use govchain_types::pb;
 use serde_json::Value;
 
@@ -33,15 +32,6 @@ fn deed(root: &Path, name: &str, number: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// A validator's own transaction (`validator:<id>`), signed with its block key.
-fn validator_signer(net: &Network, id: &str) -> Signer {
-    let pem = std::fs::read_to_string(net.root.join(format!("{id}/validator.pem"))).unwrap();
-    Signer {
-        department: format!("validator:{id}"),
-        key: PrivateKey::from_pkcs8_pem(&pem).unwrap(),
-    }
-}
-
 /// A validator's custody share, read from its node folder.
 fn custody_share(net: &Network, id: &str, number: u32) -> govchain_custody::SecretShare {
     let pem = std::fs::read_to_string(net.root.join(format!("{id}/custody.key"))).unwrap();
@@ -59,34 +49,18 @@ async fn post_release(
     share: &[u8],
     to: &PrivateKey,
 ) -> pb::Receipt {
-    let signer = validator_signer(net, id);
-    let mut c = connect(endpoint).await.unwrap();
-    let chain_id = c
-        .get_status(GetStatusRequest {})
+    net.validator_signer(id)
+        .submit(
+            endpoint,
+            pb::payload::Kind::Release(pb::ReleaseShares {
+                releases: vec![pb::ShareRelease {
+                    request,
+                    encrypted_share: to.public_key().encrypt(share),
+                }],
+            }),
+        )
         .await
         .unwrap()
-        .into_inner()
-        .chain_id;
-    let nonce = signer.next_nonce(&mut c).await.unwrap();
-    let tx = signer.sign(
-        &chain_id,
-        nonce,
-        pb::payload::Kind::Release(pb::ReleaseShares {
-            releases: vec![pb::ShareRelease {
-                request,
-                encrypted_share: to.public_key().encrypt(share),
-            }],
-        }),
-    );
-    c.submit_tx(SubmitTxRequest {
-        tx: Some(tx),
-        wait: true,
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .receipt
-    .unwrap()
 }
 
 /// A certificate's key envelope, from the node.

@@ -6,9 +6,7 @@
 
 use std::path::PathBuf;
 
-use govchain_api::rpc::{GetStatusRequest, SubmitTxRequest};
-use govchain_crypto::PrivateKey;
-use govchain_integration_tests::{Network, NodeProcess, Signer, cli_json, connect};
+use govchain_integration_tests::{Network, NodeProcess, cli_json};
 use govchain_types::pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,38 +62,19 @@ async fn the_demo_runs_all_three_scenarios_on_a_real_network() {
 
     // and a job's result is the executor's alone, and final
     let job = compute["request"].as_u64().unwrap();
-    let mut c = connect(&endpoint).await.unwrap();
-    let chain_id = c
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .chain_id;
     for (id, expect) in [
         ("node1", pb::ErrorCode::Unauthorized),
         ("node4", pb::ErrorCode::AlreadyExists),
     ] {
-        let pem = std::fs::read_to_string(net.root.join(format!("{id}/validator.pem"))).unwrap();
-        let signer = Signer {
-            department: format!("validator:{id}"),
-            key: PrivateKey::from_pkcs8_pem(&pem).unwrap(),
-        };
         let result = pb::ComputeResult {
             request: job,
             output: br#"{"score":850}"#.to_vec(),
             ..Default::default()
         };
-        let nonce = signer.next_nonce(&mut c).await.unwrap();
-        let tx = signer.sign(&chain_id, nonce, pb::payload::Kind::Result(result));
-        let receipt = c
-            .submit_tx(SubmitTxRequest {
-                tx: Some(tx),
-                wait: true,
-            })
+        let receipt = net
+            .validator_signer(id)
+            .submit(&endpoint, pb::payload::Kind::Result(result))
             .await
-            .unwrap()
-            .into_inner()
-            .receipt
             .unwrap();
         assert_eq!(
             receipt.error_code, expect as u32,

@@ -23,14 +23,13 @@ use govchain_api::{
     AuditClient, CertificatesClient, ChainClient, ContractsClient, GovernanceClient, PointsClient,
 };
 use govchain_crypto::sm3;
-use govchain_state::audit::ExportFile;
 use govchain_state::{Genesis, certs};
 use govchain_types::pb;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use crate::client::{SignArgs, Signer, channel, rpc_error, signed_request, signer};
-use crate::cmd::access::{custody_key_set, network_genesis, seal_certificate};
+use crate::cmd::access::{custody_key_set, export_audit, network_genesis, seal_certificate};
 use crate::cmd::chain::receipt_error;
 use crate::output::table;
 
@@ -1428,20 +1427,14 @@ impl Demo {
                 limit: 10_000,
                 ..Default::default()
             };
-            let req = signed_request(
+            let (export, file) = export_audit(
+                self.channel.clone(),
                 &self.home,
                 &supervisor(),
                 &self.genesis.chain_id,
-                "/govchain.v1.Audit/Export",
-                q.clone(),
-            )?;
-            let export = AuditClient::new(self.channel.clone())
-                .max_decoding_message_size(256 << 20)
-                .export(req)
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
-            let file = ExportFile::from_export(&export, &q).map_err(anyhow::Error::msg)?;
+                q,
+            )
+            .await?;
             let n = file
                 .verify(&self.genesis)
                 .map_err(|e| anyhow::anyhow!("{}'s audit records do not verify: {e}", who.name))?;

@@ -408,6 +408,26 @@ async fn publish(
     Ok(())
 }
 
+/// Audit records matching `q` with their inclusion proofs and signed headers, asked for
+/// as `sign` (a department sees its own records; the auditor all).
+pub(crate) async fn export_audit(
+    channel: Channel,
+    home: &Path,
+    sign: &SignArgs,
+    chain_id: &str,
+    q: AuditQuery,
+) -> anyhow::Result<(AuditExport, ExportFile)> {
+    let request = signed_request(home, sign, chain_id, "/govchain.v1.Audit/Export", q.clone())?;
+    let export = AuditClient::new(channel)
+        .max_decoding_message_size(256 << 20)
+        .export(request)
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    let file = ExportFile::from_export(&export, &q).map_err(anyhow::Error::msg)?;
+    Ok((export, file))
+}
+
 /// Completes `p` (type, number, subject, dates and metadata set) with `doc` encrypted
 /// under a fresh SM4 data key, that key encrypted to the custody key set, the content
 /// hash and the issuer's signature.
@@ -1226,20 +1246,8 @@ pub(crate) async fn audit(
         AuditCmd::Export { filter, out, sign } => {
             let q = audit_query(home, &filter)?;
             let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
-            let request = signed_request(
-                home,
-                &sign,
-                &chain_id,
-                "/govchain.v1.Audit/Export",
-                q.clone(),
-            )?;
-            let export = AuditClient::new(channel(endpoint).await?)
-                .max_decoding_message_size(256 << 20)
-                .export(request)
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
-            let file = ExportFile::from_export(&export, &q).map_err(anyhow::Error::msg)?;
+            let (export, file) =
+                export_audit(channel(endpoint).await?, home, &sign, &chain_id, q).await?;
             std::fs::write(&out, serde_json::to_vec_pretty(&file)?)
                 .with_context(|| format!("writing {}", out.display()))?;
             let value = json!({"file": out, "records": file.records.len(), "headers": file.headers.len(), "next": export.next});
