@@ -18,3 +18,20 @@ pub fn write10(ctx: &mut Context, _args: ()) -> Result<(), String> {
     ctx.emit("wrote", &[("count", "10")]);
     Ok(())
 }
+
+/// Which certificate [`read`] reads, and why.
+#[derive(Debug, serde::Deserialize)]
+pub struct Read {
+    /// Certificate id.
+    pub cert_id: String,
+    /// Purpose of the read.
+    pub purpose: String,
+}
+
+/// Reads one certificate through the access gate (policy, points, audit record): the
+/// cost of a contract that uses the data it exists for.
+#[call]
+pub fn read(ctx: &mut Context, args: Read) -> Result<(), String> {
+    ctx.read_certificate(&args.cert_id, &args.purpose)?;
+    Ok(())
+}

@@ -271,6 +271,22 @@ impl Envelope {
         Ok(Envelope(ct))
     }
 
+    /// Decodes an envelope that this node's admission already checked with [`Envelope::parse`]
+    /// (a certificate read back from committed state), without the pairing check again:
+    /// a validator computes a share per read, and the check would cost it three times the
+    /// share. Malformed bytes are still an error.
+    pub fn from_committed(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != ENVELOPE_LEN {
+            return Err(CustodyError::BadEnvelope(format!(
+                "{} bytes, expected {ENVELOPE_LEN}",
+                bytes.len()
+            )));
+        }
+        Ciphertext::from_bytes(bytes)
+            .map(Envelope)
+            .map_err(|e| CustodyError::BadEnvelope(format!("does not decode: {e}")))
+    }
+
     /// The envelope's random point U: unique per encryption, so a certificate that
     /// reuses another's envelope is recognised by it.
     pub fn tag(bytes: &[u8]) -> &[u8] {

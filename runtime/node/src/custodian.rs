@@ -134,7 +134,7 @@ impl Custodian {
         cert: &pb::Certificate,
     ) -> Result<pb::ShareRelease, TxError> {
         // Admission checked the envelope when the certificate was published.
-        let envelope = Envelope::parse(&cert.key_envelope)
+        let envelope = Envelope::from_committed(&cert.key_envelope)
             .map_err(|e| TxError::Internal(format!("certificate {}: {e}", cert.id)))?;
         let requester = PublicKey::from_sec1(&req.requester_key)
             .map_err(|e| TxError::Internal(format!("request {}: {e}", req.seq)))?;

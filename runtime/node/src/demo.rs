@@ -84,6 +84,7 @@ pub(crate) async fn run(
                     base_port: 7545,
                     block_interval_ms: 50,
                     operated_by: vec!["tax".into()],
+                    initial_points: None,
                 },
                 true,
                 format!("127.0.0.1:{port}").parse()?,

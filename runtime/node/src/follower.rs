@@ -46,6 +46,9 @@ pub(crate) async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
     let mut cursor = load_cursor(f.cursor_file());
     tracing::info!(worker = F::NAME, from_request = cursor, "started");
     loop {
+        if *stop.borrow() {
+            return;
+        }
         let scan = {
             let f = f.clone();
             tokio::task::spawn_blocking(move || f.scan(cursor)).await
@@ -56,9 +59,11 @@ pub(crate) async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
                     cursor = round.cursor;
                     save_cursor(f.cursor_file(), cursor);
                 }
-                if !round.work.is_empty() && !*stop.borrow() {
-                    f.submit(round.work).await;
-                    continue;
+                if !round.work.is_empty() {
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        _ = f.submit(round.work) => continue,
+                    }
                 }
             }
             Ok(Err(e)) => tracing::warn!(worker = F::NAME, error = %e, "scan failed; retrying"),

@@ -63,6 +63,9 @@ pub(crate) struct InitOptions {
     /// certificates runs on its node.
     #[arg(long, value_delimiter = ',')]
     pub(crate) operated_by: Vec<String>,
+    /// Points every department starts with; default: the preset's.
+    #[arg(long)]
+    pub(crate) initial_points: Option<u64>,
 }
 
 /// What `init` wrote.
@@ -177,7 +180,11 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             members: committee,
         },
         params: ChainParams::default(),
-        access: govchain_state::genesis::nanjing_access(),
+        access: {
+            let mut a = govchain_state::genesis::nanjing_access();
+            a.initial_points = opts.initial_points.unwrap_or(a.initial_points);
+            a
+        },
         custody: Some(GenesisCustody {
             threshold: threshold as u32,
             public_key_set: hex::encode(custody.to_bytes()),
@@ -393,6 +400,7 @@ mod tests {
             base_port: 17545,
             block_interval_ms: 100,
             operated_by: vec![],
+            initial_points: None,
         })
         .unwrap();
         assert_eq!(r.configs.len(), 4);
@@ -442,6 +450,7 @@ mod tests {
                 base_port: 1,
                 block_interval_ms: 1,
                 operated_by: vec![],
+                initial_points: None,
             })
             .is_err()
         );

@@ -204,7 +204,7 @@ impl JobRunner {
             .as_ref()
             .ok_or_else(|| TxError::Internal(format!("request {} is no job", req.seq)))?;
         let cert = certs::get(o, &req.cert_id)?;
-        let envelope = Envelope::parse(&cert.key_envelope)
+        let envelope = Envelope::from_committed(&cert.key_envelope)
             .map_err(|e| TxError::Internal(format!("certificate {}: {e}", cert.id)))?;
         let releases = custody::releases(o, req.seq)?;
         let (_, good) = verify_shares(set, &envelope, &releases, &self.key, &self.validator_id);

@@ -30,6 +30,8 @@ pub(crate) struct NodeHandle {
     stop: watch::Sender<bool>,
     engine: JoinHandle<govchain_consensus::Result<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
+    /// The custodian and the job runner.
+    followers: Vec<JoinHandle<()>>,
 }
 
 /// Opens the store, checks or writes genesis, starts ordering and the servers.
@@ -118,11 +120,12 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         }
     };
     let (stop, mut stop_rx) = watch::channel(false);
+    let mut followers = Vec::new();
     if let Some(c) = custodian {
-        tokio::spawn(crate::follower::follow(c, stop.subscribe()));
+        followers.push(tokio::spawn(crate::follower::follow(c, stop.subscribe())));
     }
     if let Some(j) = jobs {
-        tokio::spawn(crate::follower::follow(j, stop.subscribe()));
+        followers.push(tokio::spawn(crate::follower::follow(j, stop.subscribe())));
     }
     let server = tokio::spawn(serve(
         chain.clone(),
@@ -144,6 +147,7 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         stop,
         engine,
         server,
+        followers,
     })
 }
 
@@ -265,6 +269,10 @@ impl NodeHandle {
         let _ = self.stop.send(true);
         self.engine.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        // A round in progress finishes its scan (bounded) and submits nothing more.
+        for f in self.followers {
+            let _ = tokio::time::timeout(Duration::from_secs(5), f).await;
+        }
         if let Err(e) = self.chain.store().flush() {
             tracing::warn!(error = %e, "flushing the store at shutdown failed (the WAL still holds every commit)");
         }

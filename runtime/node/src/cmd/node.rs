@@ -28,6 +28,7 @@ pub(crate) async fn dev(home: &Path, reset: bool, port: u16) -> anyhow::Result<(
             base_port: port,
             block_interval_ms: 100,
             operated_by: vec![],
+            initial_points: None,
         })?;
         eprintln!(
             "created a development chain in {} with {} departments; its keys in {} are NOT encrypted (development only)",

@@ -49,6 +49,13 @@ fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
     let check = per_op(n, |i| {
         std::hint::black_box(Envelope::parse(&envelopes[i]).is_ok());
     });
+    let share_alone = per_op(n, |i| {
+        std::hint::black_box(shares[0].decryption_share(&parsed[i]));
+    });
+    let plain_share = shares[0].decryption_share(&parsed[0]);
+    let sm2_encrypt = per_op(n, |_| {
+        std::hint::black_box(requester.public_key().encrypt(&plain_share));
+    });
     let mut sealed = Vec::with_capacity(n);
     let share = per_op(n, |i| {
         let s = shares[0].decryption_share(&parsed[i]);
@@ -73,6 +80,8 @@ fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
     Ok(vec![
         ("encrypt a data key (publisher)", encrypt),
         ("envelope check (admission, every node)", check),
+        ("one decryption share alone (validator)", share_alone),
+        ("SM2-encrypt one share alone (validator)", sm2_encrypt),
         ("one share + SM2 encrypt (validator)", share),
         ("SM2 decrypt + verify one share (requester)", verify),
         ("combine 3 shares (requester)", combine),
@@ -206,7 +215,7 @@ pub(crate) async fn run(
     let (endpoint, home) = match endpoint {
         Some(e) => (e.to_string(), home.to_path_buf()),
         None => {
-            let e = embedded.insert(Embedded::start(args).await?);
+            let e = embedded.insert(Embedded::start(args, !args.no_sync).await?);
             (e.endpoint.clone(), e.home.clone())
         }
     };

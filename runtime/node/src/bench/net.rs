@@ -1,0 +1,171 @@
+//! A raft network of real node processes on loopback for `govchain bench --kind raft`:
+//! `init` writes it into a temporary folder, and each validator runs as `govchain node`
+//! (this same executable), so the cluster shares the machine with the load generator.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use govchain_api::rpc::GetStatusRequest;
+
+use crate::client::connect;
+
+/// Running validator processes; dropping it stops them.
+#[derive(Debug)]
+pub(crate) struct LocalNet {
+    dir: tempfile::TempDir,
+    /// The network folder (keys, genesis).
+    pub(crate) home: PathBuf,
+    nodes: Vec<Child>,
+    /// gRPC endpoint of each node, in node order.
+    pub(crate) endpoints: Vec<String>,
+}
+
+impl LocalNet {
+    /// Writes a network of `validators` (departments starting with `initial_points`)
+    /// and starts every node, waiting until all answer and one leads.
+    pub(crate) async fn start(
+        validators: usize,
+        block_interval_ms: u64,
+        initial_points: u64,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let home = dir.path().join("net");
+        let base_port = free_base_port()?;
+        crate::init::init(&crate::init::InitOptions {
+            out: home.clone(),
+            validators,
+            observers: 0,
+            threshold: None,
+            preset: "nanjing".into(),
+            chain_id: "govchain-bench".into(),
+            plain_keys: true,
+            base_port,
+            block_interval_ms,
+            operated_by: vec![],
+            initial_points: Some(initial_points),
+        })?;
+        let exe = std::env::current_exe().context("locating this executable")?;
+        let mut net = LocalNet {
+            home: home.clone(),
+            nodes: Vec::new(),
+            endpoints: Vec::new(),
+            dir,
+        };
+        for i in 1..=validators {
+            let log = std::fs::File::create(net.dir.path().join(format!("node{i}.log")))?;
+            let child = Command::new(&exe)
+                .arg("node")
+                .arg("--config")
+                .arg(home.join(format!("node{i}/config.toml")))
+                .env("GOVCHAIN_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .context("starting a node process")?;
+            net.nodes.push(child);
+            net.endpoints.push(format!(
+                "http://127.0.0.1:{}",
+                base_port + 10 * (i as u16 - 1)
+            ));
+        }
+        net.leader().await?;
+        Ok(net)
+    }
+
+    /// Index of the node that leads, once every node answers and agrees on it.
+    pub(crate) async fn leader(&mut self) -> anyhow::Result<usize> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for (i, n) in self.nodes.iter_mut().enumerate() {
+                if let Some(status) = n.try_wait()? {
+                    bail!("node{} exited with {status}: {}", i + 1, self.log(i));
+                }
+            }
+            let mut leaders = Vec::new();
+            for e in &self.endpoints {
+                if let Ok(mut c) = connect(e).await
+                    && let Ok(s) = c.get_status(GetStatusRequest {}).await
+                {
+                    leaders.push(s.into_inner().cluster.map(|c| c.leader).unwrap_or_default());
+                }
+            }
+            if leaders.len() == self.endpoints.len()
+                && !leaders[0].is_empty()
+                && leaders.iter().all(|l| *l == leaders[0])
+                && let Some(i) = leaders[0]
+                    .strip_prefix("node")
+                    .and_then(|n| n.parse::<usize>().ok())
+            {
+                return Ok(i - 1);
+            }
+            if Instant::now() > deadline {
+                bail!("the cluster elected no leader within 60 s: {}", self.log(0));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// CPU seconds (user + system) each node process has used so far.
+    pub(crate) fn cpu_seconds(&self) -> Vec<f64> {
+        self.nodes
+            .iter()
+            .map(|n| process_cpu_seconds(n.id()).unwrap_or(0.0))
+            .collect()
+    }
+
+    fn log(&self, i: usize) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join(format!("node{}.log", i + 1)))
+            .unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(20).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for LocalNet {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            let _ = n.kill();
+            let _ = n.wait();
+        }
+    }
+}
+
+/// A gRPC base port whose block (node i at +10(i−1), raft +1, metrics +2000) is free
+/// now, chosen by the OS.
+fn free_base_port() -> anyhow::Result<u16> {
+    for _ in 0..50 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if p < 60_000 {
+            return Ok(p);
+        }
+    }
+    bail!("found no free port below 60000 for the bench network")
+}
+
+/// User + system CPU seconds of process `pid`, from `/proc/<pid>/stat`.
+pub(crate) fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and
+    // 15th fields of the line.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks_per_second())
+}
+
+/// The kernel's USER_HZ (100 on Linux for every architecture we run on; `getconf`
+/// confirms it where available).
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
