@@ -56,6 +56,7 @@ async fn post_release(
                 releases: vec![pb::ShareRelease {
                     request,
                     encrypted_share: to.public_key().encrypt(share),
+                    sealed_key: vec![],
                 }],
             }),
         )

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::routing::get;
 use govchain_consensus::Chain;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::metrics::Metrics;
 use crate::rpc::audit_server::AuditServer;
@@ -105,7 +104,7 @@ pub async fn serve(
         .add_service(certificates)
         .add_service(points)
         .add_service(audit)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(config.grpc), shutdown)
+        .serve_with_incoming_shutdown(govchain_consensus::accept_nodelay(config.grpc), shutdown)
         .await;
     let _ = stop_tx.send(true);
     result

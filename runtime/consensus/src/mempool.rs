@@ -1,6 +1,7 @@
 //! Admitted transactions waiting for a block, in arrival order.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
 
 use govchain_state::VerifiedTx;
 use govchain_types::{Hash, HashHex, TxError};
@@ -20,6 +21,8 @@ pub struct Mempool {
     hashes: HashSet<Hash>,
     accounts: HashMap<String, Pending>,
     capacity: usize,
+    /// When the oldest waiting transaction arrived (None while nothing waits).
+    waiting_since: Option<Instant>,
 }
 
 impl Mempool {
@@ -30,6 +33,7 @@ impl Mempool {
             hashes: HashSet::new(),
             accounts: HashMap::new(),
             capacity,
+            waiting_since: None,
         }
     }
 
@@ -84,20 +88,34 @@ impl Mempool {
         p.next = got + 1;
         p.count += 1;
         self.hashes.insert(tx.hash);
+        if self.queue.is_empty() {
+            self.waiting_since = Some(Instant::now());
+        }
         self.queue.push_back(tx);
         Ok(())
+    }
+
+    /// When the oldest waiting transaction arrived: a block is due `interval` after it,
+    /// so transactions that queued while the last block was committed go out at once.
+    pub fn waiting_since(&self) -> Option<Instant> {
+        self.waiting_since.filter(|_| !self.queue.is_empty())
     }
 
     /// Takes up to `max` transactions, oldest first, for a block. They stay counted as
     /// pending until [`Mempool::committed`] is called with them.
     pub fn take(&mut self, max: usize) -> Vec<VerifiedTx> {
         let n = max.min(self.queue.len());
-        self.queue.drain(..n).collect()
+        let taken = self.queue.drain(..n).collect();
+        if self.queue.is_empty() {
+            self.waiting_since = None;
+        }
+        taken
     }
 
     /// Puts transactions taken for a block that did not commit back at the front, in
     /// their order.
     pub fn requeue(&mut self, txs: Vec<VerifiedTx>) {
+        self.waiting_since.get_or_insert_with(Instant::now);
         for tx in txs.into_iter().rev() {
             if self.hashes.contains(&tx.hash) {
                 self.queue.push_front(tx);

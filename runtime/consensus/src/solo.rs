@@ -26,9 +26,10 @@ pub async fn run(chain: Arc<Chain>, key: PrivateKey, config: SoloConfig) -> crat
     tracing::info!(validator = %config.validator_id, interval_ms = config.interval.as_millis() as u64, max_txs = config.max_txs, "solo ordering started");
     loop {
         chain.wait_pending().await;
-        // Wait for a full block or the deadline, whichever comes first; each admission
+        // Wait for a full block or the deadline (the interval after the oldest waiting
+        // transaction arrived), whichever comes first; each admission
         // wakes this task to re-check the count.
-        let deadline = tokio::time::Instant::now() + config.interval;
+        let deadline = chain.block_due(config.interval);
         while chain.mempool_len() < config.max_txs {
             if tokio::time::timeout_at(deadline, chain.admitted())
                 .await

@@ -1,18 +1,28 @@
 //! A validator's custodian: follows committed, allowed access requests and releases this
-//! validator's decryption share of each certificate's data key, SM2-encrypted to the
+//! validator's decryption share of each certificate's data key, encrypted to the
 //! requester, in one `ReleaseShares` transaction per round (`docs/design/custody.md`).
+//!
+//! Cost per share (docs/performance.md): SM2 encryption is five times the share itself,
+//! so a round seals its shares with SM4-GCM under one fresh key per requester and
+//! SM2-encrypts only that key; and the share of a certificate read again is taken from a
+//! cache (it is the same for every request of that certificate).
 //!
 //! Before computing anything it runs the same check execution runs
 //! ([`govchain_state::custody::check_release`]) against committed state: nothing is
 //! released for a denied, unknown or expired request, a revoked certificate or grant, or
 //! a requester whose key changed. Execution checks again when the release is ordered.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use govchain_crypto::sm4gcm::{self, DataKey};
+use parking_lot::Mutex;
+use zeroize::Zeroizing;
+
 use govchain_consensus::Chain;
 use govchain_crypto::{PrivateKey, PublicKey};
-use govchain_custody::{Envelope, SecretShare};
+use govchain_custody::{Envelope, SHARE_LEN, SecretShare};
 use govchain_state::custody::{self, MAX_RELEASES};
 use govchain_state::{BlockContext, Overlay, keys};
 use govchain_types::{TxError, pb};
@@ -32,6 +42,17 @@ pub(crate) struct Custodian {
     pub(crate) share: SecretShare,
     /// File keeping the first request not yet settled (a restart resumes there).
     pub(crate) cursor_file: PathBuf,
+    /// This validator's decryption shares of recently read certificates.
+    pub(crate) shares: Mutex<HashMap<String, Zeroizing<[u8; SHARE_LEN]>>>,
+}
+
+/// Certificates whose share the cache keeps (it starts over when full).
+const SHARE_CACHE: usize = 10_000;
+
+/// One round's SM4 key for a requester, and that key SM2-encrypted to it.
+struct RoundKey {
+    key: DataKey,
+    sealed: Vec<u8>,
 }
 
 impl Follower for Custodian {
@@ -66,6 +87,7 @@ impl Follower for Custodian {
             tracing::debug!(error = %e, "not a custody share holder (any more)");
             return Ok(round);
         }
+        let mut keys: HashMap<Vec<u8>, RoundKey> = HashMap::new();
         let mut settled_so_far = true;
         let mut after = cursor.checked_sub(1).map(keys::access_request);
         while let Some((k, v)) = o
@@ -75,7 +97,7 @@ impl Follower for Custodian {
             after = Some(k);
             let req: pb::AccessRequest = govchain_types::decode("access request", &v)?;
             let settled = match custody::check_release(&o, &ctx, req.seq, self.share.number())
-                .and_then(|(req, cert)| self.release(&req, &cert))
+                .and_then(|(req, cert)| self.release(&req, &cert, &mut keys))
             {
                 Ok(release) => {
                     round.work.push(release);
@@ -132,16 +154,44 @@ impl Custodian {
         &self,
         req: &pb::AccessRequest,
         cert: &pb::Certificate,
+        keys: &mut HashMap<Vec<u8>, RoundKey>,
     ) -> Result<pb::ShareRelease, TxError> {
+        let share = self.share_of(cert)?;
+        let round_key = match keys.entry(req.requester_key.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let requester = PublicKey::from_sec1(&req.requester_key)
+                    .map_err(|e| TxError::Internal(format!("request {}: {e}", req.seq)))?;
+                let key = DataKey::generate();
+                let sealed = requester.encrypt(key.as_bytes());
+                e.insert(RoundKey { key, sealed })
+            }
+        };
+        Ok(pb::ShareRelease {
+            request: req.seq,
+            encrypted_share: sm4gcm::seal(
+                &round_key.key,
+                &share[..],
+                &custody::share_aad(req.seq, self.share.number()),
+            ),
+            sealed_key: round_key.sealed.clone(),
+        })
+    }
+
+    /// This validator's decryption share of `cert`'s data key.
+    fn share_of(&self, cert: &pb::Certificate) -> Result<Zeroizing<[u8; SHARE_LEN]>, TxError> {
+        if let Some(s) = self.shares.lock().get(&cert.id) {
+            return Ok(s.clone());
+        }
         // Admission checked the envelope when the certificate was published.
         let envelope = Envelope::from_committed(&cert.key_envelope)
             .map_err(|e| TxError::Internal(format!("certificate {}: {e}", cert.id)))?;
-        let requester = PublicKey::from_sec1(&req.requester_key)
-            .map_err(|e| TxError::Internal(format!("request {}: {e}", req.seq)))?;
-        let share = zeroize::Zeroizing::new(self.share.decryption_share(&envelope));
-        Ok(pb::ShareRelease {
-            request: req.seq,
-            encrypted_share: requester.encrypt(&share[..]),
-        })
+        let share = Zeroizing::new(self.share.decryption_share(&envelope));
+        let mut cache = self.shares.lock();
+        if cache.len() >= SHARE_CACHE {
+            cache.clear();
+        }
+        cache.insert(cert.id.clone(), share.clone());
+        Ok(share)
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn verify_shares(
     let mut views = Vec::new();
     let mut good = Vec::new();
     for rel in releases {
-        let status = match key.decrypt(&rel.encrypted_share) {
+        let status = match open_share(rel, key) {
             Err(_) => format!("cannot decrypt: encrypted to {recipient}'s key, not yours"),
             Ok(bytes) => match set.verify_share(rel.share, &bytes, envelope) {
                 Ok(v) => {
@@ -48,6 +48,20 @@ pub(crate) fn verify_shares(
         });
     }
     (views, good)
+}
+
+/// A released share's plaintext: SM4-GCM under the release's sealed key, or (releases
+/// made before sealed keys) SM2 directly.
+fn open_share(rel: &pb::ReleasedShare, key: &PrivateKey) -> anyhow::Result<Vec<u8>> {
+    if rel.sealed_key.is_empty() {
+        return Ok(key.decrypt(&rel.encrypted_share)?);
+    }
+    let round_key = zeroize::Zeroizing::new(key.decrypt(&rel.sealed_key)?);
+    Ok(sm4gcm::open(
+        &sm4gcm::DataKey::from_bytes(&round_key)?,
+        &rel.encrypted_share,
+        &govchain_state::custody::share_aad(rel.request, rel.share),
+    )?)
 }
 
 /// Combines verified shares into the data key and opens `cert`'s document, checking it

@@ -240,6 +240,7 @@ fn custodian(
         key: key.clone(),
         share,
         cursor_file: cfg.data_dir.join("custody.cursor"),
+        shares: Default::default(),
     }))
 }
 

@@ -17,6 +17,15 @@ pub const VALIDATOR_ACCOUNT: &str = "validator:";
 pub const MAX_RELEASES: usize = 1_000;
 /// Longest SM2-encrypted share (DER); a 48-byte share encrypts to about 150 bytes.
 pub const MAX_ENCRYPTED_SHARE: usize = 512;
+
+/// Associated data of a share sealed under a release's SM4 key: the request and the
+/// share number, big-endian, so a sealed share cannot pass for another request's.
+pub fn share_aad(request: u64, share: u32) -> [u8; 12] {
+    let mut aad = [0u8; 12];
+    aad[..8].copy_from_slice(&request.to_be_bytes());
+    aad[8..].copy_from_slice(&share.to_be_bytes());
+    aad
+}
 /// Release window when genesis sets none: one hour of block time.
 pub const DEFAULT_RELEASE_WINDOW_MS: u64 = 3_600_000;
 
@@ -249,7 +258,16 @@ pub(crate) fn release(
             return Err(TxError::InvalidArgument {
                 field: "encrypted_share",
                 reason: format!(
-                    "request {}: 1 to {MAX_ENCRYPTED_SHARE} bytes of SM2 ciphertext",
+                    "request {}: 1 to {MAX_ENCRYPTED_SHARE} bytes of ciphertext",
+                    rel.request
+                ),
+            });
+        }
+        if rel.sealed_key.len() > MAX_ENCRYPTED_SHARE {
+            return Err(TxError::InvalidArgument {
+                field: "sealed_key",
+                reason: format!(
+                    "request {}: at most {MAX_ENCRYPTED_SHARE} bytes of SM2 ciphertext",
                     rel.request
                 ),
             });
@@ -265,6 +283,7 @@ pub(crate) fn release(
             encrypted_share: rel.encrypted_share.clone(),
             height: ctx.height,
             tx_hash: tx.hash.to_vec(),
+            sealed_key: rel.sealed_key.clone(),
         };
         o.put(
             keys::release(req.seq, v.custody_share),

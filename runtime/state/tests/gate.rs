@@ -113,6 +113,7 @@ fn release(request: u64, encrypted_share: Vec<u8>) -> pb::payload::Kind {
         releases: vec![pb::ShareRelease {
             request,
             encrypted_share,
+            sealed_key: vec![],
         }],
     })
 }
@@ -886,10 +887,12 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
             pb::ShareRelease {
                 request: second,
                 encrypted_share: share(),
+                sealed_key: vec![],
             },
             pb::ShareRelease {
                 request: denied,
                 encrypted_share: share(),
+                sealed_key: vec![],
             },
         ],
     });

@@ -165,7 +165,7 @@ impl Driver {
             if waited.is_err() {
                 continue;
             }
-            let deadline = tokio::time::Instant::now() + interval;
+            let deadline = self.chain.block_due(interval);
             while self.chain.mempool_len() < max {
                 if tokio::time::timeout_at(deadline, self.chain.admitted())
                     .await

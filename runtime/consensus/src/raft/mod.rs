@@ -237,7 +237,7 @@ pub async fn start(
         .tls_config(ServerTlsConfig::new().identity(identity).client_ca_root(ca))
         .map_err(|e| err("raft TLS", e))?
         .add_service(service)
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+        .serve_with_incoming(crate::accept_nodelay(listener));
 
     if !raft.is_initialized().await.map_err(|e| err("raft", e))? {
         let nodes = state_nodes(&chain)?;

@@ -313,6 +313,9 @@ pub(crate) async fn run(
         })
     };
 
+    // One call at a time, so that every account's nonces arrive in order; an open-loop
+    // load sends each call at its scheduled time (or at once when behind) and counts
+    // latency from that time, so a slow node cannot hide its queue.
     let start = Instant::now();
     let (batch, interval) = match pace {
         Pace::Closed { batch } => (batch.max(1), None),
@@ -321,47 +324,34 @@ pub(crate) async fn run(
             Some(Duration::from_secs_f64(batch.max(1) as f64 / per_sec)),
         ),
     };
-    let mut sends = Vec::new();
-    for (k, chunk) in txs.chunks(batch).enumerate() {
-        let mut c = client.clone();
-        let chunk = chunk.to_vec();
-        let send = async move {
-            let at = Instant::now();
-            let r = c
-                .submit_txs(SubmitTxsRequest { txs: chunk })
-                .await
-                .map_err(rpc_error)?
-                .into_inner();
-            let refused: Vec<String> = r
-                .results
-                .into_iter()
-                .filter_map(|res| res.error.map(|e| e.message))
-                .collect();
-            anyhow::Ok((at, refused))
-        };
-        match interval {
-            None => sends.push(Ok(send.await)),
-            Some(every) => {
-                tokio::time::sleep_until((start + every * k as u32).into()).await;
-                sends.push(Err(tokio::spawn(send)));
-            }
-        }
-    }
     let mut sent_at = Vec::with_capacity(txs.len());
-    let mut refused: HashMap<String, usize> = HashMap::new();
-    for (s, chunk) in sends.into_iter().zip(txs.chunks(batch)) {
-        let (at, why) = match s {
-            Ok(r) => r?,
-            Err(task) => task.await??,
+    let mut refused: Vec<String> = Vec::new();
+    for (k, chunk) in txs.chunks(batch).enumerate() {
+        let at = match interval {
+            None => Instant::now(),
+            Some(every) => {
+                let due = start + every * k as u32;
+                tokio::time::sleep_until(due.into()).await;
+                due
+            }
         };
+        let r = client
+            .submit_txs(SubmitTxsRequest {
+                txs: chunk.to_vec(),
+            })
+            .await
+            .map_err(rpc_error)?
+            .into_inner();
         sent_at.extend(std::iter::repeat_n(at, chunk.len()));
-        for w in why {
-            *refused.entry(w).or_default() += 1;
-        }
+        refused.extend(r.results.into_iter().filter_map(|res| res.error.map(|e| e.message)));
     }
-    if !refused.is_empty() {
+    if let Some(first) = refused.first() {
         follower.abort();
-        bail!("the node refused transactions: {refused:?}");
+        bail!(
+            "the node refused {} of {} transactions; the first: {first}",
+            refused.len(),
+            txs.len()
+        );
     }
     let blocks = tokio::time::timeout(Duration::from_secs(300), follower)
         .await

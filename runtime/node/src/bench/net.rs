@@ -116,6 +116,21 @@ impl LocalNet {
             .collect()
     }
 
+    /// Waits until the nodes together use under a tenth of a core over half a second
+    /// (their custodians have released every share), at most `limit`.
+    pub(crate) async fn wait_idle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut before = self.cpu_seconds().iter().sum::<f64>();
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = self.cpu_seconds().iter().sum::<f64>();
+            if now - before < 0.05 {
+                return;
+            }
+            before = now;
+        }
+    }
+
     fn log(&self, i: usize) -> String {
         let text = std::fs::read_to_string(self.dir.path().join(format!("node{}.log", i + 1)))
             .unwrap_or_default();
