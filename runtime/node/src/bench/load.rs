@@ -343,7 +343,11 @@ pub(crate) async fn run(
             .map_err(rpc_error)?
             .into_inner();
         sent_at.extend(std::iter::repeat_n(at, chunk.len()));
-        refused.extend(r.results.into_iter().filter_map(|res| res.error.map(|e| e.message)));
+        refused.extend(
+            r.results
+                .into_iter()
+                .filter_map(|res| res.error.map(|e| e.message)),
+        );
     }
     if let Some(first) = refused.first() {
         follower.abort();

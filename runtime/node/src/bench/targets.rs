@@ -162,8 +162,9 @@ pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> 
             ("solo, fsync on", &on),
             ("solo, fsync off", &off),
             ("solo, one core", &single),
-            ("raft, maximum", &cluster),
-            ("raft, 80% load", &cluster["at_80_percent"]),
+            ("raft, maximum (batches of --batch)", &cluster),
+            ("raft, maximum (calls every 10 ms)", &cluster["paced_max"]),
+            ("raft, 80% of that", &cluster["at_80_percent"]),
         ] {
             t.add_row([
                 name.to_string(),
