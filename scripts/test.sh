@@ -27,9 +27,10 @@ rm -f "$target/tmp/raft-faults.txt"
 cargo test -j"$jobs" --workspace --no-fail-fast -- --test-threads="$jobs"
 echo "== raft fault test summary"
 cat "$target/tmp/raft-faults.txt"
+echo "== criterion micro-benchmarks, once each (figures: cargo bench)"
+cargo test -j"$jobs" -p govchain-crypto -p govchain-state --bench crypto --bench execution
 echo "== bench smoke run (figures are printed, not asserted)"
-"$target/debug/govchain" bench --txs 2000 --batch 500
-"$target/debug/govchain" bench --kind contract --txs 300 --wasm contracts/artifacts/bench.wasm
+"$target/debug/govchain" bench --kind targets --txs 1000 --batch 250 --certs 20 --wasm contracts/artifacts/bench.wasm
 "$target/debug/govchain" bench --kind gate --txs 20000 --batch 2000
 "$target/debug/govchain" bench --kind custody --txs 20
 echo "== the demo (the README's first command, on an embedded chain)"

@@ -1,0 +1,205 @@
+//! Micro-benchmarks of execution (`cargo bench -p govchain-state`; figures in
+//! docs/performance.md): access-gate decisions in committed blocks, contract calls through
+//! the real runtime and host, and the store's atomic block commit.
+//!
+//! The contract benchmarks load `contracts/artifacts/bench.wasm`, which
+//! `scripts/build-contracts.sh` builds (the test command runs it first).
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented function.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use govchain_crypto::sm3;
+use govchain_state::contracts::{Caller, ContractHost};
+use govchain_state::genesis::nanjing_access;
+use govchain_state::local::LocalChain;
+use govchain_state::{BlockContext, Overlay, VerifiedTx, certs};
+use govchain_store::{BlockCommit, Store};
+use govchain_types::pb;
+use govchain_vm::{CallRequest, EntryKind, Vm};
+
+const CERTS: usize = 100;
+const PER_BLOCK: usize = 100;
+
+/// A chain with `CERTS` property titles and readers rich enough never to run out.
+fn chain(dir: &std::path::Path) -> (LocalChain, Vec<String>) {
+    let mut access = nanjing_access();
+    access.initial_points = 1_000_000_000_000;
+    let mut c = LocalChain::nanjing(dir, false, 1_795_392_000_000, [1; 32], access).unwrap();
+    let mut ids = Vec::new();
+    let txs: Vec<VerifiedTx> = (0..CERTS)
+        .map(|i| {
+            let number = format!("苏(2024)南京市不动产权第{i:07}号");
+            ids.push(certs::cert_id("property", &number));
+            let envelope = c.envelope(&[7; 16]);
+            c.tx(
+                "real-estate",
+                pb::payload::Kind::Publish(pb::PublishCertificate {
+                    cert_type: "property".into(),
+                    number,
+                    subject_id: sm3(format!("citizen {i}").as_bytes()).to_vec(),
+                    issued_on: "2024-05-01".into(),
+                    metadata: vec![
+                        pb::Attribute {
+                            key: "district".into(),
+                            value: "鼓楼区".into(),
+                        },
+                        pb::Attribute {
+                            key: "usage".into(),
+                            value: "住宅".into(),
+                        },
+                    ],
+                    content_hash: sm3(&i.to_be_bytes()).to_vec(),
+                    issuer_signature: vec![0; 64],
+                    ciphertext: vec![0; 512],
+                    key_envelope: envelope,
+                    ..Default::default()
+                }),
+            )
+        })
+        .collect();
+    let (receipts, _) = c.block(&txs, 1_000).unwrap();
+    assert!(receipts.iter().all(|r| r.status == pb::TxStatus::Ok as i32));
+    (c, ids)
+}
+
+fn gate(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut chain, ids) = chain(dir.path());
+    let mut k = 0usize;
+    c.bench_function(
+        "gate: one read in a block of 100 (execute + commit, no fsync)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters as usize;
+                while left > 0 {
+                    let n = left.min(PER_BLOCK);
+                    let txs: Vec<VerifiedTx> = (0..n)
+                        .map(|_| {
+                            k += 1;
+                            let (who, purpose) = if k % 2 == 0 {
+                                ("housing", "housing_eligibility")
+                            } else {
+                                ("bank", "mortgage_review")
+                            };
+                            chain.tx(
+                                who,
+                                pb::payload::Kind::Request(pb::RequestAccess {
+                                    cert_id: ids[k % CERTS].clone(),
+                                    purpose: purpose.into(),
+                                }),
+                            )
+                        })
+                        .collect();
+                    let t = Instant::now();
+                    chain.block(&txs, 1_000).unwrap();
+                    total += t.elapsed();
+                    left -= n;
+                }
+                total
+            })
+        },
+    );
+}
+
+fn contract(c: &mut Criterion) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/artifacts/bench.wasm"
+    );
+    let code = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (build it with scripts/build-contracts.sh)"));
+    let dir = tempfile::tempdir().unwrap();
+    let (chain, ids) = chain(dir.path());
+    let policy = chain.executor.policy().unwrap();
+    let vm = Vm::<ContractHost>::new().unwrap();
+    let prepared = vm.prepare(&code).unwrap();
+    let code_hash = sm3(&code);
+    let ctx = BlockContext {
+        height: chain.height + 1,
+        time_ms: chain.time_ms + 1_000,
+        proposer: "node1".into(),
+    };
+    let read = serde_json::to_vec(&serde_json::json!({
+        "cert_id": ids[0], "purpose": "housing_eligibility",
+    }))
+    .unwrap();
+    let mut overlay = Some(Overlay::new(chain.store.clone()));
+    let mut call = |method: &'static str, input: &[u8], gated: bool| {
+        let host = ContractHost::new(
+            overlay.take().unwrap(),
+            "bench",
+            Caller {
+                department: "housing".into(),
+                tx_hash: [9; 32],
+                ..Caller::default()
+            },
+            ctx.clone(),
+            gated.then(|| policy.clone()),
+        );
+        let req = CallRequest {
+            code_hash,
+            method,
+            input: input.to_vec(),
+            gas_limit: 10_000_000,
+            kind: EntryKind::Call,
+        };
+        let out = vm.call(req, host, || Ok(prepared.code.clone()));
+        let mut o = out.host.overlay;
+        o.discard_tx();
+        overlay = Some(o);
+        out.result.unwrap();
+    };
+    c.bench_function("contract: empty call (instantiate + call)", |b| {
+        b.iter(|| call("noop", b"", false))
+    });
+    c.bench_function(
+        "contract: call reading a certificate through the gate",
+        |b| b.iter(|| call("read", &read, true)),
+    );
+}
+
+fn store(c: &mut Criterion) {
+    for sync in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), sync).unwrap());
+        let mut height = 0u64;
+        let name = format!(
+            "store: commit a block of 100 state writes + 100 receipts (fsync {})",
+            if sync { "on" } else { "off" }
+        );
+        c.bench_function(&name, |b| {
+            b.iter(|| {
+                let state: BTreeMap<Vec<u8>, Option<Vec<u8>>> = (0..100u64)
+                    .map(|i| {
+                        (
+                            format!("bench/{height}/{i}").into_bytes(),
+                            Some(vec![1u8; 120]),
+                        )
+                    })
+                    .collect();
+                store
+                    .commit_block(BlockCommit {
+                        height,
+                        hash: sm3(&height.to_be_bytes()),
+                        block: vec![0; 2_000],
+                        txs: (0..100u64)
+                            .map(|i| (sm3(&(height * 1_000 + i).to_be_bytes()), vec![2; 80]))
+                            .collect(),
+                        state,
+                        index: vec![],
+                        meta: vec![],
+                    })
+                    .unwrap();
+                height += 1;
+            })
+        });
+    }
+}
+
+criterion_group!(benches, gate, contract, store);
+criterion_main!(benches);
