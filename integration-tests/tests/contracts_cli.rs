@@ -7,7 +7,7 @@ use govchain_integration_tests::{Network, NodeProcess, cli_json};
 use serde_json::Value;
 
 fn artifact(name: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let p = PathBuf::from(manifest_dir())
         .join("../contracts/artifacts")
         .join(format!("{name}.wasm"));
     assert!(
@@ -130,4 +130,10 @@ async fn deploy_by_committee_then_call_query_and_verify() {
         true
     );
     assert!(cli(&["contract", "verify", "counter", &artifact("abuse")]).is_err());
+}
+
+/// The package folder, as cargo says when it runs this test (not as compiled: a shared
+/// target folder may hold a binary built in another checkout).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("tests run under cargo")
 }

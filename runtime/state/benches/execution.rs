@@ -107,11 +107,13 @@ fn gate(c: &mut Criterion) {
 }
 
 fn contract(c: &mut Criterion) {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../contracts/artifacts/bench.wasm"
+    // As cargo says when it runs this bench (a shared target folder may hold a binary
+    // built in another checkout).
+    let path = format!(
+        "{}/../../contracts/artifacts/bench.wasm",
+        std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")
     );
-    let code = std::fs::read(path)
+    let code = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{path}: {e} (build it with scripts/build-contracts.sh)"));
     let dir = tempfile::tempdir().unwrap();
     let (chain, ids) = chain(dir.path());

@@ -542,7 +542,7 @@ proptest! {
 }
 
 fn artifact(name: &str) -> Vec<u8> {
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let p = std::path::PathBuf::from(manifest_dir())
         .join("../../contracts/artifacts")
         .join(format!("{name}.wasm"));
     std::fs::read(&p)
@@ -1131,4 +1131,10 @@ fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_re
     );
     net.block_after(DAY);
     ok(&net.one("bank", compute_job(&cert, "credit_assessment", "score")));
+}
+
+/// The package folder, as cargo says when it runs this test (not as compiled: a shared
+/// target folder may hold a binary built in another checkout).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("tests run under cargo")
 }

@@ -58,7 +58,7 @@ impl Host for MemHost {
 }
 
 fn artifact(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let p = PathBuf::from(manifest_dir())
         .join("../../contracts/artifacts")
         .join(format!("{name}.wasm"));
     std::fs::read(&p).unwrap_or_else(|e| {
@@ -352,4 +352,10 @@ fn preparation_refuses_what_is_not_allowed() {
         vm.prepare(&vec![0u8; govchain_vm::MAX_CODE_SIZE + 1]),
         Err(PrepareError::TooLarge { .. })
     ));
+}
+
+/// The package folder, as cargo says when it runs this test (not as compiled: a shared
+/// target folder may hold a binary built in another checkout).
+fn manifest_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").expect("tests run under cargo")
 }
