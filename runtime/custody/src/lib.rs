@@ -366,6 +366,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn committed_envelopes_decode_without_the_check_and_give_the_same_shares() {
+        let (set, shares) = deal(3, 2).unwrap();
+        let bytes = set.encrypt_key(b"0123456789abcdef");
+        let checked = Envelope::parse(&bytes).unwrap();
+        let committed = Envelope::from_committed(&bytes).unwrap();
+        assert_eq!(
+            shares[0].decryption_share(&checked),
+            shares[0].decryption_share(&committed)
+        );
+        assert!(Envelope::from_committed(&bytes[..100]).is_err());
+        assert!(Envelope::from_committed(&[0xff; ENVELOPE_LEN]).is_err());
+    }
+
+    #[test]
     fn threshold_of_shares_opens_and_fewer_do_not() {
         let (set, shares) = deal(4, 3).unwrap();
         assert_eq!(set.threshold(), 3);

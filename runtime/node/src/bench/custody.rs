@@ -182,20 +182,15 @@ async fn publish_to_readable(
     let released = start.elapsed();
     let cert = releases.certificate.unwrap_or_default();
     let envelope = Envelope::parse(&cert.key_envelope)?;
-    let good: Vec<_> = releases
-        .releases
-        .iter()
-        .map(|r| {
-            let s = reader.key.decrypt(&r.encrypted_share)?;
-            Ok(set.verify_share(r.share, &s, &envelope)?)
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let key = set.combine(&good, &envelope)?;
-    let plain = sm4gcm::open(
-        &sm4gcm::DataKey::from_bytes(&key)?,
-        &cert.ciphertext,
-        cert.id.as_bytes(),
-    )?;
+    // The requester's path (`cert fetch`): open and check each share, combine, decrypt.
+    let (_, good) = crate::opener::verify_shares(
+        set,
+        &envelope,
+        &releases.releases,
+        &reader.key,
+        &reader.department,
+    );
+    let plain = crate::opener::open_document(set, &good, &envelope, &cert)?;
     if plain != doc {
         bail!("decrypted document differs");
     }
