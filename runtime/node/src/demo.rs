@@ -329,10 +329,10 @@ impl Demo {
         let deadline = Instant::now() + Duration::from_secs(300);
         for h in hashes {
             let receipt = loop {
-                if let Ok(r) = self.chain.get_tx(GetTxRequest { tx_hash: h.clone() }).await {
-                    if let Some(r) = r.into_inner().receipt {
-                        break r;
-                    }
+                if let Ok(r) = self.chain.get_tx(GetTxRequest { tx_hash: h.clone() }).await
+                    && let Some(r) = r.into_inner().receipt
+                {
+                    break r;
                 }
                 ensure!(
                     Instant::now() < deadline,

@@ -13,13 +13,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use govchain_crypto::sm3;
-use govchain_state::contracts::{Caller, ContractHost};
+use govchain_state::VerifiedTx;
 use govchain_state::genesis::nanjing_access;
-use govchain_state::local::LocalChain;
-use govchain_state::{BlockContext, Overlay, VerifiedTx, certs};
+use govchain_state::local::{CallBench, LocalChain};
 use govchain_store::{BlockCommit, Store};
 use govchain_types::pb;
-use govchain_vm::{CallRequest, EntryKind, Vm};
 
 const CERTS: usize = 100;
 const PER_BLOCK: usize = 100;
@@ -32,33 +30,12 @@ fn chain(dir: &std::path::Path) -> (LocalChain, Vec<String>) {
     let mut ids = Vec::new();
     let txs: Vec<VerifiedTx> = (0..CERTS)
         .map(|i| {
-            let number = format!("苏(2024)南京市不动产权第{i:07}号");
-            ids.push(certs::cert_id("property", &number));
-            let envelope = c.envelope(&[7; 16]);
-            c.tx(
-                "real-estate",
-                pb::payload::Kind::Publish(pb::PublishCertificate {
-                    cert_type: "property".into(),
-                    number,
-                    subject_id: sm3(format!("citizen {i}").as_bytes()).to_vec(),
-                    issued_on: "2024-05-01".into(),
-                    metadata: vec![
-                        pb::Attribute {
-                            key: "district".into(),
-                            value: "鼓楼区".into(),
-                        },
-                        pb::Attribute {
-                            key: "usage".into(),
-                            value: "住宅".into(),
-                        },
-                    ],
-                    content_hash: sm3(&i.to_be_bytes()).to_vec(),
-                    issuer_signature: vec![0; 64],
-                    ciphertext: vec![0; 512],
-                    key_envelope: envelope,
-                    ..Default::default()
-                }),
-            )
+            let (id, tx) = c.property_title(
+                &format!("苏(2024)南京市不动产权第{i:07}号"),
+                sm3(format!("citizen {i}").as_bytes()),
+            );
+            ids.push(id);
+            tx
         })
         .collect();
     let (receipts, _) = c.block(&txs, 1_000).unwrap();
@@ -81,7 +58,7 @@ fn gate(c: &mut Criterion) {
                     let txs: Vec<VerifiedTx> = (0..n)
                         .map(|_| {
                             k += 1;
-                            let (who, purpose) = if k % 2 == 0 {
+                            let (who, purpose) = if k.is_multiple_of(2) {
                                 ("housing", "housing_eligibility")
                             } else {
                                 ("bank", "mortgage_review")
@@ -117,44 +94,13 @@ fn contract(c: &mut Criterion) {
         .unwrap_or_else(|e| panic!("{path}: {e} (build it with scripts/build-contracts.sh)"));
     let dir = tempfile::tempdir().unwrap();
     let (chain, ids) = chain(dir.path());
-    let policy = chain.executor.policy().unwrap();
-    let vm = Vm::<ContractHost>::new().unwrap();
-    let prepared = vm.prepare(&code).unwrap();
-    let code_hash = sm3(&code);
-    let ctx = BlockContext {
-        height: chain.height + 1,
-        time_ms: chain.time_ms + 1_000,
-        proposer: "node1".into(),
-    };
     let read = serde_json::to_vec(&serde_json::json!({
         "cert_id": ids[0], "purpose": "housing_eligibility",
     }))
     .unwrap();
-    let mut overlay = Some(Overlay::new(chain.store.clone()));
-    let mut call = |method: &'static str, input: &[u8], gated: bool| {
-        let host = ContractHost::new(
-            overlay.take().unwrap(),
-            "bench",
-            Caller {
-                department: "housing".into(),
-                tx_hash: [9; 32],
-                ..Caller::default()
-            },
-            ctx.clone(),
-            gated.then(|| policy.clone()),
-        );
-        let req = CallRequest {
-            code_hash,
-            method,
-            input: input.to_vec(),
-            gas_limit: 10_000_000,
-            kind: EntryKind::Call,
-        };
-        let out = vm.call(req, host, || Ok(prepared.code.clone()));
-        let mut o = out.host.overlay;
-        o.discard_tx();
-        overlay = Some(o);
-        out.result.unwrap();
+    let mut bench = CallBench::new(&chain, &code, "housing").unwrap();
+    let mut call = |method: &str, input: &[u8], gated: bool| {
+        bench.call(method, input, gated).unwrap();
     };
     c.bench_function("contract: empty call (instantiate + call)", |b| {
         b.iter(|| call("noop", b"", false))

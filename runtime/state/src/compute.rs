@@ -231,10 +231,10 @@ pub(crate) fn post_result(
     let v = validator(o, id)?.ok_or(not_executor("post a job result (not a validator)"))?;
     let signed = PublicKey::from_sec1(&v.public_key)
         .map_err(internal)
-        .and_then(|k| {
-            Ok(Signature::from_slice(&r.signature)
+        .map(|k| {
+            Signature::from_slice(&r.signature)
                 .and_then(|s| k.verify(&result_digest(&tx.body.chain_id, r), &s))
-                .is_ok())
+                .is_ok()
         })?;
     if !signed {
         return bad(

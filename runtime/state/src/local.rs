@@ -129,6 +129,38 @@ impl LocalChain {
         self.custody.encrypt_key(key)
     }
 
+    /// A property title `number` of the citizen `subject` (salted ID hash) published by
+    /// the real-estate registry, with a real envelope and a stand-in document: the
+    /// certificate benchmarks and tests read. Returns its id and the transaction.
+    pub fn property_title(&mut self, number: &str, subject: [u8; 32]) -> (String, VerifiedTx) {
+        let envelope = self.envelope(&[7; 16]);
+        let tx = self.tx(
+            "real-estate",
+            pb::payload::Kind::Publish(pb::PublishCertificate {
+                cert_type: "property".into(),
+                number: number.into(),
+                subject_id: subject.to_vec(),
+                issued_on: "2024-05-01".into(),
+                expires_on: String::new(),
+                metadata: vec![
+                    pb::Attribute {
+                        key: "district".into(),
+                        value: "鼓楼区".into(),
+                    },
+                    pb::Attribute {
+                        key: "usage".into(),
+                        value: "住宅".into(),
+                    },
+                ],
+                content_hash: sm3(number.as_bytes()).to_vec(),
+                issuer_signature: vec![0; 64],
+                ciphertext: vec![0; 512],
+                key_envelope: envelope,
+            }),
+        );
+        (crate::certs::cert_id("property", number), tx)
+    }
+
     /// The key account `dept` (or `validator:node1`) signs with.
     pub fn key(&self, dept: &str) -> &PrivateKey {
         &self.keys[dept]
@@ -221,5 +253,86 @@ impl LocalChain {
             meta: vec![],
         })?;
         Ok(())
+    }
+}
+
+/// Calls of one contract through the real runtime and host over this chain's committed
+/// state, as `caller`, each from the same state (its writes are discarded): what the
+/// contract benchmarks time.
+pub struct CallBench {
+    vm: govchain_vm::Vm<crate::contracts::ContractHost>,
+    code: Vec<u8>,
+    code_hash: [u8; 32],
+    overlay: Option<crate::Overlay>,
+    ctx: BlockContext,
+    caller: String,
+    policy: Arc<crate::policy::Policy>,
+}
+
+impl std::fmt::Debug for CallBench {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallBench")
+            .field("caller", &self.caller)
+            .finish()
+    }
+}
+
+impl CallBench {
+    /// Prepares `wasm` (as deployment would) for calls by `caller` in the next block.
+    pub fn new(chain: &LocalChain, wasm: &[u8], caller: &str) -> Result<Self> {
+        let vm = govchain_vm::Vm::new().map_err(crate::StateError::Vm)?;
+        let prepared = vm
+            .prepare(wasm)
+            .map_err(|e| crate::StateError::Vm(e.to_string()))?;
+        Ok(CallBench {
+            code: prepared.code,
+            code_hash: sm3(wasm),
+            overlay: Some(crate::Overlay::new(chain.store.clone())),
+            ctx: BlockContext {
+                height: chain.height + 1,
+                time_ms: chain.time_ms + 1_000,
+                proposer: "node1".into(),
+            },
+            caller: caller.into(),
+            policy: chain.executor.policy()?,
+            vm,
+        })
+    }
+
+    /// Instantiates the contract and calls `method` with `input`; with `gated`, its
+    /// certificate reads go through the gate. Returns the gas used, or the call's error.
+    pub fn call(
+        &mut self,
+        method: &str,
+        input: &[u8],
+        gated: bool,
+    ) -> std::result::Result<u64, String> {
+        let host = crate::contracts::ContractHost::new(
+            self.overlay
+                .take()
+                .expect("the overlay is put back after every call"),
+            "bench",
+            crate::contracts::Caller {
+                department: self.caller.clone(),
+                tx_hash: [9; 32],
+                ..Default::default()
+            },
+            self.ctx.clone(),
+            gated.then(|| self.policy.clone()),
+        );
+        let req = govchain_vm::CallRequest {
+            code_hash: self.code_hash,
+            method,
+            input: input.to_vec(),
+            gas_limit: 10_000_000,
+            kind: govchain_vm::EntryKind::Call,
+        };
+        let out = self.vm.call(req, host, || Ok(self.code.clone()));
+        let mut o = out.host.overlay;
+        o.discard_tx();
+        self.overlay = Some(o);
+        out.result
+            .map(|_| out.gas_used)
+            .map_err(|e| format!("{method}: {e}"))
     }
 }

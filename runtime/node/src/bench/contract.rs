@@ -6,12 +6,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use govchain_state::contracts::{Caller, ContractHost};
 use govchain_state::genesis::nanjing_access;
-use govchain_state::local::LocalChain;
-use govchain_state::{Overlay, certs};
+use govchain_state::local::{CallBench, LocalChain};
 use govchain_types::pb;
-use govchain_vm::{CallRequest, EntryKind, Vm};
 use serde_json::{Value, json};
 
 use crate::bench::{BenchArgs, percentile};
@@ -51,31 +48,9 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
     let mut access = nanjing_access();
     access.initial_points = 1_000_000_000_000;
     let mut chain = LocalChain::nanjing(dir.path(), false, 1_795_392_000_000, [1; 32], access)?;
-    let number = "苏(2024)南京市不动产权第0000001号";
-    let envelope = chain.envelope(&[7; 16]);
-    let publish = chain.tx(
-        "real-estate",
-        pb::payload::Kind::Publish(pb::PublishCertificate {
-            cert_type: "property".into(),
-            number: number.into(),
-            subject_id: govchain_crypto::sm3(b"bench citizen").to_vec(),
-            issued_on: "2024-05-01".into(),
-            metadata: vec![
-                pb::Attribute {
-                    key: "district".into(),
-                    value: "鼓楼区".into(),
-                },
-                pb::Attribute {
-                    key: "usage".into(),
-                    value: "住宅".into(),
-                },
-            ],
-            content_hash: govchain_crypto::sm3(b"deed").to_vec(),
-            issuer_signature: vec![0; 64],
-            ciphertext: vec![0; 512],
-            key_envelope: envelope,
-            ..Default::default()
-        }),
+    let (cert_id, publish) = chain.property_title(
+        "苏(2024)南京市不动产权第0000001号",
+        govchain_crypto::sm3(b"bench citizen"),
     );
     let (receipts, _) = chain.block(&[publish], 1_000)?;
     anyhow::ensure!(
@@ -84,50 +59,18 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
         receipts[0].error_message
     );
     let read_args = serde_json::to_vec(&json!({
-        "cert_id": certs::cert_id("property", number),
+        "cert_id": cert_id,
         "purpose": "housing_eligibility",
     }))?;
-    let policy = chain.executor.policy()?;
-    let ctx = govchain_state::BlockContext {
-        height: chain.height + 1,
-        time_ms: chain.time_ms + 1_000,
-        proposer: "node1".into(),
-    };
-
-    let vm = Vm::<ContractHost>::new().map_err(anyhow::Error::msg)?;
-    let prepared = vm.prepare(&code)?;
-    let code_hash = govchain_crypto::sm3(&code);
-    let mut overlay = Some(Overlay::new(chain.store.clone()));
+    let mut bench = CallBench::new(&chain, &code, "housing")?;
     let mut gas = HashMap::new();
     let mut run = |method: &'static str, input: &[u8], gated: bool| {
         time_runs(args.txs, || {
-            let host = ContractHost::new(
-                overlay.take().expect("overlay"),
-                "bench",
-                Caller {
-                    department: "housing".into(),
-                    tx_hash: [9; 32],
-                    ..Caller::default()
-                },
-                ctx.clone(),
-                gated.then(|| policy.clone()),
-            );
-            let req = CallRequest {
-                code_hash,
-                method,
-                input: input.to_vec(),
-                gas_limit: 10_000_000,
-                kind: EntryKind::Call,
-            };
-            let out = vm.call(req, host, || Ok(prepared.code.clone()));
-            let mut o = out.host.overlay;
-            // Each call starts from the same state: no audit log or balance grows.
-            o.discard_tx();
-            overlay = Some(o);
-            gas.insert(method, out.gas_used);
-            out.result
-                .map(drop)
-                .map_err(|e| anyhow::anyhow!("{method}: {e}"))
+            let used = bench
+                .call(method, input, gated)
+                .map_err(anyhow::Error::msg)?;
+            gas.insert(method, used);
+            Ok(())
         })
     };
     let noop = run("noop", b"", false)?;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use govchain_crypto::sm3;
 use govchain_state::genesis::nanjing_access;
 use govchain_state::local::LocalChain;
-use govchain_state::{VerifiedTx, audit, certs};
+use govchain_state::{VerifiedTx, audit};
 use govchain_types::pb;
 use serde_json::json;
 
@@ -87,32 +87,10 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         let txs: Vec<VerifiedTx> = chunk
             .iter()
             .map(|&i| {
-                let number = format!("苏(2024)南京市不动产权第{i:07}号");
-                certs_ids.push(certs::cert_id("property", &number));
-                b.tx(
-                    "real-estate",
-                    pb::payload::Kind::Publish(pb::PublishCertificate {
-                        cert_type: "property".into(),
-                        number,
-                        subject_id: subject(i).to_vec(),
-                        issued_on: "2024-05-01".into(),
-                        expires_on: String::new(),
-                        metadata: vec![
-                            pb::Attribute {
-                                key: "district".into(),
-                                value: "鼓楼区".into(),
-                            },
-                            pb::Attribute {
-                                key: "usage".into(),
-                                value: "住宅".into(),
-                            },
-                        ],
-                        content_hash: sm3(&i.to_be_bytes()).to_vec(),
-                        issuer_signature: vec![0; 64],
-                        ciphertext: vec![0; 512],
-                        key_envelope: b.envelope(&[7; 16]),
-                    }),
-                )
+                let (id, tx) =
+                    b.property_title(&format!("苏(2024)南京市不动产权第{i:07}号"), subject(i));
+                certs_ids.push(id);
+                tx
             })
             .collect();
         block(&mut b, &txs)?;

@@ -24,8 +24,11 @@ use crate::bench::{percentile, progress};
 use crate::client::{Signer, connect, rpc_error};
 use crate::cmd::access::{custody_key_set, seal_certificate};
 
+/// A certificate's metadata: (name, value) pairs.
+type Metadata = [(&'static str, &'static str); 2];
+
 /// Certificates published for the reads: type, issuer, and the metadata its type needs.
-const ISSUED: [(&str, &str, [(&str, &str); 2]); 3] = [
+const ISSUED: [(&str, &str, Metadata); 3] = [
     (
         "household",
         "public-security",

@@ -135,7 +135,7 @@ pub(crate) async fn run(
     if args.txs == 0 || args.batch == 0 || args.certs == 0 {
         bail!("--txs, --batch and --certs must be positive");
     }
-    if args.rate.is_some_and(|r| !(r > 0.0)) {
+    if args.rate.is_some_and(|r| r.is_nan() || r <= 0.0) {
         bail!("--rate must be a positive number of transactions per second");
     }
     match args.kind {
