@@ -149,5 +149,77 @@ fn store(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, gate, contract, store);
+/// The access request an allowed read's receipt names.
+fn request_of(r: &pb::Receipt) -> u64 {
+    let e = r
+        .events
+        .iter()
+        .find(|e| e.kind == "access")
+        .expect("an access event");
+    let a = e
+        .attributes
+        .iter()
+        .find(|a| a.key == "request")
+        .expect("its request");
+    a.value.parse().unwrap()
+}
+
+/// What a validator's custodian posts: one `ReleaseShares` of `PER_BLOCK` shares for
+/// allowed reads, executed and committed (its checks, the release records and one audit
+/// record per share).
+fn release(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut chain, ids) = chain(dir.path());
+    let mut k = 0usize;
+    c.bench_function(
+        "custody: one share in a release of 100 (execute + commit, no fsync)",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters as usize;
+                while left > 0 {
+                    let n = left.min(PER_BLOCK);
+                    let reads: Vec<VerifiedTx> = (0..n)
+                        .map(|_| {
+                            k += 1;
+                            chain.tx(
+                                "housing",
+                                pb::payload::Kind::Request(pb::RequestAccess {
+                                    cert_id: ids[k % CERTS].clone(),
+                                    purpose: "housing_eligibility".into(),
+                                }),
+                            )
+                        })
+                        .collect();
+                    let (receipts, _) = chain.block(&reads, 1_000).unwrap();
+                    let releases = receipts
+                        .iter()
+                        .map(|r| pb::ShareRelease {
+                            request: request_of(r),
+                            encrypted_share: vec![7; 96],
+                            sealed_key: vec![9; 140],
+                        })
+                        .collect();
+                    let tx = chain.tx(
+                        "validator:node1",
+                        pb::payload::Kind::Release(pb::ReleaseShares { releases }),
+                    );
+                    let t = Instant::now();
+                    let (r, _) = chain.block(&[tx], 1_000).unwrap();
+                    total += t.elapsed();
+                    assert_eq!(
+                        r[0].status,
+                        pb::TxStatus::Ok as i32,
+                        "{}",
+                        r[0].error_message
+                    );
+                    left -= n;
+                }
+                total
+            })
+        },
+    );
+}
+
+criterion_group!(benches, gate, release, contract, store);
 criterion_main!(benches);

@@ -183,6 +183,7 @@ impl Driver {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
+            let built_at = Instant::now();
             let sealed = tokio::task::spawn_blocking(move || {
                 this.chain
                     .build_block(txs, now, &this.settings.validator_id, &this.key)
@@ -191,7 +192,16 @@ impl Driver {
             .map_err(|e| ConsensusError::Corrupt(format!("block building panicked: {e}")))??;
             let height = sealed.header.height;
             let raw = govchain_types::encode(&sealed.block);
-            match self.raft.client_write(BlockProposal(raw)).await {
+            let written_at = Instant::now();
+            let outcome = self.raft.client_write(BlockProposal(raw)).await;
+            tracing::debug!(
+                height,
+                txs = sealed.header.tx_count,
+                build_ms = (written_at - built_at).as_secs_f64() * 1e3,
+                commit_ms = written_at.elapsed().as_secs_f64() * 1e3,
+                "block cycle"
+            );
+            match outcome {
                 Ok(r) => {
                     if let ApplyResult::Rejected { reason } = r.data {
                         tracing::warn!(height, %reason, "own block rejected; its transactions go back to the mempool");

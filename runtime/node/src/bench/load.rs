@@ -316,42 +316,14 @@ pub(crate) async fn run(
         })
     };
 
-    // One call at a time, so that every account's nonces arrive in order; an open-loop
-    // load sends each call at its scheduled time (or at once when behind) and counts
-    // latency from that time, so a slow node cannot hide its queue.
     let start = Instant::now();
-    let (batch, interval) = match pace {
-        Pace::Closed { batch } => (batch.max(1), None),
-        Pace::Rate { per_sec, batch } => (
-            batch.max(1),
-            Some(Duration::from_secs_f64(batch.max(1) as f64 / per_sec)),
-        ),
+    let (sent_at, refused) = match pace {
+        Pace::Closed { batch } => closed_loop(&mut client, txs, batch.max(1)).await?,
+        Pace::Rate { per_sec, batch } => {
+            let every = Duration::from_secs_f64(batch.max(1) as f64 / per_sec);
+            open_loop(&client, txs, per_sec, every, start).await?
+        }
     };
-    let mut sent_at = Vec::with_capacity(txs.len());
-    let mut refused: Vec<String> = Vec::new();
-    for (k, chunk) in txs.chunks(batch).enumerate() {
-        let at = match interval {
-            None => Instant::now(),
-            Some(every) => {
-                let due = start + every * k as u32;
-                tokio::time::sleep_until(due.into()).await;
-                due
-            }
-        };
-        let r = client
-            .submit_txs(SubmitTxsRequest {
-                txs: chunk.to_vec(),
-            })
-            .await
-            .map_err(rpc_error)?
-            .into_inner();
-        sent_at.extend(std::iter::repeat_n(at, chunk.len()));
-        refused.extend(
-            r.results
-                .into_iter()
-                .filter_map(|res| res.error.map(|e| e.message)),
-        );
-    }
     if let Some(first) = refused.first() {
         follower.abort();
         bail!(
@@ -378,6 +350,92 @@ pub(crate) async fn run(
         elapsed: last - start,
         latencies,
     })
+}
+
+/// One call at a time, each sent when the last is answered.
+async fn closed_loop(
+    client: &mut Client,
+    txs: &[pb::SignedTx],
+    batch: usize,
+) -> anyhow::Result<(Vec<Instant>, Vec<String>)> {
+    let mut sent_at = Vec::with_capacity(txs.len());
+    let mut refused = Vec::new();
+    for chunk in txs.chunks(batch) {
+        let at = Instant::now();
+        refused.extend(submit_chunk(client, chunk).await?);
+        sent_at.extend(std::iter::repeat_n(at, chunk.len()));
+    }
+    Ok((sent_at, refused))
+}
+
+/// Open loop, as many independent clients offer it: transaction `i` is due at `start +
+/// i / per_sec`; each account submits in calls of its own (one at a time, so that its nonces
+/// arrive in order) what fell due in the last `every`, whatever the node does meanwhile, and a
+/// transaction's latency counts from its due time, so a slow node cannot hide a queue
+/// behind a slow call.
+async fn open_loop(
+    client: &Client,
+    txs: &[pb::SignedTx],
+    per_sec: f64,
+    every: Duration,
+    start: Instant,
+) -> anyhow::Result<(Vec<Instant>, Vec<String>)> {
+    let due = |i: usize| start + Duration::from_secs_f64(i as f64 / per_sec);
+    let mut accounts: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    for (i, t) in txs.iter().enumerate() {
+        accounts
+            .entry(t.signer_pubkey.as_slice())
+            .or_default()
+            .push(i);
+    }
+    let tasks: Vec<_> = accounts
+        .into_values()
+        .map(|order| {
+            let mut client = client.clone();
+            let txs: Vec<(Instant, pb::SignedTx)> =
+                order.iter().map(|&i| (due(i), txs[i].clone())).collect();
+            tokio::spawn(async move {
+                let mut refused = Vec::new();
+                let mut next = 0;
+                let mut tick = start;
+                while next < txs.len() {
+                    tick += every;
+                    tokio::time::sleep_until(tick.into()).await;
+                    let end = next + txs[next..].iter().take_while(|(d, _)| *d <= tick).count();
+                    if end == next {
+                        continue;
+                    }
+                    let chunk: Vec<pb::SignedTx> =
+                        txs[next..end].iter().map(|(_, t)| t.clone()).collect();
+                    refused.extend(submit_chunk(&mut client, &chunk).await?);
+                    next = end;
+                }
+                anyhow::Ok(refused)
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for t in tasks {
+        refused.extend(t.await??);
+    }
+    Ok(((0..txs.len()).map(due).collect(), refused))
+}
+
+type Client = govchain_api::rpc::chain_client::ChainClient<tonic::transport::Channel>;
+
+/// Submits `chunk`; returns the messages of the transactions the node refused.
+async fn submit_chunk(client: &mut Client, chunk: &[pb::SignedTx]) -> anyhow::Result<Vec<String>> {
+    let r = client
+        .submit_txs(SubmitTxsRequest {
+            txs: chunk.to_vec(),
+        })
+        .await
+        .map_err(rpc_error)?
+        .into_inner();
+    Ok(r.results
+        .into_iter()
+        .filter_map(|res| res.error.map(|e| e.message))
+        .collect())
 }
 
 /// SM2 verifications per second on all cores, by the node's crypto code, over the
