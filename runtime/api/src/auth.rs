@@ -8,7 +8,7 @@
 //! may read the clock). The request hash binds the signature to these exact filters.
 
 use govchain_consensus::Chain;
-use govchain_crypto::{PublicKey, Signature, sm3};
+use govchain_crypto::{PublicKey, Signature};
 use govchain_types::{ErrorCode, decode, pb};
 use tonic::{Request, Status};
 
@@ -19,21 +19,7 @@ pub const AUTH_METADATA: &str = "x-govchain-auth";
 /// Largest accepted clock difference, ms.
 pub const MAX_SKEW_MS: u64 = 300_000;
 
-/// The bytes a reader signs.
-pub fn signing_bytes(chain_id: &str, path: &str, time_ms: u64, request: &[u8]) -> Vec<u8> {
-    let mut out = b"govchain-read-v1\0".to_vec();
-    let t = time_ms.to_string();
-    for part in [
-        chain_id.as_bytes(),
-        path.as_bytes(),
-        t.as_bytes(),
-        &sm3(request),
-    ] {
-        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out
-}
+pub use govchain_proof::signed_read::signing_bytes;
 
 /// The header value for a signed read.
 pub fn header_value(dept: &str, operator: &str, time_ms: u64, signature: &[u8]) -> String {

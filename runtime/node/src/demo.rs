@@ -1437,7 +1437,7 @@ impl Demo {
             )
             .await?;
             let n = file
-                .verify(&self.genesis)
+                .verify(&self.genesis.anchor())
                 .map_err(|e| anyhow::anyhow!("{}'s audit records do not verify: {e}", who.name))?;
             ensure!(n > 0, "no audit records for {}", who.name);
             total += n;

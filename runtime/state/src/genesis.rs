@@ -293,6 +293,22 @@ impl Genesis {
         serde_json::to_string_pretty(self).expect("genesis serialises")
     }
 
+    /// What a verifier trusts of this genesis: chain id, salt, validator keys.
+    pub fn anchor(&self) -> govchain_proof::TrustAnchor {
+        govchain_proof::TrustAnchor {
+            chain_id: self.chain_id.clone(),
+            chain_salt: self.chain_salt.clone(),
+            validators: self
+                .validators
+                .iter()
+                .map(|v| govchain_proof::AnchorValidator {
+                    id: v.id.clone(),
+                    public_key: v.public_key.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// SM3 of the canonical (compact, field-ordered) JSON encoding.
     pub fn hash(&self) -> [u8; 32] {
         sm3(&serde_json::to_vec(self).expect("genesis serialises"))

@@ -686,19 +686,19 @@ fn audit_export_verifies_and_detects_tampering() {
     assert_eq!(export.proofs.len(), 3);
     let file = audit::ExportFile::from_export(&export, &q).unwrap();
     assert_eq!(file.records[1].proof.tree_size, 3);
-    assert_eq!(file.verify(&net.chain.genesis), Ok(3));
+    assert_eq!(file.verify(&net.chain.genesis.anchor()), Ok(3));
     // Any changed record, proof or header fails; so does another chain's genesis.
     let mut bad = file.clone();
     bad.records[2].record.points += 1;
     assert!(
-        bad.verify(&net.chain.genesis)
+        bad.verify(&net.chain.genesis.anchor())
             .unwrap_err()
             .contains("readable fields")
     );
     let mut bad = file.clone();
     bad.records[0].proof.path[0][0] ^= 1;
     assert!(
-        bad.verify(&net.chain.genesis)
+        bad.verify(&net.chain.genesis.anchor())
             .unwrap_err()
             .contains("inclusion proof")
     );
@@ -710,7 +710,7 @@ fn audit_export_verifies_and_detects_tampering() {
         &sig[2..]
     );
     assert!(
-        bad.verify(&net.chain.genesis)
+        bad.verify(&net.chain.genesis.anchor())
             .unwrap_err()
             .contains("does not verify")
     );
@@ -720,7 +720,7 @@ fn audit_export_verifies_and_detects_tampering() {
             .public_key()
             .to_sec1(),
     );
-    assert!(file.verify(&other).unwrap_err().contains("does not verify"));
+    assert!(file.verify(&other.anchor()).unwrap_err().contains("does not verify"));
 }
 
 #[test]

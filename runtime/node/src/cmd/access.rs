@@ -1135,14 +1135,6 @@ fn audit_query(home: &Path, f: &AuditFilter) -> anyhow::Result<AuditQuery> {
     })
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 pub(crate) async fn audit(
     endpoint: &str,
     home: &Path,
@@ -1161,38 +1153,9 @@ pub(crate) async fn audit(
                 .into_inner();
             let rows: Vec<RecordView> = page.records.iter().map(RecordView::from).collect();
             if csv {
-                println!(
-                    "seq,height,time_ms,requester,operator,owner,subject_id,cert_id,cert_type,purpose,decision,reason,points,via,grant_id,tx_hash,action,request"
-                );
+                println!("{}", govchain_state::audit::CSV_HEADER);
                 for r in &rows {
-                    let fields = [
-                        r.seq.to_string(),
-                        r.height.to_string(),
-                        r.time_ms.to_string(),
-                        r.requester.clone(),
-                        r.operator.clone(),
-                        r.owner.clone(),
-                        r.subject_id.clone(),
-                        r.cert_id.clone(),
-                        r.cert_type.clone(),
-                        r.purpose.clone(),
-                        r.decision.clone(),
-                        r.reason.clone(),
-                        r.points.to_string(),
-                        r.via.clone(),
-                        r.grant_id.to_string(),
-                        r.tx_hash.clone(),
-                        r.action.clone(),
-                        r.request.to_string(),
-                    ];
-                    println!(
-                        "{}",
-                        fields
-                            .iter()
-                            .map(|f| csv_field(f))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    );
+                    println!("{}", r.csv_row());
                 }
                 return Ok(());
             }
@@ -1271,7 +1234,7 @@ pub(crate) async fn audit(
                 &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
             )
             .with_context(|| format!("{} is not an audit export", file.display()))?;
-            match export.verify(&genesis) {
+            match export.verify(&genesis.anchor()) {
                 Ok(n) => {
                     let value = json!({"verified": true, "records": n, "headers": export.headers.len(), "chain_id": genesis.chain_id});
                     emit(json_out, &value, || {
