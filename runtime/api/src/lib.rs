@@ -1,11 +1,13 @@
 //! The network interface of a govchain node: tonic gRPC services (one per area, plus
-//! `grpc.health.v1`), Prometheus metrics and a health check on an HTTP port.
+//! `grpc.health.v1`), and on an HTTP port Prometheus metrics, a health check and the
+//! supervisor console ([`console`]).
 //!
 //! Every error a service returns carries the stable [`govchain_types::ErrorCode`] twice:
 //! in the status details (an encoded `govchain.v1.ErrorDetail`) and in the
 //! `x-govchain-code` metadata entry, with a gRPC code that fits (see [`error`]).
 
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod metrics;
 mod server;

@@ -29,6 +29,8 @@ pub struct ServeConfig {
     pub node_id: String,
     /// Consensus mode name, reported by GetStatus.
     pub consensus: String,
+    /// The supervisor console on the HTTP port.
+    pub console: crate::console::ConsoleConfig,
 }
 
 /// Largest gRPC message accepted (a full SubmitTxs batch).
@@ -41,6 +43,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let metrics = Metrics::new();
+    let console = crate::console::router(chain.clone(), config.node_id.clone(), config.console);
     spawn_commit_metrics(chain.clone(), metrics.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ChainServer<ChainService>>().await;
@@ -72,7 +75,7 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         let m = metrics.clone();
         let c = chain.clone();
-        let app = axum::Router::new()
+        let app = console
             .route(
                 "/metrics",
                 get(move || async move {
@@ -82,7 +85,8 @@ pub async fn serve(
                     m.encode()
                 }),
             )
-            .route("/healthz", get(|| async { "ok" }));
+            .route("/healthz", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(http_span));
         tokio::spawn(async move {
             let _ = axum::serve(http, app)
                 .with_graceful_shutdown(async move {
@@ -108,6 +112,16 @@ pub async fn serve(
         .await;
     let _ = stop_tx.send(true);
     result
+}
+
+/// A `tracing` span around every HTTP request (as `trace_fn` gives each gRPC call).
+async fn http_span(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path());
+    next.run(req).instrument(span).await
 }
 
 fn spawn_commit_metrics(chain: Arc<Chain>, metrics: Arc<Metrics>) {

@@ -32,6 +32,20 @@ pub(crate) struct NodeConfig {
     /// Mempool.
     #[serde(default)]
     pub(crate) mempool: MempoolConfig,
+    /// The supervisor console on the HTTP port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) console: Option<ConsoleSettings>,
+}
+
+/// The supervisor console's sign-in by credential (`docs/design/console.md`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsoleSettings {
+    /// SM3 (hex) of the supervisor credential; `govchain init` writes the credential to
+    /// `console.credential` beside this file, for the node's operator to hand over.
+    pub(crate) credential_sm3: String,
+    /// The department the credential signs in as (one with the auditor role).
+    pub(crate) department: String,
 }
 
 /// Listen addresses.
@@ -156,6 +170,15 @@ impl NodeConfig {
                 "{}: unknown consensus.mode '{m}' (solo or raft)",
                 path.display()
             ),
+        }
+        if let Some(k) = &c.console {
+            let ok = hex::decode(&k.credential_sm3).is_ok_and(|h| h.len() == 32);
+            if !ok {
+                bail!(
+                    "{}: console.credential_sm3 must be 64 hex digits (the SM3 of the credential)",
+                    path.display()
+                );
+            }
         }
         if c.consensus.max_block_txs == 0 {
             bail!("{}: consensus.max_block_txs must be > 0", path.display());

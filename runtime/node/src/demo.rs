@@ -40,7 +40,8 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value = "contracts/artifacts")]
     pub(crate) contracts: PathBuf,
     /// After the demo, keep the embedded chain serving gRPC on this port so you can
-    /// explore it with the other commands (Ctrl-C stops it).
+    /// explore it with the other commands, and the supervisor console (and metrics) on
+    /// this port + 2000 (Ctrl-C stops it).
     #[arg(long)]
     pub(crate) serve: Option<u16>,
 }
@@ -88,6 +89,9 @@ pub(crate) async fn run(
                 },
                 true,
                 format!("127.0.0.1:{port}").parse()?,
+                args.serve
+                    .map(|p| format!("127.0.0.1:{}", p.saturating_add(2000)).parse())
+                    .transpose()?,
             )
             .await?;
             Some(node)
@@ -105,6 +109,20 @@ pub(crate) async fn run(
     d.sharing_incentive().await?;
     d.audit_trail().await?;
     d.say("\nAll three scenarios behaved as expected.");
+    let console = embedded.as_ref().and_then(|e| e.node.http).map(|a| {
+        json!({
+            "url": format!("http://{a}/"),
+            "credential_file": home.join("node1").join(crate::init::CONSOLE_CREDENTIAL),
+            "key_dir": home.join("keys"),
+        })
+    });
+    if let Some(c) = &console {
+        d.report.insert("console".into(), c.clone());
+    }
+    d.report.insert(
+        "citizens".into(),
+        json!(d.citizens.iter().map(|c| json!({"name": c.name, "national_id": c.national_id, "subject_id": c.subject})).collect::<Vec<_>>()),
+    );
     if json_out {
         println!(
             "{}",
@@ -112,6 +130,14 @@ pub(crate) async fn run(
         );
     }
     if let (Some(e), Some(_)) = (embedded, args.serve) {
+        if let Some(c) = &console {
+            eprintln!(
+                "\nSupervisor console: {} — sign in with the credential in {} (the supervision bureau), or with a department key file from {}.",
+                c["url"].as_str().unwrap_or_default(),
+                c["credential_file"].as_str().unwrap_or_default(),
+                c["key_dir"].as_str().unwrap_or_default(),
+            );
+        }
         eprintln!(
             "\nThe demo chain keeps running on {} (network folder {}). In another terminal, e.g.:\n  govchain --endpoint {0} --home {1} audit query --requester bank --as supervision\n  govchain --endpoint {0} --home {1} points balance\n  govchain --endpoint {0} --home {1} contract list\nCtrl-C stops it; its folder is deleted then.",
             e.endpoint,

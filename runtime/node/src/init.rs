@@ -22,7 +22,8 @@ use govchain_state::genesis::{
 };
 
 use crate::config::{
-    ApiConfig, ConsensusConfig, MempoolConfig, NodeConfig, RaftConfig, StorageConfig,
+    ApiConfig, ConsensusConfig, ConsoleSettings, MempoolConfig, NodeConfig, RaftConfig,
+    StorageConfig,
 };
 use crate::{keyfile, tls};
 
@@ -230,6 +231,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         if i < opts.validators {
             cfg.custody_key = Some(PathBuf::from("custody.key"));
         }
+        cfg.console = console_credential(&dir, &genesis)?;
         let path = dir.join("config.toml");
         write_file(&path, cfg.to_toml().as_bytes())?;
         configs.push(path);
@@ -281,6 +283,7 @@ fn node_config(
         },
         storage: StorageConfig::default(),
         mempool: MempoolConfig::default(),
+        console: None,
     })
 }
 
@@ -359,7 +362,8 @@ pub(crate) fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     let (cert, tls_key) = tls::issue(&ca_key, &genesis.chain_id, &o.id)?;
     write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
     write_secret(&dir.join("tls/node.key"), &tls_key)?;
-    let cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, Some(o.raft_id))?;
+    let mut cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, Some(o.raft_id))?;
+    cfg.console = console_credential(&dir, &genesis)?;
     let config = dir.join("config.toml");
     write_file(&config, cfg.to_toml().as_bytes())?;
     Ok(NewNode {
@@ -367,6 +371,34 @@ pub(crate) fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
         public_key: hex_pub(&key),
         raft_addr: format!("127.0.0.1:{}", o.grpc_port + 1),
     })
+}
+
+/// File beside a node's config holding its supervisor console credential.
+pub(crate) const CONSOLE_CREDENTIAL: &str = "console.credential";
+
+/// A fresh supervisor credential for the console of the node in `dir`, signing in as
+/// the genesis department with the auditor role: written to `dir/console.credential`
+/// (owner-only), its SM3 returned for the config. None if no department audits.
+fn console_credential(dir: &Path, genesis: &Genesis) -> anyhow::Result<Option<ConsoleSettings>> {
+    let Some(auditor) = genesis
+        .departments
+        .iter()
+        .find(|d| d.roles.iter().any(|r| r == "auditor"))
+    else {
+        return Ok(None);
+    };
+    let mut secret = [0u8; 24];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    let credential = zeroize::Zeroizing::new(hex::encode(secret));
+    keyfile::write_secret(
+        &dir.join(CONSOLE_CREDENTIAL),
+        format!("{}\n", credential.as_str()).as_bytes(),
+    )
+    .with_context(|| format!("creating {}/{CONSOLE_CREDENTIAL}", dir.display()))?;
+    Ok(Some(ConsoleSettings {
+        credential_sm3: hex::encode(govchain_crypto::sm3(credential.as_bytes())),
+        department: auditor.id.clone(),
+    }))
 }
 
 fn write_secret(path: &Path, pem: &str) -> anyhow::Result<()> {

@@ -34,6 +34,23 @@ pub(crate) struct NodeHandle {
     followers: Vec<JoinHandle<()>>,
 }
 
+/// The supervisor credential of the node's config, if any.
+fn console_credential(
+    cfg: &NodeConfig,
+) -> anyhow::Result<Option<govchain_api::console::Credential>> {
+    let Some(c) = &cfg.console else {
+        return Ok(None);
+    };
+    let sm3: [u8; 32] = hex::decode(&c.credential_sm3)
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .context("console.credential_sm3 is not 32 bytes of hex")?;
+    Ok(Some(govchain_api::console::Credential {
+        sm3,
+        department: c.department.clone(),
+    }))
+}
+
 /// Opens the store, checks or writes genesis, starts ordering and the servers.
 pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     let genesis_text = std::fs::read_to_string(&cfg.genesis)
@@ -134,6 +151,10 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             http,
             node_id: cfg.node_id.clone(),
             consensus: cfg.consensus.mode.clone(),
+            console: govchain_api::console::ConsoleConfig {
+                genesis: Arc::new(genesis),
+                credential: console_credential(cfg)?,
+            },
         },
         async move {
             let _ = stop_rx.changed().await;

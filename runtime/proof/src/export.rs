@@ -156,6 +156,7 @@ impl ExportFile {
             ("owner", q.owner.clone()),
             ("subject_id", hex::encode(&q.subject_id)),
             ("cert_id", q.cert_id.clone()),
+            ("purpose", q.purpose.clone()),
             ("decision", decision.to_string()),
             (
                 "from_ms",
@@ -340,7 +341,11 @@ impl RecordView {
             self.action.clone(),
             self.request.to_string(),
         ];
-        fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
+        fields
+            .iter()
+            .map(|f| csv_field(f))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

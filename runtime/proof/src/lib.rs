@@ -15,8 +15,7 @@ pub mod signed_read;
 pub mod subject;
 
 pub use export::{
-    CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedHeader, ExportedRecord, RecordView,
-    action_name,
+    CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedHeader, ExportedRecord, RecordView, action_name,
 };
 pub use subject::{parse_date, subject_id, validate_national_id};
 

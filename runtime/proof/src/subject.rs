@@ -99,4 +99,3 @@ pub fn parse_date(s: &str) -> Result<i64, String> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     Ok(era * 146_097 + doe - 719_468)
 }
-

@@ -73,7 +73,47 @@ fn matches(q: &pb::AuditQuery, r: &pb::AuditRecord) -> bool {
         && (q.subject_id.is_empty() || q.subject_id == r.subject_id)
         && (q.cert_id.is_empty() || q.cert_id == r.cert_id)
         && (q.decision == 0 || q.decision == r.decision)
+        && (q.purpose.is_empty() || q.purpose == r.purpose)
         && (q.from_ms == 0 || r.time_ms >= q.from_ms)
+}
+
+/// The first audit sequence number at or after block time `from_ms`; `None` if no
+/// record is that recent. Sequence numbers grow with block time, so a time range is a
+/// sequence range.
+fn first_seq_at(store: &Store, from_ms: u64) -> Result<Option<u64>, TxError> {
+    let from = index::audit_time(from_ms, 0);
+    store
+        .scan_prefix(Column::Index, index::AUDIT_TIME, Some(&from))
+        .next()
+        .map(|first| Ok(seq_of(&first.map_err(internal)?.0)))
+        .transpose()
+}
+
+/// Calls `f` with every record of block times `from_ms..=to_ms`, in sequence order,
+/// examining at most `max` records; returns whether the period was covered to its end.
+pub fn for_each_in_period(
+    store: &Store,
+    from_ms: u64,
+    to_ms: u64,
+    max: u64,
+    mut f: impl FnMut(pb::AuditRecord),
+) -> Result<bool, TxError> {
+    let Some(start) = first_seq_at(store, from_ms)? else {
+        return Ok(true);
+    };
+    let records = store.scan_prefix(Column::Index, index::AUDIT, Some(&index::audit(start)));
+    for (scanned, item) in records.enumerate() {
+        let (_, v) = item.map_err(internal)?;
+        let r: pb::AuditRecord = decode("audit record", &v)?;
+        if r.time_ms > to_ms {
+            return Ok(true);
+        }
+        if scanned as u64 == max {
+            return Ok(false);
+        }
+        f(r);
+    }
+    Ok(true)
 }
 
 /// Records matching every filter of `q`, in sequence order, one page of at most `max`.
@@ -82,19 +122,13 @@ pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPag
         0 => DEFAULT_LIMIT.min(max),
         n => n.min(max),
     } as usize;
-    // Sequence numbers grow with block time, so a time range is a sequence range.
     let Some(mut start) = q.after.checked_add(1) else {
         return Ok(pb::AuditPage::default());
     };
     if q.from_ms > 0 {
-        let from = index::audit_time(q.from_ms, 0);
-        if let Some(first) = store
-            .scan_prefix(Column::Index, index::AUDIT_TIME, Some(&from))
-            .next()
-        {
-            start = start.max(seq_of(&first.map_err(internal)?.0));
-        } else {
-            return Ok(pb::AuditPage::default());
+        match first_seq_at(store, q.from_ms)? {
+            Some(first) => start = start.max(first),
+            None => return Ok(pb::AuditPage::default()),
         }
     }
     // Drive the scan by the most selective index given.
@@ -205,4 +239,6 @@ pub fn export(
     Ok(out)
 }
 
-pub use govchain_proof::{CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedHeader, ExportedRecord, RecordView, action_name};
+pub use govchain_proof::{
+    CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedHeader, ExportedRecord, RecordView, action_name,
+};

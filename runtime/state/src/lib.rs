@@ -33,6 +33,7 @@ mod overlay;
 pub mod points;
 pub mod policy;
 pub mod query;
+pub mod supervision;
 
 pub use admission::{Admission, VerifiedTx, account_label};
 pub use executor::{BlockContext, ExecutedBlock, Executor};

@@ -720,7 +720,11 @@ fn audit_export_verifies_and_detects_tampering() {
             .public_key()
             .to_sec1(),
     );
-    assert!(file.verify(&other.anchor()).unwrap_err().contains("does not verify"));
+    assert!(
+        file.verify(&other.anchor())
+            .unwrap_err()
+            .contains("does not verify")
+    );
 }
 
 #[test]

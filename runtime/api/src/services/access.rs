@@ -99,28 +99,34 @@ pub(crate) struct PointsService {
     pub(crate) chain: Arc<Chain>,
 }
 
+/// The Points service's GetBalances (also the console's).
+pub(crate) fn balances(chain: &Chain, department: &str) -> Result<GetBalancesResponse, Status> {
+    let height = chain.tip().header.height;
+    let mut out = query::balances(chain.store(), department).map_err(|e| tx_status(&e))?;
+    out.height = height;
+    Ok(out)
+}
+
+/// The Points service's GetHistory (also the console's).
+pub(crate) fn history(chain: &Chain, r: &GetHistoryRequest) -> Result<GetHistoryResponse, Status> {
+    query::balances(chain.store(), &r.department).map_err(|e| tx_status(&e))?;
+    query::history(chain.store(), &r.department, r.after, r.limit).map_err(|e| tx_status(&e))
+}
+
 #[tonic::async_trait]
 impl points_server::Points for PointsService {
     async fn get_balances(
         &self,
         req: Request<GetBalancesRequest>,
     ) -> Result<Response<GetBalancesResponse>, Status> {
-        let height = self.chain.tip().header.height;
-        let mut out = query::balances(self.chain.store(), &req.into_inner().department)
-            .map_err(|e| tx_status(&e))?;
-        out.height = height;
-        Ok(Response::new(out))
+        balances(&self.chain, &req.into_inner().department).map(Response::new)
     }
 
     async fn get_history(
         &self,
         req: Request<GetHistoryRequest>,
     ) -> Result<Response<GetHistoryResponse>, Status> {
-        let r = req.into_inner();
-        query::balances(self.chain.store(), &r.department).map_err(|e| tx_status(&e))?;
-        query::history(self.chain.store(), &r.department, r.after, r.limit)
-            .map(Response::new)
-            .map_err(|e| tx_status(&e))
+        history(&self.chain, req.get_ref()).map(Response::new)
     }
 }
 
@@ -128,28 +134,48 @@ pub(crate) struct AuditService {
     pub(crate) chain: Arc<Chain>,
 }
 
+/// The Audit service's Query as `who` asks it (also the console's search).
+pub(crate) async fn audit_query(
+    chain: &Arc<Chain>,
+    who: &Reader,
+    q: AuditQuery,
+) -> Result<AuditPage, Status> {
+    let q = scope(who, q)?;
+    let chain = chain.clone();
+    tokio::task::spawn_blocking(move || audit::query(chain.store(), &q, audit::MAX_QUERY))
+        .await
+        .map_err(internal)?
+        .map_err(|e| tx_status(&e))
+}
+
+/// The Audit service's Export as `who` asks it (also the console's export and proofs).
+pub(crate) async fn audit_export(
+    chain: &Arc<Chain>,
+    who: &Reader,
+    q: AuditQuery,
+) -> Result<AuditExport, Status> {
+    let q = scope(who, q)?;
+    let chain = chain.clone();
+    tokio::task::spawn_blocking(move || audit::export(chain.store(), chain.chain_id(), &q))
+        .await
+        .map_err(internal)?
+        .map_err(|e| tx_status(&e))
+}
+
 #[tonic::async_trait]
 impl audit_server::Audit for AuditService {
     async fn query(&self, req: Request<AuditQuery>) -> Result<Response<AuditPage>, Status> {
         let who = authenticate(&self.chain, &req, "/govchain.v1.Audit/Query")?;
-        let q = scope(&who, req.into_inner())?;
-        let chain = self.chain.clone();
-        tokio::task::spawn_blocking(move || audit::query(chain.store(), &q, audit::MAX_QUERY))
+        audit_query(&self.chain, &who, req.into_inner())
             .await
-            .map_err(internal)?
             .map(Response::new)
-            .map_err(|e| tx_status(&e))
     }
 
     async fn export(&self, req: Request<AuditQuery>) -> Result<Response<AuditExport>, Status> {
         let who = authenticate(&self.chain, &req, "/govchain.v1.Audit/Export")?;
-        let q = scope(&who, req.into_inner())?;
-        let chain = self.chain.clone();
-        tokio::task::spawn_blocking(move || audit::export(chain.store(), chain.chain_id(), &q))
+        audit_export(&self.chain, &who, req.into_inner())
             .await
-            .map_err(internal)?
             .map(Response::new)
-            .map_err(|e| tx_status(&e))
     }
 }
 

@@ -376,22 +376,23 @@ impl Embedded {
             operated_by: vec![],
             initial_points: Some(BENCH_POINTS),
         };
-        Self::start_with(opts, sync, "127.0.0.1:0".parse()?).await
+        Self::start_with(opts, sync, "127.0.0.1:0".parse()?, None).await
     }
 
     /// A one-validator network written by `init` with the options `opts` gives for its
-    /// folder, its node serving gRPC on `grpc` (no metrics).
+    /// folder, its node serving gRPC on `grpc` and metrics and the console on `http`.
     pub(crate) async fn start_with(
         opts: impl FnOnce(std::path::PathBuf) -> crate::init::InitOptions,
         sync: bool,
         grpc: std::net::SocketAddr,
+        http: Option<std::net::SocketAddr>,
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let home = dir.path().join("net");
         crate::init::init(&opts(home.clone()))?;
         let mut cfg = crate::config::NodeConfig::load(&home.join("node1/config.toml"))?;
         cfg.api.grpc = grpc;
-        cfg.api.http = None;
+        cfg.api.http = http;
         cfg.storage.sync = sync;
         let node = crate::run::start(&cfg).await?;
         Ok(Embedded {

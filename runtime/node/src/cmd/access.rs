@@ -183,6 +183,9 @@ pub(crate) struct AuditFilter {
     /// Certificate id.
     #[arg(long)]
     cert: Option<String>,
+    /// Purpose.
+    #[arg(long)]
+    purpose: Option<String>,
     /// First day, YYYY-MM-DD (China Standard Time).
     #[arg(long)]
     from: Option<String>,
@@ -1113,6 +1116,7 @@ fn audit_query(home: &Path, f: &AuditFilter) -> anyhow::Result<AuditQuery> {
             None => vec![],
         },
         cert_id: f.cert.clone().unwrap_or_default(),
+        purpose: f.purpose.clone().unwrap_or_default(),
         decision: match f.decision.as_deref() {
             Some("allow") => pb::Decision::Allow as i32,
             Some("deny") => pb::Decision::Deny as i32,
