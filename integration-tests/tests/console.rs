@@ -1,0 +1,481 @@
+//! The supervisor console's HTTP API on a real node process: public routes, refusal
+//! without a session, sign-in by the node's credential and by a department key's
+//! signature over a one-time challenge, the Audit service's scope through the console,
+//! a record's proof that verifies against genesis (and fails when tampered with), the
+//! export (JSON with proofs, CSV), flows, insights and points.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use govchain_integration_tests::{Network, NodeProcess, cli_json};
+use govchain_proof::{ExportFile, TrustAnchor, signed_read::signing_bytes, subject_id};
+use serde_json::{Value, json};
+
+const CITIZEN: &str = "320102199001011232";
+
+/// One HTTP/1.1 exchange: (status, headers lower-cased, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        req.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[end + 2..end + 2 + n]);
+        b = &b[end + 2 + n + 2..];
+    }
+}
+
+fn json_of(r: &(u16, Vec<(String, String)>, Vec<u8>)) -> Value {
+    serde_json::from_slice(&r.2).unwrap_or_else(|e| {
+        panic!(
+            "{} is not JSON ({e}): {}",
+            r.0,
+            String::from_utf8_lossy(&r.2)
+        )
+    })
+}
+
+fn header<'a>(r: &'a (u16, Vec<(String, String)>, Vec<u8>), name: &str) -> &'a str {
+    r.1.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+fn session_cookie(r: &(u16, Vec<(String, String)>, Vec<u8>)) -> String {
+    header(r, "set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
+    // given a node with a published property title, one allowed and one denied read
+    let net = Network::init(1).unwrap();
+    let node = NodeProcess::start(&net, 1).await.unwrap();
+    let port = net.base_port + 2000;
+    let cli = |args: &[&str]| cli_json(&node.endpoint, &net.root, args, &[]);
+    let deed = net.root.join("deed.json");
+    std::fs::write(
+        &deed,
+        json!({"number": "苏(2024)南京市不动产权第0077777号", "issued_on": "2024-05-01",
+               "metadata": {"district": "鼓楼区", "usage": "住宅"}})
+        .to_string(),
+    )
+    .unwrap();
+    let r = cli(&[
+        "cert",
+        "publish",
+        "--type",
+        "property",
+        "--subject",
+        CITIZEN,
+        "--file",
+        deed.to_str().unwrap(),
+        "--as",
+        "real-estate",
+    ])
+    .unwrap();
+    let cert = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "certificate_published")
+        .unwrap()["attributes"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let allowed = cli(&[
+        "cert",
+        "request",
+        &cert,
+        "--purpose",
+        "housing_eligibility",
+        "--as",
+        "housing",
+    ])
+    .unwrap();
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    let denied = cli(&[
+        "cert",
+        "request",
+        &cert,
+        "--purpose",
+        "tax_assessment",
+        "--as",
+        "tax",
+    ])
+    .unwrap();
+    assert_eq!(denied["decision"], "deny", "{denied}");
+
+    // the public routes answer anyone; the genesis served hashes to the chain's
+    let info = json_of(&http(port, "GET", "/api/v1/info", None, None));
+    assert_eq!(info["chain_id"], "it-chain");
+    assert_eq!(info["sign_in"], json!(["key", "credential"]));
+    assert_eq!(info["credential_department"], "supervision");
+    let g = http(port, "GET", "/api/v1/genesis", None, None);
+    assert_eq!(g.0, 200);
+    assert_eq!(
+        info["genesis_hash"],
+        hex::encode(govchain_crypto::sm3(&g.2))
+    );
+    let genesis_text = String::from_utf8(g.2).unwrap();
+    let anchor = TrustAnchor::from_genesis_json(&genesis_text).unwrap();
+    let openapi = json_of(&http(port, "GET", "/api/openapi.json", None, None));
+    assert_eq!(openapi["openapi"], "3.1.0");
+    let page = http(port, "GET", "/", None, None);
+    assert_eq!(
+        page.0,
+        200,
+        "the console page: {}",
+        String::from_utf8_lossy(&page.2)
+    );
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    assert!(header(&page, "content-security-policy").contains("default-src 'self'"));
+
+    // when nobody is signed in, the data routes refuse with a stable error code
+    for path in [
+        "/api/v1/audit",
+        "/api/v1/flows",
+        "/api/v1/points",
+        "/api/v1/insights",
+        "/api/v1/audit/1",
+    ] {
+        let r = http(port, "GET", path, None, None);
+        assert_eq!(r.0, 401, "{path}");
+        assert_eq!(json_of(&r)["name"], "UNAUTHENTICATED", "{path}");
+    }
+    let r = http(
+        port,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"credential": "guess"})),
+    );
+    assert_eq!(r.0, 401);
+    assert_eq!(json_of(&r)["message"], "wrong supervisor credential");
+
+    // then the supervisor signs in with the node's credential and sees every record
+    let credential = std::fs::read_to_string(net.root.join("node1/console.credential")).unwrap();
+    let r = http(
+        port,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"credential": credential.trim()})),
+    );
+    assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
+    assert!(header(&r, "set-cookie").contains("HttpOnly; SameSite=Strict"));
+    let sup = session_cookie(&r);
+    let me = json_of(&http(port, "GET", "/api/v1/session", Some(&sup), None));
+    assert_eq!(
+        (me["department"].clone(), me["auditor"].clone()),
+        (json!("supervision"), json!(true))
+    );
+    let salt = hex::decode(anchor.chain_salt.as_str()).unwrap();
+    let subject = hex::encode(subject_id(&salt, CITIZEN).unwrap());
+    let page = json_of(&http(
+        port,
+        "GET",
+        &format!("/api/v1/audit?subject_id={subject}"),
+        Some(&sup),
+        None,
+    ));
+    let records = page["records"].as_array().unwrap();
+    assert!(records.len() >= 2, "{page}");
+    let deny_seq = records.iter().find(|r| r["decision"] == "deny").unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    let by_purpose = json_of(&http(
+        port,
+        "GET",
+        &format!("/api/v1/audit?subject_id={subject}&purpose=tax_assessment"),
+        Some(&sup),
+        None,
+    ));
+    assert_eq!(
+        by_purpose["records"].as_array().unwrap().len(),
+        1,
+        "{by_purpose}"
+    );
+    // bad input names the parameter
+    let r = http(
+        port,
+        "GET",
+        "/api/v1/audit?subject_id=abc",
+        Some(&sup),
+        None,
+    );
+    assert_eq!(r.0, 400);
+    assert!(
+        json_of(&r)["message"]
+            .as_str()
+            .unwrap()
+            .contains("'subject_id'")
+    );
+    let r = http(
+        port,
+        "GET",
+        "/api/v1/audit?national_id=320102199001011232",
+        Some(&sup),
+        None,
+    );
+    assert_eq!(
+        (r.0, json_of(&r)["name"].clone()),
+        (400, json!("INVALID_ARGUMENT"))
+    );
+    assert!(
+        json_of(&r)["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown parameter")
+    );
+
+    // a record comes with its transaction, block and a proof that verifies against genesis
+    let d = json_of(&http(
+        port,
+        "GET",
+        &format!("/api/v1/audit/{deny_seq}"),
+        Some(&sup),
+        None,
+    ));
+    assert_eq!(d["record"]["requester"], "tax");
+    assert_eq!(d["transaction"]["sender"], "tax");
+    assert_eq!(d["transaction"]["payload"], "request access");
+    assert_eq!(d["block"]["height"], d["record"]["height"]);
+    let proof: ExportFile = serde_json::from_value(d["proof"].clone()).unwrap();
+    assert_eq!(proof.verify(&anchor), Ok(1));
+    let mut tampered = proof.clone();
+    tampered.records[0].record.reason = "allowed after all".into();
+    assert!(tampered.verify(&anchor).is_err());
+    assert_eq!(
+        http(port, "GET", "/api/v1/audit/999999", Some(&sup), None).0,
+        404
+    );
+
+    // the export is the CLI's file format, or CSV
+    let e = http(
+        port,
+        "GET",
+        &format!("/api/v1/audit/export?subject_id={subject}"),
+        Some(&sup),
+        None,
+    );
+    assert!(header(&e, "content-disposition").contains("attachment"));
+    let file: ExportFile = serde_json::from_slice(&e.2).unwrap();
+    assert_eq!(file.verify(&anchor), Ok(records.len()));
+    let csv = http(
+        port,
+        "GET",
+        &format!("/api/v1/audit/export?subject_id={subject}&format=csv"),
+        Some(&sup),
+        None,
+    );
+    let csv = String::from_utf8(csv.2).unwrap();
+    assert!(csv.starts_with("seq,height,time_ms,requester"), "{csv}");
+    assert_eq!(csv.lines().count(), records.len() + 1);
+
+    // flows, insights and points over the period
+    let flows = json_of(&http(port, "GET", "/api/v1/flows", Some(&sup), None));
+    let pair = |req: &str| {
+        flows["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["requester"] == req && f["owner"] == "real-estate")
+            .cloned()
+    };
+    assert_eq!(pair("housing").unwrap()["allowed"], 1, "{flows}");
+    assert_eq!(pair("tax").unwrap()["denied"], 1, "{flows}");
+    let ins = json_of(&http(port, "GET", "/api/v1/insights", Some(&sup), None));
+    assert_eq!(ins["denied"][0]["seq"], deny_seq, "{ins}");
+    let pts = json_of(&http(port, "GET", "/api/v1/points", Some(&sup), None));
+    assert!(
+        pts["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["department"] == "housing")
+    );
+    let hist = json_of(&http(
+        port,
+        "GET",
+        "/api/v1/points/housing/history",
+        Some(&sup),
+        None,
+    ));
+    let last = hist["points"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["kind"].clone(), last["delta"].clone()),
+        (json!("read"), json!(-5)),
+        "{hist}"
+    );
+    let r = http(
+        port,
+        "GET",
+        "/api/v1/points/nobody/history",
+        Some(&sup),
+        None,
+    );
+    assert_eq!(json_of(&r)["name"], "UNKNOWN_DEPARTMENT");
+
+    // a department signs in with its key over a one-time challenge and sees its own only
+    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
+    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
+    let key = govchain_crypto::PrivateKey::from_pem_any(
+        &std::fs::read_to_string(net.root.join("keys/housing.pem")).unwrap(),
+        None,
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let sig = key.sign(&signing_bytes(
+        "it-chain",
+        ch["path"].as_str().unwrap(),
+        now,
+        &challenge,
+    ));
+    let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
+                      "signature": hex::encode(sig.to_bytes())});
+    let r = http(port, "POST", "/api/v1/session", None, Some(&body));
+    assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
+    let housing = session_cookie(&r);
+    let again = http(port, "POST", "/api/v1/session", None, Some(&body));
+    assert_eq!(again.0, 401, "a challenge is used once");
+    let mut forged = body.clone();
+    forged["department"] = json!("supervision");
+    let ch2 = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
+    forged["challenge"] = ch2["challenge"].clone();
+    assert_eq!(
+        json_of(&http(port, "POST", "/api/v1/session", None, Some(&forged)))["name"],
+        "BAD_SIGNATURE"
+    );
+    let all = http(port, "GET", "/api/v1/audit", Some(&housing), None);
+    assert_eq!(
+        all.0, 403,
+        "a department must say it asks for its own records"
+    );
+    let own = json_of(&http(
+        port,
+        "GET",
+        "/api/v1/audit?requester=housing",
+        Some(&housing),
+        None,
+    ));
+    assert!(
+        own["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["requester"] == "housing")
+    );
+    assert_eq!(
+        http(
+            port,
+            "GET",
+            &format!("/api/v1/audit/{deny_seq}"),
+            Some(&housing),
+            None
+        )
+        .0,
+        403
+    );
+    let flows = json_of(&http(port, "GET", "/api/v1/flows", Some(&housing), None));
+    assert!(
+        flows["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["requester"] == "housing" || f["owner"] == "housing"),
+        "{flows}"
+    );
+    // signing out ends the session
+    assert_eq!(
+        http(port, "DELETE", "/api/v1/session", Some(&housing), None).0,
+        204
+    );
+    assert_eq!(
+        http(port, "GET", "/api/v1/session", Some(&housing), None).0,
+        401
+    );
+}
+
+#[test]
+fn every_route_of_the_router_is_in_the_openapi_document() {
+    let doc: Value = serde_json::from_str(govchain_api::console::OPENAPI).unwrap();
+    let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    let source = include_str!("../../runtime/api/src/console/mod.rs");
+    let routed: Vec<&str> = source
+        .split(".route(")
+        .skip(1)
+        .map(|s| s.split('"').nth(1).unwrap())
+        .collect();
+    assert!(routed.len() >= 10, "{routed:?}");
+    for r in &routed {
+        assert!(
+            documented.iter().any(|d| d == r),
+            "route {r} is not in openapi.json"
+        );
+    }
+    for d in &documented {
+        assert!(
+            routed.contains(&d.as_str()),
+            "openapi.json documents {d}, which no route serves"
+        );
+    }
+}
