@@ -3,11 +3,13 @@
 # govchain (release), then runs `govchain demo` on an embedded chain with the 'nanjing'
 # departments: housing-purchase eligibility, compute-to-data and the sharing incentive,
 # end to end, with the audit trail verified. The chain keeps running on 127.0.0.1:7545
-# afterwards so you can explore it (the demo prints how); Ctrl-C stops it.
+# afterwards so you can explore it (the demo prints how), with the supervisor console at
+# http://127.0.0.1:9545/; Ctrl-C stops it.
 # Extra arguments go to `govchain demo` (see `govchain demo --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-contracts.sh
+bash scripts/build-console.sh
 cargo build --release -j"${GOVCHAIN_JOBS:-2}" --bin govchain
 exec "${CARGO_TARGET_DIR:-target}/release/govchain" demo --serve "${GOVCHAIN_PORT:-7545}" "$@"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # One setup step for a fresh machine (Debian 12): system packages the host build needs
-# (libclang for rocksdb's bindgen) and the wasm32 contract toolchain (Debian's rustc-web
-# with its std sources; see docs/contracts.md). Idempotent: a second run does nothing.
+# (libclang for rocksdb's bindgen), the wasm32 toolchain of the contracts and the console's
+# verifier (Debian's rustc-web with its std sources; see docs/contracts.md), Node.js for
+# the console's front end and, with --browser, Chromium (and a CJK font for its
+# screenshots) for the console's browser test.
+# Idempotent: a second run does nothing.
 set -euo pipefail
 
 need=()
@@ -9,6 +12,13 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 for pkg in libclang-dev rustc-web cargo-web rust-web-src rust-web-llvm lld-22; do
   have "$pkg" || need+=("$pkg")
 done
+# The machine image may bring its own Node.js (not Debian's package): any npm will do.
+command -v npm >/dev/null || need+=(nodejs npm)
+if [ "${1:-}" = "--browser" ]; then
+  for pkg in chromium fonts-wqy-microhei; do
+    have "$pkg" || need+=("$pkg")
+  done
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

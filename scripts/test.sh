@@ -3,7 +3,7 @@
 # (unit, contract-runtime and multi-process integration tests) and smoke-runs the bench.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --browser
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 jobs=${GOVCHAIN_JOBS:-2}
 echo "== contracts (wasm32) and a reproducibility check"
@@ -19,6 +19,11 @@ echo "reproducible: two clean builds gave identical SM3 code hashes"
 echo "== contract unit tests (native, through the SDK's testing host)"
 (cd contracts && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo test -q --target x86_64-unknown-linux-gnu \
   --target-dir "$(realpath -m "${CONTRACTS_TARGET_DIR:-target}")-native" --locked)
+echo "== supervisor console: browser verifier (wasm32) and front end"
+bash scripts/build-console.sh
+echo "== console verifier unit tests (native)"
+(cd runtime/console/verifier && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo test -q --target x86_64-unknown-linux-gnu \
+  --target-dir "$(realpath -m "${VERIFIER_TARGET_DIR:-target}")-native" --locked)
 echo "== build"
 cargo build -j"$jobs" --workspace --all-targets
 echo "== tests"
@@ -33,5 +38,5 @@ echo "== bench smoke run (figures are printed, not asserted)"
 "$target/debug/govchain" bench --kind targets --txs 1000 --batch 250 --certs 20 --wasm contracts/artifacts/bench.wasm
 "$target/debug/govchain" bench --kind gate --txs 20000 --batch 2000
 "$target/debug/govchain" bench --kind custody --txs 20
-echo "== the demo (the README's first command, on an embedded chain)"
-"$target/debug/govchain" demo --contracts contracts/artifacts
+echo "== the demo and the supervisor console in headless Chromium (screenshots: $target/console-screenshots)"
+bash scripts/console-test.sh "$target/debug/govchain"

@@ -154,6 +154,7 @@ impl ExportFile {
         let query: BTreeMap<String, String> = [
             ("requester", q.requester.clone()),
             ("owner", q.owner.clone()),
+            ("party", q.party.clone()),
             ("subject_id", hex::encode(&q.subject_id)),
             ("cert_id", q.cert_id.clone()),
             ("purpose", q.purpose.clone()),

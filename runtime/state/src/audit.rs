@@ -74,6 +74,7 @@ fn matches(q: &pb::AuditQuery, r: &pb::AuditRecord) -> bool {
         && (q.cert_id.is_empty() || q.cert_id == r.cert_id)
         && (q.decision == 0 || q.decision == r.decision)
         && (q.purpose.is_empty() || q.purpose == r.purpose)
+        && (q.party.is_empty() || q.party == r.requester || q.party == r.owner)
         && (q.from_ms == 0 || r.time_ms >= q.from_ms)
 }
 
@@ -131,34 +132,35 @@ pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPag
             None => return Ok(pb::AuditPage::default()),
         }
     }
-    // Drive the scan by the most selective index given.
+    // Drive the scan by the most selective index given; a party alone drives it by the
+    // merge of its requester and owner indexes.
     let decision = match q.decision {
         d if d == pb::Decision::Allow as i32 => "allow",
         d if d == pb::Decision::Deny as i32 => "deny",
         _ => "",
     };
     let subject = hex::encode(&q.subject_id);
-    let prefix = [
+    let driver = [
         ('c', q.cert_id.as_str()),
         ('s', subject.as_str()),
         ('r', q.requester.as_str()),
         ('o', q.owner.as_str()),
-        ('d', decision),
     ]
     .into_iter()
-    .find(|(_, v)| !v.is_empty())
-    .map_or_else(
-        || index::AUDIT.to_vec(),
-        |(k, v)| index::audit_by_prefix(k, v),
-    );
-    let mut from_key = prefix.clone();
-    from_key.extend_from_slice(&start.to_be_bytes());
+    .find(|(_, v)| !v.is_empty());
+    let by = |k: char, v: &str| index::audit_by_prefix(k, v);
+    let prefixes = match driver {
+        Some((k, v)) => vec![by(k, v)],
+        None if !q.party.is_empty() => vec![by('r', &q.party), by('o', &q.party)],
+        None if !decision.is_empty() => vec![by('d', decision)],
+        None => vec![index::AUDIT.to_vec()],
+    };
+    let whole_log = prefixes[0] == index::AUDIT;
     let mut page = pb::AuditPage::default();
-    for item in store.scan_prefix(Column::Index, &prefix, Some(&from_key)) {
-        let (k, v) = item.map_err(internal)?;
-        let seq = seq_of(&k);
-        let r: pb::AuditRecord = if prefix == index::AUDIT {
-            decode("audit record", &v)?
+    for item in merged_seqs(store, &prefixes, start) {
+        let (seq, value) = item?;
+        let r: pb::AuditRecord = if whole_log {
+            decode("audit record", &value)?
         } else {
             record(store, seq)?
                 .ok_or_else(|| internal(format!("audit index names missing record {seq}")))?
@@ -180,6 +182,45 @@ pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPag
         }
     }
     Ok(page)
+}
+
+/// The entries under each of `prefixes` (each ending in a big-endian sequence number)
+/// from sequence `start` on, merged in sequence order, each sequence once: (seq, value).
+fn merged_seqs<'a>(
+    store: &'a Store,
+    prefixes: &'a [Vec<u8>],
+    start: u64,
+) -> impl Iterator<Item = Result<(u64, Box<[u8]>), TxError>> + 'a {
+    let mut scans: Vec<_> = prefixes
+        .iter()
+        .map(|p| {
+            let mut from = p.clone();
+            from.extend_from_slice(&start.to_be_bytes());
+            store
+                .scan_prefix(Column::Index, p, Some(&from))
+                .map(|kv| kv.map(|(k, v)| (seq_of(&k), v)).map_err(internal))
+                .peekable()
+        })
+        .collect();
+    std::iter::from_fn(move || {
+        // An error comes first; otherwise the smallest next sequence of every scan.
+        let mut next: Option<u64> = None;
+        for scan in &mut scans {
+            match scan.peek() {
+                Some(Err(_)) => return scan.next(),
+                Some(Ok((seq, _))) => next = Some(next.map_or(*seq, |n| n.min(*seq))),
+                None => {}
+            }
+        }
+        let next = next?;
+        let mut out = None;
+        for scan in &mut scans {
+            if matches!(scan.peek(), Some(Ok((seq, _))) if *seq == next) {
+                out = scan.next();
+            }
+        }
+        out
+    })
 }
 
 /// The records of one block, in leaf order.

@@ -302,6 +302,33 @@ fn gate_decides_charges_and_audits_every_read() {
     )
     .unwrap();
     assert_eq!(denied.records.len(), 3);
+    // A party: the records where it is the requester or the owner, in order, paged.
+    let every = audit::query(&net.store, &pb::AuditQuery::default(), 1000).unwrap();
+    for party in ["tax", "real-estate", "housing", "civil-affairs"] {
+        let expected: Vec<u64> = every
+            .records
+            .iter()
+            .filter(|r| r.requester == party || r.owner == party)
+            .map(|r| r.seq)
+            .collect();
+        let (mut got, mut after) = (vec![], 0);
+        loop {
+            let q = pb::AuditQuery {
+                party: party.into(),
+                after,
+                limit: 3,
+                ..Default::default()
+            };
+            let page = audit::query(&net.store, &q, 1000).unwrap();
+            got.extend(page.records.iter().map(|r| r.seq));
+            if page.next == 0 {
+                break;
+            }
+            after = page.next;
+        }
+        assert!(!expected.is_empty(), "{party} has records");
+        assert_eq!(got, expected, "{party}");
+    }
     assert!(net.supply_holds());
     let history = query::history(&net.store, "tax", 0, 100).unwrap();
     let kinds: Vec<&str> = history.entries.iter().map(|e| e.kind.as_str()).collect();

@@ -196,13 +196,14 @@ impl Store {
     }
 
     /// Iterates `(key, value)` pairs whose key starts with `prefix`, in key order,
-    /// starting at `start` (inclusive; must itself start with `prefix`) when given.
+    /// starting at `start` (inclusive; must itself start with `prefix`) when given. The
+    /// iterator does not borrow `start` (the seek happens here).
     pub fn scan_prefix<'a>(
         &'a self,
         c: Column,
         prefix: &'a [u8],
         start: Option<&[u8]>,
-    ) -> impl Iterator<Item = Result<KeyValue>> + 'a {
+    ) -> impl Iterator<Item = Result<KeyValue>> + use<'a> {
         let from = start.unwrap_or(prefix);
         self.db
             .iterator_cf(self.cf(c), IteratorMode::From(from, Direction::Forward))

@@ -186,6 +186,7 @@ impl Params {
         Ok(pb::AuditQuery {
             requester: self.text("requester"),
             owner: self.text("owner"),
+            party: self.text("party"),
             subject_id,
             cert_id: self.text("cert_id"),
             purpose: self.text("purpose"),

@@ -183,16 +183,20 @@ impl audit_server::Audit for AuditService {
 pub(crate) const AUDITOR: &str = "auditor";
 
 /// Auditors see every record; a department sees the records where it is the requester
-/// or the owner, and must say which.
-fn scope(who: &Reader, q: AuditQuery) -> Result<AuditQuery, Status> {
-    if who.has_role(AUDITOR) || q.requester == who.department || q.owner == who.department {
+/// or the owner: all of them when it names neither, or those it names.
+fn scope(who: &Reader, mut q: AuditQuery) -> Result<AuditQuery, Status> {
+    let me = &who.department;
+    if who.has_role(AUDITOR) || q.requester == *me || q.owner == *me || q.party == *me {
+        return Ok(q);
+    }
+    if q.requester.is_empty() && q.owner.is_empty() && q.party.is_empty() {
+        q.party = me.clone();
         return Ok(q);
     }
     Err(status(
         govchain_types::ErrorCode::Unauthorized,
         format!(
-            "'{0}' may query only audit records where it is the requester or the owner (add --requester {0} or --owner {0}); the '{AUDITOR}' role may query all",
-            who.department
+            "'{me}' may query only audit records where it is the requester or the owner (drop the other department, or add --requester {me} or --owner {me}); the '{AUDITOR}' role may query all"
         ),
     ))
 }

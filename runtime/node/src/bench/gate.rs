@@ -164,6 +164,14 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
             }),
         ),
         (
+            "a department's own (requester or owner), page of 100",
+            Box::new(|k| pb::AuditQuery {
+                party: who[(k % 4) as usize].0.into(),
+                after: mix(k) % records as u64,
+                ..Default::default()
+            }),
+        ),
+        (
             "denials of a requester",
             Box::new(|k| pb::AuditQuery {
                 requester: "civil-affairs".into(),

@@ -180,6 +180,10 @@ pub(crate) struct AuditFilter {
     /// Owning (issuing) department.
     #[arg(long)]
     owner: Option<String>,
+    /// A department as requester or owner (a department asking without --requester or
+    /// --owner gets this for itself).
+    #[arg(long)]
+    party: Option<String>,
     /// Certificate id.
     #[arg(long)]
     cert: Option<String>,
@@ -1111,6 +1115,7 @@ fn audit_query(home: &Path, f: &AuditFilter) -> anyhow::Result<AuditQuery> {
     Ok(AuditQuery {
         requester: f.requester.clone().unwrap_or_default(),
         owner: f.owner.clone().unwrap_or_default(),
+        party: f.party.clone().unwrap_or_default(),
         subject_id: match &f.subject {
             Some(s) => subject_of(home, s)?,
             None => vec![],

@@ -1,0 +1,126 @@
+import { useEffect, useState } from "preact/hooks";
+import { api, type Finding, type Insights } from "../api";
+import { ErrorBox, Loading, PeriodPicker, presetRange, RangeNote, type Preset, type Range } from "../components/common";
+import { RecordTable } from "../components/RecordTable";
+import { useApp } from "../context";
+import { lang, t } from "../i18n";
+import { deptName } from "../names";
+
+function ruleLabel(rule: Finding["rule"]): string {
+  return rule === "volume" ? t("ruleVolume") : rule === "off_hours" ? t("ruleOffHours") : rule === "rare_purpose" ? t("ruleRare") : rule;
+}
+
+/** Denied reads first, then unusual activity, over a period. */
+export function Alerts() {
+  const app = useApp();
+  const [preset, setPreset] = useState<Preset>(30);
+  const [range, setRange] = useState<Range>(() => presetRange(30, app.info.tip_time_ms));
+  const [data, setData] = useState<Insights | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    setData(null);
+    api.insights(range).then(
+      (d) => live && setData(d),
+      (e) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [range]);
+
+  return (
+    <div class="view" data-testid="view-alerts">
+      <div class="view-head">
+        <h1>{t("alertsTitle")}</h1>
+        <PeriodPicker
+          idPrefix="alerts"
+          tipMs={app.info.tip_time_ms}
+          preset={preset}
+          onChange={(p, r) => {
+            setPreset(p);
+            setRange(r);
+          }}
+        />
+      </div>
+      <ErrorBox error={error} />
+      {!data && !error && <Loading />}
+      {data && (
+        <>
+          <RangeNote from_ms={data.from_ms} to_ms={data.to_ms} />
+          {data.complete === false && <p class="warn">{t("partialShort")}</p>}
+          <section class="card" aria-labelledby="denied-h">
+            <h2 id="denied-h">
+              {t("deniedTitle")} <span class="count deny" data-testid="denied-count">{data.denied.length}</span>
+            </h2>
+            {data.denied.length ? (
+              <RecordTable records={data.denied} caption={t("deniedTitle")} testid="denied-table" rowTestid="denied-row" />
+            ) : (
+              <p class="muted">{t("noDenied")}</p>
+            )}
+          </section>
+          <section class="card" aria-labelledby="findings-h">
+            <h2 id="findings-h">
+              {t("findingsTitle")} <span class="count">{data.findings.length}</span>
+            </h2>
+            <p class="muted small">{t("rulesHelp")}</p>
+            {data.findings.length ? (
+              <div class="table-wrap">
+                <table class="findings" data-testid="findings-table">
+                  <thead>
+                    <tr>
+                      <th scope="col">{t("colRule")}</th>
+                      <th scope="col">{t("colDept")}</th>
+                      <th scope="col">{t("colSummary")}</th>
+                      <th scope="col" class="num">
+                        {t("colCount")}
+                      </th>
+                      <th scope="col">{t("colRecords")}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {data.findings.map((f, i) => (
+                      <tr key={i} data-testid="finding" data-rule={f.rule}>
+                        <td>
+                          <span class={`rule rule-${f.rule}`}>{ruleLabel(f.rule)}</span>
+                        </td>
+                        <td>
+                          {f.department}
+                          <br />
+                          <span class="muted small">{deptName(app.depts, f.department)}</span>
+                        </td>
+                        <td class="break">{lang() === "zh" ? f.summary_zh || f.summary : f.summary}</td>
+                        <td class="num">{f.count}</td>
+                        <td>
+                          <ul class="seqs">
+                            {f.records.map((s) => (
+                              <li key={s}>
+                                <button
+                                  type="button"
+                                  class="link"
+                                  aria-label={t("openRecord", s)}
+                                  data-testid="finding-record"
+                                  onClick={(e) => app.openRecord(s, e.currentTarget as HTMLElement)}
+                                >
+                                  #{s}
+                                </button>
+                              </li>
+                            ))}
+                          </ul>
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            ) : (
+              <p class="muted">{t("noFindings")}</p>
+            )}
+          </section>
+        </>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the supervisor console (docs/design/console.md) into runtime/console/web/dist,
+# which the node embeds when it is compiled (runtime/api/build.rs):
+# 1. the browser verifier (runtime/console/verifier: govchain-proof and govchain-crypto
+#    behind a tiny wasm ABI) for wasm32-unknown-unknown with Debian's Rust and build-std
+#    (rustup has no wasm32 target here), into web/public/verifier.wasm;
+# 2. the front end (Vite + Preact + TypeScript; npm packages pinned by package-lock.json).
+# Prints each artefact's size and SM3. The verifier is reproducible: the same sources,
+# toolchain and flags give the same bytes. Called by scripts/setup.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+export PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1
+command -v rust-lld >/dev/null || export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22
+# RUSTFLAGS replaces the rustflags of .cargo/config.toml, so it repeats the getrandom
+# backend (src/abi.rs provides it) besides mapping local paths (they end up in panic
+# messages) to fixed names.
+export RUSTFLAGS="--cfg getrandom_backend=\"custom\" --remap-path-prefix=$PWD=/govchain --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+target=$(realpath -m "${VERIFIER_TARGET_DIR:-runtime/console/verifier/target}")
+# cargo reads the verifier's .cargo/config.toml (target, build-std) only from inside it.
+(cd runtime/console/verifier && cargo build --release --target-dir "$target" --locked -q -j"${GOVCHAIN_JOBS:-2}")
+wasm="$target/wasm32-unknown-unknown/release/govchain_console_verifier.wasm"
+web=runtime/console/web
+mkdir -p "$web/public"
+cp "$wasm" "$web/public/verifier.wasm"
+cd "$web"
+# npm ci only when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build >/dev/null
+for f in public/verifier.wasm dist/assets/*; do
+  printf 'console: %-28s %8d bytes  sm3 %s\n' "${f##*/}" "$(stat -c %s "$f")" "$(openssl dgst -sm3 -r "$f" | cut -d' ' -f1)"
+done
