@@ -6,10 +6,10 @@
 #    (rustup has no wasm32 target here), into web/public/verifier.wasm;
 # 2. the front end (Vite + Preact + TypeScript; npm packages pinned by package-lock.json).
 # Prints each artefact's size and SM3. The verifier is reproducible: the same sources,
-# toolchain and flags give the same bytes. Called by scripts/setup.sh.
+# toolchain and flags give the same bytes. scripts/setup.sh runs it when the sources
+# changed (it installs the toolchain this needs first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh >/dev/null
 export PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1
 command -v rust-lld >/dev/null || export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22
 # RUSTFLAGS replaces the rustflags of .cargo/config.toml, so it repeats the getrandom

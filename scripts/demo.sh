@@ -10,6 +10,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-contracts.sh
-bash scripts/build-console.sh
 cargo build --release -j"${GOVCHAIN_JOBS:-2}" --bin govchain
 exec "${CARGO_TARGET_DIR:-target}/release/govchain" demo --serve "${GOVCHAIN_PORT:-7545}" "$@"

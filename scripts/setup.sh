@@ -4,6 +4,7 @@
 # verifier (Debian's rustc-web with its std sources; see docs/contracts.md), Node.js for
 # the console's front end and, with --browser, Chromium (and a CJK font for its
 # screenshots) for the console's browser test.
+# Then builds the console's front end when its sources changed (scripts/build-console.sh).
 # Idempotent: a second run does nothing.
 set -euo pipefail
 
@@ -29,3 +30,17 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 echo "setup: system packages present"
+
+# The supervisor console (runtime/console), which the node embeds when it is compiled:
+# rebuilt when any of its sources (or the Rust crates its verifier compiles) is newer.
+cd "$(dirname "$0")/.."
+stamp=runtime/console/web/dist/index.html
+if [ ! -f "$stamp" ] || [ -n "$(find runtime/console/web/src runtime/console/web/index.html \
+    runtime/console/web/package.json runtime/console/web/package-lock.json \
+    runtime/console/web/vite.config.ts runtime/console/web/tsconfig.json \
+    runtime/console/verifier/src runtime/console/verifier/Cargo.toml runtime/console/verifier/Cargo.lock \
+    runtime/proof runtime/crypto/src runtime/types proto -newer "$stamp" -print -quit)" ]; then
+  echo "setup: building the supervisor console"
+  bash scripts/build-console.sh
+fi
+echo "setup: supervisor console built"

@@ -19,8 +19,6 @@ echo "reproducible: two clean builds gave identical SM3 code hashes"
 echo "== contract unit tests (native, through the SDK's testing host)"
 (cd contracts && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo test -q --target x86_64-unknown-linux-gnu \
   --target-dir "$(realpath -m "${CONTRACTS_TARGET_DIR:-target}")-native" --locked)
-echo "== supervisor console: browser verifier (wasm32) and front end"
-bash scripts/build-console.sh
 echo "== console verifier unit tests (native)"
 (cd runtime/console/verifier && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo test -q --target x86_64-unknown-linux-gnu \
   --target-dir "$(realpath -m "${VERIFIER_TARGET_DIR:-target}")-native" --locked)
