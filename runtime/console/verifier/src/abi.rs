@@ -12,7 +12,7 @@
 //! with cryptographically secure random bytes (`crypto.getRandomValues`) and returns 0,
 //! or returns non-zero if it could not. It backs getrandom's "custom" backend
 //! (`--cfg getrandom_backend="custom"`, set in .cargo/config.toml and by
-//! scripts/build-verifier.sh).
+//! scripts/build-console.sh).
 //!
 //! The caller's side of the contract, which this module cannot check: pointers and
 //! lengths given to `gc_free` and `gc_call` are exactly ones `gc_alloc` returned (or, for
