@@ -33,13 +33,30 @@ pub fn govchain_bin() -> PathBuf {
     bin
 }
 
-/// A free loopback port (bound and released; good enough for tests on one machine).
+/// A free loopback port (bound and released), for a node started a moment later.
+///
+/// Taken below Linux's ephemeral range (32768–60999): a port the kernel hands out for
+/// `bind(0)` is also one it may give the next outgoing connection of any process (a
+/// running node dialling its peers), which then holds it when the node binds. Test
+/// binaries start at offsets of their process id, so parallel runs rarely meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 600 * 20;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            n < SPAN,
+            "no free loopback port in {FIRST}..{}",
+            FIRST + SPAN
+        );
+        let port = (FIRST + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Runs `govchain` with `args` and returns its stdout, failing on a non-zero exit.

@@ -293,8 +293,17 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     ])
     .unwrap();
     assert_eq!(denied["records"].as_array().unwrap().len(), 1);
-    // separation of duties: a department sees only its own records, and says so
-    let e = cli(&["audit", "query", "--subject", CITIZEN, "--as", "tax"])
+    // separation of duties: a department sees only its own records (all of them when it
+    // names no department), and another department's alone are refused
+    let mine = cli(&["audit", "query", "--subject", CITIZEN, "--as", "tax"]).unwrap();
+    let mine = mine["records"].as_array().unwrap();
+    assert!(!mine.is_empty());
+    assert!(
+        mine.iter()
+            .all(|r| r["requester"] == "tax" || r["owner"] == "tax"),
+        "{mine:?}"
+    );
+    let e = cli(&["audit", "query", "--requester", "housing", "--as", "tax"])
         .unwrap_err()
         .to_string();
     assert!(

@@ -52,6 +52,9 @@ pub enum ConsensusError {
     /// Stored chain data is inconsistent.
     #[error("stored chain is inconsistent: {0}")]
     Corrupt(String),
+    /// Replication could not start or stopped (its address, TLS, openraft).
+    #[error("replication: {0}")]
+    Replication(String),
     /// The store belongs to another genesis.
     #[error(
         "data directory holds chain with genesis {found}, but genesis file hashes to {expected}"

@@ -138,7 +138,9 @@ impl RaftHandle {
     pub async fn wait(&mut self) -> crate::Result<()> {
         match self.tasks.join_next().await {
             Some(Ok(r)) => r,
-            Some(Err(e)) => Err(ConsensusError::Corrupt(format!("raft task panicked: {e}"))),
+            Some(Err(e)) => Err(ConsensusError::Replication(format!(
+                "raft task panicked: {e}"
+            ))),
             None => Ok(()),
         }
     }
@@ -151,7 +153,7 @@ impl RaftHandle {
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> ConsensusError {
-    ConsensusError::Corrupt(format!("{what}: {e}"))
+    ConsensusError::Replication(format!("{what}: {e}"))
 }
 
 /// The address outgoing Raft connections leave from: the listen address's IP, unless
