@@ -1,7 +1,7 @@
 // The JavaScript side of the browser verifier (runtime/console/verifier): the node's own
 // Rust code for export verification, subject ids, signed reads and SM3, compiled to
 // wasm32 and reached through its ABI (gc_alloc / gc_free / gc_call, JSON in and out).
-// No DOM here: the end-to-end test loads this same module in Node with the same wasm.
+// No DOM here: it takes the wasm's URL or bytes.
 
 const OP_VERIFY_EXPORT = 1;
 const OP_SUBJECT_ID = 2;
@@ -38,7 +38,7 @@ export interface Verifier {
     timeMs: number,
     requestHex: string,
   ): SignedRead;
-  sm3Hex(hex: string): string;
+  /** SM3 of a UTF-8 text, hex. */
   sm3Text(text: string): string;
 }
 
@@ -115,9 +115,6 @@ export async function loadVerifier(source: string | BufferSource): Promise<Verif
         call(OP_SIGN_READ, { pem, passphrase, chain_id: chainId, path, time_ms: timeMs, request_hex: requestHex }),
       );
       return { signature: String(a.signature), publicKey: String(a.public_key) };
-    },
-    sm3Hex(hex) {
-      return String(must(call(OP_SM3, { hex })).hash);
     },
     sm3Text(text) {
       return String(must(call(OP_SM3, { text })).hash);
