@@ -1,5 +1,5 @@
-import type { ComponentChildren } from "preact";
-import { useState } from "preact/hooks";
+import type { ComponentChildren, VNode } from "preact";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, type AuditRecord } from "../api";
 import { t } from "../i18n";
 import { badges } from "../names";
@@ -65,6 +65,43 @@ export type Preset = 7 | 30 | 90 | "custom";
 export function presetRange(days: number, tipMs: number): Range {
   const to = Math.max(Date.now(), tipMs);
   return { from_ms: to - days * DAY_MS, to_ms: to };
+}
+
+/** A period picked with a [`PeriodPicker`] (the last 30 days at first): its range and the picker. */
+export function usePeriod(idPrefix: string, tipMs: number): { range: Range; picker: VNode } {
+  const [preset, setPreset] = useState<Preset>(30);
+  const [range, setRange] = useState<Range>(() => presetRange(30, tipMs));
+  const picker = (
+    <PeriodPicker
+      idPrefix={idPrefix}
+      tipMs={tipMs}
+      preset={preset}
+      onChange={(p, r) => {
+        setPreset(p);
+        setRange(r);
+      }}
+    />
+  );
+  return { range, picker };
+}
+
+/** `load(range)`, again whenever the range changes; an answer for an older range is dropped. */
+export function useRangeData<T>(range: Range, load: (r: Range) => Promise<T>): { data: T | null; error: unknown } {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    setData(null);
+    load(range).then(
+      (d) => live && setData(d),
+      (e) => live && setError(e),
+    );
+    return () => {
+      live = false;
+    };
+  }, [range]);
+  return { data, error };
 }
 
 /**

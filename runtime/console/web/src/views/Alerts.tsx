@@ -1,6 +1,5 @@
-import { useEffect, useState } from "preact/hooks";
-import { api, type Finding, type Insights } from "../api";
-import { ErrorBox, Loading, PeriodPicker, presetRange, RangeNote, type Preset, type Range } from "../components/common";
+import { api, type Finding } from "../api";
+import { ErrorBox, Loading, RangeNote, usePeriod, useRangeData } from "../components/common";
 import { RecordTable } from "../components/RecordTable";
 import { useApp } from "../context";
 import { lang, t } from "../i18n";
@@ -13,37 +12,14 @@ function ruleLabel(rule: Finding["rule"]): string {
 /** Denied reads first, then unusual activity, over a period. */
 export function Alerts() {
   const app = useApp();
-  const [preset, setPreset] = useState<Preset>(30);
-  const [range, setRange] = useState<Range>(() => presetRange(30, app.info.tip_time_ms));
-  const [data, setData] = useState<Insights | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  useEffect(() => {
-    let live = true;
-    setError(null);
-    setData(null);
-    api.insights(range).then(
-      (d) => live && setData(d),
-      (e) => live && setError(e),
-    );
-    return () => {
-      live = false;
-    };
-  }, [range]);
+  const { range, picker } = usePeriod("alerts", app.info.tip_time_ms);
+  const { data, error } = useRangeData(range, api.insights);
 
   return (
     <div class="view" data-testid="view-alerts">
       <div class="view-head">
         <h1>{t("alertsTitle")}</h1>
-        <PeriodPicker
-          idPrefix="alerts"
-          tipMs={app.info.tip_time_ms}
-          preset={preset}
-          onChange={(p, r) => {
-            setPreset(p);
-            setRange(r);
-          }}
-        />
+        {picker}
       </div>
       <ErrorBox error={error} />
       {!data && !error && <Loading />}

@@ -1,6 +1,6 @@
-import { useEffect, useMemo, useState } from "preact/hooks";
-import { api, type Flow, type Flows as FlowsData, type GenesisDepartment } from "../api";
-import { ErrorBox, Loading, PeriodPicker, presetRange, RangeNote, type Preset, type Range } from "../components/common";
+import { useMemo, useState } from "preact/hooks";
+import { api, type Flow, type GenesisDepartment } from "../api";
+import { ErrorBox, Loading, RangeNote, usePeriod, useRangeData } from "../components/common";
 import { useApp } from "../context";
 import { t } from "../i18n";
 import { deptName, deptShort } from "../names";
@@ -197,23 +197,8 @@ export function FlowDiagram({ flows, depts }: { flows: Flow[]; depts: GenesisDep
 
 export function Flows() {
   const app = useApp();
-  const [preset, setPreset] = useState<Preset>(30);
-  const [range, setRange] = useState<Range>(() => presetRange(30, app.info.tip_time_ms));
-  const [data, setData] = useState<FlowsData | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  useEffect(() => {
-    let live = true;
-    setError(null);
-    setData(null);
-    api.flows(range).then(
-      (d) => live && setData(d),
-      (e) => live && setError(e),
-    );
-    return () => {
-      live = false;
-    };
-  }, [range]);
+  const { range, picker } = usePeriod("flows", app.info.tip_time_ms);
+  const { data, error } = useRangeData(range, api.flows);
 
   const rows = useMemo(
     () => (data ? [...data.flows].sort((a, b) => b.allowed + b.denied - (a.allowed + a.denied) || a.requester.localeCompare(b.requester)) : []),
@@ -225,15 +210,7 @@ export function Flows() {
     <div class="view" data-testid="view-flows">
       <div class="view-head">
         <h1>{t("flowsTitle")}</h1>
-        <PeriodPicker
-          idPrefix="flows"
-          tipMs={app.info.tip_time_ms}
-          preset={preset}
-          onChange={(p, r) => {
-            setPreset(p);
-            setRange(r);
-          }}
-        />
+        {picker}
       </div>
       <ErrorBox error={error} />
       {!data && !error && <Loading />}

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, type Balances, type PointsSeries } from "../api";
-import { ErrorBox, Loading, PeriodPicker, presetRange, RangeNote, type Preset, type Range } from "../components/common";
+import { ErrorBox, Loading, RangeNote, usePeriod, type Range } from "../components/common";
 import { useApp } from "../context";
 import { t } from "../i18n";
 import { deptName } from "../names";
@@ -133,8 +133,7 @@ export function Points() {
   const [balances, setBalances] = useState<Balances | null>(null);
   const [balErr, setBalErr] = useState<unknown>(null);
   const [chosen, setChosen] = useState<string[] | null>(null);
-  const [preset, setPreset] = useState<Preset>(30);
-  const [range, setRange] = useState<Range>(() => presetRange(30, app.info.tip_time_ms));
+  const { range, picker } = usePeriod("points", app.info.tip_time_ms);
   const [series, setSeries] = useState<Record<string, PointsSeries>>({});
   const [histErr, setHistErr] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
@@ -240,15 +239,7 @@ export function Points() {
         <section class="card grow" aria-labelledby="hist-h">
           <div class="view-head">
             <h2 id="hist-h">{t("historyTitle")}</h2>
-            <PeriodPicker
-              idPrefix="points"
-              tipMs={app.info.tip_time_ms}
-              preset={preset}
-              onChange={(p, r) => {
-                setPreset(p);
-                setRange(r);
-              }}
-            />
+            {picker}
           </div>
           <fieldset class="depts">
             <legend>{t("chooseDepts")}</legend>
