@@ -5,6 +5,7 @@
 //! posts only the result, signed with the validator key. The document never leaves this
 //! process and is wiped after the run.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,10 +15,10 @@ use govchain_custody::{Envelope, KeySet};
 use govchain_state::compute::{self, MAX_OUTPUT};
 use govchain_state::contracts::certificate_view;
 use govchain_state::custody::{self, DEFAULT_RELEASE_WINDOW_MS};
-use govchain_state::{BlockContext, Overlay, certs, keys};
+use govchain_state::{BlockContext, Overlay, certs};
 use govchain_types::{TxError, pb};
 
-use crate::follower::{Follower, Round, transact};
+use crate::follower::{Follower, Round, Seen, transact, walk};
 use crate::opener::{open_document, verify_shares};
 
 /// Most results posted per round.
@@ -50,7 +51,15 @@ impl Follower for JobRunner {
     }
 
     /// Runs every job of this validator, from `cursor` on, whose key shares are in.
-    fn scan(&self, cursor: u64) -> Result<Round<pb::ComputeResult>, TxError> {
+    fn request(result: &pb::ComputeResult) -> u64 {
+        result.request
+    }
+
+    fn scan(
+        &self,
+        cursor: u64,
+        in_flight: &BTreeSet<u64>,
+    ) -> Result<Round<pb::ComputeResult>, TxError> {
         let o = Overlay::new(self.chain.store().clone());
         let mut round = Round {
             work: vec![],
@@ -74,14 +83,7 @@ impl Follower for JobRunner {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64)
             .max(tip.time_ms);
-        let mut settled_so_far = true;
-        let mut after = cursor.checked_sub(1).map(keys::access_request);
-        while let Some((k, v)) = o
-            .next(keys::ACCESS_REQUESTS, after.as_deref())
-            .map_err(|e| TxError::Internal(e.to_string()))?
-        {
-            after = Some(k);
-            let req: pb::AccessRequest = govchain_types::decode("access request", &v)?;
+        round.cursor = walk(&o, cursor, in_flight, |req| {
             let mine = req
                 .job
                 .as_ref()
@@ -118,15 +120,11 @@ impl Follower for JobRunner {
             if settled && mine {
                 self.attempts.lock().expect("attempts").remove(&req.seq);
             }
-            if settled && settled_so_far {
-                round.cursor = req.seq + 1;
-            } else {
-                settled_so_far = false;
-            }
-            if round.work.len() == MAX_PER_ROUND {
-                break;
-            }
-        }
+            Ok(Seen {
+                settled,
+                full: round.work.len() == MAX_PER_ROUND,
+            })
+        })?;
         Ok(round)
     }
 
