@@ -235,3 +235,57 @@ pub(crate) async fn transact(
     }
     committed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An overlay holding access requests `0..n`.
+    fn requests(dir: &Path, n: u64) -> Overlay {
+        let store = Arc::new(govchain_store::Store::open(dir, false).unwrap());
+        let mut o = Overlay::new(store);
+        for seq in 0..n {
+            let req = pb::AccessRequest {
+                seq,
+                ..Default::default()
+            };
+            o.put(keys::access_request(seq), govchain_types::encode(&req));
+        }
+        o
+    }
+
+    /// Runs a walk in which `settled` requests are done and every request fills the round
+    /// once `capacity` have been visited; returns the new cursor and the visited seqs.
+    fn run(
+        o: &Overlay,
+        cursor: u64,
+        in_flight: &[u64],
+        settled: &[u64],
+        capacity: usize,
+    ) -> (u64, Vec<u64>) {
+        let mut visited = vec![];
+        let in_flight = in_flight.iter().copied().collect();
+        let next = walk(o, cursor, &in_flight, |req| {
+            visited.push(req.seq);
+            Ok(Seen {
+                settled: settled.contains(&req.seq),
+                full: visited.len() == capacity,
+            })
+        })
+        .unwrap();
+        (next, visited)
+    }
+
+    #[test]
+    fn requests_in_flight_are_skipped_and_hold_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = requests(dir.path(), 6);
+        // 2 is in flight: not visited again, and the cursor cannot pass it.
+        assert_eq!(run(&o, 0, &[2], &[0, 1, 3], 99), (2, vec![0, 1, 3, 4, 5]));
+        // Once it settles, the cursor moves past every settled request in a row.
+        assert_eq!(run(&o, 2, &[], &[2, 3], 99), (4, vec![2, 3, 4, 5]));
+        // A full round stops the walk; the cursor stays at the first unsettled request.
+        assert_eq!(run(&o, 0, &[1], &[0], 2), (1, vec![0, 2]));
+        assert_eq!(run(&o, 6, &[], &[], 99), (6, vec![]));
+    }
+}
