@@ -138,7 +138,11 @@ impl Follower for Custodian {
         let (n, first) = (releases.len(), releases.first().map_or(0, |r| r.request));
         let payloads = releases
             .chunks(RELEASES_PER_TX)
-            .map(|c| pb::payload::Kind::Release(pb::ReleaseShares { releases: c.to_vec() }))
+            .map(|c| {
+                pb::payload::Kind::Release(pb::ReleaseShares {
+                    releases: c.to_vec(),
+                })
+            })
             .collect();
         let done = transact(
             Self::NAME,
