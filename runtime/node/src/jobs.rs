@@ -90,7 +90,7 @@ impl Follower for JobRunner {
                 .is_some_and(|j| j.executor == self.validator_id);
             let settled = !mine
                 || compute::result(&o, req.seq)?.is_some()
-                || self.attempt(req.seq) >= 2 * MAX_ATTEMPTS && {
+                || self.attempts(req.seq) >= 2 * MAX_ATTEMPTS && {
                     tracing::error!(
                         request = req.seq,
                         "the chain keeps refusing this compute job's result; skipping it"
@@ -99,8 +99,19 @@ impl Follower for JobRunner {
                 }
                 || {
                     let expired = now > req.time_ms.saturating_add(window);
-                    let attempts = self.attempts.lock().expect("attempts")[&req.seq] - 1;
-                    match self.try_run(&o, &tip, &set, &req, expired) {
+                    let attempts = self.attempts(req.seq);
+                    let outcome = self.try_run(&o, &tip, &set, &req, expired);
+                    // Waiting for key shares is not an attempt: under load they can take
+                    // more than a few blocks, and scans run after every block.
+                    if !matches!(outcome, Ok(None)) {
+                        *self
+                            .attempts
+                            .lock()
+                            .expect("attempts")
+                            .entry(req.seq)
+                            .or_default() += 1;
+                    }
+                    match outcome {
                         Ok(Some(result)) => round.work.push(result),
                         Ok(None) => {}
                         // A job that keeps failing on this node ends as failed, so neither
@@ -144,12 +155,10 @@ impl Follower for JobRunner {
 }
 
 impl JobRunner {
-    /// Counts one more round for job `request`; returns the rounds before this one.
-    fn attempt(&self, request: u64) -> u32 {
-        let mut a = self.attempts.lock().expect("attempts");
-        let n = a.entry(request).or_default();
-        *n += 1;
-        *n - 1
+    /// Rounds job `request` has been run (or its result posted) in so far.
+    fn attempts(&self, request: u64) -> u32 {
+        let a = self.attempts.lock().expect("attempts");
+        a.get(&request).copied().unwrap_or(0)
     }
 
     /// A signed failed result for job `req` saying `why` (to the requester only).
