@@ -59,7 +59,12 @@ impl LocalNet {
                 .arg("node")
                 .arg("--config")
                 .arg(home.join(format!("node{i}/config.toml")))
-                .env("GOVCHAIN_LOG", "warn")
+                // `GOVCHAIN_BENCH_LOG` (a filter) makes the nodes log more, e.g.
+                // `govchain_consensus::raft::driver=debug` for each block's cycle times.
+                .env(
+                    "GOVCHAIN_LOG",
+                    std::env::var("GOVCHAIN_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
