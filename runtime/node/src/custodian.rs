@@ -78,12 +78,12 @@ impl Follower for Custodian {
         &self.cursor_file
     }
 
-    /// Finds the requests this validator may release a share for, from `cursor` on, and
-    /// computes each share (SM2-encrypted to its requester).
     fn request(release: &pb::ShareRelease) -> u64 {
         release.request
     }
 
+    /// Finds the requests this validator may release a share for, from `cursor` on, and
+    /// computes each share, sealed to its requester, leaving out the requests in flight.
     fn scan(
         &self,
         cursor: u64,

@@ -50,11 +50,12 @@ impl Follower for JobRunner {
         &self.cursor_file
     }
 
-    /// Runs every job of this validator, from `cursor` on, whose key shares are in.
     fn request(result: &pb::ComputeResult) -> u64 {
         result.request
     }
 
+    /// Runs every job of this validator, from `cursor` on, whose key shares are in (and
+    /// whose result is not in flight).
     fn scan(
         &self,
         cursor: u64,
