@@ -289,7 +289,12 @@ impl NodeProcess {
 
     /// Whether the process has exited.
     pub fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
+        self.status().is_some()
+    }
+
+    /// How the process exited, if it has.
+    pub fn status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGKILL, no chance to clean up.

@@ -310,6 +310,20 @@ async fn tip(endpoint: &str) -> Option<(u64, Vec<u8>, Vec<u8>, String)> {
     Some((s.height, s.tip_hash, b.header?.state_root, role))
 }
 
+/// Each node's state (running, or how it exited) and the last lines of its log.
+fn explain(nodes: &mut [Option<NodeProcess>]) -> String {
+    let mut out = String::new();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        let Some(n) = n else { continue };
+        let state = n.status().map_or("running".to_string(), |s| s.to_string());
+        let log = n.log_text();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        out += &format!("--- node{i}: {state}, last lines of its log:\n{tail}\n");
+    }
+    out
+}
+
 /// `all` without `gone`.
 fn except(all: &[String], gone: &str) -> Vec<String> {
     all.iter().filter(|e| *e != gone).cloned().collect()
@@ -327,8 +341,9 @@ async fn purged(endpoint: &str) -> u64 {
         .map_or(0, |c| c.purged_index)
 }
 
-/// Waits until every endpoint reports the same height and tip twice in a row.
-async fn converge(endpoints: &[String]) -> (u64, Vec<u8>, Vec<u8>) {
+/// Waits until every endpoint reports the same height and tip twice in a row; after
+/// `CONVERGE_LIMIT`, the last tips seen.
+async fn converge(endpoints: &[String]) -> Result<(u64, Vec<u8>, Vec<u8>), String> {
     let start = Instant::now();
     let mut last = None;
     loop {
@@ -343,16 +358,17 @@ async fn converge(endpoints: &[String]) -> (u64, Vec<u8>, Vec<u8>) {
             if last.as_ref() == Some(&(h, hash.clone())) {
                 // Same block everywhere, so the same state root: check it anyway.
                 assert!(tips.iter().all(|t| t.as_ref().unwrap().2 == root));
-                return (h, hash, root);
+                return Ok((h, hash, root));
             }
             last = Some((h, hash));
         } else {
             last = None;
         }
-        assert!(
-            start.elapsed() < CONVERGE_LIMIT,
-            "nodes did not converge within {CONVERGE_LIMIT:?}: {tips:?}"
-        );
+        if start.elapsed() > CONVERGE_LIMIT {
+            return Err(format!(
+                "nodes did not converge within {CONVERGE_LIMIT:?}: {tips:?}"
+            ));
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -582,7 +598,10 @@ async fn raft_cluster_survives_faults() {
             at("pausing the load");
             load.pause(depts.len()).await;
             at("waiting for the nodes to agree");
-            let (height, hash, _) = converge($endpoints).await;
+            let (height, hash, _) = match converge($endpoints).await {
+                Ok(tip) => tip,
+                Err(e) => panic!("{}: {e}\n{}", $step, explain(&mut nodes)),
+            };
             let acked = load.acked();
             at("looking up acknowledged transactions");
             let found = found_everywhere($endpoints, &acked).await;

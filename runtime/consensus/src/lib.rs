@@ -11,11 +11,11 @@ mod mempool;
 pub mod raft;
 pub mod solo;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use govchain_crypto::PrivateKey;
-use govchain_state::{Admission, BlockContext, Executor, Genesis, VerifiedTx, keys};
+use govchain_state::{Admission, BlockContext, Executor, Genesis, StateWrites, VerifiedTx, keys};
 use govchain_store::{BlockCommit, Store};
 use govchain_types::{Hash, HashHex, TxError, decode, pb};
 use parking_lot::{Mutex, RwLock};
@@ -65,6 +65,13 @@ pub enum ConsensusError {
         /// Hash found in block 0.
         found: String,
     },
+    /// A block was built on blocks that were abandoned meanwhile; its transactions are
+    /// back in the mempool.
+    #[error("block {height} was built on abandoned blocks")]
+    Stale {
+        /// Its height.
+        height: u64,
+    },
 }
 
 /// Result alias of this crate.
@@ -108,19 +115,42 @@ pub struct Chain {
     commits: broadcast::Sender<Arc<CommittedBlock>>,
     pending: Notify,
     verify_pool: rayon::ThreadPool,
-    /// The block this node built as leader, executed, until the log hands it back.
-    built: Mutex<Option<Built>>,
+    /// The blocks this node built as leader, executed, until the log hands them back.
+    built: Mutex<BuiltBlocks>,
     /// Counts admissions, for tasks other than the block producer that follow them.
     admissions: watch::Sender<u64>,
     /// The raft cluster as this node sees it (raft mode).
     cluster: RwLock<Option<pb::ClusterStatus>>,
 }
 
+/// The blocks this node built, oldest first: each extends the one before it, the first
+/// extends the committed tip.
+#[derive(Debug, Default)]
+struct BuiltBlocks {
+    blocks: VecDeque<Built>,
+    /// Counts the times blocks were abandoned or the tip moved under them (another
+    /// proposer's block): a block whose building began in an earlier epoch extends
+    /// nothing that will commit.
+    epoch: u64,
+}
+
+impl BuiltBlocks {
+    /// Drops the blocks from `i` on; returns their transactions, in order.
+    fn abandon(&mut self, i: usize) -> Vec<VerifiedTx> {
+        self.epoch += 1;
+        self.blocks.drain(i..).flat_map(|b| b.txs).collect()
+    }
+}
+
 /// A block built and executed by this node, waiting to be applied from the log.
 #[derive(Debug)]
 struct Built {
+    header: pb::BlockHeader,
     hash: Hash,
     txs: Vec<VerifiedTx>,
+    /// Its state writes, which the blocks built on it read through.
+    writes: Arc<StateWrites>,
+    /// The rest of its execution (`writes` left empty).
     exec: govchain_state::ExecutedBlock,
 }
 
@@ -182,7 +212,7 @@ impl Chain {
                 .build()
                 .expect("thread pool"),
             store,
-            built: Mutex::new(None),
+            built: Mutex::new(BuiltBlocks::default()),
             admissions: watch::channel(0).0,
             cluster: RwLock::new(None),
         }))
@@ -330,9 +360,11 @@ impl Chain {
         tokio::time::Instant::from_std(since.unwrap_or_else(std::time::Instant::now)) + interval
     }
 
-    /// Takes up to `max` transactions for the next block.
+    /// Takes up to `max` transactions for the next block, as many as fit the chain's
+    /// `max_block_bytes`.
     pub fn take_pending(&self, max: usize) -> Vec<VerifiedTx> {
-        self.mempool.lock().take(max)
+        let bytes = self.admission.params().block_tx_bytes();
+        self.mempool.lock().take(max, bytes)
     }
 
     /// Executes `txs` as the next block with `time_ms`, signs it with `key` as
@@ -344,13 +376,19 @@ impl Chain {
         proposer: &str,
         key: &PrivateKey,
     ) -> Result<Arc<CommittedBlock>> {
-        let (sealed, exec) = self.execute_and_seal(&txs, time_ms, proposer, key)?;
+        let (sealed, exec) =
+            self.execute_and_seal(&self.tip(), vec![], &txs, time_ms, proposer, key)?;
         self.commit(sealed, &txs, exec, vec![])
     }
 
     /// Executes `txs` as the next block and seals it, without committing: the leader's
-    /// proposal in the raft mode. The execution is kept, so that applying the same block
-    /// from the log commits it without executing or verifying it a second time.
+    /// proposal in the raft mode. The block extends the last block built and not yet
+    /// applied, if any (reading through their writes), else the committed tip, so the
+    /// leader builds the next block while the last one replicates. The execution is kept,
+    /// so that applying the same block from the log commits it without executing or
+    /// verifying it a second time.
+    ///
+    /// Only one task may build at a time (the leader's block loop).
     pub fn build_block(
         &self,
         txs: Vec<VerifiedTx>,
@@ -358,32 +396,81 @@ impl Chain {
         proposer: &str,
         key: &PrivateKey,
     ) -> Result<SealedBlock> {
-        let (sealed, exec) = self.execute_and_seal(&txs, time_ms, proposer, key)?;
-        *self.built.lock() = Some(Built {
+        let (parent, base, epoch) = {
+            let built = self.built.lock();
+            let parent = built.blocks.back().map_or_else(
+                || self.tip(),
+                |b| TipInfo {
+                    header: b.header.clone(),
+                    hash: b.hash,
+                },
+            );
+            let base = built.blocks.iter().map(|b| b.writes.clone()).collect();
+            (parent, base, built.epoch)
+        };
+        let (sealed, mut exec) =
+            match self.execute_and_seal(&parent, base, &txs, time_ms, proposer, key) {
+                Ok(done) => done,
+                Err(e) => {
+                    self.requeue(txs);
+                    return Err(e);
+                }
+            };
+        let mut built = self.built.lock();
+        if built.epoch != epoch {
+            // What it extends was abandoned, or another proposer's block committed,
+            // while it was executed.
+            drop(built);
+            self.requeue(txs);
+            return Err(ConsensusError::Stale {
+                height: sealed.header.height,
+            });
+        }
+        built.blocks.push_back(Built {
+            header: sealed.header.clone(),
             hash: sealed.hash,
             txs,
+            writes: Arc::new(std::mem::take(&mut exec.writes)),
             exec,
         });
         Ok(sealed)
     }
 
-    /// Gives the transactions of a built block that will not commit (this node lost its
-    /// leadership, or the log refused it) back to the mempool.
-    pub fn abandon_built(&self) {
-        if let Some(b) = self.built.lock().take() {
-            self.mempool.lock().requeue(b.txs);
-            self.pending.notify_one();
+    /// Gives the transactions of the built block `hash` and of those built on it back
+    /// to the mempool: they will not commit (this node lost its leadership, or the log
+    /// refused the block). Blocks already applied or abandoned are ignored.
+    pub fn abandon_from(&self, hash: &Hash) {
+        let mut built = self.built.lock();
+        if let Some(i) = built.blocks.iter().position(|b| b.hash == *hash) {
+            let txs = built.abandon(i);
+            drop(built);
+            self.requeue(txs);
         }
+    }
+
+    /// Gives the transactions of every built block back to the mempool, and makes a
+    /// block being built now stale.
+    pub fn abandon_built(&self) {
+        let txs = self.built.lock().abandon(0);
+        if !txs.is_empty() {
+            self.requeue(txs);
+        }
+    }
+
+    fn requeue(&self, txs: Vec<VerifiedTx>) {
+        self.mempool.lock().requeue(txs);
+        self.pending.notify_one();
     }
 
     fn execute_and_seal(
         &self,
+        tip: &TipInfo,
+        base: Vec<Arc<StateWrites>>,
         txs: &[VerifiedTx],
         time_ms: u64,
         proposer: &str,
         key: &PrivateKey,
     ) -> Result<(SealedBlock, govchain_state::ExecutedBlock)> {
-        let tip = self.tip();
         let height = tip.header.height + 1;
         let span = tracing::info_span!("block", height, txs = txs.len());
         let _g = span.enter();
@@ -399,7 +486,7 @@ impl Chain {
                 tip.header.height
             ))
         })?;
-        let exec = self.executor.execute(&ctx, txs, &prev_root)?;
+        let exec = self.executor.execute(&ctx, txs, &prev_root, base)?;
         let header = pb::BlockHeader {
             chain_id: self.chain_id().to_string(),
             height,
@@ -439,11 +526,9 @@ impl Chain {
             header: top.header,
             hash: top.hash,
         };
-        let built = self.built.lock().take();
+        let built = self.built.lock().abandon(0);
         let mut mempool = self.mempool.lock();
-        if let Some(b) = built {
-            mempool.requeue(b.txs);
-        }
+        mempool.requeue(built);
         let mut waiters = self.waiters.lock();
         for t in mempool.clear() {
             if self.store.has_tx(&t.hash)? {
@@ -516,6 +601,20 @@ impl Chain {
         if h.tx_count as usize != sealed.block.txs.len() {
             return Err(reject("tx_count differs from the transactions".into()));
         }
+        let params = self.admission.params();
+        if h.tx_count > params.max_block_txs {
+            return Err(reject(format!(
+                "{} transactions, over max_block_txs {}",
+                h.tx_count, params.max_block_txs
+            )));
+        }
+        if raw.len() as u64 > params.max_block_bytes {
+            return Err(reject(format!(
+                "{} bytes, over max_block_bytes {}",
+                raw.len(),
+                params.max_block_bytes
+            )));
+        }
         if let Some(leader) = leader.filter(|l| *l != h.proposer) {
             return Err(reject(format!(
                 "block proposed by '{}' in an entry of leader '{leader}'",
@@ -538,12 +637,18 @@ impl Chain {
                 h.proposer
             )));
         }
-        // This node's own block: executed when it was built, commit it as it is.
-        let own = self.built.lock().take_if(|b| b.hash == sealed.hash);
-        if let Some(b) = own {
-            return self
-                .commit(sealed, &b.txs, b.exec, meta)
-                .map_err(ApplyError::Node);
+        // This node's own block: executed when it was built, commit it as it is. The
+        // lock is held until the store and the tip have it, so that a block being built
+        // finds its writes among the built blocks or in the store, never in neither.
+        {
+            let mut built = self.built.lock();
+            if built.blocks.front().is_some_and(|b| b.hash == sealed.hash) {
+                let mut b = built.blocks.pop_front().expect("checked");
+                b.exec.writes = Arc::unwrap_or_clone(b.writes);
+                return self
+                    .commit(sealed, &b.txs, b.exec, meta)
+                    .map_err(ApplyError::Node);
+            }
         }
         // Transactions this node admitted itself were verified then; verify the rest, by
         // their bytes only: key, nonce and expiry are execution's to judge (a failed
@@ -583,7 +688,7 @@ impl Chain {
         })?;
         let exec = self
             .executor
-            .execute(&ctx, &txs, &prev_root)
+            .execute(&ctx, &txs, &prev_root, vec![])
             .map_err(|e| ApplyError::Node(e.into()))?;
         let roots = [
             ("tx root", &h.tx_root, exec.tx_root),
@@ -607,8 +712,13 @@ impl Chain {
                 h.height, h.audit_count, exec.audit_count
             )));
         }
-        self.commit(sealed, &txs, exec, meta)
-            .map_err(ApplyError::Node)
+        let committed = self
+            .commit(sealed, &txs, exec, meta)
+            .map_err(ApplyError::Node)?;
+        // Another proposer's block: whatever this node built extends what is no longer
+        // the tip, and will not commit.
+        self.abandon_built();
+        Ok(committed)
     }
 
     /// Commits an executed block atomically, moves the tip, releases the mempool and

@@ -6,6 +6,12 @@ use std::time::Instant;
 use govchain_state::VerifiedTx;
 use govchain_types::{Hash, HashHex, TxError};
 
+/// What a transaction adds to an encoded block: itself and its field tag and length.
+fn block_bytes(t: &VerifiedTx) -> u64 {
+    let n = prost::Message::encoded_len(&t.tx);
+    (1 + prost::length_delimiter_len(n) + n) as u64
+}
+
 /// Per-account bookkeeping: the next nonce after pending ones, and how many are pending
 /// (including ones taken into a block that is not committed yet).
 #[derive(Debug, Clone, Copy)]
@@ -17,8 +23,12 @@ struct Pending {
 /// The mempool. Not thread-safe by itself: [`crate::Chain`] holds it under a mutex.
 #[derive(Debug)]
 pub struct Mempool {
+    /// Waiting transactions, in admission order.
     queue: VecDeque<VerifiedTx>,
-    hashes: HashSet<Hash>,
+    /// Every transaction held (waiting or taken), with its admission sequence number.
+    held: HashMap<Hash, u64>,
+    /// The next admission sequence number.
+    seq: u64,
     accounts: HashMap<String, Pending>,
     capacity: usize,
     /// When the oldest waiting transaction arrived (None while nothing waits).
@@ -30,7 +40,8 @@ impl Mempool {
     pub fn new(capacity: usize) -> Self {
         Mempool {
             queue: VecDeque::new(),
-            hashes: HashSet::new(),
+            held: HashMap::new(),
+            seq: 0,
             accounts: HashMap::new(),
             capacity,
             waiting_since: None,
@@ -54,12 +65,12 @@ impl Mempool {
 
     /// Adds a verified transaction whose nonce must be exactly the account's next one.
     pub fn insert(&mut self, tx: VerifiedTx, committed_nonce: u64) -> Result<(), TxError> {
-        if self.hashes.contains(&tx.hash) {
+        if self.held.contains_key(&tx.hash) {
             return Err(TxError::Duplicate {
                 tx_hash: HashHex(&tx.hash).to_string(),
             });
         }
-        if self.hashes.len() >= self.capacity {
+        if self.held.len() >= self.capacity {
             return Err(TxError::MempoolFull {
                 capacity: self.capacity,
             });
@@ -87,7 +98,8 @@ impl Mempool {
         });
         p.next = got + 1;
         p.count += 1;
-        self.hashes.insert(tx.hash);
+        self.held.insert(tx.hash, self.seq);
+        self.seq += 1;
         if self.queue.is_empty() {
             self.waiting_since = Some(Instant::now());
         }
@@ -101,10 +113,20 @@ impl Mempool {
         self.waiting_since.filter(|_| !self.queue.is_empty())
     }
 
-    /// Takes up to `max` transactions, oldest first, for a block. They stay counted as
-    /// pending until [`Mempool::committed`] is called with them.
-    pub fn take(&mut self, max: usize) -> Vec<VerifiedTx> {
-        let n = max.min(self.queue.len());
+    /// Takes up to `max` transactions and `max_bytes` of them as a block encodes them,
+    /// oldest first, for a block. They stay counted as pending until
+    /// [`Mempool::committed`] is called with them.
+    pub fn take(&mut self, max: usize, max_bytes: u64) -> Vec<VerifiedTx> {
+        let mut bytes = 0u64;
+        let n = self
+            .queue
+            .iter()
+            .take(max)
+            .take_while(|t| {
+                bytes += block_bytes(t);
+                bytes <= max_bytes
+            })
+            .count();
         let taken = self.queue.drain(..n).collect();
         if self.queue.is_empty() {
             self.waiting_since = None;
@@ -112,15 +134,29 @@ impl Mempool {
         taken
     }
 
-    /// Puts transactions taken for a block that did not commit back at the front, in
-    /// their order.
+    /// Puts transactions taken for a block that did not commit back among the waiting
+    /// ones, in admission order: groups given back in any order (a block abandoned
+    /// while the one built on it was executing) keep each account's nonces in order.
     pub fn requeue(&mut self, txs: Vec<VerifiedTx>) {
+        let seq = |t: &VerifiedTx| self.held.get(&t.hash).copied();
+        let mut back: Vec<(u64, VerifiedTx)> = txs
+            .into_iter()
+            .filter_map(|t| Some((seq(&t)?, t)))
+            .collect();
+        if back.is_empty() {
+            return;
+        }
+        back.sort_by_key(|(s, _)| *s);
         self.waiting_since.get_or_insert_with(Instant::now);
-        for tx in txs.into_iter().rev() {
-            if self.hashes.contains(&tx.hash) {
-                self.queue.push_front(tx);
+        let mut waiting = std::mem::take(&mut self.queue).into_iter().peekable();
+        let mut back = back.into_iter().peekable();
+        while let Some(s) = back.peek().map(|(s, _)| *s) {
+            match waiting.peek().and_then(|w| self.held.get(&w.hash)) {
+                Some(&w) if w < s => self.queue.extend(waiting.next()),
+                _ => self.queue.extend(back.next().map(|(_, t)| t)),
             }
         }
+        self.queue.extend(waiting);
     }
 
     /// The waiting transactions, oldest first.
@@ -143,7 +179,7 @@ impl Mempool {
     pub fn committed<'a>(&mut self, txs: impl IntoIterator<Item = &'a VerifiedTx>) {
         let mut waiting_gone = false;
         for tx in txs {
-            if !self.hashes.remove(&tx.hash) {
+            if self.held.remove(&tx.hash).is_none() {
                 continue;
             }
             waiting_gone = true;
@@ -156,8 +192,8 @@ impl Mempool {
             }
         }
         if waiting_gone {
-            let hashes = &self.hashes;
-            self.queue.retain(|t| hashes.contains(&t.hash));
+            let held = &self.held;
+            self.queue.retain(|t| held.contains_key(&t.hash));
         }
     }
 
@@ -186,10 +222,10 @@ impl Mempool {
         }
         if !stale.is_empty() {
             for h in &stale {
-                self.hashes.remove(h);
+                self.held.remove(h);
             }
-            let hashes = &self.hashes;
-            self.queue.retain(|t| hashes.contains(&t.hash));
+            let held = &self.held;
+            self.queue.retain(|t| held.contains_key(&t.hash));
         }
         stale
     }
@@ -197,7 +233,7 @@ impl Mempool {
     /// Drops everything (after a snapshot replaced the chain state) and returns what was
     /// waiting or taken, for the caller to re-admit.
     pub fn clear(&mut self) -> Vec<VerifiedTx> {
-        self.hashes.clear();
+        self.held.clear();
         self.accounts.clear();
         self.queue.drain(..).collect()
     }
@@ -249,13 +285,32 @@ mod tests {
     fn taken_transactions_stay_pending_until_committed() {
         let mut m = Mempool::new(10);
         m.insert(tx("tax", 0, 1), 0).unwrap();
-        let block = m.take(10);
+        let block = m.take(10, u64::MAX);
         assert!(m.is_empty());
         // Still pending: the next nonce is 1 even though committed state says 0.
         assert_eq!(m.next_nonce("tax", 0), 1);
         m.committed(&block);
         assert_eq!(m.next_nonce("tax", 1), 1);
         m.insert(tx("tax", 1, 2), 1).unwrap();
+    }
+
+    #[test]
+    fn a_block_takes_what_fits_its_bytes() {
+        let mut m = Mempool::new(10);
+        for (n, tag) in [(0, 1), (1, 2), (2, 3)] {
+            let mut t = tx("tax", n, tag);
+            t.tx.body = vec![0; 200];
+            m.insert(t, 0).unwrap();
+        }
+        let each = block_bytes(m.waiting().next().unwrap());
+        assert_eq!(
+            each,
+            1 + 2 + 3 + 200,
+            "tag, length, the body field, the body"
+        );
+        assert_eq!(m.take(10, 2 * each + each / 2).len(), 2);
+        assert_eq!(m.take(10, each - 1).len(), 0, "nothing is split");
+        assert_eq!(m.take(10, each).len(), 1);
     }
 
     #[test]
@@ -274,10 +329,35 @@ mod tests {
         for (n, tag) in [(0, 1), (1, 2), (2, 3)] {
             m.insert(tx("tax", n, tag), 0).unwrap();
         }
-        let block = m.take(2);
+        let block = m.take(2, u64::MAX);
         m.requeue(block);
-        let again: Vec<u64> = m.take(10).iter().map(|t| t.body.nonce).collect();
+        let again: Vec<u64> = m.take(10, u64::MAX).iter().map(|t| t.body.nonce).collect();
         assert_eq!(again, [0, 1, 2]);
+    }
+
+    #[test]
+    fn blocks_given_back_newest_first_keep_nonces_in_order() {
+        let mut m = Mempool::new(10);
+        for (n, tag) in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)] {
+            m.insert(tx("tax", n, tag), 0).unwrap();
+        }
+        m.insert(tx("bank", 0, 6), 0).unwrap();
+        let first = m.take(2, u64::MAX);
+        let second = m.take(2, u64::MAX);
+        // the first block is abandoned, then the one built on it turns out stale
+        m.requeue(second);
+        m.requeue(first);
+        m.requeue(vec![tx("civil", 0, 7)]); // not held: ignored
+        let again: Vec<(String, u64)> = m
+            .take(10, u64::MAX)
+            .iter()
+            .map(|t| (t.body.sender.clone(), t.body.nonce))
+            .collect();
+        let tax = |n| ("tax".to_string(), n);
+        assert_eq!(
+            again,
+            [tax(0), tax(1), tax(2), tax(3), tax(4), ("bank".into(), 0)]
+        );
     }
 
     #[test]

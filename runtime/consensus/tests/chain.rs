@@ -72,7 +72,12 @@ fn fixture() -> Fixture {
 }
 
 fn open(dir: &std::path::Path, genesis: &Genesis) -> Arc<Chain> {
-    let store = Arc::new(Store::open(dir, false).unwrap());
+    open_synced(dir, genesis, false)
+}
+
+/// `sync`: each block's batch is fsynced.
+fn open_synced(dir: &std::path::Path, genesis: &Genesis, sync: bool) -> Arc<Chain> {
+    let store = Arc::new(Store::open(dir, sync).unwrap());
     Chain::open(
         store,
         genesis,
@@ -302,6 +307,20 @@ async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
     assert!(
         matches!(follower.apply_block(&bad_tx, Some("node1"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("transaction"))
     );
+    // so are blocks over the chain's transaction count or byte size
+    let crowded = resealed(&block(2), &f.validator, |h, txs| {
+        *txs = vec![txs[0].clone(); 101];
+        h.tx_count = 101;
+    });
+    assert!(
+        matches!(follower.apply_block(&crowded, Some("node1"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("over max_block_txs 100"))
+    );
+    let heavy = resealed(&block(2), &f.validator, |_, txs| {
+        txs[0].body.extend(vec![0; 2 << 20]);
+    });
+    assert!(
+        matches!(follower.apply_block(&heavy, Some("node1"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("over max_block_bytes 2097152"))
+    );
     // a validator-signed block whose roots this node does not reproduce is divergence
     let lying = resealed(&block(2), &f.validator, |h, _| h.state_root[0] ^= 1);
     let err = follower
@@ -348,6 +367,46 @@ async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
     assert!(r.is_some(), "receipts are stored on the follower too");
 }
 
+/// A proposer takes only what fits `max_block_bytes`; the rest waits for the next
+/// block, and every block it cuts is one a follower accepts.
+#[tokio::test]
+async fn blocks_hold_what_fits_the_chains_byte_limit() {
+    let mut f = fixture();
+    f.genesis.params.max_block_bytes = 2048 + 8 + 4096;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (leader, follower) = (
+        open(dirs[0].path(), &f.genesis),
+        open(dirs[1].path(), &f.genesis),
+    );
+    for n in 0..30u64 {
+        submit_one(&leader, tx(&f.tax, "tax", "test", n, &format!("k{n}")))
+            .await
+            .unwrap();
+    }
+    let mut sizes = Vec::new();
+    while leader.mempool_len() > 0 {
+        let txs = leader.take_pending(100);
+        let b = leader
+            .produce_block(txs, 2_000, "node1", &f.validator)
+            .unwrap();
+        let raw = govchain_types::encode(&b.sealed.block);
+        assert!(
+            raw.len() as u64 <= f.genesis.params.max_block_bytes,
+            "block {} is {} bytes",
+            b.sealed.header.height,
+            raw.len()
+        );
+        follower.apply_block(&raw, Some("node1"), vec![]).unwrap();
+        sizes.push(b.sealed.header.tx_count);
+    }
+    assert!(
+        sizes.len() > 1 && sizes.iter().sum::<u32>() == 30,
+        "{sizes:?}"
+    );
+    assert!(sizes[0] > 1, "{sizes:?}");
+    assert_eq!(follower.tip().hash, leader.tip().hash);
+}
+
 #[tokio::test]
 async fn a_leader_commits_its_own_built_block_once_and_requeues_an_abandoned_one() {
     let f = fixture();
@@ -380,6 +439,105 @@ async fn a_leader_commits_its_own_built_block_once_and_requeues_an_abandoned_one
     // the nonce of the committed transaction is not reused; the second one is next
     assert_eq!(f.chain.next_nonce("tax", "").unwrap(), 2);
     assert_eq!(f.chain.take_pending(10).len(), 1);
+}
+
+/// A leader builds the next block on the ones still replicating: it reads their writes
+/// (here the sender's nonce), a follower executing the same blocks in order gets the same
+/// roots, and abandoning a block takes the ones built on it along, in order.
+#[tokio::test]
+async fn a_leader_builds_on_its_uncommitted_blocks_and_abandons_them_together() {
+    let f = fixture();
+    let txs: Vec<pb::SignedTx> = (0..4u64)
+        .map(|n| tx(&f.tax, "tax", "test", n, &format!("p{n}")))
+        .collect();
+    for t in &txs {
+        submit_one(&f.chain, t.clone()).await.unwrap();
+    }
+    let build = |n: usize, time: u64| {
+        f.chain
+            .build_block(f.chain.take_pending(n), time, "node1", &f.validator)
+            .unwrap()
+    };
+    let a = build(1, 5_000);
+    let b = build(1, 4_000);
+    assert_eq!((a.header.height, b.header.height), (1, 2));
+    assert_eq!(b.header.prev_hash, a.hash.to_vec());
+    assert_eq!(b.header.time_ms, 5_000, "block time never goes back");
+    assert_eq!(f.chain.tip().header.height, 0, "nothing committed yet");
+
+    let dir = tempfile::tempdir().unwrap();
+    let follower = open(dir.path(), &f.genesis);
+    for block in [&a, &b] {
+        let raw = govchain_types::encode(&block.block);
+        let here = follower.apply_block(&raw, Some("node1"), vec![]).unwrap();
+        let there = f.chain.apply_block(&raw, Some("node1"), vec![]).unwrap();
+        assert_eq!(here.sealed.hash, there.sealed.hash);
+        assert!(
+            there
+                .receipts
+                .iter()
+                .all(|r| r.status == pb::TxStatus::Ok as i32),
+            "block {} executed on its parent's writes: {:?}",
+            block.header.height,
+            there.receipts
+        );
+    }
+    assert_eq!(f.chain.tip().hash, follower.tip().hash);
+    assert_eq!(f.chain.next_nonce("tax", "").unwrap(), 4);
+
+    let c = build(1, 6_000);
+    let d = build(1, 6_000);
+    assert_eq!(d.header.prev_hash, c.hash.to_vec());
+    f.chain.abandon_from(&c.hash);
+    f.chain.abandon_from(&d.hash); // already gone with c: nothing happens
+    assert_eq!(f.chain.mempool_len(), 2);
+    let again = build(10, 6_000);
+    assert_eq!(again.header.height, 3, "built on the committed tip again");
+    assert_eq!(
+        again.block.txs,
+        [&c.block.txs[..], &d.block.txs[..]].concat()
+    );
+}
+
+/// As the driver does, the leader applies its own blocks from the log on one thread while
+/// it builds the next ones on another: each block built sees the ones below it either
+/// among the built blocks or in the store, so it extends the block before it and a
+/// follower executes it to the same roots.
+#[tokio::test]
+async fn blocks_built_while_the_ones_below_commit_extend_them() {
+    let f = fixture();
+    let n = 100u64;
+    // fsync on: each commit takes a while, as on a validator
+    let leader_dir = tempfile::tempdir().unwrap();
+    let leader = open_synced(leader_dir.path(), &f.genesis, true);
+    for i in 0..n {
+        submit_one(&leader, tx(&f.tax, "tax", "test", i, &format!("p{i}")))
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let follower = open(dir.path(), &f.genesis);
+    let (to_log, log) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let chain = &leader;
+        s.spawn(move || {
+            for _ in 0..n {
+                let b = chain
+                    .build_block(chain.take_pending(1), 5_000, "node1", &f.validator)
+                    .unwrap();
+                to_log.send(govchain_types::encode(&b.block)).unwrap();
+            }
+        });
+        for raw in log {
+            let here = leader.apply_block(&raw, Some("node1"), vec![]);
+            let there = follower.apply_block(&raw, Some("node1"), vec![]);
+            let (here, there) = (here.unwrap(), there.unwrap());
+            assert_eq!(here.sealed.hash, there.sealed.hash);
+        }
+    });
+    assert_eq!(leader.tip().header.height, n);
+    assert_eq!(follower.tip().hash, leader.tip().hash);
+    assert_eq!(follower.next_nonce("tax", "").unwrap(), n);
 }
 
 /// The raft state machine applies log entries to the chain: blocks with the applied log

@@ -134,10 +134,20 @@ fn init_tracing(node: bool) {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(matches!(
-        cli.command,
-        Command::Dev { .. } | Command::Node { .. }
-    ));
+    let serves = matches!(cli.command, Command::Dev { .. } | Command::Node { .. });
+    let embeds_chain = matches!(cli.command, Command::Bench(_) | Command::Demo(_));
+    if !serves && !embeds_chain {
+        // A CLI command piped into `head` ends quietly when the pipe closes, as Unix tools
+        // do, instead of panicking in `println!`. Whatever runs a chain (a node, or the
+        // one the bench and the demo embed) keeps Rust's default, SIGPIPE ignored: a
+        // closed stdout or log pipe must not kill it in the middle of a block.
+        // SAFETY: called before any thread is spawned; SIG_DFL is a valid disposition.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL)
+        };
+    }
+    init_tracing(serves);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

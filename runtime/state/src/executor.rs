@@ -1,6 +1,5 @@
 //! Deterministic block execution.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use govchain_crypto::{Sm3Hasher, merkle, sm3};
@@ -11,8 +10,8 @@ use crate::admission::{account_label, registered_key_in};
 use crate::contracts::{Caller, ContractHost};
 use crate::policy::Policy;
 use crate::{
-    Admission, ChainParams, Genesis, Overlay, Result, StateError, VerifiedTx, audit, certs,
-    compute, custody, gate, governance, keys,
+    Admission, ChainParams, Genesis, Overlay, Result, StateError, StateWrites, VerifiedTx, audit,
+    certs, compute, custody, gate, governance, keys,
 };
 use govchain_vm::{CallError, CallRequest, EntryKind, Vm};
 
@@ -33,7 +32,7 @@ pub struct ExecutedBlock {
     /// One receipt per transaction, in block order.
     pub receipts: Vec<pb::Receipt>,
     /// Sorted write set.
-    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub writes: StateWrites,
     /// Secondary index entries.
     pub index: Vec<(Vec<u8>, Vec<u8>)>,
     /// Merkle root over transaction hashes.
@@ -65,7 +64,7 @@ pub struct Executor {
 /// State root after a block: SM3(previous root || SM3(write set)), where the write set is
 /// encoded in key order as `len(k) || k || 0` for a delete or `len(k) || k || 1 ||
 /// len(v) || v` for a put, lengths u32 big-endian.
-pub fn next_state_root(prev: &Hash, writes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Hash {
+pub fn next_state_root(prev: &Hash, writes: &StateWrites) -> Hash {
     let mut h = Sm3Hasher::new();
     for (k, v) in writes {
         h.update(&(k.len() as u32).to_be_bytes());
@@ -100,14 +99,18 @@ impl Executor {
     /// The policy in force for the next block: built from committed state, so a change
     /// approved in block h applies from block h+1.
     pub fn policy(&self) -> Result<Arc<Policy>> {
-        let committed = Overlay::new(self.store.clone());
-        let version = crate::policy::version(&committed)?;
+        self.policy_at(&Overlay::new(self.store.clone()))
+    }
+
+    /// The policy in force in the state `o` reads.
+    fn policy_at(&self, o: &Overlay) -> Result<Arc<Policy>> {
+        let version = crate::policy::version(o)?;
         let mut cached = self.policy.lock().expect("policy lock");
         if let Some(p) = cached.as_ref().filter(|p| p.version() == version) {
             return Ok(p.clone());
         }
         let _span = tracing::info_span!("load_policy", version).entered();
-        let p = Arc::new(Policy::load(&committed)?);
+        let p = Arc::new(Policy::load(o)?);
         *cached = Some(p.clone());
         Ok(p)
     }
@@ -130,17 +133,20 @@ impl Executor {
         })
     }
 
-    /// Executes `txs` in order on top of committed state. A failing transaction gets a
-    /// FAILED receipt and none of its writes; the others are unaffected.
+    /// Executes `txs` in order on top of committed state and `base` (the writes of the
+    /// uncommitted blocks below this one, oldest first; empty when the block extends the
+    /// committed tip). A failing transaction gets a FAILED receipt and none of its
+    /// writes; the others are unaffected.
     pub fn execute(
         &self,
         ctx: &BlockContext,
         txs: &[VerifiedTx],
         prev_state_root: &Hash,
+        base: Vec<Arc<StateWrites>>,
     ) -> Result<ExecutedBlock> {
         let _span = tracing::debug_span!("execute", height = ctx.height, txs = txs.len()).entered();
-        let policy = self.policy()?;
-        let mut o = Overlay::new(self.store.clone());
+        let mut o = Overlay::over(self.store.clone(), base);
+        let policy = self.policy_at(&o)?;
         let params = chain_params(&o)?;
         let env = Env {
             vm: &self.vm,

@@ -22,10 +22,43 @@ pub struct ChainParams {
     /// Largest encrypted certificate document, bytes.
     #[serde(default = "default_max_document")]
     pub max_document_bytes: u64,
+    /// Largest encoded block, bytes: a block must reach every follower within one Raft
+    /// heartbeat (300 ms, also the replication timeout), so 2 MiB suits links of about
+    /// 60 Mbit/s and up. Left out of the document when it is the default, so genesis
+    /// files written before it existed keep their hash.
+    #[serde(
+        default = "default_max_block_bytes",
+        skip_serializing_if = "is_default_max_block_bytes"
+    )]
+    pub max_block_bytes: u64,
 }
 
 fn default_max_document() -> u64 {
     192 * 1024
+}
+
+fn default_max_block_bytes() -> u64 {
+    2 << 20
+}
+
+fn is_default_max_block_bytes(v: &u64) -> bool {
+    *v == default_max_block_bytes()
+}
+
+/// Room in a block for its header, the proposer's signature and the encoding around
+/// its transactions' lengths; [`ChainParams::block_tx_bytes`] leaves it.
+const BLOCK_OVERHEAD: u64 = 4096;
+
+/// Largest `max_block_bytes`: well inside the 64 MiB message limit between nodes.
+const MAX_BLOCK_BYTES_LIMIT: u64 = 32 << 20;
+
+impl ChainParams {
+    /// Bytes of transactions (each counted as encoded in a block, length prefix
+    /// included) a proposer may put in one block so that it stays within
+    /// `max_block_bytes`.
+    pub fn block_tx_bytes(&self) -> u64 {
+        self.max_block_bytes.saturating_sub(BLOCK_OVERHEAD)
+    }
 }
 
 impl Default for ChainParams {
@@ -34,6 +67,7 @@ impl Default for ChainParams {
             max_tx_bytes: 256 * 1024,
             max_block_txs: 10_000,
             max_document_bytes: default_max_document(),
+            max_block_bytes: default_max_block_bytes(),
         }
     }
 }
@@ -387,8 +421,17 @@ impl Genesis {
                 self.committee.threshold
             ));
         }
-        if self.params.max_block_txs == 0 || self.params.max_tx_bytes < 512 {
+        let p = &self.params;
+        if p.max_block_txs == 0 || p.max_tx_bytes < 512 {
             return err("params: max_block_txs must be > 0 and max_tx_bytes >= 512".into());
+        }
+        let least = p.max_tx_bytes.saturating_add(8 + BLOCK_OVERHEAD);
+        if !(least..=MAX_BLOCK_BYTES_LIMIT).contains(&p.max_block_bytes) {
+            return err(format!(
+                "params: max_block_bytes is {}; it must be from {least} (the largest \
+                 transaction and a block's overhead) to {MAX_BLOCK_BYTES_LIMIT}",
+                p.max_block_bytes
+            ));
         }
         self.validate_custody()?;
         self.validate_access(&seen)
@@ -928,5 +971,31 @@ mod tests {
         g.departments[0].public_key = "04abcd".into();
         assert!(g.validate().unwrap_err().to_string().contains("public key"));
         assert!(Genesis::from_json("{\"chain_id\": 1}").is_err());
+        for bytes in [256 * 1024, 64 << 20] {
+            let mut g = sample();
+            g.params.max_block_bytes = bytes;
+            let e = g.validate().unwrap_err().to_string();
+            assert!(e.contains("max_block_bytes is"), "{e}");
+        }
+    }
+
+    /// A document from before `max_block_bytes` existed reads as the default and keeps
+    /// its hash; any other value is part of the document.
+    #[test]
+    fn the_block_byte_limit_keeps_older_documents_hash() {
+        let g = sample();
+        let json = serde_json::to_string(&g).unwrap();
+        assert!(!json.contains("max_block_bytes"));
+        let back = Genesis::from_json(&json).unwrap();
+        assert_eq!(back.params.max_block_bytes, 2 << 20);
+        assert_eq!(back.hash(), g.hash());
+        let mut other = sample();
+        other.params.max_block_bytes = 1 << 20;
+        assert!(
+            serde_json::to_string(&other)
+                .unwrap()
+                .contains("\"max_block_bytes\":1048576")
+        );
+        assert_ne!(other.hash(), g.hash());
     }
 }

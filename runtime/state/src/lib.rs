@@ -38,7 +38,7 @@ pub mod supervision;
 pub use admission::{Admission, VerifiedTx, account_label};
 pub use executor::{BlockContext, ExecutedBlock, Executor};
 pub use genesis::{ChainParams, Genesis};
-pub use overlay::{Overlay, Writes};
+pub use overlay::{Overlay, StateWrites, Writes};
 
 /// Errors reading or initialising state (not transaction failures: those are
 /// [`govchain_types::TxError`]).

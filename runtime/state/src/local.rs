@@ -206,7 +206,7 @@ impl LocalChain {
             proposer: "node1".into(),
         };
         let t = Instant::now();
-        let e = self.executor.execute(&ctx, txs, &self.root)?;
+        let e = self.executor.execute(&ctx, txs, &self.root, Vec::new())?;
         let execute = t.elapsed();
         self.root = e.state_root;
         let receipts = e.receipts.clone();

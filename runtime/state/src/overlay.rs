@@ -8,7 +8,12 @@ use govchain_types::pb;
 
 use crate::Result;
 
-/// Writes of a block in progress over the committed store. A transaction's writes go to
+/// State writes of one block, in key order (`None` deletes).
+pub type StateWrites = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// Writes of a block in progress over the committed store, and over the writes of
+/// blocks built but not committed yet (a leader building block n+1 while block n
+/// replicates: [`Overlay::over`]). A transaction's writes go to
 /// a separate layer first ([`Overlay::begin_tx`]); they reach the block only when the
 /// transaction succeeds ([`Overlay::commit_tx`]), otherwise they are dropped
 /// ([`Overlay::discard_tx`]). Ordered maps keep iteration deterministic.
@@ -19,8 +24,10 @@ use crate::Result;
 #[derive(Debug)]
 pub struct Overlay {
     store: Arc<Store>,
-    block: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    tx: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Uncommitted blocks' writes below this one, oldest first.
+    base: Vec<Arc<StateWrites>>,
+    block: StateWrites,
+    tx: StateWrites,
     sticky: BTreeMap<Vec<u8>, Vec<u8>>,
     index_block: Vec<(Vec<u8>, Vec<u8>)>,
     index_tx: Vec<(Vec<u8>, Vec<u8>)>,
@@ -32,7 +39,7 @@ pub struct Overlay {
 #[derive(Debug, Default)]
 pub struct Writes {
     /// State writes in key order.
-    pub state: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub state: StateWrites,
     /// Index-column entries in the order they were made.
     pub index: Vec<(Vec<u8>, Vec<u8>)>,
     /// Audit records in sequence order.
@@ -42,8 +49,15 @@ pub struct Writes {
 impl Overlay {
     /// An empty overlay over `store`.
     pub fn new(store: Arc<Store>) -> Self {
+        Self::over(store, Vec::new())
+    }
+
+    /// An empty overlay over `base` (the writes of uncommitted blocks, oldest first)
+    /// over `store`.
+    pub fn over(store: Arc<Store>, base: Vec<Arc<StateWrites>>) -> Self {
         Overlay {
             store,
+            base,
             block: BTreeMap::new(),
             tx: BTreeMap::new(),
             sticky: BTreeMap::new(),
@@ -54,18 +68,27 @@ impl Overlay {
         }
     }
 
-    /// Reads through the transaction layer, the block layer, then the store.
+    /// The pending layers, newest first: transaction, block, then the uncommitted
+    /// blocks below.
+    fn layers(&self) -> impl Iterator<Item = &StateWrites> {
+        [&self.tx, &self.block]
+            .into_iter()
+            .chain(self.base.iter().rev().map(|b| &**b))
+    }
+
+    /// Reads through the pending layers, then the store.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.tx.get(key).or_else(|| self.block.get(key)) {
+        if let Some(v) = self.layers().find_map(|l| l.get(key)) {
             return Ok(v.clone());
         }
         Ok(self.store.state(key)?)
     }
 
-    /// Moves the pending writes out, leaving an empty overlay over the same store (a
-    /// contract call takes the overlay into the VM's host and hands it back after).
+    /// Moves the pending writes out, leaving an empty overlay over the same store and
+    /// base (a contract call takes the overlay into the VM's host and hands it back
+    /// after).
     pub fn take(&mut self) -> Overlay {
-        let empty = Overlay::new(self.store.clone());
+        let empty = Overlay::over(self.store.clone(), self.base.clone());
         std::mem::replace(self, empty)
     }
 
@@ -82,7 +105,7 @@ impl Overlay {
                     best = Some(k.to_vec());
                 }
             };
-            for layer in [&self.tx, &self.block] {
+            for layer in self.layers() {
                 if let Some((k, _)) = layer
                     .range(start.clone()..)
                     .find(|(k, _)| cursor.as_deref().is_none_or(|c| k.as_slice() > c))
@@ -242,6 +265,47 @@ mod tests {
         let taken = o.take();
         assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/c", "p/e"]);
         assert_eq!(keys_in(&taken, b"p/"), ["p/a", "p/b", "p/e"]);
+    }
+
+    #[test]
+    fn uncommitted_blocks_below_are_read_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), false).unwrap());
+        let committed: BTreeMap<Vec<u8>, Option<Vec<u8>>> = ["p/a", "p/b"]
+            .iter()
+            .map(|k| (k.as_bytes().to_vec(), Some(b"store".to_vec())))
+            .collect();
+        store
+            .commit_block(BlockCommit {
+                state: committed,
+                ..Default::default()
+            })
+            .unwrap();
+        let w = |pairs: &[(&str, Option<&str>)]| {
+            Arc::new(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        };
+        let older = w(&[
+            ("p/a", None),
+            ("p/c", Some("older")),
+            ("p/d", Some("older")),
+        ]);
+        let newer = w(&[("p/a", Some("newer")), ("p/d", None)]);
+        let mut o = Overlay::over(store, vec![older, newer]);
+        assert_eq!(o.get(b"p/a").unwrap(), Some(b"newer".to_vec()));
+        assert_eq!(o.get(b"p/c").unwrap(), Some(b"older".to_vec()));
+        assert_eq!(o.get(b"p/d").unwrap(), None);
+        assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/b", "p/c"]);
+        o.delete(b"p/b".to_vec());
+        assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/c"]);
+        // a contract call's take() keeps reading through the same blocks
+        let taken = o.take();
+        assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/b", "p/c"]);
+        assert_eq!(keys_in(&taken, b"p/"), ["p/a", "p/c"]);
     }
 
     #[test]

@@ -2,13 +2,17 @@
 //! the leader, the membership reconciler, and the metrics watch that keeps the node's
 //! cluster status current and stops the node when Raft stops.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use govchain_crypto::PrivateKey;
+use govchain_types::Hash;
 use govchain_types::pb::{ClusterStatus, PeerStatus};
+use openraft::error::ClientWriteError;
+use openraft::raft::ClientWriteResult;
 use openraft::{ChangeMembers, Raft, RaftMetrics, ServerState};
+use tokio::sync::oneshot;
 use tonic::transport::ClientTlsConfig;
 
 use super::{
@@ -17,6 +21,43 @@ use super::{
 use crate::{Chain, ConsensusError};
 
 type Metrics = RaftMetrics<u64, RaftNode>;
+
+/// Most blocks a leader has built and not yet seen applied.
+const PIPELINE: usize = 3;
+
+/// A block handed to Raft, not yet applied.
+struct InFlight {
+    height: u64,
+    hash: Hash,
+    txs: u32,
+    build_ms: f64,
+    written_at: Instant,
+    rx: oneshot::Receiver<ClientWriteResult<GovRaft>>,
+}
+
+/// Most transactions, and most of their bytes, in one forward call (well inside the
+/// 64 MiB message limit between nodes).
+const FORWARD_TXS: usize = 1000;
+const FORWARD_BYTES: usize = 8 << 20;
+
+/// `txs` cut into forward calls of at most [`FORWARD_TXS`] and about [`FORWARD_BYTES`]
+/// (a call holds at least one transaction), in order.
+fn forward_batches<'a, T: prost::Message>(txs: &'a [&'a (Hash, T)]) -> Vec<&'a [&'a (Hash, T)]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, (_, t)) in txs.iter().enumerate() {
+        let n = t.encoded_len();
+        if i > start && (i - start == FORWARD_TXS || bytes + n > FORWARD_BYTES) {
+            batches.push(&txs[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += n;
+    }
+    if start < txs.len() {
+        batches.push(&txs[start..]);
+    }
+    batches
+}
 
 /// What the tasks share.
 pub(crate) struct Driver {
@@ -112,18 +153,18 @@ impl Driver {
             {
                 let m = rx.borrow_and_update();
                 if let Err(e) = &m.running_state {
-                    return Err(ConsensusError::Corrupt(format!("raft stopped: {e}")));
+                    return Err(ConsensusError::Replication(format!("raft stopped: {e}")));
                 }
                 self.chain.set_cluster(status(&m));
             }
             if rx.changed().await.is_err() {
-                return Err(ConsensusError::Corrupt("raft stopped".into()));
+                return Err(ConsensusError::Replication("raft stopped".into()));
             }
         }
     }
 
     /// While this node leads: make sure every earlier leader's blocks are applied, then
-    /// cut blocks as the solo engine does, one in flight at a time.
+    /// cut blocks.
     pub(crate) async fn lead(self: Arc<Self>) -> crate::Result<()> {
         let mut rx = self.raft.metrics();
         loop {
@@ -153,69 +194,151 @@ impl Driver {
         }
     }
 
+    /// Cuts blocks while this node leads, keeping up to [`PIPELINE`] in flight: the
+    /// next block is built on the uncommitted ones (their writes) while they replicate,
+    /// so a block's wait is the block interval, not the one before it committing.
     async fn propose_while_leader(self: &Arc<Self>) -> crate::Result<()> {
-        let interval = self.settings.interval;
-        let max = self.settings.max_txs;
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         loop {
-            let waited =
-                tokio::time::timeout(Duration::from_millis(300), self.chain.wait_pending()).await;
             if !self.leads(&self.metrics()) {
                 return Ok(());
             }
-            if waited.is_err() {
-                continue;
-            }
-            let deadline = self.chain.block_due(interval);
-            while self.chain.mempool_len() < max {
-                if tokio::time::timeout_at(deadline, self.chain.admitted())
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-            }
-            let txs = self.chain.take_pending(max);
-            if txs.is_empty() {
-                continue;
-            }
-            let this = self.clone();
-            // Block time is the leader's clock; execution only ever sees the header's.
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let built_at = Instant::now();
-            let sealed = tokio::task::spawn_blocking(move || {
-                this.chain
-                    .build_block(txs, now, &this.settings.validator_id, &this.key)
-            })
-            .await
-            .map_err(|e| ConsensusError::Corrupt(format!("block building panicked: {e}")))??;
-            let height = sealed.header.height;
-            let raw = govchain_types::encode(&sealed.block);
-            let written_at = Instant::now();
-            let outcome = self.raft.client_write(BlockProposal(raw)).await;
-            tracing::debug!(
-                height,
-                txs = sealed.header.tx_count,
-                build_ms = (written_at - built_at).as_secs_f64() * 1e3,
-                commit_ms = written_at.elapsed().as_secs_f64() * 1e3,
-                "block cycle"
-            );
-            match outcome {
-                Ok(r) => {
-                    if let ApplyResult::Rejected { reason } = r.data {
-                        tracing::warn!(height, %reason, "own block rejected; its transactions go back to the mempool");
-                        self.chain.abandon_built();
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(height, error = %e, "block not committed; its transactions go back to the mempool");
-                    self.chain.abandon_built();
-                    if e.forward_to_leader().is_some() {
+            let room = in_flight.len() < PIPELINE;
+            let waiting = !in_flight.is_empty();
+            let oldest = in_flight.front_mut().map(|f| &mut f.rx);
+            tokio::select! {
+                outcome = async { oldest.expect("guarded").await }, if waiting => {
+                    let f = in_flight.pop_front().expect("guarded");
+                    if !self.settle(f, outcome).await {
                         return Ok(());
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
+                due = self.block_due(!waiting), if room => {
+                    if due && !self.propose(&mut in_flight).await? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until a block is due: transactions wait and either no block is in flight
+    /// (`idle`: nothing to batch behind, so they go at once), or the oldest has waited
+    /// the block interval, or enough wait to fill a block. False after 300 ms with none
+    /// waiting (the caller checks that it still leads). Cancel-safe.
+    async fn block_due(&self, idle: bool) -> bool {
+        let waited =
+            tokio::time::timeout(Duration::from_millis(300), self.chain.wait_pending()).await;
+        if waited.is_err() {
+            return false;
+        }
+        if idle {
+            return true;
+        }
+        let deadline = self.chain.block_due(self.settings.interval);
+        while self.chain.mempool_len() < self.settings.max_txs {
+            if tokio::time::timeout_at(deadline, self.chain.admitted())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        true
+    }
+
+    /// Builds the next block from the waiting transactions and hands it to Raft. False
+    /// when Raft has stopped.
+    async fn propose(self: &Arc<Self>, in_flight: &mut VecDeque<InFlight>) -> crate::Result<bool> {
+        let txs = self.chain.take_pending(self.settings.max_txs);
+        if txs.is_empty() {
+            return Ok(true);
+        }
+        let this = self.clone();
+        // Block time is the leader's clock; execution only ever sees the header's.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let built_at = Instant::now();
+        let built = tokio::task::spawn_blocking(move || {
+            this.chain
+                .build_block(txs, now, &this.settings.validator_id, &this.key)
+        })
+        .await
+        .map_err(|e| ConsensusError::Corrupt(format!("block building panicked: {e}")))?;
+        let sealed = match built {
+            Ok(b) => b,
+            Err(ConsensusError::Stale { height }) => {
+                tracing::debug!(
+                    height,
+                    "block built on abandoned blocks; its transactions wait again"
+                );
+                return Ok(true);
+            }
+            Err(e) => return Err(e),
+        };
+        let written_at = Instant::now();
+        let raw = govchain_types::encode(&sealed.block);
+        match self.raft.client_write_ff(BlockProposal(raw)).await {
+            Ok(rx) => {
+                in_flight.push_back(InFlight {
+                    height: sealed.header.height,
+                    hash: sealed.hash,
+                    txs: sealed.header.tx_count,
+                    build_ms: (written_at - built_at).as_secs_f64() * 1e3,
+                    written_at,
+                    rx,
+                });
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(height = sealed.header.height, error = %e, "raft stopped; the block's transactions go back to the mempool");
+                self.chain.abandon_from(&sealed.hash);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Handles the outcome of the oldest block in flight. A block that does not commit
+    /// takes those built on it along (their transactions wait again; the ones still in
+    /// flight will be refused by every node, as they extend it). False when this node
+    /// no longer leads or Raft has stopped.
+    async fn settle(
+        &self,
+        f: InFlight,
+        outcome: Result<ClientWriteResult<GovRaft>, oneshot::error::RecvError>,
+    ) -> bool {
+        tracing::debug!(
+            height = f.height,
+            txs = f.txs,
+            build_ms = f.build_ms,
+            commit_ms = f.written_at.elapsed().as_secs_f64() * 1e3,
+            "block cycle"
+        );
+        match outcome {
+            Ok(Ok(r)) => {
+                if let ApplyResult::Rejected { reason } = r.data {
+                    tracing::warn!(height = f.height, %reason, "own block rejected; its transactions go back to the mempool");
+                    self.chain.abandon_from(&f.hash);
+                }
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(height = f.height, error = %e, "block not committed; its transactions go back to the mempool");
+                self.chain.abandon_from(&f.hash);
+                if matches!(e, ClientWriteError::ForwardToLeader(_)) {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                true
+            }
+            Err(_) => {
+                tracing::warn!(
+                    height = f.height,
+                    "raft stopped; the block's transactions go back to the mempool"
+                );
+                self.chain.abandon_from(&f.hash);
+                false
             }
         }
     }
@@ -260,7 +383,7 @@ impl Driver {
             let waiting = self.chain.waiting_txs();
             let fresh: Vec<_> = waiting.iter().filter(|(h, _)| !sent.contains(h)).collect();
             let client = &mut target.as_mut().expect("set above").1;
-            for batch in fresh.chunks(1000) {
+            for batch in forward_batches(&fresh) {
                 let req = pb::ForwardRequest {
                     txs: batch
                         .iter()
@@ -366,5 +489,49 @@ impl Driver {
                 log_change(&what, r.map(|_| ()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use govchain_types::pb::SignedTx;
+    use prost::Message;
+
+    #[test]
+    fn forward_calls_stay_within_their_count_and_bytes() {
+        let tx = |len: usize| {
+            (
+                [0u8; 32],
+                SignedTx {
+                    body: vec![0; len],
+                    ..Default::default()
+                },
+            )
+        };
+        let size = |len| tx(len).1.encoded_len();
+        let small: Vec<_> = (0..2500).map(|_| tx(10)).collect();
+        let refs: Vec<_> = small.iter().collect();
+        let lens: Vec<usize> = forward_batches(&refs).iter().map(|b| b.len()).collect();
+        assert_eq!(lens, [1000, 1000, 500]);
+
+        // 256 KiB transactions: 31 fit in 8 MiB with their encoding
+        let big: Vec<_> = (0..70).map(|_| tx(256 << 10)).collect();
+        let refs: Vec<_> = big.iter().collect();
+        let batches = forward_batches(&refs);
+        assert!(
+            batches
+                .iter()
+                .all(|b| b.len() * size(256 << 10) <= FORWARD_BYTES)
+        );
+        assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), 70);
+        assert_eq!(batches[0].len(), FORWARD_BYTES / size(256 << 10));
+
+        // one transaction larger than the budget still goes, alone
+        let huge = [tx(9 << 20), tx(10)];
+        let refs: Vec<_> = huge.iter().collect();
+        let lens: Vec<usize> = forward_batches(&refs).iter().map(|b| b.len()).collect();
+        assert_eq!(lens, [1, 1]);
+        assert!(forward_batches::<SignedTx>(&[]).is_empty());
     }
 }

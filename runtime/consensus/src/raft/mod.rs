@@ -14,6 +14,7 @@ mod log_store;
 mod network;
 mod service;
 mod state_machine;
+mod transfer;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -134,15 +135,21 @@ impl std::fmt::Debug for RaftHandle {
 
 impl RaftHandle {
     /// Waits until the engine stops; an error if it failed (a storage error or a
-    /// diverged state stops it).
+    /// diverged state stops it). A task that ends quietly because Raft stopped does
+    /// not hide the reason another task reports.
     pub async fn wait(&mut self) -> crate::Result<()> {
-        match self.tasks.join_next().await {
-            Some(Ok(r)) => r,
-            Some(Err(e)) => Err(ConsensusError::Replication(format!(
-                "raft task panicked: {e}"
-            ))),
-            None => Ok(()),
+        while let Some(done) = self.tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => {
+                    return Err(ConsensusError::Replication(format!(
+                        "raft task panicked: {e}"
+                    )));
+                }
+            }
         }
+        Ok(())
     }
 
     /// Stops Raft and its tasks.

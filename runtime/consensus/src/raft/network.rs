@@ -20,12 +20,10 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::codec::entry_to_pb;
 use super::pb::raft_client::RaftClient;
-use super::{GovRaft, RaftNode, pb};
+use super::{GovRaft, RaftNode, pb, transfer};
 
 /// Largest append request sent at once; more entries are split.
 const MAX_APPEND_BYTES: usize = 16 << 20;
-/// Size of one snapshot file chunk.
-const CHUNK: usize = 4 << 20;
 /// Largest gRPC message either way between nodes.
 pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 /// Time allowed to transfer and install a whole snapshot.
@@ -199,55 +197,28 @@ impl RaftNetwork<GovRaft> for Peer {
         let unreachable =
             |e: String| StreamingError::Unreachable(Unreachable::new(&std::io::Error::other(e)));
         let mut client = self.client.clone().map_err(unreachable)?;
-        let db = snapshot.snapshot.db();
-        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&db)
-            .and_then(|d| d.map(|e| e.map(|e| e.path())).collect())
-            .map_err(|e| {
+        // Every file is opened before anything is sent: a newer snapshot may replace
+        // (delete) this one while it streams, and an open file outlives its name. One
+        // already replaced is retried with the current snapshot, not a storage failure.
+        let files = transfer::open_checkpoint(&snapshot.snapshot.db()).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                StreamingError::Network(NetworkError::new(&std::io::Error::other(format!(
+                    "snapshot {} was replaced before it was sent: {e}",
+                    snapshot.meta.snapshot_id
+                ))))
+            } else {
                 StreamingError::StorageError(openraft::StorageError::from(
                     openraft::StorageIOError::read_snapshot(Some(snapshot.meta.signature()), &e),
                 ))
-            })?;
-        files.sort();
+            }
+        })?;
         let meta_json = serde_json::to_string(&(&vote, &snapshot.meta)).expect("serialises");
         let (tx, rx) = tokio::sync::mpsc::channel::<pb::SnapshotChunk>(2);
-        // Files are read and sent a chunk at a time, never whole in memory.
-        let reader = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            use pb::snapshot_chunk::Part;
-            use std::io::Read;
-            let send = |part| {
+        let reader = tokio::task::spawn_blocking(move || {
+            transfer::send_files(meta_json, files, |part| {
                 tx.blocking_send(pb::SnapshotChunk { part: Some(part) })
                     .is_ok()
-            };
-            if !send(Part::MetaJson(meta_json)) {
-                return Ok(());
-            }
-            for path in files {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let mut f = std::fs::File::open(&path)?;
-                let mut first = true;
-                loop {
-                    let mut buf = vec![0u8; CHUNK];
-                    let n = f.read(&mut buf)?;
-                    if n == 0 && !first {
-                        break;
-                    }
-                    buf.truncate(n);
-                    first = false;
-                    if !send(Part::File(pb::FileChunk {
-                        name: name.clone(),
-                        data: buf,
-                    })) {
-                        return Ok(());
-                    }
-                    if n == 0 {
-                        break;
-                    }
-                }
-            }
-            Ok(())
+            })
         });
         let call = client.install_snapshot(tokio_stream::wrappers::ReceiverStream::new(rx));
         let reply = tokio::select! {

@@ -4,7 +4,6 @@
 //! other caller.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,8 @@ use parking_lot::Mutex;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::codec::entry_from_pb;
-use super::{GovRaft, pb};
+use super::state_machine::CheckpointDir;
+use super::{GovRaft, pb, transfer};
 use crate::Chain;
 
 /// The Raft gRPC service.
@@ -170,35 +170,28 @@ impl pb::raft_server::Raft for RaftService {
             .begin_receiving_snapshot()
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        let db = snap.db();
-        let mut open: Option<(String, std::fs::File)> = None;
-        let mut bytes = 0u64;
-        while let Some(chunk) = stream.message().await? {
-            let Some(Part::File(f)) = chunk.part else {
-                return Err(bad("snapshot", "meta sent twice"));
-            };
-            if f.name.is_empty() || f.name.contains(['/', '\\']) || f.name.starts_with('.') {
-                return Err(bad("snapshot file name", &f.name));
-            }
-            if open.as_ref().is_none_or(|(n, _)| *n != f.name) {
-                let file = std::fs::File::create(db.join(&f.name))
-                    .map_err(|e| Status::internal(format!("writing snapshot: {e}")))?;
-                open = Some((f.name.clone(), file));
-            }
-            let (_, file) = open.as_mut().expect("opened above");
-            file.write_all(&f.data)
-                .map_err(|e| Status::internal(format!("writing snapshot: {e}")))?;
-            bytes += f.data.len() as u64;
-        }
-        drop(open);
-        tracing::info!(%from, snapshot = %meta.snapshot_id, bytes, "snapshot received; installing");
+        // Removed unless it is handed to Raft: a refused transfer leaves nothing behind.
+        let incoming = Incoming(Some(snap));
+        let sent = transfer::receive_files(&mut stream, &incoming.dir().db()).await?;
+        tracing::info!(%from, snapshot = %meta.snapshot_id, files = sent.files, bytes = sent.bytes, "snapshot received; installing");
+        let (chain, m, dir) = (
+            self.chain.clone(),
+            meta.clone(),
+            incoming.dir().path.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            super::state_machine::check_received(&chain, &m, &CheckpointDir { path: dir })
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| bad("snapshot", e))?;
         let res = self
             .raft
             .install_full_snapshot(
                 vote,
                 Snapshot {
                     meta,
-                    snapshot: snap,
+                    snapshot: incoming.take(),
                 },
             )
             .await;
@@ -227,5 +220,26 @@ impl pb::raft_server::Raft for RaftService {
         Ok(Response::new(pb::ForwardResponse {
             admitted: admitted as u32,
         }))
+    }
+}
+
+/// A snapshot directory being received; deleted on drop unless taken.
+struct Incoming(Option<Box<CheckpointDir>>);
+
+impl Incoming {
+    fn dir(&self) -> &CheckpointDir {
+        self.0.as_ref().expect("not taken")
+    }
+
+    fn take(mut self) -> Box<CheckpointDir> {
+        self.0.take().expect("not taken")
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.take() {
+            let _ = std::fs::remove_dir_all(&d.path);
+        }
     }
 }

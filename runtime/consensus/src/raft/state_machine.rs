@@ -273,28 +273,8 @@ impl StateMachine {
         })
     }
 
+    /// Installs a snapshot [`check_received`] has passed.
     fn install_blocking(&self, meta: &Meta, snap: &CheckpointDir) -> Result<(), String> {
-        {
-            let cp = Store::open_read_only(&snap.db()).map_err(|e| e.to_string())?;
-            let (last, _) = applied(&cp).map_err(|e| e.to_string())?;
-            if last != meta.last_log_id {
-                return Err(format!(
-                    "snapshot {} holds state up to {last:?}, its meta says {:?}",
-                    meta.snapshot_id, meta.last_log_id
-                ));
-            }
-            let b0 = cp
-                .block(0)
-                .map_err(|e| e.to_string())?
-                .ok_or("snapshot without block 0")?;
-            let b0 = crate::SealedBlock::decode(&b0).map_err(|e| e.to_string())?;
-            if b0.header.prev_hash != self.chain.genesis_hash() {
-                return Err(format!(
-                    "snapshot {} is of another chain (its genesis differs)",
-                    meta.snapshot_id
-                ));
-            }
-        }
         self.chain
             .store()
             .replace_with_checkpoint(&snap.db())
@@ -307,6 +287,36 @@ impl StateMachine {
         tracing::info!(snapshot = %meta.snapshot_id, height = self.chain.tip().header.height, "snapshot installed");
         Ok(())
     }
+}
+
+/// Checks a received snapshot before it is handed to Raft (whose install failing would
+/// stop the node): its checkpoint opens, holds the state its meta names, and is of
+/// this chain.
+pub(crate) fn check_received(
+    chain: &Chain,
+    meta: &Meta,
+    snap: &CheckpointDir,
+) -> Result<(), String> {
+    let cp = Store::open_read_only(&snap.db()).map_err(|e| e.to_string())?;
+    let (last, _) = applied(&cp).map_err(|e| e.to_string())?;
+    if last != meta.last_log_id {
+        return Err(format!(
+            "snapshot {} holds state up to {last:?}, its meta says {:?}",
+            meta.snapshot_id, meta.last_log_id
+        ));
+    }
+    let b0 = cp
+        .block(0)
+        .map_err(|e| e.to_string())?
+        .ok_or("snapshot without block 0")?;
+    let b0 = crate::SealedBlock::decode(&b0).map_err(|e| e.to_string())?;
+    if b0.header.prev_hash != chain.genesis_hash() {
+        return Err(format!(
+            "snapshot {} is of another chain (its genesis differs)",
+            meta.snapshot_id
+        ));
+    }
+    Ok(())
 }
 
 fn unique() -> u128 {

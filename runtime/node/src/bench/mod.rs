@@ -221,7 +221,8 @@ pub(crate) async fn raft(args: &BenchArgs, quiet: bool) -> anyhow::Result<Value>
     let mut w = Workload::prepare(&ep, &net.home, args.certs, quiet).await?;
     let txs = w.reads(args.txs);
     let cpu0 = net.cpu_seconds();
-    let max = load::run(&ep, &txs, args.pace(), "max load", quiet).await?;
+    let max = load::run(&ep, &txs, args.pace(), "max load", quiet).await;
+    let max = net.explain(max)?;
     let cpu1 = net.cpu_seconds();
     // The validators finish releasing key shares for the reads above before the paced
     // run, which then measures latency at 80% of the maximum, not behind a backlog.
@@ -240,7 +241,8 @@ pub(crate) async fn raft(args: &BenchArgs, quiet: bool) -> anyhow::Result<Value>
         "paced max",
         quiet,
     )
-    .await?;
+    .await;
+    let paced = net.explain(paced)?;
     net.wait_idle(Duration::from_secs(60)).await;
     let rate = 0.8 * paced.tps();
     let txs = w.reads(args.txs);
@@ -254,7 +256,8 @@ pub(crate) async fn raft(args: &BenchArgs, quiet: bool) -> anyhow::Result<Value>
         "80% load",
         quiet,
     )
-    .await?;
+    .await;
+    let at80 = net.explain(at80)?;
     drop(net);
     let v = load::verify_rate(&txs[..txs.len().min(20_000)])?;
     let cpu_us: Vec<f64> = cpu0

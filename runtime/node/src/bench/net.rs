@@ -30,9 +30,14 @@ impl LocalNet {
         block_interval_ms: u64,
         initial_points: u64,
     ) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        let mut dir = tempfile::tempdir()?;
+        // Logging asked for: the folder with the nodes' logs stays, to be read after.
+        if std::env::var_os("GOVCHAIN_BENCH_LOG").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("bench cluster (kept): {}", dir.path().display());
+        }
         let home = dir.path().join("net");
-        let base_port = free_base_port()?;
+        let base_port = free_base_port(validators)?;
         crate::init::init(&crate::init::InitOptions {
             out: home.clone(),
             validators,
@@ -60,7 +65,8 @@ impl LocalNet {
                 .arg("--config")
                 .arg(home.join(format!("node{i}/config.toml")))
                 // `GOVCHAIN_BENCH_LOG` (a filter) makes the nodes log more, e.g.
-                // `govchain_consensus::raft::driver=debug` for each block's cycle times.
+                // `govchain_consensus::raft::driver=debug` for each block's cycle times,
+                // and keeps the folder.
                 .env(
                     "GOVCHAIN_LOG",
                     std::env::var("GOVCHAIN_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
@@ -136,6 +142,27 @@ impl LocalNet {
         }
     }
 
+    /// `r`, or its error followed by what each node shows: whether it still runs, and
+    /// the last lines of its log (a run that stalls says why).
+    pub(crate) fn explain<T>(&mut self, r: anyhow::Result<T>) -> anyhow::Result<T> {
+        r.map_err(|e| {
+            let nodes: Vec<String> = (0..self.nodes.len())
+                .map(|i| {
+                    let state = match self.nodes[i].try_wait() {
+                        Ok(Some(status)) => format!("exited with {status}"),
+                        _ => "running".into(),
+                    };
+                    format!(
+                        "== node{} ({state}), last log lines:\n{}",
+                        i + 1,
+                        self.log(i)
+                    )
+                })
+                .collect();
+            anyhow::anyhow!("{e:#}\n{}", nodes.join("\n"))
+        })
+    }
+
     fn log(&self, i: usize) -> String {
         let text = std::fs::read_to_string(self.dir.path().join(format!("node{}.log", i + 1)))
             .unwrap_or_default();
@@ -153,18 +180,33 @@ impl Drop for LocalNet {
     }
 }
 
-/// A gRPC base port whose block (node i at +10(i−1), raft +1, metrics +2000) is free
-/// now, chosen by the OS.
-fn free_base_port() -> anyhow::Result<u16> {
-    for _ in 0..50 {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        if p < 60_000 {
-            return Ok(p);
+/// A gRPC base port for `nodes` nodes whose every port (node i's gRPC at +10(i−1), its
+/// Raft on the next port, its metrics 2000 above) is free now.
+///
+/// Taken below Linux's ephemeral range (32768–60999): a port the kernel hands out for
+/// `bind(0)`, and those near it, may go to the next outgoing connection of any process
+/// (a node of this cluster dialling its peers) and be held when the node binds it.
+/// Candidates start at an offset of the process id, so concurrent runs rarely meet.
+fn free_base_port(nodes: usize) -> anyhow::Result<u16> {
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 10_000;
+    let ports = |base: u16| {
+        (0..nodes as u16).flat_map(move |i| {
+            let grpc = base + 10 * i;
+            [grpc, grpc + 1, grpc + 2000]
+        })
+    };
+    let start = std::process::id() % 500 * 20;
+    for n in 0..SPAN / 20 {
+        let base = (FIRST + (start + 20 * n) % SPAN) as u16;
+        if ports(base).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return Ok(base);
         }
     }
-    bail!("found no free port below 60000 for the bench network")
+    bail!(
+        "found no free block of ports in {FIRST}..{} for the bench network",
+        FIRST + SPAN + 2000
+    )
 }
 
 /// User + system CPU seconds of process `pid`, from `/proc/<pid>/stat`.
