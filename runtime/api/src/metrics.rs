@@ -53,6 +53,14 @@ pub struct Metrics {
     pub raft_applied_index: Gauge,
     /// Entries each peer is behind the leader's log (on the leader).
     pub raft_peer_lag: Family<PeerLabel, Gauge>,
+    /// Keys holding an SM2 verification table (sampled on commit).
+    pub verify_table_keys: Gauge,
+    /// Memory of those tables, bytes (sampled on commit).
+    pub verify_table_bytes: Gauge,
+    /// SM2 verification tables built.
+    pub verify_table_builds: Counter,
+    /// SM2 verification tables dropped to stay under the memory cap.
+    pub verify_table_evictions: Counter,
 }
 
 impl Metrics {
@@ -73,6 +81,10 @@ impl Metrics {
             raft_last_log_index: Gauge::default(),
             raft_applied_index: Gauge::default(),
             raft_peer_lag: Family::default(),
+            verify_table_keys: Gauge::default(),
+            verify_table_bytes: Gauge::default(),
+            verify_table_builds: Counter::default(),
+            verify_table_evictions: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -102,6 +114,26 @@ impl Metrics {
             "audit_records",
             "Access-gate decisions committed (audit records)",
             m.audit_records.clone(),
+        );
+        registry.register(
+            "verify_table_keys",
+            "Registered keys holding an SM2 verification table",
+            m.verify_table_keys.clone(),
+        );
+        registry.register(
+            "verify_table_bytes",
+            "Memory of the SM2 verification tables",
+            m.verify_table_bytes.clone(),
+        );
+        registry.register(
+            "verify_table_builds",
+            "SM2 verification tables built",
+            m.verify_table_builds.clone(),
+        );
+        registry.register(
+            "verify_table_evictions",
+            "SM2 verification tables dropped to stay under the memory cap",
+            m.verify_table_evictions.clone(),
         );
         registry.register("raft_term", "Raft term", m.raft_term.clone());
         registry.register(

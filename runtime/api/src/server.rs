@@ -140,6 +140,17 @@ fn spawn_commit_metrics(chain: Arc<Chain>, metrics: Arc<Metrics>) {
                         .audit_records
                         .inc_by(b.sealed.header.audit_count as u64);
                     metrics.mempool.set(chain.mempool_len() as i64);
+                    let tables = chain.key_table_stats();
+                    metrics.verify_table_keys.set(tables.keys as i64);
+                    metrics.verify_table_bytes.set(tables.bytes as i64);
+                    let m = &metrics;
+                    m.verify_table_builds
+                        .inc_by(tables.builds.saturating_sub(m.verify_table_builds.get()));
+                    m.verify_table_evictions.inc_by(
+                        tables
+                            .evictions
+                            .saturating_sub(m.verify_table_evictions.get()),
+                    );
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => return,

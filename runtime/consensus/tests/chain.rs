@@ -196,6 +196,91 @@ async fn admission_rejects_with_stable_codes_and_writes_nothing() {
     assert_eq!(code(c, late).await, ErrorCode::TxExpired);
 }
 
+/// One submission of many transactions is verified in batches (one shared inversion per
+/// chunk of 32); each transaction must still get exactly the verdict it gets alone, and
+/// only keys registered on chain may get a verification table.
+#[tokio::test]
+async fn batched_admission_gives_each_transaction_its_own_verdict() {
+    let f = fixture();
+    let c = &f.chain;
+    let outsider = PrivateKey::generate();
+    // 70 transactions: three chunks, every kind of defect in each.
+    let (mut tax_nonce, mut bank_nonce) = (0, 0);
+    let mut txs = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..70u64 {
+        let (t, want) = match i % 7 {
+            0 | 3 => {
+                tax_nonce += 1;
+                (tx(&f.tax, "tax", "test", tax_nonce - 1, &format!("t{i}")), None)
+            }
+            1 => {
+                bank_nonce += 1;
+                (tx(&f.bank, "bank", "test", bank_nonce - 1, &format!("b{i}")), None)
+            }
+            2 => {
+                let mut forged = tx(&f.tax, "tax", "test", 900 + i, "forged");
+                forged.signature[7] ^= 1;
+                (forged, Some(ErrorCode::BadSignature))
+            }
+            4 => (
+                tx(&outsider, "tax", "test", 900 + i, "outsider"),
+                Some(ErrorCode::KeyMismatch),
+            ),
+            5 => {
+                // r = s = 0 over a registered key: out of range, refused.
+                let mut t = tx(&f.bank, "bank", "test", 900 + i, "zero");
+                t.signature = [0u8; 64].to_vec();
+                (t, Some(ErrorCode::BadSignature))
+            }
+            _ => (
+                tx(&f.tax, "police", "test", 0, "unknown"),
+                Some(ErrorCode::UnknownDepartment),
+            ),
+        };
+        txs.push(t);
+        expected.push(want);
+    }
+    let results = c.submit(txs, false).await;
+    assert_eq!(results.len(), expected.len());
+    for (i, (r, want)) in results.iter().zip(&expected).enumerate() {
+        match (r, want) {
+            (Ok(_), None) => {}
+            (Err(e), Some(code)) => assert_eq!(e.code(), *code, "transaction {i}: {e}"),
+            (r, want) => panic!("transaction {i}: got {:?}, want {want:?}", r.as_ref().err()),
+        }
+    }
+    assert_eq!(c.mempool_len(), (tax_nonce + bank_nonce) as usize);
+    // Tables for the two registered signers, none for the outsider.
+    let stats = c.key_table_stats();
+    assert_eq!((stats.keys, stats.builds), (2, 2), "{stats:?}");
+
+    // A follower verifies the block in batches too and reaches the same state; a block
+    // that carries an outsider's signature for a registered account (a Byzantine
+    // proposer's choice) is verified without building a table for that key.
+    let pending = c.take_pending(100);
+    c.produce_block(pending, 2_000, "node1", &f.validator).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let follower = open(dir.path(), &f.genesis);
+    let block1 = c.store().block(1).unwrap().unwrap();
+    follower.apply_block(&block1, Some("node1"), vec![]).unwrap();
+    assert_eq!(follower.tip().hash, c.tip().hash);
+    let stats = follower.key_table_stats();
+    assert_eq!((stats.keys, stats.builds), (2, 2), "{stats:?}");
+    let t = tx(&outsider, "tax", "test", tax_nonce, "outsider");
+    let verified = govchain_state::VerifiedTx {
+        hash: govchain_crypto::sm3(&t.body),
+        body: govchain_types::decode("body", &t.body).unwrap(),
+        tx: t,
+    };
+    c.produce_block(vec![verified], 2_001, "node1", &f.validator)
+        .unwrap();
+    let block2 = c.store().block(2).unwrap().unwrap();
+    follower.apply_block(&block2, Some("node1"), vec![]).unwrap();
+    assert_eq!(follower.tip().hash, c.tip().hash);
+    assert_eq!(follower.key_table_stats().builds, 2, "no table for the outsider's key");
+}
+
 #[tokio::test]
 async fn a_failing_payload_fails_only_its_transaction() {
     let f = fixture();

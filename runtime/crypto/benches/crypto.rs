@@ -4,6 +4,7 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use govchain_crypto::fastverify::{PreparedKey, verify_batch};
 use govchain_crypto::{PrivateKey, sm3, sm4gcm, verify_sec1};
 use std::hint::black_box;
 
@@ -33,6 +34,48 @@ fn sm2(c: &mut Criterion) {
     g.finish();
 }
 
+/// The generic verifier beside the per-key table verifier (4-, 6- and 8-bit windows), a
+/// batch of 64 sharing one inversion (per signature), and a table's build time.
+fn sm2_tables(c: &mut Criterion) {
+    let keys: Vec<PrivateKey> = (0..16).map(|_| PrivateKey::generate()).collect();
+    let body = vec![7u8; 160];
+    let sigs: Vec<_> = keys.iter().map(|k| k.sign(&body)).collect();
+    let publics: Vec<_> = keys.iter().map(PrivateKey::public_key).collect();
+    let mut g = c.benchmark_group("sm2 verify (16 keys)");
+    let mut i = 0;
+    g.bench_function("generic", |b| {
+        b.iter(|| {
+            i = (i + 1) % 16;
+            publics[i].verify(black_box(&body), &sigs[i]).unwrap()
+        })
+    });
+    for window in [4, 6, 8] {
+        let prepared: Vec<_> = publics
+            .iter()
+            .map(|p| PreparedKey::with_window(p, window))
+            .collect();
+        g.bench_function(format!("table, {window}-bit windows"), |b| {
+            b.iter(|| {
+                i = (i + 1) % 16;
+                prepared[i].verify(black_box(&body), &sigs[i]).unwrap()
+            })
+        });
+    }
+    let prepared: Vec<_> = publics.iter().map(PreparedKey::new).collect();
+    let batch: Vec<_> = (0..64)
+        .map(|j| (&prepared[j % 16], &body[..], &sigs[j % 16]))
+        .collect();
+    g.throughput(Throughput::Elements(64));
+    g.bench_function("table, batch of 64", |b| {
+        b.iter(|| assert!(verify_batch(black_box(&batch)).iter().all(|v| *v)))
+    });
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("build a 4-bit table", |b| {
+        b.iter(|| PreparedKey::new(black_box(&publics[0])))
+    });
+    g.finish();
+}
+
 fn symmetric(c: &mut Criterion) {
     let data = vec![5u8; 4096];
     let mut g = c.benchmark_group("symmetric");
@@ -49,5 +92,5 @@ fn symmetric(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sm2, symmetric);
+criterion_group!(benches, sm2, sm2_tables, symmetric);
 criterion_main!(benches);

@@ -31,6 +31,7 @@
 //! ```
 
 mod error;
+pub mod fastverify;
 mod hash;
 pub mod merkle;
 pub mod secret;

@@ -245,7 +245,7 @@ impl PrivateKey {
         Signature(sig.to_bytes().into())
     }
 
-    fn from_scalar(scalar: NonZeroScalar) -> Self {
+    pub(crate) fn from_scalar(scalar: NonZeroScalar) -> Self {
         let inner = SigningKey::from_nonzero_scalar(DEFAULT_DIST_ID, scalar)
             .expect("DEFAULT_DIST_ID is a valid distinguishing identifier");
         Self { inner }
@@ -361,6 +361,11 @@ impl PublicKey {
     /// lowercase hex characters.
     pub fn fingerprint(&self) -> String {
         hex::encode(&sm3(&self.to_sec1())[..FINGERPRINT_LEN])
+    }
+
+    /// The curve point.
+    pub(crate) fn affine(&self) -> &::sm2::AffinePoint {
+        self.inner.as_affine()
     }
 
     fn from_point(point: ::sm2::PublicKey) -> Self {

@@ -143,6 +143,7 @@ fn openssl_signature_verifies_with_govchain() {
     openssl(d, &["genpkey", "-algorithm", "SM2", "-out", "key.pem"]);
     openssl(d, &["pkey", "-in", "key.pem", "-pubout", "-out", "pub.pem"]);
     let public = PublicKey::from_spki_pem(&read_string(d, "pub.pem")).unwrap();
+    let prepared = govchain_crypto::fastverify::PreparedKey::new(&public);
     let distid = distid_opt();
 
     for (i, msg) in messages().iter().enumerate() {
@@ -162,9 +163,22 @@ fn openssl_signature_verifies_with_govchain() {
         govchain_crypto::verify_sec1(&public.to_sec1(), msg, &sig.to_bytes()).unwrap();
         assert_eq!(Signature::from_der(&sig.to_der()).unwrap(), sig);
 
+        // The per-key table verifier, alone and in a batch, agrees.
+        prepared
+            .verify(msg, &sig)
+            .unwrap_or_else(|e| panic!("message {i}: table verifier rejected OpenSSL's: {e}"));
+
         let mut other = msg.clone();
         other.push(b'!');
         assert_eq!(public.verify(&other, &sig), Err(CryptoError::BadSignature));
+        assert_eq!(prepared.verify(&other, &sig), Err(CryptoError::BadSignature));
+        assert_eq!(
+            govchain_crypto::fastverify::verify_batch(&[
+                (&prepared, &msg[..], &sig),
+                (&prepared, &other[..], &sig)
+            ]),
+            [true, false]
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use govchain_crypto::fastverify::{self, KeyTableStats, KeyTables, PreparedKey};
 use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::Store;
 use govchain_types::{Hash, TxError, decode, pb};
@@ -44,6 +45,8 @@ pub struct Admission {
     store: Arc<Store>,
     chain_id: String,
     params: ChainParams,
+    /// Verification tables of registered keys, shared by every clone.
+    tables: Arc<KeyTables>,
 }
 
 impl Admission {
@@ -56,6 +59,7 @@ impl Admission {
             chain_id: String::from_utf8_lossy(&chain_id).into_owned(),
             params: crate::json_record(store.state(keys::PARAMS)?, "c/params")?,
             store,
+            tables: Arc::new(KeyTables::default()),
         })
     }
 
@@ -77,35 +81,51 @@ impl Admission {
         tx: pb::SignedTx,
         next_height: u64,
     ) -> std::result::Result<VerifiedTx, TxError> {
-        let body = self.decode_body(&tx)?;
-        if body.expiry_height != 0 && body.expiry_height < next_height {
-            return Err(TxError::Expired {
-                expiry: body.expiry_height,
-                height: next_height,
-            });
-        }
-        let registered = registered_key(&self.store, &body.sender, &body.operator)?;
-        if registered != tx.signer_pubkey {
-            return Err(TxError::KeyMismatch {
-                account: account_label(&body.sender, &body.operator),
-                presented: PublicKey::from_sec1(&tx.signer_pubkey)
-                    .map(|k| k.fingerprint())
-                    .unwrap_or_else(|_| "(not an SM2 key)".into()),
-            });
-        }
-        self.verify_signatures(&tx, &body)?;
-        let committed = committed_nonce(&self.store, &body.sender, &body.operator)?;
-        if body.nonce < committed {
-            return Err(TxError::NonceReplayed {
-                account: account_label(&body.sender, &body.operator),
-                expected: committed,
-                got: body.nonce,
-            });
-        }
-        Ok(VerifiedTx {
-            hash: sm3(&tx.body),
-            body,
-            tx,
+        self.check_batch(vec![tx], next_height)
+            .pop()
+            .expect("one result per transaction")
+    }
+
+    /// [`Admission::check`] of several transactions, their signatures verified together
+    /// (one shared field inversion): one result per transaction, in order, each the
+    /// verdict it gets alone.
+    pub fn check_batch(
+        &self,
+        txs: Vec<pb::SignedTx>,
+        next_height: u64,
+    ) -> Vec<std::result::Result<VerifiedTx, TxError>> {
+        let staged = txs
+            .into_iter()
+            .map(|tx| {
+                let body = self.decode_body(&tx)?;
+                if body.expiry_height != 0 && body.expiry_height < next_height {
+                    return Err(TxError::Expired {
+                        expiry: body.expiry_height,
+                        height: next_height,
+                    });
+                }
+                let registered = registered_key(&self.store, &body.sender, &body.operator)?;
+                if registered != tx.signer_pubkey {
+                    return Err(TxError::KeyMismatch {
+                        account: account_label(&body.sender, &body.operator),
+                        presented: PublicKey::from_sec1(&tx.signer_pubkey)
+                            .map(|k| k.fingerprint())
+                            .unwrap_or_else(|_| "(not an SM2 key)".into()),
+                    });
+                }
+                self.stage(tx, body, true)
+            })
+            .collect();
+        self.finish(staged, |v| {
+            let committed = committed_nonce(&self.store, &v.body.sender, &v.body.operator)?;
+            if v.body.nonce < committed {
+                return Err(TxError::NonceReplayed {
+                    account: account_label(&v.body.sender, &v.body.operator),
+                    expected: committed,
+                    got: v.body.nonce,
+                });
+            }
+            Ok(())
         })
     }
 
@@ -114,13 +134,136 @@ impl Admission {
     /// whether a transaction's key, nonce or expiry still hold is decided by execution
     /// (a failed receipt), identically on every node, whatever each node's mempool held.
     pub fn verify(&self, tx: pb::SignedTx) -> std::result::Result<VerifiedTx, TxError> {
-        let body = self.decode_body(&tx)?;
-        self.verify_signatures(&tx, &body)?;
-        Ok(VerifiedTx {
-            hash: sm3(&tx.body),
-            body,
+        self.verify_batch(vec![tx])
+            .pop()
+            .expect("one result per transaction")
+    }
+
+    /// [`Admission::verify`] of several transactions, their signatures verified together.
+    /// A signer whose key is registered on chain gets (or reuses) a prepared table; any
+    /// other key is verified the generic way and leaves nothing behind.
+    pub fn verify_batch(
+        &self,
+        txs: Vec<pb::SignedTx>,
+    ) -> Vec<std::result::Result<VerifiedTx, TxError>> {
+        let staged = txs
+            .into_iter()
+            .map(|tx| {
+                let body = self.decode_body(&tx)?;
+                let registered = registered_key(&self.store, &body.sender, &body.operator)
+                    .is_ok_and(|k| k == tx.signer_pubkey);
+                self.stage(tx, body, registered)
+            })
+            .collect();
+        self.finish(staged, |_| Ok(()))
+    }
+
+    /// Memory and hit counts of the per-key verification tables.
+    pub fn key_table_stats(&self) -> KeyTableStats {
+        self.tables.stats()
+    }
+
+    /// Everything about one transaction but the SM2 arithmetic: the signer's key (with
+    /// its table when `registered`), and the signatures to verify.
+    fn stage(
+        &self,
+        tx: pb::SignedTx,
+        body: pb::TxBody,
+        registered: bool,
+    ) -> std::result::Result<Staged, TxError> {
+        let key = PublicKey::from_sec1(&tx.signer_pubkey).map_err(|e| TxError::BadSignature {
+            reason: format!("signer key: {e}"),
+        })?;
+        let sig = Signature::from_slice(&tx.signature).map_err(|e| TxError::BadSignature {
+            reason: format!("signature encoding: {e}"),
+        })?;
+        let mut checks = vec![SigCheck {
+            msg: None,
+            sig,
+            failure: "SM2 verification failed",
+        }];
+        if let Some(pb::payload::Kind::Publish(p)) =
+            body.payload.as_ref().and_then(|p| p.kind.as_ref())
+        {
+            // The issuer's signature over the certificate, made with the same key: the
+            // requester checks it again after decrypting, so it must be right on chain.
+            let sig =
+                Signature::from_slice(&p.issuer_signature).map_err(|e| TxError::BadSignature {
+                    reason: format!("issuer_signature encoding: {e}"),
+                })?;
+            checks.push(SigCheck {
+                msg: Some(crate::certs::signing_bytes(&self.chain_id, p)),
+                sig,
+                failure: "issuer_signature does not verify over the certificate",
+            });
+            // Validators compute decryption shares of this envelope later: it must be a
+            // well-formed, valid ciphertext of a 16-byte key (a pairing check).
+            if p.key_envelope.is_empty() {
+                return Err(TxError::MissingField {
+                    field: "key_envelope".into(),
+                });
+            }
+            govchain_custody::Envelope::parse(&p.key_envelope).map_err(|e| {
+                TxError::InvalidArgument {
+                    field: "key_envelope",
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+        let prepared = if registered {
+            Some(self.tables.prepare(&key))
+        } else {
+            self.tables.get(&key)
+        };
+        Ok(Staged {
             tx,
+            body,
+            key,
+            prepared,
+            checks,
         })
+    }
+
+    /// Verifies the staged transactions' signatures (the prepared ones in one batch, the
+    /// rest one by one), then runs `last` on each that verified.
+    fn finish(
+        &self,
+        staged: Vec<std::result::Result<Staged, TxError>>,
+        last: impl Fn(&VerifiedTx) -> std::result::Result<(), TxError>,
+    ) -> Vec<std::result::Result<VerifiedTx, TxError>> {
+        let mut items = Vec::new();
+        for st in staged.iter().flatten() {
+            if let Some(prepared) = &st.prepared {
+                for c in &st.checks {
+                    items.push((&**prepared, c.msg(&st.tx), &c.sig));
+                }
+            }
+        }
+        let mut verdicts = fastverify::verify_batch(&items).into_iter();
+        staged
+            .into_iter()
+            .map(|st| {
+                let st = st?;
+                for c in &st.checks {
+                    let ok = match st.prepared {
+                        Some(_) => verdicts.next().expect("one verdict per batched signature"),
+                        None => st.key.verify(c.msg(&st.tx), &c.sig).is_ok(),
+                    };
+                    if !ok {
+                        return Err(TxError::BadSignature {
+                            reason: c.failure.into(),
+                        });
+                    }
+                }
+                let v = VerifiedTx {
+                    hash: sm3(&st.tx.body),
+                    body: st.body,
+                    tx: st.tx,
+                };
+                last(&v)?;
+                Ok(v)
+            })
+            .collect()
     }
 
     fn decode_body(&self, tx: &pb::SignedTx) -> std::result::Result<pb::TxBody, TxError> {
@@ -147,54 +290,31 @@ impl Admission {
         Ok(body)
     }
 
-    fn verify_signatures(
-        &self,
-        tx: &pb::SignedTx,
-        body: &pb::TxBody,
-    ) -> std::result::Result<(), TxError> {
-        let key = PublicKey::from_sec1(&tx.signer_pubkey).map_err(|e| TxError::BadSignature {
-            reason: format!("signer key: {e}"),
-        })?;
-        let sig = Signature::from_slice(&tx.signature).map_err(|e| TxError::BadSignature {
-            reason: format!("signature encoding: {e}"),
-        })?;
-        key.verify(&tx.body, &sig)
-            .map_err(|_| TxError::BadSignature {
-                reason: "SM2 verification failed".into(),
-            })?;
-        if let Some(pb::payload::Kind::Publish(p)) =
-            body.payload.as_ref().and_then(|p| p.kind.as_ref())
-        {
-            // The issuer's signature over the certificate, made with the same key: the
-            // requester checks it again after decrypting, so it must be right on chain.
-            let sig =
-                Signature::from_slice(&p.issuer_signature).map_err(|e| TxError::BadSignature {
-                    reason: format!("issuer_signature encoding: {e}"),
-                })?;
-            key.verify(&crate::certs::signing_bytes(&self.chain_id, p), &sig)
-                .map_err(|_| TxError::BadSignature {
-                    reason: "issuer_signature does not verify over the certificate".into(),
-                })?;
-            // Validators compute decryption shares of this envelope later: it must be a
-            // well-formed, valid ciphertext of a 16-byte key (a pairing check).
-            if p.key_envelope.is_empty() {
-                return Err(TxError::MissingField {
-                    field: "key_envelope".into(),
-                });
-            }
-            govchain_custody::Envelope::parse(&p.key_envelope).map_err(|e| {
-                TxError::InvalidArgument {
-                    field: "key_envelope",
-                    reason: e.to_string(),
-                }
-            })?;
-        }
-        Ok(())
-    }
-
     /// Next nonce of an account according to committed state.
     pub fn committed_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
         committed_nonce(&self.store, dept, operator)
+    }
+}
+
+/// A transaction whose signatures are still to be verified.
+struct Staged {
+    tx: pb::SignedTx,
+    body: pb::TxBody,
+    key: PublicKey,
+    prepared: Option<Arc<PreparedKey>>,
+    checks: Vec<SigCheck>,
+}
+
+/// One signature of a transaction: over its body (`msg: None`) or over other bytes.
+struct SigCheck {
+    msg: Option<Vec<u8>>,
+    sig: Signature,
+    failure: &'static str,
+}
+
+impl SigCheck {
+    fn msg<'a>(&'a self, tx: &'a pb::SignedTx) -> &'a [u8] {
+        self.msg.as_deref().unwrap_or(&tx.body)
     }
 }
 

@@ -10,10 +10,12 @@
 //!   one SM2 verification.
 //! - `gate`: gate decisions per second inside execution, and audit query latency.
 //! - `custody`: threshold custody costs and publish-to-readable latency.
+//! - `crypto`: SM2 verification, generic beside the per-key tables admission uses.
 //! - `targets`: every scenario above that has a performance target, in one run, and the
 //!   table of targets with the core count.
 
 mod contract;
+mod crypto;
 mod custody;
 mod gate;
 mod load;
@@ -49,6 +51,8 @@ pub(crate) enum BenchKind {
     Gate,
     /// Threshold custody: share costs, and publish-to-readable latency on a node.
     Custody,
+    /// SM2 verification: generic vs per-key tables, one core and all, batches, builds.
+    Crypto,
 }
 
 /// Options of `govchain bench`.
@@ -153,6 +157,7 @@ pub(crate) async fn run(
         BenchKind::Contract => contract::run(&args, json_out),
         BenchKind::Gate => gate::run(&args, json_out),
         BenchKind::Custody => custody::run(endpoint, home, &args, json_out).await,
+        BenchKind::Crypto => crypto::run(&args, json_out),
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::bench::{BenchArgs, BenchKind, chain, contract, cores, raft};
+use crate::bench::{BenchArgs, BenchKind, chain, contract, cores, crypto, raft};
 use crate::output::{emit, table};
 
 /// The solo read load again in a child process pinned to one core (`taskset -c 0`): its
@@ -79,6 +79,8 @@ pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> 
         ..args.clone()
     };
     let calls = contract::measure(&contract_args)?;
+    step("SM2 verification, generic and per-key tables");
+    let sm2 = crypto::measure(args)?;
 
     let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or_default();
     let solo = f(&on, "committed_tps");
@@ -87,7 +89,7 @@ pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> 
         Target {
             what: "solo: committed reads/s ÷ V",
             value: solo / v,
-            bound: 0.6,
+            bound: 1.5,
             at_least: true,
             unit: "",
         },
@@ -127,6 +129,13 @@ pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> 
             unit: "",
         },
         Target {
+            what: "SM2 verify on one core: generic ÷ per-key table",
+            value: crypto::default_speedup(&sm2),
+            bound: 3.0,
+            at_least: true,
+            unit: "",
+        },
+        Target {
             what: "fsync on ÷ fsync off",
             value: solo / f(&off, "committed_tps"),
             bound: 0.9,
@@ -142,6 +151,7 @@ pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> 
         "solo_one_core": single,
         "raft": cluster,
         "contract": calls,
+        "crypto": sm2,
         "targets": targets.iter().map(|t| json!({
             "target": t.what,
             "value": t.value,
