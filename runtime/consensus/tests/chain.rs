@@ -212,11 +212,17 @@ async fn batched_admission_gives_each_transaction_its_own_verdict() {
         let (t, want) = match i % 7 {
             0 | 3 => {
                 tax_nonce += 1;
-                (tx(&f.tax, "tax", "test", tax_nonce - 1, &format!("t{i}")), None)
+                (
+                    tx(&f.tax, "tax", "test", tax_nonce - 1, &format!("t{i}")),
+                    None,
+                )
             }
             1 => {
                 bank_nonce += 1;
-                (tx(&f.bank, "bank", "test", bank_nonce - 1, &format!("b{i}")), None)
+                (
+                    tx(&f.bank, "bank", "test", bank_nonce - 1, &format!("b{i}")),
+                    None,
+                )
             }
             2 => {
                 let mut forged = tx(&f.tax, "tax", "test", 900 + i, "forged");
@@ -259,11 +265,14 @@ async fn batched_admission_gives_each_transaction_its_own_verdict() {
     // that carries an outsider's signature for a registered account (a Byzantine
     // proposer's choice) is verified without building a table for that key.
     let pending = c.take_pending(100);
-    c.produce_block(pending, 2_000, "node1", &f.validator).unwrap();
+    c.produce_block(pending, 2_000, "node1", &f.validator)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let follower = open(dir.path(), &f.genesis);
     let block1 = c.store().block(1).unwrap().unwrap();
-    follower.apply_block(&block1, Some("node1"), vec![]).unwrap();
+    follower
+        .apply_block(&block1, Some("node1"), vec![])
+        .unwrap();
     assert_eq!(follower.tip().hash, c.tip().hash);
     let stats = follower.key_table_stats();
     assert_eq!((stats.keys, stats.builds), (2, 2), "{stats:?}");
@@ -276,9 +285,15 @@ async fn batched_admission_gives_each_transaction_its_own_verdict() {
     c.produce_block(vec![verified], 2_001, "node1", &f.validator)
         .unwrap();
     let block2 = c.store().block(2).unwrap().unwrap();
-    follower.apply_block(&block2, Some("node1"), vec![]).unwrap();
+    follower
+        .apply_block(&block2, Some("node1"), vec![])
+        .unwrap();
     assert_eq!(follower.tip().hash, c.tip().hash);
-    assert_eq!(follower.key_table_stats().builds, 2, "no table for the outsider's key");
+    assert_eq!(
+        follower.key_table_stats().builds,
+        2,
+        "no table for the outsider's key"
+    );
 }
 
 #[tokio::test]

@@ -36,8 +36,8 @@ use primeorder::PrimeCurveParams;
 use sm3::{Digest, Sm3};
 
 use crate::error::{CryptoError, Result};
-use crate::sm2::{DEFAULT_DIST_ID, PublicKey};
 use crate::signature::Signature;
+use crate::sm2::{DEFAULT_DIST_ID, PublicKey};
 
 /// Window of the base point's table: 8 bits, 33 × 128 points.
 const G_WINDOW: u32 = 8;
@@ -191,7 +191,10 @@ impl PreparedKey {
     }
 
     fn with_dist_id(point: &AffinePoint, window: u32, dist_id: &[u8]) -> Self {
-        assert!(KEY_WINDOWS.contains(&window), "window {window} not in 2..=8");
+        assert!(
+            KEY_WINDOWS.contains(&window),
+            "window {window} not in 2..=8"
+        );
         PreparedKey {
             z: identity_hash(dist_id, point),
             table: Table::new(ProjectivePoint::from(*point), window),
@@ -230,7 +233,10 @@ impl PreparedKey {
         if bool::from(t.is_zero()) {
             return None;
         }
-        let digest: [u8; 32] = Sm3::new_with_prefix(self.z).chain_update(msg).finalize().into();
+        let digest: [u8; 32] = Sm3::new_with_prefix(self.z)
+            .chain_update(msg)
+            .finalize()
+            .into();
         let e = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(digest));
         Some(Parsed { r, s, t, e })
     }
@@ -267,7 +273,10 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<bool> {
     let projective: Vec<ProjectivePoint> = parsed
         .iter()
         .zip(items)
-        .map(|(p, (key, _, _))| p.as_ref().map_or(ProjectivePoint::IDENTITY, |p| key.point(p)))
+        .map(|(p, (key, _, _))| {
+            p.as_ref()
+                .map_or(ProjectivePoint::IDENTITY, |p| key.point(p))
+        })
         .collect();
     let mut affine = vec![AffinePoint::IDENTITY; projective.len()];
     ProjectivePoint::batch_normalize(&projective, &mut affine);
@@ -330,7 +339,10 @@ impl KeyTables {
     /// # Panics
     /// If `window` is not in [`KEY_WINDOWS`].
     pub fn new(max_bytes: usize, window: u32) -> Self {
-        assert!(KEY_WINDOWS.contains(&window), "window {window} not in 2..=8");
+        assert!(
+            KEY_WINDOWS.contains(&window),
+            "window {window} not in 2..=8"
+        );
         KeyTables {
             window,
             max_bytes,
@@ -363,6 +375,19 @@ impl KeyTables {
     /// The prepared key for `key` if it is held; never builds one.
     pub fn get(&self, key: &PublicKey) -> Option<Arc<PreparedKey>> {
         let found = self.lock().touch(&point_id(key));
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+
+    /// The prepared key whose point has this SEC1 encoding, if it is held; never parses
+    /// or builds. Only the uncompressed form (`04 || x || y`) is looked up: it names the
+    /// point byte for byte, so a hit needs no parsing or curve check (the held key was
+    /// checked when it was prepared), which spares a square root per transaction.
+    pub fn get_sec1(&self, sec1: &[u8]) -> Option<Arc<PreparedKey>> {
+        let id: &[u8; 64] = sec1.strip_prefix(&[4])?.try_into().ok()?;
+        let found = self.lock().touch(id);
         if found.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
         }
@@ -430,7 +455,9 @@ impl Lru {
 /// The key's coordinates, `x || y`.
 fn point_id(key: &PublicKey) -> [u8; 64] {
     let sec1 = key.affine().to_sec1_point(false);
-    sec1.as_bytes()[1..].try_into().expect("an uncompressed point has 64 coordinate bytes")
+    sec1.as_bytes()[1..]
+        .try_into()
+        .expect("an uncompressed point has 64 coordinate bytes")
 }
 
 #[cfg(test)]
@@ -455,7 +482,8 @@ mod tests {
     fn digits_recompose_the_scalar() {
         let n_minus_1 = -Scalar::ONE;
         let high = scalar("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF00000000000000000000000000000000");
-        let alternating = scalar("8888888888888888888888888888888888888888888888888888888888888888");
+        let alternating =
+            scalar("8888888888888888888888888888888888888888888888888888888888888888");
         for k in [Scalar::ZERO, Scalar::ONE, n_minus_1, high, alternating] {
             for w in KEY_WINDOWS {
                 let (digits, n) = signed_digits(&k, w);
@@ -479,7 +507,11 @@ mod tests {
         let p = g * scalar("3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8");
         for w in KEY_WINDOWS {
             let table = Table::new(p, w);
-            for k in [Scalar::ONE, -Scalar::ONE, scalar("59276E27D506861A16680F3AD9C02DCCEF3CC1FA3CDBE4CE6D54B80DEAC1BC21")] {
+            for k in [
+                Scalar::ONE,
+                -Scalar::ONE,
+                scalar("59276E27D506861A16680F3AD9C02DCCEF3CC1FA3CDBE4CE6D54B80DEAC1BC21"),
+            ] {
                 let mut acc = ProjectivePoint::IDENTITY;
                 table.mul_add(&k, &mut acc);
                 assert_eq!(acc.to_affine(), (p * k).to_affine(), "window {w}");
@@ -510,8 +542,12 @@ mod tests {
             hex32("B2E14C5C79C6DF5B85F4FE7ED8DB7A262B9DA7E07CCB0EA9F4747B8CCDA8A4F3")
         );
         let mut raw = [0u8; 64];
-        raw[..32].copy_from_slice(&hex32("F5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3"));
-        raw[32..].copy_from_slice(&hex32("B1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA"));
+        raw[..32].copy_from_slice(&hex32(
+            "F5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3",
+        ));
+        raw[32..].copy_from_slice(&hex32(
+            "B1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA",
+        ));
         let sig = Signature(raw);
         let key = PublicKey::from_sec1(sec1.as_bytes()).unwrap();
         for w in KEY_WINDOWS {
@@ -520,7 +556,10 @@ mod tests {
             assert!(prepared.verify(b"message digesT", &sig).is_err());
         }
         assert!(generic(&key, b"message digest", &sig));
-        assert_eq!(verify_batch(&[(&PreparedKey::new(&key), b"message digest", &sig)]), [true]);
+        assert_eq!(
+            verify_batch(&[(&PreparedKey::new(&key), b"message digest", &sig)]),
+            [true]
+        );
     }
 
     /// Signatures built from the private key that reach the rare branches: `r + s ≡ 0`,
@@ -529,7 +568,10 @@ mod tests {
     fn degenerate_signatures_are_refused_like_the_crate() {
         let d = scalar("3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8");
         let key = PublicKey::from_sec1(
-            (ProjectivePoint::generator() * d).to_affine().to_sec1_point(false).as_bytes(),
+            (ProjectivePoint::generator() * d)
+                .to_affine()
+                .to_sec1_point(false)
+                .as_bytes(),
         )
         .unwrap();
         let prepared = PreparedKey::new(&key);
@@ -551,8 +593,8 @@ mod tests {
         let r = Scalar::from(12345u64);
         let s = -(r * d) * Option::<Scalar>::from((Scalar::ONE + d).invert()).unwrap();
         let cases = [
-            sig(s7, -s7),              // r + s ≡ 0
-            sig(r, s),                 // the point at infinity
+            sig(s7, -s7), // r + s ≡ 0
+            sig(r, s),    // the point at infinity
             raw([0; 32], s7.to_repr().into()),
             raw(s7.to_repr().into(), [0; 32]),
             raw(n, s7.to_repr().into()),
@@ -579,7 +621,9 @@ mod tests {
 
     #[test]
     fn tables_evict_the_least_recently_used_under_the_cap() {
-        let keys: Vec<PublicKey> = (0..4).map(|_| crate::PrivateKey::generate().public_key()).collect();
+        let keys: Vec<PublicKey> = (0..4)
+            .map(|_| crate::PrivateKey::generate().public_key())
+            .collect();
         let one = PreparedKey::new(&keys[0]).table_bytes();
         let tables = KeyTables::new(2 * one + one / 2, DEFAULT_KEY_WINDOW);
         tables.prepare(&keys[0]);
@@ -590,7 +634,19 @@ mod tests {
         assert!(tables.get(&keys[0]).is_some());
         assert!(tables.get(&keys[2]).is_some());
         let stats = tables.stats();
-        assert_eq!((stats.keys, stats.bytes, stats.builds, stats.evictions), (2, 2 * one, 3, 1));
+        assert_eq!(
+            (stats.keys, stats.bytes, stats.builds, stats.evictions),
+            (2, 2 * one, 3, 1)
+        );
+        let sec1 = keys[2].to_sec1();
+        assert!(tables.get_sec1(&sec1).is_some());
+        assert!(tables.get_sec1(&sec1[1..]).is_none(), "not a SEC1 encoding");
+        let mut compressed = vec![2 + (sec1[64] & 1)];
+        compressed.extend_from_slice(&sec1[1..33]);
+        assert!(
+            tables.get_sec1(&compressed).is_none(),
+            "only the uncompressed form"
+        );
         tables.forget(&keys[0]);
         assert!(tables.get(&keys[0]).is_none());
         assert_eq!(tables.stats().bytes, one);

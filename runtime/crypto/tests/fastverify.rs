@@ -15,9 +15,8 @@ use proptest::test_runner::{Config, TestRunner};
 
 /// The group order n, big-endian.
 const N: [u8; 32] = [
-    0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-    0xFF, 0x72, 0x03, 0xDF, 0x6B, 0x21, 0xC6, 0x05, 0x2B, 0x53, 0xBB, 0xF4, 0x09, 0x39, 0xD5,
-    0x41, 0x23,
+    0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0x72, 0x03, 0xDF, 0x6B, 0x21, 0xC6, 0x05, 0x2B, 0x53, 0xBB, 0xF4, 0x09, 0x39, 0xD5, 0x41, 0x23,
 ];
 
 /// Sixteen keys, as a chain has a small registered set.
@@ -79,14 +78,7 @@ struct Case {
     kind: &'static str,
 }
 
-fn case(
-    kind: u8,
-    signer: usize,
-    other: usize,
-    msg: Vec<u8>,
-    bytes: [u8; 64],
-    small: u8,
-) -> Case {
+fn case(kind: u8, signer: usize, other: usize, msg: Vec<u8>, bytes: [u8; 64], small: u8) -> Case {
     let keys = &*KEYS;
     let good = keys[signer].0.sign(&msg);
     let (r, s) = halves(&good);
@@ -104,7 +96,11 @@ fn case(
             case.kind = "wrong message";
         }
         2 => {
-            case.key = if other == signer { (other + 1) % 16 } else { other };
+            case.key = if other == signer {
+                (other + 1) % 16
+            } else {
+                other
+            };
             case.kind = "wrong key";
         }
         3 => {
@@ -112,13 +108,25 @@ fn case(
             case.kind = "random r||s";
         }
         4 => {
-            case.sig = if small % 2 == 0 { join([0; 32], s) } else { join(r, [0; 32]) };
+            case.sig = if small % 2 == 0 {
+                join([0; 32], s)
+            } else {
+                join(r, [0; 32])
+            };
             case.kind = "r or s zero";
         }
         5 => {
             // n + k for small k, or the top of the range: every value ≥ n.
-            let big = if small % 3 == 0 { [0xff; 32] } else { add_small(&N, small / 3) };
-            case.sig = if small % 2 == 0 { join(big, s) } else { join(r, big) };
+            let big = if small % 3 == 0 {
+                [0xff; 32]
+            } else {
+                add_small(&N, small / 3)
+            };
+            case.sig = if small % 2 == 0 {
+                join(big, s)
+            } else {
+                join(r, big)
+            };
             case.kind = "r or s >= n";
         }
         6 => {
@@ -135,7 +143,11 @@ fn case(
         }
         _ => {
             // A valid r with another signature's s and vice versa.
-            case.sig = if small % 2 == 0 { join(r, sb) } else { join(rb, s) };
+            case.sig = if small % 2 == 0 {
+                join(r, sb)
+            } else {
+                join(rb, s)
+            };
             case.kind = "mixed halves";
         }
     }
@@ -213,7 +225,12 @@ fn batches_keep_each_verdict() {
                 .collect();
             let verdicts = verify_batch(&items);
             for (c, v) in batch.iter().zip(verdicts) {
-                prop_assert_eq!(KEYS[c.key].1.verify(&c.msg, &c.sig).is_ok(), v, "{}", c.kind);
+                prop_assert_eq!(
+                    KEYS[c.key].1.verify(&c.msg, &c.sig).is_ok(),
+                    v,
+                    "{}",
+                    c.kind
+                );
             }
             Ok(())
         })

@@ -171,7 +171,10 @@ fn openssl_signature_verifies_with_govchain() {
         let mut other = msg.clone();
         other.push(b'!');
         assert_eq!(public.verify(&other, &sig), Err(CryptoError::BadSignature));
-        assert_eq!(prepared.verify(&other, &sig), Err(CryptoError::BadSignature));
+        assert_eq!(
+            prepared.verify(&other, &sig),
+            Err(CryptoError::BadSignature)
+        );
         assert_eq!(
             govchain_crypto::fastverify::verify_batch(&[
                 (&prepared, &msg[..], &sig),

@@ -74,12 +74,9 @@ pub(crate) fn walk(
 ) -> Result<u64, TxError> {
     let mut next = cursor;
     let mut settled_so_far = true;
-    let mut after = cursor.checked_sub(1).map(keys::access_request);
-    while let Some((k, v)) = o
-        .next(keys::ACCESS_REQUESTS, after.as_deref())
-        .map_err(|e| TxError::Internal(e.to_string()))?
-    {
-        after = Some(k);
+    let after = cursor.checked_sub(1).map(keys::access_request);
+    for r in o.scan(keys::ACCESS_REQUESTS, after.as_deref()) {
+        let (_, v) = r.map_err(|e| TxError::Internal(e.to_string()))?;
         let req: pb::AccessRequest = govchain_types::decode("access request", &v)?;
         let seq = req.seq;
         let seen = if in_flight.contains(&seq) {

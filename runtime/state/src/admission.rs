@@ -2,7 +2,8 @@
 //! ordering, cheapest first, with the SM2 verification last. A transaction that passes
 //! is a [`VerifiedTx`]; its signature is never verified again on this node.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use govchain_crypto::fastverify::{self, KeyTableStats, KeyTables, PreparedKey};
 use govchain_crypto::{PublicKey, Signature, sm3};
@@ -47,6 +48,8 @@ pub struct Admission {
     params: ChainParams,
     /// Verification tables of registered keys, shared by every clone.
     tables: Arc<KeyTables>,
+    /// Registered keys of the current admission height, shared by every clone.
+    registry: Arc<Mutex<RegistryCache>>,
 }
 
 impl Admission {
@@ -60,6 +63,7 @@ impl Admission {
             params: crate::json_record(store.state(keys::PARAMS)?, "c/params")?,
             store,
             tables: Arc::new(KeyTables::default()),
+            registry: Arc::default(),
         })
     }
 
@@ -104,7 +108,7 @@ impl Admission {
                         height: next_height,
                     });
                 }
-                let registered = registered_key(&self.store, &body.sender, &body.operator)?;
+                let registered = self.registered_at(next_height, &body.sender, &body.operator)?;
                 if registered != tx.signer_pubkey {
                     return Err(TxError::KeyMismatch {
                         account: account_label(&body.sender, &body.operator),
@@ -150,12 +154,45 @@ impl Admission {
             .into_iter()
             .map(|tx| {
                 let body = self.decode_body(&tx)?;
-                let registered = registered_key(&self.store, &body.sender, &body.operator)
-                    .is_ok_and(|k| k == tx.signer_pubkey);
+                // A held table is used as it is; otherwise only the key registered for
+                // the account in committed state earns one.
+                let registered = self.tables.get_sec1(&tx.signer_pubkey).is_some()
+                    || registered_key(&self.store, &body.sender, &body.operator)
+                        .is_ok_and(|k| k == tx.signer_pubkey);
                 self.stage(tx, body, registered)
             })
             .collect();
         self.finish(staged, |_| Ok(()))
+    }
+
+    /// The key registered for an account, as admission at `next_height` sees it. Read
+    /// once per account and height: a block committed in between can make it stale by
+    /// one block, as it could before (admission is a pre-check; execution checks the key
+    /// again when it executes the transaction).
+    fn registered_at(
+        &self,
+        next_height: u64,
+        dept: &str,
+        operator: &str,
+    ) -> std::result::Result<Vec<u8>, TxError> {
+        let account = (dept.to_string(), operator.to_string());
+        {
+            let mut cache = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.height != next_height {
+                *cache = RegistryCache {
+                    height: next_height,
+                    keys: HashMap::new(),
+                };
+            } else if let Some(k) = cache.keys.get(&account) {
+                return Ok(k.clone());
+            }
+        }
+        let key = registered_key(&self.store, dept, operator)?;
+        let mut cache = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.height == next_height {
+            cache.keys.insert(account, key.clone());
+        }
+        Ok(key)
     }
 
     /// Memory and hit counts of the per-key verification tables.
@@ -171,9 +208,6 @@ impl Admission {
         body: pb::TxBody,
         registered: bool,
     ) -> std::result::Result<Staged, TxError> {
-        let key = PublicKey::from_sec1(&tx.signer_pubkey).map_err(|e| TxError::BadSignature {
-            reason: format!("signer key: {e}"),
-        })?;
         let sig = Signature::from_slice(&tx.signature).map_err(|e| TxError::BadSignature {
             reason: format!("signature encoding: {e}"),
         })?;
@@ -210,16 +244,24 @@ impl Admission {
                 }
             })?;
         }
-        let prepared = if registered {
-            Some(self.tables.prepare(&key))
-        } else {
-            self.tables.get(&key)
+        let key = match self.tables.get_sec1(&tx.signer_pubkey) {
+            Some(prepared) => SignerKey::Prepared(prepared),
+            None => {
+                let key =
+                    PublicKey::from_sec1(&tx.signer_pubkey).map_err(|e| TxError::BadSignature {
+                        reason: format!("signer key: {e}"),
+                    })?;
+                if registered {
+                    SignerKey::Prepared(self.tables.prepare(&key))
+                } else {
+                    SignerKey::Generic(key)
+                }
+            }
         };
         Ok(Staged {
             tx,
             body,
             key,
-            prepared,
             checks,
         })
     }
@@ -233,7 +275,7 @@ impl Admission {
     ) -> Vec<std::result::Result<VerifiedTx, TxError>> {
         let mut items = Vec::new();
         for st in staged.iter().flatten() {
-            if let Some(prepared) = &st.prepared {
+            if let SignerKey::Prepared(prepared) = &st.key {
                 for c in &st.checks {
                     items.push((&**prepared, c.msg(&st.tx), &c.sig));
                 }
@@ -245,9 +287,11 @@ impl Admission {
             .map(|st| {
                 let st = st?;
                 for c in &st.checks {
-                    let ok = match st.prepared {
-                        Some(_) => verdicts.next().expect("one verdict per batched signature"),
-                        None => st.key.verify(c.msg(&st.tx), &c.sig).is_ok(),
+                    let ok = match &st.key {
+                        SignerKey::Prepared(_) => {
+                            verdicts.next().expect("one verdict per batched signature")
+                        }
+                        SignerKey::Generic(key) => key.verify(c.msg(&st.tx), &c.sig).is_ok(),
                     };
                     if !ok {
                         return Err(TxError::BadSignature {
@@ -300,9 +344,25 @@ impl Admission {
 struct Staged {
     tx: pb::SignedTx,
     body: pb::TxBody,
-    key: PublicKey,
-    prepared: Option<Arc<PreparedKey>>,
+    key: SignerKey,
     checks: Vec<SigCheck>,
+}
+
+/// How a signer's signatures are verified.
+enum SignerKey {
+    /// With its table, in the batch.
+    Prepared(Arc<PreparedKey>),
+    /// The generic way: a key not registered on chain.
+    Generic(PublicKey),
+}
+
+/// Registered keys read from committed state, for one admission height: the accounts
+/// signing at a height are few, and each transaction would otherwise read and decode
+/// its department's record.
+#[derive(Debug, Default)]
+struct RegistryCache {
+    height: u64,
+    keys: HashMap<(String, String), Vec<u8>>,
 }
 
 /// One signature of a transaction: over its body (`msg: None`) or over other bytes.

@@ -92,7 +92,9 @@ impl Host for ContractHost {
         let full_after = after.map(|a| self.key(a));
         Ok(self
             .overlay
-            .next(&full_prefix, full_after.as_deref())
+            .scan(&full_prefix, full_after.as_deref())
+            .next()
+            .transpose()
             .map_err(fatal)?
             .map(|(k, v)| (k[scope.len()..].to_vec(), v)))
     }

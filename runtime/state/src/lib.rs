@@ -92,10 +92,9 @@ pub(crate) fn decode_prefix<M: prost::Message + Default>(
     what: &'static str,
 ) -> std::result::Result<Vec<M>, govchain_types::TxError> {
     let mut out = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    while let Some((k, v)) = o.next(prefix, after.as_deref()).map_err(internal)? {
+    for r in o.scan(prefix, None) {
+        let (_, v) = r.map_err(internal)?;
         out.push(govchain_types::decode(what, &v)?);
-        after = Some(k);
     }
     Ok(out)
 }

@@ -145,13 +145,12 @@ pub fn parse_csv(text: &str) -> Result<Vec<PolicyLine>, String> {
 
 /// The policy lines in `o`, in key order.
 pub fn lines(o: &Overlay) -> crate::Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut after: Option<Vec<u8>> = None;
-    while let Some((k, _)) = o.next(keys::POLICY_LINES, after.as_deref())? {
-        out.push(String::from_utf8_lossy(&k[keys::POLICY_LINES.len()..]).into_owned());
-        after = Some(k);
-    }
-    Ok(out)
+    o.scan(keys::POLICY_LINES, None)
+        .map(|r| {
+            let (k, _) = r?;
+            Ok(String::from_utf8_lossy(&k[keys::POLICY_LINES.len()..]).into_owned())
+        })
+        .collect()
 }
 
 /// What the policy says about one request.

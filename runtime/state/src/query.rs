@@ -145,11 +145,10 @@ pub fn certificates(
     let limit = page_limit(req.limit);
     let o = Overlay::new(store.clone());
     let mut out = pb::ListCertificatesResponse::default();
-    let mut after =
-        (!req.after.is_empty()).then(|| [prefix.as_slice(), req.after.as_bytes()].concat());
-    while let Some((k, _)) = o.next(&prefix, after.as_deref()).map_err(internal)? {
+    let after = (!req.after.is_empty()).then(|| [prefix.as_slice(), req.after.as_bytes()].concat());
+    for r in o.scan(&prefix, after.as_deref()) {
+        let (k, _) = r.map_err(internal)?;
         let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-        after = Some(k);
         let mut c = certs::get(&o, &id)?;
         if (!req.issuer.is_empty() && c.issuer != req.issuer)
             || (!req.cert_type.is_empty() && c.cert_type != req.cert_type)

@@ -27,9 +27,7 @@ struct Load {
 impl Load {
     fn new(n: usize) -> Self {
         let keys: Vec<PrivateKey> = (0..KEYS).map(|_| PrivateKey::generate()).collect();
-        let msgs: Vec<Vec<u8>> = (0..n)
-            .map(|i| format!("{i:0>160}").into_bytes())
-            .collect();
+        let msgs: Vec<Vec<u8>> = (0..n).map(|i| format!("{i:0>160}").into_bytes()).collect();
         let sigs = msgs
             .par_iter()
             .enumerate()
@@ -59,7 +57,11 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
     // One core.
     let generic = per_item(n, || {
         (0..n)
-            .filter(|&i| load.publics[idx(i)].verify(&load.msgs[i], &load.sigs[i]).is_ok())
+            .filter(|&i| {
+                load.publics[idx(i)]
+                    .verify(&load.msgs[i], &load.sigs[i])
+                    .is_ok()
+            })
             .count()
     })?;
     let mut windows = Vec::new();
@@ -73,7 +75,11 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
         let build = t.elapsed() / KEYS as u32;
         let us = per_item(n, || {
             (0..n)
-                .filter(|&i| prepared[idx(i)].verify(&load.msgs[i], &load.sigs[i]).is_ok())
+                .filter(|&i| {
+                    prepared[idx(i)]
+                        .verify(&load.msgs[i], &load.sigs[i])
+                        .is_ok()
+                })
                 .count()
         })?;
         windows.push(json!({
@@ -93,21 +99,35 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
     let batched = per_item(n, || {
         (0..n)
             .step_by(BATCH)
-            .map(|s| verify_batch(&batch_items(s..(s + BATCH).min(n))).into_iter().filter(|v| *v).count())
+            .map(|s| {
+                verify_batch(&batch_items(s..(s + BATCH).min(n)))
+                    .into_iter()
+                    .filter(|v| *v)
+                    .count()
+            })
             .sum()
     })?;
     // All cores.
     let all_generic = per_item(n, || {
         (0..n)
             .into_par_iter()
-            .filter(|&i| load.publics[idx(i)].verify(&load.msgs[i], &load.sigs[i]).is_ok())
+            .filter(|&i| {
+                load.publics[idx(i)]
+                    .verify(&load.msgs[i], &load.sigs[i])
+                    .is_ok()
+            })
             .count()
     })?;
     let all_batched = per_item(n, || {
         (0..n)
             .into_par_iter()
             .step_by(BATCH)
-            .map(|s| verify_batch(&batch_items(s..(s + BATCH).min(n))).into_iter().filter(|v| *v).count())
+            .map(|s| {
+                verify_batch(&batch_items(s..(s + BATCH).min(n)))
+                    .into_iter()
+                    .filter(|v| *v)
+                    .count()
+            })
             .sum()
     })?;
     Ok(json!({
@@ -146,7 +166,13 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
 fn print(v: &Value) {
     let f = |key: &str| v[key].as_f64().unwrap_or_default();
     let generic = f("generic_verify_us");
-    let mut t = table(&["SM2 verify, one core", "µs each", "× generic", "table build", "table memory"]);
+    let mut t = table(&[
+        "SM2 verify, one core",
+        "µs each",
+        "× generic",
+        "table build",
+        "table memory",
+    ]);
     t.add_row([
         "generic (sm2 VerifyingKey)".to_string(),
         format!("{generic:.1}"),
@@ -166,7 +192,10 @@ fn print(v: &Value) {
             format!("{:.1}", w["verify_us"].as_f64().unwrap_or_default()),
             format!("{:.2}", w["speedup"].as_f64().unwrap_or_default()),
             format!("{:.2} ms", w["build_ms"].as_f64().unwrap_or_default()),
-            format!("{:.0} KiB", w["table_bytes"].as_f64().unwrap_or_default() / 1024.0),
+            format!(
+                "{:.0} KiB",
+                w["table_bytes"].as_f64().unwrap_or_default() / 1024.0
+            ),
         ]);
     }
     t.add_row([
