@@ -291,9 +291,9 @@ pub fn verify_batch(items: &[BatchItem<'_>]) -> Vec<bool> {
 /// between threads.
 ///
 /// Entries are keyed by the curve point itself, so a table can only ever verify for the
-/// key it was built from: a rotated-out key's entry is merely memory, which the cap (or
-/// [`KeyTables::forget`]) reclaims. Callers prepare only keys registered on chain, so an
-/// outsider cannot make the node build tables for keys of its choosing.
+/// key it was built from: a rotated-out key's entry is merely memory, which the cap
+/// reclaims. Callers prepare only keys registered on chain, so an outsider cannot make
+/// the node build tables for keys of its choosing.
 #[derive(Debug)]
 pub struct KeyTables {
     window: u32,
@@ -372,15 +372,6 @@ impl KeyTables {
         built
     }
 
-    /// The prepared key for `key` if it is held; never builds one.
-    pub fn get(&self, key: &PublicKey) -> Option<Arc<PreparedKey>> {
-        let found = self.lock().touch(&point_id(key));
-        if found.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        }
-        found
-    }
-
     /// The prepared key whose point has this SEC1 encoding, if it is held; never parses
     /// or builds. Only the uncompressed form (`04 || x || y`) is looked up: it names the
     /// point byte for byte, so a hit needs no parsing or curve check (the held key was
@@ -392,15 +383,6 @@ impl KeyTables {
             self.hits.fetch_add(1, Ordering::Relaxed);
         }
         found
-    }
-
-    /// Drops `key`'s table (a key rotated out or a department removed).
-    pub fn forget(&self, key: &PublicKey) {
-        let mut lru = self.lock();
-        if let Some((old, stamp)) = lru.map.remove(&point_id(key)) {
-            lru.order.remove(&stamp);
-            lru.bytes -= old.table_bytes();
-        }
     }
 
     /// Counts and memory.
@@ -628,11 +610,11 @@ mod tests {
         let tables = KeyTables::new(2 * one + one / 2, DEFAULT_KEY_WINDOW);
         tables.prepare(&keys[0]);
         tables.prepare(&keys[1]);
-        assert!(tables.get(&keys[0]).is_some()); // 0 is now more recent than 1
+        assert!(tables.get_sec1(&keys[0].to_sec1()).is_some()); // 0 is now more recent than 1
         tables.prepare(&keys[2]); // over the cap: 1 goes
-        assert!(tables.get(&keys[1]).is_none());
-        assert!(tables.get(&keys[0]).is_some());
-        assert!(tables.get(&keys[2]).is_some());
+        assert!(tables.get_sec1(&keys[1].to_sec1()).is_none());
+        assert!(tables.get_sec1(&keys[0].to_sec1()).is_some());
+        assert!(tables.get_sec1(&keys[2].to_sec1()).is_some());
         let stats = tables.stats();
         assert_eq!(
             (stats.keys, stats.bytes, stats.builds, stats.evictions),
@@ -647,14 +629,11 @@ mod tests {
             tables.get_sec1(&compressed).is_none(),
             "only the uncompressed form"
         );
-        tables.forget(&keys[0]);
-        assert!(tables.get(&keys[0]).is_none());
-        assert_eq!(tables.stats().bytes, one);
         // A cap below one table still holds the newest.
         let tiny = KeyTables::new(1, DEFAULT_KEY_WINDOW);
         tiny.prepare(&keys[3]);
         tiny.prepare(&keys[2]);
         assert_eq!(tiny.stats().keys, 1);
-        assert!(tiny.get(&keys[2]).is_some());
+        assert!(tiny.get_sec1(&keys[2].to_sec1()).is_some());
     }
 }
