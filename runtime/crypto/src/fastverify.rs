@@ -321,7 +321,8 @@ pub struct KeyTableStats {
     pub bytes: usize,
     /// Look-ups that found a prepared key.
     pub hits: u64,
-    /// Tables built.
+    /// Tables built (two threads that miss the same key at once both build; one table
+    /// is kept).
     pub builds: u64,
     /// Keys dropped to stay under the cap.
     pub evictions: u64,
