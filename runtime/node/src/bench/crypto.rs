@@ -54,16 +54,13 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
     let n = args.txs.clamp(KEYS * BATCH, 200_000);
     let load = Load::new(n);
     let idx = |i: usize| i % KEYS;
+    let generic_ok = |i: usize| {
+        load.publics[idx(i)]
+            .verify(&load.msgs[i], &load.sigs[i])
+            .is_ok()
+    };
     // One core.
-    let generic = per_item(n, || {
-        (0..n)
-            .filter(|&i| {
-                load.publics[idx(i)]
-                    .verify(&load.msgs[i], &load.sigs[i])
-                    .is_ok()
-            })
-            .count()
-    })?;
+    let generic = per_item(n, || (0..n).filter(|&i| generic_ok(i)).count())?;
     let mut windows = Vec::new();
     for window in [4, 6, 8] {
         let t = Instant::now();
@@ -91,44 +88,20 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
         }));
     }
     let prepared: Vec<PreparedKey> = load.publics.iter().map(PreparedKey::new).collect();
-    let batch_items = |range: std::ops::Range<usize>| -> Vec<_> {
-        range
+    // The signatures that verify in the batch starting at `s`.
+    let batch_ok = |s: usize| -> usize {
+        let items: Vec<_> = (s..(s + BATCH).min(n))
             .map(|i| (&prepared[idx(i)], &load.msgs[i][..], &load.sigs[i]))
-            .collect()
+            .collect();
+        verify_batch(&items).into_iter().filter(|v| *v).count()
     };
-    let batched = per_item(n, || {
-        (0..n)
-            .step_by(BATCH)
-            .map(|s| {
-                verify_batch(&batch_items(s..(s + BATCH).min(n)))
-                    .into_iter()
-                    .filter(|v| *v)
-                    .count()
-            })
-            .sum()
-    })?;
+    let batched = per_item(n, || (0..n).step_by(BATCH).map(batch_ok).sum())?;
     // All cores.
     let all_generic = per_item(n, || {
-        (0..n)
-            .into_par_iter()
-            .filter(|&i| {
-                load.publics[idx(i)]
-                    .verify(&load.msgs[i], &load.sigs[i])
-                    .is_ok()
-            })
-            .count()
+        (0..n).into_par_iter().filter(|&i| generic_ok(i)).count()
     })?;
     let all_batched = per_item(n, || {
-        (0..n)
-            .into_par_iter()
-            .step_by(BATCH)
-            .map(|s| {
-                verify_batch(&batch_items(s..(s + BATCH).min(n)))
-                    .into_iter()
-                    .filter(|v| *v)
-                    .count()
-            })
-            .sum()
+        (0..n).into_par_iter().step_by(BATCH).map(batch_ok).sum()
     })?;
     Ok(json!({
         "kind": "crypto",
