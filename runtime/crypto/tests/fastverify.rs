@@ -108,7 +108,7 @@ fn case(kind: u8, signer: usize, other: usize, msg: Vec<u8>, bytes: [u8; 64], sm
             case.kind = "random r||s";
         }
         4 => {
-            case.sig = if small % 2 == 0 {
+            case.sig = if small.is_multiple_of(2) {
                 join([0; 32], s)
             } else {
                 join(r, [0; 32])
@@ -117,12 +117,12 @@ fn case(kind: u8, signer: usize, other: usize, msg: Vec<u8>, bytes: [u8; 64], sm
         }
         5 => {
             // n + k for small k, or the top of the range: every value ≥ n.
-            let big = if small % 3 == 0 {
+            let big = if small.is_multiple_of(3) {
                 [0xff; 32]
             } else {
                 add_small(&N, small / 3)
             };
-            case.sig = if small % 2 == 0 {
+            case.sig = if small.is_multiple_of(2) {
                 join(big, s)
             } else {
                 join(r, big)
@@ -131,7 +131,7 @@ fn case(kind: u8, signer: usize, other: usize, msg: Vec<u8>, bytes: [u8; 64], sm
         }
         6 => {
             // r + s ≡ 0 (mod n), with r from the signature or random below n.
-            let r = if small % 2 == 0 { r } else { rb };
+            let r = if small.is_multiple_of(2) { r } else { rb };
             case.sig = join(r, sub(&N, &r));
             case.kind = "r + s = n";
         }
@@ -143,7 +143,7 @@ fn case(kind: u8, signer: usize, other: usize, msg: Vec<u8>, bytes: [u8; 64], sm
         }
         _ => {
             // A valid r with another signature's s and vice versa.
-            case.sig = if small % 2 == 0 {
+            case.sig = if small.is_multiple_of(2) {
                 join(r, sb)
             } else {
                 join(rb, s)
