@@ -187,16 +187,13 @@ impl PreparedKey {
     /// # Panics
     /// If `window` is not in [`KEY_WINDOWS`].
     pub fn with_window(key: &PublicKey, window: u32) -> Self {
-        Self::with_dist_id(key.affine(), window, DEFAULT_DIST_ID.as_bytes())
-    }
-
-    fn with_dist_id(point: &AffinePoint, window: u32, dist_id: &[u8]) -> Self {
         assert!(
             KEY_WINDOWS.contains(&window),
             "window {window} not in 2..=8"
         );
+        let point = key.affine();
         PreparedKey {
-            z: identity_hash(dist_id, point),
+            z: identity_hash(DEFAULT_DIST_ID.as_bytes(), point),
             table: Table::new(ProjectivePoint::from(*point), window),
         }
     }

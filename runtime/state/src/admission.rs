@@ -117,7 +117,7 @@ impl Admission {
                             .unwrap_or_else(|_| "(not an SM2 key)".into()),
                     });
                 }
-                self.stage(tx, body, true)
+                self.stage(tx, body, |_, _| true)
             })
             .collect();
         self.finish(staged, |v| {
@@ -156,9 +156,10 @@ impl Admission {
                 let body = self.decode_body(&tx)?;
                 // A held table is used as it is; otherwise only the key registered for
                 // the account in committed state earns one.
-                let registered = self.tables.get_sec1(&tx.signer_pubkey).is_some()
-                    || registered_key(&self.store, &body.sender, &body.operator)
-                        .is_ok_and(|k| k == tx.signer_pubkey);
+                let registered = |body: &pb::TxBody, sec1: &[u8]| {
+                    registered_key(&self.store, &body.sender, &body.operator)
+                        .is_ok_and(|k| k == sec1)
+                };
                 self.stage(tx, body, registered)
             })
             .collect();
@@ -201,12 +202,13 @@ impl Admission {
     }
 
     /// Everything about one transaction but the SM2 arithmetic: the signer's key (with
-    /// its table when `registered`), and the signatures to verify.
+    /// its table if one is held, or if `registered` says the key is the account's on
+    /// chain: asked only when no table is held), and the signatures to verify.
     fn stage(
         &self,
         tx: pb::SignedTx,
         body: pb::TxBody,
-        registered: bool,
+        registered: impl FnOnce(&pb::TxBody, &[u8]) -> bool,
     ) -> std::result::Result<Staged, TxError> {
         let sig = Signature::from_slice(&tx.signature).map_err(|e| TxError::BadSignature {
             reason: format!("signature encoding: {e}"),
@@ -251,7 +253,7 @@ impl Admission {
                     PublicKey::from_sec1(&tx.signer_pubkey).map_err(|e| TxError::BadSignature {
                         reason: format!("signer key: {e}"),
                     })?;
-                if registered {
+                if registered(&body, &tx.signer_pubkey) {
                     SignerKey::Prepared(self.tables.prepare(&key))
                 } else {
                     SignerKey::Generic(key)

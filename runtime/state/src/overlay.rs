@@ -217,6 +217,22 @@ mod tests {
 
     use super::Overlay;
 
+    /// A store whose committed state holds `keys`, each with `value`.
+    fn committed(dir: &std::path::Path, keys: &[&str], value: &str) -> Arc<Store> {
+        let store = Arc::new(Store::open(dir, false).unwrap());
+        let state = keys
+            .iter()
+            .map(|k| (k.as_bytes().to_vec(), Some(value.as_bytes().to_vec())))
+            .collect();
+        store
+            .commit_block(BlockCommit {
+                state,
+                ..Default::default()
+            })
+            .unwrap();
+        store
+    }
+
     /// The keys under `prefix`, by one scan, checked against a walk of one-key scans
     /// from each key (every `after` position agrees with the whole scan).
     fn keys_in(o: &Overlay, prefix: &[u8]) -> Vec<String> {
@@ -237,17 +253,7 @@ mod tests {
     #[test]
     fn scans_merge_pending_writes_deletes_and_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), false).unwrap());
-        let committed: BTreeMap<Vec<u8>, Option<Vec<u8>>> = ["p/a", "p/c", "p/e", "q/a"]
-            .iter()
-            .map(|k| (k.as_bytes().to_vec(), Some(b"v".to_vec())))
-            .collect();
-        store
-            .commit_block(BlockCommit {
-                state: committed,
-                ..Default::default()
-            })
-            .unwrap();
+        let store = committed(dir.path(), &["p/a", "p/c", "p/e", "q/a"], "v");
         let mut o = Overlay::new(store.clone());
         o.put(b"p/b".to_vec(), b"block".to_vec());
         o.delete(b"p/c".to_vec());
@@ -273,17 +279,7 @@ mod tests {
     #[test]
     fn uncommitted_blocks_below_are_read_newest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), false).unwrap());
-        let committed: BTreeMap<Vec<u8>, Option<Vec<u8>>> = ["p/a", "p/b"]
-            .iter()
-            .map(|k| (k.as_bytes().to_vec(), Some(b"store".to_vec())))
-            .collect();
-        store
-            .commit_block(BlockCommit {
-                state: committed,
-                ..Default::default()
-            })
-            .unwrap();
+        let store = committed(dir.path(), &["p/a", "p/b"], "store");
         let w = |pairs: &[(&str, Option<&str>)]| {
             Arc::new(
                 pairs
