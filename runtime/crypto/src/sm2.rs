@@ -60,6 +60,19 @@ impl PrivateKey {
         Self::from_scalar(NonZeroScalar::generate())
     }
 
+    /// A key from its secret scalar, 32 bytes big-endian (as `openssl pkey -text`
+    /// prints it). Meant for fixed keys in tests that pin bytes (the scenario golden
+    /// test derives each department's key from a seed); real keys come from
+    /// [`PrivateKey::generate`] or a key file.
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidPrivateKey`] if the scalar is 0 or not below the
+    /// curve order.
+    pub fn from_bytes(secret: &[u8; 32]) -> Result<Self> {
+        let secret = SecretKey::from_slice(secret).map_err(invalid_private)?;
+        Ok(Self::from_scalar(secret.to_nonzero_scalar()))
+    }
+
     /// Load an unencrypted PKCS#8 private key (`-----BEGIN PRIVATE KEY-----`),
     /// as written by `openssl genpkey -algorithm SM2`.
     ///
@@ -315,6 +328,20 @@ impl PublicKey {
             ::sm2::pke::Mode::C1C3C2,
         )
         .encrypt_der(&mut SysRng, msg)
+        .expect("SM2 encryption to a valid point cannot fail")
+    }
+
+    /// [`PublicKey::encrypt`] with the ephemeral key drawn from `seed` (SM3 in
+    /// counter mode) instead of the operating system: the same key, message and
+    /// seed give the same ciphertext. For tests that pin bytes (the scenario golden
+    /// test); everything else uses [`PublicKey::encrypt`]. Never encrypt two
+    /// messages to one key with one seed: the ciphertexts would reveal their XOR.
+    pub fn encrypt_with_seed(&self, msg: &[u8], seed: &[u8; 32]) -> Vec<u8> {
+        ::sm2::pke::EncryptingKey::new_with_mode(
+            ::sm2::PublicKey::from(&self.inner),
+            ::sm2::pke::Mode::C1C3C2,
+        )
+        .encrypt_der(&mut crate::seeded::SeedStream::new(seed), msg)
         .expect("SM2 encryption to a valid point cannot fail")
     }
 
@@ -816,5 +843,25 @@ Ekzs4mS/7OZBqB5ElXfqYMcZvyaUKd6mW4Z8e6Y6Sf4szkeT2pYXD/PLoA==
         let set: HashSet<PublicKey> = [a.clone(), b.clone(), a.clone()].into_iter().collect();
         assert_eq!(set.len(), 2);
         assert!(set.contains(&PublicKey::from_sec1(&a.to_sec1()).unwrap()));
+    }
+
+    #[test]
+    fn keys_from_bytes_and_seeded_encryption_are_reproducible() {
+        let secret: [u8; 32] = hex::decode(OPENSSL_SECRET_HEX).unwrap().try_into().unwrap();
+        let key = PrivateKey::from_bytes(&secret).unwrap();
+        assert_eq!(
+            key.public_key(),
+            PrivateKey::from_pkcs8_pem(OPENSSL_KEY)
+                .unwrap()
+                .public_key()
+        );
+        assert!(PrivateKey::from_bytes(&[0; 32]).is_err());
+        assert!(PrivateKey::from_bytes(&[0xff; 32]).is_err());
+
+        let public = key.public_key();
+        let once = public.encrypt_with_seed(b"share", &[1; 32]);
+        assert_eq!(once, public.encrypt_with_seed(b"share", &[1; 32]));
+        assert_ne!(once, public.encrypt_with_seed(b"share", &[2; 32]));
+        assert_eq!(key.decrypt(&once).unwrap(), b"share");
     }
 }

@@ -89,6 +89,30 @@ pub type Result<T> = std::result::Result<T, CustodyError>;
 /// envelope. The master secret exists only inside this call and is zeroized on return;
 /// whoever runs it (the dealer) is trusted not to keep it (see the design notes).
 pub fn deal(holders: usize, threshold: usize) -> Result<(KeySet, Vec<SecretShare>)> {
+    deal_with_rng(holders, threshold, &mut rand::rngs::OsRng)
+}
+
+/// [`deal`] from a seed instead of the operating system's generator: the same seed
+/// deals the same key set and shares. Only for tests that pin bytes (the scenario
+/// golden test); a seeded key set is as secret as its seed, which a test writes down.
+pub fn deal_seeded(
+    holders: usize,
+    threshold: usize,
+    seed: [u8; 32],
+) -> Result<(KeySet, Vec<SecretShare>)> {
+    deal_with_rng(holders, threshold, &mut seeded(seed))
+}
+
+/// The generator of the `*_seeded` variants (ChaCha12, as `rand` 0.8's `StdRng`).
+fn seeded(seed: [u8; 32]) -> rand::rngs::StdRng {
+    rand::SeedableRng::from_seed(seed)
+}
+
+fn deal_with_rng<R: rand::Rng>(
+    holders: usize,
+    threshold: usize,
+    rng: &mut R,
+) -> Result<(KeySet, Vec<SecretShare>)> {
     let bad = |reason| CustodyError::BadParameters {
         threshold,
         holders,
@@ -102,7 +126,7 @@ pub fn deal(holders: usize, threshold: usize) -> Result<(KeySet, Vec<SecretShare
             "the threshold must be between 1 and the number of holders",
         ));
     }
-    let set = SecretKeySet::random(threshold - 1, &mut rand::rngs::OsRng);
+    let set = SecretKeySet::random(threshold - 1, rng);
     let shares = (1..=holders as u32)
         .map(|number| SecretShare {
             number,
@@ -167,6 +191,16 @@ impl KeySet {
     /// Encrypts a data key to the key set.
     pub fn encrypt_key(&self, key: &[u8; DATA_KEY_LEN]) -> Vec<u8> {
         self.public.public_key().encrypt(key).to_bytes()
+    }
+
+    /// [`KeySet::encrypt_key`] with its randomness drawn from `seed`: the same key and
+    /// seed give the same envelope. Only for tests that pin bytes (the scenario golden
+    /// test); never seal two keys with one seed.
+    pub fn encrypt_key_seeded(&self, key: &[u8; DATA_KEY_LEN], seed: [u8; 32]) -> Vec<u8> {
+        self.public
+            .public_key()
+            .encrypt_with_rng(&mut seeded(seed), key)
+            .to_bytes()
     }
 
     /// The public key of share `number` (what a holder's secret share must match).
@@ -486,5 +520,26 @@ mod tests {
             .unwrap();
         assert_eq!(one.combine(&[v], &env).unwrap(), [5; 16]);
         assert_eq!(format!("{:?}", only[0]), "SecretShare(1)");
+    }
+
+    #[test]
+    fn seeded_dealing_and_envelopes_are_reproducible() {
+        let (set, shares) = deal_seeded(3, 2, [4; 32]).unwrap();
+        let (again, shares_again) = deal_seeded(3, 2, [4; 32]).unwrap();
+        assert_eq!(set, again);
+        assert_eq!(shares[2].to_bytes(), shares_again[2].to_bytes());
+        assert_ne!(set, deal_seeded(3, 2, [5; 32]).unwrap().0);
+        let bytes = set.encrypt_key_seeded(&[6; 16], [7; 32]);
+        assert_eq!(bytes, set.encrypt_key_seeded(&[6; 16], [7; 32]));
+        assert_ne!(bytes, set.encrypt_key_seeded(&[6; 16], [8; 32]));
+        let env = Envelope::parse(&bytes).unwrap();
+        let verified: Vec<_> = shares[..2]
+            .iter()
+            .map(|s| {
+                set.verify_share(s.number(), &s.decryption_share(&env), &env)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(set.combine(&verified, &env).unwrap(), [6; 16]);
     }
 }

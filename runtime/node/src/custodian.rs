@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use govchain_crypto::sm4gcm::{self, DataKey};
+use govchain_crypto::sm4gcm::DataKey;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
 
@@ -28,6 +28,7 @@ use govchain_state::custody::{self, MAX_RELEASES};
 use govchain_state::{BlockContext, Overlay};
 use govchain_types::{TxError, pb};
 
+use crate::entropy::Entropy;
 use crate::follower::{Follower, Round, Seen, transact, walk};
 
 /// The custodian checks as if the release's block came this much later than the tip, so
@@ -89,6 +90,55 @@ impl Follower for Custodian {
         cursor: u64,
         in_flight: &BTreeSet<u64>,
     ) -> Result<Round<pb::ShareRelease>, TxError> {
+        self.scan_with(cursor, in_flight, &Entropy::Os)
+    }
+
+    async fn submit(&self, releases: Vec<pb::ShareRelease>) {
+        let (n, first) = (releases.len(), releases.first().map_or(0, |r| r.request));
+        let payloads = release_payloads(releases);
+        let done = transact(
+            Self::NAME,
+            &self.chain,
+            &self.validator_id,
+            &self.key,
+            payloads,
+        )
+        .await;
+        if let Some(height) = done.last() {
+            tracing::info!(
+                releases = n,
+                transactions = done.len(),
+                first_request = first,
+                height,
+                share = self.share.number(),
+                "released key shares"
+            );
+        }
+    }
+}
+
+/// The `ReleaseShares` transactions' payloads of a round's releases, [`RELEASES_PER_TX`]
+/// each.
+pub(crate) fn release_payloads(releases: Vec<pb::ShareRelease>) -> Vec<pb::payload::Kind> {
+    releases
+        .chunks(RELEASES_PER_TX)
+        .map(|c| {
+            pb::payload::Kind::Release(pb::ReleaseShares {
+                releases: c.to_vec(),
+            })
+        })
+        .collect()
+}
+
+impl Custodian {
+    /// [`Follower::scan`] with the round keys and nonces sealing the shares drawn from
+    /// `entropy` (the operating system's in a node; seeded in the golden test).
+    pub(crate) fn scan_with(
+        &self,
+        cursor: u64,
+        in_flight: &BTreeSet<u64>,
+        entropy: &Entropy,
+    ) -> Result<Round<pb::ShareRelease>, TxError> {
         let _span = tracing::debug_span!("custodian_scan", from = cursor).entered();
         let o = Overlay::new(self.chain.store().clone());
         let tip = self.chain.tip().header;
@@ -109,7 +159,7 @@ impl Follower for Custodian {
         let mut keys: HashMap<Vec<u8>, RoundKey> = HashMap::new();
         round.cursor = walk(&o, cursor, in_flight, |req| {
             let settled = match custody::check_release(&o, &ctx, req.seq, self.share.number())
-                .and_then(|(req, cert)| self.release(&req, &cert, &mut keys))
+                .and_then(|(req, cert)| self.release(&req, &cert, &mut keys, entropy))
             {
                 Ok(release) => {
                     round.work.push(release);
@@ -134,43 +184,12 @@ impl Follower for Custodian {
         Ok(round)
     }
 
-    async fn submit(&self, releases: Vec<pb::ShareRelease>) {
-        let (n, first) = (releases.len(), releases.first().map_or(0, |r| r.request));
-        let payloads = releases
-            .chunks(RELEASES_PER_TX)
-            .map(|c| {
-                pb::payload::Kind::Release(pb::ReleaseShares {
-                    releases: c.to_vec(),
-                })
-            })
-            .collect();
-        let done = transact(
-            Self::NAME,
-            &self.chain,
-            &self.validator_id,
-            &self.key,
-            payloads,
-        )
-        .await;
-        if let Some(height) = done.last() {
-            tracing::info!(
-                releases = n,
-                transactions = done.len(),
-                first_request = first,
-                height,
-                share = self.share.number(),
-                "released key shares"
-            );
-        }
-    }
-}
-
-impl Custodian {
     fn release(
         &self,
         req: &pb::AccessRequest,
         cert: &pb::Certificate,
         keys: &mut HashMap<Vec<u8>, RoundKey>,
+        entropy: &Entropy,
     ) -> Result<pb::ShareRelease, TxError> {
         let share = self.share_of(cert)?;
         let round_key = match keys.entry(req.requester_key.clone()) {
@@ -178,14 +197,14 @@ impl Custodian {
             std::collections::hash_map::Entry::Vacant(e) => {
                 let requester = PublicKey::from_sec1(&req.requester_key)
                     .map_err(|e| TxError::Internal(format!("request {}: {e}", req.seq)))?;
-                let key = DataKey::generate();
-                let sealed = requester.encrypt(key.as_bytes());
+                let key = entropy.data_key();
+                let sealed = entropy.encrypt_to(&requester, key.as_bytes());
                 e.insert(RoundKey { key, sealed })
             }
         };
         Ok(pb::ShareRelease {
             request: req.seq,
-            encrypted_share: sm4gcm::seal(
+            encrypted_share: entropy.seal(
                 &round_key.key,
                 &share[..],
                 &custody::share_aad(req.seq, self.share.number()),

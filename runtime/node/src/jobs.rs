@@ -18,6 +18,7 @@ use govchain_state::custody::{self, DEFAULT_RELEASE_WINDOW_MS};
 use govchain_state::{BlockContext, Overlay, certs};
 use govchain_types::{TxError, pb};
 
+use crate::entropy::Entropy;
 use crate::follower::{Follower, Round, Seen, transact, walk};
 use crate::opener::{open_document, verify_shares};
 
@@ -61,6 +62,33 @@ impl Follower for JobRunner {
         cursor: u64,
         in_flight: &BTreeSet<u64>,
     ) -> Result<Round<pb::ComputeResult>, TxError> {
+        self.scan_with(cursor, in_flight, &Entropy::Os)
+    }
+
+    async fn submit(&self, results: Vec<pb::ComputeResult>) {
+        let n = results.len();
+        let payloads = results.into_iter().map(pb::payload::Kind::Result).collect();
+        let done = transact(
+            Self::NAME,
+            &self.chain,
+            &self.validator_id,
+            &self.key,
+            payloads,
+        )
+        .await;
+        tracing::info!(posted = done.len(), of = n, "posted compute job results");
+    }
+}
+
+impl JobRunner {
+    /// [`Follower::scan`] with the results encrypted to their requesters with randomness
+    /// from `entropy` (the operating system's in a node; seeded in the golden test).
+    pub(crate) fn scan_with(
+        &self,
+        cursor: u64,
+        in_flight: &BTreeSet<u64>,
+        entropy: &Entropy,
+    ) -> Result<Round<pb::ComputeResult>, TxError> {
         let o = Overlay::new(self.chain.store().clone());
         let mut round = Round {
             work: vec![],
@@ -101,7 +129,7 @@ impl Follower for JobRunner {
                 || {
                     let expired = now > req.time_ms.saturating_add(window);
                     let attempts = self.attempts(req.seq);
-                    let outcome = self.try_run(&o, &tip, &set, &req, expired);
+                    let outcome = self.try_run(&o, &tip, &set, &req, expired, entropy);
                     // Waiting for key shares is not an attempt: under load they can take
                     // more than a few blocks, and scans run after every block.
                     if !matches!(outcome, Ok(None)) {
@@ -119,8 +147,8 @@ impl Follower for JobRunner {
                         // the requester nor this scan waits for it forever.
                         Err(e) if expired || attempts >= MAX_ATTEMPTS => {
                             tracing::warn!(request = req.seq, error = %e, "giving up on a compute job");
-                            let failed =
-                                self.failure(&req, &tip, "the executor could not run the job");
+                            let why = "the executor could not run the job";
+                            let failed = self.failure(&req, &tip, why, entropy);
                             round.work.extend(failed);
                         }
                         Err(e) => {
@@ -140,22 +168,6 @@ impl Follower for JobRunner {
         Ok(round)
     }
 
-    async fn submit(&self, results: Vec<pb::ComputeResult>) {
-        let n = results.len();
-        let payloads = results.into_iter().map(pb::payload::Kind::Result).collect();
-        let done = transact(
-            Self::NAME,
-            &self.chain,
-            &self.validator_id,
-            &self.key,
-            payloads,
-        )
-        .await;
-        tracing::info!(posted = done.len(), of = n, "posted compute job results");
-    }
-}
-
-impl JobRunner {
     /// Rounds job `request` has been run (or its result posted) in so far.
     fn attempts(&self, request: u64) -> u32 {
         let a = self.attempts.lock().expect("attempts");
@@ -168,6 +180,7 @@ impl JobRunner {
         req: &pb::AccessRequest,
         tip: &pb::BlockHeader,
         why: &str,
+        entropy: &Entropy,
     ) -> Option<pb::ComputeResult> {
         let job = req.job.as_ref()?;
         let r = pb::ComputeResult {
@@ -177,7 +190,7 @@ impl JobRunner {
             failed: true,
             ..Default::default()
         };
-        self.seal(r, job, why.as_bytes()).ok()
+        self.seal(r, job, why.as_bytes(), entropy).ok()
     }
 
     /// Encrypts `plain` (the output, or why the job failed) to the requester and signs.
@@ -186,10 +199,11 @@ impl JobRunner {
         mut r: pb::ComputeResult,
         job: &pb::ComputeSpec,
         plain: &[u8],
+        entropy: &Entropy,
     ) -> Result<pb::ComputeResult, TxError> {
         let requester = govchain_crypto::PublicKey::from_sec1(&job.requester_key)
             .map_err(|e| TxError::Internal(format!("request {}: requester key: {e}", r.request)))?;
-        r.output = requester.encrypt(plain);
+        r.output = entropy.encrypt_to(&requester, plain);
         r.output_hash = govchain_crypto::sm3(plain).to_vec();
         let digest = compute::result_digest(self.chain.chain_id(), &r);
         r.signature = self.key.sign(&digest).to_bytes().to_vec();
@@ -205,6 +219,7 @@ impl JobRunner {
         set: &KeySet,
         req: &pb::AccessRequest,
         expired: bool,
+        entropy: &Entropy,
     ) -> Result<Option<pb::ComputeResult>, TxError> {
         let _span = tracing::info_span!("compute_job", request = req.seq).entered();
         let job = req
@@ -224,7 +239,7 @@ impl JobRunner {
         };
         let fail = |mut r: pb::ComputeResult, why: String| {
             r.failed = true;
-            self.seal(r, job, why.as_bytes()).map(Some)
+            self.seal(r, job, why.as_bytes(), entropy).map(Some)
         };
         if good.len() < set.threshold() {
             if !expired {
@@ -267,7 +282,7 @@ impl JobRunner {
                 ),
             ),
             Ok(out) if out.is_empty() => fail(result, "the job returned nothing".into()),
-            Ok(out) => self.seal(result, job, &out).map(Some),
+            Ok(out) => self.seal(result, job, &out, entropy).map(Some),
             Err(e) => fail(result, e.chars().take(MAX_OUTPUT / 4).collect()),
         }
     }
@@ -296,4 +311,68 @@ fn job_input(args: &[u8], view: &[u8], doc: &[u8]) -> Result<zeroize::Zeroizing<
         input.extend_from_slice(part);
     }
     Ok(input)
+}
+
+#[cfg(test)]
+mod conformance {
+    //! Conformance vector `compute.job_result` (`conformance/vectors.json`): the result
+    //! the job runner posts for a job, signed over `compute::result_digest`.
+
+    use super::*;
+    use crate::conformance::{genesis, harness, key};
+
+    const FILE: &str = "runtime/node/src/jobs.rs";
+
+    #[test]
+    fn every_vector_of_this_file_is_checked() {
+        harness::assert_file_covered(FILE, &["compute.job_result"]);
+    }
+
+    #[test]
+    fn compute_job_result() {
+        let v = harness::vector("compute.job_result");
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(govchain_store::Store::open(&dir.path().join("db"), false).unwrap());
+        let config = govchain_consensus::ChainConfig {
+            mempool_capacity: 10,
+        };
+        let runner = JobRunner {
+            chain: Chain::open(store, &genesis(), config).unwrap(),
+            validator_id: v.text("executor").into(),
+            key: key(v.text("executor_key")),
+            cursor_file: dir.path().join("cursor"),
+            attempts: Default::default(),
+        };
+        let requester = key(v.text("requester_key"));
+        let job = pb::ComputeSpec {
+            contract: v.text("contract").into(),
+            method: v.text("method").into(),
+            args: v.text("args").as_bytes().to_vec(),
+            code_hash: v.bytes("code_hash"),
+            executor: v.text("executor").into(),
+            requester_key: requester.public_key().to_sec1(),
+        };
+        let result = pb::ComputeResult {
+            request: v.u64("request"),
+            code_hash: v.bytes("code_hash"),
+            input_hash: v.bytes("input_hash"),
+            gas_used: v.u64("gas_used"),
+            state_height: v.u64("state_height"),
+            ..Default::default()
+        };
+        let output = v.text("output").as_bytes();
+        let sealed = runner.seal(result, &job, output, &Entropy::Os).unwrap();
+        // The output is encrypted to the requester afresh each time, and the digest and
+        // signature cover it: only the plaintext's hash can be pinned. The signature
+        // must verify over `compute.result_digest` under the genesis chain id.
+        assert_eq!(requester.decrypt(&sealed.output).unwrap(), output);
+        v.check("output_hash", &sealed.output_hash);
+        let digest = compute::result_digest(&genesis().chain_id, &sealed);
+        let signature = govchain_crypto::Signature::from_slice(&sealed.signature).unwrap();
+        key(v.text("executor_key"))
+            .public_key()
+            .verify(&digest, &signature)
+            .expect("the result's signature verifies over its digest");
+        v.finish();
+    }
 }

@@ -7,9 +7,14 @@ mod bench;
 mod client;
 mod cmd;
 mod config;
+#[cfg(test)]
+mod conformance;
 mod custodian;
 mod demo;
+mod entropy;
 mod follower;
+#[cfg(test)]
+mod golden;
 mod init;
 mod jobs;
 mod keyfile;

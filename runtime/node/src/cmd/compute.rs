@@ -208,6 +208,19 @@ pub(crate) async fn await_result(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let plain = check_result(genesis, request, &r, key)?;
+    Ok((r, plain))
+}
+
+/// Checks the result of job `request` in `r` against genesis alone (the executor's SM2
+/// signature, the job's code, the certificate's content hash) and decrypts it with the
+/// requester's `key`: the output, or why the job failed.
+pub(crate) fn check_result(
+    genesis: &Genesis,
+    request: u64,
+    r: &GetReleasesResponse,
+    key: &PrivateKey,
+) -> anyhow::Result<Vec<u8>> {
     let req = r.request.clone().unwrap_or_default();
     let job = req.job.clone().unwrap_or_default();
     let res = r.result.clone().unwrap_or_default();
@@ -259,5 +272,5 @@ pub(crate) async fn await_result(
         govchain_crypto::sm3(&plain).as_slice() == out.output_hash.as_slice(),
         "the decrypted result does not match the hash the executor signed"
     );
-    Ok((r, plain))
+    Ok(plain)
 }

@@ -1,0 +1,233 @@
+//! Conformance vectors of blocks (`conformance/vectors.json`, `checked_by` = this file):
+//! a sealed block's header encoding, hash, signature and block encoding; the genesis
+//! block of the genesis fixture; and block 1 of that chain, built from fixed
+//! transactions at a fixed time, down to every transaction hash and receipt, with the
+//! audit export of its records.
+
+#[path = "../../../conformance/harness.rs"]
+mod harness;
+
+use std::sync::Arc;
+
+use govchain_consensus::{Chain, ChainConfig, SealedBlock};
+use govchain_crypto::PrivateKey;
+use govchain_state::{Genesis, audit, certs};
+use govchain_store::Store;
+use govchain_types::pb;
+use serde_json::Value;
+
+const FILE: &str = "runtime/consensus/tests/conformance.rs";
+
+fn key(name: &str) -> PrivateKey {
+    PrivateKey::from_pkcs8_pem(&harness::key_pem(name))
+        .unwrap_or_else(|e| panic!("fixed key '{name}': {e}"))
+}
+
+fn text(v: &Value, k: &str) -> String {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("'{k}' is not text"))
+        .to_string()
+}
+
+fn unhex(v: &Value, k: &str) -> Vec<u8> {
+    hex::decode(v[k].as_str().unwrap_or_else(|| panic!("'{k}' is not text"))).unwrap()
+}
+
+fn num(v: &Value, k: &str) -> u64 {
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("'{k}' is not a number"))
+}
+
+#[test]
+fn every_vector_of_this_file_is_checked() {
+    harness::assert_file_covered(
+        FILE,
+        &["block.seal", "chain.genesis_block", "chain.block_one"],
+    );
+}
+
+#[test]
+fn block_seal() {
+    let v = harness::vector("block.seal");
+    let h = v.input("header");
+    let header = pb::BlockHeader {
+        chain_id: text(h, "chain_id"),
+        height: num(h, "height"),
+        prev_hash: unhex(h, "prev_hash"),
+        time_ms: num(h, "time_ms"),
+        proposer: text(h, "proposer"),
+        tx_root: unhex(h, "tx_root"),
+        state_root: unhex(h, "state_root"),
+        receipts_root: unhex(h, "receipts_root"),
+        audit_root: unhex(h, "audit_root"),
+        tx_count: num(h, "tx_count") as u32,
+        audit_count: num(h, "audit_count") as u32,
+    };
+    let txs = v
+        .input("txs")
+        .as_array()
+        .expect("txs")
+        .iter()
+        .map(|t| pb::SignedTx {
+            body: unhex(t, "body"),
+            signer_pubkey: unhex(t, "signer_pubkey"),
+            signature: unhex(t, "signature"),
+        })
+        .collect();
+    let proposer = key(v.text("proposer_key"));
+    let sealed = SealedBlock::seal(header, txs, Some(&proposer));
+    v.check("header", &sealed.block.header);
+    v.check("hash", sealed.hash);
+    v.check("signature", &sealed.block.signature);
+    let block = govchain_types::encode(&sealed.block);
+    v.check("block", &block);
+    let back = SealedBlock::decode(&block).unwrap();
+    assert_eq!(back.hash, sealed.hash);
+    back.verify_signature(&proposer.public_key().to_sec1())
+        .expect("the proposer's signature verifies");
+    v.finish();
+}
+
+fn genesis() -> Genesis {
+    Genesis::from_json(&harness::genesis_json()).expect("the genesis fixture is valid")
+}
+
+fn open(dir: &std::path::Path, genesis: &Genesis) -> Arc<Chain> {
+    let store = Arc::new(Store::open(dir, false).unwrap());
+    Chain::open(
+        store,
+        genesis,
+        ChainConfig {
+            mempool_capacity: 100,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn chain_genesis_block() {
+    let v = harness::vector("chain.genesis_block");
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let chain = open(dir.path(), &g);
+    let raw = chain.store().block(0).unwrap().expect("block 0");
+    let sealed = SealedBlock::decode(&raw).unwrap();
+    v.check("header", &sealed.block.header);
+    v.check("hash", sealed.hash);
+    v.check("block", &raw);
+    assert_eq!(chain.tip().hash, sealed.hash);
+    assert_eq!(sealed.header.prev_hash, g.hash().to_vec());
+    v.finish();
+}
+
+/// The payload of a transaction of the `chain.block_one` vector.
+fn payload(chain_id: &str, t: &Value) -> pb::payload::Kind {
+    match t["kind"].as_str() {
+        Some("publish") => {
+            let p = &t["publish"];
+            let mut publish = pb::PublishCertificate {
+                cert_type: text(p, "cert_type"),
+                number: text(p, "number"),
+                subject_id: unhex(p, "subject_id"),
+                issued_on: text(p, "issued_on"),
+                expires_on: text(p, "expires_on"),
+                metadata: p["metadata"]
+                    .as_array()
+                    .expect("metadata")
+                    .iter()
+                    .map(|m| pb::Attribute {
+                        key: text(m, "key"),
+                        value: text(m, "value"),
+                    })
+                    .collect(),
+                content_hash: unhex(p, "content_hash"),
+                issuer_signature: vec![],
+                ciphertext: unhex(p, "ciphertext"),
+                key_envelope: unhex(p, "key_envelope"),
+            };
+            publish.issuer_signature = key(&text(t, "key"))
+                .sign(&certs::signing_bytes(chain_id, &publish))
+                .to_bytes()
+                .to_vec();
+            pb::payload::Kind::Publish(publish)
+        }
+        Some("request") => pb::payload::Kind::Request(pb::RequestAccess {
+            cert_id: text(&t["request"], "cert_id"),
+            purpose: text(&t["request"], "purpose"),
+        }),
+        k => panic!("transaction kind {k:?}"),
+    }
+}
+
+#[tokio::test]
+async fn chain_block_one() {
+    let v = harness::vector("chain.block_one");
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let chain = open(dir.path(), &g);
+    let txs: Vec<pb::SignedTx> = v
+        .input("txs")
+        .as_array()
+        .expect("txs")
+        .iter()
+        .map(|t| {
+            let body = govchain_types::encode(&pb::TxBody {
+                chain_id: g.chain_id.clone(),
+                sender: text(t, "sender"),
+                operator: String::new(),
+                nonce: num(t, "nonce"),
+                expiry_height: 0,
+                payload: Some(pb::Payload {
+                    kind: Some(payload(&g.chain_id, t)),
+                }),
+            });
+            let k = key(&text(t, "key"));
+            pb::SignedTx {
+                signature: k.sign(&body).to_bytes().to_vec(),
+                signer_pubkey: k.public_key().to_sec1(),
+                body,
+            }
+        })
+        .collect();
+    let n = txs.len();
+    for (i, admitted) in chain.submit(txs, false).await.into_iter().enumerate() {
+        let (hash, _) = admitted.unwrap_or_else(|e| panic!("transaction {i} refused: {e}"));
+        v.check(&format!("tx_hash.{i}"), hash);
+    }
+    let pending = chain.take_pending(n);
+    assert_eq!(pending.len(), n);
+    let committed = chain
+        .produce_block(
+            pending,
+            v.u64("time_ms"),
+            v.text("proposer"),
+            &key(v.text("proposer_key")),
+        )
+        .unwrap();
+    for (i, r) in committed.receipts.iter().enumerate() {
+        assert_eq!(
+            r.status,
+            pb::TxStatus::Ok as i32,
+            "transaction {i} fails: {r:?}"
+        );
+        v.check(&format!("receipt.{i}"), govchain_types::encode(r));
+    }
+    let sealed = &committed.sealed;
+    v.check("header", &sealed.block.header);
+    v.check("hash", sealed.hash);
+    v.check("block", govchain_types::encode(&sealed.block));
+    v.finish();
+
+    // `govchain audit export` of every record: the file `audit.export_file` pins (and
+    // that the proof crate verifies against the genesis fixture).
+    let q = pb::AuditQuery::default();
+    let export = audit::export(chain.store(), &g.chain_id, &q).unwrap();
+    let file = audit::ExportFile::from_export(&export, &q).unwrap();
+    let produced = serde_json::to_string_pretty(&file).unwrap();
+    let pinned = harness::vector("audit.export_file").input("file");
+    assert!(
+        serde_json::to_value(&file).unwrap() == *pinned,
+        "conformance vector 'audit.export_file': the export of block 1 differs from the pinned file; produced:\n{produced}"
+    );
+    assert_eq!(file.verify(&g.anchor()).unwrap(), 2);
+}

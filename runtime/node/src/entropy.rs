@@ -1,0 +1,92 @@
+//! Where the randomness of the bytes a node or client puts on chain comes from: data keys
+//! and nonces of sealed certificates, key envelopes, key shares sealed to a requester,
+//! job results encrypted to theirs. Every product path uses [`Entropy::Os`], the
+//! operating system's generator, through the very calls it made before this type
+//! existed. [`Entropy::Seeded`] replaces it with an SM3 counter stream so that the
+//! scenario golden test (`golden/`) reproduces every byte of its chain; no command
+//! offers it.
+
+use govchain_crypto::sm4gcm::{self, DataKey};
+use govchain_crypto::{PublicKey, sm3_parts};
+use govchain_custody::{DATA_KEY_LEN, KeySet};
+use parking_lot::Mutex;
+
+/// A source of randomness.
+pub(crate) enum Entropy {
+    /// The operating system's generator (every node and command).
+    Os,
+    /// Reproducible: draw `i` is `SM3(seed || i)` (tests that pin bytes).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Seeded {
+        /// The seed.
+        seed: [u8; 32],
+        /// Draws so far.
+        draws: Mutex<u64>,
+    },
+}
+
+impl std::fmt::Debug for Entropy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entropy::Os => f.write_str("Entropy::Os"),
+            Entropy::Seeded { draws, .. } => write!(f, "Entropy::Seeded({} draws)", draws.lock()),
+        }
+    }
+}
+
+impl Entropy {
+    /// A reproducible source: the same seed gives the same draws in the same order.
+    #[cfg(test)]
+    pub(crate) fn seeded(seed: &[u8]) -> Self {
+        Entropy::Seeded {
+            seed: govchain_crypto::sm3(seed),
+            draws: Mutex::new(0),
+        }
+    }
+
+    /// The next 32 bytes of a seeded source.
+    fn draw(seed: &[u8; 32], draws: &Mutex<u64>) -> [u8; 32] {
+        let mut n = draws.lock();
+        let out = sm3_parts(&[seed, &n.to_be_bytes()]);
+        *n += 1;
+        out
+    }
+
+    /// A fresh SM4 data key.
+    pub(crate) fn data_key(&self) -> DataKey {
+        match self {
+            Entropy::Os => DataKey::generate(),
+            Entropy::Seeded { seed, draws } => {
+                DataKey::from_bytes(&Self::draw(seed, draws)[..sm4gcm::KEY_LEN]).expect("16 bytes")
+            }
+        }
+    }
+
+    /// [`sm4gcm::seal`] under a fresh nonce.
+    pub(crate) fn seal(&self, key: &DataKey, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+        match self {
+            Entropy::Os => sm4gcm::seal(key, plaintext, aad),
+            Entropy::Seeded { seed, draws } => {
+                let mut nonce = [0u8; sm4gcm::NONCE_LEN];
+                nonce.copy_from_slice(&Self::draw(seed, draws)[..sm4gcm::NONCE_LEN]);
+                sm4gcm::seal_with_nonce(key, &nonce, plaintext, aad)
+            }
+        }
+    }
+
+    /// SM2 encryption of `msg` to `to` ([`PublicKey::encrypt`]).
+    pub(crate) fn encrypt_to(&self, to: &PublicKey, msg: &[u8]) -> Vec<u8> {
+        match self {
+            Entropy::Os => to.encrypt(msg),
+            Entropy::Seeded { seed, draws } => to.encrypt_with_seed(msg, &Self::draw(seed, draws)),
+        }
+    }
+
+    /// `key` encrypted to the custody key set ([`KeySet::encrypt_key`]).
+    pub(crate) fn envelope(&self, set: &KeySet, key: &[u8; DATA_KEY_LEN]) -> Vec<u8> {
+        match self {
+            Entropy::Os => set.encrypt_key(key),
+            Entropy::Seeded { seed, draws } => set.encrypt_key_seeded(key, Self::draw(seed, draws)),
+        }
+    }
+}
