@@ -22,6 +22,8 @@ echo "== contract unit tests (native, through the SDK's testing host)"
 echo "== console verifier unit tests (native)"
 (cd runtime/console/verifier && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo test -q --target x86_64-unknown-linux-gnu \
   --target-dir "$(realpath -m "${VERIFIER_TARGET_DIR:-target}")-native" --locked)
+echo "== lint gates"
+bash scripts/lint.sh
 echo "== build"
 cargo build -j"$jobs" --workspace --all-targets
 echo "== tests"

@@ -27,6 +27,10 @@ fn event_attr<'a>(receipt: &'a Value, kind: &str, key: &str) -> &'a str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against one node process (starting it is the cost)"
+)]
 async fn publish_read_pay_deny_revoke_audit_and_verify() {
     // given a node of the 'nanjing' network and a property deed
     let net = Network::init(1).unwrap();

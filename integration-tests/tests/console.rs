@@ -102,6 +102,10 @@ fn session_cookie(r: &(u16, Vec<(String, String)>, Vec<u8>)) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against one set of node processes (starting them is the cost)"
+)]
 async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
     // given a node with a published property title, one allowed and one denied read
     let net = Network::init(1).unwrap();

@@ -94,6 +94,10 @@ fn statuses(fetched: &Value) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario against one set of node processes (starting them is the cost)"
+)]
 async fn three_of_four_validators_release_keys_only_to_the_requester() {
     // given four validators holding 3-of-4 custody shares, and two property deeds
     let net = Network::init_raft(4, 0).unwrap();

@@ -16,7 +16,7 @@ mod services;
 pub use server::{ServeConfig, serve};
 
 /// Generated gRPC clients and servers.
-#[allow(missing_docs, unreachable_pub, clippy::all)]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod rpc {
     pub use govchain_types::pb::*;
     include!(concat!(env!("OUT_DIR"), "/govchain.v1.rs"));

@@ -221,6 +221,10 @@ fn signature_with_another_distid_does_not_verify() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "every encrypted PKCS#8 variant against openssl in one place"
+)]
 fn encrypted_pkcs8_interoperates() {
     let dir = tempdir();
     let d = dir.path();

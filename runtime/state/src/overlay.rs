@@ -208,6 +208,79 @@ impl Overlay {
     }
 }
 
+/// One pending layer's entries under a prefix, in key order.
+type LayerIter<'a> = Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + 'a>;
+
+/// The pending layers merged in key order; of a key written in several layers, the
+/// newest layer's write (layers are ordered newest first).
+struct Pending<'a> {
+    layers: Vec<std::iter::Peekable<LayerIter<'a>>>,
+}
+
+impl<'a> Iterator for Pending<'a> {
+    type Item = (&'a Vec<u8>, &'a Option<Vec<u8>>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut best: Option<(usize, &'a Vec<u8>)> = None;
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            if let Some(&(k, _)) = layer.peek()
+                && best.is_none_or(|(_, b)| k < b)
+            {
+                best = Some((i, k));
+            }
+        }
+        let (i, key) = best?;
+        let item = self.layers[i].next();
+        for layer in &mut self.layers {
+            while layer.peek().is_some_and(|&(k, _)| k == key) {
+                layer.next(); // an older write of the same key
+            }
+        }
+        item
+    }
+}
+
+/// The store's entries merged with pending writes, both in key order.
+struct Merged<'a, S: Iterator<Item = govchain_store::Result<govchain_store::KeyValue>>> {
+    store: std::iter::Peekable<S>,
+    pending: std::iter::Peekable<Pending<'a>>,
+}
+
+impl<S: Iterator<Item = govchain_store::Result<govchain_store::KeyValue>>> Iterator
+    for Merged<'_, S>
+{
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::cmp::Ordering;
+        loop {
+            let pending_first = match (self.store.peek(), self.pending.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) | (Some(Ok(_)), None) => false,
+                (None, Some(_)) => true,
+                (Some(Ok((sk, _))), Some((pk, _))) => match pk.as_slice().cmp(sk) {
+                    Ordering::Less => true,
+                    Ordering::Equal => {
+                        self.store.next(); // shadowed by the pending write
+                        true
+                    }
+                    Ordering::Greater => false,
+                },
+            };
+            if !pending_first {
+                return self.store.next().map(|r| {
+                    r.map(|(k, v)| (k.into_vec(), v.into_vec()))
+                        .map_err(Into::into)
+                });
+            }
+            if let Some((k, Some(v))) = self.pending.next() {
+                return Some(Ok((k.clone(), v.clone())));
+            }
+            // A pending deletion: the key is gone; look further.
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -331,78 +404,5 @@ mod tests {
         assert_eq!(keys, [b"b".to_vec(), b"pt/tax".to_vec()]);
         let idx: Vec<_> = w.index.iter().map(|(k, _)| k.clone()).collect();
         assert_eq!(idx, [b"i/sticky".to_vec(), b"i/kept".to_vec()]);
-    }
-}
-
-/// One pending layer's entries under a prefix, in key order.
-type LayerIter<'a> = Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + 'a>;
-
-/// The pending layers merged in key order; of a key written in several layers, the
-/// newest layer's write (layers are ordered newest first).
-struct Pending<'a> {
-    layers: Vec<std::iter::Peekable<LayerIter<'a>>>,
-}
-
-impl<'a> Iterator for Pending<'a> {
-    type Item = (&'a Vec<u8>, &'a Option<Vec<u8>>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let mut best: Option<(usize, &'a Vec<u8>)> = None;
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            if let Some(&(k, _)) = layer.peek()
-                && best.is_none_or(|(_, b)| k < b)
-            {
-                best = Some((i, k));
-            }
-        }
-        let (i, key) = best?;
-        let item = self.layers[i].next();
-        for layer in &mut self.layers {
-            while layer.peek().is_some_and(|&(k, _)| k == key) {
-                layer.next(); // an older write of the same key
-            }
-        }
-        item
-    }
-}
-
-/// The store's entries merged with pending writes, both in key order.
-struct Merged<'a, S: Iterator<Item = govchain_store::Result<govchain_store::KeyValue>>> {
-    store: std::iter::Peekable<S>,
-    pending: std::iter::Peekable<Pending<'a>>,
-}
-
-impl<S: Iterator<Item = govchain_store::Result<govchain_store::KeyValue>>> Iterator
-    for Merged<'_, S>
-{
-    type Item = Result<(Vec<u8>, Vec<u8>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        use std::cmp::Ordering;
-        loop {
-            let pending_first = match (self.store.peek(), self.pending.peek()) {
-                (None, None) => return None,
-                (Some(Err(_)), _) | (Some(Ok(_)), None) => false,
-                (None, Some(_)) => true,
-                (Some(Ok((sk, _))), Some((pk, _))) => match pk.as_slice().cmp(sk) {
-                    Ordering::Less => true,
-                    Ordering::Equal => {
-                        self.store.next(); // shadowed by the pending write
-                        true
-                    }
-                    Ordering::Greater => false,
-                },
-            };
-            if !pending_first {
-                return self.store.next().map(|r| {
-                    r.map(|(k, v)| (k.into_vec(), v.into_vec()))
-                        .map_err(Into::into)
-                });
-            }
-            if let Some((k, Some(v))) = self.pending.next() {
-                return Some(Ok((k.clone(), v.clone())));
-            }
-            // A pending deletion: the key is gone; look further.
-        }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The model (`policies/model.conf`) and the lines live in state; governance changes the
 //! lines and bumps [`keys::POLICY_VERSION`]. The executor builds one [`Policy`] per
-//! policy version from *committed* state, through [`StateAdapter`], so a change approved
+//! policy version from *committed* state, through `StateAdapter`, so a change approved
 //! in block h is in force from block h+1 on every node alike.
 
 use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, Filter, Model};

@@ -153,6 +153,10 @@ fn propose_policy(net: &mut Net, line: &str) {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario whose steps build on each other"
+)]
 fn gate_decides_charges_and_audits_every_read() {
     let mut net = Net::new();
     let p = net.publish_payload("property", "苏(2024)南京市不动产权第0012345号", ID);
@@ -336,6 +340,10 @@ fn gate_decides_charges_and_audits_every_read() {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table of bad inputs, each with its expected code"
+)]
 fn bad_input_gets_its_code_and_writes_nothing() {
     let mut net = Net::new();
     let good = net.publish_payload("property", "P-1", ID);
@@ -997,6 +1005,10 @@ fn compute_job(cert: &str, purpose: &str, method: &str) -> pb::payload::Kind {
 }
 
 #[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario whose steps build on each other"
+)]
 fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_result() {
     let mut net = Net::new();
     let risk_model = artifact("risk_model");

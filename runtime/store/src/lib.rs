@@ -395,7 +395,7 @@ impl Store {
     }
 
     /// Replaces the whole content of this store with that of the checkpoint in `dir`
-    /// (a snapshot received from the leader), in batches of about [`INSTALL_BATCH`]
+    /// (a snapshot received from the leader), in batches of about `INSTALL_BATCH`
     /// bytes, so that a chain of any size installs in bounded memory. A marker naming
     /// `dir` is written (synced) first and removed in the last (synced) batch: a store
     /// opened with the marker set was cut off mid-install, and [`Store::open`] copies

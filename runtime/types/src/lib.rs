@@ -13,7 +13,7 @@ pub use error::{Coded, TxError};
 pub use ids::{Hash, HashHex, validate_dept_id, validate_name};
 
 /// Generated protobuf messages of package `govchain.v1`.
-#[allow(missing_docs, unreachable_pub, clippy::all)]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/govchain.v1.rs"));
 }

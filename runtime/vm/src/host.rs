@@ -175,6 +175,10 @@ macro_rules! arg {
 }
 
 /// Registers every import of `govchain-abi` on `linker`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "a flat list with one registration per import of govchain-abi"
+)]
 pub(crate) fn add_to_linker<H: Host>(linker: &mut Linker<Ctx<H>>) -> R<()> {
     linker.func_wrap(
         MODULE,

@@ -33,7 +33,7 @@ pub use state_machine::{CheckpointDir, StateMachine};
 use crate::{Chain, ConsensusError};
 
 /// Generated messages and service of `proto/govchain/v1/raft.proto`.
-#[allow(missing_docs, unreachable_pub, clippy::all)]
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/govchain.v1.raft.rs"));
 }

@@ -62,6 +62,10 @@ fn subject(i: usize) -> [u8; 32] {
     sm3(format!("citizen-{i}").as_bytes())
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one benchmark's setup, runs and report in sequence"
+)]
 pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let records = args.txs;
     let per_block = args.batch.max(1);

@@ -53,6 +53,10 @@ impl Target {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "the targets table: one measurement after another"
+)]
 pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
     let quiet = json_out;
     let step = |s: &str| {

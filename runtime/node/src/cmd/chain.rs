@@ -173,6 +173,10 @@ fn header_json(h: &pb::BlockHeader, hash: &[u8], signature: &[u8]) -> Value {
 }
 
 /// `govchain status`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one table row after another of the status report"
+)]
 pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()> {
     let mut c = connect(endpoint).await?;
     let s = c

@@ -345,6 +345,7 @@ fn json_arg(args: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Runs a contract command.
+#[expect(clippy::too_many_lines, reason = "one arm per subcommand")]
 pub(crate) async fn contract(
     endpoint: &str,
     home: &std::path::Path,
