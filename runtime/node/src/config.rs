@@ -62,8 +62,8 @@ pub(crate) struct ApiConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConsensusConfig {
-    /// `solo` (one validator) or `raft`.
-    pub(crate) mode: String,
+    /// The ordering engine.
+    pub(crate) mode: ConsensusMode,
     /// Longest wait between a transaction's arrival and its block, ms.
     pub(crate) block_interval_ms: u64,
     /// Most transactions per block.
@@ -71,6 +71,26 @@ pub(crate) struct ConsensusConfig {
     /// The raft mode's settings (required with `mode = "raft"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) raft: Option<RaftConfig>,
+}
+
+/// The ordering engine a node runs (`consensus.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ConsensusMode {
+    /// One validator orders blocks alone.
+    Solo,
+    /// Validators replicate an ordered log with Raft (`[consensus.raft]`).
+    Raft,
+}
+
+impl ConsensusMode {
+    /// The name in the config file and in `GetStatus`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ConsensusMode::Solo => "solo",
+            ConsensusMode::Raft => "raft",
+        }
+    }
 }
 
 /// The raft mode's settings.
@@ -160,14 +180,14 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
-        match (c.consensus.mode.as_str(), &c.consensus.raft) {
-            ("solo", _) | ("raft", Some(_)) => {}
-            ("raft", None) => bail!(
+        match (c.consensus.mode, &c.consensus.raft) {
+            (ConsensusMode::Solo, None) | (ConsensusMode::Raft, Some(_)) => {}
+            (ConsensusMode::Raft, None) => bail!(
                 "{}: mode \"raft\" needs a [consensus.raft] section",
                 path.display()
             ),
-            (m, _) => bail!(
-                "{}: unknown consensus.mode '{m}' (solo or raft)",
+            (ConsensusMode::Solo, Some(_)) => bail!(
+                "{}: mode \"solo\" with a [consensus.raft] section: set mode = \"raft\" to replicate, or remove the section",
                 path.display()
             ),
         }
@@ -192,5 +212,78 @@ impl NodeConfig {
             "# govchain node configuration, written by `govchain init`.\n# Paths are relative to this file.\n{}",
             toml::to_string_pretty(self).expect("config serialises")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `text` as a config file and loads it.
+    fn load(text: &str) -> anyhow::Result<NodeConfig> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text)?;
+        NodeConfig::load(&path)
+    }
+
+    fn config(mode: ConsensusMode, raft: bool) -> String {
+        let mut c = NodeConfig {
+            node_id: "node1".into(),
+            genesis: "genesis.json".into(),
+            data_dir: "data".into(),
+            validator_key: "validator.pem".into(),
+            custody_key: None,
+            api: ApiConfig {
+                grpc: "127.0.0.1:7000".parse().expect("address"),
+                http: None,
+            },
+            consensus: ConsensusConfig {
+                mode,
+                block_interval_ms: 50,
+                max_block_txs: 100,
+                raft: None,
+            },
+            storage: StorageConfig::default(),
+            mempool: MempoolConfig::default(),
+            console: None,
+        };
+        if raft {
+            c.consensus.raft = Some(RaftConfig {
+                id: 1,
+                listen: "127.0.0.1:7001".parse().expect("address"),
+                tls_ca: "ca.pem".into(),
+                tls_cert: "node.pem".into(),
+                tls_key: "node.key".into(),
+                snapshot_every: 10_000,
+                keep_logs: 1_000,
+                heartbeat_ms: 300,
+                election_ms: [1_500, 3_000],
+            });
+        }
+        c.to_toml()
+    }
+
+    #[test]
+    fn the_mode_and_the_raft_section_must_agree() {
+        let solo = load(&config(ConsensusMode::Solo, false)).expect("solo without raft");
+        assert_eq!(solo.consensus.mode, ConsensusMode::Solo);
+        let raft = load(&config(ConsensusMode::Raft, true)).expect("raft with its section");
+        assert_eq!(raft.consensus.mode.as_str(), "raft");
+        // A config that says solo but carries a raft section used to run raft.
+        let e = load(&config(ConsensusMode::Solo, true)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("mode \"solo\" with a [consensus.raft]"),
+            "{e}"
+        );
+        let e = load(&config(ConsensusMode::Raft, false)).unwrap_err();
+        assert!(
+            e.to_string().contains("needs a [consensus.raft] section"),
+            "{e}"
+        );
+        let e =
+            load(&config(ConsensusMode::Solo, false).replace("\"solo\"", "\"pbft\"")).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown variant `pbft`"), "{e:#}");
     }
 }

@@ -22,8 +22,8 @@ use govchain_state::genesis::{
 };
 
 use crate::config::{
-    ApiConfig, ConsensusConfig, ConsoleSettings, MempoolConfig, NodeConfig, RaftConfig,
-    StorageConfig,
+    ApiConfig, ConsensusConfig, ConsensusMode, ConsoleSettings, MempoolConfig, NodeConfig,
+    RaftConfig, StorageConfig,
 };
 use crate::{keyfile, tls};
 
@@ -83,6 +83,10 @@ fn hex_pub(k: &PrivateKey) -> String {
 
 /// Writes a new network folder. Fails without writing anything if `out` exists and is
 /// not empty.
+#[expect(
+    clippy::too_many_lines,
+    reason = "writes the network folder file by file; nothing is written until every check passed"
+)]
 pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let departments = preset(&opts.preset)
         .with_context(|| format!("unknown preset '{}' (known: nanjing)", opts.preset))?;
@@ -262,7 +266,11 @@ fn node_config(
             http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
         },
         consensus: ConsensusConfig {
-            mode: if raft_id.is_some() { "raft" } else { "solo" }.into(),
+            mode: if raft_id.is_some() {
+                ConsensusMode::Raft
+            } else {
+                ConsensusMode::Solo
+            },
             block_interval_ms,
             max_block_txs: 5000,
             raft: raft_id

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::NodeConfig;
+use crate::config::{ConsensusMode, NodeConfig};
 use crate::custodian::Custodian;
 use crate::jobs::JobRunner;
 use crate::keyfile;
@@ -57,7 +57,7 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         .with_context(|| format!("reading genesis {}", cfg.genesis.display()))?;
     let genesis = Genesis::from_json(&genesis_text)?;
     let key = keyfile::load(&cfg.validator_key)?;
-    if cfg.consensus.mode == "solo" && genesis.validators.len() > 1 {
+    if cfg.consensus.mode == ConsensusMode::Solo && genesis.validators.len() > 1 {
         bail!(
             "genesis lists {} validators: run them in mode \"raft\"",
             genesis.validators.len()
@@ -97,8 +97,8 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         .max_block_txs
         .min(genesis.params.max_block_txs as usize);
     let interval = Duration::from_millis(cfg.consensus.block_interval_ms);
-    let engine = match &cfg.consensus.raft {
-        None => tokio::spawn(solo::run(
+    let engine = match (cfg.consensus.mode, &cfg.consensus.raft) {
+        (ConsensusMode::Solo, _) => tokio::spawn(solo::run(
             chain.clone(),
             key,
             solo::SoloConfig {
@@ -107,7 +107,8 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
                 max_txs,
             },
         )),
-        Some(r) => {
+        (ConsensusMode::Raft, None) => bail!("mode \"raft\" needs a [consensus.raft] section"),
+        (ConsensusMode::Raft, Some(r)) => {
             let read = |p: &std::path::Path| {
                 std::fs::read(p).with_context(|| format!("reading {}", p.display()))
             };
@@ -150,7 +151,7 @@ pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             grpc,
             http,
             node_id: cfg.node_id.clone(),
-            consensus: cfg.consensus.mode.clone(),
+            consensus: cfg.consensus.mode.as_str().into(),
             console: govchain_api::console::ConsoleConfig {
                 genesis: Arc::new(genesis),
                 credential: console_credential(cfg)?,
