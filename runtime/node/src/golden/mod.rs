@@ -3,7 +3,7 @@
 //! compute-to-data, the sharing incentive, the audit trail) on an in-process chain with
 //! fixed keys, chain salt, custody key set, clock and randomness, and pins every block
 //! (height, hash, state root, audit root and count, SM3 of its transaction hashes and of
-//! its encoded receipts) and every exported audit trail in
+//! its encoded receipts), every exported audit trail and the secondary indexes in
 //! `runtime/node/tests/golden/scenarios.txt`. Any change to what the scenarios write
 //! on chain, byte for byte, fails it, naming the first block that differs.
 //!
@@ -35,7 +35,8 @@ const HEADER: &str = "\
 # Golden record of the three demo scenarios (runtime/node/src/golden/): one line per
 # block (height, step, block hash, state root, audit root/count, SM3 of the block's
 # transaction hashes and of its encoded receipts), after one per contract artifact
-# deployed (contracts/artifacts) and before one per exported audit trail (by subject).
+# deployed (contracts/artifacts) and before one per exported audit trail (by subject)
+# and one for the secondary indexes (points ledgers, audit and certificate indexes).
 # Written by the test, never by hand. After an intended change, re-pin with
 #   GOVCHAIN_BLESS=1 cargo test -p govchain golden
 # and review the diff.
@@ -63,8 +64,33 @@ fn run_scenarios() -> Vec<String> {
         sharing::compute_to_data(&mut net, &tax_cert).await;
         sharing::sharing_incentive(&mut net).await;
         sharing::audit_trail(&mut net);
+        net.lines.push(index_line(&net));
         net.lines
     })
+}
+
+/// The secondary indexes execution wrote (points ledgers, audit and certificate
+/// indexes), which no root covers: their entry count and an SM3 over every entry in key
+/// order.
+fn index_line(net: &Net) -> String {
+    let mut hash = Vec::new();
+    let mut entries = 0;
+    for kv in net
+        .chain
+        .store()
+        .scan_prefix(govchain_store::Column::Index, &[], None)
+    {
+        let (k, v) = kv.expect("reading the index column");
+        for part in [&k, &v] {
+            hash.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            hash.extend_from_slice(part);
+        }
+        entries += 1;
+    }
+    format!(
+        "index entries={entries} sm3={}",
+        hex::encode(govchain_crypto::sm3(&hash))
+    )
 }
 
 /// The first difference between the golden file's `text` and the `actual` lines, with
