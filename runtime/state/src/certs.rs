@@ -352,7 +352,7 @@ pub(crate) fn publish(
         &points::Cause {
             ctx,
             tx_hash: &tx.hash,
-            kind: "reward",
+            kind: points::LedgerKind::Reward,
             counterparty: "",
             audit_seq: 0,
             note: &format!("published {id}"),

@@ -223,15 +223,15 @@ fn charge(
         record.reason = format!("insufficient points: balance {balance}, price {price} ({why})");
         return Ok(false);
     }
-    points::pay_for_read(
+    points::pay(
         o,
         &points::Cause {
             ctx,
             tx_hash: reader.tx_hash,
             kind: if reader.action == pb::AuditAction::Compute {
-                "compute"
+                points::LedgerKind::Compute
             } else {
-                "read"
+                points::LedgerKind::Read
             },
             counterparty: "",
             audit_seq: record.seq,

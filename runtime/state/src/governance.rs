@@ -412,7 +412,7 @@ fn apply(
             let cause = points::Cause {
                 ctx,
                 tx_hash,
-                kind: "adjust",
+                kind: points::LedgerKind::Adjust,
                 counterparty: "governance",
                 audit_seq: 0,
                 note: &a.reason,

@@ -52,12 +52,43 @@ pub fn period(p: &pb::PointsParams, time_ms: u64) -> u64 {
     time_ms / p.period_ms.max(1)
 }
 
+/// What a ledger entry records; its name is [`pb::PointsEntry::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerKind {
+    /// The genesis allocation.
+    Genesis,
+    /// Paid for a certificate read.
+    Read,
+    /// Paid for a compute job over a certificate.
+    Compute,
+    /// Earned from another department's read or job.
+    Earn,
+    /// Minted for publishing a certificate.
+    Reward,
+    /// Minted or burned by governance.
+    Adjust,
+}
+
+impl LedgerKind {
+    /// The stable name kept in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerKind::Genesis => "genesis",
+            LedgerKind::Read => "read",
+            LedgerKind::Compute => "compute",
+            LedgerKind::Earn => "earn",
+            LedgerKind::Reward => "reward",
+            LedgerKind::Adjust => "adjust",
+        }
+    }
+}
+
 /// Where a change comes from, for its ledger entry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cause<'a> {
     pub(crate) ctx: &'a BlockContext,
     pub(crate) tx_hash: &'a [u8],
-    pub(crate) kind: &'static str,
+    pub(crate) kind: LedgerKind,
     pub(crate) counterparty: &'a str,
     pub(crate) audit_seq: u64,
     pub(crate) note: &'a str,
@@ -94,7 +125,7 @@ fn write(o: &mut Overlay, sticky: bool, dept: &str, old: u64, new: u64, seq: u64
             -((old - new) as i64)
         },
         balance: new,
-        kind: c.kind.to_string(),
+        kind: c.kind.as_str().to_string(),
         counterparty: c.counterparty.to_string(),
         audit_seq: c.audit_seq,
         note: c.note.to_string(),
@@ -115,9 +146,10 @@ fn overflow() -> TxError {
     internal("points overflow")
 }
 
-/// Moves `amount` from `from` to `to` for a read (sticky: a read stays paid). Fails,
-/// writing nothing, if `from` cannot pay.
-pub(crate) fn pay_for_read(
+/// Moves `amount` from `from` to `to` for a read or a job (`c.kind`, the payer's entry;
+/// the payee's is [`LedgerKind::Earn`]), sticky: it stays paid. Fails, writing nothing, if
+/// `from` cannot pay.
+pub(crate) fn pay(
     o: &mut Overlay,
     c: &Cause<'_>,
     from: &str,
@@ -137,7 +169,6 @@ pub(crate) fn pay_for_read(
         rest,
         seq,
         &Cause {
-            kind: "read",
             counterparty: to,
             ..*c
         },
@@ -150,7 +181,7 @@ pub(crate) fn pay_for_read(
         credited,
         seq + 1,
         &Cause {
-            kind: "earn",
+            kind: LedgerKind::Earn,
             counterparty: from,
             ..*c
         },
@@ -250,7 +281,7 @@ pub(crate) fn allocate(
     let c = Cause {
         ctx,
         tx_hash: &[],
-        kind: "genesis",
+        kind: LedgerKind::Genesis,
         counterparty: "",
         audit_seq: 0,
         note: "genesis allocation",

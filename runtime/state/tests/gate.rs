@@ -1004,13 +1004,9 @@ fn compute_job(cert: &str, purpose: &str, method: &str) -> pb::payload::Kind {
     })
 }
 
-#[test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario whose steps build on each other"
-)]
-fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_result() {
-    let mut net = Net::new();
+/// Deploys the risk model (approved by the committee) and publishes a tax record: the
+/// certificate the bank's jobs run over. Returns the model's code and the record's id.
+fn risk_model_and_tax_record(net: &mut Net) -> (Vec<u8>, String) {
     let risk_model = artifact("risk_model");
     ok(&net.one(
         "tax",
@@ -1032,6 +1028,17 @@ fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_re
     ));
     let p = net.publish_payload("tax-payment", "TAX-1", ID);
     let cert = attr(&net.one("tax", p), "certificate_published", "id").to_string();
+    (risk_model, cert)
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario whose steps build on each other"
+)]
+fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_result() {
+    let mut net = Net::new();
+    let (risk_model, cert) = risk_model_and_tax_record(&mut net);
     let title = net.publish_payload("property", "P-9", ID);
     let title = attr(
         &net.one("real-estate", title),
@@ -1053,6 +1060,14 @@ fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_re
         (net.balance("bank"), net.balance("tax")),
         (before.0 - 3, before.1 + 3)
     );
+    // The ledgers say what was paid for: a compute job, not a read.
+    let last = |dept: &str| {
+        let h = query::history(&net.store, dept, 0, 100).unwrap();
+        let e = h.entries.last().unwrap().clone();
+        (e.kind, e.delta, e.counterparty)
+    };
+    assert_eq!(last("bank"), ("compute".to_string(), -3, "tax".to_string()));
+    assert_eq!(last("tax"), ("earn".to_string(), 3, "bank".to_string()));
     let rec = audit::record(&net.store, job).unwrap().unwrap();
     assert_eq!(rec.action, pb::AuditAction::Compute as i32);
     assert_eq!(rec.via, "contract:risk-model");
