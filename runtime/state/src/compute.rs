@@ -18,7 +18,8 @@ pub const MAX_ARGS: usize = 16 * 1024;
 pub const MAX_OUTPUT: usize = 16 * 1024;
 /// SM2 encryption (DER) adds at most this much to the output.
 const SM2_OVERHEAD: usize = 160;
-/// Compute jobs one department may run over one certificate per day of block time:
+/// Compute jobs one department may run over one certificate per day of block time (a
+/// China Standard Time day, as [`certs::block_date`] counts them):
 /// enough for a real application, too few to search a model's thresholds for the data.
 pub const MAX_JOBS_PER_DAY: u64 = 3;
 /// Domain of the executor's result signature.
@@ -110,8 +111,7 @@ pub(crate) fn submit(
         });
     }
     let cert = certs::get(o, &job.cert_id)?;
-    let day = ctx.time_ms / 86_400_000;
-    let quota_key = keys::job_quota(&tx.body.sender, &cert.id, day);
+    let quota_key = keys::job_quota(&tx.body.sender, &cert.id, certs::block_date(ctx.time_ms));
     let used = keys::counter(o.get(&quota_key).map_err(internal)?)?;
     if used >= MAX_JOBS_PER_DAY {
         return Err(TxError::InvalidArgument {

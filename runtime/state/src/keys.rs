@@ -298,9 +298,9 @@ pub fn job_result(request: u64) -> Vec<u8> {
     k
 }
 
-/// Compute jobs of a department over a certificate on one day:
-/// `jq/{department}/{cert id}/{day u64 BE}` → count.
-pub fn job_quota(department: &str, cert_id: &str, day: u64) -> Vec<u8> {
+/// Compute jobs of a department over a certificate on one China Standard Time day
+/// ([`crate::certs::block_date`]): `jq/{department}/{cert id}/{day i64 BE}` → count.
+pub fn job_quota(department: &str, cert_id: &str, day: i64) -> Vec<u8> {
     let mut k = format!("jq/{department}/{cert_id}/").into_bytes();
     k.extend_from_slice(&day.to_be_bytes());
     k

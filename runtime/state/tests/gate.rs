@@ -1196,3 +1196,38 @@ fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_re
 fn manifest_dir() -> String {
     std::env::var("CARGO_MANIFEST_DIR").expect("tests run under cargo")
 }
+
+/// A job quota's day runs from midnight to midnight China Standard Time (UTC+8), the
+/// day of the departments that use it, not the UTC day (which turns at 08:00 in Nanjing).
+#[test]
+fn compute_job_quota_days_are_china_standard_time_days() {
+    let mut net = Net::new();
+    let (_, cert) = risk_model_and_tax_record(&mut net);
+    let job = || compute_job(&cert, "credit_assessment", "score");
+    let most_a_day = |r: &pb::Receipt| {
+        code(r) == ErrorCode::InvalidArgument && r.error_message.contains("the most a day (3)")
+    };
+    // T0 is 08:00 in Nanjing: three jobs use up that day.
+    for _ in 0..3 {
+        ok(&net.one("bank", job()));
+    }
+    assert!(most_a_day(&net.one("bank", job())));
+    // 16 hours on it is just after midnight in Nanjing (still the same UTC day): a new
+    // day with three jobs of its own.
+    net.block_after(16 * 3_600_000);
+    for _ in 0..3 {
+        ok(&net.one("bank", job()));
+    }
+    // Eight hours on, UTC has turned its day, Nanjing has not: still used up, and the
+    // refusal writes no quota counter or audit record of a job.
+    net.block_after(8 * 3_600_000);
+    let audit_before =
+        govchain_state::keys::counter(net.store.state(govchain_state::keys::AUDIT_SEQ).unwrap())
+            .unwrap();
+    let bank = net.balance("bank");
+    assert!(most_a_day(&net.one("bank", job())));
+    let audit_after =
+        govchain_state::keys::counter(net.store.state(govchain_state::keys::AUDIT_SEQ).unwrap())
+            .unwrap();
+    assert_eq!((audit_after, net.balance("bank")), (audit_before, bank));
+}
