@@ -148,22 +148,23 @@ pub fn check_release(
         });
     }
     let cert = certs::get(o, &req.cert_id)?;
-    if cert.status == pb::CertStatus::Revoked as i32 {
-        return Err(refused(
-            seq,
-            format!(
-                "certificate {} was revoked at height {}",
-                cert.id, cert.revoked_height
-            ),
-        ));
-    }
-    let today = certs::block_date(ctx.time_ms);
-    if !cert.expires_on.is_empty() && certs::parse_date(&cert.expires_on).map_err(internal)? < today
-    {
-        return Err(refused(
-            seq,
-            format!("certificate {} expired on {}", cert.id, cert.expires_on),
-        ));
+    match certs::cert_lapse(&cert, ctx)? {
+        Some(certs::CertLapse::Revoked) => {
+            return Err(refused(
+                seq,
+                format!(
+                    "certificate {} was revoked at height {}",
+                    cert.id, cert.revoked_height
+                ),
+            ));
+        }
+        Some(certs::CertLapse::Expired) => {
+            return Err(refused(
+                seq,
+                format!("certificate {} expired on {}", cert.id, cert.expires_on),
+            ));
+        }
+        None => {}
     }
     if req.grant_id != 0 {
         let raw = o
@@ -171,23 +172,8 @@ pub fn check_release(
             .map_err(internal)?
             .ok_or_else(|| internal(format!("grant {} missing", req.grant_id)))?;
         let g: pb::Grant = decode("grant", &raw)?;
-        if g.revoked {
-            return Err(refused(
-                seq,
-                format!("grant {} was revoked at height {}", g.id, g.revoked_height),
-            ));
-        }
-        if g.until_height != 0 && ctx.height > g.until_height {
-            return Err(refused(
-                seq,
-                format!("grant {} expired at height {}", g.id, g.until_height),
-            ));
-        }
-        if !g.until_date.is_empty() && certs::parse_date(&g.until_date).map_err(internal)? < today {
-            return Err(refused(
-                seq,
-                format!("grant {} expired on {}", g.id, g.until_date),
-            ));
+        if let Some(why) = certs::grant_lapse(&g, ctx)? {
+            return Err(refused(seq, why));
         }
     }
     let key = match &req.job {

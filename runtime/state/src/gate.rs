@@ -8,6 +8,7 @@
 
 use govchain_types::{TxError, pb};
 
+use crate::certs::CertLapse;
 use crate::internal;
 use crate::policy::{Policy, Verdict};
 use crate::{BlockContext, Overlay, certs, keys, points};
@@ -131,21 +132,22 @@ fn basis(
     cert: &pb::Certificate,
     purpose: &str,
 ) -> Result<Result<Basis, String>, TxError> {
-    if cert.status == pb::CertStatus::Revoked as i32 {
-        return Ok(Err(format!(
-            "certificate revoked at height {}{}",
-            cert.revoked_height,
-            if cert.revoke_reason.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", cert.revoke_reason)
-            }
-        )));
-    }
-    let today = certs::block_date(ctx.time_ms);
-    if !cert.expires_on.is_empty() && certs::parse_date(&cert.expires_on).map_err(internal)? < today
-    {
-        return Ok(Err(format!("certificate expired on {}", cert.expires_on)));
+    match certs::cert_lapse(cert, ctx)? {
+        Some(CertLapse::Revoked) => {
+            return Ok(Err(format!(
+                "certificate revoked at height {}{}",
+                cert.revoked_height,
+                if cert.revoke_reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", cert.revoke_reason)
+                }
+            )));
+        }
+        Some(CertLapse::Expired) => {
+            return Ok(Err(format!("certificate expired on {}", cert.expires_on)));
+        }
+        None => {}
     }
     if reader.department == cert.issuer {
         return Ok(Ok(Basis::Own));
@@ -165,22 +167,9 @@ fn basis(
         if g.grantee != reader.department || g.purpose != purpose {
             continue;
         }
-        if g.revoked {
-            lapsed = Some(format!(
-                "grant {} was revoked at height {}",
-                g.id, g.revoked_height
-            ));
-        } else if g.until_height != 0 && ctx.height > g.until_height {
-            lapsed = Some(format!(
-                "grant {} expired at height {}",
-                g.id, g.until_height
-            ));
-        } else if !g.until_date.is_empty()
-            && certs::parse_date(&g.until_date).map_err(internal)? < today
-        {
-            lapsed = Some(format!("grant {} expired on {}", g.id, g.until_date));
-        } else {
-            return Ok(Ok(Basis::Grant(g.id)));
+        match certs::grant_lapse(&g, ctx)? {
+            Some(why) => lapsed = Some(why),
+            None => return Ok(Ok(Basis::Grant(g.id))),
         }
     }
     Ok(Err(lapsed.unwrap_or_else(|| {
