@@ -42,6 +42,12 @@ impl Reader {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
+
+    /// The audit records this reader may see (`govchain_state::audit::Scope`): every
+    /// record with the auditor role, else those where its department is a party.
+    pub fn audit_scope(&self) -> govchain_state::audit::Scope<'_> {
+        (!self.has_role(crate::services::access::AUDITOR)).then_some(self.department.as_str())
+    }
 }
 
 fn unauthenticated(why: impl Into<String>) -> Status {

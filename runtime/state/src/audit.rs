@@ -67,6 +67,31 @@ pub fn record(store: &Store, seq: u64) -> Result<Option<pb::AuditRecord>, TxErro
         .transpose()
 }
 
+/// Who is looking at audit records: `None` sees every record (the auditor role); a
+/// department sees the records where it is the requester or the owner. This is the one
+/// visibility rule: the gRPC services, the console and the supervision views apply it.
+pub type Scope<'a> = Option<&'a str>;
+
+/// Whether `scope` may see `r`.
+pub fn visible(scope: Scope<'_>, r: &pb::AuditRecord) -> bool {
+    scope.is_none_or(|d| r.requester == d || r.owner == d)
+}
+
+/// `q` as `scope` may run it: unchanged when it names the department as requester,
+/// owner or party (or for an auditor); narrowed to the department's own records when it
+/// names no department; `None` when it names only others.
+pub fn scope_query(scope: Scope<'_>, mut q: pb::AuditQuery) -> Option<pb::AuditQuery> {
+    let Some(me) = scope else { return Some(q) };
+    if q.requester == me || q.owner == me || q.party == me {
+        return Some(q);
+    }
+    if q.requester.is_empty() && q.owner.is_empty() && q.party.is_empty() {
+        q.party = me.to_string();
+        return Some(q);
+    }
+    None
+}
+
 fn matches(q: &pb::AuditQuery, r: &pb::AuditRecord) -> bool {
     (q.requester.is_empty() || q.requester == r.requester)
         && (q.owner.is_empty() || q.owner == r.owner)
@@ -283,3 +308,52 @@ pub fn export(
 pub use govchain_proof::{
     CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedHeader, ExportedRecord, RecordView, action_name,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(requester: &str, owner: &str, party: &str) -> pb::AuditQuery {
+        pb::AuditQuery {
+            requester: requester.into(),
+            owner: owner.into(),
+            party: party.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_department_sees_only_its_own_side_and_an_auditor_everything() {
+        let r = pb::AuditRecord {
+            requester: "tax".into(),
+            owner: "real-estate".into(),
+            ..Default::default()
+        };
+        assert!(visible(None, &r));
+        assert!(visible(Some("tax"), &r) && visible(Some("real-estate"), &r));
+        assert!(!visible(Some("bank"), &r));
+
+        // Naming itself on any side: as asked. Naming no one: its own records.
+        for asked in [
+            q("bank", "", ""),
+            q("", "bank", "tax"),
+            q("tax", "", "bank"),
+        ] {
+            assert_eq!(scope_query(Some("bank"), asked.clone()), Some(asked));
+        }
+        assert_eq!(
+            scope_query(Some("bank"), q("", "", "")),
+            Some(q("", "", "bank"))
+        );
+        // Naming only others: refused, however the sides are combined.
+        for others in [
+            q("tax", "", ""),
+            q("", "tax", ""),
+            q("", "", "tax"),
+            q("a", "b", "c"),
+        ] {
+            assert_eq!(scope_query(Some("bank"), others), None);
+        }
+        assert_eq!(scope_query(None, q("tax", "", "")), Some(q("tax", "", "")));
+    }
+}

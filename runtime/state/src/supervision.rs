@@ -27,13 +27,8 @@ const DAY_MS: u64 = 86_400_000;
 /// China Standard Time is UTC+8 all year.
 const CST_OFFSET_MS: u64 = 8 * 3_600_000;
 
-/// Who is looking: `None` sees every record (the auditor role); a department sees the
-/// records where it is the requester or the owner.
-pub type Scope<'a> = Option<&'a str>;
-
-fn visible(scope: Scope<'_>, r: &pb::AuditRecord) -> bool {
-    scope.is_none_or(|d| r.requester == d || r.owner == d)
-}
+pub use crate::audit::Scope;
+use crate::audit::visible;
 
 /// A gate decision (a read or a compute job), as opposed to a key release or a job
 /// result, which follow one.

@@ -241,11 +241,6 @@ impl App {
     }
 }
 
-/// `None` for an auditor (every record), else the department whose records it may see.
-fn scope_of(r: &Reader) -> Option<&str> {
-    (!r.has_role(AUDITOR)).then_some(r.department.as_str())
-}
-
 fn session_json(s: &Session) -> Value {
     json!({
         "department": s.reader.department,
@@ -609,7 +604,7 @@ async fn flows(
     let (from, to) = p.period(&app.chain)?;
     p.finish()?;
     let chain = app.chain.clone();
-    let scope = scope_of(&who).map(str::to_string);
+    let scope = who.audit_scope().map(str::to_string);
     blocking(move || supervision::flows(chain.store(), scope.as_deref(), from, to))
         .await
         .map(Json)
@@ -625,7 +620,7 @@ async fn insights(
     let (from, to) = p.period(&app.chain)?;
     p.finish()?;
     let chain = app.chain.clone();
-    let scope = scope_of(&who).map(str::to_string);
+    let scope = who.audit_scope().map(str::to_string);
     blocking(move || supervision::insights(chain.store(), scope.as_deref(), from, to))
         .await
         .map(Json)

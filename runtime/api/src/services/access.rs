@@ -182,21 +182,16 @@ impl audit_server::Audit for AuditService {
 /// Role that may query every audit record (supervisors, 等保 2.0 separation of duties).
 pub(crate) const AUDITOR: &str = "auditor";
 
-/// Auditors see every record; a department sees the records where it is the requester
-/// or the owner: all of them when it names neither, or those it names.
-fn scope(who: &Reader, mut q: AuditQuery) -> Result<AuditQuery, Status> {
+/// `q` as `who` may run it (`audit::scope_query`: auditors see every record, a
+/// department the records where it is the requester or the owner).
+fn scope(who: &Reader, q: AuditQuery) -> Result<AuditQuery, Status> {
     let me = &who.department;
-    if who.has_role(AUDITOR) || q.requester == *me || q.owner == *me || q.party == *me {
-        return Ok(q);
-    }
-    if q.requester.is_empty() && q.owner.is_empty() && q.party.is_empty() {
-        q.party = me.clone();
-        return Ok(q);
-    }
-    Err(status(
-        govchain_types::ErrorCode::Unauthorized,
-        format!(
-            "'{me}' may query only audit records where it is the requester or the owner (drop the other department, or add --requester {me} or --owner {me}); the '{AUDITOR}' role may query all"
-        ),
-    ))
+    govchain_state::audit::scope_query(who.audit_scope(), q).ok_or_else(|| {
+        status(
+            govchain_types::ErrorCode::Unauthorized,
+            format!(
+                "'{me}' may query only audit records where it is the requester or the owner (drop the other department, or add --requester {me} or --owner {me}); the '{AUDITOR}' role may query all"
+            ),
+        )
+    })
 }
