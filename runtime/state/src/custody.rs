@@ -9,7 +9,7 @@
 use govchain_types::{TxError, decode, pb};
 
 use crate::admission::registered_key_in;
-use crate::{BlockContext, Overlay, VerifiedTx, certs, event, internal, keys};
+use crate::{BlockContext, Overlay, VerifiedTx, certs, event, internal, keys, liveness};
 
 /// Prefix of a validator's transaction account.
 pub const VALIDATOR_ACCOUNT: &str = "validator:";
@@ -148,8 +148,8 @@ pub fn check_release(
         });
     }
     let cert = certs::get(o, &req.cert_id)?;
-    match certs::cert_lapse(&cert, ctx)? {
-        Some(certs::CertLapse::Revoked) => {
+    match liveness::cert_lapse(&cert, ctx)? {
+        Some(liveness::CertLapse::Revoked) => {
             return Err(refused(
                 seq,
                 format!(
@@ -158,7 +158,7 @@ pub fn check_release(
                 ),
             ));
         }
-        Some(certs::CertLapse::Expired) => {
+        Some(liveness::CertLapse::Expired) => {
             return Err(refused(
                 seq,
                 format!("certificate {} expired on {}", cert.id, cert.expires_on),
@@ -172,7 +172,7 @@ pub fn check_release(
             .map_err(internal)?
             .ok_or_else(|| internal(format!("grant {} missing", req.grant_id)))?;
         let g: pb::Grant = decode("grant", &raw)?;
-        if let Some(why) = certs::grant_lapse(&g, ctx)? {
+        if let Some(why) = liveness::grant_lapse(&g, ctx)? {
             return Err(refused(seq, why));
         }
     }

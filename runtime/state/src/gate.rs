@@ -8,8 +8,8 @@
 
 use govchain_types::{TxError, pb};
 
-use crate::certs::CertLapse;
 use crate::internal;
+use crate::liveness::{self, CertLapse};
 use crate::policy::{Policy, Verdict};
 use crate::{BlockContext, Overlay, certs, keys, points};
 
@@ -132,7 +132,7 @@ fn basis(
     cert: &pb::Certificate,
     purpose: &str,
 ) -> Result<Result<Basis, String>, TxError> {
-    match certs::cert_lapse(cert, ctx)? {
+    match liveness::cert_lapse(cert, ctx)? {
         Some(CertLapse::Revoked) => {
             return Ok(Err(format!(
                 "certificate revoked at height {}{}",
@@ -167,7 +167,7 @@ fn basis(
         if g.grantee != reader.department || g.purpose != purpose {
             continue;
         }
-        match certs::grant_lapse(&g, ctx)? {
+        match liveness::grant_lapse(&g, ctx)? {
             Some(why) => lapsed = Some(why),
             None => return Ok(Ok(Basis::Grant(g.id))),
         }

@@ -27,6 +27,7 @@ pub mod gate;
 pub mod genesis;
 pub mod governance;
 pub mod keys;
+pub mod liveness;
 pub mod local;
 mod nodes;
 mod overlay;
