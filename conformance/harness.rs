@@ -234,3 +234,21 @@ impl Vector {
         );
     }
 }
+
+/// The text field `k` of `v`.
+pub(crate) fn text(v: &Value, k: &str) -> String {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("'{k}' is not text"))
+        .to_string()
+}
+
+/// The hex field `k` of `v`, decoded.
+pub(crate) fn unhex(v: &Value, k: &str) -> Vec<u8> {
+    hex::decode(v[k].as_str().unwrap_or_else(|| panic!("'{k}' is not text"))).unwrap()
+}
+
+/// The number field `k` of `v`.
+pub(crate) fn num(v: &Value, k: &str) -> u64 {
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("'{k}' is not a number"))
+}

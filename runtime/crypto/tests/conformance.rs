@@ -12,6 +12,7 @@ use govchain_crypto::{PrivateKey, PublicKey, verify_sec1};
 
 const FILE: &str = "runtime/crypto/tests/conformance.rs";
 
+/// The fixed key `name` of the vector file.
 fn key(name: &str) -> PrivateKey {
     PrivateKey::from_pkcs8_pem(&harness::key_pem(name))
         .unwrap_or_else(|e| panic!("fixed key '{name}': {e}"))

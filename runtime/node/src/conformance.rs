@@ -5,6 +5,7 @@
 
 #[path = "../../../conformance/harness.rs"]
 pub(crate) mod harness;
+pub(crate) use harness::{text, unhex};
 
 use govchain_crypto::PrivateKey;
 use govchain_custody::{Envelope, KeySet, SecretShare, VerifiedShare};
@@ -18,7 +19,7 @@ use crate::opener::{open_document, verify_shares};
 
 const FILE: &str = "runtime/node/src/conformance.rs";
 
-/// Fixed key `name` of the vector file.
+/// The fixed key `name` of the vector file.
 pub(crate) fn key(name: &str) -> PrivateKey {
     PrivateKey::from_pkcs8_pem(&harness::key_pem(name))
         .unwrap_or_else(|e| panic!("fixed key '{name}': {e}"))
@@ -27,16 +28,6 @@ pub(crate) fn key(name: &str) -> PrivateKey {
 /// The genesis fixture.
 pub(crate) fn genesis() -> Genesis {
     Genesis::from_json(&harness::genesis_json()).expect("the genesis fixture is valid")
-}
-
-fn unhex(v: &Value, k: &str) -> Vec<u8> {
-    hex::decode(v[k].as_str().unwrap_or_else(|| panic!("'{k}' is not text"))).unwrap()
-}
-
-fn text(v: &Value, k: &str) -> String {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("'{k}' is not text"))
-        .to_string()
 }
 
 /// The custody fixture: key set, envelope, and the verified decryption share of each of

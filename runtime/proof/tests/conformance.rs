@@ -10,6 +10,7 @@ use govchain_proof::{ExportFile, TrustAnchor, signed_read, subject_id};
 
 const FILE: &str = "runtime/proof/tests/conformance.rs";
 
+/// The fixed key `name` of the vector file.
 fn key(name: &str) -> PrivateKey {
     PrivateKey::from_pkcs8_pem(&harness::key_pem(name))
         .unwrap_or_else(|e| panic!("fixed key '{name}': {e}"))

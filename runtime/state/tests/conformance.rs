@@ -5,6 +5,7 @@
 
 #[path = "../../../conformance/harness.rs"]
 mod harness;
+use harness::{num, text, unhex};
 
 use std::sync::Arc;
 
@@ -17,24 +18,10 @@ use serde_json::Value;
 
 const FILE: &str = "runtime/state/tests/conformance.rs";
 
+/// The fixed key `name` of the vector file.
 fn key(name: &str) -> PrivateKey {
     PrivateKey::from_pkcs8_pem(&harness::key_pem(name))
         .unwrap_or_else(|e| panic!("fixed key '{name}': {e}"))
-}
-
-fn text(v: &Value, k: &str) -> String {
-    v[k].as_str()
-        .unwrap_or_else(|| panic!("'{k}' is not text"))
-        .to_string()
-}
-
-fn unhex(v: &Value, k: &str) -> Vec<u8> {
-    hex::decode(v[k].as_str().unwrap_or_else(|| panic!("'{k}' is not text"))).unwrap()
-}
-
-fn num(v: &Value, k: &str) -> u64 {
-    v[k].as_u64()
-        .unwrap_or_else(|| panic!("'{k}' is not a number"))
 }
 
 #[test]
