@@ -35,7 +35,6 @@ pub mod fastverify;
 mod hash;
 pub mod merkle;
 pub mod secret;
-mod seeded;
 mod signature;
 mod sm2;
 pub mod sm4gcm;

@@ -331,8 +331,8 @@ impl PublicKey {
         .expect("SM2 encryption to a valid point cannot fail")
     }
 
-    /// [`PublicKey::encrypt`] with the ephemeral key drawn from `seed` (SM3 in
-    /// counter mode) instead of the operating system: the same key, message and
+    /// [`PublicKey::encrypt`] with the ephemeral key drawn from `seed` (ChaCha20 as a
+    /// seeded generator) instead of the operating system: the same key, message and
     /// seed give the same ciphertext. For tests that pin bytes (the scenario golden
     /// test); everything else uses [`PublicKey::encrypt`]. Never encrypt two
     /// messages to one key with one seed: the ciphertexts would reveal their XOR.
@@ -341,7 +341,10 @@ impl PublicKey {
             ::sm2::PublicKey::from(&self.inner),
             ::sm2::pke::Mode::C1C3C2,
         )
-        .encrypt_der(&mut crate::seeded::SeedStream::new(seed), msg)
+        .encrypt_der(
+            &mut <chacha20::ChaCha20Rng as ::sm2::elliptic_curve::rand_core::SeedableRng>::from_seed(*seed),
+            msg,
+        )
         .expect("SM2 encryption to a valid point cannot fail")
     }
 
