@@ -46,6 +46,9 @@ pub(crate) struct Custodian {
     pub(crate) cursor_file: PathBuf,
     /// This validator's decryption shares of recently read certificates.
     pub(crate) shares: Mutex<HashMap<String, Zeroizing<[u8; SHARE_LEN]>>>,
+    /// Randomness of the round keys and nonces sealing the shares (the operating
+    /// system's in a node).
+    pub(crate) entropy: Entropy,
 }
 
 /// Shares per `ReleaseShares` transaction: a round's releases go out in transactions of
@@ -90,7 +93,49 @@ impl Follower for Custodian {
         cursor: u64,
         in_flight: &BTreeSet<u64>,
     ) -> Result<Round<pb::ShareRelease>, TxError> {
-        self.scan_with(cursor, in_flight, &Entropy::Os)
+        let _span = tracing::debug_span!("custodian_scan", from = cursor).entered();
+        let o = Overlay::new(self.chain.store().clone());
+        let tip = self.chain.tip().header;
+        let ctx = BlockContext {
+            height: tip.height + 1,
+            time_ms: tip.time_ms + WINDOW_MARGIN_MS,
+            proposer: String::new(),
+        };
+        let mut round = Round {
+            work: vec![],
+            cursor,
+        };
+        // A validator removed by governance (or turned observer) releases nothing more.
+        if let Err(e) = custody::holder(&o, &custody::validator_account(&self.validator_id)) {
+            tracing::debug!(error = %e, "not a custody share holder (any more)");
+            return Ok(round);
+        }
+        let mut keys: HashMap<Vec<u8>, RoundKey> = HashMap::new();
+        round.cursor = walk(&o, cursor, in_flight, |req| {
+            let settled = match custody::check_release(&o, &ctx, req.seq, self.share.number())
+                .and_then(|(req, cert)| self.release(&req, &cert, &mut keys))
+            {
+                Ok(release) => {
+                    round.work.push(release);
+                    false
+                }
+                Err(TxError::AlreadyExists { .. }) => true,
+                Err(TxError::ReleaseRefused { reason, .. }) => {
+                    tracing::info!(request = req.seq, %reason, "not releasing a key share");
+                    true
+                }
+                // One unreadable record must not stall every later request.
+                Err(e) => {
+                    tracing::warn!(request = req.seq, error = %e, "skipping a request the custodian cannot serve");
+                    true
+                }
+            };
+            Ok(Seen {
+                settled,
+                full: round.work.len() == MAX_PER_ROUND,
+            })
+        })?;
+        Ok(round)
     }
 
     async fn submit(&self, releases: Vec<pb::ShareRelease>) {
@@ -131,65 +176,11 @@ pub(crate) fn release_payloads(releases: Vec<pb::ShareRelease>) -> Vec<pb::paylo
 }
 
 impl Custodian {
-    /// [`Follower::scan`] with the round keys and nonces sealing the shares drawn from
-    /// `entropy` (the operating system's in a node; seeded in the golden test).
-    pub(crate) fn scan_with(
-        &self,
-        cursor: u64,
-        in_flight: &BTreeSet<u64>,
-        entropy: &Entropy,
-    ) -> Result<Round<pb::ShareRelease>, TxError> {
-        let _span = tracing::debug_span!("custodian_scan", from = cursor).entered();
-        let o = Overlay::new(self.chain.store().clone());
-        let tip = self.chain.tip().header;
-        let ctx = BlockContext {
-            height: tip.height + 1,
-            time_ms: tip.time_ms + WINDOW_MARGIN_MS,
-            proposer: String::new(),
-        };
-        let mut round = Round {
-            work: vec![],
-            cursor,
-        };
-        // A validator removed by governance (or turned observer) releases nothing more.
-        if let Err(e) = custody::holder(&o, &custody::validator_account(&self.validator_id)) {
-            tracing::debug!(error = %e, "not a custody share holder (any more)");
-            return Ok(round);
-        }
-        let mut keys: HashMap<Vec<u8>, RoundKey> = HashMap::new();
-        round.cursor = walk(&o, cursor, in_flight, |req| {
-            let settled = match custody::check_release(&o, &ctx, req.seq, self.share.number())
-                .and_then(|(req, cert)| self.release(&req, &cert, &mut keys, entropy))
-            {
-                Ok(release) => {
-                    round.work.push(release);
-                    false
-                }
-                Err(TxError::AlreadyExists { .. }) => true,
-                Err(TxError::ReleaseRefused { reason, .. }) => {
-                    tracing::info!(request = req.seq, %reason, "not releasing a key share");
-                    true
-                }
-                // One unreadable record must not stall every later request.
-                Err(e) => {
-                    tracing::warn!(request = req.seq, error = %e, "skipping a request the custodian cannot serve");
-                    true
-                }
-            };
-            Ok(Seen {
-                settled,
-                full: round.work.len() == MAX_PER_ROUND,
-            })
-        })?;
-        Ok(round)
-    }
-
     fn release(
         &self,
         req: &pb::AccessRequest,
         cert: &pb::Certificate,
         keys: &mut HashMap<Vec<u8>, RoundKey>,
-        entropy: &Entropy,
     ) -> Result<pb::ShareRelease, TxError> {
         let share = self.share_of(cert)?;
         let round_key = match keys.entry(req.requester_key.clone()) {
@@ -197,14 +188,14 @@ impl Custodian {
             std::collections::hash_map::Entry::Vacant(e) => {
                 let requester = PublicKey::from_sec1(&req.requester_key)
                     .map_err(|e| TxError::Internal(format!("request {}: {e}", req.seq)))?;
-                let key = entropy.data_key();
-                let sealed = entropy.encrypt_to(&requester, key.as_bytes());
+                let key = self.entropy.data_key();
+                let sealed = self.entropy.encrypt_to(&requester, key.as_bytes());
                 e.insert(RoundKey { key, sealed })
             }
         };
         Ok(pb::ShareRelease {
             request: req.seq,
-            encrypted_share: entropy.seal(
+            encrypted_share: self.entropy.seal(
                 &round_key.key,
                 &share[..],
                 &custody::share_aad(req.seq, self.share.number()),

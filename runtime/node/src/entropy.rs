@@ -1,10 +1,10 @@
 //! Where the randomness of the bytes a node or client puts on chain comes from: data keys
 //! and nonces of sealed certificates, key envelopes, key shares sealed to a requester,
 //! job results encrypted to theirs. Every product path uses [`Entropy::Os`], the
-//! operating system's generator, through the very calls it made before this type
-//! existed. [`Entropy::Seeded`] replaces it with an SM3 counter stream so that the
-//! scenario golden test (`golden/`) reproduces every byte of its chain; no command
-//! offers it.
+//! operating system's generator (the custodian and the job runner hold it; `govchain
+//! cert publish` seals with it). [`Entropy::Seeded`] derives each draw from a seed
+//! instead, so that the scenario golden test (`golden/`) reproduces every byte of its
+//! chain; only tests can construct it.
 
 use govchain_crypto::sm4gcm::{self, DataKey};
 use govchain_crypto::{PublicKey, sm3_parts};

@@ -37,6 +37,9 @@ pub(crate) struct JobRunner {
     pub(crate) cursor_file: PathBuf,
     /// Rounds each unsettled job has been tried in.
     pub(crate) attempts: std::sync::Mutex<std::collections::BTreeMap<u64, u32>>,
+    /// Randomness of the results' encryption to their requesters (the operating
+    /// system's in a node).
+    pub(crate) entropy: Entropy,
 }
 
 impl Follower for JobRunner {
@@ -61,33 +64,6 @@ impl Follower for JobRunner {
         &self,
         cursor: u64,
         in_flight: &BTreeSet<u64>,
-    ) -> Result<Round<pb::ComputeResult>, TxError> {
-        self.scan_with(cursor, in_flight, &Entropy::Os)
-    }
-
-    async fn submit(&self, results: Vec<pb::ComputeResult>) {
-        let n = results.len();
-        let payloads = results.into_iter().map(pb::payload::Kind::Result).collect();
-        let done = transact(
-            Self::NAME,
-            &self.chain,
-            &self.validator_id,
-            &self.key,
-            payloads,
-        )
-        .await;
-        tracing::info!(posted = done.len(), of = n, "posted compute job results");
-    }
-}
-
-impl JobRunner {
-    /// [`Follower::scan`] with the results encrypted to their requesters with randomness
-    /// from `entropy` (the operating system's in a node; seeded in the golden test).
-    pub(crate) fn scan_with(
-        &self,
-        cursor: u64,
-        in_flight: &BTreeSet<u64>,
-        entropy: &Entropy,
     ) -> Result<Round<pb::ComputeResult>, TxError> {
         let o = Overlay::new(self.chain.store().clone());
         let mut round = Round {
@@ -129,7 +105,7 @@ impl JobRunner {
                 || {
                     let expired = now > req.time_ms.saturating_add(window);
                     let attempts = self.attempts(req.seq);
-                    let outcome = self.try_run(&o, &tip, &set, &req, expired, entropy);
+                    let outcome = self.try_run(&o, &tip, &set, &req, expired);
                     // Waiting for key shares is not an attempt: under load they can take
                     // more than a few blocks, and scans run after every block.
                     if !matches!(outcome, Ok(None)) {
@@ -148,7 +124,7 @@ impl JobRunner {
                         Err(e) if expired || attempts >= MAX_ATTEMPTS => {
                             tracing::warn!(request = req.seq, error = %e, "giving up on a compute job");
                             let why = "the executor could not run the job";
-                            let failed = self.failure(&req, &tip, why, entropy);
+                            let failed = self.failure(&req, &tip, why);
                             round.work.extend(failed);
                         }
                         Err(e) => {
@@ -168,6 +144,22 @@ impl JobRunner {
         Ok(round)
     }
 
+    async fn submit(&self, results: Vec<pb::ComputeResult>) {
+        let n = results.len();
+        let payloads = results.into_iter().map(pb::payload::Kind::Result).collect();
+        let done = transact(
+            Self::NAME,
+            &self.chain,
+            &self.validator_id,
+            &self.key,
+            payloads,
+        )
+        .await;
+        tracing::info!(posted = done.len(), of = n, "posted compute job results");
+    }
+}
+
+impl JobRunner {
     /// Rounds job `request` has been run (or its result posted) in so far.
     fn attempts(&self, request: u64) -> u32 {
         let a = self.attempts.lock().expect("attempts");
@@ -180,7 +172,6 @@ impl JobRunner {
         req: &pb::AccessRequest,
         tip: &pb::BlockHeader,
         why: &str,
-        entropy: &Entropy,
     ) -> Option<pb::ComputeResult> {
         let job = req.job.as_ref()?;
         let r = pb::ComputeResult {
@@ -190,7 +181,7 @@ impl JobRunner {
             failed: true,
             ..Default::default()
         };
-        self.seal(r, job, why.as_bytes(), entropy).ok()
+        self.seal(r, job, why.as_bytes()).ok()
     }
 
     /// Encrypts `plain` (the output, or why the job failed) to the requester and signs.
@@ -199,11 +190,10 @@ impl JobRunner {
         mut r: pb::ComputeResult,
         job: &pb::ComputeSpec,
         plain: &[u8],
-        entropy: &Entropy,
     ) -> Result<pb::ComputeResult, TxError> {
         let requester = govchain_crypto::PublicKey::from_sec1(&job.requester_key)
             .map_err(|e| TxError::Internal(format!("request {}: requester key: {e}", r.request)))?;
-        r.output = entropy.encrypt_to(&requester, plain);
+        r.output = self.entropy.encrypt_to(&requester, plain);
         r.output_hash = govchain_crypto::sm3(plain).to_vec();
         let digest = compute::result_digest(self.chain.chain_id(), &r);
         r.signature = self.key.sign(&digest).to_bytes().to_vec();
@@ -219,7 +209,6 @@ impl JobRunner {
         set: &KeySet,
         req: &pb::AccessRequest,
         expired: bool,
-        entropy: &Entropy,
     ) -> Result<Option<pb::ComputeResult>, TxError> {
         let _span = tracing::info_span!("compute_job", request = req.seq).entered();
         let job = req
@@ -239,7 +228,7 @@ impl JobRunner {
         };
         let fail = |mut r: pb::ComputeResult, why: String| {
             r.failed = true;
-            self.seal(r, job, why.as_bytes(), entropy).map(Some)
+            self.seal(r, job, why.as_bytes()).map(Some)
         };
         if good.len() < set.threshold() {
             if !expired {
@@ -282,7 +271,7 @@ impl JobRunner {
                 ),
             ),
             Ok(out) if out.is_empty() => fail(result, "the job returned nothing".into()),
-            Ok(out) => self.seal(result, job, &out, entropy).map(Some),
+            Ok(out) => self.seal(result, job, &out).map(Some),
             Err(e) => fail(result, e.chars().take(MAX_OUTPUT / 4).collect()),
         }
     }
@@ -342,6 +331,7 @@ mod conformance {
             key: key(v.text("executor_key")),
             cursor_file: dir.path().join("cursor"),
             attempts: Default::default(),
+            entropy: Entropy::Os,
         };
         let requester = key(v.text("requester_key"));
         let job = pb::ComputeSpec {
@@ -361,7 +351,7 @@ mod conformance {
             ..Default::default()
         };
         let output = v.text("output").as_bytes();
-        let sealed = runner.seal(result, &job, output, &Entropy::Os).unwrap();
+        let sealed = runner.seal(result, &job, output).unwrap();
         // The output is encrypted to the requester afresh each time, and the digest and
         // signature cover it: only the plaintext's hash can be pinned. The signature
         // must verify over `compute.result_digest` under the genesis chain id.

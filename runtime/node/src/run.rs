@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ConsensusMode, NodeConfig};
 use crate::custodian::Custodian;
+use crate::entropy::Entropy;
 use crate::jobs::JobRunner;
 use crate::keyfile;
 
@@ -223,6 +224,7 @@ fn job_runner(
         key: key.clone(),
         cursor_file: cfg.data_dir.join("jobs.cursor"),
         attempts: Default::default(),
+        entropy: Entropy::Os,
     }))
 }
 
@@ -263,6 +265,7 @@ fn custodian(
         share,
         cursor_file: cfg.data_dir.join("custody.cursor"),
         shares: Default::default(),
+        entropy: Entropy::Os,
     }))
 }
 

@@ -24,6 +24,7 @@ use crate::cmd::chain::receipt_error;
 use crate::custodian::{Custodian, release_payloads};
 pub(super) use crate::demo::event;
 use crate::entropy::Entropy;
+use crate::follower::Follower;
 use crate::jobs::JobRunner;
 
 /// The demo's chain id (`govchain demo` runs `init --chain-id govchain-demo`).
@@ -62,8 +63,6 @@ pub(super) struct Net {
     jobs_cursor: u64,
     /// The departments' randomness (sealing certificates).
     sealing: Entropy,
-    /// The validator's workers' randomness (key shares, job results).
-    node: Entropy,
     nonces: BTreeMap<String, u64>,
     time_ms: u64,
     /// The pinned lines so far.
@@ -149,6 +148,7 @@ impl Net {
             share: shares.remove(0),
             cursor_file: dir.path().join("custody.cursor"),
             shares: Default::default(),
+            entropy: Entropy::seeded(b"validator node1 custodian"),
         };
         let jobs = JobRunner {
             chain: chain.clone(),
@@ -156,6 +156,7 @@ impl Net {
             key: validator_key.clone(),
             cursor_file: dir.path().join("jobs.cursor"),
             attempts: Default::default(),
+            entropy: Entropy::seeded(b"validator node1 job runner"),
         };
         Net {
             chain,
@@ -168,7 +169,6 @@ impl Net {
             jobs,
             jobs_cursor: 0,
             sealing: Entropy::seeded(b"departments"),
-            node: Entropy::seeded(b"validator node1"),
             nonces: BTreeMap::new(),
             time_ms: GENESIS_TIME_MS,
             lines: vec![],
@@ -401,7 +401,7 @@ impl Net {
     pub(super) async fn custodian_round(&mut self, step: &str) -> usize {
         let round = self
             .custodian
-            .scan_with(self.custodian_cursor, &BTreeSet::new(), &self.node)
+            .scan(self.custodian_cursor, &BTreeSet::new())
             .expect("the custodian's scan");
         self.custodian_cursor = round.cursor;
         let n = round.work.len();
@@ -417,7 +417,7 @@ impl Net {
     pub(super) async fn job_round(&mut self, step: &str) -> usize {
         let round = self
             .jobs
-            .scan_with(self.jobs_cursor, &BTreeSet::new(), &self.node)
+            .scan(self.jobs_cursor, &BTreeSet::new())
             .expect("the job runner's scan");
         self.jobs_cursor = round.cursor;
         let n = round.work.len();
