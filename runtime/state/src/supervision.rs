@@ -27,8 +27,7 @@ const DAY_MS: u64 = 86_400_000;
 /// China Standard Time is UTC+8 all year.
 const CST_OFFSET_MS: u64 = 8 * 3_600_000;
 
-pub use crate::audit::Scope;
-use crate::audit::visible;
+use crate::audit::{Scope, visible};
 
 /// A gate decision (a read or a compute job), as opposed to a key release or a job
 /// result, which follow one.
