@@ -9,7 +9,7 @@
 
 use govchain_consensus::Chain;
 use govchain_crypto::{PublicKey, Signature};
-use govchain_types::{ErrorCode, decode, pb};
+use govchain_types::ErrorCode;
 use tonic::{Request, Status};
 
 use crate::error::{internal, status};
@@ -113,31 +113,8 @@ pub fn check_signed(
             MAX_SKEW_MS / 1000
         )));
     }
-    let raw = chain
-        .store()
-        .state(&govchain_state::keys::department(dept))
-        .map_err(internal)?
-        .ok_or_else(|| {
-            status(
-                ErrorCode::UnknownDepartment,
-                format!("unknown department '{dept}'"),
-            )
-        })?;
-    let d: pb::Department = decode("department", &raw).map_err(internal)?;
-    let key = if operator.is_empty() {
-        d.public_key.clone()
-    } else {
-        d.operators
-            .iter()
-            .find(|o| o.id == operator)
-            .map(|o| o.public_key.clone())
-            .ok_or_else(|| {
-                status(
-                    ErrorCode::UnknownOperator,
-                    format!("department '{dept}' has no operator '{operator}'"),
-                )
-            })?
-    };
+    let (d, key) = govchain_state::admission::department_signer(chain.store(), dept, operator)
+        .map_err(|e| crate::error::tx_status(&e))?;
     let bad = || {
         status(
             ErrorCode::BadSignature,

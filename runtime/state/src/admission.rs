@@ -397,23 +397,51 @@ pub(crate) fn registered_key_in(
         let v: pb::Validator = decode("validator record", &raw)?;
         return Ok(v.public_key);
     }
+    department_in(get, dept, operator).map(|(_, key)| key)
+}
+
+/// A department's record and the SEC1 public key it (`operator` empty) or one of its
+/// operators has registered, read with `get`: the lookup every signature by a department
+/// is checked against, in transactions ([`registered_key_in`]) and in signed reads.
+fn department_in(
+    get: impl Fn(&[u8]) -> Result<Option<Vec<u8>>>,
+    dept: &str,
+    operator: &str,
+) -> std::result::Result<(pb::Department, Vec<u8>), TxError> {
     let raw = get(&keys::department(dept))
         .map_err(internal)?
         .ok_or_else(|| TxError::UnknownDepartment {
             department: dept.to_string(),
         })?;
     let d: pb::Department = decode("department record", &raw)?;
-    if operator.is_empty() {
-        return Ok(d.public_key);
-    }
-    d.operators
-        .into_iter()
-        .find(|o| o.id == operator)
-        .map(|o| o.public_key)
-        .ok_or_else(|| TxError::UnknownOperator {
-            department: dept.to_string(),
-            operator: operator.to_string(),
-        })
+    let key = if operator.is_empty() {
+        d.public_key.clone()
+    } else {
+        d.operators
+            .iter()
+            .find(|o| o.id == operator)
+            .map(|o| o.public_key.clone())
+            .ok_or_else(|| TxError::UnknownOperator {
+                department: dept.to_string(),
+                operator: operator.to_string(),
+            })?
+    };
+    Ok((d, key))
+}
+
+/// A department's record and the key it (`operator` empty) or its operator registered,
+/// from committed state: whom a signed read (an `x-govchain-auth` header) must be
+/// signed by. Validator accounts sign transactions only, never reads.
+///
+/// # Errors
+/// [`TxError::UnknownDepartment`], [`TxError::UnknownOperator`], or an internal error
+/// reading the store.
+pub fn department_signer(
+    store: &Store,
+    dept: &str,
+    operator: &str,
+) -> std::result::Result<(pb::Department, Vec<u8>), TxError> {
+    department_in(|k| Ok(store.state(k)?), dept, operator)
 }
 
 fn registered_key(
