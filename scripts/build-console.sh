@@ -12,10 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1
 command -v rust-lld >/dev/null || export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22
-# RUSTFLAGS replaces the rustflags of .cargo/config.toml, so it repeats the getrandom
-# backend (src/abi.rs provides it) besides mapping local paths (they end up in panic
-# messages) to fixed names.
-export RUSTFLAGS="--cfg getrandom_backend=\"custom\" --remap-path-prefix=$PWD=/govchain --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+# No RUSTFLAGS (they would replace .cargo/config.toml's getrandom cfg, and flags carrying
+# the checkout's path change the code): the release profile's trim-paths maps local paths
+# (they end up in panic messages) to fixed names.
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 target=$(realpath -m "${VERIFIER_TARGET_DIR:-runtime/console/verifier/target}")
 # cargo reads the verifier's .cargo/config.toml (target, build-std) only from inside it.
 (cd runtime/console/verifier && cargo build --release --target-dir "$target" --locked -q -j"${GOVCHAIN_JOBS:-2}")

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 export PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1
 command -v rust-lld >/dev/null || export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22
-# Paths end up in panic messages: map the checkout and cargo's registry to fixed names.
-export RUSTFLAGS="--remap-path-prefix=$PWD=/govchain --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+# Paths end up in panic messages: the release profile's trim-paths maps them to fixed
+# names. No RUSTFLAGS: flags that carry the checkout's path change the code's bytes.
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 target=$(realpath -m "${CONTRACTS_TARGET_DIR:-contracts/target}")
 # cargo reads contracts/.cargo/config.toml (target, build-std) only from inside contracts/.
 (cd contracts && cargo build --release --target-dir "$target" --locked -q)

@@ -8,14 +8,18 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 jobs=${GOVCHAIN_JOBS:-2}
 echo "== contracts (wasm32) and a reproducibility check"
 bash scripts/build-contracts.sh | tee /tmp/govchain-contracts-1.txt
+# The second build runs from a copy of the sources at another path, into another target
+# folder: the bytes must not depend on where the checkout lives.
 second=$(mktemp -d)
-CONTRACTS_TARGET_DIR="$second" bash scripts/build-contracts.sh > /tmp/govchain-contracts-2.txt
+tar -c --exclude=contracts/target --exclude=contracts/target-native --exclude=contracts/artifacts \
+  contracts sdk scripts | tar -x -C "$second"
+CONTRACTS_TARGET_DIR= bash "$second/scripts/build-contracts.sh" > /tmp/govchain-contracts-2.txt
 rm -rf "$second"
 if ! diff -u /tmp/govchain-contracts-1.txt /tmp/govchain-contracts-2.txt; then
   echo "contract builds are not reproducible: two builds gave different SM3 hashes" >&2
   exit 1
 fi
-echo "reproducible: two clean builds gave identical SM3 code hashes"
+echo "reproducible: two clean builds in different folders gave identical SM3 code hashes"
 echo "== contract unit tests (native, through the SDK's testing host)"
 (cd contracts && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 cargo test -q --target x86_64-unknown-linux-gnu \
   --target-dir "$(realpath -m "${CONTRACTS_TARGET_DIR:-target}")-native" --locked)
