@@ -5,8 +5,10 @@
 #    behind a tiny wasm ABI) for wasm32-unknown-unknown with Debian's Rust and build-std
 #    (rustup has no wasm32 target here), into web/public/verifier.wasm;
 # 2. the front end (Vite + Preact + TypeScript; npm packages pinned by package-lock.json).
-# Prints each artefact's size and SM3. The verifier is reproducible: the same sources,
-# toolchain and flags give the same bytes. scripts/setup.sh runs it when the sources
+# Prints each artefact's size and SM3. The verifier is reproducible from the same path:
+# the same sources, toolchain, flags and checkout folder give the same bytes (a checkout
+# at another folder gives other bytes, unlike the contracts; no panic message names a
+# path, so the folder reaches the code some other way, not yet found). scripts/setup.sh runs it when the sources
 # changed (it installs the toolchain this needs first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
