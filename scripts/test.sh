@@ -8,11 +8,11 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 jobs=${GOVCHAIN_JOBS:-2}
 echo "== contracts (wasm32) and a reproducibility check"
 bash scripts/build-contracts.sh | tee /tmp/govchain-contracts-1.txt
-# The second build runs from a copy of the sources at another path, into another target
-# folder: the bytes must not depend on where the checkout lives.
+# The second build runs from a copy of the checkout's files (tracked and new, not
+# ignored) at another path, into another target folder: the bytes must not depend on
+# where the checkout lives.
 second=$(mktemp -d)
-tar -c --exclude=contracts/target --exclude=contracts/target-native --exclude=contracts/artifacts \
-  contracts sdk scripts | tar -x -C "$second"
+git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -c | tar -x -C "$second"
 CONTRACTS_TARGET_DIR= GOVCHAIN_SETUP_DONE=1 bash "$second/scripts/build-contracts.sh" > /tmp/govchain-contracts-2.txt
 rm -rf "$second"
 if ! diff -u /tmp/govchain-contracts-1.txt /tmp/govchain-contracts-2.txt; then
