@@ -15,8 +15,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use govchain_crypto::PrivateKey;
-use govchain_state::{Admission, BlockContext, Executor, Genesis, StateWrites, VerifiedTx, keys};
-use govchain_store::{BlockCommit, Store};
+use govchain_state::{Admission, BlockContext, Executor, Genesis, StateWrites, VerifiedTx, tables};
+use govchain_store::{BlockCommit, Records, Store};
 use govchain_types::{Hash, HashHex, TxError, decode, pb};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, broadcast, oneshot, watch};
@@ -637,11 +637,9 @@ impl Chain {
         }
         let validator = self
             .store
-            .state(&govchain_state::keys::validator(&h.proposer))
+            .read(&tables::VALIDATOR, &h.proposer)
             .map_err(|e| ApplyError::Node(e.into()))?
             .ok_or_else(|| reject(format!("proposer '{}' is not a validator", h.proposer)))?;
-        let validator: pb::Validator = govchain_types::decode("validator", &validator)
-            .map_err(|e| ApplyError::Node(ConsensusError::Corrupt(e.to_string())))?;
         sealed
             .verify_signature(&validator.public_key)
             .map_err(|e| reject(e.to_string()))?;
@@ -832,16 +830,14 @@ fn verify_stored_chain(store: &Store, genesis_hash: &Hash) -> Result<TipInfo> {
     let mut child = top.clone();
     let lowest = tip.height.saturating_sub(64);
     while child.header.height > lowest {
-        let key = store
-            .state(&keys::validator(&child.header.proposer))?
+        let v = store
+            .read(&tables::VALIDATOR, &child.header.proposer)?
             .ok_or_else(|| {
                 ConsensusError::Corrupt(format!(
                     "block {} proposed by unknown validator '{}'",
                     child.header.height, child.header.proposer
                 ))
             })?;
-        let v: pb::Validator =
-            decode("validator", &key).map_err(|e| ConsensusError::Corrupt(e.to_string()))?;
         child.verify_signature(&v.public_key)?;
         let parent = load(child.header.height - 1)?;
         if child.header.prev_hash != parent.hash {

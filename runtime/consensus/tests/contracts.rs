@@ -9,7 +9,8 @@ use govchain_crypto::PrivateKey;
 use govchain_state::genesis::{
     ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator,
 };
-use govchain_state::keys;
+use govchain_state::tables;
+use govchain_store::Records;
 use govchain_store::Store;
 use govchain_types::{ErrorCode, pb};
 
@@ -263,7 +264,7 @@ async fn every_attack_fails_only_its_transaction() {
     let mut net = Net::new();
     ok(&net.run("tax", deploy("abuse", artifact("abuse"))).await);
     ok(&net.run("housing", vote(1, true)).await);
-    let marker = keys::contract_data("abuse", b"marker");
+    let marker = ("abuse", &b"marker"[..]);
     for (method, code) in [
         ("infinite_loop", ErrorCode::OutOfGas),
         ("memory_bomb", ErrorCode::ContractFailed),
@@ -286,7 +287,10 @@ async fn every_attack_fails_only_its_transaction() {
         // The block was produced, and the call's writes were discarded.
         assert_eq!(net.chain.tip().header.height, before + 1, "{method}");
         assert_eq!(
-            net.chain.store().state(&marker).unwrap(),
+            net.chain
+                .store()
+                .read(&tables::CONTRACT_DATA, marker)
+                .unwrap(),
             None,
             "{method} left its marker"
         );
@@ -367,9 +371,13 @@ async fn proposals_expire_and_upgrades_keep_state() {
         ErrorCode::NotFound,
     );
     ok(&net.run("bank", call("counter", "write10", "", 0)).await);
-    let count = keys::contract_data("counter", b"count");
+    let count = ("counter", &b"count"[..]);
     assert_eq!(
-        net.chain.store().state(&count).unwrap().as_deref(),
+        net.chain
+            .store()
+            .read(&tables::CONTRACT_DATA, count)
+            .unwrap()
+            .as_deref(),
         Some(&b"3"[..]),
         "storage survives the upgrade"
     );

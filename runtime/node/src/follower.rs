@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use govchain_consensus::Chain;
-use govchain_state::{Overlay, keys};
+use govchain_state::{Overlay, tables};
 use govchain_types::{TxError, pb};
 use parking_lot::Mutex;
 use tokio::sync::watch;
@@ -74,10 +74,10 @@ pub(crate) fn walk(
 ) -> Result<u64, TxError> {
     let mut next = cursor;
     let mut settled_so_far = true;
-    let after = cursor.checked_sub(1).map(keys::access_request);
-    for r in o.scan(keys::ACCESS_REQUESTS, after.as_deref()) {
-        let (_, v) = r.map_err(|e| TxError::Internal(e.to_string()))?;
-        let req: pb::AccessRequest = govchain_types::decode("access request", &v)?;
+    let table = &tables::ACCESS_REQUEST;
+    let after = cursor.checked_sub(1).map(|seq| table.key(seq));
+    for r in o.records(table, table.all(), after) {
+        let (_, req) = r.map_err(|e| TxError::Internal(e.to_string()))?;
         let seq = req.seq;
         let seen = if in_flight.contains(&seq) {
             Seen {
@@ -246,7 +246,7 @@ mod tests {
                 seq,
                 ..Default::default()
             };
-            o.put(keys::access_request(seq), govchain_types::encode(&req));
+            o.write(&tables::ACCESS_REQUEST, seq, &req);
         }
         o
     }

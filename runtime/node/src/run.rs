@@ -246,10 +246,8 @@ fn custodian(
         return Ok(None);
     };
     let share = keyfile::load_custody_share(path, v.custody_share)?;
-    let raw = store
-        .state(govchain_state::keys::CUSTODY)?
+    let set = govchain_store::Records::read(&**store, &govchain_state::tables::CUSTODY, ())?
         .context("genesis names custody shares but state has no custody key set")?;
-    let set: govchain_types::pb::CustodyKeySet = govchain_types::decode("custody key set", &raw)?;
     let set = govchain_custody::KeySet::from_bytes(&set.public_key_set)?;
     if set.public_key_share(v.custody_share) != share.public_key_share() {
         bail!(

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use govchain_crypto::fastverify::{self, KeyTableStats, KeyTables, PreparedKey};
 use govchain_crypto::{PublicKey, Signature, sm3};
-use govchain_store::Store;
+use govchain_store::{Records, Store};
 use govchain_types::{Hash, TxError, decode, pb};
 
 use crate::internal;
-use crate::{ChainParams, Result, StateError, keys};
+use crate::tables::{CHAIN_ID, DEPARTMENT, NONCE, PARAMS, VALIDATOR};
+use crate::{ChainParams, Result};
 
 /// A transaction whose encoding, chain, size, account key and signature were checked.
 #[derive(Debug, Clone)]
@@ -55,12 +56,9 @@ pub struct Admission {
 impl Admission {
     /// Loads chain id and parameters from committed state (genesis must be applied).
     pub fn new(store: Arc<Store>) -> Result<Self> {
-        let chain_id = store
-            .state(keys::CHAIN_ID)?
-            .ok_or_else(|| StateError::Genesis("chain id missing from state".into()))?;
         Ok(Admission {
-            chain_id: String::from_utf8_lossy(&chain_id).into_owned(),
-            params: crate::json_record(store.state(keys::PARAMS)?, "c/params")?,
+            chain_id: crate::genesis_record(&*store, &CHAIN_ID)?,
+            params: crate::genesis_record(&*store, &PARAMS)?,
             store,
             tables: Arc::new(KeyTables::default()),
             registry: Arc::default(),
@@ -157,7 +155,7 @@ impl Admission {
                 // A held table is used as it is; otherwise only the key registered for
                 // the account in committed state earns one.
                 let registered = |body: &pb::TxBody, sec1: &[u8]| {
-                    registered_key(&self.store, &body.sender, &body.operator)
+                    registered_key_in(&*self.store, &body.sender, &body.operator)
                         .is_ok_and(|k| k == sec1)
                 };
                 self.stage(tx, body, registered)
@@ -188,7 +186,7 @@ impl Admission {
                 return Ok(k.clone());
             }
         }
-        let key = registered_key(&self.store, dept, operator)?;
+        let key = registered_key_in(&*self.store, dept, operator)?;
         let mut cache = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         if cache.height == next_height {
             cache.keys.insert(account, key.clone());
@@ -383,37 +381,37 @@ impl SigCheck {
 /// The SEC1 public key registered for an account in committed state: a department, one
 /// of its operators, or a validator (`validator:<id>`, its block-signing key).
 pub(crate) fn registered_key_in(
-    get: impl Fn(&[u8]) -> Result<Option<Vec<u8>>>,
+    records: &impl Records,
     dept: &str,
     operator: &str,
 ) -> std::result::Result<Vec<u8>, TxError> {
     if let Some(id) = dept.strip_prefix(crate::custody::VALIDATOR_ACCOUNT) {
-        let raw = get(&keys::validator(id))
+        let v = records
+            .read(&VALIDATOR, id)
             .map_err(internal)?
             .filter(|_| operator.is_empty())
             .ok_or_else(|| TxError::UnknownDepartment {
                 department: dept.to_string(),
             })?;
-        let v: pb::Validator = decode("validator record", &raw)?;
         return Ok(v.public_key);
     }
-    department_in(get, dept, operator).map(|(_, key)| key)
+    department_in(records, dept, operator).map(|(_, key)| key)
 }
 
 /// A department's record and the SEC1 public key it (`operator` empty) or one of its
-/// operators has registered, read with `get`: the lookup every signature by a department
+/// operators has registered, read from `records`: the lookup every signature by a department
 /// is checked against, in transactions ([`registered_key_in`]) and in signed reads.
 fn department_in(
-    get: impl Fn(&[u8]) -> Result<Option<Vec<u8>>>,
+    records: &impl Records,
     dept: &str,
     operator: &str,
 ) -> std::result::Result<(pb::Department, Vec<u8>), TxError> {
-    let raw = get(&keys::department(dept))
+    let d = records
+        .read(&DEPARTMENT, dept)
         .map_err(internal)?
         .ok_or_else(|| TxError::UnknownDepartment {
             department: dept.to_string(),
         })?;
-    let d: pb::Department = decode("department record", &raw)?;
     let key = if operator.is_empty() {
         d.public_key.clone()
     } else {
@@ -441,21 +439,11 @@ pub fn department_signer(
     dept: &str,
     operator: &str,
 ) -> std::result::Result<(pb::Department, Vec<u8>), TxError> {
-    department_in(|k| Ok(store.state(k)?), dept, operator)
-}
-
-fn registered_key(
-    store: &Store,
-    dept: &str,
-    operator: &str,
-) -> std::result::Result<Vec<u8>, TxError> {
-    registered_key_in(|k| Ok(store.state(k)?), dept, operator)
+    department_in(store, dept, operator)
 }
 
 fn committed_nonce(store: &Store, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
-    keys::counter(
-        store
-            .state(&keys::nonce(dept, operator))
-            .map_err(internal)?,
-    )
+    store
+        .read_or_default(&NONCE, (dept, operator))
+        .map_err(internal)
 }

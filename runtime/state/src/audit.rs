@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 
 use govchain_crypto::merkle::{self, MerkleTree};
-use govchain_store::{Column, Store};
+use govchain_store::{Records, Store};
 use govchain_types::{Hash, TxError, decode, pb};
 
 use crate::internal;
-use crate::keys::index;
+use crate::tables::{AUDIT, AUDIT_BLOCK, AUDIT_BY, AUDIT_TIME, AuditSpan};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -28,13 +28,15 @@ pub type IndexEntry = (Vec<u8>, Vec<u8>);
 
 /// The block's audit root and the index entries of its records.
 pub fn block_entries(height: u64, records: &[pb::AuditRecord]) -> (Hash, Vec<IndexEntry>) {
-    let encoded: Vec<Vec<u8>> = records.iter().map(govchain_types::encode).collect();
+    let encoded: Vec<Vec<u8>> = records.iter().map(|r| AUDIT.encode_value(r)).collect();
     let root = merkle::root(&encoded);
     let mut out = Vec::with_capacity(records.len() * 7 + 1);
     if let Some(first) = records.first() {
-        let mut v = first.seq.to_be_bytes().to_vec();
-        v.extend_from_slice(&(records.len() as u32).to_be_bytes());
-        out.push((index::audit_block(height), v));
+        let span = AuditSpan {
+            first: first.seq,
+            count: records.len() as u32,
+        };
+        out.push(AUDIT_BLOCK.entry(height, &span));
     }
     for (r, bytes) in records.iter().zip(encoded) {
         let s = r.seq;
@@ -43,28 +45,25 @@ pub fn block_entries(height: u64, records: &[pb::AuditRecord]) -> (Hash, Vec<Ind
         } else {
             "deny"
         };
-        out.push((index::audit(s), bytes));
-        out.push((index::audit_by('r', &r.requester, s), vec![]));
-        out.push((index::audit_by('o', &r.owner, s), vec![]));
-        out.push((index::audit_by('s', &hex::encode(&r.subject_id), s), vec![]));
-        out.push((index::audit_by('c', &r.cert_id, s), vec![]));
-        out.push((index::audit_by('d', decision, s), vec![]));
-        out.push((index::audit_time(r.time_ms, s), vec![]));
+        out.push((AUDIT.key(s), bytes));
+        let subject = hex::encode(&r.subject_id);
+        for by in [
+            ('r', r.requester.as_str()),
+            ('o', r.owner.as_str()),
+            ('s', subject.as_str()),
+            ('c', r.cert_id.as_str()),
+            ('d', decision),
+        ] {
+            out.push(AUDIT_BY.entry((by, s), &()));
+        }
+        out.push(AUDIT_TIME.entry((r.time_ms, s), &()));
     }
     (root, out)
 }
 
-fn seq_of(key: &[u8]) -> u64 {
-    u64::from_be_bytes(key[key.len() - 8..].try_into().expect("8 bytes"))
-}
-
 /// One audit record by sequence number.
 pub fn record(store: &Store, seq: u64) -> Result<Option<pb::AuditRecord>, TxError> {
-    store
-        .get(Column::Index, &index::audit(seq))
-        .map_err(internal)?
-        .map(|raw| decode("audit record", &raw))
-        .transpose()
+    store.read(&AUDIT, seq).map_err(internal)
 }
 
 /// Who is looking at audit records: `None` sees every record (the auditor role); a
@@ -107,11 +106,11 @@ fn matches(q: &pb::AuditQuery, r: &pb::AuditRecord) -> bool {
 /// record is that recent. Sequence numbers grow with block time, so a time range is a
 /// sequence range.
 fn first_seq_at(store: &Store, from_ms: u64) -> Result<Option<u64>, TxError> {
-    let from = index::audit_time(from_ms, 0);
+    let from = AUDIT_TIME.key((from_ms, 0));
     store
-        .scan_prefix(Column::Index, index::AUDIT_TIME, Some(&from))
+        .scan(&AUDIT_TIME, AUDIT_TIME.all(), Some(from))
         .next()
-        .map(|first| Ok(seq_of(&first.map_err(internal)?.0)))
+        .map(|first| Ok(first.map_err(internal)?.0.1))
         .transpose()
 }
 
@@ -127,10 +126,9 @@ pub fn for_each_in_period(
     let Some(start) = first_seq_at(store, from_ms)? else {
         return Ok(true);
     };
-    let records = store.scan_prefix(Column::Index, index::AUDIT, Some(&index::audit(start)));
+    let records = store.scan(&AUDIT, AUDIT.all(), Some(AUDIT.key(start)));
     for (scanned, item) in records.enumerate() {
-        let (_, v) = item.map_err(internal)?;
-        let r: pb::AuditRecord = decode("audit record", &v)?;
+        let (_, r) = item.map_err(internal)?;
         if r.time_ms > to_ms {
             return Ok(true);
         }
@@ -173,23 +171,31 @@ pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPag
     ]
     .into_iter()
     .find(|(_, v)| !v.is_empty());
-    let by = |k: char, v: &str| index::audit_by_prefix(k, v);
-    let prefixes = match driver {
-        Some((k, v)) => vec![by(k, v)],
-        None if !q.party.is_empty() => vec![by('r', &q.party), by('o', &q.party)],
-        None if !decision.is_empty() => vec![by('d', decision)],
-        None => vec![index::AUDIT.to_vec()],
+    let by = match driver {
+        Some(d) => vec![d],
+        None if !q.party.is_empty() => vec![('r', q.party.as_str()), ('o', q.party.as_str())],
+        None if !decision.is_empty() => vec![('d', decision)],
+        None => vec![],
     };
-    let whole_log = prefixes[0] == index::AUDIT;
+    let found: Box<dyn Iterator<Item = Result<(u64, pb::AuditRecord), TxError>>> = if by.is_empty()
+    {
+        // The whole log.
+        Box::new(
+            store
+                .scan(&AUDIT, AUDIT.all(), Some(AUDIT.key(start)))
+                .map(|r| r.map_err(internal)),
+        )
+    } else {
+        Box::new(merged_seqs(store, &by, start).map(|seq| {
+            let seq = seq?;
+            let r = record(store, seq)?
+                .ok_or_else(|| internal(format!("audit index names missing record {seq}")))?;
+            Ok((seq, r))
+        }))
+    };
     let mut page = pb::AuditPage::default();
-    for item in merged_seqs(store, &prefixes, start) {
-        let (seq, value) = item?;
-        let r: pb::AuditRecord = if whole_log {
-            decode("audit record", &value)?
-        } else {
-            record(store, seq)?
-                .ok_or_else(|| internal(format!("audit index names missing record {seq}")))?
-        };
+    for item in found {
+        let (seq, r) = item?;
         page.scanned += 1;
         if q.to_ms != 0 && r.time_ms > q.to_ms {
             return Ok(page);
@@ -209,21 +215,23 @@ pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPag
     Ok(page)
 }
 
-/// The entries under each of `prefixes` (each ending in a big-endian sequence number)
-/// from sequence `start` on, merged in sequence order, each sequence once: (seq, value).
+/// The sequences under each of the audit indexes `by` (kind, value) from sequence
+/// `start` on, merged in sequence order, each sequence once.
 fn merged_seqs<'a>(
     store: &'a Store,
-    prefixes: &'a [Vec<u8>],
+    by: &[(char, &str)],
     start: u64,
-) -> impl Iterator<Item = Result<(u64, Box<[u8]>), TxError>> + 'a {
-    let mut scans: Vec<_> = prefixes
+) -> impl Iterator<Item = Result<u64, TxError>> + 'a {
+    let mut scans: Vec<_> = by
         .iter()
-        .map(|p| {
-            let mut from = p.clone();
-            from.extend_from_slice(&start.to_be_bytes());
+        .map(|&by| {
             store
-                .scan_prefix(Column::Index, p, Some(&from))
-                .map(|kv| kv.map(|(k, v)| (seq_of(&k), v)).map_err(internal))
+                .scan(
+                    &AUDIT_BY,
+                    AUDIT_BY.within(by),
+                    Some(AUDIT_BY.key((by, start))),
+                )
+                .map(|r| r.map(|((_, seq), ())| seq).map_err(internal))
                 .peekable()
         })
         .collect();
@@ -233,14 +241,14 @@ fn merged_seqs<'a>(
         for scan in &mut scans {
             match scan.peek() {
                 Some(Err(_)) => return scan.next(),
-                Some(Ok((seq, _))) => next = Some(next.map_or(*seq, |n| n.min(*seq))),
+                Some(Ok(seq)) => next = Some(next.map_or(*seq, |n| n.min(*seq))),
                 None => {}
             }
         }
         let next = next?;
         let mut out = None;
         for scan in &mut scans {
-            if matches!(scan.peek(), Some(Ok((seq, _))) if *seq == next) {
+            if matches!(scan.peek(), Some(Ok(seq)) if *seq == next) {
                 out = scan.next();
             }
         }
@@ -250,16 +258,14 @@ fn merged_seqs<'a>(
 
 /// The records of one block, in leaf order.
 fn block_records(store: &Store, height: u64) -> Result<Vec<Vec<u8>>, TxError> {
-    let raw = store
-        .get(Column::Index, &index::audit_block(height))
+    let span = store
+        .read(&AUDIT_BLOCK, height)
         .map_err(internal)?
         .ok_or_else(|| internal(format!("block {height} has no audit records")))?;
-    let first = u64::from_be_bytes(raw[..8].try_into().map_err(internal)?);
-    let count = u32::from_be_bytes(raw[8..12].try_into().map_err(internal)?) as u64;
-    (first..first + count)
+    (span.first..span.first + u64::from(span.count))
         .map(|s| {
             store
-                .get(Column::Index, &index::audit(s))
+                .read_raw(&AUDIT, s)
                 .map_err(internal)?
                 .ok_or_else(|| internal(format!("audit record {s} missing")))
         })

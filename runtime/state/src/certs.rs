@@ -6,10 +6,11 @@
 //! Dates are calendar dates in China Standard Time (UTC+8) of the block time.
 
 use govchain_crypto::{Sm3Hasher, sm3};
-use govchain_types::{TxError, decode, pb, validate_name};
+use govchain_store::Records;
+use govchain_types::{TxError, pb, validate_name};
 
 use crate::internal;
-use crate::{BlockContext, Overlay, VerifiedTx, event, keys, points};
+use crate::{BlockContext, Overlay, VerifiedTx, event, points, tables};
 
 /// Longest certificate number.
 pub const MAX_NUMBER: usize = 64;
@@ -75,40 +76,34 @@ fn date_field(field: &'static str, s: &str) -> Result<i64, TxError> {
 
 /// A certificate type.
 pub fn cert_type(o: &Overlay, id: &str) -> Result<pb::CertType, TxError> {
-    let raw = o
-        .get(&keys::cert_type(id))
+    o.read(&tables::CERT_TYPE, id)
         .map_err(internal)?
         .ok_or_else(|| TxError::UnknownCertType {
             cert_type: id.to_string(),
-        })?;
-    decode("certificate type", &raw)
+        })
 }
 
 /// A registered purpose.
 pub fn purpose(o: &Overlay, id: &str) -> Result<pb::Purpose, TxError> {
-    let raw = o
-        .get(&keys::purpose(id))
+    o.read(&tables::PURPOSE, id)
         .map_err(internal)?
         .ok_or_else(|| TxError::UnknownPurpose {
             purpose: id.to_string(),
-        })?;
-    decode("purpose", &raw)
+        })
 }
 
 /// A certificate.
 pub fn get(o: &Overlay, id: &str) -> Result<pb::Certificate, TxError> {
-    let raw = o
-        .get(&keys::certificate(id))
+    o.read(&tables::CERTIFICATE, id)
         .map_err(internal)?
         .ok_or_else(|| TxError::NotFound {
             what: format!("certificate '{id}'"),
-        })?;
-    decode("certificate", &raw)
+        })
 }
 
 /// The grants of a certificate, in id order.
 pub fn grants(o: &Overlay, cert_id: &str) -> Result<Vec<pb::Grant>, TxError> {
-    crate::decode_prefix(o, &keys::grants_of(cert_id), "grant")
+    crate::values(o, &tables::GRANT, tables::GRANT.within(cert_id))
 }
 
 /// Checks a certificate type proposed to governance.
@@ -124,7 +119,7 @@ pub fn validate_cert_type(o: &Overlay, t: &pb::CertType) -> Result<(), TxError> 
         });
     }
     for d in &t.issuers {
-        if o.get(&keys::department(d)).map_err(internal)?.is_none() {
+        if !o.contains(&tables::DEPARTMENT, d).map_err(internal)? {
             return Err(TxError::UnknownDepartment {
                 department: d.clone(),
             });
@@ -303,19 +298,17 @@ pub(crate) fn publish(
     }
     // An envelope opens to one data key: reused on a second certificate, it would let
     // that certificate's issuer obtain shares of another issuer's key.
-    let envelope_key = keys::envelope(govchain_custody::Envelope::tag(&p.key_envelope));
+    let envelope = govchain_custody::Envelope::tag(&p.key_envelope);
     let id = cert_id(&p.cert_type, &p.number);
-    if let Some(other) = o.get(&envelope_key).map_err(internal)? {
+    if let Some(other) = o.read(&tables::ENVELOPE, envelope).map_err(internal)? {
         return Err(TxError::InvalidArgument {
             field: "key_envelope",
             reason: format!(
-                "already backs certificate {}: encrypt every document's key afresh",
-                String::from_utf8_lossy(&other)
+                "already backs certificate {other}: encrypt every document's key afresh"
             ),
         });
     }
-    let key = keys::certificate(&id);
-    if o.get(&key).map_err(internal)?.is_some() {
+    if o.contains(&tables::CERTIFICATE, &id).map_err(internal)? {
         return Err(TxError::DuplicateCertificate {
             cert_type: p.cert_type.clone(),
             number: p.number.clone(),
@@ -343,10 +336,10 @@ pub(crate) fn publish(
         revoked_height: 0,
         revoke_reason: String::new(),
     };
-    o.put(key, govchain_types::encode(&rec));
-    o.put(envelope_key, id.as_bytes().to_vec());
-    o.put(keys::cert_by_subject(&p.subject_id, &id), vec![]);
-    o.put(keys::cert_by_issuer(issuer, &id), vec![]);
+    o.write(&tables::CERTIFICATE, &id, &rec);
+    o.write(&tables::ENVELOPE, envelope, &id);
+    o.write(&tables::CERT_BY_SUBJECT, (&p.subject_id, &id), &());
+    o.write(&tables::CERT_BY_ISSUER, (issuer, &id), &());
     let reward = points::reward(
         o,
         &points::Cause {
@@ -409,9 +402,9 @@ pub(crate) fn grant(
             reason: format!("certificate {} is revoked", cert.id),
         });
     }
-    if o.get(&keys::department(&g.grantee))
+    if !o
+        .contains(&tables::DEPARTMENT, &g.grantee)
         .map_err(internal)?
-        .is_none()
     {
         return Err(TxError::UnknownDepartment {
             department: g.grantee.clone(),
@@ -441,8 +434,11 @@ pub(crate) fn grant(
             ),
         });
     }
-    let id = keys::counter(o.get(keys::NEXT_GRANT).map_err(internal)?)?.max(1);
-    o.put(keys::NEXT_GRANT.to_vec(), (id + 1).to_be_bytes().to_vec());
+    let id = o
+        .read_or_default(&tables::NEXT_GRANT, ())
+        .map_err(internal)?
+        .max(1);
+    o.write(&tables::NEXT_GRANT, (), &(id + 1));
     let rec = pb::Grant {
         id,
         cert_id: cert.id.clone(),
@@ -455,7 +451,7 @@ pub(crate) fn grant(
         revoked: false,
         revoked_height: 0,
     };
-    o.put(keys::grant(&cert.id, id), govchain_types::encode(&rec));
+    o.write(&tables::GRANT, (&cert.id, id), &rec);
     events.push(event(
         "grant_created",
         &[
@@ -493,18 +489,17 @@ pub(crate) fn revoke(
         cert.status = pb::CertStatus::Revoked as i32;
         cert.revoked_height = ctx.height;
         cert.revoke_reason = r.reason.clone();
-        o.put(keys::certificate(&cert.id), govchain_types::encode(&cert));
+        o.write(&tables::CERTIFICATE, &cert.id, &cert);
         events.push(event("certificate_revoked", &[("cert", cert.id)]));
         return Ok(());
     }
-    let key = keys::grant(&cert.id, r.grant_id);
-    let raw = o
-        .get(&key)
+    let key = (cert.id.as_str(), r.grant_id);
+    let mut g = o
+        .read(&tables::GRANT, key)
         .map_err(internal)?
         .ok_or_else(|| TxError::NotFound {
             what: format!("grant {} of certificate {}", r.grant_id, cert.id),
         })?;
-    let mut g: pb::Grant = decode("grant", &raw)?;
     if g.revoked {
         return Err(TxError::InvalidArgument {
             field: "grant_id",
@@ -513,7 +508,7 @@ pub(crate) fn revoke(
     }
     g.revoked = true;
     g.revoked_height = ctx.height;
-    o.put(key, govchain_types::encode(&g));
+    o.write(&tables::GRANT, key, &g);
     events.push(event(
         "grant_revoked",
         &[("cert", cert.id), ("grant", g.id.to_string())],

@@ -6,11 +6,12 @@
 //! only the result, signed. The requester never receives the document or its key.
 
 use govchain_crypto::{PublicKey, Signature, sm3};
-use govchain_types::{TxError, decode, pb};
+use govchain_store::Records;
+use govchain_types::{TxError, pb};
 
 use crate::custody::{self, VALIDATOR_ACCOUNT};
 use crate::policy::Policy;
-use crate::{BlockContext, Overlay, VerifiedTx, certs, event, gate, governance, internal, keys};
+use crate::{BlockContext, Overlay, VerifiedTx, certs, event, gate, governance, internal, tables};
 
 /// Longest job arguments.
 pub const MAX_ARGS: usize = 16 * 1024;
@@ -51,7 +52,7 @@ pub fn result_digest(chain_id: &str, r: &pb::ComputeResult) -> [u8; 32] {
 /// in id order.
 pub fn executor_for(o: &Overlay, issuer: &str) -> Result<Option<pb::Validator>, TxError> {
     Ok(
-        crate::decode_prefix::<pb::Validator>(o, keys::VALIDATORS, "validator")?
+        crate::values(o, &tables::VALIDATOR, tables::VALIDATOR.all())?
             .into_iter()
             .find(|v| v.department == issuer && !v.observer),
     )
@@ -59,18 +60,12 @@ pub fn executor_for(o: &Overlay, issuer: &str) -> Result<Option<pb::Validator>, 
 
 /// A validator's record, if it still is one.
 pub fn validator(o: &Overlay, id: &str) -> Result<Option<pb::Validator>, TxError> {
-    o.get(&keys::validator(id))
-        .map_err(internal)?
-        .map(|raw| decode("validator", &raw))
-        .transpose()
+    o.read(&tables::VALIDATOR, id).map_err(internal)
 }
 
 /// A job's posted result.
 pub fn result(o: &Overlay, request: u64) -> Result<Option<pb::JobResult>, TxError> {
-    o.get(&keys::job_result(request))
-        .map_err(internal)?
-        .map(|raw| decode("job result", &raw))
-        .transpose()
+    o.read(&tables::JOB_RESULT, request).map_err(internal)
 }
 
 /// Executes a [`pb::ComputeJob`]: the gate decides (action `compute`); an allowed job is
@@ -111,8 +106,13 @@ pub(crate) fn submit(
         });
     }
     let cert = certs::get(o, &job.cert_id)?;
-    let quota_key = keys::job_quota(&tx.body.sender, &cert.id, certs::block_date(ctx.time_ms));
-    let used = keys::counter(o.get(&quota_key).map_err(internal)?)?;
+    let quota_key = (
+        (tx.body.sender.as_str(), cert.id.as_str()),
+        certs::block_date(ctx.time_ms),
+    );
+    let used = o
+        .read_or_default(&tables::JOB_QUOTA, quota_key)
+        .map_err(internal)?;
     if used >= MAX_JOBS_PER_DAY {
         return Err(TxError::InvalidArgument {
             field: "compute",
@@ -146,7 +146,7 @@ pub(crate) fn submit(
             executor: executor.id.clone(),
             requester_key: tx.tx.signer_pubkey.clone(),
         };
-        o.put(quota_key, (used + 1).to_be_bytes().to_vec());
+        o.write(&tables::JOB_QUOTA, quota_key, &(used + 1));
         custody::record_request(o, tx, &out.record, executor.public_key.clone(), Some(spec));
         events.push(event(
             "compute_requested",
@@ -242,19 +242,19 @@ pub(crate) fn post_result(
             format!("not validator {id}'s SM2 signature over the result digest"),
         );
     }
-    o.put(
-        keys::job_result(r.request),
-        govchain_types::encode(&pb::JobResult {
-            result: Some(r.clone()),
-            executor: id.to_string(),
-            height: ctx.height,
-            tx_hash: tx.hash.to_vec(),
-        }),
-    );
+    let posted = pb::JobResult {
+        result: Some(r.clone()),
+        executor: id.to_string(),
+        height: ctx.height,
+        tx_hash: tx.hash.to_vec(),
+    };
+    o.write(&tables::JOB_RESULT, r.request, &posted);
     // The output, or why the job failed, is for the requester only.
     let outcome = if r.failed { "failed" } else { "result" };
-    let mut seq = keys::counter(o.get(keys::AUDIT_SEQ).map_err(internal)?)?;
-    seq += 1;
+    let seq = o
+        .read_or_default(&tables::AUDIT_SEQ, ())
+        .map_err(internal)?
+        + 1;
     let reason = format!(
         "compute job {} ({}.{}) run by validator {id} ({}) on {}'s node: {outcome} posted, encrypted to the requester, {} gas",
         req.seq, job.contract, job.method, v.department, cert.issuer, r.gas_used
@@ -270,7 +270,7 @@ pub(crate) fn post_result(
         reason,
     );
     o.push_audit(record);
-    o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
+    o.write_sticky(&tables::AUDIT_SEQ, (), &seq);
     events.push(event(
         "compute_result",
         &[

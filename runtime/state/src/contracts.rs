@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use govchain_store::Records;
 use govchain_types::{Hash, HashHex, pb};
 use govchain_vm::{Entry, Host, HostError};
 
 use crate::policy::Policy;
-use crate::{BlockContext, Overlay, account_label, gate, keys, points};
+use crate::tables::CONTRACT_DATA;
+use crate::{BlockContext, Overlay, account_label, gate, points};
 
 /// Who calls a contract.
 #[derive(Debug, Clone, Default)]
@@ -56,8 +58,9 @@ impl ContractHost {
         }
     }
 
-    fn key(&self, k: &[u8]) -> Vec<u8> {
-        keys::contract_data(&self.contract, k)
+    /// The key of the contract's own record `k`.
+    fn key<'a>(&'a self, k: &'a [u8]) -> (&'a str, &'a [u8]) {
+        (&self.contract, k)
     }
 }
 
@@ -67,18 +70,20 @@ fn fatal(e: crate::StateError) -> HostError {
 
 impl Host for ContractHost {
     fn storage_get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, HostError> {
-        self.overlay.get(&self.key(key)).map_err(fatal)
+        self.overlay
+            .read(&CONTRACT_DATA, self.key(key))
+            .map_err(|e| fatal(e.into()))
     }
 
     fn storage_set(&mut self, key: &[u8], value: &[u8]) -> Result<(), HostError> {
-        let k = self.key(key);
-        self.overlay.put(k, value.to_vec());
+        let k = (self.contract.as_str(), key);
+        self.overlay.write(&CONTRACT_DATA, k, &value.to_vec());
         Ok(())
     }
 
     fn storage_remove(&mut self, key: &[u8]) -> Result<(), HostError> {
-        let k = self.key(key);
-        self.overlay.delete(k);
+        let k = (self.contract.as_str(), key);
+        self.overlay.remove(&CONTRACT_DATA, k);
         Ok(())
     }
 
@@ -87,16 +92,17 @@ impl Host for ContractHost {
         prefix: &[u8],
         after: Option<&[u8]>,
     ) -> Result<Option<Entry>, HostError> {
-        let scope = self.key(b"");
-        let full_prefix = self.key(prefix);
-        let full_after = after.map(|a| self.key(a));
+        // The raw last part of a key encodes as itself: the key of `prefix` is the
+        // prefix of every key that starts with it.
+        let within = CONTRACT_DATA.key(self.key(prefix));
+        let after = after.map(|a| CONTRACT_DATA.key(self.key(a)));
         Ok(self
             .overlay
-            .scan(&full_prefix, full_after.as_deref())
+            .records(&CONTRACT_DATA, within, after)
             .next()
             .transpose()
             .map_err(fatal)?
-            .map(|(k, v)| (k[scope.len()..].to_vec(), v)))
+            .map(|((_, k), v)| (k, v)))
     }
 
     fn caller(&self) -> String {

@@ -6,10 +6,11 @@
 //! may send nothing but releases. The chain cannot check a share itself (it is encrypted
 //! to the requester); the requester verifies each share against the key set.
 
-use govchain_types::{TxError, decode, pb};
+use govchain_store::Records;
+use govchain_types::{TxError, pb};
 
 use crate::admission::registered_key_in;
-use crate::{BlockContext, Overlay, VerifiedTx, certs, event, internal, keys, liveness};
+use crate::{BlockContext, Overlay, VerifiedTx, certs, event, internal, liveness, tables};
 
 /// Prefix of a validator's transaction account.
 pub const VALIDATOR_ACCOUNT: &str = "validator:";
@@ -40,23 +41,17 @@ fn refused(request: u64, reason: String) -> TxError {
 
 /// The custody key set, if the chain has one.
 pub fn key_set(o: &Overlay) -> Result<Option<pb::CustodyKeySet>, TxError> {
-    o.get(keys::CUSTODY)
-        .map_err(internal)?
-        .map(|raw| decode("custody key set", &raw))
-        .transpose()
+    o.read(&tables::CUSTODY, ()).map_err(internal)
 }
 
 /// An allowed access request kept for release.
 pub fn request(o: &Overlay, seq: u64) -> Result<Option<pb::AccessRequest>, TxError> {
-    o.get(&keys::access_request(seq))
-        .map_err(internal)?
-        .map(|raw| decode("access request", &raw))
-        .transpose()
+    o.read(&tables::ACCESS_REQUEST, seq).map_err(internal)
 }
 
 /// The shares released for a request, by share number.
 pub fn releases(o: &Overlay, seq: u64) -> Result<Vec<pb::ReleasedShare>, TxError> {
-    crate::decode_prefix(o, &keys::releases_of(seq), "released share")
+    crate::values(o, &tables::RELEASE, tables::RELEASE.within(seq))
 }
 
 /// Keeps an allowed request so validators can release key shares for it, encrypted to
@@ -81,10 +76,7 @@ pub(crate) fn record_request(
         requester_key: recipient_key,
         job,
     };
-    o.put(
-        keys::access_request(record.seq),
-        govchain_types::encode(&rec),
-    );
+    o.write(&tables::ACCESS_REQUEST, record.seq, &rec);
 }
 
 /// The validator behind a `validator:<id>` sender, if it holds a custody share.
@@ -96,11 +88,10 @@ pub fn holder(o: &Overlay, sender: &str) -> Result<pb::Validator, TxError> {
     let id = sender
         .strip_prefix(VALIDATOR_ACCOUNT)
         .ok_or(not_holder("release key shares (only validators do)"))?;
-    let raw = o
-        .get(&keys::validator(id))
+    let v = o
+        .read(&tables::VALIDATOR, id)
         .map_err(internal)?
         .ok_or(not_holder("release key shares (not a validator)"))?;
-    let v: pb::Validator = decode("validator", &raw)?;
     if v.observer || v.custody_share == 0 {
         return Err(not_holder(
             "release key shares (this validator holds no custody share)",
@@ -139,9 +130,8 @@ pub fn check_release(
             ),
         ));
     }
-    if o.get(&keys::release(seq, share))
+    if o.contains(&tables::RELEASE, (seq, share))
         .map_err(internal)?
-        .is_some()
     {
         return Err(TxError::AlreadyExists {
             what: format!("share {share} for request {seq}"),
@@ -167,17 +157,16 @@ pub fn check_release(
         None => {}
     }
     if req.grant_id != 0 {
-        let raw = o
-            .get(&keys::grant(&cert.id, req.grant_id))
+        let g = o
+            .read(&tables::GRANT, (&cert.id, req.grant_id))
             .map_err(internal)?
             .ok_or_else(|| internal(format!("grant {} missing", req.grant_id)))?;
-        let g: pb::Grant = decode("grant", &raw)?;
         if let Some(why) = liveness::grant_lapse(&g, ctx)? {
             return Err(refused(seq, why));
         }
     }
     let key = match &req.job {
-        None => registered_key_in(|k| o.get(k), &req.requester, &req.operator)
+        None => registered_key_in(o, &req.requester, &req.operator)
             .map_err(|e| refused(seq, format!("the requester's account: {e}")))?,
         Some(job) => {
             crate::compute::validator(o, &job.executor)?
@@ -260,7 +249,9 @@ pub(crate) fn release(
         }
         checked.push((rel, check_release(o, ctx, rel.request, v.custody_share)?));
     }
-    let mut seq = keys::counter(o.get(keys::AUDIT_SEQ).map_err(internal)?)?;
+    let mut seq = o
+        .read_or_default(&tables::AUDIT_SEQ, ())
+        .map_err(internal)?;
     for (rel, (req, cert)) in checked {
         let stored = pb::ReleasedShare {
             request: req.seq,
@@ -271,10 +262,7 @@ pub(crate) fn release(
             tx_hash: tx.hash.to_vec(),
             sealed_key: rel.sealed_key.clone(),
         };
-        o.put(
-            keys::release(req.seq, v.custody_share),
-            govchain_types::encode(&stored),
-        );
+        o.write(&tables::RELEASE, (req.seq, v.custody_share), &stored);
         seq += 1;
         let reason = format!(
             "key share {} (of {threshold} needed) released by validator {} ({}) for request {}{}",
@@ -309,7 +297,7 @@ pub(crate) fn release(
             ],
         ));
     }
-    o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
+    o.write_sticky(&tables::AUDIT_SEQ, (), &seq);
     Ok(())
 }
 

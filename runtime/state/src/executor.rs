@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use govchain_crypto::{Sm3Hasher, merkle, sm3};
-use govchain_store::Store;
+use govchain_store::{Records, Store};
 use govchain_types::{Coded, Hash, TxError, pb};
 
 use crate::admission::{account_label, registered_key_in};
@@ -11,7 +11,7 @@ use crate::contracts::{Caller, ContractHost};
 use crate::policy::Policy;
 use crate::{
     Admission, ChainParams, Genesis, Overlay, Result, StateError, StateWrites, VerifiedTx, audit,
-    certs, compute, custody, gate, governance, keys,
+    certs, compute, custody, gate, governance, internal, tables,
 };
 use govchain_vm::{CallError, CallRequest, EntryKind, Vm};
 
@@ -190,9 +190,8 @@ impl Executor {
                 }) => {
                     o.discard_tx();
                     if consume_nonce {
-                        bump_nonce(&mut o, tx).map_err(|e| StateError::Corrupt {
-                            key: "nonce".into(),
-                            reason: e.to_string(),
+                        bump_nonce(&mut o, tx).map_err(|e| {
+                            StateError::Node(format!("nonce of {}: {e}", tx.account()))
                         })?;
                     }
                     o.commit_tx();
@@ -315,14 +314,14 @@ impl From<crate::StateError> for TxFailure {
 }
 
 fn bump_nonce(o: &mut Overlay, tx: &VerifiedTx) -> std::result::Result<(), TxError> {
-    let key = keys::nonce(&tx.body.sender, &tx.body.operator);
-    let next = keys::counter(o.get(&key).map_err(|e| TxError::Internal(e.to_string()))?)? + 1;
-    o.put(key, next.to_be_bytes().to_vec());
+    let key = (tx.body.sender.as_str(), tx.body.operator.as_str());
+    let next = o.read_or_default(&tables::NONCE, key).map_err(internal)? + 1;
+    o.write(&tables::NONCE, key, &next);
     Ok(())
 }
 
 fn chain_params(o: &Overlay) -> Result<ChainParams> {
-    crate::json_record(o.get(keys::PARAMS)?, "c/params")
+    crate::genesis_record(o, &tables::PARAMS)
 }
 
 /// What every transaction of a block executes with.
@@ -349,15 +348,16 @@ fn execute_tx(
     // Account checks again against the state this block sees: governance may have
     // rotated a key or removed a department since admission. The signature itself was
     // verified at admission and is bound to the key compared here.
-    let key = registered_key_in(|k| o.get(k), &body.sender, &body.operator).map_err(pre)?;
+    let key = registered_key_in(o, &body.sender, &body.operator).map_err(pre)?;
     if key != tx.tx.signer_pubkey {
         return Err(pre(TxError::KeyMismatch {
             account: tx.account(),
             presented: "signer".into(),
         }));
     }
-    let expected =
-        keys::counter(o.get(&keys::nonce(&body.sender, &body.operator))?).map_err(pre)?;
+    let expected = o
+        .read_or_default(&tables::NONCE, (&body.sender, &body.operator))
+        .map_err(|e| pre(internal(e)))?;
     if body.nonce != expected {
         let account = account_label(&body.sender, &body.operator);
         return Err(pre(if body.nonce < expected {
@@ -557,8 +557,7 @@ fn contract_code(
     let code = if vm.is_cached(&code_hash) {
         None
     } else {
-        o.get(&keys::code(&code_hash))
-            .map_err(|e| TxError::Internal(e.to_string()))?
+        o.read(&tables::CODE, &code_hash).map_err(internal)?
     };
     Ok((code_hash, code))
 }
@@ -622,11 +621,8 @@ fn anchor(
             reason: format!("at most 256 bytes, got {}", a.note.len()),
         });
     }
-    let key = keys::anchor(&tx.body.sender, &a.key);
-    if o.get(&key)
-        .map_err(|e| TxError::Internal(e.to_string()))?
-        .is_some()
-    {
+    let key = (tx.body.sender.as_str(), a.key.as_str());
+    if o.contains(&tables::ANCHOR, key).map_err(internal)? {
         return Err(TxError::AlreadyExists {
             what: format!("anchor '{}' of '{}'", a.key, tx.body.sender),
         });
@@ -639,7 +635,7 @@ fn anchor(
         height: ctx.height,
         tx_hash: tx.hash.to_vec(),
     };
-    o.put(key, govchain_types::encode(&rec));
+    o.write(&tables::ANCHOR, key, &rec);
     events.push(crate::event(
         "anchor",
         &[

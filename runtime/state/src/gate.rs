@@ -6,12 +6,13 @@
 //! purpose) is an error and writes nothing; every decision on a real request, allowed or
 //! denied, is an audit record, and its points move, even if the transaction fails later.
 
+use govchain_store::Records;
 use govchain_types::{TxError, pb};
 
 use crate::internal;
 use crate::liveness::{self, CertLapse};
 use crate::policy::{Policy, Verdict};
-use crate::{BlockContext, Overlay, certs, keys, points};
+use crate::{BlockContext, Overlay, certs, points, tables};
 
 /// Who is reading, and through what.
 #[derive(Debug, Clone)]
@@ -73,7 +74,10 @@ pub fn read(
     let cert = certs::get(o, cert_id)?;
     let ty = certs::cert_type(o, &cert.cert_type)?;
     let basis = basis(o, ctx, policy, reader, &cert, purpose)?;
-    let seq = keys::counter(o.get(keys::AUDIT_SEQ).map_err(internal)?)? + 1;
+    let seq = o
+        .read_or_default(&tables::AUDIT_SEQ, ())
+        .map_err(internal)?
+        + 1;
     let mut record = pb::AuditRecord {
         seq,
         height: ctx.height,
@@ -115,7 +119,7 @@ pub fn read(
     if allowed {
         record.decision = pb::Decision::Allow as i32;
     }
-    o.put_sticky(keys::AUDIT_SEQ.to_vec(), seq.to_be_bytes().to_vec());
+    o.write_sticky(&tables::AUDIT_SEQ, (), &seq);
     o.push_audit(record.clone());
     Ok(Outcome {
         record,
@@ -199,8 +203,8 @@ fn charge(
         record.reason = format!("allowed: {why}");
         return Ok(true);
     }
-    if let Some((key, used, quota)) = points::free_read(o, ctx, reader.department)? {
-        points::use_free_read(o, key, used);
+    if let Some((period, used, quota)) = points::free_read(o, ctx, reader.department)? {
+        points::use_free_read(o, reader.department, period, used);
         record.reason = format!(
             "allowed: {why}; free read {} of {quota} this period",
             used + 1

@@ -9,7 +9,7 @@ use govchain_types::{pb, validate_dept_id, validate_name};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::PolicyLine;
-use crate::{Overlay, Result, StateError, keys};
+use crate::{Overlay, Result, StateError, tables};
 
 /// Parameters every node must agree on (consensus rules).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -547,16 +547,10 @@ impl Genesis {
 
     /// Writes the genesis records into an empty overlay.
     pub fn apply(&self, o: &mut Overlay) -> Result<()> {
-        o.put(keys::CHAIN_ID.to_vec(), self.chain_id.as_bytes().to_vec());
-        o.put(keys::CHAIN_SALT.to_vec(), self.salt());
-        o.put(
-            keys::PARAMS.to_vec(),
-            serde_json::to_vec(&self.params).expect("serialises"),
-        );
-        o.put(
-            keys::COMMITTEE.to_vec(),
-            serde_json::to_vec(&self.committee).expect("serialises"),
-        );
+        o.write(&tables::CHAIN_ID, (), &self.chain_id);
+        o.write(&tables::CHAIN_SALT, (), &self.salt());
+        o.write(&tables::PARAMS, (), &self.params);
+        o.write(&tables::COMMITTEE, (), &self.committee);
         for d in &self.departments {
             let rec = pb::Department {
                 id: d.id.clone(),
@@ -573,7 +567,7 @@ impl Genesis {
                     })
                     .collect(),
             };
-            o.put(keys::department(&d.id), govchain_types::encode(&rec));
+            o.write(&tables::DEPARTMENT, &d.id, &rec);
         }
         for v in &self.validators {
             let raft = v.raft.clone().unwrap_or_default();
@@ -587,9 +581,9 @@ impl Genesis {
                 custody_share: v.custody_share,
             };
             if rec.raft_id != 0 {
-                o.put(keys::raft_id(rec.raft_id), v.id.as_bytes().to_vec());
+                o.write(&tables::RAFT_ID, rec.raft_id, &v.id);
             }
-            o.put(keys::validator(&v.id), govchain_types::encode(&rec));
+            o.write(&tables::VALIDATOR, &v.id, &rec);
         }
         if let Some(c) = &self.custody {
             let rec = pb::CustodyKeySet {
@@ -597,7 +591,7 @@ impl Genesis {
                 public_key_set: hex::decode(&c.public_key_set).expect("validated"),
                 release_window_ms: c.release_window_ms,
             };
-            o.put(keys::CUSTODY.to_vec(), govchain_types::encode(&rec));
+            o.write(&tables::CUSTODY, (), &rec);
         }
         self.apply_access(o)?;
         o.commit_tx();
@@ -607,7 +601,7 @@ impl Genesis {
     fn apply_access(&self, o: &mut Overlay) -> Result<()> {
         let a = &self.access;
         for t in &a.cert_types {
-            o.put(keys::cert_type(&t.id), govchain_types::encode(&t.to_pb()));
+            o.write(&tables::CERT_TYPE, &t.id, &t.to_pb());
         }
         for p in &a.purposes {
             let rec = pb::Purpose {
@@ -615,26 +609,20 @@ impl Genesis {
                 description: p.description.clone(),
                 legal_basis: p.legal_basis.clone(),
             };
-            o.put(keys::purpose(&p.id), govchain_types::encode(&rec));
+            o.write(&tables::PURPOSE, &p.id, &rec);
         }
-        o.put(
-            keys::POLICY_MODEL.to_vec(),
-            a.policy_model.as_bytes().to_vec(),
-        );
-        o.put(keys::POLICY_VERSION.to_vec(), 1u64.to_be_bytes().to_vec());
+        o.write(&tables::POLICY_MODEL, (), &a.policy_model);
+        o.write(&tables::POLICY_VERSION, (), &1);
         for line in &a.policy {
             let l = PolicyLine::parse(line).map_err(StateError::Genesis)?;
-            o.put(keys::policy_line(&l.canonical()), vec![]);
+            o.write(&tables::POLICY_LINE, &l.canonical(), &());
         }
         let params = pb::PointsParams {
             free_reads_per_period: a.free_reads_per_period,
             period_ms: a.period_ms,
             reward_cap_per_period: a.reward_cap_per_period,
         };
-        o.put(
-            keys::POINTS_PARAMS.to_vec(),
-            govchain_types::encode(&params),
-        );
+        o.write(&tables::POINTS_PARAMS, (), &params);
         let ctx = crate::BlockContext {
             height: 0,
             time_ms: self.genesis_time_ms,

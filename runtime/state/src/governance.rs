@@ -12,14 +12,15 @@
 //! points; change the points parameters.
 
 use govchain_crypto::sm3;
-use govchain_types::{TxError, decode, pb, validate_dept_id};
+use govchain_store::Records;
+use govchain_types::{TxError, pb, validate_dept_id};
 use govchain_vm::Vm;
 
 use crate::contracts::ContractHost;
 use crate::genesis::Committee;
 use crate::internal;
 use crate::policy::{self, PolicyLine};
-use crate::{BlockContext, Overlay, certs, event, keys, points};
+use crate::{BlockContext, Overlay, certs, event, points, tables};
 
 /// Voting period when a proposal does not set one, in blocks.
 pub const DEFAULT_VOTING_PERIOD: u64 = 10_000;
@@ -27,11 +28,7 @@ pub const DEFAULT_VOTING_PERIOD: u64 = 10_000;
 pub const MAX_VOTING_PERIOD: u64 = 1_000_000;
 
 fn committee(o: &Overlay) -> Result<Committee, TxError> {
-    let raw = o
-        .get(keys::COMMITTEE)
-        .map_err(internal)?
-        .ok_or_else(|| internal("committee missing from state"))?;
-    serde_json::from_slice(&raw).map_err(internal)
+    crate::genesis_record(o, &tables::COMMITTEE).map_err(internal)
 }
 
 fn member(o: &Overlay, sender: &str, action: &'static str) -> Result<Committee, TxError> {
@@ -46,24 +43,20 @@ fn member(o: &Overlay, sender: &str, action: &'static str) -> Result<Committee, 
 }
 
 fn load_proposal(o: &Overlay, id: u64) -> Result<pb::ProposalRecord, TxError> {
-    let raw = o
-        .get(&keys::proposal(id))
+    o.read(&tables::PROPOSAL, id)
         .map_err(internal)?
         .ok_or_else(|| TxError::NotFound {
             what: format!("proposal {id}"),
-        })?;
-    decode("proposal", &raw)
+        })
 }
 
 /// A deployed contract's record.
 pub fn contract(o: &Overlay, name: &str) -> Result<pb::ContractRecord, TxError> {
-    let raw = o
-        .get(&keys::contract(name))
+    o.read(&tables::CONTRACT, name)
         .map_err(internal)?
         .ok_or_else(|| TxError::NotFound {
             what: format!("contract '{name}'"),
-        })?;
-    decode("contract", &raw)
+        })
 }
 
 /// Checks a proposal's action and stores what approval will need (deploy: the prepared
@@ -86,14 +79,13 @@ fn prepare_action(
                 reason: e.to_string(),
             })?;
             let code_hash = sm3(&d.code);
-            let code_key = keys::code(&code_hash);
-            if o.get(&code_key).map_err(internal)?.is_none() {
-                o.put(code_key, prepared.code);
-                o.put(
-                    keys::code_entries(&code_hash),
-                    serde_json::to_vec(&(prepared.calls, prepared.queries, prepared.jobs))
-                        .expect("json"),
-                );
+            if o.read(&tables::CODE, &code_hash)
+                .map_err(internal)?
+                .is_none()
+            {
+                o.write(&tables::CODE, &code_hash, &prepared.code);
+                let entries = vec![prepared.calls, prepared.queries, prepared.jobs];
+                o.write(&tables::CODE_ENTRIES, &code_hash, &entries);
             }
             Ok((
                 format!(
@@ -119,7 +111,7 @@ fn prepare_action(
             }
             for line in &change.remove {
                 let l = parse_line(line)?;
-                if o.get(&keys::policy_line(&l.canonical()))
+                if o.read(&tables::POLICY_LINE, &l.canonical())
                     .map_err(internal)?
                     .is_none()
                 {
@@ -147,7 +139,7 @@ fn prepare_action(
             Ok((format!("purpose '{}'", p.id), String::new(), vec![]))
         }
         Action::AdjustPoints(a) => {
-            if o.get(&keys::department(&a.department))
+            if o.read(&tables::DEPARTMENT, &a.department)
                 .map_err(internal)?
                 .is_none()
             {
@@ -227,11 +219,11 @@ pub(crate) fn propose(
         });
     };
     let (summary, contract, code_hash) = prepare_action(o, vm, action)?;
-    let id = keys::counter(o.get(keys::NEXT_PROPOSAL).map_err(internal)?)?.max(1);
-    o.put(
-        keys::NEXT_PROPOSAL.to_vec(),
-        (id + 1).to_be_bytes().to_vec(),
-    );
+    let id = o
+        .read_or_default(&tables::NEXT_PROPOSAL, ())
+        .map_err(internal)?
+        .max(1);
+    o.write(&tables::NEXT_PROPOSAL, (), &(id + 1));
     let mut stored = p.clone();
     if let Some(pb::proposal::Action::Deploy(d)) = &mut stored.action {
         d.code.clear();
@@ -260,7 +252,7 @@ pub(crate) fn propose(
         ],
     ));
     decide(o, ctx, tx_hash, &committee, &mut rec, events)?;
-    o.put(keys::proposal(id), govchain_types::encode(&rec));
+    o.write(&tables::PROPOSAL, id, &rec);
     Ok(())
 }
 
@@ -287,7 +279,7 @@ pub(crate) fn vote(
         rec.status = pb::ProposalStatus::Expired as i32;
         rec.decided_height = ctx.height;
         events.push(event("proposal_expired", &[("id", rec.id.to_string())]));
-        o.put(keys::proposal(rec.id), govchain_types::encode(&rec));
+        o.write(&tables::PROPOSAL, rec.id, &rec);
         return Ok(());
     }
     if rec
@@ -314,7 +306,7 @@ pub(crate) fn vote(
         ],
     ));
     decide(o, ctx, tx_hash, &committee, &mut rec, events)?;
-    o.put(keys::proposal(rec.id), govchain_types::encode(&rec));
+    o.write(&tables::PROPOSAL, rec.id, &rec);
     Ok(())
 }
 
@@ -365,20 +357,17 @@ fn apply(
             let mut removed = Vec::new();
             for line in &change.remove {
                 let l = parse_line(line)?.canonical();
-                o.delete(keys::policy_line(&l));
+                o.remove(&tables::POLICY_LINE, &l);
                 removed.push(l);
             }
             for line in &change.add {
                 let l = parse_line(line)?;
                 l.check_refs(o)?;
-                o.put(keys::policy_line(&l.canonical()), vec![]);
+                o.write(&tables::POLICY_LINE, &l.canonical(), &());
                 added.push(l.canonical());
             }
             let version = policy::version(o).map_err(internal)? + 1;
-            o.put(
-                keys::POLICY_VERSION.to_vec(),
-                version.to_be_bytes().to_vec(),
-            );
+            o.write(&tables::POLICY_VERSION, (), &version);
             events.push(event(
                 "policy_changed",
                 &[
@@ -393,7 +382,7 @@ fn apply(
         }
         Action::CertType(t) => {
             certs::validate_cert_type(o, t)?;
-            o.put(keys::cert_type(&t.id), govchain_types::encode(t));
+            o.write(&tables::CERT_TYPE, &t.id, t);
             events.push(event(
                 "cert_type_registered",
                 &[("proposal", id), ("type", t.id.clone())],
@@ -401,7 +390,7 @@ fn apply(
             Ok(())
         }
         Action::Purpose(p) => {
-            o.put(keys::purpose(&p.id), govchain_types::encode(p));
+            o.write(&tables::PURPOSE, &p.id, p);
             events.push(event(
                 "purpose_registered",
                 &[("proposal", id), ("purpose", p.id.clone())],
@@ -430,7 +419,7 @@ fn apply(
         }
         Action::Node(change) => crate::nodes::apply(o, &id, change, events),
         Action::PointsParams(p) => {
-            o.put(keys::POINTS_PARAMS.to_vec(), govchain_types::encode(p));
+            o.write(&tables::POINTS_PARAMS, (), p);
             events.push(event("points_params_changed", &[("proposal", id)]));
             Ok(())
         }
@@ -454,12 +443,11 @@ fn deploy(
         .as_slice()
         .try_into()
         .map_err(|_| internal("code hash"))?;
-    let entries = o
-        .get(&keys::code_entries(&hash))
+    // [calls, queries] before compute jobs existed; [calls, queries, jobs] since.
+    let mut lists = o
+        .read(&tables::CODE_ENTRIES, &hash)
         .map_err(internal)?
         .ok_or_else(|| internal("code entries missing"))?;
-    // [calls, queries] before compute jobs existed; [calls, queries, jobs] since.
-    let mut lists: Vec<Vec<String>> = serde_json::from_slice(&entries).map_err(internal)?;
     lists.resize(3, vec![]);
     let jobs = lists.pop().unwrap_or_default();
     let queries = lists.pop().unwrap_or_default();
@@ -475,10 +463,7 @@ fn deploy(
         queries,
         jobs,
     };
-    o.put(
-        keys::contract(&rec.contract),
-        govchain_types::encode(&record),
-    );
+    o.write(&tables::CONTRACT, &rec.contract, &record);
     events.push(event(
         "contract_deployed",
         &[

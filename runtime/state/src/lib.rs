@@ -13,8 +13,8 @@
 //!   audit), over [`certs`], [`policy`] (casbin), [`points`] and [`audit`].
 //! - [`custody`]: allowed requests validators release key shares for, and the release.
 //!
-//! State keys are laid out in [`keys`]; all state lives in the store's `state` column,
-//! audit records and ledgers in its `index` column.
+//! Every record lives in one of the [`tables`] (prefix, key codec, value codec): state in
+//! the store's `state` column, audit records and ledgers in its `index` column.
 
 pub mod admission;
 pub mod audit;
@@ -26,7 +26,6 @@ pub mod executor;
 pub mod gate;
 pub mod genesis;
 pub mod governance;
-pub mod keys;
 pub mod liveness;
 pub mod local;
 mod nodes;
@@ -35,11 +34,15 @@ pub mod points;
 pub mod policy;
 pub mod query;
 pub mod supervision;
+pub mod tables;
 
 pub use admission::{Admission, VerifiedTx, account_label};
 pub use executor::{BlockContext, ExecutedBlock, Executor};
 pub use genesis::{ChainParams, Genesis};
 pub use overlay::{Overlay, StateWrites, Writes};
+
+use govchain_store::table::Single;
+use govchain_store::{KeyCodec, Records, Table, ValueCodec};
 
 /// Errors reading or initialising state (not transaction failures: those are
 /// [`govchain_types::TxError`]).
@@ -58,14 +61,6 @@ pub enum StateError {
     /// produced or applied, and the node must stop.
     #[error("node-local failure during execution, block not committed: {0}")]
     Node(String),
-    /// A state record does not decode.
-    #[error("corrupt state record {key}: {reason}")]
-    Corrupt {
-        /// The key, printable.
-        key: String,
-        /// Why it does not decode.
-        reason: String,
-    },
 }
 
 /// Result alias of this crate.
@@ -86,18 +81,16 @@ pub(crate) fn event(kind: &str, attrs: &[(&str, String)]) -> govchain_types::pb:
     }
 }
 
-/// Every record under `prefix` in the overlay, decoded, in key order.
-pub(crate) fn decode_prefix<M: prost::Message + Default>(
+/// The values of a state table under `within` ([`Table::all`] or [`Table::within`]),
+/// in key order.
+pub(crate) fn values<K: KeyCodec, V: ValueCodec>(
     o: &Overlay,
-    prefix: &[u8],
-    what: &'static str,
-) -> std::result::Result<Vec<M>, govchain_types::TxError> {
-    let mut out = Vec::new();
-    for r in o.scan(prefix, None) {
-        let (_, v) = r.map_err(internal)?;
-        out.push(govchain_types::decode(what, &v)?);
-    }
-    Ok(out)
+    table: &Table<K, V>,
+    within: Vec<u8>,
+) -> std::result::Result<Vec<V::Value>, govchain_types::TxError> {
+    o.records(table, within, None)
+        .map(|r| r.map(|(_, v)| v).map_err(internal))
+        .collect()
 }
 
 /// A node-local failure as a transaction error (see [`StateError::Node`]).
@@ -105,15 +98,13 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> govchain_types::TxError {
     govchain_types::TxError::Internal(e.to_string())
 }
 
-/// A JSON record written by genesis (`key`, printable): missing is a genesis error, a
-/// bad encoding is corruption.
-pub(crate) fn json_record<T: serde::de::DeserializeOwned>(
-    raw: Option<Vec<u8>>,
-    key: &str,
-) -> Result<T> {
-    let raw = raw.ok_or_else(|| StateError::Genesis(format!("{key} missing from state")))?;
-    serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt {
-        key: key.into(),
-        reason: e.to_string(),
-    })
+/// A record genesis writes (chain parameters, the committee): missing is a genesis
+/// error.
+pub(crate) fn genesis_record<V: ValueCodec>(
+    records: &impl Records,
+    table: &Table<Single, V>,
+) -> Result<V::Value> {
+    records
+        .read(table, ())?
+        .ok_or_else(|| StateError::Genesis(format!("{} missing from state", table.name())))
 }

@@ -2,10 +2,11 @@
 //! mode the leader makes the replication membership follow the committed set.
 
 use govchain_crypto::PublicKey;
+use govchain_store::Records;
 use govchain_types::{TxError, pb, validate_dept_id};
 
 use crate::overlay::Overlay;
-use crate::{event, internal, keys};
+use crate::{event, internal, tables};
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> TxError {
     TxError::InvalidArgument {
@@ -40,9 +41,9 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, T
             what: format!("validator '{}'", node.id),
         });
     }
-    if o.get(&keys::department(&node.department))
+    if !o
+        .contains(&tables::DEPARTMENT, &node.department)
         .map_err(internal)?
-        .is_none()
     {
         return Err(TxError::UnknownDepartment {
             department: node.department.clone(),
@@ -53,13 +54,12 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, T
     if node.raft_id == 0 {
         return Err(invalid("node.raft_id", "must not be 0"));
     }
-    if let Some(owner) = o.get(&keys::raft_id(node.raft_id)).map_err(internal)? {
+    if let Some(owner) = o.read(&tables::RAFT_ID, node.raft_id).map_err(internal)? {
         return Err(invalid(
             "node.raft_id",
             format!(
                 "{} was given to '{}' (raft ids are never reused)",
-                node.raft_id,
-                String::from_utf8_lossy(&owner)
+                node.raft_id, owner
             ),
         ));
     }
@@ -99,7 +99,7 @@ pub(crate) fn apply(
     validate(o, change)?;
     let node = change.node.as_ref().expect("validated");
     if change.remove {
-        o.delete(keys::validator(&node.id));
+        o.remove(&tables::VALIDATOR, &node.id);
         events.push(event(
             "node_removed",
             &[
@@ -108,8 +108,8 @@ pub(crate) fn apply(
             ],
         ));
     } else {
-        o.put(keys::raft_id(node.raft_id), node.id.as_bytes().to_vec());
-        o.put(keys::validator(&node.id), govchain_types::encode(node));
+        o.write(&tables::RAFT_ID, node.raft_id, &node.id);
+        o.write(&tables::VALIDATOR, &node.id, node);
         events.push(event(
             "node_added",
             &[

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use govchain_store::{Column, Store};
+use govchain_store::{Column, KeyCodec, Records, Store, Table, ValueCodec};
 use govchain_types::pb;
 
 use crate::Result;
@@ -19,7 +19,7 @@ pub type StateWrites = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 /// transaction succeeds ([`Overlay::commit_tx`]), otherwise they are dropped
 /// ([`Overlay::discard_tx`]). Ordered maps keep iteration deterministic.
 ///
-/// The access gate's effects are *sticky* ([`Overlay::put_sticky`],
+/// The access gate's effects are *sticky* ([`Overlay::write_sticky`],
 /// [`Overlay::push_audit`]): a read that happened stays paid and audited even when the
 /// transaction that made it fails afterwards (a contract that reads and then aborts).
 #[derive(Debug)]
@@ -78,11 +78,88 @@ impl Overlay {
     }
 
     /// Reads through the pending layers, then the store.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    fn get(&self, key: &[u8]) -> govchain_store::Result<Option<Vec<u8>>> {
         if let Some(v) = self.layers().find_map(|l| l.get(key)) {
             return Ok(v.clone());
         }
-        Ok(self.store.state(key)?)
+        self.store.state(key)
+    }
+
+    /// The records of a state table under `within` ([`Table::all`] or
+    /// [`Table::within`]) after the key `after` (exclusive), in key order, through the
+    /// pending layers and the store.
+    pub fn records<'a, K: KeyCodec, V: ValueCodec>(
+        &'a self,
+        table: &'a Table<K, V>,
+        within: Vec<u8>,
+        after: Option<Vec<u8>>,
+    ) -> impl Iterator<Item = Result<(K::Owned, V::Value)>> + 'a {
+        debug_assert_eq!(
+            table.column(),
+            Column::State,
+            "the overlay holds state tables"
+        );
+        self.scan(within, after).map(move |r| {
+            r.and_then(|kv| Ok(table.decode(kv).map_err(govchain_store::StoreError::from)?))
+        })
+    }
+
+    /// Writes a record in the transaction layer.
+    pub fn write<K: KeyCodec, V: ValueCodec>(
+        &mut self,
+        table: &Table<K, V>,
+        key: K::Key<'_>,
+        value: &V::Value,
+    ) {
+        debug_assert_eq!(
+            table.column(),
+            Column::State,
+            "the overlay holds state tables"
+        );
+        self.put(table.key(key), table.encode_value(value));
+    }
+
+    /// Deletes a record in the transaction layer.
+    pub fn remove<K: KeyCodec, V: ValueCodec>(&mut self, table: &Table<K, V>, key: K::Key<'_>) {
+        self.delete(table.key(key));
+    }
+
+    /// Writes a record that survives [`Overlay::discard_tx`] (the gate's points moves and
+    /// counters; see `put_sticky`).
+    pub fn write_sticky<K: KeyCodec, V: ValueCodec>(
+        &mut self,
+        table: &Table<K, V>,
+        key: K::Key<'_>,
+        value: &V::Value,
+    ) {
+        debug_assert_eq!(
+            table.column(),
+            Column::State,
+            "the overlay holds state tables"
+        );
+        self.put_sticky(table.key(key), table.encode_value(value));
+    }
+
+    /// Adds an `index`-column record, kept only if the transaction succeeds, or always
+    /// when `sticky` (it survives [`Overlay::discard_tx`]).
+    pub fn add_index<K: KeyCodec, V: ValueCodec>(
+        &mut self,
+        table: &Table<K, V>,
+        key: K::Key<'_>,
+        value: &V::Value,
+        sticky: bool,
+    ) {
+        debug_assert_eq!(
+            table.column(),
+            Column::Index,
+            "index records go to the index column"
+        );
+        let entry = (table.key(key), table.encode_value(value));
+        if sticky {
+            self.index_sticky.push(entry);
+        } else {
+            self.index_tx.push(entry);
+        }
     }
 
     /// Moves the pending writes out, leaving an empty overlay over the same store and
@@ -97,22 +174,22 @@ impl Overlay {
     /// through the pending layers (the newest write of a key wins; a deletion hides it)
     /// and the store. One store iterator serves the whole walk (a walk that sought a new
     /// one per key was a tenth of a node's execution thread under load).
-    pub fn scan<'a>(
-        &'a self,
-        prefix: &'a [u8],
-        after: Option<&[u8]>,
-    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + 'a {
-        let start = after.map_or_else(|| prefix.to_vec(), <[u8]>::to_vec);
+    fn scan(
+        &self,
+        prefix: Vec<u8>,
+        after: Option<Vec<u8>>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
         let skip_first = after.is_some();
+        let start = after.unwrap_or_else(|| prefix.clone());
         let layers = self
             .layers()
             .map(|layer| {
-                let start = start.clone();
+                let (start, prefix) = (start.clone(), prefix.clone());
                 let it = layer
                     .range::<[u8], _>((Bound::Included(&start[..]), Bound::Unbounded))
-                    .take_while(move |(k, _)| k.starts_with(prefix))
+                    .take_while(move |(k, _)| k.starts_with(&prefix))
                     .filter(move |(k, _)| !(skip_first && **k == start));
-                (Box::new(it) as LayerIter<'a>).peekable()
+                (Box::new(it) as LayerIter<'_>).peekable()
             })
             .collect();
         let store = self
@@ -126,7 +203,7 @@ impl Overlay {
     }
 
     /// Writes into the transaction layer.
-    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         debug_assert!(
             !self.sticky.contains_key(&key),
             "a sticky key written non-sticky in the same transaction"
@@ -135,7 +212,7 @@ impl Overlay {
     }
 
     /// Deletes in the transaction layer.
-    pub fn delete(&mut self, key: Vec<u8>) {
+    fn delete(&mut self, key: Vec<u8>) {
         self.tx.insert(key, None);
     }
 
@@ -144,23 +221,13 @@ impl Overlay {
     /// never both (gate reads happen in requests and contract calls, which write points
     /// only through the gate; rewards and adjustments are other transactions), so the
     /// last sticky value of a key is also its value in the transaction layer.
-    pub fn put_sticky(&mut self, key: Vec<u8>, value: Vec<u8>) {
+    fn put_sticky(&mut self, key: Vec<u8>, value: Vec<u8>) {
         debug_assert!(
             !self.tx.contains_key(&key) || self.sticky.contains_key(&key),
             "a key written non-sticky, then sticky, in the same transaction"
         );
         self.sticky.insert(key.clone(), value.clone());
         self.tx.insert(key, Some(value));
-    }
-
-    /// Adds an index-column entry, kept only if the transaction succeeds.
-    pub fn index(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.index_tx.push((key, value));
-    }
-
-    /// Adds an index-column entry that survives [`Overlay::discard_tx`].
-    pub fn index_sticky(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.index_sticky.push((key, value));
     }
 
     /// Appends an audit record; audit records always survive the transaction.
@@ -210,6 +277,24 @@ impl Overlay {
 
 /// One pending layer's entries under a prefix, in key order.
 type LayerIter<'a> = Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + 'a>;
+
+impl Records for Overlay {
+    fn read<K: KeyCodec, V: ValueCodec>(
+        &self,
+        table: &Table<K, V>,
+        key: K::Key<'_>,
+    ) -> govchain_store::Result<Option<V::Value>> {
+        debug_assert_eq!(
+            table.column(),
+            Column::State,
+            "the overlay holds state tables"
+        );
+        match self.get(&table.key(key))? {
+            Some(raw) => Ok(Some(table.decode_value(&raw)?)),
+            None => Ok(None),
+        }
+    }
+}
 
 /// The pending layers merged in key order; of a key written in several layers, the
 /// newest layer's write (layers are ordered newest first).
@@ -286,13 +371,14 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use govchain_store::{BlockCommit, Store};
+    use govchain_store::table::{Text, Unit};
+    use govchain_store::{BlockCommit, Column, Store, Table};
 
     use super::Overlay;
 
     /// A store whose committed state holds `keys`, each with `value`.
-    fn committed(dir: &std::path::Path, keys: &[&str], value: &str) -> Arc<Store> {
-        let store = Arc::new(Store::open(dir, false).unwrap());
+    fn committed(keys: &[&str], value: &str) -> Arc<Store> {
+        let store = Arc::new(Store::in_memory().unwrap());
         let state = keys
             .iter()
             .map(|k| (k.as_bytes().to_vec(), Some(value.as_bytes().to_vec())))
@@ -309,10 +395,13 @@ mod tests {
     /// The keys under `prefix`, by one scan, checked against a walk of one-key scans
     /// from each key (every `after` position agrees with the whole scan).
     fn keys_in(o: &Overlay, prefix: &[u8]) -> Vec<String> {
-        let all: Vec<Vec<u8>> = o.scan(prefix, None).map(|r| r.unwrap().0).collect();
+        let all: Vec<Vec<u8>> = o
+            .scan(prefix.to_vec(), None)
+            .map(|r| r.unwrap().0)
+            .collect();
         let mut walked = Vec::new();
         let mut after: Option<Vec<u8>> = None;
-        while let Some(r) = o.scan(prefix, after.as_deref()).next() {
+        while let Some(r) = o.scan(prefix.to_vec(), after.clone()).next() {
             let k = r.unwrap().0;
             walked.push(k.clone());
             after = Some(k);
@@ -325,8 +414,7 @@ mod tests {
 
     #[test]
     fn scans_merge_pending_writes_deletes_and_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = committed(dir.path(), &["p/a", "p/c", "p/e", "q/a"], "v");
+        let store = committed(&["p/a", "p/c", "p/e", "q/a"], "v");
         let mut o = Overlay::new(store.clone());
         o.put(b"p/b".to_vec(), b"block".to_vec());
         o.delete(b"p/c".to_vec());
@@ -336,7 +424,10 @@ mod tests {
         o.put(b"p/c".to_vec(), b"back".to_vec());
         assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/b", "p/c", "p/d"]);
         assert_eq!(
-            o.scan(b"p/", Some(b"p/c")).next().unwrap().unwrap(),
+            o.scan(b"p/".to_vec(), Some(b"p/c".to_vec()))
+                .next()
+                .unwrap()
+                .unwrap(),
             (b"p/d".to_vec(), b"tx".to_vec())
         );
         o.discard_tx();
@@ -351,8 +442,7 @@ mod tests {
 
     #[test]
     fn uncommitted_blocks_below_are_read_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = committed(dir.path(), &["p/a", "p/b"], "store");
+        let store = committed(&["p/a", "p/b"], "store");
         let w = |pairs: &[(&str, Option<&str>)]| {
             Arc::new(
                 pairs
@@ -372,7 +462,7 @@ mod tests {
         assert_eq!(o.get(b"p/c").unwrap(), Some(b"older".to_vec()));
         assert_eq!(o.get(b"p/d").unwrap(), None);
         assert_eq!(keys_in(&o, b"p/"), ["p/a", "p/b", "p/c"]);
-        let values: Vec<Vec<u8>> = o.scan(b"p/", None).map(|r| r.unwrap().1).collect();
+        let values: Vec<Vec<u8>> = o.scan(b"p/".to_vec(), None).map(|r| r.unwrap().1).collect();
         assert_eq!(
             values,
             [&b"newer"[..], b"store", b"older"],
@@ -388,16 +478,15 @@ mod tests {
 
     #[test]
     fn sticky_writes_survive_a_failed_transaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), false).unwrap());
-        let mut o = Overlay::new(store);
+        const MARK: Table<Text, Unit> = Table::new("mark", Column::Index, b"i/");
+        let mut o = Overlay::new(Arc::new(Store::in_memory().unwrap()));
         o.put(b"a".to_vec(), b"1".to_vec());
         o.put_sticky(b"pt/tax".to_vec(), b"9".to_vec());
-        o.index(b"i/tx".to_vec(), vec![]);
-        o.index_sticky(b"i/sticky".to_vec(), vec![]);
+        o.add_index(&MARK, "tx", &(), false);
+        o.add_index(&MARK, "sticky", &(), true);
         o.discard_tx();
         o.put(b"b".to_vec(), b"2".to_vec());
-        o.index(b"i/kept".to_vec(), vec![]);
+        o.add_index(&MARK, "kept", &(), false);
         o.commit_tx();
         let w = o.into_writes();
         let keys: Vec<_> = w.state.keys().cloned().collect();

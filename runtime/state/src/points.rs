@@ -5,26 +5,29 @@
 //! Invariant: the sum of all balances = genesis + minted − burned. Every change is a
 //! [`pb::PointsEntry`] in the department's ledger (index column).
 
-use govchain_types::{TxError, decode, pb};
+use govchain_store::table::{Single, U64};
+use govchain_store::{Records, Table};
+use govchain_types::{TxError, pb};
 
-use crate::internal;
-use crate::{BlockContext, Overlay, keys};
+use crate::tables::{
+    self, FREE_READS, POINTS, POINTS_BURNED, POINTS_GENESIS, POINTS_MINTED, POINTS_SEQ, REWARDS,
+};
+use crate::{BlockContext, Overlay, internal};
 
-fn get_counter(o: &Overlay, key: &[u8]) -> Result<u64, TxError> {
-    keys::counter(o.get(key).map_err(internal)?)
+/// A counter (absent = 0).
+fn counter(o: &Overlay, table: &Table<Single, U64>) -> Result<u64, TxError> {
+    o.read_or_default(table, ()).map_err(internal)
 }
 
 /// A department's balance.
 pub fn balance(o: &Overlay, dept: &str) -> Result<u64, TxError> {
-    get_counter(o, &keys::points(dept))
+    o.read_or_default(&POINTS, dept).map_err(internal)
 }
 
 /// The points parameters in force.
 pub fn params(o: &Overlay) -> Result<pb::PointsParams, TxError> {
-    match o.get(keys::POINTS_PARAMS).map_err(internal)? {
-        Some(raw) => decode("points params", &raw),
-        None => Ok(pb::PointsParams::default()),
-    }
+    o.read_or_default(&tables::POINTS_PARAMS, ())
+        .map_err(internal)
 }
 
 /// Checks parameters proposed to governance.
@@ -41,9 +44,9 @@ pub fn validate_params(p: &pb::PointsParams) -> Result<(), TxError> {
 /// Supply counters: (genesis, minted, burned).
 pub fn supply(o: &Overlay) -> Result<(u64, u64, u64), TxError> {
     Ok((
-        get_counter(o, keys::POINTS_GENESIS)?,
-        get_counter(o, keys::POINTS_MINTED)?,
-        get_counter(o, keys::POINTS_BURNED)?,
+        counter(o, &POINTS_GENESIS)?,
+        counter(o, &POINTS_MINTED)?,
+        counter(o, &POINTS_BURNED)?,
     ))
 }
 
@@ -94,26 +97,31 @@ pub(crate) struct Cause<'a> {
     pub(crate) note: &'a str,
 }
 
-/// Writes a key sticky (gate effects) or into the transaction layer.
-fn put(o: &mut Overlay, sticky: bool, key: Vec<u8>, value: u64) {
-    let v = value.to_be_bytes().to_vec();
+/// Writes a number sticky (gate effects) or into the transaction layer.
+fn put<K: govchain_store::KeyCodec>(
+    o: &mut Overlay,
+    sticky: bool,
+    table: &Table<K, U64>,
+    key: K::Key<'_>,
+    value: u64,
+) {
     if sticky {
-        o.put_sticky(key, v);
+        o.write_sticky(table, key, &value);
     } else {
-        o.put(key, v);
+        o.write(table, key, &value);
     }
 }
 
 fn next_seq(o: &Overlay) -> Result<u64, TxError> {
-    Ok(get_counter(o, keys::POINTS_SEQ)? + 1)
+    Ok(counter(o, &POINTS_SEQ)? + 1)
 }
 
 /// Writes `dept`'s new balance and its ledger entry number `seq` (the caller has read
 /// and checked everything first, so writing cannot fail half-way).
 #[allow(clippy::too_many_arguments)]
 fn write(o: &mut Overlay, sticky: bool, dept: &str, old: u64, new: u64, seq: u64, c: &Cause<'_>) {
-    put(o, sticky, keys::points(dept), new);
-    put(o, sticky, keys::POINTS_SEQ.to_vec(), seq);
+    put(o, sticky, &POINTS, dept, new);
+    put(o, sticky, &POINTS_SEQ, (), seq);
     let entry = pb::PointsEntry {
         seq,
         department: dept.to_string(),
@@ -131,15 +139,7 @@ fn write(o: &mut Overlay, sticky: bool, dept: &str, old: u64, new: u64, seq: u64
         note: c.note.to_string(),
         tx_hash: c.tx_hash.to_vec(),
     };
-    let (k, v) = (
-        keys::index::points_entry(dept, seq),
-        govchain_types::encode(&entry),
-    );
-    if sticky {
-        o.index_sticky(k, v);
-    } else {
-        o.index(k, v);
-    }
+    o.add_index(&tables::POINTS_ENTRY, (dept, seq), &entry, sticky);
 }
 
 fn overflow() -> TxError {
@@ -189,25 +189,27 @@ pub(crate) fn pay(
     Ok(())
 }
 
-/// A free read left to `dept` in this period: (counter key, reads used before this one,
+/// A free read left to `dept` in this period: (the period, reads used before this one,
 /// quota). Reads only; [`use_free_read`] takes it.
 pub(crate) fn free_read(
     o: &Overlay,
     ctx: &BlockContext,
     dept: &str,
-) -> Result<Option<(Vec<u8>, u64, u64)>, TxError> {
+) -> Result<Option<(u64, u64, u64)>, TxError> {
     let p = params(o)?;
     if p.free_reads_per_period == 0 {
         return Ok(None);
     }
-    let key = keys::free_reads(dept, period(&p, ctx.time_ms));
-    let used = get_counter(o, &key)?;
-    Ok((used < p.free_reads_per_period).then_some((key, used, p.free_reads_per_period)))
+    let period = period(&p, ctx.time_ms);
+    let used = o
+        .read_or_default(&FREE_READS, (dept, period))
+        .map_err(internal)?;
+    Ok((used < p.free_reads_per_period).then_some((period, used, p.free_reads_per_period)))
 }
 
 /// Takes the free read found by [`free_read`] (sticky).
-pub(crate) fn use_free_read(o: &mut Overlay, key: Vec<u8>, used: u64) {
-    put(o, true, key, used + 1);
+pub(crate) fn use_free_read(o: &mut Overlay, dept: &str, period: u64, used: u64) {
+    put(o, true, &FREE_READS, (dept, period), used + 1);
 }
 
 /// Mints a publish reward of up to `amount` to `dept`, within the per-period cap.
@@ -219,27 +221,23 @@ pub(crate) fn reward(
     amount: u64,
 ) -> Result<u64, TxError> {
     let p = params(o)?;
-    let key = keys::rewards(dept, period(&p, c.ctx.time_ms));
-    let earned = get_counter(o, &key)?;
+    let key = (dept, period(&p, c.ctx.time_ms));
+    let earned = o.read_or_default(&REWARDS, key).map_err(internal)?;
     let minted = amount.min(p.reward_cap_per_period.saturating_sub(earned));
     if minted == 0 {
         return Ok(0);
     }
     mint(o, c, dept, minted)?;
-    put(o, false, key, earned + minted);
+    put(o, false, &REWARDS, key, earned + minted);
     Ok(minted)
 }
 
 fn mint(o: &mut Overlay, c: &Cause<'_>, dept: &str, amount: u64) -> Result<(), TxError> {
-    let (b, minted, seq) = (
-        balance(o, dept)?,
-        get_counter(o, keys::POINTS_MINTED)?,
-        next_seq(o)?,
-    );
+    let (b, minted, seq) = (balance(o, dept)?, counter(o, &POINTS_MINTED)?, next_seq(o)?);
     let new = b.checked_add(amount).ok_or_else(overflow)?;
     let total = minted.checked_add(amount).ok_or_else(overflow)?;
     write(o, false, dept, b, new, seq, c);
-    put(o, false, keys::POINTS_MINTED.to_vec(), total);
+    put(o, false, &POINTS_MINTED, (), total);
     Ok(())
 }
 
@@ -253,11 +251,7 @@ pub(crate) fn adjust(
     if delta >= 0 {
         return mint(o, c, dept, delta as u64);
     }
-    let (b, burned, seq) = (
-        balance(o, dept)?,
-        get_counter(o, keys::POINTS_BURNED)?,
-        next_seq(o)?,
-    );
+    let (b, burned, seq) = (balance(o, dept)?, counter(o, &POINTS_BURNED)?, next_seq(o)?);
     let burn = delta.unsigned_abs();
     let new = b
         .checked_sub(burn)
@@ -267,7 +261,7 @@ pub(crate) fn adjust(
         })?;
     let total = burned.checked_add(burn).ok_or_else(overflow)?;
     write(o, false, dept, b, new, seq, c);
-    put(o, false, keys::POINTS_BURNED.to_vec(), total);
+    put(o, false, &POINTS_BURNED, (), total);
     Ok(())
 }
 
@@ -286,9 +280,9 @@ pub(crate) fn allocate(
         audit_seq: 0,
         note: "genesis allocation",
     };
-    let (total, seq) = (get_counter(o, keys::POINTS_GENESIS)?, next_seq(o)?);
+    let (total, seq) = (counter(o, &POINTS_GENESIS)?, next_seq(o)?);
     let total = total.checked_add(amount).ok_or_else(overflow)?;
     write(o, false, dept, 0, amount, seq, &c);
-    put(o, false, keys::POINTS_GENESIS.to_vec(), total);
+    put(o, false, &POINTS_GENESIS, (), total);
     Ok(())
 }

@@ -1,14 +1,16 @@
 //! Department-level authorization: a casbin enforcer over the policy lines in chain state.
 //!
 //! The model (`policies/model.conf`) and the lines live in state; governance changes the
-//! lines and bumps [`keys::POLICY_VERSION`]. The executor builds one [`Policy`] per
+//! lines and bumps [`tables::POLICY_VERSION`]. The executor builds one [`Policy`] per
 //! policy version from *committed* state, through `StateAdapter`, so a change approved
 //! in block h is in force from block h+1 on every node alike.
 
 use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, Filter, Model};
 use govchain_types::{TxError, validate_dept_id, validate_name};
 
-use crate::{Overlay, keys};
+use govchain_store::{Records, StoreError};
+
+use crate::{Overlay, tables};
 
 /// The casbin model every chain starts with (`policies/model.conf`).
 pub const MODEL: &str = include_str!("../../../policies/model.conf");
@@ -100,26 +102,33 @@ impl PolicyLine {
     /// Checks the names the line refers to against `o`: departments, certificate types
     /// and purposes must be registered (a wildcard `*` matches any type or purpose).
     pub fn check_refs(&self, o: &Overlay) -> Result<(), TxError> {
-        let exists = |key: Vec<u8>| -> Result<bool, TxError> {
-            Ok(o.get(&key)
-                .map_err(|e| TxError::Internal(e.to_string()))?
-                .is_some())
-        };
         let line = self.canonical();
         let unknown = |what: &str, v: &str| TxError::InvalidArgument {
             field: "policy line",
             reason: format!("'{line}': unknown {what} '{v}'"),
         };
         let dept = &self.fields[0];
-        if !dept.starts_with(ROLE_PREFIX) && !exists(keys::department(dept))? {
+        if !dept.starts_with(ROLE_PREFIX)
+            && !o
+                .contains(&tables::DEPARTMENT, dept)
+                .map_err(crate::internal)?
+        {
             return Err(unknown("department", dept));
         }
         if self.ptype == "p" {
             let (ty, purpose) = (&self.fields[1], &self.fields[3]);
-            if ty != "*" && !exists(keys::cert_type(ty))? {
+            if ty != "*"
+                && !o
+                    .contains(&tables::CERT_TYPE, ty)
+                    .map_err(crate::internal)?
+            {
                 return Err(unknown("certificate type", ty));
             }
-            if purpose != "*" && !exists(keys::purpose(purpose))? {
+            if purpose != "*"
+                && !o
+                    .contains(&tables::PURPOSE, purpose)
+                    .map_err(crate::internal)?
+            {
                 return Err(unknown("purpose", purpose));
             }
         }
@@ -145,11 +154,9 @@ pub fn parse_csv(text: &str) -> Result<Vec<PolicyLine>, String> {
 
 /// The policy lines in `o`, in key order.
 pub fn lines(o: &Overlay) -> crate::Result<Vec<String>> {
-    o.scan(keys::POLICY_LINES, None)
-        .map(|r| {
-            let (k, _) = r?;
-            Ok(String::from_utf8_lossy(&k[keys::POLICY_LINES.len()..]).into_owned())
-        })
+    let table = &tables::POLICY_LINE;
+    o.records(table, table.all(), None)
+        .map(|r| Ok(r?.0))
         .collect()
 }
 
@@ -184,20 +191,19 @@ impl std::fmt::Debug for Policy {
 
 /// The policy version recorded in `o`.
 pub fn version(o: &Overlay) -> crate::Result<u64> {
-    Ok(keys::counter(o.get(keys::POLICY_VERSION)?).unwrap_or(0))
+    Ok(o.read_or_default(&tables::POLICY_VERSION, ())?)
 }
 
 impl Policy {
     /// Builds the enforcer for the policy in `o`.
     pub fn load(o: &Overlay) -> crate::Result<Self> {
-        let corrupt = |reason: String| crate::StateError::Corrupt {
-            key: "policy".into(),
+        let corrupt = |reason: String| StoreError::Corrupt {
+            what: "policy",
             reason,
         };
         let model = o
-            .get(keys::POLICY_MODEL)?
+            .read(&tables::POLICY_MODEL, ())?
             .ok_or_else(|| corrupt("policy model missing from state".into()))?;
-        let model = String::from_utf8(model).map_err(|e| corrupt(e.to_string()))?;
         let lines = lines(o)?
             .iter()
             .map(|l| PolicyLine::parse(l))

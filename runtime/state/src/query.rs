@@ -2,62 +2,53 @@
 
 use std::sync::Arc;
 
-use govchain_store::{Column, Store};
-use govchain_types::{TxError, decode, pb};
+use govchain_store::{KeyCodec, Records, Store, Table, ValueCodec};
+use govchain_types::{TxError, pb};
 
-use crate::internal;
-use crate::{Overlay, Result, StateError, certs, keys, points, policy};
+use crate::tables::{self, CERT_BY_ISSUER, CERT_BY_SUBJECT, CERTIFICATE};
+use crate::{Overlay, Result, certs, internal, points, policy};
 
-fn all<M: prost::Message + Default>(
-    store: &Store,
-    prefix: &[u8],
-    what: &'static str,
-) -> Result<Vec<M>> {
+/// Every record of a table, in key order.
+fn all<K: KeyCodec, V: ValueCodec>(store: &Store, table: &Table<K, V>) -> Result<Vec<V::Value>> {
     store
-        .scan_prefix(Column::State, prefix, None)
-        .map(|r| {
-            let (k, v) = r?;
-            decode(what, &v).map_err(|e| StateError::Corrupt {
-                key: String::from_utf8_lossy(&k).into_owned(),
-                reason: e.to_string(),
-            })
-        })
+        .scan(table, table.all(), None)
+        .map(|r| Ok(r?.1))
         .collect()
 }
 
 /// Every department, by id.
 pub fn departments(store: &Store) -> Result<Vec<pb::Department>> {
-    all(store, keys::DEPARTMENTS, "department")
+    all(store, &tables::DEPARTMENT)
 }
 
 /// Every validator, by id.
 pub fn validators(store: &Store) -> Result<Vec<pb::Validator>> {
-    all(store, keys::VALIDATORS, "validator")
+    all(store, &tables::VALIDATOR)
 }
 
 /// Every deployed contract, by name.
 pub fn contracts(store: &Store) -> Result<Vec<pb::ContractRecord>> {
-    all(store, keys::CONTRACTS, "contract")
+    all(store, &tables::CONTRACT)
 }
 
 /// Every proposal, by id.
 pub fn proposals(store: &Store) -> Result<Vec<pb::ProposalRecord>> {
-    all(store, keys::PROPOSALS, "proposal")
+    all(store, &tables::PROPOSAL)
 }
 
 /// The management committee.
 pub fn committee(store: &Store) -> Result<crate::genesis::Committee> {
-    crate::json_record(store.state(keys::COMMITTEE)?, "c/committee")
+    crate::genesis_record(store, &tables::COMMITTEE)
 }
 
 /// Every certificate type, by id.
 pub fn cert_types(store: &Store) -> Result<Vec<pb::CertType>> {
-    all(store, keys::CERT_TYPES, "certificate type")
+    all(store, &tables::CERT_TYPE)
 }
 
 /// Every registered purpose, by id.
 pub fn purposes(store: &Store) -> Result<Vec<pb::Purpose>> {
-    all(store, keys::PURPOSES, "purpose")
+    all(store, &tables::PURPOSE)
 }
 
 /// One certificate.
@@ -134,22 +125,40 @@ pub fn certificates(
             reason: "subject_id must be 32 bytes".into(),
         });
     }
-    // Index keys end in the certificate id; the record key is `cert/{id}`.
-    let prefix = if !req.subject_id.is_empty() {
-        keys::certs_of_subject(&req.subject_id)
-    } else if !req.issuer.is_empty() {
-        keys::certs_of_issuer(&req.issuer)
-    } else {
-        keys::certificate("")
-    };
     let limit = page_limit(req.limit);
     let o = Overlay::new(store.clone());
     let mut out = pb::ListCertificatesResponse::default();
-    let after = (!req.after.is_empty()).then(|| [prefix.as_slice(), req.after.as_bytes()].concat());
-    for r in o.scan(&prefix, after.as_deref()) {
-        let (k, _) = r.map_err(internal)?;
-        let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-        let mut c = certs::get(&o, &id)?;
+    let after = |key: Vec<u8>| (!req.after.is_empty()).then_some(key);
+    let by_id = |id: std::result::Result<String, TxError>| certs::get(&o, &id?);
+    // The subject's or issuer's index, or all certificates.
+    let found: Box<dyn Iterator<Item = std::result::Result<pb::Certificate, TxError>> + '_> =
+        if !req.subject_id.is_empty() {
+            let (within, from) = (
+                CERT_BY_SUBJECT.within(&req.subject_id),
+                after(CERT_BY_SUBJECT.key((&req.subject_id, &req.after))),
+            );
+            Box::new(
+                o.records(&CERT_BY_SUBJECT, within, from)
+                    .map(|r| by_id(r.map(|((_, id), ())| id).map_err(internal))),
+            )
+        } else if !req.issuer.is_empty() {
+            let (within, from) = (
+                CERT_BY_ISSUER.within(&req.issuer),
+                after(CERT_BY_ISSUER.key((&req.issuer, &req.after))),
+            );
+            Box::new(
+                o.records(&CERT_BY_ISSUER, within, from)
+                    .map(|r| by_id(r.map(|((_, id), ())| id).map_err(internal))),
+            )
+        } else {
+            let from = after(CERTIFICATE.key(&req.after));
+            Box::new(
+                o.records(&CERTIFICATE, CERTIFICATE.all(), from)
+                    .map(|r| r.map(|(_, c)| c).map_err(internal)),
+            )
+        };
+    for c in found {
+        let mut c = c?;
         if (!req.issuer.is_empty() && c.issuer != req.issuer)
             || (!req.cert_type.is_empty() && c.cert_type != req.cert_type)
         {
@@ -157,6 +166,7 @@ pub fn certificates(
         }
         c.ciphertext.clear();
         c.key_envelope.clear();
+        let id = c.id.clone();
         out.certificates.push(c);
         if out.certificates.len() == limit {
             out.next = id;
@@ -169,9 +179,8 @@ pub fn certificates(
 /// The casbin model, the policy lines in force and the policy version.
 pub fn policy(store: &Arc<Store>) -> Result<pb::GetPolicyResponse> {
     let o = Overlay::new(store.clone());
-    let model = o.get(keys::POLICY_MODEL)?.unwrap_or_default();
     Ok(pb::GetPolicyResponse {
-        model: String::from_utf8_lossy(&model).into_owned(),
+        model: o.read_or_default(&tables::POLICY_MODEL, ())?,
         lines: policy::lines(&o)?,
         version: policy::version(&o)?,
     })
@@ -190,9 +199,9 @@ pub fn balances(
             .map(|d| d.id)
             .collect()
     } else {
-        if o.get(&keys::department(department))
+        if !o
+            .contains(&tables::DEPARTMENT, department)
             .map_err(internal)?
-            .is_none()
         {
             return Err(TxError::UnknownDepartment {
                 department: department.to_string(),
@@ -227,16 +236,15 @@ pub fn history(
     after: u64,
     limit: u32,
 ) -> std::result::Result<pb::GetHistoryResponse, TxError> {
-    let prefix = keys::index::points_of(department);
     let Some(first) = after.checked_add(1) else {
         return Ok(pb::GetHistoryResponse::default());
     };
-    let start = keys::index::points_entry(department, first);
+    let table = &tables::POINTS_ENTRY;
+    let (within, start) = (table.within(department), table.key((department, first)));
     let limit = page_limit(limit);
     let mut out = pb::GetHistoryResponse::default();
-    for item in store.scan_prefix(Column::Index, &prefix, Some(&start)) {
-        let (_, v) = item.map_err(internal)?;
-        let e: pb::PointsEntry = decode("points entry", &v)?;
+    for item in store.scan(table, within, Some(start)) {
+        let (_, e) = item.map_err(internal)?;
         let seq = e.seq;
         out.entries.push(e);
         if out.entries.len() == limit {

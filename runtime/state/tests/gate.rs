@@ -6,8 +6,8 @@ use std::sync::Arc;
 use govchain_crypto::sm3;
 use govchain_state::genesis::nanjing_access;
 use govchain_state::local::LocalChain;
-use govchain_state::{VerifiedTx, audit, certs, query};
-use govchain_store::Store;
+use govchain_state::{VerifiedTx, audit, certs, query, tables};
+use govchain_store::{Records, Store};
 use govchain_types::{ErrorCode, pb};
 use proptest::prelude::*;
 
@@ -88,6 +88,11 @@ impl Net {
             ciphertext: vec![7; 100],
             key_envelope: self.chain.envelope(&[7; 16]),
         })
+    }
+
+    /// The last audit sequence number.
+    fn audit_seq(&self) -> u64 {
+        self.store.read_or_default(&tables::AUDIT_SEQ, ()).unwrap()
     }
 
     fn balance(&self, dept: &str) -> u64 {
@@ -453,9 +458,9 @@ fn bad_input_gets_its_code_and_writes_nothing() {
     ];
     let snapshot = |net: &Net, column| -> Vec<(Vec<u8>, Vec<u8>)> {
         net.store
-            .scan_prefix(column, b"", None)
+            .scan_prefix(column, Vec::new(), None)
             .map(|r| r.unwrap())
-            .filter(|(k, _)| !k.starts_with(b"n/"))
+            .filter(|(k, _)| !k.starts_with(&tables::NONCE.all()))
             .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect()
     };
@@ -775,7 +780,7 @@ fn a_node_local_failure_stops_the_block_instead_of_failing_a_transaction() {
             hash: [1; 32],
             block: net.store.block(net.chain.height - 1).unwrap().unwrap(),
             txs: vec![],
-            state: [(b"pt/housing".to_vec(), Some(b"bad".to_vec()))]
+            state: [(tables::POINTS.key("housing"), Some(b"bad".to_vec()))]
                 .into_iter()
                 .collect(),
             index: vec![],
@@ -787,7 +792,8 @@ fn a_node_local_failure_stops_the_block_instead_of_failing_a_transaction() {
         .tx("housing", request(&cert, "housing_eligibility"));
     let err = net.chain.block(&[tx], 1_000).unwrap_err().to_string();
     assert!(
-        err.contains("node-local failure") && err.contains("corrupt counter"),
+        err.contains("node-local failure")
+            && err.contains("corrupt points balance: 3 bytes where u64 has 8"),
         "{err}"
     );
     // Nothing of the block was written: no audit record, no receipt.
@@ -899,9 +905,7 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
     ok(&r);
     assert_eq!(attr(&r, "key_released", "share"), "1");
     assert_eq!(attr(&r, "key_released", "requester"), "housing");
-    let seq =
-        govchain_state::keys::counter(net.store.state(govchain_state::keys::AUDIT_SEQ).unwrap())
-            .unwrap();
+    let seq = net.audit_seq();
     let rec = audit::record(&net.store, seq).unwrap().unwrap();
     assert_eq!(rec.action, pb::AuditAction::KeyRelease as i32);
     assert_eq!((rec.request, rec.requester.as_str()), (allowed, "housing"));
@@ -1164,9 +1168,7 @@ fn compute_jobs_are_gated_paid_audited_and_only_their_executor_posts_a_signed_re
         (stored.executor.as_str(), stored.result.unwrap().output),
         ("node1", output)
     );
-    let seq =
-        govchain_state::keys::counter(net.store.state(govchain_state::keys::AUDIT_SEQ).unwrap())
-            .unwrap();
+    let seq = net.audit_seq();
     let rec = audit::record(&net.store, seq).unwrap().unwrap();
     assert_eq!(
         (rec.action, rec.request),
@@ -1221,13 +1223,9 @@ fn compute_job_quota_days_are_china_standard_time_days() {
     // Eight hours on, UTC has turned its day, Nanjing has not: still used up, and the
     // refusal writes no quota counter or audit record of a job.
     net.block_after(8 * 3_600_000);
-    let audit_before =
-        govchain_state::keys::counter(net.store.state(govchain_state::keys::AUDIT_SEQ).unwrap())
-            .unwrap();
+    let audit_before = net.audit_seq();
     let bank = net.balance("bank");
     assert!(most_a_day(&net.one("bank", job())));
-    let audit_after =
-        govchain_state::keys::counter(net.store.state(govchain_state::keys::AUDIT_SEQ).unwrap())
-            .unwrap();
+    let audit_after = net.audit_seq();
     assert_eq!((audit_after, net.balance("bank")), (audit_before, bank));
 }

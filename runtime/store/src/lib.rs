@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 mod raft_log;
+pub mod table;
 pub use raft_log::RaftLog;
+pub use table::{Corrupt, KeyCodec, Records, Table, ValueCodec};
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
@@ -103,6 +105,28 @@ pub enum StoreError {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl Records for Store {
+    fn read<K: KeyCodec, V: ValueCodec>(
+        &self,
+        table: &Table<K, V>,
+        key: K::Key<'_>,
+    ) -> Result<Option<V::Value>> {
+        match self.get(table.column(), &table.key(key))? {
+            Some(raw) => Ok(Some(table.decode_value(&raw)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl From<Corrupt> for StoreError {
+    fn from(c: Corrupt) -> Self {
+        StoreError::Corrupt {
+            what: c.table,
+            reason: c.reason,
+        }
+    }
+}
+
 pub(crate) fn rocks(op: &'static str) -> impl FnOnce(rocksdb::Error) -> StoreError {
     move |source| StoreError::Rocks { op, source }
 }
@@ -161,7 +185,19 @@ impl Store {
     /// Opens (creating if missing) the store at `path`. `sync` makes every block commit
     /// durable before it returns.
     pub fn open(path: &Path, sync: bool) -> Result<Self> {
+        Self::open_with(path, sync, Options::default())
+    }
+
+    /// A store held in memory only (RocksDB's in-memory environment): the same engine,
+    /// columns and atomic commits as [`Store::open`], gone when dropped. For tests and
+    /// one-off replays.
+    pub fn in_memory() -> Result<Self> {
         let mut opts = Options::default();
+        opts.set_env(&rocksdb::Env::mem_env().map_err(rocks("open in memory"))?);
+        Self::open_with(Path::new("/govchain-in-memory"), false, opts)
+    }
+
+    fn open_with(path: &Path, sync: bool, mut opts: Options) -> Result<Self> {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_compression_type(DBCompressionType::Lz4);
@@ -223,15 +259,15 @@ impl Store {
     pub fn scan_prefix<'a>(
         &'a self,
         c: Column,
-        prefix: &'a [u8],
+        prefix: Vec<u8>,
         start: Option<&[u8]>,
     ) -> impl Iterator<Item = Result<KeyValue>> + use<'a> {
-        let from = start.unwrap_or(prefix);
+        let from = start.unwrap_or(&prefix);
         self.db
             .iterator_cf(self.cf(c), IteratorMode::From(from, Direction::Forward))
             .map(|r| r.map_err(rocks("iterate")))
             .take_while(move |r| match r {
-                Ok((k, _)) => k.starts_with(prefix),
+                Ok((k, _)) => k.starts_with(&prefix),
                 Err(_) => true,
             })
     }
@@ -240,9 +276,9 @@ impl Store {
     pub fn scan_prefix_rev<'a>(
         &'a self,
         c: Column,
-        prefix: &'a [u8],
+        prefix: Vec<u8>,
     ) -> impl Iterator<Item = Result<KeyValue>> + 'a {
-        let mut end = prefix.to_vec();
+        let mut end = prefix.clone();
         // The smallest key greater than every key with this prefix.
         while let Some(last) = end.pop() {
             if last < 0xff {
@@ -261,7 +297,7 @@ impl Store {
             .map(|r| r.map_err(rocks("iterate")))
             .skip_while(move |r| matches!(r, Ok((k, _)) if !end_key.is_empty() && **k >= *end_key))
             .take_while(move |r| match r {
-                Ok((k, _)) => k.starts_with(prefix),
+                Ok((k, _)) => k.starts_with(&prefix),
                 Err(_) => true,
             })
     }
@@ -373,6 +409,37 @@ impl Store {
     /// Reads a state value.
     pub fn state(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.get(Column::State, key)
+    }
+
+    /// A record's stored bytes, undecoded (what a Merkle proof commits to).
+    pub fn read_raw<K: KeyCodec, V: ValueCodec>(
+        &self,
+        table: &Table<K, V>,
+        key: K::Key<'_>,
+    ) -> Result<Option<Vec<u8>>> {
+        self.get(table.column(), &table.key(key))
+    }
+
+    /// The records of a table under `within` ([`Table::all`] or [`Table::within`]) in key
+    /// order, from `from` (inclusive; a key under `within`) when given.
+    pub fn scan<'a, K: KeyCodec, V: ValueCodec>(
+        &'a self,
+        table: &'a Table<K, V>,
+        within: Vec<u8>,
+        from: Option<Vec<u8>>,
+    ) -> impl Iterator<Item = Result<(K::Owned, V::Value)>> + 'a {
+        self.scan_prefix(table.column(), within, from.as_deref())
+            .map(move |r| r.and_then(|kv| Ok(table.decode(kv)?)))
+    }
+
+    /// The records of a table under `within`, in reverse key order.
+    pub fn scan_rev<'a, K: KeyCodec, V: ValueCodec>(
+        &'a self,
+        table: &'a Table<K, V>,
+        within: Vec<u8>,
+    ) -> impl Iterator<Item = Result<(K::Owned, V::Value)>> + 'a {
+        self.scan_prefix_rev(table.column(), within)
+            .map(move |r| r.and_then(|kv| Ok(table.decode(kv)?)))
     }
 
     /// Puts node metadata values in one synced batch, outside a block commit.
@@ -646,16 +713,74 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(
-            keys(s.scan_prefix(Column::State, b"p/", None).collect()),
+            keys(s.scan_prefix(Column::State, b"p/".to_vec(), None).collect()),
             ["p/1", "p/2", "p/3"]
         );
         assert_eq!(
-            keys(s.scan_prefix(Column::State, b"p/", Some(b"p/2")).collect()),
+            keys(
+                s.scan_prefix(Column::State, b"p/".to_vec(), Some(b"p/2"))
+                    .collect()
+            ),
             ["p/2", "p/3"]
         );
         assert_eq!(
-            keys(s.scan_prefix_rev(Column::State, b"p/").collect()),
+            keys(s.scan_prefix_rev(Column::State, b"p/".to_vec()).collect()),
             ["p/3", "p/2", "p/1"]
+        );
+    }
+
+    #[test]
+    fn typed_tables_read_and_scan_an_in_memory_store() {
+        use table::{Seg, Text, U64, Utf8};
+        const NOTES: Table<Seg<Text, U64>, Utf8> = Table::new("note", Column::State, b"n/");
+        let s = Store::in_memory().unwrap();
+        let other = Store::in_memory().unwrap();
+        let put =
+            |dept: &str, seq: u64, v: &str| (NOTES.key((dept, seq)), Some(v.as_bytes().to_vec()));
+        let mut c = commit(0, &[]);
+        c.state = [
+            put("tax", 1, "a"),
+            put("tax", 2, "b"),
+            put("tax-x", 1, "c"),
+            (b"n/bad".to_vec(), Some(vec![])),
+        ]
+        .into_iter()
+        .collect();
+        s.commit_block(c).unwrap();
+        assert_eq!(s.read(&NOTES, ("tax", 2)).unwrap().as_deref(), Some("b"));
+        assert_eq!(s.read(&NOTES, ("tax", 3)).unwrap(), None);
+        assert_eq!(
+            other.tip().unwrap(),
+            None,
+            "every in-memory store is its own"
+        );
+        let tax: Vec<_> = s
+            .scan(&NOTES, NOTES.within("tax"), None)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            tax,
+            [
+                (("tax".into(), 1), "a".into()),
+                (("tax".into(), 2), "b".into())
+            ]
+        );
+        let from_2: Vec<_> = s
+            .scan(&NOTES, NOTES.within("tax"), Some(NOTES.key(("tax", 2))))
+            .collect();
+        assert_eq!(from_2.len(), 1);
+        let rev: Vec<_> = s
+            .scan_rev(&NOTES, NOTES.within("tax"))
+            .map(|r| r.unwrap().1)
+            .collect();
+        assert_eq!(rev, ["b", "a"]);
+        let err = s
+            .scan(&NOTES, NOTES.all(), None)
+            .find_map(Result::err)
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "corrupt note: a composite key without its '/'"
         );
     }
 }

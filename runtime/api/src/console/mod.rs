@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use govchain_consensus::Chain;
 use govchain_state::audit::{ExportFile, RecordView};
 use govchain_state::{Genesis, audit, supervision};
+use govchain_store::Records;
 use govchain_types::{ErrorCode, HashHex, decode, pb};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -376,9 +377,9 @@ async fn sign_in(State(app): State<App>, body: axum::body::Bytes) -> ApiResult<R
 
 /// The reader a department signs in as, with its roles in chain state.
 fn reader_of(chain: &Chain, department: &str) -> ApiResult<Reader> {
-    let raw = chain
+    let d = chain
         .store()
-        .state(&govchain_state::keys::department(department))
+        .read(&govchain_state::tables::DEPARTMENT, department)
         .map_err(internal)?
         .ok_or_else(|| {
             ApiError(status(
@@ -386,7 +387,6 @@ fn reader_of(chain: &Chain, department: &str) -> ApiResult<Reader> {
                 format!("the credential's department '{department}' is not on chain"),
             ))
         })?;
-    let d: pb::Department = decode("department", &raw).map_err(internal)?;
     Ok(Reader {
         department: department.to_string(),
         operator: String::new(),

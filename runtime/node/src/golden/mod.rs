@@ -78,7 +78,7 @@ fn index_line(net: &Net) -> String {
     for kv in net
         .chain
         .store()
-        .scan_prefix(govchain_store::Column::Index, &[], None)
+        .scan_prefix(govchain_store::Column::Index, Vec::new(), None)
     {
         let (k, v) = kv.expect("reading the index column");
         for part in [&k, &v] {

@@ -1,0 +1,258 @@
+//! Every table of the chain's state and index columns: its prefix, key and value. The
+//! bytes of a key or value are written here and in the store's codecs, nowhere else;
+//! the rest of the crate reads and writes records through these tables
+//! ([`govchain_store::Records::read`] on the executor's [`crate::Overlay`] or the store).
+//!
+//! All replicated state lives in the `state` column (covered by the state root); audit
+//! records, their indexes and the points ledgers live in the `index` column, written
+//! with their block and committed by the header's audit root.
+
+use govchain_store::Column::{Index, State};
+use govchain_store::Table;
+use govchain_store::table::{
+    AnyTable, Bytes, Cat, Hash32, Hex, I64, Json, Proto, Raw, Seg, Single, Tag, Text, U32, U64,
+    Unit, Utf8, ValueCodec,
+};
+use govchain_types::pb;
+
+use crate::ChainParams;
+use crate::genesis::Committee;
+
+/// Department record, by id.
+pub const DEPARTMENT: Table<Text, Proto<pb::Department>> = Table::new("department", State, b"d/");
+/// Validator record, by id.
+pub const VALIDATOR: Table<Text, Proto<pb::Validator>> = Table::new("validator", State, b"v/");
+/// The node that took a raft id. Never deleted, so an id is not given to a second node
+/// after its first was removed.
+pub const RAFT_ID: Table<U64, Utf8> = Table::new("raft id", State, b"rid/");
+/// Next nonce of an account: (department, operator); the department's own key uses an
+/// empty operator.
+pub const NONCE: Table<Seg<Text, Text>, U64> = Table::new("nonce", State, b"n/");
+/// Anchored document digest: (department, key).
+pub const ANCHOR: Table<Seg<Text, Text>, Proto<pb::AnchorRecord>> =
+    Table::new("anchor", State, b"a/");
+
+/// Chain parameters.
+pub const PARAMS: Table<Single, Json<ChainParams>> = Table::new("chain params", State, b"c/params");
+/// Chain id.
+pub const CHAIN_ID: Table<Single, Utf8> = Table::new("chain id", State, b"c/chain_id");
+/// Management committee.
+pub const COMMITTEE: Table<Single, Json<Committee>> =
+    Table::new("committee", State, b"c/committee");
+/// Chain salt that subject ids are derived with (32 bytes).
+pub const CHAIN_SALT: Table<Single, Bytes> = Table::new("chain salt", State, b"c/salt");
+
+/// A contract's own storage: (contract, the contract's key bytes).
+pub const CONTRACT_DATA: Table<Seg<Text, Raw>, Bytes> = Table::new("contract data", State, b"k/");
+/// Deployed contract, by name.
+pub const CONTRACT: Table<Text, Proto<pb::ContractRecord>> = Table::new("contract", State, b"x/");
+/// Prepared (instrumented) code, by the SM3 hash of the code as submitted.
+pub const CODE: Table<Hash32, Bytes> = Table::new("code", State, b"code/");
+/// Entry points of prepared code: `[calls, queries, jobs]` (`[calls, queries]` before
+/// compute jobs existed).
+pub const CODE_ENTRIES: Table<Hash32, Json<Vec<Vec<String>>>> =
+    Table::new("code entries", State, b"codemeta/");
+
+/// Proposal, by id.
+pub const PROPOSAL: Table<U64, Proto<pb::ProposalRecord>> = Table::new("proposal", State, b"p/");
+/// Next proposal id.
+pub const NEXT_PROPOSAL: Table<Single, U64> =
+    Table::new("next proposal", State, b"c/next_proposal");
+
+/// Certificate type, by id.
+pub const CERT_TYPE: Table<Text, Proto<pb::CertType>> =
+    Table::new("certificate type", State, b"ct/");
+/// Registered purpose, by id.
+pub const PURPOSE: Table<Text, Proto<pb::Purpose>> = Table::new("purpose", State, b"pu/");
+/// Certificate, by id.
+pub const CERTIFICATE: Table<Text, Proto<pb::Certificate>> =
+    Table::new("certificate", State, b"cert/");
+/// Certificates of a subject: (subject id, written in hex; certificate id).
+pub const CERT_BY_SUBJECT: Table<Seg<Hex, Text>, Unit> =
+    Table::new("certificate by subject", State, b"cs/");
+/// Certificates of an issuer: (issuer, certificate id).
+pub const CERT_BY_ISSUER: Table<Seg<Text, Text>, Unit> =
+    Table::new("certificate by issuer", State, b"ci/");
+/// Grant: (certificate id, grant id).
+pub const GRANT: Table<Seg<Text, U64>, Proto<pb::Grant>> = Table::new("grant", State, b"g/");
+/// Next grant id.
+pub const NEXT_GRANT: Table<Single, U64> = Table::new("next grant", State, b"c/next_grant");
+/// A key envelope in use, by the envelope's random point U: the certificate holding it.
+pub const ENVELOPE: Table<Raw, Utf8> = Table::new("key envelope", State, b"ke/");
+
+/// Casbin model text.
+pub const POLICY_MODEL: Table<Single, Utf8> = Table::new("policy model", State, b"c/policy_model");
+/// Policy version, bumped by every approved policy change.
+pub const POLICY_VERSION: Table<Single, U64> =
+    Table::new("policy version", State, b"c/policy_version");
+/// Policy line, by its canonical text.
+pub const POLICY_LINE: Table<Text, Unit> = Table::new("policy line", State, b"pol/");
+
+/// Points balance of a department.
+pub const POINTS: Table<Text, U64> = Table::new("points balance", State, b"pt/");
+/// Points allocated at genesis.
+pub const POINTS_GENESIS: Table<Single, U64> =
+    Table::new("points at genesis", State, b"c/points_genesis");
+/// Points minted since genesis.
+pub const POINTS_MINTED: Table<Single, U64> =
+    Table::new("points minted", State, b"c/points_minted");
+/// Points burned since genesis.
+pub const POINTS_BURNED: Table<Single, U64> =
+    Table::new("points burned", State, b"c/points_burned");
+/// Points parameters.
+pub const POINTS_PARAMS: Table<Single, Proto<pb::PointsParams>> =
+    Table::new("points params", State, b"c/points_params");
+/// Last points-ledger sequence number.
+pub const POINTS_SEQ: Table<Single, U64> = Table::new("points sequence", State, b"c/points_seq");
+/// Free reads a department used in a period: (department, period).
+pub const FREE_READS: Table<Seg<Text, U64>, U64> = Table::new("free reads", State, b"pq/");
+/// Publish rewards a department earned in a period: (department, period).
+pub const REWARDS: Table<Seg<Text, U64>, U64> = Table::new("rewards", State, b"pr/");
+/// Last audit sequence number.
+pub const AUDIT_SEQ: Table<Single, U64> = Table::new("audit sequence", State, b"c/audit_seq");
+
+/// The validators' custody key set, from genesis.
+pub const CUSTODY: Table<Single, Proto<pb::CustodyKeySet>> =
+    Table::new("custody key set", State, b"c/custody");
+/// An allowed direct access request kept for key release, by sequence.
+pub const ACCESS_REQUEST: Table<U64, Proto<pb::AccessRequest>> =
+    Table::new("access request", State, b"rq/");
+/// A released key share: (request, share index).
+pub const RELEASE: Table<Seg<U64, U32>, Proto<pb::ReleasedShare>> =
+    Table::new("released share", State, b"rl/");
+/// A compute job's posted result, by request.
+pub const JOB_RESULT: Table<U64, Proto<pb::JobResult>> = Table::new("job result", State, b"jr/");
+/// Compute jobs of a department over a certificate on one China Standard Time day
+/// ([`crate::certs::block_date`]): ((department, certificate id), day).
+pub const JOB_QUOTA: Table<Seg<Seg<Text, Text>, I64>, U64> = Table::new("job quota", State, b"jq/");
+
+/// Audit record, by sequence (`index` column).
+pub const AUDIT: Table<U64, Proto<pb::AuditRecord>> = Table::new("audit record", Index, b"au/");
+/// An audit secondary index: ((kind, value), sequence), where kind is `r` requester,
+/// `o` owner, `s` subject (hex), `c` certificate, `d` decision (`index` column).
+pub const AUDIT_BY: Table<Seg<Seg<Tag, Text>, U64>, Unit> =
+    Table::new("audit index", Index, b"ax/");
+/// Audit records by time: (time in ms, sequence) (`index` column).
+pub const AUDIT_TIME: Table<Cat<U64, U64>, Unit> = Table::new("audit by time", Index, b"at/");
+/// The audit records of a block, by height: the first's sequence and their count
+/// (`index` column).
+pub const AUDIT_BLOCK: Table<U64, AuditSpan> = Table::new("audit span", Index, b"ah/");
+/// Points ledger entry: (department, sequence) (`index` column).
+pub const POINTS_ENTRY: Table<Seg<Text, U64>, Proto<pb::PointsEntry>> =
+    Table::new("points entry", Index, b"ph/");
+
+/// Every table, for the prefix check.
+pub const ALL: &[&dyn AnyTable] = &[
+    &DEPARTMENT,
+    &VALIDATOR,
+    &RAFT_ID,
+    &NONCE,
+    &ANCHOR,
+    &PARAMS,
+    &CHAIN_ID,
+    &COMMITTEE,
+    &CHAIN_SALT,
+    &CONTRACT_DATA,
+    &CONTRACT,
+    &CODE,
+    &CODE_ENTRIES,
+    &PROPOSAL,
+    &NEXT_PROPOSAL,
+    &CERT_TYPE,
+    &PURPOSE,
+    &CERTIFICATE,
+    &CERT_BY_SUBJECT,
+    &CERT_BY_ISSUER,
+    &GRANT,
+    &NEXT_GRANT,
+    &ENVELOPE,
+    &POLICY_MODEL,
+    &POLICY_VERSION,
+    &POLICY_LINE,
+    &POINTS,
+    &POINTS_GENESIS,
+    &POINTS_MINTED,
+    &POINTS_BURNED,
+    &POINTS_PARAMS,
+    &POINTS_SEQ,
+    &FREE_READS,
+    &REWARDS,
+    &AUDIT_SEQ,
+    &CUSTODY,
+    &ACCESS_REQUEST,
+    &RELEASE,
+    &JOB_RESULT,
+    &JOB_QUOTA,
+    &AUDIT,
+    &AUDIT_BY,
+    &AUDIT_TIME,
+    &AUDIT_BLOCK,
+    &POINTS_ENTRY,
+];
+
+/// The audit records of one block: the first's sequence and their count
+/// (`seq u64 BE || count u32 BE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditSpan {
+    /// Sequence of the block's first record.
+    pub first: u64,
+    /// Number of records.
+    pub count: u32,
+}
+
+impl ValueCodec for AuditSpan {
+    type Value = AuditSpan;
+    fn encode(v: &AuditSpan) -> Vec<u8> {
+        let mut out = v.first.to_be_bytes().to_vec();
+        out.extend_from_slice(&v.count.to_be_bytes());
+        out
+    }
+    fn decode(bytes: &[u8]) -> Result<AuditSpan, String> {
+        let (first, count) = bytes
+            .split_first_chunk::<8>()
+            .and_then(|(f, rest)| {
+                Some((
+                    u64::from_be_bytes(*f),
+                    u32::from_be_bytes(rest.try_into().ok()?),
+                ))
+            })
+            .ok_or_else(|| format!("{} bytes where an audit span has 12", bytes.len()))?;
+        Ok(AuditSpan { first, count })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_unique_and_prefix_free() {
+        govchain_store::table::check_prefix_free(ALL).unwrap();
+        let mut names: Vec<_> = ALL.iter().map(|t| t.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+
+    #[test]
+    fn keys_keep_their_layout() {
+        // The state root covers these bytes (the conformance vectors pin whole blocks).
+        assert_eq!(NONCE.key(("tax", "")), b"n/tax/");
+        assert_eq!(GRANT.key(("c1", 2)), b"g/c1/\0\0\0\0\0\0\0\x02");
+        assert_eq!(CERT_BY_SUBJECT.key((&[0xab], "c1")), b"cs/ab/c1");
+        assert_eq!(
+            JOB_QUOTA.key((("bank", "c1"), -1)),
+            b"jq/bank/c1/\xff\xff\xff\xff\xff\xff\xff\xff"
+        );
+        assert_eq!(RELEASE.within(7), b"rl/\0\0\0\0\0\0\0\x07/");
+        assert_eq!(AUDIT_BY.within(('s', "ab")), b"ax/s/ab/");
+        let span = AuditSpan { first: 9, count: 3 };
+        assert_eq!(
+            AUDIT_BLOCK
+                .decode_value(&AUDIT_BLOCK.encode_value(&span))
+                .unwrap(),
+            span
+        );
+        assert!(AUDIT_BLOCK.decode_value(&[0; 11]).is_err());
+    }
+}
