@@ -43,9 +43,9 @@ impl Reader {
         self.roles.iter().any(|r| r == role)
     }
 
-    /// The audit records this reader may see (`govchain_state::audit::Scope`): every
+    /// The audit records this reader may see (`govchain_state::access::audit::Scope`): every
     /// record with the auditor role, else those where its department is a party.
-    pub fn audit_scope(&self) -> govchain_state::audit::Scope<'_> {
+    pub fn audit_scope(&self) -> govchain_state::access::audit::Scope<'_> {
         (!self.has_role(crate::services::access::AUDITOR)).then_some(self.department.as_str())
     }
 }
@@ -113,8 +113,9 @@ pub fn check_signed(
             MAX_SKEW_MS / 1000
         )));
     }
-    let (d, key) = govchain_state::admission::department_signer(chain.store(), dept, operator)
-        .map_err(|e| crate::error::tx_status(&e))?;
+    let (d, key) =
+        govchain_state::access::accounts::department_signer(chain.store(), dept, operator)
+            .map_err(|e| crate::error::tx_status(&e))?;
     let bad = || {
         status(
             ErrorCode::BadSignature,

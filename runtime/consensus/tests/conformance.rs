@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use govchain_consensus::{Chain, ChainConfig, SealedBlock};
 use govchain_crypto::PrivateKey;
-use govchain_state::{Genesis, audit, certs};
+use govchain_state::access::audit;
+use govchain_state::{Genesis, certs};
 use govchain_store::Store;
 use govchain_types::pb;
 use serde_json::Value;

@@ -9,7 +9,7 @@
 //! cache (it is the same for every request of that certificate).
 //!
 //! Before computing anything it runs the same check execution runs
-//! ([`govchain_state::custody::check_release`]) against committed state: nothing is
+//! ([`govchain_state::access::release::check_release`]) against committed state: nothing is
 //! released for a denied, unknown or expired request, a revoked certificate or grant, or
 //! a requester whose key changed. Execution checks again when the release is ordered.
 
@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 use govchain_consensus::Chain;
 use govchain_crypto::{PrivateKey, PublicKey};
 use govchain_custody::{Envelope, SHARE_LEN, SecretShare};
+use govchain_state::access::release;
 use govchain_state::custody::{self, MAX_RELEASES};
 use govchain_state::{BlockContext, Overlay};
 use govchain_types::{TxError, pb};
@@ -106,13 +107,16 @@ impl Follower for Custodian {
             cursor,
         };
         // A validator removed by governance (or turned observer) releases nothing more.
-        if let Err(e) = custody::holder(&o, &custody::validator_account(&self.validator_id)) {
+        if let Err(e) = custody::holder(
+            &o,
+            &govchain_state::access::accounts::validator_account(&self.validator_id),
+        ) {
             tracing::debug!(error = %e, "not a custody share holder (any more)");
             return Ok(round);
         }
         let mut keys: HashMap<Vec<u8>, RoundKey> = HashMap::new();
         round.cursor = walk(&o, cursor, in_flight, |req| {
-            let settled = match custody::check_release(&o, &ctx, req.seq, self.share.number())
+            let settled = match release::check_release(&o, &ctx, req.seq, self.share.number())
                 .and_then(|(req, cert)| self.release(&req, &cert, &mut keys))
             {
                 Ok(release) => {

@@ -1482,7 +1482,7 @@ impl Demo {
             headers += file.headers.len();
             for r in &export.proofs {
                 let r: pb::AuditRecord = govchain_types::decode("audit record", &r.record)?;
-                let action = match govchain_state::audit::action_name(r.action) {
+                let action = match govchain_state::access::audit::action_name(r.action) {
                     "read" if !r.via.is_empty() => "read via contract",
                     "key_release" => "key share",
                     "compute" => "compute job",

@@ -188,7 +188,7 @@ pub(crate) async fn transact(
 ) -> Vec<u64> {
     use govchain_types::pb;
     let signer = crate::client::Signer {
-        department: govchain_state::custody::validator_account(validator_id),
+        department: govchain_state::access::accounts::validator_account(validator_id),
         operator: String::new(),
         key: key.clone(),
     };

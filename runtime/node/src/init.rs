@@ -193,7 +193,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         custody: Some(GenesisCustody {
             threshold: threshold as u32,
             public_key_set: hex::encode(custody.to_bytes()),
-            release_window_ms: govchain_state::custody::DEFAULT_RELEASE_WINDOW_MS,
+            release_window_ms: govchain_state::access::release::DEFAULT_RELEASE_WINDOW_MS,
         }),
     };
     genesis.validate()?;

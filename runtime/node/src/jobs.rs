@@ -12,9 +12,10 @@ use std::sync::Arc;
 use govchain_consensus::Chain;
 use govchain_crypto::PrivateKey;
 use govchain_custody::{Envelope, KeySet};
+use govchain_state::access::release;
 use govchain_state::compute::{self, MAX_OUTPUT};
 use govchain_state::contracts::certificate_view;
-use govchain_state::custody::{self, DEFAULT_RELEASE_WINDOW_MS};
+use govchain_state::custody;
 use govchain_state::{BlockContext, Overlay, certs};
 use govchain_types::{TxError, pb};
 
@@ -77,10 +78,7 @@ impl Follower for JobRunner {
         };
         let set = KeySet::from_bytes(&custody.public_key_set)
             .map_err(|e| TxError::Internal(format!("custody key set: {e}")))?;
-        let window = match custody.release_window_ms {
-            0 => DEFAULT_RELEASE_WINDOW_MS,
-            w => w,
-        };
+        let window = release::window_ms(&custody);
         let tip = self.chain.tip().header;
         // Off chain, the clock may be read: an idle chain makes no blocks, and a job whose
         // shares never come must still end.

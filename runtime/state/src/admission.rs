@@ -10,8 +10,9 @@ use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::{Records, Store};
 use govchain_types::{Hash, TxError, decode, pb};
 
+use crate::access::accounts::registered_key_in;
 use crate::internal;
-use crate::tables::{CHAIN_ID, DEPARTMENT, NONCE, PARAMS, VALIDATOR};
+use crate::tables::{CHAIN_ID, NONCE, PARAMS};
 use crate::{ChainParams, Result};
 
 /// A transaction whose encoding, chain, size, account key and signature were checked.
@@ -376,70 +377,6 @@ impl SigCheck {
     fn msg<'a>(&'a self, tx: &'a pb::SignedTx) -> &'a [u8] {
         self.msg.as_deref().unwrap_or(&tx.body)
     }
-}
-
-/// The SEC1 public key registered for an account in committed state: a department, one
-/// of its operators, or a validator (`validator:<id>`, its block-signing key).
-pub(crate) fn registered_key_in(
-    records: &impl Records,
-    dept: &str,
-    operator: &str,
-) -> std::result::Result<Vec<u8>, TxError> {
-    if let Some(id) = dept.strip_prefix(crate::custody::VALIDATOR_ACCOUNT) {
-        let v = records
-            .read(&VALIDATOR, id)
-            .map_err(internal)?
-            .filter(|_| operator.is_empty())
-            .ok_or_else(|| TxError::UnknownDepartment {
-                department: dept.to_string(),
-            })?;
-        return Ok(v.public_key);
-    }
-    department_in(records, dept, operator).map(|(_, key)| key)
-}
-
-/// A department's record and the SEC1 public key it (`operator` empty) or one of its
-/// operators has registered, read from `records`: the lookup every signature by a department
-/// is checked against, in transactions ([`registered_key_in`]) and in signed reads.
-fn department_in(
-    records: &impl Records,
-    dept: &str,
-    operator: &str,
-) -> std::result::Result<(pb::Department, Vec<u8>), TxError> {
-    let d = records
-        .read(&DEPARTMENT, dept)
-        .map_err(internal)?
-        .ok_or_else(|| TxError::UnknownDepartment {
-            department: dept.to_string(),
-        })?;
-    let key = if operator.is_empty() {
-        d.public_key.clone()
-    } else {
-        d.operators
-            .iter()
-            .find(|o| o.id == operator)
-            .map(|o| o.public_key.clone())
-            .ok_or_else(|| TxError::UnknownOperator {
-                department: dept.to_string(),
-                operator: operator.to_string(),
-            })?
-    };
-    Ok((d, key))
-}
-
-/// A department's record and the key it (`operator` empty) or its operator registered,
-/// from committed state: whom a signed read (an `x-govchain-auth` header) must be
-/// signed by. Validator accounts sign transactions only, never reads.
-///
-/// # Errors
-/// [`TxError::UnknownDepartment`], [`TxError::UnknownOperator`], or an internal error
-/// reading the store.
-pub fn department_signer(
-    store: &Store,
-    dept: &str,
-    operator: &str,
-) -> std::result::Result<(pb::Department, Vec<u8>), TxError> {
-    department_in(store, dept, operator)
 }
 
 fn committed_nonce(store: &Store, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {

@@ -9,8 +9,9 @@ use govchain_crypto::{Sm3Hasher, sm3};
 use govchain_store::Records;
 use govchain_types::{TxError, pb, validate_name};
 
+use crate::access::points;
 use crate::internal;
-use crate::{BlockContext, Overlay, VerifiedTx, event, points, tables};
+use crate::{BlockContext, Overlay, VerifiedTx, event, tables};
 
 /// Longest certificate number.
 pub const MAX_NUMBER: usize = 64;

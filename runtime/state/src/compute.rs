@@ -9,9 +9,11 @@ use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::Records;
 use govchain_types::{TxError, pb};
 
-use crate::custody::{self, VALIDATOR_ACCOUNT};
-use crate::policy::Policy;
-use crate::{BlockContext, Overlay, VerifiedTx, certs, event, gate, governance, internal, tables};
+use crate::access::accounts::Account;
+use crate::access::policy::Policy;
+use crate::access::{audit, gate};
+use crate::custody;
+use crate::{BlockContext, Overlay, VerifiedTx, certs, event, governance, internal, tables};
 
 /// Longest job arguments.
 pub const MAX_ARGS: usize = 16 * 1024;
@@ -133,7 +135,7 @@ pub(crate) fn submit(
         department: &tx.body.sender,
         operator: &tx.body.operator,
         tx_hash: &tx.hash,
-        via: format!("contract:{}", job.contract),
+        via: gate::Via::Contract(&job.contract),
         action: pb::AuditAction::Compute,
     };
     let out = gate::read(o, ctx, policy, &reader, &job.cert_id, &job.purpose)?;
@@ -174,9 +176,11 @@ pub(crate) fn post_result(
         who: sender.to_string(),
         action,
     };
-    let id = sender.strip_prefix(VALIDATOR_ACCOUNT).ok_or(not_executor(
-        "post a job result (only the job's executor does)",
-    ))?;
+    let Account::Validator(id) = Account::parse(sender) else {
+        return Err(not_executor(
+            "post a job result (only the job's executor does)",
+        ));
+    };
     let req = custody::request(o, r.request)?.ok_or_else(|| TxError::NotFound {
         what: format!("compute job {}", r.request),
     })?;
@@ -251,26 +255,19 @@ pub(crate) fn post_result(
     o.write(&tables::JOB_RESULT, r.request, &posted);
     // The output, or why the job failed, is for the requester only.
     let outcome = if r.failed { "failed" } else { "result" };
-    let seq = o
-        .read_or_default(&tables::AUDIT_SEQ, ())
-        .map_err(internal)?
-        + 1;
     let reason = format!(
         "compute job {} ({}.{}) run by validator {id} ({}) on {}'s node: {outcome} posted, encrypted to the requester, {} gas",
         req.seq, job.contract, job.method, v.department, cert.issuer, r.gas_used
     );
-    let record = custody::follow_up_record(
-        o,
+    let record = audit::follow_up(
         ctx,
-        tx,
-        seq,
+        &tx.hash,
         &req,
         &cert,
         pb::AuditAction::ComputeResult,
         reason,
     );
-    o.push_audit(record);
-    o.write_sticky(&tables::AUDIT_SEQ, (), &seq);
+    audit::append(o, record)?;
     events.push(event(
         "compute_result",
         &[

@@ -6,9 +6,10 @@ use govchain_store::Records;
 use govchain_types::{Hash, HashHex, pb};
 use govchain_vm::{Entry, Host, HostError};
 
-use crate::policy::Policy;
+use crate::access::policy::Policy;
+use crate::access::{gate, points};
 use crate::tables::CONTRACT_DATA;
-use crate::{BlockContext, Overlay, account_label, gate, points};
+use crate::{BlockContext, Overlay, account_label};
 
 /// Who calls a contract.
 #[derive(Debug, Clone, Default)]
@@ -137,7 +138,7 @@ impl Host for ContractHost {
             department: &self.caller.department,
             operator: &self.caller.operator,
             tx_hash: &self.caller.tx_hash,
-            via: format!("contract:{}", self.contract),
+            via: gate::Via::Contract(&self.contract),
             action: pb::AuditAction::Read,
         };
         let outcome = gate::read(

@@ -9,11 +9,11 @@
 use govchain_store::Records;
 use govchain_types::{TxError, pb};
 
-use crate::admission::registered_key_in;
-use crate::{BlockContext, Overlay, VerifiedTx, certs, event, internal, liveness, tables};
+use crate::access::accounts::Account;
+use crate::access::audit;
+use crate::access::release::check_release;
+use crate::{BlockContext, Overlay, VerifiedTx, event, internal, tables};
 
-/// Prefix of a validator's transaction account.
-pub const VALIDATOR_ACCOUNT: &str = "validator:";
 /// Most releases in one transaction.
 pub const MAX_RELEASES: usize = 1_000;
 /// Longest SM2-encrypted share (DER); a 48-byte share encrypts to about 150 bytes.
@@ -26,17 +26,6 @@ pub fn share_aad(request: u64, share: u32) -> [u8; 12] {
     aad[..8].copy_from_slice(&request.to_be_bytes());
     aad[8..].copy_from_slice(&share.to_be_bytes());
     aad
-}
-/// Release window when genesis sets none: one hour of block time.
-pub const DEFAULT_RELEASE_WINDOW_MS: u64 = 3_600_000;
-
-/// The transaction account of validator `id`.
-pub fn validator_account(id: &str) -> String {
-    format!("{VALIDATOR_ACCOUNT}{id}")
-}
-
-fn refused(request: u64, reason: String) -> TxError {
-    TxError::ReleaseRefused { request, reason }
 }
 
 /// The custody key set, if the chain has one.
@@ -85,9 +74,9 @@ pub fn holder(o: &Overlay, sender: &str) -> Result<pb::Validator, TxError> {
         who: sender.to_string(),
         action,
     };
-    let id = sender
-        .strip_prefix(VALIDATOR_ACCOUNT)
-        .ok_or(not_holder("release key shares (only validators do)"))?;
+    let Account::Validator(id) = Account::parse(sender) else {
+        return Err(not_holder("release key shares (only validators do)"));
+    };
     let v = o
         .read(&tables::VALIDATOR, id)
         .map_err(internal)?
@@ -98,104 +87,6 @@ pub fn holder(o: &Overlay, sender: &str) -> Result<pb::Validator, TxError> {
         ));
     }
     Ok(v)
-}
-
-/// Whether share `share` may be released for request `seq` in a block at `ctx`. Both
-/// execution and a validator's custodian (before it computes anything) run this.
-pub fn check_release(
-    o: &Overlay,
-    ctx: &BlockContext,
-    seq: u64,
-    share: u32,
-) -> Result<(pb::AccessRequest, pb::Certificate), TxError> {
-    let custody = key_set(o)?.ok_or_else(|| refused(seq, "this chain has no custody".into()))?;
-    let req = request(o, seq)?.ok_or_else(|| {
-        refused(
-            seq,
-            "no allowed access request has this id (it was denied, or is not a request)".into(),
-        )
-    })?;
-    let window = if custody.release_window_ms == 0 {
-        DEFAULT_RELEASE_WINDOW_MS
-    } else {
-        custody.release_window_ms
-    };
-    let closes = req.time_ms.saturating_add(window);
-    if ctx.time_ms > closes {
-        return Err(refused(
-            seq,
-            format!(
-                "its release window closed {} s after the request",
-                window / 1000
-            ),
-        ));
-    }
-    if o.contains(&tables::RELEASE, (seq, share))
-        .map_err(internal)?
-    {
-        return Err(TxError::AlreadyExists {
-            what: format!("share {share} for request {seq}"),
-        });
-    }
-    let cert = certs::get(o, &req.cert_id)?;
-    match liveness::cert_lapse(&cert, ctx)? {
-        Some(liveness::CertLapse::Revoked) => {
-            return Err(refused(
-                seq,
-                format!(
-                    "certificate {} was revoked at height {}",
-                    cert.id, cert.revoked_height
-                ),
-            ));
-        }
-        Some(liveness::CertLapse::Expired) => {
-            return Err(refused(
-                seq,
-                format!("certificate {} expired on {}", cert.id, cert.expires_on),
-            ));
-        }
-        None => {}
-    }
-    if req.grant_id != 0 {
-        let g = o
-            .read(&tables::GRANT, (&cert.id, req.grant_id))
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("grant {} missing", req.grant_id)))?;
-        if let Some(why) = liveness::grant_lapse(&g, ctx)? {
-            return Err(refused(seq, why));
-        }
-    }
-    let key = match &req.job {
-        None => registered_key_in(o, &req.requester, &req.operator)
-            .map_err(|e| refused(seq, format!("the requester's account: {e}")))?,
-        Some(job) => {
-            crate::compute::validator(o, &job.executor)?
-                .filter(|v| !v.observer)
-                .ok_or_else(|| {
-                    refused(
-                        seq,
-                        format!(
-                            "the job's executor {} is no longer a validator",
-                            job.executor
-                        ),
-                    )
-                })?
-                .public_key
-        }
-    };
-    if key != req.requester_key {
-        return Err(refused(
-            seq,
-            "the key the shares go to changed since the request".into(),
-        ));
-    }
-    if cert.key_envelope.is_empty() {
-        return Err(refused(
-            seq,
-            format!("certificate {} has no key envelope", cert.id),
-        ));
-    }
-    Ok((req, cert))
 }
 
 /// Executes a validator's [`pb::ReleaseShares`]: every release is checked before any is
@@ -249,9 +140,6 @@ pub(crate) fn release(
         }
         checked.push((rel, check_release(o, ctx, rel.request, v.custody_share)?));
     }
-    let mut seq = o
-        .read_or_default(&tables::AUDIT_SEQ, ())
-        .map_err(internal)?;
     for (rel, (req, cert)) in checked {
         let stored = pb::ReleasedShare {
             request: req.seq,
@@ -263,7 +151,6 @@ pub(crate) fn release(
             sealed_key: rel.sealed_key.clone(),
         };
         o.write(&tables::RELEASE, (req.seq, v.custody_share), &stored);
-        seq += 1;
         let reason = format!(
             "key share {} (of {threshold} needed) released by validator {} ({}) for request {}{}",
             v.custody_share,
@@ -275,17 +162,15 @@ pub(crate) fn release(
                 j.executor, req.requester
             ))
         );
-        let record = follow_up_record(
-            o,
+        let record = audit::follow_up(
             ctx,
-            tx,
-            seq,
+            &tx.hash,
             &req,
             &cert,
             pb::AuditAction::KeyRelease,
             reason,
         );
-        o.push_audit(record);
+        audit::append(o, record)?;
         events.push(event(
             "key_released",
             &[
@@ -297,45 +182,5 @@ pub(crate) fn release(
             ],
         ));
     }
-    o.write_sticky(&tables::AUDIT_SEQ, (), &seq);
     Ok(())
-}
-
-/// The audit record of something done for kept request `req` on certificate `cert` by
-/// `tx` in block `ctx` (a key release, a compute job's result), numbered `seq`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn follow_up_record(
-    o: &Overlay,
-    ctx: &BlockContext,
-    tx: &VerifiedTx,
-    seq: u64,
-    req: &pb::AccessRequest,
-    cert: &pb::Certificate,
-    action: pb::AuditAction,
-    reason: String,
-) -> pb::AuditRecord {
-    pb::AuditRecord {
-        seq,
-        height: ctx.height,
-        tx_hash: tx.hash.to_vec(),
-        time_ms: ctx.time_ms,
-        requester: req.requester.clone(),
-        operator: req.operator.clone(),
-        owner: cert.issuer.clone(),
-        subject_id: cert.subject_id.clone(),
-        cert_id: cert.id.clone(),
-        cert_type: cert.cert_type.clone(),
-        purpose: req.purpose.clone(),
-        decision: pb::Decision::Allow as i32,
-        reason,
-        points: 0,
-        via: req
-            .job
-            .as_ref()
-            .map_or_else(String::new, |j| format!("contract:{}", j.contract)),
-        block_index: o.audit().len() as u32,
-        grant_id: req.grant_id,
-        action: action as i32,
-        request: req.seq,
-    }
 }

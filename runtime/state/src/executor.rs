@@ -6,12 +6,14 @@ use govchain_crypto::{Sm3Hasher, merkle, sm3};
 use govchain_store::{Records, Store};
 use govchain_types::{Coded, Hash, TxError, pb};
 
-use crate::admission::{account_label, registered_key_in};
+use crate::access::accounts::{Account, registered_key_in};
+use crate::access::policy::Policy;
+use crate::access::{audit, gate};
+use crate::admission::account_label;
 use crate::contracts::{Caller, ContractHost};
-use crate::policy::Policy;
 use crate::{
-    Admission, ChainParams, Genesis, Overlay, Result, StateError, StateWrites, VerifiedTx, audit,
-    certs, compute, custody, gate, governance, internal, tables,
+    Admission, ChainParams, Genesis, Overlay, Result, StateError, StateWrites, VerifiedTx, certs,
+    compute, custody, governance, internal, tables,
 };
 use govchain_vm::{CallError, CallRequest, EntryKind, Vm};
 
@@ -104,7 +106,7 @@ impl Executor {
 
     /// The policy in force in the state `o` reads.
     fn policy_at(&self, o: &Overlay) -> Result<Arc<Policy>> {
-        let version = crate::policy::version(o)?;
+        let version = crate::access::policy::version(o)?;
         let mut cached = self.policy.lock().expect("policy lock");
         if let Some(p) = cached.as_ref().filter(|p| p.version() == version) {
             return Ok(p.clone());
@@ -394,7 +396,7 @@ fn execute_tx(
     let sender = body.sender.as_str();
     // A validator account sends key-share releases and job results and nothing else;
     // those come from validators only.
-    if sender.starts_with(custody::VALIDATOR_ACCOUNT)
+    if matches!(Account::parse(sender), Account::Validator(_))
         && !matches!(kind, Kind::Release(_) | Kind::Result(_))
     {
         return Err(post(TxError::Unauthorized {
@@ -435,7 +437,7 @@ fn request(
         department: &tx.body.sender,
         operator: &tx.body.operator,
         tx_hash: &tx.hash,
-        via: String::new(),
+        via: gate::Via::Direct,
         action: pb::AuditAction::Read,
     };
     let out = gate::read(o, env.ctx, env.policy, &reader, &r.cert_id, &r.purpose)?;

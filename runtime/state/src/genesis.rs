@@ -8,7 +8,7 @@ use govchain_crypto::{PublicKey, sm3};
 use govchain_types::{pb, validate_dept_id, validate_name};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::PolicyLine;
+use crate::access::policy::PolicyLine;
 use crate::{Overlay, Result, StateError, tables};
 
 /// Parameters every node must agree on (consensus rules).
@@ -176,7 +176,7 @@ impl Default for AccessGenesis {
         AccessGenesis {
             cert_types: vec![],
             purposes: vec![],
-            policy_model: crate::policy::MODEL.to_string(),
+            policy_model: crate::access::policy::MODEL.to_string(),
             policy: vec![],
             initial_points: 0,
             free_reads_per_period: 0,
@@ -256,7 +256,7 @@ pub struct GenesisCustody {
 }
 
 fn default_release_window() -> u64 {
-    crate::custody::DEFAULT_RELEASE_WINDOW_MS
+    crate::access::release::DEFAULT_RELEASE_WINDOW_MS
 }
 
 /// A node's place in the raft mode.
@@ -522,7 +522,9 @@ impl Genesis {
             let l =
                 PolicyLine::parse(line).map_err(|e| StateError::Genesis(format!("policy {e}")))?;
             let sub = &l.fields[0];
-            if !sub.starts_with(crate::policy::ROLE_PREFIX) && !departments.contains(sub.as_str()) {
+            if !sub.starts_with(crate::access::policy::ROLE_PREFIX)
+                && !departments.contains(sub.as_str())
+            {
                 return err(format!("policy '{line}' names unknown department '{sub}'"));
             }
             if l.ptype == "p" {
@@ -629,11 +631,11 @@ impl Genesis {
             proposer: String::new(),
         };
         for d in &self.departments {
-            crate::points::allocate(o, &ctx, &d.id, a.initial_points)
+            crate::access::points::allocate(o, &ctx, &d.id, a.initial_points)
                 .map_err(|e| StateError::Genesis(e.to_string()))?;
         }
         // The casbin model must load with the policy.
-        crate::policy::Policy::load(o)?;
+        crate::access::policy::Policy::load(o)?;
         Ok(())
     }
 }
@@ -877,8 +879,8 @@ pub fn nanjing_access() -> AccessGenesis {
                 "Regulations on Household Registration",
             ),
         ],
-        policy_model: crate::policy::MODEL.to_string(),
-        policy: crate::policy::parse_csv(crate::policy::NANJING_POLICY)
+        policy_model: crate::access::policy::MODEL.to_string(),
+        policy: crate::access::policy::parse_csv(crate::access::policy::NANJING_POLICY)
             .expect("policies/policy.csv parses")
             .iter()
             .map(PolicyLine::canonical)

@@ -16,11 +16,12 @@ use govchain_store::Records;
 use govchain_types::{TxError, pb, validate_dept_id};
 use govchain_vm::Vm;
 
+use crate::access::points;
+use crate::access::policy::{self, PolicyLine};
 use crate::contracts::ContractHost;
 use crate::genesis::Committee;
 use crate::internal;
-use crate::policy::{self, PolicyLine};
-use crate::{BlockContext, Overlay, certs, event, points, tables};
+use crate::{BlockContext, Overlay, certs, event, tables};
 
 /// Voting period when a proposal does not set one, in blocks.
 pub const DEFAULT_VOTING_PERIOD: u64 = 10_000;

@@ -9,29 +9,26 @@
 //!   write set and the new state root. It never reads the clock, randomness or the order
 //!   of a hash map: time comes from the block header.
 //!
-//! - [`gate`]: the access gate every certificate read goes through (policy → points →
-//!   audit), over [`certs`], [`policy`] (casbin), [`points`] and [`audit`].
-//! - [`custody`]: allowed requests validators release key shares for, and the release.
+//! - [`access`]: the rules of access, each once: the gate every certificate read and
+//!   compute job goes through (policy → liveness → points → audit record), the audit
+//!   log and who sees it, release eligibility and the account → key lookup.
+//! - [`certs`], [`custody`], [`compute`], [`governance`]: the payload kinds' handlers.
 //!
 //! Every record lives in one of the [`tables`] (prefix, key codec, value codec): state in
 //! the store's `state` column, audit records and ledgers in its `index` column.
 
+pub mod access;
 pub mod admission;
-pub mod audit;
 pub mod certs;
 pub mod compute;
 pub mod contracts;
 pub mod custody;
 pub mod executor;
-pub mod gate;
 pub mod genesis;
 pub mod governance;
-pub mod liveness;
 pub mod local;
 mod nodes;
 mod overlay;
-pub mod points;
-pub mod policy;
 pub mod query;
 pub mod supervision;
 pub mod tables;

@@ -64,7 +64,7 @@ impl LocalChain {
             .collect();
         // The validator signs its own transactions (key-share releases) with its key.
         keys.insert(
-            crate::custody::validator_account("node1"),
+            crate::access::accounts::validator_account("node1"),
             keys["tax"].clone(),
         );
         let (custody, mut shares) = govchain_custody::deal(1, 1).expect("1 of 1");
@@ -75,7 +75,7 @@ impl LocalChain {
             chain_salt: hex::encode(salt),
             departments: keys
                 .iter()
-                .filter(|(id, _)| !id.starts_with(crate::custody::VALIDATOR_ACCOUNT))
+                .filter(|(id, _)| !id.starts_with(crate::access::accounts::VALIDATOR_ACCOUNT))
                 .map(|(id, k)| GenesisDepartment {
                     id: id.clone(),
                     name: id.clone(),
@@ -100,7 +100,7 @@ impl LocalChain {
             custody: Some(GenesisCustody {
                 threshold: 1,
                 public_key_set: hex::encode(custody.to_bytes()),
-                release_window_ms: crate::custody::DEFAULT_RELEASE_WINDOW_MS,
+                release_window_ms: crate::access::release::DEFAULT_RELEASE_WINDOW_MS,
             }),
         };
         let store = Arc::new(Store::open(dir, sync)?);
@@ -266,7 +266,7 @@ pub struct CallBench {
     overlay: Option<crate::Overlay>,
     ctx: BlockContext,
     caller: String,
-    policy: Arc<crate::policy::Policy>,
+    policy: Arc<crate::access::policy::Policy>,
 }
 
 impl std::fmt::Debug for CallBench {

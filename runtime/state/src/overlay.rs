@@ -20,7 +20,7 @@ pub type StateWrites = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 /// ([`Overlay::discard_tx`]). Ordered maps keep iteration deterministic.
 ///
 /// The access gate's effects are *sticky* ([`Overlay::write_sticky`],
-/// [`Overlay::push_audit`]): a read that happened stays paid and audited even when the
+/// [`crate::access::audit`]): a read that happened stays paid and audited even when the
 /// transaction that made it fails afterwards (a contract that reads and then aborts).
 #[derive(Debug)]
 pub struct Overlay {
@@ -231,7 +231,7 @@ impl Overlay {
     }
 
     /// Appends an audit record; audit records always survive the transaction.
-    pub fn push_audit(&mut self, record: pb::AuditRecord) {
+    pub(crate) fn push_audit(&mut self, record: pb::AuditRecord) {
         self.audit.push(record);
     }
 

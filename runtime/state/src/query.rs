@@ -5,8 +5,9 @@ use std::sync::Arc;
 use govchain_store::{KeyCodec, Records, Store, Table, ValueCodec};
 use govchain_types::{TxError, pb};
 
+use crate::access::{points, policy};
 use crate::tables::{self, CERT_BY_ISSUER, CERT_BY_SUBJECT, CERTIFICATE};
-use crate::{Overlay, Result, certs, internal, points, policy};
+use crate::{Overlay, Result, certs, internal};
 
 /// Every record of a table, in key order.
 fn all<K: KeyCodec, V: ValueCodec>(store: &Store, table: &Table<K, V>) -> Result<Vec<V::Value>> {

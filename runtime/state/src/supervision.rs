@@ -9,7 +9,7 @@ use govchain_store::Store;
 use govchain_types::{TxError, pb};
 use serde::Serialize;
 
-use crate::audit::{self, RecordView, action_name};
+use crate::access::audit::{self, RecordView, action_name};
 use crate::{certs, query};
 
 /// Most audit records one answer examines (the answer says when the period held more).
@@ -27,7 +27,7 @@ const DAY_MS: u64 = 86_400_000;
 /// China Standard Time is UTC+8 all year.
 const CST_OFFSET_MS: u64 = 8 * 3_600_000;
 
-use crate::audit::{Scope, visible};
+use crate::access::audit::{Scope, visible};
 
 /// A gate decision (a read or a compute job), as opposed to a key release or a job
 /// result, which follow one.

@@ -1,8 +1,8 @@
-//! The account → key lookup of signed reads (`admission::department_signer`): the key a
+//! The account → key lookup of signed reads (`access::accounts::department_signer`): the key a
 //! department or its operator registered; validator accounts, which sign transactions,
 //! cannot sign reads.
 
-use govchain_state::admission::department_signer;
+use govchain_state::access::accounts::department_signer;
 use govchain_state::genesis::nanjing_access;
 use govchain_state::local::LocalChain;
 use govchain_types::{Coded, ErrorCode, TxError};

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use govchain_crypto::PrivateKey;
 use govchain_crypto::sm4gcm::{self, DataKey};
+use govchain_state::access::audit;
 use govchain_state::executor::next_state_root;
-use govchain_state::{Executor, Genesis, StateWrites, audit, certs, compute, custody};
+use govchain_state::{Executor, Genesis, StateWrites, certs, compute, custody};
 use govchain_types::pb;
 use serde_json::Value;
 

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use govchain_crypto::sm3;
+use govchain_state::access::audit;
 use govchain_state::genesis::nanjing_access;
 use govchain_state::local::LocalChain;
-use govchain_state::{VerifiedTx, audit, certs, query, tables};
+use govchain_state::{VerifiedTx, certs, query, tables};
 use govchain_store::{Records, Store};
 use govchain_types::{ErrorCode, pb};
 use proptest::prelude::*;

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use govchain_consensus::Chain;
-use govchain_state::{audit, query};
+use govchain_state::access::audit;
+use govchain_state::query;
 use govchain_types::pb;
 use tonic::{Request, Response, Status};
 
@@ -186,7 +187,7 @@ pub(crate) const AUDITOR: &str = "auditor";
 /// department the records where it is the requester or the owner).
 fn scope(who: &Reader, q: AuditQuery) -> Result<AuditQuery, Status> {
     let me = &who.department;
-    govchain_state::audit::scope_query(who.audit_scope(), q).ok_or_else(|| {
+    govchain_state::access::audit::scope_query(who.audit_scope(), q).ok_or_else(|| {
         status(
             govchain_types::ErrorCode::Unauthorized,
             format!(

@@ -10,9 +10,10 @@
 use std::time::{Duration, Instant};
 
 use govchain_crypto::sm3;
+use govchain_state::VerifiedTx;
+use govchain_state::access::audit;
 use govchain_state::genesis::nanjing_access;
 use govchain_state::local::LocalChain;
-use govchain_state::{VerifiedTx, audit};
 use govchain_types::pb;
 use serde_json::json;
 

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use govchain_api::rpc::*;
 use govchain_api::{AuditClient, CertificatesClient, PointsClient};
-use govchain_state::audit::{ExportFile, RecordView};
+use govchain_state::access::audit::{ExportFile, RecordView};
 use govchain_state::{Genesis, account_label, certs};
 use govchain_types::pb;
 use serde_json::{Value, json};
@@ -1184,7 +1184,7 @@ pub(crate) async fn audit(
                 .into_inner();
             let rows: Vec<RecordView> = page.records.iter().map(RecordView::from).collect();
             if csv {
-                println!("{}", govchain_state::audit::CSV_HEADER);
+                println!("{}", govchain_state::access::audit::CSV_HEADER);
                 for r in &rows {
                     println!("{}", r.csv_row());
                 }

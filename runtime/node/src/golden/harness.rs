@@ -13,7 +13,7 @@ use govchain_state::genesis::{
     ChainParams, Committee, Genesis, GenesisCustody, GenesisDepartment, GenesisValidator, NANJING,
     nanjing_access,
 };
-use govchain_state::{certs, custody, query};
+use govchain_state::{access, certs, query};
 use govchain_types::pb;
 use govchain_types::pb::payload::Kind;
 use serde_json::Value;
@@ -115,7 +115,7 @@ fn demo_genesis(
         custody: Some(GenesisCustody {
             threshold: 1,
             public_key_set: hex::encode(set.to_bytes()),
-            release_window_ms: custody::DEFAULT_RELEASE_WINDOW_MS,
+            release_window_ms: access::release::DEFAULT_RELEASE_WINDOW_MS,
         }),
     };
     genesis.validate().expect("the demo genesis is valid");
@@ -432,7 +432,7 @@ impl Net {
     /// in which every one must succeed.
     async fn validator_block(&mut self, step: &str, payloads: Vec<Kind>) {
         let signer = Signer {
-            department: custody::validator_account(VALIDATOR),
+            department: access::accounts::validator_account(VALIDATOR),
             operator: String::new(),
             key: self.validator_key.clone(),
         };

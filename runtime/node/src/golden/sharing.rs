@@ -2,7 +2,7 @@
 //! audit trail (`demo.rs`: `compute_to_data`, `sharing_incentive`, `audit_trail`).
 
 use govchain_crypto::sm3;
-use govchain_state::audit::ExportFile;
+use govchain_state::access::audit::ExportFile;
 use govchain_types::pb;
 use govchain_types::pb::payload::Kind;
 use serde_json::{Value, json};
@@ -278,7 +278,8 @@ fn last_denial(net: &Net, dept: &str, cert: &str) -> String {
         limit: 1000,
         ..Default::default()
     };
-    let page = govchain_state::audit::query(net.chain.store(), &q, 10_000).expect("audit query");
+    let page =
+        govchain_state::access::audit::query(net.chain.store(), &q, 10_000).expect("audit query");
     page.records
         .last()
         .map(|r| r.reason.clone())
@@ -294,8 +295,9 @@ pub(super) fn audit_trail(net: &mut Net) {
             limit: 10_000,
             ..Default::default()
         };
-        let export = govchain_state::audit::export(net.chain.store(), &net.genesis.chain_id, &q)
-            .expect("audit export");
+        let export =
+            govchain_state::access::audit::export(net.chain.store(), &net.genesis.chain_id, &q)
+                .expect("audit export");
         let file = ExportFile::from_export(&export, &q).expect("an export file");
         let n = file
             .verify(&net.genesis.anchor())

@@ -11,8 +11,9 @@ use govchain_crypto::merkle::{self, MerkleTree};
 use govchain_store::{Records, Store};
 use govchain_types::{Hash, TxError, decode, pb};
 
-use crate::internal;
-use crate::tables::{AUDIT, AUDIT_BLOCK, AUDIT_BY, AUDIT_TIME, AuditSpan};
+use crate::access::gate::Via;
+use crate::tables::{AUDIT, AUDIT_BLOCK, AUDIT_BY, AUDIT_SEQ, AUDIT_TIME, AuditSpan};
+use crate::{BlockContext, Overlay, internal};
 
 /// Default page size.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -59,6 +60,68 @@ pub fn block_entries(height: u64, records: &[pb::AuditRecord]) -> (Hash, Vec<Ind
         out.push(AUDIT_TIME.entry((r.time_ms, s), &()));
     }
     (root, out)
+}
+
+/// The sequence number the next audit record gets.
+pub(crate) fn next_seq(o: &Overlay) -> Result<u64, TxError> {
+    Ok(o.read_or_default(&AUDIT_SEQ, ()).map_err(internal)? + 1)
+}
+
+/// Appends `record` to the block's audit log, numbered [`next_seq`] (a record built
+/// before carries that number or 0) and placed after the block's records so far. Sticky:
+/// a decision that was made stays on record even if its transaction fails afterwards.
+pub(crate) fn append(
+    o: &mut Overlay,
+    mut record: pb::AuditRecord,
+) -> Result<pb::AuditRecord, TxError> {
+    let seq = next_seq(o)?;
+    debug_assert!(
+        record.seq == 0 || record.seq == seq,
+        "an audit record numbered out of turn"
+    );
+    record.seq = seq;
+    record.block_index = o.audit().len() as u32;
+    o.write_sticky(&AUDIT_SEQ, (), &seq);
+    o.push_audit(record.clone());
+    Ok(record)
+}
+
+/// The audit record of something done for kept request `req` on certificate `cert` by
+/// transaction `tx_hash` in block `ctx` (a key release, a compute job's result), for
+/// [`append`].
+pub(crate) fn follow_up(
+    ctx: &BlockContext,
+    tx_hash: &[u8],
+    req: &pb::AccessRequest,
+    cert: &pb::Certificate,
+    action: pb::AuditAction,
+    reason: String,
+) -> pb::AuditRecord {
+    pb::AuditRecord {
+        seq: 0,
+        height: ctx.height,
+        tx_hash: tx_hash.to_vec(),
+        time_ms: ctx.time_ms,
+        requester: req.requester.clone(),
+        operator: req.operator.clone(),
+        owner: cert.issuer.clone(),
+        subject_id: cert.subject_id.clone(),
+        cert_id: cert.id.clone(),
+        cert_type: cert.cert_type.clone(),
+        purpose: req.purpose.clone(),
+        decision: pb::Decision::Allow as i32,
+        reason,
+        points: 0,
+        via: req
+            .job
+            .as_ref()
+            .map_or(Via::Direct, |j| Via::Contract(&j.contract))
+            .label(),
+        block_index: 0,
+        grant_id: req.grant_id,
+        action: action as i32,
+        request: req.seq,
+    }
 }
 
 /// One audit record by sequence number.

@@ -13,9 +13,9 @@ use govchain_store::{Records, StoreError};
 use crate::{Overlay, tables};
 
 /// The casbin model every chain starts with (`policies/model.conf`).
-pub const MODEL: &str = include_str!("../../../policies/model.conf");
+pub const MODEL: &str = include_str!("../../../../policies/model.conf");
 /// Genesis policy of the 'nanjing' preset (`policies/policy.csv`).
-pub const NANJING_POLICY: &str = include_str!("../../../policies/policy.csv");
+pub const NANJING_POLICY: &str = include_str!("../../../../policies/policy.csv");
 
 /// The gate's action for reading a certificate (directly or in a contract call).
 pub const READ: &str = "read";

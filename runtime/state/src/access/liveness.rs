@@ -1,6 +1,6 @@
 //! Liveness of what a read rests on: whether a certificate and a grant still hold at a
 //! block. One rule, which the gate (`gate.rs`) and the key-share release
-//! (`custody::check_release`) both apply; each words its own message.
+//! (`access::release::check_release`) both apply; each words its own message.
 
 use govchain_types::{TxError, pb};
 

@@ -6,13 +6,12 @@
 //! purpose) is an error and writes nothing; every decision on a real request, allowed or
 //! denied, is an audit record, and its points move, even if the transaction fails later.
 
-use govchain_store::Records;
 use govchain_types::{TxError, pb};
 
-use crate::internal;
-use crate::liveness::{self, CertLapse};
-use crate::policy::{Policy, Verdict};
-use crate::{BlockContext, Overlay, certs, points, tables};
+use crate::access::liveness::{self, CertLapse};
+use crate::access::policy::{Policy, Verdict};
+use crate::access::{audit, points};
+use crate::{BlockContext, Overlay, certs};
 
 /// Who is reading, and through what.
 #[derive(Debug, Clone)]
@@ -23,9 +22,8 @@ pub struct Reader<'a> {
     pub operator: &'a str,
     /// The transaction making the request.
     pub tx_hash: &'a [u8],
-    /// Empty for a direct request, `contract:<name>` inside a contract call or for a
-    /// compute job.
-    pub via: String,
+    /// A direct request, or a contract (a call, or a compute job).
+    pub via: Via<'a>,
     /// [`pb::AuditAction::Read`], or [`pb::AuditAction::Compute`] for a compute job of
     /// the contract in `via` (policy action `compute:<contract>`: the requester gets a
     /// result, never the document).
@@ -34,11 +32,31 @@ pub struct Reader<'a> {
 
 impl Reader<'_> {
     fn policy_action(&self) -> String {
-        match self.action {
-            pb::AuditAction::Compute => crate::policy::compute_action(
-                self.via.strip_prefix("contract:").unwrap_or_default(),
-            ),
-            _ => crate::policy::READ.to_string(),
+        match (self.action, self.via) {
+            (pb::AuditAction::Compute, Via::Contract(c)) => {
+                crate::access::policy::compute_action(c)
+            }
+            (pb::AuditAction::Compute, Via::Direct) => crate::access::policy::compute_action(""),
+            _ => crate::access::policy::READ.to_string(),
+        }
+    }
+}
+
+/// Through what a read is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via<'a> {
+    /// A transaction's own request.
+    Direct,
+    /// A contract: a call that reads, or a compute job.
+    Contract(&'a str),
+}
+
+impl Via<'_> {
+    /// The audit record's `via`: empty, or `contract:<name>`.
+    pub fn label(self) -> String {
+        match self {
+            Via::Direct => String::new(),
+            Via::Contract(name) => format!("contract:{name}"),
         }
     }
 }
@@ -74,10 +92,7 @@ pub fn read(
     let cert = certs::get(o, cert_id)?;
     let ty = certs::cert_type(o, &cert.cert_type)?;
     let basis = basis(o, ctx, policy, reader, &cert, purpose)?;
-    let seq = o
-        .read_or_default(&tables::AUDIT_SEQ, ())
-        .map_err(internal)?
-        + 1;
+    let seq = audit::next_seq(o)?;
     let mut record = pb::AuditRecord {
         seq,
         height: ctx.height,
@@ -93,8 +108,8 @@ pub fn read(
         decision: pb::Decision::Deny as i32,
         reason: String::new(),
         points: 0,
-        via: reader.via.clone(),
-        block_index: o.audit().len() as u32,
+        via: reader.via.label(),
+        block_index: 0,
         grant_id: 0,
         action: reader.action as i32,
         request: 0,
@@ -119,8 +134,7 @@ pub fn read(
     if allowed {
         record.decision = pb::Decision::Allow as i32;
     }
-    o.write_sticky(&tables::AUDIT_SEQ, (), &seq);
-    o.push_audit(record.clone());
+    let record = audit::append(o, record)?;
     Ok(Outcome {
         record,
         certificate: allowed.then_some(cert),
