@@ -1,21 +1,37 @@
 //! Block ordering for govchain.
 //!
 //! [`Chain`] is the part every consensus mode shares: admission of signed transactions
-//! (signatures verified once, in parallel), the mempool, executing and committing an
-//! ordered block atomically, notifying waiters and subscribers, and checking the stored
-//! chain when the node starts. An ordering engine decides *which* transactions form the
-//! next block and when; [`solo`] is the single-validator engine used by `govchain dev`.
+//! (signatures verified once, in parallel), the mempool, and three steps an ordering
+//! engine drives without touching execution:
+//!
+//! - the **builder** (`builder.rs`): [`Chain::build_block`] executes waiting transactions
+//!   as the next block and seals it with the proposer's key, without committing it (a
+//!   proposal); [`Chain::produce_block`] builds and commits at once (solo);
+//! - the **importer** (`import.rs`): [`Chain::import`] checks a proposed block (extends
+//!   the tip, limits, the proposer's signature), verifies its transactions and executes
+//!   it to the header's roots, writing nothing: the validity an engine votes on;
+//! - the **committer** (`commit.rs`): [`Chain::commit_imported`] writes a decided block
+//!   atomically with what decided it (`meta`), moves the tip, releases waiters and
+//!   announces it to subscribers.
+//!
+//! An engine decides *which* block comes next and when: [`solo`] (one validator, `govchain
+//! dev`) and [`raft`] (a replicated log, [`Chain::apply_block`] = import + commit). A
+//! Byzantine fault tolerant engine proposes with the builder, votes on what the importer
+//! accepts and commits with the committer. The stored chain is checked when the node
+//! starts.
 
 mod block;
+mod builder;
+mod commit;
+mod import;
 mod mempool;
 pub mod raft;
 pub mod solo;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use govchain_crypto::PrivateKey;
-use govchain_state::{Admission, BlockContext, Executor, Genesis, StateWrites, VerifiedTx, tables};
+use govchain_state::{Admission, Executor, Genesis, tables};
 use govchain_store::{BlockCommit, Records, Store};
 use govchain_types::{Hash, HashHex, TxError, decode, pb};
 use parking_lot::{Mutex, RwLock};
@@ -26,6 +42,8 @@ use tokio::sync::{Notify, broadcast, oneshot, watch};
 const VERIFY_BATCH: usize = 32;
 
 pub use block::SealedBlock;
+use builder::BuiltBlocks;
+pub use import::Imported;
 pub use mempool::Mempool;
 
 /// Why a proposed block was not applied.
@@ -125,37 +143,6 @@ pub struct Chain {
     admissions: watch::Sender<u64>,
     /// The raft cluster as this node sees it (raft mode).
     cluster: RwLock<Option<pb::ClusterStatus>>,
-}
-
-/// The blocks this node built, oldest first: each extends the one before it, the first
-/// extends the committed tip.
-#[derive(Debug, Default)]
-struct BuiltBlocks {
-    blocks: VecDeque<Built>,
-    /// Counts the times blocks were abandoned or the tip moved under them (another
-    /// proposer's block): a block whose building began in an earlier epoch extends
-    /// nothing that will commit.
-    epoch: u64,
-}
-
-impl BuiltBlocks {
-    /// Drops the blocks from `i` on; returns their transactions, in order.
-    fn abandon(&mut self, i: usize) -> Vec<VerifiedTx> {
-        self.epoch += 1;
-        self.blocks.drain(i..).flat_map(|b| b.txs).collect()
-    }
-}
-
-/// A block built and executed by this node, waiting to be applied from the log.
-#[derive(Debug)]
-struct Built {
-    header: pb::BlockHeader,
-    hash: Hash,
-    txs: Vec<VerifiedTx>,
-    /// Its state writes, which the blocks built on it read through.
-    writes: Arc<StateWrites>,
-    /// The rest of its execution (`writes` left empty).
-    exec: govchain_state::ExecutedBlock,
 }
 
 impl Chain {
@@ -363,157 +350,6 @@ impl Chain {
         }
     }
 
-    /// When the next block is due: `interval` after the oldest waiting transaction
-    /// arrived (now + `interval` when none waits).
-    pub fn block_due(&self, interval: std::time::Duration) -> tokio::time::Instant {
-        let since = self.mempool.lock().waiting_since();
-        tokio::time::Instant::from_std(since.unwrap_or_else(std::time::Instant::now)) + interval
-    }
-
-    /// Takes up to `max` transactions for the next block, as many as fit the chain's
-    /// `max_block_bytes`.
-    pub fn take_pending(&self, max: usize) -> Vec<VerifiedTx> {
-        let bytes = self.admission.params().block_tx_bytes();
-        self.mempool.lock().take(max, bytes)
-    }
-
-    /// Executes `txs` as the next block with `time_ms`, signs it with `key` as
-    /// `proposer`, commits it atomically and announces it (the solo engine's path).
-    pub fn produce_block(
-        &self,
-        txs: Vec<VerifiedTx>,
-        time_ms: u64,
-        proposer: &str,
-        key: &PrivateKey,
-    ) -> Result<Arc<CommittedBlock>> {
-        let (sealed, exec) =
-            self.execute_and_seal(&self.tip(), vec![], &txs, time_ms, proposer, key)?;
-        self.commit(sealed, &txs, exec, vec![])
-    }
-
-    /// Executes `txs` as the next block and seals it, without committing: the leader's
-    /// proposal in the raft mode. The block extends the last block built and not yet
-    /// applied, if any (reading through their writes), else the committed tip, so the
-    /// leader builds the next block while the last one replicates. The execution is kept,
-    /// so that applying the same block from the log commits it without executing or
-    /// verifying it a second time.
-    ///
-    /// Only one task may build at a time (the leader's block loop).
-    pub fn build_block(
-        &self,
-        txs: Vec<VerifiedTx>,
-        time_ms: u64,
-        proposer: &str,
-        key: &PrivateKey,
-    ) -> Result<SealedBlock> {
-        let (parent, base, epoch) = {
-            let built = self.built.lock();
-            let parent = built.blocks.back().map_or_else(
-                || self.tip(),
-                |b| TipInfo {
-                    header: b.header.clone(),
-                    hash: b.hash,
-                },
-            );
-            let base = built.blocks.iter().map(|b| b.writes.clone()).collect();
-            (parent, base, built.epoch)
-        };
-        let (sealed, mut exec) =
-            match self.execute_and_seal(&parent, base, &txs, time_ms, proposer, key) {
-                Ok(done) => done,
-                Err(e) => {
-                    self.requeue(txs);
-                    return Err(e);
-                }
-            };
-        let mut built = self.built.lock();
-        if built.epoch != epoch {
-            // What it extends was abandoned, or another proposer's block committed,
-            // while it was executed.
-            drop(built);
-            self.requeue(txs);
-            return Err(ConsensusError::Stale {
-                height: sealed.header.height,
-            });
-        }
-        built.blocks.push_back(Built {
-            header: sealed.header.clone(),
-            hash: sealed.hash,
-            txs,
-            writes: Arc::new(std::mem::take(&mut exec.writes)),
-            exec,
-        });
-        Ok(sealed)
-    }
-
-    /// Gives the transactions of the built block `hash` and of those built on it back
-    /// to the mempool: they will not commit (this node lost its leadership, or the log
-    /// refused the block). Blocks already applied or abandoned are ignored.
-    pub fn abandon_from(&self, hash: &Hash) {
-        let mut built = self.built.lock();
-        if let Some(i) = built.blocks.iter().position(|b| b.hash == *hash) {
-            let txs = built.abandon(i);
-            drop(built);
-            self.requeue(txs);
-        }
-    }
-
-    /// Gives the transactions of every built block back to the mempool, and makes a
-    /// block being built now stale.
-    pub fn abandon_built(&self) {
-        let txs = self.built.lock().abandon(0);
-        if !txs.is_empty() {
-            self.requeue(txs);
-        }
-    }
-
-    fn requeue(&self, txs: Vec<VerifiedTx>) {
-        self.mempool.lock().requeue(txs);
-        self.pending.notify_one();
-    }
-
-    fn execute_and_seal(
-        &self,
-        tip: &TipInfo,
-        base: Vec<Arc<StateWrites>>,
-        txs: &[VerifiedTx],
-        time_ms: u64,
-        proposer: &str,
-        key: &PrivateKey,
-    ) -> Result<(SealedBlock, govchain_state::ExecutedBlock)> {
-        let height = tip.header.height + 1;
-        let span = tracing::info_span!("block", height, txs = txs.len());
-        let _g = span.enter();
-        let time_ms = time_ms.max(tip.header.time_ms);
-        let ctx = BlockContext {
-            height,
-            time_ms,
-            proposer: proposer.to_string(),
-        };
-        let prev_root: Hash = tip.header.state_root.as_slice().try_into().map_err(|_| {
-            ConsensusError::Corrupt(format!(
-                "state root of block {} is not 32 bytes",
-                tip.header.height
-            ))
-        })?;
-        let exec = self.executor.execute(&ctx, txs, &prev_root, base)?;
-        let header = pb::BlockHeader {
-            chain_id: self.chain_id().to_string(),
-            height,
-            prev_hash: tip.hash.to_vec(),
-            time_ms,
-            proposer: proposer.to_string(),
-            tx_root: exec.tx_root.to_vec(),
-            state_root: exec.state_root.to_vec(),
-            receipts_root: exec.receipts_root.to_vec(),
-            audit_root: exec.audit_root.to_vec(),
-            tx_count: txs.len() as u32,
-            audit_count: exec.audit_count,
-        };
-        let signed: Vec<pb::SignedTx> = txs.iter().map(|t| t.tx.clone()).collect();
-        Ok((SealedBlock::seal(header, signed, Some(key)), exec))
-    }
-
     /// Writes node metadata alone, synced (the raft mode's applied position for log
     /// entries that carry no block).
     pub fn record_meta(&self, entries: &[(&[u8], &[u8])]) -> Result<()> {
@@ -570,234 +406,6 @@ impl Chain {
             .waiting()
             .map(|t| (t.hash, t.tx.clone()))
             .collect()
-    }
-
-    /// Applies a block another node proposed (a follower's path): checks that it extends
-    /// the tip and carries a validator's signature, verifies every transaction, executes
-    /// it and compares every root with the header, then commits it exactly as the
-    /// proposer did. A block that is invalid the same way on every node is
-    /// [`ApplyError::Rejected`] and writes nothing; a block this node executes to other
-    /// roots is [`ApplyError::Diverged`]: the node must stop rather than serve that state.
-    ///
-    /// `leader` names the validator whose log entry carried the block: the proposer must
-    /// be that validator. `meta` is written in the block's batch (the raft mode's applied
-    /// log position).
-    #[expect(
-        clippy::too_many_lines,
-        reason = "a block's import checks in their order; they move to the block importer when consensus goes behind a seam"
-    )]
-    pub fn apply_block(
-        &self,
-        raw: &[u8],
-        leader: Option<&str>,
-        meta: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> std::result::Result<Arc<CommittedBlock>, ApplyError> {
-        let reject = |why: String| ApplyError::Rejected(why);
-        let sealed = SealedBlock::decode(raw).map_err(|e| reject(e.to_string()))?;
-        let h = &sealed.header;
-        let span = tracing::info_span!("apply", height = h.height, txs = h.tx_count);
-        let _g = span.enter();
-        let tip = self.tip();
-        if h.chain_id != self.chain_id() {
-            return Err(reject(format!("block of chain '{}'", h.chain_id)));
-        }
-        if h.height != tip.header.height + 1 || h.prev_hash != tip.hash {
-            return Err(reject(format!(
-                "block {} does not extend the tip {} ({})",
-                h.height,
-                tip.header.height,
-                HashHex(&tip.hash)
-            )));
-        }
-        if h.time_ms < tip.header.time_ms {
-            return Err(reject(format!("block time {} goes back", h.time_ms)));
-        }
-        if h.tx_count as usize != sealed.block.txs.len() {
-            return Err(reject("tx_count differs from the transactions".into()));
-        }
-        let params = self.admission.params();
-        if h.tx_count > params.max_block_txs {
-            return Err(reject(format!(
-                "{} transactions, over max_block_txs {}",
-                h.tx_count, params.max_block_txs
-            )));
-        }
-        if raw.len() as u64 > params.max_block_bytes {
-            return Err(reject(format!(
-                "{} bytes, over max_block_bytes {}",
-                raw.len(),
-                params.max_block_bytes
-            )));
-        }
-        if let Some(leader) = leader.filter(|l| *l != h.proposer) {
-            return Err(reject(format!(
-                "block proposed by '{}' in an entry of leader '{leader}'",
-                h.proposer
-            )));
-        }
-        let validator = self
-            .store
-            .read(&tables::VALIDATOR, &h.proposer)
-            .map_err(|e| ApplyError::Node(e.into()))?
-            .ok_or_else(|| reject(format!("proposer '{}' is not a validator", h.proposer)))?;
-        sealed
-            .verify_signature(&validator.public_key)
-            .map_err(|e| reject(e.to_string()))?;
-        if validator.observer {
-            return Err(reject(format!(
-                "'{}' is an observer and proposes no blocks",
-                h.proposer
-            )));
-        }
-        // This node's own block: executed when it was built, commit it as it is. The
-        // lock is held until the store and the tip have it, so that a block being built
-        // finds its writes among the built blocks or in the store, never in neither.
-        {
-            let mut built = self.built.lock();
-            if built.blocks.front().is_some_and(|b| b.hash == sealed.hash) {
-                let mut b = built.blocks.pop_front().expect("checked");
-                b.exec.writes = Arc::unwrap_or_clone(b.writes);
-                return self
-                    .commit(sealed, &b.txs, b.exec, meta)
-                    .map_err(ApplyError::Node);
-            }
-        }
-        // Transactions this node admitted itself were verified then; verify the rest, by
-        // their bytes only: key, nonce and expiry are execution's to judge (a failed
-        // receipt), so that every node decides the same whatever its mempool held.
-        let hashes: Vec<Hash> = sealed
-            .block
-            .txs
-            .iter()
-            .map(|t| govchain_crypto::sm3(&t.body))
-            .collect();
-        let known = self.mempool.lock().find(&hashes.iter().copied().collect());
-        let txs: Vec<VerifiedTx> = self
-            .verify_pool
-            .install(|| {
-                use rayon::prelude::*;
-                let pairs: Vec<_> = sealed.block.txs.iter().zip(&hashes).collect();
-                pairs
-                    .par_chunks(VERIFY_BATCH)
-                    .flat_map_iter(|chunk| {
-                        // The ones this node admitted itself stay as they are; the rest
-                        // are verified in one batch.
-                        let unknown: Vec<pb::SignedTx> = chunk
-                            .iter()
-                            .filter(|(t, h)| !known.get(*h).is_some_and(|k| k.tx == **t))
-                            .map(|(t, _)| (*t).clone())
-                            .collect();
-                        let mut verified = self.admission.verify_batch(unknown).into_iter();
-                        chunk
-                            .iter()
-                            .map(|(t, h)| match known.get(*h).filter(|k| k.tx == **t) {
-                                Some(k) => Ok(k.clone()),
-                                None => verified.next().expect("one result per transaction"),
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                    .collect::<std::result::Result<_, TxError>>()
-            })
-            .map_err(|e| reject(format!("transaction: {e}")))?;
-        let ctx = BlockContext {
-            height: h.height,
-            time_ms: h.time_ms,
-            proposer: h.proposer.clone(),
-        };
-        let prev_root: Hash = tip.header.state_root.as_slice().try_into().map_err(|_| {
-            ApplyError::Node(ConsensusError::Corrupt(
-                "tip state root is not 32 bytes".into(),
-            ))
-        })?;
-        let exec = self
-            .executor
-            .execute(&ctx, &txs, &prev_root, vec![])
-            .map_err(|e| ApplyError::Node(e.into()))?;
-        let roots = [
-            ("tx root", &h.tx_root, exec.tx_root),
-            ("state root", &h.state_root, exec.state_root),
-            ("receipts root", &h.receipts_root, exec.receipts_root),
-            ("audit root", &h.audit_root, exec.audit_root),
-        ];
-        for (name, theirs, ours) in roots {
-            if theirs.as_slice() != ours {
-                return Err(ApplyError::Diverged(format!(
-                    "block {}: {name} {} in the header, {} executed here",
-                    h.height,
-                    HashHex(theirs),
-                    HashHex(&ours)
-                )));
-            }
-        }
-        if h.audit_count != exec.audit_count {
-            return Err(ApplyError::Diverged(format!(
-                "block {}: {} audit records in the header, {} executed here",
-                h.height, h.audit_count, exec.audit_count
-            )));
-        }
-        let committed = self
-            .commit(sealed, &txs, exec, meta)
-            .map_err(ApplyError::Node)?;
-        // Another proposer's block: whatever this node built extends what is no longer
-        // the tip, and will not commit.
-        self.abandon_built();
-        Ok(committed)
-    }
-
-    /// Commits an executed block atomically, moves the tip, releases the mempool and
-    /// the receipt waiters, and announces it.
-    fn commit(
-        &self,
-        sealed: SealedBlock,
-        txs: &[VerifiedTx],
-        exec: govchain_state::ExecutedBlock,
-        meta: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> Result<Arc<CommittedBlock>> {
-        let height = sealed.header.height;
-        let receipts_enc = exec.receipts.iter().map(govchain_types::encode);
-        self.store.commit_block(BlockCommit {
-            height,
-            hash: sealed.hash,
-            block: govchain_types::encode(&sealed.block),
-            txs: txs.iter().map(|t| t.hash).zip(receipts_enc).collect(),
-            state: exec.writes,
-            index: exec.index,
-            meta,
-        })?;
-        *self.tip.write() = TipInfo {
-            header: sealed.header.clone(),
-            hash: sealed.hash,
-        };
-        let stale = {
-            let mut mempool = self.mempool.lock();
-            mempool.committed(txs);
-            let touched: std::collections::HashSet<String> =
-                txs.iter().map(VerifiedTx::account).collect();
-            mempool.drop_stale(&touched, |t| {
-                self.admission
-                    .committed_nonce(&t.body.sender, &t.body.operator)
-                    .ok()
-            })
-        };
-        {
-            let mut waiters = self.waiters.lock();
-            // Their clients learn that these will never commit.
-            for h in &stale {
-                waiters.remove(h);
-            }
-            for r in &exec.receipts {
-                if let Some(w) = waiters.remove(r.tx_hash.as_slice()) {
-                    let _ = w.send(r.clone());
-                }
-            }
-        }
-        tracing::info!(hash = %HashHex(&sealed.hash), "committed");
-        let committed = Arc::new(CommittedBlock {
-            sealed,
-            receipts: exec.receipts,
-        });
-        let _ = self.commits.send(committed.clone());
-        Ok(committed)
     }
 }
 

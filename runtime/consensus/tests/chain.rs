@@ -356,6 +356,70 @@ async fn block_time_never_goes_backwards() {
     assert_eq!(b2.sealed.header.prev_hash, b1.sealed.hash.to_vec());
 }
 
+/// The engine seam a BFT engine needs: a proposal is imported (checked and executed,
+/// nothing written) before it is decided, and committed only if it still extends the
+/// tip. Two valid proposals for the same height (an equivocating proposer): the one
+/// decided commits, the other is refused at commit and leaves no trace.
+#[tokio::test]
+async fn an_imported_block_writes_nothing_and_commits_only_on_the_tip() {
+    // given two blocks at height 1 from the same validator, over different senders' transactions
+    let f = fixture();
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = open(other_dir.path(), &f.genesis);
+    let mut proposals = vec![];
+    for (leader, key, sender) in [(&f.chain, &f.tax, "tax"), (&other, &f.bank, "bank")] {
+        submit_one(leader, tx(key, sender, "test", 0, "doc"))
+            .await
+            .unwrap();
+        let built = leader
+            .build_block(leader.take_pending(10), 2_000, "node1", &f.validator)
+            .unwrap();
+        proposals.push(govchain_types::encode(&built.block));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let follower = open(dir.path(), &f.genesis);
+
+    // when the follower imports both, nothing is written
+    let a = follower.import(&proposals[0], Some("node1")).unwrap();
+    let b = follower.import(&proposals[1], Some("node1")).unwrap();
+    assert_ne!(a.sealed().hash, b.sealed().hash);
+    assert_eq!(follower.tip().header.height, 0);
+    assert!(follower.store().block(1).unwrap().is_none());
+    let b_hash = b.sealed().hash;
+    let a_tx = a.sealed().block.txs[0].body.clone();
+
+    // then the decided one commits, and the other no longer extends the tip
+    let committed = follower.commit_imported(b, vec![]).unwrap();
+    assert_eq!(committed.sealed.hash, b_hash);
+    let refused = follower.commit_imported(a, vec![]).unwrap_err();
+    assert!(
+        matches!(&refused, ApplyError::Rejected(m) if m.contains("no longer extends the tip")),
+        "{refused}"
+    );
+    assert_eq!(follower.tip().hash, b_hash);
+    assert!(
+        !follower
+            .store()
+            .has_tx(&govchain_crypto::sm3(&a_tx))
+            .unwrap(),
+        "nothing of the refused block was written"
+    );
+
+    // and the leader whose own built block lost commits the winner by executing it,
+    // giving its own transaction back to the mempool
+    let c = f
+        .chain
+        .apply_block(&proposals[1], Some("node1"), vec![])
+        .unwrap();
+    assert_eq!(c.sealed.hash, b_hash);
+    assert_eq!(
+        f.chain.mempool_len(),
+        1,
+        "tax's transaction waits for a later block"
+    );
+    assert_eq!(f.chain.next_nonce("tax", "").unwrap(), 1);
+}
+
 /// Re-signs a block with a changed header (what a faulty or malicious proposer could send).
 fn resealed(
     raw: &[u8],
