@@ -17,8 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use govchain_crypto::PrivateKey;
 use govchain_state::genesis::{
-    ChainParams, Committee, Genesis, GenesisCustody, GenesisDepartment, GenesisValidator,
-    RaftEndpoint, preset,
+    ChainParams, Committee, Genesis, GenesisCustody, GenesisValidator, RaftEndpoint, preset,
 };
 
 use crate::config::{
@@ -88,8 +87,9 @@ fn hex_pub(k: &PrivateKey) -> String {
     reason = "writes the network folder file by file; nothing is written until every check passed"
 )]
 pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
-    let departments = preset(&opts.preset)
+    let chosen = preset(&opts.preset)
         .with_context(|| format!("unknown preset '{}' (known: nanjing)", opts.preset))?;
+    let departments = &chosen.departments;
     if opts.validators == 0 || opts.validators + opts.observers > 32 {
         bail!("--validators must be at least 1, and validators + observers at most 32");
     }
@@ -130,7 +130,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     getrandom::fill(&mut salt).context("reading OS randomness")?;
     let dept_keys: Vec<(&str, PrivateKey)> = departments
         .iter()
-        .map(|d| (d.id, PrivateKey::generate()))
+        .map(|d| (d.id.as_str(), PrivateKey::generate()))
         .collect();
     let val_keys: Vec<PrivateKey> = (0..nodes).map(|_| PrivateKey::generate()).collect();
     let threshold = opts.threshold.unwrap_or(opts.validators / 2 + 1);
@@ -142,11 +142,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     }
     // The dealer: the master secret lives only inside `deal` (docs/design/custody.md).
     let (custody, custody_shares) = govchain_custody::deal(opts.validators, threshold)?;
-    let committee: Vec<String> = departments
-        .iter()
-        .filter(|d| d.roles.contains(&"committee"))
-        .map(|d| d.id.to_string())
-        .collect();
+    let committee = chosen.committee();
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
         genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
@@ -154,13 +150,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         departments: departments
             .iter()
             .zip(&dept_keys)
-            .map(|(d, (_, k))| GenesisDepartment {
-                id: d.id.into(),
-                name: format!("{} ({})", d.name, d.name_zh),
-                public_key: hex_pub(k),
-                roles: d.roles.iter().map(|r| r.to_string()).collect(),
-                operators: vec![],
-            })
+            .map(|(d, (_, k))| d.genesis(hex_pub(k)))
             .collect(),
         validators: val_keys
             .iter()
@@ -169,7 +159,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
                 id: format!("node{}", i + 1),
                 department: match opts.operated_by.get(i) {
                     Some(d) => d.clone(),
-                    None => departments[i % departments.len()].id.into(),
+                    None => departments[i % departments.len()].id.clone(),
                 },
                 public_key: hex_pub(k),
                 observer: i >= opts.validators,
@@ -186,7 +176,7 @@ pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         },
         params: ChainParams::default(),
         access: {
-            let mut a = govchain_state::genesis::nanjing_access();
+            let mut a = chosen.access.clone();
             a.initial_points = opts.initial_points.unwrap_or(a.initial_points);
             a
         },

@@ -641,263 +641,130 @@ impl Genesis {
 }
 
 /// A department of a preset: id, English name, Chinese name, roles.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PresetDepartment {
     /// Id.
-    pub id: &'static str,
+    pub id: String,
     /// English name.
-    pub name: &'static str,
+    pub name: String,
     /// Chinese name.
-    pub name_zh: &'static str,
-    /// Roles.
-    pub roles: &'static [&'static str],
+    pub name_zh: String,
+    /// Roles: `committee` (governance), `issuer`, `auditor`.
+    pub roles: Vec<String>,
+}
+
+impl PresetDepartment {
+    /// Its genesis record with `public_key` (SEC1 hex); the name in both languages.
+    pub fn genesis(&self, public_key: String) -> GenesisDepartment {
+        GenesisDepartment {
+            id: self.id.clone(),
+            name: format!("{} ({})", self.name, self.name_zh),
+            public_key,
+            roles: self.roles.clone(),
+            operators: vec![],
+        }
+    }
+}
+
+/// A preset: sample departments and the access gate a chain starts with
+/// (`policies/presets/<name>.toml`, with the casbin model and policy lines of
+/// `policies/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preset {
+    /// Departments, in the file's order.
+    pub departments: Vec<PresetDepartment>,
+    /// Certificate types, purposes, policy and points.
+    pub access: AccessGenesis,
+}
+
+/// The preset file: everything but the casbin model and policy lines.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetFile {
+    departments: Vec<PresetDepartment>,
+    access: PresetAccess,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetAccess {
+    #[serde(default)]
+    cert_types: Vec<GenesisCertType>,
+    #[serde(default)]
+    purposes: Vec<GenesisPurpose>,
+    initial_points: u64,
+    free_reads_per_period: u64,
+    period_ms: u64,
+    reward_cap_per_period: u64,
+}
+
+/// Presets by name, with their files' text.
+const PRESETS: &[(&str, &str)] = &[(
+    "nanjing",
+    include_str!("../../../policies/presets/nanjing.toml"),
+)];
+
+impl Preset {
+    /// The departments with the `committee` role: the management committee.
+    pub fn committee(&self) -> Vec<String> {
+        self.departments
+            .iter()
+            .filter(|d| d.roles.iter().any(|r| r == "committee"))
+            .map(|d| d.id.clone())
+            .collect()
+    }
+
+    fn parse(text: &str) -> std::result::Result<Self, String> {
+        let file: PresetFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let a = file.access;
+        let policy = crate::access::policy::parse_csv(crate::access::policy::NANJING_POLICY)?
+            .iter()
+            .map(PolicyLine::canonical)
+            .collect();
+        Ok(Preset {
+            departments: file.departments,
+            access: AccessGenesis {
+                cert_types: a.cert_types,
+                purposes: a.purposes,
+                policy_model: crate::access::policy::MODEL.to_string(),
+                policy,
+                initial_points: a.initial_points,
+                free_reads_per_period: a.free_reads_per_period,
+                period_ms: a.period_ms,
+                reward_cap_per_period: a.reward_cap_per_period,
+            },
+        })
+    }
+}
+
+/// Looks up a preset by name.
+pub fn preset(name: &str) -> Option<&'static Preset> {
+    static PARSED: std::sync::LazyLock<Vec<(&str, Preset)>> = std::sync::LazyLock::new(|| {
+        PRESETS
+            .iter()
+            .map(|(name, text)| {
+                let p = Preset::parse(text)
+                    .unwrap_or_else(|e| panic!("policies/presets/{name}.toml: {e}"));
+                (*name, p)
+            })
+            .collect()
+    });
+    PARSED.iter().find(|(n, _)| *n == name).map(|(_, p)| p)
 }
 
 /// The 'nanjing' preset: the seven departments of the housing-purchase eligibility
 /// workflow (购房资格证明) of a municipal government chain, and the supervisor that audits
 /// data sharing (role `auditor`: it may query every audit record).
-pub const NANJING: &[PresetDepartment] = &[
-    PresetDepartment {
-        id: "public-security",
-        name: "Nanjing Municipal Public Security Bureau",
-        name_zh: "南京市公安局",
-        roles: &["issuer", "committee"],
-    },
-    PresetDepartment {
-        id: "civil-affairs",
-        name: "Nanjing Municipal Civil Affairs Bureau",
-        name_zh: "南京市民政局",
-        roles: &["issuer", "committee"],
-    },
-    PresetDepartment {
-        id: "real-estate",
-        name: "Nanjing Real Estate Registration Center",
-        name_zh: "南京市不动产登记中心",
-        roles: &["issuer", "committee"],
-    },
-    PresetDepartment {
-        id: "tax",
-        name: "Nanjing Municipal Tax Service, State Taxation Administration",
-        name_zh: "国家税务总局南京市税务局",
-        roles: &["issuer", "committee"],
-    },
-    PresetDepartment {
-        id: "social-security",
-        name: "Nanjing Municipal Human Resources and Social Security Bureau",
-        name_zh: "南京市人力资源和社会保障局",
-        roles: &["issuer", "committee"],
-    },
-    PresetDepartment {
-        id: "housing",
-        name: "Nanjing Municipal Housing Security and Real Estate Bureau",
-        name_zh: "南京市住房保障和房产局",
-        roles: &["issuer", "committee"],
-    },
-    PresetDepartment {
-        id: "bank",
-        name: "Bank of Nanjing",
-        name_zh: "南京银行",
-        roles: &["issuer"],
-    },
-    PresetDepartment {
-        id: "supervision",
-        name: "Nanjing Big Data Administration (data-sharing supervisor)",
-        name_zh: "南京市大数据管理局",
-        roles: &["auditor"],
-    },
-];
-
-fn field(name: &str, description: &str, required: bool) -> GenesisField {
-    GenesisField {
-        name: name.into(),
-        description: description.into(),
-        required,
-    }
+pub fn nanjing() -> &'static Preset {
+    preset("nanjing").expect("the nanjing preset is built in")
 }
 
-/// The access gate of the 'nanjing' preset: the certificate types its departments issue
-/// (after GB/T 36901-36905: holder, issuer, number, dates and status are common to all;
-/// the fields below are each type's own non-identifying metadata), the purposes the
-/// housing-purchase, mortgage and registration workflows use, `policies/policy.csv`, and
-/// 5,000 points per department (1,000 property reads at 5 points each).
-#[expect(
-    clippy::too_many_lines,
-    reason = "the preset's data written as code; it becomes a data file"
-)]
+/// The access gate of the 'nanjing' preset: its certificate types, purposes,
+/// `policies/policy.csv`, and 5,000 points per department (1,000 property reads at 5
+/// points each).
 pub fn nanjing_access() -> AccessGenesis {
-    let ty = |id: &str, name: &str, name_zh: &str, issuer: &str, fields, price, reward| {
-        GenesisCertType {
-            id: id.into(),
-            name: name.into(),
-            name_zh: name_zh.into(),
-            issuers: vec![issuer.to_string()],
-            fields,
-            price,
-            publish_reward: reward,
-        }
-    };
-    let purpose = |id: &str, description: &str, legal_basis: &str| GenesisPurpose {
-        id: id.into(),
-        description: description.into(),
-        legal_basis: legal_basis.into(),
-    };
-    AccessGenesis {
-        cert_types: vec![
-            ty(
-                "household",
-                "Household registration certificate",
-                "户口簿/户籍证明",
-                "public-security",
-                vec![
-                    field(
-                        "registration_district",
-                        "Administrative division code of the registered residence (户籍地区划代码)",
-                        true,
-                    ),
-                    field(
-                        "household_type",
-                        "family (家庭户) or collective (集体户)",
-                        true,
-                    ),
-                ],
-                2,
-                1,
-            ),
-            ty(
-                "marriage",
-                "Marriage registration record",
-                "婚姻登记记录",
-                "civil-affairs",
-                vec![
-                    field("registration_office", "Registry office (登记机关)", true),
-                    field(
-                        "record_kind",
-                        "marriage, divorce or no-record certificate",
-                        true,
-                    ),
-                ],
-                2,
-                1,
-            ),
-            ty(
-                "property",
-                "Real estate title certificate",
-                "不动产权证书",
-                "real-estate",
-                vec![
-                    field("district", "District of the property (坐落区)", true),
-                    field("usage", "Planned use, e.g. residential (住宅)", true),
-                    field("ownership", "sole (单独所有) or joint (共同共有)", false),
-                ],
-                5,
-                1,
-            ),
-            ty(
-                "tax-payment",
-                "Tax payment certificate",
-                "完税证明",
-                "tax",
-                vec![
-                    field("tax_kind", "Individual income tax (个人所得税) etc.", true),
-                    field("period", "Months covered, YYYY-MM..YYYY-MM", true),
-                ],
-                3,
-                1,
-            ),
-            ty(
-                "social-insurance",
-                "Social insurance contribution certificate",
-                "社会保险缴费证明",
-                "social-security",
-                vec![
-                    field("insurance_kind", "Pension (养老) etc.", true),
-                    field("period", "Months covered, YYYY-MM..YYYY-MM", true),
-                ],
-                3,
-                1,
-            ),
-            ty(
-                "mortgage",
-                "Outstanding loan statement",
-                "个人住房贷款记录",
-                "bank",
-                vec![field(
-                    "loan_kind",
-                    "Commercial (商业) or provident fund (公积金)",
-                    true,
-                )],
-                4,
-                1,
-            ),
-            ty(
-                "housing-eligibility",
-                "Housing purchase eligibility certificate",
-                "购房资格证明",
-                "housing",
-                vec![
-                    field("district", "District the eligibility applies to", true),
-                    field("homes_allowed", "Further homes the holder may buy", true),
-                ],
-                1,
-                1,
-            ),
-        ],
-        purposes: vec![
-            purpose(
-                "housing_eligibility",
-                "Housing purchase eligibility review (购房资格审核)",
-                "Nanjing housing purchase restriction rules (宁政办发 housing policy)",
-            ),
-            purpose(
-                "mortgage_review",
-                "Mortgage application review (房贷审批)",
-                "Commercial Bank Law; personal housing loan rules",
-            ),
-            purpose(
-                "property_registration",
-                "Real estate registration (不动产登记)",
-                "Interim Regulations on Real Estate Registration, art. 14",
-            ),
-            purpose(
-                "tax_assessment",
-                "Tax assessment of property transactions (税收征管)",
-                "Law on the Administration of Tax Collection, art. 6",
-            ),
-            purpose(
-                "social_insurance_verification",
-                "Benefit eligibility check (社保待遇核验)",
-                "Social Insurance Law",
-            ),
-            purpose(
-                "credit_assessment",
-                "Personal loan risk assessment by compute-to-data (个人贷款风险评估)",
-                "Commercial Bank Law, art. 35 (loan review); Personal Information Protection Law, art. 13",
-            ),
-            purpose(
-                "household_verification",
-                "Household registration check (户籍核验)",
-                "Regulations on Household Registration",
-            ),
-        ],
-        policy_model: crate::access::policy::MODEL.to_string(),
-        policy: crate::access::policy::parse_csv(crate::access::policy::NANJING_POLICY)
-            .expect("policies/policy.csv parses")
-            .iter()
-            .map(PolicyLine::canonical)
-            .collect(),
-        initial_points: 5_000,
-        free_reads_per_period: 0,
-        period_ms: 86_400_000,
-        reward_cap_per_period: 100,
-    }
-}
-
-/// Looks up a preset by name.
-pub fn preset(name: &str) -> Option<&'static [PresetDepartment]> {
-    match name {
-        "nanjing" => Some(NANJING),
-        _ => None,
-    }
+    nanjing().access.clone()
 }
 
 #[cfg(test)]
@@ -905,21 +772,40 @@ mod tests {
     use super::*;
     use govchain_crypto::PrivateKey;
 
+    #[test]
+    fn every_preset_parses_into_a_valid_genesis() {
+        for (name, _) in PRESETS {
+            let p = preset(name).unwrap();
+            let mut g = sample();
+            g.departments = p
+                .departments
+                .iter()
+                .map(|d| d.genesis(hex::encode(PrivateKey::generate().public_key().to_sec1())))
+                .collect();
+            g.committee = Committee {
+                threshold: 1,
+                members: p.committee(),
+            };
+            g.access = p.access.clone();
+            g.validate()
+                .unwrap_or_else(|e| panic!("preset {name}: {e}"));
+        }
+        let n = nanjing();
+        assert_eq!((n.departments.len(), n.access.cert_types.len()), (8, 7));
+        assert_eq!(n.committee().len(), 6);
+        assert!(Preset::parse("departments = []\n[access]\nperiod_ms = 1\nbogus = 2\n").is_err());
+    }
+
     pub(crate) fn sample() -> Genesis {
         let key = || hex::encode(PrivateKey::generate().public_key().to_sec1());
         Genesis {
             chain_id: "test-chain".into(),
             genesis_time_ms: 1_700_000_000_000,
             chain_salt: hex::encode([7u8; 32]),
-            departments: NANJING
+            departments: nanjing()
+                .departments
                 .iter()
-                .map(|d| GenesisDepartment {
-                    id: d.id.into(),
-                    name: d.name.into(),
-                    public_key: key(),
-                    roles: d.roles.iter().map(|r| r.to_string()).collect(),
-                    operators: vec![],
-                })
+                .map(|d| d.genesis(key()))
                 .collect(),
             validators: vec![GenesisValidator {
                 id: "node1".into(),

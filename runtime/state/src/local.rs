@@ -13,7 +13,7 @@ use govchain_types::pb;
 
 use crate::genesis::{
     AccessGenesis, ChainParams, Committee, Genesis, GenesisCustody, GenesisDepartment,
-    GenesisValidator, NANJING,
+    GenesisValidator,
 };
 use crate::{BlockContext, ExecutedBlock, Executor, Result, VerifiedTx};
 
@@ -58,7 +58,8 @@ impl LocalChain {
         salt: [u8; 32],
         access: AccessGenesis,
     ) -> Result<Self> {
-        let mut keys: BTreeMap<String, PrivateKey> = NANJING
+        let mut keys: BTreeMap<String, PrivateKey> = crate::genesis::nanjing()
+            .departments
             .iter()
             .map(|d| (d.id.to_string(), PrivateKey::generate()))
             .collect();

@@ -10,8 +10,7 @@ use govchain_consensus::{Chain, ChainConfig, CommittedBlock};
 use govchain_crypto::{PrivateKey, sm3};
 use govchain_custody::KeySet;
 use govchain_state::genesis::{
-    ChainParams, Committee, Genesis, GenesisCustody, GenesisDepartment, GenesisValidator, NANJING,
-    nanjing_access,
+    ChainParams, Committee, Genesis, GenesisCustody, GenesisValidator, nanjing, nanjing_access,
 };
 use govchain_state::{access, certs, query};
 use govchain_types::pb;
@@ -80,24 +79,15 @@ fn demo_genesis(
     set: &KeySet,
 ) -> Genesis {
     let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
-    let committee: Vec<String> = NANJING
-        .iter()
-        .filter(|d| d.roles.contains(&"committee"))
-        .map(|d| d.id.to_string())
-        .collect();
+    let committee = nanjing().committee();
     let genesis = Genesis {
         chain_id: CHAIN_ID.into(),
         genesis_time_ms: GENESIS_TIME_MS,
         chain_salt: hex::encode(fixed("chain salt")),
-        departments: NANJING
+        departments: nanjing()
+            .departments
             .iter()
-            .map(|d| GenesisDepartment {
-                id: d.id.into(),
-                name: format!("{} ({})", d.name, d.name_zh),
-                public_key: hex_pub(&keys[d.id]),
-                roles: d.roles.iter().map(|r| r.to_string()).collect(),
-                operators: vec![],
-            })
+            .map(|d| d.genesis(hex_pub(&keys[&d.id])))
             .collect(),
         validators: vec![GenesisValidator {
             id: VALIDATOR.into(),
@@ -126,7 +116,8 @@ impl Net {
     /// A fresh chain in a temporary folder.
     pub(super) fn new() -> Self {
         let key = |what: &str| PrivateKey::from_bytes(&fixed(what)).expect("a valid scalar");
-        let keys: BTreeMap<String, PrivateKey> = NANJING
+        let keys: BTreeMap<String, PrivateKey> = nanjing()
+            .departments
             .iter()
             .map(|d| (d.id.to_string(), key(&format!("department {}", d.id))))
             .collect();
