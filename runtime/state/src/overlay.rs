@@ -111,12 +111,8 @@ impl Overlay {
         key: K::Key<'_>,
         value: &V::Value,
     ) {
-        debug_assert_eq!(
-            table.column(),
-            Column::State,
-            "the overlay holds state tables"
-        );
-        self.put(table.key(key), table.encode_value(value));
+        let (k, v) = state_entry(table, key, value);
+        self.put(k, v);
     }
 
     /// Deletes a record in the transaction layer.
@@ -132,12 +128,8 @@ impl Overlay {
         key: K::Key<'_>,
         value: &V::Value,
     ) {
-        debug_assert_eq!(
-            table.column(),
-            Column::State,
-            "the overlay holds state tables"
-        );
-        self.put_sticky(table.key(key), table.encode_value(value));
+        let (k, v) = state_entry(table, key, value);
+        self.put_sticky(k, v);
     }
 
     /// Adds an `index`-column record, kept only if the transaction succeeds, or always
@@ -277,6 +269,20 @@ impl Overlay {
 
 /// One pending layer's entries under a prefix, in key order.
 type LayerIter<'a> = Box<dyn Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)> + 'a>;
+
+/// A state record's stored key and value.
+fn state_entry<K: KeyCodec, V: ValueCodec>(
+    table: &Table<K, V>,
+    key: K::Key<'_>,
+    value: &V::Value,
+) -> (Vec<u8>, Vec<u8>) {
+    debug_assert_eq!(
+        table.column(),
+        Column::State,
+        "the overlay holds state tables"
+    );
+    table.entry(key, value)
+}
 
 impl Records for Overlay {
     fn read<K: KeyCodec, V: ValueCodec>(

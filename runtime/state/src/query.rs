@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use govchain_store::table::{Seg, Text, Unit};
 use govchain_store::{KeyCodec, Records, Store, Table, ValueCodec};
 use govchain_types::{TxError, pb};
 
@@ -129,30 +130,15 @@ pub fn certificates(
     let limit = page_limit(req.limit);
     let o = Overlay::new(store.clone());
     let mut out = pb::ListCertificatesResponse::default();
-    let after = |key: Vec<u8>| (!req.after.is_empty()).then_some(key);
     let by_id = |id: std::result::Result<String, TxError>| certs::get(&o, &id?);
     // The subject's or issuer's index, or all certificates.
     let found: Box<dyn Iterator<Item = std::result::Result<pb::Certificate, TxError>> + '_> =
         if !req.subject_id.is_empty() {
-            let (within, from) = (
-                CERT_BY_SUBJECT.within(&req.subject_id),
-                after(CERT_BY_SUBJECT.key((&req.subject_id, &req.after))),
-            );
-            Box::new(
-                o.records(&CERT_BY_SUBJECT, within, from)
-                    .map(|r| by_id(r.map(|((_, id), ())| id).map_err(internal))),
-            )
+            Box::new(ids(&o, &CERT_BY_SUBJECT, &req.subject_id, &req.after).map(by_id))
         } else if !req.issuer.is_empty() {
-            let (within, from) = (
-                CERT_BY_ISSUER.within(&req.issuer),
-                after(CERT_BY_ISSUER.key((&req.issuer, &req.after))),
-            );
-            Box::new(
-                o.records(&CERT_BY_ISSUER, within, from)
-                    .map(|r| by_id(r.map(|((_, id), ())| id).map_err(internal))),
-            )
+            Box::new(ids(&o, &CERT_BY_ISSUER, &req.issuer, &req.after).map(by_id))
         } else {
-            let from = after(CERTIFICATE.key(&req.after));
+            let from = (!req.after.is_empty()).then(|| CERTIFICATE.key(&req.after));
             Box::new(
                 o.records(&CERTIFICATE, CERTIFICATE.all(), from)
                     .map(|r| r.map(|(_, c)| c).map_err(internal)),
@@ -175,6 +161,19 @@ pub fn certificates(
         }
     }
     Ok(out)
+}
+
+/// The certificate ids an index (by subject, by issuer) holds under `first`, after the
+/// id `after` when it is not empty.
+fn ids<'a, 'k, A: KeyCodec>(
+    o: &'a Overlay,
+    index: &'a Table<Seg<A, Text>, Unit>,
+    first: A::Key<'k>,
+    after: &'k str,
+) -> impl Iterator<Item = std::result::Result<String, TxError>> + 'a {
+    let from = (!after.is_empty()).then(|| index.key((first, after)));
+    o.records(index, index.within(first), from)
+        .map(|r| r.map(|((_, id), ())| id).map_err(internal))
 }
 
 /// The casbin model, the policy lines in force and the policy version.
