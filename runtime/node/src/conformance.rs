@@ -14,8 +14,8 @@ use govchain_types::pb;
 use serde_json::Value;
 
 use crate::client::Signer;
-use crate::cmd::access::seal_certificate;
 use crate::opener::{open_document, verify_shares};
+use crate::seal::seal_certificate;
 
 const FILE: &str = "runtime/node/src/conformance.rs";
 

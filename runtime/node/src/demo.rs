@@ -29,9 +29,11 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use crate::client::{SignArgs, Signer, channel, rpc_error, signed_request, signer};
-use crate::cmd::access::{custody_key_set, export_audit, network_genesis, seal_certificate};
+use crate::cmd::audit::export_audit;
 use crate::cmd::chain::receipt_error;
+use crate::cmd::network_genesis;
 use crate::output::table;
+use crate::seal::{custody_key_set, seal_certificate};
 
 /// Options of `govchain demo`.
 #[derive(Debug, clap::Args)]

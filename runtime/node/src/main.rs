@@ -21,6 +21,7 @@ mod keyfile;
 mod opener;
 mod output;
 mod run;
+mod seal;
 mod tls;
 
 use std::path::PathBuf;
@@ -91,17 +92,17 @@ enum Command {
     Gov(cmd::contract::GovCmd),
     /// E-certificates: publish, list, request access, grant, revoke.
     #[command(subcommand)]
-    Cert(cmd::access::CertCmd),
+    Cert(cmd::cert::CertCmd),
     /// Compute-to-data: run an approved contract's job over a certificate on its owner's
     /// node and get only the signed result.
     #[command(subcommand)]
     Compute(cmd::compute::ComputeCmd),
     /// Credit points: balances and ledgers.
     #[command(subcommand)]
-    Points(cmd::access::PointsCmd),
+    Points(cmd::points::PointsCmd),
     /// The audit log: query, export with proofs, verify.
     #[command(subcommand)]
-    Audit(cmd::access::AuditCmd),
+    Audit(cmd::audit::AuditCmd),
     /// Anchor a document's SM3 digest on chain (存证) and wait for the receipt.
     Anchor {
         /// Id of the record within the department's namespace.
@@ -182,10 +183,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Block(b) => cmd::chain::block(&endpoint, b, cli.json).await,
         Command::Contract(c) => cmd::contract::contract(&endpoint, &cli.home, c, cli.json).await,
         Command::Gov(g) => cmd::contract::gov(&endpoint, &cli.home, g, cli.json).await,
-        Command::Cert(c) => cmd::access::cert(&endpoint, &cli.home, c, cli.json).await,
+        Command::Cert(c) => cmd::cert::cert(&endpoint, &cli.home, c, cli.json).await,
         Command::Compute(c) => cmd::compute::compute(&endpoint, &cli.home, c, cli.json).await,
-        Command::Points(p) => cmd::access::points(&endpoint, p, cli.json).await,
-        Command::Audit(a) => cmd::access::audit(&endpoint, &cli.home, a, cli.json).await,
+        Command::Points(p) => cmd::points::points(&endpoint, p, cli.json).await,
+        Command::Audit(a) => cmd::audit::audit(&endpoint, &cli.home, a, cli.json).await,
         Command::Anchor {
             id,
             file,

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 
 use crate::bench::{percentile, progress};
 use crate::client::{Signer, connect, rpc_error};
-use crate::cmd::access::{custody_key_set, seal_certificate};
+use crate::seal::{custody_key_set, seal_certificate};
 
 /// A certificate's metadata: (name, value) pairs.
 type Metadata = [(&'static str, &'static str); 2];

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use crate::client::{SignArgs, channel, rpc_error};
-use crate::cmd::access::network_genesis;
 use crate::cmd::chain::submit_quiet;
+use crate::cmd::network_genesis;
 use crate::output::{emit, kv};
 
 /// Compute job commands.

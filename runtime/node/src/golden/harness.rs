@@ -18,13 +18,13 @@ use govchain_types::pb::payload::Kind;
 use serde_json::Value;
 
 use crate::client::Signer;
-use crate::cmd::access::seal_certificate_with;
 use crate::cmd::chain::receipt_error;
 use crate::custodian::{Custodian, release_payloads};
 pub(super) use crate::demo::event;
 use crate::entropy::Entropy;
 use crate::follower::Follower;
 use crate::jobs::JobRunner;
+use crate::seal::seal_certificate_with;
 
 /// The demo's chain id (`govchain demo` runs `init --chain-id govchain-demo`).
 const CHAIN_ID: &str = "govchain-demo";
