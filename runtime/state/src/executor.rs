@@ -7,13 +7,13 @@ use govchain_store::{Records, Store};
 use govchain_types::{Coded, Hash, TxError, pb};
 
 use crate::access::accounts::{Account, registered_key_in};
+use crate::access::audit;
 use crate::access::policy::Policy;
-use crate::access::{audit, gate};
 use crate::admission::account_label;
 use crate::contracts::{Caller, ContractHost};
 use crate::{
-    Admission, ChainParams, Genesis, Overlay, Result, StateError, StateWrites, VerifiedTx, certs,
-    compute, custody, governance, internal, tables,
+    Admission, ChainParams, Genesis, Overlay, Result, StateError, StateWrites, VerifiedTx, anchors,
+    certs, compute, custody, governance, internal, requests, tables,
 };
 use govchain_vm::{CallError, CallRequest, EntryKind, Vm};
 
@@ -405,7 +405,7 @@ fn execute_tx(
         }));
     }
     match kind {
-        Kind::Anchor(a) => anchor(o, ctx, tx, a, events),
+        Kind::Anchor(a) => anchors::anchor(o, ctx, tx, a, events),
         Kind::Propose(p) => governance::propose(o, env.vm, ctx, &tx.hash, sender, p, events),
         Kind::Vote(v) => governance::vote(o, ctx, &tx.hash, sender, v, events),
         Kind::Call(c) => call_contract(o, env, tx, c, events, receipt),
@@ -413,61 +413,15 @@ fn execute_tx(
             let max = env.params.max_document_bytes as usize;
             certs::publish(o, ctx, tx, p, max, events)
         }
-        Kind::Request(r) => request(o, env, tx, r, events),
+        Kind::Request(r) => requests::request(o, ctx, env.policy, tx, r, events),
         Kind::Grant(g) => certs::grant(o, ctx, sender, g, events),
         Kind::Revoke(r) => certs::revoke(o, ctx, sender, r, events),
         Kind::Release(r) => custody::release(o, ctx, tx, r, events),
         Kind::Compute(j) => compute::submit(o, ctx, env.policy, tx, j, events)
-            .map(|record| events.push(access_event(&record))),
+            .map(|record| events.push(requests::access_event(&record))),
         Kind::Result(r) => compute::post_result(o, ctx, tx, r, events),
     }
     .map_err(post)
-}
-
-/// A direct access request: the gate decides, and the decision is the receipt's
-/// `access` event (a denial is a successful transaction: it is on record).
-fn request(
-    o: &mut Overlay,
-    env: &Env<'_>,
-    tx: &VerifiedTx,
-    r: &pb::RequestAccess,
-    events: &mut Vec<pb::Event>,
-) -> std::result::Result<(), TxError> {
-    let reader = gate::Reader {
-        department: &tx.body.sender,
-        operator: &tx.body.operator,
-        tx_hash: &tx.hash,
-        via: gate::Via::Direct,
-        action: pb::AuditAction::Read,
-    };
-    let out = gate::read(o, env.ctx, env.policy, &reader, &r.cert_id, &r.purpose)?;
-    if out.certificate.is_some() {
-        custody::record_request(o, tx, &out.record, tx.tx.signer_pubkey.clone(), None);
-    }
-    events.push(access_event(&out.record));
-    Ok(())
-}
-
-/// The `access` event of a gate decision.
-pub fn access_event(r: &pb::AuditRecord) -> pb::Event {
-    let decision = if r.decision == pb::Decision::Allow as i32 {
-        "allow"
-    } else {
-        "deny"
-    };
-    crate::event(
-        "access",
-        &[
-            ("request", r.seq.to_string()),
-            ("cert", r.cert_id.clone()),
-            ("requester", r.requester.clone()),
-            ("owner", r.owner.clone()),
-            ("purpose", r.purpose.clone()),
-            ("decision", decision.to_string()),
-            ("reason", r.reason.clone()),
-            ("points", r.points.to_string()),
-        ],
-    )
 }
 
 fn call_contract(
@@ -596,55 +550,4 @@ fn gas_limit(requested: u64) -> std::result::Result<u64, TxError> {
         }),
         g => Ok(g),
     }
-}
-
-fn anchor(
-    o: &mut Overlay,
-    ctx: &BlockContext,
-    tx: &VerifiedTx,
-    a: &pb::Anchor,
-    events: &mut Vec<pb::Event>,
-) -> std::result::Result<(), TxError> {
-    if a.key.is_empty() || a.key.len() > 128 || !a.key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(TxError::InvalidArgument {
-            field: "anchor.key",
-            reason: "must be 1 to 128 printable ASCII characters without spaces".into(),
-        });
-    }
-    if a.digest.len() != 32 {
-        return Err(TxError::InvalidArgument {
-            field: "anchor.digest",
-            reason: format!("must be a 32-byte SM3 digest, got {} bytes", a.digest.len()),
-        });
-    }
-    if a.note.len() > 256 {
-        return Err(TxError::InvalidArgument {
-            field: "anchor.note",
-            reason: format!("at most 256 bytes, got {}", a.note.len()),
-        });
-    }
-    let key = (tx.body.sender.as_str(), a.key.as_str());
-    if o.contains(&tables::ANCHOR, key).map_err(internal)? {
-        return Err(TxError::AlreadyExists {
-            what: format!("anchor '{}' of '{}'", a.key, tx.body.sender),
-        });
-    }
-    let rec = pb::AnchorRecord {
-        department: tx.body.sender.clone(),
-        key: a.key.clone(),
-        digest: a.digest.clone(),
-        note: a.note.clone(),
-        height: ctx.height,
-        tx_hash: tx.hash.to_vec(),
-    };
-    o.write(&tables::ANCHOR, key, &rec);
-    events.push(crate::event(
-        "anchor",
-        &[
-            ("department", tx.body.sender.clone()),
-            ("key", a.key.clone()),
-            ("digest", hex::encode(&a.digest)),
-        ],
-    ));
-    Ok(())
 }

@@ -12,13 +12,17 @@
 //! - [`access`]: the rules of access, each once: the gate every certificate read and
 //!   compute job goes through (policy → liveness → points → audit record), the audit
 //!   log and who sees it, release eligibility and the account → key lookup.
-//! - [`certs`], [`custody`], [`compute`], [`governance`]: the payload kinds' handlers.
+//! - the payload kinds' handlers, one module each: [`certs`] (publish, grant, revoke),
+//!   [`requests`] (direct access requests), [`governance`] (proposals and votes),
+//!   [`custody`] (key-share releases), [`compute`] (jobs and their results), anchors;
+//!   contract calls run in the VM over [`contracts`].
 //!
 //! Every record lives in one of the [`tables`] (prefix, key codec, value codec): state in
 //! the store's `state` column, audit records and ledgers in its `index` column.
 
 pub mod access;
 pub mod admission;
+mod anchors;
 pub mod certs;
 pub mod compute;
 pub mod contracts;
@@ -30,6 +34,7 @@ pub mod local;
 mod nodes;
 mod overlay;
 pub mod query;
+pub mod requests;
 pub mod supervision;
 pub mod tables;
 
