@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use govchain_store::table::{Seg, Text, Unit};
+use govchain_store::table::{Id, Seg, Unit};
 use govchain_store::{KeyCodec, Records, Store, Table, ValueCodec};
 use govchain_types::{TxError, pb};
 
@@ -167,7 +167,7 @@ pub fn certificates(
 /// id `after` when it is not empty.
 fn ids<'a, 'k, A: KeyCodec>(
     o: &'a Overlay,
-    index: &'a Table<Seg<A, Text>, Unit>,
+    index: &'a Table<Seg<A, Id>, Unit>,
     first: A::Key<'k>,
     after: &'k str,
 ) -> impl Iterator<Item = std::result::Result<String, TxError>> + 'a {

@@ -10,7 +10,7 @@
 use govchain_store::Column::{Index, State};
 use govchain_store::Table;
 use govchain_store::table::{
-    AnyTable, Bytes, Cat, Hash32, Hex, I64, Json, Proto, Raw, Seg, Single, Tag, Text, U32, U64,
+    AnyTable, Bytes, Cat, Hash32, Hex, I64, Id, Json, Proto, Raw, Seg, Single, Tag, Text, U32, U64,
     Unit, Utf8, ValueCodec,
 };
 use govchain_types::pb;
@@ -19,17 +19,17 @@ use crate::ChainParams;
 use crate::genesis::Committee;
 
 /// Department record, by id.
-pub const DEPARTMENT: Table<Text, Proto<pb::Department>> = Table::new("department", State, b"d/");
+pub const DEPARTMENT: Table<Id, Proto<pb::Department>> = Table::new("department", State, b"d/");
 /// Validator record, by id.
-pub const VALIDATOR: Table<Text, Proto<pb::Validator>> = Table::new("validator", State, b"v/");
+pub const VALIDATOR: Table<Id, Proto<pb::Validator>> = Table::new("validator", State, b"v/");
 /// The node that took a raft id. Never deleted, so an id is not given to a second node
 /// after its first was removed.
 pub const RAFT_ID: Table<U64, Utf8> = Table::new("raft id", State, b"rid/");
 /// Next nonce of an account: (department, operator); the department's own key uses an
 /// empty operator.
-pub const NONCE: Table<Seg<Text, Text>, U64> = Table::new("nonce", State, b"n/");
+pub const NONCE: Table<Seg<Id, Id>, U64> = Table::new("nonce", State, b"n/");
 /// Anchored document digest: (department, key).
-pub const ANCHOR: Table<Seg<Text, Text>, Proto<pb::AnchorRecord>> =
+pub const ANCHOR: Table<Seg<Id, Text>, Proto<pb::AnchorRecord>> =
     Table::new("anchor", State, b"a/");
 
 /// Chain parameters.
@@ -43,9 +43,9 @@ pub const COMMITTEE: Table<Single, Json<Committee>> =
 pub const CHAIN_SALT: Table<Single, Bytes> = Table::new("chain salt", State, b"c/salt");
 
 /// A contract's own storage: (contract, the contract's key bytes).
-pub const CONTRACT_DATA: Table<Seg<Text, Raw>, Bytes> = Table::new("contract data", State, b"k/");
+pub const CONTRACT_DATA: Table<Seg<Id, Raw>, Bytes> = Table::new("contract data", State, b"k/");
 /// Deployed contract, by name.
-pub const CONTRACT: Table<Text, Proto<pb::ContractRecord>> = Table::new("contract", State, b"x/");
+pub const CONTRACT: Table<Id, Proto<pb::ContractRecord>> = Table::new("contract", State, b"x/");
 /// Prepared (instrumented) code, by the SM3 hash of the code as submitted.
 pub const CODE: Table<Hash32, Bytes> = Table::new("code", State, b"code/");
 /// Entry points of prepared code: `[calls, queries, jobs]` (`[calls, queries]` before
@@ -60,21 +60,20 @@ pub const NEXT_PROPOSAL: Table<Single, U64> =
     Table::new("next proposal", State, b"c/next_proposal");
 
 /// Certificate type, by id.
-pub const CERT_TYPE: Table<Text, Proto<pb::CertType>> =
-    Table::new("certificate type", State, b"ct/");
+pub const CERT_TYPE: Table<Id, Proto<pb::CertType>> = Table::new("certificate type", State, b"ct/");
 /// Registered purpose, by id.
-pub const PURPOSE: Table<Text, Proto<pb::Purpose>> = Table::new("purpose", State, b"pu/");
+pub const PURPOSE: Table<Id, Proto<pb::Purpose>> = Table::new("purpose", State, b"pu/");
 /// Certificate, by id.
-pub const CERTIFICATE: Table<Text, Proto<pb::Certificate>> =
+pub const CERTIFICATE: Table<Id, Proto<pb::Certificate>> =
     Table::new("certificate", State, b"cert/");
 /// Certificates of a subject: (subject id, written in hex; certificate id).
-pub const CERT_BY_SUBJECT: Table<Seg<Hex, Text>, Unit> =
+pub const CERT_BY_SUBJECT: Table<Seg<Hex, Id>, Unit> =
     Table::new("certificate by subject", State, b"cs/");
 /// Certificates of an issuer: (issuer, certificate id).
-pub const CERT_BY_ISSUER: Table<Seg<Text, Text>, Unit> =
+pub const CERT_BY_ISSUER: Table<Seg<Id, Id>, Unit> =
     Table::new("certificate by issuer", State, b"ci/");
 /// Grant: (certificate id, grant id).
-pub const GRANT: Table<Seg<Text, U64>, Proto<pb::Grant>> = Table::new("grant", State, b"g/");
+pub const GRANT: Table<Seg<Id, U64>, Proto<pb::Grant>> = Table::new("grant", State, b"g/");
 /// Next grant id.
 pub const NEXT_GRANT: Table<Single, U64> = Table::new("next grant", State, b"c/next_grant");
 /// A key envelope in use, by the envelope's random point U: the certificate holding it.
@@ -89,7 +88,7 @@ pub const POLICY_VERSION: Table<Single, U64> =
 pub const POLICY_LINE: Table<Text, Unit> = Table::new("policy line", State, b"pol/");
 
 /// Points balance of a department.
-pub const POINTS: Table<Text, U64> = Table::new("points balance", State, b"pt/");
+pub const POINTS: Table<Id, U64> = Table::new("points balance", State, b"pt/");
 /// Points allocated at genesis.
 pub const POINTS_GENESIS: Table<Single, U64> =
     Table::new("points at genesis", State, b"c/points_genesis");
@@ -105,9 +104,9 @@ pub const POINTS_PARAMS: Table<Single, Proto<pb::PointsParams>> =
 /// Last points-ledger sequence number.
 pub const POINTS_SEQ: Table<Single, U64> = Table::new("points sequence", State, b"c/points_seq");
 /// Free reads a department used in a period: (department, period).
-pub const FREE_READS: Table<Seg<Text, U64>, U64> = Table::new("free reads", State, b"pq/");
+pub const FREE_READS: Table<Seg<Id, U64>, U64> = Table::new("free reads", State, b"pq/");
 /// Publish rewards a department earned in a period: (department, period).
-pub const REWARDS: Table<Seg<Text, U64>, U64> = Table::new("rewards", State, b"pr/");
+pub const REWARDS: Table<Seg<Id, U64>, U64> = Table::new("rewards", State, b"pr/");
 /// Last audit sequence number.
 pub const AUDIT_SEQ: Table<Single, U64> = Table::new("audit sequence", State, b"c/audit_seq");
 
@@ -124,21 +123,20 @@ pub const RELEASE: Table<Seg<U64, U32>, Proto<pb::ReleasedShare>> =
 pub const JOB_RESULT: Table<U64, Proto<pb::JobResult>> = Table::new("job result", State, b"jr/");
 /// Compute jobs of a department over a certificate on one China Standard Time day
 /// ([`crate::certs::block_date`]): ((department, certificate id), day).
-pub const JOB_QUOTA: Table<Seg<Seg<Text, Text>, I64>, U64> = Table::new("job quota", State, b"jq/");
+pub const JOB_QUOTA: Table<Seg<Seg<Id, Id>, I64>, U64> = Table::new("job quota", State, b"jq/");
 
 /// Audit record, by sequence (`index` column).
 pub const AUDIT: Table<U64, Proto<pb::AuditRecord>> = Table::new("audit record", Index, b"au/");
 /// An audit secondary index: ((kind, value), sequence), where kind is `r` requester,
 /// `o` owner, `s` subject (hex), `c` certificate, `d` decision (`index` column).
-pub const AUDIT_BY: Table<Seg<Seg<Tag, Text>, U64>, Unit> =
-    Table::new("audit index", Index, b"ax/");
+pub const AUDIT_BY: Table<Seg<Seg<Tag, Id>, U64>, Unit> = Table::new("audit index", Index, b"ax/");
 /// Audit records by time: (time in ms, sequence) (`index` column).
 pub const AUDIT_TIME: Table<Cat<U64, U64>, Unit> = Table::new("audit by time", Index, b"at/");
 /// The audit records of a block, by height: the first's sequence and their count
 /// (`index` column).
 pub const AUDIT_BLOCK: Table<U64, AuditSpan> = Table::new("audit span", Index, b"ah/");
 /// Points ledger entry: (department, sequence) (`index` column).
-pub const POINTS_ENTRY: Table<Seg<Text, U64>, Proto<pb::PointsEntry>> =
+pub const POINTS_ENTRY: Table<Seg<Id, U64>, Proto<pb::PointsEntry>> =
     Table::new("points entry", Index, b"ph/");
 
 /// Every table, for the prefix check.

@@ -731,8 +731,8 @@ mod tests {
 
     #[test]
     fn typed_tables_read_and_scan_an_in_memory_store() {
-        use table::{Seg, Text, U64, Utf8};
-        const NOTES: Table<Seg<Text, U64>, Utf8> = Table::new("note", Column::State, b"n/");
+        use table::{Id, Seg, U64, Utf8};
+        const NOTES: Table<Seg<Id, U64>, Utf8> = Table::new("note", Column::State, b"n/");
         let s = Store::in_memory().unwrap();
         let other = Store::in_memory().unwrap();
         let put =

@@ -241,8 +241,26 @@ impl KeyCodec for Single {
     }
 }
 
-/// A UTF-8 identifier (department, certificate, contract...). In keys it never contains
-/// `/` (identifiers are checked on admission).
+/// An identifier (department, certificate, contract, purpose...): UTF-8 without `/`
+/// (identifiers are checked on admission), so it may come before a `/` in a key and a
+/// scan under it ([`Table::within`]) sees its own records only.
+#[derive(Debug)]
+pub enum Id {}
+
+impl KeyCodec for Id {
+    type Key<'a> = &'a str;
+    type Owned = String;
+    const WIDTH: Option<usize> = None;
+    fn encode(key: &str, out: &mut Vec<u8>) {
+        debug_assert!(!key.contains('/'), "identifier {key:?} contains '/'");
+        out.extend_from_slice(key.as_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Result<String, String> {
+        String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
+    }
+}
+
+/// Free UTF-8 text (an anchor's key, a policy line): the last part of a key only.
 #[derive(Debug)]
 pub enum Text {}
 

@@ -2,9 +2,8 @@
 
 use super::*;
 
-const GRANTS: Table<Seg<Text, U64>, Unit> = Table::new("grant", Column::State, b"g/");
-const AUDIT_BY: Table<Seg<Seg<Tag, Text>, U64>, Unit> =
-    Table::new("audit by", Column::Index, b"ax/");
+const GRANTS: Table<Seg<Id, U64>, Unit> = Table::new("grant", Column::State, b"g/");
+const AUDIT_BY: Table<Seg<Seg<Tag, Id>, U64>, Unit> = Table::new("audit by", Column::Index, b"ax/");
 const BY_TIME: Table<Cat<U64, U64>, Unit> = Table::new("audit by time", Column::Index, b"at/");
 
 #[test]
@@ -28,7 +27,7 @@ fn composite_keys_round_trip_even_when_numbers_hold_a_slash() {
 
 #[test]
 fn hex_keys_round_trip_and_reject_non_hex() {
-    const BY_SUBJECT: Table<Seg<Hex, Text>, Unit> = Table::new("by subject", Column::State, b"cs/");
+    const BY_SUBJECT: Table<Seg<Hex, Id>, Unit> = Table::new("by subject", Column::State, b"cs/");
     let k = BY_SUBJECT.key((&[0xab, 0x01], "c"));
     assert_eq!(k, b"cs/ab01/c");
     assert_eq!(
@@ -71,4 +70,12 @@ fn overlapping_prefixes_are_found() {
     let err = check_prefix_free(&[&A, &B]).unwrap_err();
     assert!(err.contains("overlap"), "{err}");
     assert!(check_prefix_free(&[&A, &A]).unwrap_err().contains("named"));
+}
+
+#[test]
+#[should_panic(expected = "contains '/'")]
+#[cfg(debug_assertions)]
+fn a_slash_inside_a_variable_width_part_is_caught() {
+    // "a/b" under grants of "a" would be read as a grant of certificate "a".
+    let _ = GRANTS.key(("a/b", 1));
 }
