@@ -71,11 +71,3 @@ fn overlapping_prefixes_are_found() {
     assert!(err.contains("overlap"), "{err}");
     assert!(check_prefix_free(&[&A, &A]).unwrap_err().contains("named"));
 }
-
-#[test]
-#[should_panic(expected = "contains '/'")]
-#[cfg(debug_assertions)]
-fn a_slash_inside_a_variable_width_part_is_caught() {
-    // "a/b" under grants of "a" would be read as a grant of certificate "a".
-    let _ = GRANTS.key(("a/b", 1));
-}
