@@ -71,3 +71,40 @@ fn overlapping_prefixes_are_found() {
     assert!(err.contains("overlap"), "{err}");
     assert!(check_prefix_free(&[&A, &A]).unwrap_err().contains("named"));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Identifiers as admission lets them through: no `/`, possibly empty or non-ASCII.
+    fn id() -> impl Strategy<Value = String> {
+        "[^/]{0,12}"
+    }
+
+    proptest! {
+        /// Every composite key decodes back to its parts, whatever bytes its numbers hold.
+        #[test]
+        fn keys_round_trip(a in id(), b in id(), n in any::<u64>(), m in any::<u64>(), t in "[a-z]", h in proptest::collection::vec(any::<u8>(), 0..40)) {
+            const JOBS: Table<Seg<Seg<Id, Id>, I64>, Unit> = Table::new("jobs", Column::State, b"jq/");
+            const BY_SUBJECT: Table<Seg<Hex, Id>, Unit> = Table::new("by subject", Column::State, b"cs/");
+            let tag = t.chars().next().unwrap();
+            prop_assert_eq!(GRANTS.decode_key(&GRANTS.key((&a, n))).unwrap(), (a.clone(), n));
+            prop_assert_eq!(AUDIT_BY.decode_key(&AUDIT_BY.key(((tag, &a), n))).unwrap(), ((tag, a.clone()), n));
+            prop_assert_eq!(BY_TIME.decode_key(&BY_TIME.key((n, m))).unwrap(), (n, m));
+            let day = n as i64;
+            prop_assert_eq!(JOBS.decode_key(&JOBS.key(((&a, &b), day))).unwrap(), ((a.clone(), b.clone()), day));
+            prop_assert_eq!(BY_SUBJECT.decode_key(&BY_SUBJECT.key((&h, &b))).unwrap(), (h, b));
+        }
+
+        /// A scan under one identifier sees that identifier's records and no other's, even
+        /// when one identifier starts the other.
+        #[test]
+        fn a_scan_under_an_id_sees_only_its_records(a in id(), b in id(), n in any::<u64>()) {
+            let key = GRANTS.key((&b, n));
+            prop_assert_eq!(key.starts_with(&GRANTS.within(&a)), a == b);
+            let key = AUDIT_BY.key((('r', &b), n));
+            prop_assert_eq!(key.starts_with(&AUDIT_BY.within(('r', &a))), a == b);
+        }
+    }
+}
