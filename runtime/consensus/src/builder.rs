@@ -148,8 +148,28 @@ impl Chain {
         }
     }
 
+    /// Gives the transactions of blocks that will not commit back to the mempool, in
+    /// admission order, except those whose nonce a committed block spent meanwhile (the
+    /// client resubmitted through another node): they can never commit, and their
+    /// waiters learn it now.
     pub(crate) fn requeue(&self, txs: Vec<VerifiedTx>) {
-        self.mempool.lock().requeue(txs);
+        let accounts: std::collections::HashSet<String> =
+            txs.iter().map(VerifiedTx::account).collect();
+        let stale = {
+            let mut mempool = self.mempool.lock();
+            mempool.requeue(txs);
+            mempool.drop_stale(&accounts, |t| {
+                self.admission
+                    .committed_nonce(&t.body.sender, &t.body.operator)
+                    .ok()
+            })
+        };
+        if !stale.is_empty() {
+            let mut waiters = self.waiters.lock();
+            for h in &stale {
+                waiters.remove(h);
+            }
+        }
         self.pending.notify_one();
     }
 

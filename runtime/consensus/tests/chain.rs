@@ -420,6 +420,41 @@ async fn an_imported_block_writes_nothing_and_commits_only_on_the_tip() {
     assert_eq!(f.chain.next_nonce("tax", "").unwrap(), 1);
 }
 
+/// A leader's built block loses to another proposer's block that spends the same
+/// nonce (the client resubmitted through another node): the leader's transaction can
+/// never commit, so it is dropped, not given back to the mempool to fail later.
+#[tokio::test]
+async fn a_transaction_whose_nonce_another_block_spent_is_not_requeued() {
+    let f = fixture();
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = open(other_dir.path(), &f.genesis);
+    submit_one(&f.chain, tx(&f.tax, "tax", "test", 0, "doc-a"))
+        .await
+        .unwrap();
+    f.chain
+        .build_block(f.chain.take_pending(10), 2_000, "node1", &f.validator)
+        .unwrap();
+    submit_one(&other, tx(&f.tax, "tax", "test", 0, "doc-b"))
+        .await
+        .unwrap();
+    let theirs = other
+        .build_block(other.take_pending(10), 2_000, "node1", &f.validator)
+        .unwrap();
+    f.chain
+        .apply_block(
+            &govchain_types::encode(&theirs.block),
+            Some("node1"),
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(
+        f.chain.mempool_len(),
+        0,
+        "doc-a spent nonce 0 too: it can never commit"
+    );
+    assert_eq!(f.chain.next_nonce("tax", "").unwrap(), 1);
+}
+
 /// Re-signs a block with a changed header (what a faulty or malicious proposer could send).
 fn resealed(
     raw: &[u8],
