@@ -26,7 +26,8 @@ const PER_BLOCK: usize = 100;
 fn chain(dir: &std::path::Path) -> (LocalChain, Vec<String>) {
     let mut access = nanjing_access();
     access.initial_points = 1_000_000_000_000;
-    let mut c = LocalChain::nanjing(dir, false, 1_795_392_000_000, [1; 32], access).unwrap();
+    let store = govchain_store::Store::open(dir, false).unwrap();
+    let mut c = LocalChain::nanjing(store, 1_795_392_000_000, [1; 32], access).unwrap();
     let mut ids = Vec::new();
     let txs: Vec<VerifiedTx> = (0..CERTS)
         .map(|i| {

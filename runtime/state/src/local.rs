@@ -3,7 +3,6 @@
 //! (`govchain bench --kind gate`, the gate's tests); a node never uses it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,10 +49,10 @@ pub struct BlockTimes {
 
 impl LocalChain {
     /// Writes the genesis of the 'nanjing' departments (fresh keys, the committee `tax`
-    /// and `housing`, 2 of 2) with `access`, into a store at `dir`.
+    /// and `housing`, 2 of 2) with `access`, into `store` (empty: on disk for the
+    /// benchmarks, [`Store::in_memory`] for tests).
     pub fn nanjing(
-        dir: &Path,
-        sync: bool,
+        store: Store,
         time_ms: u64,
         salt: [u8; 32],
         access: AccessGenesis,
@@ -104,7 +103,7 @@ impl LocalChain {
                 release_window_ms: crate::access::release::DEFAULT_RELEASE_WINDOW_MS,
             }),
         };
-        let store = Arc::new(Store::open(dir, sync)?);
+        let store = Arc::new(store);
         let executor = Executor::new(store.clone())?;
         let g = executor.execute_genesis(&genesis)?;
         let root = g.state_root;

@@ -9,10 +9,8 @@ use govchain_types::{Coded, ErrorCode, TxError};
 
 #[test]
 fn signed_reads_are_checked_against_the_department_key_and_never_a_validator_key() {
-    let dir = tempfile::tempdir().unwrap();
     let chain = LocalChain::nanjing(
-        dir.path(),
-        false,
+        govchain_store::Store::in_memory().unwrap(),
         1_795_392_000_000,
         [9; 32],
         nanjing_access(),

@@ -18,7 +18,6 @@ const T0: u64 = 1_795_392_000_000;
 const SALT: [u8; 32] = [9; 32];
 
 struct Net {
-    _dir: tempfile::TempDir,
     chain: LocalChain,
     store: Arc<Store>,
     pending: Vec<VerifiedTx>,
@@ -26,11 +25,10 @@ struct Net {
 
 impl Net {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let chain = LocalChain::nanjing(dir.path(), false, T0, SALT, nanjing_access()).unwrap();
+        let store = Store::in_memory().unwrap();
+        let chain = LocalChain::nanjing(store, T0, SALT, nanjing_access()).unwrap();
         Net {
             store: chain.store.clone(),
-            _dir: dir,
             chain,
             pending: vec![],
         }

@@ -47,7 +47,8 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let mut access = nanjing_access();
     access.initial_points = 1_000_000_000_000;
-    let mut chain = LocalChain::nanjing(dir.path(), false, 1_795_392_000_000, [1; 32], access)?;
+    let store = govchain_store::Store::open(dir.path(), false)?;
+    let mut chain = LocalChain::nanjing(store, 1_795_392_000_000, [1; 32], access)?;
     let (cert_id, publish) = chain.property_title(
         "苏(2024)南京市不动产权第0000001号",
         govchain_crypto::sm3(b"bench citizen"),

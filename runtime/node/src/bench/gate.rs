@@ -77,8 +77,7 @@ pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
         .policy
         .push("p, tax, property, read, tax_assessment, allow".into());
     let mut b = LocalChain::nanjing(
-        dir.path(),
-        !args.no_sync,
+        govchain_store::Store::open(dir.path(), !args.no_sync)?,
         1_795_392_000_000,
         [1; 32],
         access,
