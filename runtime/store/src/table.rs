@@ -265,15 +265,16 @@ impl KeyCodec for Id {
 #[derive(Debug)]
 pub enum Text {}
 
+/// The same bytes as an [`Id`]; the types differ in where a key may hold them.
 impl KeyCodec for Text {
     type Key<'a> = &'a str;
     type Owned = String;
     const WIDTH: Option<usize> = None;
     fn encode(key: &str, out: &mut Vec<u8>) {
-        out.extend_from_slice(key.as_bytes());
+        Id::encode(key, out);
     }
     fn decode(bytes: &[u8]) -> Result<String, String> {
-        String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
+        Id::decode(bytes)
     }
 }
 
