@@ -39,7 +39,9 @@ impl Context {
         self.time_ms
     }
 
-    /// Emits an event with string attributes (kept in the transaction's receipt).
+    /// Emits an event with string attributes (kept in the transaction's receipt). The
+    /// kinds the chain itself emits (`govchain_abi::RESERVED_EVENT_KINDS`) are refused
+    /// and the event dropped.
     pub fn emit(&self, kind: &str, attributes: &[(&str, &str)]) {
         let map: serde_json::Map<String, serde_json::Value> = attributes
             .iter()

@@ -226,6 +226,9 @@ mod imp {
         with_host(|h| h.time_ms)
     }
     pub(super) fn emit_event_(kind: &str, data: &[u8]) -> i64 {
+        if govchain_abi::RESERVED_EVENT_KINDS.contains(&kind) {
+            return code::INVALID;
+        }
         with_host(|h| {
             let attrs: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(data).unwrap_or_default();

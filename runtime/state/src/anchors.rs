@@ -1,6 +1,7 @@
 //! Anchors: a department records the SM3 digest of a document under a key of its own.
 
 use govchain_store::Records;
+use govchain_types::event::{Anchor, Event};
 use govchain_types::{TxError, pb};
 
 use crate::{BlockContext, Overlay, VerifiedTx, internal, tables};
@@ -47,13 +48,13 @@ pub(crate) fn anchor(
         tx_hash: tx.hash.to_vec(),
     };
     o.write(&tables::ANCHOR, key, &rec);
-    events.push(crate::event(
-        "anchor",
-        &[
-            ("department", tx.body.sender.clone()),
-            ("key", a.key.clone()),
-            ("digest", hex::encode(&a.digest)),
-        ],
-    ));
+    events.push(
+        Event::from(Anchor {
+            department: tx.body.sender.clone(),
+            key: a.key.clone(),
+            digest: hex::encode(&a.digest),
+        })
+        .to_pb(),
+    );
     Ok(())
 }

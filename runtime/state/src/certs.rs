@@ -7,11 +7,14 @@
 
 use govchain_crypto::{Sm3Hasher, sm3};
 use govchain_store::Records;
+use govchain_types::event::{
+    CertificatePublished, CertificateRevoked, Event, GrantCreated, GrantRevoked,
+};
 use govchain_types::{TxError, pb, validate_name};
 
 use crate::access::points;
 use crate::internal;
-use crate::{BlockContext, Overlay, VerifiedTx, event, tables};
+use crate::{BlockContext, Overlay, VerifiedTx, tables};
 
 /// Longest certificate number.
 pub const MAX_NUMBER: usize = 64;
@@ -354,16 +357,16 @@ pub(crate) fn publish(
         issuer,
         ty.publish_reward,
     )?;
-    events.push(event(
-        "certificate_published",
-        &[
-            ("id", id),
-            ("type", p.cert_type.clone()),
-            ("number", p.number.clone()),
-            ("issuer", issuer.to_string()),
-            ("reward", reward.to_string()),
-        ],
-    ));
+    events.push(
+        Event::from(CertificatePublished {
+            id,
+            cert_type: p.cert_type.clone(),
+            number: p.number.clone(),
+            issuer: issuer.to_string(),
+            reward,
+        })
+        .to_pb(),
+    );
     Ok(())
 }
 
@@ -453,15 +456,15 @@ pub(crate) fn grant(
         revoked_height: 0,
     };
     o.write(&tables::GRANT, (&cert.id, id), &rec);
-    events.push(event(
-        "grant_created",
-        &[
-            ("grant", id.to_string()),
-            ("cert", cert.id),
-            ("grantee", g.grantee.clone()),
-            ("purpose", g.purpose.clone()),
-        ],
-    ));
+    events.push(
+        Event::from(GrantCreated {
+            grant: id,
+            cert: cert.id,
+            grantee: g.grantee.clone(),
+            purpose: g.purpose.clone(),
+        })
+        .to_pb(),
+    );
     Ok(())
 }
 
@@ -491,7 +494,7 @@ pub(crate) fn revoke(
         cert.revoked_height = ctx.height;
         cert.revoke_reason = r.reason.clone();
         o.write(&tables::CERTIFICATE, &cert.id, &cert);
-        events.push(event("certificate_revoked", &[("cert", cert.id)]));
+        events.push(Event::from(CertificateRevoked { cert: cert.id }).to_pb());
         return Ok(());
     }
     let key = (cert.id.as_str(), r.grant_id);
@@ -510,10 +513,13 @@ pub(crate) fn revoke(
     g.revoked = true;
     g.revoked_height = ctx.height;
     o.write(&tables::GRANT, key, &g);
-    events.push(event(
-        "grant_revoked",
-        &[("cert", cert.id), ("grant", g.id.to_string())],
-    ));
+    events.push(
+        Event::from(GrantRevoked {
+            cert: cert.id,
+            grant: g.id,
+        })
+        .to_pb(),
+    );
     Ok(())
 }
 

@@ -7,13 +7,14 @@
 
 use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::Records;
+use govchain_types::event::{ComputeRequested, ComputeResult, Event};
 use govchain_types::{TxError, pb};
 
 use crate::access::accounts::Account;
 use crate::access::policy::Policy;
 use crate::access::{audit, gate};
 use crate::custody;
-use crate::{BlockContext, Overlay, VerifiedTx, certs, event, governance, internal, tables};
+use crate::{BlockContext, Overlay, VerifiedTx, certs, governance, internal, tables};
 
 /// Longest job arguments.
 pub const MAX_ARGS: usize = 16 * 1024;
@@ -150,15 +151,15 @@ pub(crate) fn submit(
         };
         o.write(&tables::JOB_QUOTA, quota_key, &(used + 1));
         custody::record_request(o, tx, &out.record, executor.public_key.clone(), Some(spec));
-        events.push(event(
-            "compute_requested",
-            &[
-                ("request", out.record.seq.to_string()),
-                ("contract", job.contract.clone()),
-                ("method", job.method.clone()),
-                ("executor", executor.id),
-            ],
-        ));
+        events.push(
+            Event::from(ComputeRequested {
+                request: out.record.seq,
+                contract: job.contract.clone(),
+                method: job.method.clone(),
+                executor: executor.id,
+            })
+            .to_pb(),
+        );
     }
     Ok(out.record)
 }
@@ -268,14 +269,14 @@ pub(crate) fn post_result(
         reason,
     );
     audit::append(o, record)?;
-    events.push(event(
-        "compute_result",
-        &[
-            ("request", req.seq.to_string()),
-            ("executor", id.to_string()),
-            ("status", if r.failed { "failed" } else { "ok" }.into()),
-            ("gas_used", r.gas_used.to_string()),
-        ],
-    ));
+    events.push(
+        Event::from(ComputeResult {
+            request: req.seq,
+            executor: id.to_string(),
+            status: if r.failed { "failed" } else { "ok" }.into(),
+            gas_used: r.gas_used,
+        })
+        .to_pb(),
+    );
     Ok(())
 }

@@ -7,12 +7,13 @@
 //! to the requester); the requester verifies each share against the key set.
 
 use govchain_store::Records;
+use govchain_types::event::{Event, KeyReleased};
 use govchain_types::{TxError, pb};
 
 use crate::access::accounts::Account;
 use crate::access::audit;
 use crate::access::release::check_release;
-use crate::{BlockContext, Overlay, VerifiedTx, event, internal, tables};
+use crate::{BlockContext, Overlay, VerifiedTx, internal, tables};
 
 /// Most releases in one transaction.
 pub const MAX_RELEASES: usize = 1_000;
@@ -171,16 +172,16 @@ pub(crate) fn release(
             reason,
         );
         audit::append(o, record)?;
-        events.push(event(
-            "key_released",
-            &[
-                ("request", req.seq.to_string()),
-                ("share", v.custody_share.to_string()),
-                ("validator", v.id.clone()),
-                ("requester", req.requester.clone()),
-                ("cert", cert.id.clone()),
-            ],
-        ));
+        events.push(
+            Event::from(KeyReleased {
+                request: req.seq,
+                share: v.custody_share,
+                validator: v.id.clone(),
+                requester: req.requester.clone(),
+                cert: cert.id.clone(),
+            })
+            .to_pb(),
+        );
     }
     Ok(())
 }

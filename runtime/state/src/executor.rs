@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use govchain_crypto::{Sm3Hasher, merkle, sm3};
 use govchain_store::{Records, Store};
+use govchain_types::event::{ContractEvent, Event};
 use govchain_types::{Coded, Hash, TxError, pb};
 
 use crate::access::accounts::{Account, registered_key_in};
@@ -466,19 +467,12 @@ fn call_contract(
     match outcome.result {
         Ok(output) => {
             for e in outcome.events {
-                let mut attributes = vec![pb::Attribute {
-                    key: "contract".into(),
-                    value: c.contract.clone(),
-                }];
-                attributes.extend(
-                    e.attributes
-                        .into_iter()
-                        .map(|(key, value)| pb::Attribute { key, value }),
-                );
-                events.push(pb::Event {
+                let event = Event::Contract(ContractEvent {
+                    contract: c.contract.clone(),
                     kind: e.kind,
-                    attributes,
+                    attributes: e.attributes,
                 });
+                events.push(event.to_pb());
             }
             receipt.output = output;
             Ok(())

@@ -13,6 +13,10 @@
 
 use govchain_crypto::sm3;
 use govchain_store::Records;
+use govchain_types::event::{
+    CertTypeRegistered, ContractDeployed, Event, PointsAdjusted, PointsParamsChanged,
+    PolicyChanged, ProposalCreated, ProposalExpired, ProposalRejected, PurposeRegistered, Vote,
+};
 use govchain_types::{TxError, pb, validate_dept_id};
 use govchain_vm::Vm;
 
@@ -21,7 +25,7 @@ use crate::access::policy::{self, PolicyLine};
 use crate::contracts::ContractHost;
 use crate::genesis::Committee;
 use crate::internal;
-use crate::{BlockContext, Overlay, certs, event, tables};
+use crate::{BlockContext, Overlay, certs, tables};
 
 /// Voting period when a proposal does not set one, in blocks.
 pub const DEFAULT_VOTING_PERIOD: u64 = 10_000;
@@ -244,14 +248,14 @@ pub(crate) fn propose(
         action: summary.clone(),
         proposal: Some(stored),
     };
-    events.push(event(
-        "proposal_created",
-        &[
-            ("id", id.to_string()),
-            ("action", summary),
-            ("expiry_height", rec.expiry_height.to_string()),
-        ],
-    ));
+    events.push(
+        Event::from(ProposalCreated {
+            id,
+            action: summary,
+            expiry_height: rec.expiry_height,
+        })
+        .to_pb(),
+    );
     decide(o, ctx, tx_hash, &committee, &mut rec, events)?;
     o.write(&tables::PROPOSAL, id, &rec);
     Ok(())
@@ -279,7 +283,7 @@ pub(crate) fn vote(
     if ctx.height > rec.expiry_height {
         rec.status = pb::ProposalStatus::Expired as i32;
         rec.decided_height = ctx.height;
-        events.push(event("proposal_expired", &[("id", rec.id.to_string())]));
+        events.push(Event::from(ProposalExpired { id: rec.id }).to_pb());
         o.write(&tables::PROPOSAL, rec.id, &rec);
         return Ok(());
     }
@@ -298,14 +302,14 @@ pub(crate) fn vote(
     } else {
         rec.rejections.push(sender.to_string());
     }
-    events.push(event(
-        "vote",
-        &[
-            ("id", rec.id.to_string()),
-            ("department", sender.to_string()),
-            ("approve", v.approve.to_string()),
-        ],
-    ));
+    events.push(
+        Event::from(Vote {
+            id: rec.id,
+            department: sender.to_string(),
+            approve: v.approve,
+        })
+        .to_pb(),
+    );
     decide(o, ctx, tx_hash, &committee, &mut rec, events)?;
     o.write(&tables::PROPOSAL, rec.id, &rec);
     Ok(())
@@ -331,7 +335,7 @@ fn decide(
     } else if n - rec.rejections.len() < k {
         rec.status = pb::ProposalStatus::Rejected as i32;
         rec.decided_height = ctx.height;
-        events.push(event("proposal_rejected", &[("id", rec.id.to_string())]));
+        events.push(Event::from(ProposalRejected { id: rec.id }).to_pb());
     }
     Ok(())
 }
@@ -350,7 +354,7 @@ fn apply(
         .as_ref()
         .and_then(|p| p.action.as_ref())
         .ok_or_else(|| internal("proposal without action"))?;
-    let id = rec.id.to_string();
+    let id = rec.id;
     match action {
         Action::Deploy(_) => deploy(o, ctx, rec, events),
         Action::Policy(change) => {
@@ -369,33 +373,39 @@ fn apply(
             }
             let version = policy::version(o).map_err(internal)? + 1;
             o.write(&tables::POLICY_VERSION, (), &version);
-            events.push(event(
-                "policy_changed",
-                &[
-                    ("proposal", id),
-                    ("version", version.to_string()),
-                    ("added", added.join("; ")),
-                    ("removed", removed.join("; ")),
-                    ("effective_height", (ctx.height + 1).to_string()),
-                ],
-            ));
+            events.push(
+                Event::from(PolicyChanged {
+                    proposal: id,
+                    version,
+                    added: added.join("; "),
+                    removed: removed.join("; "),
+                    effective_height: ctx.height + 1,
+                })
+                .to_pb(),
+            );
             Ok(())
         }
         Action::CertType(t) => {
             certs::validate_cert_type(o, t)?;
             o.write(&tables::CERT_TYPE, &t.id, t);
-            events.push(event(
-                "cert_type_registered",
-                &[("proposal", id), ("type", t.id.clone())],
-            ));
+            events.push(
+                Event::from(CertTypeRegistered {
+                    proposal: id,
+                    cert_type: t.id.clone(),
+                })
+                .to_pb(),
+            );
             Ok(())
         }
         Action::Purpose(p) => {
             o.write(&tables::PURPOSE, &p.id, p);
-            events.push(event(
-                "purpose_registered",
-                &[("proposal", id), ("purpose", p.id.clone())],
-            ));
+            events.push(
+                Event::from(PurposeRegistered {
+                    proposal: id,
+                    purpose: p.id.clone(),
+                })
+                .to_pb(),
+            );
             Ok(())
         }
         Action::AdjustPoints(a) => {
@@ -408,20 +418,20 @@ fn apply(
                 note: &a.reason,
             };
             points::adjust(o, &cause, &a.department, a.delta)?;
-            events.push(event(
-                "points_adjusted",
-                &[
-                    ("proposal", id),
-                    ("department", a.department.clone()),
-                    ("delta", a.delta.to_string()),
-                ],
-            ));
+            events.push(
+                Event::from(PointsAdjusted {
+                    proposal: id,
+                    department: a.department.clone(),
+                    delta: a.delta,
+                })
+                .to_pb(),
+            );
             Ok(())
         }
-        Action::Node(change) => crate::nodes::apply(o, &id, change, events),
+        Action::Node(change) => crate::nodes::apply(o, id, change, events),
         Action::PointsParams(p) => {
             o.write(&tables::POINTS_PARAMS, (), p);
-            events.push(event("points_params_changed", &[("proposal", id)]));
+            events.push(Event::from(PointsParamsChanged { proposal: id }).to_pb());
             Ok(())
         }
     }
@@ -465,14 +475,14 @@ fn deploy(
         jobs,
     };
     o.write(&tables::CONTRACT, &rec.contract, &record);
-    events.push(event(
-        "contract_deployed",
-        &[
-            ("contract", rec.contract.clone()),
-            ("version", version.to_string()),
-            ("code_hash", hex::encode(&rec.code_hash)),
-            ("proposal", rec.id.to_string()),
-        ],
-    ));
+    events.push(
+        Event::from(ContractDeployed {
+            contract: rec.contract.clone(),
+            version,
+            code_hash: hex::encode(&rec.code_hash),
+            proposal: rec.id,
+        })
+        .to_pb(),
+    );
     Ok(())
 }

@@ -68,21 +68,6 @@ pub enum StateError {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, StateError>;
 
-/// A receipt event of `kind` with `attrs`.
-pub(crate) fn event(kind: &str, attrs: &[(&str, String)]) -> govchain_types::pb::Event {
-    use govchain_types::pb;
-    pb::Event {
-        kind: kind.into(),
-        attributes: attrs
-            .iter()
-            .map(|(k, v)| pb::Attribute {
-                key: (*k).into(),
-                value: v.clone(),
-            })
-            .collect(),
-    }
-}
-
 /// The values of a state table under `within` ([`Table::all`] or [`Table::within`]),
 /// in key order.
 pub(crate) fn values<K: KeyCodec, V: ValueCodec>(

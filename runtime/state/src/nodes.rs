@@ -3,10 +3,11 @@
 
 use govchain_crypto::PublicKey;
 use govchain_store::Records;
+use govchain_types::event::{Event, NodeAdded, NodeRemoved};
 use govchain_types::{TxError, pb, validate_dept_id};
 
 use crate::overlay::Overlay;
-use crate::{event, internal, tables};
+use crate::{internal, tables};
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> TxError {
     TxError::InvalidArgument {
@@ -92,7 +93,7 @@ fn kind(v: &pb::Validator) -> &'static str {
 /// Applies an approved node change.
 pub(crate) fn apply(
     o: &mut Overlay,
-    proposal: &str,
+    proposal: u64,
     change: &pb::NodeChange,
     events: &mut Vec<pb::Event>,
 ) -> Result<(), TxError> {
@@ -100,25 +101,25 @@ pub(crate) fn apply(
     let node = change.node.as_ref().expect("validated");
     if change.remove {
         o.remove(&tables::VALIDATOR, &node.id);
-        events.push(event(
-            "node_removed",
-            &[
-                ("proposal", proposal.to_string()),
-                ("node", node.id.clone()),
-            ],
-        ));
+        events.push(
+            Event::from(NodeRemoved {
+                proposal,
+                node: node.id.clone(),
+            })
+            .to_pb(),
+        );
     } else {
         o.write(&tables::RAFT_ID, node.raft_id, &node.id);
         o.write(&tables::VALIDATOR, &node.id, node);
-        events.push(event(
-            "node_added",
-            &[
-                ("proposal", proposal.to_string()),
-                ("node", node.id.clone()),
-                ("kind", kind(node).to_string()),
-                ("raft_id", node.raft_id.to_string()),
-            ],
-        ));
+        events.push(
+            Event::from(NodeAdded {
+                proposal,
+                node: node.id.clone(),
+                node_kind: kind(node).to_string(),
+                raft_id: node.raft_id,
+            })
+            .to_pb(),
+        );
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Direct access requests: a department asks to read a certificate; the gate decides,
 //! and an allowed request is kept for the validators' key-share releases.
 
+use govchain_types::event::{Access, Event};
 use govchain_types::{TxError, pb};
 
 use crate::access::gate;
@@ -39,17 +40,15 @@ pub fn access_event(r: &pb::AuditRecord) -> pb::Event {
     } else {
         "deny"
     };
-    crate::event(
-        "access",
-        &[
-            ("request", r.seq.to_string()),
-            ("cert", r.cert_id.clone()),
-            ("requester", r.requester.clone()),
-            ("owner", r.owner.clone()),
-            ("purpose", r.purpose.clone()),
-            ("decision", decision.to_string()),
-            ("reason", r.reason.clone()),
-            ("points", r.points.to_string()),
-        ],
-    )
+    Event::from(Access {
+        request: r.seq,
+        cert: r.cert_id.clone(),
+        requester: r.requester.clone(),
+        owner: r.owner.clone(),
+        purpose: r.purpose.clone(),
+        decision: decision.into(),
+        reason: r.reason.clone(),
+        points: r.points,
+    })
+    .to_pb()
 }

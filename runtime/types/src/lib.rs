@@ -7,6 +7,7 @@
 //! none in hashed messages).
 
 mod error;
+pub mod event;
 mod ids;
 
 pub use error::{Coded, TxError};

@@ -333,6 +333,9 @@ pub(crate) fn add_to_linker<H: Host>(linker: &mut Linker<Ctx<H>>) -> R<()> {
             let Ok(kind) = String::from_utf8(kind) else {
                 return Ok(code::INVALID as i32);
             };
+            if govchain_abi::RESERVED_EVENT_KINDS.contains(&kind.as_str()) {
+                return Ok(code::INVALID as i32);
+            }
             // Attributes are a flat JSON object of strings; order is kept as written.
             let Ok(serde_json::Value::Object(map)) =
                 serde_json::from_slice::<serde_json::Value>(&data)

@@ -241,6 +241,10 @@ fn every_attack_fails_cleanly() {
         matches!(panic, Err(CallError::Aborted(ref m)) if m.contains("index out of bounds")),
         "{panic:?}"
     );
+    // A chain event kind is refused: no receipt can carry a forged gate decision.
+    let forged = run("forged_event");
+    assert_eq!(forged.result, Ok(b"-6".to_vec()), "{:?}", forged.result);
+    assert!(forged.events.is_empty(), "{:?}", forged.events);
     // The VM is still healthy afterwards.
     let counter = vm.prepare(&artifact("counter")).unwrap();
     assert!(

@@ -34,6 +34,33 @@ pub const VERSION: u32 = 1;
 pub const CALL_PREFIX: &str = "call_";
 /// Prefix of read-only entry points.
 pub const QUERY_PREFIX: &str = "query_";
+
+/// Event kinds only the chain emits (`govchain_types::event`): a contract's event of one
+/// of these kinds is refused, so no receipt carries a gate decision, a key release or a
+/// governance outcome that the chain did not make.
+pub const RESERVED_EVENT_KINDS: &[&str] = &[
+    "access",
+    "certificate_published",
+    "grant_created",
+    "certificate_revoked",
+    "grant_revoked",
+    "key_released",
+    "compute_requested",
+    "compute_result",
+    "anchor",
+    "proposal_created",
+    "vote",
+    "proposal_expired",
+    "proposal_rejected",
+    "policy_changed",
+    "cert_type_registered",
+    "purpose_registered",
+    "points_adjusted",
+    "points_params_changed",
+    "contract_deployed",
+    "node_removed",
+    "node_added",
+];
 /// Prefix of compute-to-data entry points: read-only, run off chain by the data owner's
 /// node over one decrypted certificate (`docs/design/compute.md`).
 pub const JOB_PREFIX: &str = "job_";
@@ -129,7 +156,8 @@ pub mod imports {
     /// `block_time_ms() -> i64`: the block header's time (Unix ms).
     pub const BLOCK_TIME: &str = "block_time_ms";
     /// `emit_event(kind_ptr, kind_len, data_ptr, data_len) -> i32`; data is a JSON object
-    /// of string attributes.
+    /// of string attributes. A kind of [`RESERVED_EVENT_KINDS`](crate::RESERVED_EVENT_KINDS)
+    /// is refused with [`code::INVALID`](crate::code::INVALID).
     pub const EMIT_EVENT: &str = "emit_event";
     /// `sm3(data_ptr, data_len, out_ptr) -> i32`: writes 32 bytes at `out_ptr`.
     pub const SM3: &str = "sm3";
