@@ -11,8 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use govchain_api::ChainClient;
-use govchain_api::rpc::{GetNonceRequest, GetStatusRequest};
+pub use govchain_client::Signer;
+use govchain_client::rpc::{GetNonceRequest, GetStatusRequest};
+use govchain_client::{ChainClient, Client};
 use govchain_crypto::PrivateKey;
 use govchain_types::pb;
 use tonic::transport::Channel;
@@ -198,19 +199,16 @@ impl Network {
     /// Validator `id`'s own account (`validator:<id>`), signed with its block key.
     pub fn validator_signer(&self, id: &str) -> Signer {
         let pem = std::fs::read_to_string(self.root.join(format!("{id}/validator.pem"))).unwrap();
-        Signer {
-            department: format!("validator:{id}"),
-            key: PrivateKey::from_pkcs8_pem(&pem).unwrap(),
-        }
+        Signer::new(
+            format!("validator:{id}"),
+            PrivateKey::from_pkcs8_pem(&pem).unwrap(),
+        )
     }
 
     /// A department's key.
     pub fn signer(&self, dept: &str) -> Signer {
         let pem = std::fs::read_to_string(self.root.join(format!("keys/{dept}.pem"))).unwrap();
-        Signer {
-            department: dept.into(),
-            key: PrivateKey::from_pkcs8_pem(&pem).unwrap(),
-        }
+        Signer::new(dept, PrivateKey::from_pkcs8_pem(&pem).unwrap())
     }
 }
 
@@ -327,65 +325,35 @@ pub async fn connect(endpoint: &str) -> anyhow::Result<ChainClient<Channel>> {
     Ok(ChainClient::new(ch))
 }
 
-/// Signs as a department.
-#[derive(Debug, Clone)]
-pub struct Signer {
-    /// Department id.
-    pub department: String,
-    /// Its key.
-    pub key: PrivateKey,
-}
-
-impl Signer {
-    /// A signed transaction with `nonce` and `payload`.
-    pub fn sign(&self, chain_id: &str, nonce: u64, payload: pb::payload::Kind) -> pb::SignedTx {
-        let body = govchain_types::encode(&pb::TxBody {
-            chain_id: chain_id.into(),
-            sender: self.department.clone(),
-            operator: String::new(),
-            nonce,
-            expiry_height: 0,
-            payload: Some(pb::Payload {
-                kind: Some(payload),
-            }),
-        });
-        pb::SignedTx {
-            signature: self.key.sign(&body).to_bytes().to_vec(),
-            signer_pubkey: self.key.public_key().to_sec1(),
-            body,
-        }
-    }
-
+/// What the tests do with a [`Signer`] against a node.
+pub trait Submit {
     /// Signs `payload` with the next nonce, submits it to `endpoint` and waits for the
     /// receipt.
-    pub async fn submit(
+    fn submit(
+        &self,
+        endpoint: &str,
+        payload: pb::payload::Kind,
+    ) -> impl Future<Output = anyhow::Result<pb::Receipt>>;
+
+    /// Its next nonce according to the node.
+    fn next_nonce(&self, c: &mut ChainClient<Channel>)
+    -> impl Future<Output = anyhow::Result<u64>>;
+}
+
+impl Submit for Signer {
+    async fn submit(
         &self,
         endpoint: &str,
         payload: pb::payload::Kind,
     ) -> anyhow::Result<pb::Receipt> {
-        let mut c = connect(endpoint).await?;
-        let chain_id = c
-            .get_status(GetStatusRequest {})
-            .await?
-            .into_inner()
-            .chain_id;
-        let nonce = self.next_nonce(&mut c).await?;
-        let tx = self.sign(&chain_id, nonce, payload);
-        c.submit_tx(govchain_api::rpc::SubmitTxRequest {
-            tx: Some(tx),
-            wait: true,
-        })
-        .await?
-        .into_inner()
-        .receipt
-        .context("no receipt")
+        let mut client = Client::connect(endpoint).await?;
+        Ok(client.submit(self, payload).await?.receipt)
     }
 
-    /// Its next nonce according to the node.
-    pub async fn next_nonce(&self, c: &mut ChainClient<Channel>) -> anyhow::Result<u64> {
+    async fn next_nonce(&self, c: &mut ChainClient<Channel>) -> anyhow::Result<u64> {
         Ok(c.get_nonce(GetNonceRequest {
             department: self.department.clone(),
-            operator: String::new(),
+            operator: self.operator.clone(),
         })
         .await?
         .into_inner()

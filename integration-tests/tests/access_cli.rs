@@ -317,11 +317,11 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     let own = cli(&["audit", "query", "--requester", "tax", "--as", "tax"]).unwrap();
     assert_eq!(own["records"].as_array().unwrap().len(), 1);
     // an unsigned read is refused by the node itself
-    let mut raw = govchain_api::AuditClient::connect(node.endpoint.clone())
+    let mut raw = govchain_client::AuditClient::connect(node.endpoint.clone())
         .await
         .unwrap();
     let status = raw
-        .query(govchain_api::rpc::AuditQuery::default())
+        .query(govchain_client::rpc::AuditQuery::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use govchain_api::rpc::{
+use govchain_client::rpc::{
     GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxRequest, get_block_request::At,
 };
-use govchain_integration_tests::{Network, NodeProcess, Signer, anchor, connect};
+use govchain_integration_tests::{Network, NodeProcess, Signer, Submit, anchor, connect};
 use govchain_types::pb;
 
 /// Submits anchors one after another, waiting for each receipt, until told to stop or

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use govchain_crypto::PrivateKey;
-use govchain_integration_tests::{Network, NodeProcess, cli_json};
+use govchain_integration_tests::{Network, NodeProcess, Submit, cli_json};
 use govchain_types::pb;
 use serde_json::Value;
 
@@ -71,8 +71,8 @@ async fn envelope_of(endpoint: &str, cert: &str) -> govchain_custody::Envelope {
         .connect()
         .await
         .unwrap();
-    let c = govchain_api::CertificatesClient::new(channel)
-        .get_certificate(govchain_api::rpc::GetCertificateRequest { id: cert.into() })
+    let c = govchain_client::CertificatesClient::new(channel)
+        .get_certificate(govchain_client::rpc::GetCertificateRequest { id: cert.into() })
         .await
         .unwrap()
         .into_inner();

@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use govchain_api::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxsRequest};
-use govchain_integration_tests::{Network, NodeProcess, connect};
+use govchain_client::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxsRequest};
+use govchain_integration_tests::{Network, NodeProcess, Submit, connect};
 use govchain_types::pb;
 use prost::Message;
 
@@ -113,7 +113,7 @@ async fn blocks_of_large_transactions_stay_within_the_byte_limit() {
     for h in &heights {
         let b = c
             .get_block(GetBlockRequest {
-                at: Some(govchain_api::rpc::get_block_request::At::Height(*h)),
+                at: Some(govchain_client::rpc::get_block_request::At::Height(*h)),
             })
             .await
             .unwrap()

@@ -22,11 +22,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use govchain_api::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxRequest};
+use govchain_client::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxRequest};
 use govchain_consensus::raft::pb::RaftJson;
 use govchain_consensus::raft::pb::raft_client::RaftClient;
 use govchain_integration_tests::{
-    Network, NodeProcess, Signer, anchor, cli_json, connect, free_port, govchain,
+    Network, NodeProcess, Signer, Submit, anchor, cli_json, connect, free_port, govchain,
 };
 use govchain_types::pb;
 use tokio::net::{TcpListener, TcpStream};
@@ -301,7 +301,9 @@ async fn tip(endpoint: &str) -> Option<(u64, Vec<u8>, Vec<u8>, String)> {
     let s = c.get_status(GetStatusRequest {}).await.ok()?.into_inner();
     let b = c
         .get_block(GetBlockRequest {
-            at: Some(govchain_api::rpc::get_block_request::At::Height(s.height)),
+            at: Some(govchain_client::rpc::get_block_request::At::Height(
+                s.height,
+            )),
         })
         .await
         .ok()?

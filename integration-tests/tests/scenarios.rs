@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use govchain_integration_tests::{Network, NodeProcess, cli_json};
+use govchain_integration_tests::{Network, NodeProcess, Submit, cli_json};
 use govchain_types::pb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

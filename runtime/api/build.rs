@@ -1,4 +1,5 @@
-//! Generates the gRPC services (their messages come from govchain-types) and embeds the
+//! Generates the gRPC servers (their messages come from govchain-types; the clients are
+//! govchain-client's) and embeds the
 //! supervisor console's built front end (`runtime/console/web/dist`, built by
 //! `scripts/setup.sh`).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -14,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let paths: Vec<_> = services.iter().map(|f| root.join(f)).collect();
     tonic_prost_build::configure()
+        .build_client(false)
         .extern_path(".govchain.v1", "::govchain_types::pb")
         .compile_with_config(config, &paths, std::slice::from_ref(&root))?;
     println!("cargo:rerun-if-changed={}", root.display());

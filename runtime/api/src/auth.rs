@@ -14,17 +14,10 @@ use tonic::{Request, Status};
 
 use crate::error::{internal, status};
 
-/// Metadata key of the signed read header.
-pub const AUTH_METADATA: &str = "x-govchain-auth";
 /// Largest accepted clock difference, ms.
 pub const MAX_SKEW_MS: u64 = 300_000;
 
-pub use govchain_proof::signed_read::signing_bytes;
-
-/// The header value for a signed read.
-pub fn header_value(dept: &str, operator: &str, time_ms: u64, signature: &[u8]) -> String {
-    format!("{dept};{operator};{time_ms};{}", hex::encode(signature))
-}
+pub use govchain_proof::signed_read::{AUTH_METADATA, header_value, signing_bytes};
 
 /// An authenticated reader.
 #[derive(Debug, Clone)]

@@ -15,16 +15,9 @@ mod services;
 
 pub use server::{ServeConfig, serve};
 
-/// Generated gRPC clients and servers.
+/// Generated gRPC servers (the clients are in govchain-client).
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod rpc {
     pub use govchain_types::pb::*;
     include!(concat!(env!("OUT_DIR"), "/govchain.v1.rs"));
 }
-
-pub use rpc::audit_client::AuditClient;
-pub use rpc::certificates_client::CertificatesClient;
-pub use rpc::chain_client::ChainClient;
-pub use rpc::contracts_client::ContractsClient;
-pub use rpc::governance_client::GovernanceClient;
-pub use rpc::points_client::PointsClient;

@@ -248,10 +248,7 @@ impl Chain {
     pub fn next_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
         let mempool = self.mempool.lock();
         let committed = self.admission.committed_nonce(dept, operator)?;
-        Ok(mempool.next_nonce(
-            &govchain_state::admission::account_label(dept, operator),
-            committed,
-        ))
+        Ok(mempool.next_nonce(&govchain_types::account_label(dept, operator), committed))
     }
 
     /// Admits a batch: signatures are verified in parallel on all cores, then the

@@ -7,15 +7,14 @@
 pub(crate) mod harness;
 pub(crate) use harness::{text, unhex};
 
+use govchain_client::seal::seal_certificate;
+use govchain_client::shares::{open_document, verify_shares};
+use govchain_client::{Entropy, Signer};
 use govchain_crypto::PrivateKey;
 use govchain_custody::{Envelope, KeySet, SecretShare, VerifiedShare};
 use govchain_state::{Genesis, certs};
 use govchain_types::pb;
 use serde_json::Value;
-
-use crate::client::Signer;
-use crate::opener::{open_document, verify_shares};
-use crate::seal::seal_certificate;
 
 const FILE: &str = "runtime/node/src/conformance.rs";
 
@@ -84,11 +83,7 @@ fn every_vector_of_this_file_is_checked() {
 #[test]
 fn tx_signed() {
     let v = harness::vector("tx.signed");
-    let signer = Signer {
-        department: v.text("sender").into(),
-        operator: v.text("operator").into(),
-        key: key(v.text("key")),
-    };
+    let signer = Signer::operator(v.text("sender"), v.text("operator"), key(v.text("key")));
     let a = v.input("anchor");
     let tx = signer.sign(
         v.text("chain_id"),
@@ -118,6 +113,7 @@ fn cert_seal_certificate() {
         &issuer,
         publish(v.input("publish")),
         doc,
+        &Entropy::Os,
     );
     // The data key, nonce and envelope are fresh each time; the hash and the issuer's
     // signature are not.
@@ -140,7 +136,7 @@ fn cert_seal_certificate() {
         ciphertext: p.ciphertext.clone(),
         ..Default::default()
     };
-    assert_eq!(open_document(&set, &good, &envelope, &cert).unwrap(), doc);
+    assert_eq!(*open_document(&set, &good, &envelope, &cert).unwrap(), doc);
     cert.id = certs::cert_id(&p.cert_type, "another number");
     assert!(open_document(&set, &good, &envelope, &cert).is_err());
     v.finish();

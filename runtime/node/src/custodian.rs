@@ -17,6 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use govchain_client::Entropy;
 use govchain_crypto::sm4gcm::DataKey;
 use parking_lot::Mutex;
 use zeroize::Zeroizing;
@@ -29,7 +30,6 @@ use govchain_state::custody::{self, MAX_RELEASES};
 use govchain_state::{BlockContext, Overlay};
 use govchain_types::{TxError, pb};
 
-use crate::entropy::Entropy;
 use crate::follower::{Follower, Round, Seen, transact, walk};
 
 /// The custodian checks as if the release's block came this much later than the tip, so

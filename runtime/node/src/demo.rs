@@ -18,22 +18,21 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use govchain_api::rpc::*;
-use govchain_api::{
-    AuditClient, CertificatesClient, ChainClient, ContractsClient, GovernanceClient, PointsClient,
-};
+use govchain_client::event::{Access, ComputeRequested, ProposalCreated};
+use govchain_client::rpc::*;
+use govchain_client::seal::seal_certificate;
+use govchain_client::{Client, ClientError, Entropy, Receipt, Signer};
 use govchain_crypto::sm3;
 use govchain_state::{Genesis, certs};
 use govchain_types::pb;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
-use crate::client::{SignArgs, Signer, channel, rpc_error, signed_request, signer};
+use crate::client::signer;
 use crate::cmd::audit::export_audit;
 use crate::cmd::chain::receipt_error;
-use crate::cmd::network_genesis;
+use crate::cmd::connect_checked;
 use crate::output::table;
-use crate::seal::{custody_key_set, seal_certificate};
+use crate::trust::custody_key_set;
 
 /// Options of `govchain demo`.
 #[derive(Debug, clap::Args)]
@@ -160,13 +159,10 @@ struct Citizen {
 }
 
 struct Demo {
-    channel: Channel,
-    chain: ChainClient<Channel>,
-    home: PathBuf,
+    client: Client,
     genesis: Genesis,
     custody: govchain_custody::KeySet,
     signers: BTreeMap<String, Signer>,
-    nonces: BTreeMap<String, u64>,
     /// Makes this run's numbers unique, so the demo can run again on the same network.
     run: u64,
     json: bool,
@@ -176,32 +172,17 @@ struct Demo {
 
 impl Demo {
     async fn connect(endpoint: &str, home: &Path, json: bool) -> anyhow::Result<Self> {
-        let channel = channel(endpoint).await?;
-        let mut chain = ChainClient::new(channel.clone());
-        let status = chain
-            .get_status(GetStatusRequest {})
-            .await
-            .map_err(rpc_error)?
-            .into_inner();
-        let genesis = network_genesis(&home.join("genesis.json"))?;
-        ensure!(
-            status.genesis_hash == genesis.hash(),
-            "the node at {endpoint} runs another chain than {}/genesis.json",
-            home.display()
-        );
+        let (client, genesis) = connect_checked(endpoint, home).await?;
         let mut signers = BTreeMap::new();
         for d in &genesis.departments {
             signers.insert(d.id.clone(), signer(home, Some(&d.id), None, None)?);
         }
         Ok(Demo {
             custody: custody_key_set(home)?,
-            channel,
-            chain,
-            home: home.to_path_buf(),
+            run: client.status().height,
+            client,
             genesis,
             signers,
-            nonces: BTreeMap::new(),
-            run: status.height,
             json,
             report: serde_json::Map::new(),
             citizens: vec![],
@@ -256,52 +237,9 @@ impl Demo {
         Ok(c)
     }
 
-    fn signed(&mut self, dept: &str, nonce: u64, payload: pb::payload::Kind) -> pb::SignedTx {
-        self.signers[dept].sign(&self.genesis.chain_id, nonce, payload)
-    }
-
-    async fn next_nonce(&mut self, dept: &str) -> anyhow::Result<u64> {
-        let n = match self.nonces.get(dept) {
-            Some(n) => *n,
-            None => {
-                self.chain
-                    .get_nonce(GetNonceRequest {
-                        department: dept.into(),
-                        operator: String::new(),
-                    })
-                    .await
-                    .map_err(rpc_error)?
-                    .into_inner()
-                    .next_nonce
-            }
-        };
-        self.nonces.insert(dept.to_string(), n + 1);
-        Ok(n)
-    }
-
     /// Submits one transaction and waits for its receipt (which may be a failure).
-    async fn send(
-        &mut self,
-        dept: &str,
-        payload: pb::payload::Kind,
-    ) -> anyhow::Result<pb::Receipt> {
-        let nonce = self.next_nonce(dept).await?;
-        let tx = self.signed(dept, nonce, payload);
-        let r = self
-            .chain
-            .submit_tx(SubmitTxRequest {
-                tx: Some(tx),
-                wait: true,
-            })
-            .await;
-        let r = match r {
-            Ok(r) => r.into_inner(),
-            Err(e) => {
-                self.nonces.remove(dept);
-                return Err(rpc_error(e));
-            }
-        };
-        r.receipt.context("the node returned no receipt")
+    async fn send(&mut self, dept: &str, payload: pb::payload::Kind) -> anyhow::Result<Receipt> {
+        Ok(self.client.submit(&self.signers[dept], payload).await?)
     }
 
     /// [`Demo::send`], failing unless the transaction succeeded.
@@ -310,7 +248,7 @@ impl Demo {
         dept: &str,
         payload: pb::payload::Kind,
         what: &str,
-    ) -> anyhow::Result<pb::Receipt> {
+    ) -> anyhow::Result<Receipt> {
         let r = self.send(dept, payload).await?;
         if let Some(e) = receipt_error(&r) {
             bail!("{what} failed: {e}");
@@ -324,26 +262,28 @@ impl Demo {
         &mut self,
         items: Vec<(String, pb::payload::Kind)>,
         what: &str,
-    ) -> anyhow::Result<Vec<pb::Receipt>> {
+    ) -> anyhow::Result<Vec<Receipt>> {
         let mut txs = Vec::with_capacity(items.len());
+        let channel = self.client.channel();
+        let mut chain = self.client.chain();
         for (dept, payload) in items {
-            let nonce = self.next_nonce(&dept).await?;
-            txs.push(self.signed(&dept, nonce, payload));
+            let signer = &self.signers[&dept];
+            let nonce = self.client.nonces().next(&channel, signer).await?;
+            txs.push(signer.sign(self.client.chain_id(), nonce, payload));
         }
         let bar = (!self.json).then(|| crate::bench::progress(txs.len() as u64, what));
         let mut hashes = Vec::new();
         for chunk in txs.chunks(500) {
-            let r = self
-                .chain
+            let r = chain
                 .submit_txs(SubmitTxsRequest {
                     txs: chunk.to_vec(),
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             for s in r.results {
                 if let Some(e) = s.error.filter(|e| e.code != 0) {
-                    self.nonces.clear();
+                    self.client.nonces().clear();
                     bail!(
                         "{what}: a transaction was not admitted: {} ({})",
                         e.message,
@@ -357,7 +297,7 @@ impl Demo {
         let deadline = Instant::now() + Duration::from_secs(300);
         for h in hashes {
             let receipt = loop {
-                if let Ok(r) = self.chain.get_tx(GetTxRequest { tx_hash: h.clone() }).await
+                if let Ok(r) = chain.get_tx(GetTxRequest { tx_hash: h.clone() }).await
                     && let Some(r) = r.into_inner().receipt
                 {
                     break r;
@@ -374,7 +314,7 @@ impl Demo {
             if let Some(b) = &bar {
                 b.inc(1);
             }
-            receipts.push(receipt);
+            receipts.push(Receipt::new(h, receipt)?);
         }
         if let Some(b) = bar {
             b.finish_and_clear();
@@ -388,7 +328,7 @@ impl Demo {
         contract: &str,
         method: &str,
         args: Value,
-    ) -> anyhow::Result<pb::Receipt> {
+    ) -> anyhow::Result<Receipt> {
         self.send(
             dept,
             pb::payload::Kind::Call(pb::ContractCall {
@@ -416,12 +356,14 @@ impl Demo {
     }
 
     async fn balances(&mut self) -> anyhow::Result<BTreeMap<String, u64>> {
-        let r = PointsClient::new(self.channel.clone())
+        let r = self
+            .client
+            .points()
             .get_balances(GetBalancesRequest {
                 department: String::new(),
             })
             .await
-            .map_err(rpc_error)?
+            .map_err(ClientError::from)?
             .into_inner();
         Ok(r.balances
             .into_iter()
@@ -484,6 +426,7 @@ impl Demo {
                 ..Default::default()
             },
             doc.to_string().as_bytes(),
+            &Entropy::Os,
         );
         (
             certs::cert_id(&p.cert_type, &p.number),
@@ -510,16 +453,14 @@ impl Demo {
                 description,
             )
             .await?;
-        let id: u64 = event(&r, "proposal_created", "id")
-            .context("no proposal id")?
-            .parse()?;
-        let mut gov = GovernanceClient::new(self.channel.clone());
+        let id = r.event::<ProposalCreated>().context("no proposal id")?.id;
+        let mut gov = self.client.governance();
         let members = self.genesis.committee.members.clone();
         for m in members.iter().filter(|m| *m != proposer) {
             let p = gov
                 .get_proposal(GetProposalRequest { id })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             if p.status != pb::ProposalStatus::Open as i32 {
                 break;
@@ -537,7 +478,7 @@ impl Demo {
         let p = gov
             .get_proposal(GetProposalRequest { id })
             .await
-            .map_err(rpc_error)?
+            .map_err(ClientError::from)?
             .into_inner();
         ensure!(
             p.status == pb::ProposalStatus::Approved as i32,
@@ -549,7 +490,7 @@ impl Demo {
     async fn deploy(&mut self, code: &[(&str, Vec<u8>)]) -> anyhow::Result<()> {
         self.say("\n== Contracts, approved by the management committee before they run ==");
         let mut t = table(&["contract", "SM3 code hash", "version", "approved by"]);
-        let mut contracts = ContractsClient::new(self.channel.clone());
+        let mut contracts = self.client.contracts();
         for (name, wasm) in code {
             let hash = sm3(wasm);
             let deployed = contracts
@@ -573,7 +514,7 @@ impl Demo {
                     name: name.to_string(),
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             ensure!(
                 c.code_hash == hash,
@@ -907,13 +848,13 @@ impl Demo {
             )
             .await?;
         ensure!(
-            event(&r, "access", "decision").as_deref() == Some("allow"),
+            access(&r)?.allowed(),
             "the bank may read the eligibility certificate for a mortgage review: {:?}",
-            event(&r, "access", "reason")
+            access(&r)?.reason
         );
         self.say(&format!(
             "The housing authority issues {number} as an e-certificate (SM4-encrypted, signed); the bank reads it for its mortgage review: ALLOWED ({}).",
-            event(&r, "access", "reason").unwrap_or_default()
+            access(&r)?.reason.clone()
         ));
 
         // Application B: a missing attestation, then a contradictory one, then the rules.
@@ -1054,7 +995,7 @@ impl Demo {
                 "the bank's read",
             )
             .await?;
-        let decision = event(&r, "access", "decision").unwrap_or_default();
+        let decision = access(&r)?.decision.clone();
         ensure!(
             decision == "deny",
             "the bank must not read tax records directly, but the gate said {decision}"
@@ -1062,10 +1003,7 @@ impl Demo {
         t.add_row([
             "read the tax payment certificate".into(),
             "bank".into(),
-            format!(
-                "DENIED: {}",
-                event(&r, "access", "reason").unwrap_or_default()
-            ),
+            format!("DENIED: {}", access(&r)?.reason.clone()),
         ]);
         let application = format!("NJB-PL-2026-{:06}", self.run + 1873);
         let args = json!({"application": application, "loan_amount_yuan": 1_200_000, "term_months": 360, "annual_rate_bps": 310});
@@ -1083,25 +1021,27 @@ impl Demo {
             )
             .await?;
         ensure!(
-            event(&r, "access", "decision") == Some("allow".into()),
+            access(&r)?.allowed(),
             "compute job denied: {:?}",
-            event(&r, "access", "reason")
+            access(&r)?.reason
         );
-        let request: u64 = event(&r, "access", "request")
-            .context("no request id")?
-            .parse()?;
-        let executor = event(&r, "compute_requested", "executor").context("no executor")?;
+        let request = access(&r)?.request;
+        let executor = r
+            .event::<ComputeRequested>()
+            .context("no executor")?
+            .executor
+            .clone();
         t.add_row([
             "ask for risk-model.score over it".into(),
             "bank".into(),
             format!(
                 "ALLOWED as job {request} ({}); runs on {executor}",
-                event(&r, "access", "reason").unwrap_or_default()
+                access(&r)?.reason.clone()
             ),
         ]);
         let started = Instant::now();
         let r = crate::cmd::compute::await_result(
-            self.channel.clone(),
+            &self.client,
             &self.genesis,
             request,
             Duration::from_secs(90),
@@ -1143,12 +1083,14 @@ impl Demo {
             "job {request} failed on {executor}: {}",
             String::from_utf8_lossy(&plain)
         );
-        let deployed = ContractsClient::new(self.channel.clone())
+        let deployed = self
+            .client
+            .contracts()
             .get_contract(GetContractRequest {
                 name: "risk-model".into(),
             })
             .await
-            .map_err(rpc_error)?
+            .map_err(ClientError::from)?
             .into_inner();
         ensure!(
             res.code_hash == deployed.code_hash,
@@ -1204,10 +1146,12 @@ impl Demo {
     )]
     async fn sharing_incentive(&mut self) -> anyhow::Result<()> {
         self.say("\n== 3. Sharing incentive: the tax bureau reads until its points run out, then shares ==");
-        let policy = CertificatesClient::new(self.channel.clone())
+        let policy = self
+            .client
+            .certificates()
             .get_policy(GetPolicyRequest {})
             .await
-            .map_err(rpc_error)?
+            .map_err(ClientError::from)?
             .into_inner();
         if !policy.lines.iter().any(|l| l == TAX_READS_PROPERTY) {
             let approvers = self
@@ -1379,7 +1323,7 @@ impl Demo {
         ensure!(
             receipts
                 .iter()
-                .all(|r| event(r, "access", "decision").as_deref() == Some("allow")),
+                .all(|r| access(r).is_ok_and(Access::allowed)),
             "housing's reads of tax certificates were not all allowed"
         );
         let earned = self.balances().await?;
@@ -1427,17 +1371,15 @@ impl Demo {
             limit: 1000,
             ..Default::default()
         };
-        let req = signed_request(
-            &self.home,
-            &supervisor(),
-            &self.genesis.chain_id,
-            "/govchain.v1.Audit/Query",
-            q,
-        )?;
-        let page = AuditClient::new(self.channel.clone())
+        let req = self
+            .client
+            .signed(&self.signers["supervision"], "/govchain.v1.Audit/Query", q);
+        let page = self
+            .client
+            .audit()
             .query(req)
             .await
-            .map_err(rpc_error)?
+            .map_err(ClientError::from)?
             .into_inner();
         Ok(page
             .records
@@ -1468,14 +1410,8 @@ impl Demo {
                 limit: 10_000,
                 ..Default::default()
             };
-            let (export, file) = export_audit(
-                self.channel.clone(),
-                &self.home,
-                &supervisor(),
-                &self.genesis.chain_id,
-                q,
-            )
-            .await?;
+            let (export, file) =
+                export_audit(&self.client, &self.signers["supervision"], q).await?;
             let n = file
                 .verify(&self.genesis.anchor())
                 .map_err(|e| anyhow::anyhow!("{}'s audit records do not verify: {e}", who.name))?;
@@ -1522,22 +1458,10 @@ impl Demo {
     }
 }
 
-fn supervisor() -> SignArgs {
-    SignArgs {
-        as_dept: Some("supervision".into()),
-        key: None,
-        operator: None,
-    }
-}
-
-pub(crate) fn event(r: &pb::Receipt, kind: &str, key: &str) -> Option<String> {
-    r.events
-        .iter()
-        .find(|e| e.kind == kind)?
-        .attributes
-        .iter()
-        .find(|a| a.key == key)
-        .map(|a| a.value.clone())
+/// The gate's decision in a receipt.
+fn access(r: &Receipt) -> anyhow::Result<&Access> {
+    r.event::<Access>()
+        .context("the receipt holds no gate decision")
 }
 
 /// A national ID (GB 11643) from area code, birth date and sequence, with its check digit.

@@ -187,11 +187,10 @@ pub(crate) async fn transact(
     payloads: Vec<govchain_types::pb::payload::Kind>,
 ) -> Vec<u64> {
     use govchain_types::pb;
-    let signer = crate::client::Signer {
-        department: govchain_state::access::accounts::validator_account(validator_id),
-        operator: String::new(),
-        key: key.clone(),
-    };
+    let signer = govchain_client::Signer::new(
+        govchain_state::access::accounts::validator_account(validator_id),
+        key.clone(),
+    );
     // The custodian and the job runner send as the same account: one takes its nonces
     // and gets them admitted before the other asks.
     static NONCES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use govchain_client::Entropy;
+use govchain_client::shares::{open_document, verify_shares};
 use govchain_consensus::Chain;
 use govchain_crypto::PrivateKey;
 use govchain_custody::{Envelope, KeySet};
@@ -19,9 +21,7 @@ use govchain_state::custody;
 use govchain_state::{BlockContext, Overlay, certs};
 use govchain_types::{TxError, pb};
 
-use crate::entropy::Entropy;
 use crate::follower::{Follower, Round, Seen, transact, walk};
-use crate::opener::{open_document, verify_shares};
 
 /// Most results posted per round.
 const MAX_PER_ROUND: usize = 64;
@@ -240,8 +240,8 @@ impl JobRunner {
             return fail(result, why);
         }
         let doc = match open_document(set, &good, &envelope, &cert) {
-            Ok(d) => zeroize::Zeroizing::new(d),
-            Err(e) => return fail(result, format!("{e:#}")),
+            Ok(d) => d,
+            Err(e) => return fail(result, e.to_string()),
         };
         result.input_hash = cert.content_hash.clone();
         let input = match job_input(&job.args, &certificate_view(&cert, req.seq), &doc) {

@@ -11,18 +11,16 @@ mod config;
 mod conformance;
 mod custodian;
 mod demo;
-mod entropy;
 mod follower;
 #[cfg(test)]
 mod golden;
 mod init;
 mod jobs;
 mod keyfile;
-mod opener;
 mod output;
 mod run;
-mod seal;
 mod tls;
+mod trust;
 
 use std::path::PathBuf;
 

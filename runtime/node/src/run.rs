@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use govchain_api::{ServeConfig, serve};
+use govchain_client::Entropy;
 use govchain_consensus::{Chain, ChainConfig, raft, solo};
 use govchain_state::Genesis;
 use govchain_store::Store;
@@ -15,7 +16,6 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ConsensusMode, NodeConfig};
 use crate::custodian::Custodian;
-use crate::entropy::Entropy;
 use crate::jobs::JobRunner;
 use crate::keyfile;
 

@@ -5,11 +5,14 @@
 //! - [`export`]: the audit export file and its verification against signed block headers
 //!   and the validator keys of genesis ([`TrustAnchor`]);
 //! - [`subject`]: national ID checks and `subject_id = SM3(chain salt || national ID)`;
-//! - [`signed_read`]: the bytes a department signs to authenticate a read.
+//! - [`signed_read`]: the bytes a department signs to authenticate a read;
+//! - [`certificate`]: a certificate's id, signing bytes and content hash, and the
+//!   associated data of a sealed key share.
 //!
 //! It depends on nothing that cannot compile to `wasm32-unknown-unknown` (no store, no
 //! gRPC, no threads).
 
+pub mod certificate;
 pub mod export;
 pub mod signed_read;
 pub mod subject;

@@ -5,6 +5,14 @@
 
 use govchain_crypto::sm3;
 
+/// Metadata key of the signed read header.
+pub const AUTH_METADATA: &str = "x-govchain-auth";
+
+/// The header value for a signed read: `<dept>;<operator>;<unix ms>;<hex signature>`.
+pub fn header_value(dept: &str, operator: &str, time_ms: u64, signature: &[u8]) -> String {
+    format!("{dept};{operator};{time_ms};{}", hex::encode(signature))
+}
+
 /// The bytes a reader signs.
 pub fn signing_bytes(chain_id: &str, path: &str, time_ms: u64, request: &[u8]) -> Vec<u8> {
     let mut out = b"govchain-read-v1\0".to_vec();

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use govchain_crypto::fastverify::{self, KeyTableStats, KeyTables, PreparedKey};
 use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::{Records, Store};
-use govchain_types::{Hash, TxError, decode, pb};
+use govchain_types::{Hash, TxError, account_label, decode, pb};
 
 use crate::access::accounts::registered_key_in;
 use crate::internal;
@@ -30,15 +30,6 @@ impl VerifiedTx {
     /// `department` or `department/operator`: the nonce account.
     pub fn account(&self) -> String {
         account_label(&self.body.sender, &self.body.operator)
-    }
-}
-
-/// `department` or `department/operator`.
-pub fn account_label(dept: &str, operator: &str) -> String {
-    if operator.is_empty() {
-        dept.to_string()
-    } else {
-        format!("{dept}/{operator}")
     }
 }
 

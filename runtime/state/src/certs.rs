@@ -5,7 +5,7 @@
 //! its type by construction. Subjects appear only as `SM3(chain salt || national ID)`.
 //! Dates are calendar dates in China Standard Time (UTC+8) of the block time.
 
-use govchain_crypto::{Sm3Hasher, sm3};
+pub use govchain_proof::certificate::{cert_id, content_hash, signing_bytes};
 use govchain_store::Records;
 use govchain_types::event::{
     CertificatePublished, CertificateRevoked, Event, GrantCreated, GrantRevoked,
@@ -22,36 +22,6 @@ pub const MAX_NUMBER: usize = 64;
 pub const MAX_METADATA_VALUE: usize = 256;
 /// Smallest SM4-GCM envelope: 12-byte nonce and 16-byte tag.
 pub const MIN_ENVELOPE: usize = 28;
-
-/// A certificate's id: hex of the first 16 bytes of
-/// `SM3("govchain-cert-id" || type || 0 || number)`.
-pub fn cert_id(cert_type: &str, number: &str) -> String {
-    let mut h = Sm3Hasher::new();
-    h.update(b"govchain-cert-id");
-    h.update(cert_type.as_bytes());
-    h.update(&[0]);
-    h.update(number.as_bytes());
-    hex::encode(&h.finalize()[..16])
-}
-
-/// The bytes an issuer signs: they bind the chain, type, number, subject, dates and
-/// content hash, so a signature is valid for exactly one certificate.
-pub fn signing_bytes(chain_id: &str, p: &pb::PublishCertificate) -> Vec<u8> {
-    let mut out = b"govchain-certificate-v1\0".to_vec();
-    for part in [
-        chain_id.as_bytes(),
-        p.cert_type.as_bytes(),
-        p.number.as_bytes(),
-        &p.subject_id,
-        p.issued_on.as_bytes(),
-        p.expires_on.as_bytes(),
-        &p.content_hash,
-    ] {
-        out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-        out.extend_from_slice(part);
-    }
-    out
-}
 
 pub use govchain_proof::{parse_date, subject_id, validate_national_id};
 
@@ -521,11 +491,6 @@ pub(crate) fn revoke(
         .to_pb(),
     );
     Ok(())
-}
-
-/// A content hash of a plaintext document.
-pub fn content_hash(document: &[u8]) -> [u8; 32] {
-    sm3(document)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use govchain_vm::{Entry, Host, HostError};
 use crate::access::policy::Policy;
 use crate::access::{gate, points};
 use crate::tables::CONTRACT_DATA;
-use crate::{BlockContext, Overlay, account_label};
+use crate::{BlockContext, Overlay};
+use govchain_types::account_label;
 
 /// Who calls a contract.
 #[derive(Debug, Clone, Default)]

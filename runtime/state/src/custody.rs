@@ -6,6 +6,7 @@
 //! may send nothing but releases. The chain cannot check a share itself (it is encrypted
 //! to the requester); the requester verifies each share against the key set.
 
+pub use govchain_proof::certificate::share_aad;
 use govchain_store::Records;
 use govchain_types::event::{Event, KeyReleased};
 use govchain_types::{TxError, pb};
@@ -19,15 +20,6 @@ use crate::{BlockContext, Overlay, VerifiedTx, internal, tables};
 pub const MAX_RELEASES: usize = 1_000;
 /// Longest SM2-encrypted share (DER); a 48-byte share encrypts to about 150 bytes.
 pub const MAX_ENCRYPTED_SHARE: usize = 512;
-
-/// Associated data of a share sealed under a release's SM4 key: the request and the
-/// share number, big-endian, so a sealed share cannot pass for another request's.
-pub fn share_aad(request: u64, share: u32) -> [u8; 12] {
-    let mut aad = [0u8; 12];
-    aad[..8].copy_from_slice(&request.to_be_bytes());
-    aad[8..].copy_from_slice(&share.to_be_bytes());
-    aad
-}
 
 /// The custody key set, if the chain has one.
 pub fn key_set(o: &Overlay) -> Result<Option<pb::CustodyKeySet>, TxError> {

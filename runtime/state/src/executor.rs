@@ -10,12 +10,12 @@ use govchain_types::{Coded, Hash, TxError, pb};
 use crate::access::accounts::{Account, registered_key_in};
 use crate::access::audit;
 use crate::access::policy::Policy;
-use crate::admission::account_label;
 use crate::contracts::{Caller, ContractHost};
 use crate::{
     Admission, ChainParams, Genesis, Overlay, Result, StateError, StateWrites, VerifiedTx, anchors,
     certs, compute, custody, governance, internal, requests, tables,
 };
+use govchain_types::account_label;
 use govchain_vm::{CallError, CallRequest, EntryKind, Vm};
 
 /// What the block header supplies to execution.

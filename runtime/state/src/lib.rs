@@ -38,9 +38,10 @@ pub mod requests;
 pub mod supervision;
 pub mod tables;
 
-pub use admission::{Admission, VerifiedTx, account_label};
+pub use admission::{Admission, VerifiedTx};
 pub use executor::{BlockContext, ExecutedBlock, Executor};
 pub use genesis::{ChainParams, Genesis};
+pub use govchain_types::account_label;
 pub use overlay::{Overlay, StateWrites, Writes};
 
 use govchain_store::table::Single;

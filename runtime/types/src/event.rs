@@ -93,6 +93,14 @@ fn exact_keys(e: &pb::Event, kind: &'static str, keys: &[&'static str]) -> Resul
     })
 }
 
+/// One kind of system event, for picking it out of a receipt's events.
+pub trait SystemEvent: Sized {
+    /// Its wire kind.
+    const KIND: &'static str;
+    /// `e` if it is of this kind.
+    fn of(e: &Event) -> Option<&Self>;
+}
+
 macro_rules! events {
     ($(
         $(#[$doc:meta])*
@@ -165,6 +173,16 @@ macro_rules! events {
             impl From<$name> for Event {
                 fn from(e: $name) -> Event {
                     Event::$name(e)
+                }
+            }
+
+            impl SystemEvent for $name {
+                const KIND: &'static str = $kind;
+                fn of(e: &Event) -> Option<&Self> {
+                    match e {
+                        Event::$name(x) => Some(x),
+                        _ => None,
+                    }
                 }
             }
         )*

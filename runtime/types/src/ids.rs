@@ -53,6 +53,16 @@ fn check_id(id: &str, underscore: bool, charset: &'static str) -> Result<(), &'s
     }
 }
 
+/// The account of a department's key or one of its operators': `department` or
+/// `department/operator` (nonces, audit records and releases name accounts so).
+pub fn account_label(dept: &str, operator: &str) -> String {
+    if operator.is_empty() {
+        dept.to_string()
+    } else {
+        format!("{dept}/{operator}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ pub mod event;
 mod ids;
 
 pub use error::{Coded, TxError};
-pub use ids::{Hash, HashHex, validate_dept_id, validate_name};
+pub use ids::{Hash, HashHex, account_label, validate_dept_id, validate_name};
 
 /// Generated protobuf messages of package `govchain.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]

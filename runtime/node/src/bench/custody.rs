@@ -13,16 +13,18 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use govchain_api::CertificatesClient;
-use govchain_api::rpc::{GetReleasesRequest, GetStatusRequest};
-use govchain_crypto::{PrivateKey, sm4gcm};
+use govchain_client::event::Access;
+use govchain_client::rpc::GetReleasesRequest;
+use govchain_client::seal::seal_certificate;
+use govchain_client::shares::{open_document, verify_shares};
+use govchain_client::{Client, ClientError, Entropy, Signer};
+use govchain_crypto::PrivateKey;
 use govchain_custody::{Envelope, KeySet};
 use govchain_state::{Genesis, certs};
 use govchain_types::pb;
 use serde_json::json;
 
 use crate::bench::{BenchArgs, Embedded, percentile, progress};
-use crate::client::{Signer, channel, connect, rpc_error, submit};
 use crate::output::{emit, table};
 
 fn per_op(iterations: usize, mut f: impl FnMut(usize)) -> Duration {
@@ -89,84 +91,66 @@ fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
 }
 
 /// One certificate from publish to a checked plaintext; returns the stage times.
-#[allow(clippy::too_many_arguments)]
 async fn publish_to_readable(
-    endpoint: &str,
-    chain_id: &str,
+    client: &mut Client,
     set: &KeySet,
-    issuer: &Signer,
-    reader: &Signer,
+    (issuer, reader): (&Signer, &Signer),
     salt: &[u8],
-    i: usize,
-    tag: &str,
+    number: String,
 ) -> anyhow::Result<[Duration; 4]> {
-    let mut client = connect(endpoint).await?;
-    let mut certs_client = CertificatesClient::new(channel(endpoint).await?);
-    let doc = json!({"number": format!("BENCH-{tag}-{i}"), "holders": ["张三"], "area_m2": 89.46})
+    let doc = json!({"number": number, "holders": ["张三"], "area_m2": 89.46})
         .to_string()
         .into_bytes();
-    let number = format!("BENCH-{tag}-{i}");
     let id = certs::cert_id("property", &number);
     let start = Instant::now();
-    let key = sm4gcm::DataKey::generate();
-    let mut p = pb::PublishCertificate {
-        cert_type: "property".into(),
-        number,
-        subject_id: certs::subject_id(salt, "320102199001011232")?.to_vec(),
-        issued_on: "2024-05-01".into(),
-        expires_on: String::new(),
-        metadata: vec![
-            pb::Attribute {
-                key: "district".into(),
-                value: "鼓楼区".into(),
-            },
-            pb::Attribute {
-                key: "usage".into(),
-                value: "住宅".into(),
-            },
-        ],
-        content_hash: certs::content_hash(&doc).to_vec(),
-        issuer_signature: vec![],
-        ciphertext: sm4gcm::seal(&key, &doc, id.as_bytes()),
-        key_envelope: set.encrypt_key(key.as_bytes()),
-    };
-    p.issuer_signature = issuer
-        .key
-        .sign(&certs::signing_bytes(chain_id, &p))
-        .to_bytes()
-        .to_vec();
-    let ok = |r: &govchain_api::rpc::SubmitTxResponse| -> anyhow::Result<pb::Receipt> {
-        let receipt = r.receipt.clone().unwrap_or_default();
-        if receipt.status != pb::TxStatus::Ok as i32 {
-            bail!("bench transaction failed: {}", receipt.error_message);
-        }
-        Ok(receipt)
-    };
-    ok(&submit(&mut client, issuer, pb::payload::Kind::Publish(p)).await?)?;
+    let p = seal_certificate(
+        client.chain_id(),
+        set,
+        &issuer.key,
+        pb::PublishCertificate {
+            cert_type: "property".into(),
+            number,
+            subject_id: certs::subject_id(salt, "320102199001011232")?.to_vec(),
+            issued_on: "2024-05-01".into(),
+            metadata: vec![
+                pb::Attribute {
+                    key: "district".into(),
+                    value: "鼓楼区".into(),
+                },
+                pb::Attribute {
+                    key: "usage".into(),
+                    value: "住宅".into(),
+                },
+            ],
+            ..Default::default()
+        },
+        &doc,
+        &Entropy::Os,
+    );
+    client
+        .submit(issuer, pb::payload::Kind::Publish(p))
+        .await?
+        .ok()?;
     let published = start.elapsed();
-    let r = ok(&submit(
-        &mut client,
-        reader,
-        pb::payload::Kind::Request(pb::RequestAccess {
-            cert_id: id.clone(),
-            purpose: "housing_eligibility".into(),
-        }),
-    )
-    .await?)?;
-    let request: u64 = r
-        .events
-        .iter()
-        .find(|e| e.kind == "access")
-        .and_then(|e| e.attributes.iter().find(|a| a.key == "request"))
-        .and_then(|a| a.value.parse().ok())
-        .context("no access event")?;
+    let r = client
+        .submit(
+            reader,
+            pb::payload::Kind::Request(pb::RequestAccess {
+                cert_id: id.clone(),
+                purpose: "housing_eligibility".into(),
+            }),
+        )
+        .await?
+        .ok()?;
+    let request = r.event::<Access>().context("no access event")?.request;
     let requested = start.elapsed();
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut certificates = client.certificates();
     let releases = loop {
-        let r = certs_client
+        let r = certificates
             .get_releases(GetReleasesRequest { request })
             .await
-            .map_err(rpc_error)?
+            .map_err(ClientError::from)?
             .into_inner();
         if r.releases.len() >= set.threshold() {
             break r;
@@ -183,15 +167,15 @@ async fn publish_to_readable(
     let cert = releases.certificate.unwrap_or_default();
     let envelope = Envelope::parse(&cert.key_envelope)?;
     // The requester's path (`cert fetch`): open and check each share, combine, decrypt.
-    let (_, good) = crate::opener::verify_shares(
+    let (_, good) = verify_shares(
         set,
         &envelope,
         &releases.releases,
         &reader.key,
         &reader.department,
     );
-    let plain = crate::opener::open_document(set, &good, &envelope, &cert)?;
-    if plain != doc {
+    let plain = open_document(set, &good, &envelope, &cert)?;
+    if *plain != doc {
         bail!("decrypted document differs");
     }
     Ok([published, requested, released, start.elapsed()])
@@ -221,20 +205,13 @@ pub(crate) async fn run(
         .context("the network has no custody key set")?;
     let set = KeySet::from_bytes(&hex::decode(&custody.public_key_set)?)?;
     let signer = |d: &str| -> anyhow::Result<Signer> {
-        Ok(Signer {
-            department: d.into(),
-            operator: String::new(),
-            key: crate::keyfile::load(&home.join(format!("keys/{d}.pem")))?,
-        })
+        Ok(Signer::new(
+            d,
+            crate::keyfile::load(&home.join(format!("keys/{d}.pem")))?,
+        ))
     };
     let (issuer, reader) = (signer("real-estate")?, signer("housing")?);
-    let chain_id = connect(&endpoint)
-        .await?
-        .get_status(GetStatusRequest {})
-        .await
-        .map_err(rpc_error)?
-        .into_inner()
-        .chain_id;
+    let mut client = Client::connect(&endpoint).await?;
     let certs_n = args.txs.clamp(1, 50);
     let bar = progress(certs_n as u64, "readable");
     if json_out {
@@ -245,14 +222,11 @@ pub(crate) async fn run(
     let mut result = Ok(());
     for i in 0..certs_n {
         match publish_to_readable(
-            &endpoint,
-            &chain_id,
+            &mut client,
             &set,
-            &issuer,
-            &reader,
+            (&issuer, &reader),
             &genesis.salt(),
-            i,
-            &tag,
+            format!("BENCH-{tag}-{i}"),
         )
         .await
         {

@@ -13,16 +13,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use govchain_api::rpc::{GetNonceRequest, GetStatusRequest, StreamBlocksRequest, SubmitTxsRequest};
+use govchain_client::rpc::{GetNonceRequest, StreamBlocksRequest, SubmitTxsRequest};
+use govchain_client::seal::seal_certificate;
+use govchain_client::{ChainClient, Client, ClientError, Entropy, Signer};
 use govchain_state::certs;
 use govchain_types::pb;
 use indicatif::ProgressBar;
 use parking_lot::Mutex;
 use rayon::prelude::*;
+use tonic::transport::Channel;
 
 use crate::bench::{percentile, progress};
-use crate::client::{Signer, connect, rpc_error};
-use crate::seal::{custody_key_set, seal_certificate};
+use crate::trust::custody_key_set;
 
 /// A certificate's metadata: (name, value) pairs.
 type Metadata = [(&'static str, &'static str); 2];
@@ -89,12 +91,9 @@ impl Workload {
         per_type: usize,
         quiet: bool,
     ) -> anyhow::Result<Self> {
-        let mut client = connect(endpoint).await?;
-        let status = client
-            .get_status(GetStatusRequest {})
-            .await
-            .map_err(rpc_error)?
-            .into_inner();
+        let connection = Client::connect(endpoint).await?;
+        let status = connection.status().clone();
+        let mut client = connection.chain();
         let mut signers = HashMap::new();
         let mut nonces = HashMap::new();
         let wanted: HashSet<&str> = READS
@@ -104,19 +103,18 @@ impl Workload {
             .collect();
         for dept in wanted {
             let path = home.join("keys").join(format!("{dept}.pem"));
-            let signer = Signer {
-                department: dept.to_string(),
-                operator: String::new(),
-                key: crate::keyfile::load(&path)
+            let signer = Signer::new(
+                dept,
+                crate::keyfile::load(&path)
                     .with_context(|| format!("the bench signs as '{dept}'"))?,
-            };
+            );
             let next = client
                 .get_nonce(GetNonceRequest {
                     department: dept.into(),
                     operator: String::new(),
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner()
                 .next_nonce;
             signers.insert(dept.to_string(), signer);
@@ -162,6 +160,7 @@ impl Workload {
                     &w.signers[issuer].key,
                     p,
                     doc.as_bytes(),
+                    &Entropy::Os,
                 );
                 let nonce = w.nonce(issuer);
                 publish.push(w.signers[issuer].sign(
@@ -268,13 +267,9 @@ pub(crate) async fn run(
     what: &str,
     quiet: bool,
 ) -> anyhow::Result<LoadStats> {
-    let mut client = connect(endpoint).await?;
-    let height = client
-        .get_status(GetStatusRequest {})
-        .await
-        .map_err(rpc_error)?
-        .into_inner()
-        .height;
+    let connection = Client::connect(endpoint).await?;
+    let height = connection.status().height;
+    let mut client = connection.chain();
     let hashes: Vec<[u8; 32]> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
     let committed: Arc<Mutex<HashMap<[u8; 32], Instant>>> =
         Arc::new(Mutex::new(HashMap::with_capacity(txs.len())));
@@ -283,7 +278,7 @@ pub(crate) async fn run(
             from_height: height + 1,
         })
         .await
-        .map_err(rpc_error)?
+        .map_err(ClientError::from)?
         .into_inner();
     let bar = bar(txs.len(), what, quiet);
     let follower = {
@@ -293,7 +288,7 @@ pub(crate) async fn run(
         let total = txs.len();
         tokio::spawn(async move {
             let mut blocks = 0u64;
-            while let Some(b) = stream.message().await.map_err(rpc_error)? {
+            while let Some(b) = stream.message().await.map_err(ClientError::from)? {
                 let now = Instant::now();
                 let mut c = committed.lock();
                 let before = c.len();
@@ -354,7 +349,7 @@ pub(crate) async fn run(
 
 /// One call at a time, each sent when the last is answered.
 async fn closed_loop(
-    client: &mut Client,
+    client: &mut ChainClient<Channel>,
     txs: &[pb::SignedTx],
     batch: usize,
 ) -> anyhow::Result<(Vec<Instant>, Vec<String>)> {
@@ -374,7 +369,7 @@ async fn closed_loop(
 /// transaction's latency counts from its due time, so a slow node cannot hide a queue
 /// behind a slow call.
 async fn open_loop(
-    client: &Client,
+    client: &ChainClient<Channel>,
     txs: &[pb::SignedTx],
     per_sec: f64,
     every: Duration,
@@ -421,16 +416,17 @@ async fn open_loop(
     Ok(((0..txs.len()).map(due).collect(), refused))
 }
 
-type Client = govchain_api::rpc::chain_client::ChainClient<tonic::transport::Channel>;
-
 /// Submits `chunk`; returns the messages of the transactions the node refused.
-async fn submit_chunk(client: &mut Client, chunk: &[pb::SignedTx]) -> anyhow::Result<Vec<String>> {
+async fn submit_chunk(
+    client: &mut ChainClient<Channel>,
+    chunk: &[pb::SignedTx],
+) -> anyhow::Result<Vec<String>> {
     let r = client
         .submit_txs(SubmitTxsRequest {
             txs: chunk.to_vec(),
         })
         .await
-        .map_err(rpc_error)?
+        .map_err(ClientError::from)?
         .into_inner();
     Ok(r.results
         .into_iter()

@@ -7,9 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use govchain_api::rpc::GetStatusRequest;
-
-use crate::client::connect;
+use govchain_client::Client;
 
 /// Running validator processes; dropping it stops them.
 #[derive(Debug)]
@@ -97,10 +95,14 @@ impl LocalNet {
             }
             let mut leaders = Vec::new();
             for e in &self.endpoints {
-                if let Ok(mut c) = connect(e).await
-                    && let Ok(s) = c.get_status(GetStatusRequest {}).await
-                {
-                    leaders.push(s.into_inner().cluster.map(|c| c.leader).unwrap_or_default());
+                if let Ok(c) = Client::connect(e).await {
+                    leaders.push(
+                        c.status()
+                            .cluster
+                            .clone()
+                            .map(|c| c.leader)
+                            .unwrap_or_default(),
+                    );
                 }
             }
             if leaders.len() == self.endpoints.len()

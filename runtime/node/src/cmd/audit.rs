@@ -4,16 +4,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use govchain_api::AuditClient;
-use govchain_api::rpc::*;
+use govchain_client::rpc::*;
+use govchain_client::{Client, ClientError, Signer};
 use govchain_state::access::audit::{ExportFile, RecordView};
 use govchain_state::certs;
 use govchain_types::pb;
 use serde_json::json;
-use tonic::transport::Channel;
 
-use crate::client::{SignArgs, channel, rpc_error, signed_request};
-use crate::cmd::{network_genesis, subject_of};
+use crate::client::SignArgs;
+use crate::cmd::{connect_checked, network_genesis, subject_of};
 use crate::output::{emit, table, time_ms};
 
 /// Filters of audit queries and exports.
@@ -95,18 +94,17 @@ pub(crate) enum AuditCmd {
 /// Audit records matching `q` with their inclusion proofs and signed headers, asked for
 /// as `sign` (a department sees its own records; the auditor all).
 pub(crate) async fn export_audit(
-    channel: Channel,
-    home: &Path,
-    sign: &SignArgs,
-    chain_id: &str,
+    client: &Client,
+    signer: &Signer,
     q: AuditQuery,
 ) -> anyhow::Result<(AuditExport, ExportFile)> {
-    let request = signed_request(home, sign, chain_id, "/govchain.v1.Audit/Export", q.clone())?;
-    let export = AuditClient::new(channel)
+    let request = client.signed(signer, "/govchain.v1.Audit/Export", q.clone());
+    let export = client
+        .audit()
         .max_decoding_message_size(256 << 20)
         .export(request)
         .await
-        .map_err(rpc_error)?
+        .map_err(ClientError::from)?
         .into_inner();
     let file = ExportFile::from_export(&export, &q).map_err(anyhow::Error::msg)?;
     Ok((export, file))
@@ -164,12 +162,13 @@ pub(crate) async fn audit(
     match cmd {
         AuditCmd::Query { filter, csv, sign } => {
             let q = audit_query(home, &filter)?;
-            let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
-            let request = signed_request(home, &sign, &chain_id, "/govchain.v1.Audit/Query", q)?;
-            let page = AuditClient::new(channel(endpoint).await?)
+            let (client, _) = connect_checked(endpoint, home).await?;
+            let request = client.signed(&sign.signer(home)?, "/govchain.v1.Audit/Query", q);
+            let page = client
+                .audit()
                 .query(request)
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let rows: Vec<RecordView> = page.records.iter().map(RecordView::from).collect();
             if csv {
@@ -228,9 +227,8 @@ pub(crate) async fn audit(
         }
         AuditCmd::Export { filter, out, sign } => {
             let q = audit_query(home, &filter)?;
-            let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
-            let (export, file) =
-                export_audit(channel(endpoint).await?, home, &sign, &chain_id, q).await?;
+            let (client, _) = connect_checked(endpoint, home).await?;
+            let (export, file) = export_audit(&client, &sign.signer(home)?, q).await?;
             std::fs::write(&out, serde_json::to_vec_pretty(&file)?)
                 .with_context(|| format!("writing {}", out.display()))?;
             let value = json!({"file": out, "records": file.records.len(), "headers": file.headers.len(), "next": export.next});

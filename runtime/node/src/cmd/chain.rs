@@ -4,12 +4,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use govchain_api::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, get_block_request::At};
+use govchain_client::rpc::{
+    GetBlockRequest, GetStatusRequest, GetTxRequest, get_block_request::At,
+};
 use govchain_crypto::PublicKey;
 use govchain_types::pb;
 use serde_json::{Value, json};
 
-use crate::client::{SignArgs, connect, rpc_error, submit};
+use govchain_client::{Client, ClientError, Receipt};
+
+use crate::client::SignArgs;
 use crate::output::{emit, kv, table, time_ms};
 
 /// Transaction lookups.
@@ -178,11 +182,11 @@ fn header_json(h: &pb::BlockHeader, hash: &[u8], signature: &[u8]) -> Value {
     reason = "one table row after another of the status report"
 )]
 pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()> {
-    let mut c = connect(endpoint).await?;
+    let mut c = Client::connect(endpoint).await?.chain();
     let s = c
         .get_status(GetStatusRequest {})
         .await
-        .map_err(rpc_error)?
+        .map_err(ClientError::from)?
         .into_inner();
     let value = json!({
         "chain_id": s.chain_id,
@@ -324,13 +328,13 @@ fn parse_hash(s: &str) -> anyhow::Result<Vec<u8>> {
 pub(crate) async fn tx(endpoint: &str, cmd: TxCmd, json_out: bool) -> anyhow::Result<()> {
     let TxCmd::Get { hash } = cmd;
     let hash = parse_hash(&hash)?;
-    let mut c = connect(endpoint).await?;
+    let mut c = Client::connect(endpoint).await?.chain();
     let r = c
         .get_tx(GetTxRequest {
             tx_hash: hash.clone(),
         })
         .await
-        .map_err(rpc_error)?
+        .map_err(ClientError::from)?
         .into_inner();
     let body = r.body.unwrap_or_default();
     let signer =
@@ -385,11 +389,11 @@ pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyh
     } else {
         At::Hash(parse_hash(&at)?)
     };
-    let mut c = connect(endpoint).await?;
+    let mut c = Client::connect(endpoint).await?.chain();
     let r = c
         .get_block(GetBlockRequest { at: Some(at) })
         .await
-        .map_err(rpc_error)?
+        .map_err(ClientError::from)?
         .into_inner();
     let h = r.header.unwrap_or_default();
     let block = r.block.unwrap_or_default();
@@ -479,12 +483,12 @@ pub(crate) async fn submit_quiet(
     home: &std::path::Path,
     sign: &SignArgs,
     payload: pb::payload::Kind,
-) -> anyhow::Result<pb::Receipt> {
-    let (_, receipt) = submit_signed(endpoint, home, sign, payload).await?;
-    if let Some(e) = receipt_error(&receipt) {
+) -> anyhow::Result<Receipt> {
+    let r = submit_signed(endpoint, home, sign, payload).await?;
+    if let Some(e) = receipt_error(&r.receipt) {
         bail!("transaction failed: {e}");
     }
-    Ok(receipt)
+    Ok(r)
 }
 
 async fn submit_signed(
@@ -492,11 +496,12 @@ async fn submit_signed(
     home: &std::path::Path,
     sign: &SignArgs,
     payload: pb::payload::Kind,
-) -> anyhow::Result<(Vec<u8>, pb::Receipt)> {
+) -> anyhow::Result<Receipt> {
     let signer = sign.signer(home)?;
-    let mut c = connect(endpoint).await?;
-    let r = submit(&mut c, &signer, payload).await?;
-    Ok((r.tx_hash, r.receipt.unwrap_or_default()))
+    Ok(Client::connect(endpoint)
+        .await?
+        .submit(&signer, payload)
+        .await?)
 }
 
 /// Signs and submits a transaction, waits for its receipt and prints it; fails when
@@ -507,20 +512,20 @@ pub(crate) async fn transact(
     sign: &SignArgs,
     payload: pb::payload::Kind,
     json_out: bool,
-) -> anyhow::Result<pb::Receipt> {
-    let (tx_hash, receipt) = submit_signed(endpoint, home, sign, payload).await?;
-    emit(json_out, &receipt_json(&receipt), || {
+) -> anyhow::Result<Receipt> {
+    let r = submit_signed(endpoint, home, sign, payload).await?;
+    emit(json_out, &receipt_json(&r.receipt), || {
         let mut rows = vec![
-            ("tx hash", hex::encode(&tx_hash)),
-            ("height", receipt.height.to_string()),
+            ("tx hash", hex::encode(&r.tx_hash)),
+            ("height", r.receipt.height.to_string()),
         ];
-        rows.extend(receipt_rows(&receipt));
+        rows.extend(receipt_rows(&r.receipt));
         println!("{}", kv(&rows));
     });
-    if let Some(e) = receipt_error(&receipt) {
+    if let Some(e) = receipt_error(&r.receipt) {
         bail!("transaction failed: {e}");
     }
-    Ok(receipt)
+    Ok(r)
 }
 
 /// Table rows of a receipt: status, error, output, gas, events.

@@ -7,15 +7,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use clap::Subcommand;
-use govchain_api::CertificatesClient;
-use govchain_api::rpc::{GetReleasesRequest, GetReleasesResponse};
+use govchain_client::event::{Access, ComputeRequested};
+use govchain_client::rpc::{GetReleasesRequest, GetReleasesResponse};
+use govchain_client::{Client, ClientError};
 use govchain_crypto::{PrivateKey, PublicKey, Signature};
 use govchain_state::{Genesis, compute};
 use govchain_types::pb;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
-use crate::client::{SignArgs, channel, rpc_error};
+use crate::client::SignArgs;
 use crate::cmd::chain::submit_quiet;
 use crate::cmd::network_genesis;
 use crate::output::{emit, kv};
@@ -86,23 +86,19 @@ pub(crate) async fn compute(
                 args: args.to_string().into_bytes(),
             });
             let r = submit_quiet(endpoint, home, &sign, payload).await?;
-            let get = |k: &str| {
-                r.events
-                    .iter()
-                    .filter(|e| e.kind == "access" || e.kind == "compute_requested")
-                    .flat_map(|e| &e.attributes)
-                    .find(|a| a.key == k)
-                    .map_or_else(String::new, |a| a.value.clone())
-            };
-            if get("decision") != "allow" {
-                bail!("the gate denied the job: {}", get("reason"));
+            let access = r
+                .event::<Access>()
+                .context("the receipt holds no gate decision")?;
+            if !access.allowed() {
+                bail!("the gate denied the job: {}", access.reason);
             }
-            let request: u64 = get("request").parse()?;
+            let request = access.request;
             if !json_out {
+                let executor = r.event::<ComputeRequested>().map(|e| e.executor.as_str());
                 println!(
                     "job {request} allowed ({}); it runs on {}",
-                    get("reason"),
-                    get("executor")
+                    access.reason,
+                    executor.unwrap_or_default()
                 );
             }
             if wait == 0 {
@@ -117,7 +113,7 @@ pub(crate) async fn compute(
         } => (request, wait, sign),
     };
     let (r, plain) = await_result(
-        channel(endpoint).await?,
+        &Client::connect(endpoint).await?,
         &genesis,
         request,
         Duration::from_secs(wait),
@@ -177,19 +173,19 @@ pub(crate) async fn compute(
 /// executor's SM2 signature, the job's code, the certificate's content hash) and
 /// decrypts it with the requester's `key`: the output, or why the job failed.
 pub(crate) async fn await_result(
-    channel: Channel,
+    client: &Client,
     genesis: &Genesis,
     request: u64,
     wait: Duration,
     key: &PrivateKey,
 ) -> anyhow::Result<(GetReleasesResponse, Vec<u8>)> {
-    let mut client = CertificatesClient::new(channel);
+    let mut client = client.certificates();
     let started = Instant::now();
     let r = loop {
         let r = client
             .get_releases(GetReleasesRequest { request })
             .await
-            .map_err(rpc_error)?
+            .map_err(ClientError::from)?
             .into_inner();
         if r.result.is_some() {
             break r;

@@ -4,15 +4,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use govchain_api::rpc::{
+use govchain_client::ContractsClient;
+use govchain_client::rpc::{
     GetContractRequest, ListContractsRequest, ListProposalsRequest, QueryRequest,
 };
-use govchain_api::{ContractsClient, GovernanceClient};
+use govchain_client::{Client, ClientError};
 use govchain_types::pb;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::client::{SignArgs, channel, rpc_error};
+use crate::client::SignArgs;
 use crate::cmd::chain::transact;
 use crate::output::{emit, kv, table};
 
@@ -392,7 +393,7 @@ pub(crate) async fn contract(
                 .map(drop)
         }
         ContractCmd::Query { name, method, args } => {
-            let mut c = ContractsClient::new(channel(endpoint).await?);
+            let mut c = Client::connect(endpoint).await?.contracts();
             let r = c
                 .query(QueryRequest {
                     contract: name,
@@ -401,7 +402,7 @@ pub(crate) async fn contract(
                     gas_limit: 0,
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let output = String::from_utf8_lossy(&r.output).into_owned();
             let value = json!({"output": serde_json::from_str::<Value>(&output).unwrap_or(Value::String(output.clone())), "gas_used": r.gas_used, "height": r.height});
@@ -413,7 +414,7 @@ pub(crate) async fn contract(
             let list = c
                 .list_contracts(ListContractsRequest {})
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner()
                 .contracts;
             emit(
@@ -493,7 +494,7 @@ pub(crate) async fn contract(
 }
 
 async fn contracts_client(endpoint: &str) -> anyhow::Result<ContractsClient<Channel>> {
-    Ok(ContractsClient::new(channel(endpoint).await?))
+    Ok(Client::connect(endpoint).await?.contracts())
 }
 
 async fn get_contract(endpoint: &str, name: &str) -> anyhow::Result<pb::ContractRecord> {
@@ -502,7 +503,7 @@ async fn get_contract(endpoint: &str, name: &str) -> anyhow::Result<pb::Contract
         name: name.to_string(),
     })
     .await
-    .map_err(rpc_error)?
+    .map_err(ClientError::from)?
     .into_inner())
 }
 
@@ -526,11 +527,11 @@ pub(crate) async fn gov(
                 .map(drop)
         }
         GovCmd::List { all } => {
-            let mut c = GovernanceClient::new(channel(endpoint).await?);
+            let mut c = Client::connect(endpoint).await?.governance();
             let r = c
                 .list_proposals(ListProposalsRequest { open_only: !all })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let value = json!({
                 "threshold": r.threshold, "committee": r.committee,

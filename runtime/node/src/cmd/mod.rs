@@ -12,19 +12,24 @@ pub(crate) mod points;
 use std::path::Path;
 
 use anyhow::Context;
-use govchain_api::rpc::{GetStatusRequest, GetStatusResponse};
+use govchain_client::Client;
 use govchain_state::Genesis;
 
-use crate::client::{connect, rpc_error};
-
-/// The node's status.
-pub(crate) async fn status(endpoint: &str) -> anyhow::Result<GetStatusResponse> {
-    Ok(connect(endpoint)
-        .await?
-        .get_status(GetStatusRequest {})
-        .await
-        .map_err(rpc_error)?
-        .into_inner())
+/// A connection to the node at `endpoint`, refused unless it runs the chain of
+/// `<home>/genesis.json` (the trust anchor: signed reads name its chain id, and shares
+/// and certificates are checked against it, never against what the node says).
+pub(crate) async fn connect_checked(
+    endpoint: &str,
+    home: &Path,
+) -> anyhow::Result<(Client, Genesis)> {
+    let genesis = network_genesis(&home.join("genesis.json"))?;
+    let client = Client::connect(endpoint).await?;
+    anyhow::ensure!(
+        client.status().genesis_hash == genesis.hash() && client.chain_id() == genesis.chain_id,
+        "the node at {endpoint} runs another chain than {}/genesis.json",
+        home.display()
+    );
+    Ok((client, genesis))
 }
 
 /// The network's genesis file, `<home>/genesis.json`.

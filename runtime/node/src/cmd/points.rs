@@ -1,11 +1,10 @@
 //! `points …`: balances, supply and a department's ledger.
 
 use clap::Subcommand;
-use govchain_api::PointsClient;
-use govchain_api::rpc::*;
+use govchain_client::rpc::*;
+use govchain_client::{Client, ClientError};
 use serde_json::json;
 
-use crate::client::{channel, rpc_error};
 use crate::output::{emit, table, time_ms};
 
 /// Points commands.
@@ -32,7 +31,7 @@ pub(crate) enum PointsCmd {
 }
 
 pub(crate) async fn points(endpoint: &str, cmd: PointsCmd, json_out: bool) -> anyhow::Result<()> {
-    let mut c = PointsClient::new(channel(endpoint).await?);
+    let mut c = Client::connect(endpoint).await?.points();
     match cmd {
         PointsCmd::Balance { dept } => {
             let r = c
@@ -40,7 +39,7 @@ pub(crate) async fn points(endpoint: &str, cmd: PointsCmd, json_out: bool) -> an
                     department: dept.unwrap_or_default(),
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let p = r.params.unwrap_or_default();
             let value = json!({
@@ -75,7 +74,7 @@ pub(crate) async fn points(endpoint: &str, cmd: PointsCmd, json_out: bool) -> an
                     limit,
                 })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let value = json!({"entries": r.entries.iter().map(|e| json!({
                 "seq": e.seq, "height": e.height, "time_ms": e.time_ms, "delta": e.delta, "balance": e.balance,

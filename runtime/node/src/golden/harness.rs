@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use govchain_api::rpc::GetReleasesResponse;
+use govchain_client::event::{Event, SystemEvent};
+use govchain_client::rpc::GetReleasesResponse;
+use govchain_client::seal::seal_certificate;
+use govchain_client::{Entropy, Signer};
 use govchain_consensus::{Chain, ChainConfig, CommittedBlock};
 use govchain_crypto::{PrivateKey, sm3};
 use govchain_custody::KeySet;
@@ -17,14 +20,10 @@ use govchain_types::pb;
 use govchain_types::pb::payload::Kind;
 use serde_json::Value;
 
-use crate::client::Signer;
 use crate::cmd::chain::receipt_error;
 use crate::custodian::{Custodian, release_payloads};
-pub(super) use crate::demo::event;
-use crate::entropy::Entropy;
 use crate::follower::Follower;
 use crate::jobs::JobRunner;
-use crate::seal::seal_certificate_with;
 
 /// The demo's chain id (`govchain demo` runs `init --chain-id govchain-demo`).
 const CHAIN_ID: &str = "govchain-demo";
@@ -209,7 +208,7 @@ impl Net {
         metadata: &[(&str, String)],
         doc: Value,
     ) -> (String, (String, Kind)) {
-        let p = seal_certificate_with(
+        let p = seal_certificate(
             &self.genesis.chain_id,
             &self.custody,
             &self.keys[issuer],
@@ -249,11 +248,7 @@ impl Net {
         let signed = txs
             .into_iter()
             .map(|(dept, payload)| {
-                let signer = Signer {
-                    department: dept.clone(),
-                    operator: String::new(),
-                    key: self.keys[&dept].clone(),
-                };
+                let signer = Signer::new(dept.clone(), self.keys[&dept].clone());
                 let nonce = self.next_nonce(&dept);
                 signer.sign(&self.genesis.chain_id, nonce, payload)
             })
@@ -422,11 +417,10 @@ impl Net {
     /// The validator's transactions (as `follower::transact` signs them), as one block
     /// in which every one must succeed.
     async fn validator_block(&mut self, step: &str, payloads: Vec<Kind>) {
-        let signer = Signer {
-            department: access::accounts::validator_account(VALIDATOR),
-            operator: String::new(),
-            key: self.validator_key.clone(),
-        };
+        let signer = Signer::new(
+            access::accounts::validator_account(VALIDATOR),
+            self.validator_key.clone(),
+        );
         let signed = payloads
             .into_iter()
             .map(|p| {
@@ -454,4 +448,12 @@ impl Net {
             result: r.result,
         }
     }
+}
+
+/// The first event of type `T` in a receipt.
+pub(super) fn event<T: SystemEvent + Clone>(r: &pb::Receipt) -> Option<T> {
+    r.events
+        .iter()
+        .filter_map(|e| Event::parse(e).ok())
+        .find_map(|e| T::of(&e).cloned())
 }

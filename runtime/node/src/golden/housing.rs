@@ -1,6 +1,7 @@
 //! The demo's contract deployment and scenario 1, housing purchase eligibility
 //! (`demo.rs`: `deploy`, `housing_eligibility`), transaction for transaction.
 
+use govchain_client::event::{Access, ProposalCreated};
 use govchain_crypto::sm3;
 use govchain_state::governance;
 use govchain_types::pb;
@@ -56,10 +57,7 @@ pub(super) async fn govern(
             &format!("{proposer} proposes: {description}"),
         )
         .await;
-    let id: u64 = event(&r, "proposal_created", "id")
-        .expect("a proposal id")
-        .parse()
-        .expect("a number");
+    let id = event::<ProposalCreated>(&r).expect("a proposal").id;
     let status = |net: &Net| {
         govchain_state::query::proposals(net.chain.store())
             .expect("proposals")
@@ -409,11 +407,11 @@ async fn application_a(net: &mut Net, ids: &Ids, zhang: &Citizen, li: &Citizen, 
     let r = net
         .ok("bank", read, "bank reads the eligibility certificate")
         .await;
-    assert_eq!(
-        event(&r, "access", "decision").as_deref(),
-        Some("allow"),
-        "the bank may read the eligibility certificate for a mortgage review: {:?}",
-        event(&r, "access", "reason")
+    let access = event::<Access>(&r).expect("a gate decision");
+    assert!(
+        access.allowed(),
+        "the bank may read the eligibility certificate for a mortgage review: {}",
+        access.reason
     );
     let released = net
         .custodian_round("custodian releases the bank's key share")

@@ -1,6 +1,7 @@
 //! The demo's scenario 2 (compute-to-data), scenario 3 (the sharing incentive) and the
 //! audit trail (`demo.rs`: `compute_to_data`, `sharing_incentive`, `audit_trail`).
 
+use govchain_client::event::{Access, ComputeRequested};
 use govchain_crypto::sm3;
 use govchain_state::access::audit::ExportFile;
 use govchain_types::pb;
@@ -23,9 +24,8 @@ pub(super) async fn compute_to_data(net: &mut Net, cert: &str) {
         purpose: "credit_assessment".into(),
     });
     let r = net.ok("bank", read, "bank reads the tax certificate").await;
-    let decision = event(&r, "access", "decision").unwrap_or_default();
-    assert_eq!(
-        decision, "deny",
+    assert!(
+        !event::<Access>(&r).expect("a gate decision").allowed(),
         "the bank must not read tax records directly"
     );
     let args = json!({"application": "NJB-PL-2026-001873", "loan_amount_yuan": 1_200_000, "term_months": 360, "annual_rate_bps": 310});
@@ -37,19 +37,12 @@ pub(super) async fn compute_to_data(net: &mut Net, cert: &str) {
         args: args.to_string().into_bytes(),
     });
     let r = net.ok("bank", job, "bank asks for risk-model.score").await;
+    let access = event::<Access>(&r).expect("a gate decision");
+    assert!(access.allowed(), "compute job denied: {}", access.reason);
+    let request = access.request;
     assert_eq!(
-        event(&r, "access", "decision").as_deref(),
-        Some("allow"),
-        "compute job denied: {:?}",
-        event(&r, "access", "reason")
-    );
-    let request: u64 = event(&r, "access", "request")
-        .expect("a request id")
-        .parse()
-        .expect("a number");
-    assert_eq!(
-        event(&r, "compute_requested", "executor").as_deref(),
-        Some(VALIDATOR)
+        event::<ComputeRequested>(&r).map(|e| e.executor),
+        Some(VALIDATOR.to_string())
     );
     let shares = net
         .custodian_round("custodian releases the job's key share")
@@ -181,7 +174,7 @@ pub(super) async fn sharing_incentive(net: &mut Net) {
     assert!(
         receipts
             .iter()
-            .all(|r| event(r, "access", "decision").as_deref() == Some("allow")),
+            .all(|r| event::<Access>(r).is_some_and(|a| a.allowed())),
         "housing's reads of tax certificates were not all allowed"
     );
     let earned = net.balances();

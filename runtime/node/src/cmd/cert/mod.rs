@@ -4,20 +4,20 @@
 mod fetch;
 mod publish;
 
-use crate::cmd::{network_genesis, subject_of};
-
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Subcommand;
-use govchain_api::CertificatesClient;
-use govchain_api::rpc::*;
+use govchain_client::event::Access;
+use govchain_client::rpc::*;
+use govchain_client::{CertificatesClient, Client, ClientError};
 use govchain_types::pb;
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
-use crate::client::{SignArgs, channel, rpc_error, signed_request};
+use crate::client::SignArgs;
 use crate::cmd::chain::{submit_quiet, transact};
+use crate::cmd::{connect_checked, subject_of};
 use crate::output::{emit, kv, table};
 
 /// Certificate commands.
@@ -180,17 +180,7 @@ pub(super) fn str_of(m: &serde_json::Map<String, Value>, key: &str) -> Option<St
 }
 
 pub(super) async fn certificates(endpoint: &str) -> anyhow::Result<CertificatesClient<Channel>> {
-    Ok(CertificatesClient::new(channel(endpoint).await?).max_decoding_message_size(64 << 20))
-}
-
-fn event_attr<'a>(r: &'a pb::Receipt, kind: &str, key: &str) -> Option<&'a str> {
-    r.events
-        .iter()
-        .find(|e| e.kind == kind)?
-        .attributes
-        .iter()
-        .find(|a| a.key == key)
-        .map(|a| a.value.as_str())
+    Ok(Client::connect(endpoint).await?.certificates())
 }
 
 #[expect(
@@ -238,23 +228,21 @@ pub(crate) async fn cert(
                 limit,
                 subject_id,
             };
+            let (client, _) = connect_checked(endpoint, home).await?;
             let request = if request.subject_id.is_empty() {
                 tonic::Request::new(request)
             } else {
-                let chain_id = network_genesis(&home.join("genesis.json"))?.chain_id;
-                signed_request(
-                    home,
-                    &sign,
-                    &chain_id,
+                client.signed(
+                    &sign.signer(home)?,
                     "/govchain.v1.Certificates/ListCertificates",
                     request,
-                )?
+                )
             };
-            let r = certificates(endpoint)
-                .await?
+            let r = client
+                .certificates()
                 .list_certificates(request)
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let value = json!({"certificates": r.certificates.iter().map(cert_json).collect::<Vec<_>>(), "next": r.next});
             emit(json_out, &value, || {
@@ -285,7 +273,7 @@ pub(crate) async fn cert(
                 .await?
                 .get_certificate(GetCertificateRequest { id })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             emit(json_out, &cert_json(&c), || {
                 let mut rows = vec![
@@ -319,39 +307,36 @@ pub(crate) async fn cert(
                 cert_id: id,
                 purpose,
             });
-            let receipt = submit_quiet(endpoint, home, &sign, payload).await?;
-            let get = |k| {
-                event_attr(&receipt, "access", k)
-                    .unwrap_or_default()
-                    .to_string()
-            };
+            let r = submit_quiet(endpoint, home, &sign, payload).await?;
+            let a = r
+                .event::<Access>()
+                .context("the receipt holds no gate decision")?;
             let value = json!({
-                "request": get("request").parse::<u64>().unwrap_or(0), "cert": get("cert"),
-                "decision": get("decision"), "reason": get("reason"),
-                "points": get("points").parse::<u64>().unwrap_or(0), "owner": get("owner"),
-                "height": receipt.height, "tx_hash": hex::encode(&receipt.tx_hash),
+                "request": a.request, "cert": a.cert, "decision": a.decision, "reason": a.reason,
+                "points": a.points, "owner": a.owner,
+                "height": r.receipt.height, "tx_hash": hex::encode(&r.tx_hash),
             });
             emit(json_out, &value, || {
                 println!(
                     "{}",
                     kv(&[
-                        ("request", get("request")),
-                        ("decision", get("decision").to_uppercase()),
-                        ("reason", get("reason")),
+                        ("request", a.request.to_string()),
+                        ("decision", a.decision.to_uppercase()),
+                        ("reason", a.reason.clone()),
                         (
                             "points paid",
-                            match get("points").as_str() {
-                                "0" => "0".to_string(),
-                                p => format!("{p} (to {})", get("owner")),
+                            match a.points {
+                                0 => "0".to_string(),
+                                p => format!("{p} (to {})", a.owner),
                             }
                         ),
-                        ("height", receipt.height.to_string()),
+                        ("height", r.receipt.height.to_string()),
                     ])
                 );
-                if get("decision") == "allow" {
+                if a.allowed() {
                     println!(
                         "decrypt it with: govchain cert fetch {} --out <file> --as {}",
-                        get("request"),
+                        a.request,
                         sign.as_dept.as_deref().unwrap_or("<department>")
                     );
                 }
@@ -406,7 +391,7 @@ pub(crate) async fn cert(
                 .await?
                 .list_grants(ListGrantsRequest { cert_id: id })
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let value = json!(r.grants.iter().map(|g| json!({
                 "id": g.id, "cert": g.cert_id, "grantee": g.grantee, "purpose": g.purpose,
@@ -451,7 +436,7 @@ pub(crate) async fn cert(
                 .await?
                 .list_cert_types(ListCertTypesRequest {})
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let value = json!(r.cert_types.iter().map(|t| json!({
                 "id": t.id, "name": t.name, "name_zh": t.name_zh, "issuers": t.issuers,
@@ -491,7 +476,7 @@ pub(crate) async fn cert(
                 .await?
                 .list_purposes(ListPurposesRequest {})
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let value = json!(r.purposes.iter().map(|p| json!({"id": p.id, "description": p.description, "legal_basis": p.legal_basis})).collect::<Vec<_>>());
             emit(json_out, &value, || {
@@ -508,7 +493,7 @@ pub(crate) async fn cert(
                 .await?
                 .get_policy(GetPolicyRequest {})
                 .await
-                .map_err(rpc_error)?
+                .map_err(ClientError::from)?
                 .into_inner();
             let value = json!({"version": r.version, "lines": r.lines, "model": r.model});
             emit(json_out, &value, || {

@@ -3,16 +3,18 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use govchain_api::rpc::*;
+use govchain_client::Entropy;
+use govchain_client::rpc::*;
+use govchain_client::seal::seal_certificate;
 use govchain_state::certs;
 use govchain_types::pb;
 use serde_json::Value;
 
-use super::{certificates, document_defaults, str_of};
+use super::{document_defaults, str_of};
 use crate::client::SignArgs;
 use crate::cmd::chain::transact;
-use crate::cmd::{network_genesis, status, subject_of};
-use crate::seal::{custody_key_set, seal_certificate};
+use crate::cmd::{connect_checked, subject_of};
+use crate::trust::custody_key_set;
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn publish(
@@ -59,19 +61,14 @@ pub(super) async fn publish(
             value: v.to_string(),
         });
     }
-    let st = status(endpoint).await?;
-    let genesis = network_genesis(&home.join("genesis.json"))?;
-    if st.genesis_hash != genesis.hash() {
-        bail!(
-            "the node at {endpoint} runs another chain than {}/genesis.json: its data key would be encrypted to the wrong validators",
-            home.display()
-        );
-    }
+    // Checked against genesis: on another chain the data key would be encrypted to the
+    // wrong validators.
+    let (client, genesis) = connect_checked(endpoint, home).await?;
     let subject_id = subject_of(home, subject)?;
     let custody = custody_key_set(home)?;
     let id = certs::cert_id(&cert_type, &number);
     let p = seal_certificate(
-        &st.chain_id,
+        &genesis.chain_id,
         &custody,
         &sign.signer(home)?.key,
         pb::PublishCertificate {
@@ -84,9 +81,10 @@ pub(super) async fn publish(
             ..Default::default()
         },
         &doc,
+        &Entropy::Os,
     );
-    let existing = certificates(endpoint)
-        .await?
+    let existing = client
+        .certificates()
         .get_certificate(GetCertificateRequest { id: id.clone() })
         .await;
     if let Ok(c) = existing {
@@ -99,7 +97,7 @@ pub(super) async fn publish(
             c.height
         );
     }
-    let receipt = transact(
+    let r = transact(
         endpoint,
         home,
         sign,
@@ -108,7 +106,7 @@ pub(super) async fn publish(
     )
     .await?;
     if !json_out {
-        println!("certificate {id} published at height {}", receipt.height);
+        println!("certificate {id} published at height {}", r.receipt.height);
         println!(
             "its SM4 data key is encrypted to the validators' custody key set ({} of them needed to open it); read it with `govchain cert request {id} --purpose …` and `govchain cert fetch <request>`",
             custody.threshold()

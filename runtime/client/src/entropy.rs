@@ -1,22 +1,25 @@
 //! Where the randomness of the bytes a node or client puts on chain comes from: data keys
 //! and nonces of sealed certificates, key envelopes, key shares sealed to a requester,
 //! job results encrypted to theirs. Every product path uses [`Entropy::Os`], the
-//! operating system's generator (the custodian and the job runner hold it; `govchain
-//! cert publish` seals with it). [`Entropy::Seeded`] derives each draw from a seed
-//! instead, so that the scenario golden test (`golden/`) reproduces every byte of its
-//! chain; only tests can construct it.
+//! operating system's generator (a node's custodian and job runner hold it; sealing a
+//! certificate uses it). `Entropy::Seeded` derives each draw from a seed instead, so that
+//! the node's scenario golden test reproduces every byte of its chain; it exists only
+//! with the `seeded-entropy` feature, which only tests turn on.
 
+use govchain_crypto::PublicKey;
+#[cfg(feature = "seeded-entropy")]
+use govchain_crypto::sm3_parts;
 use govchain_crypto::sm4gcm::{self, DataKey};
-use govchain_crypto::{PublicKey, sm3_parts};
 use govchain_custody::{DATA_KEY_LEN, KeySet};
+#[cfg(feature = "seeded-entropy")]
 use parking_lot::Mutex;
 
 /// A source of randomness.
-pub(crate) enum Entropy {
+pub enum Entropy {
     /// The operating system's generator (every node and command).
     Os,
     /// Reproducible: draw `i` is `SM3(seed || i)` (tests that pin bytes).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(feature = "seeded-entropy")]
     Seeded {
         /// The seed.
         seed: [u8; 32],
@@ -29,6 +32,7 @@ impl std::fmt::Debug for Entropy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Entropy::Os => f.write_str("Entropy::Os"),
+            #[cfg(feature = "seeded-entropy")]
             Entropy::Seeded { draws, .. } => write!(f, "Entropy::Seeded({} draws)", draws.lock()),
         }
     }
@@ -36,8 +40,8 @@ impl std::fmt::Debug for Entropy {
 
 impl Entropy {
     /// A reproducible source: the same seed gives the same draws in the same order.
-    #[cfg(test)]
-    pub(crate) fn seeded(seed: &[u8]) -> Self {
+    #[cfg(feature = "seeded-entropy")]
+    pub fn seeded(seed: &[u8]) -> Self {
         Entropy::Seeded {
             seed: govchain_crypto::sm3(seed),
             draws: Mutex::new(0),
@@ -45,6 +49,7 @@ impl Entropy {
     }
 
     /// The next 32 bytes of a seeded source.
+    #[cfg(feature = "seeded-entropy")]
     fn draw(seed: &[u8; 32], draws: &Mutex<u64>) -> [u8; 32] {
         let mut n = draws.lock();
         let out = sm3_parts(&[seed, &n.to_be_bytes()]);
@@ -53,9 +58,10 @@ impl Entropy {
     }
 
     /// A fresh SM4 data key.
-    pub(crate) fn data_key(&self) -> DataKey {
+    pub fn data_key(&self) -> DataKey {
         match self {
             Entropy::Os => DataKey::generate(),
+            #[cfg(feature = "seeded-entropy")]
             Entropy::Seeded { seed, draws } => {
                 DataKey::from_bytes(&Self::draw(seed, draws)[..sm4gcm::KEY_LEN]).expect("16 bytes")
             }
@@ -63,9 +69,10 @@ impl Entropy {
     }
 
     /// [`sm4gcm::seal`] under a fresh nonce.
-    pub(crate) fn seal(&self, key: &DataKey, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    pub fn seal(&self, key: &DataKey, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
         match self {
             Entropy::Os => sm4gcm::seal(key, plaintext, aad),
+            #[cfg(feature = "seeded-entropy")]
             Entropy::Seeded { seed, draws } => {
                 let mut nonce = [0u8; sm4gcm::NONCE_LEN];
                 nonce.copy_from_slice(&Self::draw(seed, draws)[..sm4gcm::NONCE_LEN]);
@@ -75,17 +82,19 @@ impl Entropy {
     }
 
     /// SM2 encryption of `msg` to `to` ([`PublicKey::encrypt`]).
-    pub(crate) fn encrypt_to(&self, to: &PublicKey, msg: &[u8]) -> Vec<u8> {
+    pub fn encrypt_to(&self, to: &PublicKey, msg: &[u8]) -> Vec<u8> {
         match self {
             Entropy::Os => to.encrypt(msg),
+            #[cfg(feature = "seeded-entropy")]
             Entropy::Seeded { seed, draws } => to.encrypt_with_seed(msg, &Self::draw(seed, draws)),
         }
     }
 
     /// `key` encrypted to the custody key set ([`KeySet::encrypt_key`]).
-    pub(crate) fn envelope(&self, set: &KeySet, key: &[u8; DATA_KEY_LEN]) -> Vec<u8> {
+    pub fn envelope(&self, set: &KeySet, key: &[u8; DATA_KEY_LEN]) -> Vec<u8> {
         match self {
             Entropy::Os => set.encrypt_key(key),
+            #[cfg(feature = "seeded-entropy")]
             Entropy::Seeded { seed, draws } => set.encrypt_key_seeded(key, Self::draw(seed, draws)),
         }
     }

@@ -1,0 +1,271 @@
+//! A connection to a node: the chain's id, one stub per service, submitting with
+//! tracked nonces, signed reads.
+
+use std::collections::BTreeMap;
+
+use govchain_types::event::{self, Event, SystemEvent};
+use govchain_types::{ErrorCode, pb};
+use tonic::transport::Channel;
+
+use crate::error::{ClientError, Result};
+use crate::rpc::{GetNonceRequest, GetStatusRequest, GetStatusResponse, SubmitTxRequest};
+use crate::signer::Signer;
+use crate::{
+    AuditClient, CertificatesClient, ChainClient, ContractsClient, GovernanceClient, PointsClient,
+};
+
+/// Largest message a client sends or accepts (a contract's code, an audit export).
+const MAX_MESSAGE: usize = 64 << 20;
+
+/// A connection to one node of one chain.
+#[derive(Debug, Clone)]
+pub struct Client {
+    channel: Channel,
+    status: GetStatusResponse,
+    nonces: Nonces,
+}
+
+impl Client {
+    /// Connects to a node's gRPC endpoint (`host:port` or a URL) and reads its status.
+    pub async fn connect(endpoint: &str) -> Result<Client> {
+        let channel = channel(endpoint).await?;
+        let status = ChainClient::new(channel.clone())
+            .get_status(GetStatusRequest {})
+            .await?
+            .into_inner();
+        Ok(Client {
+            channel,
+            status,
+            nonces: Nonces::default(),
+        })
+    }
+
+    /// The chain's id, as the node reported it at connection.
+    pub fn chain_id(&self) -> &str {
+        &self.status.chain_id
+    }
+
+    /// The node's status at connection (chain id, genesis hash, height...).
+    pub fn status(&self) -> &GetStatusResponse {
+        &self.status
+    }
+
+    /// The channel, for stubs of one's own.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The chain service: status, blocks, transactions.
+    pub fn chain(&self) -> ChainClient<Channel> {
+        ChainClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
+    }
+
+    /// The certificates service: certificates, grants, policy, releases.
+    pub fn certificates(&self) -> CertificatesClient<Channel> {
+        CertificatesClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    /// The audit service (signed reads).
+    pub fn audit(&self) -> AuditClient<Channel> {
+        AuditClient::new(self.channel.clone()).max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    /// The points service.
+    pub fn points(&self) -> PointsClient<Channel> {
+        PointsClient::new(self.channel.clone())
+    }
+
+    /// The governance service.
+    pub fn governance(&self) -> GovernanceClient<Channel> {
+        GovernanceClient::new(self.channel.clone())
+    }
+
+    /// The contracts service.
+    pub fn contracts(&self) -> ContractsClient<Channel> {
+        ContractsClient::new(self.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE)
+    }
+
+    /// The nonces this client counts.
+    pub fn nonces(&mut self) -> &mut Nonces {
+        &mut self.nonces
+    }
+
+    /// Signs `payload` with the signer's next nonce, submits it and waits for its
+    /// receipt, which may record a failure ([`Receipt::ok`] turns one into an error).
+    /// When the node refuses the transaction, the account's nonce is read again next
+    /// time.
+    pub async fn submit(&mut self, signer: &Signer, payload: pb::payload::Kind) -> Result<Receipt> {
+        let nonce = self.nonces.next(&self.channel, signer).await?;
+        let tx = signer.sign(&self.status.chain_id, nonce, payload);
+        match self.submit_signed(tx).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.nonces.forget(signer);
+                Err(e)
+            }
+        }
+    }
+
+    /// Submits a signed transaction and waits for its receipt.
+    pub async fn submit_signed(&self, tx: pb::SignedTx) -> Result<Receipt> {
+        let r = self
+            .chain()
+            .submit_tx(SubmitTxRequest {
+                tx: Some(tx),
+                wait: true,
+            })
+            .await?
+            .into_inner();
+        let receipt = r.receipt.ok_or_else(|| {
+            ClientError::Answer("a submitted transaction came back without its receipt".into())
+        })?;
+        Receipt::new(r.tx_hash, receipt)
+    }
+
+    /// `message` as a read signed by `signer` for method `path` (for example
+    /// `/govchain.v1.Audit/Query`), at this machine's clock.
+    pub fn signed<M: prost::Message>(
+        &self,
+        signer: &Signer,
+        path: &str,
+        message: M,
+    ) -> tonic::Request<M> {
+        let time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let value = signer.read_header(
+            &self.status.chain_id,
+            path,
+            time_ms,
+            &message.encode_to_vec(),
+        );
+        let mut req = tonic::Request::new(message);
+        req.metadata_mut().insert(
+            govchain_proof::signed_read::AUTH_METADATA,
+            value
+                .parse()
+                .expect("department ids, decimal and hex are ASCII"),
+        );
+        req
+    }
+}
+
+/// A channel to a node's gRPC endpoint (`host:port` or a URL).
+async fn channel(endpoint: &str) -> Result<Channel> {
+    let url = if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    };
+    let bad = |reason: String| ClientError::Endpoint {
+        endpoint: endpoint.to_string(),
+        reason,
+    };
+    Channel::from_shared(url.clone())
+        .map_err(|e| bad(e.to_string()))?
+        .connect()
+        .await
+        .map_err(|source| ClientError::Connect { url, source })
+}
+
+/// The next nonce of each account a client signs for: read from the node the first
+/// time, counted locally after that.
+#[derive(Debug, Clone, Default)]
+pub struct Nonces {
+    next: BTreeMap<String, u64>,
+}
+
+impl Nonces {
+    /// The signer's next nonce, counted as used.
+    pub async fn next(&mut self, channel: &Channel, signer: &Signer) -> Result<u64> {
+        let account = signer.account();
+        let n = match self.next.get(&account) {
+            Some(n) => *n,
+            None => {
+                ChainClient::new(channel.clone())
+                    .get_nonce(GetNonceRequest {
+                        department: signer.department.clone(),
+                        operator: signer.operator.clone(),
+                    })
+                    .await?
+                    .into_inner()
+                    .next_nonce
+            }
+        };
+        self.next.insert(account, n + 1);
+        Ok(n)
+    }
+
+    /// Forgets every count (transactions were refused).
+    pub fn clear(&mut self) {
+        self.next.clear();
+    }
+
+    /// Forgets the signer's count (a transaction was refused, so its nonce is unused):
+    /// the next one is read from the node again.
+    pub fn forget(&mut self, signer: &Signer) {
+        self.next.remove(&signer.account());
+    }
+}
+
+/// A transaction's receipt with its events typed.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// The transaction's SM3 hash.
+    pub tx_hash: Vec<u8>,
+    /// The receipt as the node sent it.
+    pub receipt: pb::Receipt,
+    /// Its events, typed.
+    pub events: Vec<Event>,
+}
+
+/// A [`Receipt`] reads as the node's receipt (height, status, output...).
+impl std::ops::Deref for Receipt {
+    type Target = pb::Receipt;
+    fn deref(&self) -> &pb::Receipt {
+        &self.receipt
+    }
+}
+
+impl Receipt {
+    /// Types a receipt's events; an event that does not parse is an error.
+    pub fn new(tx_hash: Vec<u8>, receipt: pb::Receipt) -> Result<Receipt> {
+        let events = event::events_of(&receipt)?;
+        Ok(Receipt {
+            tx_hash,
+            receipt,
+            events,
+        })
+    }
+
+    /// Whether the transaction succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.receipt.status == pb::TxStatus::Ok as i32
+    }
+
+    /// The receipt, or its failure as [`ClientError::Failed`].
+    pub fn ok(self) -> Result<Receipt> {
+        if self.succeeded() {
+            return Ok(self);
+        }
+        Err(ClientError::Failed {
+            code: ErrorCode::try_from(self.receipt.error_code as i32)
+                .unwrap_or(ErrorCode::Unspecified),
+            message: self.receipt.error_message.clone(),
+        })
+    }
+
+    /// The first event of type `T`.
+    pub fn event<T: SystemEvent>(&self) -> Option<&T> {
+        self.events.iter().find_map(T::of)
+    }
+
+    /// Every event of type `T`, in order.
+    pub fn all<'a, T: SystemEvent + 'a>(&'a self) -> impl Iterator<Item = &'a T> {
+        self.events.iter().filter_map(T::of)
+    }
+}

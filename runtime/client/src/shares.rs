@@ -1,0 +1,293 @@
+//! Opening a certificate's document from released key shares, as a requester (`govchain
+//! cert fetch`) or a compute job's executor does: decrypt each share with the
+//! recipient's SM2 key, verify it against the custody key set, combine a threshold of
+//! them, decrypt the document and check its SM3 content hash and its issuer's signature.
+//! Nothing the node serves is taken on trust: the custody key set and the issuers' keys
+//! come from the network's genesis, which the caller holds.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use govchain_crypto::{PrivateKey, PublicKey, Signature, sm4gcm};
+use govchain_custody::{Envelope, KeySet, VerifiedShare};
+use govchain_proof::certificate::{cert_id, content_hash, share_aad, signing_bytes};
+use govchain_types::pb;
+use zeroize::Zeroizing;
+
+use crate::error::{ClientError, Result};
+use crate::rpc::{GetReleasesRequest, GetReleasesResponse};
+use crate::{Client, Signer};
+
+/// What a requester trusts, from the network's genesis: the chain id, the custody key
+/// set, and the keys registered for each department (its own and its operators').
+#[derive(Debug, Clone)]
+pub struct Trust {
+    /// The chain id.
+    pub chain_id: String,
+    /// The custody key set.
+    pub custody: KeySet,
+    /// SEC1 public keys by department.
+    pub issuers: BTreeMap<String, Vec<Vec<u8>>>,
+}
+
+/// One released share as its recipient sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShareView {
+    /// The releasing validator.
+    pub validator: String,
+    /// Its share index.
+    pub share: u32,
+    /// Height of the release.
+    pub height: u64,
+    /// `ok`, or why the share was skipped.
+    pub status: String,
+}
+
+/// A request's releases so far, each decrypted and verified.
+#[derive(Debug)]
+pub struct Releases {
+    /// What the node served.
+    pub response: GetReleasesResponse,
+    /// Each release as the recipient sees it.
+    pub shares: Vec<ShareView>,
+    good: Vec<VerifiedShare>,
+    envelope: Envelope,
+}
+
+/// An opened certificate.
+#[derive(Debug)]
+pub struct Opened {
+    /// The access request.
+    pub request: pb::AccessRequest,
+    /// The certificate.
+    pub certificate: pb::Certificate,
+    /// The document.
+    pub document: Zeroizing<Vec<u8>>,
+    /// Validators whose shares were combined.
+    pub combined: Vec<String>,
+    /// The issuer's key that signed the certificate.
+    pub issuer_key: PublicKey,
+}
+
+impl Client {
+    /// The releases of access request `request` so far, decrypted with `signer`'s key
+    /// and verified against `trust`'s custody key set.
+    pub async fn releases(&self, signer: &Signer, trust: &Trust, request: u64) -> Result<Releases> {
+        let r = self
+            .certificates()
+            .get_releases(GetReleasesRequest { request })
+            .await?
+            .into_inner();
+        let req = r.request.clone().unwrap_or_default();
+        if let Some(job) = &req.job {
+            return Err(ClientError::Answer(format!(
+                "request {request} is a compute job: its key shares go to the executor {}, and its result is read with `govchain compute result {request}`",
+                job.executor
+            )));
+        }
+        if r.custody.as_ref().map(|c| c.public_key_set.as_slice())
+            != Some(trust.custody.to_bytes().as_slice())
+        {
+            return Err(ClientError::Answer(
+                "the node's custody key set differs from the one in this network's genesis: wrong network?".into(),
+            ));
+        }
+        let envelope = Envelope::parse(&r.certificate.clone().unwrap_or_default().key_envelope)?;
+        let recipient = govchain_types::account_label(&req.requester, &req.operator);
+        let (shares, good) = verify_shares(
+            &trust.custody,
+            &envelope,
+            &r.releases,
+            &signer.key,
+            &recipient,
+        );
+        Ok(Releases {
+            response: r,
+            shares,
+            good,
+            envelope,
+        })
+    }
+
+    /// [`Client::releases`] again every half second until a threshold of shares verify
+    /// or `wait` has passed; `progress` sees each round.
+    pub async fn wait_for_releases(
+        &self,
+        signer: &Signer,
+        trust: &Trust,
+        request: u64,
+        wait: Duration,
+        mut progress: impl FnMut(&Releases),
+    ) -> Result<Releases> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let r = self.releases(signer, trust, request).await?;
+            if r.good.len() >= trust.custody.threshold() || Instant::now() >= deadline {
+                return Ok(r);
+            }
+            progress(&r);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Releases {
+    /// Shares that verified.
+    pub fn verified(&self) -> usize {
+        self.good.len()
+    }
+
+    /// Validators holding a share that have not released one.
+    pub fn missing(&self) -> Vec<&str> {
+        self.response
+            .holders
+            .iter()
+            .map(|h| h.id.as_str())
+            .filter(|h| !self.shares.iter().any(|v| v.validator == *h))
+            .collect()
+    }
+
+    /// Combines the verified shares and opens the document; checks that the certificate
+    /// is the request's, that the document matches its content hash, and that its
+    /// issuer's signature verifies under a key `trust` registers for the issuer.
+    pub fn open(&self, trust: &Trust) -> Result<Opened> {
+        let req = self.response.request.clone().unwrap_or_default();
+        let cert = self.response.certificate.clone().unwrap_or_default();
+        if cert.id != req.cert_id || cert.id != cert_id(&cert.cert_type, &cert.number) {
+            return Err(ClientError::Answer(format!(
+                "the node served certificate {} for request {}, which is about {}",
+                cert.id, req.seq, req.cert_id
+            )));
+        }
+        let document = open_document(&trust.custody, &self.good, &self.envelope, &cert)?;
+        let issuer_key = check_issuer(trust, &cert)?;
+        let combined = self
+            .good
+            .iter()
+            .take(trust.custody.threshold())
+            .map(|s| {
+                self.shares
+                    .iter()
+                    .find(|v| v.share == s.number())
+                    .map_or_else(|| s.number().to_string(), |v| v.validator.clone())
+            })
+            .collect();
+        Ok(Opened {
+            request: req,
+            certificate: cert,
+            document,
+            combined,
+            issuer_key,
+        })
+    }
+}
+
+/// Checks that `cert` is signed by a key `trust` registers for its issuer.
+fn check_issuer(trust: &Trust, cert: &pb::Certificate) -> Result<PublicKey> {
+    let bad = |reason: String| ClientError::Document {
+        cert: cert.id.clone(),
+        reason,
+    };
+    let registered = trust
+        .issuers
+        .get(&cert.issuer)
+        .is_some_and(|keys| keys.contains(&cert.signer_pubkey));
+    if !registered {
+        return Err(bad(format!(
+            "it is signed by a key genesis does not register for its issuer '{}'",
+            cert.issuer
+        )));
+    }
+    let signed = pb::PublishCertificate {
+        cert_type: cert.cert_type.clone(),
+        number: cert.number.clone(),
+        subject_id: cert.subject_id.clone(),
+        issued_on: cert.issued_on.clone(),
+        expires_on: cert.expires_on.clone(),
+        content_hash: cert.content_hash.clone(),
+        ..Default::default()
+    };
+    let key = PublicKey::from_sec1(&cert.signer_pubkey)?;
+    key.verify(
+        &signing_bytes(&trust.chain_id, &signed),
+        &Signature::from_slice(&cert.issuer_signature)?,
+    )
+    .map_err(|_| bad("the issuer's SM2 signature does not verify".into()))?;
+    Ok(key)
+}
+
+/// Decrypts and verifies each release; `recipient` names who the shares should be
+/// encrypted to (for the message when they are not).
+pub fn verify_shares(
+    set: &KeySet,
+    envelope: &Envelope,
+    releases: &[pb::ReleasedShare],
+    key: &PrivateKey,
+    recipient: &str,
+) -> (Vec<ShareView>, Vec<VerifiedShare>) {
+    let mut views = Vec::new();
+    let mut good = Vec::new();
+    for rel in releases {
+        let status = match open_share(rel, key) {
+            Err(_) => format!("cannot decrypt: encrypted to {recipient}'s key, not yours"),
+            Ok(bytes) => match set.verify_share(rel.share, &bytes, envelope) {
+                Ok(v) => {
+                    good.push(v);
+                    "ok".to_string()
+                }
+                Err(e) => format!("BAD, skipped: {e}"),
+            },
+        };
+        views.push(ShareView {
+            validator: rel.validator.clone(),
+            share: rel.share,
+            height: rel.height,
+            status,
+        });
+    }
+    (views, good)
+}
+
+/// A released share's plaintext: SM4-GCM under the release's sealed key, or (releases
+/// made before sealed keys) SM2 directly.
+fn open_share(rel: &pb::ReleasedShare, key: &PrivateKey) -> Result<Zeroizing<Vec<u8>>> {
+    if rel.sealed_key.is_empty() {
+        return Ok(Zeroizing::new(key.decrypt(&rel.encrypted_share)?));
+    }
+    let round_key = Zeroizing::new(key.decrypt(&rel.sealed_key)?);
+    Ok(Zeroizing::new(sm4gcm::open(
+        &sm4gcm::DataKey::from_bytes(&round_key)?,
+        &rel.encrypted_share,
+        &share_aad(rel.request, rel.share),
+    )?))
+}
+
+/// Combines verified shares into the data key and opens `cert`'s document, checking it
+/// against the certificate's SM3 content hash.
+pub fn open_document(
+    set: &KeySet,
+    good: &[VerifiedShare],
+    envelope: &Envelope,
+    cert: &pb::Certificate,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let bad = |reason: String| ClientError::Document {
+        cert: cert.id.clone(),
+        reason,
+    };
+    let key = Zeroizing::new(
+        set.combine(good, envelope)
+            .map_err(|e| bad(e.to_string()))?,
+    );
+    let doc = sm4gcm::open(
+        &sm4gcm::DataKey::from_bytes(&*key)?,
+        &cert.ciphertext,
+        cert.id.as_bytes(),
+    )
+    .map_err(|_| bad("the combined key does not open the document".into()))?;
+    if content_hash(&doc).as_slice() != cert.content_hash.as_slice() {
+        return Err(bad(
+            "the decrypted document does not match its SM3 content hash".into(),
+        ));
+    }
+    Ok(Zeroizing::new(doc))
+}
