@@ -227,7 +227,7 @@ mod imp {
     }
     pub(super) fn emit_event_(kind: &str, data: &[u8]) -> i64 {
         if govchain_abi::RESERVED_EVENT_KINDS.contains(&kind) {
-            return code::INVALID;
+            return govchain_abi::code::INVALID;
         }
         with_host(|h| {
             let attrs: serde_json::Map<String, serde_json::Value> =
