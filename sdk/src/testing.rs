@@ -133,3 +133,18 @@ pub fn storage() -> BTreeMap<Vec<u8>, Vec<u8>> {
 pub fn reset() {
     HOST.with(|h| *h.borrow_mut() = None);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_event_kinds_are_dropped_as_on_chain() {
+        let ctx = TestHost::new().install();
+        ctx.emit("access", &[("decision", "allow")]);
+        ctx.emit("scored", &[("score", "700")]);
+        let kinds: Vec<String> = events().into_iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["scored"]);
+        reset();
+    }
+}
