@@ -9,74 +9,74 @@ use serde::{Deserialize, Serialize};
 /// A node's configuration file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NodeConfig {
+pub struct NodeConfig {
     /// Validator (node) id, as in genesis.
-    pub(crate) node_id: String,
+    pub node_id: String,
     /// Genesis file, relative to the config file.
-    pub(crate) genesis: PathBuf,
+    pub genesis: PathBuf,
     /// Data directory, relative to the config file.
-    pub(crate) data_dir: PathBuf,
+    pub data_dir: PathBuf,
     /// The validator's SM2 key file, relative to the config file.
-    pub(crate) validator_key: PathBuf,
+    pub validator_key: PathBuf,
     /// The validator's custody key share (validators dealt one at genesis). Without
     /// it the node runs but releases no key shares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) custody_key: Option<PathBuf>,
+    pub custody_key: Option<PathBuf>,
     /// Network endpoints.
-    pub(crate) api: ApiConfig,
+    pub api: ApiConfig,
     /// Ordering.
-    pub(crate) consensus: ConsensusConfig,
+    pub consensus: ConsensusConfig,
     /// Storage.
     #[serde(default)]
-    pub(crate) storage: StorageConfig,
+    pub storage: StorageConfig,
     /// Mempool.
     #[serde(default)]
-    pub(crate) mempool: MempoolConfig,
+    pub mempool: MempoolConfig,
     /// The supervisor console on the HTTP port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) console: Option<ConsoleSettings>,
+    pub console: Option<ConsoleSettings>,
 }
 
 /// The supervisor console's sign-in by credential (`docs/design/console.md`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ConsoleSettings {
+pub struct ConsoleSettings {
     /// SM3 (hex) of the supervisor credential; `govchain init` writes the credential to
     /// `console.credential` beside this file, for the node's operator to hand over.
-    pub(crate) credential_sm3: String,
+    pub credential_sm3: String,
     /// The department the credential signs in as (one with the auditor role).
-    pub(crate) department: String,
+    pub department: String,
 }
 
 /// Listen addresses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ApiConfig {
+pub struct ApiConfig {
     /// gRPC listen address.
-    pub(crate) grpc: SocketAddr,
+    pub grpc: SocketAddr,
     /// HTTP listen address for /metrics and /healthz; omit to disable.
-    pub(crate) http: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
 }
 
 /// Ordering settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ConsensusConfig {
+pub struct ConsensusConfig {
     /// The ordering engine.
-    pub(crate) mode: ConsensusMode,
+    pub mode: ConsensusMode,
     /// Longest wait between a transaction's arrival and its block, ms.
-    pub(crate) block_interval_ms: u64,
+    pub block_interval_ms: u64,
     /// Most transactions per block.
-    pub(crate) max_block_txs: usize,
+    pub max_block_txs: usize,
     /// The raft mode's settings (required with `mode = "raft"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) raft: Option<RaftConfig>,
+    pub raft: Option<RaftConfig>,
 }
 
 /// The ordering engine a node runs (`consensus.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum ConsensusMode {
+pub enum ConsensusMode {
     /// One validator orders blocks alone.
     Solo,
     /// Validators replicate an ordered log with Raft (`[consensus.raft]`).
@@ -85,7 +85,7 @@ pub(crate) enum ConsensusMode {
 
 impl ConsensusMode {
     /// The name in the config file and in `GetStatus`.
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ConsensusMode::Solo => "solo",
             ConsensusMode::Raft => "raft",
@@ -96,29 +96,29 @@ impl ConsensusMode {
 /// The raft mode's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RaftConfig {
+pub struct RaftConfig {
     /// This node's Raft id (as in genesis).
-    pub(crate) id: u64,
+    pub id: u64,
     /// Listen address of node-to-node traffic (mutual TLS).
-    pub(crate) listen: SocketAddr,
+    pub listen: SocketAddr,
     /// The chain CA certificate, relative to the config file.
-    pub(crate) tls_ca: PathBuf,
+    pub tls_ca: PathBuf,
     /// This node's certificate.
-    pub(crate) tls_cert: PathBuf,
+    pub tls_cert: PathBuf,
     /// This node's TLS private key.
-    pub(crate) tls_key: PathBuf,
+    pub tls_key: PathBuf,
     /// Build a snapshot every this many log entries.
     #[serde(default = "default_snapshot_every")]
-    pub(crate) snapshot_every: u64,
+    pub snapshot_every: u64,
     /// Log entries kept behind the last snapshot.
     #[serde(default = "default_keep_logs")]
-    pub(crate) keep_logs: u64,
+    pub keep_logs: u64,
     /// Leader heartbeat, ms.
     #[serde(default = "default_heartbeat")]
-    pub(crate) heartbeat_ms: u64,
+    pub heartbeat_ms: u64,
     /// Election timeout, ms: a random value in [min, max].
     #[serde(default = "default_election")]
-    pub(crate) election_ms: [u64; 2],
+    pub election_ms: [u64; 2],
 }
 
 fn default_snapshot_every() -> u64 {
@@ -137,9 +137,9 @@ fn default_election() -> [u64; 2] {
 /// Storage settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct StorageConfig {
+pub struct StorageConfig {
     /// fsync every block commit (turn off only for throwaway benchmarks).
-    pub(crate) sync: bool,
+    pub sync: bool,
 }
 
 impl Default for StorageConfig {
@@ -151,9 +151,9 @@ impl Default for StorageConfig {
 /// Mempool settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct MempoolConfig {
+pub struct MempoolConfig {
     /// Most transactions waiting.
-    pub(crate) capacity: usize,
+    pub capacity: usize,
 }
 
 impl Default for MempoolConfig {
@@ -164,7 +164,7 @@ impl Default for MempoolConfig {
 
 impl NodeConfig {
     /// Reads a config file and resolves its relative paths against its directory.
-    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
         let mut c: NodeConfig =
@@ -207,7 +207,7 @@ impl NodeConfig {
     }
 
     /// The file's text, with a header comment.
-    pub(crate) fn to_toml(&self) -> String {
+    pub fn to_toml(&self) -> String {
         format!(
             "# govchain node configuration, written by `govchain init`.\n# Paths are relative to this file.\n{}",
             toml::to_string_pretty(self).expect("config serialises")

@@ -38,24 +38,28 @@ const WINDOW_MARGIN_MS: u64 = 10_000;
 
 /// A validator's custodian.
 #[derive(Debug)]
-pub(crate) struct Custodian {
-    pub(crate) chain: Arc<Chain>,
-    pub(crate) validator_id: String,
-    pub(crate) key: PrivateKey,
-    pub(crate) share: SecretShare,
+pub struct Custodian {
+    /// The chain it follows and submits to.
+    pub chain: Arc<Chain>,
+    /// The validator it runs for.
+    pub validator_id: String,
+    /// The validator's key (releases are signed with it).
+    pub key: PrivateKey,
+    /// The validator's custody share.
+    pub share: SecretShare,
     /// File keeping the first request not yet settled (a restart resumes there).
-    pub(crate) cursor_file: PathBuf,
+    pub cursor_file: PathBuf,
     /// This validator's decryption shares of recently read certificates.
-    pub(crate) shares: Mutex<HashMap<String, Zeroizing<[u8; SHARE_LEN]>>>,
+    pub shares: Mutex<HashMap<String, Zeroizing<[u8; SHARE_LEN]>>>,
     /// Randomness of the round keys and nonces sealing the shares (the operating
     /// system's in a node).
-    pub(crate) entropy: Entropy,
+    pub entropy: Entropy,
 }
 
 /// Shares per `ReleaseShares` transaction: a round's releases go out in transactions of
 /// this many, so no one transaction makes a block slow to build and apply (a share costs
 /// about 30 µs to execute, a read about 50 µs).
-const RELEASES_PER_TX: usize = 64;
+pub const RELEASES_PER_TX: usize = 64;
 
 const _: () = assert!(RELEASES_PER_TX <= MAX_RELEASES);
 
@@ -168,7 +172,7 @@ impl Follower for Custodian {
 
 /// The `ReleaseShares` transactions' payloads of a round's releases, [`RELEASES_PER_TX`]
 /// each.
-pub(crate) fn release_payloads(releases: Vec<pb::ShareRelease>) -> Vec<pb::payload::Kind> {
+pub fn release_payloads(releases: Vec<pb::ShareRelease>) -> Vec<pb::payload::Kind> {
     releases
         .chunks(RELEASES_PER_TX)
         .map(|c| {

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Scans also run on this tick, so work lost in a leader change is retried.
-pub(crate) const TICK: Duration = Duration::from_secs(2);
+pub const TICK: Duration = Duration::from_secs(2);
 
 /// Rounds a worker may have submitted and not yet seen settle; beyond it, the next scan
 /// waits for one to finish (so a stalled chain does not collect an unbounded backlog).
@@ -31,19 +31,20 @@ const MAX_IN_FLIGHT: usize = 8;
 
 /// What one scan found.
 #[derive(Debug)]
-pub(crate) struct Round<W> {
+pub struct Round<W> {
     /// Transactions' worth of work to submit.
-    pub(crate) work: Vec<W>,
+    pub work: Vec<W>,
     /// Lowest request seq not yet settled.
-    pub(crate) cursor: u64,
+    pub cursor: u64,
 }
 
 /// A background worker that follows the kept access requests.
-pub(crate) trait Follower: Send + Sync + 'static {
+pub trait Follower: Send + Sync + 'static {
     /// What a scan produces.
     type Work: Send + 'static;
     /// For logs.
     const NAME: &'static str;
+    /// The chain it follows.
     fn chain(&self) -> &Arc<Chain>;
     /// File keeping the first request not yet settled (a restart resumes there).
     fn cursor_file(&self) -> &Path;
@@ -57,16 +58,17 @@ pub(crate) trait Follower: Send + Sync + 'static {
 }
 
 /// What a scan's visit made of one request.
-pub(crate) struct Seen {
+#[derive(Debug)]
+pub struct Seen {
     /// Nothing more is to be done for it (the cursor may pass it).
-    pub(crate) settled: bool,
+    pub settled: bool,
     /// The round is full: stop the scan here.
-    pub(crate) full: bool,
+    pub full: bool,
 }
 
 /// Walks the kept access requests from `cursor` on, leaving out those in `in_flight`, and
 /// returns the lowest one not yet settled.
-pub(crate) fn walk(
+pub fn walk(
     o: &Overlay,
     cursor: u64,
     in_flight: &BTreeSet<u64>,
@@ -100,7 +102,7 @@ pub(crate) fn walk(
 }
 
 /// Runs `f` until `stop` turns true.
-pub(crate) async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
+pub async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
     let f = Arc::new(f);
     let mut commits = f.chain().subscribe();
     let mut cursor = load_cursor(f.cursor_file());
@@ -179,7 +181,7 @@ const COMMIT_WAIT: Duration = Duration::from_secs(15);
 /// Signs `payloads` as validator `validator_id`'s account with consecutive nonces, submits
 /// them and waits for each commit. Returns the heights of those that succeeded; failures
 /// are logged, and the next round re-checks.
-pub(crate) async fn transact(
+pub async fn transact(
     worker: &'static str,
     chain: &Arc<Chain>,
     validator_id: &str,

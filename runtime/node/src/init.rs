@@ -28,52 +28,55 @@ use crate::{keyfile, tls};
 
 /// What `init` needs (also the options of `govchain init`).
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct InitOptions {
+pub struct InitOptions {
     /// Folder to create.
     #[arg(long)]
-    pub(crate) out: PathBuf,
+    pub out: PathBuf,
     /// Number of validators.
     #[arg(long, default_value_t = 1)]
-    pub(crate) validators: usize,
+    pub validators: usize,
     /// Number of observer nodes (replicate and serve reads, never vote).
     #[arg(long, default_value_t = 0)]
-    pub(crate) observers: usize,
+    pub observers: usize,
     /// Custody shares needed to open a certificate's data key (t of the n validators);
     /// default: a majority, so custody is available whenever the chain is.
     #[arg(long)]
-    pub(crate) threshold: Option<usize>,
+    pub threshold: Option<usize>,
     /// Department preset.
     #[arg(long, default_value = "nanjing")]
-    pub(crate) preset: String,
+    pub preset: String,
     /// Chain id.
     #[arg(long, default_value = "govchain-nanjing")]
-    pub(crate) chain_id: String,
+    pub chain_id: String,
     /// Write unencrypted key files (development only).
     #[arg(long)]
-    pub(crate) plain_keys: bool,
+    pub plain_keys: bool,
     /// gRPC port of node1; node i listens on base + 10*(i-1), Raft on gRPC + 1,
     /// metrics on gRPC + 2000.
     #[arg(long, default_value_t = 7545)]
-    pub(crate) base_port: u16,
+    pub base_port: u16,
     /// Longest wait before pending transactions form a block, ms.
     #[arg(long, default_value_t = 100)]
-    pub(crate) block_interval_ms: u64,
+    pub block_interval_ms: u64,
     /// Departments running the nodes, in node order (comma-separated; repeats allowed);
     /// default: the preset's departments in turn. A compute job over a department's
     /// certificates runs on its node.
     #[arg(long, value_delimiter = ',')]
-    pub(crate) operated_by: Vec<String>,
+    pub operated_by: Vec<String>,
     /// Points every department starts with; default: the preset's.
     #[arg(long)]
-    pub(crate) initial_points: Option<u64>,
+    pub initial_points: Option<u64>,
 }
 
 /// What `init` wrote.
 #[derive(Debug)]
-pub(crate) struct InitReport {
-    pub(crate) genesis: Genesis,
-    pub(crate) configs: Vec<PathBuf>,
-    pub(crate) key_dir: PathBuf,
+pub struct InitReport {
+    /// The genesis written.
+    pub genesis: Genesis,
+    /// Each node's config.toml.
+    pub configs: Vec<PathBuf>,
+    /// The folder of the department keys.
+    pub key_dir: PathBuf,
 }
 
 fn hex_pub(k: &PrivateKey) -> String {
@@ -86,7 +89,7 @@ fn hex_pub(k: &PrivateKey) -> String {
     clippy::too_many_lines,
     reason = "writes the network folder file by file; nothing is written until every check passed"
 )]
-pub(crate) fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
+pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let chosen = preset(&opts.preset)
         .with_context(|| format!("unknown preset '{}' (known: nanjing)", opts.preset))?;
     let departments = &chosen.departments;
@@ -287,50 +290,53 @@ fn node_config(
 
 /// Options of `govchain init-node`: a node to add to a running raft network.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct InitNodeOptions {
+pub struct InitNodeOptions {
     /// The network folder `govchain init` wrote (genesis.json, tls/ca.key).
     #[arg(long)]
-    pub(crate) network: PathBuf,
+    pub network: PathBuf,
     /// New node id (never used before on this chain).
     #[arg(long)]
-    pub(crate) id: String,
+    pub id: String,
     /// Department that runs it.
     #[arg(long)]
-    pub(crate) department: String,
+    pub department: String,
     /// Raft id (never used before on this chain).
     #[arg(long)]
-    pub(crate) raft_id: u64,
+    pub raft_id: u64,
     /// gRPC port; Raft listens on the next port, metrics 2000 above.
     #[arg(long)]
-    pub(crate) grpc_port: u16,
+    pub grpc_port: u16,
     /// Prepare an observer instead of a validator.
     #[arg(long)]
-    pub(crate) observer: bool,
+    pub observer: bool,
     /// Write an unencrypted key file (development only).
     #[arg(long)]
-    pub(crate) plain_keys: bool,
+    pub plain_keys: bool,
     /// Longest wait before pending transactions form a block, ms.
     #[arg(long, default_value_t = 100)]
-    pub(crate) block_interval_ms: u64,
+    pub block_interval_ms: u64,
     /// Departments running the nodes, in node order (comma-separated; repeats allowed);
     /// default: the preset's departments in turn. A compute job over a department's
     /// certificates runs on its node.
     #[arg(long, value_delimiter = ',')]
-    pub(crate) operated_by: Vec<String>,
+    pub operated_by: Vec<String>,
 }
 
 /// What `init-node` wrote.
 #[derive(Debug)]
-pub(crate) struct NewNode {
-    pub(crate) config: PathBuf,
-    pub(crate) public_key: String,
-    pub(crate) raft_addr: String,
+pub struct NewNode {
+    /// Its config.toml.
+    pub config: PathBuf,
+    /// Its validator key, SEC1 hex.
+    pub public_key: String,
+    /// Its raft address.
+    pub raft_addr: String,
 }
 
 /// Prepares a node folder inside an existing network folder: block-signing key, TLS
 /// certificate from the network's CA, configuration. The node joins once governance
 /// approves `gov propose add-validator` with the values returned.
-pub(crate) fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
+pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     govchain_types::validate_dept_id(&o.id)
         .map_err(|why| anyhow::anyhow!("node id '{}' {why}", o.id))?;
     let genesis = Genesis::from_json(
@@ -372,7 +378,7 @@ pub(crate) fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
 }
 
 /// File beside a node's config holding its supervisor console credential.
-pub(crate) const CONSOLE_CREDENTIAL: &str = "console.credential";
+pub const CONSOLE_CREDENTIAL: &str = "console.credential";
 
 /// A fresh supervisor credential for the console of the node in `dir`, signing in as
 /// the genesis department with the auditor role: written to `dir/console.credential`

@@ -30,17 +30,20 @@ const MAX_ATTEMPTS: u32 = 5;
 
 /// A validator's job runner.
 #[derive(Debug)]
-pub(crate) struct JobRunner {
-    pub(crate) chain: Arc<Chain>,
-    pub(crate) validator_id: String,
-    pub(crate) key: PrivateKey,
+pub struct JobRunner {
+    /// The chain it follows and submits to.
+    pub chain: Arc<Chain>,
+    /// The validator it runs for.
+    pub validator_id: String,
+    /// The validator's key (results are signed with it, shares decrypted with it).
+    pub key: PrivateKey,
     /// File keeping the first request not yet settled (a restart resumes there).
-    pub(crate) cursor_file: PathBuf,
+    pub cursor_file: PathBuf,
     /// Rounds each unsettled job has been tried in.
-    pub(crate) attempts: std::sync::Mutex<std::collections::BTreeMap<u64, u32>>,
+    pub attempts: std::sync::Mutex<std::collections::BTreeMap<u64, u32>>,
     /// Randomness of the results' encryption to their requesters (the operating
     /// system's in a node).
-    pub(crate) entropy: Entropy,
+    pub entropy: Entropy,
 }
 
 impl Follower for JobRunner {

@@ -6,11 +6,11 @@ use anyhow::{Context, bail};
 use govchain_crypto::{CryptoError, PrivateKey};
 
 /// Environment variable holding the key-file passphrase for unattended starts.
-pub(crate) const PASSPHRASE_ENV: &str = "GOVCHAIN_KEY_PASSPHRASE";
+pub const PASSPHRASE_ENV: &str = "GOVCHAIN_KEY_PASSPHRASE";
 
 /// Loads a key file; an encrypted one takes its passphrase from `GOVCHAIN_KEY_PASSPHRASE`
 /// or, on a terminal, from a prompt.
-pub(crate) fn load(path: &Path) -> anyhow::Result<PrivateKey> {
+pub fn load(path: &Path) -> anyhow::Result<PrivateKey> {
     let pem = std::fs::read_to_string(path)
         .with_context(|| format!("reading key file {}", path.display()))?;
     match PrivateKey::from_pem_any(&pem, None) {
@@ -28,7 +28,7 @@ const CUSTODY_LABEL: &str = "GOVCHAIN CUSTODY SHARE";
 
 /// Writes a validator's custody key share (encrypted with a passphrase), readable only
 /// by its owner. The share number is in genesis; the file holds the secret alone.
-pub(crate) fn save_custody_share(
+pub fn save_custody_share(
     path: &Path,
     share: &govchain_custody::SecretShare,
     passphrase: Option<&str>,
@@ -43,7 +43,7 @@ pub(crate) fn save_custody_share(
 }
 
 /// Loads custody share `number` (the number genesis gives this validator).
-pub(crate) fn load_custody_share(
+pub fn load_custody_share(
     path: &Path,
     number: u32,
 ) -> anyhow::Result<govchain_custody::SecretShare> {
@@ -64,7 +64,7 @@ pub(crate) fn load_custody_share(
 }
 
 /// The passphrase from the environment or a prompt (`confirm` asks twice).
-pub(crate) fn passphrase(prompt: &str, confirm: bool) -> anyhow::Result<String> {
+pub fn passphrase(prompt: &str, confirm: bool) -> anyhow::Result<String> {
     if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
         if p.is_empty() {
             bail!("{PASSPHRASE_ENV} is set but empty");
@@ -86,7 +86,7 @@ pub(crate) fn passphrase(prompt: &str, confirm: bool) -> anyhow::Result<String> 
 
 /// Writes a key file readable only by its owner. With a passphrase the key is encrypted
 /// PKCS#8 (PBES2), which `openssl pkey` reads too.
-pub(crate) fn save(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -> anyhow::Result<()> {
+pub fn save(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -> anyhow::Result<()> {
     let pem = match passphrase {
         Some(p) => key.to_pkcs8_encrypted_pem(p.as_bytes())?,
         None => key.to_pkcs8_pem(),
@@ -102,7 +102,7 @@ pub(crate) fn save(path: &Path, key: &PrivateKey, passphrase: Option<&str>) -> a
 
 /// Creates a file readable by its owner only, with `bytes`, synced; never replaces an
 /// existing file (the error says so).
-pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {

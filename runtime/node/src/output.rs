@@ -1,10 +1,11 @@
 //! Human tables and `--json` output.
 
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use govchain_types::pb;
 use serde_json::Value;
 
 /// A table with our style.
-pub(crate) fn table(header: &[&str]) -> Table {
+pub fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
@@ -15,7 +16,7 @@ pub(crate) fn table(header: &[&str]) -> Table {
 }
 
 /// A two-column key/value table.
-pub(crate) fn kv(rows: &[(&str, String)]) -> Table {
+pub fn kv(rows: &[(&str, String)]) -> Table {
     let mut t = table(&[]);
     for (k, v) in rows {
         t.add_row([k.to_string(), v.clone()]);
@@ -24,7 +25,7 @@ pub(crate) fn kv(rows: &[(&str, String)]) -> Table {
 }
 
 /// Prints `value` as JSON, or runs `human` to print tables.
-pub(crate) fn emit(json: bool, value: &Value, human: impl FnOnce()) {
+pub fn emit(json: bool, value: &Value, human: impl FnOnce()) {
     if json {
         println!("{}", serde_json::to_string_pretty(value).expect("json"));
     } else {
@@ -33,7 +34,7 @@ pub(crate) fn emit(json: bool, value: &Value, human: impl FnOnce()) {
 }
 
 /// Formats Unix milliseconds as UTC `YYYY-MM-DD HH:MM:SS.mmm`.
-pub(crate) fn time_ms(ms: u64) -> String {
+pub fn time_ms(ms: u64) -> String {
     let secs = ms / 1000;
     let rem = secs % 86_400;
     format!(
@@ -44,6 +45,36 @@ pub(crate) fn time_ms(ms: u64) -> String {
         rem % 60,
         ms % 1000
     )
+}
+
+/// `NAME (number): message` of a failed receipt.
+pub fn receipt_error(r: &pb::Receipt) -> Option<String> {
+    (r.error_code != 0).then(|| {
+        format!(
+            "{} ({}): {}",
+            code_name(r.error_code),
+            r.error_code,
+            r.error_message
+        )
+    })
+}
+
+/// The name of an error code (`UNKNOWN` for one this build does not know).
+pub fn code_name(c: u32) -> &'static str {
+    pb::ErrorCode::try_from(c as i32).map_or("UNKNOWN", |c| c.as_str_name())
+}
+
+/// A progress bar of `len` steps named `what`.
+pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what:>10} [{{bar:40}}] {{pos}}/{{len}} {{per_sec}} {{eta}}"
+        ))
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    pb
 }
 
 #[cfg(test)]

@@ -21,13 +21,13 @@ use crate::keyfile;
 
 /// A running node.
 #[derive(Debug)]
-pub(crate) struct NodeHandle {
+pub struct NodeHandle {
     /// The bound gRPC address.
-    pub(crate) grpc: SocketAddr,
+    pub grpc: SocketAddr,
     /// The bound HTTP (metrics) address.
-    pub(crate) http: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
     /// The chain core.
-    pub(crate) chain: Arc<Chain>,
+    pub chain: Arc<Chain>,
     stop: watch::Sender<bool>,
     engine: JoinHandle<govchain_consensus::Result<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -53,7 +53,7 @@ fn console_credential(
 }
 
 /// Opens the store, checks or writes genesis, starts ordering and the servers.
-pub(crate) async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
+pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     let genesis_text = std::fs::read_to_string(&cfg.genesis)
         .with_context(|| format!("reading genesis {}", cfg.genesis.display()))?;
     let genesis = Genesis::from_json(&genesis_text)?;
@@ -269,7 +269,7 @@ fn custodian(
 
 impl NodeHandle {
     /// Runs until SIGINT/SIGTERM, or until the engine or server fails (an error).
-    pub(crate) async fn run_until_signal(mut self) -> anyhow::Result<()> {
+    pub async fn run_until_signal(mut self) -> anyhow::Result<()> {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let outcome = tokio::select! {
             _ = tokio::signal::ctrl_c() => Ok(()),
@@ -289,7 +289,7 @@ impl NodeHandle {
     }
 
     /// Stops serving and ordering and flushes the store.
-    pub(crate) async fn shutdown(self) {
+    pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         self.engine.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;

@@ -41,7 +41,7 @@ fn ca_params(chain_id: &str) -> anyhow::Result<CertificateParams> {
 }
 
 /// A new CA: (certificate PEM, key PEM).
-pub(crate) fn new_ca(chain_id: &str) -> anyhow::Result<(String, String)> {
+pub fn new_ca(chain_id: &str) -> anyhow::Result<(String, String)> {
     let key = KeyPair::generate()?;
     let cert = ca_params(chain_id)?.self_signed(&key)?;
     Ok((cert.pem(), key.serialize_pem()))
@@ -49,11 +49,7 @@ pub(crate) fn new_ca(chain_id: &str) -> anyhow::Result<(String, String)> {
 
 /// Issues a certificate for `node_id` (its DNS subject name, for both server and
 /// client use): (certificate PEM, key PEM).
-pub(crate) fn issue(
-    ca_key_pem: &str,
-    chain_id: &str,
-    node_id: &str,
-) -> anyhow::Result<(String, String)> {
+pub fn issue(ca_key_pem: &str, chain_id: &str, node_id: &str) -> anyhow::Result<(String, String)> {
     let ca_key = KeyPair::from_pem(ca_key_pem).context("reading the CA key")?;
     let issuer = Issuer::new(ca_params(chain_id)?, ca_key);
     let key = KeyPair::generate()?;

@@ -1,0 +1,301 @@
+//! `govchain bench --kind custody`: the cost of threshold custody.
+//!
+//! 1. The primitives on this machine, one core, 3 of 4 shares: encrypting a data key,
+//!    the envelope check admission runs, one validator's share (computed and
+//!    SM2-encrypted to the requester), one share check by the requester (SM2 decryption
+//!    and the pairing check), combining t shares.
+//! 2. Publish-to-readable latency on a node: publish a certificate, request it, wait for
+//!    the validators' releases, verify and combine the shares, decrypt and check the
+//!    document. Embedded solo node (1 of 1) by default, or `--endpoint` a running
+//!    network (keys and genesis from `--home`).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use govchain_client::event::Access;
+use govchain_client::rpc::GetReleasesRequest;
+use govchain_client::seal::seal_certificate;
+use govchain_client::shares::{open_document, verify_shares};
+use govchain_client::{Client, ClientError, Entropy, Signer};
+use govchain_crypto::PrivateKey;
+use govchain_custody::{Envelope, KeySet};
+use govchain_node::embedded::Embedded;
+use govchain_node::output::progress;
+use govchain_node::output::{emit, table};
+use govchain_state::{Genesis, certs};
+use govchain_types::pb;
+use serde_json::json;
+
+use crate::{BenchArgs, embedded, percentile};
+
+fn per_op(iterations: usize, mut f: impl FnMut(usize)) -> Duration {
+    let t = Instant::now();
+    for i in 0..iterations {
+        f(i);
+    }
+    t.elapsed() / iterations as u32
+}
+
+/// Primitive costs (3 of 4), mean over `n` runs each.
+fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
+    let (set, shares) = govchain_custody::deal(4, 3)?;
+    let requester = PrivateKey::generate();
+    let key = [7u8; 16];
+    let envelopes: Vec<Vec<u8>> = (0..n).map(|_| set.encrypt_key(&key)).collect();
+    let encrypt = per_op(n, |_| {
+        std::hint::black_box(set.encrypt_key(&key));
+    });
+    let parsed: Vec<Envelope> = envelopes
+        .iter()
+        .map(|e| Envelope::parse(e))
+        .collect::<Result<_, _>>()?;
+    let check = per_op(n, |i| {
+        std::hint::black_box(Envelope::parse(&envelopes[i]).is_ok());
+    });
+    let share_alone = per_op(n, |i| {
+        std::hint::black_box(shares[0].decryption_share(&parsed[i]));
+    });
+    let plain_share = shares[0].decryption_share(&parsed[0]);
+    let sm2_encrypt = per_op(n, |_| {
+        std::hint::black_box(requester.public_key().encrypt(&plain_share));
+    });
+    let mut sealed = Vec::with_capacity(n);
+    let share = per_op(n, |i| {
+        let s = shares[0].decryption_share(&parsed[i]);
+        sealed.push(requester.public_key().encrypt(&s));
+    });
+    let verify = per_op(n, |i| {
+        let s = requester.decrypt(&sealed[i]).expect("ours");
+        std::hint::black_box(set.verify_share(1, &s, &parsed[i]).is_ok());
+    });
+    let verified: Vec<Vec<_>> = parsed
+        .iter()
+        .map(|e| {
+            shares[..3]
+                .iter()
+                .map(|s| set.verify_share(s.number(), &s.decryption_share(e), e))
+                .collect::<Result<_, _>>()
+        })
+        .collect::<Result<_, _>>()?;
+    let combine = per_op(n, |i| {
+        assert_eq!(set.combine(&verified[i], &parsed[i]).ok(), Some(key));
+    });
+    Ok(vec![
+        ("encrypt a data key (publisher)", encrypt),
+        ("envelope check (admission, every node)", check),
+        ("one decryption share alone (validator)", share_alone),
+        ("SM2-encrypt one share alone (validator)", sm2_encrypt),
+        ("one share + SM2 encrypt (validator)", share),
+        ("SM2 decrypt + verify one share (requester)", verify),
+        ("combine 3 shares (requester)", combine),
+    ])
+}
+
+/// One certificate from publish to a checked plaintext; returns the stage times.
+async fn publish_to_readable(
+    client: &mut Client,
+    set: &KeySet,
+    (issuer, reader): (&Signer, &Signer),
+    salt: &[u8],
+    number: String,
+) -> anyhow::Result<[Duration; 4]> {
+    let doc = json!({"number": number, "holders": ["张三"], "area_m2": 89.46})
+        .to_string()
+        .into_bytes();
+    let id = certs::cert_id("property", &number);
+    let start = Instant::now();
+    let p = seal_certificate(
+        client.chain_id(),
+        set,
+        &issuer.key,
+        pb::PublishCertificate {
+            cert_type: "property".into(),
+            number,
+            subject_id: certs::subject_id(salt, "320102199001011232")?.to_vec(),
+            issued_on: "2024-05-01".into(),
+            metadata: vec![
+                pb::Attribute {
+                    key: "district".into(),
+                    value: "鼓楼区".into(),
+                },
+                pb::Attribute {
+                    key: "usage".into(),
+                    value: "住宅".into(),
+                },
+            ],
+            ..Default::default()
+        },
+        &doc,
+        &Entropy::Os,
+    );
+    client
+        .submit(issuer, pb::payload::Kind::Publish(p))
+        .await?
+        .ok()?;
+    let published = start.elapsed();
+    let r = client
+        .submit(
+            reader,
+            pb::payload::Kind::Request(pb::RequestAccess {
+                cert_id: id.clone(),
+                purpose: "housing_eligibility".into(),
+            }),
+        )
+        .await?
+        .ok()?;
+    let request = r.event::<Access>().context("no access event")?.request;
+    let requested = start.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut certificates = client.certificates();
+    let releases = loop {
+        let r = certificates
+            .get_releases(GetReleasesRequest { request })
+            .await
+            .map_err(ClientError::from)?
+            .into_inner();
+        if r.releases.len() >= set.threshold() {
+            break r;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "request {request}: fewer than {} shares after 30 s",
+                set.threshold()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let released = start.elapsed();
+    let cert = releases.certificate.unwrap_or_default();
+    let envelope = Envelope::parse(&cert.key_envelope)?;
+    // The requester's path (`cert fetch`): open and check each share, combine, decrypt.
+    let (_, good) = verify_shares(
+        set,
+        &envelope,
+        &releases.releases,
+        &reader.key,
+        &reader.department,
+    );
+    let plain = open_document(set, &good, &envelope, &cert)?;
+    if *plain != doc {
+        bail!("decrypted document differs");
+    }
+    Ok([published, requested, released, start.elapsed()])
+}
+
+/// Runs the custody benchmark.
+pub(crate) async fn run(
+    endpoint: Option<&str>,
+    home: &Path,
+    args: &BenchArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let n = args.txs.clamp(1, 200);
+    let prims = tokio::task::spawn_blocking(move || primitives(n)).await??;
+    let mut local = None;
+    let (endpoint, home) = match endpoint {
+        Some(e) => (e.to_string(), home.to_path_buf()),
+        None => {
+            let e = local.insert(embedded(args, !args.no_sync).await?);
+            (e.endpoint.clone(), e.home.clone())
+        }
+    };
+    let genesis = Genesis::from_json(&std::fs::read_to_string(home.join("genesis.json"))?)?;
+    let custody = genesis
+        .custody
+        .as_ref()
+        .context("the network has no custody key set")?;
+    let set = KeySet::from_bytes(&hex::decode(&custody.public_key_set)?)?;
+    let signer = |d: &str| -> anyhow::Result<Signer> {
+        Ok(Signer::new(
+            d,
+            govchain_node::keyfile::load(&home.join(format!("keys/{d}.pem")))?,
+        ))
+    };
+    let (issuer, reader) = (signer("real-estate")?, signer("housing")?);
+    let mut client = Client::connect(&endpoint).await?;
+    let certs_n = args.txs.clamp(1, 50);
+    let bar = progress(certs_n as u64, "readable");
+    if json_out {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let tag = format!("{:x}", std::process::id());
+    let mut stages: Vec<[Duration; 4]> = Vec::with_capacity(certs_n);
+    let mut result = Ok(());
+    for i in 0..certs_n {
+        match publish_to_readable(
+            &mut client,
+            &set,
+            (&issuer, &reader),
+            &genesis.salt(),
+            format!("BENCH-{tag}-{i}"),
+        )
+        .await
+        {
+            Ok(s) => stages.push(s),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if let Some(Embedded { node, .. }) = local {
+        node.shutdown().await;
+    }
+    result?;
+    let column = |k: usize| {
+        let mut v: Vec<Duration> = stages.iter().map(|s| s[k]).collect();
+        v.sort();
+        (percentile(&v, 0.5), percentile(&v, 0.99))
+    };
+    let names = [
+        "publish committed",
+        "request committed",
+        "t shares released",
+        "readable (combined, decrypted, checked)",
+    ];
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let value = json!({
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "threshold": set.threshold(),
+        "primitives_ms": prims.iter().map(|(k, d)| (k.to_string(), json!(ms(*d)))).collect::<serde_json::Map<_, _>>(),
+        "certificates": stages.len(),
+        "latency_ms": names.iter().enumerate().map(|(k, name)| {
+            let (p50, p99) = column(k);
+            (name.to_string(), json!({"p50": ms(p50), "p99": ms(p99)}))
+        }).collect::<serde_json::Map<_, _>>(),
+    });
+    emit(json_out, &value, || {
+        let mut t = table(&["custody primitive (3 of 4, one core)", "mean"]);
+        for (k, d) in &prims {
+            t.add_row([k.to_string(), format!("{:.3} ms", ms(*d))]);
+        }
+        println!("{t}");
+        let mut t = table(&[
+            &format!(
+                "publish → readable, {} certificates, {} of {} shares",
+                stages.len(),
+                set.threshold(),
+                genesis
+                    .validators
+                    .iter()
+                    .filter(|v| v.custody_share != 0)
+                    .count()
+            ),
+            "p50",
+            "p99",
+        ]);
+        for (k, name) in names.iter().enumerate() {
+            let (p50, p99) = column(k);
+            t.add_row([
+                name.to_string(),
+                format!("{:.1} ms", ms(p50)),
+                format!("{:.1} ms", ms(p99)),
+            ]);
+        }
+        println!("{t}");
+    });
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! The CLI's side of talking to a node: which department signs, with which key file.
+//! Connecting, submitting and signed reads are `govchain_client`'s.
+
+use std::path::{Path, PathBuf};
+
+use govchain_client::Signer;
+
+/// Default endpoint of `govchain dev`.
+pub(crate) const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7545";
+
+/// Options of commands that sign.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SignArgs {
+    /// Sign as this department (its key from `<home>/keys/<department>.pem`).
+    #[arg(long = "as", value_name = "DEPARTMENT")]
+    pub(crate) as_dept: Option<String>,
+    /// Use this key file instead.
+    #[arg(long)]
+    pub(crate) key: Option<PathBuf>,
+    /// Sign as this operator of the department.
+    #[arg(long)]
+    pub(crate) operator: Option<String>,
+}
+
+impl SignArgs {
+    /// The signer these options name (see [`govchain_node::network::signer`]).
+    pub(crate) fn signer(&self, home: &Path) -> anyhow::Result<Signer> {
+        govchain_node::network::signer(
+            home,
+            self.as_dept.as_deref(),
+            self.key.as_ref(),
+            self.operator.as_deref(),
+        )
+    }
+}

@@ -1,0 +1,10 @@
+//! Command implementations.
+
+pub(crate) mod audit;
+pub(crate) mod cert;
+pub(crate) mod chain;
+pub(crate) mod compute;
+pub(crate) mod contract;
+pub(crate) mod keys;
+pub(crate) mod node;
+pub(crate) mod points;

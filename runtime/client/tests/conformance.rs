@@ -1,0 +1,176 @@
+//! Conformance vectors of what a department's client computes (`conformance/vectors.json`,
+//! `checked_by` = this file): its signed transactions, the issuer's sealing of a
+//! certificate, and the requester's opening of released shares and documents.
+
+#[path = "../../../conformance/harness.rs"]
+mod harness;
+use harness::{text, unhex};
+
+use govchain_client::seal::seal_certificate;
+use govchain_client::shares::{open_document, verify_shares};
+use govchain_client::{Entropy, Signer};
+use govchain_crypto::PrivateKey;
+use govchain_custody::{Envelope, KeySet, SecretShare, VerifiedShare};
+use govchain_proof::certificate::cert_id;
+use govchain_types::pb;
+use serde_json::Value;
+
+const FILE: &str = "runtime/client/tests/conformance.rs";
+
+/// The fixed key `name` of the vector file.
+fn key(name: &str) -> PrivateKey {
+    PrivateKey::from_pkcs8_pem(&harness::key_pem(name))
+        .unwrap_or_else(|e| panic!("fixed key '{name}': {e}"))
+}
+
+/// The custody fixture: key set, envelope, and the verified decryption share of each of
+/// `numbers`.
+fn custody(numbers: &[u32]) -> (KeySet, Envelope, Vec<VerifiedShare>) {
+    let c = harness::fixture("custody");
+    let set = KeySet::from_bytes(&unhex(c, "key_set")).unwrap();
+    let envelope = Envelope::parse(&unhex(c, "envelope")).unwrap();
+    let shares = numbers
+        .iter()
+        .map(|n| {
+            let secret = unhex(&c["shares"], &n.to_string());
+            let share = SecretShare::from_bytes(*n, &secret).unwrap();
+            set.verify_share(*n, &share.decryption_share(&envelope), &envelope)
+                .unwrap()
+        })
+        .collect();
+    (set, envelope, shares)
+}
+
+fn publish(p: &Value) -> pb::PublishCertificate {
+    pb::PublishCertificate {
+        cert_type: text(p, "cert_type"),
+        number: text(p, "number"),
+        subject_id: unhex(p, "subject_id"),
+        issued_on: text(p, "issued_on"),
+        expires_on: text(p, "expires_on"),
+        metadata: p["metadata"]
+            .as_array()
+            .expect("metadata")
+            .iter()
+            .map(|m| pb::Attribute {
+                key: text(m, "key"),
+                value: text(m, "value"),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn every_vector_of_this_file_is_checked() {
+    harness::assert_file_covered(
+        FILE,
+        &[
+            "tx.signed",
+            "cert.seal_certificate",
+            "cert.document_open",
+            "custody.share_open",
+        ],
+    );
+}
+
+#[test]
+fn tx_signed() {
+    let v = harness::vector("tx.signed");
+    let signer = Signer::operator(v.text("sender"), v.text("operator"), key(v.text("key")));
+    let a = v.input("anchor");
+    let tx = signer.sign(
+        v.text("chain_id"),
+        v.u64("nonce"),
+        pb::payload::Kind::Anchor(pb::Anchor {
+            key: text(a, "key"),
+            digest: unhex(a, "digest"),
+            note: text(a, "note"),
+        }),
+    );
+    v.check("body", &tx.body);
+    v.check("tx_hash", govchain_crypto::sm3(&tx.body));
+    v.check("signature", &tx.signature);
+    v.check("signed_tx", govchain_types::encode(&tx));
+    v.finish();
+}
+
+#[test]
+fn cert_seal_certificate() {
+    let v = harness::vector("cert.seal_certificate");
+    let (set, _, _) = custody(&[]);
+    let doc = v.text("document").as_bytes();
+    let issuer = key(v.text("issuer_key"));
+    let p = seal_certificate(
+        v.text("chain_id"),
+        &set,
+        &issuer,
+        publish(v.input("publish")),
+        doc,
+        &Entropy::Os,
+    );
+    // The data key, nonce and envelope are fresh each time; the hash and the issuer's
+    // signature are not.
+    v.check("content_hash", &p.content_hash);
+    v.check("issuer_signature", &p.issuer_signature);
+    // The document opens with two custody shares, bound to its certificate id.
+    let envelope = Envelope::parse(&p.key_envelope).unwrap();
+    let c = harness::fixture("custody");
+    let good: Vec<VerifiedShare> = [1u32, 3]
+        .iter()
+        .map(|n| {
+            let share = SecretShare::from_bytes(*n, &unhex(&c["shares"], &n.to_string()));
+            let d = share.unwrap().decryption_share(&envelope);
+            set.verify_share(*n, &d, &envelope).unwrap()
+        })
+        .collect();
+    let mut cert = pb::Certificate {
+        id: cert_id(&p.cert_type, &p.number),
+        content_hash: p.content_hash.clone(),
+        ciphertext: p.ciphertext.clone(),
+        ..Default::default()
+    };
+    assert_eq!(*open_document(&set, &good, &envelope, &cert).unwrap(), doc);
+    cert.id = cert_id(&p.cert_type, "another number");
+    assert!(open_document(&set, &good, &envelope, &cert).is_err());
+    v.finish();
+}
+
+#[test]
+fn cert_document_open() {
+    let v = harness::vector("cert.document_open");
+    let (set, envelope, good) = custody(&[2, 3]);
+    let cert = pb::Certificate {
+        id: cert_id(v.text("cert_type"), v.text("number")),
+        content_hash: v.bytes("content_hash"),
+        ciphertext: v.bytes("ciphertext"),
+        ..Default::default()
+    };
+    let doc = open_document(&set, &good, &envelope, &cert)
+        .unwrap_or_else(|e| panic!("conformance vector 'cert.document_open': {e:#}"));
+    v.check("document", &doc);
+    v.finish();
+}
+
+#[test]
+fn custody_share_open() {
+    let v = harness::vector("custody.share_open");
+    let (set, envelope, mut good) = custody(&[1]);
+    let r = v.input("release");
+    let release = pb::ReleasedShare {
+        request: r["request"].as_u64().unwrap(),
+        share: r["share"].as_u64().unwrap() as u32,
+        validator: text(r, "validator"),
+        encrypted_share: unhex(r, "encrypted_share"),
+        height: r["height"].as_u64().unwrap(),
+        tx_hash: unhex(r, "tx_hash"),
+        sealed_key: unhex(r, "sealed_key"),
+    };
+    let requester = v.text("requester");
+    let (views, opened) = verify_shares(&set, &envelope, &[release], &key(requester), requester);
+    v.check_text("status", &views[0].status);
+    assert_eq!(opened.len(), 1, "the released share opens and verifies");
+    good.extend(opened);
+    v.check("data_key", set.combine(&good, &envelope).unwrap());
+    v.finish();
+}
