@@ -1,6 +1,6 @@
 //! Mapping errors to gRPC statuses that carry our stable error code.
 
-use govchain_types::{Coded, ErrorCode, TxError, pb};
+use govchain_types::{Coded, ErrorCode, pb};
 use tonic::{Code, Status};
 
 /// Metadata key carrying the stable error code name.
@@ -44,13 +44,13 @@ pub fn status(code: ErrorCode, message: impl Into<String>) -> Status {
     s
 }
 
-/// The status of a transaction error.
-pub fn tx_status(e: &TxError) -> Status {
+/// The status of a transaction's (or the node's) error.
+pub fn tx_status(e: &(impl Coded + std::fmt::Display)) -> Status {
     status(e.code(), e.to_string())
 }
 
-/// The `ErrorDetail` of a transaction error.
-pub fn tx_detail(e: &TxError) -> pb::ErrorDetail {
+/// The `ErrorDetail` of a transaction's (or the node's) error.
+pub fn tx_detail(e: &(impl Coded + std::fmt::Display)) -> pb::ErrorDetail {
     pb::ErrorDetail {
         code: e.code() as i32,
         message: e.to_string(),
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn status_carries_code_in_details_and_metadata() {
-        let s = tx_status(&TxError::NonceGap {
+        let s = tx_status(&govchain_types::TxError::NonceGap {
             account: "tax".into(),
             expected: 1,
             got: 4,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use govchain_state::{BlockContext, ExecutedBlock, VerifiedTx, tables};
 use govchain_store::Records;
-use govchain_types::{Hash, HashHex, TxError, pb};
+use govchain_types::{ExecError, Hash, HashHex, pb};
 
 use crate::{
     ApplyError, Chain, CommittedBlock, ConsensusError, SealedBlock, TipInfo, VERIFY_BATCH,
@@ -194,7 +194,7 @@ impl Chain {
                             })
                             .collect::<Vec<_>>()
                     })
-                    .collect::<std::result::Result<_, TxError>>()
+                    .collect::<std::result::Result<_, ExecError>>()
             })
             .map_err(|e| ApplyError::Rejected(format!("transaction: {e}")))?;
         let ctx = BlockContext {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use govchain_state::{Admission, Executor, Genesis, tables};
 use govchain_store::{BlockCommit, Records, Store};
-use govchain_types::{Hash, HashHex, TxError, decode, pb};
+use govchain_types::{ExecError, Hash, HashHex, NodeError, TxError, decode, pb};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, broadcast, oneshot, watch};
 
@@ -245,7 +245,7 @@ impl Chain {
     }
 
     /// Next nonce of an account including pending transactions.
-    pub fn next_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
+    pub fn next_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, ExecError> {
         let mempool = self.mempool.lock();
         let committed = self.admission.committed_nonce(dept, operator)?;
         Ok(mempool.next_nonce(&govchain_types::account_label(dept, operator), committed))
@@ -258,7 +258,7 @@ impl Chain {
         self: &Arc<Self>,
         txs: Vec<pb::SignedTx>,
         wait: bool,
-    ) -> Vec<std::result::Result<(Hash, Option<oneshot::Receiver<pb::Receipt>>), TxError>> {
+    ) -> Vec<std::result::Result<(Hash, Option<oneshot::Receiver<pb::Receipt>>), ExecError>> {
         let this = self.clone();
         let (tx, rx) = oneshot::channel();
         self.verify_pool.spawn(move || {
@@ -282,11 +282,12 @@ impl Chain {
                     if self
                         .store
                         .has_tx(&hash)
-                        .map_err(|e| TxError::Internal(e.to_string()))?
+                        .map_err(|e| ExecError::from(NodeError::new(e)))?
                     {
                         return Err(TxError::Duplicate {
                             tx_hash: HashHex(&hash).to_string(),
-                        });
+                        }
+                        .into());
                     }
                     let committed = self
                         .admission
@@ -386,7 +387,7 @@ impl Chain {
                 .admission
                 .committed_nonce(&t.body.sender, &t.body.operator);
             if committed
-                .and_then(|c| mempool.insert(t.clone(), c))
+                .and_then(|c| mempool.insert(t.clone(), c).map_err(Into::into))
                 .is_err()
             {
                 waiters.remove(&t.hash);

@@ -8,7 +8,7 @@ use govchain_state::genesis::{
     ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator,
 };
 use govchain_store::Store;
-use govchain_types::{Coded, ErrorCode, TxError, pb};
+use govchain_types::{Coded, ErrorCode, ExecError, pb};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -110,7 +110,7 @@ fn tx(key: &PrivateKey, sender: &str, chain: &str, nonce: u64, anchor_key: &str)
     }
 }
 
-async fn submit_one(chain: &Arc<Chain>, t: pb::SignedTx) -> Result<[u8; 32], TxError> {
+async fn submit_one(chain: &Arc<Chain>, t: pb::SignedTx) -> Result<[u8; 32], ExecError> {
     chain
         .submit(vec![t], false)
         .await

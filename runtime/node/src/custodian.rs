@@ -28,9 +28,9 @@ use govchain_custody::{Envelope, SHARE_LEN, SecretShare};
 use govchain_state::access::release;
 use govchain_state::custody::{self, MAX_RELEASES};
 use govchain_state::{BlockContext, Overlay};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, TxError, pb};
 
-use crate::follower::{Follower, Round, Seen, transact, walk};
+use crate::follower::{Follower, Round, Seen, node_error, transact, walk};
 
 /// The custodian checks as if the release's block came this much later than the tip, so
 /// a request about to leave its window is not released in a batch execution refuses.
@@ -97,7 +97,7 @@ impl Follower for Custodian {
         &self,
         cursor: u64,
         in_flight: &BTreeSet<u64>,
-    ) -> Result<Round<pb::ShareRelease>, TxError> {
+    ) -> Result<Round<pb::ShareRelease>, ExecError> {
         let _span = tracing::debug_span!("custodian_scan", from = cursor).entered();
         let o = Overlay::new(self.chain.store().clone());
         let tip = self.chain.tip().header;
@@ -127,8 +127,8 @@ impl Follower for Custodian {
                     round.work.push(release);
                     false
                 }
-                Err(TxError::AlreadyExists { .. }) => true,
-                Err(TxError::ReleaseRefused { reason, .. }) => {
+                Err(ExecError::Tx(TxError::AlreadyExists { .. })) => true,
+                Err(ExecError::Tx(TxError::ReleaseRefused { reason, .. })) => {
                     tracing::info!(request = req.seq, %reason, "not releasing a key share");
                     true
                 }
@@ -189,13 +189,13 @@ impl Custodian {
         req: &pb::AccessRequest,
         cert: &pb::Certificate,
         keys: &mut HashMap<Vec<u8>, RoundKey>,
-    ) -> Result<pb::ShareRelease, TxError> {
+    ) -> Result<pb::ShareRelease, ExecError> {
         let share = self.share_of(cert)?;
         let round_key = match keys.entry(req.requester_key.clone()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let requester = PublicKey::from_sec1(&req.requester_key)
-                    .map_err(|e| TxError::Internal(format!("request {}: {e}", req.seq)))?;
+                    .map_err(|e| node_error(format!("request {}: {e}", req.seq)))?;
                 let key = self.entropy.data_key();
                 let sealed = self.entropy.encrypt_to(&requester, key.as_bytes());
                 e.insert(RoundKey { key, sealed })
@@ -213,13 +213,13 @@ impl Custodian {
     }
 
     /// This validator's decryption share of `cert`'s data key.
-    fn share_of(&self, cert: &pb::Certificate) -> Result<Zeroizing<[u8; SHARE_LEN]>, TxError> {
+    fn share_of(&self, cert: &pb::Certificate) -> Result<Zeroizing<[u8; SHARE_LEN]>, ExecError> {
         if let Some(s) = self.shares.lock().get(&cert.id) {
             return Ok(s.clone());
         }
         // Admission checked the envelope when the certificate was published.
         let envelope = Envelope::from_committed(&cert.key_envelope)
-            .map_err(|e| TxError::Internal(format!("certificate {}: {e}", cert.id)))?;
+            .map_err(|e| node_error(format!("certificate {}: {e}", cert.id)))?;
         let share = Zeroizing::new(self.share.decryption_share(&envelope));
         let mut cache = self.shares.lock();
         if cache.len() >= SHARE_CACHE {

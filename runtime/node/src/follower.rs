@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use govchain_consensus::Chain;
 use govchain_state::{Overlay, tables};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, pb};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -52,7 +52,7 @@ pub trait Follower: Send + Sync + 'static {
     fn request(work: &Self::Work) -> u64;
     /// Finds the work from request `cursor` on, leaving out the requests in `in_flight`
     /// (runs on a blocking thread).
-    fn scan(&self, cursor: u64, in_flight: &BTreeSet<u64>) -> Result<Round<Self::Work>, TxError>;
+    fn scan(&self, cursor: u64, in_flight: &BTreeSet<u64>) -> Result<Round<Self::Work>, ExecError>;
     /// Submits it and waits (bounded) for its commit.
     fn submit(&self, work: Vec<Self::Work>) -> impl Future<Output = ()> + Send;
 }
@@ -72,14 +72,14 @@ pub fn walk(
     o: &Overlay,
     cursor: u64,
     in_flight: &BTreeSet<u64>,
-    mut visit: impl FnMut(pb::AccessRequest) -> Result<Seen, TxError>,
-) -> Result<u64, TxError> {
+    mut visit: impl FnMut(pb::AccessRequest) -> Result<Seen, ExecError>,
+) -> Result<u64, ExecError> {
     let mut next = cursor;
     let mut settled_so_far = true;
     let table = &tables::ACCESS_REQUEST;
     let after = cursor.checked_sub(1).map(|seq| table.key(seq));
     for r in o.records(table, table.all(), after) {
-        let (_, req) = r.map_err(|e| TxError::Internal(e.to_string()))?;
+        let (_, req) = r.map_err(|e| node_error(e.to_string()))?;
         let seq = req.seq;
         let seen = if in_flight.contains(&seq) {
             Seen {
@@ -232,6 +232,11 @@ pub async fn transact(
         }
     }
     committed
+}
+
+/// A failure of this node while following the chain (storage, a corrupt record).
+pub fn node_error(why: impl std::fmt::Display) -> govchain_types::ExecError {
+    govchain_types::NodeError::new(why).into()
 }
 
 #[cfg(test)]

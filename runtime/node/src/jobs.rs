@@ -19,9 +19,9 @@ use govchain_state::compute::{self, MAX_OUTPUT};
 use govchain_state::contracts::certificate_view;
 use govchain_state::custody;
 use govchain_state::{BlockContext, Overlay, certs};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, pb};
 
-use crate::follower::{Follower, Round, Seen, transact, walk};
+use crate::follower::{Follower, Round, Seen, node_error, transact, walk};
 
 /// Most results posted per round.
 const MAX_PER_ROUND: usize = 64;
@@ -68,7 +68,7 @@ impl Follower for JobRunner {
         &self,
         cursor: u64,
         in_flight: &BTreeSet<u64>,
-    ) -> Result<Round<pb::ComputeResult>, TxError> {
+    ) -> Result<Round<pb::ComputeResult>, ExecError> {
         let o = Overlay::new(self.chain.store().clone());
         let mut round = Round {
             work: vec![],
@@ -80,7 +80,7 @@ impl Follower for JobRunner {
             return Ok(round);
         };
         let set = KeySet::from_bytes(&custody.public_key_set)
-            .map_err(|e| TxError::Internal(format!("custody key set: {e}")))?;
+            .map_err(|e| node_error(format!("custody key set: {e}")))?;
         let window = release::window_ms(&custody);
         let tip = self.chain.tip().header;
         // Off chain, the clock may be read: an idle chain makes no blocks, and a job whose
@@ -191,9 +191,9 @@ impl JobRunner {
         mut r: pb::ComputeResult,
         job: &pb::ComputeSpec,
         plain: &[u8],
-    ) -> Result<pb::ComputeResult, TxError> {
+    ) -> Result<pb::ComputeResult, ExecError> {
         let requester = govchain_crypto::PublicKey::from_sec1(&job.requester_key)
-            .map_err(|e| TxError::Internal(format!("request {}: requester key: {e}", r.request)))?;
+            .map_err(|e| node_error(format!("request {}: requester key: {e}", r.request)))?;
         r.output = self.entropy.encrypt_to(&requester, plain);
         r.output_hash = govchain_crypto::sm3(plain).to_vec();
         let digest = compute::result_digest(self.chain.chain_id(), &r);
@@ -210,15 +210,15 @@ impl JobRunner {
         set: &KeySet,
         req: &pb::AccessRequest,
         expired: bool,
-    ) -> Result<Option<pb::ComputeResult>, TxError> {
+    ) -> Result<Option<pb::ComputeResult>, ExecError> {
         let _span = tracing::info_span!("compute_job", request = req.seq).entered();
         let job = req
             .job
             .as_ref()
-            .ok_or_else(|| TxError::Internal(format!("request {} is no job", req.seq)))?;
+            .ok_or_else(|| node_error(format!("request {} is no job", req.seq)))?;
         let cert = certs::get(o, &req.cert_id)?;
         let envelope = Envelope::from_committed(&cert.key_envelope)
-            .map_err(|e| TxError::Internal(format!("certificate {}: {e}", cert.id)))?;
+            .map_err(|e| node_error(format!("certificate {}: {e}", cert.id)))?;
         let releases = custody::releases(o, req.seq)?;
         let (_, good) = verify_shares(set, &envelope, &releases, &self.key, &self.validator_id);
         let mut result = pb::ComputeResult {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use govchain_crypto::fastverify::{self, KeyTableStats, KeyTables, PreparedKey};
 use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::{Records, Store};
-use govchain_types::{Hash, TxError, account_label, decode, pb};
+use govchain_types::{ExecError, Hash, TxError, account_label, decode, pb};
 
 use crate::access::accounts::registered_key_in;
 use crate::internal;
@@ -74,7 +74,7 @@ impl Admission {
         &self,
         tx: pb::SignedTx,
         next_height: u64,
-    ) -> std::result::Result<VerifiedTx, TxError> {
+    ) -> std::result::Result<VerifiedTx, ExecError> {
         self.check_batch(vec![tx], next_height)
             .pop()
             .expect("one result per transaction")
@@ -87,7 +87,7 @@ impl Admission {
         &self,
         txs: Vec<pb::SignedTx>,
         next_height: u64,
-    ) -> Vec<std::result::Result<VerifiedTx, TxError>> {
+    ) -> Vec<std::result::Result<VerifiedTx, ExecError>> {
         let staged = txs
             .into_iter()
             .map(|tx| {
@@ -96,7 +96,8 @@ impl Admission {
                     return Err(TxError::Expired {
                         expiry: body.expiry_height,
                         height: next_height,
-                    });
+                    }
+                    .into());
                 }
                 let registered = self.registered_at(next_height, &body.sender, &body.operator)?;
                 if registered != tx.signer_pubkey {
@@ -105,7 +106,8 @@ impl Admission {
                         presented: PublicKey::from_sec1(&tx.signer_pubkey)
                             .map(|k| k.fingerprint())
                             .unwrap_or_else(|_| "(not an SM2 key)".into()),
-                    });
+                    }
+                    .into());
                 }
                 self.stage(tx, body, |_, _| true)
             })
@@ -117,7 +119,8 @@ impl Admission {
                     account: account_label(&v.body.sender, &v.body.operator),
                     expected: committed,
                     got: v.body.nonce,
-                });
+                }
+                .into());
             }
             Ok(())
         })
@@ -127,7 +130,7 @@ impl Admission {
     /// payload and SM2 signatures. A block from the leader is held to these only:
     /// whether a transaction's key, nonce or expiry still hold is decided by execution
     /// (a failed receipt), identically on every node, whatever each node's mempool held.
-    pub fn verify(&self, tx: pb::SignedTx) -> std::result::Result<VerifiedTx, TxError> {
+    pub fn verify(&self, tx: pb::SignedTx) -> std::result::Result<VerifiedTx, ExecError> {
         self.verify_batch(vec![tx])
             .pop()
             .expect("one result per transaction")
@@ -139,7 +142,7 @@ impl Admission {
     pub fn verify_batch(
         &self,
         txs: Vec<pb::SignedTx>,
-    ) -> Vec<std::result::Result<VerifiedTx, TxError>> {
+    ) -> Vec<std::result::Result<VerifiedTx, ExecError>> {
         let staged = txs
             .into_iter()
             .map(|tx| {
@@ -165,7 +168,7 @@ impl Admission {
         next_height: u64,
         dept: &str,
         operator: &str,
-    ) -> std::result::Result<Vec<u8>, TxError> {
+    ) -> std::result::Result<Vec<u8>, ExecError> {
         let account = (dept.to_string(), operator.to_string());
         {
             let mut cache = self.registry.lock().unwrap_or_else(|e| e.into_inner());
@@ -199,7 +202,7 @@ impl Admission {
         tx: pb::SignedTx,
         body: pb::TxBody,
         registered: impl FnOnce(&pb::TxBody, &[u8]) -> bool,
-    ) -> std::result::Result<Staged, TxError> {
+    ) -> std::result::Result<Staged, ExecError> {
         let sig = Signature::from_slice(&tx.signature).map_err(|e| TxError::BadSignature {
             reason: format!("signature encoding: {e}"),
         })?;
@@ -227,7 +230,8 @@ impl Admission {
             if p.key_envelope.is_empty() {
                 return Err(TxError::MissingField {
                     field: "key_envelope".into(),
-                });
+                }
+                .into());
             }
             govchain_custody::Envelope::parse(&p.key_envelope).map_err(|e| {
                 TxError::InvalidArgument {
@@ -262,9 +266,9 @@ impl Admission {
     /// rest one by one), then runs `last` on each that verified.
     fn finish(
         &self,
-        staged: Vec<std::result::Result<Staged, TxError>>,
-        last: impl Fn(&VerifiedTx) -> std::result::Result<(), TxError>,
-    ) -> Vec<std::result::Result<VerifiedTx, TxError>> {
+        staged: Vec<std::result::Result<Staged, ExecError>>,
+        last: impl Fn(&VerifiedTx) -> std::result::Result<(), ExecError>,
+    ) -> Vec<std::result::Result<VerifiedTx, ExecError>> {
         let mut items = Vec::new();
         for st in staged.iter().flatten() {
             if let SignerKey::Prepared(prepared) = &st.key {
@@ -288,7 +292,8 @@ impl Admission {
                     if !ok {
                         return Err(TxError::BadSignature {
                             reason: c.failure.into(),
-                        });
+                        }
+                        .into());
                     }
                 }
                 let v = VerifiedTx {
@@ -302,18 +307,19 @@ impl Admission {
             .collect()
     }
 
-    fn decode_body(&self, tx: &pb::SignedTx) -> std::result::Result<pb::TxBody, TxError> {
+    fn decode_body(&self, tx: &pb::SignedTx) -> std::result::Result<pb::TxBody, ExecError> {
         let size = prost::Message::encoded_len(tx);
         let max = self.params.max_tx_bytes as usize;
         if size > max {
-            return Err(TxError::TooLarge { size, max });
+            return Err(TxError::TooLarge { size, max }.into());
         }
         let body: pb::TxBody = decode("transaction body", &tx.body)?;
         if body.chain_id != self.chain_id {
             return Err(TxError::WrongChain {
                 expected: self.chain_id.clone(),
                 got: body.chain_id,
-            });
+            }
+            .into());
         }
         if body
             .payload
@@ -321,13 +327,17 @@ impl Admission {
             .and_then(|p| p.kind.as_ref())
             .is_none()
         {
-            return Err(TxError::MissingPayload);
+            return Err(TxError::MissingPayload.into());
         }
         Ok(body)
     }
 
     /// Next nonce of an account according to committed state.
-    pub fn committed_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
+    pub fn committed_nonce(
+        &self,
+        dept: &str,
+        operator: &str,
+    ) -> std::result::Result<u64, ExecError> {
         committed_nonce(&self.store, dept, operator)
     }
 }
@@ -370,7 +380,11 @@ impl SigCheck {
     }
 }
 
-fn committed_nonce(store: &Store, dept: &str, operator: &str) -> std::result::Result<u64, TxError> {
+fn committed_nonce(
+    store: &Store,
+    dept: &str,
+    operator: &str,
+) -> std::result::Result<u64, ExecError> {
     store
         .read_or_default(&NONCE, (dept, operator))
         .map_err(internal)

@@ -2,7 +2,7 @@
 
 use govchain_store::Records;
 use govchain_types::event::{Anchor, Event};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, TxError, pb};
 
 use crate::{BlockContext, Overlay, VerifiedTx, internal, tables};
 
@@ -14,30 +14,34 @@ pub(crate) fn anchor(
     tx: &VerifiedTx,
     a: &pb::Anchor,
     events: &mut Vec<pb::Event>,
-) -> std::result::Result<(), TxError> {
+) -> std::result::Result<(), ExecError> {
     if a.key.is_empty() || a.key.len() > 128 || !a.key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(TxError::InvalidArgument {
             field: "anchor.key",
             reason: "must be 1 to 128 printable ASCII characters without spaces".into(),
-        });
+        }
+        .into());
     }
     if a.digest.len() != 32 {
         return Err(TxError::InvalidArgument {
             field: "anchor.digest",
             reason: format!("must be a 32-byte SM3 digest, got {} bytes", a.digest.len()),
-        });
+        }
+        .into());
     }
     if a.note.len() > 256 {
         return Err(TxError::InvalidArgument {
             field: "anchor.note",
             reason: format!("at most 256 bytes, got {}", a.note.len()),
-        });
+        }
+        .into());
     }
     let key = (tx.body.sender.as_str(), a.key.as_str());
     if o.contains(&tables::ANCHOR, key).map_err(internal)? {
         return Err(TxError::AlreadyExists {
             what: format!("anchor '{}' of '{}'", a.key, tx.body.sender),
-        });
+        }
+        .into());
     }
     let rec = pb::AnchorRecord {
         department: tx.body.sender.clone(),

@@ -10,7 +10,7 @@ use govchain_store::Records;
 use govchain_types::event::{
     CertificatePublished, CertificateRevoked, Event, GrantCreated, GrantRevoked,
 };
-use govchain_types::{TxError, pb, validate_name};
+use govchain_types::{ExecError, TxError, pb, validate_name};
 
 use crate::access::points;
 use crate::internal;
@@ -44,59 +44,66 @@ pub fn block_date(time_ms: u64) -> i64 {
     ((time_ms / 1000 + 8 * 3600) / 86_400) as i64
 }
 
-fn date_field(field: &'static str, s: &str) -> Result<i64, TxError> {
-    parse_date(s).map_err(|reason| TxError::InvalidArgument { field, reason })
+fn date_field(field: &'static str, s: &str) -> Result<i64, ExecError> {
+    parse_date(s)
+        .map_err(|reason| TxError::InvalidArgument { field, reason })
+        .map_err(Into::into)
 }
 
 /// A certificate type.
-pub fn cert_type(o: &Overlay, id: &str) -> Result<pb::CertType, TxError> {
+pub fn cert_type(o: &Overlay, id: &str) -> Result<pb::CertType, ExecError> {
     o.read(&tables::CERT_TYPE, id)
         .map_err(internal)?
         .ok_or_else(|| TxError::UnknownCertType {
             cert_type: id.to_string(),
         })
+        .map_err(Into::into)
 }
 
 /// A registered purpose.
-pub fn purpose(o: &Overlay, id: &str) -> Result<pb::Purpose, TxError> {
+pub fn purpose(o: &Overlay, id: &str) -> Result<pb::Purpose, ExecError> {
     o.read(&tables::PURPOSE, id)
         .map_err(internal)?
         .ok_or_else(|| TxError::UnknownPurpose {
             purpose: id.to_string(),
         })
+        .map_err(Into::into)
 }
 
 /// A certificate.
-pub fn get(o: &Overlay, id: &str) -> Result<pb::Certificate, TxError> {
+pub fn get(o: &Overlay, id: &str) -> Result<pb::Certificate, ExecError> {
     o.read(&tables::CERTIFICATE, id)
         .map_err(internal)?
         .ok_or_else(|| TxError::NotFound {
             what: format!("certificate '{id}'"),
         })
+        .map_err(Into::into)
 }
 
 /// The grants of a certificate, in id order.
-pub fn grants(o: &Overlay, cert_id: &str) -> Result<Vec<pb::Grant>, TxError> {
+pub fn grants(o: &Overlay, cert_id: &str) -> Result<Vec<pb::Grant>, ExecError> {
     crate::values(o, &tables::GRANT, tables::GRANT.within(cert_id))
 }
 
 /// Checks a certificate type proposed to governance.
-pub fn validate_cert_type(o: &Overlay, t: &pb::CertType) -> Result<(), TxError> {
+pub fn validate_cert_type(o: &Overlay, t: &pb::CertType) -> Result<(), ExecError> {
     let invalid = |field, reason: String| TxError::InvalidArgument { field, reason };
     validate_name(&t.id).map_err(|e| invalid("cert_type.id", e.into()))?;
     if t.name.is_empty() || t.name.len() > 128 || t.name_zh.len() > 128 {
-        return Err(invalid("cert_type.name", "1 to 128 bytes".into()));
+        return Err(invalid("cert_type.name", "1 to 128 bytes".into()).into());
     }
     if t.issuers.is_empty() {
         return Err(TxError::MissingField {
             field: "cert_type.issuers".into(),
-        });
+        }
+        .into());
     }
     for d in &t.issuers {
         if !o.contains(&tables::DEPARTMENT, d).map_err(internal)? {
             return Err(TxError::UnknownDepartment {
                 department: d.clone(),
-            });
+            }
+            .into());
         }
     }
     let mut names = std::collections::BTreeSet::new();
@@ -104,17 +111,17 @@ pub fn validate_cert_type(o: &Overlay, t: &pb::CertType) -> Result<(), TxError> 
         validate_name(&f.name)
             .map_err(|e| invalid("cert_type.fields", format!("'{}' {e}", f.name)))?;
         if !names.insert(&f.name) {
-            return Err(invalid("cert_type.fields", format!("'{}' twice", f.name)));
+            return Err(invalid("cert_type.fields", format!("'{}' twice", f.name)).into());
         }
     }
     if t.fields.len() > 32 {
-        return Err(invalid("cert_type.fields", "at most 32".into()));
+        return Err(invalid("cert_type.fields", "at most 32".into()).into());
     }
     Ok(())
 }
 
 /// Checks a purpose proposed to governance.
-pub fn validate_purpose(p: &pb::Purpose) -> Result<(), TxError> {
+pub fn validate_purpose(p: &pb::Purpose) -> Result<(), ExecError> {
     validate_name(&p.id).map_err(|e| TxError::InvalidArgument {
         field: "purpose.id",
         reason: e.into(),
@@ -123,7 +130,8 @@ pub fn validate_purpose(p: &pb::Purpose) -> Result<(), TxError> {
         return Err(TxError::InvalidArgument {
             field: "purpose.description",
             reason: "1 to 512 bytes (legal basis at most 512)".into(),
-        });
+        }
+        .into());
     }
     Ok(())
 }
@@ -140,30 +148,34 @@ pub(crate) fn publish(
     p: &pb::PublishCertificate,
     max_document: usize,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let issuer = tx.body.sender.as_str();
     if p.cert_type.is_empty() {
         return Err(TxError::MissingField {
             field: "cert_type".into(),
-        });
+        }
+        .into());
     }
     let ty = cert_type(o, &p.cert_type)?;
     if !ty.issuers.iter().any(|d| d == issuer) {
         return Err(TxError::Unauthorized {
             who: issuer.to_string(),
             action: "issue certificates of this type",
-        });
+        }
+        .into());
     }
     if p.number.is_empty() {
         return Err(TxError::MissingField {
             field: "number".into(),
-        });
+        }
+        .into());
     }
     if p.number.len() > MAX_NUMBER || p.number.chars().any(|c| c.is_control() || c == '/') {
         return Err(TxError::InvalidArgument {
             field: "number",
             reason: format!("at most {MAX_NUMBER} bytes, no control characters or '/'"),
-        });
+        }
+        .into());
     }
     if p.subject_id.len() != 32 {
         return Err(TxError::InvalidSubject {
@@ -171,19 +183,22 @@ pub(crate) fn publish(
                 "subject_id must be the 32-byte SM3(chain salt || national ID), got {} bytes",
                 p.subject_id.len()
             ),
-        });
+        }
+        .into());
     }
     if p.issued_on.is_empty() {
         return Err(TxError::MissingField {
             field: "issued_on".into(),
-        });
+        }
+        .into());
     }
     let issued = date_field("issued_on", &p.issued_on)?;
     if !p.expires_on.is_empty() && date_field("expires_on", &p.expires_on)? < issued {
         return Err(TxError::InvalidArgument {
             field: "expires_on",
             reason: format!("{} is before the issue date {}", p.expires_on, p.issued_on),
-        });
+        }
+        .into());
     }
     let mut metadata = p.metadata.clone();
     metadata.sort_by(|a, b| a.key.cmp(&b.key));
@@ -192,7 +207,8 @@ pub(crate) fn publish(
             return Err(TxError::InvalidArgument {
                 field: "metadata",
                 reason: format!("'{}' given twice", w[0].key),
-            });
+            }
+            .into());
         }
     }
     for m in &metadata {
@@ -209,13 +225,15 @@ pub(crate) fn publish(
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            });
+            }
+            .into());
         }
         if m.value.len() > MAX_METADATA_VALUE {
             return Err(TxError::InvalidArgument {
                 field: "metadata",
                 reason: format!("'{}' is over {MAX_METADATA_VALUE} bytes", m.key),
-            });
+            }
+            .into());
         }
     }
     for f in ty.fields.iter().filter(|f| f.required) {
@@ -225,7 +243,8 @@ pub(crate) fn publish(
         {
             return Err(TxError::MissingField {
                 field: format!("metadata.{}", f.name),
-            });
+            }
+            .into());
         }
     }
     if p.content_hash.len() != 32 {
@@ -235,30 +254,34 @@ pub(crate) fn publish(
                 "must be a 32-byte SM3 digest, got {} bytes",
                 p.content_hash.len()
             ),
-        });
+        }
+        .into());
     }
     if p.ciphertext.is_empty() {
         return Err(TxError::MissingField {
             field: "ciphertext".into(),
-        });
+        }
+        .into());
     }
     if p.ciphertext.len() < MIN_ENVELOPE {
         return Err(TxError::InvalidArgument {
             field: "ciphertext",
             reason: format!("an SM4-GCM envelope has at least {MIN_ENVELOPE} bytes"),
-        });
+        }
+        .into());
     }
     if p.ciphertext.len() > max_document {
         return Err(TxError::DocumentTooLarge {
             size: p.ciphertext.len(),
             max: max_document,
-        });
+        }
+        .into());
     }
     if crate::custody::key_set(o)?.is_none() {
         return Err(TxError::InvalidArgument {
             field: "key_envelope",
             reason: "this chain has no custody key set (genesis `custody`), so no one could decrypt a certificate".into(),
-        });
+        }.into());
     }
     if p.key_envelope.len() != govchain_custody::ENVELOPE_LEN {
         return Err(TxError::InvalidArgument {
@@ -268,7 +291,8 @@ pub(crate) fn publish(
                 p.key_envelope.len(),
                 govchain_custody::ENVELOPE_LEN
             ),
-        });
+        }
+        .into());
     }
     // An envelope opens to one data key: reused on a second certificate, it would let
     // that certificate's issuer obtain shares of another issuer's key.
@@ -280,14 +304,16 @@ pub(crate) fn publish(
             reason: format!(
                 "already backs certificate {other}: encrypt every document's key afresh"
             ),
-        });
+        }
+        .into());
     }
     if o.contains(&tables::CERTIFICATE, &id).map_err(internal)? {
         return Err(TxError::DuplicateCertificate {
             cert_type: p.cert_type.clone(),
             number: p.number.clone(),
             id,
-        });
+        }
+        .into());
     }
     let rec = pb::Certificate {
         id: id.clone(),
@@ -345,13 +371,14 @@ fn owned(
     sender: &str,
     cert_id: &str,
     action: &'static str,
-) -> Result<pb::Certificate, TxError> {
+) -> Result<pb::Certificate, ExecError> {
     let cert = get(o, cert_id)?;
     if cert.issuer != sender {
         return Err(TxError::Unauthorized {
             who: sender.to_string(),
             action,
-        });
+        }
+        .into());
     }
     Ok(cert)
 }
@@ -363,7 +390,7 @@ pub(crate) fn grant(
     sender: &str,
     g: &pb::GrantAccess,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let cert = owned(
         o,
         sender,
@@ -374,7 +401,8 @@ pub(crate) fn grant(
         return Err(TxError::InvalidArgument {
             field: "cert_id",
             reason: format!("certificate {} is revoked", cert.id),
-        });
+        }
+        .into());
     }
     if !o
         .contains(&tables::DEPARTMENT, &g.grantee)
@@ -382,13 +410,15 @@ pub(crate) fn grant(
     {
         return Err(TxError::UnknownDepartment {
             department: g.grantee.clone(),
-        });
+        }
+        .into());
     }
     if g.grantee == sender {
         return Err(TxError::InvalidArgument {
             field: "grantee",
             reason: "an issuer always reads its own certificates".into(),
-        });
+        }
+        .into());
     }
     purpose(o, &g.purpose)?;
     if !g.until_date.is_empty()
@@ -397,7 +427,8 @@ pub(crate) fn grant(
         return Err(TxError::InvalidArgument {
             field: "until_date",
             reason: format!("{} is in the past", g.until_date),
-        });
+        }
+        .into());
     }
     if g.until_height != 0 && g.until_height < ctx.height {
         return Err(TxError::InvalidArgument {
@@ -406,7 +437,8 @@ pub(crate) fn grant(
                 "{} is below the current height {}",
                 g.until_height, ctx.height
             ),
-        });
+        }
+        .into());
     }
     let id = o
         .read_or_default(&tables::NEXT_GRANT, ())
@@ -445,12 +477,13 @@ pub(crate) fn revoke(
     sender: &str,
     r: &pb::Revoke,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     if r.reason.len() > 256 {
         return Err(TxError::InvalidArgument {
             field: "reason",
             reason: "at most 256 bytes".into(),
-        });
+        }
+        .into());
     }
     let mut cert = owned(o, sender, &r.cert_id, "revoke another issuer's certificate")?;
     if r.grant_id == 0 {
@@ -458,7 +491,8 @@ pub(crate) fn revoke(
             return Err(TxError::InvalidArgument {
                 field: "cert_id",
                 reason: format!("certificate {} is already revoked", cert.id),
-            });
+            }
+            .into());
         }
         cert.status = pb::CertStatus::Revoked as i32;
         cert.revoked_height = ctx.height;
@@ -478,7 +512,8 @@ pub(crate) fn revoke(
         return Err(TxError::InvalidArgument {
             field: "grant_id",
             reason: format!("grant {} is already revoked", g.id),
-        });
+        }
+        .into());
     }
     g.revoked = true;
     g.revoked_height = ctx.height;

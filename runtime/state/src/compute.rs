@@ -8,7 +8,7 @@
 use govchain_crypto::{PublicKey, Signature, sm3};
 use govchain_store::Records;
 use govchain_types::event::{ComputeRequested, ComputeResult, Event};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, TxError, pb};
 
 use crate::access::accounts::Account;
 use crate::access::policy::Policy;
@@ -53,7 +53,7 @@ pub fn result_digest(chain_id: &str, r: &pb::ComputeResult) -> [u8; 32] {
 
 /// The validator that runs jobs over `issuer`'s certificates: its first voting validator
 /// in id order.
-pub fn executor_for(o: &Overlay, issuer: &str) -> Result<Option<pb::Validator>, TxError> {
+pub fn executor_for(o: &Overlay, issuer: &str) -> Result<Option<pb::Validator>, ExecError> {
     Ok(
         crate::values(o, &tables::VALIDATOR, tables::VALIDATOR.all())?
             .into_iter()
@@ -62,12 +62,12 @@ pub fn executor_for(o: &Overlay, issuer: &str) -> Result<Option<pb::Validator>, 
 }
 
 /// A validator's record, if it still is one.
-pub fn validator(o: &Overlay, id: &str) -> Result<Option<pb::Validator>, TxError> {
+pub fn validator(o: &Overlay, id: &str) -> Result<Option<pb::Validator>, ExecError> {
     o.read(&tables::VALIDATOR, id).map_err(internal)
 }
 
 /// A job's posted result.
-pub fn result(o: &Overlay, request: u64) -> Result<Option<pb::JobResult>, TxError> {
+pub fn result(o: &Overlay, request: u64) -> Result<Option<pb::JobResult>, ExecError> {
     o.read(&tables::JOB_RESULT, request).map_err(internal)
 }
 
@@ -80,12 +80,13 @@ pub(crate) fn submit(
     tx: &VerifiedTx,
     job: &pb::ComputeJob,
     events: &mut Vec<pb::Event>,
-) -> Result<pb::AuditRecord, TxError> {
+) -> Result<pb::AuditRecord, ExecError> {
     if custody::key_set(o)?.is_none() {
         return Err(TxError::InvalidArgument {
             field: "compute",
             reason: "this chain has no key custody, so no node can decrypt for a job".into(),
-        });
+        }
+        .into());
     }
     let rec = governance::contract(o, &job.contract)?;
     if !rec.jobs.contains(&job.method) {
@@ -100,13 +101,15 @@ pub(crate) fn submit(
                     rec.jobs.join(", ")
                 }
             ),
-        });
+        }
+        .into());
     }
     if job.args.len() > MAX_ARGS {
         return Err(TxError::InvalidArgument {
             field: "compute.args",
             reason: format!("at most {MAX_ARGS} bytes, got {}", job.args.len()),
-        });
+        }
+        .into());
     }
     let cert = certs::get(o, &job.cert_id)?;
     let quota_key = (
@@ -123,7 +126,7 @@ pub(crate) fn submit(
                 "'{}' ran {used} compute jobs over certificate {} today, the most a day ({MAX_JOBS_PER_DAY})",
                 tx.body.sender, cert.id
             ),
-        });
+        }.into());
     }
     let executor = executor_for(o, &cert.issuer)?.ok_or_else(|| TxError::InvalidArgument {
         field: "compute.cert_id",
@@ -171,16 +174,14 @@ pub(crate) fn post_result(
     tx: &VerifiedTx,
     r: &pb::ComputeResult,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let sender = tx.body.sender.as_str();
     let not_executor = |action| TxError::Unauthorized {
         who: sender.to_string(),
         action,
     };
     let Account::Validator(id) = Account::parse(sender) else {
-        return Err(not_executor(
-            "post a job result (only the job's executor does)",
-        ));
+        return Err(not_executor("post a job result (only the job's executor does)").into());
     };
     let req = custody::request(o, r.request)?.ok_or_else(|| TxError::NotFound {
         what: format!("compute job {}", r.request),
@@ -190,16 +191,15 @@ pub(crate) fn post_result(
         reason: format!("request {} is a read, not a compute job", r.request),
     })?;
     if job.executor != id {
-        return Err(not_executor(
-            "post the result of a job another validator executes",
-        ));
+        return Err(not_executor("post the result of a job another validator executes").into());
     }
     if result(o, r.request)?.is_some() {
         return Err(TxError::AlreadyExists {
             what: format!("the result of compute job {}", r.request),
-        });
+        }
+        .into());
     }
-    let bad = |field, reason: String| Err(TxError::InvalidArgument { field, reason });
+    let bad = |field, reason: String| Err(TxError::InvalidArgument { field, reason }.into());
     if r.output.is_empty() || r.output.len() > MAX_OUTPUT + SM2_OVERHEAD {
         return bad(
             "result.output",

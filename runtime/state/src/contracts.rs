@@ -151,7 +151,7 @@ impl Host for ContractHost {
             purpose,
         )
         .map_err(|e| match e {
-            govchain_types::TxError::Internal(m) => HostError::Fatal(m),
+            govchain_types::ExecError::Node(m) => HostError::Fatal(m.0),
             bad_input => {
                 let m = bad_input.to_string();
                 self.denials.push(m.clone());

@@ -9,7 +9,7 @@
 pub use govchain_proof::certificate::share_aad;
 use govchain_store::Records;
 use govchain_types::event::{Event, KeyReleased};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, TxError, pb};
 
 use crate::access::accounts::Account;
 use crate::access::audit;
@@ -22,17 +22,17 @@ pub const MAX_RELEASES: usize = 1_000;
 pub const MAX_ENCRYPTED_SHARE: usize = 512;
 
 /// The custody key set, if the chain has one.
-pub fn key_set(o: &Overlay) -> Result<Option<pb::CustodyKeySet>, TxError> {
+pub fn key_set(o: &Overlay) -> Result<Option<pb::CustodyKeySet>, ExecError> {
     o.read(&tables::CUSTODY, ()).map_err(internal)
 }
 
 /// An allowed access request kept for release.
-pub fn request(o: &Overlay, seq: u64) -> Result<Option<pb::AccessRequest>, TxError> {
+pub fn request(o: &Overlay, seq: u64) -> Result<Option<pb::AccessRequest>, ExecError> {
     o.read(&tables::ACCESS_REQUEST, seq).map_err(internal)
 }
 
 /// The shares released for a request, by share number.
-pub fn releases(o: &Overlay, seq: u64) -> Result<Vec<pb::ReleasedShare>, TxError> {
+pub fn releases(o: &Overlay, seq: u64) -> Result<Vec<pb::ReleasedShare>, ExecError> {
     crate::values(o, &tables::RELEASE, tables::RELEASE.within(seq))
 }
 
@@ -62,22 +62,22 @@ pub(crate) fn record_request(
 }
 
 /// The validator behind a `validator:<id>` sender, if it holds a custody share.
-pub fn holder(o: &Overlay, sender: &str) -> Result<pb::Validator, TxError> {
+pub fn holder(o: &Overlay, sender: &str) -> Result<pb::Validator, ExecError> {
     let not_holder = |action| TxError::Unauthorized {
         who: sender.to_string(),
         action,
     };
     let Account::Validator(id) = Account::parse(sender) else {
-        return Err(not_holder("release key shares (only validators do)"));
+        return Err(not_holder("release key shares (only validators do)").into());
     };
     let v = o
         .read(&tables::VALIDATOR, id)
         .map_err(internal)?
         .ok_or(not_holder("release key shares (not a validator)"))?;
     if v.observer || v.custody_share == 0 {
-        return Err(not_holder(
-            "release key shares (this validator holds no custody share)",
-        ));
+        return Err(
+            not_holder("release key shares (this validator holds no custody share)").into(),
+        );
     }
     Ok(v)
 }
@@ -90,18 +90,20 @@ pub(crate) fn release(
     tx: &VerifiedTx,
     r: &pb::ReleaseShares,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let v = holder(o, &tx.body.sender)?;
     if r.releases.is_empty() {
         return Err(TxError::MissingField {
             field: "releases".into(),
-        });
+        }
+        .into());
     }
     if r.releases.len() > MAX_RELEASES {
         return Err(TxError::InvalidArgument {
             field: "releases",
             reason: format!("at most {MAX_RELEASES} per transaction"),
-        });
+        }
+        .into());
     }
     let threshold = key_set(o)?.map_or(0, |k| k.threshold);
     let mut seen = std::collections::BTreeSet::new();
@@ -111,7 +113,8 @@ pub(crate) fn release(
             return Err(TxError::InvalidArgument {
                 field: "releases",
                 reason: format!("request {} listed twice", rel.request),
-            });
+            }
+            .into());
         }
         if rel.encrypted_share.is_empty() || rel.encrypted_share.len() > MAX_ENCRYPTED_SHARE {
             return Err(TxError::InvalidArgument {
@@ -120,7 +123,8 @@ pub(crate) fn release(
                     "request {}: 1 to {MAX_ENCRYPTED_SHARE} bytes of ciphertext",
                     rel.request
                 ),
-            });
+            }
+            .into());
         }
         if rel.sealed_key.len() > MAX_ENCRYPTED_SHARE {
             return Err(TxError::InvalidArgument {
@@ -129,7 +133,8 @@ pub(crate) fn release(
                     "request {}: at most {MAX_ENCRYPTED_SHARE} bytes of SM2 ciphertext",
                     rel.request
                 ),
-            });
+            }
+            .into());
         }
         checked.push((rel, check_release(o, ctx, rel.request, v.custody_share)?));
     }

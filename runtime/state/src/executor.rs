@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use govchain_crypto::{Sm3Hasher, merkle, sm3};
 use govchain_store::{Records, Store};
 use govchain_types::event::{ContractEvent, Event};
-use govchain_types::{Coded, Hash, TxError, pb};
+use govchain_types::{Coded, ExecError, Hash, TxError, pb};
 
 use crate::access::accounts::{Account, registered_key_in};
 use crate::access::audit;
@@ -175,20 +175,21 @@ impl Executor {
                     receipt.events = events;
                 }
                 Err(TxFailure {
-                    error: TxError::Internal(why),
+                    error: ExecError::Node(why),
                     ..
                 }) => {
                     // A node-local failure (storage, a corrupt record) is not an outcome
                     // of the transaction: another node would not see it. The block is
                     // not produced, and the node stops rather than diverge.
                     return Err(StateError::Node(format!(
-                        "transaction {} in block {}: {why}",
+                        "transaction {} in block {}: {}",
                         govchain_types::HashHex(&tx.hash),
-                        ctx.height
+                        ctx.height,
+                        why.0
                     )));
                 }
                 Err(TxFailure {
-                    error,
+                    error: ExecError::Tx(error),
                     consume_nonce,
                 }) => {
                     o.discard_tx();
@@ -232,13 +233,14 @@ impl Executor {
         method: &str,
         args: Vec<u8>,
         requested_gas: u64,
-    ) -> std::result::Result<(Vec<u8>, u64), TxError> {
+    ) -> std::result::Result<(Vec<u8>, u64), ExecError> {
         let o = Overlay::new(self.store.clone());
         let rec = governance::contract(&o, contract)?;
         if !rec.queries.iter().any(|q| q == method) {
             return Err(TxError::NotFound {
                 what: format!("query '{method}' of contract '{contract}'"),
-            });
+            }
+            .into());
         }
         let gas = gas_limit(requested_gas)?;
         let code = contract_code(&self.vm, &rec.code_hash, &o)?;
@@ -246,12 +248,13 @@ impl Executor {
         let outcome = run_contract(&self.vm, code, host, method, args, gas, EntryKind::Query);
         match outcome.result {
             Ok(out) => Ok((out, outcome.gas_used)),
-            Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
+            Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }.into()),
             Err(e) => Err(TxError::ContractFailed {
                 contract: contract.into(),
                 method: method.into(),
                 reason: e.to_string(),
-            }),
+            }
+            .into()),
         }
     }
 
@@ -265,7 +268,7 @@ impl Executor {
         ctx: &BlockContext,
         req: &pb::AccessRequest,
         input: Vec<u8>,
-    ) -> std::result::Result<(std::result::Result<Vec<u8>, String>, u64), TxError> {
+    ) -> std::result::Result<(std::result::Result<Vec<u8>, String>, u64), ExecError> {
         let job = req.job.as_ref().ok_or_else(|| TxError::InvalidArgument {
             field: "request",
             reason: format!("request {} is not a compute job", req.seq),
@@ -289,7 +292,7 @@ impl Executor {
         );
         match outcome.result {
             Ok(out) => Ok((Ok(out), outcome.gas_used)),
-            Err(CallError::Fatal(why)) => Err(TxError::Internal(why)),
+            Err(CallError::Fatal(why)) => Err(internal(why)),
             Err(e) => Ok((Err(e.to_string()), outcome.gas_used)),
         }
     }
@@ -301,7 +304,7 @@ impl Executor {
 }
 
 struct TxFailure {
-    error: TxError,
+    error: ExecError,
     /// Whether the nonce is used up although the payload failed (true once the account
     /// checks passed: the transaction is on chain and must not be replayable).
     consume_nonce: bool,
@@ -310,13 +313,13 @@ struct TxFailure {
 impl From<crate::StateError> for TxFailure {
     fn from(e: crate::StateError) -> Self {
         TxFailure {
-            error: TxError::Internal(e.to_string()),
+            error: internal(e),
             consume_nonce: false,
         }
     }
 }
 
-fn bump_nonce(o: &mut Overlay, tx: &VerifiedTx) -> std::result::Result<(), TxError> {
+fn bump_nonce(o: &mut Overlay, tx: &VerifiedTx) -> std::result::Result<(), ExecError> {
     let key = (tx.body.sender.as_str(), tx.body.operator.as_str());
     let next = o.read_or_default(&tables::NONCE, key).map_err(internal)? + 1;
     o.write(&tables::NONCE, key, &next);
@@ -344,10 +347,12 @@ fn execute_tx(
 ) -> std::result::Result<(), TxFailure> {
     let ctx = env.ctx;
     let body = &tx.body;
-    let pre = |error| TxFailure {
-        error,
-        consume_nonce: false,
-    };
+    fn pre(error: impl Into<ExecError>) -> TxFailure {
+        TxFailure {
+            error: error.into(),
+            consume_nonce: false,
+        }
+    }
     // Account checks again against the state this block sees: governance may have
     // rotated a key or removed a department since admission. The signature itself was
     // verified at admission and is bound to the key compared here.
@@ -389,10 +394,12 @@ fn execute_tx(
         .as_ref()
         .and_then(|p| p.kind.as_ref())
         .ok_or_else(|| pre(TxError::MissingPayload))?;
-    let post = |error| TxFailure {
-        error,
-        consume_nonce: true,
-    };
+    fn post(error: impl Into<ExecError>) -> TxFailure {
+        TxFailure {
+            error: error.into(),
+            consume_nonce: true,
+        }
+    }
     use pb::payload::Kind;
     let sender = body.sender.as_str();
     // A validator account sends key-share releases and job results and nothing else;
@@ -432,12 +439,13 @@ fn call_contract(
     c: &pb::ContractCall,
     events: &mut Vec<pb::Event>,
     receipt: &mut pb::Receipt,
-) -> std::result::Result<(), TxError> {
+) -> std::result::Result<(), ExecError> {
     let rec = governance::contract(o, &c.contract)?;
     if !rec.calls.contains(&c.method) {
         return Err(TxError::NotFound {
             what: format!("method '{}' of contract '{}'", c.method, c.contract),
-        });
+        }
+        .into());
     }
     let gas = gas_limit(c.gas_limit)?;
     let code = contract_code(env.vm, &rec.code_hash, o)?;
@@ -477,8 +485,8 @@ fn call_contract(
             receipt.output = output;
             Ok(())
         }
-        Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }),
-        Err(CallError::Fatal(why)) => Err(TxError::Internal(why)),
+        Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }.into()),
+        Err(CallError::Fatal(why)) => Err(internal(why)),
         Err(e) => {
             let mut reason = e.to_string();
             if let Some(denied) = outcome.host.denials.last() {
@@ -488,7 +496,8 @@ fn call_contract(
                 contract: c.contract.clone(),
                 method: c.method.clone(),
                 reason,
-            })
+            }
+            .into())
         }
     }
 }
@@ -500,10 +509,8 @@ fn contract_code(
     vm: &Vm<ContractHost>,
     code_hash: &[u8],
     o: &Overlay,
-) -> std::result::Result<([u8; 32], Option<Vec<u8>>), TxError> {
-    let code_hash: [u8; 32] = code_hash
-        .try_into()
-        .map_err(|_| TxError::Internal("code hash".into()))?;
+) -> std::result::Result<([u8; 32], Option<Vec<u8>>), ExecError> {
+    let code_hash: [u8; 32] = code_hash.try_into().map_err(|_| internal("code hash"))?;
     let code = if vm.is_cached(&code_hash) {
         None
     } else {
@@ -535,13 +542,14 @@ fn run_contract(
     )
 }
 
-fn gas_limit(requested: u64) -> std::result::Result<u64, TxError> {
+fn gas_limit(requested: u64) -> std::result::Result<u64, ExecError> {
     match requested {
         0 => Ok(DEFAULT_GAS),
         g if g > MAX_GAS => Err(TxError::InvalidArgument {
             field: "gas_limit",
             reason: format!("at most {MAX_GAS}"),
-        }),
+        }
+        .into()),
         g => Ok(g),
     }
 }

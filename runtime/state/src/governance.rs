@@ -17,7 +17,7 @@ use govchain_types::event::{
     CertTypeRegistered, ContractDeployed, Event, PointsAdjusted, PointsParamsChanged,
     PolicyChanged, ProposalCreated, ProposalExpired, ProposalRejected, PurposeRegistered, Vote,
 };
-use govchain_types::{TxError, pb, validate_dept_id};
+use govchain_types::{ExecError, TxError, pb, validate_dept_id};
 use govchain_vm::Vm;
 
 use crate::access::points;
@@ -32,36 +32,39 @@ pub const DEFAULT_VOTING_PERIOD: u64 = 10_000;
 /// Longest voting period, in blocks.
 pub const MAX_VOTING_PERIOD: u64 = 1_000_000;
 
-fn committee(o: &Overlay) -> Result<Committee, TxError> {
+fn committee(o: &Overlay) -> Result<Committee, ExecError> {
     crate::genesis_record(o, &tables::COMMITTEE).map_err(internal)
 }
 
-fn member(o: &Overlay, sender: &str, action: &'static str) -> Result<Committee, TxError> {
+fn member(o: &Overlay, sender: &str, action: &'static str) -> Result<Committee, ExecError> {
     let c = committee(o)?;
     if !c.members.iter().any(|m| m == sender) {
         return Err(TxError::Unauthorized {
             who: sender.to_string(),
             action,
-        });
+        }
+        .into());
     }
     Ok(c)
 }
 
-fn load_proposal(o: &Overlay, id: u64) -> Result<pb::ProposalRecord, TxError> {
+fn load_proposal(o: &Overlay, id: u64) -> Result<pb::ProposalRecord, ExecError> {
     o.read(&tables::PROPOSAL, id)
         .map_err(internal)?
         .ok_or_else(|| TxError::NotFound {
             what: format!("proposal {id}"),
         })
+        .map_err(Into::into)
 }
 
 /// A deployed contract's record.
-pub fn contract(o: &Overlay, name: &str) -> Result<pb::ContractRecord, TxError> {
+pub fn contract(o: &Overlay, name: &str) -> Result<pb::ContractRecord, ExecError> {
     o.read(&tables::CONTRACT, name)
         .map_err(internal)?
         .ok_or_else(|| TxError::NotFound {
             what: format!("contract '{name}'"),
         })
+        .map_err(Into::into)
 }
 
 /// Checks a proposal's action and stores what approval will need (deploy: the prepared
@@ -70,7 +73,7 @@ fn prepare_action(
     o: &mut Overlay,
     vm: &Vm<ContractHost>,
     action: &pb::proposal::Action,
-) -> Result<(String, String, Vec<u8>), TxError> {
+) -> Result<(String, String, Vec<u8>), ExecError> {
     use pb::proposal::Action;
     match action {
         Action::Deploy(d) => {
@@ -78,7 +81,8 @@ fn prepare_action(
                 return Err(TxError::InvalidArgument {
                     field: "deploy.name",
                     reason: format!("contract name {why}"),
-                });
+                }
+                .into());
             }
             let prepared = vm.prepare(&d.code).map_err(|e| TxError::CodeRejected {
                 reason: e.to_string(),
@@ -106,7 +110,8 @@ fn prepare_action(
             if change.add.is_empty() && change.remove.is_empty() {
                 return Err(TxError::MissingField {
                     field: "policy.add or policy.remove".into(),
-                });
+                }
+                .into());
             }
             let mut parts = Vec::new();
             for line in &change.add {
@@ -122,7 +127,8 @@ fn prepare_action(
                 {
                     return Err(TxError::NotFound {
                         what: format!("policy line '{}'", l.canonical()),
-                    });
+                    }
+                    .into());
                 }
                 parts.push(format!("-[{}]", l.canonical()));
             }
@@ -150,18 +156,21 @@ fn prepare_action(
             {
                 return Err(TxError::UnknownDepartment {
                     department: a.department.clone(),
-                });
+                }
+                .into());
             }
             if a.delta == 0 {
                 return Err(TxError::InvalidArgument {
                     field: "adjust_points.delta",
                     reason: "must not be 0".into(),
-                });
+                }
+                .into());
             }
             if a.reason.is_empty() || a.reason.len() > 256 {
                 return Err(TxError::MissingField {
                     field: "adjust_points.reason (1 to 256 bytes)".into(),
-                });
+                }
+                .into());
             }
             Ok((
                 format!("points {:+} to '{}': {}", a.delta, a.department, a.reason),
@@ -184,11 +193,13 @@ fn prepare_action(
     }
 }
 
-fn parse_line(line: &str) -> Result<PolicyLine, TxError> {
-    PolicyLine::parse(line).map_err(|reason| TxError::InvalidArgument {
-        field: "policy line",
-        reason,
-    })
+fn parse_line(line: &str) -> Result<PolicyLine, ExecError> {
+    PolicyLine::parse(line)
+        .map_err(|reason| TxError::InvalidArgument {
+            field: "policy line",
+            reason,
+        })
+        .map_err(Into::into)
 }
 
 /// Opens a proposal.
@@ -200,7 +211,7 @@ pub(crate) fn propose(
     sender: &str,
     p: &pb::Proposal,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let committee = member(o, sender, "propose")?;
     let period = match p.voting_period {
         0 => DEFAULT_VOTING_PERIOD,
@@ -208,7 +219,8 @@ pub(crate) fn propose(
             return Err(TxError::InvalidArgument {
                 field: "voting_period",
                 reason: format!("at most {MAX_VOTING_PERIOD} blocks"),
-            });
+            }
+            .into());
         }
         n => n,
     };
@@ -216,12 +228,14 @@ pub(crate) fn propose(
         return Err(TxError::InvalidArgument {
             field: "description",
             reason: "at most 2000 bytes".into(),
-        });
+        }
+        .into());
     }
     let Some(action) = &p.action else {
         return Err(TxError::MissingField {
             field: "proposal.action".into(),
-        });
+        }
+        .into());
     };
     let (summary, contract, code_hash) = prepare_action(o, vm, action)?;
     let id = o
@@ -269,7 +283,7 @@ pub(crate) fn vote(
     sender: &str,
     v: &pb::Vote,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let committee = member(o, sender, "vote")?;
     let mut rec = load_proposal(o, v.proposal_id)?;
     if rec.status != pb::ProposalStatus::Open as i32 {
@@ -278,7 +292,8 @@ pub(crate) fn vote(
         return Err(TxError::ProposalClosed {
             id: rec.id,
             status: status.to_string(),
-        });
+        }
+        .into());
     }
     if ctx.height > rec.expiry_height {
         rec.status = pb::ProposalStatus::Expired as i32;
@@ -295,7 +310,8 @@ pub(crate) fn vote(
     {
         return Err(TxError::AlreadyExists {
             what: format!("a vote of '{sender}' on proposal {}", rec.id),
-        });
+        }
+        .into());
     }
     if v.approve {
         rec.approvals.push(sender.to_string());
@@ -325,7 +341,7 @@ fn decide(
     c: &Committee,
     rec: &mut pb::ProposalRecord,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let n = c.members.len();
     let k = c.threshold as usize;
     if rec.approvals.len() >= k {
@@ -347,7 +363,7 @@ fn apply(
     tx_hash: &[u8],
     rec: &pb::ProposalRecord,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     use pb::proposal::Action;
     let action = rec
         .proposal
@@ -443,10 +459,10 @@ fn deploy(
     ctx: &BlockContext,
     rec: &pb::ProposalRecord,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let version = match contract(o, &rec.contract) {
         Ok(old) => old.version + 1,
-        Err(TxError::NotFound { .. }) => 1,
+        Err(ExecError::Tx(TxError::NotFound { .. })) => 1,
         Err(e) => return Err(e),
     };
     let hash: [u8; 32] = rec

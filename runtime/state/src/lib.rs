@@ -75,15 +75,15 @@ pub(crate) fn values<K: KeyCodec, V: ValueCodec>(
     o: &Overlay,
     table: &Table<K, V>,
     within: Vec<u8>,
-) -> std::result::Result<Vec<V::Value>, govchain_types::TxError> {
+) -> std::result::Result<Vec<V::Value>, govchain_types::ExecError> {
     o.records(table, within, None)
         .map(|r| r.map(|(_, v)| v).map_err(internal))
         .collect()
 }
 
-/// A node-local failure as a transaction error (see [`StateError::Node`]).
-pub(crate) fn internal(e: impl std::fmt::Display) -> govchain_types::TxError {
-    govchain_types::TxError::Internal(e.to_string())
+/// A node-local failure: execution abandons the block on one (see [`StateError::Node`]).
+pub(crate) fn internal(e: impl std::fmt::Display) -> govchain_types::ExecError {
+    govchain_types::NodeError::new(e).into()
 }
 
 /// A record genesis writes (chain parameters, the committee): missing is a genesis

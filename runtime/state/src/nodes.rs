@@ -4,7 +4,7 @@
 use govchain_crypto::PublicKey;
 use govchain_store::Records;
 use govchain_types::event::{Event, NodeAdded, NodeRemoved};
-use govchain_types::{TxError, pb, validate_dept_id};
+use govchain_types::{ExecError, TxError, pb, validate_dept_id};
 
 use crate::overlay::Overlay;
 use crate::{internal, tables};
@@ -19,7 +19,7 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> TxError {
 use crate::compute::validator as load;
 
 /// Checks a node change against the committed set; returns its one-line summary.
-pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, TxError> {
+pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, ExecError> {
     let node = change.node.as_ref().ok_or_else(|| TxError::MissingField {
         field: "node.node".into(),
     })?;
@@ -27,7 +27,8 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, T
         let Some(existing) = load(o, &node.id)? else {
             return Err(TxError::NotFound {
                 what: format!("validator '{}'", node.id),
-            });
+            }
+            .into());
         };
         return Ok(format!(
             "remove {} '{}' (raft id {})",
@@ -40,7 +41,8 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, T
     if load(o, &node.id)?.is_some() {
         return Err(TxError::AlreadyExists {
             what: format!("validator '{}'", node.id),
-        });
+        }
+        .into());
     }
     if !o
         .contains(&tables::DEPARTMENT, &node.department)
@@ -48,12 +50,13 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, T
     {
         return Err(TxError::UnknownDepartment {
             department: node.department.clone(),
-        });
+        }
+        .into());
     }
     PublicKey::from_sec1(&node.public_key)
         .map_err(|e| invalid("node.public_key", format!("not an SM2 public key: {e}")))?;
     if node.raft_id == 0 {
-        return Err(invalid("node.raft_id", "must not be 0"));
+        return Err(invalid("node.raft_id", "must not be 0").into());
     }
     if let Some(owner) = o.read(&tables::RAFT_ID, node.raft_id).map_err(internal)? {
         return Err(invalid(
@@ -62,19 +65,21 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, T
                 "{} was given to '{}' (raft ids are never reused)",
                 node.raft_id, owner
             ),
-        ));
+        )
+        .into());
     }
     if node.custody_share != 0 {
         return Err(invalid(
             "node.custody_share",
             "custody shares are dealt at genesis; a node added later holds none (resharing is a separate change)",
-        ));
+        ).into());
     }
     if node.raft_addr.parse::<std::net::SocketAddr>().is_err() {
         return Err(invalid(
             "node.raft_addr",
             format!("'{}' is not ip:port", node.raft_addr),
-        ));
+        )
+        .into());
     }
     Ok(format!(
         "add {} '{}' of '{}' (raft id {}, {})",
@@ -96,7 +101,7 @@ pub(crate) fn apply(
     proposal: u64,
     change: &pb::NodeChange,
     events: &mut Vec<pb::Event>,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     validate(o, change)?;
     let node = change.node.as_ref().expect("validated");
     if change.remove {

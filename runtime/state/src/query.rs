@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use govchain_store::table::{Id, Seg, Unit};
 use govchain_store::{KeyCodec, Records, Store, Table, ValueCodec};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, TxError, pb};
 
 use crate::access::{points, policy};
 use crate::tables::{self, CERT_BY_ISSUER, CERT_BY_SUBJECT, CERTIFICATE};
@@ -54,12 +54,15 @@ pub fn purposes(store: &Store) -> Result<Vec<pb::Purpose>> {
 }
 
 /// One certificate.
-pub fn certificate(store: &Arc<Store>, id: &str) -> std::result::Result<pb::Certificate, TxError> {
+pub fn certificate(
+    store: &Arc<Store>,
+    id: &str,
+) -> std::result::Result<pb::Certificate, ExecError> {
     certs::get(&Overlay::new(store.clone()), id)
 }
 
 /// The grants of a certificate.
-pub fn grants(store: &Arc<Store>, cert_id: &str) -> std::result::Result<Vec<pb::Grant>, TxError> {
+pub fn grants(store: &Arc<Store>, cert_id: &str) -> std::result::Result<Vec<pb::Grant>, ExecError> {
     let o = Overlay::new(store.clone());
     certs::get(&o, cert_id)?;
     certs::grants(&o, cert_id)
@@ -84,7 +87,7 @@ pub struct Releases {
 
 /// An allowed request with its released shares, certificate, custody key set and share
 /// holders.
-pub fn releases(store: &Arc<Store>, request: u64) -> std::result::Result<Releases, TxError> {
+pub fn releases(store: &Arc<Store>, request: u64) -> std::result::Result<Releases, ExecError> {
     let o = Overlay::new(store.clone());
     let req = crate::custody::request(&o, request)?.ok_or_else(|| TxError::NotFound {
         what: format!(
@@ -121,18 +124,19 @@ fn page_limit(limit: u32) -> usize {
 pub fn certificates(
     store: &Arc<Store>,
     req: &pb::ListCertificatesRequest,
-) -> std::result::Result<pb::ListCertificatesResponse, TxError> {
+) -> std::result::Result<pb::ListCertificatesResponse, ExecError> {
     if !req.subject_id.is_empty() && req.subject_id.len() != 32 {
         return Err(TxError::InvalidSubject {
             reason: "subject_id must be 32 bytes".into(),
-        });
+        }
+        .into());
     }
     let limit = page_limit(req.limit);
     let o = Overlay::new(store.clone());
     let mut out = pb::ListCertificatesResponse::default();
-    let by_id = |id: std::result::Result<String, TxError>| certs::get(&o, &id?);
+    let by_id = |id: std::result::Result<String, ExecError>| certs::get(&o, &id?);
     // The subject's or issuer's index, or all certificates.
-    let found: Box<dyn Iterator<Item = std::result::Result<pb::Certificate, TxError>> + '_> =
+    let found: Box<dyn Iterator<Item = std::result::Result<pb::Certificate, ExecError>> + '_> =
         if !req.subject_id.is_empty() {
             Box::new(ids(&o, &CERT_BY_SUBJECT, &req.subject_id, &req.after).map(by_id))
         } else if !req.issuer.is_empty() {
@@ -170,7 +174,7 @@ fn ids<'a, 'k, A: KeyCodec>(
     index: &'a Table<Seg<A, Id>, Unit>,
     first: A::Key<'k>,
     after: &'k str,
-) -> impl Iterator<Item = std::result::Result<String, TxError>> + 'a {
+) -> impl Iterator<Item = std::result::Result<String, ExecError>> + 'a {
     let from = (!after.is_empty()).then(|| index.key((first, after)));
     o.records(index, index.within(first), from)
         .map(|r| r.map(|((_, id), ())| id).map_err(internal))
@@ -190,7 +194,7 @@ pub fn policy(store: &Arc<Store>) -> Result<pb::GetPolicyResponse> {
 pub fn balances(
     store: &Arc<Store>,
     department: &str,
-) -> std::result::Result<pb::GetBalancesResponse, TxError> {
+) -> std::result::Result<pb::GetBalancesResponse, ExecError> {
     let o = Overlay::new(store.clone());
     let depts: Vec<String> = if department.is_empty() {
         departments(store)
@@ -205,7 +209,8 @@ pub fn balances(
         {
             return Err(TxError::UnknownDepartment {
                 department: department.to_string(),
-            });
+            }
+            .into());
         }
         vec![department.to_string()]
     };
@@ -217,7 +222,7 @@ pub fn balances(
                 department: d,
             })
         })
-        .collect::<std::result::Result<_, TxError>>()?;
+        .collect::<std::result::Result<_, ExecError>>()?;
     let (genesis, minted, burned) = points::supply(&o)?;
     Ok(pb::GetBalancesResponse {
         balances,
@@ -235,7 +240,7 @@ pub fn history(
     department: &str,
     after: u64,
     limit: u32,
-) -> std::result::Result<pb::GetHistoryResponse, TxError> {
+) -> std::result::Result<pb::GetHistoryResponse, ExecError> {
     let Some(first) = after.checked_add(1) else {
         return Ok(pb::GetHistoryResponse::default());
     };

@@ -2,7 +2,7 @@
 //! and an allowed request is kept for the validators' key-share releases.
 
 use govchain_types::event::{Access, Event};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, pb};
 
 use crate::access::gate;
 use crate::access::policy::Policy;
@@ -17,7 +17,7 @@ pub(crate) fn request(
     tx: &VerifiedTx,
     r: &pb::RequestAccess,
     events: &mut Vec<pb::Event>,
-) -> std::result::Result<(), TxError> {
+) -> std::result::Result<(), ExecError> {
     let reader = gate::Reader {
         department: &tx.body.sender,
         operator: &tx.body.operator,

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use govchain_store::Store;
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, pb};
 use serde::Serialize;
 
 use crate::access::audit::{self, RecordView, action_name};
@@ -66,7 +66,12 @@ pub struct Flows {
 }
 
 /// Gate decisions per (requester, owner) pair with block times in `from_ms..=to_ms`.
-pub fn flows(store: &Store, scope: Scope<'_>, from_ms: u64, to_ms: u64) -> Result<Flows, TxError> {
+pub fn flows(
+    store: &Store,
+    scope: Scope<'_>,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Flows, ExecError> {
     let mut pairs: BTreeMap<(String, String), Flow> = BTreeMap::new();
     let mut scanned = 0;
     let complete = audit::for_each_in_period(store, from_ms, to_ms, MAX_PERIOD_RECORDS, |r| {
@@ -187,7 +192,7 @@ pub fn insights(
     scope: Scope<'_>,
     from_ms: u64,
     to_ms: u64,
-) -> Result<Insights, TxError> {
+) -> Result<Insights, ExecError> {
     let baseline_from = from_ms.saturating_sub(BASELINE_DAYS * DAY_MS);
     let mut denied: Vec<RecordView> = Vec::new();
     let mut depts: BTreeMap<String, DeptActivity> = BTreeMap::new();
@@ -346,7 +351,7 @@ pub fn points_series(
     department: &str,
     from_ms: u64,
     to_ms: u64,
-) -> Result<PointsSeries, TxError> {
+) -> Result<PointsSeries, ExecError> {
     let mut before: Option<BalancePoint> = None;
     let mut points = Vec::new();
     let mut after = 0;

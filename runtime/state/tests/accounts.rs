@@ -5,7 +5,7 @@
 use govchain_state::access::accounts::department_signer;
 use govchain_state::genesis::nanjing_access;
 use govchain_state::local::LocalChain;
-use govchain_types::{Coded, ErrorCode, TxError};
+use govchain_types::{Coded, ErrorCode, ExecError};
 
 #[test]
 fn signed_reads_are_checked_against_the_department_key_and_never_a_validator_key() {
@@ -20,7 +20,7 @@ fn signed_reads_are_checked_against_the_department_key_and_never_a_validator_key
     assert_eq!(record.id, "tax");
     assert_eq!(key, chain.key("tax").public_key().to_sec1());
 
-    let code = |e: TxError| e.code();
+    let code = |e: ExecError| e.code();
     assert_eq!(
         code(department_signer(&chain.store, "tax", "clerk-7").unwrap_err()),
         ErrorCode::UnknownOperator

@@ -216,9 +216,6 @@ pub enum TxError {
         /// Why (denied, expired, revoked, key changed).
         reason: String,
     },
-    /// A node-side failure (storage); the transaction itself may be fine.
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 impl Coded for TxError {
@@ -252,7 +249,49 @@ impl Coded for TxError {
             TxError::DuplicateCertificate { .. } => ErrorCode::DuplicateCertificate,
             TxError::InvalidSubject { .. } => ErrorCode::InvalidSubject,
             TxError::ReleaseRefused { .. } => ErrorCode::ReleaseRefused,
-            TxError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// A failure of this node, not of a transaction: storage, a corrupt record, a broken
+/// local invariant. Another node would not see it, so it is never a transaction's
+/// outcome: execution abandons the block instead of recording it, and the API answers
+/// `INTERNAL`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("internal error: {0}")]
+pub struct NodeError(pub String);
+
+impl NodeError {
+    /// A node failure described by `e`.
+    pub fn new(e: impl std::fmt::Display) -> Self {
+        NodeError(e.to_string())
+    }
+}
+
+impl Coded for NodeError {
+    fn code(&self) -> ErrorCode {
+        ErrorCode::Internal
+    }
+}
+
+/// How checking or executing a transaction can end other than in success: the
+/// transaction's own failure ([`TxError`]: refused at admission, or recorded in its
+/// receipt), or this node's ([`NodeError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// The transaction's failure.
+    #[error(transparent)]
+    Tx(#[from] TxError),
+    /// The node's failure.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl Coded for ExecError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            ExecError::Tx(e) => e.code(),
+            ExecError::Node(e) => e.code(),
         }
     }
 }

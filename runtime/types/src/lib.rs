@@ -10,7 +10,7 @@ mod error;
 pub mod event;
 mod ids;
 
-pub use error::{Coded, TxError};
+pub use error::{Coded, ExecError, NodeError, TxError};
 pub use ids::{Hash, HashHex, account_label, validate_dept_id, validate_name};
 
 /// Generated protobuf messages of package `govchain.v1`.

@@ -254,7 +254,7 @@ fn session_json(s: &Session) -> Value {
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, govchain_types::TxError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, govchain_types::ExecError> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -553,13 +553,16 @@ fn tx_and_block(
     chain: &Chain,
     hash: &[u8],
     height: u64,
-) -> Result<(Value, Value), govchain_types::TxError> {
+) -> Result<(Value, Value), govchain_types::ExecError> {
     let store = chain.store();
-    let io = |e: govchain_store::StoreError| govchain_types::TxError::Internal(e.to_string());
-    let raw = store
-        .block(height)
-        .map_err(io)?
-        .ok_or_else(|| govchain_types::TxError::Internal(format!("block {height} missing")))?;
+    let io = |e: govchain_store::StoreError| {
+        govchain_types::ExecError::from(govchain_types::NodeError::new(e))
+    };
+    let raw = store.block(height).map_err(io)?.ok_or_else(|| {
+        govchain_types::ExecError::from(govchain_types::NodeError(format!(
+            "block {height} missing"
+        )))
+    })?;
     let b: pb::Block = decode("block", &raw)?;
     let h: pb::BlockHeader = decode("block header", &b.header)?;
     let block = json!({

@@ -48,7 +48,7 @@ fn summary_of(s: &SealedBlock) -> BlockSummary {
 }
 
 impl ChainService {
-    fn count_rejection(&self, e: &govchain_types::TxError) {
+    fn count_rejection(&self, e: &govchain_types::ExecError) {
         self.metrics
             .tx_rejected
             .get_or_create(&CodeLabel {

@@ -3,7 +3,7 @@
 //! signed reads ([`department_signer`]).
 
 use govchain_store::{Records, Store};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, TxError, pb};
 
 use crate::internal;
 use crate::tables::{DEPARTMENT, VALIDATOR};
@@ -42,7 +42,7 @@ pub(crate) fn registered_key_in(
     records: &impl Records,
     dept: &str,
     operator: &str,
-) -> std::result::Result<Vec<u8>, TxError> {
+) -> std::result::Result<Vec<u8>, ExecError> {
     if let Account::Validator(id) = Account::parse(dept) {
         let v = records
             .read(&VALIDATOR, id)
@@ -63,7 +63,7 @@ fn department_in(
     records: &impl Records,
     dept: &str,
     operator: &str,
-) -> std::result::Result<(pb::Department, Vec<u8>), TxError> {
+) -> std::result::Result<(pb::Department, Vec<u8>), ExecError> {
     let d = records
         .read(&DEPARTMENT, dept)
         .map_err(internal)?
@@ -96,6 +96,6 @@ pub fn department_signer(
     store: &Store,
     dept: &str,
     operator: &str,
-) -> std::result::Result<(pb::Department, Vec<u8>), TxError> {
+) -> std::result::Result<(pb::Department, Vec<u8>), ExecError> {
     department_in(store, dept, operator)
 }

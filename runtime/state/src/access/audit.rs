@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use govchain_crypto::merkle::{self, MerkleTree};
 use govchain_store::{Records, Store};
-use govchain_types::{Hash, TxError, decode, pb};
+use govchain_types::{ExecError, Hash, decode, pb};
 
 use crate::access::gate::Via;
 use crate::tables::{AUDIT, AUDIT_BLOCK, AUDIT_BY, AUDIT_SEQ, AUDIT_TIME, AuditSpan};
@@ -63,7 +63,7 @@ pub fn block_entries(height: u64, records: &[pb::AuditRecord]) -> (Hash, Vec<Ind
 }
 
 /// The sequence number the next audit record gets.
-pub(crate) fn next_seq(o: &Overlay) -> Result<u64, TxError> {
+pub(crate) fn next_seq(o: &Overlay) -> Result<u64, ExecError> {
     Ok(o.read_or_default(&AUDIT_SEQ, ()).map_err(internal)? + 1)
 }
 
@@ -73,7 +73,7 @@ pub(crate) fn next_seq(o: &Overlay) -> Result<u64, TxError> {
 pub(crate) fn append(
     o: &mut Overlay,
     mut record: pb::AuditRecord,
-) -> Result<pb::AuditRecord, TxError> {
+) -> Result<pb::AuditRecord, ExecError> {
     let seq = next_seq(o)?;
     debug_assert!(
         record.seq == 0 || record.seq == seq,
@@ -125,7 +125,7 @@ pub(crate) fn follow_up(
 }
 
 /// One audit record by sequence number.
-pub fn record(store: &Store, seq: u64) -> Result<Option<pb::AuditRecord>, TxError> {
+pub fn record(store: &Store, seq: u64) -> Result<Option<pb::AuditRecord>, ExecError> {
     store.read(&AUDIT, seq).map_err(internal)
 }
 
@@ -168,7 +168,7 @@ fn matches(q: &pb::AuditQuery, r: &pb::AuditRecord) -> bool {
 /// The first audit sequence number at or after block time `from_ms`; `None` if no
 /// record is that recent. Sequence numbers grow with block time, so a time range is a
 /// sequence range.
-fn first_seq_at(store: &Store, from_ms: u64) -> Result<Option<u64>, TxError> {
+fn first_seq_at(store: &Store, from_ms: u64) -> Result<Option<u64>, ExecError> {
     let from = AUDIT_TIME.key((from_ms, 0));
     store
         .scan(&AUDIT_TIME, AUDIT_TIME.all(), Some(from))
@@ -185,7 +185,7 @@ pub fn for_each_in_period(
     to_ms: u64,
     max: u64,
     mut f: impl FnMut(pb::AuditRecord),
-) -> Result<bool, TxError> {
+) -> Result<bool, ExecError> {
     let Some(start) = first_seq_at(store, from_ms)? else {
         return Ok(true);
     };
@@ -204,7 +204,7 @@ pub fn for_each_in_period(
 }
 
 /// Records matching every filter of `q`, in sequence order, one page of at most `max`.
-pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPage, TxError> {
+pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPage, ExecError> {
     let limit = match q.limit {
         0 => DEFAULT_LIMIT.min(max),
         n => n.min(max),
@@ -240,22 +240,22 @@ pub fn query(store: &Store, q: &pb::AuditQuery, max: u32) -> Result<pb::AuditPag
         None if !decision.is_empty() => vec![('d', decision)],
         None => vec![],
     };
-    let found: Box<dyn Iterator<Item = Result<(u64, pb::AuditRecord), TxError>>> = if by.is_empty()
-    {
-        // The whole log.
-        Box::new(
-            store
-                .scan(&AUDIT, AUDIT.all(), Some(AUDIT.key(start)))
-                .map(|r| r.map_err(internal)),
-        )
-    } else {
-        Box::new(merged_seqs(store, &by, start).map(|seq| {
-            let seq = seq?;
-            let r = record(store, seq)?
-                .ok_or_else(|| internal(format!("audit index names missing record {seq}")))?;
-            Ok((seq, r))
-        }))
-    };
+    let found: Box<dyn Iterator<Item = Result<(u64, pb::AuditRecord), ExecError>>> =
+        if by.is_empty() {
+            // The whole log.
+            Box::new(
+                store
+                    .scan(&AUDIT, AUDIT.all(), Some(AUDIT.key(start)))
+                    .map(|r| r.map_err(internal)),
+            )
+        } else {
+            Box::new(merged_seqs(store, &by, start).map(|seq| {
+                let seq = seq?;
+                let r = record(store, seq)?
+                    .ok_or_else(|| internal(format!("audit index names missing record {seq}")))?;
+                Ok((seq, r))
+            }))
+        };
     let mut page = pb::AuditPage::default();
     for item in found {
         let (seq, r) = item?;
@@ -284,7 +284,7 @@ fn merged_seqs<'a>(
     store: &'a Store,
     by: &[(char, &str)],
     start: u64,
-) -> impl Iterator<Item = Result<u64, TxError>> + 'a {
+) -> impl Iterator<Item = Result<u64, ExecError>> + 'a {
     let mut scans: Vec<_> = by
         .iter()
         .map(|&by| {
@@ -320,7 +320,7 @@ fn merged_seqs<'a>(
 }
 
 /// The records of one block, in leaf order.
-fn block_records(store: &Store, height: u64) -> Result<Vec<Vec<u8>>, TxError> {
+fn block_records(store: &Store, height: u64) -> Result<Vec<Vec<u8>>, ExecError> {
     let span = store
         .read(&AUDIT_BLOCK, height)
         .map_err(internal)?
@@ -340,7 +340,7 @@ pub fn export(
     store: &Store,
     chain_id: &str,
     q: &pb::AuditQuery,
-) -> Result<pb::AuditExport, TxError> {
+) -> Result<pb::AuditExport, ExecError> {
     let page = query(store, q, MAX_EXPORT)?;
     let mut trees: BTreeMap<u64, MerkleTree> = BTreeMap::new();
     let mut out = pb::AuditExport {

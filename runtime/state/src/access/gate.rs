@@ -6,7 +6,7 @@
 //! purpose) is an error and writes nothing; every decision on a real request, allowed or
 //! denied, is an audit record, and its points move, even if the transaction fails later.
 
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, pb};
 
 use crate::access::liveness::{self, CertLapse};
 use crate::access::policy::{Policy, Verdict};
@@ -85,7 +85,7 @@ pub fn read(
     reader: &Reader<'_>,
     cert_id: &str,
     purpose: &str,
-) -> Result<Outcome, TxError> {
+) -> Result<Outcome, ExecError> {
     let _span =
         tracing::trace_span!("gate", cert = cert_id, requester = reader.department).entered();
     certs::purpose(o, purpose)?;
@@ -149,7 +149,7 @@ fn basis(
     reader: &Reader<'_>,
     cert: &pb::Certificate,
     purpose: &str,
-) -> Result<Result<Basis, String>, TxError> {
+) -> Result<Result<Basis, String>, ExecError> {
     match liveness::cert_lapse(cert, ctx)? {
         Some(CertLapse::Revoked) => {
             return Ok(Err(format!(
@@ -212,7 +212,7 @@ fn charge(
     price: u64,
     why: &str,
     record: &mut pb::AuditRecord,
-) -> Result<bool, TxError> {
+) -> Result<bool, ExecError> {
     if reader.department == cert.issuer || price == 0 {
         record.reason = format!("allowed: {why}");
         return Ok(true);

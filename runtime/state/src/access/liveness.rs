@@ -2,7 +2,7 @@
 //! block. One rule, which the gate (`gate.rs`) and the key-share release
 //! (`access::release::check_release`) both apply; each words its own message.
 
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, pb};
 
 use crate::certs::{block_date, parse_date};
 use crate::{BlockContext, internal};
@@ -20,7 +20,7 @@ pub enum CertLapse {
 pub fn cert_lapse(
     cert: &pb::Certificate,
     ctx: &BlockContext,
-) -> Result<Option<CertLapse>, TxError> {
+) -> Result<Option<CertLapse>, ExecError> {
     if cert.status == pb::CertStatus::Revoked as i32 {
         return Ok(Some(CertLapse::Revoked));
     }
@@ -34,7 +34,7 @@ pub fn cert_lapse(
 
 /// Why grant `g` no longer lets its grantee read at the block `ctx` (revoked, past its
 /// last height or its last date), if so.
-pub fn grant_lapse(g: &pb::Grant, ctx: &BlockContext) -> Result<Option<String>, TxError> {
+pub fn grant_lapse(g: &pb::Grant, ctx: &BlockContext) -> Result<Option<String>, ExecError> {
     Ok(if g.revoked {
         Some(format!(
             "grant {} was revoked at height {}",

@@ -7,7 +7,7 @@
 
 use govchain_store::table::{Single, U64};
 use govchain_store::{Records, Table};
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, TxError, pb};
 
 use crate::tables::{
     self, FREE_READS, POINTS, POINTS_BURNED, POINTS_GENESIS, POINTS_MINTED, POINTS_SEQ, REWARDS,
@@ -15,34 +15,35 @@ use crate::tables::{
 use crate::{BlockContext, Overlay, internal};
 
 /// A counter (absent = 0).
-fn counter(o: &Overlay, table: &Table<Single, U64>) -> Result<u64, TxError> {
+fn counter(o: &Overlay, table: &Table<Single, U64>) -> Result<u64, ExecError> {
     o.read_or_default(table, ()).map_err(internal)
 }
 
 /// A department's balance.
-pub fn balance(o: &Overlay, dept: &str) -> Result<u64, TxError> {
+pub fn balance(o: &Overlay, dept: &str) -> Result<u64, ExecError> {
     o.read_or_default(&POINTS, dept).map_err(internal)
 }
 
 /// The points parameters in force.
-pub fn params(o: &Overlay) -> Result<pb::PointsParams, TxError> {
+pub fn params(o: &Overlay) -> Result<pb::PointsParams, ExecError> {
     o.read_or_default(&tables::POINTS_PARAMS, ())
         .map_err(internal)
 }
 
 /// Checks parameters proposed to governance.
-pub fn validate_params(p: &pb::PointsParams) -> Result<(), TxError> {
+pub fn validate_params(p: &pb::PointsParams) -> Result<(), ExecError> {
     if p.period_ms < 3_600_000 {
         return Err(TxError::InvalidArgument {
             field: "points_params.period_ms",
             reason: "must be at least one hour (3600000)".into(),
-        });
+        }
+        .into());
     }
     Ok(())
 }
 
 /// Supply counters: (genesis, minted, burned).
-pub fn supply(o: &Overlay) -> Result<(u64, u64, u64), TxError> {
+pub fn supply(o: &Overlay) -> Result<(u64, u64, u64), ExecError> {
     Ok((
         counter(o, &POINTS_GENESIS)?,
         counter(o, &POINTS_MINTED)?,
@@ -112,7 +113,7 @@ fn put<K: govchain_store::KeyCodec>(
     }
 }
 
-fn next_seq(o: &Overlay) -> Result<u64, TxError> {
+fn next_seq(o: &Overlay) -> Result<u64, ExecError> {
     Ok(counter(o, &POINTS_SEQ)? + 1)
 }
 
@@ -142,7 +143,7 @@ fn write(o: &mut Overlay, sticky: bool, dept: &str, old: u64, new: u64, seq: u64
     o.add_index(&tables::POINTS_ENTRY, (dept, seq), &entry, sticky);
 }
 
-fn overflow() -> TxError {
+fn overflow() -> ExecError {
     internal("points overflow")
 }
 
@@ -155,7 +156,7 @@ pub(crate) fn pay(
     from: &str,
     to: &str,
     amount: u64,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let (fb, tb, seq) = (balance(o, from)?, balance(o, to)?, next_seq(o)?);
     let rest = fb
         .checked_sub(amount)
@@ -195,7 +196,7 @@ pub(crate) fn free_read(
     o: &Overlay,
     ctx: &BlockContext,
     dept: &str,
-) -> Result<Option<(u64, u64, u64)>, TxError> {
+) -> Result<Option<(u64, u64, u64)>, ExecError> {
     let p = params(o)?;
     if p.free_reads_per_period == 0 {
         return Ok(None);
@@ -219,7 +220,7 @@ pub(crate) fn reward(
     c: &Cause<'_>,
     dept: &str,
     amount: u64,
-) -> Result<u64, TxError> {
+) -> Result<u64, ExecError> {
     let p = params(o)?;
     let key = (dept, period(&p, c.ctx.time_ms));
     let earned = o.read_or_default(&REWARDS, key).map_err(internal)?;
@@ -232,7 +233,7 @@ pub(crate) fn reward(
     Ok(minted)
 }
 
-fn mint(o: &mut Overlay, c: &Cause<'_>, dept: &str, amount: u64) -> Result<(), TxError> {
+fn mint(o: &mut Overlay, c: &Cause<'_>, dept: &str, amount: u64) -> Result<(), ExecError> {
     let (b, minted, seq) = (balance(o, dept)?, counter(o, &POINTS_MINTED)?, next_seq(o)?);
     let new = b.checked_add(amount).ok_or_else(overflow)?;
     let total = minted.checked_add(amount).ok_or_else(overflow)?;
@@ -247,7 +248,7 @@ pub(crate) fn adjust(
     c: &Cause<'_>,
     dept: &str,
     delta: i64,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     if delta >= 0 {
         return mint(o, c, dept, delta as u64);
     }
@@ -271,7 +272,7 @@ pub(crate) fn allocate(
     ctx: &BlockContext,
     dept: &str,
     amount: u64,
-) -> Result<(), TxError> {
+) -> Result<(), ExecError> {
     let c = Cause {
         ctx,
         tx_hash: &[],

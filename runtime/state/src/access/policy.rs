@@ -6,7 +6,7 @@
 //! in block h is in force from block h+1 on every node alike.
 
 use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, Filter, Model};
-use govchain_types::{TxError, validate_dept_id, validate_name};
+use govchain_types::{ExecError, TxError, validate_dept_id, validate_name};
 
 use govchain_store::{Records, StoreError};
 
@@ -101,7 +101,7 @@ impl PolicyLine {
 
     /// Checks the names the line refers to against `o`: departments, certificate types
     /// and purposes must be registered (a wildcard `*` matches any type or purpose).
-    pub fn check_refs(&self, o: &Overlay) -> Result<(), TxError> {
+    pub fn check_refs(&self, o: &Overlay) -> Result<(), ExecError> {
         let line = self.canonical();
         let unknown = |what: &str, v: &str| TxError::InvalidArgument {
             field: "policy line",
@@ -113,7 +113,7 @@ impl PolicyLine {
                 .contains(&tables::DEPARTMENT, dept)
                 .map_err(crate::internal)?
         {
-            return Err(unknown("department", dept));
+            return Err(unknown("department", dept).into());
         }
         if self.ptype == "p" {
             let (ty, purpose) = (&self.fields[1], &self.fields[3]);
@@ -122,14 +122,14 @@ impl PolicyLine {
                     .contains(&tables::CERT_TYPE, ty)
                     .map_err(crate::internal)?
             {
-                return Err(unknown("certificate type", ty));
+                return Err(unknown("certificate type", ty).into());
             }
             if purpose != "*"
                 && !o
                     .contains(&tables::PURPOSE, purpose)
                     .map_err(crate::internal)?
             {
-                return Err(unknown("purpose", purpose));
+                return Err(unknown("purpose", purpose).into());
             }
         }
         Ok(())
@@ -235,7 +235,7 @@ impl Policy {
         action: &str,
         cert_type: &str,
         purpose: &str,
-    ) -> Result<Verdict, TxError> {
+    ) -> Result<Verdict, ExecError> {
         let key = (
             department.to_string(),
             action.to_string(),
@@ -259,11 +259,11 @@ impl Policy {
         action: &str,
         cert_type: &str,
         purpose: &str,
-    ) -> Result<Verdict, TxError> {
+    ) -> Result<Verdict, ExecError> {
         let (allowed, rules) = self
             .enforcer
             .enforce_ex((department, cert_type, action, purpose))
-            .map_err(|e| TxError::Internal(format!("casbin: {e}")))?;
+            .map_err(|e| crate::internal(format!("casbin: {e}")))?;
         let line = |r: &Vec<String>| {
             PolicyLine {
                 ptype: "p".into(),

@@ -3,7 +3,7 @@
 //! custodian checks it before it computes anything (`docs/design/custody.md`).
 
 use govchain_store::Records;
-use govchain_types::{TxError, pb};
+use govchain_types::{ExecError, TxError, pb};
 
 use crate::access::accounts::registered_key_in;
 use crate::access::liveness;
@@ -32,7 +32,7 @@ pub fn check_release(
     ctx: &BlockContext,
     seq: u64,
     share: u32,
-) -> Result<(pb::AccessRequest, pb::Certificate), TxError> {
+) -> Result<(pb::AccessRequest, pb::Certificate), ExecError> {
     let custody = key_set(o)?.ok_or_else(|| refused(seq, "this chain has no custody".into()))?;
     let req = request(o, seq)?.ok_or_else(|| {
         refused(
@@ -49,14 +49,16 @@ pub fn check_release(
                 "its release window closed {} s after the request",
                 window / 1000
             ),
-        ));
+        )
+        .into());
     }
     if o.contains(&tables::RELEASE, (seq, share))
         .map_err(internal)?
     {
         return Err(TxError::AlreadyExists {
             what: format!("share {share} for request {seq}"),
-        });
+        }
+        .into());
     }
     let cert = certs::get(o, &req.cert_id)?;
     match liveness::cert_lapse(&cert, ctx)? {
@@ -67,13 +69,15 @@ pub fn check_release(
                     "certificate {} was revoked at height {}",
                     cert.id, cert.revoked_height
                 ),
-            ));
+            )
+            .into());
         }
         Some(liveness::CertLapse::Expired) => {
             return Err(refused(
                 seq,
                 format!("certificate {} expired on {}", cert.id, cert.expires_on),
-            ));
+            )
+            .into());
         }
         None => {}
     }
@@ -83,7 +87,7 @@ pub fn check_release(
             .map_err(internal)?
             .ok_or_else(|| internal(format!("grant {} missing", req.grant_id)))?;
         if let Some(why) = liveness::grant_lapse(&g, ctx)? {
-            return Err(refused(seq, why));
+            return Err(refused(seq, why).into());
         }
     }
     let key = match &req.job {
@@ -108,13 +112,11 @@ pub fn check_release(
         return Err(refused(
             seq,
             "the key the shares go to changed since the request".into(),
-        ));
+        )
+        .into());
     }
     if cert.key_envelope.is_empty() {
-        return Err(refused(
-            seq,
-            format!("certificate {} has no key envelope", cert.id),
-        ));
+        return Err(refused(seq, format!("certificate {} has no key envelope", cert.id)).into());
     }
     Ok((req, cert))
 }
