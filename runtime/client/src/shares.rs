@@ -291,3 +291,164 @@ pub fn open_document(
     }
     Ok(Zeroizing::new(doc))
 }
+
+#[cfg(test)]
+mod tests {
+    //! What a lying node serves is refused on the requester's machine.
+
+    use super::*;
+    use crate::Entropy;
+    use crate::seal::seal_certificate;
+
+    struct Fixture {
+        trust: Trust,
+        issuer: PrivateKey,
+        requester: PrivateKey,
+        shares: Vec<govchain_custody::SecretShare>,
+    }
+
+    fn fixture() -> Fixture {
+        let (custody, shares) = govchain_custody::deal(3, 2).unwrap();
+        let issuer = PrivateKey::generate();
+        let issuers = BTreeMap::from([(
+            "real-estate".to_string(),
+            vec![issuer.public_key().to_sec1()],
+        )]);
+        Fixture {
+            trust: Trust {
+                chain_id: "chain".into(),
+                custody,
+                issuers,
+            },
+            issuer,
+            requester: PrivateKey::generate(),
+            shares,
+        }
+    }
+
+    /// A certificate sealed by `signer`, and the releases of request 7 for it by the
+    /// holders `numbers`, encrypted to the requester as validators do (SM2 directly).
+    fn served(f: &Fixture, signer: &PrivateKey, numbers: &[u32]) -> (Releases, Vec<u8>) {
+        let doc = b"{\"holder\":\"zhang\"}".to_vec();
+        let p = seal_certificate(
+            "chain",
+            &f.trust.custody,
+            signer,
+            pb::PublishCertificate {
+                cert_type: "property".into(),
+                number: "NJ-1".into(),
+                issued_on: "2024-05-01".into(),
+                ..Default::default()
+            },
+            &doc,
+            &Entropy::Os,
+        );
+        let cert = pb::Certificate {
+            id: cert_id("property", "NJ-1"),
+            cert_type: p.cert_type.clone(),
+            number: p.number.clone(),
+            issuer: "real-estate".into(),
+            issued_on: p.issued_on.clone(),
+            content_hash: p.content_hash.clone(),
+            ciphertext: p.ciphertext.clone(),
+            key_envelope: p.key_envelope.clone(),
+            issuer_signature: p.issuer_signature.clone(),
+            signer_pubkey: signer.public_key().to_sec1(),
+            ..Default::default()
+        };
+        let envelope = Envelope::parse(&cert.key_envelope).unwrap();
+        let releases: Vec<pb::ReleasedShare> = numbers
+            .iter()
+            .map(|n| {
+                let s = &f.shares[*n as usize - 1];
+                pb::ReleasedShare {
+                    request: 7,
+                    share: *n,
+                    validator: format!("node{n}"),
+                    encrypted_share: f
+                        .requester
+                        .public_key()
+                        .encrypt(&s.decryption_share(&envelope)),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let (shares, good) =
+            verify_shares(&f.trust.custody, &envelope, &releases, &f.requester, "bank");
+        let response = GetReleasesResponse {
+            request: Some(pb::AccessRequest {
+                seq: 7,
+                cert_id: cert.id.clone(),
+                requester: "bank".into(),
+                ..Default::default()
+            }),
+            releases,
+            certificate: Some(cert),
+            ..Default::default()
+        };
+        (
+            Releases {
+                response,
+                shares,
+                good,
+                envelope,
+            },
+            doc,
+        )
+    }
+
+    #[test]
+    fn a_threshold_of_honest_shares_opens_the_document() {
+        let f = fixture();
+        let (r, doc) = served(&f, &f.issuer, &[1, 3]);
+        let opened = r.open(&f.trust).unwrap();
+        assert_eq!(*opened.document, doc);
+        assert_eq!(opened.combined, ["node1", "node3"]);
+    }
+
+    #[test]
+    fn fewer_shares_than_the_threshold_open_nothing() {
+        let f = fixture();
+        let (r, _) = served(&f, &f.issuer, &[2]);
+        let e = r.open(&f.trust).unwrap_err();
+        assert!(matches!(e, ClientError::Document { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_certificate_signed_by_an_unregistered_key_is_refused() {
+        let f = fixture();
+        let forger = PrivateKey::generate();
+        let (r, _) = served(&f, &forger, &[1, 2]);
+        let e = r.open(&f.trust).unwrap_err().to_string();
+        assert!(e.contains("a key genesis does not register"), "{e}");
+    }
+
+    #[test]
+    fn another_certificate_served_for_the_request_is_refused() {
+        let f = fixture();
+        let (mut r, _) = served(&f, &f.issuer, &[1, 2]);
+        r.response.request.as_mut().unwrap().cert_id = cert_id("property", "NJ-2");
+        let e = r.open(&f.trust).unwrap_err().to_string();
+        assert!(e.contains("which is about"), "{e}");
+    }
+
+    #[test]
+    fn a_share_for_someone_else_does_not_verify_or_count() {
+        let f = fixture();
+        let (mut r, _) = served(&f, &f.issuer, &[1, 2]);
+        // The same releases seen by another department's key: none decrypts.
+        let envelope =
+            Envelope::parse(&r.response.certificate.as_ref().unwrap().key_envelope).unwrap();
+        let (views, good) = verify_shares(
+            &f.trust.custody,
+            &envelope,
+            &r.response.releases,
+            &PrivateKey::generate(),
+            "bank",
+        );
+        assert!(good.is_empty());
+        assert!(views.iter().all(|v| v.status.contains("not yours")));
+        r.good = good;
+        assert!(r.open(&f.trust).is_err());
+    }
+}
