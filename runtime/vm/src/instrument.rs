@@ -1,7 +1,8 @@
 //! Deterministic call-depth limit, added to contract code when it is prepared.
 //!
 //! wasmtime's native stack limit depends on the machine and the compiler version, so it
-//! cannot decide consensus outcomes. Instead every `call` and `call_indirect` is wrapped:
+//! cannot decide consensus outcomes. Instead every `call`, `call_indirect` and `call_ref`
+//! is wrapped (tail calls are off in the engine, so there are no other calls):
 //!
 //! ```text
 //! depth += cost(callee); if depth > LIMIT { unreachable }; call …; depth -= cost(callee)
@@ -9,8 +10,8 @@
 //!
 //! where `depth` is a new mutable i32 global (exported as [`DEPTH_EXPORT`] so the VM can
 //! tell a depth trap from other traps) and `cost` approximates the callee's frame:
-//! `2 + params + locals`. For `call_indirect` the cost is the largest over all functions
-//! of the called type. The native limit stays configured as a backstop above this one.
+//! `2 + params + locals`. For `call_indirect` and `call_ref` the cost is the largest over
+//! all functions of the called type. The native limit stays configured as a backstop above this one.
 //! The same input always gives the same output, so every node runs identical code.
 
 use wasm_encoder::reencode::{Error as ReError, Reencode};
@@ -215,7 +216,9 @@ impl Reencode for Limiter {
             let op = reader.read()?;
             let cost = match &op {
                 Operator::Call { function_index } => Some(self.info.cost(*function_index)),
-                Operator::CallIndirect { type_index, .. } => {
+                // `call_ref` (function references) reaches any function of its type,
+                // as `call_indirect` does.
+                Operator::CallIndirect { type_index, .. } | Operator::CallRef { type_index } => {
                     Some(self.info.indirect_cost(*type_index))
                 }
                 _ => None,

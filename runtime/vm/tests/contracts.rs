@@ -363,3 +363,54 @@ fn preparation_refuses_what_is_not_allowed() {
 fn manifest_dir() -> String {
     std::env::var("CARGO_MANIFEST_DIR").expect("tests run under cargo")
 }
+
+/// Found by the `wasm_prepare` fuzz target (`fuzz/regressions/wasm_prepare/
+/// call-ref-recursion`): a function that calls itself through `call_ref` (function
+/// references, on in the engine) recursed past the depth counter, which counted only
+/// `call` and `call_indirect`, down to wasmtime's native stack limit, a machine-dependent
+/// outcome. It must end at the deterministic depth limit like any other recursion.
+#[test]
+fn recursion_through_call_ref_hits_the_deterministic_depth_limit() {
+    use wasm_encoder::*;
+    let mut m = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]);
+    types.ty().function([], []);
+    m.section(&types);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0).function(1);
+    m.section(&funcs);
+    let mut mem = MemorySection::new();
+    mem.memory(MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    m.section(&mem);
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("call_run", ExportKind::Func, 0);
+    m.section(&exports);
+    // `ref.func 1` needs the function declared in an element segment.
+    let mut elements = ElementSection::new();
+    elements.declared(Elements::Functions(std::borrow::Cow::Borrowed(&[1])));
+    m.section(&elements);
+    let mut code = CodeSection::new();
+    let mut run = Function::new([]);
+    run.instruction(&Instruction::Call(1))
+        .instruction(&Instruction::I32Const(0))
+        .instruction(&Instruction::End);
+    code.function(&run);
+    let mut rec = Function::new([]);
+    rec.instruction(&Instruction::RefFunc(1))
+        .instruction(&Instruction::CallRef(1))
+        .instruction(&Instruction::End);
+    code.function(&rec);
+    m.section(&code);
+    let vm = Vm::<MemHost>::new().unwrap();
+    let code = vm.prepare(&m.finish()).unwrap();
+    let r = call(&vm, &code, MemHost::default(), "run", "", false);
+    assert_eq!(r.result, Err(CallError::DepthExceeded), "{:?}", r.result);
+}
