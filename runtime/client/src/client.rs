@@ -127,31 +127,40 @@ impl Client {
     }
 
     /// `message` as a read signed by `signer` for method `path` (for example
-    /// `/govchain.v1.Audit/Query`), at this machine's clock.
+    /// `/govchain.v1.Audit/Query`), at this machine's clock. Fails if the signer's
+    /// department or operator id cannot travel in a header (control characters).
     pub fn signed<M: prost::Message>(
         &self,
         signer: &Signer,
         path: &str,
         message: M,
-    ) -> tonic::Request<M> {
+    ) -> Result<tonic::Request<M>> {
         let time_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let value = signer.read_header(
-            &self.status.chain_id,
-            path,
-            time_ms,
-            &message.encode_to_vec(),
-        );
-        let mut req = tonic::Request::new(message);
-        req.metadata_mut().insert(
-            govchain_proof::signed_read::AUTH_METADATA,
-            value
-                .parse()
-                .expect("department ids, decimal and hex are ASCII"),
-        );
-        req
+        signed_request(&self.status.chain_id, signer, path, time_ms, message)
     }
+}
+
+/// `message` as a read signed by `signer` on chain `chain_id` at `time_ms`.
+fn signed_request<M: prost::Message>(
+    chain_id: &str,
+    signer: &Signer,
+    path: &str,
+    time_ms: u64,
+    message: M,
+) -> Result<tonic::Request<M>> {
+    let value = signer.read_header(chain_id, path, time_ms, &message.encode_to_vec());
+    let value = value.parse().map_err(|_| ClientError::Signer {
+        account: signer.account(),
+        reason:
+            "the ids of a signed read cannot hold control characters (department ids are a-z, 0-9 and '-')"
+                .into(),
+    })?;
+    let mut req = tonic::Request::new(message);
+    req.metadata_mut()
+        .insert(govchain_proof::signed_read::AUTH_METADATA, value);
+    Ok(req)
 }
 
 /// A channel to a node's gRPC endpoint (`host:port` or a URL).
@@ -267,5 +276,24 @@ impl Receipt {
     /// Every event of type `T`, in order.
     pub fn all<'a, T: SystemEvent + 'a>(&'a self) -> impl Iterator<Item = &'a T> {
         self.events.iter().filter_map(T::of)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use govchain_crypto::PrivateKey;
+
+    #[test]
+    fn a_signed_read_carries_its_header_and_refuses_ids_a_header_cannot_carry() {
+        let ok = Signer::new("audit", PrivateKey::generate());
+        let req = signed_request("chain", &ok, "/p", 5, GetStatusRequest {}).unwrap();
+        let header = req
+            .metadata()
+            .get(govchain_proof::signed_read::AUTH_METADATA);
+        assert!(header.unwrap().to_str().unwrap().starts_with("audit;;5;"));
+        let bad = Signer::new("tax\nx-other: 1", PrivateKey::generate());
+        let e = signed_request("chain", &bad, "/p", 5, GetStatusRequest {}).unwrap_err();
+        assert!(e.to_string().starts_with("cannot sign as 'tax"), "{e}");
     }
 }

@@ -42,6 +42,14 @@ pub enum ClientError {
         /// The receipt's message.
         message: String,
     },
+    /// The signer cannot sign this request.
+    #[error("cannot sign as '{account}': {reason}")]
+    Signer {
+        /// The account.
+        account: String,
+        /// Why.
+        reason: String,
+    },
     /// An answer does not hold what the call promises.
     #[error("the node's answer is wrong: {0}")]
     Answer(String),

@@ -1373,9 +1373,9 @@ impl Demo {
             limit: 1000,
             ..Default::default()
         };
-        let req = self
-            .client
-            .signed(&self.signers["supervision"], "/govchain.v1.Audit/Query", q);
+        let req =
+            self.client
+                .signed(&self.signers["supervision"], "/govchain.v1.Audit/Query", q)?;
         let page = self
             .client
             .audit()

@@ -123,7 +123,7 @@ pub async fn export_audit(
     signer: &Signer,
     q: AuditQuery,
 ) -> anyhow::Result<(AuditExport, ExportFile)> {
-    let request = client.signed(signer, "/govchain.v1.Audit/Export", q.clone());
+    let request = client.signed(signer, "/govchain.v1.Audit/Export", q.clone())?;
     let export = client
         .audit()
         .max_decoding_message_size(256 << 20)

@@ -144,7 +144,7 @@ pub(crate) async fn audit(
         AuditCmd::Query { filter, csv, sign } => {
             let q = audit_query(home, &filter)?;
             let (client, _) = connect_checked(endpoint, home).await?;
-            let request = client.signed(&sign.signer(home)?, "/govchain.v1.Audit/Query", q);
+            let request = client.signed(&sign.signer(home)?, "/govchain.v1.Audit/Query", q)?;
             let page = client
                 .audit()
                 .query(request)

@@ -236,7 +236,7 @@ pub(crate) async fn cert(
                     &sign.signer(home)?,
                     "/govchain.v1.Certificates/ListCertificates",
                     request,
-                )
+                )?
             };
             let r = client
                 .certificates()
