@@ -282,19 +282,24 @@ impl Admission {
             .into_iter()
             .map(|st| {
                 let st = st?;
-                for c in &st.checks {
-                    let ok = match &st.key {
+                // Every verdict of this transaction is taken before any is judged: the
+                // batch's verdicts are in order, and one left behind would become the
+                // next transaction's.
+                let oks: Vec<bool> = st
+                    .checks
+                    .iter()
+                    .map(|c| match &st.key {
                         SignerKey::Prepared(_) => {
                             verdicts.next().expect("one verdict per batched signature")
                         }
                         SignerKey::Generic(key) => key.verify(c.msg(&st.tx), &c.sig).is_ok(),
-                    };
-                    if !ok {
-                        return Err(TxError::BadSignature {
-                            reason: c.failure.into(),
-                        }
-                        .into());
+                    })
+                    .collect();
+                if let Some((c, _)) = st.checks.iter().zip(oks).find(|(_, ok)| !ok) {
+                    return Err(TxError::BadSignature {
+                        reason: c.failure.into(),
                     }
+                    .into());
                 }
                 let v = VerifiedTx {
                     hash: sm3(&st.tx.body),
