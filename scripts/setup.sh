@@ -2,8 +2,9 @@
 # One setup step for a fresh machine (Debian 12): system packages the host build needs
 # (libclang for rocksdb's bindgen), the wasm32 toolchain of the contracts and the console's
 # verifier (Debian's rustc-web with its std sources; see docs/contracts.md), Node.js for
-# the console's front end and, with --browser, Chromium (and a CJK font for its
-# screenshots) for the console's browser test.
+# the console's front end, with --browser Chromium (and a CJK font for its screenshots)
+# for the console's browser test, and with --fuzz the nightly toolchain and cargo-fuzz
+# for the fuzz targets (fuzz/, docs/fuzzing.md).
 # Then builds the console's front end when its sources changed (scripts/build-console.sh).
 # Idempotent: a second run does nothing.
 set -euo pipefail
@@ -15,7 +16,16 @@ for pkg in libclang-dev rustc-web cargo-web rust-web-src rust-web-llvm lld-22; d
 done
 # The machine image may bring its own Node.js (not Debian's package): any npm will do.
 command -v npm >/dev/null || need+=(nodejs npm)
-if [ "${1:-}" = "--browser" ]; then
+browser=false
+fuzz=false
+for arg in "$@"; do
+  case "$arg" in
+    --browser) browser=true ;;
+    --fuzz) fuzz=true ;;
+    *) echo "setup: unknown option $arg (--browser, --fuzz)" >&2; exit 2 ;;
+  esac
+done
+if $browser; then
   for pkg in chromium fonts-wqy-microhei; do
     have "$pkg" || need+=("$pkg")
   done
@@ -30,6 +40,19 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 echo "setup: system packages present"
+
+if $fuzz; then
+  # cargo-fuzz builds with -Z flags: the nightly toolchain, next to the pinned stable one.
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    echo "setup: installing the nightly toolchain (for the fuzz targets)"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! command -v cargo-fuzz >/dev/null; then
+    echo "setup: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+  fi
+  echo "setup: fuzzing toolchain present"
+fi
 
 # The supervisor console (runtime/console), which the node embeds when it is compiled:
 # rebuilt when any of its sources (or the Rust crates its verifier compiles) is newer.

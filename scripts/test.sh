@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what the build needs, builds the node once, runs every test
-# (unit, contract-runtime and multi-process integration tests) and smoke-runs the bench.
+# (unit, contract-runtime and multi-process integration tests), smoke-runs the bench and
+# runs the fuzz targets that need no RocksDB for a minute each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --browser
+bash scripts/setup.sh --browser --fuzz
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 jobs=${GOVCHAIN_JOBS:-2}
 echo "== contracts (wasm32) and a reproducibility check"
@@ -42,5 +43,7 @@ echo "== bench smoke run (figures are printed, not asserted)"
 "$target/debug/govchain" bench --kind targets --txs 1000 --batch 250 --certs 20 --wasm contracts/artifacts/bench.wasm
 "$target/debug/govchain" bench --kind gate --txs 20000 --batch 2000
 "$target/debug/govchain" bench --kind custody --txs 20
+echo "== fuzz targets, short run (no RocksDB: decode_network, wasm_prepare; docs/fuzzing.md)"
+CARGO_BUILD_JOBS=$jobs bash scripts/fuzz.sh --ci
 echo "== the demo and the supervisor console in headless Chromium (screenshots: $target/console-screenshots)"
 bash scripts/console-test.sh "$target/debug/govchain"
