@@ -44,10 +44,8 @@ pub fn block_date(time_ms: u64) -> i64 {
     ((time_ms / 1000 + 8 * 3600) / 86_400) as i64
 }
 
-fn date_field(field: &'static str, s: &str) -> Result<i64, ExecError> {
-    parse_date(s)
-        .map_err(|reason| TxError::InvalidArgument { field, reason })
-        .map_err(Into::into)
+fn date_field(field: &'static str, s: &str) -> Result<i64, TxError> {
+    parse_date(s).map_err(|reason| TxError::InvalidArgument { field, reason })
 }
 
 /// A certificate type.
