@@ -77,3 +77,25 @@ async fn cli_round_trip_with_encrypted_keys() {
         .to_string();
     assert!(unknown.contains("no key for 'police'"), "{unknown}");
 }
+
+/// A node of another network (same chain id, other genesis) cannot pass for this one:
+/// the CLI refuses it before signing anything for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_refuses_a_node_of_another_genesis() {
+    let ours = Network::init(1).unwrap();
+    let theirs = Network::init(1).unwrap();
+    let node = NodeProcess::start(&theirs, 1).await.unwrap();
+    let e = cli_json(
+        &node.endpoint,
+        &ours.root,
+        &["audit", "query", "--as", "supervision"],
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not 'it-chain' of genesis"), "{e}");
+    assert!(
+        !node.log_text().contains("Audit/Query"),
+        "a signed read reached the node"
+    );
+}

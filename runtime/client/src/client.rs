@@ -40,6 +40,24 @@ impl Client {
         })
     }
 
+    /// [`Client::connect`], refused unless the node runs the chain of `chain_id` and
+    /// `genesis_hash` (from the network's genesis file, which a department holds). Use
+    /// this whenever the genesis is at hand: signed reads name the chain id, sealed
+    /// certificates go to its custody key set, and a node is not the one to say which
+    /// chain that is.
+    pub async fn connect_to(endpoint: &str, chain_id: &str, genesis_hash: &[u8]) -> Result<Client> {
+        let client = Client::connect(endpoint).await?;
+        if client.status.chain_id != chain_id || client.status.genesis_hash != genesis_hash {
+            return Err(ClientError::Answer(format!(
+                "the node at {endpoint} runs chain '{}' of genesis {}, not '{chain_id}' of genesis {}",
+                client.status.chain_id,
+                hex(&client.status.genesis_hash),
+                hex(genesis_hash)
+            )));
+        }
+        Ok(client)
+    }
+
     /// The chain's id, as the node reported it at connection.
     pub fn chain_id(&self) -> &str {
         &self.status.chain_id
@@ -161,6 +179,10 @@ fn signed_request<M: prost::Message>(
     req.metadata_mut()
         .insert(govchain_proof::signed_read::AUTH_METADATA, value);
     Ok(req)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    govchain_types::HashHex(bytes).to_string()
 }
 
 /// A channel to a node's gRPC endpoint (`host:port` or a URL).

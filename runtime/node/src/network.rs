@@ -140,12 +140,9 @@ pub async fn export_audit(
 /// and certificates are checked against it, never against what the node says).
 pub async fn connect_checked(endpoint: &str, home: &Path) -> anyhow::Result<(Client, Genesis)> {
     let genesis = network_genesis(&home.join("genesis.json"))?;
-    let client = Client::connect(endpoint).await?;
-    anyhow::ensure!(
-        client.status().genesis_hash == genesis.hash() && client.chain_id() == genesis.chain_id,
-        "the node at {endpoint} runs another chain than {}/genesis.json",
-        home.display()
-    );
+    let client = Client::connect_to(endpoint, &genesis.chain_id, &genesis.hash())
+        .await
+        .with_context(|| format!("checking the node against {}/genesis.json", home.display()))?;
     Ok((client, genesis))
 }
 
