@@ -78,7 +78,47 @@ impl Client {
             .get_releases(GetReleasesRequest { request })
             .await?
             .into_inner();
+        Releases::verify(r, request, signer, trust)
+    }
+
+    /// [`Client::releases`] again every half second until a threshold of shares verify
+    /// or `wait` has passed; `progress` sees each round.
+    pub async fn wait_for_releases(
+        &self,
+        signer: &Signer,
+        trust: &Trust,
+        request: u64,
+        wait: Duration,
+        mut progress: impl FnMut(&Releases),
+    ) -> Result<Releases> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let r = self.releases(signer, trust, request).await?;
+            if r.good.len() >= trust.custody.threshold() || Instant::now() >= deadline {
+                return Ok(r);
+            }
+            progress(&r);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Releases {
+    /// Decrypts with `signer`'s key and verifies against `trust`'s custody key set the
+    /// releases a node served for access request `request` (`GetReleases`).
+    pub fn verify(
+        r: GetReleasesResponse,
+        request: u64,
+        signer: &Signer,
+        trust: &Trust,
+    ) -> Result<Releases> {
         let req = r.request.clone().unwrap_or_default();
+        if req.seq != request {
+            return Err(ClientError::Answer(format!(
+                "the node served the releases of request {} for request {request}",
+                req.seq
+            )));
+        }
         if let Some(job) = &req.job {
             return Err(ClientError::Answer(format!(
                 "request {request} is a compute job: its key shares go to the executor {}, and its result is read with `govchain compute result {request}`",
@@ -109,29 +149,6 @@ impl Client {
         })
     }
 
-    /// [`Client::releases`] again every half second until a threshold of shares verify
-    /// or `wait` has passed; `progress` sees each round.
-    pub async fn wait_for_releases(
-        &self,
-        signer: &Signer,
-        trust: &Trust,
-        request: u64,
-        wait: Duration,
-        mut progress: impl FnMut(&Releases),
-    ) -> Result<Releases> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let r = self.releases(signer, trust, request).await?;
-            if r.good.len() >= trust.custody.threshold() || Instant::now() >= deadline {
-                return Ok(r);
-            }
-            progress(&r);
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-}
-
-impl Releases {
     /// Shares that verified.
     pub fn verified(&self) -> usize {
         self.good.len()
@@ -326,9 +343,10 @@ mod tests {
         }
     }
 
-    /// A certificate sealed by `signer`, and the releases of request 7 for it by the
-    /// holders `numbers`, encrypted to the requester as validators do (SM2 directly).
-    fn served(f: &Fixture, signer: &PrivateKey, numbers: &[u32]) -> (Releases, Vec<u8>) {
+    /// What a node serves for request 7: a certificate sealed by `signer` and its
+    /// releases by the holders `numbers`, encrypted to the requester as validators do
+    /// (SM2 directly); and the document.
+    fn served(f: &Fixture, signer: &PrivateKey, numbers: &[u32]) -> (GetReleasesResponse, Vec<u8>) {
         let doc = b"{\"holder\":\"zhang\"}".to_vec();
         let p = seal_certificate(
             "chain",
@@ -373,8 +391,6 @@ mod tests {
                 }
             })
             .collect();
-        let (shares, good) =
-            verify_shares(&f.trust.custody, &envelope, &releases, &f.requester, "bank");
         let response = GetReleasesResponse {
             request: Some(pb::AccessRequest {
                 seq: 7,
@@ -384,23 +400,31 @@ mod tests {
             }),
             releases,
             certificate: Some(cert),
+            custody: Some(pb::CustodyKeySet {
+                public_key_set: f.trust.custody.to_bytes(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
-        (
-            Releases {
-                response,
-                shares,
-                good,
-                envelope,
-            },
-            doc,
-        )
+        (response, doc)
+    }
+
+    /// What the requester makes of `response` for request 7.
+    fn verify(f: &Fixture, response: GetReleasesResponse) -> Result<Releases> {
+        let bank = Signer::new("bank", f.requester.clone());
+        Releases::verify(response, 7, &bank, &f.trust)
+    }
+
+    /// [`served`], verified.
+    fn releases(f: &Fixture, signer: &PrivateKey, numbers: &[u32]) -> (Releases, Vec<u8>) {
+        let (response, doc) = served(f, signer, numbers);
+        (verify(f, response).unwrap(), doc)
     }
 
     #[test]
     fn a_threshold_of_honest_shares_opens_the_document() {
         let f = fixture();
-        let (r, doc) = served(&f, &f.issuer, &[1, 3]);
+        let (r, doc) = releases(&f, &f.issuer, &[1, 3]);
         let opened = r.open(&f.trust).unwrap();
         assert_eq!(*opened.document, doc);
         assert_eq!(opened.combined, ["node1", "node3"]);
@@ -409,7 +433,7 @@ mod tests {
     #[test]
     fn fewer_shares_than_the_threshold_open_nothing() {
         let f = fixture();
-        let (r, _) = served(&f, &f.issuer, &[2]);
+        let (r, _) = releases(&f, &f.issuer, &[2]);
         let e = r.open(&f.trust).unwrap_err();
         assert!(matches!(e, ClientError::Document { .. }), "{e}");
     }
@@ -418,7 +442,7 @@ mod tests {
     fn a_certificate_signed_by_an_unregistered_key_is_refused() {
         let f = fixture();
         let forger = PrivateKey::generate();
-        let (r, _) = served(&f, &forger, &[1, 2]);
+        let (r, _) = releases(&f, &forger, &[1, 2]);
         let e = r.open(&f.trust).unwrap_err().to_string();
         assert!(e.contains("a key genesis does not register"), "{e}");
     }
@@ -426,7 +450,7 @@ mod tests {
     #[test]
     fn another_certificate_served_for_the_request_is_refused() {
         let f = fixture();
-        let (mut r, _) = served(&f, &f.issuer, &[1, 2]);
+        let (mut r, _) = releases(&f, &f.issuer, &[1, 2]);
         r.response.request.as_mut().unwrap().cert_id = cert_id("property", "NJ-2");
         let e = r.open(&f.trust).unwrap_err().to_string();
         assert!(e.contains("which is about"), "{e}");
@@ -435,7 +459,7 @@ mod tests {
     #[test]
     fn a_share_for_someone_else_does_not_verify_or_count() {
         let f = fixture();
-        let (mut r, _) = served(&f, &f.issuer, &[1, 2]);
+        let (mut r, _) = releases(&f, &f.issuer, &[1, 2]);
         // The same releases seen by another department's key: none decrypts.
         let envelope =
             Envelope::parse(&r.response.certificate.as_ref().unwrap().key_envelope).unwrap();
@@ -450,5 +474,24 @@ mod tests {
         assert!(views.iter().all(|v| v.status.contains("not yours")));
         r.good = good;
         assert!(r.open(&f.trust).is_err());
+    }
+
+    #[test]
+    fn the_releases_of_another_request_are_refused() {
+        let f = fixture();
+        let (mut response, _) = served(&f, &f.issuer, &[1, 2]);
+        response.request.as_mut().unwrap().seq = 8;
+        let e = verify(&f, response).unwrap_err().to_string();
+        assert!(e.contains("releases of request 8 for request 7"), "{e}");
+    }
+
+    #[test]
+    fn releases_under_another_custody_key_set_are_refused() {
+        let f = fixture();
+        let (mut response, _) = served(&f, &f.issuer, &[1, 2]);
+        let (other, _) = govchain_custody::deal(3, 2).unwrap();
+        response.custody.as_mut().unwrap().public_key_set = other.to_bytes();
+        let e = verify(&f, response).unwrap_err().to_string();
+        assert!(e.contains("custody key set differs"), "{e}");
     }
 }
