@@ -48,6 +48,15 @@ async fn the_demo_runs_all_three_scenarios_on_a_real_network() {
             .starts_with("宁房资〔2026〕第")
     );
     assert_eq!(housing["refused_decision"]["eligible"], false);
+    let review = &report["mortgage_review"];
+    assert_eq!(
+        review["certificate"], housing["decision"]["certificate"]["number"],
+        "the bank opened the eligibility certificate it read"
+    );
+    assert!(
+        review["opened_with"].as_array().unwrap().len() >= 3,
+        "a threshold of custodians' shares opened it: {review}"
+    );
     let compute = &report["compute_to_data"];
     assert_eq!(
         compute["executor"], "node4",

@@ -24,16 +24,28 @@ pub async fn await_result(
     wait: Duration,
     key: &PrivateKey,
 ) -> anyhow::Result<(GetReleasesResponse, Vec<u8>)> {
+    let r = wait_for_result(client, request, wait).await?;
+    let plain = check_result(genesis, request, &r, key)?;
+    Ok((r, plain))
+}
+
+/// What the node serves for job `request` once its executor posted a result, polled
+/// for up to `wait`; unchecked (see [`check_result`]).
+pub async fn wait_for_result(
+    client: &Client,
+    request: u64,
+    wait: Duration,
+) -> anyhow::Result<GetReleasesResponse> {
     let mut client = client.certificates();
     let started = Instant::now();
-    let r = loop {
+    loop {
         let r = client
             .get_releases(GetReleasesRequest { request })
             .await
             .map_err(ClientError::from)?
             .into_inner();
         if r.result.is_some() {
-            break r;
+            return Ok(r);
         }
         let job = r.request.as_ref().and_then(|q| q.job.as_ref());
         let Some(job) = job else {
@@ -48,9 +60,7 @@ pub async fn await_result(
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let plain = check_result(genesis, request, &r, key)?;
-    Ok((r, plain))
+    }
 }
 
 /// Checks the result of job `request` in `r` against genesis alone (the executor's SM2

@@ -1,9 +1,9 @@
-//! The golden test of the three demo scenarios: it replays the transactions of `govchain
-//! demo` (`demo.rs`: contract deployment by governance, housing eligibility,
-//! compute-to-data, the sharing incentive, the audit trail) on an in-process chain with
-//! fixed keys, chain salt, custody key set, clock and randomness, and pins every block
-//! (height, hash, state root, audit root and count, SM3 of its transaction hashes and of
-//! its encoded receipts), every exported audit trail and the secondary indexes in
+//! The golden test of the demo: it runs the demo's own script (`script/`: contract
+//! deployment by governance, housing eligibility, compute-to-data, the sharing
+//! incentive, the audit trail) on an in-process chain with fixed keys, chain salt,
+//! custody key set, clock and randomness (`replay.rs`), and pins every block (height,
+//! hash, state root, audit root and count, SM3 of its transaction hashes and of its
+//! encoded receipts), every exported audit trail and the secondary indexes in
 //! `runtime/demo/tests/golden/scenarios.txt`. Any change to what the scenarios write
 //! on chain, byte for byte, fails it, naming the first block that differs.
 //!
@@ -11,19 +11,19 @@
 //! `GOVCHAIN_BLESS=1 cargo test -p govchain-demo golden` and review the diff of the file.
 //!
 //! The chain is the node's own core (`govchain_consensus::Chain`: admission with SM2
-//! verification, execution, sealing, commit), driven block by block: where the demo
-//! sends one transaction and waits, one block; where it sends a batch, one block per
-//! batch (of at most [`BATCH`]). The validator's key-share custodian and job runner
-//! (`custodian.rs`, `jobs.rs`) run their scans, with seeded randomness, right after the
-//! blocks that give them work, and their transactions form the next block.
+//! verification, execution, sealing, commit), driven one block per step: where the
+//! demo sends one transaction and waits, one block; where it sends a batch, one block
+//! per batch (of at most 500). The validator's key-share custodian and job runner
+//! (`custodian.rs`, `jobs.rs`) run their scans, with seeded randomness, where the
+//! script waits for them, and their transactions form the next block.
 
-mod harness;
-mod housing;
-mod sharing;
+mod replay;
 
 use std::path::PathBuf;
 
-use harness::Net;
+use replay::Replay;
+
+use crate::script::{CONTRACTS, Script};
 
 /// The pinned lines, checked into the repository.
 fn golden_file() -> PathBuf {
@@ -42,37 +42,51 @@ const HEADER: &str = "\
 # and review the diff.
 ";
 
-/// Most transactions per block when the demo submits a batch.
-const BATCH: usize = 500;
+/// The demo's contracts, built (`scripts/build-contracts.sh`).
+fn contracts() -> Vec<(&'static str, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts/artifacts");
+    CONTRACTS
+        .iter()
+        .map(|(name, file)| {
+            let p = dir.join(file);
+            let code = std::fs::read(&p).unwrap_or_else(|e| {
+                panic!(
+                    "reading {}: {e} (build the contracts with scripts/build-contracts.sh)",
+                    p.display()
+                )
+            });
+            (*name, code)
+        })
+        .collect()
+}
 
-/// Runs the deployment, the three scenarios and the audit trail on a fresh chain and
-/// returns the pinned lines.
+/// Runs the demo's script on a fresh chain and returns the pinned lines.
 fn run_scenarios() -> Vec<String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio runtime");
-    rt.block_on(async {
-        let mut net = Net::new();
-        let code = housing::contracts();
-        for (name, wasm) in &code {
-            let hash = hex::encode(govchain_crypto::sm3(wasm));
-            net.lines
-                .push(format!("contract {name} bytes={} sm3={hash}", wasm.len()));
-        }
-        housing::deploy(&mut net, &code).await;
-        let tax_cert = housing::housing_eligibility(&mut net).await;
-        sharing::compute_to_data(&mut net, &tax_cert).await;
-        sharing::sharing_incentive(&mut net).await;
-        sharing::audit_trail(&mut net);
-        net.lines.push(index_line(&net));
-        net.lines
-    })
+    let code = contracts();
+    let mut script = Script::new(Replay::new(), true);
+    for (name, wasm) in &code {
+        let hash = hex::encode(govchain_crypto::sm3(wasm));
+        script
+            .d
+            .lines
+            .push(format!("contract {name} bytes={} sm3={hash}", wasm.len()));
+    }
+    if let Err(e) = rt.block_on(script.all(&code)) {
+        panic!("the demo's script failed on the replay: {e:#}");
+    }
+    let index = index_line(&script.d);
+    let mut lines = script.d.lines;
+    lines.push(index);
+    lines
 }
 
 /// The secondary indexes execution wrote (points ledgers, audit and certificate
 /// indexes), which no root covers: their entry count and an SM3 over every entry in key
 /// order.
-fn index_line(net: &Net) -> String {
+fn index_line(net: &Replay) -> String {
     let mut hash = Vec::new();
     let mut entries = 0;
     for kv in net
