@@ -7,12 +7,15 @@
 //! - [`subject`]: national ID checks and `subject_id = SM3(chain salt || national ID)`;
 //! - [`signed_read`]: the bytes a department signs to authenticate a read;
 //! - [`certificate`]: a certificate's id, signing bytes and content hash, and the
-//!   associated data of a sealed key share.
+//!   associated data of a sealed key share;
+//! - [`commit`]: the signing bytes of consensus votes and proposals, validator sets and
+//!   the commit certificate that decides a block.
 //!
 //! It depends on nothing that cannot compile to `wasm32-unknown-unknown` (no store, no
 //! gRPC, no threads).
 
 pub mod certificate;
+pub mod commit;
 pub mod export;
 pub mod signed_read;
 pub mod subject;

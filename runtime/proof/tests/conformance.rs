@@ -1,12 +1,15 @@
 //! Conformance vectors of what a verifier outside the node computes
 //! (`conformance/vectors.json`, `checked_by` = this file): subject ids, signed-read
-//! bytes and an audit export file made by the current node.
+//! bytes, an audit export file made by the current node, and the bytes of consensus
+//! votes, proposals and validator sets with a commit certificate.
 
 #[path = "../../../conformance/harness.rs"]
 mod harness;
 
 use govchain_crypto::PrivateKey;
+use govchain_proof::commit::{ValidatorSet, proposal_bytes, verify_commit, vote_bytes};
 use govchain_proof::{ExportFile, TrustAnchor, signed_read, subject_id};
+use govchain_types::pb;
 
 const FILE: &str = "runtime/proof/tests/conformance.rs";
 
@@ -20,7 +23,12 @@ fn key(name: &str) -> PrivateKey {
 fn every_vector_of_this_file_is_checked() {
     harness::assert_file_covered(
         FILE,
-        &["subject.id", "signed_read.bytes", "audit.export_file"],
+        &[
+            "subject.id",
+            "signed_read.bytes",
+            "audit.export_file",
+            "commit.certificate",
+        ],
     );
 }
 
@@ -75,5 +83,43 @@ fn audit_export_file() {
     *bytes.last_mut().unwrap() ^= 1;
     tampered.records[0].encoded = hex::encode(bytes);
     assert!(tampered.verify(&anchor).is_err());
+    v.finish();
+}
+
+#[test]
+fn commit_certificate() {
+    let v = harness::vector("commit.certificate");
+    let (chain, height, hash) = (v.text("chain_id"), v.u64("height"), v.bytes("block_hash"));
+    let round = v.u64("round") as u32;
+    let names = ["node1", "node2", "node3"];
+    let set = ValidatorSet::new(names.map(|n| (n.to_string(), key(n).public_key()))).unwrap();
+    v.check("validator_set", govchain_types::encode(&set.to_pb()));
+    v.check("validators_hash", set.hash());
+    v.check(
+        "proposal_bytes",
+        proposal_bytes(chain, height, round, None, &hash, "node1"),
+    );
+    let mut cert = pb::CommitCertificate {
+        height,
+        round,
+        block_hash: hash.clone(),
+        signatures: vec![],
+    };
+    for n in names {
+        let bytes = vote_bytes(chain, height, round, pb::VoteKind::Precommit, &hash, n);
+        let signature = key(n).sign(&bytes).to_bytes().to_vec();
+        if n == "node1" {
+            v.check("precommit_bytes.node1", &bytes);
+            v.check("precommit_signature.node1", &signature);
+        }
+        cert.signatures.push(pb::CommitSignature {
+            validator: n.into(),
+            signature,
+        });
+    }
+    v.check("certificate", govchain_types::encode(&cert));
+    assert_eq!(verify_commit(chain, &set, height, &hash, &cert), Ok(3));
+    cert.signatures.truncate(2);
+    assert!(verify_commit(chain, &set, height, &hash, &cert).is_err());
     v.finish();
 }
