@@ -85,6 +85,21 @@ pub struct Releases {
     pub result: Option<pb::JobResult>,
 }
 
+impl Releases {
+    /// What `GetReleases` answers, on a chain whose tip has time `tip_time_ms`.
+    pub fn into_response(self, tip_time_ms: u64) -> pb::GetReleasesResponse {
+        pb::GetReleasesResponse {
+            request: Some(self.request),
+            releases: self.releases,
+            certificate: Some(self.certificate),
+            custody: self.custody,
+            holders: self.holders,
+            tip_time_ms,
+            result: self.result,
+        }
+    }
+}
+
 /// An allowed request with its released shares, certificate, custody key set and share
 /// holders.
 pub fn releases(store: &Arc<Store>, request: u64) -> std::result::Result<Releases, ExecError> {

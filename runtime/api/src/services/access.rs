@@ -75,15 +75,9 @@ impl certificates_server::Certificates for CertificatesService {
     ) -> Result<Response<GetReleasesResponse>, Status> {
         let r = query::releases(self.chain.store(), req.into_inner().request)
             .map_err(|e| tx_status(&e))?;
-        Ok(Response::new(GetReleasesResponse {
-            request: Some(r.request),
-            releases: r.releases,
-            certificate: Some(r.certificate),
-            custody: r.custody,
-            holders: r.holders,
-            tip_time_ms: self.chain.tip().header.time_ms,
-            result: r.result,
-        }))
+        Ok(Response::new(
+            r.into_response(self.chain.tip().header.time_ms),
+        ))
     }
 
     async fn get_policy(

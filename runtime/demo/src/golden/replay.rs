@@ -358,15 +358,7 @@ impl Driver for Replay {
 
     async fn releases(&mut self, request: u64) -> anyhow::Result<GetReleasesResponse> {
         let r = query::releases(self.chain.store(), request)?;
-        Ok(GetReleasesResponse {
-            request: Some(r.request),
-            releases: r.releases,
-            certificate: Some(r.certificate),
-            custody: r.custody,
-            holders: r.holders,
-            tip_time_ms: self.chain.tip().header.time_ms,
-            result: r.result,
-        })
+        Ok(r.into_response(self.chain.tip().header.time_ms))
     }
 
     async fn audit_query(&mut self, q: pb::AuditQuery) -> anyhow::Result<pb::AuditPage> {
