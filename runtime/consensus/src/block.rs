@@ -1,6 +1,7 @@
 //! Building, signing and checking blocks.
 
 use govchain_crypto::{PrivateKey, PublicKey, Signature, sm3};
+use govchain_proof::commit::vote_bytes;
 use govchain_types::{Hash, HashHex, decode, pb};
 
 use crate::{ConsensusError, Result};
@@ -29,6 +30,7 @@ impl SealedBlock {
                 header: bytes,
                 signature,
                 txs,
+                commit: None,
             },
             header,
         }
@@ -62,5 +64,28 @@ impl SealedBlock {
             .map_err(|e| bad(format!("signature: {e}")))?;
         key.verify(&self.block.header, &sig)
             .map_err(|_| bad("proposer signature does not verify".into()))
+    }
+
+    /// The commit certificate of a block decided by its proposer alone (solo): the
+    /// proposer's precommit at round 0, signed with `key` as `validator`.
+    pub fn solo_certificate(&self, validator: &str, key: &PrivateKey) -> pb::CommitCertificate {
+        let h = &self.header;
+        let bytes = vote_bytes(
+            &h.chain_id,
+            h.height,
+            0,
+            pb::VoteKind::Precommit,
+            &self.hash,
+            validator,
+        );
+        pb::CommitCertificate {
+            height: h.height,
+            round: 0,
+            block_hash: self.hash.to_vec(),
+            signatures: vec![pb::CommitSignature {
+                validator: validator.into(),
+                signature: key.sign(&bytes).to_bytes().to_vec(),
+            }],
+        }
     }
 }

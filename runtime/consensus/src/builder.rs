@@ -59,7 +59,8 @@ impl Chain {
     }
 
     /// Executes `txs` as the next block with `time_ms`, signs it with `key` as
-    /// `proposer`, commits it atomically and announces it (the solo engine's path).
+    /// `proposer`, decides it with `proposer`'s precommit alone (a one-of-one commit
+    /// certificate), commits it atomically and announces it (the solo engine's path).
     pub fn produce_block(
         &self,
         txs: Vec<VerifiedTx>,
@@ -67,8 +68,9 @@ impl Chain {
         proposer: &str,
         key: &PrivateKey,
     ) -> Result<Arc<CommittedBlock>> {
-        let (sealed, exec) =
+        let (mut sealed, exec) =
             self.execute_and_seal(&self.tip(), vec![], &txs, time_ms, proposer, key)?;
+        sealed.block.commit = Some(sealed.solo_certificate(proposer, key));
         self.commit(sealed, &txs, exec, vec![])
     }
 
@@ -210,6 +212,8 @@ impl Chain {
             audit_root: exec.audit_root.to_vec(),
             tx_count: txs.len() as u32,
             audit_count: exec.audit_count,
+            validators_hash: exec.validators_hash.to_vec(),
+            next_validators_hash: exec.next_validators_hash.to_vec(),
         };
         let signed: Vec<pb::SignedTx> = txs.iter().map(|t| t.tx.clone()).collect();
         Ok((SealedBlock::seal(header, signed, Some(key)), exec))

@@ -216,6 +216,12 @@ impl Chain {
             ("state root", &h.state_root, exec.state_root),
             ("receipts root", &h.receipts_root, exec.receipts_root),
             ("audit root", &h.audit_root, exec.audit_root),
+            ("validators hash", &h.validators_hash, exec.validators_hash),
+            (
+                "next validators hash",
+                &h.next_validators_hash,
+                exec.next_validators_hash,
+            ),
         ];
         for (name, theirs, ours) in roots {
             if theirs.as_slice() != ours {

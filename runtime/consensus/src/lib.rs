@@ -167,6 +167,8 @@ impl Chain {
                     audit_root: exec.audit_root.to_vec(),
                     tx_count: 0,
                     audit_count: 0,
+                    validators_hash: exec.validators_hash.to_vec(),
+                    next_validators_hash: exec.next_validators_hash.to_vec(),
                 };
                 let sealed = SealedBlock::seal(header, vec![], None);
                 store.commit_block(BlockCommit {

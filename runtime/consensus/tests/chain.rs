@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use govchain_consensus::{ApplyError, Chain, ChainConfig, SealedBlock};
 use govchain_crypto::PrivateKey;
+use govchain_proof::commit::{ValidatorSet, verify_commit};
 use govchain_state::genesis::{
     ChainParams, Committee, Genesis, GenesisDepartment, GenesisValidator,
 };
@@ -566,6 +567,45 @@ async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
         ))
         .unwrap();
     assert!(r.is_some(), "receipts are stored on the follower too");
+}
+
+/// Every solo block carries its validator's precommit as a one-of-one commit
+/// certificate, stored with the block; it verifies against the validator set the header
+/// commits to, and a follower refuses a header that names another set.
+#[tokio::test]
+async fn solo_blocks_carry_a_certificate_of_the_set_their_header_names() {
+    let f = fixture();
+    let set = ValidatorSet::new([("node1".to_string(), f.validator.public_key())]).unwrap();
+    let genesis = SealedBlock::decode(&f.chain.store().block(0).unwrap().unwrap()).unwrap();
+    assert_eq!(genesis.header.validators_hash, set.hash());
+    assert!(
+        genesis.block.commit.is_none(),
+        "block 0 is genesis, not decided"
+    );
+    submit_one(&f.chain, tx(&f.tax, "tax", "test", 0, "doc-0"))
+        .await
+        .unwrap();
+    let txs = f.chain.take_pending(100);
+    f.chain
+        .produce_block(txs, 2_000, "node1", &f.validator)
+        .unwrap();
+    let raw = f.chain.store().block(1).unwrap().unwrap();
+    let stored = SealedBlock::decode(&raw).unwrap();
+    assert_eq!(stored.header.validators_hash, set.hash());
+    assert_eq!(stored.header.next_validators_hash, set.hash());
+    let cert = stored.block.commit.clone().expect("a commit certificate");
+    assert_eq!(verify_commit("test", &set, 1, &stored.hash, &cert), Ok(1));
+    let dir = tempfile::tempdir().unwrap();
+    let follower = open(dir.path(), &f.genesis);
+    let other = resealed(&raw, &f.validator, |h, _| h.validators_hash = vec![7; 32]);
+    let err = follower
+        .apply_block(&other, Some("node1"), vec![])
+        .unwrap_err();
+    assert!(
+        matches!(err, ApplyError::Diverged(ref m) if m.contains("validators hash")),
+        "{err}"
+    );
+    follower.apply_block(&raw, Some("node1"), vec![]).unwrap();
 }
 
 /// A proposer takes only what fits `max_block_bytes`; the rest waits for the next

@@ -50,6 +50,8 @@ fn block_seal() {
         audit_root: unhex(h, "audit_root"),
         tx_count: num(h, "tx_count") as u32,
         audit_count: num(h, "audit_count") as u32,
+        validators_hash: unhex(h, "validators_hash"),
+        next_validators_hash: unhex(h, "next_validators_hash"),
     };
     let txs = v
         .input("txs")

@@ -48,6 +48,17 @@ pub struct ExecutedBlock {
     pub audit_count: u32,
     /// State commitment after the block.
     pub state_root: Hash,
+    /// SM3 of the voting validator set the block executed on (`validators_hash`).
+    pub validators_hash: Hash,
+    /// SM3 of the voting validator set after the block (`next_validators_hash`).
+    pub next_validators_hash: Hash,
+}
+
+/// SM3 of the voting validator set in `o`.
+fn set_hash(o: &Overlay) -> Result<Hash> {
+    crate::nodes::voting_set(o)
+        .map(|set| set.hash())
+        .map_err(|e| StateError::Node(format!("the voting validator set: {e}")))
 }
 
 /// Gas of a contract call that sets none.
@@ -122,6 +133,7 @@ impl Executor {
     pub fn execute_genesis(&self, genesis: &Genesis) -> Result<ExecutedBlock> {
         let mut o = Overlay::new(self.store.clone());
         genesis.apply(&mut o)?;
+        let validators_hash = set_hash(&o)?;
         let writes = o.into_writes();
         let empty: [&[u8]; 0] = [];
         Ok(ExecutedBlock {
@@ -133,6 +145,8 @@ impl Executor {
             receipts_root: merkle::root(&empty),
             audit_root: merkle::root(&empty),
             audit_count: 0,
+            validators_hash,
+            next_validators_hash: validators_hash,
         })
     }
 
@@ -151,6 +165,7 @@ impl Executor {
         let mut o = Overlay::over(self.store.clone(), base);
         let policy = self.policy_at(&o)?;
         let params = chain_params(&o)?;
+        let validators_hash = set_hash(&o)?;
         let env = Env {
             vm: &self.vm,
             ctx,
@@ -206,6 +221,7 @@ impl Executor {
             }
             receipts.push(receipt);
         }
+        let next_validators_hash = set_hash(&o)?;
         let writes = o.into_writes();
         let hashes: Vec<&[u8]> = txs.iter().map(|t| t.hash.as_slice()).collect();
         let encoded: Vec<Vec<u8>> = receipts.iter().map(govchain_types::encode).collect();
@@ -221,6 +237,8 @@ impl Executor {
             receipts,
             writes: writes.state,
             index,
+            validators_hash,
+            next_validators_hash,
         })
     }
 

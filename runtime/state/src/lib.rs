@@ -32,6 +32,7 @@ pub mod genesis;
 pub mod governance;
 pub mod local;
 mod nodes;
+pub use nodes::voting_set;
 mod overlay;
 pub mod query;
 pub mod requests;

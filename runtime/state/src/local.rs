@@ -238,6 +238,7 @@ impl LocalChain {
             signature: self.keys["tax"].sign(&header).to_bytes().to_vec(),
             header,
             txs: vec![],
+            commit: None,
         };
         self.store.commit_block(BlockCommit {
             height,

@@ -2,6 +2,7 @@
 //! mode the leader makes the replication membership follow the committed set.
 
 use govchain_crypto::PublicKey;
+use govchain_proof::commit::ValidatorSet;
 use govchain_store::Records;
 use govchain_types::event::{Event, NodeAdded, NodeRemoved};
 use govchain_types::{ExecError, TxError, pb, validate_dept_id};
@@ -127,4 +128,19 @@ pub(crate) fn apply(
         );
     }
     Ok(())
+}
+
+/// The voting validators (observers left out) in `o`: the set whose commit certificate
+/// decides a block executed on this state.
+pub fn voting_set(o: &Overlay) -> Result<ValidatorSet, ExecError> {
+    let voting = crate::values(o, &tables::VALIDATOR, tables::VALIDATOR.all())?
+        .into_iter()
+        .filter(|v: &pb::Validator| !v.observer)
+        .map(|v| {
+            PublicKey::from_sec1(&v.public_key)
+                .map(|key| (v.id.clone(), key))
+                .map_err(|e| internal(format!("the key of validator '{}': {e}", v.id)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    ValidatorSet::new(voting).map_err(internal)
 }

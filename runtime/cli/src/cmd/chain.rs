@@ -156,6 +156,8 @@ fn header_json(h: &pb::BlockHeader, hash: &[u8], signature: &[u8]) -> Value {
         "state_root": hex::encode(&h.state_root),
         "receipts_root": hex::encode(&h.receipts_root),
         "audit_root": hex::encode(&h.audit_root),
+        "validators_hash": hex::encode(&h.validators_hash),
+        "next_validators_hash": hex::encode(&h.next_validators_hash),
         "signature": hex::encode(signature),
         "chain_id": h.chain_id,
     })
@@ -383,6 +385,14 @@ pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyh
     let h = r.header.unwrap_or_default();
     let block = r.block.unwrap_or_default();
     let mut value = header_json(&h, &r.hash, &block.signature);
+    value["commit"] = block.commit.as_ref().map_or(Value::Null, |c| {
+        json!({
+            "height": c.height,
+            "round": c.round,
+            "block_hash": hex::encode(&c.block_hash),
+            "signatures": c.signatures.iter().map(|s| json!({"validator": s.validator, "signature": hex::encode(&s.signature)})).collect::<Vec<_>>(),
+        })
+    });
     value["transactions"] = r.receipts.iter().map(receipt_json).collect();
     emit(json_out, &value, || {
         println!(
@@ -411,6 +421,30 @@ pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyh
                     } else {
                         hex::encode(&block.signature)
                     }
+                ),
+                ("validators hash", hex::encode(&h.validators_hash)),
+                (
+                    "next validators",
+                    if h.next_validators_hash == h.validators_hash {
+                        "unchanged".into()
+                    } else {
+                        hex::encode(&h.next_validators_hash)
+                    }
+                ),
+                (
+                    "decided by",
+                    block.commit.as_ref().map_or_else(
+                        || "(no commit certificate)".into(),
+                        |c| {
+                            let who: Vec<&str> =
+                                c.signatures.iter().map(|s| s.validator.as_str()).collect();
+                            format!(
+                                "precommits of {} in round {} (SM2; check with `govchain block get --json`)",
+                                who.join(", "),
+                                c.round
+                            )
+                        }
+                    )
                 ),
                 ("transactions", h.tx_count.to_string()),
                 ("audit records", h.audit_count.to_string()),
