@@ -152,6 +152,33 @@ impl Chain {
         Ok(())
     }
 
+    /// Refuses a block that holds a transaction twice, or one committed before: it would
+    /// execute as a failure and overwrite the original's receipt and location. Every node
+    /// judges this on the same committed state, so every node refuses the same block.
+    fn check_new(&self, height: u64, hashes: &[Hash]) -> std::result::Result<(), ApplyError> {
+        let mut seen = std::collections::HashSet::with_capacity(hashes.len());
+        for hash in hashes {
+            if !seen.insert(hash) {
+                return Err(ApplyError::Rejected(format!(
+                    "block {height} holds transaction {} twice",
+                    HashHex(hash)
+                )));
+            }
+            let committed = self
+                .store
+                .tx_location(hash)
+                .map_err(|e| ApplyError::Node(e.into()))?;
+            if let Some(at) = committed {
+                return Err(ApplyError::Rejected(format!(
+                    "block {height} holds transaction {}, committed in block {} already",
+                    HashHex(hash),
+                    at.height
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Verifies a block's transactions and executes them on `tip`, comparing every root
     /// with the header.
     pub(crate) fn verify_and_execute(
@@ -169,6 +196,7 @@ impl Chain {
             .iter()
             .map(|t| govchain_crypto::sm3(&t.body))
             .collect();
+        self.check_new(h.height, &hashes)?;
         let known = self.mempool.lock().find(&hashes.iter().copied().collect());
         let txs: Vec<VerifiedTx> = self
             .verify_pool

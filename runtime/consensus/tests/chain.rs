@@ -608,6 +608,63 @@ async fn solo_blocks_carry_a_certificate_of_the_set_their_header_names() {
     follower.apply_block(&raw, Some("node1"), vec![]).unwrap();
 }
 
+/// A proposer that re-includes a committed transaction (here: a second node that took it
+/// from its mempool before the block holding it arrived) makes a block every node
+/// refuses; the original receipt stays as it was (security review M3).
+#[tokio::test]
+async fn a_block_reincluding_a_committed_transaction_is_refused() {
+    let f = fixture();
+    let t = tx(&f.tax, "tax", "test", 0, "doc-0");
+    let dir = tempfile::tempdir().unwrap();
+    let second = open(dir.path(), &f.genesis);
+    submit_one(&f.chain, t.clone()).await.unwrap();
+    submit_one(&second, t.clone()).await.unwrap();
+    let stale = second.take_pending(100);
+    let txs = f.chain.take_pending(100);
+    f.chain
+        .produce_block(txs, 2_000, "node1", &f.validator)
+        .unwrap();
+    let block1 = f.chain.store().block(1).unwrap().unwrap();
+    second.apply_block(&block1, Some("node1"), vec![]).unwrap();
+    let replay = second
+        .build_block(stale.clone(), 3_000, "node1", &f.validator)
+        .unwrap();
+    let replay = govchain_types::encode(&replay.block);
+    let err = f
+        .chain
+        .apply_block(&replay, Some("node1"), vec![])
+        .unwrap_err();
+    assert!(
+        matches!(err, ApplyError::Rejected(ref m) if m.contains("committed in block 1 already")),
+        "{err}"
+    );
+    let receipt = f
+        .chain
+        .store()
+        .receipt(&govchain_crypto::sm3(&t.body))
+        .unwrap();
+    let receipt: pb::Receipt = govchain_types::decode("receipt", &receipt.unwrap()).unwrap();
+    assert_eq!(
+        (receipt.height, receipt.status),
+        (1, pb::TxStatus::Ok as i32)
+    );
+    assert_eq!(f.chain.tip().header.height, 1, "nothing written");
+    // Twice in one block is refused the same way.
+    let twice = resealed(&block1, &f.validator, |h, txs| {
+        txs.push(txs[0].clone());
+        h.tx_count = 2;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let third = open(dir.path(), &f.genesis);
+    let err = third
+        .apply_block(&twice, Some("node1"), vec![])
+        .unwrap_err();
+    assert!(
+        matches!(err, ApplyError::Rejected(ref m) if m.contains("twice")),
+        "{err}"
+    );
+}
+
 /// A proposer takes only what fits `max_block_bytes`; the rest waits for the next
 /// block, and every block it cuts is one a follower accepts.
 #[tokio::test]
