@@ -20,6 +20,7 @@
 //! accepts and commits with the committer. The stored chain is checked when the node
 //! starts.
 
+pub mod bft;
 mod block;
 mod builder;
 mod commit;

@@ -1,0 +1,502 @@
+//! One validator's consensus, sans I/O: Malachite's Tendermint state machine with every
+//! effect answered here. Signing and verifying use the bytes of `govchain_proof::commit`,
+//! so that what this decides is what any verifier checks; what must leave the machine
+//! (messages to publish, timers, a value to propose, a decision) comes back as
+//! [`Action`]s for the node's task to carry out.
+
+use std::time::Duration;
+
+use govchain_crypto::{PrivateKey, PublicKey, Signature};
+use govchain_proof::commit::{proposal_bytes, vote_bytes};
+use govchain_types::pb;
+use malachite_consensus::{
+    ConsensusMsg, Effect, Error, Input, LivenessMsg, LocallyProposedValue, MisbehaviorEvidence,
+    Params, ProposedValue, Resumable, Resume, SignedConsensusMsg, State, ValuePayload, process,
+};
+use malachite_types::{
+    BoxError, CertificateError, CommitCertificate, LinearTimeouts, NilOrVal, PolkaCertificate,
+    Round, RoundCertificate, RoundCertificateType, SignedMessage, SignedVote, ThresholdParams,
+    Timeout, Timeouts, Validity, ValueOrigin, VoteType,
+};
+
+use super::context::{BlockId, Gov, Height, Proposal, Sm2Signature, ValidatorId, Validators, Vote};
+
+/// What the node's task must do for the core.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Send to every validator.
+    Publish(SignedConsensusMsg<Gov>),
+    /// Send to every validator (round synchronisation).
+    Liveness(LivenessMsg<Gov>),
+    /// Feed `Timeout` back after the duration, unless cancelled.
+    Schedule(Timeout, Duration),
+    /// Forget a scheduled timeout.
+    Cancel(Timeout),
+    /// Forget every scheduled timeout.
+    CancelAll,
+    /// This validator proposes at this height and round: build a block and call
+    /// [`Core::propose`] with its hash (and stream its parts).
+    Propose {
+        /// The height.
+        height: u64,
+        /// The round.
+        round: u32,
+    },
+    /// Send the parts of the block proposed at `round` again.
+    Restream {
+        /// The height.
+        height: u64,
+        /// The round.
+        round: u32,
+        /// The block.
+        block: BlockId,
+    },
+    /// The height is decided: commit the block with this certificate, then call
+    /// [`Core::start_height`] for the next one.
+    Decided {
+        /// The commit certificate, as blocks carry it.
+        certificate: pb::CommitCertificate,
+        /// Validators caught signing two different votes for one height, round and
+        /// step, with both votes.
+        equivocations: Vec<(String, [SignedVote<Gov>; 2])>,
+    },
+}
+
+/// What a step of the state machine gives: the actions, or why the input was refused
+/// (boxed: Malachite's error is large).
+pub type Step = Result<Vec<Action>, Box<Error<Gov>>>;
+
+/// One validator's consensus state.
+pub struct Core {
+    chain_id: String,
+    me: ValidatorId,
+    key: PrivateKey,
+    state: State<Gov>,
+    timeouts: LinearTimeouts,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("chain_id", &self.chain_id)
+            .field("validator", &self.me)
+            .field("height", &self.state.height())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    /// The consensus of validator `me` (signing with `key`) on chain `chain_id`, before
+    /// its first height.
+    pub fn new(chain_id: &str, me: &str, key: PrivateKey, height: u64, set: Validators) -> Self {
+        let params = Params {
+            address: ValidatorId(me.into()),
+            threshold_params: ThresholdParams::default(),
+            value_payload: ValuePayload::ProposalAndParts,
+            enabled: true,
+        };
+        Core {
+            chain_id: chain_id.into(),
+            me: ValidatorId(me.into()),
+            key,
+            state: State::new(Gov, Height(height), set, params, 1024, 64),
+            timeouts: LinearTimeouts::default(),
+        }
+    }
+
+    /// Starts `height` with the validator set in force at it.
+    pub fn start_height(&mut self, height: u64, set: Validators) -> Step {
+        self.step(Input::StartHeight(
+            Height(height),
+            set,
+            false,
+            None,
+            Default::default(),
+        ))
+    }
+
+    /// This validator's own proposal of `block` at `height` and `round` (after
+    /// [`Action::Propose`]).
+    pub fn propose(&mut self, height: u64, round: u32, block: BlockId) -> Step {
+        self.step(Input::Propose(LocallyProposedValue::new(
+            Height(height),
+            Round::new(round),
+            block,
+        )))
+    }
+
+    /// The verdict on a proposed block whose parts arrived and were imported: `valid`
+    /// if the importer accepted it.
+    pub fn proposed(&mut self, proposal: &Proposal, valid: bool) -> Step {
+        self.step(Input::ProposedValue(
+            ProposedValue {
+                height: proposal.height,
+                round: proposal.round,
+                valid_round: proposal.valid_round,
+                proposer: proposal.proposer.clone(),
+                value: proposal.block,
+                validity: if valid {
+                    Validity::Valid
+                } else {
+                    Validity::Invalid
+                },
+            },
+            ValueOrigin::Consensus,
+        ))
+    }
+
+    /// A message from another validator (its signature is checked here).
+    pub fn receive(&mut self, msg: SignedConsensusMsg<Gov>) -> Step {
+        self.step(match msg {
+            SignedConsensusMsg::Vote(v) => Input::Vote(v),
+            SignedConsensusMsg::Proposal(p) => Input::Proposal(p),
+        })
+    }
+
+    /// A round-synchronisation message from another validator.
+    pub fn receive_liveness(&mut self, msg: LivenessMsg<Gov>) -> Step {
+        self.step(match msg {
+            LivenessMsg::Vote(v) => Input::Vote(v),
+            LivenessMsg::PolkaCertificate(c) => Input::PolkaCertificate(c),
+            LivenessMsg::SkipRoundCertificate(c) => Input::RoundCertificate(c),
+        })
+    }
+
+    /// A scheduled timeout elapsed.
+    pub fn timeout(&mut self, t: Timeout) -> Step {
+        self.step(Input::TimeoutElapsed(t))
+    }
+
+    fn step(&mut self, input: Input<Gov>) -> Step {
+        let mut actions = Vec::new();
+        let (chain_id, me, key, timeouts) = (&self.chain_id, &self.me, &self.key, &self.timeouts);
+        let metrics = ();
+        let done: Result<(), Error<Gov>> = process!(
+            input: input,
+            state: &mut self.state,
+            metrics: &metrics,
+            with: effect => Ok::<_, ()>(handle(chain_id, me, key, timeouts, effect, &mut actions))
+        );
+        done.map(|()| actions).map_err(Box::new)
+    }
+}
+
+/// The bytes a vote's signature covers.
+pub(super) fn vote_sign_bytes(chain_id: &str, v: &Vote) -> Vec<u8> {
+    let kind = match v.kind {
+        VoteType::Prevote => pb::VoteKind::Prevote,
+        VoteType::Precommit => pb::VoteKind::Precommit,
+    };
+    let block = match &v.block {
+        NilOrVal::Nil => Vec::new(),
+        NilOrVal::Val(b) => b.0.to_vec(),
+    };
+    vote_bytes(
+        chain_id,
+        v.height.0,
+        round(v.round),
+        kind,
+        &block,
+        &v.validator.0,
+    )
+}
+
+/// The bytes a proposal's signature covers.
+fn proposal_sign_bytes(chain_id: &str, p: &Proposal) -> Vec<u8> {
+    proposal_bytes(
+        chain_id,
+        p.height.0,
+        round(p.round),
+        p.valid_round.as_u32(),
+        &p.block.0,
+        &p.proposer.0,
+    )
+}
+
+/// A defined round (votes and proposals always have one).
+fn round(r: Round) -> u32 {
+    r.as_u32().unwrap_or(u32::MAX)
+}
+
+fn sign(key: &PrivateKey, bytes: &[u8]) -> Sm2Signature {
+    Sm2Signature(key.sign(bytes).to_bytes())
+}
+
+fn verifies(key: &PublicKey, bytes: &[u8], sig: &Sm2Signature) -> bool {
+    Signature::from_slice(&sig.0).is_ok_and(|s| key.verify(bytes, &s).is_ok())
+}
+
+/// Answers one effect; what must leave the machine goes to `actions`.
+fn handle(
+    chain_id: &str,
+    me: &ValidatorId,
+    key: &PrivateKey,
+    timeouts: &LinearTimeouts,
+    effect: Effect<Gov>,
+    actions: &mut Vec<Action>,
+) -> Resume<Gov> {
+    match effect {
+        Effect::CancelAllTimeouts(r) => {
+            actions.push(Action::CancelAll);
+            r.resume_with(())
+        }
+        Effect::CancelTimeout(t, r) => {
+            actions.push(Action::Cancel(t));
+            r.resume_with(())
+        }
+        Effect::ScheduleTimeout(t, r) => {
+            actions.push(Action::Schedule(
+                t,
+                Timeouts::<Gov>::duration_for(timeouts, t),
+            ));
+            r.resume_with(())
+        }
+        Effect::StartRound(height, round, proposer, _, r) => {
+            tracing::debug!(height = height.0, round = ?round, %proposer, "round");
+            r.resume_with(())
+        }
+        Effect::PublishConsensusMsg(msg, r) => {
+            actions.push(Action::Publish(msg));
+            r.resume_with(())
+        }
+        Effect::PublishLivenessMsg(msg, r) => {
+            actions.push(Action::Liveness(msg));
+            r.resume_with(())
+        }
+        Effect::RepublishVote(v, r) => {
+            actions.push(Action::Liveness(LivenessMsg::Vote(v)));
+            r.resume_with(())
+        }
+        Effect::RepublishRoundCertificate(c, r) => {
+            actions.push(Action::Liveness(LivenessMsg::SkipRoundCertificate(c)));
+            r.resume_with(())
+        }
+        Effect::GetValue(height, round, _, r) => {
+            actions.push(Action::Propose {
+                height: height.0,
+                round: self::round(round),
+            });
+            r.resume_with(())
+        }
+        Effect::RestreamProposal(height, round, _, _, block, r) => {
+            actions.push(Action::Restream {
+                height: height.0,
+                round: self::round(round),
+                block,
+            });
+            r.resume_with(())
+        }
+        // Value sync is not used: catch-up fetches blocks with their certificates.
+        Effect::CertVerifiedSyncValue(_, _, r) | Effect::CertRejectedSyncValue(_, _, _, r) => {
+            r.resume_with(())
+        }
+        Effect::Decide(cert, _, r) => {
+            tracing::debug!(height = cert.height.0, "decided");
+            r.resume_with(())
+        }
+        Effect::Finalize(cert, _, evidence, r) => {
+            actions.push(decided(&cert, &evidence));
+            r.resume_with(())
+        }
+        Effect::SignVote(v, r) => {
+            let sig = sign(key, &vote_sign_bytes(chain_id, &v));
+            r.resume_with(SignedMessage::new(v, sig))
+        }
+        Effect::SignProposal(p, r) => {
+            debug_assert_eq!(&p.proposer, me);
+            let sig = sign(key, &proposal_sign_bytes(chain_id, &p));
+            r.resume_with(SignedMessage::new(p, sig))
+        }
+        Effect::VerifySignature(msg, key, r) => {
+            let bytes = match &msg.message {
+                ConsensusMsg::Vote(v) => vote_sign_bytes(chain_id, v),
+                ConsensusMsg::Proposal(p) => proposal_sign_bytes(chain_id, p),
+            };
+            r.resume_with(verifies(&key, &bytes, &msg.signature))
+        }
+        Effect::VerifyCommitCertificate(cert, set, _, r) => {
+            let votes = cert.commit_signatures.iter().map(|s| {
+                (
+                    VoteType::Precommit,
+                    NilOrVal::Val(cert.value_id),
+                    &s.address,
+                    &s.signature,
+                )
+            });
+            r.resume_with(check_votes(
+                chain_id,
+                cert.height,
+                cert.round,
+                &set,
+                votes,
+                quorum(&set),
+            ))
+        }
+        Effect::VerifyPolkaCertificate(cert, set, _, r) => {
+            r.resume_with(check_polka(chain_id, &cert, &set))
+        }
+        Effect::VerifyRoundCertificate(cert, set, _, r) => {
+            r.resume_with(check_round(chain_id, &cert, &set))
+        }
+        // Vote extensions are not used: a certificate that carries them is refused.
+        Effect::VerifyExtendedCommitCertificate(_, _, _, _, r) => {
+            r.resume_with(Err(CertificateError::VerificationError(Some(BoxError(
+                "vote extensions are not used on this chain".into(),
+            )))))
+        }
+        Effect::ExtendVote(_, _, _, _, r) => r.resume_with(None),
+        Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Err(
+            malachite_consensus::VoteExtensionError::InvalidVoteExtension,
+        )),
+        // The write-ahead log is kept by the node's task (docs/design/bft.md, "WAL").
+        Effect::WalAppend(_, _, r) => r.resume_with(()),
+    }
+}
+
+/// The decision of a height: its certificate and the equivocations seen.
+fn decided(cert: &CommitCertificate<Gov>, evidence: &MisbehaviorEvidence<Gov>) -> Action {
+    let equivocations = evidence
+        .votes
+        .iter()
+        .flat_map(|(who, doubles)| {
+            doubles
+                .iter()
+                .map(|(a, b)| (who.0.clone(), [a.clone(), b.clone()]))
+        })
+        .collect();
+    Action::Decided {
+        certificate: to_pb(cert),
+        equivocations,
+    }
+}
+
+/// More than 2/3 of `set` (each validator has power 1).
+fn quorum(set: &Validators) -> u64 {
+    use malachite_types::ValidatorSet;
+    set.count() as u64 * 2 / 3 + 1
+}
+
+/// More than 1/3 of `set`: at least one honest validator.
+fn honest(set: &Validators) -> u64 {
+    use malachite_types::ValidatorSet;
+    set.count() as u64 / 3 + 1
+}
+
+/// Checks votes of one height and round: each a valid signature of a distinct
+/// validator of `set`, together at least `needed`.
+#[expect(
+    clippy::result_large_err,
+    reason = "the certificate check answers Malachite with its own error type"
+)]
+fn check_votes<'a>(
+    chain_id: &str,
+    height: Height,
+    round: Round,
+    set: &Validators,
+    votes: impl Iterator<
+        Item = (
+            VoteType,
+            NilOrVal<BlockId>,
+            &'a ValidatorId,
+            &'a Sm2Signature,
+        ),
+    >,
+    needed: u64,
+) -> Result<(), CertificateError<Gov>> {
+    use malachite_types::ValidatorSet;
+    let mut seen = std::collections::BTreeSet::new();
+    for (kind, block, who, sig) in votes {
+        let v = set
+            .get_by_address(who)
+            .ok_or_else(|| CertificateError::UnknownValidator(who.clone()))?;
+        if !seen.insert(who.clone()) {
+            return Err(CertificateError::DuplicateVote(who.clone()));
+        }
+        let vote = Vote {
+            kind,
+            height,
+            round,
+            block,
+            validator: who.clone(),
+        };
+        if !verifies(&v.key, &vote_sign_bytes(chain_id, &vote), sig) {
+            return Err(CertificateError::VerificationError(Some(BoxError(
+                format!("the vote of '{who}' does not verify").into(),
+            ))));
+        }
+    }
+    let signed = seen.len() as u64;
+    if signed < needed {
+        return Err(CertificateError::NotEnoughVotingPower {
+            signed,
+            total: set.count() as u64,
+            expected: needed,
+        });
+    }
+    Ok(())
+}
+
+#[expect(
+    clippy::result_large_err,
+    reason = "the certificate check answers Malachite with its own error type"
+)]
+fn check_polka(
+    chain_id: &str,
+    cert: &PolkaCertificate<Gov>,
+    set: &Validators,
+) -> Result<(), CertificateError<Gov>> {
+    let votes = cert.polka_signatures.iter().map(|s| {
+        (
+            VoteType::Prevote,
+            NilOrVal::Val(cert.value_id),
+            &s.address,
+            &s.signature,
+        )
+    });
+    check_votes(chain_id, cert.height, cert.round, set, votes, quorum(set))
+}
+
+#[expect(
+    clippy::result_large_err,
+    reason = "the certificate check answers Malachite with its own error type"
+)]
+fn check_round(
+    chain_id: &str,
+    cert: &RoundCertificate<Gov>,
+    set: &Validators,
+) -> Result<(), CertificateError<Gov>> {
+    let needed = match cert.cert_type {
+        RoundCertificateType::Skip => honest(set),
+        RoundCertificateType::Precommit => quorum(set),
+    };
+    if cert.cert_type == RoundCertificateType::Precommit
+        && let Some(s) = cert
+            .round_signatures
+            .iter()
+            .find(|s| s.vote_type != VoteType::Precommit)
+    {
+        return Err(CertificateError::InvalidVoteType(s.address.clone()));
+    }
+    let votes = cert
+        .round_signatures
+        .iter()
+        .map(|s| (s.vote_type, s.value_id, &s.address, &s.signature));
+    check_votes(chain_id, cert.height, cert.round, set, votes, needed)
+}
+
+/// Malachite's commit certificate as blocks carry it.
+fn to_pb(cert: &CommitCertificate<Gov>) -> pb::CommitCertificate {
+    pb::CommitCertificate {
+        height: cert.height.0,
+        round: round(cert.round),
+        block_hash: cert.value_id.0.to_vec(),
+        signatures: cert
+            .commit_signatures
+            .iter()
+            .map(|s| pb::CommitSignature {
+                validator: s.address.0.clone(),
+                signature: s.signature.0.to_vec(),
+            })
+            .collect(),
+    }
+}
