@@ -5,6 +5,7 @@
 use std::fmt;
 
 use govchain_crypto::{CryptoError, PrivateKey, PublicKey};
+use govchain_proof::commit::ValidatorSet;
 use govchain_types::Hash;
 use malachite_types::{
     self as mt, LinearTimeouts, NilOrVal, Round, SignedExtension, SigningScheme, ValueId, VoteType,
@@ -220,42 +221,54 @@ impl mt::Validator<Gov> for Validator {
     }
 }
 
-/// The voting validators of a height, ordered by id.
+/// The voting validators of a height, ordered by id: the set a header commits to, as
+/// Malachite sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Validators(Vec<Validator>);
+pub struct Validators {
+    set: ValidatorSet,
+    members: Vec<Validator>,
+}
 
 impl Validators {
     /// The set `set` as Malachite sees it.
-    pub fn from_set(set: &govchain_proof::commit::ValidatorSet) -> Self {
-        Validators(
-            set.ids()
-                .map(|id| Validator {
-                    id: ValidatorId(id.to_string()),
-                    key: set.key(id).expect("an id of the set").clone(),
-                })
-                .collect(),
-        )
+    pub fn from_set(set: &ValidatorSet) -> Self {
+        let members = set
+            .ids()
+            .map(|id| Validator {
+                id: ValidatorId(id.to_string()),
+                key: set.key(id).expect("an id of the set").clone(),
+            })
+            .collect();
+        Validators {
+            set: set.clone(),
+            members,
+        }
+    }
+
+    /// The set, as verifiers check commit certificates against it.
+    pub fn set(&self) -> &ValidatorSet {
+        &self.set
     }
 }
 
 impl mt::ValidatorSet<Gov> for Validators {
     fn count(&self) -> usize {
-        self.0.len()
+        self.members.len()
     }
 
     fn total_voting_power(&self) -> u64 {
-        self.0.len() as u64
+        self.members.len() as u64
     }
 
     fn get_by_address(&self, id: &ValidatorId) -> Option<&Validator> {
-        self.0
+        self.members
             .binary_search_by(|v| v.id.cmp(id))
             .ok()
-            .map(|i| &self.0[i])
+            .map(|i| &self.members[i])
     }
 
     fn get_by_index(&self, i: usize) -> Option<&Validator> {
-        self.0.get(i)
+        self.members.get(i)
     }
 }
 
@@ -311,8 +324,8 @@ impl mt::Context for Gov {
         round: Round,
     ) -> &'a Validator {
         let round = u64::from(round.as_u32().unwrap_or(0));
-        let n = set.0.len() as u64;
-        &set.0[((height.0 % n + round % n) % n) as usize]
+        let n = set.members.len() as u64;
+        &set.members[((height.0 % n + round % n) % n) as usize]
     }
 
     fn new_proposal(

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use govchain_crypto::{PrivateKey, PublicKey, Signature};
-use govchain_proof::commit::{proposal_bytes, vote_bytes};
+use govchain_proof::commit::{proposal_bytes, verify_commit, vote_bytes};
 use govchain_types::pb;
 use malachite_consensus::{
     ConsensusMsg, Effect, Error, Input, LivenessMsg, LocallyProposedValue, MisbehaviorEvidence,
@@ -314,23 +314,18 @@ fn handle(
             };
             r.resume_with(verifies(&key, &bytes, &msg.signature))
         }
+        // A decision is checked by the very function outside verifiers run.
         Effect::VerifyCommitCertificate(cert, set, _, r) => {
-            let votes = cert.commit_signatures.iter().map(|s| {
-                (
-                    VoteType::Precommit,
-                    NilOrVal::Val(cert.value_id),
-                    &s.address,
-                    &s.signature,
-                )
-            });
-            r.resume_with(check_votes(
+            let checked = verify_commit(
                 chain_id,
-                cert.height,
-                cert.round,
-                &set,
-                votes,
-                quorum(&set),
-            ))
+                set.set(),
+                cert.height.0,
+                &cert.value_id.0,
+                &to_pb(&cert),
+            )
+            .map(|_| ())
+            .map_err(|e| CertificateError::VerificationError(Some(BoxError(Box::new(e)))));
+            r.resume_with(checked)
         }
         Effect::VerifyPolkaCertificate(cert, set, _, r) => {
             r.resume_with(check_polka(chain_id, &cert, &set))
@@ -348,7 +343,8 @@ fn handle(
         Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Err(
             malachite_consensus::VoteExtensionError::InvalidVoteExtension,
         )),
-        // The write-ahead log is kept by the node's task (docs/design/bft.md, "WAL").
+        // Not persisted yet: the write-ahead log belongs to the node's task around this
+        // core, which is not built (docs/design/bft.md, "WAL", order of work step 3).
         Effect::WalAppend(_, _, r) => r.resume_with(()),
     }
 }
@@ -372,8 +368,7 @@ fn decided(cert: &CommitCertificate<Gov>, evidence: &MisbehaviorEvidence<Gov>) -
 
 /// More than 2/3 of `set` (each validator has power 1).
 fn quorum(set: &Validators) -> u64 {
-    use malachite_types::ValidatorSet;
-    set.count() as u64 * 2 / 3 + 1
+    set.set().quorum() as u64
 }
 
 /// More than 1/3 of `set`: at least one honest validator.
