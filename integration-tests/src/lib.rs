@@ -155,6 +155,16 @@ impl Network {
     /// `govchain init --validators v --observers o --plain-keys` (raft mode) with free
     /// ports.
     pub fn init_raft(validators: usize, observers: usize) -> anyhow::Result<Self> {
+        Self::init_engine("raft", validators, observers)
+    }
+
+    /// `govchain init --consensus bft --validators v --observers o --plain-keys` with
+    /// free ports.
+    pub fn init_bft(validators: usize, observers: usize) -> anyhow::Result<Self> {
+        Self::init_engine("bft", validators, observers)
+    }
+
+    fn init_engine(engine: &str, validators: usize, observers: usize) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("net");
         let base_port = free_port();
@@ -167,6 +177,8 @@ impl Network {
             "init",
             "--out",
             root.to_str().unwrap(),
+            "--consensus",
+            engine,
             "--validators",
             &v,
             "--observers",
@@ -174,7 +186,7 @@ impl Network {
             "--base-port",
             &port,
             "--chain-id",
-            "it-raft",
+            &format!("it-{engine}"),
             "--block-interval-ms",
             "50",
             "--plain-keys",

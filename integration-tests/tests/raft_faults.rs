@@ -537,7 +537,7 @@ async fn outsiders_are_refused(net: &Network, node1: &NodeProcess) {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err}");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !node1.log_text().contains("refusing a Raft peer") {
+    while !node1.log_text().contains("refusing a peer") {
         assert!(
             Instant::now() < deadline,
             "the refusal is not in node1's log"

@@ -1,4 +1,4 @@
-//! A raft network of real node processes on loopback for `govchain bench --kind raft`:
+//! A network of real node processes on loopback for `govchain bench --kind raft|bft`:
 //! `init` writes it into a temporary folder, and each validator runs as `govchain node`
 //! (this same executable), so the cluster shares the machine with the load generator.
 
@@ -22,11 +22,13 @@ pub(crate) struct LocalNet {
 
 impl LocalNet {
     /// Writes a network of `validators` (departments starting with `initial_points`)
-    /// and starts every node, waiting until all answer and one leads.
+    /// ordered by `engine` and starts every node, waiting until all answer (and, in
+    /// raft, one leads).
     pub(crate) async fn start(
         validators: usize,
         block_interval_ms: u64,
         initial_points: u64,
+        engine: govchain_node::init::MultiNode,
     ) -> anyhow::Result<Self> {
         let mut dir = tempfile::tempdir()?;
         // Logging asked for: the folder with the nodes' logs stays, to be read after.
@@ -48,6 +50,7 @@ impl LocalNet {
             block_interval_ms,
             operated_by: vec![],
             initial_points: Some(initial_points),
+            consensus: engine,
         })?;
         let exe = std::env::current_exe().context("locating this executable")?;
         let mut net = LocalNet {
@@ -80,8 +83,37 @@ impl LocalNet {
                 base_port + 10 * (i as u16 - 1)
             ));
         }
-        net.leader().await?;
+        if engine == govchain_node::init::MultiNode::Raft {
+            net.leader().await?;
+        } else {
+            net.answering().await?;
+        }
         Ok(net)
+    }
+
+    /// Waits until every node answers `GetStatus`.
+    async fn answering(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            for (i, n) in self.nodes.iter_mut().enumerate() {
+                if let Some(status) = n.try_wait()? {
+                    bail!("node{} exited with {status}: {}", i + 1, self.log(i));
+                }
+            }
+            let mut up = 0;
+            for e in &self.endpoints {
+                if Client::connect(e).await.is_ok() {
+                    up += 1;
+                }
+            }
+            if up == self.endpoints.len() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("not every node answered within 60 s: {}", self.log(0));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Index of the node that leads, once every node answers and agrees on it.

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use govchain_node::output::{emit, table};
 use serde_json::{Value, json};
 
-use crate::{BenchArgs, BenchKind, chain, contract, cores, crypto, raft};
+use crate::{BenchArgs, BenchKind, chain, cluster, contract, cores, crypto};
 
 /// The solo read load again in a child process pinned to one core (`taskset -c 0`): its
 /// thread pools then size themselves to one core, as on a one-core machine.
@@ -76,7 +76,7 @@ pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> 
         kind: BenchKind::Raft,
         ..args.clone()
     };
-    let cluster = raft(&raft_args, quiet).await?;
+    let cluster = cluster(&raft_args, quiet).await?;
     step("contract calls");
     let contract_args = BenchArgs {
         txs: args.txs.clamp(100, 5_000),

@@ -110,8 +110,13 @@ enum Command {
 }
 
 fn init_tracing(node: bool) {
-    // openraft narrates every vote and append at info: only its warnings and errors.
-    let default = if node { "info,openraft=warn" } else { "warn" };
+    // openraft and Malachite narrate every vote and append at info: only their warnings
+    // and errors.
+    let default = if node {
+        "info,openraft=warn,arc_malachitebft_core_consensus=warn,arc_malachitebft_core_driver=warn"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GOVCHAIN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()

@@ -63,6 +63,28 @@ impl Chain {
         Ok(committed)
     }
 
+    /// Commits an imported block that `certificate` decided, storing the certificate in
+    /// the block (the BFT engine's path). The certificate must name the block.
+    pub fn commit_decided(
+        &self,
+        mut imported: Imported,
+        certificate: govchain_types::pb::CommitCertificate,
+    ) -> std::result::Result<Arc<CommittedBlock>, ApplyError> {
+        if certificate.block_hash != imported.sealed.hash
+            || certificate.height != imported.sealed.header.height
+        {
+            return Err(ApplyError::Rejected(format!(
+                "the commit certificate of block {} ({}) names block {} ({})",
+                certificate.height,
+                HashHex(&certificate.block_hash),
+                imported.sealed.header.height,
+                HashHex(&imported.sealed.hash)
+            )));
+        }
+        imported.sealed.block.commit = Some(certificate);
+        self.commit_imported(imported, vec![])
+    }
+
     /// Commits an executed block atomically, moves the tip, releases the mempool and
     /// the receipt waiters, and announces it.
     pub(crate) fn commit(

@@ -26,6 +26,7 @@ mod builder;
 mod commit;
 mod import;
 mod mempool;
+mod peer;
 pub mod raft;
 pub mod solo;
 
@@ -46,6 +47,7 @@ pub use block::SealedBlock;
 use builder::BuiltBlocks;
 pub use import::Imported;
 pub use mempool::Mempool;
+pub use peer::TlsFiles;
 
 /// Why a proposed block was not applied.
 #[derive(Debug, thiserror::Error)]

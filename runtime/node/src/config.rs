@@ -71,6 +71,9 @@ pub struct ConsensusConfig {
     /// The raft mode's settings (required with `mode = "raft"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raft: Option<RaftConfig>,
+    /// The bft mode's settings (required with `mode = "bft"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bft: Option<BftConfig>,
 }
 
 /// The ordering engine a node runs (`consensus.mode`).
@@ -81,6 +84,8 @@ pub enum ConsensusMode {
     Solo,
     /// Validators replicate an ordered log with Raft (`[consensus.raft]`).
     Raft,
+    /// Validators decide every block by Tendermint with SM2 votes (`[consensus.bft]`).
+    Bft,
 }
 
 impl ConsensusMode {
@@ -89,6 +94,7 @@ impl ConsensusMode {
         match self {
             ConsensusMode::Solo => "solo",
             ConsensusMode::Raft => "raft",
+            ConsensusMode::Bft => "bft",
         }
     }
 }
@@ -119,6 +125,48 @@ pub struct RaftConfig {
     /// Election timeout, ms: a random value in [min, max].
     #[serde(default = "default_election")]
     pub election_ms: [u64; 2],
+}
+
+/// The bft mode's settings. Peers are the validators and observers the chain registers,
+/// at the node-to-node address each has on chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BftConfig {
+    /// Listen address of node-to-node traffic (mutual TLS).
+    pub listen: SocketAddr,
+    /// The chain CA certificate, relative to the config file.
+    pub tls_ca: PathBuf,
+    /// This node's certificate.
+    pub tls_cert: PathBuf,
+    /// This node's TLS private key.
+    pub tls_key: PathBuf,
+    /// How long validators wait for a round's proposal before prevoting nil, ms.
+    #[serde(default = "default_propose_timeout")]
+    pub propose_timeout_ms: u64,
+    /// How long validators wait for the rest of a round's prevotes or precommits once
+    /// more than 2/3 voted, ms.
+    #[serde(default = "default_vote_timeout")]
+    pub vote_timeout_ms: u64,
+    /// How much each timeout grows per round of a height, ms.
+    #[serde(default = "default_round_increase")]
+    pub round_increase_ms: u64,
+    /// How far ahead of this node's clock a proposed block's time may be; a block
+    /// further ahead gets a nil prevote, ms.
+    #[serde(default = "default_clock_drift")]
+    pub max_clock_drift_ms: u64,
+}
+
+fn default_propose_timeout() -> u64 {
+    3_000
+}
+fn default_vote_timeout() -> u64 {
+    1_000
+}
+fn default_round_increase() -> u64 {
+    500
+}
+fn default_clock_drift() -> u64 {
+    5_000
 }
 
 fn default_snapshot_every() -> u64 {
@@ -175,21 +223,31 @@ impl NodeConfig {
         if let Some(r) = c.consensus.raft.as_mut() {
             paths.extend([&mut r.tls_ca, &mut r.tls_cert, &mut r.tls_key]);
         }
+        if let Some(b) = c.consensus.bft.as_mut() {
+            paths.extend([&mut b.tls_ca, &mut b.tls_cert, &mut b.tls_key]);
+        }
         for p in paths {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        match (c.consensus.mode, &c.consensus.raft) {
-            (ConsensusMode::Solo, None) | (ConsensusMode::Raft, Some(_)) => {}
-            (ConsensusMode::Raft, None) => bail!(
-                "{}: mode \"raft\" needs a [consensus.raft] section",
-                path.display()
-            ),
-            (ConsensusMode::Solo, Some(_)) => bail!(
-                "{}: mode \"solo\" with a [consensus.raft] section: set mode = \"raft\" to replicate, or remove the section",
-                path.display()
-            ),
+        let (raft, bft) = (c.consensus.raft.is_some(), c.consensus.bft.is_some());
+        match (c.consensus.mode, raft, bft) {
+            (ConsensusMode::Solo, false, false)
+            | (ConsensusMode::Raft, true, false)
+            | (ConsensusMode::Bft, false, true) => {}
+            (mode, _, _) => {
+                let name = mode.as_str();
+                let needs = match mode {
+                    ConsensusMode::Solo => "no [consensus.raft] or [consensus.bft] section",
+                    ConsensusMode::Raft => "a [consensus.raft] section and no [consensus.bft]",
+                    ConsensusMode::Bft => "a [consensus.bft] section and no [consensus.raft]",
+                };
+                bail!(
+                    "{}: mode \"{name}\" needs {needs}: set mode to the engine whose section is given",
+                    path.display()
+                );
+            }
         }
         if let Some(k) = &c.console {
             let ok = hex::decode(&k.credential_sm3).is_ok_and(|h| h.len() == 32);
@@ -228,6 +286,10 @@ mod tests {
     }
 
     fn config(mode: ConsensusMode, raft: bool) -> String {
+        config_with(mode, raft, false)
+    }
+
+    fn config_with(mode: ConsensusMode, raft: bool, bft: bool) -> String {
         let mut c = NodeConfig {
             node_id: "node1".into(),
             genesis: "genesis.json".into(),
@@ -243,6 +305,7 @@ mod tests {
                 block_interval_ms: 50,
                 max_block_txs: 100,
                 raft: None,
+                bft: None,
             },
             storage: StorageConfig::default(),
             mempool: MempoolConfig::default(),
@@ -261,6 +324,18 @@ mod tests {
                 election_ms: [1_500, 3_000],
             });
         }
+        if bft {
+            c.consensus.bft = Some(BftConfig {
+                listen: "127.0.0.1:7001".parse().expect("address"),
+                tls_ca: "ca.pem".into(),
+                tls_cert: "node.pem".into(),
+                tls_key: "node.key".into(),
+                propose_timeout_ms: 3_000,
+                vote_timeout_ms: 1_000,
+                round_increase_ms: 500,
+                max_clock_drift_ms: 5_000,
+            });
+        }
         c.to_toml()
     }
 
@@ -274,7 +349,7 @@ mod tests {
         let e = load(&config(ConsensusMode::Solo, true)).unwrap_err();
         assert!(
             e.to_string()
-                .contains("mode \"solo\" with a [consensus.raft]"),
+                .contains("mode \"solo\" needs no [consensus.raft] or [consensus.bft] section"),
             "{e}"
         );
         let e = load(&config(ConsensusMode::Raft, false)).unwrap_err();
@@ -282,6 +357,20 @@ mod tests {
             e.to_string().contains("needs a [consensus.raft] section"),
             "{e}"
         );
+        let bft =
+            load(&config_with(ConsensusMode::Bft, false, true)).expect("bft with its section");
+        assert!(
+            bft.consensus.bft.unwrap().tls_ca.is_absolute(),
+            "paths resolved"
+        );
+        for (raft, bft) in [(true, false), (true, true), (false, false)] {
+            let e = load(&config_with(ConsensusMode::Bft, raft, bft)).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("needs a [consensus.bft] section and no [consensus.raft]"),
+                "{e}"
+            );
+        }
         let e =
             load(&config(ConsensusMode::Solo, false).replace("\"solo\"", "\"pbft\"")).unwrap_err();
         assert!(format!("{e:#}").contains("unknown variant `pbft`"), "{e:#}");

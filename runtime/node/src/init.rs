@@ -21,8 +21,8 @@ use govchain_state::genesis::{
 };
 
 use crate::config::{
-    ApiConfig, ConsensusConfig, ConsensusMode, ConsoleSettings, MempoolConfig, NodeConfig,
-    RaftConfig, StorageConfig,
+    ApiConfig, BftConfig, ConsensusConfig, ConsensusMode, ConsoleSettings, MempoolConfig,
+    NodeConfig, RaftConfig, StorageConfig,
 };
 use crate::{keyfile, tls};
 
@@ -66,6 +66,20 @@ pub struct InitOptions {
     /// Points every department starts with; default: the preset's.
     #[arg(long)]
     pub initial_points: Option<u64>,
+    /// The ordering engine of a network of several nodes: `bft` (Tendermint with SM2
+    /// votes; n validators tolerate (n - 1) / 3 faulty ones: 4 tolerate 1, 7 tolerate
+    /// 2) or `raft` (crash faults only).
+    #[arg(long, default_value = "raft")]
+    pub consensus: MultiNode,
+}
+
+/// The engine of a network of several nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MultiNode {
+    /// Raft: a replicated log, crash faults only.
+    Raft,
+    /// Tendermint (Malachite) with SM2 votes and commit certificates.
+    Bft,
 }
 
 /// What `init` wrote.
@@ -219,12 +233,12 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
             write_secret(&dir.join("tls/node.key"), &key)?;
         }
-        let mut cfg = node_config(
-            &id,
-            grpc_port,
-            opts.block_interval_ms,
-            raft.then_some(i as u64 + 1),
-        )?;
+        let engine = match (raft, opts.consensus) {
+            (false, _) => Engine::Solo,
+            (true, MultiNode::Raft) => Engine::Raft(i as u64 + 1),
+            (true, MultiNode::Bft) => Engine::Bft,
+        };
+        let mut cfg = node_config(&id, grpc_port, opts.block_interval_ms, engine)?;
         if i < opts.validators {
             cfg.custody_key = Some(PathBuf::from("custody.key"));
         }
@@ -240,14 +254,24 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     })
 }
 
-/// A node's configuration as `init` writes it: gRPC on `grpc_port`, Raft on the next
-/// port, metrics 2000 above.
+/// The engine a node `init` writes runs.
+#[derive(Debug, Clone, Copy)]
+enum Engine {
+    Solo,
+    /// Raft, with this node's Raft id.
+    Raft(u64),
+    Bft,
+}
+
+/// A node's configuration as `init` writes it: gRPC on `grpc_port`, node-to-node traffic
+/// on the next port, metrics 2000 above.
 fn node_config(
     id: &str,
     grpc_port: u16,
     block_interval_ms: u64,
-    raft_id: Option<u64>,
+    engine: Engine,
 ) -> anyhow::Result<NodeConfig> {
+    let peer_listen: std::net::SocketAddr = format!("127.0.0.1:{}", grpc_port + 1).parse()?;
     Ok(NodeConfig {
         node_id: id.to_string(),
         genesis: PathBuf::from("../genesis.json"),
@@ -259,28 +283,37 @@ fn node_config(
             http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
         },
         consensus: ConsensusConfig {
-            mode: if raft_id.is_some() {
-                ConsensusMode::Raft
-            } else {
-                ConsensusMode::Solo
+            mode: match engine {
+                Engine::Solo => ConsensusMode::Solo,
+                Engine::Raft(_) => ConsensusMode::Raft,
+                Engine::Bft => ConsensusMode::Bft,
             },
             block_interval_ms,
             max_block_txs: 5000,
-            raft: raft_id
-                .map(|id| -> anyhow::Result<RaftConfig> {
-                    Ok(RaftConfig {
-                        id,
-                        listen: format!("127.0.0.1:{}", grpc_port + 1).parse()?,
-                        tls_ca: PathBuf::from("../tls/ca.pem"),
-                        tls_cert: PathBuf::from("tls/node.pem"),
-                        tls_key: PathBuf::from("tls/node.key"),
-                        snapshot_every: 10_000,
-                        keep_logs: 1_000,
-                        heartbeat_ms: 300,
-                        election_ms: [1_500, 3_000],
-                    })
-                })
-                .transpose()?,
+            raft: match engine {
+                Engine::Raft(id) => Some(RaftConfig {
+                    id,
+                    listen: peer_listen,
+                    tls_ca: PathBuf::from("../tls/ca.pem"),
+                    tls_cert: PathBuf::from("tls/node.pem"),
+                    tls_key: PathBuf::from("tls/node.key"),
+                    snapshot_every: 10_000,
+                    keep_logs: 1_000,
+                    heartbeat_ms: 300,
+                    election_ms: [1_500, 3_000],
+                }),
+                _ => None,
+            },
+            bft: matches!(engine, Engine::Bft).then(|| BftConfig {
+                listen: peer_listen,
+                tls_ca: PathBuf::from("../tls/ca.pem"),
+                tls_cert: PathBuf::from("tls/node.pem"),
+                tls_key: PathBuf::from("tls/node.key"),
+                propose_timeout_ms: 3_000,
+                vote_timeout_ms: 1_000,
+                round_increase_ms: 500,
+                max_clock_drift_ms: 5_000,
+            }),
         },
         storage: StorageConfig::default(),
         mempool: MempoolConfig::default(),
@@ -366,7 +399,12 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     let (cert, tls_key) = tls::issue(&ca_key, &genesis.chain_id, &o.id)?;
     write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
     write_secret(&dir.join("tls/node.key"), &tls_key)?;
-    let mut cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, Some(o.raft_id))?;
+    let mut cfg = node_config(
+        &o.id,
+        o.grpc_port,
+        o.block_interval_ms,
+        Engine::Raft(o.raft_id),
+    )?;
     cfg.console = console_credential(&dir, &genesis)?;
     let config = dir.join("config.toml");
     write_file(&config, cfg.to_toml().as_bytes())?;
@@ -437,6 +475,7 @@ mod tests {
             block_interval_ms: 100,
             operated_by: vec![],
             initial_points: None,
+            consensus: MultiNode::Raft,
         })
         .unwrap();
         assert_eq!(r.configs.len(), 4);
@@ -487,6 +526,7 @@ mod tests {
                 block_interval_ms: 1,
                 operated_by: vec![],
                 initial_points: None,
+                consensus: MultiNode::Raft,
             })
             .is_err()
         );

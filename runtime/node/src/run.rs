@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use govchain_api::{ServeConfig, serve};
 use govchain_client::Entropy;
-use govchain_consensus::{Chain, ChainConfig, raft, solo};
+use govchain_consensus::{Chain, ChainConfig, TlsFiles, bft, raft, solo};
 use govchain_state::Genesis;
 use govchain_store::Store;
 use tokio::net::TcpListener;
@@ -60,7 +60,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     let key = keyfile::load(&cfg.validator_key)?;
     if cfg.consensus.mode == ConsensusMode::Solo && genesis.validators.len() > 1 {
         bail!(
-            "genesis lists {} validators: run them in mode \"raft\"",
+            "genesis lists {} validators: run them in mode \"bft\" (or \"raft\")",
             genesis.validators.len()
         );
     }
@@ -93,51 +93,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     let grpc_addr = grpc.local_addr()?;
     let http_addr = http.as_ref().map(|h| h.local_addr()).transpose()?;
-    let max_txs = cfg
-        .consensus
-        .max_block_txs
-        .min(genesis.params.max_block_txs as usize);
-    let interval = Duration::from_millis(cfg.consensus.block_interval_ms);
-    let engine = match (cfg.consensus.mode, &cfg.consensus.raft) {
-        (ConsensusMode::Solo, _) => tokio::spawn(solo::run(
-            chain.clone(),
-            key,
-            solo::SoloConfig {
-                validator_id: cfg.node_id.clone(),
-                interval,
-                max_txs,
-            },
-        )),
-        (ConsensusMode::Raft, None) => bail!("mode \"raft\" needs a [consensus.raft] section"),
-        (ConsensusMode::Raft, Some(r)) => {
-            let read = |p: &std::path::Path| {
-                std::fs::read(p).with_context(|| format!("reading {}", p.display()))
-            };
-            let settings = raft::RaftSettings {
-                raft_id: r.id,
-                validator_id: cfg.node_id.clone(),
-                listen: r.listen,
-                tls: raft::TlsFiles {
-                    ca: read(&r.tls_ca)?,
-                    cert: read(&r.tls_cert)?,
-                    key: read(&r.tls_key)?,
-                },
-                dir: cfg.data_dir.join("raft"),
-                interval,
-                max_txs,
-                snapshot_every: r.snapshot_every,
-                keep_logs: r.keep_logs,
-                heartbeat_ms: r.heartbeat_ms,
-                election_ms: (r.election_ms[0], r.election_ms[1]),
-            };
-            let mut handle = raft::start(chain.clone(), key, settings).await?;
-            tokio::spawn(async move {
-                let r = handle.wait().await;
-                handle.shutdown().await;
-                r
-            })
-        }
-    };
+    let engine = start_engine(cfg, &genesis, &chain, key).await?;
     let (stop, mut stop_rx) = watch::channel(false);
     let mut followers = Vec::new();
     if let Some(c) = custodian {
@@ -174,6 +130,87 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     })
 }
 
+/// Starts the ordering engine the config names on `chain`.
+async fn start_engine(
+    cfg: &NodeConfig,
+    genesis: &Genesis,
+    chain: &Arc<Chain>,
+    key: govchain_crypto::PrivateKey,
+) -> anyhow::Result<tokio::task::JoinHandle<govchain_consensus::Result<()>>> {
+    let max_txs = cfg
+        .consensus
+        .max_block_txs
+        .min(genesis.params.max_block_txs as usize);
+    let interval = Duration::from_millis(cfg.consensus.block_interval_ms);
+    let read =
+        |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    Ok(match (cfg.consensus.mode, &cfg.consensus.raft) {
+        (ConsensusMode::Solo, _) => tokio::spawn(solo::run(
+            chain.clone(),
+            key,
+            solo::SoloConfig {
+                validator_id: cfg.node_id.clone(),
+                interval,
+                max_txs,
+            },
+        )),
+        (ConsensusMode::Raft, None) => bail!("mode \"raft\" needs a [consensus.raft] section"),
+        (ConsensusMode::Bft, _) => {
+            let b = cfg
+                .consensus
+                .bft
+                .as_ref()
+                .context("mode \"bft\" needs a [consensus.bft] section")?;
+            let settings = bft::BftSettings {
+                validator_id: cfg.node_id.clone(),
+                listen: b.listen,
+                tls: TlsFiles {
+                    ca: read(&b.tls_ca)?,
+                    cert: read(&b.tls_cert)?,
+                    key: read(&b.tls_key)?,
+                },
+                interval,
+                max_txs,
+                propose_timeout: Duration::from_millis(b.propose_timeout_ms),
+                vote_timeout: Duration::from_millis(b.vote_timeout_ms),
+                round_increase: Duration::from_millis(b.round_increase_ms),
+                max_clock_drift: Duration::from_millis(b.max_clock_drift_ms),
+            };
+            let mut handle = bft::start(chain.clone(), key, settings).await?;
+            tokio::spawn(async move {
+                let r = handle.wait().await;
+                handle.shutdown();
+                r
+            })
+        }
+        (ConsensusMode::Raft, Some(r)) => {
+            let settings = raft::RaftSettings {
+                raft_id: r.id,
+                validator_id: cfg.node_id.clone(),
+                listen: r.listen,
+                tls: TlsFiles {
+                    ca: read(&r.tls_ca)?,
+                    cert: read(&r.tls_cert)?,
+                    key: read(&r.tls_key)?,
+                },
+                dir: cfg.data_dir.join("raft"),
+                interval,
+                max_txs,
+                snapshot_every: r.snapshot_every,
+                keep_logs: r.keep_logs,
+                heartbeat_ms: r.heartbeat_ms,
+                election_ms: (r.election_ms[0], r.election_ms[1]),
+            };
+            let mut handle = raft::start(chain.clone(), key, settings).await?;
+            tokio::spawn(async move {
+                let r = handle.wait().await;
+                handle.shutdown().await;
+                r
+            })
+        }
+    })
+}
+
 /// This node's validator (or observer) record in committed state, if it has one.
 fn own_record(
     cfg: &NodeConfig,
@@ -192,7 +229,7 @@ fn check_validator_key(
     key: &govchain_crypto::PrivateKey,
 ) -> anyhow::Result<()> {
     let Some(v) = own_record(cfg, chain)? else {
-        if cfg.consensus.raft.is_none() {
+        if cfg.consensus.mode == ConsensusMode::Solo {
             bail!("node_id '{}' is not a validator in genesis", cfg.node_id);
         }
         tracing::info!(node = %cfg.node_id, "not a validator or observer yet: waiting for the leader to add this node once governance approves it");

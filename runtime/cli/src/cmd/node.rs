@@ -28,6 +28,7 @@ pub(crate) async fn dev(home: &Path, reset: bool, port: u16) -> anyhow::Result<(
             block_interval_ms: 100,
             operated_by: vec![],
             initial_points: None,
+            consensus: govchain_node::init::MultiNode::Raft,
         })?;
         eprintln!(
             "created a development chain in {} with {} departments; its keys in {} are NOT encrypted (development only)",
@@ -91,10 +92,29 @@ pub(crate) fn init_node(
     Ok(())
 }
 
+/// What the network's ordering engine tolerates, in words.
+fn ordering(opts: &InitOptions) -> String {
+    use govchain_node::init::MultiNode;
+    let n = opts.validators;
+    match (n + opts.observers > 1, opts.consensus) {
+        (false, _) => "solo: one validator decides every block".into(),
+        (true, MultiNode::Bft) => format!(
+            "bft: {n} validators tolerate {} faulty ones, whatever they do (n = 3f + 1: 4 tolerate 1, 7 tolerate 2); every block carries the SM2 precommits of more than 2/3 of them",
+            n.saturating_sub(1) / 3
+        ),
+        (true, MultiNode::Raft) => format!(
+            "raft: {n} validators tolerate {} crashed ones, no misbehaving one (use --consensus bft for Byzantine fault tolerance)",
+            n.saturating_sub(1) / 2
+        ),
+    }
+}
+
 /// `govchain init`.
 pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
     let r = write_network(opts)?;
+    let ordering = ordering(opts);
     let value = json!({
+        "ordering": ordering,
         "chain_id": r.genesis.chain_id,
         "genesis": opts.out.join("genesis.json"),
         "genesis_hash": hex::encode(r.genesis.hash()),
@@ -115,6 +135,7 @@ pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
                     opts.out.join("genesis.json").display().to_string()
                 ),
                 ("genesis hash", hex::encode(r.genesis.hash())),
+                ("ordering", ordering.clone()),
                 ("department keys", r.key_dir.display().to_string()),
                 (
                     "key files",

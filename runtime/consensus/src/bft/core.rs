@@ -20,6 +20,8 @@ use malachite_types::{
 };
 
 use super::context::{BlockId, Gov, Height, Proposal, Sm2Signature, ValidatorId, Validators, Vote};
+use super::guard::Guard;
+pub use super::guard::{Persist, Signed};
 
 /// What the node's task must do for the core.
 #[derive(Debug, Clone)]
@@ -73,6 +75,7 @@ pub struct Core {
     key: PrivateKey,
     state: State<Gov>,
     timeouts: LinearTimeouts,
+    guard: Guard,
 }
 
 impl std::fmt::Debug for Core {
@@ -101,7 +104,31 @@ impl Core {
             key,
             state: State::new(Gov, Height(height), set, params, 1024, 64),
             timeouts: LinearTimeouts::default(),
+            guard: Guard {
+                signed: Signed::default(),
+                persist: Box::new(|_| Ok(())),
+            },
         }
+    }
+
+    /// With these timeouts (Malachite's defaults otherwise).
+    #[must_use]
+    pub fn with_timeouts(mut self, timeouts: LinearTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Signing guarded by what was signed before (`signed`, as persisted) and
+    /// persisting each new signature with `persist` before it leaves.
+    #[must_use]
+    pub fn with_guard(mut self, signed: Signed, persist: Persist) -> Self {
+        self.guard = Guard { signed, persist };
+        self
+    }
+
+    /// The height the core is at.
+    pub fn height(&self) -> u64 {
+        self.state.height().0
     }
 
     /// Starts `height` with the validator set in force at it.
@@ -169,13 +196,19 @@ impl Core {
 
     fn step(&mut self, input: Input<Gov>) -> Step {
         let mut actions = Vec::new();
-        let (chain_id, me, key, timeouts) = (&self.chain_id, &self.me, &self.key, &self.timeouts);
+        let host = Host {
+            chain_id: &self.chain_id,
+            me: &self.me,
+            key: &self.key,
+            timeouts: &self.timeouts,
+        };
+        let guard = &mut self.guard;
         let metrics = ();
         let done: Result<(), Error<Gov>> = process!(
             input: input,
             state: &mut self.state,
             metrics: &metrics,
-            with: effect => Ok::<_, ()>(handle(chain_id, me, key, timeouts, effect, &mut actions))
+            with: effect => host.handle(guard, effect, &mut actions)
         );
         done.map(|()| actions).map_err(Box::new)
     }
@@ -218,134 +251,145 @@ fn round(r: Round) -> u32 {
     r.as_u32().unwrap_or(u32::MAX)
 }
 
-fn sign(key: &PrivateKey, bytes: &[u8]) -> Sm2Signature {
-    Sm2Signature(key.sign(bytes).to_bytes())
-}
-
 fn verifies(key: &PublicKey, bytes: &[u8], sig: &Sm2Signature) -> bool {
     Signature::from_slice(&sig.0).is_ok_and(|s| key.verify(bytes, &s).is_ok())
 }
 
-/// Answers one effect; what must leave the machine goes to `actions`.
-fn handle(
-    chain_id: &str,
-    me: &ValidatorId,
-    key: &PrivateKey,
-    timeouts: &LinearTimeouts,
-    effect: Effect<Gov>,
-    actions: &mut Vec<Action>,
-) -> Resume<Gov> {
-    match effect {
-        Effect::CancelAllTimeouts(r) => {
-            actions.push(Action::CancelAll);
-            r.resume_with(())
-        }
-        Effect::CancelTimeout(t, r) => {
-            actions.push(Action::Cancel(t));
-            r.resume_with(())
-        }
-        Effect::ScheduleTimeout(t, r) => {
-            actions.push(Action::Schedule(
-                t,
-                Timeouts::<Gov>::duration_for(timeouts, t),
-            ));
-            r.resume_with(())
-        }
-        Effect::StartRound(height, round, proposer, _, r) => {
-            tracing::debug!(height = height.0, round = ?round, %proposer, "round");
-            r.resume_with(())
-        }
-        Effect::PublishConsensusMsg(msg, r) => {
-            actions.push(Action::Publish(msg));
-            r.resume_with(())
-        }
-        Effect::PublishLivenessMsg(msg, r) => {
-            actions.push(Action::Liveness(msg));
-            r.resume_with(())
-        }
-        Effect::RepublishVote(v, r) => {
-            actions.push(Action::Liveness(LivenessMsg::Vote(v)));
-            r.resume_with(())
-        }
-        Effect::RepublishRoundCertificate(c, r) => {
-            actions.push(Action::Liveness(LivenessMsg::SkipRoundCertificate(c)));
-            r.resume_with(())
-        }
-        Effect::GetValue(height, round, _, r) => {
-            actions.push(Action::Propose {
-                height: height.0,
-                round: self::round(round),
-            });
-            r.resume_with(())
-        }
-        Effect::RestreamProposal(height, round, _, _, block, r) => {
-            actions.push(Action::Restream {
-                height: height.0,
-                round: self::round(round),
-                block,
-            });
-            r.resume_with(())
-        }
-        // Value sync is not used: catch-up fetches blocks with their certificates.
-        Effect::CertVerifiedSyncValue(_, _, r) | Effect::CertRejectedSyncValue(_, _, _, r) => {
-            r.resume_with(())
-        }
-        Effect::Decide(cert, _, r) => {
-            tracing::debug!(height = cert.height.0, "decided");
-            r.resume_with(())
-        }
-        Effect::Finalize(cert, _, evidence, r) => {
-            actions.push(decided(&cert, &evidence));
-            r.resume_with(())
-        }
-        Effect::SignVote(v, r) => {
-            let sig = sign(key, &vote_sign_bytes(chain_id, &v));
-            r.resume_with(SignedMessage::new(v, sig))
-        }
-        Effect::SignProposal(p, r) => {
-            debug_assert_eq!(&p.proposer, me);
-            let sig = sign(key, &proposal_sign_bytes(chain_id, &p));
-            r.resume_with(SignedMessage::new(p, sig))
-        }
-        Effect::VerifySignature(msg, key, r) => {
-            let bytes = match &msg.message {
-                ConsensusMsg::Vote(v) => vote_sign_bytes(chain_id, v),
-                ConsensusMsg::Proposal(p) => proposal_sign_bytes(chain_id, p),
-            };
-            r.resume_with(verifies(&key, &bytes, &msg.signature))
-        }
-        // A decision is checked by the very function outside verifiers run.
-        Effect::VerifyCommitCertificate(cert, set, _, r) => {
-            let checked = verify_commit(
-                chain_id,
-                set.set(),
-                cert.height.0,
-                &cert.value_id.0,
-                &to_pb(&cert),
-            )
-            .map(|_| ())
-            .map_err(|e| CertificateError::VerificationError(Some(BoxError(Box::new(e)))));
-            r.resume_with(checked)
-        }
-        Effect::VerifyPolkaCertificate(cert, set, _, r) => {
-            r.resume_with(check_polka(chain_id, &cert, &set))
-        }
-        Effect::VerifyRoundCertificate(cert, set, _, r) => {
-            r.resume_with(check_round(chain_id, &cert, &set))
-        }
-        // Vote extensions are not used: a certificate that carries them is refused.
-        Effect::VerifyExtendedCommitCertificate(_, _, _, _, r) => {
-            r.resume_with(Err(CertificateError::VerificationError(Some(BoxError(
-                "vote extensions are not used on this chain".into(),
-            )))))
-        }
-        Effect::ExtendVote(_, _, _, _, r) => r.resume_with(None),
-        Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Err(
-            malachite_consensus::VoteExtensionError::InvalidVoteExtension,
-        )),
-        // Not persisted yet: the write-ahead log belongs to the node's task around this
-        // core, which is not built (docs/design/bft.md, "WAL", order of work step 3).
-        Effect::WalAppend(_, _, r) => r.resume_with(()),
+/// What the effects of a step are answered with.
+struct Host<'a> {
+    chain_id: &'a str,
+    me: &'a ValidatorId,
+    key: &'a PrivateKey,
+    timeouts: &'a LinearTimeouts,
+}
+
+impl Host<'_> {
+    /// Answers one effect; what must leave the machine goes to `actions`. A signature
+    /// the guard refuses is an error: Malachite abandons the step, nothing is sent.
+    fn handle(
+        &self,
+        guard: &mut Guard,
+        effect: Effect<Gov>,
+        actions: &mut Vec<Action>,
+    ) -> Result<Resume<Gov>, String> {
+        let Host {
+            chain_id,
+            me,
+            key,
+            timeouts,
+        } = *self;
+        Ok(match effect {
+            Effect::CancelAllTimeouts(r) => {
+                actions.push(Action::CancelAll);
+                r.resume_with(())
+            }
+            Effect::CancelTimeout(t, r) => {
+                actions.push(Action::Cancel(t));
+                r.resume_with(())
+            }
+            Effect::ScheduleTimeout(t, r) => {
+                actions.push(Action::Schedule(
+                    t,
+                    Timeouts::<Gov>::duration_for(timeouts, t),
+                ));
+                r.resume_with(())
+            }
+            Effect::StartRound(height, round, proposer, _, r) => {
+                tracing::debug!(height = height.0, round = ?round, %proposer, "round");
+                r.resume_with(())
+            }
+            Effect::PublishConsensusMsg(msg, r) => {
+                actions.push(Action::Publish(msg));
+                r.resume_with(())
+            }
+            Effect::PublishLivenessMsg(msg, r) => {
+                actions.push(Action::Liveness(msg));
+                r.resume_with(())
+            }
+            Effect::RepublishVote(v, r) => {
+                actions.push(Action::Liveness(LivenessMsg::Vote(v)));
+                r.resume_with(())
+            }
+            Effect::RepublishRoundCertificate(c, r) => {
+                actions.push(Action::Liveness(LivenessMsg::SkipRoundCertificate(c)));
+                r.resume_with(())
+            }
+            Effect::GetValue(height, round, _, r) => {
+                actions.push(Action::Propose {
+                    height: height.0,
+                    round: self::round(round),
+                });
+                r.resume_with(())
+            }
+            Effect::RestreamProposal(height, round, _, _, block, r) => {
+                actions.push(Action::Restream {
+                    height: height.0,
+                    round: self::round(round),
+                    block,
+                });
+                r.resume_with(())
+            }
+            // Value sync is not used: catch-up fetches blocks with their certificates.
+            Effect::CertVerifiedSyncValue(_, _, r) | Effect::CertRejectedSyncValue(_, _, _, r) => {
+                r.resume_with(())
+            }
+            Effect::Decide(cert, _, r) => {
+                tracing::debug!(height = cert.height.0, "decided");
+                r.resume_with(())
+            }
+            Effect::Finalize(cert, _, evidence, r) => {
+                actions.push(decided(&cert, &evidence));
+                r.resume_with(())
+            }
+            Effect::SignVote(v, r) => {
+                let sig = guard.sign_vote(key, &v, &vote_sign_bytes(chain_id, &v))?;
+                r.resume_with(SignedMessage::new(v, sig))
+            }
+            Effect::SignProposal(p, r) => {
+                debug_assert_eq!(&p.proposer, me);
+                let sig = guard.sign_proposal(key, &p, &proposal_sign_bytes(chain_id, &p))?;
+                r.resume_with(SignedMessage::new(p, sig))
+            }
+            Effect::VerifySignature(msg, key, r) => {
+                let bytes = match &msg.message {
+                    ConsensusMsg::Vote(v) => vote_sign_bytes(chain_id, v),
+                    ConsensusMsg::Proposal(p) => proposal_sign_bytes(chain_id, p),
+                };
+                r.resume_with(verifies(&key, &bytes, &msg.signature))
+            }
+            // A decision is checked by the very function outside verifiers run.
+            Effect::VerifyCommitCertificate(cert, set, _, r) => {
+                let checked = verify_commit(
+                    chain_id,
+                    set.set(),
+                    cert.height.0,
+                    &cert.value_id.0,
+                    &to_pb(&cert),
+                )
+                .map(|_| ())
+                .map_err(|e| CertificateError::VerificationError(Some(BoxError(Box::new(e)))));
+                r.resume_with(checked)
+            }
+            Effect::VerifyPolkaCertificate(cert, set, _, r) => {
+                r.resume_with(check_polka(chain_id, &cert, &set))
+            }
+            Effect::VerifyRoundCertificate(cert, set, _, r) => {
+                r.resume_with(check_round(chain_id, &cert, &set))
+            }
+            // Vote extensions are not used: a certificate that carries them is refused.
+            Effect::VerifyExtendedCommitCertificate(_, _, _, _, r) => {
+                r.resume_with(Err(CertificateError::VerificationError(Some(BoxError(
+                    "vote extensions are not used on this chain".into(),
+                )))))
+            }
+            Effect::ExtendVote(_, _, _, _, r) => r.resume_with(None),
+            Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Err(
+                malachite_consensus::VoteExtensionError::InvalidVoteExtension,
+            )),
+            // Not persisted: a restarted validator starts its height afresh; what it signed
+            // before is kept by the guard, so it cannot sign anything else for those steps.
+            Effect::WalAppend(_, _, r) => r.resume_with(()),
+        })
     }
 }
 

@@ -4,16 +4,24 @@
 //! - [`context`]: govchain's types as Malachite's `Context` (validators by id, power 1;
 //!   a value is a block hash; SM2 signatures; round-robin proposers);
 //! - [`core`]: one validator's consensus, sans I/O: every effect is answered with the
-//!   signing bytes and checks of `govchain_proof::commit`, and what must leave the
-//!   machine comes back as [`core::Action`]s.
-//!
-//! The node's task around it (the gRPC `Consensus` service, block parts, timers, the
-//! write-ahead log, import and commit) is step 3 of the design's order of work and is not
-//! wired into the node yet; this module is exercised by the in-memory network of its
-//! tests.
+//!   signing bytes and checks of `govchain_proof::commit`, signatures go through a
+//!   guard that never signs two values for one step, and what must leave the machine
+//!   comes back as [`core::Action`]s;
+//! - [`wire`]: the messages on the wire (`proto/govchain/v1/consensus.proto`);
+//! - `node`: the node's task around the core ([`start`]), the `Consensus` gRPC service
+//!   peers call and the links to them.
 
+mod catchup;
 pub mod context;
 pub mod core;
+mod engine;
+mod guard;
+mod links;
+mod node;
+mod service;
+pub mod wire;
+
+pub use node::{BftHandle, BftSettings, start};
 
 #[cfg(test)]
 mod tests;

@@ -26,9 +26,11 @@ use govchain_crypto::PrivateKey;
 use govchain_store::RaftLog;
 use openraft::{Config, Raft, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 
 pub use state_machine::{CheckpointDir, StateMachine};
+
+pub use crate::peer::TlsFiles;
 
 use crate::{Chain, ConsensusError};
 
@@ -82,17 +84,6 @@ openraft::declare_raft_types!(
 );
 
 type Entry = openraft::Entry<GovRaft>;
-
-/// PEM files of a node's TLS identity.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// The chain CA certificate.
-    pub ca: Vec<u8>,
-    /// This node's certificate.
-    pub cert: Vec<u8>,
-    /// This node's private key.
-    pub key: Vec<u8>,
-}
 
 /// Settings of the raft mode.
 #[derive(Debug, Clone)]
@@ -215,11 +206,7 @@ pub async fn start(
     let log = RaftLog::open(&settings.dir.join("log"))?;
     let sm = state_machine::StateMachine::open(chain.clone(), settings.dir.join("snapshots"))
         .map_err(|e| err("raft state machine", e))?;
-    let ca = Certificate::from_pem(&settings.tls.ca);
-    let identity = Identity::from_pem(&settings.tls.cert, &settings.tls.key);
-    let client_tls = ClientTlsConfig::new()
-        .ca_certificate(ca.clone())
-        .identity(identity.clone());
+    let client_tls = settings.tls.client();
     let network = network::Network {
         tls: client_tls.clone(),
         local: local_ip(&settings.listen),
@@ -243,7 +230,7 @@ pub async fn start(
             .max_decoding_message_size(network::MAX_MESSAGE)
             .max_encoding_message_size(network::MAX_MESSAGE);
     let server = Server::builder()
-        .tls_config(ServerTlsConfig::new().identity(identity).client_ca_root(ca))
+        .tls_config(settings.tls.server())
         .map_err(|e| err("raft TLS", e))?
         .add_service(service)
         .serve_with_incoming(crate::accept_nodelay(listener));

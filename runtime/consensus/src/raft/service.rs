@@ -3,27 +3,23 @@
 //! issued to a node of the current validator/observer set, and refuses (and logs) any
 //! other caller.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use govchain_types::HashHex;
 use openraft::raft::AppendEntriesRequest;
 use openraft::{Raft, Snapshot};
-use parking_lot::Mutex;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::codec::entry_from_pb;
 use super::state_machine::CheckpointDir;
 use super::{GovRaft, pb, transfer};
 use crate::Chain;
+use crate::peer::PeerGate;
 
 /// The Raft gRPC service.
 pub(crate) struct RaftService {
     pub(crate) raft: Raft<GovRaft>,
     pub(crate) chain: Arc<Chain>,
-    /// When each refused certificate was last logged (to log a refusal, not a flood).
-    refused: Mutex<HashMap<[u8; 32], Instant>>,
+    gate: PeerGate,
 }
 
 impl std::fmt::Debug for RaftService {
@@ -47,7 +43,7 @@ impl RaftService {
         RaftService {
             raft,
             chain,
-            refused: Mutex::new(HashMap::new()),
+            gate: PeerGate::default(),
         }
     }
 
@@ -67,40 +63,7 @@ impl RaftService {
 
     /// Which member the caller's certificate names, or a refusal.
     fn admit<T>(&self, req: &Request<T>) -> Result<String, Status> {
-        let certs = req
-            .peer_certs()
-            .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
-        let leaf = certs
-            .first()
-            .ok_or_else(|| Status::unauthenticated("a node certificate is required"))?;
-        let cert = webpki::EndEntityCert::try_from(leaf)
-            .map_err(|e| Status::unauthenticated(format!("unreadable certificate: {e:?}")))?;
-        let members = self.members();
-        for id in &members {
-            if let Ok(name) = rustls_pki_types::ServerName::try_from(id.as_str())
-                && cert.verify_is_valid_for_subject_name(&name).is_ok()
-            {
-                return Ok(id.clone());
-            }
-        }
-        let fingerprint = govchain_crypto::sm3(leaf.as_ref());
-        let mut refused = self.refused.lock();
-        let now = Instant::now();
-        if refused
-            .get(&fingerprint)
-            .is_none_or(|t| now.duration_since(*t) > Duration::from_secs(30))
-        {
-            refused.insert(fingerprint, now);
-            tracing::warn!(
-                peer = ?req.remote_addr(),
-                certificate = %HashHex(&fingerprint),
-                members = ?members,
-                "refusing a Raft peer: its certificate (issued by this chain's CA) names no node of the validator or observer set"
-            );
-        }
-        Err(Status::permission_denied(
-            "this node certificate names no member of the validator or observer set",
-        ))
+        self.gate.admit(req, &self.members())
     }
 }
 

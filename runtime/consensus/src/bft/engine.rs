@@ -1,0 +1,524 @@
+//! The engine's task: one loop owns the core and answers, in turn, what peers send,
+//! its timers, the importer's verdicts and this node's own proposals (`node.rs` starts
+//! it; `catchup.rs` fetches decided blocks for a node left behind).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use govchain_crypto::PrivateKey;
+use govchain_proof::commit::ValidatorSet;
+use govchain_types::{Hash, HashHex, pb};
+use malachite_consensus::SignedConsensusMsg;
+use malachite_types::Timeout;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::context::{BlockId, Proposal, Validators};
+use super::core::{Action, Core, Step};
+use super::links::Links;
+use super::node::{BftSettings, err, new_core, now_ms, voting_set};
+use super::wire::{self, Inbound};
+use crate::{ApplyError, Chain, ConsensusError, Imported, SealedBlock};
+
+/// What arrived for one proposal (height and round).
+#[derive(Debug, Default)]
+struct Slot {
+    proposal: Option<Proposal>,
+    /// The block and who sent it.
+    block: Option<(String, Vec<u8>)>,
+    /// The importer was asked.
+    judged: bool,
+}
+
+/// What background work gives back to the engine.
+pub(super) enum Event {
+    Judged {
+        proposal: Proposal,
+        verdict: Result<Box<Imported>, String>,
+    },
+    Built {
+        height: u64,
+        round: u32,
+        block: Result<(Hash, Vec<u8>), String>,
+    },
+    Fetched(Result<Vec<Vec<u8>>, String>),
+}
+
+pub(super) struct Engine {
+    pub(super) chain: Arc<Chain>,
+    me: String,
+    key: PrivateKey,
+    settings: BftSettings,
+    core: Core,
+    /// The height being decided (the tip's + 1).
+    pub(super) height: u64,
+    /// Whether the core was started at `height`.
+    started: bool,
+    /// The validator set in force at `height`.
+    pub(super) set: ValidatorSet,
+    pub(super) links: Links,
+    inbox: mpsc::Receiver<(String, Inbound)>,
+    pub(super) events: mpsc::UnboundedSender<Event>,
+    events_rx: mpsc::UnboundedReceiver<Event>,
+    slots: BTreeMap<(u64, u32), Slot>,
+    /// Blocks of `height` the importer accepted, by hash.
+    imported: HashMap<Hash, Imported>,
+    /// Blocks of `height` by hash, as sent (to stream again, or to commit).
+    raws: HashMap<Hash, Vec<u8>>,
+    timers: Vec<(Instant, Timeout)>,
+    /// The highest height a peer was seen at, by whom, and since when.
+    pub(super) ahead: Option<(u64, String, Instant)>,
+    pub(super) fetching: bool,
+}
+
+impl Engine {
+    pub(super) fn new(
+        chain: Arc<Chain>,
+        key: PrivateKey,
+        settings: BftSettings,
+        links: Links,
+        inbox: mpsc::Receiver<(String, Inbound)>,
+    ) -> crate::Result<Self> {
+        let height = chain.tip().header.height + 1;
+        let set = voting_set(&chain)?;
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let core = new_core(&chain, &settings, &key, height, &set)?;
+        Ok(Engine {
+            me: settings.validator_id.clone(),
+            chain,
+            key,
+            settings,
+            core,
+            height,
+            started: false,
+            set,
+            links,
+            inbox,
+            events,
+            events_rx,
+            slots: BTreeMap::new(),
+            imported: HashMap::new(),
+            raws: HashMap::new(),
+            timers: Vec::new(),
+            ahead: None,
+            fetching: false,
+        })
+    }
+
+    pub(super) async fn run(mut self) -> crate::Result<()> {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let next_timer = self.timers.iter().map(|(at, _)| *at).min();
+            tokio::select! {
+                Some((from, msg)) = self.inbox.recv() => self.on_message(from, msg).await?,
+                Some(event) = self.events_rx.recv() => self.on_event(event).await?,
+                () = tokio::time::sleep_until(next_timer.unwrap_or_else(Instant::now)), if next_timer.is_some() => {
+                    let now = Instant::now();
+                    let due: Vec<Timeout> = self.timers.iter().filter(|(at, _)| *at <= now).map(|(_, t)| *t).collect();
+                    self.timers.retain(|(at, _)| *at > now);
+                    for t in due {
+                        let step = self.core.timeout(t);
+                        self.apply(step).await?;
+                    }
+                }
+                () = self.chain.wait_pending(), if !self.started => self.start().await?,
+                _ = tick.tick() => self.catch_up(),
+            }
+        }
+    }
+
+    /// Starts the core at `height` and judges the blocks that arrived early.
+    async fn start(&mut self) -> crate::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        tracing::debug!(height = self.height, "height started");
+        let step = self
+            .core
+            .start_height(self.height, Validators::from_set(&self.set));
+        self.apply(step).await?;
+        let rounds: Vec<u32> = self
+            .slots
+            .keys()
+            .filter(|(h, _)| *h == self.height)
+            .map(|(_, r)| *r)
+            .collect();
+        for r in rounds {
+            self.judge(r);
+        }
+        Ok(())
+    }
+
+    /// The proposer of a round at `height` (by the set in force at this node's height:
+    /// for the next height, the set unless a change commits now).
+    fn proposer(&self, height: u64, round: u32) -> String {
+        let n = self.set.ids().count() as u64;
+        let i = (height % n + u64::from(round) % n) % n;
+        self.set
+            .ids()
+            .nth(i as usize)
+            .expect("index within the set")
+            .to_string()
+    }
+
+    async fn on_message(&mut self, from: String, msg: Inbound) -> crate::Result<()> {
+        let h = msg.height();
+        if h < self.height {
+            return Ok(());
+        }
+        if h > self.height {
+            if self.ahead.as_ref().is_none_or(|(seen, _, _)| h > *seen) {
+                self.ahead = Some((h, from.clone(), Instant::now()));
+            }
+            // Beyond the next height, this node needs the blocks in between first.
+            if h > self.height + 1 {
+                return Ok(());
+            }
+        } else if !self.started {
+            self.start().await?;
+        }
+        match msg {
+            Inbound::Block { height, round, raw } => {
+                if raw.len() as u64 > self.chain.admission.params().max_block_bytes {
+                    tracing::warn!(peer = %from, height, round, bytes = raw.len(), "dropping a proposed block over max_block_bytes");
+                    return Ok(());
+                }
+                // Only the round's proposer sends its block (first or again): anyone
+                // else's would take its place.
+                if from != self.proposer(height, round) {
+                    tracing::warn!(peer = %from, height, round, "dropping a block from a validator that does not propose this round");
+                    return Ok(());
+                }
+                let slot = self.slots.entry((height, round)).or_default();
+                if slot.block.is_none() {
+                    slot.block = Some((from, raw));
+                    self.judge(round);
+                }
+            }
+            Inbound::Consensus(m) => {
+                if let SignedConsensusMsg::Proposal(p) = &m {
+                    let p = p.message.clone();
+                    let round = p.round.as_u32().unwrap_or(u32::MAX);
+                    if p.proposer.0 == self.proposer(h, round) {
+                        let slot = self.slots.entry((h, round)).or_default();
+                        if slot.proposal.is_none() {
+                            slot.proposal = Some(p);
+                            self.judge(round);
+                        }
+                    }
+                }
+                let step = self.core.receive(m);
+                self.apply(step).await?;
+            }
+            Inbound::Liveness(m) => {
+                let step = self.core.receive_liveness(m);
+                self.apply(step).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Once the proposal of `round` at this height and its block are both here, asks
+    /// the importer (off this task) whether the block is valid.
+    fn judge(&mut self, round: u32) {
+        if !self.started {
+            return;
+        }
+        let proposer = self.proposer(self.height, round);
+        let Some(slot) = self.slots.get_mut(&(self.height, round)) else {
+            return;
+        };
+        let (Some(proposal), Some((from, raw)), false) = (&slot.proposal, &slot.block, slot.judged)
+        else {
+            return;
+        };
+        slot.judged = true;
+        let proposal = proposal.clone();
+        let verdict = |why: String| Event::Judged {
+            proposal: proposal.clone(),
+            verdict: Err(why),
+        };
+        if proposal.proposer.0 != proposer || *from != proposer {
+            // Not the round's proposer: the core ignores such a proposal; the block is
+            // not ours to judge.
+            tracing::warn!(peer = %from, round, "a proposal or block not from the round's proposer");
+            return;
+        }
+        let sealed = match SealedBlock::decode(raw) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.events.send(verdict(format!("undecodable block: {e}")));
+                return;
+            }
+        };
+        if sealed.hash != proposal.block.0 {
+            let _ = self.events.send(verdict(format!(
+                "the block sent hashes to {}, the proposal names {}",
+                HashHex(&sealed.hash),
+                proposal.block
+            )));
+            return;
+        }
+        let parent_time = self.chain.tip().header.time_ms;
+        let limit = now_ms() + self.settings.max_clock_drift.as_millis() as u64;
+        if sealed.header.time_ms <= parent_time || sealed.header.time_ms > limit {
+            let _ = self.events.send(verdict(format!(
+                "block time {} is not after its parent's ({parent_time}) and within {} ms of this validator's clock",
+                sealed.header.time_ms,
+                self.settings.max_clock_drift.as_millis()
+            )));
+            return;
+        }
+        self.raws.insert(sealed.hash, raw.clone());
+        let chain = self.chain.clone();
+        let events = self.events.clone();
+        let raw = raw.clone();
+        tokio::task::spawn_blocking(move || {
+            let verdict = chain
+                .import(&raw, None)
+                .map(Box::new)
+                .map_err(|e| e.to_string());
+            let _ = events.send(Event::Judged { proposal, verdict });
+        });
+    }
+
+    async fn on_event(&mut self, event: Event) -> crate::Result<()> {
+        match event {
+            Event::Judged { proposal, verdict } => {
+                if proposal.height.0 != self.height {
+                    return Ok(());
+                }
+                let valid = match verdict {
+                    Ok(imported) => {
+                        self.imported.insert(proposal.block.0, *imported);
+                        true
+                    }
+                    Err(why) => {
+                        tracing::warn!(height = self.height, proposer = %proposal.proposer, block = %proposal.block, reason = %why, "prevoting nil: the proposed block is invalid");
+                        false
+                    }
+                };
+                let step = self.core.proposed(&proposal, valid);
+                self.apply(step).await
+            }
+            Event::Built {
+                height,
+                round,
+                block,
+            } => {
+                if height != self.height {
+                    return Ok(());
+                }
+                let (hash, raw) = match block {
+                    Ok(b) => b,
+                    Err(why) => {
+                        tracing::warn!(height, round, reason = %why, "could not build a block to propose");
+                        return Ok(());
+                    }
+                };
+                match self.chain.import(&raw, None) {
+                    Ok(imported) => {
+                        self.imported.insert(hash, imported);
+                    }
+                    Err(e) => {
+                        tracing::warn!(height, round, error = %e, "own block does not import");
+                        return Ok(());
+                    }
+                }
+                self.links
+                    .broadcast(&wire::block_pb(height, round, raw.clone()));
+                self.raws.insert(hash, raw);
+                let step = self.core.propose(height, round, BlockId(hash));
+                self.apply(step).await
+            }
+            Event::Fetched(result) => {
+                self.fetching = false;
+                match result {
+                    Ok(blocks) => self.apply_fetched(blocks).await,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "catch-up fetch failed");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries out what the core asked.
+    async fn apply(&mut self, step: Step) -> crate::Result<()> {
+        let actions = match step {
+            Ok(actions) => actions,
+            Err(e) => {
+                tracing::warn!(height = self.height, error = %e, "consensus step refused");
+                return Ok(());
+            }
+        };
+        let chain_id = self.chain.chain_id().to_string();
+        for action in actions {
+            match action {
+                Action::Publish(m) => self.links.broadcast(&wire::consensus_pb(&chain_id, &m)),
+                Action::Liveness(m) => self.links.broadcast(&wire::liveness_pb(&chain_id, &m)),
+                Action::Schedule(t, d) => {
+                    self.timers.retain(|(_, x)| *x != t);
+                    self.timers.push((Instant::now() + d, t));
+                }
+                Action::Cancel(t) => self.timers.retain(|(_, x)| *x != t),
+                Action::CancelAll => self.timers.clear(),
+                Action::Propose { height, round } => self.build(height, round),
+                Action::Restream {
+                    height,
+                    round,
+                    block,
+                } => {
+                    if let Some(raw) = self.raws.get(&block.0) {
+                        self.links
+                            .broadcast(&wire::block_pb(height, round, raw.clone()));
+                    }
+                }
+                Action::Decided {
+                    certificate,
+                    equivocations,
+                } => {
+                    for (who, _) in &equivocations {
+                        tracing::warn!(validator = %who, height = certificate.height, "a validator signed two different votes for one round and step");
+                    }
+                    self.commit(certificate).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds this node's proposal off the task: waits up to the block interval for
+    /// transactions to gather, then executes them on the tip.
+    fn build(&self, height: u64, round: u32) {
+        let chain = self.chain.clone();
+        let key = self.key.clone();
+        let me = self.me.clone();
+        let (interval, max_txs) = (self.settings.interval, self.settings.max_txs);
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let deadline = chain.block_due(interval);
+            while chain.mempool_len() < max_txs {
+                if tokio::time::timeout_at(deadline, chain.admitted())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            let block = tokio::task::spawn_blocking(move || {
+                // A proposal extends the tip: what this node built in an earlier round
+                // goes back to the mempool first.
+                chain.abandon_built();
+                let txs = chain.take_pending(max_txs);
+                let time = now_ms().max(chain.tip().header.time_ms + 1);
+                chain
+                    .build_block(txs, time, &me, &key)
+                    .map(|b| (b.hash, govchain_types::encode(&b.block)))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("block building panicked: {e}")));
+            let _ = events.send(Event::Built {
+                height,
+                round,
+                block,
+            });
+        });
+    }
+
+    /// Commits the block `certificate` decided and moves to the next height.
+    async fn commit(&mut self, certificate: pb::CommitCertificate) -> crate::Result<()> {
+        let hash: Hash =
+            certificate.block_hash.as_slice().try_into().map_err(|_| {
+                ConsensusError::Corrupt("a decided block hash is not 32 bytes".into())
+            })?;
+        let imported = match self.imported.remove(&hash) {
+            Some(i) => i,
+            None => {
+                let Some(raw) = self.raws.get(&hash).cloned() else {
+                    // Decided without its block here: catch-up fetches it from a signer.
+                    tracing::warn!(height = self.height, block = %HashHex(&hash), "decided a block this node does not hold; fetching it");
+                    if let Some(s) = certificate
+                        .signatures
+                        .iter()
+                        .find(|s| s.validator != self.me)
+                    {
+                        let long_ago = Instant::now() - Duration::from_secs(2);
+                        self.ahead = Some((self.height + 1, s.validator.clone(), long_ago));
+                    }
+                    return Ok(());
+                };
+                self.import_decided(raw).await?
+            }
+        };
+        let chain = self.chain.clone();
+        let committed =
+            tokio::task::spawn_blocking(move || chain.commit_decided(imported, certificate))
+                .await
+                .map_err(|e| err("commit", e))?;
+        match committed {
+            Ok(b) => {
+                tracing::info!(
+                    height = b.sealed.header.height,
+                    txs = b.sealed.header.tx_count,
+                    "decided"
+                );
+            }
+            Err(ApplyError::Node(e)) => return Err(e),
+            Err(e) => {
+                return Err(ConsensusError::Corrupt(format!(
+                    "a decided block cannot commit: {e}"
+                )));
+            }
+        }
+        // The same core goes on: it holds the messages that came early for the next
+        // height.
+        self.next_height(false)
+    }
+
+    /// A block a commit certificate decided, imported for commit. One this node finds
+    /// invalid means its own state is wrong: it stops rather than serve it.
+    pub(super) async fn import_decided(&self, raw: Vec<u8>) -> crate::Result<Imported> {
+        let chain = self.chain.clone();
+        let imported = tokio::task::spawn_blocking(move || chain.import(&raw, None))
+            .await
+            .map_err(|e| err("import", e))?;
+        imported.map_err(|e| match e {
+            ApplyError::Node(e) => e,
+            e => ConsensusError::Corrupt(format!(
+                "STATE DIVERGED: more than 2/3 of the validators decided block {}, which this node finds invalid: {e}",
+                self.height
+            )),
+        })
+    }
+
+    /// Moves to the height after the tip, with the set now in force; with `fresh`, on
+    /// a new core (the old one is at a height this node skipped in catch-up).
+    pub(super) fn next_height(&mut self, fresh: bool) -> crate::Result<()> {
+        self.height = self.chain.tip().header.height + 1;
+        self.set = voting_set(&self.chain)?;
+        if fresh {
+            self.core = new_core(
+                &self.chain,
+                &self.settings,
+                &self.key,
+                self.height,
+                &self.set,
+            )?;
+        }
+        self.started = false;
+        self.timers.clear();
+        self.imported.clear();
+        self.raws.clear();
+        let height = self.height;
+        self.slots.retain(|(h, _), _| *h >= height);
+        if self.ahead.as_ref().is_some_and(|(h, _, _)| *h < height) {
+            self.ahead = None;
+        }
+        Ok(())
+    }
+}

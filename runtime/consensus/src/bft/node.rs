@@ -1,0 +1,191 @@
+//! The BFT engine as a node runs it: Malachite's core ([`Core`]) driven by one task
+//! that owns it. The task feeds it what peers send (through the `Consensus` service),
+//! its timers and the importer's verdicts, and carries out what it asks: messages to
+//! every peer, blocks built and streamed, decided blocks committed with their
+//! certificates. Nothing a peer sends is trusted as it comes: votes and proposals are
+//! checked by signature, blocks by the importer, decided blocks fetched in catch-up by
+//! their commit certificates.
+//!
+//! A height starts when there is something to order (a waiting transaction, or a peer's
+//! message for it): an idle chain makes no empty blocks.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use govchain_crypto::PrivateKey;
+use govchain_proof::commit::ValidatorSet;
+use malachite_types::LinearTimeouts;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tonic::transport::Server;
+
+use super::context::Validators;
+use super::core::{Core, Signed};
+use super::engine::Engine;
+use super::links::{self, Links, MAX_MESSAGE};
+use super::service::ConsensusService;
+use super::wire::cpb;
+use crate::peer::TlsFiles;
+use crate::{Chain, ConsensusError};
+
+/// Where the double-signing guard's record is kept (store metadata).
+const SIGNED_KEY: &[u8] = b"bft/signed";
+
+/// Settings of the BFT engine.
+#[derive(Debug, Clone)]
+pub struct BftSettings {
+    /// This node's validator id.
+    pub validator_id: String,
+    /// Address to listen on for node-to-node traffic.
+    pub listen: SocketAddr,
+    /// TLS identity.
+    pub tls: TlsFiles,
+    /// Longest wait between a transaction's arrival and the block a proposer builds.
+    pub interval: Duration,
+    /// Most transactions per block.
+    pub max_txs: usize,
+    /// How long validators wait for a round's proposal before prevoting nil.
+    pub propose_timeout: Duration,
+    /// How long validators wait for the rest of a round's votes once more than 2/3
+    /// voted.
+    pub vote_timeout: Duration,
+    /// How much each timeout grows per round of a height.
+    pub round_increase: Duration,
+    /// How far ahead of this node's clock a proposed block's time may be.
+    pub max_clock_drift: Duration,
+}
+
+/// A running BFT engine.
+#[derive(Debug)]
+pub struct BftHandle {
+    tasks: tokio::task::JoinSet<crate::Result<()>>,
+}
+
+impl BftHandle {
+    /// Waits until the engine stops; an error if it failed.
+    pub async fn wait(&mut self) -> crate::Result<()> {
+        while let Some(done) = self.tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => {
+                    return Err(ConsensusError::Replication(format!(
+                        "consensus task panicked: {e}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the engine's tasks.
+    pub fn shutdown(mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+pub(super) fn err(what: &str, e: impl std::fmt::Display) -> ConsensusError {
+    ConsensusError::Replication(format!("{what}: {e}"))
+}
+
+/// Starts the BFT engine on `chain`: serves the `Consensus` service on
+/// `settings.listen` with mutual TLS, links to every peer, and runs the engine.
+pub async fn start(
+    chain: Arc<Chain>,
+    key: PrivateKey,
+    settings: BftSettings,
+) -> crate::Result<BftHandle> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let (inbox_tx, inbox) = mpsc::channel(16_384);
+    let from_peers = Arc::new(Mutex::new(HashSet::new()));
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| err(&format!("binding consensus address {}", settings.listen), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| err("consensus address", e))?;
+    let service = cpb::consensus_server::ConsensusServer::new(ConsensusService::new(
+        chain.clone(),
+        inbox_tx,
+        from_peers.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE)
+    .max_encoding_message_size(MAX_MESSAGE);
+    let server = Server::builder()
+        .tls_config(settings.tls.server())
+        .map_err(|e| err("consensus TLS", e))?
+        .add_service(service)
+        .serve_with_incoming(crate::accept_nodelay(listener));
+    tasks.spawn(async move { server.await.map_err(|e| err("consensus server stopped", e)) });
+    let local = Some(settings.listen.ip()).filter(|ip| !ip.is_unspecified());
+    let links = Links::open(
+        &chain,
+        &settings.validator_id,
+        &settings.tls.client(),
+        local,
+        &mut tasks,
+    )?;
+    tasks.spawn(links::gossip(
+        chain.clone(),
+        links.peers.clone(),
+        from_peers,
+    ));
+    let engine = Engine::new(chain, key, settings, links, inbox)?;
+    tasks.spawn(engine.run());
+    tracing::info!(%addr, "BFT consensus started");
+    Ok(BftHandle { tasks })
+}
+
+/// The voting validators in the committed state: the set in force at the next height.
+pub(super) fn voting_set(chain: &Chain) -> crate::Result<ValidatorSet> {
+    let o = govchain_state::Overlay::new(chain.store().clone());
+    govchain_state::voting_set(&o).map_err(|e| ConsensusError::Corrupt(e.to_string()))
+}
+
+/// A core at `height`, its signing guarded by what this node recorded it signed.
+pub(super) fn new_core(
+    chain: &Arc<Chain>,
+    settings: &BftSettings,
+    key: &PrivateKey,
+    height: u64,
+    set: &ValidatorSet,
+) -> crate::Result<Core> {
+    let signed = chain
+        .store()
+        .get(govchain_store::Column::Meta, SIGNED_KEY)?
+        .and_then(|b| Signed::decode(&b))
+        .unwrap_or_default();
+    let store = chain.store().clone();
+    Ok(Core::new(
+        chain.chain_id(),
+        &settings.validator_id,
+        key.clone(),
+        height,
+        Validators::from_set(set),
+    )
+    .with_timeouts(LinearTimeouts {
+        propose: settings.propose_timeout,
+        propose_delta: settings.round_increase,
+        prevote: settings.vote_timeout,
+        prevote_delta: settings.round_increase,
+        precommit: settings.vote_timeout,
+        precommit_delta: settings.round_increase,
+        ..LinearTimeouts::default()
+    })
+    .with_guard(
+        signed,
+        Box::new(move |s: &Signed| {
+            store
+                .put_meta_batch(&[(SIGNED_KEY, &s.encode())])
+                .map_err(|e| e.to_string())
+        }),
+    ))
+}
+
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,172 @@
+//! The `Consensus` gRPC service: what peers send this node. Every call is admitted by
+//! the caller's certificate (a node of the validator or observer set); a message that
+//! names a validator is accepted only from that validator's connection, so one node
+//! cannot speak for another even with a valid signature replayed from it. Malformed
+//! messages are dropped with a log line naming the peer; nothing a peer sends can stop
+//! this node.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use govchain_types::{Hash, pb};
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tonic::{Request, Response, Status};
+
+use super::wire::{Inbound, cpb, inbound};
+use crate::Chain;
+use crate::peer::PeerGate;
+
+/// Most decided blocks served by one `GetBlocks` call.
+pub(crate) const MAX_BLOCKS_PER_CALL: u32 = 64;
+/// Most bytes of blocks served by one `GetBlocks` call (below the message limit).
+const MAX_BLOCKS_BYTES: usize = 32 << 20;
+
+/// The service's share of the node: where accepted messages go.
+pub(crate) struct ConsensusService {
+    pub(crate) chain: Arc<Chain>,
+    pub(crate) gate: PeerGate,
+    /// To the engine: (sender's node id, message).
+    pub(crate) inbox: mpsc::Sender<(String, Inbound)>,
+    /// Transactions received from peers (not passed on again).
+    pub(crate) from_peers: Arc<Mutex<HashSet<Hash>>>,
+    /// When a drop was last logged, per peer (to log, not flood).
+    dropped: Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+impl ConsensusService {
+    pub(crate) fn new(
+        chain: Arc<Chain>,
+        inbox: mpsc::Sender<(String, Inbound)>,
+        from_peers: Arc<Mutex<HashSet<Hash>>>,
+    ) -> Self {
+        ConsensusService {
+            chain,
+            gate: PeerGate::default(),
+            inbox,
+            from_peers,
+            dropped: Mutex::default(),
+        }
+    }
+
+    /// The node ids that may call: validators and observers in the committed state.
+    fn members(&self) -> Vec<String> {
+        govchain_state::query::validators(self.chain.store())
+            .map(|v| v.into_iter().map(|v| v.id).collect())
+            .unwrap_or_default()
+    }
+
+    fn admit<T>(&self, req: &Request<T>) -> Result<String, Status> {
+        self.gate.admit(req, &self.members())
+    }
+
+    /// Logs a dropped message, at most once a second per peer.
+    fn drop_message(&self, peer: &str, why: &str) {
+        let mut last = self.dropped.lock();
+        let now = Instant::now();
+        if last
+            .get(peer)
+            .is_none_or(|t| now.duration_since(*t) > Duration::from_secs(1))
+        {
+            last.insert(peer.to_string(), now);
+            tracing::warn!(%peer, reason = why, "dropping a consensus message");
+        }
+    }
+}
+
+impl std::fmt::Debug for ConsensusService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsensusService").finish_non_exhaustive()
+    }
+}
+
+#[tonic::async_trait]
+impl cpb::consensus_server::Consensus for ConsensusService {
+    async fn deliver(&self, req: Request<cpb::Batch>) -> Result<Response<cpb::Delivered>, Status> {
+        let peer = self.admit(&req)?;
+        let chain_id = self.chain.chain_id();
+        for m in req.into_inner().messages {
+            let msg = match inbound(chain_id, m) {
+                Ok(msg) => msg,
+                Err(e) => {
+                    self.drop_message(&peer, &format!("malformed: {e}"));
+                    continue;
+                }
+            };
+            if let Some(author) = msg.author()
+                && author != peer
+            {
+                self.drop_message(
+                    &peer,
+                    &format!("it names validator '{author}', not the sender"),
+                );
+                continue;
+            }
+            if self.inbox.try_send((peer.clone(), msg)).is_err() {
+                self.drop_message(&peer, "the engine's inbox is full");
+            }
+        }
+        Ok(Response::new(cpb::Delivered {}))
+    }
+
+    async fn forward(
+        &self,
+        req: Request<cpb::ForwardRequest>,
+    ) -> Result<Response<cpb::ForwardResponse>, Status> {
+        let peer = self.admit(&req)?;
+        let txs = req
+            .into_inner()
+            .txs
+            .iter()
+            .map(|raw| govchain_types::decode::<pb::SignedTx>("transaction", raw))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                self.drop_message(&peer, &format!("forwarded transaction: {e}"));
+                Status::invalid_argument(format!("forwarded transaction: {e}"))
+            })?;
+        {
+            let mut from_peers = self.from_peers.lock();
+            from_peers.extend(txs.iter().map(|t| govchain_crypto::sm3(&t.body)));
+        }
+        let admitted = self
+            .chain
+            .submit(txs, false)
+            .await
+            .iter()
+            .filter(|r| r.is_ok())
+            .count();
+        Ok(Response::new(cpb::ForwardResponse {
+            admitted: admitted as u32,
+        }))
+    }
+
+    async fn get_blocks(
+        &self,
+        req: Request<cpb::GetBlocksRequest>,
+    ) -> Result<Response<cpb::GetBlocksResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let tip = self.chain.tip().header.height;
+        let mut blocks = Vec::new();
+        let mut bytes = 0;
+        let from = r.from.max(1);
+        let count = u64::from(r.max.clamp(1, MAX_BLOCKS_PER_CALL));
+        for h in from..=tip.min(from.saturating_add(count - 1)) {
+            let Some(raw) = self
+                .chain
+                .store()
+                .block(h)
+                .map_err(|e| Status::internal(e.to_string()))?
+            else {
+                break;
+            };
+            bytes += raw.len();
+            if bytes > MAX_BLOCKS_BYTES && !blocks.is_empty() {
+                break;
+            }
+            blocks.push(raw);
+        }
+        Ok(Response::new(cpb::GetBlocksResponse { blocks }))
+    }
+}
