@@ -41,10 +41,7 @@ pub fn govchain_bin() -> PathBuf {
 /// running node dialling its peers), which then holds it when the node binds. Test
 /// binaries start at offsets of their process id, so parallel runs rarely meet.
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const FIRST: u32 = 20_000;
-    const SPAN: u32 = 12_000;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
+    use std::sync::atomic::Ordering;
     let start = std::process::id() % 600 * 20;
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -56,6 +53,31 @@ pub fn free_port() -> u16 {
         let port = (FIRST + (start + n) % SPAN) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
+        }
+    }
+}
+
+/// The first port [`free_port`] has not handed out yet, as an offset from `FIRST`.
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+const FIRST: u32 = 20_000;
+const SPAN: u32 = 12_000;
+
+/// A gRPC base port for a network of `nodes` (node i's gRPC at base + 10(i − 1), its
+/// node-to-node port next to it, metrics 2000 above), every one of them free now and
+/// none handed out again by this process: two networks of one test binary never share
+/// a port.
+pub fn free_base_port(nodes: usize) -> u16 {
+    loop {
+        let base = free_port();
+        NEXT.fetch_add(10 * nodes as u32, std::sync::atomic::Ordering::Relaxed);
+        let free = (0..nodes as u16).all(|i| {
+            let grpc = base + 10 * i;
+            [grpc, grpc + 1, grpc + 2000]
+                .iter()
+                .all(|p| TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        });
+        if free {
+            return base;
         }
     }
 }
@@ -122,7 +144,7 @@ impl Network {
     pub fn init_with(validators: usize, passphrase: Option<&str>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("net");
-        let base_port = free_port();
+        let base_port = free_base_port(validators);
         let (validators, port) = (validators.to_string(), base_port.to_string());
         let mut args = vec![
             "init",
@@ -167,7 +189,7 @@ impl Network {
     fn init_engine(engine: &str, validators: usize, observers: usize) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("net");
-        let base_port = free_port();
+        let base_port = free_base_port(validators + observers);
         let (v, o, port) = (
             validators.to_string(),
             observers.to_string(),

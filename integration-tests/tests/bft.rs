@@ -162,3 +162,62 @@ async fn four_validators_decide_every_block_by_certificate_and_survive_one_crash
         reference.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_validator_and_a_restart_of_all_lose_nothing() {
+    let net = Network::init_bft(4, 0).unwrap();
+    let set = genesis_set(&net);
+    let mut nodes = Vec::new();
+    for i in 1..=4 {
+        nodes.push(NodeProcess::start(&net, i).await.unwrap());
+    }
+    let mut committed = commit_anchors(&net, 1, "bank", "before", 10).await;
+    // A validator frozen mid-height (SIGSTOP): when it is a round's proposer, that round
+    // times out and the next proposer goes on; the others never wait for it.
+    nodes[1].signal("STOP");
+    for round in 0..3 {
+        committed.extend(commit_anchors(&net, 3, "tax", &format!("paused-{round}"), 5).await);
+    }
+    nodes[1].signal("CONT");
+    // Every validator killed at once, then started again on its stored chain: what was
+    // committed is there, and the chain goes on (each one's signing record keeps it from
+    // signing anything else for a step it signed before the crash).
+    for n in nodes.drain(..) {
+        n.kill9();
+    }
+    for i in 1..=4 {
+        nodes.push(NodeProcess::start(&net, i).await.unwrap());
+    }
+    committed.extend(commit_anchors(&net, 2, "civil-affairs", "after", 10).await);
+    let reference = blocks(&net, 1, &set).await;
+    let start = Instant::now();
+    for i in 2..=4 {
+        loop {
+            let theirs = blocks(&net, i, &set).await;
+            for (h, (hash, _)) in &theirs {
+                if let Some((ours, _)) = reference.get(h) {
+                    assert_eq!(ours, hash, "node{i} holds another block at height {h}");
+                }
+            }
+            if theirs.len() >= reference.len() {
+                break;
+            }
+            assert!(start.elapsed() < LIMIT, "node{i} stays behind");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let mut c = connect(&net.endpoint(4)).await.unwrap();
+    for h in &committed {
+        let r = c
+            .get_tx(GetTxRequest {
+                tx_hash: h.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.receipt.is_some(), "an acknowledged transaction is lost");
+    }
+    for (i, n) in nodes.iter_mut().enumerate() {
+        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
+    }
+}

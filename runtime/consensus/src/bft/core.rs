@@ -131,6 +131,11 @@ impl Core {
         self.state.height().0
     }
 
+    /// The round the core is in (0 before its height starts).
+    pub fn round(&self) -> u32 {
+        self.state.round().as_u32().unwrap_or(0)
+    }
+
     /// Starts `height` with the validator set in force at it.
     pub fn start_height(&mut self, height: u64, set: Validators) -> Step {
         self.step(Input::StartHeight(

@@ -10,16 +10,19 @@ use govchain_crypto::PrivateKey;
 use govchain_proof::commit::ValidatorSet;
 use govchain_types::{Hash, HashHex, pb};
 use malachite_consensus::SignedConsensusMsg;
-use malachite_types::Timeout;
+use malachite_types::{Round, Timeout};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::context::{BlockId, Proposal, Validators};
+use super::context::{BlockId, Gov, Height, Proposal, Validators};
 use super::core::{Action, Core, Step};
 use super::links::Links;
 use super::node::{BftSettings, err, new_core, now_ms, voting_set};
 use super::wire::{self, Inbound};
 use crate::{ApplyError, Chain, ConsensusError, Imported, SealedBlock};
+
+/// Rounds ahead of this node's current one whose blocks it keeps.
+const MAX_ROUNDS_AHEAD: u32 = 4;
 
 /// What arrived for one proposal (height and round).
 #[derive(Debug, Default)]
@@ -154,13 +157,12 @@ impl Engine {
     /// The proposer of a round at `height` (by the set in force at this node's height:
     /// for the next height, the set unless a change commits now).
     fn proposer(&self, height: u64, round: u32) -> String {
-        let n = self.set.ids().count() as u64;
-        let i = (height % n + u64::from(round) % n) % n;
-        self.set
-            .ids()
-            .nth(i as usize)
-            .expect("index within the set")
-            .to_string()
+        use malachite_types::Context;
+        let set = Validators::from_set(&self.set);
+        Gov.select_proposer(&set, Height(height), Round::new(round))
+            .id
+            .0
+            .clone()
     }
 
     async fn on_message(&mut self, from: String, msg: Inbound) -> crate::Result<()> {
@@ -186,7 +188,17 @@ impl Engine {
                     return Ok(());
                 }
                 // Only the round's proposer sends its block (first or again): anyone
-                // else's would take its place.
+                // else's would take its place. Rounds far ahead are not kept: a
+                // proposer could fill memory with blocks for rounds never reached.
+                let current = if height == self.height {
+                    self.core.round()
+                } else {
+                    0
+                };
+                if round > current + MAX_ROUNDS_AHEAD {
+                    tracing::warn!(peer = %from, height, round, "dropping a block for a round far ahead");
+                    return Ok(());
+                }
                 if from != self.proposer(height, round) {
                     tracing::warn!(peer = %from, height, round, "dropping a block from a validator that does not propose this round");
                     return Ok(());
@@ -201,7 +213,14 @@ impl Engine {
                 if let SignedConsensusMsg::Proposal(p) = &m {
                     let p = p.message.clone();
                     let round = p.round.as_u32().unwrap_or(u32::MAX);
-                    if p.proposer.0 == self.proposer(h, round) {
+                    let current = if h == self.height {
+                        self.core.round()
+                    } else {
+                        0
+                    };
+                    if round <= current + MAX_ROUNDS_AHEAD
+                        && p.proposer.0 == self.proposer(h, round)
+                    {
                         let slot = self.slots.entry((h, round)).or_default();
                         if slot.proposal.is_none() {
                             slot.proposal = Some(p);
