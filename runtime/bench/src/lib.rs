@@ -334,6 +334,16 @@ fn print_figures(v: &Value) {
         ),
         ("throughput / V", format!("{:.2}", f("ratio_tps_to_verify"))),
     ];
+    if v["bound_tps"].is_number() {
+        rows.push((
+            "bound V/n (each validator verifies each tx)",
+            format!("{:.0} tx/s", f("bound_tps")),
+        ));
+        rows.push((
+            "throughput / bound",
+            format!("{:.2}", f("ratio_tps_to_bound")),
+        ));
+    }
     if let Some(cpu) = v["node_cpu_us_per_tx"].as_array() {
         let each: Vec<String> = cpu
             .iter()
