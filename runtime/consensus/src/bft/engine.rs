@@ -125,18 +125,22 @@ impl Engine {
                         self.apply(step).await?;
                     }
                 }
-                () = self.chain.wait_pending(), if !self.started => self.start().await?,
+                () = self.chain.wait_pending(), if !self.started => self.start(true).await?,
                 _ = tick.tick() => self.catch_up(),
             }
         }
     }
 
-    /// Starts the core at `height` and judges the blocks that arrived early.
-    async fn start(&mut self) -> crate::Result<()> {
+    /// Starts the core at `height` and judges the blocks that arrived early; `own`: on
+    /// this node's transactions, which the peers are told (they may not hold them yet).
+    async fn start(&mut self, own: bool) -> crate::Result<()> {
         if self.started {
             return Ok(());
         }
         self.started = true;
+        if own {
+            self.links.broadcast(&wire::wake_pb(self.height));
+        }
         tracing::debug!(height = self.height, "height started");
         let step = self
             .core
@@ -167,6 +171,14 @@ impl Engine {
 
     async fn on_message(&mut self, from: String, msg: Inbound) -> crate::Result<()> {
         let h = msg.height();
+        // A wake-up starts this height only, and only from a validator of the set: it
+        // says nothing about heights ahead.
+        if let Inbound::Wake { height } = msg {
+            if height == self.height && self.set.key(&from).is_some() {
+                self.start(false).await?;
+            }
+            return Ok(());
+        }
         if h < self.height {
             return Ok(());
         }
@@ -179,9 +191,10 @@ impl Engine {
                 return Ok(());
             }
         } else if !self.started {
-            self.start().await?;
+            self.start(false).await?;
         }
         match msg {
+            Inbound::Wake { .. } => {}
             Inbound::Block { height, round, raw } => {
                 if raw.len() as u64 > self.chain.admission.params().max_block_bytes {
                     tracing::warn!(peer = %from, height, round, bytes = raw.len(), "dropping a proposed block over max_block_bytes");
@@ -417,8 +430,13 @@ impl Engine {
         let key = self.key.clone();
         let me = self.me.clone();
         let (interval, max_txs) = (self.settings.interval, self.settings.max_txs);
+        // A proposer woken by a peer may not hold the transactions it was woken for yet
+        // (they are on their way): it waits for some up to half the propose timeout
+        // before it proposes an empty block.
+        let empty_wait = self.settings.propose_timeout / 2;
         let events = self.events.clone();
         tokio::spawn(async move {
+            let _ = tokio::time::timeout(empty_wait, chain.wait_pending()).await;
             let deadline = chain.block_due(interval);
             while chain.mempool_len() < max_txs {
                 if tokio::time::timeout_at(deadline, chain.admitted())

@@ -24,6 +24,11 @@ pub enum Inbound {
     Consensus(SignedConsensusMsg<Gov>),
     /// Round synchronisation.
     Liveness(LivenessMsg<Gov>),
+    /// The sender started `height` on transactions of its own.
+    Wake {
+        /// The height.
+        height: u64,
+    },
     /// The block of the proposal of `height` and `round`.
     Block {
         /// Its height.
@@ -43,7 +48,7 @@ impl Inbound {
             Inbound::Liveness(LivenessMsg::Vote(v)) => v.message.height.0,
             Inbound::Liveness(LivenessMsg::PolkaCertificate(c)) => c.height.0,
             Inbound::Liveness(LivenessMsg::SkipRoundCertificate(c)) => c.height.0,
-            Inbound::Block { height, .. } => *height,
+            Inbound::Block { height, .. } | Inbound::Wake { height } => *height,
         }
     }
 
@@ -54,7 +59,7 @@ impl Inbound {
             Inbound::Consensus(SignedConsensusMsg::Vote(v))
             | Inbound::Liveness(LivenessMsg::Vote(v)) => Some(&v.message.validator.0),
             Inbound::Consensus(SignedConsensusMsg::Proposal(p)) => Some(&p.message.proposer.0),
-            Inbound::Liveness(_) | Inbound::Block { .. } => None,
+            Inbound::Liveness(_) | Inbound::Block { .. } | Inbound::Wake { .. } => None,
         }
     }
 }
@@ -299,6 +304,13 @@ pub fn block_pb(height: u64, round: u32, raw: Vec<u8>) -> cpb::Message {
     }
 }
 
+/// A wake-up for `height` as sent.
+pub fn wake_pb(height: u64) -> cpb::Message {
+    cpb::Message {
+        kind: Some(cpb::message::Kind::Wake(cpb::Wake { height })),
+    }
+}
+
 /// A message received.
 pub fn inbound(chain_id: &str, m: cpb::Message) -> Result<Inbound, String> {
     use cpb::message::Kind;
@@ -310,6 +322,7 @@ pub fn inbound(chain_id: &str, m: cpb::Message) -> Result<Inbound, String> {
             round: b.round,
             raw: b.block,
         },
+        Kind::Wake(w) => Inbound::Wake { height: w.height },
         Kind::Rebroadcast(v) => Inbound::Liveness(LivenessMsg::Vote(vote(chain_id, &v)?)),
         Kind::Polka(c) => Inbound::Liveness(LivenessMsg::PolkaCertificate(polka(&c)?)),
         Kind::RoundCertificate(c) => {
@@ -376,6 +389,9 @@ mod tests {
         assert!(
             matches!(back, Inbound::Liveness(LivenessMsg::SkipRoundCertificate(c)) if c == cert)
         );
+        let back = inbound("c", wake_pb(9)).unwrap();
+        assert!(matches!(back, Inbound::Wake { height: 9 }));
+        assert_eq!((back.height(), back.author()), (9, None));
     }
 
     #[test]
