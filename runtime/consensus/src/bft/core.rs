@@ -537,10 +537,7 @@ fn to_pb(cert: &CommitCertificate<Gov>) -> pb::CommitCertificate {
         signatures: cert
             .commit_signatures
             .iter()
-            .map(|s| pb::CommitSignature {
-                validator: s.address.0.clone(),
-                signature: s.signature.0.to_vec(),
-            })
+            .map(|s| super::wire::signature_pb(&s.address, &s.signature))
             .collect(),
     }
 }

@@ -192,6 +192,17 @@ pub fn proposal(p: &cpb::SignedProposal) -> Result<SignedProposal<Gov>, String> 
     ))
 }
 
+/// One validator's signature as certificates carry it.
+pub(super) fn signature_pb(
+    validator: &ValidatorId,
+    signature: &Sm2Signature,
+) -> pb::CommitSignature {
+    pb::CommitSignature {
+        validator: validator.0.clone(),
+        signature: signature.0.to_vec(),
+    }
+}
+
 fn polka_pb(c: &PolkaCertificate<Gov>) -> cpb::PolkaCertificate {
     cpb::PolkaCertificate {
         height: c.height.0,
@@ -200,10 +211,7 @@ fn polka_pb(c: &PolkaCertificate<Gov>) -> cpb::PolkaCertificate {
         signatures: c
             .polka_signatures
             .iter()
-            .map(|s| pb::CommitSignature {
-                validator: s.address.0.clone(),
-                signature: s.signature.0.to_vec(),
-            })
+            .map(|s| signature_pb(&s.address, &s.signature))
             .collect(),
     }
 }
