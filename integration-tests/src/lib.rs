@@ -59,17 +59,58 @@ pub fn free_port() -> u16 {
 
 /// The first port [`free_port`] has not handed out yet, as an offset from `FIRST`.
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-const FIRST: u32 = 20_000;
-const SPAN: u32 = 12_000;
+const FIRST: u32 = 24_000;
+const SPAN: u32 = 8_000;
+
+/// Networks' gRPC base ports are taken from blocks of this many ports in
+/// 20,000–22,000 (their metrics ports, 2000 above, in 22,000–24,000; single ports from
+/// [`free_port`] start at 24,000).
+const BLOCK: u16 = 50;
+
+/// Claims the port block of `file` for process `me`: the file names the process holding
+/// it; a block whose process has exited is free again.
+fn claim(file: &std::path::Path, me: u32) -> bool {
+    use std::io::Write;
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(file)
+        {
+            Ok(mut f) => return f.write_all(me.to_string().as_bytes()).is_ok(),
+            Err(_) => {
+                let holder = std::fs::read_to_string(file).unwrap_or_default();
+                let alive = holder
+                    .trim()
+                    .parse::<u32>()
+                    .is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+                if alive {
+                    return false;
+                }
+                let _ = std::fs::remove_file(file);
+            }
+        }
+    }
+    false
+}
 
 /// A gRPC base port for a network of `nodes` (node i's gRPC at base + 10(i − 1), its
-/// node-to-node port next to it, metrics 2000 above), every one of them free now and
-/// none handed out again by this process: two networks of one test binary never share
-/// a port.
+/// node-to-node port next to it, metrics 2000 above). The block of ports is claimed for
+/// the life of this test process, so that no two networks (of this test
+/// binary or of another running at the same time) ever share a port.
 pub fn free_base_port(nodes: usize) -> u16 {
-    loop {
-        let base = free_port();
-        NEXT.fetch_add(10 * nodes as u32, std::sync::atomic::Ordering::Relaxed);
+    assert!(nodes * 10 <= BLOCK as usize, "at most 5 nodes per network");
+    let dir = std::env::temp_dir().join("govchain-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lock folder");
+    let me = std::process::id();
+    let blocks = 2000 / BLOCK;
+    let start = (me % u32::from(blocks)) as u16;
+    for k in 0..blocks {
+        let block = (start + k) % blocks;
+        let base = 20_000 + block * BLOCK;
+        if !claim(&dir.join(format!("{base}.pid")), me) {
+            continue;
+        }
         let free = (0..nodes as u16).all(|i| {
             let grpc = base + 10 * i;
             [grpc, grpc + 1, grpc + 2000]
@@ -80,6 +121,7 @@ pub fn free_base_port(nodes: usize) -> u16 {
             return base;
         }
     }
+    panic!("no free block of {BLOCK} loopback ports in 20000..22000");
 }
 
 /// Runs `govchain` with `args` and returns its stdout, failing on a non-zero exit.
