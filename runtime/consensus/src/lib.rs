@@ -466,6 +466,46 @@ fn verify_stored_chain(store: &Store, genesis_hash: &Hash) -> Result<TipInfo> {
     })
 }
 
+/// Waits until an engine's tasks stop; the first error any of them reports (a storage
+/// error or a diverged state stops an engine), or a panic, as `engine`'s failure. A task
+/// that ends quietly does not hide the reason another task reports.
+pub(crate) async fn join_engine(
+    tasks: &mut tokio::task::JoinSet<Result<()>>,
+    engine: &str,
+) -> Result<()> {
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(replication(&format!("{engine} task panicked"), e)),
+        }
+    }
+    Ok(())
+}
+
+/// A replication failure: what failed, and why.
+pub(crate) fn replication(what: &str, e: impl std::fmt::Display) -> ConsensusError {
+    ConsensusError::Replication(format!("{what}: {e}"))
+}
+
+/// The transactions a peer passed on (encoded `SignedTx`s): all decoded, or an error
+/// naming what is wrong.
+pub(crate) fn decode_forwarded(raw: &[Vec<u8>]) -> std::result::Result<Vec<pb::SignedTx>, String> {
+    raw.iter()
+        .map(|r| decode::<pb::SignedTx>("transaction", r))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("forwarded transaction: {e}"))
+}
+
+impl Chain {
+    /// Admits transactions a peer passed on; how many were admitted (the rest this node
+    /// had already, or refused).
+    pub(crate) async fn admit_forwarded(self: &Arc<Self>, txs: Vec<pb::SignedTx>) -> u32 {
+        let admitted = self.submit(txs, false).await;
+        admitted.iter().filter(|r| r.is_ok()).count() as u32
+    }
+}
+
 /// The connections `listener` accepts, with `TCP_NODELAY` set, for tonic's
 /// `serve_with_incoming` (which ignores `Server::tcp_nodelay`). Without it a small
 /// response waits for the peer's delayed ACK: about 40 ms per call on loopback, which

@@ -66,18 +66,7 @@ pub struct BftHandle {
 impl BftHandle {
     /// Waits until the engine stops; an error if it failed.
     pub async fn wait(&mut self) -> crate::Result<()> {
-        while let Some(done) = self.tasks.join_next().await {
-            match done {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(e) => {
-                    return Err(ConsensusError::Replication(format!(
-                        "consensus task panicked: {e}"
-                    )));
-                }
-            }
-        }
-        Ok(())
+        crate::join_engine(&mut self.tasks, "consensus").await
     }
 
     /// Stops the engine's tasks.
@@ -86,9 +75,7 @@ impl BftHandle {
     }
 }
 
-pub(super) fn err(what: &str, e: impl std::fmt::Display) -> ConsensusError {
-    ConsensusError::Replication(format!("{what}: {e}"))
-}
+pub(super) use crate::replication as err;
 
 /// Starts the BFT engine on `chain`: serves the `Consensus` service on
 /// `settings.listen` with mutual TLS, links to every peer, and runs the engine.

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use govchain_types::{Hash, pb};
+use govchain_types::Hash;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
@@ -115,30 +115,16 @@ impl cpb::consensus_server::Consensus for ConsensusService {
         req: Request<cpb::ForwardRequest>,
     ) -> Result<Response<cpb::ForwardResponse>, Status> {
         let peer = self.admit(&req)?;
-        let txs = req
-            .into_inner()
-            .txs
-            .iter()
-            .map(|raw| govchain_types::decode::<pb::SignedTx>("transaction", raw))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                self.drop_message(&peer, &format!("forwarded transaction: {e}"));
-                Status::invalid_argument(format!("forwarded transaction: {e}"))
-            })?;
-        {
-            let mut from_peers = self.from_peers.lock();
-            from_peers.extend(txs.iter().map(|t| govchain_crypto::sm3(&t.body)));
-        }
-        let admitted = self
-            .chain
-            .submit(txs, false)
-            .await
-            .iter()
-            .filter(|r| r.is_ok())
-            .count();
-        Ok(Response::new(cpb::ForwardResponse {
-            admitted: admitted as u32,
-        }))
+        let txs = crate::decode_forwarded(&req.into_inner().txs).map_err(|e| {
+            self.drop_message(&peer, &e);
+            Status::invalid_argument(e)
+        })?;
+        // Recorded before admission: the gossip task must not pass them back.
+        self.from_peers
+            .lock()
+            .extend(txs.iter().map(|t| govchain_crypto::sm3(&t.body)));
+        let admitted = self.chain.admit_forwarded(txs).await;
+        Ok(Response::new(cpb::ForwardResponse { admitted }))
     }
 
     async fn get_blocks(

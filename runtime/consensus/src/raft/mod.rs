@@ -32,7 +32,7 @@ pub use state_machine::{CheckpointDir, StateMachine};
 
 pub use crate::peer::TlsFiles;
 
-use crate::{Chain, ConsensusError};
+use crate::Chain;
 
 /// Generated messages and service of `proto/govchain/v1/raft.proto`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -129,18 +129,7 @@ impl RaftHandle {
     /// diverged state stops it). A task that ends quietly because Raft stopped does
     /// not hide the reason another task reports.
     pub async fn wait(&mut self) -> crate::Result<()> {
-        while let Some(done) = self.tasks.join_next().await {
-            match done {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
-                Err(e) => {
-                    return Err(ConsensusError::Replication(format!(
-                        "raft task panicked: {e}"
-                    )));
-                }
-            }
-        }
-        Ok(())
+        crate::join_engine(&mut self.tasks, "raft").await
     }
 
     /// Stops Raft and its tasks.
@@ -150,9 +139,7 @@ impl RaftHandle {
     }
 }
 
-fn err(what: &str, e: impl std::fmt::Display) -> ConsensusError {
-    ConsensusError::Replication(format!("{what}: {e}"))
-}
+use crate::replication as err;
 
 /// The address outgoing Raft connections leave from: the listen address's IP, unless
 /// the node listens on every address.

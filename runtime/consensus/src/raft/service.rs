@@ -166,23 +166,10 @@ impl pb::raft_server::Raft for RaftService {
         req: Request<pb::ForwardRequest>,
     ) -> Result<Response<pb::ForwardResponse>, Status> {
         self.admit(&req)?;
-        let txs = req
-            .into_inner()
-            .txs
-            .iter()
-            .map(|raw| govchain_types::decode::<govchain_types::pb::SignedTx>("transaction", raw))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad("forwarded transaction", e))?;
-        let admitted = self
-            .chain
-            .submit(txs, false)
-            .await
-            .iter()
-            .filter(|r| r.is_ok())
-            .count();
-        Ok(Response::new(pb::ForwardResponse {
-            admitted: admitted as u32,
-        }))
+        let txs =
+            crate::decode_forwarded(&req.into_inner().txs).map_err(Status::invalid_argument)?;
+        let admitted = self.chain.admit_forwarded(txs).await;
+        Ok(Response::new(pb::ForwardResponse { admitted }))
     }
 }
 
