@@ -69,30 +69,37 @@ const BLOCK: u16 = 50;
 
 /// Claims the port block of `file` for process `me`: the file names the process holding
 /// it; a block whose process has exited is free again.
-fn claim(file: &std::path::Path, me: u32) -> bool {
-    use std::io::Write;
-    for _ in 0..2 {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(file)
-        {
-            Ok(mut f) => return f.write_all(me.to_string().as_bytes()).is_ok(),
-            Err(_) => {
-                let holder = std::fs::read_to_string(file).unwrap_or_default();
-                let alive = holder
-                    .trim()
-                    .parse::<u32>()
-                    .is_ok_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
-                if alive {
-                    return false;
-                }
-                let _ = std::fs::remove_file(file);
-            }
-        }
+///
+/// The file appears whole or not at all (written under a private name, then hard-linked
+/// to `file`, which fails if it exists), so a claimant never reads a half-written holder
+/// and mistakes a live claim for a stale one.
+fn claim(file: &Path, me: u32) -> bool {
+    let draft = file.with_extension(format!("draft-{me}"));
+    if std::fs::write(&draft, me.to_string()).is_err() {
+        return false;
     }
-    false
+    let mut claimed = false;
+    for _ in 0..2 {
+        if std::fs::hard_link(&draft, file).is_ok() {
+            claimed = true;
+            break;
+        }
+        let holder = std::fs::read_to_string(file).unwrap_or_default();
+        let alive = holder
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if alive {
+            break;
+        }
+        let _ = std::fs::remove_file(file);
+    }
+    let _ = std::fs::remove_file(&draft);
+    claimed
 }
+
+/// Serializes port-block claims of the tests of one process.
+static CLAIMS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A gRPC base port for a network of `nodes` (node i's gRPC at base + 10(i − 1), its
 /// node-to-node port next to it, metrics 2000 above). The block of ports is claimed for
@@ -103,6 +110,9 @@ pub fn free_base_port(nodes: usize) -> u16 {
     let dir = std::env::temp_dir().join("govchain-test-ports");
     std::fs::create_dir_all(&dir).expect("port lock folder");
     let me = std::process::id();
+    let _one_at_a_time = CLAIMS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let blocks = 2000 / BLOCK;
     let start = (me % u32::from(blocks)) as u16;
     for k in 0..blocks {
