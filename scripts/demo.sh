@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-contracts.sh
 # The dev profile with optimised dependencies (Cargo.toml), the build scripts/test.sh uses
-# too: after this command the tests compile only their own targets. Benchmark figures
-# come from `cargo build --release` (docs/performance.md).
+# too (it adds the integration tests, whose test-only `byzantine` feature recompiles the
+# consensus crate and what depends on it). Benchmark figures come from
+# `cargo build --release` (docs/performance.md).
 cargo build -j"${GOVCHAIN_JOBS:-2}" --bin govchain
 exec "${CARGO_TARGET_DIR:-target}/debug/govchain" demo --serve "${GOVCHAIN_PORT:-7545}" "$@"

@@ -5,6 +5,8 @@
 //! The `govchain` binary is found next to the test executable's `deps/` folder (cargo
 //! builds it for the workspace test run), or at `$GOVCHAIN_BIN`.
 
+pub mod bft;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -4,104 +4,11 @@
 //! costs the others nothing (3 of 4 still decide), and once restarted it catches up
 //! from its peers, checking each block's certificate.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use govchain_client::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxsRequest};
-use govchain_crypto::PublicKey;
-use govchain_integration_tests::{Network, NodeProcess, Submit, anchor, connect};
-use govchain_proof::commit::{ValidatorSet, verify_commit};
-use govchain_types::pb;
-
-const LIMIT: Duration = Duration::from_secs(120);
-
-/// The genesis validator set, from the network's genesis file.
-fn genesis_set(net: &Network) -> ValidatorSet {
-    let g: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(net.root.join("genesis.json")).unwrap()).unwrap();
-    ValidatorSet::new(g["validators"].as_array().unwrap().iter().map(|v| {
-        let key = hex::decode(v["public_key"].as_str().unwrap()).unwrap();
-        (
-            v["id"].as_str().unwrap().to_string(),
-            PublicKey::from_sec1(&key).unwrap(),
-        )
-    }))
-    .unwrap()
-}
-
-/// Submits `n` anchors of `dept` to node `at` and waits until each commits there.
-async fn commit_anchors(net: &Network, at: usize, dept: &str, tag: &str, n: u64) -> Vec<[u8; 32]> {
-    let signer = net.signer(dept);
-    let mut c = connect(&net.endpoint(at)).await.unwrap();
-    let chain_id = c
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .chain_id;
-    let first = signer.next_nonce(&mut c).await.unwrap();
-    let txs: Vec<pb::SignedTx> = (first..first + n)
-        .map(|i| signer.sign(&chain_id, i, anchor(&format!("{tag}-{i}"))))
-        .collect();
-    let r = c
-        .submit_txs(SubmitTxsRequest { txs: txs.clone() })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(r.results.iter().all(|r| r.error.is_none()), "{r:?}");
-    let hashes: Vec<[u8; 32]> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
-    let start = Instant::now();
-    for h in &hashes {
-        loop {
-            let r = c
-                .get_tx(GetTxRequest {
-                    tx_hash: h.to_vec(),
-                })
-                .await
-                .ok()
-                .map(|r| r.into_inner());
-            if r.is_some_and(|r| r.receipt.is_some()) {
-                break;
-            }
-            assert!(
-                start.elapsed() < LIMIT,
-                "{tag}: not committed within {LIMIT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    hashes
-}
-
-/// Node `i`'s blocks from 1 to its tip, by height: (hash, certificate signers).
-async fn blocks(net: &Network, i: usize, set: &ValidatorSet) -> BTreeMap<u64, (Vec<u8>, usize)> {
-    let mut c = connect(&net.endpoint(i)).await.unwrap();
-    let tip = c
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .height;
-    let mut out = BTreeMap::new();
-    for h in 1..=tip {
-        let b = c
-            .get_block(GetBlockRequest {
-                at: Some(govchain_client::rpc::get_block_request::At::Height(h)),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let block = b.block.unwrap();
-        let hash = govchain_crypto::sm3(&block.header);
-        let cert = block
-            .commit
-            .unwrap_or_else(|| panic!("node{i}: block {h} has no commit certificate"));
-        let signers = verify_commit("it-bft", set, h, &hash, &cert)
-            .unwrap_or_else(|e| panic!("node{i}: block {h}'s certificate: {e}"));
-        out.insert(h, (hash.to_vec(), signers));
-    }
-    out
-}
+use govchain_client::rpc::GetTxRequest;
+use govchain_integration_tests::bft::{LIMIT, blocks, commit_anchors, genesis_set};
+use govchain_integration_tests::{Network, NodeProcess, connect};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_validators_decide_every_block_by_certificate_and_survive_one_crash() {

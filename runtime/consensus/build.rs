@@ -22,6 +22,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     compile("govchain/v1/raft.proto", &[])?;
     compile(
         "govchain/v1/consensus.proto",
-        &["ConsensusVote", "CommitSignature", "VoteKind"],
+        &[
+            "ConsensusVote",
+            "CommitSignature",
+            "VoteKind",
+            "SignedVote",
+            "BlockProposal",
+            "SignedBlockProposal",
+        ],
     )
 }

@@ -17,5 +17,6 @@ pub mod jobs;
 pub mod keyfile;
 pub mod network;
 pub mod output;
+mod reporter;
 pub mod run;
 pub mod tls;

@@ -176,7 +176,12 @@ async fn start_engine(
                 round_increase: Duration::from_millis(b.round_increase_ms),
                 max_clock_drift: Duration::from_millis(b.max_clock_drift_ms),
             };
-            let mut handle = bft::start(chain.clone(), key, settings).await?;
+            let mut handle = bft::start(chain.clone(), key.clone(), settings).await?;
+            if let Some(caught) = handle.caught() {
+                let reporter =
+                    crate::reporter::report(chain.clone(), cfg.node_id.clone(), key, caught);
+                tokio::spawn(reporter);
+            }
             tokio::spawn(async move {
                 let r = handle.wait().await;
                 handle.shutdown();

@@ -16,6 +16,7 @@
 
 pub mod certificate;
 pub mod commit;
+pub mod evidence;
 pub mod export;
 pub mod signed_read;
 pub mod subject;

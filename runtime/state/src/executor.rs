@@ -13,7 +13,7 @@ use crate::access::policy::Policy;
 use crate::contracts::{Caller, ContractHost};
 use crate::{
     Admission, ChainParams, Genesis, Overlay, Result, StateError, StateWrites, VerifiedTx, anchors,
-    certs, compute, custody, governance, internal, requests, tables,
+    certs, compute, custody, evidence, governance, internal, requests, tables,
 };
 use govchain_types::account_label;
 use govchain_vm::{CallError, CallRequest, EntryKind, Vm};
@@ -420,14 +420,14 @@ fn execute_tx(
     }
     use pb::payload::Kind;
     let sender = body.sender.as_str();
-    // A validator account sends key-share releases and job results and nothing else;
-    // those come from validators only.
+    // A validator account sends key-share releases, job results and evidence and
+    // nothing else; those come from validators only.
     if matches!(Account::parse(sender), Account::Validator(_))
-        && !matches!(kind, Kind::Release(_) | Kind::Result(_))
+        && !matches!(kind, Kind::Release(_) | Kind::Result(_) | Kind::Evidence(_))
     {
         return Err(post(TxError::Unauthorized {
             who: sender.to_string(),
-            action: "send anything but key-share releases and job results (validator account)",
+            action: "send anything but key-share releases, job results and evidence (validator account)",
         }));
     }
     match kind {
@@ -446,6 +446,7 @@ fn execute_tx(
         Kind::Compute(j) => compute::submit(o, ctx, env.policy, tx, j, events)
             .map(|record| events.push(requests::access_event(&record))),
         Kind::Result(r) => compute::post_result(o, ctx, tx, r, events),
+        Kind::Evidence(e) => evidence::report(o, ctx, tx, e, events),
     }
     .map_err(post)
 }

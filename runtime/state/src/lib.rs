@@ -27,6 +27,7 @@ pub mod certs;
 pub mod compute;
 pub mod contracts;
 pub mod custody;
+pub mod evidence;
 pub mod executor;
 pub mod genesis;
 pub mod governance;

@@ -28,6 +28,20 @@ pub fn validators(store: &Store) -> Result<Vec<pb::Validator>> {
     all(store, &tables::VALIDATOR)
 }
 
+/// Every recorded equivocation, the most recently recorded first.
+pub fn evidence(store: &Store) -> Result<Vec<pb::EvidenceRecord>> {
+    let mut all = all(store, &tables::EVIDENCE)?;
+    all.sort_by(|a, b| {
+        (b.recorded_height, &b.validator, b.height, b.round).cmp(&(
+            a.recorded_height,
+            &a.validator,
+            a.height,
+            a.round,
+        ))
+    });
+    Ok(all)
+}
+
 /// Every deployed contract, by name.
 pub fn contracts(store: &Store) -> Result<Vec<pb::ContractRecord>> {
     all(store, &tables::CONTRACT)

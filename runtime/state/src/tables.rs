@@ -124,6 +124,12 @@ pub const JOB_RESULT: Table<U64, Proto<pb::JobResult>> = Table::new("job result"
 /// Compute jobs of a department over a certificate on one China Standard Time day
 /// ([`crate::certs::block_date`]): ((department, certificate id), day).
 pub const JOB_QUOTA: Table<Seg<Seg<Id, Id>, I64>, U64> = Table::new("job quota", State, b"jq/");
+/// Where in consensus a validator signed twice: height ‖ round ‖ step tag (`p` prevote,
+/// `c` precommit, `o` proposal).
+pub type ConsensusStep = Cat<U64, Cat<U32, Tag>>;
+/// A validator's recorded equivocation: (validator, step).
+pub const EVIDENCE: Table<Seg<Id, ConsensusStep>, Proto<pb::EvidenceRecord>> =
+    Table::new("evidence", State, b"ev/");
 
 /// Audit record, by sequence (`index` column).
 pub const AUDIT: Table<U64, Proto<pb::AuditRecord>> = Table::new("audit record", Index, b"au/");
@@ -181,6 +187,7 @@ pub const ALL: &[&dyn AnyTable] = &[
     &RELEASE,
     &JOB_RESULT,
     &JOB_QUOTA,
+    &EVIDENCE,
     &AUDIT,
     &AUDIT_BY,
     &AUDIT_TIME,

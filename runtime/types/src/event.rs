@@ -280,6 +280,19 @@ events! {
         /// Gas the job used.
         gas_used: u64 = "gas_used",
     }
+    /// A validator's equivocation (two contradicting signatures) was recorded.
+    Equivocation = "equivocation" {
+        /// The validator that equivocated.
+        validator: String = "validator",
+        /// Height of the contradicting messages.
+        height: u64 = "height",
+        /// Their round.
+        round: u32 = "round",
+        /// `prevote`, `precommit` or `proposal`.
+        step: String = "step",
+        /// The validator that reported it.
+        reporter: String = "reporter",
+    }
     /// A department anchored a digest.
     Anchor = "anchor" {
         /// Department.

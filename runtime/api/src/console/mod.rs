@@ -497,6 +497,7 @@ fn payload_name(p: &Option<pb::Payload>) -> &'static str {
         Some(Kind::Release(_)) => "release key shares",
         Some(Kind::Compute(_)) => "compute job",
         Some(Kind::Result(_)) => "compute result",
+        Some(Kind::Evidence(_)) => "evidence",
         None => "none",
     }
 }

@@ -19,6 +19,8 @@ use crate::rpc::*;
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest batch accepted by `SubmitTxs`.
 const MAX_BATCH: usize = 10_000;
+/// Most equivocation records `GetStatus` carries (the newest).
+const STATUS_EVIDENCE: usize = 20;
 
 pub(crate) struct ChainService {
     pub(crate) chain: Arc<Chain>,
@@ -236,6 +238,9 @@ impl chain_server::Chain for ChainService {
     ) -> Result<Response<GetStatusResponse>, Status> {
         let tip = self.chain.tip();
         let store = self.chain.store();
+        let mut evidence = govchain_state::query::evidence(store).map_err(internal)?;
+        let evidence_count = evidence.len() as u64;
+        evidence.truncate(STATUS_EVIDENCE);
         Ok(Response::new(GetStatusResponse {
             chain_id: self.chain.chain_id().to_string(),
             node_id: self.node_id.clone(),
@@ -249,6 +254,8 @@ impl chain_server::Chain for ChainService {
             version: env!("CARGO_PKG_VERSION").to_string(),
             genesis_hash: self.chain.genesis_hash().to_vec(),
             cluster: self.chain.cluster(),
+            evidence,
+            evidence_count,
         }))
     }
 

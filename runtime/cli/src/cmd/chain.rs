@@ -127,6 +127,11 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
             "failed": r.failed, "gas_used": r.gas_used, "input_hash": hex::encode(&r.input_hash),
             "code_hash": hex::encode(&r.code_hash),
         }),
+        Some(pb::payload::Kind::Evidence(e)) => {
+            let mut v = super::evidence::claim_json(e);
+            v["type"] = json!("evidence");
+            v
+        }
         Some(pb::payload::Kind::Release(r)) => json!({
             "type": "release_key_shares",
             "requests": r.releases.iter().map(|x| x.request).collect::<Vec<_>>(),
@@ -193,6 +198,7 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
             "id": v.id, "department": v.department, "key_id": fingerprint(&v.public_key),
             "observer": v.observer, "raft_id": v.raft_id, "raft_addr": v.raft_addr,
         })).collect::<Vec<_>>(),
+        "evidence": super::evidence::status_json(&s),
         "cluster": s.cluster.as_ref().map(|c| json!({
             "role": c.role, "leader": c.leader, "term": c.term,
             "last_log_index": c.last_log_index, "applied_index": c.applied_index,
@@ -247,6 +253,7 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
             ]);
         }
         println!("{t}");
+        super::evidence::print_status(&s);
         if let Some(c) = &s.cluster {
             println!(
                 "{}",

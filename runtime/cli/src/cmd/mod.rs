@@ -5,6 +5,7 @@ pub(crate) mod cert;
 pub(crate) mod chain;
 pub(crate) mod compute;
 pub(crate) mod contract;
+mod evidence;
 pub(crate) mod keys;
 pub(crate) mod node;
 pub(crate) mod points;

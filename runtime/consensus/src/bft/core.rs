@@ -15,13 +15,14 @@ use malachite_consensus::{
 };
 use malachite_types::{
     BoxError, CertificateError, CommitCertificate, LinearTimeouts, NilOrVal, PolkaCertificate,
-    Round, RoundCertificate, RoundCertificateType, SignedMessage, SignedVote, ThresholdParams,
-    Timeout, Timeouts, Validity, ValueOrigin, VoteType,
+    Round, RoundCertificate, RoundCertificateType, SignedMessage, ThresholdParams, Timeout,
+    Timeouts, Validity, ValueOrigin, VoteType,
 };
 
 use super::context::{BlockId, Gov, Height, Proposal, Sm2Signature, ValidatorId, Validators, Vote};
 use super::guard::Guard;
 pub use super::guard::{Persist, Signed};
+use super::wire;
 
 /// What the node's task must do for the core.
 #[derive(Debug, Clone)]
@@ -59,8 +60,9 @@ pub enum Action {
         /// The commit certificate, as blocks carry it.
         certificate: pb::CommitCertificate,
         /// Validators caught signing two different votes for one height, round and
-        /// step, with both votes.
-        equivocations: Vec<(String, [SignedVote<Gov>; 2])>,
+        /// step, or two different proposals for one height and round: the evidence,
+        /// as an `Evidence` transaction carries it.
+        equivocations: Vec<pb::Evidence>,
     },
 }
 
@@ -240,7 +242,7 @@ pub(super) fn vote_sign_bytes(chain_id: &str, v: &Vote) -> Vec<u8> {
 }
 
 /// The bytes a proposal's signature covers.
-fn proposal_sign_bytes(chain_id: &str, p: &Proposal) -> Vec<u8> {
+pub(super) fn proposal_sign_bytes(chain_id: &str, p: &Proposal) -> Vec<u8> {
     proposal_bytes(
         chain_id,
         p.height.0,
@@ -343,7 +345,7 @@ impl Host<'_> {
                 r.resume_with(())
             }
             Effect::Finalize(cert, _, evidence, r) => {
-                actions.push(decided(&cert, &evidence));
+                actions.push(decided(self.chain_id, &cert, &evidence));
                 r.resume_with(())
             }
             Effect::SignVote(v, r) => {
@@ -399,19 +401,34 @@ impl Host<'_> {
 }
 
 /// The decision of a height: its certificate and the equivocations seen.
-fn decided(cert: &CommitCertificate<Gov>, evidence: &MisbehaviorEvidence<Gov>) -> Action {
-    let equivocations = evidence
-        .votes
-        .iter()
-        .flat_map(|(who, doubles)| {
-            doubles
-                .iter()
-                .map(|(a, b)| (who.0.clone(), [a.clone(), b.clone()]))
+fn decided(
+    chain_id: &str,
+    cert: &CommitCertificate<Gov>,
+    evidence: &MisbehaviorEvidence<Gov>,
+) -> Action {
+    use pb::evidence::Kind;
+    let votes = evidence.votes.iter().flat_map(|(_, doubles)| {
+        doubles.iter().map(|(a, b)| {
+            Kind::Votes(pb::DoubleVote {
+                first: Some(wire::vote_pb(chain_id, a)),
+                second: Some(wire::vote_pb(chain_id, b)),
+            })
         })
-        .collect();
+    });
+    let proposals = evidence.proposals.iter().flat_map(|(_, doubles)| {
+        doubles.iter().map(|(a, b)| {
+            Kind::Proposals(pb::DoubleProposal {
+                first: Some(wire::proposal_pb(a)),
+                second: Some(wire::proposal_pb(b)),
+            })
+        })
+    });
     Action::Decided {
         certificate: to_pb(cert),
-        equivocations,
+        equivocations: votes
+            .chain(proposals)
+            .map(|kind| pb::Evidence { kind: Some(kind) })
+            .collect(),
     }
 }
 
@@ -537,7 +554,7 @@ fn to_pb(cert: &CommitCertificate<Gov>) -> pb::CommitCertificate {
         signatures: cert
             .commit_signatures
             .iter()
-            .map(|s| super::wire::signature_pb(&s.address, &s.signature))
+            .map(|s| wire::signature_pb(&s.address, &s.signature))
             .collect(),
     }
 }

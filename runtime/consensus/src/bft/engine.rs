@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use govchain_crypto::PrivateKey;
 use govchain_proof::commit::ValidatorSet;
+use govchain_proof::evidence::check_evidence;
 use govchain_types::{Hash, HashHex, pb};
 use malachite_consensus::SignedConsensusMsg;
 use malachite_types::{Round, Timeout};
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 use super::context::{BlockId, Gov, Height, Proposal, Validators};
 use super::core::{Action, Core, Step};
 use super::links::Links;
-use super::node::{BftSettings, err, new_core, now_ms, voting_set};
+use super::node::{BftSettings, Caught, err, new_core, now_ms, voting_set};
 use super::wire::{self, Inbound};
 use crate::{ApplyError, Chain, ConsensusError, Imported, SealedBlock};
 
@@ -64,6 +65,8 @@ pub(super) struct Engine {
     inbox: mpsc::Receiver<(String, Inbound)>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     events_rx: mpsc::UnboundedReceiver<Event>,
+    /// Where caught equivocations go (the node reports them on chain).
+    caught: mpsc::Sender<Caught>,
     slots: BTreeMap<(u64, u32), Slot>,
     /// Blocks of `height` the importer accepted, by hash.
     imported: HashMap<Hash, Imported>,
@@ -82,6 +85,7 @@ impl Engine {
         settings: BftSettings,
         links: Links,
         inbox: mpsc::Receiver<(String, Inbound)>,
+        caught: mpsc::Sender<Caught>,
     ) -> crate::Result<Self> {
         let height = chain.tip().header.height + 1;
         let set = voting_set(&chain)?;
@@ -100,6 +104,7 @@ impl Engine {
             inbox,
             events,
             events_rx,
+            caught,
             slots: BTreeMap::new(),
             imported: HashMap::new(),
             raws: HashMap::new(),
@@ -390,7 +395,13 @@ impl Engine {
         let chain_id = self.chain.chain_id().to_string();
         for action in actions {
             match action {
-                Action::Publish(m) => self.links.broadcast(&wire::consensus_pb(&chain_id, &m)),
+                Action::Publish(m) => {
+                    self.links.broadcast(&wire::consensus_pb(&chain_id, &m));
+                    #[cfg(feature = "byzantine")]
+                    if let Some(twin) = super::byzantine::twin(&chain_id, &self.key, &m) {
+                        self.links.broadcast(&twin);
+                    }
+                }
                 Action::Liveness(m) => self.links.broadcast(&wire::liveness_pb(&chain_id, &m)),
                 Action::Schedule(t, d) => {
                     self.timers.retain(|(_, x)| *x != t);
@@ -413,14 +424,33 @@ impl Engine {
                     certificate,
                     equivocations,
                 } => {
-                    for (who, _) in &equivocations {
-                        tracing::warn!(validator = %who, height = certificate.height, "a validator signed two different votes for one round and step");
-                    }
+                    self.catch(equivocations);
                     self.commit(certificate).await?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Hands what the core caught to the node, checked as execution will check it.
+    fn catch(&self, equivocations: Vec<pb::Evidence>) {
+        for ev in equivocations {
+            match check_evidence(self.chain.chain_id(), &self.set, &ev) {
+                Ok(offence) => {
+                    tracing::warn!(
+                        validator = %offence.validator,
+                        height = offence.height,
+                        round = offence.round,
+                        step = offence.step,
+                        "caught a validator signing two contradicting messages"
+                    );
+                    if self.caught.try_send((offence, ev)).is_err() {
+                        tracing::warn!("evidence queue full: this equivocation is not reported");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "equivocation the chain would not accept"),
+            }
+        }
     }
 
     /// Builds this node's proposal off the task: waits up to the block interval for

@@ -11,6 +11,8 @@
 //! - `node`: the node's task around the core ([`start`]), the `Consensus` gRPC service
 //!   peers call and the links to them.
 
+#[cfg(feature = "byzantine")]
+mod byzantine;
 mod catchup;
 pub mod context;
 pub mod core;
@@ -21,7 +23,7 @@ mod node;
 mod service;
 pub mod wire;
 
-pub use node::{BftHandle, BftSettings, start};
+pub use node::{BftHandle, BftSettings, Caught, start};
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use govchain_crypto::PrivateKey;
 use govchain_proof::commit::ValidatorSet;
+use govchain_proof::evidence::Offence;
+use govchain_types::pb;
 use malachite_types::LinearTimeouts;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -57,13 +59,26 @@ pub struct BftSettings {
     pub max_clock_drift: Duration,
 }
 
+/// Evidence of equivocation the engine caught, with what it proves (checked).
+pub type Caught = (Offence, pb::Evidence);
+
+/// Most caught equivocations waiting for the node to report them.
+const CAUGHT_QUEUE: usize = 256;
+
 /// A running BFT engine.
 #[derive(Debug)]
 pub struct BftHandle {
     tasks: tokio::task::JoinSet<crate::Result<()>>,
+    caught: Option<mpsc::Receiver<Caught>>,
 }
 
 impl BftHandle {
+    /// The equivocations the engine catches, for the node to put on chain (once; later
+    /// calls get `None`).
+    pub fn caught(&mut self) -> Option<mpsc::Receiver<Caught>> {
+        self.caught.take()
+    }
+
     /// Waits until the engine stops; an error if it failed.
     pub async fn wait(&mut self) -> crate::Result<()> {
         crate::join_engine(&mut self.tasks, "consensus").await
@@ -84,6 +99,8 @@ pub async fn start(
     key: PrivateKey,
     settings: BftSettings,
 ) -> crate::Result<BftHandle> {
+    #[cfg(feature = "byzantine")]
+    super::byzantine::fault();
     let mut tasks = tokio::task::JoinSet::new();
     let (inbox_tx, inbox) = mpsc::channel(16_384);
     let from_peers = Arc::new(Mutex::new(HashSet::new()));
@@ -119,10 +136,14 @@ pub async fn start(
         links.peers.clone(),
         from_peers,
     ));
-    let engine = Engine::new(chain, key, settings, links, inbox)?;
+    let (caught_tx, caught) = mpsc::channel(CAUGHT_QUEUE);
+    let engine = Engine::new(chain, key, settings, links, inbox, caught_tx)?;
     tasks.spawn(engine.run());
     tracing::info!(%addr, "BFT consensus started");
-    Ok(BftHandle { tasks })
+    Ok(BftHandle {
+        tasks,
+        caught: Some(caught),
+    })
 }
 
 /// The voting validators in the committed state: the set in force at the next height.

@@ -35,7 +35,7 @@ struct Net {
     /// What each validator decided, in height order.
     decided: Vec<Vec<pb::CommitCertificate>>,
     /// Equivocations each validator saw.
-    evidence: Vec<Vec<String>>,
+    evidence: Vec<Vec<pb::Evidence>>,
     /// Whether validator `i` finds proposal `p` valid.
     valid: fn(usize, &Proposal) -> bool,
 }
@@ -96,7 +96,7 @@ impl Net {
                 } => {
                     let next = certificate.height + 1;
                     self.decided[i].push(certificate);
-                    self.evidence[i].extend(equivocations.into_iter().map(|(who, _)| who));
+                    self.evidence[i].extend(equivocations);
                     let more = self.cores[i]
                         .start_height(next, Validators::from_set(&self.set))
                         .unwrap();
@@ -257,10 +257,19 @@ fn an_equivocating_validator_is_caught_and_cannot_forge_a_certificate() {
     }
     net.run(2);
     net.agreed(2);
+    // The evidence an honest core reports is what execution accepts: both signatures
+    // check out under node4's key alone.
+    let caught: Vec<_> = net
+        .evidence
+        .iter()
+        .flatten()
+        .map(|ev| govchain_proof::evidence::check_evidence(CHAIN, &net.set, ev).unwrap())
+        .collect();
     assert!(
-        (0..3).any(|i| net.evidence[i].iter().any(|w| w == "node4")),
-        "node4's double prevote is reported: {:?}",
-        net.evidence
+        caught
+            .iter()
+            .any(|o| (o.validator.as_str(), o.height, o.step) == ("node4", 1, "prevote")),
+        "node4's double prevote is reported: {caught:?}"
     );
     // A certificate made of node4's precommit and one honest one decides nothing.
     let c = &net.decided[0][0];

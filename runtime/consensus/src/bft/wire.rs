@@ -121,9 +121,9 @@ fn wire_round(r: u32) -> Result<Round, String> {
 }
 
 /// A signed vote as sent.
-pub fn vote_pb(chain_id: &str, v: &SignedVote<Gov>) -> cpb::SignedVote {
+pub fn vote_pb(chain_id: &str, v: &SignedVote<Gov>) -> pb::SignedVote {
     let m = &v.message;
-    cpb::SignedVote {
+    pb::SignedVote {
         vote: Some(pb::ConsensusVote {
             chain_id: chain_id.into(),
             height: m.height.0,
@@ -137,7 +137,7 @@ pub fn vote_pb(chain_id: &str, v: &SignedVote<Gov>) -> cpb::SignedVote {
 }
 
 /// A signed vote received.
-pub fn vote(chain_id: &str, v: &cpb::SignedVote) -> Result<SignedVote<Gov>, String> {
+pub fn vote(chain_id: &str, v: &pb::SignedVote) -> Result<SignedVote<Gov>, String> {
     let m = v.vote.as_ref().ok_or("a vote without its vote")?;
     if m.chain_id != chain_id {
         return Err(format!("a vote of chain '{}'", m.chain_id));
@@ -155,10 +155,10 @@ pub fn vote(chain_id: &str, v: &cpb::SignedVote) -> Result<SignedVote<Gov>, Stri
 }
 
 /// A signed proposal as sent.
-pub fn proposal_pb(p: &SignedProposal<Gov>) -> cpb::SignedProposal {
+pub fn proposal_pb(p: &SignedProposal<Gov>) -> pb::SignedBlockProposal {
     let m = &p.message;
-    cpb::SignedProposal {
-        proposal: Some(cpb::Proposal {
+    pb::SignedBlockProposal {
+        proposal: Some(pb::BlockProposal {
             height: m.height.0,
             round: round(m.round),
             block_hash: m.block.0.to_vec(),
@@ -170,7 +170,7 @@ pub fn proposal_pb(p: &SignedProposal<Gov>) -> cpb::SignedProposal {
 }
 
 /// A signed proposal received.
-pub fn proposal(p: &cpb::SignedProposal) -> Result<SignedProposal<Gov>, String> {
+pub fn proposal(p: &pb::SignedBlockProposal) -> Result<SignedProposal<Gov>, String> {
     let m = p
         .proposal
         .as_ref()
@@ -419,8 +419,8 @@ mod tests {
         let mut round = good;
         round.vote.as_mut().unwrap().round = u32::MAX;
         assert!(vote("c", &round).unwrap_err().contains("not a round"));
-        let p = cpb::SignedProposal {
-            proposal: Some(cpb::Proposal {
+        let p = pb::SignedBlockProposal {
+            proposal: Some(pb::BlockProposal {
                 height: 1,
                 round: 1,
                 block_hash: vec![0; 32],
