@@ -144,3 +144,26 @@ pub async fn converge(
     }
     ours
 }
+
+/// Node `i`'s block times from 1 to its tip, by height.
+pub async fn block_times(net: &Network, i: usize) -> BTreeMap<u64, u64> {
+    let mut c = connect(&net.endpoint(i)).await.unwrap();
+    let tip = c
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .height;
+    let mut out = BTreeMap::new();
+    for h in 1..=tip {
+        let b = c
+            .get_block(GetBlockRequest {
+                at: Some(govchain_client::rpc::get_block_request::At::Height(h)),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        out.insert(h, b.header.unwrap().time_ms);
+    }
+    out
+}

@@ -98,3 +98,222 @@ async fn an_equivocating_validator_is_caught_on_chain_and_the_others_go_on() {
         blocks.len()
     );
 }
+
+/// No evidence was ever recorded (on node `i`).
+async fn no_evidence(net: &Network, i: usize) {
+    let s = connect(&net.endpoint(i))
+        .await
+        .unwrap()
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        s.evidence_count, 0,
+        "an honest validator accused: {:?}",
+        s.evidence
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn votes_under_another_validators_name_are_dropped_and_frame_nobody() {
+    let (net, mut nodes) = network_with("impersonate").await;
+    let set = genesis_set(&net);
+    let mut committed = Vec::new();
+    for round in 0..3 {
+        let at = 1 + round % 3;
+        committed.extend(commit_anchors(&net, at, "tax", &format!("imp-{round}"), 10).await);
+    }
+    let blocks = converge(&net, 1, &[2, 3, 4], &set).await;
+    none_lost(&net, &committed).await;
+    // node4's copies naming node1 never reach a core: each honest node drops them at
+    // the door, naming node4, and node1 (whose name they carry) is accused of nothing.
+    for (i, n) in nodes.iter_mut().enumerate().take(3) {
+        let log = n.log_text();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("names validator 'node1', not the sender")
+                    && l.contains("peer=node4")),
+            "node{} did not drop node4's votes in node1's name:\n{log}",
+            i + 1
+        );
+        assert!(!n.exited(), "node{} exited:\n{log}", i + 1);
+    }
+    for i in 1..=3 {
+        no_evidence(&net, i).await;
+    }
+    println!(
+        "{} blocks; node4's votes in node1's name dropped",
+        blocks.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proposer_with_its_clock_a_year_ahead_costs_only_its_rounds() {
+    let (net, mut nodes) = network_with("clock-ahead").await;
+    let set = genesis_set(&net);
+    let mut committed = Vec::new();
+    // Enough heights that node4 is the round-0 proposer of several.
+    for round in 0..6 {
+        let at = 1 + round % 3;
+        committed.extend(commit_anchors(&net, at, "bank", &format!("clock-{round}"), 5).await);
+    }
+    let blocks = converge(&net, 1, &[2, 3], &set).await;
+    none_lost(&net, &committed).await;
+    // No decided block carries node4's time: every block time is within the drift bound
+    // (5 s) of the clock of the test, which shares the machine with the nodes.
+    let latest = govchain_integration_tests::bft::block_times(&net, 1).await;
+    let bound = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 5_000;
+    for (h, t) in &latest {
+        assert!(*t <= bound, "block {h} has time {t}, ahead of {bound}");
+    }
+    let refused = honest_logs_saying(&nodes, "within 5000 ms of this validator's clock");
+    assert!(
+        refused >= 2,
+        "the honest validators refused node4's blocks for their time"
+    );
+    for (i, n) in nodes.iter_mut().enumerate().take(3) {
+        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
+    }
+    println!(
+        "{} blocks, none a year ahead; {refused} honest validators refused node4's",
+        blocks.len()
+    );
+}
+
+/// How many of the honest nodes' logs (nodes 1–3) say `what`.
+fn honest_logs_saying(nodes: &[NodeProcess], what: &str) -> usize {
+    nodes
+        .iter()
+        .take(3)
+        .filter(|n| n.log_text().contains(what))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proposer_re_including_committed_transactions_costs_only_its_rounds() {
+    let (net, mut nodes) = network_with("reinclude").await;
+    let set = genesis_set(&net);
+    let mut committed = Vec::new();
+    for round in 0..6 {
+        let at = 1 + round % 3;
+        committed
+            .extend(commit_anchors(&net, at, "civil-affairs", &format!("re-{round}"), 5).await);
+    }
+    let blocks = converge(&net, 1, &[2, 3], &set).await;
+    none_lost(&net, &committed).await;
+    // Every committed transaction succeeded once: none was executed a second time as a
+    // failure (what a raft leader could do: review finding, "re-included").
+    let mut c = connect(&net.endpoint(1)).await.unwrap();
+    for h in &committed {
+        let r = c
+            .get_tx(GetTxRequest {
+                tx_hash: h.to_vec(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .receipt
+            .unwrap();
+        assert_eq!(r.status, govchain_types::pb::TxStatus::Ok as i32, "{r:?}");
+    }
+    let refused = honest_logs_saying(&nodes, "committed in block");
+    assert!(
+        refused >= 2,
+        "the honest validators refused node4's re-including blocks"
+    );
+    for (i, n) in nodes.iter_mut().enumerate().take(3) {
+        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
+    }
+    println!(
+        "{} blocks; {refused} honest validators refused node4's",
+        blocks.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_proposer_over_the_block_caps_costs_only_its_rounds() {
+    // A chain whose blocks hold at most 20 transactions.
+    let net = Network::init_bft(4, 0).unwrap();
+    let path = net.root.join("genesis.json");
+    let mut g: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    g["params"]["max_block_txs"] = 20.into();
+    std::fs::write(&path, serde_json::to_vec_pretty(&g).unwrap()).unwrap();
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        nodes.push(NodeProcess::start(&net, i).await.unwrap());
+    }
+    let env = [("GOVCHAIN_BYZANTINE", "oversized")];
+    nodes.push(NodeProcess::start_with_env(&net, 4, &env).await.unwrap());
+    let set = genesis_set(&net);
+    // Bursts of 60: node4 proposes all of them in one block whenever it is the proposer.
+    let mut committed = Vec::new();
+    for round in 0..4 {
+        let at = 1 + round % 3;
+        committed.extend(commit_anchors(&net, at, "bank", &format!("big-{round}"), 60).await);
+    }
+    let blocks = converge(&net, 1, &[2, 3], &set).await;
+    none_lost(&net, &committed).await;
+    let mut c = connect(&net.endpoint(1)).await.unwrap();
+    for h in 1..=blocks.len() as u64 {
+        let b = c
+            .get_block(govchain_client::rpc::GetBlockRequest {
+                at: Some(govchain_client::rpc::get_block_request::At::Height(h)),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            b.block.unwrap().txs.len() <= 20,
+            "block {h} is over the cap"
+        );
+    }
+    let refused = honest_logs_saying(&nodes, "over max_block_txs 20");
+    assert!(
+        refused >= 2,
+        "the honest validators refused node4's oversized blocks"
+    );
+    for (i, n) in nodes.iter_mut().enumerate().take(3) {
+        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
+    }
+    println!(
+        "{} blocks, none over 20 transactions; {refused} refused node4's",
+        blocks.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_catching_up_refuses_forged_answers_and_asks_another_peer() {
+    let (net, mut nodes) = network_with("forged-catchup").await;
+    let set = genesis_set(&net);
+    let mut committed = commit_anchors(&net, 1, "tax", "before", 5).await;
+    // node3 goes down; the others (node4 among them, voting honestly) decide on.
+    nodes.remove(2).kill9();
+    for round in 0..4 {
+        committed
+            .extend(commit_anchors(&net, 1 + round % 2, "bank", &format!("down-{round}"), 5).await);
+    }
+    // Back up, node3 asks node4 first (the peer after it); node4 claims to be 1,000
+    // heights ahead and serves blocks whose certificates hold one signature. node3 commits
+    // none of them, passes node4 over, and catches up from another peer.
+    nodes.insert(2, NodeProcess::start(&net, 3).await.unwrap());
+    committed.extend(commit_anchors(&net, 2, "tax", "after", 5).await);
+    let blocks = converge(&net, 1, &[2, 3], &set).await;
+    none_lost(&net, &committed).await;
+    let log = nodes[2].log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("commit certificate that does not verify")
+                && l.contains("peer=node4")),
+        "node3 did not refuse node4's forged blocks:\n{log}"
+    );
+    assert!(!nodes[2].exited(), "node3 exited:\n{log}");
+    println!(
+        "node3 refused node4's forged blocks and caught up: {} blocks",
+        blocks.len()
+    );
+}

@@ -119,9 +119,12 @@ fn init_tracing(node: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GOVCHAIN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours for a terminal only: a log written to a file or a journal stays plain text.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use govchain_consensus::{Chain, ChainConfig, SealedBlock};
 use govchain_crypto::PrivateKey;
+use govchain_proof::commit::vote_bytes;
 use govchain_state::access::audit;
 use govchain_state::{Genesis, certs};
 use govchain_store::Store;
@@ -186,14 +187,42 @@ async fn chain_block_one() {
     }
     let pending = chain.take_pending(n);
     assert_eq!(pending.len(), n);
-    let committed = chain
-        .produce_block(
+    // Built by its proposer and decided by the precommits of the fixture's three
+    // validators, as a BFT network decides it.
+    let built = chain
+        .build_block(
             pending,
             v.u64("time_ms"),
             v.text("proposer"),
             &key(v.text("proposer_key")),
         )
         .unwrap();
+    let imported = chain
+        .import(&govchain_types::encode(&built.block), None)
+        .unwrap();
+    let signatures = ["node1", "node2", "node3"]
+        .map(|n| pb::CommitSignature {
+            validator: n.into(),
+            signature: key(n)
+                .sign(&vote_bytes(
+                    &g.chain_id,
+                    1,
+                    0,
+                    pb::VoteKind::Precommit,
+                    &built.hash,
+                    n,
+                ))
+                .to_bytes()
+                .to_vec(),
+        })
+        .to_vec();
+    let certificate = pb::CommitCertificate {
+        height: 1,
+        round: 0,
+        block_hash: built.hash.to_vec(),
+        signatures,
+    };
+    let committed = chain.commit_decided(imported, certificate).unwrap();
     for (i, r) in committed.receipts.iter().enumerate() {
         assert_eq!(
             r.status,

@@ -1,16 +1,17 @@
 //! The audit export file (`govchain audit export` writes it, `govchain audit verify`
 //! and the console's browser verifier check it): records, their exact encodings and
-//! RFC 9162 inclusion proofs (SM3), and the signed headers the proofs are checked
-//! against.
+//! RFC 9162 inclusion proofs (SM3), and the headers the proofs are checked against, each
+//! with its commit certificate, with the validator set changes that lead to them from
+//! genesis ([`crate::light`]).
 
 use std::collections::BTreeMap;
 
 use govchain_crypto::merkle::{self, InclusionProof};
-use govchain_crypto::{PublicKey, Signature};
 use govchain_types::{Hash, decode, pb};
 use serde::{Deserialize, Serialize};
 
 use crate::TrustAnchor;
+use crate::light::{ExportedHeader, ExportedSetChange, SetWalk};
 
 /// An audit record as a supervisor reads it (JSON and CSV rows).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,17 +113,6 @@ pub struct ExportedRecord {
     pub proof: InclusionProof,
 }
 
-/// A signed block header.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExportedHeader {
-    /// Height.
-    pub height: u64,
-    /// The header's protobuf encoding, hex (what the proposer signed).
-    pub header: String,
-    /// Proposer's SM2 signature, raw r || s, hex.
-    pub signature: String,
-}
-
 /// The file `govchain audit export` writes and `govchain audit verify` checks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportFile {
@@ -135,12 +125,17 @@ pub struct ExportFile {
     pub query: BTreeMap<String, String>,
     /// The records.
     pub records: Vec<ExportedRecord>,
-    /// Headers the proofs are checked against.
+    /// Headers the proofs are checked against, each with its commit certificate.
     pub headers: Vec<ExportedHeader>,
+    /// Every change of the voting validator set below the highest header, in height
+    /// order: what a verifier holding only genesis needs to know the set in force at
+    /// each header.
+    #[serde(default)]
+    pub set_changes: Vec<ExportedSetChange>,
 }
 
 /// Format tag of [`ExportFile`].
-pub const EXPORT_FORMAT: &str = "govchain-audit-export/v1";
+pub const EXPORT_FORMAT: &str = "govchain-audit-export/v2";
 
 impl ExportFile {
     /// Builds the file from an export answer, filling in each proof's tree size from its
@@ -194,12 +189,13 @@ impl ExportFile {
             let header: pb::BlockHeader =
                 decode("block header", &h.header).map_err(|e| e.to_string())?;
             sizes.insert(header.height, header.audit_count as u64);
-            headers.push(ExportedHeader {
-                height: header.height,
-                header: hex::encode(&h.header),
-                signature: hex::encode(&h.signature),
-            });
+            headers.push(ExportedHeader::from_pb(h)?);
         }
+        let set_changes = e
+            .set_changes
+            .iter()
+            .map(ExportedSetChange::from_pb)
+            .collect::<Result<_, String>>()?;
         let records = e
             .proofs
             .iter()
@@ -232,14 +228,23 @@ impl ExportFile {
             query,
             records,
             headers,
+            set_changes,
         })
     }
 
-    /// Checks every record against the signed headers, trusting only the validator keys
-    /// and chain id of `genesis` (a [`TrustAnchor`] read from the genesis document): each header's signature by its proposer, each record's
-    /// readable fields against its encoding, and each encoding's inclusion proof against
-    /// its header's audit root and audit count. Returns the number of records checked.
+    /// Checks every record against the headers, trusting only the chain id and the
+    /// validators of `genesis` (a [`TrustAnchor`] read from the genesis document): the
+    /// validator set in force is walked from genesis through the set changes, each
+    /// header must carry a commit certificate of that set (light verification,
+    /// [`SetWalk`]), each record's readable fields must match its encoding, and each
+    /// encoding's inclusion proof its header's audit root and audit count. Returns the
+    /// number of records checked.
     pub fn verify(&self, genesis: &TrustAnchor) -> Result<usize, String> {
+        if self.format == "govchain-audit-export/v1" {
+            return Err(
+                "format govchain-audit-export/v1 predates commit certificates: export the records again with this version".into(),
+            );
+        }
         if self.format != EXPORT_FORMAT {
             return Err(format!("unknown format '{}'", self.format));
         }
@@ -249,39 +254,13 @@ impl ExportFile {
                 self.chain_id, genesis.chain_id
             ));
         }
+        let mut walk = SetWalk::from_genesis(genesis)?;
+        for change in &self.set_changes {
+            walk.apply(change)?;
+        }
         let mut roots: BTreeMap<u64, (Hash, u64)> = BTreeMap::new();
         for h in &self.headers {
-            let bytes = hex::decode(&h.header).map_err(|e| format!("header {}: {e}", h.height))?;
-            let header: pb::BlockHeader =
-                decode("block header", &bytes).map_err(|e| format!("header {}: {e}", h.height))?;
-            if header.height != h.height || header.chain_id != genesis.chain_id {
-                return Err(format!(
-                    "header {}: height or chain id does not match",
-                    h.height
-                ));
-            }
-            let v = genesis
-                .validators
-                .iter()
-                .find(|v| v.id == header.proposer)
-                .ok_or_else(|| {
-                    format!(
-                        "header {}: proposer '{}' is not a genesis validator",
-                        h.height, header.proposer
-                    )
-                })?;
-            let key = PublicKey::from_sec1(&hex::decode(&v.public_key).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?;
-            let sig = hex::decode(&h.signature)
-                .ok()
-                .and_then(|s| Signature::from_slice(&s).ok())
-                .ok_or_else(|| format!("header {}: signature is not 64 bytes of hex", h.height))?;
-            key.verify(&bytes, &sig).map_err(|_| {
-                format!(
-                    "header {}: signature of '{}' does not verify",
-                    h.height, header.proposer
-                )
-            })?;
+            let header = walk.check(h)?;
             let root: Hash = header
                 .audit_root
                 .as_slice()

@@ -2,14 +2,17 @@
 //! node, the CLI and the supervisor console's browser verifier (compiled to wasm32)
 //! share, so the three can never disagree:
 //!
-//! - [`export`]: the audit export file and its verification against signed block headers
-//!   and the validator keys of genesis ([`TrustAnchor`]);
+//! - [`export`]: the audit export file and its verification against block headers and
+//!   the validator keys of genesis ([`TrustAnchor`]);
+//! - [`light`]: light verification: a header counts only with a commit certificate of
+//!   the validator set in force at its height, walked from genesis;
 //! - [`subject`]: national ID checks and `subject_id = SM3(chain salt || national ID)`;
 //! - [`signed_read`]: the bytes a department signs to authenticate a read;
 //! - [`certificate`]: a certificate's id, signing bytes and content hash, and the
 //!   associated data of a sealed key share;
 //! - [`commit`]: the signing bytes of consensus votes and proposals, validator sets and
-//!   the commit certificate that decides a block.
+//!   the commit certificate that decides a block;
+//! - [`evidence`]: proof that a validator signed two contradicting consensus messages.
 //!
 //! It depends on nothing that cannot compile to `wasm32-unknown-unknown` (no store, no
 //! gRPC, no threads).
@@ -18,12 +21,12 @@ pub mod certificate;
 pub mod commit;
 pub mod evidence;
 pub mod export;
+pub mod light;
 pub mod signed_read;
 pub mod subject;
 
-pub use export::{
-    CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedHeader, ExportedRecord, RecordView, action_name,
-};
+pub use export::{CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedRecord, RecordView, action_name};
+pub use light::{ExportedCommit, ExportedHeader, ExportedSetChange, SetWalk};
 pub use subject::{parse_date, subject_id, validate_national_id};
 
 use serde::{Deserialize, Serialize};
@@ -49,6 +52,9 @@ pub struct AnchorValidator {
     pub id: String,
     /// SM2 public key, SEC1 uncompressed, hex.
     pub public_key: String,
+    /// An observer replicates but does not vote.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub observer: bool,
 }
 
 impl TrustAnchor {

@@ -221,13 +221,19 @@ impl Executor {
             }
             receipts.push(receipt);
         }
-        let next_validators_hash = set_hash(&o)?;
+        let next_set = crate::nodes::voting_set(&o)
+            .map_err(|e| StateError::Node(format!("the voting validator set: {e}")))?;
+        let next_validators_hash = next_set.hash();
         let writes = o.into_writes();
         let hashes: Vec<&[u8]> = txs.iter().map(|t| t.hash.as_slice()).collect();
         let encoded: Vec<Vec<u8>> = receipts.iter().map(govchain_types::encode).collect();
         let (audit_root, audit_index) = audit::block_entries(ctx.height, &writes.audit);
         let mut index = writes.index;
         index.extend(audit_index);
+        // Where the set changes, what light verifiers must be told (audit exports).
+        if next_validators_hash != validators_hash {
+            index.push(tables::SET_CHANGE.entry(ctx.height, &next_set.to_pb()));
+        }
         Ok(ExecutedBlock {
             tx_root: merkle::root(&hashes),
             receipts_root: merkle::root(&encoded),

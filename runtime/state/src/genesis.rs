@@ -338,6 +338,7 @@ impl Genesis {
                 .map(|v| govchain_proof::AnchorValidator {
                     id: v.id.clone(),
                     public_key: v.public_key.clone(),
+                    observer: v.observer,
                 })
                 .collect(),
         }

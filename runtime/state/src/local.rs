@@ -231,14 +231,35 @@ impl LocalChain {
             state_root: e.state_root.to_vec(),
             audit_root: e.audit_root.to_vec(),
             audit_count: e.audit_count,
+            validators_hash: e.validators_hash.to_vec(),
+            next_validators_hash: e.next_validators_hash.to_vec(),
             ..Default::default()
         };
         let header = govchain_types::encode(&header);
+        // Decided by its one validator's precommit, as a single-validator chain is.
+        let key = &self.keys["tax"];
+        let hash = sm3(&header);
+        let precommit = govchain_proof::commit::vote_bytes(
+            &self.genesis.chain_id,
+            height,
+            0,
+            pb::VoteKind::Precommit,
+            &hash,
+            "node1",
+        );
         let block = pb::Block {
-            signature: self.keys["tax"].sign(&header).to_bytes().to_vec(),
+            signature: key.sign(&header).to_bytes().to_vec(),
             header,
             txs: vec![],
-            commit: None,
+            commit: Some(pb::CommitCertificate {
+                height,
+                round: 0,
+                block_hash: hash.to_vec(),
+                signatures: vec![pb::CommitSignature {
+                    validator: "node1".into(),
+                    signature: key.sign(&precommit).to_bytes().to_vec(),
+                }],
+            }),
         };
         self.store.commit_block(BlockCommit {
             height,

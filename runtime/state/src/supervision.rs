@@ -145,6 +145,59 @@ pub struct Insights {
     /// False when the period (with its baseline) held more records than one answer
     /// examines.
     pub complete: bool,
+    /// Validators caught signing two contradicting consensus messages, recorded on
+    /// chain in the period; the most recently recorded first (chain-wide: not scoped).
+    pub equivocations: Vec<EquivocationView>,
+}
+
+/// A recorded equivocation as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EquivocationView {
+    /// The validator that signed twice.
+    pub validator: String,
+    /// Height and round of the two messages.
+    pub height: u64,
+    /// Round of the two messages.
+    pub round: u32,
+    /// `prevote`, `precommit` or `proposal`.
+    pub step: String,
+    /// The validator that reported it.
+    pub reporter: String,
+    /// Block that recorded it, and its time (Unix ms).
+    pub recorded_height: u64,
+    /// Time of that block, Unix ms.
+    pub recorded_time_ms: u64,
+    /// The evidence transaction, hex.
+    pub tx_hash: String,
+}
+
+/// The equivocations recorded in blocks of `from_ms..=to_ms`, the most recent first.
+fn equivocations(
+    store: &Store,
+    from_ms: u64,
+    to_ms: u64,
+) -> Result<Vec<EquivocationView>, ExecError> {
+    Ok(query::evidence(store)
+        .map_err(crate::internal)?
+        .iter()
+        .filter(|r| (from_ms..=to_ms).contains(&r.recorded_time_ms))
+        .map(EquivocationView::from)
+        .collect())
+}
+
+impl From<&pb::EvidenceRecord> for EquivocationView {
+    fn from(r: &pb::EvidenceRecord) -> Self {
+        EquivocationView {
+            validator: r.validator.clone(),
+            height: r.height,
+            round: r.round,
+            step: r.step.clone(),
+            reporter: r.reporter.clone(),
+            recorded_height: r.recorded_height,
+            recorded_time_ms: r.recorded_time_ms,
+            tx_hash: hex::encode(&r.tx_hash),
+        }
+    }
 }
 
 /// China Standard Time day number of a block time.
@@ -311,6 +364,7 @@ pub fn insights(
         denied,
         findings,
         complete,
+        equivocations: equivocations(store, from_ms, to_ms)?,
     })
 }
 

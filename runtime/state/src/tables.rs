@@ -131,6 +131,10 @@ pub type ConsensusStep = Cat<U64, Cat<U32, Tag>>;
 pub const EVIDENCE: Table<Seg<Id, ConsensusStep>, Proto<pb::EvidenceRecord>> =
     Table::new("evidence", State, b"ev/");
 
+/// The voting validator set after a block that changed it, by that block's height
+/// (`index` column): the set changes an audit export carries for light verifiers.
+pub const SET_CHANGE: Table<U64, Proto<pb::ValidatorSet>> =
+    Table::new("validator set change", Index, b"vs/");
 /// Audit record, by sequence (`index` column).
 pub const AUDIT: Table<U64, Proto<pb::AuditRecord>> = Table::new("audit record", Index, b"au/");
 /// An audit secondary index: ((kind, value), sequence), where kind is `r` requester,
@@ -188,6 +192,7 @@ pub const ALL: &[&dyn AnyTable] = &[
     &JOB_RESULT,
     &JOB_QUOTA,
     &EVIDENCE,
+    &SET_CHANGE,
     &AUDIT,
     &AUDIT_BY,
     &AUDIT_TIME,

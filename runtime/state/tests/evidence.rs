@@ -6,7 +6,7 @@ use govchain_proof::commit::vote_bytes;
 use govchain_proof::evidence::Offence;
 use govchain_state::genesis::nanjing_access;
 use govchain_state::local::LocalChain;
-use govchain_state::{evidence, query};
+use govchain_state::{evidence, query, supervision};
 use govchain_store::Store;
 use govchain_types::{ErrorCode, pb};
 
@@ -93,6 +93,18 @@ fn a_double_vote_is_recorded_once_with_an_event() {
         step: "prevote",
     };
     assert!(evidence::is_recorded(&c.store, &offence).unwrap());
+    // Supervisors see it among the alerts of the period it was recorded in.
+    let alerts = supervision::insights(&c.store, None, T0, T0 + 60_000).unwrap();
+    assert_eq!(alerts.equivocations.len(), 1);
+    assert_eq!(
+        (
+            alerts.equivocations[0].validator.as_str(),
+            alerts.equivocations[0].step.as_str()
+        ),
+        ("node1", "prevote")
+    );
+    let before = supervision::insights(&c.store, None, 0, T0 - 1).unwrap();
+    assert!(before.equivocations.is_empty());
     // The same offence again (even as the pair in the other order) is refused.
     let again = double_vote(vote(&key, 1, &[2; 32]), vote(&key, 1, &[1; 32]));
     failed_with(

@@ -753,6 +753,22 @@ fn audit_export_verifies_and_detects_tampering() {
             .unwrap_err()
             .contains("does not verify")
     );
+    // A changed precommit, or none: the header is no evidence.
+    let mut bad = file.clone();
+    let commit = bad.headers[0].commit.as_mut().unwrap();
+    commit.signatures[0].signature = sig.clone();
+    assert!(
+        bad.verify(&net.chain.genesis.anchor())
+            .unwrap_err()
+            .contains("precommit signature of 'node1' does not verify")
+    );
+    bad.headers[0].commit = None;
+    assert!(
+        bad.verify(&net.chain.genesis.anchor())
+            .unwrap_err()
+            .contains("no commit certificate")
+    );
+    // Another genesis's validator: the headers name a set that is not in force there.
     let mut other = net.chain.genesis.clone();
     other.validators[0].public_key = hex::encode(
         govchain_crypto::PrivateKey::generate()
@@ -762,7 +778,7 @@ fn audit_export_verifies_and_detects_tampering() {
     assert!(
         file.verify(&other.anchor())
             .unwrap_err()
-            .contains("does not verify")
+            .contains("other than the one in force")
     );
 }
 

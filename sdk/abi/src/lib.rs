@@ -47,6 +47,7 @@ pub const RESERVED_EVENT_KINDS: &[&str] = &[
     "key_released",
     "compute_requested",
     "compute_result",
+    "equivocation",
     "anchor",
     "proposal_created",
     "vote",

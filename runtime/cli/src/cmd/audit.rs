@@ -69,7 +69,8 @@ pub(crate) enum AuditCmd {
         #[command(flatten)]
         sign: SignArgs,
     },
-    /// Write matching records with inclusion proofs and signed headers to a file.
+    /// Write matching records with inclusion proofs and the certified headers (and
+    /// validator set changes) they are checked against to a file.
     Export {
         #[command(flatten)]
         filter: AuditFilter,
@@ -212,10 +213,10 @@ pub(crate) async fn audit(
             let (export, file) = export_audit(&client, &sign.signer(home)?, q).await?;
             std::fs::write(&out, serde_json::to_vec_pretty(&file)?)
                 .with_context(|| format!("writing {}", out.display()))?;
-            let value = json!({"file": out, "records": file.records.len(), "headers": file.headers.len(), "next": export.next});
+            let value = json!({"file": out, "records": file.records.len(), "headers": file.headers.len(), "set_changes": file.set_changes.len(), "next": export.next});
             emit(json_out, &value, || {
                 println!(
-                    "wrote {} records with inclusion proofs and {} signed headers to {}",
+                    "wrote {} records with inclusion proofs and {} headers with their commit certificates to {}",
                     file.records.len(),
                     file.headers.len(),
                     out.display()
@@ -235,12 +236,13 @@ pub(crate) async fn audit(
             .with_context(|| format!("{} is not an audit export", file.display()))?;
             match export.verify(&genesis.anchor()) {
                 Ok(n) => {
-                    let value = json!({"verified": true, "records": n, "headers": export.headers.len(), "chain_id": genesis.chain_id});
+                    let value = json!({"verified": true, "records": n, "headers": export.headers.len(), "set_changes": export.set_changes.len(), "chain_id": genesis.chain_id});
                     emit(json_out, &value, || {
                         println!(
-                            "OK: {n} records verified against {} headers signed by validators of genesis {} (chain {})",
+                            "OK: {n} records verified against {} headers, each decided by more than 2/3 of the validators in force at its height (walked from genesis {} through {} set changes; chain {})",
                             export.headers.len(),
                             genesis_path.display(),
+                            export.set_changes.len(),
                             genesis.chain_id
                         );
                     });

@@ -15,6 +15,7 @@ use malachite_types::{Round, Timeout};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::catchup::Ahead;
 use super::context::{BlockId, Gov, Height, Proposal, Validators};
 use super::core::{Action, Core, Step};
 use super::links::Links;
@@ -46,7 +47,8 @@ pub(super) enum Event {
         round: u32,
         block: Result<(Hash, Vec<u8>), String>,
     },
-    Fetched(Result<Vec<Vec<u8>>, String>),
+    /// A peer's answer to a catch-up ask.
+    Fetched(String, Result<Vec<Vec<u8>>, String>),
 }
 
 pub(super) struct Engine {
@@ -74,8 +76,7 @@ pub(super) struct Engine {
     raws: HashMap<Hash, Vec<u8>>,
     timers: Vec<(Instant, Timeout)>,
     /// The highest height a peer was seen at, by whom, and since when.
-    pub(super) ahead: Option<(u64, String, Instant)>,
-    pub(super) fetching: bool,
+    pub(super) ahead: Ahead,
 }
 
 impl Engine {
@@ -91,6 +92,7 @@ impl Engine {
         let set = voting_set(&chain)?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let core = new_core(&chain, &settings, &key, height, &set)?;
+        let ahead = Ahead::new(&settings.validator_id);
         Ok(Engine {
             me: settings.validator_id.clone(),
             chain,
@@ -109,8 +111,7 @@ impl Engine {
             imported: HashMap::new(),
             raws: HashMap::new(),
             timers: Vec::new(),
-            ahead: None,
-            fetching: false,
+            ahead,
         })
     }
 
@@ -188,9 +189,7 @@ impl Engine {
             return Ok(());
         }
         if h > self.height {
-            if self.ahead.as_ref().is_none_or(|(seen, _, _)| h > *seen) {
-                self.ahead = Some((h, from.clone(), Instant::now()));
-            }
+            self.ahead.saw(&from, h);
             // Beyond the next height, this node needs the blocks in between first.
             if h > self.height + 1 {
                 return Ok(());
@@ -361,7 +360,13 @@ impl Engine {
                     }
                     Err(e) => {
                         tracing::warn!(height, round, error = %e, "own block does not import");
-                        return Ok(());
+                        #[cfg(feature = "byzantine")]
+                        let propose_anyway = super::byzantine::fault().is_some();
+                        #[cfg(not(feature = "byzantine"))]
+                        let propose_anyway = false;
+                        if !propose_anyway {
+                            return Ok(());
+                        }
                     }
                 }
                 self.links
@@ -370,16 +375,7 @@ impl Engine {
                 let step = self.core.propose(height, round, BlockId(hash));
                 self.apply(step).await
             }
-            Event::Fetched(result) => {
-                self.fetching = false;
-                match result {
-                    Ok(blocks) => self.apply_fetched(blocks).await,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "catch-up fetch failed");
-                        Ok(())
-                    }
-                }
-            }
+            Event::Fetched(peer, answer) => self.fetched(&peer, answer).await,
         }
     }
 
@@ -398,8 +394,14 @@ impl Engine {
                 Action::Publish(m) => {
                     self.links.broadcast(&wire::consensus_pb(&chain_id, &m));
                     #[cfg(feature = "byzantine")]
-                    if let Some(twin) = super::byzantine::twin(&chain_id, &self.key, &m) {
-                        self.links.broadcast(&twin);
+                    {
+                        let peers: Vec<String> =
+                            self.links.peers.iter().map(|p| p.id.clone()).collect();
+                        if let Some(extra) =
+                            super::byzantine::extra(&chain_id, &self.key, &peers, &m)
+                        {
+                            self.links.broadcast(&extra);
+                        }
                     }
                 }
                 Action::Liveness(m) => self.links.broadcast(&wire::liveness_pb(&chain_id, &m)),
@@ -481,7 +483,11 @@ impl Engine {
                 // goes back to the mempool first.
                 chain.abandon_built();
                 let txs = chain.take_pending(max_txs);
+                #[cfg(feature = "byzantine")]
+                let txs = super::byzantine::block_txs(&chain, txs);
                 let time = now_ms().max(chain.tip().header.time_ms + 1);
+                #[cfg(feature = "byzantine")]
+                let time = super::byzantine::block_time(time);
                 chain
                     .build_block(txs, time, &me, &key)
                     .map(|b| (b.hash, govchain_types::encode(&b.block)))
@@ -509,13 +515,12 @@ impl Engine {
                 let Some(raw) = self.raws.get(&hash).cloned() else {
                     // Decided without its block here: catch-up fetches it from a signer.
                     tracing::warn!(height = self.height, block = %HashHex(&hash), "decided a block this node does not hold; fetching it");
-                    if let Some(s) = certificate
+                    for s in certificate
                         .signatures
                         .iter()
-                        .find(|s| s.validator != self.me)
+                        .filter(|s| s.validator != self.me)
                     {
-                        let long_ago = Instant::now() - Duration::from_secs(2);
-                        self.ahead = Some((self.height + 1, s.validator.clone(), long_ago));
+                        self.ahead.decided(&s.validator, self.height + 1);
                     }
                     return Ok(());
                 };
@@ -583,9 +588,7 @@ impl Engine {
         self.raws.clear();
         let height = self.height;
         self.slots.retain(|(h, _), _| *h >= height);
-        if self.ahead.as_ref().is_some_and(|(h, _, _)| *h < height) {
-            self.ahead = None;
-        }
+        self.ahead.reached(height);
         Ok(())
     }
 }

@@ -153,6 +153,8 @@ impl cpb::consensus_server::Consensus for ConsensusService {
             }
             blocks.push(raw);
         }
+        #[cfg(feature = "byzantine")]
+        let blocks = super::byzantine::served(blocks);
         Ok(Response::new(cpb::GetBlocksResponse { blocks }))
     }
 }

@@ -141,12 +141,25 @@ export interface Finding {
   records: number[];
 }
 
+/** A validator caught signing two contradicting consensus messages (on chain). */
+export interface Equivocation {
+  validator: string;
+  height: number;
+  round: number;
+  step: "prevote" | "precommit" | "proposal";
+  reporter: string;
+  recorded_height: number;
+  recorded_time_ms: number;
+  tx_hash: string;
+}
+
 export interface Insights {
   from_ms: number;
   to_ms: number;
   denied: AuditRecord[];
   findings: Finding[];
   complete?: boolean;
+  equivocations: Equivocation[];
 }
 
 export interface GenesisDepartment {

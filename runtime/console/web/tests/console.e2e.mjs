@@ -182,6 +182,9 @@ await step("alerts view shows denied reads", async () => {
   const badges = await page.getByTestId("denied-row").first().getByTestId("badge").allTextContents();
   expect(badges.some((b) => /拒绝|DENY/.test(b)), `a denied row should carry a DENY badge, has ${JSON.stringify(badges)}`);
   await noHorizontalScroll(page, "alerts");
+  // The demo's single validator never signs twice: the misbehaviour section says none.
+  const caught = (await page.getByTestId("equivocation-count").textContent()) ?? "";
+  expect(caught.trim() === "0", `no validator misbehaviour in the demo, the count reads '${caught}'`);
   console.log(`     ${rows} denied reads, ${await page.getByTestId("finding").count()} findings`);
   await shot(page, "03-alerts");
 });
@@ -315,7 +318,7 @@ await step("export CSV and JSON with proofs for the current filters", async () =
   const [json] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-json").click()]);
   const jsonText = readFileSync(await json.path(), "utf8");
   expect(json.suggestedFilename().endsWith(".json"), `JSON file name '${json.suggestedFilename()}'`);
-  expect(/"format"\s*:\s*"govchain-audit-export\/v1"/.test(jsonText), `JSON export should have "format": "govchain-audit-export/v1", starts '${jsonText.slice(0, 80)}'`);
+  expect(/"format"\s*:\s*"govchain-audit-export\/v2"/.test(jsonText), `JSON export should have "format": "govchain-audit-export/v2", starts '${jsonText.slice(0, 80)}'`);
   const records = JSON.parse(jsonText).records.length;
   console.log(`     ${csv.suggestedFilename()} (${csvText.trim().split(/\r?\n/).length - 1} rows), ${json.suggestedFilename()} (${records} records)`);
   await shot(page, "09-exported");

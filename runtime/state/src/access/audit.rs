@@ -12,7 +12,7 @@ use govchain_store::{Records, Store};
 use govchain_types::{ExecError, Hash, decode, pb};
 
 use crate::access::gate::Via;
-use crate::tables::{AUDIT, AUDIT_BLOCK, AUDIT_BY, AUDIT_SEQ, AUDIT_TIME, AuditSpan};
+use crate::tables::{AUDIT, AUDIT_BLOCK, AUDIT_BY, AUDIT_SEQ, AUDIT_TIME, AuditSpan, SET_CHANGE};
 use crate::{BlockContext, Overlay, internal};
 
 /// Default page size.
@@ -355,11 +355,7 @@ pub fn export(
                 .block(r.height)
                 .map_err(internal)?
                 .ok_or_else(|| internal(format!("block {} missing", r.height)))?;
-            let block: pb::Block = decode("block", &raw)?;
-            out.headers.push(pb::SignedHeader {
-                header: block.header,
-                signature: block.signature,
-            });
+            out.headers.push(signed_header(decode("block", &raw)?));
         }
         let proof = trees[&r.height]
             .proof(r.block_index as usize)
@@ -371,11 +367,37 @@ pub fn export(
             path: proof.path.iter().map(|h| h.to_vec()).collect(),
         });
     }
+    if let Some(top) = out.proofs.iter().map(|p| p.height).max() {
+        for entry in store.scan(&SET_CHANGE, SET_CHANGE.all(), None) {
+            let (height, next) = entry.map_err(internal)?;
+            if height >= top {
+                break;
+            }
+            let raw = store
+                .block(height)
+                .map_err(internal)?
+                .ok_or_else(|| internal(format!("block {height} missing")))?;
+            out.set_changes.push(pb::ValidatorSetChange {
+                header: Some(signed_header(decode("block", &raw)?)),
+                next: Some(next),
+            });
+        }
+    }
     Ok(out)
 }
 
+/// A block's header as exports carry it: with its proposer's signature and certificate.
+fn signed_header(block: pb::Block) -> pb::SignedHeader {
+    pb::SignedHeader {
+        header: block.header,
+        signature: block.signature,
+        commit: block.commit,
+    }
+}
+
 pub use govchain_proof::{
-    CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedHeader, ExportedRecord, RecordView, action_name,
+    CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedHeader, ExportedRecord, ExportedSetChange,
+    RecordView, action_name,
 };
 
 #[cfg(test)]

@@ -1,9 +1,67 @@
-import { api, type Finding } from "../api";
+import { api, type Equivocation, type Finding } from "../api";
 import { ErrorBox, Loading, RangeNote, usePeriod, useRangeData } from "../components/common";
 import { RecordTable } from "../components/RecordTable";
 import { useApp } from "../context";
 import { lang, t } from "../i18n";
 import { deptName } from "../names";
+import { fmtTime, short } from "../time";
+
+function stepLabel(step: Equivocation["step"]): string {
+  return step === "prevote" ? t("stepPrevote") : step === "precommit" ? t("stepPrecommit") : t("stepProposal");
+}
+
+/** Validators caught signing twice: the chain's own misbehaviour, above the departments'. */
+function Equivocations({ list }: { list: Equivocation[] }) {
+  return (
+    <section class="card" aria-labelledby="equivocations-h" data-testid="equivocations">
+      <h2 id="equivocations-h">
+        {t("equivocationsTitle")}{" "}
+        <span class={list.length ? "count deny" : "count"} data-testid="equivocation-count">
+          {list.length}
+        </span>
+      </h2>
+      <p class="muted small">{t("equivocationsHelp")}</p>
+      {list.length ? (
+        <div class="table-wrap">
+          <table class="findings" data-testid="equivocations-table">
+            <thead>
+              <tr>
+                <th scope="col">{t("colValidator")}</th>
+                <th scope="col">{t("colStep")}</th>
+                <th scope="col" class="num">
+                  {t("colAt")}
+                </th>
+                <th scope="col">{t("colReporter")}</th>
+                <th scope="col">{t("colRecorded")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((e) => (
+                <tr key={`${e.validator}-${e.height}-${e.round}-${e.step}`} data-testid="equivocation">
+                  <td>{e.validator}</td>
+                  <td>{stepLabel(e.step)}</td>
+                  <td class="num">
+                    {e.height} / {e.round}
+                  </td>
+                  <td>{e.reporter}</td>
+                  <td>
+                    #{e.recorded_height} · {fmtTime(e.recorded_time_ms)}
+                    <br />
+                    <span class="muted small mono" title={e.tx_hash}>
+                      {short(e.tx_hash)}
+                    </span>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : (
+        <p class="muted">{t("noEquivocations")}</p>
+      )}
+    </section>
+  );
+}
 
 function ruleLabel(rule: Finding["rule"]): string {
   return rule === "volume" ? t("ruleVolume") : rule === "off_hours" ? t("ruleOffHours") : rule === "rare_purpose" ? t("ruleRare") : rule;
@@ -27,6 +85,7 @@ export function Alerts() {
         <>
           <RangeNote from_ms={data.from_ms} to_ms={data.to_ms} />
           {data.complete === false && <p class="warn">{t("partialShort")}</p>}
+          <Equivocations list={data.equivocations ?? []} />
           <section class="card" aria-labelledby="denied-h">
             <h2 id="denied-h">
               {t("deniedTitle")} <span class="count deny" data-testid="denied-count">{data.denied.length}</span>
