@@ -14,11 +14,13 @@ use crate::{Network, Submit, anchor, connect};
 /// How long a test waits for anything.
 pub const LIMIT: Duration = Duration::from_secs(120);
 
-/// The genesis validator set, from the network's genesis file.
+/// The genesis voting validator set (observers left out), from the network's genesis
+/// file.
 pub fn genesis_set(net: &Network) -> ValidatorSet {
     let g: serde_json::Value =
         serde_json::from_slice(&std::fs::read(net.root.join("genesis.json")).unwrap()).unwrap();
-    ValidatorSet::new(g["validators"].as_array().unwrap().iter().map(|v| {
+    let voting = g["validators"].as_array().unwrap().iter();
+    ValidatorSet::new(voting.filter(|v| v["observer"] != true).map(|v| {
         let key = hex::decode(v["public_key"].as_str().unwrap()).unwrap();
         (
             v["id"].as_str().unwrap().to_string(),
@@ -30,6 +32,19 @@ pub fn genesis_set(net: &Network) -> ValidatorSet {
 
 /// Submits `n` anchors of `dept` to node `at` and waits until each commits there.
 pub async fn commit_anchors(
+    net: &Network,
+    at: usize,
+    dept: &str,
+    tag: &str,
+    n: u64,
+) -> Vec<[u8; 32]> {
+    let hashes = submit_anchors(net, at, dept, tag, n).await;
+    wait_committed(net, at, &hashes).await;
+    hashes
+}
+
+/// Submits `n` anchors of `dept` to node `at`; returns their hashes once admitted.
+pub async fn submit_anchors(
     net: &Network,
     at: usize,
     dept: &str,
@@ -54,9 +69,14 @@ pub async fn commit_anchors(
         .unwrap()
         .into_inner();
     assert!(r.results.iter().all(|r| r.error.is_none()), "{r:?}");
-    let hashes: Vec<[u8; 32]> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
+    txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect()
+}
+
+/// Waits until every transaction of `hashes` has a receipt on node `at`.
+pub async fn wait_committed(net: &Network, at: usize, hashes: &[[u8; 32]]) {
+    let mut c = connect(&net.endpoint(at)).await.unwrap();
     let start = Instant::now();
-    for h in &hashes {
+    for h in hashes {
         loop {
             let r = c
                 .get_tx(GetTxRequest {
@@ -70,12 +90,23 @@ pub async fn commit_anchors(
             }
             assert!(
                 start.elapsed() < LIMIT,
-                "{tag}: not committed within {LIMIT:?}"
+                "node{at}: not committed within {LIMIT:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    hashes
+}
+
+/// Node `i`'s height.
+pub async fn height(net: &Network, i: usize) -> u64 {
+    connect(&net.endpoint(i))
+        .await
+        .unwrap()
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .height
 }
 
 /// Node `i`'s blocks from 1 to its tip, by height: (hash, certificate signers).
@@ -166,4 +197,26 @@ pub async fn block_times(net: &Network, i: usize) -> BTreeMap<u64, u64> {
         out.insert(h, b.header.unwrap().time_ms);
     }
     out
+}
+
+/// Adds a row to the fault suite's summary (`scripts/test.sh` prints it after the
+/// tests; cargo shows a passing test's output only with `--nocapture`): the fault, and
+/// what the honest validators did about it.
+pub fn summary_row(fault: &str, outcome: &str) {
+    use std::io::Write;
+    // The test binary is <target>/debug/deps/<name>: the file goes to <target>/tmp, the
+    // folder cargo gives integration tests (CARGO_TARGET_TMPDIR).
+    let exe = std::env::current_exe().expect("test executable path");
+    let target = exe.ancestors().nth(3).expect("target folder");
+    let dir = target.join("tmp");
+    std::fs::create_dir_all(&dir).expect("the target's tmp folder");
+    let path = dir.join("bft-faults.txt");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("the fault summary file");
+    // One write per row: rows of tests running at once do not interleave.
+    f.write_all(format!("{fault}\t{outcome}\n").as_bytes())
+        .expect("writing the fault summary");
 }

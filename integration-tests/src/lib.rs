@@ -6,6 +6,7 @@
 //! builds it for the workspace test run), or at `$GOVCHAIN_BIN`.
 
 pub mod bft;
+pub mod partition;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -399,6 +400,19 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what each of its nodes said last.
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "---- {} (last lines of {})",
+                self.endpoint,
+                self.log.display()
+            );
+            for l in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{l}");
+            }
+        }
     }
 }
 

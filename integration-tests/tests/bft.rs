@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use govchain_client::rpc::GetTxRequest;
-use govchain_integration_tests::bft::{LIMIT, blocks, commit_anchors, genesis_set};
+use govchain_integration_tests::bft::{LIMIT, blocks, commit_anchors, genesis_set, summary_row};
 use govchain_integration_tests::{Network, NodeProcess, connect};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -64,9 +64,12 @@ async fn four_validators_decide_every_block_by_certificate_and_survive_one_crash
         let n = n.as_mut().unwrap();
         assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
     }
-    println!(
-        "{} blocks decided, each by a certificate of ≥ 3 of 4",
-        reference.len()
+    summary_row(
+        "crash: one validator killed (SIGKILL), restarted",
+        &format!(
+            "{} blocks, each by a certificate of ≥ 3 of 4; it caught up",
+            reference.len()
+        ),
     );
 }
 
@@ -127,4 +130,125 @@ async fn a_paused_validator_and_a_restart_of_all_lose_nothing() {
     for (i, n) in nodes.iter_mut().enumerate() {
         assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
     }
+    summary_row(
+        "crash: one validator frozen (SIGSTOP); all four killed, restarted",
+        &format!(
+            "{} acknowledged transactions all committed; the chain went on",
+            committed.len()
+        ),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_validator_and_an_observer_started_late_catch_up_from_genesis() {
+    let net = Network::init_bft(4, 1).unwrap();
+    let set = genesis_set(&net);
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        nodes.push(NodeProcess::start(&net, i).await.unwrap());
+    }
+    // More blocks than one catch-up answer holds (64), one transaction each.
+    let mut committed = Vec::new();
+    for i in 0..70 {
+        committed.extend(commit_anchors(&net, 1 + i % 3, "bank", &format!("early-{i}"), 1).await);
+    }
+    // node4 (a validator) and node5 (an observer) start from an empty store and fetch
+    // every block from genesis, committing each only with a certificate of the set.
+    nodes.push(NodeProcess::start(&net, 4).await.unwrap());
+    nodes.push(NodeProcess::start(&net, 5).await.unwrap());
+    committed.extend(commit_anchors(&net, 4, "tax", "late", 5).await);
+    let blocks = govchain_integration_tests::bft::converge(&net, 1, &[4, 5], &set).await;
+    assert!(blocks.len() > 64, "{} blocks", blocks.len());
+    for i in [4, 5] {
+        let mut c = connect(&net.endpoint(i)).await.unwrap();
+        for h in &committed {
+            let r = c
+                .get_tx(GetTxRequest {
+                    tx_hash: h.to_vec(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(
+                r.receipt.is_some(),
+                "node{i} lacks an acknowledged transaction"
+            );
+        }
+    }
+    // The observer never votes: no certificate carries its signature.
+    for (h, (_, signers)) in &blocks {
+        assert!(
+            *signers >= 3 && *signers <= 4,
+            "block {h}: {signers} signers"
+        );
+    }
+    for (i, n) in nodes.iter_mut().enumerate() {
+        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
+    }
+    summary_row(
+        "crash: a validator and an observer start late, from an empty store",
+        &format!("both caught up from genesis over {} blocks", blocks.len()),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partitions_stop_only_a_side_without_a_quorum_and_heal() {
+    use govchain_integration_tests::bft::{height, submit_anchors, wait_committed};
+    let net = Network::init_bft(4, 0).unwrap();
+    let partition = govchain_integration_tests::partition::install_bft_proxies(&net, 4).await;
+    let set = genesis_set(&net);
+    let mut nodes = Vec::new();
+    for i in 1..=4 {
+        nodes.push(NodeProcess::start(&net, i).await.unwrap());
+    }
+    let mut committed = commit_anchors(&net, 1, "bank", "before", 5).await;
+    // 1 | 3: node4 alone decides nothing; the other three (more than 2/3) go on.
+    partition.set(&[4]);
+    let alone = height(&net, 4).await;
+    committed.extend(commit_anchors(&net, 2, "tax", "three-of-four", 10).await);
+    assert_eq!(height(&net, 4).await, alone, "node4 alone decided a block");
+    // Healed, on a chain gone idle: node4 learns its peers' height from the tips they
+    // send now and then, and catches up with no new block to show it.
+    partition.set(&[]);
+    let start = std::time::Instant::now();
+    while height(&net, 4).await < height(&net, 1).await {
+        assert!(
+            start.elapsed() < LIMIT,
+            "node4 stays behind on an idle chain"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let healed = submit_anchors(&net, 2, "tax", "healed", 5).await;
+    wait_committed(&net, 4, &healed).await;
+    committed.extend(healed);
+    // 2 | 2: no side holds more than 2/3: what is submitted waits, on both sides.
+    partition.set(&[3, 4]);
+    let before: Vec<u64> = [height(&net, 1).await, height(&net, 3).await].to_vec();
+    let waiting = [
+        submit_anchors(&net, 1, "civil-affairs", "split-a", 5).await,
+        submit_anchors(&net, 3, "public-security", "split-b", 5).await,
+    ]
+    .concat();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during: Vec<u64> = [height(&net, 1).await, height(&net, 3).await].to_vec();
+    assert_eq!(before, during, "a side of two decided a block");
+    // Healed: all of it commits, and every node holds the same blocks.
+    partition.set(&[]);
+    wait_committed(&net, 2, &waiting).await;
+    committed.extend(waiting);
+    let blocks = govchain_integration_tests::bft::converge(&net, 1, &[2, 3, 4], &set).await;
+    for i in 1..=4 {
+        wait_committed(&net, i, &committed).await;
+    }
+    for (i, n) in nodes.iter_mut().enumerate() {
+        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
+    }
+    summary_row(
+        "network: partitions 1 | 3 and 2 | 2, each healed",
+        &format!(
+            "only a side of three decided; {} blocks, {} transactions, all on all four",
+            blocks.len(),
+            committed.len()
+        ),
+    );
 }

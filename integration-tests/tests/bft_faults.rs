@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use govchain_client::rpc::{GetStatusRequest, GetTxRequest};
-use govchain_integration_tests::bft::{LIMIT, commit_anchors, converge, genesis_set};
+use govchain_integration_tests::bft::{LIMIT, commit_anchors, converge, genesis_set, summary_row};
 use govchain_integration_tests::{Network, NodeProcess, cli_json, connect};
 use govchain_proof::evidence::check_evidence;
 
@@ -92,10 +92,13 @@ async fn an_equivocating_validator_is_caught_on_chain_and_the_others_go_on() {
     for (i, n) in nodes.iter_mut().enumerate().take(3) {
         assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
     }
-    println!(
-        "{} equivocation(s) of node4 recorded; {} blocks agreed by the honest three",
-        status.evidence_count,
-        blocks.len()
+    summary_row(
+        "byzantine: equivocating validator (votes and proposals signed twice)",
+        &format!(
+            "{} equivocation(s) of node4 recorded; {} blocks agreed by the honest three",
+            status.evidence_count,
+            blocks.len()
+        ),
     );
 }
 
@@ -142,9 +145,12 @@ async fn votes_under_another_validators_name_are_dropped_and_frame_nobody() {
     for i in 1..=3 {
         no_evidence(&net, i).await;
     }
-    println!(
-        "{} blocks; node4's votes in node1's name dropped",
-        blocks.len()
+    summary_row(
+        "byzantine: votes signed under another validator's name",
+        &format!(
+            "{} blocks; node4's votes in node1's name dropped",
+            blocks.len()
+        ),
     );
 }
 
@@ -179,9 +185,12 @@ async fn a_proposer_with_its_clock_a_year_ahead_costs_only_its_rounds() {
     for (i, n) in nodes.iter_mut().enumerate().take(3) {
         assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
     }
-    println!(
-        "{} blocks, none a year ahead; {refused} honest validators refused node4's",
-        blocks.len()
+    summary_row(
+        "byzantine: proposer's clock a year ahead",
+        &format!(
+            "{} blocks, none a year ahead; {refused} honest validators refused node4's",
+            blocks.len()
+        ),
     );
 }
 
@@ -229,9 +238,12 @@ async fn a_proposer_re_including_committed_transactions_costs_only_its_rounds() 
     for (i, n) in nodes.iter_mut().enumerate().take(3) {
         assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
     }
-    println!(
-        "{} blocks; {refused} honest validators refused node4's",
-        blocks.len()
+    summary_row(
+        "byzantine: proposer re-including committed transactions",
+        &format!(
+            "{} blocks; {refused} honest validators refused node4's",
+            blocks.len()
+        ),
     );
 }
 
@@ -280,9 +292,12 @@ async fn a_proposer_over_the_block_caps_costs_only_its_rounds() {
     for (i, n) in nodes.iter_mut().enumerate().take(3) {
         assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
     }
-    println!(
-        "{} blocks, none over 20 transactions; {refused} refused node4's",
-        blocks.len()
+    summary_row(
+        "byzantine: proposer over max_block_txs",
+        &format!(
+            "{} blocks, none over 20 transactions; {refused} refused node4's",
+            blocks.len()
+        ),
     );
 }
 
@@ -312,8 +327,11 @@ async fn a_node_catching_up_refuses_forged_answers_and_asks_another_peer() {
         "node3 did not refuse node4's forged blocks:\n{log}"
     );
     assert!(!nodes[2].exited(), "node3 exited:\n{log}");
-    println!(
-        "node3 refused node4's forged blocks and caught up: {} blocks",
-        blocks.len()
+    summary_row(
+        "byzantine: forged catch-up answers, claims 1,000 heights ahead",
+        &format!(
+            "node3 refused node4's forged blocks and caught up: {} blocks",
+            blocks.len()
+        ),
     );
 }

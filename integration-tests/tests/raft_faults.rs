@@ -10,13 +10,11 @@
 //! Before the load, a node certificate for a node outside the set (issued by the
 //! chain's CA) is refused, and one from another CA fails the handshake.
 //!
-//! Partitions: every node's Raft traffic goes through a proxy run by this test (the
-//! addresses in genesis are the proxies'), and every node sends from its own loopback
-//! address (127.0.0.1x), so a proxy knows who calls. Cutting node X closes and refuses
-//! every connection from or to X.
+//! Partitions: every node's Raft traffic goes through a proxy run by this test
+//! (`govchain_integration_tests::partition`). Cutting node X closes and refuses every
+//! connection from or to X.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,108 +23,31 @@ use std::time::{Duration, Instant};
 use govchain_client::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxRequest};
 use govchain_consensus::raft::pb::RaftJson;
 use govchain_consensus::raft::pb::raft_client::RaftClient;
+use govchain_integration_tests::partition::{Partition, behind_proxy};
 use govchain_integration_tests::{
     Network, NodeProcess, Signer, Submit, anchor, cli_json, connect, free_port, govchain,
 };
 use govchain_types::pb;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 /// Longest time the cluster may take to commit writes again after a fault.
 const RESUME_LIMIT: Duration = Duration::from_secs(20);
 /// Longest time the nodes may take to agree again once the load pauses.
 const CONVERGE_LIMIT: Duration = Duration::from_secs(60);
 
-fn node_ip(i: usize) -> IpAddr {
-    format!("127.0.0.{}", 10 + i).parse().unwrap()
-}
-
-/// The fault proxies: which node addresses are cut off.
-#[derive(Clone)]
-struct Partition {
-    cut: Arc<Mutex<HashSet<IpAddr>>>,
-    changed: watch::Sender<u64>,
-}
-
-impl Partition {
-    fn blocked(&self, a: IpAddr, b: IpAddr) -> bool {
-        let cut = self.cut.lock().unwrap();
-        cut.contains(&a) || cut.contains(&b)
-    }
-
-    fn set(&self, cut: &[usize]) {
-        *self.cut.lock().unwrap() = cut.iter().map(|i| node_ip(*i)).collect();
-        self.changed.send_modify(|n| *n += 1);
-    }
-}
-
-/// Forwards `listen` to `target` (node `to`) unless the caller or the target is cut.
-async fn proxy(listen: TcpListener, target: SocketAddr, p: Partition) {
-    loop {
-        let Ok((mut inbound, peer)) = listen.accept().await else {
-            return;
-        };
-        if p.blocked(peer.ip(), target.ip()) {
-            continue; // dropped: the caller sees a reset
-        }
-        let p = p.clone();
-        tokio::spawn(async move {
-            let Ok(mut outbound) = TcpStream::connect(target).await else {
-                return;
-            };
-            let mut changed = p.changed.subscribe();
-            loop {
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
-                    r = changed.changed() => {
-                        if r.is_err() || p.blocked(peer.ip(), target.ip()) {
-                            return; // both sides closed
-                        }
-                    }
-                }
-            }
-        });
-    }
-}
-
-/// Moves node `i`'s Raft listener to its own loopback address (with extra `settings`)
-/// and puts a proxy in front of it; returns the proxy's address, the one peers dial.
-async fn behind_proxy(net: &Network, i: usize, p: &Partition, settings: &[(&str, i64)]) -> String {
-    let cfg_path = net.config(i);
-    let mut cfg: toml::Table = std::fs::read_to_string(&cfg_path).unwrap().parse().unwrap();
-    let raft = cfg
-        .get_mut("consensus")
-        .and_then(|c| c.get_mut("raft"))
-        .and_then(|r| r.as_table_mut())
-        .unwrap();
-    let port: SocketAddr = raft["listen"].as_str().unwrap().parse().unwrap();
-    let listen = SocketAddr::new(node_ip(i), port.port());
-    raft.insert("listen".into(), listen.to_string().into());
-    for (k, v) in settings {
-        raft.insert(k.to_string(), (*v).into());
-    }
-    std::fs::write(&cfg_path, toml::to_string(&cfg).unwrap()).unwrap();
-    let l = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    tokio::spawn(proxy(l, listen, p.clone()));
-    addr
-}
-
 /// Puts a proxy in front of every node's Raft endpoint: nodes listen on their own
 /// loopback address, genesis names the proxies. Small snapshot intervals make a late
 /// observer catch up by snapshot.
 async fn install_proxies(net: &Network, nodes: usize) -> Partition {
-    let partition = Partition {
-        cut: Arc::default(),
-        changed: watch::channel(0).0,
-    };
+    let partition = Partition::default();
     let genesis_path = net.root.join("genesis.json");
     let mut genesis: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&genesis_path).unwrap()).unwrap();
     for i in 1..=nodes {
         let settings = [("snapshot_every", 40), ("keep_logs", 5)];
         genesis["validators"][i - 1]["raft"]["addr"] =
-            behind_proxy(net, i, &partition, &settings).await.into();
+            behind_proxy(net, i, "raft", &partition, &settings)
+                .await
+                .into();
     }
     std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
     partition
@@ -437,7 +358,7 @@ async fn add_observer(net: &Network, partition: &Partition, endpoints: &[String]
     ])
     .unwrap();
     let new: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let raft_addr = behind_proxy(net, 4, partition, &[]).await;
+    let raft_addr = behind_proxy(net, 4, "raft", partition, &[]).await;
     let node = NodeProcess::start(net, 4).await.unwrap();
 
     let e = &endpoints[0];

@@ -29,6 +29,7 @@ use malachite_types::{NilOrVal, SignedMessage};
 
 use super::context::{BlockId, Gov, Height, Sm2Signature, ValidatorId, Vote};
 use super::core::{proposal_sign_bytes, vote_sign_bytes};
+use super::links::Links;
 use super::wire::{self, cpb};
 use crate::Chain;
 
@@ -128,9 +129,23 @@ pub(super) fn served(blocks: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Sends to every peer what goes out besides `m` under the fault, if anything.
+pub(super) fn publish_extra(
+    chain_id: &str,
+    key: &PrivateKey,
+    links: &Links,
+    m: &SignedConsensusMsg<Gov>,
+) {
+    let peers: Vec<String> = links.peers.iter().map(|p| p.id.clone()).collect();
+    if let Some(extra) = extra(chain_id, key, &peers, m) {
+        links.broadcast(&extra);
+    }
+}
+
 /// What goes out besides `m`: under `equivocate` a second message contradicting it,
-/// under `impersonate` a copy of a vote naming another validator; signed with `key`.
-pub(super) fn extra(
+/// under `impersonate` a copy of a vote naming another validator (the first of
+/// `others`), under `forged-catchup` a vote 1,000 heights ahead; signed with `key`.
+fn extra(
     chain_id: &str,
     key: &PrivateKey,
     others: &[String],

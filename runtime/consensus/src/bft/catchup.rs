@@ -3,8 +3,9 @@
 //! height (its own state after the block before); nothing a peer serves is trusted as
 //! it comes.
 //!
-//! Nor is a peer's claim to be ahead: any peer can send a message for a height far
-//! beyond the chain's. So the node keeps each peer's highest height seen, asks one of
+//! A node learns that peers are ahead from their messages, and on a chain gone idle from
+//! the `Tip` each node sends its peers every few seconds. Nor is a peer's claim to be
+//! ahead trusted: any peer can send a message for a height far beyond the chain's. So the node keeps each peer's highest height seen, asks one of
 //! them, and a peer whose answer commits nothing (an error, a forged certificate, no
 //! blocks) is passed over for [`SHUN`], so the next ask goes to another peer ahead.
 

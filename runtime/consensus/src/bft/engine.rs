@@ -23,6 +23,8 @@ use super::node::{BftSettings, Caught, err, new_core, now_ms, voting_set};
 use super::wire::{self, Inbound};
 use crate::{ApplyError, Chain, ConsensusError, Imported, SealedBlock};
 
+/// How often a node tells its peers its height.
+const TIP_EVERY: Duration = Duration::from_secs(3);
 /// Rounds ahead of this node's current one whose blocks it keeps.
 const MAX_ROUNDS_AHEAD: u32 = 4;
 
@@ -117,6 +119,9 @@ impl Engine {
 
     pub(super) async fn run(mut self) -> crate::Result<()> {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        // Every node tells its peers its height now and then: one that missed a
+        // decision on a chain gone idle would otherwise hear of no later height.
+        let mut tip = tokio::time::interval(TIP_EVERY);
         loop {
             let next_timer = self.timers.iter().map(|(at, _)| *at).min();
             tokio::select! {
@@ -133,6 +138,7 @@ impl Engine {
                 }
                 () = self.chain.wait_pending(), if !self.started => self.start(true).await?,
                 _ = tick.tick() => self.catch_up(),
+                _ = tip.tick() => self.links.broadcast(&wire::tip_pb(self.height)),
             }
         }
     }
@@ -185,6 +191,12 @@ impl Engine {
             }
             return Ok(());
         }
+        if let Inbound::Tip { height } = msg {
+            if height > self.height {
+                self.ahead.saw(&from, height);
+            }
+            return Ok(());
+        }
         if h < self.height {
             return Ok(());
         }
@@ -198,7 +210,7 @@ impl Engine {
             self.start(false).await?;
         }
         match msg {
-            Inbound::Wake { .. } => {}
+            Inbound::Wake { .. } | Inbound::Tip { .. } => {}
             Inbound::Block { height, round, raw } => {
                 if raw.len() as u64 > self.chain.admission.params().max_block_bytes {
                     tracing::warn!(peer = %from, height, round, bytes = raw.len(), "dropping a proposed block over max_block_bytes");
@@ -360,11 +372,7 @@ impl Engine {
                     }
                     Err(e) => {
                         tracing::warn!(height, round, error = %e, "own block does not import");
-                        #[cfg(feature = "byzantine")]
-                        let propose_anyway = super::byzantine::fault().is_some();
-                        #[cfg(not(feature = "byzantine"))]
-                        let propose_anyway = false;
-                        if !propose_anyway {
+                        if !super::misbehaves() {
                             return Ok(());
                         }
                     }
@@ -394,15 +402,7 @@ impl Engine {
                 Action::Publish(m) => {
                     self.links.broadcast(&wire::consensus_pb(&chain_id, &m));
                     #[cfg(feature = "byzantine")]
-                    {
-                        let peers: Vec<String> =
-                            self.links.peers.iter().map(|p| p.id.clone()).collect();
-                        if let Some(extra) =
-                            super::byzantine::extra(&chain_id, &self.key, &peers, &m)
-                        {
-                            self.links.broadcast(&extra);
-                        }
-                    }
+                    super::byzantine::publish_extra(&chain_id, &self.key, &self.links, &m);
                 }
                 Action::Liveness(m) => self.links.broadcast(&wire::liveness_pb(&chain_id, &m)),
                 Action::Schedule(t, d) => {

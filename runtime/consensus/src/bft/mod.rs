@@ -25,5 +25,18 @@ pub mod wire;
 
 pub use node::{BftHandle, BftSettings, Caught, start};
 
+/// Whether this node misbehaves on purpose (the test-only `byzantine` feature and a
+/// fault named at start): such a proposer proposes blocks its own importer refuses.
+#[cfg(feature = "byzantine")]
+fn misbehaves() -> bool {
+    byzantine::fault().is_some()
+}
+
+/// Whether this node misbehaves on purpose: never, without the `byzantine` feature.
+#[cfg(not(feature = "byzantine"))]
+fn misbehaves() -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,11 @@ pub enum Inbound {
         /// The height.
         height: u64,
     },
+    /// The sender is at `height` (it decided the ones below).
+    Tip {
+        /// The height.
+        height: u64,
+    },
     /// The block of the proposal of `height` and `round`.
     Block {
         /// Its height.
@@ -48,7 +53,9 @@ impl Inbound {
             Inbound::Liveness(LivenessMsg::Vote(v)) => v.message.height.0,
             Inbound::Liveness(LivenessMsg::PolkaCertificate(c)) => c.height.0,
             Inbound::Liveness(LivenessMsg::SkipRoundCertificate(c)) => c.height.0,
-            Inbound::Block { height, .. } | Inbound::Wake { height } => *height,
+            Inbound::Block { height, .. } | Inbound::Wake { height } | Inbound::Tip { height } => {
+                *height
+            }
         }
     }
 
@@ -59,7 +66,10 @@ impl Inbound {
             Inbound::Consensus(SignedConsensusMsg::Vote(v))
             | Inbound::Liveness(LivenessMsg::Vote(v)) => Some(&v.message.validator.0),
             Inbound::Consensus(SignedConsensusMsg::Proposal(p)) => Some(&p.message.proposer.0),
-            Inbound::Liveness(_) | Inbound::Block { .. } | Inbound::Wake { .. } => None,
+            Inbound::Liveness(_)
+            | Inbound::Block { .. }
+            | Inbound::Wake { .. }
+            | Inbound::Tip { .. } => None,
         }
     }
 }
@@ -319,6 +329,13 @@ pub fn wake_pb(height: u64) -> cpb::Message {
     }
 }
 
+/// This node's height, for a peer seen behind.
+pub fn tip_pb(height: u64) -> cpb::Message {
+    cpb::Message {
+        kind: Some(cpb::message::Kind::Tip(cpb::Tip { height })),
+    }
+}
+
 /// A message received.
 pub fn inbound(chain_id: &str, m: cpb::Message) -> Result<Inbound, String> {
     use cpb::message::Kind;
@@ -331,6 +348,7 @@ pub fn inbound(chain_id: &str, m: cpb::Message) -> Result<Inbound, String> {
             raw: b.block,
         },
         Kind::Wake(w) => Inbound::Wake { height: w.height },
+        Kind::Tip(t) => Inbound::Tip { height: t.height },
         Kind::Rebroadcast(v) => Inbound::Liveness(LivenessMsg::Vote(vote(chain_id, &v)?)),
         Kind::Polka(c) => Inbound::Liveness(LivenessMsg::PolkaCertificate(polka(&c)?)),
         Kind::RoundCertificate(c) => {
@@ -400,6 +418,9 @@ mod tests {
         let back = inbound("c", wake_pb(9)).unwrap();
         assert!(matches!(back, Inbound::Wake { height: 9 }));
         assert_eq!((back.height(), back.author()), (9, None));
+        let back = inbound("c", tip_pb(12)).unwrap();
+        assert!(matches!(back, Inbound::Tip { height: 12 }));
+        assert_eq!((back.height(), back.author()), (12, None));
     }
 
     #[test]
