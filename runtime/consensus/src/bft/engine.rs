@@ -1,17 +1,15 @@
-//! The engine's task: one loop owns the core and answers, in turn, what peers send,
-//! its timers, the importer's verdicts and this node's own proposals (`node.rs` starts
-//! it; `catchup.rs` fetches decided blocks for a node left behind).
+//! The engine's task: one loop owns the core and answers, in turn, what peers send, its
+//! timers, the importer's verdicts and this node's own proposals (`node.rs` starts it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use govchain_crypto::PrivateKey;
 use govchain_proof::commit::ValidatorSet;
-use govchain_proof::evidence::check_evidence;
 use govchain_types::{Hash, HashHex, pb};
 use malachite_consensus::SignedConsensusMsg;
-use malachite_types::{Round, Timeout};
+use malachite_types::{Round, Timeout, TimeoutKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -19,7 +17,7 @@ use super::catchup::Ahead;
 use super::context::{BlockId, Gov, Height, Proposal, Validators};
 use super::core::{Action, Core, Step};
 use super::links::Links;
-use super::node::{BftSettings, Caught, err, new_core, now_ms, voting_set};
+use super::node::{BftSettings, Caught, err, hand_over, new_core, now_ms, voting_set};
 use super::wire::{self, Inbound};
 use crate::{ApplyError, Chain, ConsensusError, Imported, SealedBlock};
 
@@ -77,6 +75,10 @@ pub(super) struct Engine {
     /// Blocks of `height` by hash, as sent (to stream again, or to commit).
     raws: HashMap<Hash, Vec<u8>>,
     timers: Vec<(Instant, Timeout)>,
+    /// Rounds of `height` whose block is being judged, and propose timeouts held till
+    /// the verdict (they cover a proposal's arrival, not its block's execution).
+    judging: BTreeSet<u32>,
+    held: Vec<Timeout>,
     /// The highest height a peer was seen at, by whom, and since when.
     pub(super) ahead: Ahead,
 }
@@ -113,6 +115,8 @@ impl Engine {
             imported: HashMap::new(),
             raws: HashMap::new(),
             timers: Vec::new(),
+            judging: BTreeSet::new(),
+            held: Vec::new(),
             ahead,
         })
     }
@@ -132,6 +136,10 @@ impl Engine {
                     let due: Vec<Timeout> = self.timers.iter().filter(|(at, _)| *at <= now).map(|(_, t)| *t).collect();
                     self.timers.retain(|(at, _)| *at > now);
                     for t in due {
+                        if t.kind == TimeoutKind::Propose && self.judging.contains(&t.round.as_u32().unwrap_or(u32::MAX)) {
+                            self.held.push(t);
+                            continue;
+                        }
                         let step = self.core.timeout(t);
                         self.apply(step).await?;
                     }
@@ -320,6 +328,7 @@ impl Engine {
             return;
         }
         self.raws.insert(sealed.hash, raw.clone());
+        self.judging.insert(round);
         let chain = self.chain.clone();
         let events = self.events.clone();
         let raw = raw.clone();
@@ -349,7 +358,18 @@ impl Engine {
                     }
                 };
                 let step = self.core.proposed(&proposal, valid);
-                self.apply(step).await
+                self.apply(step).await?;
+                self.judging
+                    .remove(&proposal.round.as_u32().unwrap_or(u32::MAX));
+                for t in std::mem::take(&mut self.held) {
+                    if t.round == proposal.round {
+                        let step = self.core.timeout(t);
+                        self.apply(step).await?;
+                    } else {
+                        self.held.push(t);
+                    }
+                }
+                Ok(())
             }
             Event::Built {
                 height,
@@ -426,33 +446,17 @@ impl Engine {
                     certificate,
                     equivocations,
                 } => {
-                    self.catch(equivocations);
+                    hand_over(
+                        &self.caught,
+                        self.chain.chain_id(),
+                        &self.set,
+                        equivocations,
+                    );
                     self.commit(certificate).await?;
                 }
             }
         }
         Ok(())
-    }
-
-    /// Hands what the core caught to the node, checked as execution will check it.
-    fn catch(&self, equivocations: Vec<pb::Evidence>) {
-        for ev in equivocations {
-            match check_evidence(self.chain.chain_id(), &self.set, &ev) {
-                Ok(offence) => {
-                    tracing::warn!(
-                        validator = %offence.validator,
-                        height = offence.height,
-                        round = offence.round,
-                        step = offence.step,
-                        "caught a validator signing two contradicting messages"
-                    );
-                    if self.caught.try_send((offence, ev)).is_err() {
-                        tracing::warn!("evidence queue full: this equivocation is not reported");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "equivocation the chain would not accept"),
-            }
-        }
     }
 
     /// Builds this node's proposal off the task: waits up to the block interval for
@@ -584,6 +588,8 @@ impl Engine {
         }
         self.started = false;
         self.timers.clear();
+        self.judging.clear();
+        self.held.clear();
         self.imported.clear();
         self.raws.clear();
         let height = self.height;

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use govchain_crypto::PrivateKey;
 use govchain_proof::commit::ValidatorSet;
-use govchain_proof::evidence::Offence;
+use govchain_proof::evidence::{Offence, check_evidence};
 use govchain_types::pb;
 use malachite_types::LinearTimeouts;
 use parking_lot::Mutex;
@@ -196,4 +196,31 @@ pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Hands what the core caught to the node through `caught`, checked as execution will
+/// check it.
+pub(super) fn hand_over(
+    caught: &mpsc::Sender<Caught>,
+    chain_id: &str,
+    set: &ValidatorSet,
+    equivocations: Vec<pb::Evidence>,
+) {
+    for ev in equivocations {
+        match check_evidence(chain_id, set, &ev) {
+            Ok(offence) => {
+                tracing::warn!(
+                    validator = %offence.validator,
+                    height = offence.height,
+                    round = offence.round,
+                    step = offence.step,
+                    "caught a validator signing two contradicting messages"
+                );
+                if caught.try_send((offence, ev)).is_err() {
+                    tracing::warn!("evidence queue full: this equivocation is not reported");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "equivocation the chain would not accept"),
+        }
+    }
 }
