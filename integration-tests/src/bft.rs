@@ -9,7 +9,7 @@ use govchain_crypto::PublicKey;
 use govchain_proof::commit::{ValidatorSet, verify_commit};
 use govchain_types::pb;
 
-use crate::{Network, Submit, anchor, connect};
+use crate::{Network, NodeProcess, Submit, anchor, connect};
 
 /// How long a test waits for anything.
 pub const LIMIT: Duration = Duration::from_secs(120);
@@ -109,21 +109,11 @@ pub async fn height(net: &Network, i: usize) -> u64 {
         .height
 }
 
-/// Node `i`'s blocks from 1 to its tip, by height: (hash, certificate signers).
-pub async fn blocks(
-    net: &Network,
-    i: usize,
-    set: &ValidatorSet,
-) -> BTreeMap<u64, (Vec<u8>, usize)> {
+/// Node `i`'s blocks from 1 to its tip, by height.
+async fn all_blocks(net: &Network, i: usize) -> BTreeMap<u64, pb::Block> {
     let mut c = connect(&net.endpoint(i)).await.unwrap();
-    let tip = c
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .height;
     let mut out = BTreeMap::new();
-    for h in 1..=tip {
+    for h in 1..=height(net, i).await {
         let b = c
             .get_block(GetBlockRequest {
                 at: Some(govchain_client::rpc::get_block_request::At::Height(h)),
@@ -131,7 +121,20 @@ pub async fn blocks(
             .await
             .unwrap()
             .into_inner();
-        let block = b.block.unwrap();
+        out.insert(h, b.block.unwrap());
+    }
+    out
+}
+
+/// Node `i`'s blocks from 1 to its tip, by height: (hash, certificate signers), each
+/// certificate checked against `set`.
+pub async fn blocks(
+    net: &Network,
+    i: usize,
+    set: &ValidatorSet,
+) -> BTreeMap<u64, (Vec<u8>, usize)> {
+    let mut out = BTreeMap::new();
+    for (h, block) in all_blocks(net, i).await {
         let hash = govchain_crypto::sm3(&block.header);
         let cert = block
             .commit
@@ -178,25 +181,37 @@ pub async fn converge(
 
 /// Node `i`'s block times from 1 to its tip, by height.
 pub async fn block_times(net: &Network, i: usize) -> BTreeMap<u64, u64> {
-    let mut c = connect(&net.endpoint(i)).await.unwrap();
-    let tip = c
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .height;
     let mut out = BTreeMap::new();
-    for h in 1..=tip {
-        let b = c
-            .get_block(GetBlockRequest {
-                at: Some(govchain_client::rpc::get_block_request::At::Height(h)),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        out.insert(h, b.header.unwrap().time_ms);
+    for (h, block) in all_blocks(net, i).await {
+        let header: pb::BlockHeader =
+            govchain_types::decode("block header", &block.header).unwrap();
+        out.insert(h, header.time_ms);
     }
     out
+}
+
+/// Commits `batches` batches of `n` anchors of `dept`, to nodes 1, 2 and 3 in turn;
+/// returns their hashes.
+pub async fn load(net: &Network, dept: &str, tag: &str, batches: usize, n: u64) -> Vec<[u8; 32]> {
+    let mut out = Vec::new();
+    for b in 0..batches {
+        out.extend(commit_anchors(net, 1 + b % 3, dept, &format!("{tag}-{b}"), n).await);
+    }
+    out
+}
+
+/// Waits until every transaction of `hashes` has a receipt on each of `nodes`.
+pub async fn on_all(net: &Network, nodes: &[usize], hashes: &[[u8; 32]]) {
+    for &i in nodes {
+        wait_committed(net, i, hashes).await;
+    }
+}
+
+/// Checks that none of `nodes` (node1, node2, … in order) has exited.
+pub fn all_running(nodes: &mut [NodeProcess]) {
+    for (i, n) in nodes.iter_mut().enumerate() {
+        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
+    }
 }
 
 /// Adds a row to the fault suite's summary (`scripts/test.sh` prints it after the

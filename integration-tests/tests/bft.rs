@@ -4,11 +4,12 @@
 //! costs the others nothing (3 of 4 still decide), and once restarted it catches up
 //! from its peers, checking each block's certificate.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use govchain_client::rpc::GetTxRequest;
-use govchain_integration_tests::bft::{LIMIT, blocks, commit_anchors, genesis_set, summary_row};
-use govchain_integration_tests::{Network, NodeProcess, connect};
+use govchain_integration_tests::bft::{
+    LIMIT, all_running, commit_anchors, converge, genesis_set, on_all, summary_row,
+};
+use govchain_integration_tests::{Network, NodeProcess};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_validators_decide_every_block_by_certificate_and_survive_one_crash() {
@@ -32,31 +33,8 @@ async fn four_validators_decide_every_block_by_certificate_and_survive_one_crash
     nodes[3] = Some(NodeProcess::start(&net, 4).await.unwrap());
     commit_anchors(&net, 4, "tax", "after-restart", 20).await;
 
-    let reference = blocks(&net, 1, &set).await;
+    let reference = converge(&net, 1, &[2, 3, 4], &set).await;
     assert!(reference.len() >= 4, "{} blocks", reference.len());
-    let start = Instant::now();
-    for i in 2..=4 {
-        loop {
-            let theirs = blocks(&net, i, &set).await;
-            let common = reference.len().min(theirs.len());
-            for (h, (hash, _)) in theirs.iter().take(common) {
-                assert_eq!(
-                    &reference[h].0, hash,
-                    "node{i} holds another block at height {h}"
-                );
-            }
-            if theirs.len() >= reference.len() {
-                break;
-            }
-            assert!(
-                start.elapsed() < LIMIT,
-                "node{i} stays behind at {} of {}",
-                theirs.len(),
-                reference.len()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
     for (h, (_, signers)) in &reference {
         assert!(*signers >= 3, "block {h}: {signers} signers");
     }
@@ -99,37 +77,9 @@ async fn a_paused_validator_and_a_restart_of_all_lose_nothing() {
         nodes.push(NodeProcess::start(&net, i).await.unwrap());
     }
     committed.extend(commit_anchors(&net, 2, "civil-affairs", "after", 10).await);
-    let reference = blocks(&net, 1, &set).await;
-    let start = Instant::now();
-    for i in 2..=4 {
-        loop {
-            let theirs = blocks(&net, i, &set).await;
-            for (h, (hash, _)) in &theirs {
-                if let Some((ours, _)) = reference.get(h) {
-                    assert_eq!(ours, hash, "node{i} holds another block at height {h}");
-                }
-            }
-            if theirs.len() >= reference.len() {
-                break;
-            }
-            assert!(start.elapsed() < LIMIT, "node{i} stays behind");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    let mut c = connect(&net.endpoint(4)).await.unwrap();
-    for h in &committed {
-        let r = c
-            .get_tx(GetTxRequest {
-                tx_hash: h.to_vec(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert!(r.receipt.is_some(), "an acknowledged transaction is lost");
-    }
-    for (i, n) in nodes.iter_mut().enumerate() {
-        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
-    }
+    converge(&net, 1, &[2, 3, 4], &set).await;
+    on_all(&net, &[4], &committed).await;
+    all_running(&mut nodes);
     summary_row(
         "crash: one validator frozen (SIGSTOP); all four killed, restarted",
         &format!(
@@ -157,24 +107,9 @@ async fn a_validator_and_an_observer_started_late_catch_up_from_genesis() {
     nodes.push(NodeProcess::start(&net, 4).await.unwrap());
     nodes.push(NodeProcess::start(&net, 5).await.unwrap());
     committed.extend(commit_anchors(&net, 4, "tax", "late", 5).await);
-    let blocks = govchain_integration_tests::bft::converge(&net, 1, &[4, 5], &set).await;
+    let blocks = converge(&net, 1, &[4, 5], &set).await;
     assert!(blocks.len() > 64, "{} blocks", blocks.len());
-    for i in [4, 5] {
-        let mut c = connect(&net.endpoint(i)).await.unwrap();
-        for h in &committed {
-            let r = c
-                .get_tx(GetTxRequest {
-                    tx_hash: h.to_vec(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            assert!(
-                r.receipt.is_some(),
-                "node{i} lacks an acknowledged transaction"
-            );
-        }
-    }
+    on_all(&net, &[4, 5], &committed).await;
     // The observer never votes: no certificate carries its signature.
     for (h, (_, signers)) in &blocks {
         assert!(
@@ -182,9 +117,7 @@ async fn a_validator_and_an_observer_started_late_catch_up_from_genesis() {
             "block {h}: {signers} signers"
         );
     }
-    for (i, n) in nodes.iter_mut().enumerate() {
-        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
-    }
+    all_running(&mut nodes);
     summary_row(
         "crash: a validator and an observer start late, from an empty store",
         &format!("both caught up from genesis over {} blocks", blocks.len()),
@@ -240,9 +173,7 @@ async fn partitions_stop_only_a_side_without_a_quorum_and_heal() {
     for i in 1..=4 {
         wait_committed(&net, i, &committed).await;
     }
-    for (i, n) in nodes.iter_mut().enumerate() {
-        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
-    }
+    all_running(&mut nodes);
     summary_row(
         "network: partitions 1 | 3 and 2 | 2, each healed",
         &format!(

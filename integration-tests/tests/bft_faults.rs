@@ -8,7 +8,9 @@
 use std::time::{Duration, Instant};
 
 use govchain_client::rpc::{GetStatusRequest, GetTxRequest};
-use govchain_integration_tests::bft::{LIMIT, commit_anchors, converge, genesis_set, summary_row};
+use govchain_integration_tests::bft::{
+    LIMIT, all_running, commit_anchors, converge, genesis_set, load, on_all, summary_row,
+};
 use govchain_integration_tests::{Network, NodeProcess, cli_json, connect};
 use govchain_proof::evidence::check_evidence;
 
@@ -24,36 +26,12 @@ async fn network_with(fault: &str) -> (Network, Vec<NodeProcess>) {
     (net, nodes)
 }
 
-/// Every transaction in `committed` has a receipt on each honest node.
-async fn none_lost(net: &Network, committed: &[[u8; 32]]) {
-    for i in 1..=3 {
-        let mut c = connect(&net.endpoint(i)).await.unwrap();
-        for h in committed {
-            let r = c
-                .get_tx(GetTxRequest {
-                    tx_hash: h.to_vec(),
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            assert!(
-                r.receipt.is_some(),
-                "node{i} lost an acknowledged transaction"
-            );
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_equivocating_validator_is_caught_on_chain_and_the_others_go_on() {
     let (net, mut nodes) = network_with("equivocate").await;
     let set = genesis_set(&net);
     // Under load at the honest nodes, while node4 signs every vote and proposal twice.
-    let mut committed = Vec::new();
-    for round in 0..4 {
-        let at = 1 + round % 3;
-        committed.extend(commit_anchors(&net, at, "bank", &format!("byz-{round}"), 10).await);
-    }
+    let mut committed = load(&net, "bank", "byz", 4, 10).await;
     // The evidence reaches the chain: an honest validator reports it, every honest node
     // executes it, and it names node4 and no one else.
     let start = Instant::now();
@@ -84,14 +62,12 @@ async fn an_equivocating_validator_is_caught_on_chain_and_the_others_go_on() {
     for (h, (_, signers)) in &blocks {
         assert!(*signers >= 3, "block {h}: {signers} signers");
     }
-    none_lost(&net, &committed).await;
+    on_all(&net, &[1, 2, 3], &committed).await;
     // The operator sees it in `govchain status`.
     let out = cli_json(&net.endpoint(1), &net.root, &["status"], &[]).unwrap();
     assert!(out["evidence"]["count"].as_u64().unwrap() >= 1, "{out}");
     assert_eq!(out["evidence"]["recent"][0]["validator"], "node4");
-    for (i, n) in nodes.iter_mut().enumerate().take(3) {
-        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
-    }
+    all_running(&mut nodes[..3]);
     summary_row(
         "byzantine: equivocating validator (votes and proposals signed twice)",
         &format!(
@@ -122,13 +98,9 @@ async fn no_evidence(net: &Network, i: usize) {
 async fn votes_under_another_validators_name_are_dropped_and_frame_nobody() {
     let (net, mut nodes) = network_with("impersonate").await;
     let set = genesis_set(&net);
-    let mut committed = Vec::new();
-    for round in 0..3 {
-        let at = 1 + round % 3;
-        committed.extend(commit_anchors(&net, at, "tax", &format!("imp-{round}"), 10).await);
-    }
+    let committed = load(&net, "tax", "imp", 3, 10).await;
     let blocks = converge(&net, 1, &[2, 3, 4], &set).await;
-    none_lost(&net, &committed).await;
+    on_all(&net, &[1, 2, 3], &committed).await;
     // node4's copies naming node1 never reach a core: each honest node drops them at
     // the door, naming node4, and node1 (whose name they carry) is accused of nothing.
     for (i, n) in nodes.iter_mut().enumerate().take(3) {
@@ -158,14 +130,10 @@ async fn votes_under_another_validators_name_are_dropped_and_frame_nobody() {
 async fn a_proposer_with_its_clock_a_year_ahead_costs_only_its_rounds() {
     let (net, mut nodes) = network_with("clock-ahead").await;
     let set = genesis_set(&net);
-    let mut committed = Vec::new();
     // Enough heights that node4 is the round-0 proposer of several.
-    for round in 0..6 {
-        let at = 1 + round % 3;
-        committed.extend(commit_anchors(&net, at, "bank", &format!("clock-{round}"), 5).await);
-    }
+    let committed = load(&net, "bank", "clock", 6, 5).await;
     let blocks = converge(&net, 1, &[2, 3], &set).await;
-    none_lost(&net, &committed).await;
+    on_all(&net, &[1, 2, 3], &committed).await;
     // No decided block carries node4's time: every block time is within the drift bound
     // (5 s) of the clock of the test, which shares the machine with the nodes.
     let latest = govchain_integration_tests::bft::block_times(&net, 1).await;
@@ -182,9 +150,7 @@ async fn a_proposer_with_its_clock_a_year_ahead_costs_only_its_rounds() {
         refused >= 2,
         "the honest validators refused node4's blocks for their time"
     );
-    for (i, n) in nodes.iter_mut().enumerate().take(3) {
-        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
-    }
+    all_running(&mut nodes[..3]);
     summary_row(
         "byzantine: proposer's clock a year ahead",
         &format!(
@@ -207,14 +173,9 @@ fn honest_logs_saying(nodes: &[NodeProcess], what: &str) -> usize {
 async fn a_proposer_re_including_committed_transactions_costs_only_its_rounds() {
     let (net, mut nodes) = network_with("reinclude").await;
     let set = genesis_set(&net);
-    let mut committed = Vec::new();
-    for round in 0..6 {
-        let at = 1 + round % 3;
-        committed
-            .extend(commit_anchors(&net, at, "civil-affairs", &format!("re-{round}"), 5).await);
-    }
+    let committed = load(&net, "civil-affairs", "re", 6, 5).await;
     let blocks = converge(&net, 1, &[2, 3], &set).await;
-    none_lost(&net, &committed).await;
+    on_all(&net, &[1, 2, 3], &committed).await;
     // Every committed transaction succeeded once: none was executed a second time as a
     // failure (what a raft leader could do: review finding, "re-included").
     let mut c = connect(&net.endpoint(1)).await.unwrap();
@@ -235,9 +196,7 @@ async fn a_proposer_re_including_committed_transactions_costs_only_its_rounds() 
         refused >= 2,
         "the honest validators refused node4's re-including blocks"
     );
-    for (i, n) in nodes.iter_mut().enumerate().take(3) {
-        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
-    }
+    all_running(&mut nodes[..3]);
     summary_row(
         "byzantine: proposer re-including committed transactions",
         &format!(
@@ -263,13 +222,9 @@ async fn a_proposer_over_the_block_caps_costs_only_its_rounds() {
     nodes.push(NodeProcess::start_with_env(&net, 4, &env).await.unwrap());
     let set = genesis_set(&net);
     // Bursts of 60: node4 proposes all of them in one block whenever it is the proposer.
-    let mut committed = Vec::new();
-    for round in 0..4 {
-        let at = 1 + round % 3;
-        committed.extend(commit_anchors(&net, at, "bank", &format!("big-{round}"), 60).await);
-    }
+    let committed = load(&net, "bank", "big", 4, 60).await;
     let blocks = converge(&net, 1, &[2, 3], &set).await;
-    none_lost(&net, &committed).await;
+    on_all(&net, &[1, 2, 3], &committed).await;
     let mut c = connect(&net.endpoint(1)).await.unwrap();
     for h in 1..=blocks.len() as u64 {
         let b = c
@@ -289,9 +244,7 @@ async fn a_proposer_over_the_block_caps_costs_only_its_rounds() {
         refused >= 2,
         "the honest validators refused node4's oversized blocks"
     );
-    for (i, n) in nodes.iter_mut().enumerate().take(3) {
-        assert!(!n.exited(), "node{} exited:\n{}", i + 1, n.log_text());
-    }
+    all_running(&mut nodes[..3]);
     summary_row(
         "byzantine: proposer over max_block_txs",
         &format!(
@@ -318,7 +271,7 @@ async fn a_node_catching_up_refuses_forged_answers_and_asks_another_peer() {
     nodes.insert(2, NodeProcess::start(&net, 3).await.unwrap());
     committed.extend(commit_anchors(&net, 2, "tax", "after", 5).await);
     let blocks = converge(&net, 1, &[2, 3], &set).await;
-    none_lost(&net, &committed).await;
+    on_all(&net, &[1, 2, 3], &committed).await;
     let log = nodes[2].log_text();
     assert!(
         log.lines()
