@@ -33,7 +33,7 @@ echo "== build"
 cargo build -j"$jobs" --workspace --all-targets
 echo "== tests"
 target=${CARGO_TARGET_DIR:-target}
-rm -f "$target/tmp/raft-faults.txt" "$target/tmp/bft-faults.txt"
+rm -f "$target/tmp/bft-faults.txt"
 status=0
 cargo test -j"$jobs" --workspace --no-fail-fast -- --test-threads="$jobs" || status=$?
 echo "== BFT fault suite summary (4 validators as real node processes; after each fault the"
@@ -42,8 +42,6 @@ if [ -f "$target/tmp/bft-faults.txt" ]; then
   sort "$target/tmp/bft-faults.txt" | awk -F'\t' '{ printf "| %-66s | %s\n", $1, $2 }'
 fi
 echo "   (a fault missing from this table failed: its test's output is above)"
-echo "== raft fault test summary"
-cat "$target/tmp/raft-faults.txt" 2>/dev/null || echo "(none: the raft fault test failed, its output is above)"
 [ "$status" -eq 0 ] || exit "$status"
 echo "== criterion micro-benchmarks, once each (figures: cargo bench)"
 cargo test -j"$jobs" -p govchain-crypto -p govchain-state --bench crypto --bench execution

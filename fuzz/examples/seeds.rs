@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use govchain_fuzz::gate::{Op, Step};
-use govchain_fuzz::{network, raft, wasm};
+use govchain_fuzz::{consensus, network, wasm};
 use govchain_types::pb;
 use prost::Message;
 
@@ -97,6 +97,21 @@ fn header(height: u64) -> pb::BlockHeader {
         audit_root: vec![5; 32],
         tx_count: 1,
         audit_count: 1,
+        validators_hash: vec![8; 32],
+        next_validators_hash: vec![8; 32],
+    }
+}
+
+/// A commit certificate of one precommit for the block `height`.
+fn commit(height: u64) -> pb::CommitCertificate {
+    pb::CommitCertificate {
+        height,
+        round: 0,
+        block_hash: vec![9; 32],
+        signatures: vec![pb::CommitSignature {
+            validator: "node1".into(),
+            signature: vec![6; 64],
+        }],
     }
 }
 
@@ -105,6 +120,7 @@ fn block() -> pb::Block {
         header: header(7).encode_to_vec(),
         signature: vec![6; 64],
         txs: vec![signed(&body("tax", 2, request("c1", "tax_assessment")))],
+        commit: Some(commit(7)),
     }
 }
 
@@ -205,13 +221,15 @@ fn decode_network() -> Vec<Seed> {
                 headers: vec![pb::SignedHeader {
                     header: header(1).encode_to_vec(),
                     signature: vec![6; 64],
+                    commit: Some(commit(1)),
                 }],
                 next: 0,
+                set_changes: vec![],
             }
             .encode_to_vec(),
         ),
     ];
-    messages.extend(raft_messages(&tx));
+    messages.extend(consensus_messages(&tx));
     messages
         .into_iter()
         .map(|(name, bytes)| {
@@ -223,41 +241,73 @@ fn decode_network() -> Vec<Seed> {
         .collect()
 }
 
-/// The raft peer messages of the seeds, by name.
-fn raft_messages(tx: &pb::SignedTx) -> Vec<(&'static str, Vec<u8>)> {
-    let entry = raft::Entry {
-        log_id: Some(raft::LogId {
-            term: 1,
-            leader: 1,
-            index: 7,
+/// The consensus peer messages of the seeds, by name.
+fn consensus_messages(tx: &pb::SignedTx) -> Vec<(&'static str, Vec<u8>)> {
+    use consensus::message::Kind;
+    let vote = pb::SignedVote {
+        vote: Some(pb::ConsensusVote {
+            chain_id: "govchain-nanjing".into(),
+            height: 1,
+            round: 0,
+            kind: pb::VoteKind::Prevote as i32,
+            block_hash: vec![4; 32],
+            validator: "node1".into(),
         }),
-        payload: Some(raft::entry::Payload::Block(block().encode_to_vec())),
+        signature: vec![5; 64],
+    };
+    let proposal = pb::SignedBlockProposal {
+        proposal: Some(pb::BlockProposal {
+            height: 1,
+            round: 0,
+            block_hash: vec![4; 32],
+            valid_round: None,
+            proposer: "node2".into(),
+        }),
+        signature: vec![5; 64],
+    };
+    let batch = consensus::Batch {
+        messages: [
+            Kind::Vote(vote),
+            Kind::Proposal(proposal),
+            Kind::Block(consensus::ProposedBlock {
+                height: 1,
+                round: 0,
+                block: block().encode_to_vec(),
+            }),
+            Kind::Tip(consensus::Tip { height: 2 }),
+        ]
+        .into_iter()
+        .map(|k| consensus::Message { kind: Some(k) })
+        .collect(),
     };
     vec![
+        ("consensus.Batch", batch.encode_to_vec()),
         (
-            "raft.ForwardRequest",
-            raft::ForwardRequest {
+            "consensus.ForwardRequest",
+            consensus::ForwardRequest {
                 txs: vec![tx.encode_to_vec()],
             }
             .encode_to_vec(),
         ),
-        ("raft.Entry", entry.encode_to_vec()),
         (
-            "raft.AppendEntriesRequest",
-            raft::AppendEntriesRequest {
-                header_json: r#"{"vote":{"leader_id":{"term":1,"node_id":1},"committed":true}}"#
-                    .into(),
-                entries: vec![entry.clone()],
+            "consensus.GetBlocksResponse",
+            consensus::GetBlocksResponse {
+                blocks: vec![block().encode_to_vec()],
             }
             .encode_to_vec(),
         ),
         (
-            "raft.SnapshotChunk",
-            raft::SnapshotChunk {
-                part: Some(raft::snapshot_chunk::Part::File(raft::FileChunk {
-                    name: "000007.sst".into(),
-                    data: vec![0; 16],
-                })),
+            "consensus.RoundCertificate",
+            consensus::RoundCertificate {
+                height: 1,
+                round: 2,
+                kind: consensus::RoundCertificateKind::Skip as i32,
+                signatures: vec![consensus::RoundSignature {
+                    validator: "node3".into(),
+                    kind: pb::VoteKind::Precommit as i32,
+                    block_hash: vec![],
+                    signature: vec![5; 64],
+                }],
             }
             .encode_to_vec(),
         ),

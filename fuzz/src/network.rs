@@ -5,16 +5,16 @@
 //! which decode to an equal message and re-encode to the same bytes (the encoding is
 //! canonical: transaction bodies and block headers are hashed and signed as encoded).
 //! The encoded messages a message carries get the same check, because the node decodes
-//! them too: a transaction's body, a block's header and transactions, the block in a
-//! raft log entry, the transactions a follower forwards, the headers and records of an
-//! audit export.
+//! them too: a transaction's body, a block's header and transactions, the block of a
+//! proposal and those of a catch-up answer, the transactions a peer passes on, the
+//! headers and records of an audit export.
 
 use std::fmt::Debug;
 
 use govchain_types::pb;
 use prost::Message;
 
-use crate::raft;
+use crate::consensus;
 
 /// A message a node accepts, and the check of an input as that message.
 #[derive(Debug, Clone, Copy)]
@@ -152,11 +152,25 @@ pub const KINDS: &[Kind] = &[
         name: "AuditQuery",
         check: plain::<pb::AuditQuery>,
     },
-    // Raft service (peers).
+    // Consensus service (peers). These seven selectors were the removed raft
+    // service's: saved corpora of those inputs now reach these messages.
     Kind {
-        name: "raft.ForwardRequest",
+        name: "consensus.Batch",
         check: |b| {
-            for raw in round_trip::<raft::ForwardRequest>(b).map_or_else(Vec::new, |r| r.txs) {
+            let messages = round_trip::<consensus::Batch>(b).map_or_else(Vec::new, |r| r.messages);
+            for m in messages {
+                if let Some(consensus::message::Kind::Block(p)) = m.kind
+                    && let Some(b) = round_trip::<pb::Block>(&p.block)
+                {
+                    block(&b);
+                }
+            }
+        },
+    },
+    Kind {
+        name: "consensus.ForwardRequest",
+        check: |b| {
+            for raw in round_trip::<consensus::ForwardRequest>(b).map_or_else(Vec::new, |r| r.txs) {
                 if let Some(tx) = round_trip::<pb::SignedTx>(&raw) {
                     signed_tx(&tx);
                 }
@@ -164,38 +178,32 @@ pub const KINDS: &[Kind] = &[
         },
     },
     Kind {
-        name: "raft.ForwardResponse",
-        check: plain::<raft::ForwardResponse>,
+        name: "consensus.ForwardResponse",
+        check: plain::<consensus::ForwardResponse>,
     },
     Kind {
-        name: "raft.Entry",
-        check: |b| {
-            if let Some(e) = round_trip::<raft::Entry>(b) {
-                entry(&e);
-            }
-        },
+        name: "consensus.GetBlocksRequest",
+        check: plain::<consensus::GetBlocksRequest>,
     },
     Kind {
-        name: "raft.AppendEntriesRequest",
+        name: "consensus.GetBlocksResponse",
         check: |b| {
-            for e in
-                round_trip::<raft::AppendEntriesRequest>(b).map_or_else(Vec::new, |r| r.entries)
+            for raw in
+                round_trip::<consensus::GetBlocksResponse>(b).map_or_else(Vec::new, |r| r.blocks)
             {
-                entry(&e);
+                if let Some(b) = round_trip::<pb::Block>(&raw) {
+                    block(&b);
+                }
             }
         },
     },
     Kind {
-        name: "raft.RaftJson",
-        check: plain::<raft::RaftJson>,
+        name: "consensus.PolkaCertificate",
+        check: plain::<consensus::PolkaCertificate>,
     },
     Kind {
-        name: "raft.RaftReply",
-        check: plain::<raft::RaftReply>,
-    },
-    Kind {
-        name: "raft.SnapshotChunk",
-        check: plain::<raft::SnapshotChunk>,
+        name: "consensus.RoundCertificate",
+        check: plain::<consensus::RoundCertificate>,
     },
     // What a client decodes from a node: error details and audit exports, which it
     // verifies on its own.
@@ -269,14 +277,5 @@ fn block(b: &pb::Block) {
     round_trip::<pb::BlockHeader>(&b.header);
     for tx in &b.txs {
         signed_tx(tx);
-    }
-}
-
-/// The block a raft log entry carries (the state machine decodes it).
-fn entry(e: &raft::Entry) {
-    if let Some(raft::entry::Payload::Block(raw)) = &e.payload
-        && let Some(b) = round_trip::<pb::Block>(raw)
-    {
-        block(&b);
     }
 }

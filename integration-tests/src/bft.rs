@@ -15,8 +15,9 @@ use crate::{Network, NodeProcess, Submit, anchor, connect};
 pub const LIMIT: Duration = Duration::from_secs(120);
 
 /// The genesis voting validator set (observers left out), from the network's genesis
-/// file.
-pub fn genesis_set(net: &Network) -> ValidatorSet {
+/// file: the first of the sets [`blocks`] walks (a test that changes the set adds the
+/// ones it makes).
+pub fn genesis_set(net: &Network) -> Vec<ValidatorSet> {
     let g: serde_json::Value =
         serde_json::from_slice(&std::fs::read(net.root.join("genesis.json")).unwrap()).unwrap();
     let voting = g["validators"].as_array().unwrap().iter();
@@ -27,6 +28,7 @@ pub fn genesis_set(net: &Network) -> ValidatorSet {
             PublicKey::from_sec1(&key).unwrap(),
         )
     }))
+    .map(|set| vec![set])
     .unwrap()
 }
 
@@ -127,20 +129,36 @@ async fn all_blocks(net: &Network, i: usize) -> BTreeMap<u64, pb::Block> {
 }
 
 /// Node `i`'s blocks from 1 to its tip, by height: (hash, certificate signers), each
-/// certificate checked against `set`.
+/// checked as a light client would: it names the set in force, and its certificate
+/// holds precommits of more than 2/3 of that set. The set in force is `sets[0]` from
+/// genesis, then the one of `sets` a block names as the next (a governance change).
 pub async fn blocks(
     net: &Network,
     i: usize,
-    set: &ValidatorSet,
+    sets: &[ValidatorSet],
 ) -> BTreeMap<u64, (Vec<u8>, usize)> {
+    let mut set = &sets[0];
     let mut out = BTreeMap::new();
     for (h, block) in all_blocks(net, i).await {
         let hash = govchain_crypto::sm3(&block.header);
+        let header: pb::BlockHeader =
+            govchain_types::decode("block header", &block.header).unwrap();
+        assert_eq!(
+            header.validators_hash,
+            set.hash(),
+            "node{i}: block {h} names another set than the one in force"
+        );
         let cert = block
             .commit
             .unwrap_or_else(|| panic!("node{i}: block {h} has no commit certificate"));
         let signers = verify_commit("it-bft", set, h, &hash, &cert)
             .unwrap_or_else(|e| panic!("node{i}: block {h}'s certificate: {e}"));
+        if header.next_validators_hash != set.hash() {
+            set = sets
+                .iter()
+                .find(|s| s.hash().as_slice() == header.next_validators_hash)
+                .unwrap_or_else(|| panic!("node{i}: block {h} moves to a set no one made"));
+        }
         out.insert(h, (hash.to_vec(), signers));
     }
     out
@@ -152,13 +170,13 @@ pub async fn converge(
     net: &Network,
     reference: usize,
     others: &[usize],
-    set: &ValidatorSet,
+    sets: &[ValidatorSet],
 ) -> BTreeMap<u64, (Vec<u8>, usize)> {
-    let ours = blocks(net, reference, set).await;
+    let ours = blocks(net, reference, sets).await;
     let start = Instant::now();
     for &i in others {
         loop {
-            let theirs = blocks(net, i, set).await;
+            let theirs = blocks(net, i, sets).await;
             for (h, (hash, _)) in &theirs {
                 if let Some((mine, _)) = ours.get(h) {
                     assert_eq!(mine, hash, "node{i} holds another block at height {h}");

@@ -229,19 +229,9 @@ impl Network {
         })
     }
 
-    /// `govchain init --validators v --observers o --plain-keys` (raft mode) with free
-    /// ports.
-    pub fn init_raft(validators: usize, observers: usize) -> anyhow::Result<Self> {
-        Self::init_engine("raft", validators, observers)
-    }
-
-    /// `govchain init --consensus bft --validators v --observers o --plain-keys` with
-    /// free ports.
+    /// `govchain init --validators v --observers o --plain-keys` with free ports: a
+    /// network whose validators decide every block with BFT consensus.
     pub fn init_bft(validators: usize, observers: usize) -> anyhow::Result<Self> {
-        Self::init_engine("bft", validators, observers)
-    }
-
-    fn init_engine(engine: &str, validators: usize, observers: usize) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("net");
         let base_port = free_base_port(validators + observers);
@@ -254,8 +244,6 @@ impl Network {
             "init",
             "--out",
             root.to_str().unwrap(),
-            "--consensus",
-            engine,
             "--validators",
             &v,
             "--observers",
@@ -263,7 +251,7 @@ impl Network {
             "--base-port",
             &port,
             "--chain-id",
-            &format!("it-{engine}"),
+            "it-bft",
             "--block-interval-ms",
             "50",
             "--plain-keys",

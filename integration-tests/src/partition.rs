@@ -78,29 +78,20 @@ async fn proxy(listen: TcpListener, target: SocketAddr, p: Partition) {
     }
 }
 
-/// Moves node `i`'s node-to-node listener (`[consensus.<engine>]`, with extra
-/// `settings`) to its own loopback address and puts a proxy in front of it; returns
-/// the proxy's address, the one peers dial.
-pub async fn behind_proxy(
-    net: &Network,
-    i: usize,
-    engine: &str,
-    p: &Partition,
-    settings: &[(&str, i64)],
-) -> String {
+/// Moves node `i`'s node-to-node listener (`[consensus.bft]`) to its own loopback
+/// address and puts a proxy in front of it; returns the proxy's address, the one peers
+/// dial.
+pub async fn behind_proxy(net: &Network, i: usize, p: &Partition) -> String {
     let cfg_path = net.config(i);
     let mut cfg: toml::Table = std::fs::read_to_string(&cfg_path).unwrap().parse().unwrap();
     let section = cfg
         .get_mut("consensus")
-        .and_then(|c| c.get_mut(engine))
+        .and_then(|c| c.get_mut("bft"))
         .and_then(|r| r.as_table_mut())
         .unwrap();
     let port: SocketAddr = section["listen"].as_str().unwrap().parse().unwrap();
     let listen = SocketAddr::new(node_ip(i), port.port());
     section.insert("listen".into(), listen.to_string().into());
-    for (k, v) in settings {
-        section.insert(k.to_string(), (*v).into());
-    }
     std::fs::write(&cfg_path, toml::to_string(&cfg).unwrap()).unwrap();
     let l = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let addr = l.local_addr().unwrap().to_string();
@@ -115,8 +106,7 @@ pub async fn install_bft_proxies(net: &Network, nodes: usize) -> Partition {
     let mut genesis: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&genesis_path).unwrap()).unwrap();
     for i in 1..=nodes {
-        genesis["validators"][i - 1]["raft"]["addr"] =
-            behind_proxy(net, i, "bft", &partition, &[]).await.into();
+        genesis["validators"][i - 1]["addr"] = behind_proxy(net, i, &partition).await.into();
     }
     std::fs::write(&genesis_path, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
     partition

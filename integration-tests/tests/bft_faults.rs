@@ -53,7 +53,7 @@ async fn an_equivocating_validator_is_caught_on_chain_and_the_others_go_on() {
         assert_eq!(r.validator, "node4", "an honest validator accused: {r:?}");
         assert_ne!(r.reporter, "node4");
         // Anyone can check it from the genesis keys alone.
-        let offence = check_evidence("it-bft", &set, r.evidence.as_ref().unwrap()).unwrap();
+        let offence = check_evidence("it-bft", &set[0], r.evidence.as_ref().unwrap()).unwrap();
         assert_eq!((offence.height, offence.round), (r.height, r.round));
     }
     // The chain goes on after the evidence, and the honest three agree on every block.

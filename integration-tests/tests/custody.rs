@@ -100,7 +100,7 @@ fn statuses(fetched: &Value) -> Vec<(String, String)> {
 )]
 async fn three_of_four_validators_release_keys_only_to_the_requester() {
     // given four validators holding 3-of-4 custody shares, and two property deeds
-    let net = Network::init_raft(4, 0).unwrap();
+    let net = Network::init_bft(4, 0).unwrap();
     let genesis: Value =
         serde_json::from_str(&std::fs::read_to_string(net.root.join("genesis.json")).unwrap())
             .unwrap();

@@ -1,5 +1,5 @@
-//! Generates the node-to-node services: Raft, and the BFT engine's `Consensus` (which
-//! uses the chain's own messages from `govchain_types::pb`).
+//! Generates the node-to-node service, the BFT engine's `Consensus` (which uses the
+//! chain's own messages from `govchain_types::pb`).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Read at run time: a build script binary may be reused from a checkout elsewhere.
     let manifest = std::env::var("CARGO_MANIFEST_DIR")?;
@@ -19,7 +19,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
         Ok(())
     };
-    compile("govchain/v1/raft.proto", &[])?;
     compile(
         "govchain/v1/consensus.proto",
         &[

@@ -16,13 +16,6 @@ pub struct CodeLabel {
     pub code: String,
 }
 
-/// A raft peer, as a label.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PeerLabel {
-    /// Node id.
-    pub peer: String,
-}
-
 /// The node's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -43,16 +36,6 @@ pub struct Metrics {
     pub block_txs: Histogram,
     /// Access-gate decisions committed (audit records).
     pub audit_records: Counter,
-    /// Raft term (raft mode).
-    pub raft_term: Gauge,
-    /// 1 while this node leads (raft mode).
-    pub raft_leader: Gauge,
-    /// Last log index and last applied index (raft mode).
-    pub raft_last_log_index: Gauge,
-    /// Last applied log index (raft mode).
-    pub raft_applied_index: Gauge,
-    /// Entries each peer is behind the leader's log (on the leader).
-    pub raft_peer_lag: Family<PeerLabel, Gauge>,
     /// Keys holding an SM2 verification table (sampled on commit).
     pub verify_table_keys: Gauge,
     /// Memory of those tables, bytes (sampled on commit).
@@ -76,11 +59,6 @@ impl Metrics {
             mempool: Gauge::default(),
             block_txs: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
             audit_records: Counter::default(),
-            raft_term: Gauge::default(),
-            raft_leader: Gauge::default(),
-            raft_last_log_index: Gauge::default(),
-            raft_applied_index: Gauge::default(),
-            raft_peer_lag: Family::default(),
             verify_table_keys: Gauge::default(),
             verify_table_bytes: Gauge::default(),
             verify_table_builds: Counter::default(),
@@ -135,44 +113,7 @@ impl Metrics {
             "SM2 verification tables dropped to stay under the memory cap",
             m.verify_table_evictions.clone(),
         );
-        registry.register("raft_term", "Raft term", m.raft_term.clone());
-        registry.register(
-            "raft_leader",
-            "1 while this node leads",
-            m.raft_leader.clone(),
-        );
-        registry.register(
-            "raft_last_log_index",
-            "Last Raft log index on this node",
-            m.raft_last_log_index.clone(),
-        );
-        registry.register(
-            "raft_applied_index",
-            "Last Raft log index applied on this node",
-            m.raft_applied_index.clone(),
-        );
-        registry.register(
-            "raft_peer_lag",
-            "Entries a peer is behind the leader's log (reported by the leader)",
-            m.raft_peer_lag.clone(),
-        );
         Arc::new(Metrics { registry, ..m })
-    }
-
-    /// Samples the raft cluster status (at scrape time).
-    pub fn observe_cluster(&self, c: &govchain_types::pb::ClusterStatus) {
-        self.raft_term.set(c.term as i64);
-        self.raft_leader.set(i64::from(c.role == "leader"));
-        self.raft_last_log_index.set(c.last_log_index as i64);
-        self.raft_applied_index.set(c.applied_index as i64);
-        self.raft_peer_lag.clear();
-        if c.role == "leader" {
-            for p in &c.peers {
-                self.raft_peer_lag
-                    .get_or_create(&PeerLabel { peer: p.id.clone() })
-                    .set(p.lag as i64);
-            }
-        }
     }
 
     /// Prometheus text exposition.

@@ -74,17 +74,8 @@ pub async fn serve(
     if let Some(http) = config.http {
         let mut stop = stop_rx.clone();
         let m = metrics.clone();
-        let c = chain.clone();
         let app = console
-            .route(
-                "/metrics",
-                get(move || async move {
-                    if let Some(cluster) = c.cluster() {
-                        m.observe_cluster(&cluster);
-                    }
-                    m.encode()
-                }),
-            )
+            .route("/metrics", get(move || async move { m.encode() }))
             .route("/healthz", get(|| async { "ok" }))
             .layer(axum::middleware::from_fn(http_span));
         tokio::spawn(async move {

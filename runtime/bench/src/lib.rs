@@ -4,9 +4,9 @@
 //! - `chain` (default): signed certificate reads through the whole gate, submitted over
 //!   gRPC to an embedded solo node (or `--endpoint`), beside V, the SM2 verifications per
 //!   second on all cores over the same transaction bytes.
-//! - `raft`, `bft`: the same load on a cluster of real node processes on loopback, at
-//!   its maximum and then at 80% of it (open loop) for commit latency; `bft` beside the
-//!   V/n bound (each validator verifies every transaction once).
+//! - `bft`: the same load on a cluster of real node processes on loopback, at its
+//!   maximum and then at 80% of it (open loop) for commit latency, beside the V/n bound
+//!   (each validator verifies every transaction once).
 //! - `contract`: contract calls (instantiate + call, and a read through the gate) beside
 //!   one SM2 verification.
 //! - `gate`: gate decisions per second inside execution, and audit query latency.
@@ -42,9 +42,8 @@ const BENCH_POINTS: u64 = 1_000_000_000_000;
 pub(crate) enum BenchKind {
     /// Signed certificate reads through admission, the gate, ordering and commit (solo).
     Chain,
-    /// The same on a raft cluster of node processes: maximum, then latency at 80% of it.
-    Raft,
-    /// The same on a BFT cluster of node processes (Tendermint, SM2 votes).
+    /// The same on a BFT cluster of node processes (Tendermint, SM2 votes): maximum,
+    /// then latency at 80% of it, beside the V/n bound.
     Bft,
     /// Every scenario with a target, in one run, and the table of targets.
     Targets,
@@ -80,11 +79,11 @@ pub struct BenchArgs {
     /// Embedded node only: skip fsync on commit (shows the cost of durability).
     #[arg(long)]
     pub(crate) no_sync: bool,
-    /// Longest wait before pending transactions form a block, ms (embedded and raft).
+    /// Longest wait before pending transactions form a block, ms (embedded and cluster).
     #[arg(long, default_value_t = 20)]
     pub(crate) block_interval_ms: u64,
-    /// `--kind raft|bft`: validators in the cluster.
-    #[arg(long, default_value_t = 3)]
+    /// `--kind bft`: validators in the cluster.
+    #[arg(long, default_value_t = 4)]
     pub(crate) validators: usize,
     /// Offer this many transactions per second (open loop) instead of as many as the
     /// node takes.
@@ -139,7 +138,7 @@ pub async fn run(
             emit(json_out, &v, || print_figures(&v));
             Ok(())
         }
-        BenchKind::Raft | BenchKind::Bft => {
+        BenchKind::Bft => {
             let v = cluster(&args, json_out).await?;
             emit(json_out, &v, || print_figures(&v));
             Ok(())
@@ -207,25 +206,13 @@ pub(crate) async fn chain(
     Ok(out)
 }
 
-/// The read load on a cluster of `--validators` node processes (`--kind raft|bft`): as
-/// fast as it takes, then at 80% of that rate (open loop), submitted to the raft leader
-/// or to bft's node1 (which passes them on to every validator).
+/// The read load on a cluster of `--validators` node processes (`--kind bft`): as fast
+/// as it takes, then at 80% of that rate (open loop), submitted to node1 (which passes
+/// it on to every validator).
 pub(crate) async fn cluster(args: &BenchArgs, quiet: bool) -> anyhow::Result<Value> {
-    let bft = args.kind == BenchKind::Bft;
-    let engine = if bft {
-        govchain_node::init::MultiNode::Bft
-    } else {
-        govchain_node::init::MultiNode::Raft
-    };
-    let mut net = net::LocalNet::start(
-        args.validators,
-        args.block_interval_ms,
-        BENCH_POINTS,
-        engine,
-    )
-    .await?;
-    let leader = if bft { 0 } else { net.leader().await? };
-    let ep = net.endpoints[leader].clone();
+    let mut net =
+        net::LocalNet::start(args.validators, args.block_interval_ms, BENCH_POINTS).await?;
+    let ep = net.endpoints[0].clone();
     let mut w = Workload::prepare(&ep, &net.home, args.certs, quiet).await?;
     let txs = w.reads(args.txs);
     let cpu0 = net.cpu_seconds();
@@ -274,24 +261,14 @@ pub(crate) async fn cluster(args: &BenchArgs, quiet: bool) -> anyhow::Result<Val
         .map(|(a, b)| (b - a) / max.txs as f64 * 1e6)
         .collect();
     let mut out = load_figures(&max);
-    out["mode"] = json!(if bft {
-        format!(
-            "bft, {} validator processes on loopback (load sent to node1)",
-            args.validators
-        )
-    } else {
-        format!(
-            "raft, {} validator processes on loopback (leader node{})",
-            args.validators,
-            leader + 1
-        )
-    });
-    if bft {
-        // Every validator verifies every transaction once: the cluster cannot pass V/n.
-        let bound = v / args.validators as f64;
-        out["bound_tps"] = json!(bound);
-        out["ratio_tps_to_bound"] = json!(max.tps() / bound);
-    }
+    out["mode"] = json!(format!(
+        "bft, {} validator processes on loopback (load sent to node1)",
+        args.validators
+    ));
+    // Every validator verifies every transaction once: the cluster cannot pass V/n.
+    let bound = v / args.validators as f64;
+    out["bound_tps"] = json!(bound);
+    out["ratio_tps_to_bound"] = json!(max.tps() / bound);
     out["cores"] = json!(cores());
     out["batch"] = json!(args.batch);
     out["sm2_verify_per_s"] = json!(v);
@@ -396,7 +373,6 @@ pub(crate) async fn embedded(args: &BenchArgs, sync: bool) -> anyhow::Result<Emb
         block_interval_ms: args.block_interval_ms,
         operated_by: vec![],
         initial_points: Some(BENCH_POINTS),
-        consensus: govchain_node::init::MultiNode::Raft,
     };
     Embedded::start_with(opts, sync, "127.0.0.1:0".parse()?, None).await
 }

@@ -1,4 +1,4 @@
-//! A network of real node processes on loopback for `govchain bench --kind raft|bft`:
+//! A network of real node processes on loopback for `govchain bench --kind bft`:
 //! `init` writes it into a temporary folder, and each validator runs as `govchain node`
 //! (this same executable), so the cluster shares the machine with the load generator.
 
@@ -22,13 +22,11 @@ pub(crate) struct LocalNet {
 
 impl LocalNet {
     /// Writes a network of `validators` (departments starting with `initial_points`)
-    /// ordered by `engine` and starts every node, waiting until all answer (and, in
-    /// raft, one leads).
+    /// and starts every node, waiting until all answer.
     pub(crate) async fn start(
         validators: usize,
         block_interval_ms: u64,
         initial_points: u64,
-        engine: govchain_node::init::MultiNode,
     ) -> anyhow::Result<Self> {
         let mut dir = tempfile::tempdir()?;
         // Logging asked for: the folder with the nodes' logs stays, to be read after.
@@ -50,7 +48,6 @@ impl LocalNet {
             block_interval_ms,
             operated_by: vec![],
             initial_points: Some(initial_points),
-            consensus: engine,
         })?;
         let exe = std::env::current_exe().context("locating this executable")?;
         let mut net = LocalNet {
@@ -66,7 +63,7 @@ impl LocalNet {
                 .arg("--config")
                 .arg(home.join(format!("node{i}/config.toml")))
                 // `GOVCHAIN_BENCH_LOG` (a filter) makes the nodes log more, e.g.
-                // `govchain_consensus::raft::driver=debug` for each block's cycle times,
+                // `govchain_consensus::bft=debug` for each height's rounds and votes,
                 // and keeps the folder.
                 .env(
                     "GOVCHAIN_LOG",
@@ -83,11 +80,7 @@ impl LocalNet {
                 base_port + 10 * (i as u16 - 1)
             ));
         }
-        if engine == govchain_node::init::MultiNode::Raft {
-            net.leader().await?;
-        } else {
-            net.answering().await?;
-        }
+        net.answering().await?;
         Ok(net)
     }
 
@@ -111,43 +104,6 @@ impl LocalNet {
             }
             if Instant::now() > deadline {
                 bail!("not every node answered within 60 s: {}", self.log(0));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Index of the node that leads, once every node answers and agrees on it.
-    pub(crate) async fn leader(&mut self) -> anyhow::Result<usize> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            for (i, n) in self.nodes.iter_mut().enumerate() {
-                if let Some(status) = n.try_wait()? {
-                    bail!("node{} exited with {status}: {}", i + 1, self.log(i));
-                }
-            }
-            let mut leaders = Vec::new();
-            for e in &self.endpoints {
-                if let Ok(c) = Client::connect(e).await {
-                    leaders.push(
-                        c.status()
-                            .cluster
-                            .clone()
-                            .map(|c| c.leader)
-                            .unwrap_or_default(),
-                    );
-                }
-            }
-            if leaders.len() == self.endpoints.len()
-                && !leaders[0].is_empty()
-                && leaders.iter().all(|l| *l == leaders[0])
-                && let Some(i) = leaders[0]
-                    .strip_prefix("node")
-                    .and_then(|n| n.parse::<usize>().ok())
-            {
-                return Ok(i - 1);
-            }
-            if Instant::now() > deadline {
-                bail!("the cluster elected no leader within 60 s: {}", self.log(0));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -215,7 +171,7 @@ impl Drop for LocalNet {
 }
 
 /// A gRPC base port for `nodes` nodes whose every port (node i's gRPC at +10(i−1), its
-/// Raft on the next port, its metrics 2000 above) is free now.
+/// node-to-node listener on the next port, its metrics 2000 above) is free now.
 ///
 /// Taken below Linux's ephemeral range (32768–60999): a port the kernel hands out for
 /// `bind(0)`, and those near it, may go to the next outgoing connection of any process

@@ -52,7 +52,7 @@ enum Command {
     },
     /// Write a new network folder: genesis, department and validator keys, node configs.
     Init(govchain_node::init::InitOptions),
-    /// Prepare a node to add to a running raft network (keys, TLS certificate, config)
+    /// Prepare a node to add to a running network (keys, TLS certificate, config)
     /// and print the governance proposal that adds it.
     InitNode(govchain_node::init::InitNodeOptions),
     /// Chain id, height, tip, departments and validators of a node.
@@ -110,10 +110,9 @@ enum Command {
 }
 
 fn init_tracing(node: bool) {
-    // openraft and Malachite narrate every vote and append at info: only their warnings
-    // and errors.
+    // Malachite narrates every vote at info: only its warnings and errors.
     let default = if node {
-        "info,openraft=warn,arc_malachitebft_core_consensus=warn,arc_malachitebft_core_driver=warn"
+        "info,arc_malachitebft_core_consensus=warn,arc_malachitebft_core_driver=warn"
     } else {
         "warn"
     };

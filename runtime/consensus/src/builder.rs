@@ -31,7 +31,7 @@ impl BuiltBlocks {
     }
 }
 
-/// A block built and executed by this node, waiting to be applied from the log.
+/// A block built and executed by this node, waiting to be decided.
 #[derive(Debug)]
 pub(crate) struct Built {
     pub(crate) header: pb::BlockHeader,
@@ -74,14 +74,13 @@ impl Chain {
         self.commit(sealed, &txs, exec, vec![])
     }
 
-    /// Executes `txs` as the next block and seals it, without committing: the leader's
-    /// proposal in the raft mode. The block extends the last block built and not yet
-    /// applied, if any (reading through their writes), else the committed tip, so the
-    /// leader builds the next block while the last one replicates. The execution is kept,
-    /// so that applying the same block from the log commits it without executing or
-    /// verifying it a second time.
+    /// Executes `txs` as the next block and seals it, without committing: this
+    /// validator's proposal. The block extends the last block built and not yet
+    /// committed, if any (reading through their writes), else the committed tip. The
+    /// execution is kept, so that committing the same block once it is decided neither
+    /// executes nor verifies it a second time.
     ///
-    /// Only one task may build at a time (the leader's block loop).
+    /// Only one task may build at a time (the consensus task).
     pub fn build_block(
         &self,
         txs: Vec<VerifiedTx>,
@@ -127,18 +126,6 @@ impl Chain {
             exec,
         });
         Ok(sealed)
-    }
-
-    /// Gives the transactions of the built block `hash` and of those built on it back
-    /// to the mempool: they will not commit (this node lost its leadership, or the log
-    /// refused the block). Blocks already applied or abandoned are ignored.
-    pub fn abandon_from(&self, hash: &Hash) {
-        let mut built = self.built.lock();
-        if let Some(i) = built.blocks.iter().position(|b| b.hash == *hash) {
-            let txs = built.abandon(i);
-            drop(built);
-            self.requeue(txs);
-        }
     }
 
     /// Gives the transactions of every built block back to the mempool, and makes a

@@ -1,7 +1,7 @@
 //! The committer: writes a decided block and everything its execution produced in one
 //! atomic batch, moves the tip, releases the mempool and the receipt waiters, and
-//! announces the block. What decided it (a raft log position, a BFT commit certificate)
-//! travels in the batch's metadata.
+//! announces the block. What decided it (its commit certificate) travels in the
+//! batch's metadata.
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The block importer: a block proposed by a validator, checked and executed without
 //! writing anything. An ordering engine imports a proposal to decide whether it is
 //! valid (a BFT engine's vote) and hands the [`Imported`] block to the committer once
-//! the block is decided ([`Chain::commit_imported`]); the raft mode does both at once
+//! the block is decided ([`Chain::commit_imported`]), or does both at once
 //! ([`Chain::apply_block`]).
 
 use std::sync::Arc;
@@ -39,7 +39,7 @@ impl Imported {
 impl Chain {
     /// Imports a block a validator proposed: checks that it extends the tip, fits the
     /// chain's limits and carries its proposer's signature (the proposer must be a
-    /// voting validator, and `leader` when the engine names one), verifies every
+    /// voting validator, and `proposer` when the engine names one), verifies every
     /// transaction, executes it and compares every root with the header. Writes nothing.
     /// A block invalid the same way on every node is [`ApplyError::Rejected`]; one this
     /// node executes to other roots is [`ApplyError::Diverged`]: the node must stop
@@ -47,7 +47,7 @@ impl Chain {
     pub fn import(
         &self,
         raw: &[u8],
-        leader: Option<&str>,
+        proposer: Option<&str>,
     ) -> std::result::Result<Imported, ApplyError> {
         let reject = |why: String| ApplyError::Rejected(why);
         let sealed = SealedBlock::decode(raw).map_err(|e| reject(e.to_string()))?;
@@ -55,7 +55,7 @@ impl Chain {
         let span = tracing::info_span!("import", height = h.height, txs = h.tx_count);
         let _g = span.enter();
         let tip = self.tip();
-        self.check_header(&sealed, &tip, raw.len(), leader)?;
+        self.check_header(&sealed, &tip, raw.len(), proposer)?;
         // This node's own block: executed when it was built.
         if self
             .built
@@ -77,14 +77,14 @@ impl Chain {
     }
 
     /// Imports and commits a block at once: [`Chain::import`], then
-    /// [`Chain::commit_imported`] with `meta` (the raft mode's applied log position).
+    /// [`Chain::commit_imported`] with `meta` (what decided the block).
     pub fn apply_block(
         &self,
         raw: &[u8],
-        leader: Option<&str>,
+        proposer: Option<&str>,
         meta: Vec<(Vec<u8>, Vec<u8>)>,
     ) -> std::result::Result<Arc<CommittedBlock>, ApplyError> {
-        let imported = self.import(raw, leader)?;
+        let imported = self.import(raw, proposer)?;
         self.commit_imported(imported, meta)
     }
 
@@ -95,7 +95,7 @@ impl Chain {
         sealed: &SealedBlock,
         tip: &TipInfo,
         size: usize,
-        leader: Option<&str>,
+        proposer: Option<&str>,
     ) -> std::result::Result<(), ApplyError> {
         let reject = |why: String| ApplyError::Rejected(why);
         let h = &sealed.header;
@@ -129,9 +129,9 @@ impl Chain {
                 params.max_block_bytes
             )));
         }
-        if let Some(leader) = leader.filter(|l| *l != h.proposer) {
+        if let Some(expected) = proposer.filter(|p| *p != h.proposer) {
             return Err(reject(format!(
-                "block proposed by '{}' in an entry of leader '{leader}'",
+                "block sealed by '{}', but the round's proposer is '{expected}'",
                 h.proposer
             )));
         }

@@ -15,10 +15,9 @@
 //!   announces it to subscribers.
 //!
 //! An engine decides *which* block comes next and when: [`solo`] (one validator, `govchain
-//! dev`) and [`raft`] (a replicated log, [`Chain::apply_block`] = import + commit). A
-//! Byzantine fault tolerant engine proposes with the builder, votes on what the importer
-//! accepts and commits with the committer. The stored chain is checked when the node
-//! starts.
+//! dev`) and [`bft`] (Tendermint among the validators: it proposes with the builder,
+//! votes on what the importer accepts and commits with the committer). The stored chain
+//! is checked when the node starts.
 
 pub mod bft;
 mod block;
@@ -27,7 +26,6 @@ mod commit;
 mod import;
 mod mempool;
 mod peer;
-pub mod raft;
 pub mod solo;
 
 use std::collections::HashMap;
@@ -77,7 +75,7 @@ pub enum ConsensusError {
     /// Stored chain data is inconsistent.
     #[error("stored chain is inconsistent: {0}")]
     Corrupt(String),
-    /// Replication could not start or stopped (its address, TLS, openraft).
+    /// Replication could not start or stopped (its address, TLS).
     #[error("replication: {0}")]
     Replication(String),
     /// The store belongs to another genesis.
@@ -140,12 +138,10 @@ pub struct Chain {
     commits: broadcast::Sender<Arc<CommittedBlock>>,
     pending: Notify,
     verify_pool: rayon::ThreadPool,
-    /// The blocks this node built as leader, executed, until the log hands them back.
+    /// The blocks this node built as proposer, executed, until they are decided.
     built: Mutex<BuiltBlocks>,
     /// Counts admissions, for tasks other than the block producer that follow them.
     admissions: watch::Sender<u64>,
-    /// The raft cluster as this node sees it (raft mode).
-    cluster: RwLock<Option<pb::ClusterStatus>>,
 }
 
 impl Chain {
@@ -210,7 +206,6 @@ impl Chain {
             store,
             built: Mutex::new(BuiltBlocks::default()),
             admissions: watch::channel(0).0,
-            cluster: RwLock::new(None),
         }))
     }
 
@@ -327,16 +322,6 @@ impl Chain {
         self.admissions.subscribe()
     }
 
-    /// The raft cluster as this node sees it; `None` outside the raft mode.
-    pub fn cluster(&self) -> Option<pb::ClusterStatus> {
-        self.cluster.read().clone()
-    }
-
-    /// Publishes the cluster status (the raft engine does).
-    pub fn set_cluster(&self, status: pb::ClusterStatus) {
-        *self.cluster.write() = Some(status);
-    }
-
     /// Waits until more transactions are admitted.
     pub async fn admitted(&self) {
         self.pending.notified().await;
@@ -353,56 +338,7 @@ impl Chain {
         }
     }
 
-    /// Writes node metadata alone, synced (the raft mode's applied position for log
-    /// entries that carry no block).
-    pub fn record_meta(&self, entries: &[(&[u8], &[u8])]) -> Result<()> {
-        Ok(self.store.put_meta_batch(entries)?)
-    }
-
-    /// Re-reads the tip after the store's content was replaced by a snapshot, and
-    /// re-admits the waiting transactions against the new state (releasing the receipt
-    /// waiters of those the snapshot already holds).
-    pub fn reload(&self) -> Result<()> {
-        let tip = self
-            .store
-            .tip()?
-            .ok_or_else(|| ConsensusError::Corrupt("snapshot holds no blocks".into()))?;
-        let raw = self.store.block(tip.height)?.ok_or_else(|| {
-            ConsensusError::Corrupt(format!("snapshot lacks its tip block {}", tip.height))
-        })?;
-        let top = SealedBlock::decode(&raw)?;
-        *self.tip.write() = TipInfo {
-            header: top.header,
-            hash: top.hash,
-        };
-        let built = self.built.lock().abandon(0);
-        let mut mempool = self.mempool.lock();
-        mempool.requeue(built);
-        let mut waiters = self.waiters.lock();
-        for t in mempool.clear() {
-            if self.store.has_tx(&t.hash)? {
-                if let (Some(w), Some(r)) = (waiters.remove(&t.hash), self.store.receipt(&t.hash)?)
-                    && let Ok(r) = decode("receipt", &r)
-                {
-                    let _ = w.send(r);
-                }
-                continue;
-            }
-            let committed = self
-                .admission
-                .committed_nonce(&t.body.sender, &t.body.operator);
-            if committed
-                .and_then(|c| mempool.insert(t.clone(), c).map_err(Into::into))
-                .is_err()
-            {
-                waiters.remove(&t.hash);
-            }
-        }
-        tracing::info!(height = tip.height, "chain reloaded from a snapshot");
-        Ok(())
-    }
-
-    /// Copies of the waiting transactions (a follower forwards them to the leader).
+    /// Copies of the waiting transactions (passed on to the peers).
     pub fn waiting_txs(&self) -> Vec<(Hash, pb::SignedTx)> {
         self.mempool
             .lock()
@@ -509,7 +445,7 @@ impl Chain {
 /// The connections `listener` accepts, with `TCP_NODELAY` set, for tonic's
 /// `serve_with_incoming` (which ignores `Server::tcp_nodelay`). Without it a small
 /// response waits for the peer's delayed ACK: about 40 ms per call on loopback, which
-/// capped a paced client at one SubmitTxs and a raft leader at one append per 40 ms.
+/// capped a paced client at one SubmitTxs per 40 ms.
 pub fn accept_nodelay(
     listener: tokio::net::TcpListener,
 ) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {

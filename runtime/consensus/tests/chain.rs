@@ -500,9 +500,9 @@ async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
     assert!(
         matches!(follower.apply_block(&forged, Some("node1"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("signature"))
     );
-    // a block carried by another leader's log entry than its proposer's is rejected
+    // a block sealed by another validator than the round's proposer is rejected
     assert!(
-        matches!(follower.apply_block(&block(2), Some("node2"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("leader 'node2'"))
+        matches!(follower.apply_block(&block(2), Some("node2"), vec![]), Err(ApplyError::Rejected(m)) if m.contains("the round's proposer is 'node2'"))
     );
     // a validator-signed block with a forged transaction is rejected too
     let bad_tx = resealed(&block(2), &f.validator, |_, txs| txs[0].signature[5] ^= 1);
@@ -540,18 +540,18 @@ async fn a_follower_applies_the_leaders_blocks_and_refuses_bad_ones() {
     follower
         .apply_block(&block(2), Some("node1"), vec![])
         .unwrap();
-    // node metadata (the raft mode's applied log position) commits with the block
+    // node metadata (what decided the block) commits with the block
     follower
         .apply_block(
             &block(3),
             Some("node1"),
-            vec![(b"raft/x".to_vec(), b"3".to_vec())],
+            vec![(b"decided/x".to_vec(), b"3".to_vec())],
         )
         .unwrap();
     assert_eq!(
         follower
             .store()
-            .get(govchain_store::Column::Meta, b"raft/x")
+            .get(govchain_store::Column::Meta, b"decided/x")
             .unwrap(),
         Some(b"3".to_vec())
     );
@@ -719,7 +719,7 @@ async fn a_leader_commits_its_own_built_block_once_and_requeues_an_abandoned_one
         .build_block(f.chain.take_pending(1), 5_000, "node1", &f.validator)
         .unwrap();
     assert_eq!(f.chain.tip().header.height, 0);
-    // abandoned (leadership lost): its transaction goes back in front of the other
+    // abandoned (another proposer's block won): its transaction goes back in front of the other
     f.chain.abandon_built();
     assert_eq!(f.chain.mempool_len(), 2);
     let again = f
@@ -786,8 +786,8 @@ async fn a_leader_builds_on_its_uncommitted_blocks_and_abandons_them_together() 
     let c = build(1, 6_000);
     let d = build(1, 6_000);
     assert_eq!(d.header.prev_hash, c.hash.to_vec());
-    f.chain.abandon_from(&c.hash);
-    f.chain.abandon_from(&d.hash); // already gone with c: nothing happens
+    f.chain.abandon_built();
+    f.chain.abandon_built(); // already gone: nothing happens
     assert_eq!(f.chain.mempool_len(), 2);
     let again = build(10, 6_000);
     assert_eq!(again.header.height, 3, "built on the committed tip again");
@@ -836,98 +836,6 @@ async fn blocks_built_while_the_ones_below_commit_extend_them() {
     assert_eq!(leader.tip().header.height, n);
     assert_eq!(follower.tip().hash, leader.tip().hash);
     assert_eq!(follower.next_nonce("tax", "").unwrap(), n);
-}
-
-/// The raft state machine applies log entries to the chain: blocks with the applied log
-/// position in their batch, a block from another leader's entry as a skipped rejection,
-/// a block it executes differently as a fatal error that writes nothing, and snapshots
-/// that bring an empty node to the same state and position.
-#[tokio::test]
-async fn the_raft_state_machine_applies_rejects_stops_and_snapshots() {
-    use govchain_consensus::raft::{ApplyResult, BlockProposal, GovRaft, RaftNode, StateMachine};
-    use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
-    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership};
-
-    let f = fixture();
-    for n in 0..2u64 {
-        submit_one(&f.chain, tx(&f.tax, "tax", "test", n, &format!("r{n}")))
-            .await
-            .unwrap();
-        f.chain
-            .produce_block(f.chain.take_pending(10), 3_000 + n, "node1", &f.validator)
-            .unwrap();
-    }
-    let block = |h: u64| f.chain.store().block(h).unwrap().unwrap();
-    let log_id = |leader: u64, index: u64| LogId::new(CommittedLeaderId::new(1, leader), index);
-    let entry = |id, payload| Entry::<GovRaft> {
-        log_id: id,
-        payload,
-    };
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let follower = open(&dirs[0].path().join("db"), &f.genesis);
-    let mut sm = StateMachine::open(follower.clone(), dirs[0].path().join("snap")).unwrap();
-    let node1 = RaftNode {
-        validator_id: "node1".into(),
-        raft_addr: "127.0.0.1:1".into(),
-    };
-    let members = Membership::new(
-        vec![[1u64].into_iter().collect()],
-        std::collections::BTreeMap::from([(1u64, node1)]),
-    );
-
-    let out = sm
-        .apply(vec![
-            entry(log_id(1, 1), EntryPayload::Membership(members)),
-            entry(log_id(1, 2), EntryPayload::Normal(BlockProposal(block(1)))),
-            // the block at raft node 2's entry: node 2 is not node1, its proposer
-            entry(log_id(2, 3), EntryPayload::Normal(BlockProposal(block(2)))),
-        ])
-        .await
-        .unwrap();
-    assert!(matches!(out[0], ApplyResult::Noop));
-    assert!(matches!(out[1], ApplyResult::Committed { height: 1, .. }));
-    assert!(matches!(&out[2], ApplyResult::Rejected { reason } if reason.contains("raft node 2")));
-    let (applied, membership) = sm.applied_state().await.unwrap();
-    assert_eq!(
-        applied,
-        Some(log_id(2, 3)),
-        "a rejection still moves the position"
-    );
-    assert_eq!(membership.log_id(), &Some(log_id(1, 1)));
-
-    // a block this node executes to another state root stops the state machine
-    let lying = resealed(&block(2), &f.validator, |h, _| h.state_root[0] ^= 1);
-    let e = entry(log_id(1, 4), EntryPayload::Normal(BlockProposal(lying)));
-    assert!(sm.apply(vec![e]).await.is_err());
-    assert_eq!(sm.applied_state().await.unwrap().0, Some(log_id(2, 3)));
-    assert_eq!(follower.tip().header.height, 1, "nothing of it written");
-
-    let e = entry(log_id(1, 5), EntryPayload::Normal(BlockProposal(block(2))));
-    assert!(matches!(
-        sm.apply(vec![e]).await.unwrap()[0],
-        ApplyResult::Committed { height: 2, .. }
-    ));
-
-    // a snapshot installed on an empty node gives the same state and position
-    let snap = sm
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .unwrap();
-    assert_eq!(snap.meta.last_log_id, Some(log_id(1, 5)));
-    let empty = open(&dirs[1].path().join("db"), &f.genesis);
-    let mut sm2 = StateMachine::open(empty.clone(), dirs[1].path().join("snap")).unwrap();
-    let incoming = sm2.begin_receiving_snapshot().await.unwrap();
-    for file in std::fs::read_dir(snap.snapshot.path.join("db")).unwrap() {
-        let file = file.unwrap();
-        std::fs::copy(file.path(), incoming.path.join("db").join(file.file_name())).unwrap();
-    }
-    sm2.install_snapshot(&snap.meta, incoming).await.unwrap();
-    assert_eq!(empty.tip().hash, f.chain.tip().hash);
-    assert_eq!(sm2.applied_state().await.unwrap().0, Some(log_id(1, 5)));
-    let current = sm2.get_current_snapshot().await.unwrap().unwrap();
-    assert_eq!(current.meta.snapshot_id, snap.meta.snapshot_id);
 }
 
 /// Whether a transaction's key, nonce or expiry still hold when its block runs is for

@@ -78,7 +78,6 @@ pub async fn run(
                     block_interval_ms: 50,
                     operated_by: vec!["tax".into()],
                     initial_points: None,
-                    consensus: govchain_node::init::MultiNode::Raft,
                 },
                 true,
                 format!("127.0.0.1:{port}").parse()?,

@@ -68,9 +68,6 @@ pub struct ConsensusConfig {
     pub block_interval_ms: u64,
     /// Most transactions per block.
     pub max_block_txs: usize,
-    /// The raft mode's settings (required with `mode = "raft"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raft: Option<RaftConfig>,
     /// The bft mode's settings (required with `mode = "bft"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bft: Option<BftConfig>,
@@ -82,8 +79,6 @@ pub struct ConsensusConfig {
 pub enum ConsensusMode {
     /// One validator orders blocks alone.
     Solo,
-    /// Validators replicate an ordered log with Raft (`[consensus.raft]`).
-    Raft,
     /// Validators decide every block by Tendermint with SM2 votes (`[consensus.bft]`).
     Bft,
 }
@@ -93,38 +88,9 @@ impl ConsensusMode {
     pub fn as_str(self) -> &'static str {
         match self {
             ConsensusMode::Solo => "solo",
-            ConsensusMode::Raft => "raft",
             ConsensusMode::Bft => "bft",
         }
     }
-}
-
-/// The raft mode's settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RaftConfig {
-    /// This node's Raft id (as in genesis).
-    pub id: u64,
-    /// Listen address of node-to-node traffic (mutual TLS).
-    pub listen: SocketAddr,
-    /// The chain CA certificate, relative to the config file.
-    pub tls_ca: PathBuf,
-    /// This node's certificate.
-    pub tls_cert: PathBuf,
-    /// This node's TLS private key.
-    pub tls_key: PathBuf,
-    /// Build a snapshot every this many log entries.
-    #[serde(default = "default_snapshot_every")]
-    pub snapshot_every: u64,
-    /// Log entries kept behind the last snapshot.
-    #[serde(default = "default_keep_logs")]
-    pub keep_logs: u64,
-    /// Leader heartbeat, ms.
-    #[serde(default = "default_heartbeat")]
-    pub heartbeat_ms: u64,
-    /// Election timeout, ms: a random value in [min, max].
-    #[serde(default = "default_election")]
-    pub election_ms: [u64; 2],
 }
 
 /// The bft mode's settings. Peers are the validators and observers the chain registers,
@@ -169,19 +135,6 @@ fn default_clock_drift() -> u64 {
     5_000
 }
 
-fn default_snapshot_every() -> u64 {
-    10_000
-}
-fn default_keep_logs() -> u64 {
-    1_000
-}
-fn default_heartbeat() -> u64 {
-    300
-}
-fn default_election() -> [u64; 2] {
-    [1_500, 3_000]
-}
-
 /// Storage settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,14 +168,17 @@ impl NodeConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config {}", path.display()))?;
+        if text.contains("[consensus.raft]") {
+            bail!(
+                "{}: the raft mode is gone (it trusted one leader): validators now decide every block with BFT consensus; write a new network with `govchain init`",
+                path.display()
+            );
+        }
         let mut c: NodeConfig =
             toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut paths = vec![&mut c.genesis, &mut c.data_dir, &mut c.validator_key];
         paths.extend(c.custody_key.as_mut());
-        if let Some(r) = c.consensus.raft.as_mut() {
-            paths.extend([&mut r.tls_ca, &mut r.tls_cert, &mut r.tls_key]);
-        }
         if let Some(b) = c.consensus.bft.as_mut() {
             paths.extend([&mut b.tls_ca, &mut b.tls_cert, &mut b.tls_key]);
         }
@@ -231,17 +187,13 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
-        let (raft, bft) = (c.consensus.raft.is_some(), c.consensus.bft.is_some());
-        match (c.consensus.mode, raft, bft) {
-            (ConsensusMode::Solo, false, false)
-            | (ConsensusMode::Raft, true, false)
-            | (ConsensusMode::Bft, false, true) => {}
-            (mode, _, _) => {
+        match (c.consensus.mode, c.consensus.bft.is_some()) {
+            (ConsensusMode::Solo, false) | (ConsensusMode::Bft, true) => {}
+            (mode, _) => {
                 let name = mode.as_str();
                 let needs = match mode {
-                    ConsensusMode::Solo => "no [consensus.raft] or [consensus.bft] section",
-                    ConsensusMode::Raft => "a [consensus.raft] section and no [consensus.bft]",
-                    ConsensusMode::Bft => "a [consensus.bft] section and no [consensus.raft]",
+                    ConsensusMode::Solo => "no [consensus.bft] section",
+                    ConsensusMode::Bft => "a [consensus.bft] section",
                 };
                 bail!(
                     "{}: mode \"{name}\" needs {needs}: set mode to the engine whose section is given",
@@ -285,11 +237,7 @@ mod tests {
         NodeConfig::load(&path)
     }
 
-    fn config(mode: ConsensusMode, raft: bool) -> String {
-        config_with(mode, raft, false)
-    }
-
-    fn config_with(mode: ConsensusMode, raft: bool, bft: bool) -> String {
+    fn config(mode: ConsensusMode, bft: bool) -> String {
         let mut c = NodeConfig {
             node_id: "node1".into(),
             genesis: "genesis.json".into(),
@@ -304,26 +252,12 @@ mod tests {
                 mode,
                 block_interval_ms: 50,
                 max_block_txs: 100,
-                raft: None,
                 bft: None,
             },
             storage: StorageConfig::default(),
             mempool: MempoolConfig::default(),
             console: None,
         };
-        if raft {
-            c.consensus.raft = Some(RaftConfig {
-                id: 1,
-                listen: "127.0.0.1:7001".parse().expect("address"),
-                tls_ca: "ca.pem".into(),
-                tls_cert: "node.pem".into(),
-                tls_key: "node.key".into(),
-                snapshot_every: 10_000,
-                keep_logs: 1_000,
-                heartbeat_ms: 300,
-                election_ms: [1_500, 3_000],
-            });
-        }
         if bft {
             c.consensus.bft = Some(BftConfig {
                 listen: "127.0.0.1:7001".parse().expect("address"),
@@ -340,37 +274,30 @@ mod tests {
     }
 
     #[test]
-    fn the_mode_and_the_raft_section_must_agree() {
-        let solo = load(&config(ConsensusMode::Solo, false)).expect("solo without raft");
+    fn the_mode_and_its_section_must_agree() {
+        let solo = load(&config(ConsensusMode::Solo, false)).expect("solo without a section");
         assert_eq!(solo.consensus.mode, ConsensusMode::Solo);
-        let raft = load(&config(ConsensusMode::Raft, true)).expect("raft with its section");
-        assert_eq!(raft.consensus.mode.as_str(), "raft");
-        // A config that says solo but carries a raft section used to run raft.
         let e = load(&config(ConsensusMode::Solo, true)).unwrap_err();
         assert!(
             e.to_string()
-                .contains("mode \"solo\" needs no [consensus.raft] or [consensus.bft] section"),
+                .contains("mode \"solo\" needs no [consensus.bft] section"),
             "{e}"
         );
-        let e = load(&config(ConsensusMode::Raft, false)).unwrap_err();
-        assert!(
-            e.to_string().contains("needs a [consensus.raft] section"),
-            "{e}"
-        );
-        let bft =
-            load(&config_with(ConsensusMode::Bft, false, true)).expect("bft with its section");
+        let bft = load(&config(ConsensusMode::Bft, true)).expect("bft with its section");
         assert!(
             bft.consensus.bft.unwrap().tls_ca.is_absolute(),
             "paths resolved"
         );
-        for (raft, bft) in [(true, false), (true, true), (false, false)] {
-            let e = load(&config_with(ConsensusMode::Bft, raft, bft)).unwrap_err();
-            assert!(
-                e.to_string()
-                    .contains("needs a [consensus.bft] section and no [consensus.raft]"),
-                "{e}"
-            );
-        }
+        let e = load(&config(ConsensusMode::Bft, false)).unwrap_err();
+        assert!(
+            e.to_string().contains("needs a [consensus.bft] section"),
+            "{e}"
+        );
+        // A config of the removed raft mode says what to do instead.
+        let raft = config(ConsensusMode::Solo, false).replace("\"solo\"", "\"raft\"")
+            + "\n[consensus.raft]\nid = 1\n";
+        let e = load(&raft).unwrap_err();
+        assert!(e.to_string().contains("the raft mode is gone"), "{e}");
         let e =
             load(&config(ConsensusMode::Solo, false).replace("\"solo\"", "\"pbft\"")).unwrap_err();
         assert!(format!("{e:#}").contains("unknown variant `pbft`"), "{e:#}");

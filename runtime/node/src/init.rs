@@ -7,9 +7,13 @@
 //! <out>/node<i>/config.toml     node configuration
 //! <out>/node<i>/validator.pem   the validator's block-signing key
 //! <out>/node<i>/custody.key     the validator's custody key share (validators only)
-//! <out>/tls/ca.pem, ca.key      the chain's node CA (raft mode; keep ca.key offline)
-//! <out>/node<i>/tls/node.pem    the node's TLS certificate and key (raft mode)
+//! <out>/tls/ca.pem, ca.key      the chain's node CA (several nodes; keep ca.key offline)
+//! <out>/node<i>/tls/node.pem    the node's TLS certificate and key (several nodes)
 //! ```
+//!
+//! One validator runs alone (`solo`); several decide every block together (`bft`:
+//! Tendermint with SM2 votes, `docs/design/bft.md`), and n validators tolerate
+//! (n - 1) / 3 faulty ones.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,12 +21,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use govchain_crypto::PrivateKey;
 use govchain_state::genesis::{
-    ChainParams, Committee, Genesis, GenesisCustody, GenesisValidator, RaftEndpoint, preset,
+    ChainParams, Committee, Genesis, GenesisCustody, GenesisValidator, preset,
 };
 
 use crate::config::{
     ApiConfig, BftConfig, ConsensusConfig, ConsensusMode, ConsoleSettings, MempoolConfig,
-    NodeConfig, RaftConfig, StorageConfig,
+    NodeConfig, StorageConfig,
 };
 use crate::{keyfile, tls};
 
@@ -51,8 +55,8 @@ pub struct InitOptions {
     /// Write unencrypted key files (development only).
     #[arg(long)]
     pub plain_keys: bool,
-    /// gRPC port of node1; node i listens on base + 10*(i-1), Raft on gRPC + 1,
-    /// metrics on gRPC + 2000.
+    /// gRPC port of node1; node i listens on base + 10*(i-1), node-to-node traffic on
+    /// gRPC + 1, metrics on gRPC + 2000.
     #[arg(long, default_value_t = 7545)]
     pub base_port: u16,
     /// Longest wait before pending transactions form a block, ms.
@@ -66,20 +70,6 @@ pub struct InitOptions {
     /// Points every department starts with; default: the preset's.
     #[arg(long)]
     pub initial_points: Option<u64>,
-    /// The ordering engine of a network of several nodes: `bft` (Tendermint with SM2
-    /// votes; n validators tolerate (n - 1) / 3 faulty ones: 4 tolerate 1, 7 tolerate
-    /// 2) or `raft` (crash faults only).
-    #[arg(long, default_value = "raft")]
-    pub consensus: MultiNode,
-}
-
-/// The engine of a network of several nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum MultiNode {
-    /// Raft: a replicated log, crash faults only.
-    Raft,
-    /// Tendermint (Malachite) with SM2 votes and commit certificates.
-    Bft,
 }
 
 /// What `init` wrote.
@@ -127,7 +117,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             opts.preset
         );
     }
-    let raft = nodes > 1;
+    let several = nodes > 1;
     let port = |i: usize| opts.base_port + 10 * i as u16;
     if opts.out.exists() && std::fs::read_dir(&opts.out)?.next().is_some() {
         bail!(
@@ -180,10 +170,11 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
                 },
                 public_key: hex_pub(k),
                 observer: i >= opts.validators,
-                raft: raft.then(|| RaftEndpoint {
-                    id: i as u64 + 1,
-                    addr: format!("127.0.0.1:{}", port(i) + 1),
-                }),
+                addr: if several {
+                    format!("127.0.0.1:{}", port(i) + 1)
+                } else {
+                    String::new()
+                },
                 custody_share: if i < opts.validators { i as u32 + 1 } else { 0 },
             })
             .collect(),
@@ -211,7 +202,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     for (id, k) in &dept_keys {
         keyfile::save(&key_dir.join(format!("{id}.pem")), k, passphrase.as_deref())?;
     }
-    let ca_key = if raft {
+    let ca_key = if several {
         let (cert, key) = tls::new_ca(&genesis.chain_id)?;
         write_file(&opts.out.join("tls/ca.pem"), cert.as_bytes())?;
         write_secret(&opts.out.join("tls/ca.key"), &key)?;
@@ -233,12 +224,12 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
             write_secret(&dir.join("tls/node.key"), &key)?;
         }
-        let engine = match (raft, opts.consensus) {
-            (false, _) => Engine::Solo,
-            (true, MultiNode::Raft) => Engine::Raft(i as u64 + 1),
-            (true, MultiNode::Bft) => Engine::Bft,
+        let mode = if several {
+            ConsensusMode::Bft
+        } else {
+            ConsensusMode::Solo
         };
-        let mut cfg = node_config(&id, grpc_port, opts.block_interval_ms, engine)?;
+        let mut cfg = node_config(&id, grpc_port, opts.block_interval_ms, mode)?;
         if i < opts.validators {
             cfg.custody_key = Some(PathBuf::from("custody.key"));
         }
@@ -254,22 +245,13 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     })
 }
 
-/// The engine a node `init` writes runs.
-#[derive(Debug, Clone, Copy)]
-enum Engine {
-    Solo,
-    /// Raft, with this node's Raft id.
-    Raft(u64),
-    Bft,
-}
-
 /// A node's configuration as `init` writes it: gRPC on `grpc_port`, node-to-node traffic
 /// on the next port, metrics 2000 above.
 fn node_config(
     id: &str,
     grpc_port: u16,
     block_interval_ms: u64,
-    engine: Engine,
+    mode: ConsensusMode,
 ) -> anyhow::Result<NodeConfig> {
     let peer_listen: std::net::SocketAddr = format!("127.0.0.1:{}", grpc_port + 1).parse()?;
     Ok(NodeConfig {
@@ -283,28 +265,10 @@ fn node_config(
             http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
         },
         consensus: ConsensusConfig {
-            mode: match engine {
-                Engine::Solo => ConsensusMode::Solo,
-                Engine::Raft(_) => ConsensusMode::Raft,
-                Engine::Bft => ConsensusMode::Bft,
-            },
+            mode,
             block_interval_ms,
             max_block_txs: 5000,
-            raft: match engine {
-                Engine::Raft(id) => Some(RaftConfig {
-                    id,
-                    listen: peer_listen,
-                    tls_ca: PathBuf::from("../tls/ca.pem"),
-                    tls_cert: PathBuf::from("tls/node.pem"),
-                    tls_key: PathBuf::from("tls/node.key"),
-                    snapshot_every: 10_000,
-                    keep_logs: 1_000,
-                    heartbeat_ms: 300,
-                    election_ms: [1_500, 3_000],
-                }),
-                _ => None,
-            },
-            bft: matches!(engine, Engine::Bft).then(|| BftConfig {
+            bft: (mode == ConsensusMode::Bft).then(|| BftConfig {
                 listen: peer_listen,
                 tls_ca: PathBuf::from("../tls/ca.pem"),
                 tls_cert: PathBuf::from("tls/node.pem"),
@@ -321,7 +285,7 @@ fn node_config(
     })
 }
 
-/// Options of `govchain init-node`: a node to add to a running raft network.
+/// Options of `govchain init-node`: a node to add to a running network.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InitNodeOptions {
     /// The network folder `govchain init` wrote (genesis.json, tls/ca.key).
@@ -333,10 +297,7 @@ pub struct InitNodeOptions {
     /// Department that runs it.
     #[arg(long)]
     pub department: String,
-    /// Raft id (never used before on this chain).
-    #[arg(long)]
-    pub raft_id: u64,
-    /// gRPC port; Raft listens on the next port, metrics 2000 above.
+    /// gRPC port; node-to-node traffic on the next port, metrics 2000 above.
     #[arg(long)]
     pub grpc_port: u16,
     /// Prepare an observer instead of a validator.
@@ -362,8 +323,8 @@ pub struct NewNode {
     pub config: PathBuf,
     /// Its validator key, SEC1 hex.
     pub public_key: String,
-    /// Its raft address.
-    pub raft_addr: String,
+    /// Its node-to-node address.
+    pub addr: String,
 }
 
 /// Prepares a node folder inside an existing network folder: block-signing key, TLS
@@ -399,19 +360,14 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     let (cert, tls_key) = tls::issue(&ca_key, &genesis.chain_id, &o.id)?;
     write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
     write_secret(&dir.join("tls/node.key"), &tls_key)?;
-    let mut cfg = node_config(
-        &o.id,
-        o.grpc_port,
-        o.block_interval_ms,
-        Engine::Raft(o.raft_id),
-    )?;
+    let mut cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, ConsensusMode::Bft)?;
     cfg.console = console_credential(&dir, &genesis)?;
     let config = dir.join("config.toml");
     write_file(&config, cfg.to_toml().as_bytes())?;
     Ok(NewNode {
         config,
         public_key: hex_pub(&key),
-        raft_addr: format!("127.0.0.1:{}", o.grpc_port + 1),
+        addr: format!("127.0.0.1:{}", o.grpc_port + 1),
     })
 }
 
@@ -475,15 +431,11 @@ mod tests {
             block_interval_ms: 100,
             operated_by: vec![],
             initial_points: None,
-            consensus: MultiNode::Raft,
         })
         .unwrap();
         assert_eq!(r.configs.len(), 4);
         assert!(r.genesis.validators[3].observer);
-        assert_eq!(
-            r.genesis.validators[2].raft.as_ref().unwrap().addr,
-            "127.0.0.1:17566"
-        );
+        assert_eq!(r.genesis.validators[2].addr, "127.0.0.1:17566");
         assert_eq!(r.genesis.departments.len(), 8);
         let g = Genesis::from_json(&std::fs::read_to_string(out.join("genesis.json")).unwrap())
             .unwrap();
@@ -526,7 +478,6 @@ mod tests {
                 block_interval_ms: 1,
                 operated_by: vec![],
                 initial_points: None,
-                consensus: MultiNode::Raft,
             })
             .is_err()
         );

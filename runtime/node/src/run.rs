@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use govchain_api::{ServeConfig, serve};
 use govchain_client::Entropy;
-use govchain_consensus::{Chain, ChainConfig, TlsFiles, bft, raft, solo};
+use govchain_consensus::{Chain, ChainConfig, TlsFiles, bft, solo};
 use govchain_state::Genesis;
 use govchain_store::Store;
 use tokio::net::TcpListener;
@@ -60,7 +60,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     let key = keyfile::load(&cfg.validator_key)?;
     if cfg.consensus.mode == ConsensusMode::Solo && genesis.validators.len() > 1 {
         bail!(
-            "genesis lists {} validators: run them in mode \"bft\" (or \"raft\")",
+            "genesis lists {} validators: run them in mode \"bft\"",
             genesis.validators.len()
         );
     }
@@ -144,8 +144,8 @@ async fn start_engine(
     let interval = Duration::from_millis(cfg.consensus.block_interval_ms);
     let read =
         |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-    Ok(match (cfg.consensus.mode, &cfg.consensus.raft) {
-        (ConsensusMode::Solo, _) => tokio::spawn(solo::run(
+    Ok(match cfg.consensus.mode {
+        ConsensusMode::Solo => tokio::spawn(solo::run(
             chain.clone(),
             key,
             solo::SoloConfig {
@@ -154,8 +154,7 @@ async fn start_engine(
                 max_txs,
             },
         )),
-        (ConsensusMode::Raft, None) => bail!("mode \"raft\" needs a [consensus.raft] section"),
-        (ConsensusMode::Bft, _) => {
+        ConsensusMode::Bft => {
             let b = cfg
                 .consensus
                 .bft
@@ -188,31 +187,6 @@ async fn start_engine(
                 r
             })
         }
-        (ConsensusMode::Raft, Some(r)) => {
-            let settings = raft::RaftSettings {
-                raft_id: r.id,
-                validator_id: cfg.node_id.clone(),
-                listen: r.listen,
-                tls: TlsFiles {
-                    ca: read(&r.tls_ca)?,
-                    cert: read(&r.tls_cert)?,
-                    key: read(&r.tls_key)?,
-                },
-                dir: cfg.data_dir.join("raft"),
-                interval,
-                max_txs,
-                snapshot_every: r.snapshot_every,
-                keep_logs: r.keep_logs,
-                heartbeat_ms: r.heartbeat_ms,
-                election_ms: (r.election_ms[0], r.election_ms[1]),
-            };
-            let mut handle = raft::start(chain.clone(), key, settings).await?;
-            tokio::spawn(async move {
-                let r = handle.wait().await;
-                handle.shutdown().await;
-                r
-            })
-        }
     })
 }
 
@@ -226,8 +200,8 @@ fn own_record(
 }
 
 /// The validator key must be the one the chain registers for this node. A node added
-/// by governance after genesis is not registered until it has caught up; it starts and
-/// waits for the leader to add it.
+/// by governance after genesis is not registered until it has caught up to that
+/// change; it starts and catches up.
 fn check_validator_key(
     cfg: &NodeConfig,
     chain: &Chain,
@@ -237,7 +211,7 @@ fn check_validator_key(
         if cfg.consensus.mode == ConsensusMode::Solo {
             bail!("node_id '{}' is not a validator in genesis", cfg.node_id);
         }
-        tracing::info!(node = %cfg.node_id, "not a validator or observer yet: waiting for the leader to add this node once governance approves it");
+        tracing::info!(node = %cfg.node_id, "not a validator or observer yet: it catches up, and votes once governance adds it");
         return Ok(());
     };
     if v.public_key != key.public_key().to_sec1() {

@@ -1,4 +1,4 @@
-//! Node TLS certificates for the raft mode's mutual TLS, issued by a chain CA that
+//! Node TLS certificates for the validators' mutual TLS, issued by a chain CA that
 //! `govchain init` creates. Certificates use ECDSA P-256: rustls offers no SM2 cipher
 //! suites. Transactions and blocks are SM2-signed regardless; TLS protects the link.
 

@@ -199,7 +199,7 @@ impl SetWalk {
         })?;
         let commit = h.commit.as_ref().ok_or_else(|| {
             format!(
-                "header {at}: no commit certificate; a header is evidence only with the precommits of more than 2/3 of the validators (a raft network's blocks carry none)"
+                "header {at}: no commit certificate; a header is evidence only with the precommits of more than 2/3 of the validators"
             )
         })?;
         let hash = sm3(&bytes);

@@ -22,9 +22,8 @@ pub struct ChainParams {
     /// Largest encrypted certificate document, bytes.
     #[serde(default = "default_max_document")]
     pub max_document_bytes: u64,
-    /// Largest encoded block, bytes: a block must reach every follower within one Raft
-    /// heartbeat (300 ms, also the replication timeout), so 2 MiB suits links of about
-    /// 60 Mbit/s and up. Left out of the document when it is the default, so genesis
+    /// Largest encoded block, bytes: a proposal must reach every validator well within
+    /// the propose timeout (3 s), so 2 MiB suits links of about 10 Mbit/s and up. Left out of the document when it is the default, so genesis
     /// files written before it existed keep their hash.
     #[serde(
         default = "default_max_block_bytes",
@@ -229,9 +228,10 @@ pub struct GenesisValidator {
     /// An observer replicates the chain but neither votes nor proposes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub observer: bool,
-    /// Where the node is reached in the raft mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raft: Option<RaftEndpoint>,
+    /// ip:port where its peers reach the node (node-to-node traffic, mutual TLS); empty
+    /// for a lone validator, which no one calls.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub addr: String,
     /// Custody share number (1..=n) this validator holds; 0 (omitted) for none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub custody_share: u32,
@@ -257,16 +257,6 @@ pub struct GenesisCustody {
 
 fn default_release_window() -> u64 {
     crate::access::release::DEFAULT_RELEASE_WINDOW_MS
-}
-
-/// A node's place in the raft mode.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RaftEndpoint {
-    /// Raft node id: unique, never reused for another node.
-    pub id: u64,
-    /// host:port of its Raft endpoint (mutual TLS).
-    pub addr: String,
 }
 
 /// The management committee that approves governance proposals.
@@ -386,14 +376,19 @@ impl Genesis {
             return err("at least one validator must not be an observer".into());
         }
         let mut vids = std::collections::BTreeSet::new();
-        let mut raft_ids = std::collections::BTreeSet::new();
+        let mut keys = std::collections::BTreeSet::new();
         for v in &self.validators {
-            if let Some(r) = &v.raft
-                && (r.id == 0 || !raft_ids.insert(r.id))
-            {
+            if !v.addr.is_empty() && v.addr.parse::<std::net::SocketAddr>().is_err() {
                 return err(format!(
-                    "validator '{}': raft id {} is 0 or used twice",
-                    v.id, r.id
+                    "validator '{}': addr '{}' is not ip:port",
+                    v.id, v.addr
+                ));
+            }
+            if !keys.insert(v.public_key.to_ascii_lowercase()) {
+                // One key, two ids: its holder would cast two votes.
+                return err(format!(
+                    "validator '{}': its key is another validator's",
+                    v.id
                 ));
             }
             if let Err(why) = validate_dept_id(&v.id) {
@@ -573,19 +568,14 @@ impl Genesis {
             o.write(&tables::DEPARTMENT, &d.id, &rec);
         }
         for v in &self.validators {
-            let raft = v.raft.clone().unwrap_or_default();
             let rec = pb::Validator {
                 id: v.id.clone(),
                 department: v.department.clone(),
                 public_key: hex::decode(&v.public_key).expect("validated"),
                 observer: v.observer,
-                raft_id: raft.id,
-                raft_addr: raft.addr,
+                addr: v.addr.clone(),
                 custody_share: v.custody_share,
             };
-            if rec.raft_id != 0 {
-                o.write(&tables::RAFT_ID, rec.raft_id, &v.id);
-            }
             o.write(&tables::VALIDATOR, &v.id, &rec);
         }
         if let Some(c) = &self.custody {

@@ -1,5 +1,7 @@
-//! The validator and observer set, changed by governance (`NodeChange`). In the raft
-//! mode the leader makes the replication membership follow the committed set.
+//! The validator and observer set, changed by governance (`NodeChange`). A change to
+//! the voting set takes effect at the next height: the block that commits it names the
+//! new set in `next_validators_hash`, and the BFT engine decides the next block with it
+//! (`docs/design/bft.md`, "Validator set changes").
 
 use govchain_crypto::PublicKey;
 use govchain_proof::commit::ValidatorSet;
@@ -31,12 +33,17 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
             }
             .into());
         };
-        return Ok(format!(
-            "remove {} '{}' (raft id {})",
-            kind(&existing),
-            node.id,
-            existing.raft_id
-        ));
+        if !existing.observer && voting_set(o)?.len() == 1 {
+            return Err(invalid(
+                "node.id",
+                format!(
+                    "'{}' is the last voting validator: the chain would stop",
+                    node.id
+                ),
+            )
+            .into());
+        }
+        return Ok(format!("remove {} '{}'", kind(&existing), node.id));
     }
     validate_dept_id(&node.id).map_err(|why| invalid("node.id", why))?;
     if load(o, &node.id)?.is_some() {
@@ -56,16 +63,12 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
     }
     PublicKey::from_sec1(&node.public_key)
         .map_err(|e| invalid("node.public_key", format!("not an SM2 public key: {e}")))?;
-    if node.raft_id == 0 {
-        return Err(invalid("node.raft_id", "must not be 0").into());
-    }
-    if let Some(owner) = o.read(&tables::RAFT_ID, node.raft_id).map_err(internal)? {
+    let nodes: Vec<pb::Validator> = crate::values(o, &tables::VALIDATOR, tables::VALIDATOR.all())?;
+    if let Some(holder) = nodes.iter().find(|v| v.public_key == node.public_key) {
+        // One key, two ids: its holder would cast two votes.
         return Err(invalid(
-            "node.raft_id",
-            format!(
-                "{} was given to '{}' (raft ids are never reused)",
-                node.raft_id, owner
-            ),
+            "node.public_key",
+            format!("it is the key of node '{}' already", holder.id),
         )
         .into());
     }
@@ -75,20 +78,15 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
             "custody shares are dealt at genesis; a node added later holds none (resharing is a separate change)",
         ).into());
     }
-    if node.raft_addr.parse::<std::net::SocketAddr>().is_err() {
-        return Err(invalid(
-            "node.raft_addr",
-            format!("'{}' is not ip:port", node.raft_addr),
-        )
-        .into());
+    if node.addr.parse::<std::net::SocketAddr>().is_err() {
+        return Err(invalid("node.addr", format!("'{}' is not ip:port", node.addr)).into());
     }
     Ok(format!(
-        "add {} '{}' of '{}' (raft id {}, {})",
+        "add {} '{}' of '{}' ({})",
         kind(node),
         node.id,
         node.department,
-        node.raft_id,
-        node.raft_addr
+        node.addr
     ))
 }
 
@@ -115,14 +113,13 @@ pub(crate) fn apply(
             .to_pb(),
         );
     } else {
-        o.write(&tables::RAFT_ID, node.raft_id, &node.id);
         o.write(&tables::VALIDATOR, &node.id, node);
         events.push(
             Event::from(NodeAdded {
                 proposal,
                 node: node.id.clone(),
                 node_kind: kind(node).to_string(),
-                raft_id: node.raft_id,
+                addr: node.addr.clone(),
             })
             .to_pb(),
         );

@@ -22,9 +22,6 @@ use crate::genesis::Committee;
 pub const DEPARTMENT: Table<Id, Proto<pb::Department>> = Table::new("department", State, b"d/");
 /// Validator record, by id.
 pub const VALIDATOR: Table<Id, Proto<pb::Validator>> = Table::new("validator", State, b"v/");
-/// The node that took a raft id. Never deleted, so an id is not given to a second node
-/// after its first was removed.
-pub const RAFT_ID: Table<U64, Utf8> = Table::new("raft id", State, b"rid/");
 /// Next nonce of an account: (department, operator); the department's own key uses an
 /// empty operator.
 pub const NONCE: Table<Seg<Id, Id>, U64> = Table::new("nonce", State, b"n/");
@@ -153,7 +150,6 @@ pub const POINTS_ENTRY: Table<Seg<Id, U64>, Proto<pb::PointsEntry>> =
 pub const ALL: &[&dyn AnyTable] = &[
     &DEPARTMENT,
     &VALIDATOR,
-    &RAFT_ID,
     &NONCE,
     &ANCHOR,
     &PARAMS,

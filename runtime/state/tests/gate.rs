@@ -816,18 +816,27 @@ fn a_node_local_failure_stops_the_block_instead_of_failing_a_transaction() {
     assert!(page.records.is_empty());
 }
 
-fn node_change(id: &str, raft_id: u64, raft_addr: &str, remove: bool) -> pb::payload::Kind {
+fn node_change(id: &str, addr: &str, remove: bool) -> pb::payload::Kind {
+    let key = govchain_crypto::PrivateKey::generate()
+        .public_key()
+        .to_sec1();
+    node_change_with_key(id, addr, key, remove)
+}
+
+fn node_change_with_key(
+    id: &str,
+    addr: &str,
+    public_key: Vec<u8>,
+    remove: bool,
+) -> pb::payload::Kind {
     pb::payload::Kind::Propose(pb::Proposal {
         action: Some(pb::proposal::Action::Node(pb::NodeChange {
             node: Some(pb::Validator {
                 id: id.into(),
                 department: "tax".into(),
-                public_key: govchain_crypto::PrivateKey::generate()
-                    .public_key()
-                    .to_sec1(),
+                public_key,
                 observer: false,
-                raft_id,
-                raft_addr: raft_addr.into(),
+                addr: addr.into(),
                 custody_share: 0,
             }),
             remove,
@@ -848,32 +857,37 @@ fn approve(net: &mut Net, id: u64) -> pb::Receipt {
 }
 
 #[test]
-fn nodes_join_and_leave_by_governance_and_raft_ids_are_never_reused() {
+fn nodes_join_and_leave_by_governance() {
     let mut net = Net::new();
-    ok(&net.one("tax", node_change("node5", 5, "127.0.0.1:7586", false)));
+    ok(&net.one("tax", node_change("node5", "127.0.0.1:7586", false)));
     let r = approve(&mut net, 1);
-    assert_eq!(attr(&r, "node_added", "raft_id"), "5");
+    assert_eq!(attr(&r, "node_added", "addr"), "127.0.0.1:7586");
     let v = query::validators(&net.store).unwrap();
     let n5 = v.iter().find(|v| v.id == "node5").unwrap();
-    assert_eq!((n5.raft_id, n5.raft_addr.as_str()), (5, "127.0.0.1:7586"));
+    assert_eq!(n5.addr, "127.0.0.1:7586");
+    let voting = v.iter().filter(|v| !v.observer).count();
 
-    // refused when proposed: the same node, its raft id, a bad address, a stranger
-    let r = net.one("tax", node_change("node5", 6, "127.0.0.1:7596", false));
+    // refused when proposed: the same node, a bad address, a stranger, a key that is
+    // another node's (its holder would cast two votes)
+    let r = net.one("tax", node_change("node5", "127.0.0.1:7596", false));
     assert_eq!(code(&r), ErrorCode::AlreadyExists);
-    let r = net.one("tax", node_change("node6", 5, "127.0.0.1:7596", false));
+    let r = net.one("tax", node_change("node6", "localhost", false));
+    assert_eq!(code(&r), ErrorCode::InvalidArgument);
+    let r = net.one("tax", node_change("node9", "", true));
+    assert_eq!(code(&r), ErrorCode::NotFound);
+    let r = net.one(
+        "tax",
+        node_change_with_key("node6", "127.0.0.1:7596", n5.public_key.clone(), false),
+    );
     assert_eq!(code(&r), ErrorCode::InvalidArgument);
     assert!(
-        r.error_message.contains("never reused"),
+        r.error_message.contains("the key of node 'node5'"),
         "{}",
         r.error_message
     );
-    let r = net.one("tax", node_change("node6", 6, "localhost", false));
-    assert_eq!(code(&r), ErrorCode::InvalidArgument);
-    let r = net.one("tax", node_change("node9", 0, "", true));
-    assert_eq!(code(&r), ErrorCode::NotFound);
 
-    // removal frees the id but not the raft id
-    ok(&net.one("tax", node_change("node5", 0, "", true)));
+    // removal; the id may be used again afterwards
+    ok(&net.one("tax", node_change("node5", "", true)));
     let r = approve(&mut net, 2);
     assert_eq!(attr(&r, "node_removed", "node"), "node5");
     assert!(
@@ -882,11 +896,33 @@ fn nodes_join_and_leave_by_governance_and_raft_ids_are_never_reused() {
             .iter()
             .all(|v| v.id != "node5")
     );
-    let r = net.one("tax", node_change("node5", 5, "127.0.0.1:7586", false));
-    assert_eq!(
-        code(&r),
-        ErrorCode::InvalidArgument,
-        "raft id 5 stays taken"
+
+    // the last voting validator cannot be removed: the chain would stop
+    let ids: Vec<String> = query::validators(&net.store)
+        .unwrap()
+        .into_iter()
+        .filter(|v| !v.observer)
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(ids.len(), voting - 1);
+    let (last, others) = ids.split_last().unwrap();
+    for (proposal, id) in (3..).zip(others) {
+        ok(&net.one("tax", node_change(id, "", true)));
+        approve(&mut net, proposal);
+    }
+    let r = net.one("tax", node_change(last, "", true));
+    assert_eq!(code(&r), ErrorCode::InvalidArgument);
+    assert!(
+        r.error_message.contains("last voting validator"),
+        "{}",
+        r.error_message
+    );
+    assert!(
+        query::validators(&net.store)
+            .unwrap()
+            .iter()
+            .any(|v| v.id == *last),
+        "nothing removed"
     );
 }
 

@@ -12,20 +12,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-mod raft_log;
 pub mod table;
-pub use raft_log::RaftLog;
 pub use table::{Corrupt, KeyCodec, Records, Table, ValueCodec};
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DB, DBCompressionType, Direction,
     IteratorMode, Options, WriteBatch, WriteOptions,
 };
-
-/// `meta` key present while a checkpoint is being copied in (its directory).
-const INSTALLING: &[u8] = b"store/installing";
-/// Bytes of one write batch while a checkpoint is copied in.
-const INSTALL_BATCH: usize = 32 << 20;
 
 /// Column families of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -167,8 +160,8 @@ pub struct BlockCommit {
     pub state: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Secondary index entries to put.
     pub index: Vec<(Vec<u8>, Vec<u8>)>,
-    /// Node metadata written with the block (the Raft mode's applied log position and
-    /// membership), so the two can never disagree after a crash.
+    /// Node metadata written with the block (what decided it: the BFT commit
+    /// certificate), so the two can never disagree after a crash.
     pub meta: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -213,24 +206,7 @@ impl Store {
             ColumnFamilyDescriptor::new(c.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(rocks("open"))?;
-        let store = Store { db, sync };
-        if let Some(dir) = store.get(Column::Meta, INSTALLING)? {
-            let dir = std::path::PathBuf::from(String::from_utf8_lossy(&dir).into_owned());
-            if !dir.exists() {
-                return Err(StoreError::Corrupt {
-                    what: "store",
-                    reason: format!(
-                        "a snapshot install was cut off and its checkpoint {} is gone: \
-                         remove the node's data directory and restart it to catch up by \
-                         snapshot",
-                        dir.display()
-                    ),
-                });
-            }
-            tracing::warn!(checkpoint = %dir.display(), "a snapshot install was cut off; copying the checkpoint in again");
-            store.copy_in(&dir, INSTALL_BATCH)?;
-        }
-        Ok(store)
+        Ok(Store { db, sync })
     }
 
     fn cf(&self, c: Column) -> &rocksdb::ColumnFamily {
@@ -242,15 +218,6 @@ impl Store {
     /// Reads one value.
     pub fn get(&self, c: Column, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.db.get_cf(self.cf(c), key).map_err(rocks("get"))
-    }
-
-    /// Puts one value outside a block commit (node metadata only).
-    pub fn put_meta(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut wo = WriteOptions::default();
-        wo.set_sync(self.sync);
-        self.db
-            .put_cf_opt(self.cf(Column::Meta), key, value, &wo)
-            .map_err(rocks("put meta"))
     }
 
     /// Iterates `(key, value)` pairs whose key starts with `prefix`, in key order,
@@ -453,91 +420,7 @@ impl Store {
         self.db.write_opt(batch, &wo).map_err(rocks("put meta"))
     }
 
-    /// Writes a consistent point-in-time copy of the whole database to `dir` (which must
-    /// not exist): a RocksDB checkpoint, hard-linking the SST files.
-    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
-        rocksdb::checkpoint::Checkpoint::new(&self.db)
-            .and_then(|c| c.create_checkpoint(dir))
-            .map_err(rocks("checkpoint"))
-    }
-
-    /// Replaces the whole content of this store with that of the checkpoint in `dir`
-    /// (a snapshot received from the leader), in batches of about `INSTALL_BATCH`
-    /// bytes, so that a chain of any size installs in bounded memory. A marker naming
-    /// `dir` is written (synced) first and removed in the last (synced) batch: a store
-    /// opened with the marker set was cut off mid-install, and [`Store::open`] copies
-    /// the checkpoint in again before anything reads it. While it runs, readers of this
-    /// store may see part of the new content.
-    pub fn replace_with_checkpoint(&self, dir: &Path) -> Result<()> {
-        let bad = |reason: String| StoreError::Corrupt {
-            what: "checkpoint path",
-            reason,
-        };
-        let dir = std::path::absolute(dir).map_err(|e| bad(e.to_string()))?;
-        let name = dir
-            .to_str()
-            .ok_or_else(|| bad(format!("{} is not UTF-8", dir.display())))?;
-        Store::open_read_only(&dir)?;
-        self.put_meta_batch(&[(INSTALLING, name.as_bytes())])?;
-        self.copy_in(&dir, INSTALL_BATCH)
-    }
-
-    /// Deletes everything but the install marker, copies the checkpoint in `dir` in
-    /// (batches of about `batch_bytes`), and removes the marker.
-    fn copy_in(&self, dir: &Path, batch_bytes: usize) -> Result<()> {
-        let src = Store::open_read_only(dir)?;
-        let mut batch = WriteBatch::default();
-        let write = |batch: &mut WriteBatch, sync: bool| {
-            let mut wo = WriteOptions::default();
-            wo.set_sync(sync);
-            self.db
-                .write_opt(std::mem::take(batch), &wo)
-                .map_err(rocks("install checkpoint"))
-        };
-        let marker = |c: Column, k: &[u8]| c == Column::Meta && k == INSTALLING;
-        for c in Column::ALL {
-            let cf = self.cf(c);
-            if c == Column::Meta {
-                for kv in self.db.iterator_cf(cf, IteratorMode::Start) {
-                    let (k, _) = kv.map_err(rocks("iterate"))?;
-                    if !marker(c, &k) {
-                        batch.delete_cf(cf, k);
-                    }
-                }
-            } else if let Some(kv) = self.db.iterator_cf(cf, IteratorMode::End).next() {
-                // Everything up to the last key and the last key itself.
-                let (last, _) = kv.map_err(rocks("iterate"))?;
-                let first: &[u8] = &[];
-                batch.delete_range_cf(cf, first, &last[..]);
-                batch.delete_cf(cf, last);
-            }
-        }
-        write(&mut batch, false)?;
-        for c in Column::ALL {
-            let cf = self.cf(c);
-            for kv in src.db.iterator_cf(src.cf(c), IteratorMode::Start) {
-                let (k, v) = kv.map_err(rocks("iterate checkpoint"))?;
-                if !marker(c, &k) {
-                    batch.put_cf(cf, k, v);
-                }
-                if batch.size_in_bytes() >= batch_bytes {
-                    write(&mut batch, false)?;
-                }
-            }
-        }
-        batch.delete_cf(self.cf(Column::Meta), INSTALLING);
-        write(&mut batch, true)
-    }
-
-    /// Opens a store (e.g. a checkpoint) read-only.
-    pub fn open_read_only(path: &Path) -> Result<Self> {
-        let cfs = Column::ALL.iter().map(|c| c.name());
-        let db = DB::open_cf_for_read_only(&Options::default(), path, cfs, false)
-            .map_err(rocks("open read-only"))?;
-        Ok(Store { db, sync: false })
-    }
-
-    /// Flushes memtables to SST files (used before checkpoints and at shutdown).
+    /// Flushes memtables to SST files (at shutdown).
     pub fn flush(&self) -> Result<()> {
         for c in Column::ALL {
             self.db.flush_cf(self.cf(c)).map_err(rocks("flush"))?;
@@ -595,84 +478,6 @@ mod tests {
         assert_eq!((loc.height, loc.index), (1, 0));
         assert!(s.has_tx(&[100; 32]).unwrap());
         assert_eq!(s.receipt(&[100; 32]).unwrap().unwrap(), vec![9]);
-    }
-
-    /// Every record of every column: (column, key, value).
-    fn dump(s: &Store) -> Vec<(Column, Vec<u8>, Vec<u8>)> {
-        Column::ALL
-            .iter()
-            .flat_map(|c| {
-                s.db.iterator_cf(s.cf(*c), IteratorMode::Start)
-                    .map(move |kv| {
-                        let (k, v) = kv.unwrap();
-                        (*c, k.into_vec(), v.into_vec())
-                    })
-            })
-            .collect()
-    }
-
-    /// A store under `dir/db` with blocks 0..n, state keys `<tag>/<i>` and one meta
-    /// value.
-    fn filled(dir: &Path, tag: &str, n: u64) -> Store {
-        let s = Store::open(&dir.join("db"), false).unwrap();
-        for h in 0..n {
-            let (k, v) = (format!("{tag}/{h}"), "v".repeat(1000));
-            s.commit_block(commit(h, &[(&k, Some(&v))])).unwrap();
-        }
-        s.put_meta(b"raft/last_applied", tag.as_bytes()).unwrap();
-        s
-    }
-
-    #[test]
-    fn a_checkpoint_replaces_everything_a_batch_at_a_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let leader = filled(&dir.path().join("a"), "a", 50);
-        leader.checkpoint(&dir.path().join("cp")).unwrap();
-        // older content, with keys below, between and above the checkpoint's
-        let node = filled(&dir.path().join("b"), "b", 80);
-        node.put_meta(b"zzz", b"stale").unwrap();
-        node.replace_with_checkpoint(&dir.path().join("cp"))
-            .unwrap();
-        assert_eq!(dump(&node), dump(&leader));
-        // in batches far smaller than the content, to the same end
-        let again = filled(&dir.path().join("c"), "c", 80);
-        again.copy_in(&dir.path().join("cp"), 4096).unwrap();
-        assert_eq!(dump(&again), dump(&leader));
-        assert!(
-            leader.checkpoint(&dir.path().join("cp")).is_err(),
-            "a checkpoint never overwrites"
-        );
-    }
-
-    #[test]
-    fn an_install_cut_off_is_finished_when_the_store_opens() {
-        let dir = tempfile::tempdir().unwrap();
-        let leader = filled(&dir.path().join("a"), "a", 20);
-        let cp = dir.path().join("cp");
-        leader.checkpoint(&cp).unwrap();
-        let path = dir.path().join("b/db");
-        {
-            // the marker is down and part of the old content is gone: then the crash
-            let node = filled(&dir.path().join("b"), "b", 30);
-            node.put_meta_batch(&[(INSTALLING, cp.to_str().unwrap().as_bytes())])
-                .unwrap();
-            node.db
-                .delete_cf(node.cf(Column::Blocks), 3u64.to_be_bytes())
-                .unwrap();
-        }
-        let node = Store::open(&path, false).unwrap();
-        assert_eq!(dump(&node), dump(&leader));
-        assert_eq!(node.get(Column::Meta, INSTALLING).unwrap(), None);
-        drop(node);
-
-        // a cut-off install whose checkpoint is gone stops the node with what to do
-        let node = Store::open(&path, false).unwrap();
-        node.put_meta_batch(&[(INSTALLING, b"/nonexistent/cp")])
-            .unwrap();
-        drop(node);
-        let err = Store::open(&path, false).err().unwrap().to_string();
-        assert!(err.contains("/nonexistent/cp is gone"), "{err}");
-        assert!(err.contains("remove the node's data directory"), "{err}");
     }
 
     #[test]

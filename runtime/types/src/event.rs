@@ -397,8 +397,8 @@ events! {
         node: String = "node",
         /// `validator` or `observer`.
         node_kind: String = "kind",
-        /// Its raft id.
-        raft_id: u64 = "raft_id",
+        /// Its node-to-node address (ip:port).
+        addr: String = "addr",
     }
 }
 

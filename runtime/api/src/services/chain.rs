@@ -253,7 +253,6 @@ impl chain_server::Chain for ChainService {
             mempool_size: self.chain.mempool_len() as u64,
             version: env!("CARGO_PKG_VERSION").to_string(),
             genesis_hash: self.chain.genesis_hash().to_vec(),
-            cluster: self.chain.cluster(),
             evidence,
             evidence_count,
         }))

@@ -89,7 +89,7 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
                 let n = c.node.clone().unwrap_or_default();
                 json!({"type": if c.remove { "propose_remove_node" } else { "propose_add_node" },
                     "node": n.id, "department": n.department, "observer": n.observer,
-                    "raft_id": n.raft_id, "raft_addr": n.raft_addr, "description": p.description})
+                    "addr": n.addr, "description": p.description})
             }
             Some(pb::proposal::Action::Purpose(u)) => {
                 json!({"type": "propose_purpose", "id": u.id, "description": u.description})
@@ -169,10 +169,6 @@ fn header_json(h: &pb::BlockHeader, hash: &[u8], signature: &[u8]) -> Value {
 }
 
 /// `govchain status`.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one table row after another of the status report"
-)]
 pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()> {
     let mut c = Client::connect(endpoint).await?.chain();
     let s = c
@@ -196,19 +192,9 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
         })).collect::<Vec<_>>(),
         "validators": s.validators.iter().map(|v| json!({
             "id": v.id, "department": v.department, "key_id": fingerprint(&v.public_key),
-            "observer": v.observer, "raft_id": v.raft_id, "raft_addr": v.raft_addr,
+            "observer": v.observer, "addr": v.addr,
         })).collect::<Vec<_>>(),
         "evidence": super::evidence::status_json(&s),
-        "cluster": s.cluster.as_ref().map(|c| json!({
-            "role": c.role, "leader": c.leader, "term": c.term,
-            "last_log_index": c.last_log_index, "applied_index": c.applied_index,
-            "quorum_ack_ms": c.quorum_ack_ms,
-            "snapshot_index": c.snapshot_index, "purged_index": c.purged_index,
-            "peers": c.peers.iter().map(|p| json!({
-                "id": p.id, "raft_id": p.raft_id, "role": p.role, "raft_addr": p.raft_addr,
-                "matched_index": p.matched_index, "lag": p.lag,
-            })).collect::<Vec<_>>(),
-        })),
     });
     emit(json_out, &value, || {
         println!(
@@ -234,77 +220,18 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
             ]);
         }
         println!("{t}");
-        let mut t = table(&[
-            "node",
-            "kind",
-            "department",
-            "raft id",
-            "raft address",
-            "key id",
-        ]);
+        let mut t = table(&["node", "kind", "department", "address", "key id"]);
         for v in &s.validators {
             t.add_row([
                 v.id.clone(),
                 if v.observer { "observer" } else { "validator" }.into(),
                 v.department.clone(),
-                v.raft_id.to_string(),
-                v.raft_addr.clone(),
+                v.addr.clone(),
                 fingerprint(&v.public_key)[..16].to_string(),
             ]);
         }
         println!("{t}");
         super::evidence::print_status(&s);
-        if let Some(c) = &s.cluster {
-            println!(
-                "{}",
-                kv(&[
-                    ("role", c.role.clone()),
-                    (
-                        "leader",
-                        if c.leader.is_empty() {
-                            "(none known)".into()
-                        } else {
-                            c.leader.clone()
-                        }
-                    ),
-                    ("term", c.term.to_string()),
-                    (
-                        "log",
-                        format!(
-                            "last index {}, applied {}",
-                            c.last_log_index, c.applied_index
-                        )
-                    ),
-                ])
-            );
-            let leads = c.role == "leader";
-            let mut t = table(&["peer", "raft id", "membership", "matched", "lag"]);
-            for p in &c.peers {
-                let me = p.id == s.node_id;
-                t.add_row([
-                    if me {
-                        format!("{} (this node)", p.id)
-                    } else {
-                        p.id.clone()
-                    },
-                    p.raft_id.to_string(),
-                    p.role.clone(),
-                    if leads {
-                        p.matched_index.to_string()
-                    } else {
-                        "-".into()
-                    },
-                    if leads { p.lag.to_string() } else { "-".into() },
-                ]);
-            }
-            println!("{t}");
-            if !leads && !c.leader.is_empty() {
-                println!(
-                    "replication progress is known to the leader: ask {}'s endpoint",
-                    c.leader
-                );
-            }
-        }
     });
     Ok(())
 }

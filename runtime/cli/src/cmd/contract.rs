@@ -171,20 +171,17 @@ pub(crate) enum ProposeCmd {
         /// The node's SM2 block-signing public key, hex (SEC1).
         #[arg(long)]
         public_key: String,
-        /// Raft id, never used before on this chain.
+        /// ip:port of its node-to-node endpoint, where its peers reach it.
         #[arg(long)]
-        raft_id: u64,
-        /// ip:port of its Raft endpoint.
-        #[arg(long)]
-        raft_addr: String,
+        addr: String,
         /// A non-voting observer instead of a validator.
         #[arg(long)]
         observer: bool,
         #[command(flatten)]
         common: ProposeArgs,
     },
-    /// Remove a validator or observer node (the leader then takes it out of the
-    /// replication membership).
+    /// Remove a validator or observer node (a validator stops voting from the next
+    /// height).
     RemoveValidator {
         /// Node id.
         #[arg(long)]
@@ -249,8 +246,7 @@ impl ProposeCmd {
                 id,
                 department,
                 public_key,
-                raft_id,
-                raft_addr,
+                addr,
                 observer,
                 common,
             } => (
@@ -261,8 +257,7 @@ impl ProposeCmd {
                         public_key: hex::decode(public_key.trim_start_matches("0x"))
                             .context("--public-key is not hex")?,
                         observer,
-                        raft_id,
-                        raft_addr,
+                        addr,
                         custody_share: 0,
                     }),
                     remove: false,

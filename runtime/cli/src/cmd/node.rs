@@ -28,7 +28,6 @@ pub(crate) async fn dev(home: &Path, reset: bool, port: u16) -> anyhow::Result<(
             block_interval_ms: 100,
             operated_by: vec![],
             initial_points: None,
-            consensus: govchain_node::init::MultiNode::Raft,
         })?;
         eprintln!(
             "created a development chain in {} with {} departments; its keys in {} are NOT encrypted (development only)",
@@ -62,25 +61,23 @@ pub(crate) fn init_node(
 ) -> anyhow::Result<()> {
     let n = govchain_node::init::init_node(opts)?;
     let proposal = format!(
-        "govchain gov propose add-validator --id {} --department {} --public-key {} --raft-id {} --raft-addr {}{} --as <committee member>",
+        "govchain gov propose add-validator --id {} --department {} --public-key {} --addr {}{} --as <committee member>",
         opts.id,
         opts.department,
         n.public_key,
-        opts.raft_id,
-        n.raft_addr,
+        n.addr,
         if opts.observer { " --observer" } else { "" }
     );
     let value = json!({
-        "config": n.config, "public_key": n.public_key, "raft_id": opts.raft_id,
-        "raft_addr": n.raft_addr, "observer": opts.observer, "proposal": proposal,
+        "config": n.config, "public_key": n.public_key, "addr": n.addr,
+        "observer": opts.observer, "proposal": proposal,
     });
     emit(json, &value, || {
         println!(
             "{}",
             kv(&[
                 ("config", n.config.display().to_string()),
-                ("raft id", opts.raft_id.to_string()),
-                ("raft address", n.raft_addr.clone()),
+                ("address", n.addr.clone()),
                 ("public key", n.public_key.clone()),
             ])
         );
@@ -94,19 +91,19 @@ pub(crate) fn init_node(
 
 /// What the network's ordering engine tolerates, in words.
 fn ordering(opts: &InitOptions) -> String {
-    use govchain_node::init::MultiNode;
     let n = opts.validators;
-    match (n + opts.observers > 1, opts.consensus) {
-        (false, _) => "solo: one validator decides every block".into(),
-        (true, MultiNode::Bft) => format!(
-            "bft: {n} validators tolerate {} faulty ones, whatever they do (n = 3f + 1: 4 tolerate 1, 7 tolerate 2); every block carries the SM2 precommits of more than 2/3 of them",
-            n.saturating_sub(1) / 3
-        ),
-        (true, MultiNode::Raft) => format!(
-            "raft: {n} validators tolerate {} crashed ones, no misbehaving one (use --consensus bft for Byzantine fault tolerance)",
-            n.saturating_sub(1) / 2
-        ),
+    if n + opts.observers == 1 {
+        return "solo: one validator decides every block (development and demos)".into();
     }
+    let f = n.saturating_sub(1) / 3;
+    let advice = if f == 0 {
+        "; use 4 validators to tolerate 1"
+    } else {
+        ""
+    };
+    format!(
+        "bft: {n} validators tolerate {f} faulty ones, whatever they do (n = 3f + 1: 4 tolerate 1, 7 tolerate 2){advice}; every block carries the SM2 precommits of more than 2/3 of them"
+    )
 }
 
 /// `govchain init`.

@@ -136,7 +136,7 @@ pub(super) fn publish_extra(
     links: &Links,
     m: &SignedConsensusMsg<Gov>,
 ) {
-    let peers: Vec<String> = links.peers.iter().map(|p| p.id.clone()).collect();
+    let peers = links.ids();
     if let Some(extra) = extra(chain_id, key, &peers, m) {
         links.broadcast(&extra);
     }

@@ -20,7 +20,7 @@ use super::engine::{Engine, Event};
 use super::node::err;
 use super::service::MAX_BLOCKS_PER_CALL;
 use super::wire::cpb;
-use crate::{ConsensusError, SealedBlock};
+use crate::{ApplyError, ConsensusError, Imported, SealedBlock};
 
 /// How long a peer seen ahead must stay ahead before this node asks it (a peer one
 /// height ahead is usually just a moment faster).
@@ -112,7 +112,7 @@ impl Engine {
         let Some(peer) = self.ahead.pick(self.height) else {
             return;
         };
-        let Some(mut client) = self.links.peer(&peer).map(|p| p.client.clone()) else {
+        let Some(mut client) = self.links.client(&peer) else {
             return;
         };
         self.ahead.fetching = true;
@@ -205,5 +205,21 @@ impl Engine {
             committed += 1;
         }
         Ok(committed)
+    }
+
+    /// A block a commit certificate decided, imported for commit. One this node finds
+    /// invalid means its own state is wrong: it stops rather than serve it.
+    pub(super) async fn import_decided(&self, raw: Vec<u8>) -> crate::Result<Imported> {
+        let chain = self.chain.clone();
+        let imported = tokio::task::spawn_blocking(move || chain.import(&raw, None))
+            .await
+            .map_err(|e| err("import", e))?;
+        imported.map_err(|e| match e {
+            ApplyError::Node(e) => e,
+            e => ConsensusError::Corrupt(format!(
+                "STATE DIVERGED: more than 2/3 of the validators decided block {}, which this node finds invalid: {e}",
+                self.height
+            )),
+        })
     }
 }

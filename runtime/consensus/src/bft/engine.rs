@@ -334,7 +334,7 @@ impl Engine {
         let raw = raw.clone();
         tokio::task::spawn_blocking(move || {
             let verdict = chain
-                .import(&raw, None)
+                .import(&raw, Some(&proposer))
                 .map(Box::new)
                 .map_err(|e| e.to_string());
             let _ = events.send(Event::Judged { proposal, verdict });
@@ -556,22 +556,6 @@ impl Engine {
         self.next_height(false)
     }
 
-    /// A block a commit certificate decided, imported for commit. One this node finds
-    /// invalid means its own state is wrong: it stops rather than serve it.
-    pub(super) async fn import_decided(&self, raw: Vec<u8>) -> crate::Result<Imported> {
-        let chain = self.chain.clone();
-        let imported = tokio::task::spawn_blocking(move || chain.import(&raw, None))
-            .await
-            .map_err(|e| err("import", e))?;
-        imported.map_err(|e| match e {
-            ApplyError::Node(e) => e,
-            e => ConsensusError::Corrupt(format!(
-                "STATE DIVERGED: more than 2/3 of the validators decided block {}, which this node finds invalid: {e}",
-                self.height
-            )),
-        })
-    }
-
     /// Moves to the height after the tip, with the set now in force; with `fresh`, on
     /// a new core (the old one is at a height this node skipped in catch-up).
     pub(super) fn next_height(&mut self, fresh: bool) -> crate::Result<()> {
@@ -595,6 +579,6 @@ impl Engine {
         let height = self.height;
         self.slots.retain(|(h, _), _| *h >= height);
         self.ahead.reached(height);
-        Ok(())
+        self.links.follow(&self.chain)
     }
 }

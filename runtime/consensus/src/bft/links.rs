@@ -3,7 +3,9 @@
 //! chain registers), and transactions this node's clients submitted are passed on to
 //! every peer once, so whichever validator proposes next holds them. A peer that is down
 //! loses what was sent meanwhile: consensus recovers it with its timeouts, round
-//! synchronisation and catch-up, so nothing waits for a peer.
+//! synchronisation and catch-up, so nothing waits for a peer. The links follow the
+//! committed set: a node governance adds is linked at the next height, one it removes
+//! is unlinked.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use govchain_types::Hash;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
@@ -52,56 +54,109 @@ pub(crate) fn connect(
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     pub(crate) id: String,
+    addr: String,
     pub(crate) client: ConsensusClient<Channel>,
     queue: mpsc::Sender<cpb::Message>,
 }
 
+/// The peers linked now, shared with the task that passes transactions on.
+pub(crate) type Peers = Arc<RwLock<Vec<Peer>>>;
+
 /// The links to every peer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Links {
-    pub(crate) peers: Vec<Peer>,
+    me: String,
+    tls: ClientTlsConfig,
+    local: Option<IpAddr>,
+    peers: Peers,
 }
 
 impl Links {
     /// Links to the validators and observers the committed state registers with an
-    /// address, except `me`; each gets a sending task in `tasks`.
+    /// address, except `me`.
     pub(crate) fn open(
         chain: &Chain,
         me: &str,
-        tls: &ClientTlsConfig,
+        tls: ClientTlsConfig,
         local: Option<IpAddr>,
-        tasks: &mut tokio::task::JoinSet<crate::Result<()>>,
     ) -> crate::Result<Links> {
-        let mut peers = Vec::new();
-        for v in govchain_state::query::validators(chain.store())? {
-            if v.id == me || v.raft_addr.is_empty() {
+        let links = Links {
+            me: me.to_string(),
+            tls,
+            local,
+            peers: Peers::default(),
+        };
+        links.follow(chain)?;
+        Ok(links)
+    }
+
+    /// Makes the links match the committed set: a node added is linked, one removed
+    /// (or moved to another address) unlinked, its sending task ending with its queue.
+    pub(crate) fn follow(&self, chain: &Chain) -> crate::Result<()> {
+        let nodes: Vec<(String, String)> = govchain_state::query::validators(chain.store())?
+            .into_iter()
+            .filter(|v| v.id != self.me && !v.addr.is_empty())
+            .map(|v| (v.id, v.addr))
+            .collect();
+        let mut peers = self.peers.write();
+        peers.retain(|p| {
+            let kept = nodes
+                .iter()
+                .any(|(id, addr)| *id == p.id && *addr == p.addr);
+            if !kept {
+                tracing::info!(peer = %p.id, "unlinked a node no longer in the set");
+            }
+            kept
+        });
+        let opening = peers.is_empty();
+        for (id, addr) in nodes {
+            if peers.iter().any(|p| p.id == id) {
                 continue;
             }
-            let client = connect(&v.id, &v.raft_addr, tls, local)
+            let client = connect(&id, &addr, &self.tls, self.local)
                 .map_err(crate::ConsensusError::Replication)?;
             let (queue, rx) = mpsc::channel(QUEUE);
-            tasks.spawn(send_loop(v.id.clone(), client.clone(), rx));
+            tokio::spawn(send_loop(id.clone(), client.clone(), rx));
+            if !opening {
+                tracing::info!(peer = %id, %addr, "linked to a node added to the set");
+            }
             peers.push(Peer {
-                id: v.id,
+                id,
+                addr,
                 client,
                 queue,
             });
         }
-        Ok(Links { peers })
+        Ok(())
     }
 
-    /// Sends `m` to every peer (dropped for a peer whose queue is full).
+    /// The peers, for the task that passes transactions on.
+    pub(crate) fn shared(&self) -> Peers {
+        self.peers.clone()
+    }
+
+    /// The ids of the peers.
+    #[cfg(feature = "byzantine")]
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.peers.read().iter().map(|p| p.id.clone()).collect()
+    }
+
+    /// Sends `m` to every peer    /// Sends `m` to every peer (dropped for a peer whose queue is full).
     pub(crate) fn broadcast(&self, m: &cpb::Message) {
-        for p in &self.peers {
+        for p in self.peers.read().iter() {
             if p.queue.try_send(m.clone()).is_err() {
                 tracing::debug!(peer = %p.id, "peer queue full: message dropped");
             }
         }
     }
 
-    /// The link to `id`.
-    pub(crate) fn peer(&self, id: &str) -> Option<&Peer> {
-        self.peers.iter().find(|p| p.id == id)
+    /// A client of peer `id`.
+    pub(crate) fn client(&self, id: &str) -> Option<ConsensusClient<Channel>> {
+        self.peers
+            .read()
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.client.clone())
     }
 }
 
@@ -150,7 +205,7 @@ async fn send_loop(
 /// (those that came from a peer are not passed on again: every validator holds them).
 pub(crate) async fn gossip(
     chain: Arc<Chain>,
-    peers: Vec<Peer>,
+    peers: Peers,
     from_peers: Arc<Mutex<HashSet<Hash>>>,
 ) -> crate::Result<()> {
     let mut admissions = chain.admissions();
@@ -167,6 +222,8 @@ pub(crate) async fn gossip(
                 .filter(|(h, _)| !from_peers.contains(h))
                 .collect()
         };
+        let peers = peers.read().clone();
+        sent.retain(|id, _| peers.iter().any(|p| p.id == *id));
         let sends = peers.iter().map(|p| {
             let done = sent.remove(&p.id).unwrap_or_default();
             let fresh: Vec<_> = own.iter().filter(|(h, _)| !done.contains(h)).collect();

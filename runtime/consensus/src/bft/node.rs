@@ -124,18 +124,8 @@ pub async fn start(
         .serve_with_incoming(crate::accept_nodelay(listener));
     tasks.spawn(async move { server.await.map_err(|e| err("consensus server stopped", e)) });
     let local = Some(settings.listen.ip()).filter(|ip| !ip.is_unspecified());
-    let links = Links::open(
-        &chain,
-        &settings.validator_id,
-        &settings.tls.client(),
-        local,
-        &mut tasks,
-    )?;
-    tasks.spawn(links::gossip(
-        chain.clone(),
-        links.peers.clone(),
-        from_peers,
-    ));
+    let links = Links::open(&chain, &settings.validator_id, settings.tls.client(), local)?;
+    tasks.spawn(links::gossip(chain.clone(), links.shared(), from_peers));
     let (caught_tx, caught) = mpsc::channel(CAUGHT_QUEUE);
     let engine = Engine::new(chain, key, settings, links, inbox, caught_tx)?;
     tasks.spawn(engine.run());
