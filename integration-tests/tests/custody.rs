@@ -5,7 +5,6 @@
 //! the validators' custodians and in execution; every release is an audit record.
 
 use std::path::Path;
-use std::time::Duration;
 
 use govchain_crypto::PrivateKey;
 use govchain_integration_tests::{Network, NodeProcess, Submit, cli_json};
@@ -111,18 +110,6 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
     }
     let endpoint = net.endpoint(1);
     let cli = |args: &[&str]| cli_json(&endpoint, &net.root, args, &[]);
-    let wait_for_leader = || async {
-        for _ in 0..100 {
-            if cli(&["status"])
-                .is_ok_and(|s| !s["cluster"]["leader"].as_str().unwrap_or("").is_empty())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("no leader");
-    };
-    wait_for_leader().await;
     let deed_a = deed(&net.root, "a.json", "苏(2024)南京市不动产权第0000001号");
     let deed_b = deed(&net.root, "b.json", "苏(2024)南京市不动产权第0000002号");
     let publish = |file: &str| {
@@ -224,7 +211,6 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
     nodes[2].take().unwrap().kill9();
     std::fs::rename(&key3, &aside).unwrap();
     nodes[2] = Some(NodeProcess::start(&net, 3).await.unwrap());
-    wait_for_leader().await;
     let r2 = request(&cert_a);
     let r3 = request(&cert_b);
     // then two shares do not open the key
