@@ -113,8 +113,14 @@ impl Links {
             if peers.iter().any(|p| p.id == id) {
                 continue;
             }
-            let client = connect(&id, &addr, &self.tls, self.local)
-                .map_err(crate::ConsensusError::Replication)?;
+            let client = match connect(&id, &addr, &self.tls, self.local) {
+                Ok(c) => c,
+                Err(e) => {
+                    // One peer's bad address costs its link, never this node.
+                    tracing::warn!(peer = %id, error = %e, "cannot link to a node of the set");
+                    continue;
+                }
+            };
             let (queue, rx) = mpsc::channel(QUEUE);
             tokio::spawn(send_loop(id.clone(), client.clone(), rx));
             if !opening {
