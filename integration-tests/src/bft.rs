@@ -99,6 +99,40 @@ pub async fn wait_committed(net: &Network, at: usize, hashes: &[[u8; 32]]) {
     }
 }
 
+/// Waits until node `i`'s engine sees peer `peer` as `reachable` (its `status`);
+/// returns the engine's health then.
+pub async fn wait_peer(
+    net: &Network,
+    i: usize,
+    peer: &str,
+    reachable: bool,
+) -> govchain_client::rpc::BftHealth {
+    let start = Instant::now();
+    loop {
+        let health = connect(&net.endpoint(i))
+            .await
+            .unwrap()
+            .get_status(GetStatusRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .bft
+            .expect("a bft node reports its engine's health");
+        if health
+            .peers
+            .iter()
+            .any(|p| p.id == peer && p.reachable == Some(reachable))
+        {
+            return health;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "node{i} never saw {peer} reachable = {reachable}: {health:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Node `i`'s height.
 pub async fn height(net: &Network, i: usize) -> u64 {
     connect(&net.endpoint(i))

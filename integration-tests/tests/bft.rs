@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use govchain_integration_tests::bft::{
-    LIMIT, all_running, commit_anchors, converge, genesis_set, on_all, summary_row,
+    LIMIT, all_running, commit_anchors, converge, genesis_set, on_all, summary_row, wait_peer,
 };
 use govchain_integration_tests::{Network, NodeProcess};
 
@@ -29,9 +29,24 @@ async fn four_validators_decide_every_block_by_certificate_and_survive_one_crash
     // One validator goes down hard; the other three (more than 2/3) keep deciding.
     nodes[3].take().unwrap().kill9();
     commit_anchors(&net, 1, "bank", "while-down", 20).await;
+    // The others' status shows it down, and their decisions going on.
+    let health = wait_peer(&net, 1, "node4", false).await;
+    assert!(health.decided >= 1, "{health:?}");
+    assert!(
+        !health
+            .peers
+            .iter()
+            .find(|p| p.id == "node4")
+            .unwrap()
+            .error
+            .is_empty()
+    );
     // Back up, it catches up from its peers and decides with them again.
     nodes[3] = Some(NodeProcess::start(&net, 4).await.unwrap());
     commit_anchors(&net, 4, "tax", "after-restart", 20).await;
+    wait_peer(&net, 1, "node4", true).await;
+    let health = wait_peer(&net, 4, "node1", true).await;
+    assert!(health.height > 1, "{health:?}");
 
     let reference = converge(&net, 1, &[2, 3, 4], &set).await;
     assert!(reference.len() >= 4, "{} blocks", reference.len());

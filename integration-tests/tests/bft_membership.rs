@@ -154,6 +154,12 @@ async fn governance_adds_and_removes_validators_of_a_running_network() {
     // every node's chain walks from genesis through both changes, node5's included
     let blocks = converge(&net, 3, &[4, 5], &sets).await;
     all_running(&mut nodes);
+    // node5 started before governance added it: its job runner started once it was.
+    let log = nodes[2].log_text();
+    assert!(
+        log.contains("now a voting validator: its job runner starts"),
+        "node5's job runner did not start:\n{log}"
+    );
     summary_row(
         "validator set changes: a 5th added and voting, one removed",
         &format!(

@@ -29,6 +29,9 @@ pub struct ServeConfig {
     pub node_id: String,
     /// Consensus mode name, reported by GetStatus.
     pub consensus: String,
+    /// The BFT engine's health (none on a solo node), reported by GetStatus and the
+    /// metrics.
+    pub bft: Option<Arc<govchain_consensus::bft::Health>>,
     /// The supervisor console on the HTTP port.
     pub console: crate::console::ConsoleConfig,
 }
@@ -69,13 +72,23 @@ pub async fn serve(
         metrics: metrics.clone(),
         node_id: config.node_id,
         consensus: config.consensus,
+        bft: config.bft.clone(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(http) = config.http {
         let mut stop = stop_rx.clone();
         let m = metrics.clone();
+        let bft = config.bft;
         let app = console
-            .route("/metrics", get(move || async move { m.encode() }))
+            .route(
+                "/metrics",
+                get(move || async move {
+                    if let Some(h) = &bft {
+                        m.observe_bft(&h.view());
+                    }
+                    m.encode()
+                }),
+            )
             .route("/healthz", get(|| async { "ok" }))
             .layer(axum::middleware::from_fn(http_span));
         tokio::spawn(async move {

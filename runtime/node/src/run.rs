@@ -93,14 +93,23 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     };
     let grpc_addr = grpc.local_addr()?;
     let http_addr = http.as_ref().map(|h| h.local_addr()).transpose()?;
-    let engine = start_engine(cfg, &genesis, &chain, key).await?;
+    let (engine, bft) = start_engine(cfg, &genesis, &chain, key.clone()).await?;
     let (stop, mut stop_rx) = watch::channel(false);
     let mut followers = Vec::new();
     if let Some(c) = custodian {
         followers.push(tokio::spawn(crate::follower::follow(c, stop.subscribe())));
     }
-    if let Some(j) = jobs {
-        followers.push(tokio::spawn(crate::follower::follow(j, stop.subscribe())));
+    match jobs {
+        Some(j) => followers.push(tokio::spawn(crate::follower::follow(j, stop.subscribe()))),
+        None if cfg.consensus.mode == ConsensusMode::Bft => {
+            followers.push(tokio::spawn(job_runner_once_added(
+                cfg.clone(),
+                chain.clone(),
+                key,
+                stop.subscribe(),
+            )));
+        }
+        None => {}
     }
     let server = tokio::spawn(serve(
         chain.clone(),
@@ -109,6 +118,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             http,
             node_id: cfg.node_id.clone(),
             consensus: cfg.consensus.mode.as_str().into(),
+            bft,
             console: govchain_api::console::ConsoleConfig {
                 genesis: Arc::new(genesis),
                 credential: console_credential(cfg)?,
@@ -130,13 +140,19 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     })
 }
 
+/// The running ordering engine, and the BFT engine's health (none for solo).
+type Engine = (
+    tokio::task::JoinHandle<govchain_consensus::Result<()>>,
+    Option<Arc<bft::Health>>,
+);
+
 /// Starts the ordering engine the config names on `chain`.
 async fn start_engine(
     cfg: &NodeConfig,
     genesis: &Genesis,
     chain: &Arc<Chain>,
     key: govchain_crypto::PrivateKey,
-) -> anyhow::Result<tokio::task::JoinHandle<govchain_consensus::Result<()>>> {
+) -> anyhow::Result<Engine> {
     let max_txs = cfg
         .consensus
         .max_block_txs
@@ -145,15 +161,18 @@ async fn start_engine(
     let read =
         |p: &std::path::Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
     Ok(match cfg.consensus.mode {
-        ConsensusMode::Solo => tokio::spawn(solo::run(
-            chain.clone(),
-            key,
-            solo::SoloConfig {
-                validator_id: cfg.node_id.clone(),
-                interval,
-                max_txs,
-            },
-        )),
+        ConsensusMode::Solo => (
+            tokio::spawn(solo::run(
+                chain.clone(),
+                key,
+                solo::SoloConfig {
+                    validator_id: cfg.node_id.clone(),
+                    interval,
+                    max_txs,
+                },
+            )),
+            None,
+        ),
         ConsensusMode::Bft => {
             let b = cfg
                 .consensus
@@ -181,11 +200,13 @@ async fn start_engine(
                     crate::reporter::report(chain.clone(), cfg.node_id.clone(), key, caught);
                 tokio::spawn(reporter);
             }
-            tokio::spawn(async move {
+            let health = handle.health();
+            let task = tokio::spawn(async move {
                 let r = handle.wait().await;
                 handle.shutdown();
                 r
-            })
+            });
+            (task, Some(health))
         }
     })
 }
@@ -242,6 +263,36 @@ fn job_runner(
         attempts: Default::default(),
         entropy: Entropy::Os,
     }))
+}
+
+/// A node that is not a voting validator when it starts (one governance adds later, or
+/// an observer made a validator) starts its job runner at the first commit after which
+/// it is one.
+async fn job_runner_once_added(
+    cfg: NodeConfig,
+    chain: Arc<Chain>,
+    key: govchain_crypto::PrivateKey,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut commits = chain.subscribe();
+    loop {
+        tokio::select! {
+            r = commits.recv() => {
+                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+        match job_runner(&cfg, &chain, &key) {
+            Ok(Some(j)) => {
+                tracing::info!(node = %cfg.node_id, "now a voting validator: its job runner starts");
+                return crate::follower::follow(j, stop).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "reading this node's record"),
+        }
+    }
 }
 
 /// The custodian of a validator holding a custody share, if its share file is there.

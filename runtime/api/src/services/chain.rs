@@ -27,6 +27,31 @@ pub(crate) struct ChainService {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) node_id: String,
     pub(crate) consensus: String,
+    pub(crate) bft: Option<Arc<govchain_consensus::bft::Health>>,
+}
+
+/// The engine's health as `GetStatus` reports it.
+fn bft_pb(h: &govchain_consensus::bft::HealthView) -> BftHealth {
+    BftHealth {
+        height: h.height,
+        round: h.round,
+        decided: h.decided,
+        extra_rounds: h.extra_rounds,
+        last_decided_round: h.last_decided_round,
+        resumed_entries: h.resumed_entries,
+        peers: h
+            .peers
+            .iter()
+            .map(|(id, p)| PeerHealth {
+                id: id.clone(),
+                addr: p.addr.clone(),
+                reachable: p.reachable,
+                since_ms: p.since_ms,
+                error: p.error.clone(),
+                height: p.height,
+            })
+            .collect(),
+    }
 }
 
 fn summary(b: &CommittedBlock) -> BlockSummary {
@@ -255,6 +280,7 @@ impl chain_server::Chain for ChainService {
             genesis_hash: self.chain.genesis_hash().to_vec(),
             evidence,
             evidence_count,
+            bft: self.bft.as_ref().map(|h| bft_pb(&h.view())),
         }))
     }
 

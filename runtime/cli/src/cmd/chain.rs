@@ -195,6 +195,7 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
             "observer": v.observer, "addr": v.addr,
         })).collect::<Vec<_>>(),
         "evidence": super::evidence::status_json(&s),
+        "bft": super::bft::status_json(s.bft.as_ref()),
     });
     emit(json_out, &value, || {
         println!(
@@ -231,6 +232,7 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
             ]);
         }
         println!("{t}");
+        super::bft::print_status(s.bft.as_ref());
         super::evidence::print_status(&s);
     });
     Ok(())

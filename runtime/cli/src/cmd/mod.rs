@@ -1,6 +1,7 @@
 //! Command implementations.
 
 pub(crate) mod audit;
+mod bft;
 pub(crate) mod cert;
 pub(crate) mod chain;
 pub(crate) mod compute;

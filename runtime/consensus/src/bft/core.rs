@@ -22,7 +22,7 @@ use malachite_types::{
 use super::context::{BlockId, Gov, Height, Proposal, Sm2Signature, ValidatorId, Validators, Vote};
 use super::guard::Guard;
 pub use super::guard::{Persist, Signed};
-use super::wire;
+use super::{wal, wire};
 
 /// What the node's task must do for the core.
 #[derive(Debug, Clone)]
@@ -78,6 +78,7 @@ pub struct Core {
     state: State<Gov>,
     timeouts: LinearTimeouts,
     guard: Guard,
+    wal: wal::Log,
 }
 
 impl std::fmt::Debug for Core {
@@ -110,7 +111,19 @@ impl Core {
                 signed: Signed::default(),
                 persist: Box::new(|_| Ok(())),
             },
+            wal: wal::Log {
+                sink: Box::new(|_, _| Ok(())),
+                keep: false,
+            },
         }
+    }
+
+    /// Appending what must survive a restart to `sink` before each step goes on (see
+    /// [`wal`]); without it, nothing is kept.
+    #[must_use]
+    pub fn with_wal(mut self, sink: wal::Sink) -> Self {
+        self.wal.sink = sink;
+        self
     }
 
     /// With these timeouts (Malachite's defaults otherwise).
@@ -140,6 +153,7 @@ impl Core {
 
     /// Starts `height` with the validator set in force at it.
     pub fn start_height(&mut self, height: u64, set: Validators) -> Step {
+        self.wal.keep = set.set().key(&self.me.0).is_some();
         self.step(Input::StartHeight(
             Height(height),
             set,
@@ -147,6 +161,23 @@ impl Core {
             None,
             Default::default(),
         ))
+    }
+
+    /// Starts `height` again after a restart and replays the inputs its write-ahead log
+    /// kept, in order: the core is where it was before (its lock included), and what it
+    /// signed then is given again with the same signatures (Malachite's replay index;
+    /// the guard refuses anything else). Stops at the first input the core refuses.
+    pub fn replay(&mut self, height: u64, set: Validators, entries: &[Input<Gov>]) -> Step {
+        let mut actions = self.start_height(height, set)?;
+        self.state.index_wal_entries(entries);
+        let keep = std::mem::replace(&mut self.wal.keep, false);
+        let replayed = entries.iter().try_for_each(|input| {
+            actions.extend(self.step(input.clone())?);
+            Ok(())
+        });
+        self.wal.keep = keep;
+        self.state.reset_entries_index();
+        replayed.map(|()| actions)
     }
 
     /// This validator's own proposal of `block` at `height` and `round` (after
@@ -210,12 +241,13 @@ impl Core {
             timeouts: &self.timeouts,
         };
         let guard = &mut self.guard;
+        let wal = &mut self.wal;
         let metrics = ();
         let done: Result<(), Error<Gov>> = process!(
             input: input,
             state: &mut self.state,
             metrics: &metrics,
-            with: effect => host.handle(guard, effect, &mut actions)
+            with: effect => host.handle(guard, wal, effect, &mut actions)
         );
         done.map(|()| actions).map_err(Box::new)
     }
@@ -276,6 +308,7 @@ impl Host<'_> {
     fn handle(
         &self,
         guard: &mut Guard,
+        wal: &mut wal::Log,
         effect: Effect<Gov>,
         actions: &mut Vec<Action>,
     ) -> Result<Resume<Gov>, String> {
@@ -393,9 +426,12 @@ impl Host<'_> {
             Effect::VerifyVoteExtension(_, _, _, _, _, _, r) => r.resume_with(Err(
                 malachite_consensus::VoteExtensionError::InvalidVoteExtension,
             )),
-            // Not persisted: a restarted validator starts its height afresh; what it signed
-            // before is kept by the guard, so it cannot sign anything else for those steps.
-            Effect::WalAppend(_, _, r) => r.resume_with(()),
+            // Appended before the step goes on: a failure stops the step, so nothing that
+            // follows from an input the log lost (a vote above all) leaves this node.
+            Effect::WalAppend(height, input, r) => {
+                wal.append(chain_id, height.0, &input)?;
+                r.resume_with(())
+            }
         })
     }
 }

@@ -17,7 +17,7 @@ use super::catchup::Ahead;
 use super::context::{BlockId, Gov, Height, Proposal, Validators};
 use super::core::{Action, Core, Step};
 use super::links::Links;
-use super::node::{BftSettings, Caught, err, hand_over, new_core, now_ms, voting_set};
+use super::node::{self, BftSettings, Caught, err, hand_over, new_core, now_ms, voting_set};
 use super::wire::{self, Inbound};
 use crate::{ApplyError, Chain, ConsensusError, Imported, SealedBlock};
 
@@ -53,9 +53,9 @@ pub(super) enum Event {
 
 pub(super) struct Engine {
     pub(super) chain: Arc<Chain>,
-    me: String,
-    key: PrivateKey,
-    settings: BftSettings,
+    pub(super) me: String,
+    pub(super) key: PrivateKey,
+    pub(super) settings: BftSettings,
     core: Core,
     /// The height being decided (the tip's + 1).
     pub(super) height: u64,
@@ -81,6 +81,8 @@ pub(super) struct Engine {
     held: Vec<Timeout>,
     /// The highest height a peer was seen at, by whom, and since when.
     pub(super) ahead: Ahead,
+    /// What the write-ahead log kept of `height` before a restart, till it is replayed.
+    resume: Vec<malachite_consensus::Input<Gov>>,
 }
 
 impl Engine {
@@ -96,6 +98,8 @@ impl Engine {
         let set = voting_set(&chain)?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let core = new_core(&chain, &settings, &key, height, &set)?;
+        node::clear_wal_below(&chain, height)?;
+        let resume = node::wal_entries(&chain, height)?;
         let ahead = Ahead::new(&settings.validator_id);
         Ok(Engine {
             me: settings.validator_id.clone(),
@@ -118,6 +122,7 @@ impl Engine {
             judging: BTreeSet::new(),
             held: Vec::new(),
             ahead,
+            resume,
         })
     }
 
@@ -126,6 +131,9 @@ impl Engine {
         // Every node tells its peers its height now and then: one that missed a
         // decision on a chain gone idle would otherwise hear of no later height.
         let mut tip = tokio::time::interval(TIP_EVERY);
+        if !self.resume.is_empty() {
+            self.start(false).await?;
+        }
         loop {
             let next_timer = self.timers.iter().map(|(at, _)| *at).min();
             tokio::select! {
@@ -161,10 +169,20 @@ impl Engine {
         if own {
             self.links.broadcast(&wire::wake_pb(self.height));
         }
-        tracing::debug!(height = self.height, "height started");
-        let step = self
-            .core
-            .start_height(self.height, Validators::from_set(&self.set));
+        let set = Validators::from_set(&self.set);
+        let step = if self.resume.is_empty() {
+            tracing::debug!(height = self.height, "height started");
+            self.core.start_height(self.height, set)
+        } else {
+            let entries = std::mem::take(&mut self.resume);
+            self.links.health.resumed(entries.len());
+            tracing::info!(
+                height = self.height,
+                entries = entries.len(),
+                "resuming the height from the write-ahead log"
+            );
+            self.core.replay(self.height, set, &entries)
+        };
         self.apply(step).await?;
         let rounds: Vec<u32> = self
             .slots
@@ -191,6 +209,7 @@ impl Engine {
 
     async fn on_message(&mut self, from: String, msg: Inbound) -> crate::Result<()> {
         let h = msg.height();
+        self.links.health.heard(&from, h);
         // A wake-up starts this height only, and only from a validator of the set: it
         // says nothing about heights ahead.
         if let Inbound::Wake { height } = msg {
@@ -446,6 +465,7 @@ impl Engine {
                     certificate,
                     equivocations,
                 } => {
+                    self.links.health.decided(certificate.round);
                     hand_over(
                         &self.caught,
                         self.chain.chain_id(),
@@ -456,55 +476,8 @@ impl Engine {
                 }
             }
         }
+        self.links.health.at(self.height, self.core.round());
         Ok(())
-    }
-
-    /// Builds this node's proposal off the task: waits up to the block interval for
-    /// transactions to gather, then executes them on the tip.
-    fn build(&self, height: u64, round: u32) {
-        let chain = self.chain.clone();
-        let key = self.key.clone();
-        let me = self.me.clone();
-        let (interval, max_txs) = (self.settings.interval, self.settings.max_txs);
-        // A proposer woken by a peer may not hold the transactions it was woken for yet
-        // (they are on their way): it waits for some up to half the propose timeout
-        // before it proposes an empty block.
-        let empty_wait = self.settings.propose_timeout / 2;
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let _ = tokio::time::timeout(empty_wait, chain.wait_pending()).await;
-            let deadline = chain.block_due(interval);
-            while chain.mempool_len() < max_txs {
-                if tokio::time::timeout_at(deadline, chain.admitted())
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-            }
-            let block = tokio::task::spawn_blocking(move || {
-                // A proposal extends the tip: what this node built in an earlier round
-                // goes back to the mempool first.
-                chain.abandon_built();
-                let txs = chain.take_pending(max_txs);
-                #[cfg(feature = "byzantine")]
-                let txs = super::byzantine::block_txs(&chain, txs);
-                let time = now_ms().max(chain.tip().header.time_ms + 1);
-                #[cfg(feature = "byzantine")]
-                let time = super::byzantine::block_time(time);
-                chain
-                    .build_block(txs, time, &me, &key)
-                    .map(|b| (b.hash, govchain_types::encode(&b.block)))
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("block building panicked: {e}")));
-            let _ = events.send(Event::Built {
-                height,
-                round,
-                block,
-            });
-        });
     }
 
     /// Commits the block `certificate` decided and moves to the next height.
@@ -579,6 +552,7 @@ impl Engine {
         let height = self.height;
         self.slots.retain(|(h, _), _| *h >= height);
         self.ahead.reached(height);
+        node::clear_wal_below(&self.chain, height)?;
         self.links.follow(&self.chain)
     }
 }

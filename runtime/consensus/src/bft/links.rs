@@ -17,6 +17,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
+use super::health::Health;
 use super::wire::cpb::{self, consensus_client::ConsensusClient};
 use crate::Chain;
 
@@ -69,6 +70,8 @@ pub(crate) struct Links {
     tls: ClientTlsConfig,
     local: Option<IpAddr>,
     peers: Peers,
+    /// What the peers' deliveries show, for `status` and the metrics.
+    pub(crate) health: Arc<Health>,
 }
 
 impl Links {
@@ -79,12 +82,14 @@ impl Links {
         me: &str,
         tls: ClientTlsConfig,
         local: Option<IpAddr>,
+        health: Arc<Health>,
     ) -> crate::Result<Links> {
         let links = Links {
             me: me.to_string(),
             tls,
             local,
             peers: Peers::default(),
+            health,
         };
         links.follow(chain)?;
         Ok(links)
@@ -122,7 +127,12 @@ impl Links {
                 }
             };
             let (queue, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(send_loop(id.clone(), client.clone(), rx));
+            tokio::spawn(send_loop(
+                id.clone(),
+                client.clone(),
+                rx,
+                self.health.clone(),
+            ));
             if !opening {
                 tracing::info!(peer = %id, %addr, "linked to a node added to the set");
             }
@@ -133,6 +143,11 @@ impl Links {
                 queue,
             });
         }
+        let linked: Vec<_> = peers
+            .iter()
+            .map(|p| (p.id.clone(), p.addr.clone()))
+            .collect();
+        self.health.linked(&linked);
         Ok(())
     }
 
@@ -147,7 +162,7 @@ impl Links {
         self.peers.read().iter().map(|p| p.id.clone()).collect()
     }
 
-    /// Sends `m` to every peer    /// Sends `m` to every peer (dropped for a peer whose queue is full).
+    /// Sends `m` to every peer (dropped for a peer whose queue is full).
     pub(crate) fn broadcast(&self, m: &cpb::Message) {
         for p in self.peers.read().iter() {
             if p.queue.try_send(m.clone()).is_err() {
@@ -171,6 +186,7 @@ async fn send_loop(
     peer: String,
     mut client: ConsensusClient<Channel>,
     mut rx: mpsc::Receiver<cpb::Message>,
+    health: Arc<Health>,
 ) -> crate::Result<()> {
     let mut failing = false;
     while let Some(first) = rx.recv().await {
@@ -186,6 +202,14 @@ async fn send_loop(
             client.deliver(cpb::Batch { messages }),
         )
         .await;
+        health.delivered(
+            &peer,
+            match &sent {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.message().to_string()),
+                Err(_) => Some("delivery timed out".into()),
+            },
+        );
         match sent {
             Ok(Ok(_)) => {
                 if failing {

@@ -8,6 +8,8 @@
 //!   guard that never signs two values for one step, and what must leave the machine
 //!   comes back as [`core::Action`]s;
 //! - [`wire`]: the messages on the wire (`proto/govchain/v1/consensus.proto`);
+//! - [`wal`]: the write-ahead log of the height being decided, replayed at a restart;
+//! - [`Health`]: the height, round and peers the engine shows `status` and the metrics;
 //! - `node`: the node's task around the core ([`start`]), the `Consensus` gRPC service
 //!   peers call and the links to them.
 
@@ -18,11 +20,15 @@ pub mod context;
 pub mod core;
 mod engine;
 mod guard;
+mod health;
 mod links;
 mod node;
+mod propose;
 mod service;
+pub mod wal;
 pub mod wire;
 
+pub use health::{Health, HealthView, PeerView};
 pub use node::{BftHandle, BftSettings, Caught, start};
 
 /// Whether this node misbehaves on purpose (the test-only `byzantine` feature and a

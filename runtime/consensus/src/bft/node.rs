@@ -18,16 +18,19 @@ use govchain_crypto::PrivateKey;
 use govchain_proof::commit::ValidatorSet;
 use govchain_proof::evidence::{Offence, check_evidence};
 use govchain_types::pb;
+use malachite_consensus::Input;
 use malachite_types::LinearTimeouts;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tonic::transport::Server;
 
-use super::context::Validators;
+use super::context::{Gov, Validators};
 use super::core::{Core, Signed};
 use super::engine::Engine;
+use super::health::Health;
 use super::links::{self, Links, MAX_MESSAGE};
 use super::service::ConsensusService;
+use super::wal;
 use super::wire::cpb;
 use crate::peer::TlsFiles;
 use crate::{Chain, ConsensusError};
@@ -70,6 +73,7 @@ const CAUGHT_QUEUE: usize = 256;
 pub struct BftHandle {
     tasks: tokio::task::JoinSet<crate::Result<()>>,
     caught: Option<mpsc::Receiver<Caught>>,
+    health: Arc<Health>,
 }
 
 impl BftHandle {
@@ -77,6 +81,11 @@ impl BftHandle {
     /// calls get `None`).
     pub fn caught(&mut self) -> Option<mpsc::Receiver<Caught>> {
         self.caught.take()
+    }
+
+    /// The engine's health (height, round, peers), for `status` and the metrics.
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
     }
 
     /// Waits until the engine stops; an error if it failed.
@@ -124,7 +133,14 @@ pub async fn start(
         .serve_with_incoming(crate::accept_nodelay(listener));
     tasks.spawn(async move { server.await.map_err(|e| err("consensus server stopped", e)) });
     let local = Some(settings.listen.ip()).filter(|ip| !ip.is_unspecified());
-    let links = Links::open(&chain, &settings.validator_id, settings.tls.client(), local)?;
+    let health = Arc::new(Health::default());
+    let links = Links::open(
+        &chain,
+        &settings.validator_id,
+        settings.tls.client(),
+        local,
+        health.clone(),
+    )?;
     tasks.spawn(links::gossip(chain.clone(), links.shared(), from_peers));
     let (caught_tx, caught) = mpsc::channel(CAUGHT_QUEUE);
     let engine = Engine::new(chain, key, settings, links, inbox, caught_tx)?;
@@ -133,6 +149,7 @@ pub async fn start(
     Ok(BftHandle {
         tasks,
         caught: Some(caught),
+        health,
     })
 }
 
@@ -156,6 +173,18 @@ pub(super) fn new_core(
         .and_then(|b| Signed::decode(&b))
         .unwrap_or_default();
     let store = chain.store().clone();
+    let log = chain.store().clone();
+    // The next sequence number at a height: after the entries a restart found there.
+    let mut next = (height, wal_entries(chain, height)?.len() as u32);
+    let append: wal::Sink = Box::new(move |h, bytes| {
+        if h != next.0 {
+            next = (h, 0);
+        }
+        log.append_meta(&wal::key(h, next.1), bytes)
+            .map_err(|e| e.to_string())?;
+        next.1 += 1;
+        Ok(())
+    });
     Ok(Core::new(
         chain.chain_id(),
         &settings.validator_id,
@@ -179,7 +208,36 @@ pub(super) fn new_core(
                 .put_meta_batch(&[(SIGNED_KEY, &s.encode())])
                 .map_err(|e| e.to_string())
         }),
-    ))
+    )
+    .with_wal(append))
+}
+
+/// What this node's write-ahead log kept of `height`, in order: the inputs a restart
+/// replays. Stops at an entry that does not decode (with a log line): what precedes it
+/// is still this node's state.
+pub(super) fn wal_entries(chain: &Chain, height: u64) -> crate::Result<Vec<Input<Gov>>> {
+    let mut entries = Vec::new();
+    for kv in chain
+        .store()
+        .scan_prefix(govchain_store::Column::Meta, wal::height_key(height), None)
+    {
+        let (_, bytes) = kv?;
+        match wal::decode(chain.chain_id(), &bytes) {
+            Ok(input) => entries.push(input),
+            Err(e) => {
+                tracing::error!(height, entry = entries.len(), error = %e, "write-ahead log entry unreadable: replaying the entries before it");
+                break;
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// Drops the write-ahead log of the heights below `height` (they are decided).
+pub(super) fn clear_wal_below(chain: &Chain, height: u64) -> crate::Result<()> {
+    Ok(chain
+        .store()
+        .delete_meta_range(wal::PREFIX, &wal::height_key(height))?)
 }
 
 pub(super) fn now_ms() -> u64 {

@@ -10,7 +10,7 @@ use malachite_consensus::{LivenessMsg, SignedConsensusMsg};
 use malachite_types::{NilOrVal, Round, SignedMessage, Timeout, VoteType};
 
 use super::context::{BlockId, Gov, Height, Proposal, Sm2Signature, ValidatorId, Validators, Vote};
-use super::core::{Action, Core};
+use super::core::{Action, Core, Signed};
 
 const CHAIN: &str = "bft-test";
 
@@ -288,4 +288,165 @@ fn an_equivocating_validator_is_caught_and_cannot_forge_a_certificate() {
         signature: key.sign(&bytes).to_bytes().to_vec(),
     });
     assert!(verify_commit(CHAIN, &net.set, 1, &c.block_hash, &forged).is_err());
+}
+
+/// Validator `i`'s signed vote.
+fn vote_of(
+    keys: &[(String, PrivateKey)],
+    i: usize,
+    kind: VoteType,
+    round: u32,
+    block: NilOrVal<BlockId>,
+) -> SignedConsensusMsg<Gov> {
+    let vote = Vote {
+        kind,
+        height: Height(1),
+        round: Round::new(round),
+        block,
+        validator: ValidatorId(keys[i].0.clone()),
+    };
+    let bytes = super::core::vote_sign_bytes(CHAIN, &vote);
+    SignedConsensusMsg::Vote(SignedMessage::new(
+        vote,
+        Sm2Signature(keys[i].1.sign(&bytes).to_bytes()),
+    ))
+}
+
+/// Validator `i`'s signed proposal of `block` at height 1 and `round`.
+fn proposal_of(keys: &[(String, PrivateKey)], i: usize, round: u32, block: BlockId) -> Proposal {
+    Proposal {
+        height: Height(1),
+        round: Round::new(round),
+        block,
+        valid_round: Round::Nil,
+        proposer: ValidatorId(keys[i].0.clone()),
+    }
+}
+
+/// Feeds `core` validator `i`'s proposal and the importer's "valid" for it.
+fn propose_to(
+    core: &mut Core,
+    keys: &[(String, PrivateKey)],
+    i: usize,
+    p: &Proposal,
+) -> Vec<Action> {
+    let bytes = super::core::proposal_sign_bytes(CHAIN, p);
+    let signed = SignedMessage::new(p.clone(), Sm2Signature(keys[i].1.sign(&bytes).to_bytes()));
+    let mut actions = core.receive(SignedConsensusMsg::Proposal(signed)).unwrap();
+    actions.extend(core.proposed(p, true).unwrap());
+    actions
+}
+
+/// The vote of `kind` and `round` a core published among `actions`.
+fn published(actions: &[Action], kind: VoteType, round: u32) -> Option<NilOrVal<BlockId>> {
+    actions.iter().find_map(|a| match a {
+        Action::Publish(SignedConsensusMsg::Vote(v))
+            if v.message.kind == kind && v.message.round == Round::new(round) =>
+        {
+            Some(v.message.block)
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_validator_restarted_mid_height_keeps_its_lock() {
+    use std::sync::{Arc, Mutex};
+    let keys: Vec<(String, PrivateKey)> = (1..=4)
+        .map(|i| (format!("node{i}"), PrivateKey::generate()))
+        .collect();
+    let set = ValidatorSet::new(keys.iter().map(|(id, k)| (id.clone(), k.public_key()))).unwrap();
+    let wal: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let signed: Arc<Mutex<Signed>> = Arc::default();
+    // node1, its log and its guard's record kept where a restart finds them.
+    let node1 = |record: Signed| {
+        let (w, s) = (wal.clone(), signed.clone());
+        Core::new(
+            CHAIN,
+            "node1",
+            keys[0].1.clone(),
+            1,
+            Validators::from_set(&set),
+        )
+        .with_guard(
+            record,
+            Box::new(move |r: &Signed| {
+                *s.lock().unwrap() = r.clone();
+                Ok(())
+            }),
+        )
+        .with_wal(Box::new(move |h, bytes| {
+            assert_eq!(h, 1);
+            w.lock().unwrap().push(bytes.to_vec());
+            Ok(())
+        }))
+    };
+
+    // Round 0: node2 proposes x; node1, node2 and node3 prevote it (a polka), so node1
+    // locks on x and precommits it. The round decides nothing (the precommits of the
+    // others are lost), and node1 crashes.
+    let x = block(1, 0);
+    let mut a = node1(Signed::default());
+    a.start_height(1, Validators::from_set(&set)).unwrap();
+    let mut acts = propose_to(&mut a, &keys, 1, &proposal_of(&keys, 1, 0, x));
+    assert_eq!(
+        published(&acts, VoteType::Prevote, 0),
+        Some(NilOrVal::Val(x))
+    );
+    for i in [1, 2] {
+        acts.extend(
+            a.receive(vote_of(&keys, i, VoteType::Prevote, 0, NilOrVal::Val(x)))
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        published(&acts, VoteType::Precommit, 0),
+        Some(NilOrVal::Val(x))
+    );
+    drop(a);
+    let at_crash = signed.lock().unwrap().clone();
+
+    // Round 1, reached on the nil prevotes of node2 and node4: node3 proposes y.
+    let y = block(1, 1);
+    let round_one = |core: &mut Core| {
+        let mut acts = Vec::new();
+        for i in [1, 3] {
+            acts.extend(
+                core.receive(vote_of(&keys, i, VoteType::Prevote, 1, NilOrVal::Nil))
+                    .unwrap(),
+            );
+        }
+        acts.extend(propose_to(core, &keys, 2, &proposal_of(&keys, 2, 1, y)));
+        published(&acts, VoteType::Prevote, 1)
+    };
+
+    // Restarted with its log replayed, node1 is still locked on x: it prevotes nil.
+    let entries: Vec<_> = wal
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| super::wal::decode(CHAIN, b).unwrap())
+        .collect();
+    assert!(
+        entries.len() >= 5,
+        "the proposal, the verdict and the votes are kept"
+    );
+    let mut b = node1(at_crash.clone());
+    let replayed = b.replay(1, Validators::from_set(&set), &entries).unwrap();
+    assert_eq!(
+        published(&replayed, VoteType::Precommit, 0),
+        Some(NilOrVal::Val(x)),
+        "the precommit is given again, as it was signed"
+    );
+    assert_eq!(
+        round_one(&mut b),
+        Some(NilOrVal::Nil),
+        "node1 keeps its lock on x"
+    );
+
+    // Restarted without its log (the flaw the log fixes), node1 forgets its lock and
+    // prevotes y: with f Byzantine validators, x and y could both be decided.
+    let mut c = node1(at_crash);
+    c.start_height(1, Validators::from_set(&set)).unwrap();
+    assert_eq!(round_one(&mut c), Some(NilOrVal::Val(y)));
 }

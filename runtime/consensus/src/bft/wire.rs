@@ -74,7 +74,7 @@ impl Inbound {
     }
 }
 
-fn hash(bytes: &[u8], what: &str) -> Result<BlockId, String> {
+pub(super) fn hash(bytes: &[u8], what: &str) -> Result<BlockId, String> {
     bytes
         .try_into()
         .map(BlockId)
@@ -123,7 +123,7 @@ fn round(r: Round) -> u32 {
 }
 
 /// A defined round from the wire (`u32::MAX` stands for none in Malachite's `Round`).
-fn wire_round(r: u32) -> Result<Round, String> {
+pub(super) fn wire_round(r: u32) -> Result<Round, String> {
     if r == u32::MAX {
         return Err("round 2^32 - 1 is not a round".into());
     }
@@ -213,7 +213,7 @@ pub(super) fn signature_pb(
     }
 }
 
-fn polka_pb(c: &PolkaCertificate<Gov>) -> cpb::PolkaCertificate {
+pub(super) fn polka_pb(c: &PolkaCertificate<Gov>) -> cpb::PolkaCertificate {
     cpb::PolkaCertificate {
         height: c.height.0,
         round: round(c.round),
@@ -226,7 +226,7 @@ fn polka_pb(c: &PolkaCertificate<Gov>) -> cpb::PolkaCertificate {
     }
 }
 
-fn polka(c: &cpb::PolkaCertificate) -> Result<PolkaCertificate<Gov>, String> {
+pub(super) fn polka(c: &cpb::PolkaCertificate) -> Result<PolkaCertificate<Gov>, String> {
     Ok(PolkaCertificate {
         height: Height(c.height),
         round: wire_round(c.round)?,
