@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use govchain_client::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxsRequest};
+use govchain_client::rpc::{
+    BftHealth, GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxsRequest,
+};
 use govchain_crypto::PublicKey;
 use govchain_proof::commit::{ValidatorSet, verify_commit};
 use govchain_types::pb;
@@ -99,25 +101,25 @@ pub async fn wait_committed(net: &Network, at: usize, hashes: &[[u8; 32]]) {
     }
 }
 
-/// Waits until node `i`'s engine sees peer `peer` as `reachable` (its `status`);
-/// returns the engine's health then.
-pub async fn wait_peer(
-    net: &Network,
-    i: usize,
-    peer: &str,
-    reachable: bool,
-) -> govchain_client::rpc::BftHealth {
+/// Node `i`'s engine health (its `status`).
+pub async fn health(net: &Network, i: usize) -> BftHealth {
+    connect(&net.endpoint(i))
+        .await
+        .unwrap()
+        .get_status(GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .bft
+        .expect("a bft node reports its engine's health")
+}
+
+/// Waits until node `i`'s engine sees peer `peer` as `reachable`; returns the engine's
+/// health then.
+pub async fn wait_peer(net: &Network, i: usize, peer: &str, reachable: bool) -> BftHealth {
     let start = Instant::now();
     loop {
-        let health = connect(&net.endpoint(i))
-            .await
-            .unwrap()
-            .get_status(GetStatusRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .bft
-            .expect("a bft node reports its engine's health");
+        let health = health(net, i).await;
         if health
             .peers
             .iter()

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use govchain_integration_tests::bft::{
-    LIMIT, all_running, commit_anchors, converge, genesis_set, on_all, summary_row, wait_peer,
+    LIMIT, all_running, commit_anchors, converge, genesis_set, health, height, on_all,
+    submit_anchors, summary_row, wait_peer,
 };
 use govchain_integration_tests::{Network, NodeProcess};
 
@@ -81,24 +82,34 @@ async fn a_paused_validator_and_a_restart_of_all_lose_nothing() {
     for round in 0..3 {
         committed.extend(commit_anchors(&net, 3, "tax", &format!("paused-{round}"), 5).await);
     }
-    nodes[1].signal("CONT");
+    // A second one frozen: no quorum, so the height started on these anchors stays
+    // undecided; within the propose timeout (3 s) each validator still running has
+    // logged a proposal or the timeout, and its prevote.
+    nodes[2].signal("STOP");
+    let tip = height(&net, 1).await;
+    submit_anchors(&net, 1, "bank", "cut-short", 3).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(height(&net, 1).await, tip, "decided without a quorum");
     // Every validator killed at once, then started again on its stored chain: what was
-    // committed is there, and the chain goes on (each one's signing record keeps it from
-    // signing anything else for a step it signed before the crash).
+    // committed is there, the height cut short resumes from the write-ahead logs (each
+    // validator where it was, its lock included) and the chain goes on; each one's
+    // signing record keeps it from signing anything else for a step it signed before.
     for n in nodes.drain(..) {
         n.kill9();
     }
     for i in 1..=4 {
         nodes.push(NodeProcess::start(&net, i).await.unwrap());
     }
+    let resumed = health(&net, 1).await.resumed_entries;
+    assert!(resumed > 0, "node1 did not resume from its write-ahead log");
     committed.extend(commit_anchors(&net, 2, "civil-affairs", "after", 10).await);
     converge(&net, 1, &[2, 3, 4], &set).await;
     on_all(&net, &[4], &committed).await;
     all_running(&mut nodes);
     summary_row(
-        "crash: one validator frozen (SIGSTOP); all four killed, restarted",
+        "crash: one validator frozen (SIGSTOP); all four killed mid-height, restarted",
         &format!(
-            "{} acknowledged transactions all committed; the chain went on",
+            "{} acknowledged transactions all committed; node1 resumed from {resumed} log entries; the chain went on",
             committed.len()
         ),
     );
