@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use govchain_client::rpc::{
-    BftHealth, GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxsRequest,
+    BftHealth, GetBlockRequest, GetStatusRequest, GetStatusResponse, GetTxRequest, SubmitTxsRequest,
 };
 use govchain_crypto::PublicKey;
 use govchain_proof::commit::{ValidatorSet, verify_commit};
@@ -101,8 +101,8 @@ pub async fn wait_committed(net: &Network, at: usize, hashes: &[[u8; 32]]) {
     }
 }
 
-/// Node `i`'s engine health (its `status`).
-pub async fn health(net: &Network, i: usize) -> BftHealth {
+/// Node `i`'s status.
+async fn status(net: &Network, i: usize) -> GetStatusResponse {
     connect(&net.endpoint(i))
         .await
         .unwrap()
@@ -110,6 +110,12 @@ pub async fn health(net: &Network, i: usize) -> BftHealth {
         .await
         .unwrap()
         .into_inner()
+}
+
+/// Node `i`'s engine health.
+pub async fn health(net: &Network, i: usize) -> BftHealth {
+    status(net, i)
+        .await
         .bft
         .expect("a bft node reports its engine's health")
 }
@@ -137,14 +143,7 @@ pub async fn wait_peer(net: &Network, i: usize, peer: &str, reachable: bool) -> 
 
 /// Node `i`'s height.
 pub async fn height(net: &Network, i: usize) -> u64 {
-    connect(&net.endpoint(i))
-        .await
-        .unwrap()
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .height
+    status(net, i).await.height
 }
 
 /// Node `i`'s blocks from 1 to its tip, by height.

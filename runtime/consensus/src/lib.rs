@@ -100,6 +100,10 @@ pub enum ConsensusError {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, ConsensusError>;
 
+/// What admission made of one transaction: its hash and, when the caller waits, a
+/// receiver of its receipt; or why it was refused.
+pub type Admitted = std::result::Result<(Hash, Option<oneshot::Receiver<pb::Receipt>>), ExecError>;
+
 /// A block that was committed, as announced to subscribers.
 #[derive(Debug)]
 pub struct CommittedBlock {
@@ -142,6 +146,9 @@ pub struct Chain {
     built: Mutex<BuiltBlocks>,
     /// Counts admissions, for tasks other than the block producer that follow them.
     admissions: watch::Sender<u64>,
+    /// The transactions this node's clients submitted, in admission order, for the
+    /// task that passes them on to the peers; `None` while no task does (solo).
+    outbox: Mutex<Option<Vec<(Hash, pb::SignedTx)>>>,
 }
 
 impl Chain {
@@ -206,6 +213,7 @@ impl Chain {
             store,
             built: Mutex::new(BuiltBlocks::default()),
             admissions: watch::channel(0).0,
+            outbox: Mutex::new(None),
         }))
     }
 
@@ -254,11 +262,18 @@ impl Chain {
     /// Admits a batch: signatures are verified in parallel on all cores, then the
     /// transactions enter the mempool in the given order. One result per transaction.
     /// With `wait`, each admitted transaction also gets a receiver of its receipt.
-    pub async fn submit(
+    pub async fn submit(self: &Arc<Self>, txs: Vec<pb::SignedTx>, wait: bool) -> Vec<Admitted> {
+        self.admit(txs, wait, true).await
+    }
+
+    /// Admits a batch; `pass_on`: the transactions came from this node's clients, and
+    /// what is admitted goes to the outbox (in the order the mempool took it).
+    async fn admit(
         self: &Arc<Self>,
         txs: Vec<pb::SignedTx>,
         wait: bool,
-    ) -> Vec<std::result::Result<(Hash, Option<oneshot::Receiver<pb::Receipt>>), ExecError>> {
+        pass_on: bool,
+    ) -> Vec<Admitted> {
         let this = self.clone();
         let (tx, rx) = oneshot::channel();
         self.verify_pool.spawn(move || {
@@ -276,6 +291,9 @@ impl Chain {
         let mut admitted = false;
         {
             let mut mempool = self.mempool.lock();
+            let mut outbox = self.outbox.lock();
+            let outbox = outbox.as_mut().filter(|_| pass_on);
+            let mut passed = Vec::new();
             for c in checked {
                 out.push(c.and_then(|v| {
                     let hash = v.hash;
@@ -292,6 +310,7 @@ impl Chain {
                     let committed = self
                         .admission
                         .committed_nonce(&v.body.sender, &v.body.operator)?;
+                    let copy = outbox.is_some().then(|| v.tx.clone());
                     mempool.insert(v, committed)?;
                     // Only once admitted: a resubmitted duplicate must not replace (and
                     // so close) the first client's wait.
@@ -301,8 +320,12 @@ impl Chain {
                         r
                     });
                     admitted = true;
+                    passed.extend(copy.map(|t| (hash, t)));
                     Ok((hash, receiver))
                 }));
+            }
+            if let Some(o) = outbox {
+                o.extend(passed);
             }
         }
         if admitted {
@@ -338,13 +361,20 @@ impl Chain {
         }
     }
 
-    /// Copies of the waiting transactions (passed on to the peers).
-    pub fn waiting_txs(&self) -> Vec<(Hash, pb::SignedTx)> {
-        self.mempool
+    /// Starts keeping the transactions this node's clients submit for the task that
+    /// passes them on ([`Chain::take_outbox`]).
+    pub(crate) fn open_outbox(&self) {
+        self.outbox.lock().get_or_insert_with(Vec::new);
+    }
+
+    /// The transactions this node's clients submitted since the last call, in the
+    /// order they were admitted (so each account's nonces are in order).
+    pub(crate) fn take_outbox(&self) -> Vec<(Hash, pb::SignedTx)> {
+        self.outbox
             .lock()
-            .waiting()
-            .map(|t| (t.hash, t.tx.clone()))
-            .collect()
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 }
 
@@ -437,7 +467,10 @@ impl Chain {
     /// Admits transactions a peer passed on; how many were admitted (the rest this node
     /// had already, or refused).
     pub(crate) async fn admit_forwarded(self: &Arc<Self>, txs: Vec<pb::SignedTx>) -> u32 {
-        let admitted = self.submit(txs, false).await;
+        let admitted = self.admit(txs, false, false).await;
+        if let Some(Err(e)) = admitted.iter().find(|r| r.is_err()) {
+            tracing::debug!(error = %e, "a transaction passed on is refused");
+        }
         admitted.iter().filter(|r| r.is_ok()).count() as u32
     }
 }

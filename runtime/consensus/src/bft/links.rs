@@ -7,13 +7,13 @@
 //! committed set: a node governance adds is linked at the next height, one it removes
 //! is unlinked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use govchain_types::Hash;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
@@ -231,53 +231,68 @@ async fn send_loop(
     Ok(())
 }
 
-/// Passes the transactions this node's clients submitted on to every peer, once each
-/// (those that came from a peer are not passed on again: every validator holds them).
-pub(crate) async fn gossip(
-    chain: Arc<Chain>,
-    peers: Peers,
-    from_peers: Arc<Mutex<HashSet<Hash>>>,
-) -> crate::Result<()> {
+/// Most transactions kept for a peer that has not taken them yet: beyond it the oldest
+/// are dropped (a peer down that long gets them in blocks).
+const MAX_OUTBOX: usize = 100_000;
+
+/// Passes the transactions this node's clients submitted on to every peer, once each and
+/// in the order this node admitted them, so that each account's nonces arrive in order
+/// (a peer refuses a nonce ahead of the next one). They are taken at admission: a
+/// transaction this node takes into its own block before the next pass still goes out,
+/// or the same account's later ones would be refused by every peer, and only this node
+/// could propose them. What a peer did not take (down, or a call that failed) is sent
+/// again from there on the next pass.
+pub(crate) async fn gossip(chain: Arc<Chain>, peers: Peers) -> crate::Result<()> {
+    chain.open_outbox();
     let mut admissions = chain.admissions();
-    let mut sent: HashMap<String, HashSet<Hash>> = HashMap::new();
+    // The transactions not yet taken by every peer; `first` is the position of the
+    // front one among all this node passed on, and each peer's entry is where it is.
+    let mut log: VecDeque<(Hash, cpb::ForwardRequest)> = VecDeque::new();
+    let mut first = 0u64;
+    let mut next: HashMap<String, u64> = HashMap::new();
     loop {
         let _ = tokio::time::timeout(Duration::from_millis(500), admissions.changed()).await;
-        let waiting = chain.waiting_txs();
-        let still: HashSet<Hash> = waiting.iter().map(|(h, _)| *h).collect();
-        from_peers.lock().retain(|h| still.contains(h));
-        let own: Vec<_> = {
-            let from_peers = from_peers.lock();
-            waiting
-                .into_iter()
-                .filter(|(h, _)| !from_peers.contains(h))
-                .collect()
-        };
+        log.extend(chain.take_outbox().chunks(FORWARD_BATCH).map(|c| {
+            let req = cpb::ForwardRequest {
+                txs: c.iter().map(|(_, t)| govchain_types::encode(t)).collect(),
+            };
+            (c[0].0, req)
+        }));
         let peers = peers.read().clone();
-        sent.retain(|id, _| peers.iter().any(|p| p.id == *id));
+        next.retain(|id, _| peers.iter().any(|p| p.id == *id));
         let sends = peers.iter().map(|p| {
-            let done = sent.remove(&p.id).unwrap_or_default();
-            let fresh: Vec<_> = own.iter().filter(|(h, _)| !done.contains(h)).collect();
+            let at = next.get(&p.id).copied().unwrap_or(first).max(first);
+            let batches: Vec<cpb::ForwardRequest> = log
+                .iter()
+                .skip((at - first) as usize)
+                .map(|(_, r)| r.clone())
+                .collect();
             let mut client = p.client.clone();
             async move {
-                let mut done = done;
-                for batch in fresh.chunks(FORWARD_BATCH) {
-                    let req = cpb::ForwardRequest {
-                        txs: batch
-                            .iter()
-                            .map(|(_, t)| govchain_types::encode(t))
-                            .collect(),
-                    };
+                let mut at = at;
+                for req in batches {
+                    let n = req.txs.len();
+                    let began = std::time::Instant::now();
                     match tokio::time::timeout(Duration::from_secs(2), client.forward(req)).await {
-                        Ok(Ok(_)) => done.extend(batch.iter().map(|(h, _)| *h)),
+                        Ok(Ok(_)) => {
+                            tracing::debug!(peer = %p.id, txs = n, ms = began.elapsed().as_millis() as u64, "passed transactions on");
+                            at += 1;
+                        }
                         _ => break,
                     }
                 }
-                (p.id.clone(), done)
+                (p.id.clone(), at)
             }
         });
-        for (id, mut done) in futures::future::join_all(sends).await {
-            done.retain(|h| still.contains(h));
-            sent.insert(id, done);
+        for (id, at) in futures::future::join_all(sends).await {
+            next.insert(id, at);
         }
+        // What every peer took is forgotten, and the oldest beyond the cap.
+        let end = first + log.len() as u64;
+        let low = next.values().copied().min().unwrap_or(end);
+        let cap = end.saturating_sub((MAX_OUTBOX / FORWARD_BATCH) as u64);
+        let keep_from = low.max(cap).max(first);
+        log.drain(..(keep_from - first) as usize);
+        first = keep_from;
     }
 }

@@ -9,7 +9,6 @@
 //! A height starts when there is something to order (a waiting transaction, or a peer's
 //! message for it): an idle chain makes no empty blocks.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +19,6 @@ use govchain_proof::evidence::{Offence, check_evidence};
 use govchain_types::pb;
 use malachite_consensus::Input;
 use malachite_types::LinearTimeouts;
-use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tonic::transport::Server;
 
@@ -112,20 +110,16 @@ pub async fn start(
     super::byzantine::fault();
     let mut tasks = tokio::task::JoinSet::new();
     let (inbox_tx, inbox) = mpsc::channel(16_384);
-    let from_peers = Arc::new(Mutex::new(HashSet::new()));
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| err(&format!("binding consensus address {}", settings.listen), e))?;
     let addr = listener
         .local_addr()
         .map_err(|e| err("consensus address", e))?;
-    let service = cpb::consensus_server::ConsensusServer::new(ConsensusService::new(
-        chain.clone(),
-        inbox_tx,
-        from_peers.clone(),
-    ))
-    .max_decoding_message_size(MAX_MESSAGE)
-    .max_encoding_message_size(MAX_MESSAGE);
+    let service =
+        cpb::consensus_server::ConsensusServer::new(ConsensusService::new(chain.clone(), inbox_tx))
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
     let server = Server::builder()
         .tls_config(settings.tls.server())
         .map_err(|e| err("consensus TLS", e))?
@@ -141,7 +135,7 @@ pub async fn start(
         local,
         health.clone(),
     )?;
-    tasks.spawn(links::gossip(chain.clone(), links.shared(), from_peers));
+    tasks.spawn(links::gossip(chain.clone(), links.shared()));
     let (caught_tx, caught) = mpsc::channel(CAUGHT_QUEUE);
     let engine = Engine::new(chain, key, settings, links, inbox, caught_tx)?;
     tasks.spawn(engine.run());

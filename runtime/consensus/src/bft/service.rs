@@ -5,11 +5,9 @@
 //! messages are dropped with a log line naming the peer; nothing a peer sends can stop
 //! this node.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use govchain_types::Hash;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
@@ -29,23 +27,16 @@ pub(crate) struct ConsensusService {
     pub(crate) gate: PeerGate,
     /// To the engine: (sender's node id, message).
     pub(crate) inbox: mpsc::Sender<(String, Inbound)>,
-    /// Transactions received from peers (not passed on again).
-    pub(crate) from_peers: Arc<Mutex<HashSet<Hash>>>,
     /// When a drop was last logged, per peer (to log, not flood).
     dropped: Mutex<std::collections::HashMap<String, Instant>>,
 }
 
 impl ConsensusService {
-    pub(crate) fn new(
-        chain: Arc<Chain>,
-        inbox: mpsc::Sender<(String, Inbound)>,
-        from_peers: Arc<Mutex<HashSet<Hash>>>,
-    ) -> Self {
+    pub(crate) fn new(chain: Arc<Chain>, inbox: mpsc::Sender<(String, Inbound)>) -> Self {
         ConsensusService {
             chain,
             gate: PeerGate::default(),
             inbox,
-            from_peers,
             dropped: Mutex::default(),
         }
     }
@@ -119,11 +110,10 @@ impl cpb::consensus_server::Consensus for ConsensusService {
             self.drop_message(&peer, &e);
             Status::invalid_argument(e)
         })?;
-        // Recorded before admission: the gossip task must not pass them back.
-        self.from_peers
-            .lock()
-            .extend(txs.iter().map(|t| govchain_crypto::sm3(&t.body)));
+        // Not passed on again: every peer gets them from the node they were submitted to.
+        let n = txs.len();
         let admitted = self.chain.admit_forwarded(txs).await;
+        tracing::debug!(%peer, txs = n, admitted, "admitted transactions passed on");
         Ok(Response::new(cpb::ForwardResponse { admitted }))
     }
 
