@@ -363,13 +363,13 @@ impl Chain {
 
     /// Starts keeping the transactions this node's clients submit for the task that
     /// passes them on ([`Chain::take_outbox`]).
-    pub(crate) fn open_outbox(&self) {
+    pub fn open_outbox(&self) {
         self.outbox.lock().get_or_insert_with(Vec::new);
     }
 
     /// The transactions this node's clients submitted since the last call, in the
     /// order they were admitted (so each account's nonces are in order).
-    pub(crate) fn take_outbox(&self) -> Vec<(Hash, pb::SignedTx)> {
+    pub fn take_outbox(&self) -> Vec<(Hash, pb::SignedTx)> {
         self.outbox
             .lock()
             .as_mut()
@@ -466,7 +466,7 @@ pub(crate) fn decode_forwarded(raw: &[Vec<u8>]) -> std::result::Result<Vec<pb::S
 impl Chain {
     /// Admits transactions a peer passed on; how many were admitted (the rest this node
     /// had already, or refused).
-    pub(crate) async fn admit_forwarded(self: &Arc<Self>, txs: Vec<pb::SignedTx>) -> u32 {
+    pub async fn admit_forwarded(self: &Arc<Self>, txs: Vec<pb::SignedTx>) -> u32 {
         let admitted = self.admit(txs, false, false).await;
         if let Some(Err(e)) = admitted.iter().find(|r| r.is_err()) {
             tracing::debug!(error = %e, "a transaction passed on is refused");

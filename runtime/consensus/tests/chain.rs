@@ -886,3 +886,43 @@ async fn a_follower_commits_a_leader_block_with_a_transaction_expired_on_arrival
     }
     assert_eq!(follower.tip().hash, f.chain.tip().hash);
 }
+
+/// What a node's clients submit is passed on in admission order even when the node takes
+/// some of it into a block of its own first: a peer refuses a nonce ahead of the next
+/// one, so passing on only what still waits left every later transaction of the account
+/// refused by every peer, and only this node could propose them.
+#[tokio::test]
+async fn transactions_are_passed_on_in_order_even_once_taken_into_a_block() {
+    let f = fixture();
+    let peer_dir = tempfile::tempdir().unwrap();
+    let peer = open(peer_dir.path(), &f.genesis);
+    f.chain.open_outbox();
+    peer.open_outbox();
+    let txs: Vec<pb::SignedTx> = (0..5)
+        .map(|n| tx(&f.tax, "tax", "test", n, &format!("o{n}")))
+        .collect();
+    for r in f.chain.submit(txs.clone(), false).await {
+        r.unwrap();
+    }
+    // This node builds on the first two before the next pass.
+    assert_eq!(f.chain.take_pending(2).len(), 2);
+    let out: Vec<pb::SignedTx> = f.chain.take_outbox().into_iter().map(|(_, t)| t).collect();
+    assert_eq!(out, txs, "all five, in admission order");
+    assert_eq!(
+        peer.admit_forwarded(out).await,
+        5,
+        "the peer takes all five"
+    );
+    assert!(f.chain.take_outbox().is_empty(), "each is passed on once");
+    assert!(
+        peer.take_outbox().is_empty(),
+        "what came from a peer is not passed on again"
+    );
+    // A refused transaction is not passed on.
+    assert!(
+        submit_one(&f.chain, tx(&f.tax, "tax", "test", 9, "gap"))
+            .await
+            .is_err()
+    );
+    assert!(f.chain.take_outbox().is_empty());
+}
