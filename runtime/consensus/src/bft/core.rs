@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use govchain_crypto::fastverify::{DEFAULT_KEY_WINDOW, KeyTables};
 use govchain_crypto::{PrivateKey, PublicKey, Signature};
 use govchain_proof::commit::{proposal_bytes, verify_commit, vote_bytes};
 use govchain_types::pb;
@@ -14,15 +15,14 @@ use malachite_consensus::{
     Params, ProposedValue, Resumable, Resume, SignedConsensusMsg, State, ValuePayload, process,
 };
 use malachite_types::{
-    BoxError, CertificateError, CommitCertificate, LinearTimeouts, NilOrVal, PolkaCertificate,
-    Round, RoundCertificate, RoundCertificateType, SignedMessage, ThresholdParams, Timeout,
-    Timeouts, Validity, ValueOrigin, VoteType,
+    BoxError, CertificateError, CommitCertificate, LinearTimeouts, NilOrVal, Round, SignedMessage,
+    ThresholdParams, Timeout, Timeouts, Validity, ValueOrigin, VoteType,
 };
 
 use super::context::{BlockId, Gov, Height, Proposal, Sm2Signature, ValidatorId, Validators, Vote};
 use super::guard::Guard;
 pub use super::guard::{Persist, Signed};
-use super::{wal, wire};
+use super::{certs, wal, wire};
 
 /// What the node's task must do for the core.
 #[derive(Debug, Clone)]
@@ -290,8 +290,14 @@ fn round(r: Round) -> u32 {
     r.as_u32().unwrap_or(u32::MAX)
 }
 
-fn verifies(key: &PublicKey, bytes: &[u8], sig: &Sm2Signature) -> bool {
-    Signature::from_slice(&sig.0).is_ok_and(|s| key.verify(bytes, &s).is_ok())
+/// Verification tables of the validators' keys (the keys come from the validator set,
+/// never from a message): a vote verifies 3–4 times faster than with the generic
+/// verifier, for 37 KiB per validator, and every height verifies each validator's votes.
+static VOTE_KEYS: std::sync::LazyLock<KeyTables> =
+    std::sync::LazyLock::new(|| KeyTables::new(4 << 20, DEFAULT_KEY_WINDOW));
+
+pub(super) fn verifies(key: &PublicKey, bytes: &[u8], sig: &Sm2Signature) -> bool {
+    Signature::from_slice(&sig.0).is_ok_and(|s| VOTE_KEYS.prepare(key).verify(bytes, &s).is_ok())
 }
 
 /// What the effects of a step are answered with.
@@ -411,10 +417,10 @@ impl Host<'_> {
                 r.resume_with(checked)
             }
             Effect::VerifyPolkaCertificate(cert, set, _, r) => {
-                r.resume_with(check_polka(chain_id, &cert, &set))
+                r.resume_with(certs::check_polka(chain_id, &cert, &set))
             }
             Effect::VerifyRoundCertificate(cert, set, _, r) => {
-                r.resume_with(check_round(chain_id, &cert, &set))
+                r.resume_with(certs::check_round(chain_id, &cert, &set))
             }
             // Vote extensions are not used: a certificate that carries them is refused.
             Effect::VerifyExtendedCommitCertificate(_, _, _, _, r) => {
@@ -466,119 +472,6 @@ fn decided(
             .map(|kind| pb::Evidence { kind: Some(kind) })
             .collect(),
     }
-}
-
-/// More than 2/3 of `set` (each validator has power 1).
-fn quorum(set: &Validators) -> u64 {
-    set.set().quorum() as u64
-}
-
-/// More than 1/3 of `set`: at least one honest validator.
-fn honest(set: &Validators) -> u64 {
-    use malachite_types::ValidatorSet;
-    set.count() as u64 / 3 + 1
-}
-
-/// Checks votes of one height and round: each a valid signature of a distinct
-/// validator of `set`, together at least `needed`.
-#[expect(
-    clippy::result_large_err,
-    reason = "the certificate check answers Malachite with its own error type"
-)]
-fn check_votes<'a>(
-    chain_id: &str,
-    height: Height,
-    round: Round,
-    set: &Validators,
-    votes: impl Iterator<
-        Item = (
-            VoteType,
-            NilOrVal<BlockId>,
-            &'a ValidatorId,
-            &'a Sm2Signature,
-        ),
-    >,
-    needed: u64,
-) -> Result<(), CertificateError<Gov>> {
-    use malachite_types::ValidatorSet;
-    let mut seen = std::collections::BTreeSet::new();
-    for (kind, block, who, sig) in votes {
-        let v = set
-            .get_by_address(who)
-            .ok_or_else(|| CertificateError::UnknownValidator(who.clone()))?;
-        if !seen.insert(who.clone()) {
-            return Err(CertificateError::DuplicateVote(who.clone()));
-        }
-        let vote = Vote {
-            kind,
-            height,
-            round,
-            block,
-            validator: who.clone(),
-        };
-        if !verifies(&v.key, &vote_sign_bytes(chain_id, &vote), sig) {
-            return Err(CertificateError::VerificationError(Some(BoxError(
-                format!("the vote of '{who}' does not verify").into(),
-            ))));
-        }
-    }
-    let signed = seen.len() as u64;
-    if signed < needed {
-        return Err(CertificateError::NotEnoughVotingPower {
-            signed,
-            total: set.count() as u64,
-            expected: needed,
-        });
-    }
-    Ok(())
-}
-
-#[expect(
-    clippy::result_large_err,
-    reason = "the certificate check answers Malachite with its own error type"
-)]
-fn check_polka(
-    chain_id: &str,
-    cert: &PolkaCertificate<Gov>,
-    set: &Validators,
-) -> Result<(), CertificateError<Gov>> {
-    let votes = cert.polka_signatures.iter().map(|s| {
-        (
-            VoteType::Prevote,
-            NilOrVal::Val(cert.value_id),
-            &s.address,
-            &s.signature,
-        )
-    });
-    check_votes(chain_id, cert.height, cert.round, set, votes, quorum(set))
-}
-
-#[expect(
-    clippy::result_large_err,
-    reason = "the certificate check answers Malachite with its own error type"
-)]
-fn check_round(
-    chain_id: &str,
-    cert: &RoundCertificate<Gov>,
-    set: &Validators,
-) -> Result<(), CertificateError<Gov>> {
-    let needed = match cert.cert_type {
-        RoundCertificateType::Skip => honest(set),
-        RoundCertificateType::Precommit => quorum(set),
-    };
-    if cert.cert_type == RoundCertificateType::Precommit
-        && let Some(s) = cert
-            .round_signatures
-            .iter()
-            .find(|s| s.vote_type != VoteType::Precommit)
-    {
-        return Err(CertificateError::InvalidVoteType(s.address.clone()));
-    }
-    let votes = cert
-        .round_signatures
-        .iter()
-        .map(|s| (s.vote_type, s.value_id, &s.address, &s.signature));
-    check_votes(chain_id, cert.height, cert.round, set, votes, needed)
 }
 
 /// Malachite's commit certificate as blocks carry it.

@@ -16,6 +16,7 @@
 #[cfg(feature = "byzantine")]
 mod byzantine;
 mod catchup;
+mod certs;
 pub mod context;
 pub mod core;
 mod engine;
