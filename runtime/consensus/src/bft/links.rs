@@ -12,7 +12,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use govchain_types::Hash;
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -245,19 +244,21 @@ const MAX_OUTBOX: usize = 100_000;
 pub(crate) async fn gossip(chain: Arc<Chain>, peers: Peers) -> crate::Result<()> {
     chain.open_outbox();
     let mut admissions = chain.admissions();
-    // The transactions not yet taken by every peer; `first` is the position of the
-    // front one among all this node passed on, and each peer's entry is where it is.
-    let mut log: VecDeque<(Hash, cpb::ForwardRequest)> = VecDeque::new();
+    // The calls not yet taken by every peer, and the transactions in them; `first` is
+    // the position of the front call among all this node made, and each peer's entry
+    // is where it is.
+    let mut log: VecDeque<cpb::ForwardRequest> = VecDeque::new();
+    let mut held = 0usize;
     let mut first = 0u64;
     let mut next: HashMap<String, u64> = HashMap::new();
     loop {
         let _ = tokio::time::timeout(Duration::from_millis(500), admissions.changed()).await;
-        log.extend(chain.take_outbox().chunks(FORWARD_BATCH).map(|c| {
-            let req = cpb::ForwardRequest {
+        for c in chain.take_outbox().chunks(FORWARD_BATCH) {
+            held += c.len();
+            log.push_back(cpb::ForwardRequest {
                 txs: c.iter().map(|(_, t)| govchain_types::encode(t)).collect(),
-            };
-            (c[0].0, req)
-        }));
+            });
+        }
         let peers = peers.read().clone();
         next.retain(|id, _| peers.iter().any(|p| p.id == *id));
         let sends = peers.iter().map(|p| {
@@ -265,7 +266,7 @@ pub(crate) async fn gossip(chain: Arc<Chain>, peers: Peers) -> crate::Result<()>
             let batches: Vec<cpb::ForwardRequest> = log
                 .iter()
                 .skip((at - first) as usize)
-                .map(|(_, r)| r.clone())
+                .cloned()
                 .collect();
             let mut client = p.client.clone();
             async move {
@@ -288,11 +289,15 @@ pub(crate) async fn gossip(chain: Arc<Chain>, peers: Peers) -> crate::Result<()>
             next.insert(id, at);
         }
         // What every peer took is forgotten, and the oldest beyond the cap.
-        let end = first + log.len() as u64;
-        let low = next.values().copied().min().unwrap_or(end);
-        let cap = end.saturating_sub((MAX_OUTBOX / FORWARD_BATCH) as u64);
-        let keep_from = low.max(cap).max(first);
-        log.drain(..(keep_from - first) as usize);
-        first = keep_from;
+        let low = next
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(first + log.len() as u64);
+        while first < low || held > MAX_OUTBOX {
+            let Some(req) = log.pop_front() else { break };
+            held -= req.txs.len();
+            first += 1;
+        }
     }
 }
