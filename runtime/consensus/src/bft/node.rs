@@ -168,8 +168,13 @@ pub(super) fn new_core(
         .unwrap_or_default();
     let store = chain.store().clone();
     let log = chain.store().clone();
-    // The next sequence number at a height: after the entries a restart found there.
-    let mut next = (height, wal_entries(chain, height)?.len() as u32);
+    // The next sequence number at a height: after every entry a restart found there
+    // (counted, not decoded: the engine decodes them once, to replay them).
+    let kept = chain
+        .store()
+        .scan_prefix(govchain_store::Column::Meta, wal::height_key(height), None)
+        .count();
+    let mut next = (height, kept as u32);
     let append: wal::Sink = Box::new(move |h, bytes| {
         if h != next.0 {
             next = (h, 0);
