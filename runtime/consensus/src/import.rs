@@ -197,11 +197,14 @@ impl Chain {
             .map(|t| govchain_crypto::sm3(&t.body))
             .collect();
         self.check_new(h.height, &hashes)?;
-        let known = self.mempool.lock().find(&hashes.iter().copied().collect());
         let txs: Vec<VerifiedTx> = self
             .verify_pool
             .install(|| {
                 use rayon::prelude::*;
+                // Looked up once the pool runs this, after the admissions queued before
+                // it: transactions passed on to this node are then in the mempool, not
+                // verified a second time here.
+                let known = self.mempool.lock().find(&hashes.iter().copied().collect());
                 let pairs: Vec<_> = sealed.block.txs.iter().zip(&hashes).collect();
                 pairs
                     .par_chunks(VERIFY_BATCH)

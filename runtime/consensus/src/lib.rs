@@ -279,12 +279,30 @@ impl Chain {
         self.verify_pool.spawn(move || {
             use rayon::prelude::*;
             let next_height = this.tip.read().header.height + 1;
-            let checked: Vec<_> = txs
+            // A transaction this node already holds or committed (a peer passed it on
+            // after a block carried it here) is a duplicate: answered without its
+            // signatures verified a second time.
+            let held = this.held(&txs);
+            let fresh: Vec<pb::SignedTx> = txs
+                .into_iter()
+                .zip(&held)
+                .filter(|(_, h)| h.is_none())
+                .map(|(t, _)| t)
+                .collect();
+            let mut checked = fresh
                 .into_par_iter()
                 .chunks(VERIFY_BATCH)
                 .flat_map_iter(|c| this.admission.check_batch(c, next_height))
+                .collect::<Vec<_>>()
+                .into_iter();
+            let all: Vec<_> = held
+                .into_iter()
+                .map(|h| match h {
+                    Some(err) => Err(err),
+                    None => checked.next().expect("one result per fresh transaction"),
+                })
                 .collect();
-            let _ = tx.send(checked);
+            let _ = tx.send(all);
         });
         let checked = rx.await.unwrap_or_default();
         let mut out = Vec::with_capacity(checked.len());
@@ -333,6 +351,26 @@ impl Chain {
             self.admissions.send_modify(|n| *n += 1);
         }
         out
+    }
+
+    /// For each transaction, the error it gets if this node already holds it in the
+    /// mempool or committed it (`None`: not seen, or unreadable: admission judges it).
+    fn held(&self, txs: &[pb::SignedTx]) -> Vec<Option<ExecError>> {
+        let hashes: Vec<Hash> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
+        let mempool = self.mempool.lock();
+        hashes
+            .iter()
+            .map(|h| match self.store.has_tx(h) {
+                Ok(false) if !mempool.holds(h) => None,
+                Ok(_) => Some(
+                    TxError::Duplicate {
+                        tx_hash: HashHex(h).to_string(),
+                    }
+                    .into(),
+                ),
+                Err(e) => Some(ExecError::from(NodeError::new(e))),
+            })
+            .collect()
     }
 
     /// Memory and counts of admission's SM2 verification tables.

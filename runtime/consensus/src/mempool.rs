@@ -164,6 +164,11 @@ impl Mempool {
         self.queue.iter()
     }
 
+    /// Whether `hash` is held (waiting, or taken into a block not committed yet).
+    pub fn holds(&self, hash: &Hash) -> bool {
+        self.held.contains_key(hash)
+    }
+
     /// Copies of the waiting transactions whose hashes are in `wanted`.
     pub fn find(&self, wanted: &HashSet<Hash>) -> HashMap<Hash, VerifiedTx> {
         self.queue

@@ -183,10 +183,13 @@ async fn admission_rejects_with_stable_codes_and_writes_nothing() {
     assert_eq!(code(c, good.clone()).await, ErrorCode::DuplicateTx);
     assert_eq!(c.mempool_len(), 1);
 
-    // After it commits, replaying it is refused too.
+    // After it commits, replaying it is refused too (the same bytes: a duplicate;
+    // another transaction with its nonce: a replayed nonce).
     let txs = c.take_pending(10);
     c.produce_block(txs, 2_000, "node1", &f.validator).unwrap();
-    assert_eq!(code(c, good).await, ErrorCode::NonceReplayed);
+    assert_eq!(code(c, good).await, ErrorCode::DuplicateTx);
+    let same_nonce = tx(&f.tax, "tax", "test", 0, "other");
+    assert_eq!(code(c, same_nonce).await, ErrorCode::NonceReplayed);
 
     // At height 2 a transaction that expired at height 1 is refused.
     let mut late = tx(&f.tax, "tax", "test", 1, "late");
@@ -925,4 +928,46 @@ async fn transactions_are_passed_on_in_order_even_once_taken_into_a_block() {
             .is_err()
     );
     assert!(f.chain.take_outbox().is_empty());
+}
+
+/// Signature verifications a chain's admission has made with per-key tables (each
+/// looks up or builds its signer's table).
+fn verifications(chain: &Chain) -> u64 {
+    let s = chain.key_table_stats();
+    s.hits + s.builds
+}
+
+/// A transaction passed on again after a block carried it here, or while this node
+/// still holds it, is a duplicate: its signatures are not verified a second time.
+#[tokio::test]
+async fn a_transaction_this_node_holds_or_committed_is_not_verified_again() {
+    let f = fixture();
+    let peer_dir = tempfile::tempdir().unwrap();
+    let peer = open(peer_dir.path(), &f.genesis);
+    let held = tx(&f.tax, "tax", "test", 0, "held");
+    assert_eq!(peer.admit_forwarded(vec![held.clone()]).await, 1);
+    let before = verifications(&peer);
+    assert!(before > 0, "admission verified it with a table");
+    assert_eq!(peer.admit_forwarded(vec![held]).await, 0);
+    assert_eq!(verifications(&peer), before, "held: not verified again");
+
+    // A block carries the leader's next transaction to the peer before it is passed on.
+    let carried = tx(&f.bank, "bank", "test", 0, "carried");
+    submit_one(&f.chain, carried.clone()).await.unwrap();
+    let txs = f.chain.take_pending(10);
+    f.chain
+        .produce_block(txs, 2_000, "node1", &f.validator)
+        .unwrap();
+    let block1 = f.chain.store().block(1).unwrap().unwrap();
+    peer.apply_block(&block1, Some("node1"), vec![]).unwrap();
+    let after_block = verifications(&peer);
+    assert!(after_block > before, "the block's transaction was verified once");
+    assert_eq!(peer.admit_forwarded(vec![carried.clone()]).await, 0);
+    assert_eq!(
+        verifications(&peer),
+        after_block,
+        "committed: not verified again"
+    );
+    let err = submit_one(&peer, carried).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::DuplicateTx, "{err}");
 }
