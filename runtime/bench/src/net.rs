@@ -118,18 +118,22 @@ impl LocalNet {
     }
 
     /// Waits until the nodes together use under a tenth of a core over half a second
-    /// (their custodians have released every share), at most `limit`.
-    pub(crate) async fn wait_idle(&self, limit: Duration) {
+    /// (their custodians have released every share), at most `limit`; returns when that
+    /// quiet half second began.
+    pub(crate) async fn wait_idle(&self, limit: Duration) -> Instant {
         let deadline = Instant::now() + limit;
         let mut before = self.cpu_seconds().iter().sum::<f64>();
-        while Instant::now() < deadline {
+        let mut since = Instant::now();
+        while since < deadline {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let now = self.cpu_seconds().iter().sum::<f64>();
             if now - before < 0.05 {
-                return;
+                break;
             }
             before = now;
+            since = Instant::now();
         }
+        since
     }
 
     /// `r`, or its error followed by what each node shows: whether it still runs, and

@@ -961,7 +961,10 @@ async fn a_transaction_this_node_holds_or_committed_is_not_verified_again() {
     let block1 = f.chain.store().block(1).unwrap().unwrap();
     peer.apply_block(&block1, Some("node1"), vec![]).unwrap();
     let after_block = verifications(&peer);
-    assert!(after_block > before, "the block's transaction was verified once");
+    assert!(
+        after_block > before,
+        "the block's transaction was verified once"
+    );
     assert_eq!(peer.admit_forwarded(vec![carried.clone()]).await, 0);
     assert_eq!(
         verifications(&peer),
