@@ -1,13 +1,11 @@
 //! The client side: one link per peer carries this node's consensus messages in the
 //! order they were sent (batched, over mutual TLS to the certificate of the node id the
-//! chain registers), and transactions this node's clients submitted are passed on to
-//! every peer once, so whichever validator proposes next holds them. A peer that is down
+//! chain registers); transactions go over the same clients (`pass_on.rs`). A peer that is down
 //! loses what was sent meanwhile: consensus recovers it with its timeouts, round
 //! synchronisation and catch-up, so nothing waits for a peer. The links follow the
 //! committed set: a node governance adds is linked at the next height, one it removes
 //! is unlinked.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +24,6 @@ pub(crate) const MAX_MESSAGE: usize = 64 << 20;
 const QUEUE: usize = 4096;
 /// Messages sent in one call.
 const BATCH: usize = 256;
-/// Transactions passed on in one call.
-const FORWARD_BATCH: usize = 512;
 
 /// A gRPC client of a peer's `Consensus` service at `addr`, whose certificate must name
 /// node `id`.
@@ -54,7 +50,7 @@ pub(crate) fn connect(
 #[derive(Debug, Clone)]
 pub(crate) struct Peer {
     pub(crate) id: String,
-    addr: String,
+    pub(crate) addr: String,
     pub(crate) client: ConsensusClient<Channel>,
     queue: mpsc::Sender<cpb::Message>,
 }
@@ -228,76 +224,4 @@ async fn send_loop(
         }
     }
     Ok(())
-}
-
-/// Most transactions kept for a peer that has not taken them yet: beyond it the oldest
-/// are dropped (a peer down that long gets them in blocks).
-const MAX_OUTBOX: usize = 100_000;
-
-/// Passes the transactions this node's clients submitted on to every peer, once each and
-/// in the order this node admitted them, so that each account's nonces arrive in order
-/// (a peer refuses a nonce ahead of the next one). They are taken at admission: a
-/// transaction this node takes into its own block before the next pass still goes out,
-/// or the same account's later ones would be refused by every peer, and only this node
-/// could propose them. What a peer did not take (down, or a call that failed) is sent
-/// again from there on the next pass.
-pub(crate) async fn gossip(chain: Arc<Chain>, peers: Peers) -> crate::Result<()> {
-    chain.open_outbox();
-    let mut admissions = chain.admissions();
-    // The calls not yet taken by every peer, and the transactions in them; `first` is
-    // the position of the front call among all this node made, and each peer's entry
-    // is where it is.
-    let mut log: VecDeque<cpb::ForwardRequest> = VecDeque::new();
-    let mut held = 0usize;
-    let mut first = 0u64;
-    let mut next: HashMap<String, u64> = HashMap::new();
-    loop {
-        let _ = tokio::time::timeout(Duration::from_millis(500), admissions.changed()).await;
-        for c in chain.take_outbox().chunks(FORWARD_BATCH) {
-            held += c.len();
-            log.push_back(cpb::ForwardRequest {
-                txs: c.iter().map(|(_, t)| govchain_types::encode(t)).collect(),
-            });
-        }
-        let peers = peers.read().clone();
-        next.retain(|id, _| peers.iter().any(|p| p.id == *id));
-        let sends = peers.iter().map(|p| {
-            let at = next.get(&p.id).copied().unwrap_or(first).max(first);
-            let batches: Vec<cpb::ForwardRequest> = log
-                .iter()
-                .skip((at - first) as usize)
-                .cloned()
-                .collect();
-            let mut client = p.client.clone();
-            async move {
-                let mut at = at;
-                for req in batches {
-                    let n = req.txs.len();
-                    let began = std::time::Instant::now();
-                    match tokio::time::timeout(Duration::from_secs(2), client.forward(req)).await {
-                        Ok(Ok(_)) => {
-                            tracing::debug!(peer = %p.id, txs = n, ms = began.elapsed().as_millis() as u64, "passed transactions on");
-                            at += 1;
-                        }
-                        _ => break,
-                    }
-                }
-                (p.id.clone(), at)
-            }
-        });
-        for (id, at) in futures::future::join_all(sends).await {
-            next.insert(id, at);
-        }
-        // What every peer took is forgotten, and the oldest beyond the cap.
-        let low = next
-            .values()
-            .copied()
-            .min()
-            .unwrap_or(first + log.len() as u64);
-        while first < low || held > MAX_OUTBOX {
-            let Some(req) = log.pop_front() else { break };
-            held -= req.txs.len();
-            first += 1;
-        }
-    }
 }

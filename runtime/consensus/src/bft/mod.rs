@@ -24,6 +24,7 @@ mod guard;
 mod health;
 mod links;
 mod node;
+mod pass_on;
 mod propose;
 mod service;
 pub mod wal;

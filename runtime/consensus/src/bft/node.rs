@@ -26,10 +26,10 @@ use super::context::{Gov, Validators};
 use super::core::{Core, Signed};
 use super::engine::Engine;
 use super::health::Health;
-use super::links::{self, Links, MAX_MESSAGE};
+use super::links::{Links, MAX_MESSAGE};
 use super::service::ConsensusService;
-use super::wal;
 use super::wire::cpb;
+use super::{pass_on, wal};
 use crate::peer::TlsFiles;
 use crate::{Chain, ConsensusError};
 
@@ -135,7 +135,7 @@ pub async fn start(
         local,
         health.clone(),
     )?;
-    tasks.spawn(links::gossip(chain.clone(), links.shared()));
+    tasks.spawn(pass_on::gossip(chain.clone(), links.shared()));
     let (caught_tx, caught) = mpsc::channel(CAUGHT_QUEUE);
     let engine = Engine::new(chain, key, settings, links, inbox, caught_tx)?;
     tasks.spawn(engine.run());
