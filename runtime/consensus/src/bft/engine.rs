@@ -83,6 +83,10 @@ pub(super) struct Engine {
     pub(super) ahead: Ahead,
     /// What the write-ahead log kept of `height` before a restart, till it is replayed.
     resume: Vec<malachite_consensus::Input<Gov>>,
+    /// The next height, once a validator of the set is there already (it woke this node
+    /// for it, or sent its messages): this node starts it as soon as it gets there, not
+    /// when its own mempool or a later message says so.
+    woken: Option<u64>,
 }
 
 impl Engine {
@@ -123,6 +127,7 @@ impl Engine {
             held: Vec::new(),
             ahead,
             resume,
+            woken: None,
         })
     }
 
@@ -153,6 +158,7 @@ impl Engine {
                     }
                 }
                 () = self.chain.wait_pending(), if !self.started => self.start(true).await?,
+                () = std::future::ready(()), if !self.started && self.woken == Some(self.height) => self.start(false).await?,
                 _ = tick.tick() => self.catch_up(),
                 _ = tip.tick() => self.links.broadcast(&wire::tip_pb(self.height)),
             }
@@ -213,8 +219,12 @@ impl Engine {
         // A wake-up starts this height only, and only from a validator of the set: it
         // says nothing about heights ahead.
         if let Inbound::Wake { height } = msg {
-            if height == self.height && self.set.key(&from).is_some() {
-                self.start(false).await?;
+            if self.set.key(&from).is_some() {
+                if height == self.height {
+                    self.start(false).await?;
+                } else if height == self.height + 1 {
+                    self.woken = Some(height);
+                }
             }
             return Ok(());
         }
@@ -232,6 +242,9 @@ impl Engine {
             // Beyond the next height, this node needs the blocks in between first.
             if h > self.height + 1 {
                 return Ok(());
+            }
+            if self.set.key(&from).is_some() {
+                self.woken = Some(h);
             }
         } else if !self.started {
             self.start(false).await?;
