@@ -139,13 +139,16 @@ mod tests {
 
     use super::{cpb, to_peer};
 
+    /// What each peer took: its name, the call's tag, when.
+    type Taken = Arc<Mutex<Vec<(&'static str, u8, Duration)>>>;
+
     /// A peer that does not answer holds up only itself: the other gets every call at
     /// once and in order, and it gets them all, in order, once it answers again.
     #[tokio::test]
     async fn a_peer_that_does_not_answer_holds_up_only_itself() {
         let start = Instant::now();
         let down_until = start + Duration::from_millis(800);
-        let got: Arc<Mutex<Vec<(&str, u8, Duration)>>> = Arc::default();
+        let got: Taken = Arc::default();
         let mut feeds = Vec::new();
         let mut tasks = Vec::new();
         for peer in ["up", "down"] {
