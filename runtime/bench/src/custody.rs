@@ -3,7 +3,8 @@
 //! 1. The primitives on this machine, one core, 3 of 4 shares: encrypting a data key,
 //!    the envelope check admission runs, one validator's share (computed and
 //!    SM2-encrypted to the requester), one share check by the requester (SM2 decryption
-//!    and the pairing check), combining t shares.
+//!    and the pairing check), combining t shares; and the same steps in threshold SM2,
+//!    the scheme that is to replace it (`docs/design/threshold-sm2.md`).
 //! 2. Publish-to-readable latency on a node: publish a certificate, request it, wait for
 //!    the validators' releases, verify and combine the shares, decrypt and check the
 //!    document. Embedded solo node (1 of 1) by default, or `--endpoint` a running
@@ -89,6 +90,54 @@ fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
         ("one share + SM2 encrypt (validator)", share),
         ("SM2 decrypt + verify one share (requester)", verify),
         ("combine 3 shares (requester)", combine),
+    ])
+}
+
+/// The same steps in threshold SM2 (`docs/design/threshold-sm2.md`), which is to
+/// replace the scheme above: a share carries its Chaum–Pedersen proof, checked against
+/// its holder's public share; the envelope is a plain SM2 ciphertext.
+fn sm2_primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
+    use govchain_crypto::threshold::{self, Envelope};
+    let (public, holders) = threshold::deal(4, 3)?;
+    let custody = govchain_crypto::PublicKey::from_sec1(&public)?;
+    let key = [7u8; 16];
+    let envelopes: Vec<Vec<u8>> = (0..n).map(|_| custody.encrypt(&key)).collect();
+    let encrypt = per_op(n, |_| {
+        std::hint::black_box(custody.encrypt(&key));
+    });
+    let parsed: Vec<Envelope> = envelopes
+        .iter()
+        .map(|e| Envelope::parse(e))
+        .collect::<Result<_, _>>()?;
+    let check = per_op(n, |i| {
+        std::hint::black_box(Envelope::parse(&envelopes[i]).is_ok());
+    });
+    let share = per_op(n, |i| {
+        std::hint::black_box(holders[0].decryption_share(&parsed[i], b"bench"));
+    });
+    let shares: Vec<Vec<_>> = parsed
+        .iter()
+        .map(|e| {
+            holders[..3]
+                .iter()
+                .map(|h| h.decryption_share(e, b"bench"))
+                .collect()
+        })
+        .collect();
+    let holder = holders[0].public();
+    let verify = per_op(n, |i| {
+        std::hint::black_box(shares[i][0].verify(&holder, &parsed[i], b"bench").is_ok());
+    });
+    let open = per_op(n, |i| {
+        let plain = threshold::open(&parsed[i], &shares[i], 3).ok();
+        assert_eq!(plain.as_deref(), Some(&key[..]));
+    });
+    Ok(vec![
+        ("threshold SM2: encrypt a data key (publisher)", encrypt),
+        ("threshold SM2: envelope check (admission)", check),
+        ("threshold SM2: one share with its proof (validator)", share),
+        ("threshold SM2: check one share's proof", verify),
+        ("threshold SM2: combine 3 shares and open", open),
     ])
 }
 
@@ -191,7 +240,12 @@ pub(crate) async fn run(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let n = args.txs.clamp(1, 200);
-    let prims = tokio::task::spawn_blocking(move || primitives(n)).await??;
+    let prims = tokio::task::spawn_blocking(move || {
+        let mut p = primitives(n)?;
+        p.extend(sm2_primitives(n)?);
+        anyhow::Ok(p)
+    })
+    .await??;
     let mut local = None;
     let (endpoint, home) = match endpoint {
         Some(e) => (e.to_string(), home.to_path_buf()),

@@ -110,6 +110,13 @@ pub enum CryptoError {
     /// with, or the key (or associated data) is wrong.
     #[error("decryption failed (wrong key, or the ciphertext was altered)")]
     DecryptFailed,
+
+    /// A threshold SM2 envelope, share or proof is malformed or does not verify.
+    #[error("threshold SM2: {reason}")]
+    Threshold {
+        /// What is wrong, naming the share or field.
+        reason: String,
+    },
 }
 
 /// Why a Merkle inclusion proof was rejected (see [`CryptoError::InvalidProof`]).

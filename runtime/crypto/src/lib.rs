@@ -38,6 +38,7 @@ pub mod secret;
 mod signature;
 mod sm2;
 pub mod sm4gcm;
+pub mod threshold;
 
 pub use crate::error::{CryptoError, ProofFailure, Result};
 pub use crate::hash::{Hash, Sm3Hasher, sm3, sm3_parts};

@@ -420,3 +420,44 @@ fn sm2_encryption_interoperates_with_openssl() {
     bent[last] ^= 1;
     assert!(key.decrypt(&bent).is_err());
 }
+
+/// Threshold custody: an envelope `openssl pkeyutl -encrypt` makes to the custody public
+/// key opens from any threshold of holders' decryption shares (and not from fewer).
+#[test]
+fn an_openssl_envelope_opens_from_threshold_shares() {
+    use govchain_crypto::threshold::{Envelope, deal, open};
+    let dir = tempdir();
+    let d = dir.path();
+    let (public, holders) = deal(4, 3).unwrap();
+    write(
+        d,
+        "custody.pem",
+        PublicKey::from_sec1(&public).unwrap().to_spki_pem(),
+    );
+    write(d, "key.bin", b"0123456789abcdef");
+    openssl(
+        d,
+        &[
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-inkey",
+            "custody.pem",
+            "-in",
+            "key.bin",
+            "-out",
+            "envelope.der",
+        ],
+    );
+    let env = Envelope::parse(&read(d, "envelope.der")).unwrap();
+    let shares: Vec<_> = holders[1..]
+        .iter()
+        .map(|h| {
+            let s = h.decryption_share(&env, b"request 1");
+            s.verify(&h.public(), &env, b"request 1").unwrap();
+            s
+        })
+        .collect();
+    assert_eq!(open(&env, &shares, 3).unwrap(), b"0123456789abcdef");
+    assert!(open(&env, &shares[..2], 3).is_err());
+}
