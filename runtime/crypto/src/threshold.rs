@@ -113,6 +113,8 @@ impl Envelope {
 pub struct SecretShare {
     index: u32,
     secret: Scalar,
+    /// `d_i·G`, computed once.
+    public: AffinePoint,
 }
 
 impl Drop for SecretShare {
@@ -143,7 +145,16 @@ impl SecretShare {
         if bool::from(secret.is_zero()) {
             return Err(bad("the share is zero"));
         }
-        Ok(SecretShare { index, secret })
+        Ok(SecretShare::new(index, secret))
+    }
+
+    fn new(index: u32, secret: Scalar) -> Self {
+        let public = (ProjectivePoint::generator() * secret).into();
+        SecretShare {
+            index,
+            secret,
+            public,
+        }
     }
 
     /// The scalar, 32 bytes big-endian.
@@ -158,7 +169,7 @@ impl SecretShare {
 
     /// `d_i·G`, SEC1 uncompressed.
     pub fn public(&self) -> [u8; 65] {
-        encode(&(ProjectivePoint::generator() * self.secret).into())
+        encode(&self.public)
     }
 
     /// This holder's decryption share of `envelope`, with its proof bound to `context`
@@ -170,8 +181,7 @@ impl SecretShare {
         let r = *NonZeroScalar::generate();
         let a = AffinePoint::from(ProjectivePoint::generator() * r);
         let b = AffinePoint::from(c1 * r);
-        let public = AffinePoint::from(ProjectivePoint::generator() * self.secret);
-        let e = challenge(self.index, &public, &envelope.c1, &d, &a, &b, context);
+        let e = challenge(self.index, &self.public, &envelope.c1, &d, &a, &b, context);
         let z = r + e * self.secret;
         DecryptionShare {
             index: self.index,
@@ -365,7 +375,7 @@ pub fn deal(holders: u32, threshold: u32) -> Result<([u8; 65], Vec<SecretShare>)
                 .iter()
                 .rev()
                 .fold(Scalar::ZERO, |acc, c| acc * x + c);
-            SecretShare { index: i, secret }
+            SecretShare::new(i, secret)
         })
         .collect();
     Ok((public, shares))
