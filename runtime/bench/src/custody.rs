@@ -38,22 +38,33 @@ fn per_op(iterations: usize, mut f: impl FnMut(usize)) -> Duration {
     t.elapsed() / iterations as u32
 }
 
+/// `n` envelopes: the time to make one, the envelopes parsed, and the time to parse
+/// (check) one.
+fn envelopes<E, X: std::fmt::Display>(
+    n: usize,
+    make: impl Fn() -> Vec<u8>,
+    parse: impl Fn(&[u8]) -> Result<E, X>,
+) -> anyhow::Result<(Duration, Vec<E>, Duration)> {
+    let made: Vec<Vec<u8>> = (0..n).map(|_| make()).collect();
+    let encrypt = per_op(n, |_| {
+        std::hint::black_box(make());
+    });
+    let parsed = made
+        .iter()
+        .map(|e| parse(e).map_err(|e| anyhow::anyhow!("envelope: {e}")))
+        .collect::<anyhow::Result<_>>()?;
+    let check = per_op(n, |i| {
+        std::hint::black_box(parse(&made[i]).is_ok());
+    });
+    Ok((encrypt, parsed, check))
+}
+
 /// Primitive costs (3 of 4), mean over `n` runs each.
 fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
     let (set, shares) = govchain_custody::deal(4, 3)?;
     let requester = PrivateKey::generate();
     let key = [7u8; 16];
-    let envelopes: Vec<Vec<u8>> = (0..n).map(|_| set.encrypt_key(&key)).collect();
-    let encrypt = per_op(n, |_| {
-        std::hint::black_box(set.encrypt_key(&key));
-    });
-    let parsed: Vec<Envelope> = envelopes
-        .iter()
-        .map(|e| Envelope::parse(e))
-        .collect::<Result<_, _>>()?;
-    let check = per_op(n, |i| {
-        std::hint::black_box(Envelope::parse(&envelopes[i]).is_ok());
-    });
+    let (encrypt, parsed, check) = envelopes(n, || set.encrypt_key(&key), Envelope::parse)?;
     let share_alone = per_op(n, |i| {
         std::hint::black_box(shares[0].decryption_share(&parsed[i]));
     });
@@ -101,17 +112,7 @@ fn sm2_primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
     let (public, holders) = threshold::deal(4, 3)?;
     let custody = govchain_crypto::PublicKey::from_sec1(&public)?;
     let key = [7u8; 16];
-    let envelopes: Vec<Vec<u8>> = (0..n).map(|_| custody.encrypt(&key)).collect();
-    let encrypt = per_op(n, |_| {
-        std::hint::black_box(custody.encrypt(&key));
-    });
-    let parsed: Vec<Envelope> = envelopes
-        .iter()
-        .map(|e| Envelope::parse(e))
-        .collect::<Result<_, _>>()?;
-    let check = per_op(n, |i| {
-        std::hint::black_box(Envelope::parse(&envelopes[i]).is_ok());
-    });
+    let (encrypt, parsed, check) = envelopes(n, || custody.encrypt(&key), Envelope::parse)?;
     let share = per_op(n, |i| {
         std::hint::black_box(holders[0].decryption_share(&parsed[i], b"bench"));
     });
