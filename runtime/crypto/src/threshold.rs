@@ -27,6 +27,8 @@ use zeroize::Zeroize;
 use crate::error::{CryptoError, Result};
 use crate::hash::sm3_parts;
 
+pub mod dkg;
+
 /// Most holders a key is shared among.
 pub const MAX_HOLDERS: u32 = 255;
 
