@@ -353,14 +353,16 @@ impl Chain {
         out
     }
 
-    /// For each transaction, the error it gets if this node already holds it in the
-    /// mempool or committed it (`None`: not seen, or unreadable: admission judges it).
+    /// For each transaction, the error it gets if this node already committed it or
+    /// holds it in the mempool (`None`: not seen here; admission judges it).
     fn held(&self, txs: &[pb::SignedTx]) -> Vec<Option<ExecError>> {
         let hashes: Vec<Hash> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
+        let committed: Vec<_> = hashes.iter().map(|h| self.store.has_tx(h)).collect();
         let mempool = self.mempool.lock();
         hashes
             .iter()
-            .map(|h| match self.store.has_tx(h) {
+            .zip(committed)
+            .map(|(h, committed)| match committed {
                 Ok(false) if !mempool.holds(h) => None,
                 Ok(_) => Some(
                     TxError::Duplicate {

@@ -216,8 +216,9 @@ impl Engine {
     async fn on_message(&mut self, from: String, msg: Inbound) -> crate::Result<()> {
         let h = msg.height();
         self.links.health.heard(&from, h);
-        // A wake-up starts this height only, and only from a validator of the set: it
-        // says nothing about heights ahead.
+        // A wake-up counts only from a validator of the set: for this height it starts
+        // it, for the next one it is kept (this node starts that height on arrival);
+        // it says nothing about heights beyond.
         if let Inbound::Wake { height } = msg {
             if self.set.key(&from).is_some() {
                 if height == self.height {
