@@ -69,7 +69,8 @@ fn publish() -> pb::payload::Kind {
         content_hash: vec![2; 32],
         issuer_signature: vec![3; 64],
         ciphertext: vec![4; 64],
-        key_envelope: vec![5; 160],
+        key_envelope: vec![5; 108],
+        key_envelope_proof: vec![6; 64],
     })
 }
 

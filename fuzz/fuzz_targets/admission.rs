@@ -511,6 +511,15 @@ impl Fixture {
                 subject,
                 seed,
             } => {
+                let context = govchain_custody::envelope_context(
+                    CHAIN_ID,
+                    &certs::cert_id("property", &number),
+                );
+                let (key_envelope, proof) = self
+                    .chain
+                    .custody
+                    .seal_key(&[7; 16], &context, &seed)
+                    .expect("the chain's custody key");
                 let mut p = pb::PublishCertificate {
                     cert_type: "property".into(),
                     number,
@@ -521,7 +530,8 @@ impl Fixture {
                     content_hash: sm3(b"document").to_vec(),
                     issuer_signature: vec![],
                     ciphertext: vec![0; 64],
-                    key_envelope: self.chain.custody.encrypt_key_seeded(&[7; 16], seed),
+                    key_envelope,
+                    key_envelope_proof: proof.to_vec(),
                 };
                 p.issuer_signature = self
                     .key(account)

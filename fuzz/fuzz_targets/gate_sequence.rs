@@ -169,7 +169,10 @@ impl Run {
                     key_envelope: self
                         .chain
                         .custody
-                        .encrypt_key_seeded(&[7; 16], sm3(&self.publishes.to_be_bytes())),
+                        .seal_key(&[7; 16], id.as_bytes(), &sm3(&self.publishes.to_be_bytes()))
+                        .expect("the chain's custody key")
+                        .0,
+                    key_envelope_proof: vec![],
                 };
                 let intent = Intent::Publish {
                     issuer: issuer.clone(),

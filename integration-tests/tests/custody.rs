@@ -1,7 +1,8 @@
 //! Threshold custody of data keys on four real validator processes (3 of 4 shares open a
 //! key): the requester decrypts while one validator is down; another department cannot
-//! use the shares; a tampered share is reported and skipped; two shares do not open a
-//! key; a revocation committed between request and release stops the release, both in
+//! use the shares; a share that fails its proof (another key's, another request's,
+//! another recipient's) is refused by execution, naming its validator; two shares do not
+//! open a key; a revocation committed between request and release stops the release, both in
 //! the validators' custodians and in execution; every release is an audit record.
 
 use std::path::Path;
@@ -38,15 +39,14 @@ fn custody_share(net: &Network, id: &str, number: u32) -> govchain_custody::Secr
     govchain_custody::SecretShare::from_bytes(number, &secret).unwrap()
 }
 
-/// Submits `share` (48 bytes, SM2-encrypted to `to`) as validator `id`'s release for
-/// `request` and returns the receipt.
+/// Submits `share` (a released share's bytes) as validator `id`'s release for `request`
+/// and returns the receipt.
 async fn post_release(
     net: &Network,
     endpoint: &str,
     id: &str,
     request: u64,
-    share: &[u8],
-    to: &PrivateKey,
+    share: Vec<u8>,
 ) -> pb::Receipt {
     net.validator_signer(id)
         .submit(
@@ -54,12 +54,29 @@ async fn post_release(
             pb::payload::Kind::Release(pb::ReleaseShares {
                 releases: vec![pb::ShareRelease {
                     request,
-                    encrypted_share: to.public_key().encrypt(share),
-                    sealed_key: vec![],
+                    encrypted_share: share,
                 }],
             }),
         )
         .await
+        .unwrap()
+}
+
+/// Share `share`'s release for `request` to `to`, made as a custodian makes it.
+fn released(
+    share: &govchain_custody::SecretShare,
+    envelope: &govchain_custody::Envelope,
+    chain_id: &str,
+    request: u64,
+    to: &PrivateKey,
+) -> Vec<u8> {
+    share
+        .release(
+            envelope,
+            &to.public_key().to_sec1(),
+            &govchain_custody::release_context(chain_id, request),
+            &govchain_crypto::random_seed(),
+        )
         .unwrap()
 }
 
@@ -190,19 +207,39 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
     assert!(!net.root.join("stolen.json").exists());
 
     // when the down validator's account posts a share that does not verify (a share of
-    // another key set, correctly encrypted to housing)
+    // another key set, correctly made for housing and this request)
+    let chain_id = genesis["chain_id"].as_str().unwrap();
     let housing_key = net.signer("housing").key;
-    let (_, foreign) = govchain_custody::deal(1, 1).unwrap();
+    let (_, foreign) = govchain_custody::deal(4, 3).unwrap();
     let envelope = envelope_of(&endpoint, &cert_a).await;
-    let bad = foreign[0].decryption_share(&envelope);
-    let receipt = post_release(&net, &endpoint, "node4", r1, &bad, &housing_key).await;
-    assert_eq!(receipt.status, pb::TxStatus::Ok as i32, "{receipt:?}");
-    // then the requester detects it, skips it and still decrypts with the three good ones
+    let bad = released(&foreign[3], &envelope, chain_id, r1, &housing_key);
+    let receipt = post_release(&net, &endpoint, "node4", r1, bad).await;
+    // then execution refuses it, naming the validator, and stores nothing
+    assert_eq!(receipt.status, pb::TxStatus::Failed as i32, "{receipt:?}");
+    assert_eq!(
+        receipt.error_code,
+        pb::ErrorCode::BadKeyShare as u32,
+        "{receipt:?}"
+    );
+    assert!(
+        receipt.error_message.contains("validator node4"),
+        "{receipt:?}"
+    );
+    // nor does node4's true share pass for another request, or another recipient
+    let good4 = custody_share(&net, "node4", 4);
+    let replayed = released(&good4, &envelope, chain_id, r1 + 100, &housing_key);
+    let to_bank = released(&good4, &envelope, chain_id, r1, &net.signer("bank").key);
+    for share in [replayed, to_bank] {
+        let receipt = post_release(&net, &endpoint, "node4", r1, share).await;
+        assert_eq!(
+            receipt.error_code,
+            pb::ErrorCode::BadKeyShare as u32,
+            "{receipt:?}"
+        );
+    }
     let got = fetch(r1, "a-again.json", "housing", "30").unwrap();
     let st = statuses(&got);
-    let node4 = &st.iter().find(|(v, _)| v == "node4").unwrap().1;
-    assert!(node4.starts_with("BAD, skipped"), "{st:?}");
-    assert!(node4.contains("does not verify"), "{st:?}");
+    assert!(st.iter().all(|(v, s)| v != "node4" && s == "ok"), "{st:?}");
     assert_eq!(got["combined"].as_array().unwrap().len(), 3);
 
     // when node3 runs without its share file (node4 still down): only two can release
@@ -247,9 +284,9 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
         node3.log_text()
     );
     // and execution refuses a correct share for it too
-    let good4 = custody_share(&net, "node4", 4);
-    let share = good4.decryption_share(&envelope_of(&endpoint, &cert_b).await);
-    let receipt = post_release(&net, &endpoint, "node4", r3, &share, &housing_key).await;
+    let envelope_b = envelope_of(&endpoint, &cert_b).await;
+    let share = released(&good4, &envelope_b, chain_id, r3, &housing_key);
+    let receipt = post_release(&net, &endpoint, "node4", r3, share).await;
     assert_eq!(receipt.status, pb::TxStatus::Failed as i32);
     assert_eq!(
         receipt.error_code,
@@ -279,8 +316,8 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
     };
     assert_eq!(
         releases_of(r1),
-        4,
-        "three custodians and the posted bad share"
+        3,
+        "three custodians; the refused shares left no record"
     );
     assert_eq!(releases_of(r2), 3);
     assert_eq!(releases_of(r3), 2);

@@ -1,5 +1,5 @@
 //! Where the randomness of the bytes a node or client puts on chain comes from: data keys
-//! and nonces of sealed certificates, key envelopes, key shares sealed to a requester,
+//! and nonces of sealed certificates, key envelopes, key shares released to a requester,
 //! job results encrypted to theirs. Every product path uses [`Entropy::Os`], the
 //! operating system's generator (a node's custodian and job runner hold it; sealing a
 //! certificate uses it). `Entropy::Seeded` derives each draw from a seed instead, so that
@@ -10,7 +10,6 @@ use govchain_crypto::PublicKey;
 #[cfg(feature = "seeded-entropy")]
 use govchain_crypto::sm3_parts;
 use govchain_crypto::sm4gcm::{self, DataKey};
-use govchain_custody::{DATA_KEY_LEN, KeySet};
 #[cfg(feature = "seeded-entropy")]
 use parking_lot::Mutex;
 
@@ -90,12 +89,12 @@ impl Entropy {
         }
     }
 
-    /// `key` encrypted to the custody key set ([`KeySet::encrypt_key`]).
-    pub fn envelope(&self, set: &KeySet, key: &[u8; DATA_KEY_LEN]) -> Vec<u8> {
+    /// 32 fresh bytes: the randomness of custody's envelopes and released shares.
+    pub fn seed(&self) -> [u8; 32] {
         match self {
-            Entropy::Os => set.encrypt_key(key),
+            Entropy::Os => govchain_crypto::random_seed(),
             #[cfg(feature = "seeded-entropy")]
-            Entropy::Seeded { seed, draws } => set.encrypt_key_seeded(key, Self::draw(seed, draws)),
+            Entropy::Seeded { seed, draws } => Self::draw(seed, draws),
         }
     }
 }

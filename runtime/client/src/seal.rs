@@ -1,5 +1,6 @@
 //! Sealing a certificate on the issuer's machine: the document encrypted under a fresh
-//! SM4 data key, that key encrypted to the custody key set, the content hash and the
+//! SM4 data key, that key encrypted to the custody key set with the issuer's proof
+//! that it made the envelope for this certificate, the content hash and the
 //! issuer's signature. The data key never leaves this process unencrypted.
 
 use govchain_crypto::PrivateKey;
@@ -27,7 +28,15 @@ pub fn seal_certificate(
     // The ciphertext is bound to its certificate id, so it cannot be passed off as
     // another certificate's document.
     p.ciphertext = entropy.seal(&key, doc, id.as_bytes());
-    p.key_envelope = entropy.envelope(custody, key.as_bytes());
+    let (envelope, proof) = custody
+        .seal_key(
+            key.as_bytes(),
+            &govchain_custody::envelope_context(chain_id, &id),
+            &entropy.seed(),
+        )
+        .expect("the custody key set from genesis is a valid key");
+    p.key_envelope = envelope;
+    p.key_envelope_proof = proof.to_vec();
     drop(key);
     p.content_hash = content_hash(doc).to_vec();
     p.issuer_signature = issuer

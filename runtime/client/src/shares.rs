@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use govchain_crypto::threshold::DecryptionShare;
 use govchain_crypto::{PrivateKey, PublicKey, Signature, sm4gcm};
-use govchain_custody::{Envelope, KeySet, VerifiedShare};
-use govchain_proof::certificate::{cert_id, content_hash, share_aad, signing_bytes};
+use govchain_custody::{Envelope, KeySet, release_context};
+use govchain_proof::certificate::{cert_id, content_hash, signing_bytes};
 use govchain_types::pb;
 use zeroize::Zeroizing;
 
@@ -50,7 +51,7 @@ pub struct Releases {
     pub response: GetReleasesResponse,
     /// Each release as the recipient sees it.
     pub shares: Vec<ShareView>,
-    good: Vec<VerifiedShare>,
+    good: Vec<DecryptionShare>,
     envelope: Envelope,
 }
 
@@ -136,7 +137,9 @@ impl Releases {
         let recipient = govchain_types::account_label(&req.requester, &req.operator);
         let (shares, good) = verify_shares(
             &trust.custody,
+            &trust.chain_id,
             &envelope,
+            &req,
             &r.releases,
             &signer.key,
             &recipient,
@@ -185,8 +188,8 @@ impl Releases {
             .map(|s| {
                 self.shares
                     .iter()
-                    .find(|v| v.share == s.number())
-                    .map_or_else(|| s.number().to_string(), |v| v.validator.clone())
+                    .find(|v| v.share == s.index())
+                    .map_or_else(|| s.index().to_string(), |v| v.validator.clone())
             })
             .collect();
         Ok(Opened {
@@ -233,27 +236,39 @@ fn check_issuer(trust: &Trust, cert: &pb::Certificate) -> Result<PublicKey> {
     Ok(key)
 }
 
-/// Decrypts and verifies each release; `recipient` names who the shares should be
-/// encrypted to (for the message when they are not).
+/// Verifies each release of request `req` on chain `chain_id` and opens the good ones
+/// with `key`, the recipient's; `recipient` names who the shares are for (for the
+/// message when that is not `key`).
 pub fn verify_shares(
     set: &KeySet,
+    chain_id: &str,
     envelope: &Envelope,
+    req: &pb::AccessRequest,
     releases: &[pb::ReleasedShare],
     key: &PrivateKey,
     recipient: &str,
-) -> (Vec<ShareView>, Vec<VerifiedShare>) {
+) -> (Vec<ShareView>, Vec<DecryptionShare>) {
     let mut views = Vec::new();
     let mut good = Vec::new();
+    let mine = key.public_key().to_sec1() == req.requester_key;
+    let context = release_context(chain_id, req.seq);
     for rel in releases {
-        let status = match open_share(rel, key) {
-            Err(_) => format!("cannot decrypt: encrypted to {recipient}'s key, not yours"),
-            Ok(bytes) => match set.verify_share(rel.share, &bytes, envelope) {
+        let status = if !mine {
+            format!("cannot decrypt: encrypted to {recipient}'s key, not yours")
+        } else {
+            match set.verify_share(
+                rel.share,
+                &rel.encrypted_share,
+                envelope,
+                &req.requester_key,
+                &context,
+            ) {
                 Ok(v) => {
-                    good.push(v);
+                    good.push(v.open(key));
                     "ok".to_string()
                 }
                 Err(e) => format!("BAD, skipped: {e}"),
-            },
+            }
         };
         views.push(ShareView {
             validator: rel.validator.clone(),
@@ -265,25 +280,11 @@ pub fn verify_shares(
     (views, good)
 }
 
-/// A released share's plaintext: SM4-GCM under the release's sealed key, or (releases
-/// made before sealed keys) SM2 directly.
-fn open_share(rel: &pb::ReleasedShare, key: &PrivateKey) -> Result<Zeroizing<Vec<u8>>> {
-    if rel.sealed_key.is_empty() {
-        return Ok(Zeroizing::new(key.decrypt(&rel.encrypted_share)?));
-    }
-    let round_key = Zeroizing::new(key.decrypt(&rel.sealed_key)?);
-    Ok(Zeroizing::new(sm4gcm::open(
-        &sm4gcm::DataKey::from_bytes(&round_key)?,
-        &rel.encrypted_share,
-        &share_aad(rel.request, rel.share),
-    )?))
-}
-
 /// Combines verified shares into the data key and opens `cert`'s document, checking it
 /// against the certificate's SM3 content hash.
 pub fn open_document(
     set: &KeySet,
-    good: &[VerifiedShare],
+    good: &[DecryptionShare],
     envelope: &Envelope,
     cert: &pb::Certificate,
 ) -> Result<Zeroizing<Vec<u8>>> {
@@ -344,8 +345,8 @@ mod tests {
     }
 
     /// What a node serves for request 7: a certificate sealed by `signer` and its
-    /// releases by the holders `numbers`, encrypted to the requester as validators do
-    /// (SM2 directly); and the document.
+    /// releases by the holders `numbers`, made for the requester as validators make
+    /// them; and the document.
     fn served(f: &Fixture, signer: &PrivateKey, numbers: &[u32]) -> (GetReleasesResponse, Vec<u8>) {
         let doc = b"{\"holder\":\"zhang\"}".to_vec();
         let p = seal_certificate(
@@ -375,6 +376,7 @@ mod tests {
             ..Default::default()
         };
         let envelope = Envelope::parse(&cert.key_envelope).unwrap();
+        let to = f.requester.public_key().to_sec1();
         let releases: Vec<pb::ReleasedShare> = numbers
             .iter()
             .map(|n| {
@@ -383,10 +385,14 @@ mod tests {
                     request: 7,
                     share: *n,
                     validator: format!("node{n}"),
-                    encrypted_share: f
-                        .requester
-                        .public_key()
-                        .encrypt(&s.decryption_share(&envelope)),
+                    encrypted_share: s
+                        .release(
+                            &envelope,
+                            &to,
+                            &release_context("chain", 7),
+                            &[*n as u8; 32],
+                        )
+                        .unwrap(),
                     ..Default::default()
                 }
             })
@@ -396,6 +402,7 @@ mod tests {
                 seq: 7,
                 cert_id: cert.id.clone(),
                 requester: "bank".into(),
+                requester_key: to,
                 ..Default::default()
             }),
             releases,
@@ -465,7 +472,9 @@ mod tests {
             Envelope::parse(&r.response.certificate.as_ref().unwrap().key_envelope).unwrap();
         let (views, good) = verify_shares(
             &f.trust.custody,
+            "chain",
             &envelope,
+            r.response.request.as_ref().unwrap(),
             &r.response.releases,
             &PrivateKey::generate(),
             "bank",
@@ -474,6 +483,22 @@ mod tests {
         assert!(views.iter().all(|v| v.status.contains("not yours")));
         r.good = good;
         assert!(r.open(&f.trust).is_err());
+    }
+
+    #[test]
+    fn a_share_that_fails_its_proof_is_named_and_skipped() {
+        let f = fixture();
+        let (mut response, doc) = served(&f, &f.issuer, &[1, 2, 3]);
+        // Share 2's bytes under share 3's number.
+        response.releases[2].encrypted_share = response.releases[1].encrypted_share.clone();
+        let r = verify(&f, response).unwrap();
+        assert_eq!(r.verified(), 2);
+        assert!(
+            r.shares[2].status.starts_with("BAD, skipped: key share 3"),
+            "{}",
+            r.shares[2].status
+        );
+        assert_eq!(*r.open(&f.trust).unwrap().document, doc);
     }
 
     #[test]

@@ -10,7 +10,8 @@ use govchain_client::seal::seal_certificate;
 use govchain_client::shares::{open_document, verify_shares};
 use govchain_client::{Entropy, Signer};
 use govchain_crypto::PrivateKey;
-use govchain_custody::{Envelope, KeySet, SecretShare, VerifiedShare};
+use govchain_crypto::threshold::DecryptionShare;
+use govchain_custody::{Envelope, KeySet, SecretShare, release_context};
 use govchain_proof::certificate::cert_id;
 use govchain_types::pb;
 use serde_json::Value;
@@ -23,19 +24,25 @@ fn key(name: &str) -> PrivateKey {
         .unwrap_or_else(|e| panic!("fixed key '{name}': {e}"))
 }
 
-/// The custody fixture: key set, envelope, and the verified decryption share of each of
-/// `numbers`.
-fn custody(numbers: &[u32]) -> (KeySet, Envelope, Vec<VerifiedShare>) {
+/// The custody fixture: key set, envelope, and the opened decryption share of each of
+/// `numbers`, released to `to` for request 2 on the fixture's chain.
+fn custody(numbers: &[u32], to: &PrivateKey) -> (KeySet, Envelope, Vec<DecryptionShare>) {
     let c = harness::fixture("custody");
     let set = KeySet::from_bytes(&unhex(c, "key_set")).unwrap();
     let envelope = Envelope::parse(&unhex(c, "envelope")).unwrap();
+    let recipient = to.public_key().to_sec1();
+    let context = release_context("conformance", 2);
     let shares = numbers
         .iter()
         .map(|n| {
             let secret = unhex(&c["shares"], &n.to_string());
             let share = SecretShare::from_bytes(*n, &secret).unwrap();
-            set.verify_share(*n, &share.decryption_share(&envelope), &envelope)
+            let released = share
+                .release(&envelope, &recipient, &context, &[0; 32])
+                .unwrap();
+            set.verify_share(*n, &released, &envelope, &recipient, &context)
                 .unwrap()
+                .open(to)
         })
         .collect();
     (set, envelope, shares)
@@ -98,7 +105,8 @@ fn tx_signed() {
 #[test]
 fn cert_seal_certificate() {
     let v = harness::vector("cert.seal_certificate");
-    let (set, _, _) = custody(&[]);
+    let reader = key("bank");
+    let (set, _, _) = custody(&[], &reader);
     let doc = v.text("document").as_bytes();
     let issuer = key(v.text("issuer_key"));
     let p = seal_certificate(
@@ -113,15 +121,30 @@ fn cert_seal_certificate() {
     // signature are not.
     v.check("content_hash", &p.content_hash);
     v.check("issuer_signature", &p.issuer_signature);
-    // The document opens with two custody shares, bound to its certificate id.
+    // The envelope's proof is made for this certificate on this chain.
     let envelope = Envelope::parse(&p.key_envelope).unwrap();
+    let id = cert_id(&p.cert_type, &p.number);
+    envelope
+        .verify_proof(
+            &p.key_envelope_proof,
+            &govchain_custody::envelope_context(v.text("chain_id"), &id),
+        )
+        .unwrap();
+    // The document opens with two custody shares, bound to its certificate id.
     let c = harness::fixture("custody");
-    let good: Vec<VerifiedShare> = [1u32, 3]
+    let to = reader.public_key().to_sec1();
+    let context = release_context(v.text("chain_id"), 1);
+    let good: Vec<DecryptionShare> = [1u32, 3]
         .iter()
         .map(|n| {
             let share = SecretShare::from_bytes(*n, &unhex(&c["shares"], &n.to_string()));
-            let d = share.unwrap().decryption_share(&envelope);
-            set.verify_share(*n, &d, &envelope).unwrap()
+            let released = share
+                .unwrap()
+                .release(&envelope, &to, &context, &[0; 32])
+                .unwrap();
+            set.verify_share(*n, &released, &envelope, &to, &context)
+                .unwrap()
+                .open(&reader)
         })
         .collect();
     let mut cert = pb::Certificate {
@@ -139,7 +162,7 @@ fn cert_seal_certificate() {
 #[test]
 fn cert_document_open() {
     let v = harness::vector("cert.document_open");
-    let (set, envelope, good) = custody(&[2, 3]);
+    let (set, envelope, good) = custody(&[2, 3], &key("bank"));
     let cert = pb::Certificate {
         id: cert_id(v.text("cert_type"), v.text("number")),
         content_hash: v.bytes("content_hash"),
@@ -155,7 +178,8 @@ fn cert_document_open() {
 #[test]
 fn custody_share_open() {
     let v = harness::vector("custody.share_open");
-    let (set, envelope, mut good) = custody(&[1]);
+    let requester = v.text("requester");
+    let (set, envelope, mut good) = custody(&[1], &key(requester));
     let r = v.input("release");
     let release = pb::ReleasedShare {
         request: r["request"].as_u64().unwrap(),
@@ -164,12 +188,24 @@ fn custody_share_open() {
         encrypted_share: unhex(r, "encrypted_share"),
         height: r["height"].as_u64().unwrap(),
         tx_hash: unhex(r, "tx_hash"),
-        sealed_key: unhex(r, "sealed_key"),
     };
-    let requester = v.text("requester");
-    let (views, opened) = verify_shares(&set, &envelope, &[release], &key(requester), requester);
+    let request = pb::AccessRequest {
+        seq: release.request,
+        requester: requester.into(),
+        requester_key: key(requester).public_key().to_sec1(),
+        ..Default::default()
+    };
+    let (views, opened) = verify_shares(
+        &set,
+        v.text("chain_id"),
+        &envelope,
+        &request,
+        &[release],
+        &key(requester),
+        requester,
+    );
     v.check_text("status", &views[0].status);
-    assert_eq!(opened.len(), 1, "the released share opens and verifies");
+    assert_eq!(opened.len(), 1, "the released share verifies and opens");
     good.extend(opened);
     v.check("data_key", set.combine(&good, &envelope).unwrap());
     v.finish();

@@ -135,6 +135,7 @@ fn payload(chain_id: &str, t: &Value) -> pb::payload::Kind {
                 issuer_signature: vec![],
                 ciphertext: unhex(p, "ciphertext"),
                 key_envelope: unhex(p, "key_envelope"),
+                key_envelope_proof: unhex(p, "key_envelope_proof"),
             };
             publish.issuer_signature = key(&text(t, "key"))
                 .sign(&certs::signing_bytes(chain_id, &publish))

@@ -44,3 +44,11 @@ pub use crate::error::{CryptoError, ProofFailure, Result};
 pub use crate::hash::{Hash, Sm3Hasher, sm3, sm3_parts};
 pub use crate::signature::Signature;
 pub use crate::sm2::{DEFAULT_DIST_ID, PrivateKey, PublicKey, verify_sec1};
+
+/// 32 bytes from the operating system's generator: the fresh randomness that seeded
+/// operations take (threshold custody's envelopes and released shares).
+pub fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("operating system random number generator failed");
+    seed
+}

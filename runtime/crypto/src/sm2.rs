@@ -269,6 +269,11 @@ impl PrivateKey {
         Ok(Self::from_scalar(secret.to_nonzero_scalar()))
     }
 
+    /// The secret scalar (zeroize the copy after use).
+    pub(crate) fn scalar(&self) -> ::sm2::Scalar {
+        *self.inner.as_nonzero_scalar().as_ref()
+    }
+
     /// The secret key in `elliptic_curve` form (zeroized when dropped).
     fn secret_key(&self) -> SecretKey {
         SecretKey::from(self.inner.as_nonzero_scalar())

@@ -1,25 +1,30 @@
-//! Threshold SM2 decryption (`docs/design/custody.md`, "Threshold SM2").
+//! Threshold SM2 decryption (`docs/design/custody.md`).
 //!
 //! The custody key `d` is Shamir-shared t-of-n over the SM2 group: holder `i` keeps
 //! `d_i = f(i)` for a polynomial `f` of degree t−1 with `f(0) = d`, and everyone knows
 //! its public share `P_i = d_i·G` and the custody public key `P = d·G`. A data key's
 //! envelope is a standard SM2 ciphertext to `P` (GB/T 32918.4, the DER `SM2Cipher` that
-//! `openssl pkeyutl -encrypt` writes), so nothing about it is ours.
+//! `openssl pkeyutl -encrypt` writes), and beside it the encryptor's proof that it knows
+//! the ephemeral scalar `k` of `C1 = k·G` ([`Envelope::seal`]): without it, anyone could
+//! publish `r·C1` of someone else's envelope, obtain the shares of *that*, and unblind
+//! them into the other envelope's key.
 //!
-//! To open one, holder `i` gives its **decryption share** `D_i = d_i·C1` with a
-//! Chaum–Pedersen proof that `log_G P_i = log_C1 D_i` (made non-interactive with SM3,
-//! bound to a caller's context such as the request it answers). Anyone checks the proof
-//! against `P_i`, so a wrong share is refused and its holder named. Any t verified shares
-//! give `d·C1 = Σ λ_i·D_i` (Lagrange coefficients at 0); from that point the SM2 key
-//! derivation and the C3 check run as in ordinary decryption: done by the `sm2` crate's
+//! To open one for a recipient with key `Q`, holder `i` **releases** its decryption share
+//! `D_i = d_i·C1` ElGamal-encrypted to `Q` (`E1 = k·G`, `E2 = D_i + k·Q`) with a proof
+//! that it did so with the `d_i` behind `P_i` ([`ReleasedShare`]). Anyone checks the
+//! proof, so a wrong share is refused and its holder named, while only the recipient
+//! learns `D_i`. The recipient decrypts `t` of them and `d·C1 = Σ λ_i·D_i` (Lagrange at
+//! 0) opens the envelope: the SM2 key derivation and the C3 check are the `sm2` crate's
 //! own decryption, given the combined point as C1 and the scalar 1.
 //!
 //! Only the `sm2`/`elliptic-curve` crates' group and field arithmetic is used; this
-//! module adds the protocol around it (Shamir, Lagrange, the proof).
+//! module adds the protocol around it (Shamir, Lagrange, the proofs).
 
+use ::sm2::elliptic_curve::ops::{LinearCombination, Reduce};
+use ::sm2::elliptic_curve::rand_core::SeedableRng;
 use ::sm2::elliptic_curve::sec1::ToSec1Point;
 use ::sm2::elliptic_curve::{Generate, Group, PrimeField};
-use ::sm2::pke::{Cipher, DecryptingKey, Mode};
+use ::sm2::pke::{Cipher, DecryptingKey, EncryptingKey, Mode};
 use ::sm2::{AffinePoint, FieldBytes, NonZeroScalar, ProjectivePoint, Scalar};
 use pkcs8::der::Decode;
 use zeroize::Zeroize;
@@ -32,12 +37,19 @@ pub mod dkg;
 /// Most holders a key is shared among.
 pub const MAX_HOLDERS: u32 = 255;
 
-/// Bytes of an encoded [`DecryptionShare`]: holder index (4), `D_i` uncompressed (65),
-/// challenge (32), response (32).
-pub const SHARE_LEN: usize = 4 + 65 + 32 + 32;
+/// Bytes of an encoded [`ReleasedShare`]: holder index (4), `E1` and `E2` uncompressed
+/// (65 each), the proof's challenge and two responses (32 each).
+pub const RELEASE_LEN: usize = 4 + 65 + 65 + 3 * 32;
 
-/// Domain separation of the proof's challenge.
-const PROOF_DOMAIN: &[u8] = b"govchain/threshold-sm2/dleq/v1";
+/// Bytes of an envelope's proof of knowledge: challenge and response.
+pub const ENVELOPE_PROOF_LEN: usize = 64;
+
+/// Domain of a release proof's challenge.
+const RELEASE_DOMAIN: &[u8] = b"govchain/threshold-sm2/release/v1";
+/// Domain of an envelope proof's challenge.
+const ENVELOPE_DOMAIN: &[u8] = b"govchain/threshold-sm2/envelope/v1";
+/// Domain of the nonces derived from a secret and fresh randomness.
+const NONCE_DOMAIN: &[u8] = b"govchain/threshold-sm2/nonce/v1";
 
 fn bad(reason: impl Into<String>) -> CryptoError {
     CryptoError::Threshold {
@@ -72,6 +84,49 @@ fn x_of(index: u32) -> Scalar {
     Scalar::from(u64::from(index))
 }
 
+/// SM3 of `parts` reduced mod n: a Fiat–Shamir challenge.
+fn hash_to_scalar(parts: &[&[u8]]) -> Scalar {
+    <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(sm3_parts(parts)))
+}
+
+/// A proof's challenge over its domain, its points (in order) and a caller's context.
+fn challenge(domain: &[u8], index: u32, points: &[&AffinePoint], context: &[u8]) -> Scalar {
+    let encoded: Vec<[u8; 65]> = points.iter().map(|p| encode(p)).collect();
+    let len = (context.len() as u64).to_be_bytes();
+    let index = index.to_be_bytes();
+    let mut parts: Vec<&[u8]> = vec![domain, &index];
+    parts.extend(encoded.iter().map(|e| &e[..]));
+    parts.push(&len);
+    parts.push(context);
+    hash_to_scalar(&parts)
+}
+
+/// A nonzero nonce derived from a secret, fresh randomness and what it is used for: it
+/// stays unpredictable if either the secret or the randomness is, and never repeats for
+/// two different statements (hedged nonces, as RFC 6979 with added randomness).
+fn nonce(label: &[u8], secret: &Scalar, seed: &[u8; 32], statement: &[&[u8]]) -> Scalar {
+    let mut secret_bytes: [u8; 32] = secret.to_repr().into();
+    let mut counter = 0u32;
+    let n = loop {
+        let mut parts: Vec<&[u8]> = vec![NONCE_DOMAIN, label, &secret_bytes, seed];
+        let c = counter.to_be_bytes();
+        parts.extend_from_slice(statement);
+        parts.push(&c);
+        let n = hash_to_scalar(&parts);
+        if !bool::from(n.is_zero()) {
+            break n;
+        }
+        counter += 1;
+    };
+    secret_bytes.zeroize();
+    n
+}
+
+/// `a·A + b·B (+ c·C)` in variable time: verification handles public values only.
+fn lincomb(terms: &[(ProjectivePoint, Scalar)]) -> AffinePoint {
+    ProjectivePoint::lincomb_vartime(terms).to_affine()
+}
+
 /// An envelope: a data key SM2-encrypted to the custody public key.
 #[derive(Debug, Clone)]
 pub struct Envelope {
@@ -81,8 +136,8 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Decodes the DER `SM2Cipher` (`openssl pkeyutl -encrypt`, or
-    /// [`crate::PublicKey::encrypt`] to the custody key): C1 must be a curve point.
+    /// Decodes the DER `SM2Cipher` (`openssl pkeyutl -encrypt`, or [`Envelope::seal`]):
+    /// C1 must be a curve point.
     ///
     /// # Errors
     /// [`CryptoError::Threshold`] naming what is malformed.
@@ -105,9 +160,83 @@ impl Envelope {
         })
     }
 
-    /// C1, the ephemeral point each holder's share multiplies.
+    /// C1, the ephemeral point each holder's share multiplies (SEC1 uncompressed): unique
+    /// per encryption.
     pub fn c1(&self) -> [u8; 65] {
         encode(&self.c1)
+    }
+
+    /// Bytes of the encrypted message (C2).
+    pub fn message_len(&self) -> usize {
+        self.c2.len()
+    }
+
+    /// Encrypts `msg` to `public_key` (SEC1) with plain SM2 encryption, and proves
+    /// knowledge of the ephemeral scalar behind C1 for `context` (for example the chain
+    /// and the certificate the envelope backs). `seed` is fresh randomness: the
+    /// ciphertext's ephemeral scalar is drawn from it.
+    ///
+    /// # Errors
+    /// [`CryptoError::Threshold`] if `public_key` is not a point or `msg` is empty.
+    pub fn seal(
+        public_key: &[u8],
+        msg: &[u8],
+        context: &[u8],
+        seed: &[u8; 32],
+    ) -> Result<(Vec<u8>, [u8; ENVELOPE_PROOF_LEN])> {
+        let to = ::sm2::PublicKey::from_sec1_bytes(public_key)
+            .map_err(|_| bad("the custody public key is not an SM2 curve point"))?;
+        let key = EncryptingKey::new_with_mode(to, Mode::C1C3C2);
+        let der = key
+            .encrypt_der(&mut chacha20::ChaCha20Rng::from_seed(*seed), msg)
+            .map_err(|_| bad("nothing to encrypt"))?;
+        // The crate drew its ephemeral scalar first from this generator: drawing it again
+        // from the same seed gives k, which must match C1 (checked, not assumed).
+        let mut again = chacha20::ChaCha20Rng::from_seed(*seed);
+        let mut k = *NonZeroScalar::generate_from_rng(&mut again);
+        let envelope = Envelope::parse(&der)?;
+        if ProjectivePoint::mul_by_generator(&k).to_affine() != envelope.c1 {
+            k.zeroize();
+            return Err(bad(
+                "could not recover the envelope's ephemeral scalar (the sm2 crate changed how it draws it)",
+            ));
+        }
+        let r = nonce(b"envelope", &k, seed, &[&envelope.c1(), context]);
+        let a = ProjectivePoint::mul_by_generator(&r).to_affine();
+        let e = challenge(ENVELOPE_DOMAIN, 0, &[&envelope.c1, &a], context);
+        let s = r + e * k;
+        k.zeroize();
+        let mut proof = [0u8; ENVELOPE_PROOF_LEN];
+        proof[..32].copy_from_slice(&e.to_repr());
+        proof[32..].copy_from_slice(&s.to_repr());
+        Ok((der, proof))
+    }
+
+    /// Checks the encryptor's proof that it knows the scalar behind C1, made for
+    /// `context` (a Schnorr proof: `A = s·G − e·C1`, `e = SM3(domain ‖ C1 ‖ A ‖ context)`).
+    ///
+    /// # Errors
+    /// [`CryptoError::Threshold`] if the proof is malformed or does not hold.
+    pub fn verify_knowledge(&self, proof: &[u8], context: &[u8]) -> Result<()> {
+        if proof.len() != ENVELOPE_PROOF_LEN {
+            return Err(bad(format!(
+                "the envelope's proof is {} bytes, not {ENVELOPE_PROOF_LEN}",
+                proof.len()
+            )));
+        }
+        let e = scalar(&proof[..32], "the envelope proof's challenge")?;
+        let s = scalar(&proof[32..], "the envelope proof's response")?;
+        let a = lincomb(&[
+            (ProjectivePoint::generator(), s),
+            (ProjectivePoint::from(self.c1), -e),
+        ]);
+        if challenge(ENVELOPE_DOMAIN, 0, &[&self.c1, &a], context) == e {
+            Ok(())
+        } else {
+            Err(bad(
+                "the envelope's proof does not hold: its encryptor did not make it for this certificate",
+            ))
+        }
     }
 }
 
@@ -174,85 +303,90 @@ impl SecretShare {
         encode(&self.public)
     }
 
-    /// This holder's decryption share of `envelope`, with its proof bound to `context`
-    /// (for example the chain id and the request it answers: a share given for one
-    /// request cannot be passed off for another).
-    pub fn decryption_share(&self, envelope: &Envelope, context: &[u8]) -> DecryptionShare {
-        let c1 = ProjectivePoint::from(envelope.c1);
-        let d = AffinePoint::from(c1 * self.secret);
-        let r = *NonZeroScalar::generate();
-        let a = AffinePoint::from(ProjectivePoint::generator() * r);
-        let b = AffinePoint::from(c1 * r);
-        let e = challenge(self.index, &self.public, &envelope.c1, &d, &a, &b, context);
-        let z = r + e * self.secret;
-        DecryptionShare {
+    /// Releases this holder's decryption share of `envelope` to `recipient` (SEC1):
+    /// `D_i = d_i·C1` ElGamal-encrypted to the recipient, with the proof that it is
+    /// the share of `d_i` behind this holder's public share, bound to `context` (the
+    /// chain and the request it answers: a release for one request cannot be passed
+    /// off for another). `seed` is fresh randomness.
+    ///
+    /// # Errors
+    /// [`CryptoError::Threshold`] if `recipient` is not a point.
+    pub fn release(
+        &self,
+        envelope: &Envelope,
+        recipient: &[u8],
+        context: &[u8],
+        seed: &[u8; 32],
+    ) -> Result<ReleasedShare> {
+        let q = point(recipient, "the recipient's key")?;
+        let (c1p, qp) = (ProjectivePoint::from(envelope.c1), ProjectivePoint::from(q));
+        let statement: [&[u8]; 3] = [&envelope.c1(), recipient, context];
+        let k = nonce(b"elgamal", &self.secret, seed, &statement);
+        let a = nonce(b"proof share", &self.secret, seed, &statement);
+        let b = nonce(b"proof elgamal", &self.secret, seed, &statement);
+        let e1 = ProjectivePoint::mul_by_generator(&k).to_affine();
+        let e2 = (c1p * self.secret + qp * k).to_affine();
+        let a1 = ProjectivePoint::mul_by_generator(&a).to_affine();
+        let a2 = ProjectivePoint::mul_by_generator(&b).to_affine();
+        let a3 = (c1p * a + qp * b).to_affine();
+        let e = challenge(
+            RELEASE_DOMAIN,
+            self.index,
+            &[&self.public, &envelope.c1, &q, &e1, &e2, &a1, &a2, &a3],
+            context,
+        );
+        Ok(ReleasedShare {
             index: self.index,
-            point: d,
+            e1,
+            e2,
             e,
-            z,
-        }
+            z1: a + e * self.secret,
+            z2: b + e * k,
+        })
     }
 }
 
-/// The proof's challenge: SM3 over everything the proof speaks of, reduced mod n.
-fn challenge(
-    index: u32,
-    public: &AffinePoint,
-    c1: &AffinePoint,
-    d: &AffinePoint,
-    a: &AffinePoint,
-    b: &AffinePoint,
-    context: &[u8],
-) -> Scalar {
-    let len = (context.len() as u64).to_be_bytes();
-    let h = sm3_parts(&[
-        PROOF_DOMAIN,
-        &index.to_be_bytes(),
-        &encode(public),
-        &encode(c1),
-        &encode(d),
-        &encode(a),
-        &encode(b),
-        &len,
-        context,
-    ]);
-    <Scalar as ::sm2::elliptic_curve::ops::Reduce<FieldBytes>>::reduce(&FieldBytes::from(h))
-}
-
-/// One holder's `d_i·C1` and the proof that it used the share behind its public share.
+/// One holder's decryption share `D_i = d_i·C1`, encrypted to a recipient's key `Q`
+/// (`E1 = k·G`, `E2 = D_i + k·Q`), with a proof of knowledge of `(d_i, k)` such that
+/// `P_i = d_i·G`, `E1 = k·G` and `E2 = d_i·C1 + k·Q` (a Fiat–Shamir sigma protocol for
+/// a linear relation; SM3 as the random oracle).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecryptionShare {
+pub struct ReleasedShare {
     index: u32,
-    point: AffinePoint,
+    e1: AffinePoint,
+    e2: AffinePoint,
     e: Scalar,
-    z: Scalar,
+    z1: Scalar,
+    z2: Scalar,
 }
 
-impl DecryptionShare {
+impl ReleasedShare {
     /// The holder index.
     pub fn index(&self) -> u32 {
         self.index
     }
 
-    /// [`SHARE_LEN`] bytes: index, `D_i`, challenge, response.
+    /// [`RELEASE_LEN`] bytes: index, `E1`, `E2`, challenge, responses.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(SHARE_LEN);
+        let mut out = Vec::with_capacity(RELEASE_LEN);
         out.extend_from_slice(&self.index.to_be_bytes());
-        out.extend_from_slice(&encode(&self.point));
+        out.extend_from_slice(&encode(&self.e1));
+        out.extend_from_slice(&encode(&self.e2));
         out.extend_from_slice(&self.e.to_repr());
-        out.extend_from_slice(&self.z.to_repr());
+        out.extend_from_slice(&self.z1.to_repr());
+        out.extend_from_slice(&self.z2.to_repr());
         out
     }
 
-    /// Decodes [`DecryptionShare::to_bytes`] (the proof is not checked here: see
-    /// [`DecryptionShare::verify`]).
+    /// Decodes [`ReleasedShare::to_bytes`] (the proof is checked by
+    /// [`ReleasedShare::verify`]).
     ///
     /// # Errors
     /// [`CryptoError::Threshold`] naming the malformed part.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != SHARE_LEN {
+        if bytes.len() != RELEASE_LEN {
             return Err(bad(format!(
-                "a decryption share is {SHARE_LEN} bytes, not {}",
+                "a released share is {RELEASE_LEN} bytes, not {}",
                 bytes.len()
             )));
         }
@@ -262,42 +396,86 @@ impl DecryptionShare {
                 "holder index {index} is not 1..={MAX_HOLDERS}"
             )));
         }
-        Ok(DecryptionShare {
+        Ok(ReleasedShare {
             index,
-            point: point(&bytes[4..69], "the share's point")?,
-            e: scalar(&bytes[69..101], "the proof's challenge")?,
-            z: scalar(&bytes[101..], "the proof's response")?,
+            e1: point(&bytes[4..69], "the share's E1")?,
+            e2: point(&bytes[69..134], "the share's E2")?,
+            e: scalar(&bytes[134..166], "the proof's challenge")?,
+            z1: scalar(&bytes[166..198], "the proof's first response")?,
+            z2: scalar(&bytes[198..], "the proof's second response")?,
         })
     }
 
-    /// Checks the proof: this share is `d_i·C1` for the `d_i` behind `public`
-    /// (`d_i·G`, SEC1), given for `envelope` under `context`.
+    /// Checks the proof: this is the encryption to `recipient` (SEC1) of `d_i·C1` for
+    /// the `d_i` behind `public` (`d_i·G`, SEC1), given for `envelope` under `context`.
     ///
     /// # Errors
-    /// [`CryptoError::Threshold`] if `public` is not a point or the proof fails.
-    pub fn verify(&self, public: &[u8], envelope: &Envelope, context: &[u8]) -> Result<()> {
+    /// [`CryptoError::Threshold`] if a key is not a point or the proof fails.
+    pub fn verify(
+        &self,
+        public: &[u8],
+        envelope: &Envelope,
+        recipient: &[u8],
+        context: &[u8],
+    ) -> Result<()> {
         let public = point(public, "the holder's public share")?;
+        let q = point(recipient, "the recipient's key")?;
         let g = ProjectivePoint::generator();
-        let c1 = ProjectivePoint::from(envelope.c1);
-        let a = AffinePoint::from(g * self.z - ProjectivePoint::from(public) * self.e);
-        let b = AffinePoint::from(c1 * self.z - ProjectivePoint::from(self.point) * self.e);
+        let neg = -self.e;
+        let a1 = lincomb(&[(g, self.z1), (public.into(), neg)]);
+        let a2 = lincomb(&[(g, self.z2), (self.e1.into(), neg)]);
+        let a3 = lincomb(&[
+            (envelope.c1.into(), self.z1),
+            (q.into(), self.z2),
+            (self.e2.into(), neg),
+        ]);
         let e = challenge(
+            RELEASE_DOMAIN,
             self.index,
-            &public,
-            &envelope.c1,
-            &self.point,
-            &a,
-            &b,
+            &[&public, &envelope.c1, &q, &self.e1, &self.e2, &a1, &a2, &a3],
             context,
         );
         if e == self.e {
             Ok(())
         } else {
             Err(bad(format!(
-                "holder {}'s decryption share does not match its public share",
+                "holder {}'s released share does not match its public share, this envelope, recipient and request",
                 self.index
             )))
         }
+    }
+
+    /// The decryption share inside, with the recipient's key: `D_i = E2 − q·E1`.
+    pub fn decrypt(&self, recipient: &crate::PrivateKey) -> DecryptionShare {
+        let mut q = recipient.scalar();
+        let point =
+            (ProjectivePoint::from(self.e2) - ProjectivePoint::from(self.e1) * q).to_affine();
+        q.zeroize();
+        DecryptionShare {
+            index: self.index,
+            point,
+        }
+    }
+}
+
+/// A holder's decryption share `d_i·C1`, as its recipient decrypted it from a
+/// [`ReleasedShare`] (secret: `t` of them open the envelope).
+#[derive(Clone, PartialEq, Eq)]
+pub struct DecryptionShare {
+    index: u32,
+    point: AffinePoint,
+}
+
+impl std::fmt::Debug for DecryptionShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DecryptionShare({}, …)", self.index)
+    }
+}
+
+impl DecryptionShare {
+    /// The holder index.
+    pub fn index(&self) -> u32 {
+        self.index
     }
 }
 
@@ -314,8 +492,8 @@ fn lagrange(i: u32, indices: &[u32]) -> Scalar {
     num * Option::<Scalar>::from(den.invert()).expect("distinct holder indices")
 }
 
-/// Opens `envelope` from `threshold` decryption shares (already verified, each from a
-/// different holder): `d·C1` by Lagrange interpolation, then SM2's key derivation and
+/// Opens `envelope` from `threshold` decryption shares (from verified releases, each
+/// from a different holder): `d·C1` by Lagrange interpolation, then SM2's key derivation and
 /// C3 check.
 ///
 /// # Errors
@@ -368,19 +546,11 @@ pub fn deal(holders: u32, threshold: u32) -> Result<([u8; 65], Vec<SecretShare>)
             "a {threshold}-of-{holders} sharing is not possible (at most {MAX_HOLDERS} holders)"
         )));
     }
-    let coefficients: Vec<Scalar> = (0..threshold).map(|_| *NonZeroScalar::generate()).collect();
-    let public = encode(&(ProjectivePoint::generator() * coefficients[0]).into());
+    let dealing = dkg::Dealing::random(threshold)?;
     let shares = (1..=holders)
-        .map(|i| {
-            let x = x_of(i);
-            let secret = coefficients
-                .iter()
-                .rev()
-                .fold(Scalar::ZERO, |acc, c| acc * x + c);
-            SecretShare::new(i, secret)
-        })
-        .collect();
-    Ok((public, shares))
+        .map(|i| dkg::share_from(i, &[&dealing.sub_share(i)?[..]]))
+        .collect::<Result<_>>()?;
+    Ok((dealing.commitments().constant(), shares))
 }
 
 #[cfg(test)]

@@ -450,14 +450,47 @@ fn an_openssl_envelope_opens_from_threshold_shares() {
         ],
     );
     let env = Envelope::parse(&read(d, "envelope.der")).unwrap();
+    let bank = PrivateKey::generate();
+    let to = bank.public_key().to_sec1();
     let shares: Vec<_> = holders[1..]
         .iter()
         .map(|h| {
-            let s = h.decryption_share(&env, b"request 1");
-            s.verify(&h.public(), &env, b"request 1").unwrap();
-            s
+            let r = h
+                .release(&env, &to, b"request 1", &[h.index() as u8; 32])
+                .unwrap();
+            r.verify(&h.public(), &env, &to, b"request 1").unwrap();
+            r.decrypt(&bank)
         })
         .collect();
     assert_eq!(open(&env, &shares, 3).unwrap(), b"0123456789abcdef");
     assert!(open(&env, &shares[..2], 3).is_err());
+}
+
+/// The other way: an envelope govchain seals (with its proof beside it) is a plain
+/// GM/T 0009 SM2 ciphertext that `openssl pkeyutl -decrypt` opens with the whole key
+/// (a 1-of-1 sharing, whose one share is the key).
+#[test]
+fn openssl_opens_a_govchain_envelope() {
+    use govchain_crypto::threshold::{Envelope, deal};
+    let dir = tempdir();
+    let d = dir.path();
+    let (public, holders) = deal(1, 1).unwrap();
+    let whole = PrivateKey::from_bytes(&holders[0].to_bytes()).unwrap();
+    write(d, "custody.key", whole.to_pkcs8_pem().as_bytes());
+    let (der, _) = Envelope::seal(&public, b"0123456789abcdef", b"cert", &[5; 32]).unwrap();
+    write(d, "envelope.der", &der);
+    openssl(
+        d,
+        &[
+            "pkeyutl",
+            "-decrypt",
+            "-inkey",
+            "custody.key",
+            "-in",
+            "envelope.der",
+            "-out",
+            "key.bin",
+        ],
+    );
+    assert_eq!(read(d, "key.bin"), b"0123456789abcdef");
 }

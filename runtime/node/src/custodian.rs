@@ -1,30 +1,22 @@
 //! A validator's custodian: follows committed, allowed access requests and releases this
 //! validator's decryption share of each certificate's data key, encrypted to the
-//! requester, in `ReleaseShares` transactions of [`RELEASES_PER_TX`] shares
-//! (`docs/design/custody.md`).
-//!
-//! Cost per share (docs/performance.md): SM2 encryption is five times the share itself,
-//! so a round seals its shares with SM4-GCM under one fresh key per requester and
-//! SM2-encrypts only that key; and the share of a certificate read again is taken from a
-//! cache (it is the same for every request of that certificate).
+//! request's recipient with its proof, in `ReleaseShares` transactions of
+//! [`RELEASES_PER_TX`] shares (`docs/design/custody.md`).
 //!
 //! Before computing anything it runs the same check execution runs
 //! ([`govchain_state::access::release::check_release`]) against committed state: nothing is
 //! released for a denied, unknown or expired request, a revoked certificate or grant, or
-//! a requester whose key changed. Execution checks again when the release is ordered.
+//! a requester whose key changed. Execution checks again when the release is ordered,
+//! and checks each share's proof against this validator's public key share.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use govchain_client::Entropy;
-use govchain_crypto::sm4gcm::DataKey;
-use parking_lot::Mutex;
-use zeroize::Zeroizing;
-
 use govchain_consensus::Chain;
-use govchain_crypto::{PrivateKey, PublicKey};
-use govchain_custody::{Envelope, SHARE_LEN, SecretShare};
+use govchain_crypto::PrivateKey;
+use govchain_custody::{Envelope, SecretShare, release_context};
 use govchain_state::access::release;
 use govchain_state::custody::{self, MAX_RELEASES};
 use govchain_state::{BlockContext, Overlay};
@@ -49,10 +41,8 @@ pub struct Custodian {
     pub share: SecretShare,
     /// File keeping the first request not yet settled (a restart resumes there).
     pub cursor_file: PathBuf,
-    /// This validator's decryption shares of recently read certificates.
-    pub shares: Mutex<HashMap<String, Zeroizing<[u8; SHARE_LEN]>>>,
-    /// Randomness of the round keys and nonces sealing the shares (the operating
-    /// system's in a node).
+    /// Randomness of the released shares' encryption and proofs (the operating system's
+    /// in a node).
     pub entropy: Entropy,
 }
 
@@ -65,15 +55,6 @@ const _: () = assert!(RELEASES_PER_TX <= MAX_RELEASES);
 
 /// Most shares released per round (the rest wait for the next scan, one block later).
 const MAX_PER_ROUND: usize = 4 * RELEASES_PER_TX;
-
-/// Certificates whose share the cache keeps (it starts over when full).
-const SHARE_CACHE: usize = 10_000;
-
-/// One round's SM4 key for a requester, and that key SM2-encrypted to it.
-struct RoundKey {
-    key: DataKey,
-    sealed: Vec<u8>,
-}
 
 impl Follower for Custodian {
     type Work = pb::ShareRelease;
@@ -118,10 +99,9 @@ impl Follower for Custodian {
             tracing::debug!(error = %e, "not a custody share holder (any more)");
             return Ok(round);
         }
-        let mut keys: HashMap<Vec<u8>, RoundKey> = HashMap::new();
         round.cursor = walk(&o, cursor, in_flight, |req| {
             let settled = match release::check_release(&o, &ctx, req.seq, self.share.number())
-                .and_then(|(req, cert)| self.release(&req, &cert, &mut keys))
+                .and_then(|(req, cert)| self.release(&req, &cert))
             {
                 Ok(release) => {
                     round.work.push(release);
@@ -184,48 +164,28 @@ pub fn release_payloads(releases: Vec<pb::ShareRelease>) -> Vec<pb::payload::Kin
 }
 
 impl Custodian {
+    /// This validator's share of `cert`'s data key, released to `req`'s recipient.
     fn release(
         &self,
         req: &pb::AccessRequest,
         cert: &pb::Certificate,
-        keys: &mut HashMap<Vec<u8>, RoundKey>,
     ) -> Result<pb::ShareRelease, ExecError> {
-        let share = self.share_of(cert)?;
-        let round_key = match keys.entry(req.requester_key.clone()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let requester = PublicKey::from_sec1(&req.requester_key)
-                    .map_err(|e| node_error(format!("request {}: {e}", req.seq)))?;
-                let key = self.entropy.data_key();
-                let sealed = self.entropy.encrypt_to(&requester, key.as_bytes());
-                e.insert(RoundKey { key, sealed })
-            }
-        };
+        let _span = tracing::trace_span!("release_share", request = req.seq).entered();
+        // Admission checked the envelope and its proof when the certificate was published.
+        let envelope = Envelope::parse(&cert.key_envelope)
+            .map_err(|e| node_error(format!("certificate {}: {e}", cert.id)))?;
+        let encrypted_share = self
+            .share
+            .release(
+                &envelope,
+                &req.requester_key,
+                &release_context(self.chain.chain_id(), req.seq),
+                &self.entropy.seed(),
+            )
+            .map_err(|e| node_error(format!("request {}: {e}", req.seq)))?;
         Ok(pb::ShareRelease {
             request: req.seq,
-            encrypted_share: self.entropy.seal(
-                &round_key.key,
-                &share[..],
-                &custody::share_aad(req.seq, self.share.number()),
-            ),
-            sealed_key: round_key.sealed.clone(),
+            encrypted_share,
         })
-    }
-
-    /// This validator's decryption share of `cert`'s data key.
-    fn share_of(&self, cert: &pb::Certificate) -> Result<Zeroizing<[u8; SHARE_LEN]>, ExecError> {
-        if let Some(s) = self.shares.lock().get(&cert.id) {
-            return Ok(s.clone());
-        }
-        // Admission checked the envelope when the certificate was published.
-        let envelope = Envelope::from_committed(&cert.key_envelope)
-            .map_err(|e| node_error(format!("certificate {}: {e}", cert.id)))?;
-        let share = Zeroizing::new(self.share.decryption_share(&envelope));
-        let mut cache = self.shares.lock();
-        if cache.len() >= SHARE_CACHE {
-            cache.clear();
-        }
-        cache.insert(cert.id.clone(), share.clone());
-        Ok(share)
     }
 }

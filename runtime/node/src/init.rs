@@ -454,7 +454,7 @@ mod tests {
         assert_eq!(g.validators[1].custody_share, 2);
         assert_eq!(g.validators[3].custody_share, 0);
         let share = keyfile::load_custody_share(c.custody_key.as_ref().unwrap(), 2).unwrap();
-        assert_eq!(share.public_key_share(), set.public_key_share(2));
+        assert_eq!(share.public_key_share(), set.public_key_share(2).unwrap());
         assert!(
             NodeConfig::load(&out.join("node4/config.toml"))
                 .unwrap()

@@ -217,10 +217,18 @@ impl JobRunner {
             .as_ref()
             .ok_or_else(|| node_error(format!("request {} is no job", req.seq)))?;
         let cert = certs::get(o, &req.cert_id)?;
-        let envelope = Envelope::from_committed(&cert.key_envelope)
+        let envelope = Envelope::parse(&cert.key_envelope)
             .map_err(|e| node_error(format!("certificate {}: {e}", cert.id)))?;
         let releases = custody::releases(o, req.seq)?;
-        let (_, good) = verify_shares(set, &envelope, &releases, &self.key, &self.validator_id);
+        let (_, good) = verify_shares(
+            set,
+            self.chain.chain_id(),
+            &envelope,
+            req,
+            &releases,
+            &self.key,
+            &self.validator_id,
+        );
         let mut result = pb::ComputeResult {
             request: req.seq,
             code_hash: job.code_hash.clone(),

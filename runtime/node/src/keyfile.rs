@@ -33,7 +33,7 @@ pub fn save_custody_share(
     share: &govchain_custody::SecretShare,
     passphrase: Option<&str>,
 ) -> anyhow::Result<()> {
-    let secret = zeroize::Zeroizing::new(share.to_bytes());
+    let secret = share.to_bytes();
     let pem = zeroize::Zeroizing::new(govchain_crypto::secret::seal_pem(
         CUSTODY_LABEL,
         &secret[..],

@@ -315,8 +315,8 @@ fn custodian(
     let share = keyfile::load_custody_share(path, v.custody_share)?;
     let set = govchain_store::Records::read(&**store, &govchain_state::tables::CUSTODY, ())?
         .context("genesis names custody shares but state has no custody key set")?;
-    let set = govchain_custody::KeySet::from_bytes(&set.public_key_set)?;
-    if set.public_key_share(v.custody_share) != share.public_key_share() {
+    let public = set.public_shares.get(v.custody_share as usize - 1);
+    if public.map(Vec::as_slice) != Some(&share.public_key_share()[..]) {
         bail!(
             "{} is not custody share {} of this chain's key set",
             path.display(),
@@ -329,7 +329,6 @@ fn custodian(
         key: key.clone(),
         share,
         cursor_file: cfg.data_dir.join("custody.cursor"),
-        shares: Default::default(),
         entropy: Entropy::Os,
     }))
 }

@@ -39,12 +39,3 @@ pub fn signing_bytes(chain_id: &str, p: &pb::PublishCertificate) -> Vec<u8> {
 pub fn content_hash(document: &[u8]) -> [u8; 32] {
     sm3(document)
 }
-
-/// Associated data of a key share sealed under a release's SM4 key: the request and the
-/// share index, so a sealed share cannot be replayed as another request's or index's.
-pub fn share_aad(request: u64, share: u32) -> [u8; 12] {
-    let mut aad = [0u8; 12];
-    aad[..8].copy_from_slice(&request.to_be_bytes());
-    aad[8..].copy_from_slice(&share.to_be_bytes());
-    aad
-}

@@ -166,8 +166,8 @@ fn request_of(r: &pb::Receipt) -> u64 {
 }
 
 /// What a validator's custodian posts: one `ReleaseShares` of `PER_BLOCK` shares for
-/// allowed reads, executed and committed (its checks, the release records and one audit
-/// record per share).
+/// allowed reads, executed and committed (its checks, each share's proof, the release
+/// records and one audit record per share).
 fn release(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let (mut chain, ids) = chain(dir.path());
@@ -197,8 +197,7 @@ fn release(c: &mut Criterion) {
                         .iter()
                         .map(|r| pb::ShareRelease {
                             request: request_of(r),
-                            encrypted_share: vec![7; 96],
-                            sealed_key: vec![9; 140],
+                            encrypted_share: chain.released_share(request_of(r)),
                         })
                         .collect();
                     let tx = chain.tx(

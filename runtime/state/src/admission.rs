@@ -225,20 +225,26 @@ impl Admission {
                 sig,
                 failure: "issuer_signature does not verify over the certificate",
             });
-            // Validators compute decryption shares of this envelope later: it must be a
-            // well-formed, valid ciphertext of a 16-byte key (a pairing check).
+            // Validators release shares of this envelope later: it must be an SM2
+            // ciphertext of a 16-byte key whose publisher proves it made it for this
+            // certificate (else `r·C1` of another's envelope would get shares that
+            // unblind into that envelope's key).
             if p.key_envelope.is_empty() {
                 return Err(TxError::MissingField {
                     field: "key_envelope".into(),
                 }
                 .into());
             }
-            govchain_custody::Envelope::parse(&p.key_envelope).map_err(|e| {
-                TxError::InvalidArgument {
+            let context = govchain_custody::envelope_context(
+                &self.chain_id,
+                &govchain_proof::certificate::cert_id(&p.cert_type, &p.number),
+            );
+            govchain_custody::Envelope::parse(&p.key_envelope)
+                .and_then(|e| e.verify_proof(&p.key_envelope_proof, &context))
+                .map_err(|e| TxError::InvalidArgument {
                     field: "key_envelope",
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
         }
         let key = match self.tables.get_sec1(&tx.signer_pubkey) {
             Some(prepared) => SignerKey::Prepared(prepared),

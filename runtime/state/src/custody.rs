@@ -3,10 +3,10 @@
 //! check both execution and the validators' custodians apply before a release.
 //!
 //! A validator sends as the account `validator:<id>`, signed by its validator key, and
-//! may send nothing but releases. The chain cannot check a share itself (it is encrypted
-//! to the requester); the requester verifies each share against the key set.
+//! may send nothing but releases. Each share is encrypted to the request's recipient
+//! with a proof that execution checks against the validator's public key share: a wrong
+//! share is refused (`BAD_KEY_SHARE`) and its validator named.
 
-pub use govchain_proof::certificate::share_aad;
 use govchain_store::Records;
 use govchain_types::event::{Event, KeyReleased};
 use govchain_types::{ExecError, TxError, pb};
@@ -18,8 +18,6 @@ use crate::{BlockContext, Overlay, VerifiedTx, internal, tables};
 
 /// Most releases in one transaction.
 pub const MAX_RELEASES: usize = 1_000;
-/// Longest SM2-encrypted share (DER); a 48-byte share encrypts to about 150 bytes.
-pub const MAX_ENCRYPTED_SHARE: usize = 512;
 
 /// The custody key set, if the chain has one.
 pub fn key_set(o: &Overlay) -> Result<Option<pb::CustodyKeySet>, ExecError> {
@@ -105,7 +103,14 @@ pub(crate) fn release(
         }
         .into());
     }
-    let threshold = key_set(o)?.map_or(0, |k| k.threshold);
+    let custody = key_set(o)?.unwrap_or_default();
+    let public_share = custody
+        .public_shares
+        .get(v.custody_share as usize - 1)
+        .ok_or_else(|| TxError::Unauthorized {
+            who: tx.body.sender.clone(),
+            action: "release key shares (its share number is not in the custody key set)",
+        })?;
     let mut seen = std::collections::BTreeSet::new();
     let mut checked = Vec::with_capacity(r.releases.len());
     for rel in &r.releases {
@@ -116,28 +121,26 @@ pub(crate) fn release(
             }
             .into());
         }
-        if rel.encrypted_share.is_empty() || rel.encrypted_share.len() > MAX_ENCRYPTED_SHARE {
-            return Err(TxError::InvalidArgument {
-                field: "encrypted_share",
-                reason: format!(
-                    "request {}: 1 to {MAX_ENCRYPTED_SHARE} bytes of ciphertext",
-                    rel.request
-                ),
-            }
-            .into());
-        }
-        if rel.sealed_key.len() > MAX_ENCRYPTED_SHARE {
-            return Err(TxError::InvalidArgument {
-                field: "sealed_key",
-                reason: format!(
-                    "request {}: at most {MAX_ENCRYPTED_SHARE} bytes of SM2 ciphertext",
-                    rel.request
-                ),
-            }
-            .into());
-        }
-        checked.push((rel, check_release(o, ctx, rel.request, v.custody_share)?));
+        let (req, cert) = check_release(o, ctx, rel.request, v.custody_share)?;
+        let bad = |reason: String| TxError::BadKeyShare {
+            validator: v.id.clone(),
+            request: req.seq,
+            reason,
+        };
+        let envelope = govchain_custody::Envelope::parse(&cert.key_envelope)
+            .map_err(|e| internal(format!("certificate {}: {e}", cert.id)))?;
+        govchain_custody::verify_share(
+            public_share,
+            v.custody_share,
+            &rel.encrypted_share,
+            &envelope,
+            &req.requester_key,
+            &govchain_custody::release_context(&tx.body.chain_id, req.seq),
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        checked.push((rel, (req, cert)));
     }
+    let threshold = custody.threshold;
     for (rel, (req, cert)) in checked {
         let stored = pb::ReleasedShare {
             request: req.seq,
@@ -146,7 +149,6 @@ pub(crate) fn release(
             encrypted_share: rel.encrypted_share.clone(),
             height: ctx.height,
             tx_hash: tx.hash.to_vec(),
-            sealed_key: rel.sealed_key.clone(),
         };
         o.write(&tables::RELEASE, (req.seq, v.custody_share), &stored);
         let reason = format!(

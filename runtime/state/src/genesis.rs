@@ -248,7 +248,8 @@ fn is_zero(n: &u32) -> bool {
 pub struct GenesisCustody {
     /// Shares needed to open a data key (t of n).
     pub threshold: u32,
-    /// The public key set (blsttc encoding), hex.
+    /// The public key set (the sharing polynomial's commitments, threshold SM2 points of
+    /// 65 bytes), hex.
     pub public_key_set: String,
     /// How long after a request (block time, ms) validators may release shares for it.
     #[serde(default = "default_release_window")]
@@ -579,10 +580,21 @@ impl Genesis {
             o.write(&tables::VALIDATOR, &v.id, &rec);
         }
         if let Some(c) = &self.custody {
+            let public_key_set = hex::decode(&c.public_key_set).expect("validated");
+            let set = govchain_custody::KeySet::from_bytes(&public_key_set).expect("validated");
+            let holders = self
+                .validators
+                .iter()
+                .map(|v| v.custody_share)
+                .max()
+                .unwrap_or(0);
             let rec = pb::CustodyKeySet {
                 threshold: c.threshold,
-                public_key_set: hex::decode(&c.public_key_set).expect("validated"),
+                public_key_set,
                 release_window_ms: c.release_window_ms,
+                public_shares: (1..=holders)
+                    .map(|n| set.public_key_share(n).expect("validated numbers").to_vec())
+                    .collect(),
             };
             o.write(&tables::CUSTODY, (), &rec);
         }

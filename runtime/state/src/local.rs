@@ -123,17 +123,50 @@ impl LocalChain {
         Ok(chain)
     }
 
-    /// `key` encrypted to the custody key set: what a publisher attaches to a
-    /// certificate (every call gives a new envelope, even for the same key).
-    pub fn envelope(&self, key: &[u8; govchain_custody::DATA_KEY_LEN]) -> Vec<u8> {
-        self.custody.encrypt_key(key)
+    /// `key` encrypted to the custody key set for certificate `number` of type
+    /// `cert_type`, and the publisher's proof: what a publisher attaches to a certificate
+    /// (every call gives a new envelope, even for the same key).
+    pub fn envelope(
+        &self,
+        cert_type: &str,
+        number: &str,
+        key: &[u8; govchain_custody::DATA_KEY_LEN],
+    ) -> (Vec<u8>, Vec<u8>) {
+        let context = govchain_custody::envelope_context(
+            &self.genesis.chain_id,
+            &crate::certs::cert_id(cert_type, number),
+        );
+        let (envelope, proof) = self
+            .custody
+            .seal_key(key, &context, &govchain_crypto::random_seed())
+            .expect("a valid custody key");
+        (envelope, proof.to_vec())
+    }
+
+    /// Node1's released key share for allowed access request `seq`, made as its
+    /// custodian makes it (to the request's recipient, bound to the chain and request).
+    pub fn released_share(&self, seq: u64) -> Vec<u8> {
+        let o = crate::Overlay::new(self.store.clone());
+        let req = crate::custody::request(&o, seq)
+            .expect("readable state")
+            .expect("an allowed request");
+        let cert = crate::certs::get(&o, &req.cert_id).expect("its certificate");
+        let envelope = govchain_custody::Envelope::parse(&cert.key_envelope).expect("admitted");
+        self.custody_share
+            .release(
+                &envelope,
+                &req.requester_key,
+                &govchain_custody::release_context(&self.genesis.chain_id, seq),
+                &govchain_crypto::random_seed(),
+            )
+            .expect("a valid recipient key")
     }
 
     /// A property title `number` of the citizen `subject` (salted ID hash) published by
     /// the real-estate registry, with a real envelope and a stand-in document: the
     /// certificate benchmarks and tests read. Returns its id and the transaction.
     pub fn property_title(&mut self, number: &str, subject: [u8; 32]) -> (String, VerifiedTx) {
-        let envelope = self.envelope(&[7; 16]);
+        let (key_envelope, key_envelope_proof) = self.envelope("property", number, &[7; 16]);
         let tx = self.tx(
             "real-estate",
             pb::payload::Kind::Publish(pb::PublishCertificate {
@@ -155,7 +188,8 @@ impl LocalChain {
                 content_hash: sm3(number.as_bytes()).to_vec(),
                 issuer_signature: vec![0; 64],
                 ciphertext: vec![0; 512],
-                key_envelope: envelope,
+                key_envelope,
+                key_envelope_proof,
             }),
         );
         (crate::certs::cert_id("property", number), tx)

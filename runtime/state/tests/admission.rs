@@ -54,9 +54,9 @@ fn a_failed_signature_does_not_pass_its_verdicts_to_the_next_transaction() {
         ],
         content_hash: sm3(b"document").to_vec(),
         ciphertext: vec![0; 64],
-        key_envelope: chain.envelope(&[7; 16]),
         ..Default::default()
     };
+    (p.key_envelope, p.key_envelope_proof) = chain.envelope("property", "NJ-FORGE-1", &[7; 16]);
     p.issuer_signature = issuer
         .sign(&govchain_state::certs::signing_bytes(
             admission.chain_id(),
@@ -104,4 +104,70 @@ fn a_failed_signature_does_not_pass_its_verdicts_to_the_next_transaction() {
         .map(|r| r.map(|v| v.hash).map_err(|e| e.code()))
         .collect();
     assert_eq!(batch, alone, "a verdict changed in a verify batch");
+}
+
+/// A certificate's key envelope must come with its publisher's proof, made for that very
+/// certificate: an envelope copied from another certificate (or a re-randomised one,
+/// whose proof no one can make) would get shares that open another issuer's key.
+#[test]
+fn an_envelope_without_its_publishers_proof_for_this_certificate_is_refused() {
+    let mut chain = LocalChain::nanjing(
+        govchain_store::Store::in_memory().unwrap(),
+        1_795_392_000_000,
+        [9; 32],
+        nanjing_access(),
+    )
+    .unwrap();
+    let admission = chain.executor.admission().unwrap();
+    let issuer = chain.key("real-estate").clone();
+    let publish = |chain: &mut LocalChain, envelope: (Vec<u8>, Vec<u8>)| {
+        let mut p = pb::PublishCertificate {
+            cert_type: "property".into(),
+            number: "NJ-1".into(),
+            subject_id: sm3(b"someone").to_vec(),
+            issued_on: "2024-05-01".into(),
+            content_hash: sm3(b"document").to_vec(),
+            ciphertext: vec![0; 64],
+            key_envelope: envelope.0,
+            key_envelope_proof: envelope.1,
+            ..Default::default()
+        };
+        p.issuer_signature = issuer
+            .sign(&govchain_state::certs::signing_bytes(
+                admission.chain_id(),
+                &p,
+            ))
+            .to_bytes()
+            .to_vec();
+        let tx = signed(chain, "real-estate", pb::payload::Kind::Publish(p));
+        admission
+            .check(tx, 1)
+            .map(|_| ())
+            .map_err(|e| (e.code(), e.to_string()))
+    };
+    let own = chain.envelope("property", "NJ-1", &[7; 16]);
+    let (env, proof) = own.clone();
+    let others = chain.envelope("property", "NJ-2", &[7; 16]);
+    let cases = [
+        ("no proof", (env.clone(), vec![])),
+        (
+            "another certificate's proof",
+            (env.clone(), others.1.clone()),
+        ),
+        ("another certificate's envelope", (others.0, proof.clone())),
+        (
+            "a flipped proof bit",
+            (env, {
+                let mut p = proof;
+                p[5] ^= 1;
+                p
+            }),
+        ),
+    ];
+    for (what, envelope) in cases {
+        let (code, message) = publish(&mut chain, envelope).unwrap_err();
+        assert_eq!(code, ErrorCode::InvalidArgument, "{what}: {message}");
+        assert!(message.contains("key_envelope"), "{what}: {message}");
+    }
+    publish(&mut chain, own).unwrap();
 }

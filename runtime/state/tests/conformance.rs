@@ -1,7 +1,6 @@
 //! Conformance vectors of the state machine's signed and hashed encodings
 //! (`conformance/vectors.json`, `checked_by` = this file): certificate ids, content
-//! hashes and signing bytes, the compute result digest, the key-share AAD, the state
-//! root step, audit record encodings and roots, the genesis hash and genesis state root.
+//! hashes and signing bytes, the compute result digest, the state root step, audit record encodings and roots, the genesis hash and genesis state root.
 
 #[path = "../../../conformance/harness.rs"]
 mod harness;
@@ -10,10 +9,9 @@ use harness::{num, text, unhex};
 use std::sync::Arc;
 
 use govchain_crypto::PrivateKey;
-use govchain_crypto::sm4gcm::{self, DataKey};
 use govchain_state::access::audit;
 use govchain_state::executor::next_state_root;
-use govchain_state::{Executor, Genesis, StateWrites, certs, compute, custody};
+use govchain_state::{Executor, Genesis, StateWrites, certs, compute};
 use govchain_types::pb;
 use serde_json::Value;
 
@@ -34,7 +32,6 @@ fn every_vector_of_this_file_is_checked() {
             "cert.content_hash",
             "cert.signing_bytes",
             "compute.result_digest",
-            "custody.share_aad",
             "state.root_step",
             "audit.block_entries",
             "genesis.hash",
@@ -86,6 +83,7 @@ fn cert_signing_bytes() {
         issuer_signature: unhex(p, "issuer_signature"),
         ciphertext: unhex(p, "ciphertext"),
         key_envelope: unhex(p, "key_envelope"),
+        key_envelope_proof: vec![],
     };
     let bytes = certs::signing_bytes(v.text("chain_id"), &publish);
     v.check("signing_bytes", &bytes);
@@ -118,21 +116,6 @@ fn compute_result_digest() {
     let sig = executor.sign(&digest);
     v.check("executor_signature", sig.to_bytes());
     executor.public_key().verify(&digest, &sig).unwrap();
-    v.finish();
-}
-
-#[test]
-fn custody_share_aad() {
-    let v = harness::vector("custody.share_aad");
-    let (request, share) = (v.u64("request"), v.u64("share") as u32);
-    let aad = custody::share_aad(request, share);
-    v.check("aad", aad);
-    // A validator's custodian seals its decryption share under the round key with it.
-    let round_key = DataKey::from_bytes(&v.bytes("round_key")).unwrap();
-    let sealed =
-        sm4gcm::seal_with_nonce(&round_key, &v.array("nonce"), &v.bytes("share_bytes"), &aad);
-    v.check("sealed_share", &sealed);
-    assert!(sm4gcm::open(&round_key, &sealed, &custody::share_aad(request + 1, share)).is_err());
     v.finish();
 }
 

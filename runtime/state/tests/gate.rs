@@ -85,7 +85,8 @@ impl Net {
             content_hash: sm3(number.as_bytes()).to_vec(),
             issuer_signature: vec![0; 64],
             ciphertext: vec![7; 100],
-            key_envelope: self.chain.envelope(&[7; 16]),
+            key_envelope: self.chain.envelope(ty, number, &[7; 16]).0,
+            key_envelope_proof: vec![],
         })
     }
 
@@ -117,7 +118,6 @@ fn release(request: u64, encrypted_share: Vec<u8>) -> pb::payload::Kind {
         releases: vec![pb::ShareRelease {
             request,
             encrypted_share,
-            sealed_key: vec![],
         }],
     })
 }
@@ -359,7 +359,7 @@ fn bad_input_gets_its_code_and_writes_nothing() {
     let with = |f: &dyn Fn(&mut pb::PublishCertificate)| {
         let mut p = base.clone();
         p.number = "P-2".into();
-        p.key_envelope = chain.envelope(&[7; 16]);
+        p.key_envelope = chain.envelope("property", "P-2", &[7; 16]).0;
         f(&mut p);
         pb::payload::Kind::Publish(p)
     };
@@ -927,6 +927,47 @@ fn nodes_join_and_leave_by_governance() {
 }
 
 #[test]
+fn a_key_share_that_fails_its_proof_is_refused_naming_its_validator() {
+    let mut net = Net::new();
+    let p = net.publish_payload("property", "P-1", ID);
+    let r = net.one("real-estate", p);
+    ok(&r);
+    let cert = attr(&r, "certificate_published", "id").to_string();
+    let ask = |net: &mut Net| -> u64 {
+        let r = net.one("housing", request(&cert, "housing_eligibility"));
+        ok(&r);
+        attr(&r, "access", "request").parse().unwrap()
+    };
+    let (allowed, other) = (ask(&mut net), ask(&mut net));
+    let before = net.audit_seq();
+    // Bytes that are no share, and a true share made for another request: refused, the
+    // validator named; nothing is stored or audited.
+    let garbage = vec![1u8; govchain_custody::SHARE_LEN];
+    for bad in [garbage, net.chain.released_share(other)] {
+        let r = net.one("validator:node1", release(allowed, bad));
+        assert_eq!(code(&r), ErrorCode::BadKeyShare);
+        assert!(
+            r.error_message.contains("validator node1"),
+            "{}",
+            r.error_message
+        );
+    }
+    assert!(
+        govchain_state::query::releases(&net.store, allowed)
+            .unwrap()
+            .releases
+            .is_empty()
+    );
+    assert_eq!(net.audit_seq(), before);
+    // The true share for this request passes.
+    let r = net.one(
+        "validator:node1",
+        release(allowed, net.chain.released_share(allowed)),
+    );
+    ok(&r);
+}
+
+#[test]
 fn key_shares_are_released_only_for_allowed_live_requests() {
     let mut net = Net::new();
     let publish = |net: &mut Net, number: &str| {
@@ -944,7 +985,7 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
     };
     let allowed = ask(&mut net, "housing", &cert, "housing_eligibility");
     let denied = ask(&mut net, "tax", &cert, "tax_assessment");
-    let share = || vec![1u8; 150];
+    let share = || vec![1u8; govchain_custody::SHARE_LEN];
     let releases = |net: &Net, r: u64| {
         govchain_state::query::releases(&net.store, r)
             .map(|x| x.releases.len())
@@ -952,7 +993,10 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
     };
 
     // The validator releases its share for the allowed request: stored and audited.
-    let r = net.one("validator:node1", release(allowed, share()));
+    let r = net.one(
+        "validator:node1",
+        release(allowed, net.chain.released_share(allowed)),
+    );
     ok(&r);
     assert_eq!(attr(&r, "key_released", "share"), "1");
     assert_eq!(attr(&r, "key_released", "requester"), "housing");
@@ -968,7 +1012,10 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
     assert_eq!(releases(&net, allowed), 1);
 
     // Twice, for a denied request, or for an unknown one: refused.
-    let r = net.one("validator:node1", release(allowed, share()));
+    let r = net.one(
+        "validator:node1",
+        release(allowed, net.chain.released_share(allowed)),
+    );
     assert_eq!(code(&r), ErrorCode::AlreadyExists);
     let r = net.one("validator:node1", release(denied, share()));
     assert_eq!(code(&r), ErrorCode::ReleaseRefused);
@@ -980,13 +1027,11 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
         releases: vec![
             pb::ShareRelease {
                 request: second,
-                encrypted_share: share(),
-                sealed_key: vec![],
+                encrypted_share: net.chain.released_share(second),
             },
             pb::ShareRelease {
                 request: denied,
                 encrypted_share: share(),
-                sealed_key: vec![],
             },
         ],
     });

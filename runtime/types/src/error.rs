@@ -216,6 +216,16 @@ pub enum TxError {
         /// Why (denied, expired, revoked, key changed).
         reason: String,
     },
+    /// A validator's released key share fails its proof.
+    #[error("validator {validator}'s key share for request {request} is refused: {reason}")]
+    BadKeyShare {
+        /// The releasing validator.
+        validator: String,
+        /// The access request.
+        request: u64,
+        /// What the check found.
+        reason: String,
+    },
 }
 
 impl Coded for TxError {
@@ -249,6 +259,7 @@ impl Coded for TxError {
             TxError::DuplicateCertificate { .. } => ErrorCode::DuplicateCertificate,
             TxError::InvalidSubject { .. } => ErrorCode::InvalidSubject,
             TxError::ReleaseRefused { .. } => ErrorCode::ReleaseRefused,
+            TxError::BadKeyShare { .. } => ErrorCode::BadKeyShare,
         }
     }
 }

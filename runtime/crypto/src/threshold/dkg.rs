@@ -49,6 +49,22 @@ impl Dealing {
         Ok(Self::from_coefficients(coefficients))
     }
 
+    /// [`Dealing::random`] with its coefficients drawn from `seed` (ChaCha20): the same
+    /// seed deals the same key. For tests that pin bytes; a seeded key is as secret as
+    /// its seed.
+    ///
+    /// # Errors
+    /// As [`Dealing::random`].
+    pub fn seeded(threshold: u32, seed: &[u8; 32]) -> Result<Self> {
+        use ::sm2::elliptic_curve::rand_core::SeedableRng;
+        check_threshold(threshold)?;
+        let mut rng = chacha20::ChaCha20Rng::from_seed(*seed);
+        let coefficients = (0..threshold)
+            .map(|_| *NonZeroScalar::generate_from_rng(&mut rng))
+            .collect();
+        Ok(Self::from_coefficients(coefficients))
+    }
+
     /// A polynomial whose constant term is `share`'s secret (a resharing dealer): its
     /// first commitment is `share`'s public share, which a verifier checks.
     ///

@@ -126,7 +126,6 @@ impl Replay {
             key: validator_key.clone(),
             share: shares.remove(0),
             cursor_file: dir.path().join("custody.cursor"),
-            shares: Default::default(),
             entropy: Entropy::seeded(b"validator node1 custodian"),
         };
         let jobs = JobRunner {

@@ -6,8 +6,8 @@ use super::{
     Commitments, Dealing, public_key, public_share, reshared_public_key, reshared_public_share,
     reshared_share, share_from,
 };
-use crate::PublicKey;
 use crate::threshold::{Envelope, SecretShare, open};
+use crate::{PrivateKey, PublicKey};
 
 const KEY: &[u8] = b"sixteen byte key";
 
@@ -32,12 +32,14 @@ fn run_dkg(dealings: &[&Dealing], holders: u32) -> ([u8; 65], Vec<SecretShare>) 
 
 fn opens(public: &[u8], holders: &[&SecretShare], threshold: usize) -> bool {
     let env = Envelope::parse(&PublicKey::from_sec1(public).unwrap().encrypt(KEY)).unwrap();
+    let bank = PrivateKey::generate();
+    let to = bank.public_key().to_sec1();
     let shares: Vec<_> = holders
         .iter()
         .map(|h| {
-            let s = h.decryption_share(&env, b"c");
-            s.verify(&h.public(), &env, b"c").unwrap();
-            s
+            let r = h.release(&env, &to, b"c", &crate::random_seed()).unwrap();
+            r.verify(&h.public(), &env, &to, b"c").unwrap();
+            r.decrypt(&bank)
         })
         .collect();
     open(&env, &shares, threshold).is_ok_and(|k| k == KEY)
