@@ -13,6 +13,17 @@ fn signed(chain: &mut LocalChain, dept: &str, kind: pb::payload::Kind) -> pb::Si
     tx
 }
 
+/// The 'nanjing' departments' chain, in memory.
+fn nanjing() -> LocalChain {
+    LocalChain::nanjing(
+        govchain_store::Store::in_memory().unwrap(),
+        1_795_392_000_000,
+        [9; 32],
+        nanjing_access(),
+    )
+    .unwrap()
+}
+
 fn request(cert_id: &str) -> pb::payload::Kind {
     pb::payload::Kind::Request(pb::RequestAccess {
         cert_id: cert_id.into(),
@@ -27,13 +38,7 @@ fn request(cert_id: &str) -> pb::payload::Kind {
 /// over other bytes was admitted, and the valid one after it refused.
 #[test]
 fn a_failed_signature_does_not_pass_its_verdicts_to_the_next_transaction() {
-    let mut chain = LocalChain::nanjing(
-        govchain_store::Store::in_memory().unwrap(),
-        1_795_392_000_000,
-        [9; 32],
-        nanjing_access(),
-    )
-    .unwrap();
+    let mut chain = nanjing();
     let admission = chain.executor.admission().unwrap();
     // A publish whose issuer signature is valid and whose body signature is not.
     let issuer = chain.key("real-estate").clone();
@@ -111,13 +116,7 @@ fn a_failed_signature_does_not_pass_its_verdicts_to_the_next_transaction() {
 /// whose proof no one can make) would get shares that open another issuer's key.
 #[test]
 fn an_envelope_without_its_publishers_proof_for_this_certificate_is_refused() {
-    let mut chain = LocalChain::nanjing(
-        govchain_store::Store::in_memory().unwrap(),
-        1_795_392_000_000,
-        [9; 32],
-        nanjing_access(),
-    )
-    .unwrap();
+    let mut chain = nanjing();
     let admission = chain.executor.admission().unwrap();
     let issuer = chain.key("real-estate").clone();
     let publish = |chain: &mut LocalChain, envelope: (Vec<u8>, Vec<u8>)| {
