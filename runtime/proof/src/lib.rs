@@ -8,8 +8,7 @@
 //!   the validator set in force at its height, walked from genesis;
 //! - [`subject`]: national ID checks and `subject_id = SM3(chain salt || national ID)`;
 //! - [`signed_read`]: the bytes a department signs to authenticate a read;
-//! - [`certificate`]: a certificate's id, signing bytes and content hash, and the
-//!   associated data of a sealed key share;
+//! - [`certificate`]: a certificate's id, signing bytes and content hash;
 //! - [`commit`]: the signing bytes of consensus votes and proposals, validator sets and
 //!   the commit certificate that decides a block;
 //! - [`evidence`]: proof that a validator signed two contradicting consensus messages.
