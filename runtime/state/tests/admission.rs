@@ -1,7 +1,7 @@
 //! Admission in batches: each transaction gets the verdict it gets alone, whatever its
 //! neighbours' signatures are.
 
-use govchain_crypto::sm3;
+use govchain_crypto::{PrivateKey, sm3};
 use govchain_state::genesis::nanjing_access;
 use govchain_state::local::LocalChain;
 use govchain_types::{Coded, ErrorCode, pb};
@@ -22,6 +22,14 @@ fn nanjing() -> LocalChain {
         nanjing_access(),
     )
     .unwrap()
+}
+
+/// Signs `p` as its issuer does, over its signing bytes on chain `chain_id`.
+fn sign_as_issuer(p: &mut pb::PublishCertificate, chain_id: &str, issuer: &PrivateKey) {
+    p.issuer_signature = issuer
+        .sign(&govchain_state::certs::signing_bytes(chain_id, p))
+        .to_bytes()
+        .to_vec();
 }
 
 fn request(cert_id: &str) -> pb::payload::Kind {
@@ -62,13 +70,7 @@ fn a_failed_signature_does_not_pass_its_verdicts_to_the_next_transaction() {
         ..Default::default()
     };
     (p.key_envelope, p.key_envelope_proof) = chain.envelope("property", "NJ-FORGE-1", &[7; 16]);
-    p.issuer_signature = issuer
-        .sign(&govchain_state::certs::signing_bytes(
-            admission.chain_id(),
-            &p,
-        ))
-        .to_bytes()
-        .to_vec();
+    sign_as_issuer(&mut p, admission.chain_id(), &issuer);
     let mut publish = signed(&mut chain, "real-estate", pb::payload::Kind::Publish(p));
     publish.signature[10] ^= 1;
     // Housing's request, signed by housing's key over other bytes.
@@ -131,13 +133,7 @@ fn an_envelope_without_its_publishers_proof_for_this_certificate_is_refused() {
             key_envelope_proof: envelope.1,
             ..Default::default()
         };
-        p.issuer_signature = issuer
-            .sign(&govchain_state::certs::signing_bytes(
-                admission.chain_id(),
-                &p,
-            ))
-            .to_bytes()
-            .to_vec();
+        sign_as_issuer(&mut p, admission.chain_id(), &issuer);
         let tx = signed(chain, "real-estate", pb::payload::Kind::Publish(p));
         admission
             .check(tx, 1)
