@@ -2,8 +2,9 @@
 //! key): the requester decrypts while one validator is down; another department cannot
 //! use the shares; a share that fails its proof (another key's, another request's,
 //! another recipient's) is refused by execution, naming its validator; two shares do not
-//! open a key; a revocation committed between request and release stops the release, both in
-//! the validators' custodians and in execution; every release is an audit record.
+//! open a key; a revocation committed between request and approval stops the release, both
+//! in the validators' custodians and in execution, and a share without a committed approval
+//! is refused; every release is an audit record.
 
 use std::path::Path;
 
@@ -39,8 +40,8 @@ fn custody_share(net: &Network, id: &str, number: u32) -> govchain_custody::Secr
     govchain_custody::SecretShare::from_bytes(number, &secret).unwrap()
 }
 
-/// Submits `share` (a released share's bytes) as validator `id`'s release for `request`
-/// and returns the receipt.
+/// Submits validator `id`'s approval of its release for `request` (`share` empty), or
+/// its share for it (a released share's bytes), and returns the receipt.
 async fn post_release(
     net: &Network,
     endpoint: &str,
@@ -48,16 +49,22 @@ async fn post_release(
     request: u64,
     share: Vec<u8>,
 ) -> pb::Receipt {
+    let tx = if share.is_empty() {
+        pb::ReleaseShares {
+            approvals: vec![request],
+            releases: vec![],
+        }
+    } else {
+        pb::ReleaseShares {
+            approvals: vec![],
+            releases: vec![pb::ShareRelease {
+                request,
+                encrypted_share: share,
+            }],
+        }
+    };
     net.validator_signer(id)
-        .submit(
-            endpoint,
-            pb::payload::Kind::Release(pb::ReleaseShares {
-                releases: vec![pb::ShareRelease {
-                    request,
-                    encrypted_share: share,
-                }],
-            }),
-        )
+        .submit(endpoint, pb::payload::Kind::Release(tx))
         .await
         .unwrap()
 }
@@ -206,12 +213,15 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
     assert!(e.contains("not yours"), "{e}");
     assert!(!net.root.join("stolen.json").exists());
 
-    // when the down validator's account posts a share that does not verify (a share of
-    // another key set, correctly made for housing and this request)
+    // when the down validator's account approves its release and then posts a share that
+    // does not verify (a share of another key set, correctly made for housing and this
+    // request)
     let chain_id = genesis["chain_id"].as_str().unwrap();
     let housing_key = net.signer("housing").key;
     let (_, foreign) = govchain_custody::deal(4, 3).unwrap();
     let envelope = envelope_of(&endpoint, &cert_a).await;
+    let approval = post_release(&net, &endpoint, "node4", r1, vec![]).await;
+    assert_eq!(approval.status, pb::TxStatus::Ok as i32, "{approval:?}");
     let bad = released(&foreign[3], &envelope, chain_id, r1, &housing_key);
     let receipt = post_release(&net, &endpoint, "node4", r1, bad).await;
     // then execution refuses it, naming the validator, and stores nothing
@@ -283,17 +293,20 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
         "{}",
         node3.log_text()
     );
-    // and execution refuses a correct share for it too
+    // and execution refuses another validator's approval for it, and a correct share
+    // without an approval
     let envelope_b = envelope_of(&endpoint, &cert_b).await;
     let share = released(&good4, &envelope_b, chain_id, r3, &housing_key);
-    let receipt = post_release(&net, &endpoint, "node4", r3, share).await;
-    assert_eq!(receipt.status, pb::TxStatus::Failed as i32);
-    assert_eq!(
-        receipt.error_code,
-        pb::ErrorCode::ReleaseRefused as u32,
-        "{receipt:?}"
-    );
-    assert!(receipt.error_message.contains("revoked"), "{receipt:?}");
+    for (posted, why) in [(vec![], "revoked"), (share, "no committed approval")] {
+        let receipt = post_release(&net, &endpoint, "node4", r3, posted).await;
+        assert_eq!(receipt.status, pb::TxStatus::Failed as i32);
+        assert_eq!(
+            receipt.error_code,
+            pb::ErrorCode::ReleaseRefused as u32,
+            "{receipt:?}"
+        );
+        assert!(receipt.error_message.contains(why), "{receipt:?}");
+    }
 
     // and every release is on the audit record, beside the reads
     let audit = cli(&[

@@ -3,17 +3,20 @@
 //! check both execution and the validators' custodians apply before a release.
 //!
 //! A validator sends as the account `validator:<id>`, signed by its validator key, and
-//! may send nothing but releases. Each share is encrypted to the request's recipient
+//! may send nothing but releases. A release takes two steps: the validator approves it
+//! (execution checks the policy, grant, certificate and window in force), and once the
+//! approval has committed it delivers its share, encrypted to the request's recipient
 //! with a proof that execution checks against the validator's public key share: a wrong
-//! share is refused (`BAD_KEY_SHARE`) and its validator named.
+//! share is refused (`BAD_KEY_SHARE`) and its validator named. A refused release has no
+//! share in it, on chain or anywhere.
 
 use govchain_store::Records;
-use govchain_types::event::{Event, KeyReleased};
+use govchain_types::event::{Event, KeyReleased, ReleaseApproved};
 use govchain_types::{ExecError, TxError, pb};
 
 use crate::access::accounts::Account;
 use crate::access::audit;
-use crate::access::release::check_release;
+use crate::access::release::{check_release, refused};
 use crate::{BlockContext, Overlay, VerifiedTx, internal, tables};
 
 /// Most releases in one transaction.
@@ -80,8 +83,10 @@ pub fn holder(o: &Overlay, sender: &str) -> Result<pb::Validator, ExecError> {
     Ok(v)
 }
 
-/// Executes a validator's [`pb::ReleaseShares`]: every release is checked before any is
-/// written, so the transaction releases all of them or none.
+/// Executes a validator's [`pb::ReleaseShares`]: its approvals (each checked against
+/// the policy, grant, certificate and window in force) and its shares for requests it
+/// approved in an earlier transaction (each checked against its proof). Everything is
+/// checked before anything is written, so the transaction applies all of it or none.
 pub(crate) fn release(
     o: &mut Overlay,
     ctx: &BlockContext,
@@ -90,69 +95,81 @@ pub(crate) fn release(
     events: &mut Vec<pb::Event>,
 ) -> Result<(), ExecError> {
     let v = holder(o, &tx.body.sender)?;
-    if r.releases.is_empty() {
+    let count = r.approvals.len() + r.releases.len();
+    if count == 0 {
         return Err(TxError::MissingField {
-            field: "releases".into(),
+            field: "approvals or releases".into(),
         }
         .into());
     }
-    if r.releases.len() > MAX_RELEASES {
+    if count > MAX_RELEASES {
         return Err(TxError::InvalidArgument {
             field: "releases",
-            reason: format!("at most {MAX_RELEASES} per transaction"),
+            reason: format!("at most {MAX_RELEASES} approvals and releases per transaction"),
         }
         .into());
     }
-    let custody = key_set(o)?.unwrap_or_default();
-    let public_share = custody
-        .public_shares
-        .get(v.custody_share as usize - 1)
-        .ok_or_else(|| TxError::Unauthorized {
-            who: tx.body.sender.clone(),
-            action: "release key shares (its share number is not in the custody key set)",
-        })?;
     let mut seen = std::collections::BTreeSet::new();
-    let mut checked = Vec::with_capacity(r.releases.len());
-    for rel in &r.releases {
-        if !seen.insert(rel.request) {
+    for seq in r
+        .approvals
+        .iter()
+        .chain(r.releases.iter().map(|x| &x.request))
+    {
+        if !seen.insert(*seq) {
             return Err(TxError::InvalidArgument {
                 field: "releases",
-                reason: format!("request {} listed twice", rel.request),
+                reason: format!("request {seq} listed twice"),
             }
             .into());
         }
-        let (req, cert) = check_release(o, ctx, rel.request, v.custody_share)?;
-        let bad = |reason: String| TxError::BadKeyShare {
-            validator: v.id.clone(),
-            request: req.seq,
-            reason,
-        };
-        let envelope = govchain_custody::Envelope::parse(&cert.key_envelope)
-            .map_err(|e| internal(format!("certificate {}: {e}", cert.id)))?;
-        govchain_custody::verify_share(
-            public_share,
-            v.custody_share,
-            &rel.encrypted_share,
-            &envelope,
-            &req.requester_key,
-            &govchain_custody::release_context(&tx.body.chain_id, req.seq),
-        )
-        .map_err(|e| bad(e.to_string()))?;
-        checked.push((rel, (req, cert)));
     }
-    let threshold = custody.threshold;
-    for (rel, (req, cert)) in checked {
+    let approved = r
+        .approvals
+        .iter()
+        .map(|&seq| check_release(o, ctx, seq, v.custody_share))
+        .collect::<Result<Vec<_>, _>>()?;
+    let delivered = check_deliveries(o, tx, &v, &r.releases)?;
+    for (req, _) in approved {
+        let approval = pb::ReleaseApproval {
+            request: req.seq,
+            share: v.custody_share,
+            validator: v.id.clone(),
+            height: ctx.height,
+            tx_hash: tx.hash.to_vec(),
+        };
+        o.write(
+            &tables::RELEASE_APPROVAL,
+            (req.seq, v.custody_share),
+            &approval,
+        );
+        events.push(
+            Event::from(ReleaseApproved {
+                request: req.seq,
+                share: v.custody_share,
+                validator: v.id.clone(),
+            })
+            .to_pb(),
+        );
+    }
+    let threshold = key_set(o)?.unwrap_or_default().threshold;
+    for Delivery {
+        release,
+        request: req,
+        cert,
+        approved_at,
+    } in delivered
+    {
         let stored = pb::ReleasedShare {
             request: req.seq,
             share: v.custody_share,
             validator: v.id.clone(),
-            encrypted_share: rel.encrypted_share.clone(),
+            encrypted_share: release.encrypted_share.clone(),
             height: ctx.height,
             tx_hash: tx.hash.to_vec(),
         };
         o.write(&tables::RELEASE, (req.seq, v.custody_share), &stored);
         let reason = format!(
-            "key share {} (of {threshold} needed) released by validator {} ({}) for request {}{}",
+            "key share {} (of {threshold} needed) released by validator {} ({}) for request {}{}, approved at height {approved_at}",
             v.custody_share,
             v.id,
             v.department,
@@ -183,4 +200,85 @@ pub(crate) fn release(
         );
     }
     Ok(())
+}
+
+/// A share checked for delivery.
+struct Delivery<'a> {
+    release: &'a pb::ShareRelease,
+    request: pb::AccessRequest,
+    cert: pb::Certificate,
+    approved_at: u64,
+}
+
+/// Checks validator `v`'s shares: each for a request whose release it approved in a
+/// committed transaction, not yet delivered, and passing its proof against the
+/// validator's public key share, the envelope, the recipient and the request. The
+/// policy was checked at the approval, the decision point: a revocation after it is a
+/// revocation after the read.
+fn check_deliveries<'a>(
+    o: &Overlay,
+    tx: &VerifiedTx,
+    v: &pb::Validator,
+    releases: &'a [pb::ShareRelease],
+) -> Result<Vec<Delivery<'a>>, ExecError> {
+    if releases.is_empty() {
+        return Ok(vec![]);
+    }
+    let custody = key_set(o)?.unwrap_or_default();
+    let public_share = custody
+        .public_shares
+        .get(v.custody_share as usize - 1)
+        .ok_or_else(|| TxError::Unauthorized {
+            who: tx.body.sender.clone(),
+            action: "release key shares (its share number is not in the custody key set)",
+        })?;
+    let share = v.custody_share;
+    releases
+        .iter()
+        .map(|rel| {
+            let seq = rel.request;
+            let approval = o
+                .read(&tables::RELEASE_APPROVAL, (seq, share))
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    refused(
+                        seq,
+                        format!(
+                            "validator {} has no committed approval of releasing share {share} for it (a share is delivered only once its approval has committed)",
+                            v.id
+                        ),
+                    )
+                })?;
+            if o.contains(&tables::RELEASE, (seq, share)).map_err(internal)? {
+                return Err(TxError::AlreadyExists {
+                    what: format!("share {share} for request {seq}"),
+                }
+                .into());
+            }
+            let req = request(o, seq)?
+                .ok_or_else(|| internal(format!("approved request {seq} is not kept")))?;
+            let cert = crate::certs::get(o, &req.cert_id)?;
+            let envelope = govchain_custody::Envelope::parse(&cert.key_envelope)
+                .map_err(|e| internal(format!("certificate {}: {e}", cert.id)))?;
+            govchain_custody::verify_share(
+                public_share,
+                share,
+                &rel.encrypted_share,
+                &envelope,
+                &req.requester_key,
+                &govchain_custody::release_context(&tx.body.chain_id, seq),
+            )
+            .map_err(|e| TxError::BadKeyShare {
+                validator: v.id.clone(),
+                request: seq,
+                reason: e.to_string(),
+            })?;
+            Ok(Delivery {
+                release: rel,
+                request: req,
+                cert,
+                approved_at: approval.height,
+            })
+        })
+        .collect()
 }

@@ -113,6 +113,9 @@ pub const CUSTODY: Table<Single, Proto<pb::CustodyKeySet>> =
 /// An allowed direct access request kept for key release, by sequence.
 pub const ACCESS_REQUEST: Table<U64, Proto<pb::AccessRequest>> =
     Table::new("access request", State, b"rq/");
+/// A validator's committed approval of a release: (request, share index).
+pub const RELEASE_APPROVAL: Table<Seg<U64, U32>, Proto<pb::ReleaseApproval>> =
+    Table::new("release approval", State, b"ra/");
 /// A released key share: (request, share index).
 pub const RELEASE: Table<Seg<U64, U32>, Proto<pb::ReleasedShare>> =
     Table::new("released share", State, b"rl/");
@@ -184,6 +187,7 @@ pub const ALL: &[&dyn AnyTable] = &[
     &AUDIT_SEQ,
     &CUSTODY,
     &ACCESS_REQUEST,
+    &RELEASE_APPROVAL,
     &RELEASE,
     &JOB_RESULT,
     &JOB_QUOTA,

@@ -113,8 +113,18 @@ fn request(cert: &str, purpose: &str) -> pb::payload::Kind {
     })
 }
 
+/// A validator's approval of releasing its share for `requests`.
+fn approve_release(requests: &[u64]) -> pb::payload::Kind {
+    pb::payload::Kind::Release(pb::ReleaseShares {
+        approvals: requests.to_vec(),
+        releases: vec![],
+    })
+}
+
+/// A validator's share for an approved `request`.
 fn release(request: u64, encrypted_share: Vec<u8>) -> pb::payload::Kind {
     pb::payload::Kind::Release(pb::ReleaseShares {
+        approvals: vec![],
         releases: vec![pb::ShareRelease {
             request,
             encrypted_share,
@@ -939,6 +949,7 @@ fn a_key_share_that_fails_its_proof_is_refused_naming_its_validator() {
         attr(&r, "access", "request").parse().unwrap()
     };
     let (allowed, other) = (ask(&mut net), ask(&mut net));
+    ok(&net.one("validator:node1", approve_release(&[allowed])));
     let before = net.audit_seq();
     // Bytes that are no share, and a true share made for another request: refused, the
     // validator named; nothing is stored or audited.
@@ -967,32 +978,50 @@ fn a_key_share_that_fails_its_proof_is_refused_naming_its_validator() {
     ok(&r);
 }
 
+/// Publishes property title `number` as the registry; returns its id.
+fn publish(net: &mut Net, number: &str) -> String {
+    let p = net.publish_payload("property", number, ID);
+    let r = net.one("real-estate", p);
+    ok(&r);
+    attr(&r, "certificate_published", "id").to_string()
+}
+
+/// `dept` asks to read `cert` for `purpose`; returns the request (allowed or not).
+fn ask(net: &mut Net, dept: &str, cert: &str, purpose: &str) -> u64 {
+    let r = net.one(dept, request(cert, purpose));
+    ok(&r);
+    attr(&r, "access", "request").parse().unwrap()
+}
+
+/// Shares released for request `r`.
+fn releases(net: &Net, r: u64) -> usize {
+    govchain_state::query::releases(&net.store, r)
+        .map(|x| x.releases.len())
+        .unwrap_or(0)
+}
+
+/// Bytes in the place of a share (refused before any proof is checked).
+fn share() -> Vec<u8> {
+    vec![1u8; govchain_custody::SHARE_LEN]
+}
+
 #[test]
 fn key_shares_are_released_only_for_allowed_live_requests() {
     let mut net = Net::new();
-    let publish = |net: &mut Net, number: &str| {
-        let p = net.publish_payload("property", number, ID);
-        let r = net.one("real-estate", p);
-        ok(&r);
-        attr(&r, "certificate_published", "id").to_string()
-    };
     let cert = publish(&mut net, "P-1");
     let cert2 = publish(&mut net, "P-2");
-    let ask = |net: &mut Net, dept: &str, cert: &str, purpose: &str| -> u64 {
-        let r = net.one(dept, request(cert, purpose));
-        ok(&r);
-        attr(&r, "access", "request").parse().unwrap()
-    };
     let allowed = ask(&mut net, "housing", &cert, "housing_eligibility");
     let denied = ask(&mut net, "tax", &cert, "tax_assessment");
-    let share = || vec![1u8; govchain_custody::SHARE_LEN];
-    let releases = |net: &Net, r: u64| {
-        govchain_state::query::releases(&net.store, r)
-            .map(|x| x.releases.len())
-            .unwrap_or(0)
-    };
 
-    // The validator releases its share for the allowed request: stored and audited.
+    // The validator approves the allowed request: recorded, no share yet, no audit record.
+    let before = net.audit_seq();
+    let r = net.one("validator:node1", approve_release(&[allowed]));
+    ok(&r);
+    assert_eq!(attr(&r, "release_approved", "share"), "1");
+    assert_eq!(releases(&net, allowed), 0);
+    assert_eq!(net.audit_seq(), before);
+    let approved_at = net.chain.height;
+    // Its share follows: stored and audited.
     let r = net.one(
         "validator:node1",
         release(allowed, net.chain.released_share(allowed)),
@@ -1005,43 +1034,67 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
     assert_eq!(rec.action, pb::AuditAction::KeyRelease as i32);
     assert_eq!((rec.request, rec.requester.as_str()), (allowed, "housing"));
     assert!(
-        rec.reason.contains("released by validator node1"),
+        rec.reason.contains("released by validator node1")
+            && rec
+                .reason
+                .contains(&format!("approved at height {approved_at}")),
         "{}",
         rec.reason
     );
     assert_eq!(releases(&net, allowed), 1);
 
-    // Twice, for a denied request, or for an unknown one: refused.
-    let r = net.one(
-        "validator:node1",
+    // Twice, a share for a request never approved, or an approval of a denied one:
+    // refused.
+    for again in [
+        approve_release(&[allowed]),
         release(allowed, net.chain.released_share(allowed)),
-    );
-    assert_eq!(code(&r), ErrorCode::AlreadyExists);
+    ] {
+        assert_eq!(
+            code(&net.one("validator:node1", again)),
+            ErrorCode::AlreadyExists
+        );
+    }
     let r = net.one("validator:node1", release(denied, share()));
+    assert_eq!(code(&r), ErrorCode::ReleaseRefused);
+    assert!(
+        r.error_message.contains("no committed approval"),
+        "{}",
+        r.error_message
+    );
+    let r = net.one("validator:node1", approve_release(&[denied]));
     assert_eq!(code(&r), ErrorCode::ReleaseRefused);
     assert!(r.error_message.contains("denied"), "{}", r.error_message);
 
-    // A batch with one refused release writes none of them.
+    // A batch with one refused approval writes none of them; a share cannot ride in
+    // the transaction that approves its release.
     let second = ask(&mut net, "housing", &cert2, "housing_eligibility");
-    let batch = pb::payload::Kind::Release(pb::ReleaseShares {
-        releases: vec![
-            pb::ShareRelease {
-                request: second,
-                encrypted_share: net.chain.released_share(second),
-            },
-            pb::ShareRelease {
-                request: denied,
-                encrypted_share: share(),
-            },
-        ],
-    });
+    let approved = |net: &Net, r: u64| {
+        net.store
+            .contains(&tables::RELEASE_APPROVAL, (r, 1))
+            .unwrap()
+    };
     assert_eq!(
-        code(&net.one("validator:node1", batch)),
+        code(&net.one("validator:node1", approve_release(&[second, denied]))),
         ErrorCode::ReleaseRefused
     );
-    assert_eq!(releases(&net, second), 0);
+    assert!(!approved(&net, second));
+    let both = pb::payload::Kind::Release(pb::ReleaseShares {
+        approvals: vec![second],
+        releases: vec![pb::ShareRelease {
+            request: second,
+            encrypted_share: share(),
+        }],
+    });
+    let r = net.one("validator:node1", both);
+    assert_eq!(code(&r), ErrorCode::InvalidArgument);
+    assert!(
+        r.error_message.contains("listed twice"),
+        "{}",
+        r.error_message
+    );
+    assert!(!approved(&net, second));
 
-    // A revocation between request and release stops it.
+    // A revocation between request and approval stops it.
     let r = net.one(
         "real-estate",
         pb::payload::Kind::Revoke(pb::Revoke {
@@ -1051,46 +1104,82 @@ fn key_shares_are_released_only_for_allowed_live_requests() {
         }),
     );
     ok(&r);
-    let r = net.one("validator:node1", release(second, share()));
+    let r = net.one("validator:node1", approve_release(&[second]));
     assert_eq!(code(&r), ErrorCode::ReleaseRefused);
     assert!(r.error_message.contains("revoked"), "{}", r.error_message);
+    assert!(!approved(&net, second));
+}
 
-    // And a revoked grant: tax reads P-4 by the registry's grant, then loses the grant.
+#[test]
+fn approvals_follow_the_grant_and_window_in_force_and_shares_their_approvals() {
+    let mut net = Net::new();
+    // A revoked grant: tax reads P-4 by the registry's grant, then loses the grant.
     let cert4 = publish(&mut net, "P-4");
-    ok(&net.one(
-        "real-estate",
-        pb::payload::Kind::Grant(pb::GrantAccess {
-            cert_id: cert4.clone(),
-            grantee: "tax".into(),
-            purpose: "tax_assessment".into(),
-            until_height: 1_000,
-            until_date: String::new(),
-        }),
-    ));
+    let grant = |net: &mut Net, cert: &str| -> u64 {
+        let r = net.one(
+            "real-estate",
+            pb::payload::Kind::Grant(pb::GrantAccess {
+                cert_id: cert.into(),
+                grantee: "tax".into(),
+                purpose: "tax_assessment".into(),
+                until_height: 1_000,
+                until_date: String::new(),
+            }),
+        );
+        ok(&r);
+        attr(&r, "grant_created", "grant").parse().unwrap()
+    };
+    let revoke_grant = |net: &mut Net, cert: &str, grant_id: u64| {
+        ok(&net.one(
+            "real-estate",
+            pb::payload::Kind::Revoke(pb::Revoke {
+                cert_id: cert.into(),
+                grant_id,
+                reason: "assessment done".into(),
+            }),
+        ));
+    };
+    let g = grant(&mut net, &cert4);
     let by_grant = ask(&mut net, "tax", &cert4, "tax_assessment");
-    ok(&net.one(
-        "real-estate",
-        pb::payload::Kind::Revoke(pb::Revoke {
-            cert_id: cert4,
-            grant_id: 1,
-            reason: "assessment done".into(),
-        }),
-    ));
-    let r = net.one("validator:node1", release(by_grant, share()));
+    revoke_grant(&mut net, &cert4, g);
+    let r = net.one("validator:node1", approve_release(&[by_grant]));
     assert_eq!(code(&r), ErrorCode::ReleaseRefused);
     assert!(
-        r.error_message.contains("grant 1 was revoked"),
+        r.error_message.contains(&format!("grant {g} was revoked")),
         "{}",
         r.error_message
     );
+    // The approval is the decision point: a grant revoked after it is a revocation
+    // after the read, and the approved share is still delivered.
+    let cert5 = publish(&mut net, "P-5");
+    let g5 = grant(&mut net, &cert5);
+    let approved_read = ask(&mut net, "tax", &cert5, "tax_assessment");
+    ok(&net.one("validator:node1", approve_release(&[approved_read])));
+    revoke_grant(&mut net, &cert5, g5);
+    ok(&net.one(
+        "validator:node1",
+        release(approved_read, net.chain.released_share(approved_read)),
+    ));
 
-    // So does the end of the release window (one hour of block time by default).
+    // So does the end of the release window (one hour of block time by default) stop
+    // an approval, though not the share of an approval made within it.
     let cert3 = publish(&mut net, "P-3");
     let late = ask(&mut net, "housing", &cert3, "housing_eligibility");
-    net.tx("validator:node1", release(late, share()));
-    let r = net.block_after(3_600_001).pop().unwrap();
-    assert_eq!(code(&r), ErrorCode::ReleaseRefused);
-    assert!(r.error_message.contains("window"), "{}", r.error_message);
+    let in_time = ask(&mut net, "housing", &cert3, "housing_eligibility");
+    ok(&net.one("validator:node1", approve_release(&[in_time])));
+    net.tx("validator:node1", approve_release(&[late]));
+    net.tx(
+        "validator:node1",
+        release(in_time, net.chain.released_share(in_time)),
+    );
+    let r = net.block_after(3_600_001);
+    assert_eq!(code(&r[0]), ErrorCode::ReleaseRefused);
+    assert!(
+        r[0].error_message.contains("window"),
+        "{}",
+        r[0].error_message
+    );
+    ok(&r[1]);
     assert_eq!(releases(&net, late), 0);
 }
 

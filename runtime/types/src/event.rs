@@ -245,6 +245,16 @@ events! {
         /// Grant id.
         grant: u64 = "grant",
     }
+    /// A validator approved releasing its key share for an access request (the share
+    /// follows once this commits).
+    ReleaseApproved = "release_approved" {
+        /// Access request.
+        request: u64 = "request",
+        /// Share index.
+        share: u32 = "share",
+        /// Validator.
+        validator: String = "validator",
+    }
     /// A validator released its key share for an access request.
     KeyReleased = "key_released" {
         /// Access request.

@@ -11,7 +11,7 @@ use govchain_client::{Entropy, Receipt, Signer};
 use govchain_consensus::{Chain, ChainConfig, CommittedBlock};
 use govchain_crypto::{PrivateKey, sm3};
 use govchain_custody::KeySet;
-use govchain_node::custodian::{Custodian, release_payloads};
+use govchain_node::custodian::{Custodian, Step, release_payloads};
 use govchain_node::follower::Follower;
 use govchain_node::jobs::JobRunner;
 use govchain_node::output::receipt_error;
@@ -322,23 +322,33 @@ impl Driver for Replay {
         Ok(query::policy(self.chain.store())?.lines)
     }
 
-    /// The custodian's scan after the last block (as the node runs it after each
-    /// commit); its releases form the next block and must be for exactly `requests`.
+    /// The custodian's two scans after the last block (as the node runs one after each
+    /// commit): its approvals form the next block, its shares the one after, and both
+    /// must be for exactly `requests`.
     async fn released(&mut self, requests: &[u64], step: &str) -> anyhow::Result<()> {
-        let round = self
-            .custodian
-            .scan(self.custodian_cursor, &BTreeSet::new())?;
-        self.custodian_cursor = round.cursor;
-        let mut released: Vec<u64> = round.work.iter().map(|w| w.request).collect();
-        released.sort_unstable();
         let mut wanted = requests.to_vec();
         wanted.sort_unstable();
-        ensure!(
-            released == wanted,
-            "{step}: the custodian releases shares for requests {released:?}, not {wanted:?}"
-        );
-        self.validator_block(step, release_payloads(round.work))
-            .await
+        for (what, approving) in [("approves", true), ("releases shares", false)] {
+            let round = self
+                .custodian
+                .scan(self.custodian_cursor, &BTreeSet::new())?;
+            self.custodian_cursor = round.cursor;
+            let mut got: Vec<u64> = round
+                .work
+                .iter()
+                .filter(|w| matches!(w, Step::Approve(_)) == approving)
+                .map(Step::request)
+                .collect();
+            got.sort_unstable();
+            ensure!(
+                got == wanted && round.work.len() == wanted.len(),
+                "{step}: the custodian {what} for requests {got:?} (of {} steps), not {wanted:?}",
+                round.work.len()
+            );
+            self.validator_block(step, release_payloads(round.work))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The job runner's scan after the last block; its result forms the next block and

@@ -1,6 +1,6 @@
-//! Release eligibility: whether a validator may release its key share for a request.
-//! Execution checks it for every release in a [`pb::ReleaseShares`], and a validator's
-//! custodian checks it before it computes anything (`docs/design/custody.md`).
+//! Release eligibility: whether a validator may approve releasing its key share for a
+//! request. Execution checks it for every approval in a [`pb::ReleaseShares`], and a
+//! validator's custodian checks it before it approves (`docs/design/custody.md`).
 
 use govchain_store::Records;
 use govchain_types::{ExecError, TxError, pb};
@@ -25,8 +25,8 @@ pub(crate) fn refused(request: u64, reason: String) -> TxError {
     TxError::ReleaseRefused { request, reason }
 }
 
-/// Whether share `share` may be released for request `seq` in a block at `ctx`. Both
-/// execution and a validator's custodian (before it computes anything) run this.
+/// Whether the release of share `share` for request `seq` may be approved in a block at
+/// `ctx`. Both execution and a validator's custodian (before it approves) run this.
 pub fn check_release(
     o: &Overlay,
     ctx: &BlockContext,
@@ -52,11 +52,11 @@ pub fn check_release(
         )
         .into());
     }
-    if o.contains(&tables::RELEASE, (seq, share))
+    if o.contains(&tables::RELEASE_APPROVAL, (seq, share))
         .map_err(internal)?
     {
         return Err(TxError::AlreadyExists {
-            what: format!("share {share} for request {seq}"),
+            what: format!("an approval of releasing share {share} for request {seq}"),
         }
         .into());
     }
