@@ -83,6 +83,30 @@ fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
         let ok = govchain_custody::verify_share(&public, 1, &released[i][0], &parsed[i], &to, &ctx);
         assert!(ok.is_ok());
     });
+    // A custodian's transaction carries up to 64 shares of one validator; execution checks
+    // them in one batch.
+    let batches: Vec<Vec<govchain_custody::ShareCheck<'_>>> = released
+        .chunks(64)
+        .zip(parsed.chunks(64))
+        .map(|(r, e)| {
+            r.iter()
+                .zip(e)
+                .map(|(r, envelope)| govchain_custody::ShareCheck {
+                    public: &public,
+                    number: 1,
+                    bytes: &r[0],
+                    envelope,
+                    recipient: &to,
+                    context: &ctx,
+                })
+                .collect()
+        })
+        .collect();
+    let t = Instant::now();
+    for b in &batches {
+        assert!(govchain_custody::verify_shares(b).is_ok());
+    }
+    let batched = t.elapsed() / n as u32;
     let open = per_op(n, |i| {
         let opened: Vec<_> = released[i]
             .iter()
@@ -103,6 +127,10 @@ fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
         ),
         ("release one share: encrypted + proof (validator)", release),
         ("check one release's proof (execution, every node)", verify),
+        (
+            "check releases in batches of 64, per release (execution)",
+            batched,
+        ),
         ("verify, open and combine 3 shares (requester)", open),
     ])
 }

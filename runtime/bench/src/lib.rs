@@ -223,7 +223,8 @@ pub(crate) async fn cluster(args: &BenchArgs, quiet: bool) -> anyhow::Result<Val
     // A read is served once every validator has released its key share for it: the
     // custodians go on after the last commit (a burst leaves them behind), and what
     // the cluster sustains is reads with their releases, not commits alone.
-    let idle = net.wait_idle(Duration::from_secs(60)).await;
+    let released = net.wait_released(&ep, &txs, Duration::from_secs(900)).await;
+    let idle = net.explain(released)?;
     let served = max.txs as f64 / (idle - began).as_secs_f64();
     let cpu1 = net.cpu_seconds();
     // Clients send small calls, not 1,000-transaction batches: 80% of what the cluster

@@ -7,7 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use govchain_client::Client;
+use govchain_client::event::Access;
+use govchain_client::rpc::{GetReleasesRequest, GetTxRequest};
+use govchain_client::{Client, ClientError, Receipt};
+use govchain_types::pb;
 
 /// Running validator processes; dropping it stops them.
 #[derive(Debug)]
@@ -120,8 +123,78 @@ impl LocalNet {
     /// Waits until the nodes together use under a tenth of a core over half a second
     /// (their custodians have released every share), at most `limit`; returns when that
     /// quiet half second began.
-    pub(crate) async fn wait_idle(&self, limit: Duration) -> Instant {
+    /// Waits until every key-share holder has released its share for the last allowed
+    /// read of `txs` (custodians serve requests in order), then until the nodes are idle
+    /// (stragglers); returns when that was. Fails if the nodes go idle first, or are
+    /// still at it after `limit`.
+    pub(crate) async fn wait_released(
+        &self,
+        endpoint: &str,
+        txs: &[pb::SignedTx],
+        limit: Duration,
+    ) -> anyhow::Result<Instant> {
         let deadline = Instant::now() + limit;
+        let client = Client::connect(endpoint).await?;
+        let mut request = None;
+        for tx in txs.iter().rev().take(100) {
+            let tx_hash = govchain_crypto::sm3(&tx.body).to_vec();
+            let got = client
+                .chain()
+                .get_tx(GetTxRequest {
+                    tx_hash: tx_hash.clone(),
+                })
+                .await
+                .map_err(ClientError::from)?
+                .into_inner();
+            let receipt = Receipt::new(tx_hash, got.receipt.unwrap_or_default())?;
+            if let Some(a) = receipt.event::<Access>()
+                && a.decision == "allow"
+            {
+                request = Some(a.request);
+                break;
+            }
+        }
+        let request = request.context("none of the last 100 reads was allowed")?;
+        let mut certificates = client.certificates();
+        let mut cpu = self.cpu_seconds().iter().sum::<f64>();
+        let mut quiet_since = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let r = certificates
+                .get_releases(GetReleasesRequest { request })
+                .await
+                .map_err(ClientError::from)?
+                .into_inner();
+            if r.releases.len() >= r.holders.len() {
+                break;
+            }
+            // Slow is fine while the nodes work (a consensus round that times out pauses
+            // them for a moment); a cluster quiet for 10 s has stalled.
+            let now = self.cpu_seconds().iter().sum::<f64>();
+            if now - cpu >= 0.05 {
+                quiet_since = Instant::now();
+            }
+            cpu = now;
+            let idle = quiet_since.elapsed() > Duration::from_secs(10);
+            if idle || Instant::now() > deadline {
+                bail!(
+                    "request {request}: {} of {} key shares released, and the nodes {}",
+                    r.releases.len(),
+                    r.holders.len(),
+                    if idle {
+                        "were idle for 10 s".to_string()
+                    } else {
+                        format!("still busy after {} s", limit.as_secs())
+                    }
+                );
+            }
+        }
+        Ok(self.wait_idle().await)
+    }
+
+    /// Waits (at most 60 s) until the nodes' CPU time stops growing; returns when.
+    async fn wait_idle(&self) -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(60);
         let mut before = self.cpu_seconds().iter().sum::<f64>();
         let mut since = Instant::now();
         while since < deadline {

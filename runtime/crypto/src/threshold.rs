@@ -33,19 +33,16 @@ use crate::error::{CryptoError, Result};
 use crate::hash::sm3_parts;
 
 pub mod dkg;
+mod release;
+
+pub use release::{RELEASE_LEN, ReleaseCheck, ReleasedShare, verify_releases};
 
 /// Most holders a key is shared among.
 pub const MAX_HOLDERS: u32 = 255;
 
-/// Bytes of an encoded [`ReleasedShare`]: holder index (4), `E1` and `E2` uncompressed
-/// (65 each), the proof's challenge and two responses (32 each).
-pub const RELEASE_LEN: usize = 4 + 65 + 65 + 3 * 32;
-
 /// Bytes of an envelope's proof of knowledge: challenge and response.
 pub const ENVELOPE_PROOF_LEN: usize = 64;
 
-/// Domain of a release proof's challenge.
-const RELEASE_DOMAIN: &[u8] = b"govchain/threshold-sm2/release/v1";
 /// Domain of an envelope proof's challenge.
 const ENVELOPE_DOMAIN: &[u8] = b"govchain/threshold-sm2/envelope/v1";
 /// Domain of the nonces derived from a secret and fresh randomness.
@@ -324,137 +321,26 @@ impl SecretShare {
         let k = nonce(b"elgamal", &self.secret, seed, &statement);
         let a = nonce(b"proof share", &self.secret, seed, &statement);
         let b = nonce(b"proof elgamal", &self.secret, seed, &statement);
+        // Constant time: the scalars are secret. Each pair shares its doublings.
         let e1 = ProjectivePoint::mul_by_generator(&k).to_affine();
-        let e2 = (c1p * self.secret + qp * k).to_affine();
+        let e2 = ProjectivePoint::lincomb(&[(c1p, self.secret), (qp, k)]).to_affine();
         let a1 = ProjectivePoint::mul_by_generator(&a).to_affine();
         let a2 = ProjectivePoint::mul_by_generator(&b).to_affine();
-        let a3 = (c1p * a + qp * b).to_affine();
-        let e = challenge(
-            RELEASE_DOMAIN,
-            self.index,
-            &[&self.public, &envelope.c1, &q, &e1, &e2, &a1, &a2, &a3],
-            context,
-        );
-        Ok(ReleasedShare {
+        let a3 = ProjectivePoint::lincomb(&[(c1p, a), (qp, b)]).to_affine();
+        let mut share = ReleasedShare {
             index: self.index,
             e1,
             e2,
-            e,
-            z1: a + e * self.secret,
-            z2: b + e * k,
-        })
-    }
-}
-
-/// One holder's decryption share `D_i = d_i·C1`, encrypted to a recipient's key `Q`
-/// (`E1 = k·G`, `E2 = D_i + k·Q`), with a proof of knowledge of `(d_i, k)` such that
-/// `P_i = d_i·G`, `E1 = k·G` and `E2 = d_i·C1 + k·Q` (a Fiat–Shamir sigma protocol for
-/// a linear relation; SM3 as the random oracle).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReleasedShare {
-    index: u32,
-    e1: AffinePoint,
-    e2: AffinePoint,
-    e: Scalar,
-    z1: Scalar,
-    z2: Scalar,
-}
-
-impl ReleasedShare {
-    /// The holder index.
-    pub fn index(&self) -> u32 {
-        self.index
-    }
-
-    /// [`RELEASE_LEN`] bytes: index, `E1`, `E2`, challenge, responses.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(RELEASE_LEN);
-        out.extend_from_slice(&self.index.to_be_bytes());
-        out.extend_from_slice(&encode(&self.e1));
-        out.extend_from_slice(&encode(&self.e2));
-        out.extend_from_slice(&self.e.to_repr());
-        out.extend_from_slice(&self.z1.to_repr());
-        out.extend_from_slice(&self.z2.to_repr());
-        out
-    }
-
-    /// Decodes [`ReleasedShare::to_bytes`] (the proof is checked by
-    /// [`ReleasedShare::verify`]).
-    ///
-    /// # Errors
-    /// [`CryptoError::Threshold`] naming the malformed part.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() != RELEASE_LEN {
-            return Err(bad(format!(
-                "a released share is {RELEASE_LEN} bytes, not {}",
-                bytes.len()
-            )));
-        }
-        let index = u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"));
-        if index == 0 || index > MAX_HOLDERS {
-            return Err(bad(format!(
-                "holder index {index} is not 1..={MAX_HOLDERS}"
-            )));
-        }
-        Ok(ReleasedShare {
-            index,
-            e1: point(&bytes[4..69], "the share's E1")?,
-            e2: point(&bytes[69..134], "the share's E2")?,
-            e: scalar(&bytes[134..166], "the proof's challenge")?,
-            z1: scalar(&bytes[166..198], "the proof's first response")?,
-            z2: scalar(&bytes[198..], "the proof's second response")?,
-        })
-    }
-
-    /// Checks the proof: this is the encryption to `recipient` (SEC1) of `d_i·C1` for
-    /// the `d_i` behind `public` (`d_i·G`, SEC1), given for `envelope` under `context`.
-    ///
-    /// # Errors
-    /// [`CryptoError::Threshold`] if a key is not a point or the proof fails.
-    pub fn verify(
-        &self,
-        public: &[u8],
-        envelope: &Envelope,
-        recipient: &[u8],
-        context: &[u8],
-    ) -> Result<()> {
-        let public = point(public, "the holder's public share")?;
-        let q = point(recipient, "the recipient's key")?;
-        let g = ProjectivePoint::generator();
-        let neg = -self.e;
-        let a1 = lincomb(&[(g, self.z1), (public.into(), neg)]);
-        let a2 = lincomb(&[(g, self.z2), (self.e1.into(), neg)]);
-        let a3 = lincomb(&[
-            (envelope.c1.into(), self.z1),
-            (q.into(), self.z2),
-            (self.e2.into(), neg),
-        ]);
-        let e = challenge(
-            RELEASE_DOMAIN,
-            self.index,
-            &[&public, &envelope.c1, &q, &self.e1, &self.e2, &a1, &a2, &a3],
-            context,
-        );
-        if e == self.e {
-            Ok(())
-        } else {
-            Err(bad(format!(
-                "holder {}'s released share does not match its public share, this envelope, recipient and request",
-                self.index
-            )))
-        }
-    }
-
-    /// The decryption share inside, with the recipient's key: `D_i = E2 − q·E1`.
-    pub fn decrypt(&self, recipient: &crate::PrivateKey) -> DecryptionShare {
-        let mut q = recipient.scalar();
-        let point =
-            (ProjectivePoint::from(self.e2) - ProjectivePoint::from(self.e1) * q).to_affine();
-        q.zeroize();
-        DecryptionShare {
-            index: self.index,
-            point,
-        }
+            a1,
+            a2,
+            a3,
+            z1: Scalar::ZERO,
+            z2: Scalar::ZERO,
+        };
+        let e = share.challenge(&self.public, &envelope.c1, &q, context);
+        share.z1 = a + e * self.secret;
+        share.z2 = b + e * k;
+        Ok(share)
     }
 }
 

@@ -330,6 +330,80 @@ pub fn verify_share(
     Ok(VerifiedShare(share))
 }
 
+/// One released share to check, as execution holds it: share `number`'s bytes, its
+/// public key share (SEC1), the envelope, the recipient (SEC1) and the context
+/// ([`release_context`]) it must have been made for.
+#[derive(Debug, Clone, Copy)]
+pub struct ShareCheck<'a> {
+    /// The public key share of share `number`.
+    pub public: &'a [u8],
+    /// The share number it claims.
+    pub number: u32,
+    /// The released share's bytes.
+    pub bytes: &'a [u8],
+    /// The envelope it is a share of.
+    pub envelope: &'a Envelope,
+    /// The recipient's key.
+    pub recipient: &'a [u8],
+    /// The release's context.
+    pub context: &'a [u8],
+}
+
+/// Checks many released shares at once (one multi-scalar multiplication,
+/// `threshold::verify_releases`); if the batch fails, checks them one by one to name the
+/// first bad one: its position in `checks` and why.
+pub fn verify_shares(checks: &[ShareCheck<'_>]) -> std::result::Result<(), (usize, CustodyError)> {
+    let mut decoded = Vec::with_capacity(checks.len());
+    for (i, c) in checks.iter().enumerate() {
+        let bad = |reason: String| {
+            (
+                i,
+                CustodyError::BadShare {
+                    number: c.number,
+                    reason,
+                },
+            )
+        };
+        let share = ReleasedShare::from_bytes(c.bytes).map_err(|e| bad(e.to_string()))?;
+        if share.index() != c.number {
+            return Err(bad(format!("is marked as share {}", share.index())));
+        }
+        decoded.push(share);
+    }
+    let batch: Vec<threshold::ReleaseCheck<'_>> = checks
+        .iter()
+        .zip(&decoded)
+        .map(|(c, share)| threshold::ReleaseCheck {
+            share,
+            public: c.public,
+            envelope: &c.envelope.0,
+            recipient: c.recipient,
+            context: c.context,
+        })
+        .collect();
+    if threshold::verify_releases(&batch).is_ok() {
+        return Ok(());
+    }
+    for (i, c) in checks.iter().enumerate() {
+        verify_share(
+            c.public,
+            c.number,
+            c.bytes,
+            c.envelope,
+            c.recipient,
+            c.context,
+        )
+        .map_err(|e| (i, e))?;
+    }
+    Err((
+        0,
+        CustodyError::BadShare {
+            number: checks.first().map_or(0, |c| c.number),
+            reason: "the batch of shares fails its check".into(),
+        },
+    ))
+}
+
 /// A checked key envelope.
 #[derive(Debug, Clone)]
 pub struct Envelope(threshold::Envelope);

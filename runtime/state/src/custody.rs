@@ -233,52 +233,66 @@ fn check_deliveries<'a>(
             action: "release key shares (its share number is not in the custody key set)",
         })?;
     let share = v.custody_share;
-    releases
-        .iter()
-        .map(|rel| {
-            let seq = rel.request;
-            let approval = o
-                .read(&tables::RELEASE_APPROVAL, (seq, share))
-                .map_err(internal)?
-                .ok_or_else(|| {
-                    refused(
-                        seq,
-                        format!(
-                            "validator {} has no committed approval of releasing share {share} for it (a share is delivered only once its approval has committed)",
-                            v.id
-                        ),
-                    )
-                })?;
-            if o.contains(&tables::RELEASE, (seq, share)).map_err(internal)? {
-                return Err(TxError::AlreadyExists {
-                    what: format!("share {share} for request {seq}"),
-                }
-                .into());
-            }
-            let req = request(o, seq)?
-                .ok_or_else(|| internal(format!("approved request {seq} is not kept")))?;
-            let cert = crate::certs::get(o, &req.cert_id)?;
-            let envelope = govchain_custody::Envelope::parse(&cert.key_envelope)
-                .map_err(|e| internal(format!("certificate {}: {e}", cert.id)))?;
-            govchain_custody::verify_share(
-                public_share,
-                share,
-                &rel.encrypted_share,
-                &envelope,
-                &req.requester_key,
-                &govchain_custody::release_context(&tx.body.chain_id, seq),
-            )
-            .map_err(|e| TxError::BadKeyShare {
-                validator: v.id.clone(),
-                request: seq,
-                reason: e.to_string(),
+    let mut checked = Vec::with_capacity(releases.len());
+    let mut envelopes = Vec::with_capacity(releases.len());
+    for rel in releases {
+        let seq = rel.request;
+        let approval = o
+            .read(&tables::RELEASE_APPROVAL, (seq, share))
+            .map_err(internal)?
+            .ok_or_else(|| {
+                refused(
+                    seq,
+                    format!(
+                        "validator {} has no committed approval of releasing share {share} for it (a share is delivered only once its approval has committed)",
+                        v.id
+                    ),
+                )
             })?;
-            Ok(Delivery {
-                release: rel,
-                request: req,
-                cert,
-                approved_at: approval.height,
-            })
+        if o.contains(&tables::RELEASE, (seq, share))
+            .map_err(internal)?
+        {
+            return Err(TxError::AlreadyExists {
+                what: format!("share {share} for request {seq}"),
+            }
+            .into());
+        }
+        let req = request(o, seq)?
+            .ok_or_else(|| internal(format!("approved request {seq} is not kept")))?;
+        let cert = crate::certs::get(o, &req.cert_id)?;
+        envelopes.push(
+            govchain_custody::Envelope::parse(&cert.key_envelope)
+                .map_err(|e| internal(format!("certificate {}: {e}", cert.id)))?,
+        );
+        checked.push(Delivery {
+            release: rel,
+            request: req,
+            cert,
+            approved_at: approval.height,
+        });
+    }
+    // Every share's proof, in one batch.
+    let contexts: Vec<Vec<u8>> = checked
+        .iter()
+        .map(|d| govchain_custody::release_context(&tx.body.chain_id, d.request.seq))
+        .collect();
+    let checks: Vec<govchain_custody::ShareCheck<'_>> = checked
+        .iter()
+        .zip(&envelopes)
+        .zip(&contexts)
+        .map(|((d, envelope), context)| govchain_custody::ShareCheck {
+            public: public_share,
+            number: share,
+            bytes: &d.release.encrypted_share,
+            envelope,
+            recipient: &d.request.requester_key,
+            context,
         })
-        .collect()
+        .collect();
+    govchain_custody::verify_shares(&checks).map_err(|(i, e)| TxError::BadKeyShare {
+        validator: v.id.clone(),
+        request: checked[i].request.seq,
+        reason: e.to_string(),
+    })?;
+    Ok(checked)
 }

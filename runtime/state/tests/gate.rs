@@ -970,12 +970,42 @@ fn a_key_share_that_fails_its_proof_is_refused_naming_its_validator() {
             .is_empty()
     );
     assert_eq!(net.audit_seq(), before);
-    // The true share for this request passes.
-    let r = net.one(
-        "validator:node1",
-        release(allowed, net.chain.released_share(allowed)),
+    // Shares are checked in one batch: one bad share among good ones refuses the
+    // transaction, naming its request; nothing of the good ones is stored.
+    ok(&net.one("validator:node1", approve_release(&[other])));
+    let batch = pb::payload::Kind::Release(pb::ReleaseShares {
+        approvals: vec![],
+        releases: vec![
+            pb::ShareRelease {
+                request: allowed,
+                encrypted_share: net.chain.released_share(allowed),
+            },
+            pb::ShareRelease {
+                request: other,
+                encrypted_share: net.chain.released_share(allowed),
+            },
+        ],
+    });
+    let r = net.one("validator:node1", batch);
+    assert_eq!(code(&r), ErrorCode::BadKeyShare);
+    assert!(
+        r.error_message.contains(&format!("request {other}")),
+        "{}",
+        r.error_message
     );
-    ok(&r);
+    assert_eq!(releases(&net, allowed), 0);
+    // The true shares pass, together.
+    let batch = pb::payload::Kind::Release(pb::ReleaseShares {
+        approvals: vec![],
+        releases: [allowed, other]
+            .map(|request| pb::ShareRelease {
+                request,
+                encrypted_share: net.chain.released_share(request),
+            })
+            .to_vec(),
+    });
+    ok(&net.one("validator:node1", batch));
+    assert_eq!(releases(&net, allowed) + releases(&net, other), 2);
 }
 
 /// Publishes property title `number` as the registry; returns its id.

@@ -2,9 +2,13 @@
 //! wrong ones do not, a wrong share is caught by its proof, and an envelope's proof of
 //! knowledge stops the re-randomised copy of another's envelope.
 
+use ::sm2::elliptic_curve::Group;
+use ::sm2::elliptic_curve::ops::LinearCombination;
+use ::sm2::{ProjectivePoint, Scalar};
+
 use super::{
-    DecryptionShare, ENVELOPE_PROOF_LEN, Envelope, RELEASE_LEN, ReleasedShare, SecretShare, deal,
-    open,
+    DecryptionShare, ENVELOPE_PROOF_LEN, Envelope, RELEASE_LEN, ReleaseCheck, ReleasedShare,
+    SecretShare, deal, open, point, verify_releases,
 };
 use crate::{CryptoError, PrivateKey};
 
@@ -149,7 +153,7 @@ fn a_release_is_bound_to_its_envelope_recipient_and_context() {
     );
     // Every byte of the proof counts.
     let bytes = share.to_bytes();
-    for i in [3, 40, 100, 150, 180, 220] {
+    for i in [3, 40, 100, 150, 200, 260, 300, 340, 380] {
         let mut b = bytes.clone();
         b[i] ^= 1;
         let ok = ReleasedShare::from_bytes(&b)
@@ -224,7 +228,7 @@ fn shares_and_envelopes_decode_strictly() {
     off_curve[10] ^= 1;
     assert!(ReleasedShare::from_bytes(&off_curve).is_err());
     let mut big = bytes;
-    big[198..].copy_from_slice(&[0xff; 32]);
+    big[361..].copy_from_slice(&[0xff; 32]);
     assert!(ReleasedShare::from_bytes(&big).is_err());
     assert!(Envelope::parse(b"not der").is_err());
     assert!(holders[0].release(&env, &[4; 65], b"c", &[0; 32]).is_err());
@@ -233,4 +237,102 @@ fn shares_and_envelopes_decode_strictly() {
     assert!(SecretShare::from_bytes(0, &*holders[2].to_bytes()).is_err());
     assert!(deal(3, 4).is_err() && deal(3, 0).is_err());
     assert!(Envelope::seal(&public, b"", b"c", &[0; 32]).is_err());
+}
+
+/// A release and what it is checked against: public share, envelope, recipient, context.
+type Item = (ReleasedShare, [u8; 65], Envelope, Vec<u8>, String);
+
+fn verify_items(items: &[Item]) -> crate::Result<()> {
+    let checks: Vec<ReleaseCheck<'_>> = items
+        .iter()
+        .map(
+            |(share, public, envelope, recipient, context)| ReleaseCheck {
+                share,
+                public,
+                envelope,
+                recipient,
+                context: context.as_bytes(),
+            },
+        )
+        .collect();
+    verify_releases(&checks)
+}
+
+#[test]
+fn a_batch_of_releases_verifies_together_and_fails_with_any_bad_one() {
+    let (public, holders) = deal(4, 3).unwrap();
+    let envs = [envelope(&public), envelope(&public)];
+    let (bank, tax) = (PrivateKey::generate(), PrivateKey::generate());
+    let mut good: Vec<Item> = vec![];
+    for (n, h) in holders.iter().enumerate() {
+        for (env, to) in [(&envs[0], &bank), (&envs[1], &tax), (&envs[n % 2], &bank)] {
+            let context = format!("request {}", good.len());
+            let share = release(h, env, to, context.as_bytes());
+            good.push((
+                share,
+                h.public(),
+                env.clone(),
+                to.public_key().to_sec1(),
+                context,
+            ));
+        }
+    }
+    verify_items(&good).unwrap();
+    verify_items(&good[..1]).unwrap();
+    // One share checked against another request, or another holder's public share.
+    let mut bad = good.clone();
+    bad[5].4 = "request 0".into();
+    assert!(verify_items(&bad).is_err());
+    let mut bad = good.clone();
+    bad[7].1 = good[0].1;
+    assert!(verify_items(&bad).is_err());
+}
+
+/// Two false releases whose errors cancel in a plain sum (`A1` of one moved by `+D`, of
+/// the other by `−D`): the batch's weights keep them apart.
+#[test]
+fn errors_that_cancel_in_a_plain_sum_do_not_pass_a_batch() {
+    let (public, holders) = deal(3, 2).unwrap();
+    let env = envelope(&public);
+    let bank = PrivateKey::generate();
+    let q = point(&bank.public_key().to_sec1(), "q").unwrap();
+    let offset = ProjectivePoint::mul_by_generator(&Scalar::from(7u64));
+    let forge = |context: &[u8], shift: ProjectivePoint| {
+        let h = &holders[0];
+        let (k, a, b) = (
+            Scalar::from(11u64),
+            Scalar::from(13u64),
+            Scalar::from(17u64),
+        );
+        let c1 = ProjectivePoint::from(env.c1);
+        let mut share = ReleasedShare {
+            index: h.index,
+            e1: ProjectivePoint::mul_by_generator(&k).to_affine(),
+            e2: ProjectivePoint::lincomb(&[(c1, h.secret), (q.into(), k)]).to_affine(),
+            a1: (ProjectivePoint::mul_by_generator(&a) + shift).to_affine(),
+            a2: ProjectivePoint::mul_by_generator(&b).to_affine(),
+            a3: ProjectivePoint::lincomb(&[(c1, a), (q.into(), b)]).to_affine(),
+            z1: Scalar::ZERO,
+            z2: Scalar::ZERO,
+        };
+        let e = share.challenge(&h.public, &env.c1, &q, context);
+        share.z1 = a + e * h.secret;
+        share.z2 = b + e * k;
+        share
+    };
+    let honest = forge(b"x", ProjectivePoint::IDENTITY);
+    let to = bank.public_key().to_sec1();
+    let pk = holders[0].public();
+    honest.verify(&pk, &env, &to, b"x").unwrap();
+    let (up, down) = (forge(b"x", offset), forge(b"y", -offset));
+    assert!(up.verify(&pk, &env, &to, b"x").is_err());
+    assert!(down.verify(&pk, &env, &to, b"y").is_err());
+    let check = |share, context| ReleaseCheck {
+        share,
+        public: &pk,
+        envelope: &env,
+        recipient: &to,
+        context,
+    };
+    assert!(verify_releases(&[check(&up, b"x"), check(&down, b"y")]).is_err());
 }
