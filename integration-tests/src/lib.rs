@@ -459,3 +459,15 @@ pub fn anchor(key: &str) -> pb::payload::Kind {
         note: String::new(),
     })
 }
+
+/// Attribute `key` of the first `kind` event in a receipt as the CLI prints it (`--json`).
+pub fn event_attr<'a>(receipt: &'a serde_json::Value, kind: &str, key: &str) -> &'a str {
+    receipt["events"]
+        .as_array()
+        .expect("a receipt's events")
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {receipt}"))["attributes"][key]
+        .as_str()
+        .expect("a string attribute")
+}

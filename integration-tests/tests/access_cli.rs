@@ -3,7 +3,7 @@
 //! the audit query, an exported proof bundle that verifies, and one changed byte that
 //! makes verification fail.
 
-use govchain_integration_tests::{Network, NodeProcess, cli_json};
+use govchain_integration_tests::{Network, NodeProcess, cli_json, event_attr};
 use serde_json::Value;
 
 const CITIZEN: &str = "320102199001011232";
@@ -13,17 +13,6 @@ fn access(receipt: &Value) -> (&str, &str) {
         receipt["decision"].as_str().unwrap(),
         receipt["reason"].as_str().unwrap(),
     )
-}
-
-fn event_attr<'a>(receipt: &'a Value, kind: &str, key: &str) -> &'a str {
-    receipt["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} in {receipt}"))["attributes"][key]
-        .as_str()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! The CLI against a real node of a network with encrypted key files.
 
-use govchain_integration_tests::{Network, NodeProcess, cli_json};
+use govchain_integration_tests::{Network, NodeProcess, cli_json, event_attr};
 
 const PASS: &str = "test passphrase 2026";
 
@@ -76,6 +76,75 @@ async fn cli_round_trip_with_encrypted_keys() {
         .unwrap_err()
         .to_string();
     assert!(unknown.contains("no key for 'police'"), "{unknown}");
+
+    // when the housing bureau rotates its key (the new file encrypted too)
+    let rotated = cli(&["keys", "rotate", "--as", "housing", "--encrypt"]).unwrap();
+    let key_file = net.root.join("keys/housing.pem");
+    let retired = rotated["retired_key_file"].as_str().unwrap().to_string();
+    assert!(
+        std::fs::read_to_string(&key_file)
+            .unwrap()
+            .contains("ENCRYPTED PRIVATE KEY")
+    );
+    assert!(!net.root.join("keys/housing.pem.next").exists());
+    // then its new key signs, and the old one is refused
+    let digest2 = hex::encode(govchain_crypto::sm3(b"housing record"));
+    let anchor = |extra: &[&str]| {
+        let mut args = vec![
+            "anchor",
+            "--id",
+            "housing-1",
+            "--digest",
+            &digest2,
+            "--as",
+            "housing",
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let old = anchor(&["--key", &retired]).unwrap_err().to_string();
+    assert!(old.contains("KEY_MISMATCH"), "{old}");
+    assert_eq!(anchor(&[]).unwrap()["status"], "OK");
+    // and the old key is in the rotation's history
+    let tx = cli(&["tx", "get", rotated["tx_hash"].as_str().unwrap()]).unwrap();
+    assert_eq!(tx["payload"]["type"], "rotate_key");
+
+    // when the bank loses its key, and the committee replaces it with one only the bank
+    // holds (the bank proves it; the committee never sees the private key)
+    let new_bank = net.root.join("bank-new.pem");
+    let new_bank = new_bank.to_str().unwrap();
+    cli(&["keys", "gen", "--out", new_bank, "--encrypt"]).unwrap();
+    let proof = cli(&["keys", "prove", "--key", new_bank, "--department", "bank"]).unwrap();
+    let r = cli(&[
+        "gov",
+        "propose",
+        "replace-key",
+        "--department",
+        "bank",
+        "--public-key",
+        proof["public_key"].as_str().unwrap(),
+        "--proof",
+        proof["proof"].as_str().unwrap(),
+        "--as",
+        "tax",
+    ])
+    .unwrap();
+    let id = event_attr(&r, "proposal_created", "id").to_string();
+    for dept in ["housing", "public-security", "civil-affairs"] {
+        cli(&["gov", "approve", &id, "--as", dept]).unwrap();
+    }
+    // then the bank's old key is refused and the new one signs
+    let digest3 = hex::encode(govchain_crypto::sm3(b"bank record"));
+    let bank_anchor = |extra: &[&str]| {
+        let mut args = vec![
+            "anchor", "--id", "bank-1", "--digest", &digest3, "--as", "bank",
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let old = bank_anchor(&[]).unwrap_err().to_string();
+    assert!(old.contains("KEY_MISMATCH"), "{old}");
+    assert_eq!(bank_anchor(&["--key", new_bank]).unwrap()["status"], "OK");
 }
 
 /// A node of another network (same chain id, other genesis) cannot pass for this one:

@@ -71,7 +71,7 @@ enum Command {
     Contract(cmd::contract::ContractCmd),
     /// Governance: proposals and committee votes.
     #[command(subcommand)]
-    Gov(cmd::contract::GovCmd),
+    Gov(cmd::gov::GovCmd),
     /// E-certificates: publish, list, request access, grant, revoke.
     #[command(subcommand)]
     Cert(cmd::cert::CertCmd),
@@ -167,11 +167,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Init(opts) => cmd::node::init(&opts, cli.json),
         Command::InitNode(opts) => cmd::node::init_node(&opts, cli.json),
         Command::Status => cmd::chain::status(&endpoint, cli.json).await,
-        Command::Keys(k) => cmd::keys::run(k, cli.json),
+        Command::Keys(k) => cmd::keys::run(k, &endpoint, &cli.home, cli.json).await,
         Command::Tx(t) => cmd::chain::tx(&endpoint, t, cli.json).await,
         Command::Block(b) => cmd::chain::block(&endpoint, b, cli.json).await,
         Command::Contract(c) => cmd::contract::contract(&endpoint, &cli.home, c, cli.json).await,
-        Command::Gov(g) => cmd::contract::gov(&endpoint, &cli.home, g, cli.json).await,
+        Command::Gov(g) => cmd::gov::gov(&endpoint, &cli.home, g, cli.json).await,
         Command::Cert(c) => cmd::cert::cert(&endpoint, &cli.home, c, cli.json).await,
         Command::Compute(c) => cmd::compute::compute(&endpoint, &cli.home, c, cli.json).await,
         Command::Points(p) => cmd::points::points(&endpoint, p, cli.json).await,

@@ -453,6 +453,7 @@ fn execute_tx(
             .map(|record| events.push(requests::access_event(&record))),
         Kind::Result(r) => compute::post_result(o, ctx, tx, r, events),
         Kind::Evidence(e) => evidence::report(o, ctx, tx, e, events),
+        Kind::RotateKey(r) => crate::keys::rotate(o, ctx, tx, r, events),
     }
     .map_err(post)
 }

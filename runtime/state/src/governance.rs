@@ -149,36 +149,13 @@ fn prepare_action(
             certs::validate_purpose(p)?;
             Ok((format!("purpose '{}'", p.id), String::new(), vec![]))
         }
-        Action::AdjustPoints(a) => {
-            if o.read(&tables::DEPARTMENT, &a.department)
-                .map_err(internal)?
-                .is_none()
-            {
-                return Err(TxError::UnknownDepartment {
-                    department: a.department.clone(),
-                }
-                .into());
-            }
-            if a.delta == 0 {
-                return Err(TxError::InvalidArgument {
-                    field: "adjust_points.delta",
-                    reason: "must not be 0".into(),
-                }
-                .into());
-            }
-            if a.reason.is_empty() || a.reason.len() > 256 {
-                return Err(TxError::MissingField {
-                    field: "adjust_points.reason (1 to 256 bytes)".into(),
-                }
-                .into());
-            }
-            Ok((
-                format!("points {:+} to '{}': {}", a.delta, a.department, a.reason),
-                String::new(),
-                vec![],
-            ))
-        }
+        Action::AdjustPoints(a) => Ok((validate_adjustment(o, a)?, String::new(), vec![])),
         Action::Node(change) => Ok((crate::nodes::validate(o, change)?, String::new(), vec![])),
+        Action::ReplaceKey(r) => Ok((
+            crate::keys::validate(o, &key_change(r, 0))?,
+            String::new(),
+            vec![],
+        )),
         Action::PointsParams(p) => {
             points::validate_params(p)?;
             Ok((
@@ -191,6 +168,36 @@ fn prepare_action(
             ))
         }
     }
+}
+
+/// Checks a points adjustment; returns its summary.
+fn validate_adjustment(o: &Overlay, a: &pb::PointsAdjustment) -> Result<String, ExecError> {
+    if o.read(&tables::DEPARTMENT, &a.department)
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(TxError::UnknownDepartment {
+            department: a.department.clone(),
+        }
+        .into());
+    }
+    if a.delta == 0 {
+        return Err(TxError::InvalidArgument {
+            field: "adjust_points.delta",
+            reason: "must not be 0".into(),
+        }
+        .into());
+    }
+    if a.reason.is_empty() || a.reason.len() > 256 {
+        return Err(TxError::MissingField {
+            field: "adjust_points.reason (1 to 256 bytes)".into(),
+        }
+        .into());
+    }
+    Ok(format!(
+        "points {:+} to '{}': {}",
+        a.delta, a.department, a.reason
+    ))
 }
 
 fn parse_line(line: &str) -> Result<PolicyLine, ExecError> {
@@ -445,11 +452,23 @@ fn apply(
             Ok(())
         }
         Action::Node(change) => crate::nodes::apply(o, id, change, events),
+        Action::ReplaceKey(r) => crate::keys::apply(o, ctx, tx_hash, &key_change(r, id), events),
         Action::PointsParams(p) => {
             o.write(&tables::POINTS_PARAMS, (), p);
             events.push(Event::from(PointsParamsChanged { proposal: id }).to_pb());
             Ok(())
         }
+    }
+}
+
+/// The key change a replacement proposal (`id`; 0 while it is proposed) makes.
+fn key_change(r: &pb::KeyReplacement, id: u64) -> crate::keys::KeyChange<'_> {
+    crate::keys::KeyChange {
+        department: &r.department,
+        operator: &r.operator,
+        public_key: &r.public_key,
+        proof: &r.proof,
+        proposal: id,
     }
 }
 

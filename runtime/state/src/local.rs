@@ -69,6 +69,12 @@ impl LocalChain {
         );
         let (custody, mut shares) = govchain_custody::deal(1, 1).expect("1 of 1");
         let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
+        // Each department has one operator, `clerk`, signing as `<department>/clerk`.
+        let clerks: BTreeMap<String, PrivateKey> = crate::genesis::nanjing()
+            .departments
+            .iter()
+            .map(|d| (format!("{}/clerk", d.id), PrivateKey::generate()))
+            .collect();
         let genesis = Genesis {
             chain_id: "local".into(),
             genesis_time_ms: time_ms,
@@ -81,7 +87,11 @@ impl LocalChain {
                     name: id.clone(),
                     public_key: hex_pub(k),
                     roles: vec![],
-                    operators: vec![],
+                    operators: vec![crate::genesis::GenesisOperator {
+                        id: "clerk".into(),
+                        name: format!("{id} clerk"),
+                        public_key: hex_pub(&clerks[&format!("{id}/clerk")]),
+                    }],
                 })
                 .collect(),
             validators: vec![GenesisValidator {
@@ -103,6 +113,7 @@ impl LocalChain {
                 release_window_ms: crate::access::release::DEFAULT_RELEASE_WINDOW_MS,
             }),
         };
+        keys.extend(clerks);
         let store = Arc::new(store);
         let executor = Executor::new(store.clone())?;
         let g = executor.execute_genesis(&genesis)?;
@@ -195,19 +206,33 @@ impl LocalChain {
         (crate::certs::cert_id("property", number), tx)
     }
 
-    /// The key account `dept` (or `validator:node1`) signs with.
+    /// The key account `dept` (`dept/clerk`, or `validator:node1`) signs with.
     pub fn key(&self, dept: &str) -> &PrivateKey {
         &self.keys[dept]
     }
 
-    /// A transaction of `dept` (or `validator:node1`) with its next nonce, taken as
-    /// admitted (not signed).
+    /// From now on, account `account` signs with `key` (after a key rotation).
+    pub fn set_key(&mut self, account: &str, key: PrivateKey) {
+        self.keys.insert(account.to_string(), key);
+    }
+
+    /// Takes back the last nonce of `account`: its last transaction was refused before
+    /// its nonce counted (a key or nonce mismatch).
+    pub fn unsend(&mut self, account: &str) {
+        if let Some(n) = self.nonces.get_mut(account) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// A transaction of account `dept` (a department, `dept/clerk`, or `validator:node1`)
+    /// with its next nonce, taken as admitted (not signed).
     pub fn tx(&mut self, dept: &str, kind: pb::payload::Kind) -> VerifiedTx {
         let nonce = self.nonces.entry(dept.to_string()).or_default();
+        let (sender, operator) = dept.split_once('/').unwrap_or((dept, ""));
         let body = pb::TxBody {
             chain_id: self.genesis.chain_id.clone(),
-            sender: dept.into(),
-            operator: String::new(),
+            sender: sender.into(),
+            operator: operator.into(),
             nonce: *nonce,
             expiry_height: 0,
             payload: Some(pb::Payload { kind: Some(kind) }),

@@ -22,6 +22,13 @@ use crate::genesis::Committee;
 pub const DEPARTMENT: Table<Id, Proto<pb::Department>> = Table::new("department", State, b"d/");
 /// Validator record, by id.
 pub const VALIDATOR: Table<Id, Proto<pb::Validator>> = Table::new("validator", State, b"v/");
+/// A key an account signed with before a rotation or replacement: ((department,
+/// operator), the height from which it is refused).
+pub const KEY_HISTORY: Table<Seg<Seg<Id, Id>, U64>, Proto<pb::RetiredKey>> =
+    Table::new("retired key", State, b"kh/");
+/// Every retired key (by SM3 of its SEC1 bytes) and the account it was retired from:
+/// a retired key is never registered again.
+pub const RETIRED_KEY: Table<Hash32, Utf8> = Table::new("retired key index", State, b"rk/");
 /// Next nonce of an account: (department, operator); the department's own key uses an
 /// empty operator.
 pub const NONCE: Table<Seg<Id, Id>, U64> = Table::new("nonce", State, b"n/");
@@ -153,6 +160,8 @@ pub const POINTS_ENTRY: Table<Seg<Id, U64>, Proto<pb::PointsEntry>> =
 pub const ALL: &[&dyn AnyTable] = &[
     &DEPARTMENT,
     &VALIDATOR,
+    &KEY_HISTORY,
+    &RETIRED_KEY,
     &NONCE,
     &ANCHOR,
     &PARAMS,

@@ -245,6 +245,18 @@ events! {
         /// Grant id.
         grant: u64 = "grant",
     }
+    /// A department's or operator's key was replaced (or an operator revoked); the old
+    /// key is refused from this block on.
+    KeyRotated = "key_rotated" {
+        /// Department.
+        department: String = "department",
+        /// Operator (empty: the department's own key).
+        operator: String = "operator",
+        /// The approving proposal (0: the department or operator rotated it itself).
+        proposal: u64 = "proposal",
+        /// `rotated`, `replaced` or `revoked`.
+        change: String = "change",
+    }
     /// A validator approved releasing its key share for an access request (the share
     /// follows once this commits).
     ReleaseApproved = "release_approved" {

@@ -33,3 +33,25 @@ pub fn decode<M: prost::Message + Default>(what: &'static str, bytes: &[u8]) -> 
         reason: e.to_string(),
     })
 }
+
+/// What a new key signs to be registered for `department` (its own key when `operator`
+/// is empty): proof that whoever registers the key holds it, bound to the chain and the
+/// account, so that no one can register another's key as theirs.
+pub fn key_rotation_message(
+    chain_id: &str,
+    department: &str,
+    operator: &str,
+    public_key: &[u8],
+) -> Vec<u8> {
+    let mut m = b"govchain-key-rotation-v1".to_vec();
+    for part in [
+        chain_id.as_bytes(),
+        department.as_bytes(),
+        operator.as_bytes(),
+        public_key,
+    ] {
+        m.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        m.extend_from_slice(part);
+    }
+    m
+}

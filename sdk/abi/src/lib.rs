@@ -44,6 +44,7 @@ pub const RESERVED_EVENT_KINDS: &[&str] = &[
     "grant_created",
     "certificate_revoked",
     "grant_revoked",
+    "key_rotated",
     "release_approved",
     "key_released",
     "compute_requested",

@@ -498,6 +498,7 @@ fn payload_name(p: &Option<pb::Payload>) -> &'static str {
         Some(Kind::Compute(_)) => "compute job",
         Some(Kind::Result(_)) => "compute result",
         Some(Kind::Evidence(_)) => "evidence",
+        Some(Kind::RotateKey(_)) => "rotate key",
         None => "none",
     }
 }

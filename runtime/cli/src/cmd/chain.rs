@@ -101,8 +101,16 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
                 "type": "propose_points_params", "free_reads_per_period": pp.free_reads_per_period,
                 "period_ms": pp.period_ms, "reward_cap_per_period": pp.reward_cap_per_period,
             }),
+            Some(pb::proposal::Action::ReplaceKey(k)) => json!({
+                "type": if k.public_key.is_empty() { "propose_revoke_operator" } else { "propose_replace_key" },
+                "department": k.department, "operator": k.operator,
+                "public_key": hex::encode(&k.public_key), "description": p.description,
+            }),
             None => json!({"type": "propose"}),
         },
+        Some(pb::payload::Kind::RotateKey(r)) => json!({
+            "type": "rotate_key", "operator": r.operator, "public_key": hex::encode(&r.public_key),
+        }),
         Some(pb::payload::Kind::Vote(v)) => {
             json!({"type": "vote", "proposal": v.proposal_id, "approve": v.approve})
         }

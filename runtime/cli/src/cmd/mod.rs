@@ -7,6 +7,7 @@ pub(crate) mod chain;
 pub(crate) mod compute;
 pub(crate) mod contract;
 mod evidence;
+pub(crate) mod gov;
 pub(crate) mod keys;
 pub(crate) mod node;
 pub(crate) mod points;
