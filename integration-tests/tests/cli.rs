@@ -76,6 +76,37 @@ async fn cli_round_trip_with_encrypted_keys() {
         .unwrap_err()
         .to_string();
     assert!(unknown.contains("no key for 'police'"), "{unknown}");
+}
+
+/// A node of another network (same chain id, other genesis) cannot pass for this one:
+/// the CLI refuses it before signing anything for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_refuses_a_node_of_another_genesis() {
+    let ours = Network::init(1).unwrap();
+    let theirs = Network::init(1).unwrap();
+    let node = NodeProcess::start(&theirs, 1).await.unwrap();
+    let e = cli_json(
+        &node.endpoint,
+        &ours.root,
+        &["audit", "query", "--as", "supervision"],
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not 'it-chain' of genesis"), "{e}");
+    assert!(
+        !node.log_text().contains("Audit/Query"),
+        "a signed read reached the node"
+    );
+}
+
+/// Keys rotate and are replaced, against a real node with encrypted key files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotate_and_the_committee_replaces_a_lost_one() {
+    let net = Network::init_with(1, Some(PASS)).unwrap();
+    let env = [("GOVCHAIN_KEY_PASSPHRASE", PASS)];
+    let node = NodeProcess::start_with_env(&net, 1, &env).await.unwrap();
+    let cli = |args: &[&str]| cli_json(&node.endpoint, &net.root, args, &env);
 
     // when the housing bureau rotates its key (the new file encrypted too)
     let rotated = cli(&["keys", "rotate", "--as", "housing", "--encrypt"]).unwrap();
@@ -145,26 +176,4 @@ async fn cli_round_trip_with_encrypted_keys() {
     let old = bank_anchor(&[]).unwrap_err().to_string();
     assert!(old.contains("KEY_MISMATCH"), "{old}");
     assert_eq!(bank_anchor(&["--key", new_bank]).unwrap()["status"], "OK");
-}
-
-/// A node of another network (same chain id, other genesis) cannot pass for this one:
-/// the CLI refuses it before signing anything for it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_refuses_a_node_of_another_genesis() {
-    let ours = Network::init(1).unwrap();
-    let theirs = Network::init(1).unwrap();
-    let node = NodeProcess::start(&theirs, 1).await.unwrap();
-    let e = cli_json(
-        &node.endpoint,
-        &ours.root,
-        &["audit", "query", "--as", "supervision"],
-        &[],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("not 'it-chain' of genesis"), "{e}");
-    assert!(
-        !node.log_text().contains("Audit/Query"),
-        "a signed read reached the node"
-    );
 }
