@@ -279,6 +279,10 @@ mod tests {
         c.block(&[tx], 1_000).unwrap().0.pop().unwrap()
     }
 
+    fn ok(r: &pb::Receipt) {
+        assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+    }
+
     fn code(r: &pb::Receipt) -> ErrorCode {
         ErrorCode::try_from(r.error_code as i32).unwrap()
     }
@@ -319,7 +323,7 @@ mod tests {
         let old = c.key("tax").clone();
         let new = PrivateKey::generate();
         let r = one(&mut c, "tax", rotation("tax", "", &new, &new));
-        assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+        ok(&r);
         assert!(r.events.iter().any(|e| e.kind == "key_rotated"));
         let height = c.height;
         assert_eq!(registered(&c, "tax"), new.public_key().to_sec1());
@@ -329,7 +333,7 @@ mod tests {
         c.unsend("tax");
         c.set_key("tax", new);
         let r = one(&mut c, "tax", anchor("after"));
-        assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+        ok(&r);
         // History says which key signed below which height.
         let h = history(&c.store, "tax", "").unwrap();
         assert_eq!(h.len(), 1);
@@ -373,7 +377,7 @@ mod tests {
         let first = c.key("bank").clone();
         let second = PrivateKey::generate();
         let r = one(&mut c, "bank", rotation("bank", "", &second, &second));
-        assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+        ok(&r);
         c.set_key("bank", second);
         // Back to the first key (whose holder can prove it): refused, for the bank and
         // for anyone else.
@@ -401,11 +405,11 @@ mod tests {
         assert_ne!(registered(&c, "tax"), new.public_key().to_sec1());
         // ...but its own, and the department can replace its clerk's.
         let r = one(&mut c, "tax/clerk", rotation("tax", "clerk", &new, &new));
-        assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+        ok(&r);
         assert_eq!(registered(&c, "tax/clerk"), new.public_key().to_sec1());
         let newer = PrivateKey::generate();
         let r = one(&mut c, "tax", rotation("tax", "clerk", &newer, &newer));
-        assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+        ok(&r);
         assert_eq!(history(&c.store, "tax", "clerk").unwrap().len(), 2);
         let r = one(&mut c, "validator:node1", rotation("tax", "", &new, &new));
         assert_eq!(code(&r), ErrorCode::Unauthorized);
@@ -446,13 +450,13 @@ mod tests {
         assert_eq!(code(&r), ErrorCode::InvalidArgument, "{}", r.error_message);
         for (id, p) in [(1, replace), (2, revoke)] {
             let r = one(&mut c, "tax", p);
-            assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+            ok(&r);
             let vote = pb::payload::Kind::Vote(pb::Vote {
                 proposal_id: id,
                 approve: true,
             });
             let r = one(&mut c, "housing", vote);
-            assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+            ok(&r);
             assert!(r.events.iter().any(|e| e.kind == "key_rotated"), "{r:?}");
         }
         assert_eq!(registered(&c, "bank"), new.public_key().to_sec1());

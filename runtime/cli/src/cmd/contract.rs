@@ -14,6 +14,7 @@ use tonic::transport::Channel;
 
 use crate::client::SignArgs;
 use crate::cmd::chain::transact;
+use crate::cmd::gov::{ProposeArgs, propose};
 
 /// Contract commands.
 #[derive(Debug, Subcommand)]
@@ -25,14 +26,8 @@ pub(crate) enum ContractCmd {
         /// Contract name.
         #[arg(long)]
         name: String,
-        /// Why, for the committee.
-        #[arg(long, default_value = "")]
-        description: String,
-        /// Blocks the proposal stays open (0: the default, 10,000).
-        #[arg(long, default_value_t = 0)]
-        voting_period: u64,
         #[command(flatten)]
-        sign: SignArgs,
+        common: ProposeArgs,
     },
     /// Call a method of a deployed contract (a transaction; waits for the receipt).
     Call {
@@ -97,26 +92,11 @@ pub(crate) async fn contract(
     json_out: bool,
 ) -> anyhow::Result<()> {
     match cmd {
-        ContractCmd::Propose {
-            file,
-            name,
-            description,
-            voting_period,
-            sign,
-        } => {
+        ContractCmd::Propose { file, name, common } => {
             let code =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let payload = pb::payload::Kind::Propose(pb::Proposal {
-                action: Some(pb::proposal::Action::Deploy(pb::DeployContract {
-                    name,
-                    code,
-                })),
-                description,
-                voting_period,
-            });
-            transact(endpoint, home, &sign, payload, json_out)
-                .await
-                .map(drop)
+            let deploy = pb::proposal::Action::Deploy(pb::DeployContract { name, code });
+            propose(endpoint, home, deploy, common, json_out).await
         }
         ContractCmd::Call {
             name,

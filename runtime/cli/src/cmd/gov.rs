@@ -27,6 +27,24 @@ pub(crate) struct ProposeArgs {
     sign: SignArgs,
 }
 
+/// Submits a proposal of `action` and prints its receipt.
+pub(crate) async fn propose(
+    endpoint: &str,
+    home: &std::path::Path,
+    action: pb::proposal::Action,
+    common: ProposeArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let payload = pb::payload::Kind::Propose(pb::Proposal {
+        action: Some(action),
+        description: common.description,
+        voting_period: common.voting_period,
+    });
+    transact(endpoint, home, &common.sign, payload, json_out)
+        .await
+        .map(drop)
+}
+
 /// Proposal actions (contract deployment is `contract propose`).
 #[derive(Debug, Subcommand)]
 pub(crate) enum ProposeCmd {
@@ -345,14 +363,7 @@ pub(crate) async fn gov(
     match cmd {
         GovCmd::Propose(p) => {
             let (action, common) = p.into_parts()?;
-            let payload = pb::payload::Kind::Propose(pb::Proposal {
-                action: Some(action),
-                description: common.description,
-                voting_period: common.voting_period,
-            });
-            transact(endpoint, home, &common.sign, payload, json_out)
-                .await
-                .map(drop)
+            propose(endpoint, home, action, common, json_out).await
         }
         GovCmd::List { all } => {
             let mut c = Client::connect(endpoint).await?.governance();
