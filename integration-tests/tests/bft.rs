@@ -180,6 +180,20 @@ async fn partitions_stop_only_a_side_without_a_quorum_and_heal() {
     let healed = submit_anchors(&net, 2, "tax", "healed", 5).await;
     wait_committed(&net, 4, &healed).await;
     committed.extend(healed);
+    // Every node at one height first (the chain is idle), so that a height that moves
+    // during the split is a block a side of two decided, not one decided before it.
+    let start = std::time::Instant::now();
+    loop {
+        let mut heights = Vec::new();
+        for i in 1..=4 {
+            heights.push(height(&net, i).await);
+        }
+        if heights.iter().all(|h| *h == heights[0]) {
+            break;
+        }
+        assert!(start.elapsed() < LIMIT, "nodes stay apart: {heights:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // 2 | 2: no side holds more than 2/3: what is submitted waits, on both sides.
     partition.set(&[3, 4]);
     let before: Vec<u64> = [height(&net, 1).await, height(&net, 3).await].to_vec();

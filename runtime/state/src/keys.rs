@@ -1,7 +1,7 @@
 //! Key lifecycle of departments and operators (`docs/design/keys.md`): a department
-//! rotates its own key or an operator's ([`pb::RotateKey`]), an operator its own;
-//! governance replaces a lost or compromised key, or revokes an operator
-//! ([`pb::KeyReplacement`]).
+//! rotates its own key or an operator's, or revokes an operator ([`pb::RotateKey`]), an
+//! operator rotates its own; governance replaces a lost or compromised key, or revokes
+//! an operator ([`pb::KeyReplacement`]).
 //!
 //! From the block that commits a change the old key is refused (admission and execution
 //! compare every signature with the key registered now); it is kept under `kh/` with the
@@ -44,9 +44,9 @@ impl KeyChange<'_> {
 
     fn kind(&self) -> &'static str {
         match (self.proposal, self.public_key.is_empty()) {
-            (0, _) => "rotated",
-            (_, false) => "replaced",
             (_, true) => "revoked",
+            (0, false) => "rotated",
+            (_, false) => "replaced",
         }
     }
 }
@@ -74,7 +74,9 @@ pub(crate) fn rotate(
         }
         .into());
     }
-    if r.public_key.is_empty() {
+    // Without a new key the department revokes one of its operators (a member of staff
+    // who left); an operator cannot revoke itself into a department without a key.
+    if r.public_key.is_empty() && (r.operator.is_empty() || !signer.is_empty()) {
         return Err(TxError::MissingField {
             field: "rotate_key.public_key".into(),
         }
@@ -210,7 +212,7 @@ pub(crate) fn apply(
         }
     };
     let reason = match c.proposal {
-        0 => "rotated".to_string(),
+        0 => c.kind().to_string(),
         n => format!("{} by proposal {n}", c.kind()),
     };
     o.write(
@@ -413,6 +415,23 @@ mod tests {
         assert_eq!(history(&c.store, "tax", "clerk").unwrap().len(), 2);
         let r = one(&mut c, "validator:node1", rotation("tax", "", &new, &new));
         assert_eq!(code(&r), ErrorCode::Unauthorized);
+        // A clerk cannot revoke itself; its department can, and its key is refused then.
+        let revoke = || {
+            pb::payload::Kind::RotateKey(pb::RotateKey {
+                operator: "clerk".into(),
+                ..Default::default()
+            })
+        };
+        c.set_key("tax/clerk", newer);
+        let r = one(&mut c, "tax/clerk", revoke());
+        assert_eq!(code(&r), ErrorCode::MissingField);
+        ok(&one(&mut c, "tax", revoke()));
+        let r = one(&mut c, "tax/clerk", anchor("z"));
+        assert_eq!(code(&r), ErrorCode::UnknownOperator);
+        assert_eq!(
+            history(&c.store, "tax", "clerk").unwrap()[2].reason,
+            "revoked"
+        );
     }
 
     /// Governance replaces a department's key it lost, and revokes an operator.

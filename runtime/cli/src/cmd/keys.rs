@@ -42,6 +42,15 @@ pub(crate) enum KeysCmd {
         #[arg(long)]
         encrypt: bool,
     },
+    /// Revoke one of the signing department's operators (a member of staff who left):
+    /// its key is refused from that block on.
+    RevokeOperator {
+        #[command(flatten)]
+        sign: SignArgs,
+        /// The operator revoked.
+        #[arg(long)]
+        operator_id: String,
+    },
     /// Print a new key's registration proof for `gov propose replace-key`: the key's
     /// public half and its signature over its registration for the account.
     Prove {
@@ -78,6 +87,15 @@ pub(crate) async fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     let (path, public) = match cmd {
+        KeysCmd::RevokeOperator { sign, operator_id } => {
+            let payload = pb::payload::Kind::RotateKey(pb::RotateKey {
+                operator: operator_id,
+                ..Default::default()
+            });
+            return crate::cmd::chain::transact(endpoint, home, &sign, payload, json)
+                .await
+                .map(drop);
+        }
         KeysCmd::Rotate { sign, encrypt } => {
             return rotate(endpoint, home, &sign, encrypt, json).await;
         }
