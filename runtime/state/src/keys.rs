@@ -75,7 +75,7 @@ pub(crate) fn rotate(
         .into());
     }
     // Without a new key the department revokes one of its operators (a member of staff
-    // who left); an operator cannot revoke itself into a department without a key.
+    // who left); an operator cannot revoke itself, and a department keeps a key.
     if r.public_key.is_empty() && (r.operator.is_empty() || !signer.is_empty()) {
         return Err(TxError::MissingField {
             field: "rotate_key.public_key".into(),
