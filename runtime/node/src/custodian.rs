@@ -282,9 +282,8 @@ mod tests {
             .clone()
     }
 
-    /// Publishes a property title, and grants tax a read of it unless `grant` is off;
-    /// then `dept` asks to read it for `purpose`. Returns the certificate, the grant and
-    /// the request.
+    /// Publishes a property title and grants tax a read of it; then `dept` asks to read
+    /// it for `purpose`. Returns the certificate, the grant and the request.
     fn read(
         local: &mut LocalChain,
         chain: &Chain,
