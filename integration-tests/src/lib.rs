@@ -471,3 +471,54 @@ pub fn event_attr<'a>(receipt: &'a serde_json::Value, kind: &str, key: &str) -> 
         .as_str()
         .expect("a string attribute")
 }
+
+/// The custody key generation as node `endpoint` reports it.
+pub async fn keygen_status(endpoint: &str) -> anyhow::Result<pb::KeygenStatus> {
+    let ch = Channel::from_shared(endpoint.to_string())?.connect().await?;
+    Ok(govchain_client::CertificatesClient::new(ch)
+        .get_keygen(govchain_client::rpc::GetKeygenRequest {})
+        .await?
+        .into_inner())
+}
+
+/// Waits (up to `wait`) until the validators have generated the custody key.
+pub async fn wait_for_custody_key(endpoint: &str, wait: Duration) -> anyhow::Result<pb::KeygenStatus> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let s = keygen_status(endpoint).await?;
+        if s.custody.is_some() {
+            return Ok(s);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no custody key after {wait:?}: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Validator `id`'s custody share `number`, summed as its node sums it: from the
+/// generation on chain (`endpoint`) with the custody key in its node folder.
+pub async fn custody_share(
+    net: &Network,
+    endpoint: &str,
+    id: &str,
+    number: u32,
+) -> anyhow::Result<govchain_custody::SecretShare> {
+    use govchain_custody::keygen;
+    let pem = std::fs::read_to_string(net.root.join(format!("{id}/custody.key")))?;
+    let key = govchain_crypto::PrivateKey::from_pem_any(&pem, None)?;
+    let s = wait_for_custody_key(endpoint, Duration::from_secs(60)).await?;
+    let custody = s.custody.context("no key")?;
+    let mut subs = vec![];
+    for dealer in &custody.qualified {
+        let d = s.deals.iter().find(|d| d.dealer == *dealer).context("a dealing")?;
+        let sub = match s.answers.iter().find(|a| a.dealer == *dealer && a.holder == number) {
+            Some(a) => a.sub_share.clone(),
+            None => keygen::open_sub_share(&key, number, &d.commitments, &d.sub_shares[number as usize - 1])?.to_vec(),
+        };
+        subs.push(sub);
+    }
+    let refs: Vec<&[u8]> = subs.iter().map(Vec::as_slice).collect();
+    Ok(keygen::share(number, &refs)?)
+}

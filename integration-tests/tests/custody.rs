@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use govchain_crypto::PrivateKey;
-use govchain_integration_tests::{Network, NodeProcess, Submit, cli_json};
+use govchain_integration_tests::{Network, NodeProcess, Submit, cli_json, custody_share};
 use govchain_types::pb;
 use serde_json::Value;
 
@@ -31,13 +31,6 @@ fn deed(root: &Path, name: &str, number: &str) -> String {
     )
     .unwrap();
     path.to_str().unwrap().to_string()
-}
-
-/// A validator's custody share, read from its node folder.
-fn custody_share(net: &Network, id: &str, number: u32) -> govchain_custody::SecretShare {
-    let pem = std::fs::read_to_string(net.root.join(format!("{id}/custody.key"))).unwrap();
-    let secret = govchain_crypto::secret::open_pem(&pem, "GOVCHAIN CUSTODY SHARE", None).unwrap();
-    govchain_custody::SecretShare::from_bytes(number, &secret).unwrap()
 }
 
 /// Submits validator `id`'s approval of its release for `request` (`share` empty), or
@@ -236,7 +229,7 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
         "{receipt:?}"
     );
     // nor does node4's true share pass for another request, or another recipient
-    let good4 = custody_share(&net, "node4", 4);
+    let good4 = custody_share(&net, &endpoint, "node4", 4).await.unwrap();
     let replayed = released(&good4, &envelope, chain_id, r1 + 100, &housing_key);
     let to_bank = released(&good4, &envelope, chain_id, r1, &net.signer("bank").key);
     for share in [replayed, to_bank] {

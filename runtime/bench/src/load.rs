@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use govchain_client::rpc::{GetNonceRequest, StreamBlocksRequest, SubmitTxsRequest};
 use govchain_client::seal::seal_certificate;
 use govchain_client::{ChainClient, Client, ClientError, Entropy, Signer};
-use govchain_node::network::custody_key_set;
+use govchain_node::network::{CUSTODY_KEY_WAIT, wait_for_custody_key};
 use govchain_node::output::progress;
 use govchain_state::certs;
 use govchain_types::pb;
@@ -128,7 +128,8 @@ impl Workload {
             certs: HashMap::new(),
             next_read: 0,
         };
-        let custody = custody_key_set(home)?;
+        let genesis = govchain_node::network::network_genesis(&home.join("genesis.json"))?;
+        let custody = wait_for_custody_key(&connection, &genesis, CUSTODY_KEY_WAIT).await?;
         let tag = format!("{:x}-{}", status.height, std::process::id());
         let mut publish = Vec::new();
         for (ty, issuer, meta) in ISSUED {

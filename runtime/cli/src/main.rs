@@ -82,6 +82,9 @@ enum Command {
     /// Credit points: balances and ledgers.
     #[command(subcommand)]
     Points(cmd::points::PointsCmd),
+    /// Threshold custody of data keys: the validators' key generation.
+    #[command(subcommand)]
+    Custody(cmd::custody::CustodyCmd),
     /// The audit log: query, export with proofs, verify.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
@@ -175,6 +178,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(c) => cmd::cert::cert(&endpoint, &cli.home, c, cli.json).await,
         Command::Compute(c) => cmd::compute::compute(&endpoint, &cli.home, c, cli.json).await,
         Command::Points(p) => cmd::points::points(&endpoint, p, cli.json).await,
+        Command::Custody(c) => cmd::custody::custody(&endpoint, c, cli.json).await,
         Command::Audit(a) => cmd::audit::audit(&endpoint, &cli.home, a, cli.json).await,
         Command::Anchor {
             id,

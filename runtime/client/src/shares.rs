@@ -2,8 +2,9 @@
 //! cert fetch`) or a compute job's executor does: decrypt each share with the
 //! recipient's SM2 key, verify it against the custody key set, combine a threshold of
 //! them, decrypt the document and check its SM3 content hash and its issuer's signature.
-//! Nothing the node serves is taken on trust: the custody key set and the issuers' keys
-//! come from the network's genesis, which the caller holds.
+//! Nothing the node serves is taken on trust: the issuers' keys come from the network's
+//! genesis, which the caller holds, and the custody key set is proven from it
+//! ([`Client::custody_key`]).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,8 +20,9 @@ use crate::error::{ClientError, Result};
 use crate::rpc::{GetReleasesRequest, GetReleasesResponse};
 use crate::{Client, Signer};
 
-/// What a requester trusts, from the network's genesis: the chain id, the custody key
-/// set, and the keys registered for each department (its own and its operators').
+/// What a requester trusts: from the network's genesis, the chain id and the keys
+/// registered for each department (its own and its operators'); the custody key set
+/// proven from genesis ([`Client::custody_key`]).
 #[derive(Debug, Clone)]
 pub struct Trust {
     /// The chain id.
@@ -71,6 +73,21 @@ pub struct Opened {
 }
 
 impl Client {
+    /// The custody key set the validators generated, checked against `genesis` (the
+    /// network's genesis document): the node proves it with the block that completed key
+    /// generation under its commit certificate (`govchain_proof::custody`), so a node
+    /// cannot serve a key of its choosing.
+    pub async fn custody_key(&self, genesis: &govchain_proof::TrustAnchor) -> Result<KeySet> {
+        let proof = self
+            .certificates()
+            .get_custody_key(crate::rpc::GetCustodyKeyRequest {})
+            .await?
+            .into_inner();
+        let proven = govchain_proof::custody::verify_key_set(genesis, &proof)
+            .map_err(|e| ClientError::Answer(format!("the node's custody key set: {e}")))?;
+        Ok(KeySet::from_bytes(&proven.public_key_set)?)
+    }
+
     /// The releases of access request `request` so far, decrypted with `signer`'s key
     /// and verified against `trust`'s custody key set.
     pub async fn releases(&self, signer: &Signer, trust: &Trust, request: u64) -> Result<Releases> {

@@ -224,6 +224,23 @@ impl PrivateKey {
         .map_err(|_| CryptoError::DecryptFailed)
     }
 
+    /// A secret derived from this key for `context`: `SM3(domain || d || context)` with
+    /// the 32-byte secret scalar `d`, a pseudorandom function keyed by the key (the
+    /// digest is never published). What a validator deals in a custody key generation
+    /// round is derived from its custody key and the round this way, so that after a
+    /// crash it deals, and answers complaints about, the same polynomial without keeping
+    /// it in a file.
+    pub fn derive_secret(&self, context: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
+        let d = zeroize::Zeroizing::new(<[u8; 32]>::from(
+            self.inner.as_nonzero_scalar().to_bytes(),
+        ));
+        let mut h = crate::hash::Sm3Hasher::new();
+        h.update(b"govchain/derive-secret/v1");
+        h.update(&d[..]);
+        h.update(context);
+        zeroize::Zeroizing::new(h.finalize())
+    }
+
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
         PublicKey {

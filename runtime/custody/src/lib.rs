@@ -40,6 +40,8 @@ use govchain_crypto::PrivateKey;
 use govchain_crypto::threshold::{self, DecryptionShare, ReleasedShare, dkg};
 use zeroize::Zeroize;
 
+pub mod keygen;
+
 /// Length of a data key (SM4).
 pub const DATA_KEY_LEN: usize = 16;
 /// Longest key envelope: the DER `SM2Cipher` of a 16-byte key is 107 to 109 bytes.
@@ -83,6 +85,10 @@ pub enum CustodyError {
     /// A secret share does not decode.
     #[error("bad secret key share: {0}")]
     BadSecret(String),
+    /// A dealing, complaint answer or sub-share of key generation is malformed or does
+    /// not match its dealer's commitments.
+    #[error("bad key generation dealing: {0}")]
+    BadDeal(String),
     /// Dealing parameters out of range.
     #[error("cannot deal {threshold} of {holders}: {reason}")]
     BadParameters {

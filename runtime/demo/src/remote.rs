@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure};
 use govchain_client::rpc::*;
 use govchain_client::{Client, ClientError, Entropy, Receipt};
-use govchain_node::network::{connect_checked, export_audit, signer, trust, wait_for_result};
+use govchain_node::network::{
+    CUSTODY_KEY_WAIT, connect_checked, export_audit, signer, trust, wait_for_result,
+};
 use govchain_node::output::receipt_error;
 use govchain_state::access::audit::ExportFile;
 use govchain_types::pb;
@@ -44,7 +46,7 @@ impl Remote {
         Ok(Remote {
             run: client.status().height,
             parties: Parties {
-                trust: trust(&genesis)?,
+                trust: trust(&client, &genesis, CUSTODY_KEY_WAIT).await?,
                 genesis,
                 signers,
                 sealing: Entropy::Os,

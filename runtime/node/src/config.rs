@@ -18,8 +18,9 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The validator's SM2 key file, relative to the config file.
     pub validator_key: PathBuf,
-    /// The validator's custody key share (validators dealt one at genesis). Without
-    /// it the node runs but releases no key shares.
+    /// A custody holder's SM2 custody key (its public half is in genesis): key
+    /// generation sends the holder's sub-shares encrypted to it, and the holder's share
+    /// is summed from them. Without it the node runs but takes no part in custody.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custody_key: Option<PathBuf>,
     /// Network endpoints.

@@ -251,7 +251,7 @@ mod tests {
         let config = ChainConfig {
             mempool_capacity: 10,
         };
-        let share = local.custody_share.to_bytes();
+        let share = local.custody_share().to_bytes();
         let custodian = Custodian {
             chain: Chain::open(store, &local.genesis, config).unwrap(),
             validator_id: "node1".into(),

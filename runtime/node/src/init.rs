@@ -147,8 +147,11 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             opts.validators
         );
     }
-    // The dealer: the master secret lives only inside `deal` (docs/design/custody.md).
-    let (custody, custody_shares) = govchain_custody::deal(opts.validators, threshold)?;
+    // Each custody holder's own custody key: the validators generate the custody key
+    // on chain, sending each other sub-shares encrypted to these
+    // (docs/design/threshold-sm2.md); no one deals it and no file holds a share.
+    let custody_keys: Vec<PrivateKey> =
+        (0..opts.validators).map(|_| PrivateKey::generate()).collect();
     let committee = chosen.committee();
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
@@ -176,6 +179,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
                     String::new()
                 },
                 custody_share: if i < opts.validators { i as u32 + 1 } else { 0 },
+                custody_key: custody_keys.get(i).map(hex_pub).unwrap_or_default(),
             })
             .collect(),
         committee: Committee {
@@ -190,8 +194,8 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         },
         custody: Some(GenesisCustody {
             threshold: threshold as u32,
-            public_key_set: hex::encode(custody.to_bytes()),
             release_window_ms: govchain_state::access::release::DEFAULT_RELEASE_WINDOW_MS,
+            keygen_phase_ms: govchain_state::genesis::DEFAULT_KEYGEN_PHASE_MS,
         }),
     };
     genesis.validate()?;
@@ -216,8 +220,8 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         let dir = opts.out.join(&id);
         let grpc_port = port(i);
         keyfile::save(&dir.join("validator.pem"), k, passphrase.as_deref())?;
-        if let Some(share) = custody_shares.get(i) {
-            keyfile::save_custody_share(&dir.join("custody.key"), share, passphrase.as_deref())?;
+        if let Some(k) = custody_keys.get(i) {
+            keyfile::save(&dir.join("custody.key"), k, passphrase.as_deref())?;
         }
         if let Some(ca_key) = &ca_key {
             let (cert, key) = tls::issue(ca_key, &genesis.chain_id, &id)?;
@@ -445,16 +449,16 @@ mod tests {
         assert_eq!(c.api.grpc.port(), 17555);
         let vk = keyfile::load(&c.validator_key).unwrap();
         assert_eq!(hex_pub(&vk), g.validators[1].public_key);
-        // 2 of the 3 validators; each holds the share genesis names, the observer none.
+        // 2 of the 3 validators; each holds the custody key genesis names (its own, not
+        // its signing key), the observer none; no file anywhere holds a share.
         let custody = g.custody.as_ref().unwrap();
         assert_eq!(custody.threshold, 2);
-        let set =
-            govchain_custody::KeySet::from_bytes(&hex::decode(&custody.public_key_set).unwrap())
-                .unwrap();
         assert_eq!(g.validators[1].custody_share, 2);
         assert_eq!(g.validators[3].custody_share, 0);
-        let share = keyfile::load_custody_share(c.custody_key.as_ref().unwrap(), 2).unwrap();
-        assert_eq!(share.public_key_share(), set.public_key_share(2).unwrap());
+        let ck = keyfile::load(c.custody_key.as_ref().unwrap()).unwrap();
+        assert_eq!(hex_pub(&ck), g.validators[1].custody_key);
+        assert_ne!(g.validators[1].custody_key, g.validators[1].public_key);
+        assert!(g.validators[3].custody_key.is_empty());
         assert!(
             NodeConfig::load(&out.join("node4/config.toml"))
                 .unwrap()

@@ -15,6 +15,7 @@ pub mod follower;
 pub mod init;
 pub mod jobs;
 pub mod keyfile;
+pub mod keygen;
 pub mod network;
 pub mod output;
 mod reporter;

@@ -210,23 +210,49 @@ pub fn signer(
     ))
 }
 
-/// The custody key set from the network's genesis file.
-pub fn custody_key_set(home: &Path) -> anyhow::Result<govchain_custody::KeySet> {
-    custody_of(&network_genesis(&home.join("genesis.json"))?)
+/// How long a client waits for a network just started to generate its custody key.
+pub const CUSTODY_KEY_WAIT: Duration = Duration::from_secs(90);
+
+/// The custody key set the validators generated, proven to `genesis` by the node
+/// `client` talks to (`Client::custody_key`), asking again every half second for up to
+/// `wait` while the validators are still generating it (a network just started).
+pub async fn wait_for_custody_key(
+    client: &govchain_client::Client,
+    genesis: &Genesis,
+    wait: Duration,
+) -> anyhow::Result<govchain_custody::KeySet> {
+    if genesis.custody.is_none() {
+        bail!("this network's genesis has no custody: certificates cannot be published (re-create it with `govchain init`)");
+    }
+    let anchor = govchain_proof::TrustAnchor::from_genesis_json(&genesis.to_json())
+        .map_err(anyhow::Error::msg)?;
+    let deadline = Instant::now() + wait;
+    loop {
+        match client.custody_key(&anchor).await {
+            Err(e)
+                if e.code() == Some(govchain_types::ErrorCode::NotFound)
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
-fn custody_of(genesis: &Genesis) -> anyhow::Result<govchain_custody::KeySet> {
-    let c = genesis.custody.as_ref().context(
-        "this network's genesis has no custody key set: certificates cannot be published (re-create it with `govchain init`)",
-    )?;
-    Ok(govchain_custody::KeySet::from_bytes(&hex::decode(
-        &c.public_key_set,
-    )?)?)
+/// A requester's trust anchor: from genesis the chain id and every department's
+/// registered keys (its own and its operators'), and the custody key set proven to
+/// genesis by the node `client` talks to.
+pub async fn trust(
+    client: &govchain_client::Client,
+    genesis: &Genesis,
+    wait: Duration,
+) -> anyhow::Result<Trust> {
+    trust_with(genesis, wait_for_custody_key(client, genesis, wait).await?)
 }
 
-/// A requester's trust anchor from genesis: chain id, custody key set, and every
-/// department's registered keys (its own and its operators').
-pub fn trust(genesis: &Genesis) -> anyhow::Result<Trust> {
+/// [`trust`] with a custody key set the caller has proven.
+pub fn trust_with(genesis: &Genesis, custody: govchain_custody::KeySet) -> anyhow::Result<Trust> {
     let mut issuers = std::collections::BTreeMap::new();
     for d in &genesis.departments {
         let keys = std::iter::once(&d.public_key)
@@ -238,7 +264,7 @@ pub fn trust(genesis: &Genesis) -> anyhow::Result<Trust> {
     }
     Ok(Trust {
         chain_id: genesis.chain_id.clone(),
-        custody: custody_of(genesis)?,
+        custody,
         issuers,
     })
 }

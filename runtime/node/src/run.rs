@@ -97,7 +97,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     let (stop, mut stop_rx) = watch::channel(false);
     let mut followers = Vec::new();
     if let Some(c) = custodian {
-        followers.push(tokio::spawn(crate::follower::follow(c, stop.subscribe())));
+        followers.push(tokio::spawn(c.run(stop.subscribe())));
     }
     match jobs {
         Some(j) => followers.push(tokio::spawn(crate::follower::follow(j, stop.subscribe()))),
@@ -295,13 +295,45 @@ async fn job_runner_once_added(
     }
 }
 
-/// The custodian of a validator holding a custody share, if its share file is there.
+/// A custody holder's work: its part in key generation, then, with the share it
+/// sums from the generation, its custodian.
+struct Custody {
+    participant: crate::keygen::Participant,
+    cursor_file: std::path::PathBuf,
+}
+
+impl Custody {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let p = self.participant;
+        let chain = p.chain.clone();
+        let (custody_key, number) = (p.custody_key.clone(), p.number);
+        let (validator_id, key) = (p.validator_id.clone(), p.key.clone());
+        p.run(stop.clone()).await;
+        let Some(share) =
+            crate::keygen::share_when_generated(&chain, &custody_key, number, &mut stop).await
+        else {
+            return;
+        };
+        tracing::info!(share = number, "holding custody share {number}: releasing key shares");
+        let custodian = Custodian {
+            chain,
+            validator_id,
+            key,
+            share,
+            cursor_file: self.cursor_file,
+            entropy: Entropy::Os,
+        };
+        crate::follower::follow(custodian, stop).await;
+    }
+}
+
+/// The custody work of a validator holding a custody share, if its custody key file is
+/// there (and is the key state registers for it).
 fn custodian(
     cfg: &NodeConfig,
     chain: &Arc<Chain>,
     key: &govchain_crypto::PrivateKey,
-) -> anyhow::Result<Option<Custodian>> {
-    let store = chain.store();
+) -> anyhow::Result<Option<Custody>> {
     let Some(v) = own_record(cfg, chain)? else {
         return Ok(None);
     };
@@ -309,27 +341,26 @@ fn custodian(
         return Ok(None);
     }
     let Some(path) = cfg.custody_key.as_ref().filter(|p| p.exists()) else {
-        tracing::warn!(node = %cfg.node_id, share = v.custody_share, file = ?cfg.custody_key, "this validator holds custody share {} but its share file is not configured or not there: it releases no key shares until it is", v.custody_share);
+        tracing::warn!(node = %cfg.node_id, share = v.custody_share, file = ?cfg.custody_key, "this validator holds custody share {} but its custody key file is not configured or not there: it takes no part in key generation and releases no key shares until it is", v.custody_share);
         return Ok(None);
     };
-    let share = keyfile::load_custody_share(path, v.custody_share)?;
-    let set = govchain_store::Records::read(&**store, &govchain_state::tables::CUSTODY, ())?
-        .context("genesis names custody shares but state has no custody key set")?;
-    let public = set.public_shares.get(v.custody_share as usize - 1);
-    if public.map(Vec::as_slice) != Some(&share.public_key_share()[..]) {
+    let custody_key = keyfile::load(path)?;
+    if custody_key.public_key().to_sec1() != v.custody_key {
         bail!(
-            "{} is not custody share {} of this chain's key set",
+            "{} is not the custody key this chain registers for validator {}",
             path.display(),
-            v.custody_share
+            cfg.node_id
         );
     }
-    Ok(Some(Custodian {
-        chain: chain.clone(),
-        validator_id: cfg.node_id.clone(),
-        key: key.clone(),
-        share,
+    Ok(Some(Custody {
+        participant: crate::keygen::Participant {
+            chain: chain.clone(),
+            validator_id: cfg.node_id.clone(),
+            key: key.clone(),
+            custody_key,
+            number: v.custody_share,
+        },
         cursor_file: cfg.data_dir.join("custody.cursor"),
-        entropy: Entropy::Os,
     }))
 }
 

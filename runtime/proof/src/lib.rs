@@ -9,6 +9,7 @@
 //! - [`subject`]: national ID checks and `subject_id = SM3(chain salt || national ID)`;
 //! - [`signed_read`]: the bytes a department signs to authenticate a read;
 //! - [`certificate`]: a certificate's id, signing bytes and content hash;
+//! - [`custody`]: the custody key set the validators generated, proven from genesis;
 //! - [`commit`]: the signing bytes of consensus votes and proposals, validator sets and
 //!   the commit certificate that decides a block;
 //! - [`evidence`]: proof that a validator signed two contradicting consensus messages.
@@ -18,6 +19,7 @@
 
 pub mod certificate;
 pub mod commit;
+pub mod custody;
 pub mod evidence;
 pub mod export;
 pub mod light;

@@ -278,8 +278,9 @@ pub(crate) fn publish(
     if crate::custody::key_set(o)?.is_none() {
         return Err(TxError::InvalidArgument {
             field: "key_envelope",
-            reason: "this chain has no custody key set (genesis `custody`), so no one could decrypt a certificate".into(),
-        }.into());
+            reason: crate::custody::no_key_set(o)?,
+        }
+        .into());
     }
     // Admission checked the envelope and its proof; decoding it again costs microseconds.
     let envelope = govchain_custody::Envelope::parse(&p.key_envelope)

@@ -84,7 +84,7 @@ pub(crate) fn submit(
     if custody::key_set(o)?.is_none() {
         return Err(TxError::InvalidArgument {
             field: "compute",
-            reason: "this chain has no key custody, so no node can decrypt for a job".into(),
+            reason: custody::no_key_set(o)?,
         }
         .into());
     }

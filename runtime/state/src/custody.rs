@@ -22,9 +22,22 @@ use crate::{BlockContext, Overlay, VerifiedTx, internal, tables};
 /// Most releases in one transaction.
 pub const MAX_RELEASES: usize = 1_000;
 
-/// The custody key set, if the chain has one.
+/// The custody key set, once key generation has made it.
 pub fn key_set(o: &Overlay) -> Result<Option<pb::CustodyKeySet>, ExecError> {
     o.read(&tables::CUSTODY, ()).map_err(internal)
+}
+
+/// Why there is no custody key set yet: the chain has no custody, or its key
+/// generation is still running (naming its round and phase).
+pub fn no_key_set(o: &Overlay) -> Result<String, ExecError> {
+    Ok(match crate::keygen::state(o)? {
+        None => "this chain has no custody (genesis `custody`), so no one could decrypt a certificate".into(),
+        Some(k) => format!(
+            "the validators have not generated the custody key yet (round {}, {} phase)",
+            k.round,
+            crate::keygen::phase_name(k.phase())
+        ),
+    })
 }
 
 /// An allowed access request kept for release.

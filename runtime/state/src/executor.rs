@@ -426,14 +426,17 @@ fn execute_tx(
     }
     use pb::payload::Kind;
     let sender = body.sender.as_str();
-    // A validator account sends key-share releases, job results and evidence and
-    // nothing else; those come from validators only.
+    // A validator account sends key generation steps, key-share releases, job results
+    // and evidence and nothing else; those come from validators only.
     if matches!(Account::parse(sender), Account::Validator(_))
-        && !matches!(kind, Kind::Release(_) | Kind::Result(_) | Kind::Evidence(_))
+        && !matches!(
+            kind,
+            Kind::Release(_) | Kind::Result(_) | Kind::Evidence(_) | Kind::Keygen(_)
+        )
     {
         return Err(post(TxError::Unauthorized {
             who: sender.to_string(),
-            action: "send anything but key-share releases, job results and evidence (validator account)",
+            action: "send anything but key generation, key-share releases, job results and evidence (validator account)",
         }));
     }
     match kind {
@@ -454,6 +457,7 @@ fn execute_tx(
         Kind::Result(r) => compute::post_result(o, ctx, tx, r, events),
         Kind::Evidence(e) => evidence::report(o, ctx, tx, e, events),
         Kind::RotateKey(r) => crate::keys::rotate(o, ctx, tx, r, events),
+        Kind::Keygen(k) => crate::keygen::step(o, ctx, tx, k, events),
     }
     .map_err(post)
 }

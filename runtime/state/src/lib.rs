@@ -31,6 +31,7 @@ pub mod evidence;
 pub mod executor;
 pub mod genesis;
 pub mod governance;
+pub mod keygen;
 pub mod keys;
 pub mod local;
 mod nodes;

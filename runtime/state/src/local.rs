@@ -25,10 +25,8 @@ pub struct LocalChain {
     pub executor: Executor,
     /// The genesis document (its validator key is the tax bureau's).
     pub genesis: Genesis,
-    /// The custody key set (1 of 1): envelopes for publishing.
-    pub custody: govchain_custody::KeySet,
-    /// The validator's custody share (node1 holds share 1).
-    pub custody_share: govchain_custody::SecretShare,
+    /// Once generated, the custody key set and holder 1's (node1's) share.
+    custody: Option<(govchain_custody::KeySet, govchain_custody::SecretShare)>,
     keys: BTreeMap<String, PrivateKey>,
     nonces: BTreeMap<String, u64>,
     /// Height of the last block.
@@ -50,24 +48,37 @@ pub struct BlockTimes {
 impl LocalChain {
     /// Writes the genesis of the 'nanjing' departments (fresh keys, the committee `tax`
     /// and `housing`, 2 of 2) with `access`, into `store` (empty: on disk for the
-    /// benchmarks, [`Store::in_memory`] for tests).
+    /// benchmarks, [`Store::in_memory`] for tests), and generates the custody key of its
+    /// one validator (1 of 1) in block 1.
     pub fn nanjing(
         store: Store,
         time_ms: u64,
         salt: [u8; 32],
         access: AccessGenesis,
     ) -> Result<Self> {
+        let (mut chain, custody_keys) = Self::with_holders(store, time_ms, salt, access, 1, 1)?;
+        chain.generate_key(&custody_keys)?;
+        Ok(chain)
+    }
+
+    /// [`LocalChain::nanjing`] with `holders` validators `node1..=n` holding custody
+    /// shares (`threshold` of them open a key), before key generation: returns their
+    /// custody keys (in share-number order). Validator `node1` signs with the tax
+    /// bureau's key, the others with keys of their own.
+    pub fn with_holders(
+        store: Store,
+        time_ms: u64,
+        salt: [u8; 32],
+        access: AccessGenesis,
+        holders: u32,
+        threshold: u32,
+    ) -> Result<(Self, Vec<PrivateKey>)> {
+        use crate::access::accounts::validator_account;
         let mut keys: BTreeMap<String, PrivateKey> = crate::genesis::nanjing()
             .departments
             .iter()
             .map(|d| (d.id.to_string(), PrivateKey::generate()))
             .collect();
-        // The validator signs its own transactions (key-share releases) with its key.
-        keys.insert(
-            crate::access::accounts::validator_account("node1"),
-            keys["tax"].clone(),
-        );
-        let (custody, mut shares) = govchain_custody::deal(1, 1).expect("1 of 1");
         let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
         // Each department has one operator, `clerk`, signing as `<department>/clerk`.
         let clerks: BTreeMap<String, PrivateKey> = crate::genesis::nanjing()
@@ -75,32 +86,43 @@ impl LocalChain {
             .iter()
             .map(|d| (format!("{}/clerk", d.id), PrivateKey::generate()))
             .collect();
+        let departments = keys
+            .iter()
+            .map(|(id, k)| GenesisDepartment {
+                id: id.clone(),
+                name: id.clone(),
+                public_key: hex_pub(k),
+                roles: vec![],
+                operators: vec![crate::genesis::GenesisOperator {
+                    id: "clerk".into(),
+                    name: format!("{id} clerk"),
+                    public_key: hex_pub(&clerks[&format!("{id}/clerk")]),
+                }],
+            })
+            .collect();
+        // Key generation sends each holder's sub-shares to its custody key.
+        let custody_keys: Vec<PrivateKey> = (0..holders).map(|_| PrivateKey::generate()).collect();
+        let mut validators = vec![];
+        for (n, custody_key) in (1..).zip(&custody_keys) {
+            let id = format!("node{n}");
+            // Validators sign their own transactions (key generation, releases).
+            let key = if n == 1 { keys["tax"].clone() } else { PrivateKey::generate() };
+            validators.push(GenesisValidator {
+                id: id.clone(),
+                department: "tax".into(),
+                public_key: hex_pub(&key),
+                custody_share: n,
+                custody_key: hex_pub(custody_key),
+                ..Default::default()
+            });
+            keys.insert(validator_account(&id), key);
+        }
         let genesis = Genesis {
             chain_id: "local".into(),
             genesis_time_ms: time_ms,
             chain_salt: hex::encode(salt),
-            departments: keys
-                .iter()
-                .filter(|(id, _)| !id.starts_with(crate::access::accounts::VALIDATOR_ACCOUNT))
-                .map(|(id, k)| GenesisDepartment {
-                    id: id.clone(),
-                    name: id.clone(),
-                    public_key: hex_pub(k),
-                    roles: vec![],
-                    operators: vec![crate::genesis::GenesisOperator {
-                        id: "clerk".into(),
-                        name: format!("{id} clerk"),
-                        public_key: hex_pub(&clerks[&format!("{id}/clerk")]),
-                    }],
-                })
-                .collect(),
-            validators: vec![GenesisValidator {
-                id: "node1".into(),
-                department: "tax".into(),
-                public_key: hex_pub(&keys["tax"]),
-                custody_share: 1,
-                ..Default::default()
-            }],
+            departments,
+            validators,
             committee: Committee {
                 members: vec!["tax".into(), "housing".into()],
                 threshold: 2,
@@ -108,30 +130,96 @@ impl LocalChain {
             params: ChainParams::default(),
             access,
             custody: Some(GenesisCustody {
-                threshold: 1,
-                public_key_set: hex::encode(custody.to_bytes()),
+                threshold,
                 release_window_ms: crate::access::release::DEFAULT_RELEASE_WINDOW_MS,
+                keygen_phase_ms: crate::genesis::DEFAULT_KEYGEN_PHASE_MS,
             }),
         };
         keys.extend(clerks);
         let store = Arc::new(store);
         let executor = Executor::new(store.clone())?;
         let g = executor.execute_genesis(&genesis)?;
-        let root = g.state_root;
         let chain = LocalChain {
             store,
             executor,
+            root: g.state_root,
             genesis,
-            custody,
-            custody_share: shares.remove(0),
+            custody: None,
             keys,
             nonces: BTreeMap::new(),
             height: 0,
             time_ms,
-            root,
         };
         chain.commit_with(0, g, &[])?;
-        Ok(chain)
+        Ok((chain, custody_keys))
+    }
+
+    /// Runs key generation round 1 as honest holders' nodes run it, in one block at the
+    /// last block's time: each holder's dealing, then each holder's (empty) complaints.
+    /// Keeps the key set and holder 1's share.
+    ///
+    /// # Panics
+    /// If a step fails: the chain's key generation is broken.
+    pub fn generate_key(&mut self, custody_keys: &[PrivateKey]) -> Result<()> {
+        use crate::access::accounts::validator_account;
+        use govchain_custody::keygen;
+        let threshold = self.genesis.custody.as_ref().map_or(1, |c| c.threshold);
+        let holders: Vec<(u32, Vec<u8>)> =
+            (1..).zip(custody_keys.iter().map(|k| k.public_key().to_sec1())).collect();
+        let deals: Vec<keygen::Deal> = custody_keys
+            .iter()
+            .map(|k| keygen::deal(k, &self.genesis.chain_id, 1, threshold, &holders))
+            .collect::<std::result::Result<_, _>>()
+            .expect("dealings to valid keys");
+        let step = |step| pb::payload::Kind::Keygen(pb::CustodyKeygen { round: 1, step: Some(step) });
+        let mut txs = vec![];
+        for (n, d) in (1..).zip(&deals) {
+            let deal = pb::KeygenDeal {
+                commitments: d.commitments.clone(),
+                sub_shares: d.sub_shares.clone(),
+            };
+            txs.push(self.tx(&validator_account(&format!("node{n}")), step(pb::custody_keygen::Step::Deal(deal))));
+        }
+        for n in 1..=custody_keys.len() {
+            let none = pb::custody_keygen::Step::Complaints(pb::KeygenComplaints::default());
+            txs.push(self.tx(&validator_account(&format!("node{n}")), step(none)));
+        }
+        let (receipts, _) = self.block(&txs, 0)?;
+        assert!(
+            receipts.iter().all(|r| r.status == pb::TxStatus::Ok as i32),
+            "key generation of the local chain: {receipts:?}"
+        );
+        let commitments: Vec<&[Vec<u8>]> = deals.iter().map(|d| d.commitments.as_slice()).collect();
+        let set = keygen::key_set(&commitments).expect("the dealings' key set");
+        let stored = crate::custody::key_set(&crate::Overlay::new(self.store.clone()))
+            .expect("readable state")
+            .expect("a generated key set");
+        assert_eq!(stored.public_key_set, set.to_bytes());
+        let subs: Vec<_> = deals
+            .iter()
+            .map(|d| keygen::open_sub_share(&custody_keys[0], 1, &d.commitments, &d.sub_shares[0]))
+            .collect::<std::result::Result<_, _>>()
+            .expect("holder 1's sub-shares");
+        let refs: Vec<&[u8]> = subs.iter().map(|s| &s[..]).collect();
+        let share = keygen::share(1, &refs).expect("holder 1's share");
+        self.custody = Some((set, share));
+        Ok(())
+    }
+
+    /// The custody key set ([`LocalChain::generate_key`] made it).
+    ///
+    /// # Panics
+    /// Before the key is generated.
+    pub fn custody(&self) -> &govchain_custody::KeySet {
+        &self.custody.as_ref().expect("the custody key is generated").0
+    }
+
+    /// Holder 1's (validator node1's) custody share.
+    ///
+    /// # Panics
+    /// Before the key is generated.
+    pub fn custody_share(&self) -> &govchain_custody::SecretShare {
+        &self.custody.as_ref().expect("the custody key is generated").1
     }
 
     /// `key` encrypted to the custody key set for certificate `number` of type
@@ -148,7 +236,7 @@ impl LocalChain {
             &crate::certs::cert_id(cert_type, number),
         );
         let (envelope, proof) = self
-            .custody
+            .custody()
             .seal_key(key, &context, &govchain_crypto::random_seed())
             .expect("a valid custody key");
         (envelope, proof.to_vec())
@@ -163,7 +251,7 @@ impl LocalChain {
             .expect("an allowed request");
         let cert = crate::certs::get(&o, &req.cert_id).expect("its certificate");
         let envelope = govchain_custody::Envelope::parse(&cert.key_envelope).expect("admitted");
-        self.custody_share
+        self.custody_share()
             .release(
                 &envelope,
                 &req.requester_key,
@@ -417,3 +505,4 @@ impl CallBench {
             .map_err(|e| format!("{method}: {e}"))
     }
 }
+

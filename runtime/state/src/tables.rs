@@ -114,9 +114,21 @@ pub const REWARDS: Table<Seg<Id, U64>, U64> = Table::new("rewards", State, b"pr/
 /// Last audit sequence number.
 pub const AUDIT_SEQ: Table<Single, U64> = Table::new("audit sequence", State, b"c/audit_seq");
 
-/// The validators' custody key set, from genesis.
+/// The validators' custody key set, from key generation.
 pub const CUSTODY: Table<Single, Proto<pb::CustodyKeySet>> =
     Table::new("custody key set", State, b"c/custody");
+/// The custody key generation: round, phase and parameters.
+pub const KEYGEN: Table<Single, Proto<pb::KeygenState>> =
+    Table::new("key generation", State, b"c/keygen");
+/// A dealing of key generation: (round, dealer's share number).
+pub const KEYGEN_DEAL: Table<Seg<U64, U32>, Proto<pb::KeygenDealRecord>> =
+    Table::new("key generation dealing", State, b"kd/");
+/// A holder's complaints in key generation: (round, holder's share number).
+pub const KEYGEN_COMPLAINT: Table<Seg<U64, U32>, Proto<pb::KeygenComplaintRecord>> =
+    Table::new("key generation complaints", State, b"kc/");
+/// A dealer's answer to a complaint: (round, (dealer, holder)).
+pub const KEYGEN_ANSWER: Table<Seg<U64, Seg<U32, U32>>, Proto<pb::KeygenAnswerRecord>> =
+    Table::new("key generation answer", State, b"ka/");
 /// An allowed direct access request kept for key release, by sequence.
 pub const ACCESS_REQUEST: Table<U64, Proto<pb::AccessRequest>> =
     Table::new("access request", State, b"rq/");
@@ -195,6 +207,10 @@ pub const ALL: &[&dyn AnyTable] = &[
     &REWARDS,
     &AUDIT_SEQ,
     &CUSTODY,
+    &KEYGEN,
+    &KEYGEN_DEAL,
+    &KEYGEN_COMPLAINT,
+    &KEYGEN_ANSWER,
     &ACCESS_REQUEST,
     &RELEASE_APPROVAL,
     &RELEASE,

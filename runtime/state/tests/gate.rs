@@ -847,7 +847,7 @@ fn node_change_with_key(
                 public_key,
                 observer: false,
                 addr: addr.into(),
-                custody_share: 0,
+                ..Default::default()
             }),
             remove,
         })),

@@ -226,6 +226,14 @@ pub enum TxError {
         /// What the check found.
         reason: String,
     },
+    /// A custody key generation step the chain refuses.
+    #[error("key generation step refused (round {round}): {reason}")]
+    KeygenRefused {
+        /// The round the step named.
+        round: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Coded for TxError {
@@ -260,6 +268,7 @@ impl Coded for TxError {
             TxError::InvalidSubject { .. } => ErrorCode::InvalidSubject,
             TxError::ReleaseRefused { .. } => ErrorCode::ReleaseRefused,
             TxError::BadKeyShare { .. } => ErrorCode::BadKeyShare,
+            TxError::KeygenRefused { .. } => ErrorCode::KeygenRefused,
         }
     }
 }

@@ -280,6 +280,44 @@ events! {
         /// Certificate id.
         cert: String = "cert",
     }
+    /// A validator dealt in a custody key generation round.
+    KeygenDealt = "keygen_dealt" {
+        /// Round.
+        round: u64 = "round",
+        /// The dealer's share number.
+        dealer: u32 = "dealer",
+        /// Validator.
+        validator: String = "validator",
+    }
+    /// A holder reported which dealings gave it a bad sub-share (none: all good).
+    KeygenComplained = "keygen_complained" {
+        /// Round.
+        round: u64 = "round",
+        /// The holder's share number.
+        holder: u32 = "holder",
+        /// The dealers complained against, comma-separated share numbers (empty: none).
+        against: String = "against",
+    }
+    /// A dealer revealed a sub-share a holder complained about, and it matched.
+    KeygenAnswered = "keygen_answered" {
+        /// Round.
+        round: u64 = "round",
+        /// The dealer's share number.
+        dealer: u32 = "dealer",
+        /// The complaining holder's share number.
+        holder: u32 = "holder",
+    }
+    /// A key generation round ended: with the custody key (`key_set` set) or, with too
+    /// few qualified dealers, failed (the next round starts).
+    KeygenEnded = "keygen_ended" {
+        /// Round.
+        round: u64 = "round",
+        /// The qualified dealers, comma-separated share numbers.
+        qualified: String = "qualified",
+        /// The key set (hex of its commitments; the first 65 bytes are the custody
+        /// public key); empty when the round failed.
+        key_set: String = "key_set",
+    }
     /// A compute job was accepted.
     ComputeRequested = "compute_requested" {
         /// Access request.

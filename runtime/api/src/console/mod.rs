@@ -499,6 +499,7 @@ fn payload_name(p: &Option<pb::Payload>) -> &'static str {
         Some(Kind::Result(_)) => "compute result",
         Some(Kind::Evidence(_)) => "evidence",
         Some(Kind::RotateKey(_)) => "rotate key",
+        Some(Kind::Keygen(_)) => "custody key generation",
         None => "none",
     }
 }

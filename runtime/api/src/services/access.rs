@@ -69,6 +69,45 @@ impl certificates_server::Certificates for CertificatesService {
         Ok(Response::new(ListPurposesResponse { purposes }))
     }
 
+    async fn get_custody_key(
+        &self,
+        _req: Request<GetCustodyKeyRequest>,
+    ) -> Result<Response<pb::CustodyKeyProof>, Status> {
+        let store = self.chain.store();
+        match govchain_state::keygen::key_proof(store, self.chain.chain_id()) {
+            Ok(Some(p)) => Ok(Response::new(p)),
+            Ok(None) => {
+                let o = govchain_state::Overlay::new(store.clone());
+                let why = govchain_state::custody::no_key_set(&o).map_err(|e| tx_status(&e))?;
+                Err(status(govchain_types::ErrorCode::NotFound, why))
+            }
+            Err(e) => Err(tx_status(&e)),
+        }
+    }
+
+    async fn get_keygen(
+        &self,
+        _req: Request<GetKeygenRequest>,
+    ) -> Result<Response<KeygenStatus>, Status> {
+        let o = govchain_state::Overlay::new(self.chain.store().clone());
+        let status = (|| -> Result<KeygenStatus, govchain_types::ExecError> {
+            let Some(state) = govchain_state::keygen::state(&o)? else {
+                return Ok(KeygenStatus::default());
+            };
+            let round = state.round;
+            Ok(KeygenStatus {
+                deals: govchain_state::keygen::deals(&o, round)?,
+                complaints: govchain_state::keygen::complaints(&o, round)?,
+                answers: govchain_state::keygen::answers(&o, round)?,
+                state: Some(state),
+                custody: govchain_state::custody::key_set(&o)?,
+                tip_time_ms: self.chain.tip().header.time_ms,
+            })
+        })()
+        .map_err(|e| tx_status(&e))?;
+        Ok(Response::new(status))
+    }
+
     async fn get_releases(
         &self,
         req: Request<GetReleasesRequest>,

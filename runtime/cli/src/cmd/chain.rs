@@ -144,6 +144,17 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
             "type": "release_key_shares",
             "requests": r.releases.iter().map(|x| x.request).collect::<Vec<_>>(),
         }),
+        Some(pb::payload::Kind::Keygen(k)) => {
+            use pb::custody_keygen::Step;
+            let step = match &k.step {
+                Some(Step::Deal(d)) => json!({"deal": {"commitments": d.commitments.len(), "sub_shares": d.sub_shares.len()}}),
+                Some(Step::Complaints(c)) => json!({"complaints": c.against}),
+                Some(Step::Answer(a)) => json!({"answer": {"holder": a.holder}}),
+                Some(Step::Close(_)) => json!("close"),
+                None => Value::Null,
+            };
+            json!({"type": "custody_keygen", "round": k.round, "step": step})
+        }
         Some(pb::payload::Kind::Grant(g)) => json!({
             "type": "grant_access", "cert": g.cert_id, "grantee": g.grantee, "purpose": g.purpose,
             "until_height": g.until_height, "until_date": g.until_date,

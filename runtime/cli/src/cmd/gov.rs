@@ -281,7 +281,7 @@ impl ProposeCmd {
                         public_key: unhex(&public_key, "--public-key")?,
                         observer,
                         addr,
-                        custody_share: 0,
+                        ..Default::default()
                     }),
                     remove: false,
                 }),

@@ -6,6 +6,7 @@ pub(crate) mod cert;
 pub(crate) mod chain;
 pub(crate) mod compute;
 pub(crate) mod contract;
+pub(crate) mod custody;
 mod evidence;
 pub(crate) mod gov;
 pub(crate) mod keys;

@@ -205,6 +205,26 @@ fn same_threshold(dealers: &[&Commitments]) -> Result<usize> {
     Ok(t)
 }
 
+/// Key generation: the commitments of the joint polynomial `Σ_j f_j` over the qualified
+/// dealers, `Σ_j A_jk` for each k: a Feldman commitment like one dealer's, whose
+/// constant is the custody public key and whose value at `i` is holder `i`'s public
+/// share. The chain stores it as the key set.
+///
+/// # Errors
+/// As [`public_key`].
+pub fn combine(qualified: &[&Commitments]) -> Result<Commitments> {
+    let t = same_threshold(qualified)?;
+    let sums: Vec<ProjectivePoint> = (0..t)
+        .map(|k| {
+            qualified
+                .iter()
+                .fold(ProjectivePoint::IDENTITY, |acc, c| acc + c.0[k])
+        })
+        .collect();
+    nonzero(sums[0])?;
+    Ok(Commitments(sums.into_iter().map(Into::into).collect()))
+}
+
 /// Key generation: the custody public key `Σ A_j0` over the qualified dealers.
 ///
 /// # Errors

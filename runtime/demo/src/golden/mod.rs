@@ -74,7 +74,10 @@ fn run_scenarios() -> Vec<String> {
             .lines
             .push(format!("contract {name} bytes={} sm3={hash}", wasm.len()));
     }
-    if let Err(e) = rt.block_on(script.all(&code)) {
+    if let Err(e) = rt.block_on(async {
+        script.d.generate_key().await?;
+        script.all(&code).await
+    }) {
         panic!("the demo's script failed on the replay: {e:#}");
     }
     let index = index_line(&script.d);

@@ -1,6 +1,8 @@
 //! The golden test's chain: the demo's network (the 'nanjing' departments, one validator
-//! run by the tax bureau, 1-of-1 custody) with every key, the salt, the custody key set,
-//! the clock and the randomness fixed, driven one block per step of the script.
+//! run by the tax bureau, 1-of-1 custody) with every key, the salt, the clock and the
+//! randomness fixed, driven one block per step of the script. Its first block is the
+//! validator's custody key generation (its dealing is derived from its fixed custody
+//! key, so the key it generates is fixed too).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use govchain_client::rpc::GetReleasesResponse;
 use govchain_client::{Entropy, Receipt, Signer};
 use govchain_consensus::{Chain, ChainConfig, CommittedBlock};
 use govchain_crypto::{PrivateKey, sm3};
-use govchain_custody::KeySet;
+use govchain_custody::keygen;
 use govchain_node::custodian::{Custodian, Step, release_payloads};
 use govchain_node::follower::Follower;
 use govchain_node::jobs::JobRunner;
@@ -48,6 +50,8 @@ pub(super) struct Replay {
     pub(super) chain: Arc<Chain>,
     parties: Parties,
     validator_key: PrivateKey,
+    /// The validator's dealing, until its key generation block.
+    deal: keygen::Deal,
     custodian: Custodian,
     custodian_cursor: u64,
     jobs: JobRunner,
@@ -64,7 +68,7 @@ pub(super) struct Replay {
 fn demo_genesis(
     keys: &BTreeMap<String, PrivateKey>,
     validator: &PrivateKey,
-    set: &KeySet,
+    custody_key: &PrivateKey,
 ) -> Genesis {
     let hex_pub = |k: &PrivateKey| hex::encode(k.public_key().to_sec1());
     let committee = nanjing().committee();
@@ -82,6 +86,7 @@ fn demo_genesis(
             department: "tax".into(),
             public_key: hex_pub(validator),
             custody_share: 1,
+            custody_key: hex_pub(custody_key),
             ..Default::default()
         }],
         committee: Committee {
@@ -92,8 +97,8 @@ fn demo_genesis(
         access: nanjing_access(),
         custody: Some(GenesisCustody {
             threshold: 1,
-            public_key_set: hex::encode(set.to_bytes()),
             release_window_ms: access::release::DEFAULT_RELEASE_WINDOW_MS,
+            keygen_phase_ms: govchain_state::genesis::DEFAULT_KEYGEN_PHASE_MS,
         }),
     };
     genesis.validate().expect("the demo genesis is valid");
@@ -110,9 +115,16 @@ impl Replay {
             .map(|d| (d.id.to_string(), key(&format!("department {}", d.id))))
             .collect();
         let validator_key = key("validator node1");
-        let (set, mut shares) =
-            govchain_custody::deal_seeded(1, 1, fixed("custody")).expect("1 of 1");
-        let genesis = demo_genesis(&keys, &validator_key, &set);
+        let custody_key = key("custody key node1");
+        let genesis = demo_genesis(&keys, &validator_key, &custody_key);
+        // What the key generation block makes: the validator's dealing, derived from its
+        // custody key, is the whole key (1 of 1); `generate_key` checks the chain agrees.
+        let holders = [(1, custody_key.public_key().to_sec1())];
+        let deal = keygen::deal(&custody_key, CHAIN_ID, 1, 1, &holders).expect("a dealing");
+        let set = keygen::key_set(&[&deal.commitments]).expect("a key set");
+        let sub = keygen::open_sub_share(&custody_key, 1, &deal.commitments, &deal.sub_shares[0])
+            .expect("its own sub-share");
+        let share = keygen::share(1, &[&sub[..]]).expect("a share");
         let dir = tempfile::tempdir().expect("temporary folder");
         let store =
             Arc::new(govchain_store::Store::open(&dir.path().join("db"), false).expect("store"));
@@ -124,7 +136,7 @@ impl Replay {
             chain: chain.clone(),
             validator_id: VALIDATOR.into(),
             key: validator_key.clone(),
-            share: shares.remove(0),
+            share,
             cursor_file: dir.path().join("custody.cursor"),
             entropy: Entropy::seeded(b"validator node1 custodian"),
         };
@@ -136,7 +148,7 @@ impl Replay {
             attempts: Default::default(),
             entropy: Entropy::seeded(b"validator node1 job runner"),
         };
-        let trust = govchain_node::network::trust(&genesis).expect("the demo genesis' trust");
+        let trust = govchain_node::network::trust_with(&genesis, set).expect("the demo genesis' trust");
         let signers = keys
             .into_iter()
             .map(|(dept, key)| (dept.clone(), Signer::new(dept, key)))
@@ -150,6 +162,7 @@ impl Replay {
                 sealing: Entropy::seeded(b"departments"),
             },
             validator_key,
+            deal,
             custodian,
             custodian_cursor: 0,
             jobs,
@@ -159,6 +172,41 @@ impl Replay {
             lines: vec![],
             _dir: dir,
         }
+    }
+
+    /// The validator's key generation, as its node runs it: the dealing and its empty
+    /// complaints in the first block. The key set the chain stores must be the one the
+    /// parties trust, proven from genesis as a node proves it to a client.
+    pub(super) async fn generate_key(&mut self) -> anyhow::Result<()> {
+        let step = |step| {
+            Kind::Keygen(pb::CustodyKeygen {
+                round: 1,
+                step: Some(step),
+            })
+        };
+        let deal = pb::KeygenDeal {
+            commitments: self.deal.commitments.clone(),
+            sub_shares: self.deal.sub_shares.clone(),
+        };
+        self.validator_block(
+            "custody key generation",
+            vec![
+                step(pb::custody_keygen::Step::Deal(deal)),
+                step(pb::custody_keygen::Step::Complaints(pb::KeygenComplaints::default())),
+            ],
+        )
+        .await?;
+        let proof = govchain_state::keygen::key_proof(self.chain.store(), CHAIN_ID)?
+            .context("no custody key after key generation")?;
+        let anchor = govchain_proof::TrustAnchor::from_genesis_json(&self.parties.genesis.to_json())
+            .map_err(anyhow::Error::msg)?;
+        let proven = govchain_proof::custody::verify_key_set(&anchor, &proof)
+            .map_err(anyhow::Error::msg)?;
+        ensure!(
+            proven.public_key_set == self.parties.trust.custody.to_bytes(),
+            "the chain generated another custody key than the validator's dealing"
+        );
+        Ok(())
     }
 
     fn next_nonce(&mut self, account: &str) -> u64 {

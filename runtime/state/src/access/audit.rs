@@ -351,11 +351,7 @@ pub fn export(
     for r in page.records {
         if let std::collections::btree_map::Entry::Vacant(slot) = trees.entry(r.height) {
             slot.insert(MerkleTree::new(&block_records(store, r.height)?));
-            let raw = store
-                .block(r.height)
-                .map_err(internal)?
-                .ok_or_else(|| internal(format!("block {} missing", r.height)))?;
-            out.headers.push(signed_header(decode("block", &raw)?));
+            out.headers.push(signed_header(stored_block(store, r.height)?));
         }
         let proof = trees[&r.height]
             .proof(r.block_index as usize)
@@ -368,26 +364,43 @@ pub fn export(
         });
     }
     if let Some(top) = out.proofs.iter().map(|p| p.height).max() {
-        for entry in store.scan(&SET_CHANGE, SET_CHANGE.all(), None) {
-            let (height, next) = entry.map_err(internal)?;
-            if height >= top {
-                break;
-            }
-            let raw = store
-                .block(height)
-                .map_err(internal)?
-                .ok_or_else(|| internal(format!("block {height} missing")))?;
-            out.set_changes.push(pb::ValidatorSetChange {
-                header: Some(signed_header(decode("block", &raw)?)),
-                next: Some(next),
-            });
-        }
+        out.set_changes = set_changes_below(store, top)?;
     }
     Ok(out)
 }
 
+/// Every change of the voting validator set below height `top`, with the signed header
+/// that commits to it: what a verifier holding only genesis needs to check a header at
+/// `top`.
+pub(crate) fn set_changes_below(
+    store: &Store,
+    top: u64,
+) -> Result<Vec<pb::ValidatorSetChange>, ExecError> {
+    let mut out = vec![];
+    for entry in store.scan(&SET_CHANGE, SET_CHANGE.all(), None) {
+        let (height, next) = entry.map_err(internal)?;
+        if height >= top {
+            break;
+        }
+        out.push(pb::ValidatorSetChange {
+            header: Some(signed_header(stored_block(store, height)?)),
+            next: Some(next),
+        });
+    }
+    Ok(out)
+}
+
+/// Committed block `height`.
+pub(crate) fn stored_block(store: &Store, height: u64) -> Result<pb::Block, ExecError> {
+    let raw = store
+        .block(height)
+        .map_err(internal)?
+        .ok_or_else(|| internal(format!("block {height} missing")))?;
+    decode("block", &raw).map_err(internal)
+}
+
 /// A block's header as exports carry it: with its proposer's signature and certificate.
-fn signed_header(block: pb::Block) -> pb::SignedHeader {
+pub(crate) fn signed_header(block: pb::Block) -> pb::SignedHeader {
     pb::SignedHeader {
         header: block.header,
         signature: block.signature,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use govchain_client::shares::{Releases, ShareView};
 use govchain_node::network::connect_checked;
-use govchain_node::network::trust;
+use govchain_node::network::{CUSTODY_KEY_WAIT, trust};
 use govchain_node::output::{emit, kv, table};
 use serde_json::json;
 
@@ -28,7 +28,7 @@ pub(super) async fn fetch(
     }
     let signer = sign.signer(home)?;
     let (client, genesis) = connect_checked(endpoint, home).await?;
-    let trust = trust(&genesis)?;
+    let trust = trust(&client, &genesis, CUSTODY_KEY_WAIT).await?;
     let threshold = trust.custody.threshold();
     let progress = (!json_out).then(|| {
         let p = indicatif::ProgressBar::new_spinner();

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use govchain_client::Entropy;
 use govchain_client::rpc::*;
 use govchain_client::seal::seal_certificate;
-use govchain_node::network::custody_key_set;
+use govchain_node::network::{CUSTODY_KEY_WAIT, wait_for_custody_key};
 use govchain_node::network::{connect_checked, subject_of};
 use govchain_state::certs;
 use govchain_types::pb;
@@ -65,7 +65,7 @@ pub(super) async fn publish(
     // wrong validators.
     let (client, genesis) = connect_checked(endpoint, home).await?;
     let subject_id = subject_of(home, subject)?;
-    let custody = custody_key_set(home)?;
+    let custody = wait_for_custody_key(&client, &genesis, CUSTODY_KEY_WAIT).await?;
     let id = certs::cert_id(&cert_type, &number);
     let p = seal_certificate(
         &genesis.chain_id,

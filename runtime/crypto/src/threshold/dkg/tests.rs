@@ -3,7 +3,7 @@
 //! counting.
 
 use super::{
-    Commitments, Dealing, public_key, public_share, reshared_public_key, reshared_public_share,
+    Commitments, Dealing, combine, public_key, public_share, reshared_public_key, reshared_public_share,
     reshared_share, share_from,
 };
 use crate::threshold::{Envelope, SecretShare, open};
@@ -15,6 +15,9 @@ const KEY: &[u8] = b"sixteen byte key";
 fn run_dkg(dealings: &[&Dealing], holders: u32) -> ([u8; 65], Vec<SecretShare>) {
     let commitments: Vec<&Commitments> = dealings.iter().map(|d| d.commitments()).collect();
     let public = public_key(&commitments).unwrap();
+    // The joint commitments, as the chain stores them, agree with the sums.
+    let joint = combine(&commitments).unwrap();
+    assert_eq!(joint.constant(), public);
     let shares = (1..=holders)
         .map(|i| {
             let subs: Vec<_> = dealings.iter().map(|d| d.sub_share(i).unwrap()).collect();
@@ -24,6 +27,7 @@ fn run_dkg(dealings: &[&Dealing], holders: u32) -> ([u8; 65], Vec<SecretShare>) 
             let refs: Vec<&[u8]> = subs.iter().map(|s| &s[..]).collect();
             let share = share_from(i, &refs).unwrap();
             assert_eq!(share.public(), public_share(&commitments, i).unwrap());
+            assert_eq!(share.public(), public_share(&[&joint], i).unwrap());
             share
         })
         .collect();
