@@ -1,8 +1,8 @@
 //! Conformance vectors of blocks (`conformance/vectors.json`, `checked_by` = this file):
 //! a sealed block's header encoding, hash, signature and block encoding; the genesis
-//! block of the genesis fixture; and block 1 of that chain, built from fixed
-//! transactions at a fixed time, down to every transaction hash and receipt, with the
-//! audit export of its records.
+//! block of the genesis fixture; and blocks 1 and 2 of that chain: the validators'
+//! custody key generation, then fixed transactions at a fixed time, down to every
+//! transaction hash and receipt, with the audit export of its records.
 
 #[path = "../../../conformance/harness.rs"]
 mod harness;
@@ -151,12 +151,109 @@ fn payload(chain_id: &str, t: &Value) -> pb::payload::Kind {
     }
 }
 
+/// Decides `txs` as the next block at `time_ms`, built by `proposer` and decided by the
+/// precommits of the fixture's three validators, as a BFT network decides it.
+async fn decide(
+    chain: &Arc<Chain>,
+    chain_id: &str,
+    txs: Vec<pb::SignedTx>,
+    time_ms: u64,
+    proposer: &str,
+) -> (Vec<[u8; 32]>, Arc<govchain_consensus::CommittedBlock>) {
+    let n = txs.len();
+    let mut hashes = vec![];
+    for (i, admitted) in chain.submit(txs, false).await.into_iter().enumerate() {
+        let (hash, _) = admitted.unwrap_or_else(|e| panic!("transaction {i} refused: {e}"));
+        hashes.push(hash);
+    }
+    let pending = chain.take_pending(n);
+    assert_eq!(pending.len(), n);
+    let height = chain.tip().header.height + 1;
+    let built = chain
+        .build_block(pending, time_ms, proposer, &key(proposer))
+        .unwrap();
+    let imported = chain
+        .import(&govchain_types::encode(&built.block), None)
+        .unwrap();
+    let signatures = ["node1", "node2", "node3"]
+        .map(|n| pb::CommitSignature {
+            validator: n.into(),
+            signature: key(n)
+                .sign(&vote_bytes(chain_id, height, 0, pb::VoteKind::Precommit, &built.hash, n))
+                .to_bytes()
+                .to_vec(),
+        })
+        .to_vec();
+    let certificate = pb::CommitCertificate {
+        height,
+        round: 0,
+        block_hash: built.hash.to_vec(),
+        signatures,
+    };
+    let committed = chain.commit_decided(imported, certificate).unwrap();
+    for (i, r) in committed.receipts.iter().enumerate() {
+        assert_eq!(r.status, pb::TxStatus::Ok as i32, "transaction {i} fails: {r:?}");
+    }
+    (hashes, committed)
+}
+
+/// Block 1: the three validators generate the custody key (2 of 3), each dealing from
+/// its fixed custody key, then each reporting no complaint.
+fn keygen_txs(g: &Genesis) -> Vec<pb::SignedTx> {
+    use govchain_custody::keygen;
+    let custody = |n: usize| key(&format!("custody{n}"));
+    let holders: Vec<(u32, Vec<u8>)> = (1..=3u32)
+        .map(|n| (n, custody(n as usize).public_key().to_sec1()))
+        .collect();
+    let step = |s| pb::payload::Kind::Keygen(pb::CustodyKeygen { round: 1, step: Some(s) });
+    let mut steps = vec![];
+    for n in 1..=3 {
+        let d = keygen::deal(&custody(n), &g.chain_id, 1, 2, &holders).unwrap();
+        steps.push((n, 0, step(pb::custody_keygen::Step::Deal(pb::KeygenDeal {
+            commitments: d.commitments,
+            sub_shares: d.sub_shares,
+        }))));
+    }
+    for n in 1..=3 {
+        steps.push((n, 1, step(pb::custody_keygen::Step::Complaints(pb::KeygenComplaints::default()))));
+    }
+    steps
+        .into_iter()
+        .map(|(n, nonce, payload)| {
+            let body = govchain_types::encode(&pb::TxBody {
+                chain_id: g.chain_id.clone(),
+                sender: govchain_state::access::accounts::validator_account(&format!("node{n}")),
+                operator: String::new(),
+                nonce,
+                expiry_height: 0,
+                payload: Some(pb::Payload { kind: Some(payload) }),
+            });
+            let k = key(&format!("node{n}"));
+            pb::SignedTx {
+                signature: k.sign(&body).to_bytes().to_vec(),
+                signer_pubkey: k.public_key().to_sec1(),
+                body,
+            }
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn chain_block_one() {
     let v = harness::vector("chain.block_one");
     let dir = tempfile::tempdir().unwrap();
     let g = genesis();
     let chain = open(dir.path(), &g);
+    let time_ms = v.u64("time_ms");
+    let (_, keygen) = decide(&chain, &g.chain_id, keygen_txs(&g), time_ms - 1_000, "node1").await;
+    v.check("keygen.hash", keygen.sealed.hash);
+    v.check(
+        "keygen.key_set",
+        govchain_state::custody::key_set(&govchain_state::Overlay::new(chain.store().clone()))
+            .unwrap()
+            .unwrap()
+            .public_key_set,
+    );
     let txs: Vec<pb::SignedTx> = v
         .input("txs")
         .as_array()
@@ -181,55 +278,12 @@ async fn chain_block_one() {
             }
         })
         .collect();
-    let n = txs.len();
-    for (i, admitted) in chain.submit(txs, false).await.into_iter().enumerate() {
-        let (hash, _) = admitted.unwrap_or_else(|e| panic!("transaction {i} refused: {e}"));
+    let proposer = v.text("proposer").to_string();
+    let (hashes, committed) = decide(&chain, &g.chain_id, txs, time_ms, &proposer).await;
+    for (i, hash) in hashes.iter().enumerate() {
         v.check(&format!("tx_hash.{i}"), hash);
     }
-    let pending = chain.take_pending(n);
-    assert_eq!(pending.len(), n);
-    // Built by its proposer and decided by the precommits of the fixture's three
-    // validators, as a BFT network decides it.
-    let built = chain
-        .build_block(
-            pending,
-            v.u64("time_ms"),
-            v.text("proposer"),
-            &key(v.text("proposer_key")),
-        )
-        .unwrap();
-    let imported = chain
-        .import(&govchain_types::encode(&built.block), None)
-        .unwrap();
-    let signatures = ["node1", "node2", "node3"]
-        .map(|n| pb::CommitSignature {
-            validator: n.into(),
-            signature: key(n)
-                .sign(&vote_bytes(
-                    &g.chain_id,
-                    1,
-                    0,
-                    pb::VoteKind::Precommit,
-                    &built.hash,
-                    n,
-                ))
-                .to_bytes()
-                .to_vec(),
-        })
-        .to_vec();
-    let certificate = pb::CommitCertificate {
-        height: 1,
-        round: 0,
-        block_hash: built.hash.to_vec(),
-        signatures,
-    };
-    let committed = chain.commit_decided(imported, certificate).unwrap();
     for (i, r) in committed.receipts.iter().enumerate() {
-        assert_eq!(
-            r.status,
-            pb::TxStatus::Ok as i32,
-            "transaction {i} fails: {r:?}"
-        );
         v.check(&format!("receipt.{i}"), govchain_types::encode(r));
     }
     let sealed = &committed.sealed;
@@ -247,7 +301,7 @@ async fn chain_block_one() {
     let pinned = harness::vector("audit.export_file").input("file");
     assert!(
         serde_json::to_value(&file).unwrap() == *pinned,
-        "conformance vector 'audit.export_file': the export of block 1 differs from the pinned file; produced:\n{produced}"
+        "conformance vector 'audit.export_file': the export of block 2 differs from the pinned file; produced:\n{produced}"
     );
     assert_eq!(file.verify(&g.anchor()).unwrap(), 2);
 }

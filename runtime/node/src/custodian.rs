@@ -238,7 +238,7 @@ mod tests {
     const T0: u64 = 1_780_000_000_000;
 
     /// A chain of the 'nanjing' departments (the local chain signs their transactions)
-    /// and validator node1's custodian on it.
+    /// with its custody key generated, and validator node1's custodian on it.
     fn custodian(dir: &Path) -> (LocalChain, Custodian) {
         let local = LocalChain::nanjing(
             govchain_store::Store::in_memory().unwrap(),
@@ -252,8 +252,12 @@ mod tests {
             mempool_capacity: 10,
         };
         let share = local.custody_share().to_bytes();
+        let chain = Chain::open(store, &local.genesis, config).unwrap();
+        for r in commit(&chain, local.keygen_block().to_vec()) {
+            assert_eq!(r.status, pb::TxStatus::Ok as i32, "{}", r.error_message);
+        }
         let custodian = Custodian {
-            chain: Chain::open(store, &local.genesis, config).unwrap(),
+            chain,
             validator_id: "node1".into(),
             key: PrivateKey::generate(),
             share: SecretShare::from_bytes(1, share.as_ref()).unwrap(),

@@ -27,6 +27,9 @@ pub struct LocalChain {
     pub genesis: Genesis,
     /// Once generated, the custody key set and holder 1's (node1's) share.
     custody: Option<(govchain_custody::KeySet, govchain_custody::SecretShare)>,
+    /// The transactions of the key generation block, to replay on another chain of the
+    /// same genesis.
+    keygen: Vec<VerifiedTx>,
     keys: BTreeMap<String, PrivateKey>,
     nonces: BTreeMap<String, u64>,
     /// Height of the last block.
@@ -145,6 +148,7 @@ impl LocalChain {
             root: g.state_root,
             genesis,
             custody: None,
+            keygen: vec![],
             keys,
             nonces: BTreeMap::new(),
             height: 0,
@@ -185,6 +189,7 @@ impl LocalChain {
             txs.push(self.tx(&validator_account(&format!("node{n}")), step(none)));
         }
         let (receipts, _) = self.block(&txs, 0)?;
+        self.keygen = txs;
         assert!(
             receipts.iter().all(|r| r.status == pb::TxStatus::Ok as i32),
             "key generation of the local chain: {receipts:?}"
@@ -204,6 +209,11 @@ impl LocalChain {
         let share = keygen::share(1, &refs).expect("holder 1's share");
         self.custody = Some((set, share));
         Ok(())
+    }
+
+    /// The transactions of the key generation block ([`LocalChain::generate_key`]).
+    pub fn keygen_block(&self) -> &[VerifiedTx] {
+        &self.keygen
     }
 
     /// The custody key set ([`LocalChain::generate_key`] made it).

@@ -84,7 +84,7 @@ fn a_double_vote_is_recorded_once_with_an_event() {
     assert_eq!(records.len(), 1);
     assert_eq!(
         (records[0].reporter.as_str(), records[0].recorded_height),
-        ("node1", 3)
+        ("node1", c.height)
     );
     let offence = Offence {
         validator: "node1".into(),
