@@ -329,3 +329,122 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
     assert_eq!(releases_of(r3), 2);
     drop(node3);
 }
+
+/// Edits the network's genesis before any node starts: each key generation phase waits
+/// `ms` for holders that have not acted.
+fn set_keygen_phase(net: &Network, ms: u64) {
+    let path = net.root.join("genesis.json");
+    let mut g: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    g["custody"]["keygen_phase_ms"] = ms.into();
+    std::fs::write(&path, serde_json::to_string_pretty(&g).unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_generation_completes_without_a_dealer_whose_sub_share_is_bad() {
+    use govchain_custody::keygen;
+    use pb::custody_keygen::Step;
+    // given four validators, of which node4 (driven by this test) deals a sub-share to
+    // holder 1 that does not match its commitments, and never answers the complaint
+    let net = Network::init_bft(4, 0).unwrap();
+    set_keygen_phase(&net, 8_000);
+    let genesis: Value =
+        serde_json::from_str(&std::fs::read_to_string(net.root.join("genesis.json")).unwrap())
+            .unwrap();
+    let chain_id = genesis["chain_id"].as_str().unwrap().to_string();
+    let holders: Vec<(u32, Vec<u8>)> = genesis["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let key = hex::decode(v["custody_key"].as_str().unwrap()).unwrap();
+            (v["custody_share"].as_u64().unwrap() as u32, key)
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        nodes.push(Some(NodeProcess::start(&net, i).await.unwrap()));
+    }
+    let endpoint = net.endpoint(1);
+    let pem = std::fs::read_to_string(net.root.join("node4/custody.key")).unwrap();
+    let node4_key = PrivateKey::from_pem_any(&pem, None).unwrap();
+    let mut bad = keygen::deal(&node4_key, &chain_id, 1, 3, &holders).unwrap();
+    bad.sub_shares[0] = govchain_crypto::PublicKey::from_sec1(&holders[0].1)
+        .unwrap()
+        .encrypt(&[7; 32]);
+    let step = |s| pb::payload::Kind::Keygen(pb::CustodyKeygen { round: 1, step: Some(s) });
+    let node4 = net.validator_signer("node4");
+    let r = node4
+        .submit(
+            &endpoint,
+            step(Step::Deal(pb::KeygenDeal {
+                commitments: bad.commitments,
+                sub_shares: bad.sub_shares,
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, pb::TxStatus::Ok as i32, "{r:?}");
+    // node4 reports no complaint of its own once the complaint phase opens
+    loop {
+        let s = govchain_integration_tests::keygen_status(&endpoint).await.unwrap();
+        if s.state.unwrap().phase() != pb::KeygenPhase::KeygenDeal {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let r = node4
+        .submit(&endpoint, step(Step::Complaints(pb::KeygenComplaints::default())))
+        .await
+        .unwrap();
+    assert_eq!(r.status, pb::TxStatus::Ok as i32, "{r:?}");
+
+    // then node1 complains against node4, the answer phase runs out, and the three
+    // honest dealers make the key
+    let s = govchain_integration_tests::wait_for_custody_key(&endpoint, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let custody = s.custody.clone().unwrap();
+    assert_eq!(custody.qualified, [1, 2, 3], "{s:?}");
+    let complaint = s.complaints.iter().find(|c| c.holder == 1).unwrap();
+    assert_eq!(complaint.against, [4]);
+    assert!(s.answers.is_empty());
+    let status = cli_json(&endpoint, &net.root, &["custody", "status"], &[]).unwrap();
+    assert_eq!(status["phase"], "done", "{status}");
+    assert_eq!(status["qualified"], serde_json::json!([1, 2, 3]), "{status}");
+    // no node's folder holds a share: each holds its custody key only
+    for i in 1..=4 {
+        let text = std::fs::read_to_string(net.root.join(format!("node{i}/custody.key"))).unwrap();
+        assert!(text.contains("PRIVATE KEY") && !text.contains("SHARE"), "{text}");
+    }
+
+    // when node4 starts (a holder still, though not a dealer) and node1 goes down
+    nodes.push(Some(NodeProcess::start(&net, 4).await.unwrap()));
+    let endpoint = net.endpoint(2);
+    let cli = |args: &[&str]| cli_json(&endpoint, &net.root, args, &[]);
+    let file = deed(&net.root, "d.json", "苏(2024)南京市不动产权第0000009号");
+    let published = cli(&[
+        "cert", "publish", "--type", "property", "--subject", CITIZEN, "--file", &file, "--as",
+        "real-estate",
+    ])
+    .unwrap();
+    let cert = published["events"][0]["attributes"]["id"].as_str().unwrap().to_string();
+    nodes[0].take().unwrap().kill9();
+    let r = cli(&["cert", "request", &cert, "--purpose", "housing_eligibility", "--as", "housing"])
+        .unwrap();
+    let request = r["request"].as_u64().unwrap().to_string();
+    // then nodes 2, 3 and 4 release, and their shares of the generated key open it
+    let out = net.root.join("d-out.json");
+    let got = cli(&[
+        "cert", "fetch", &request, "--out", out.to_str().unwrap(), "--as", "housing", "--wait",
+        "30",
+    ])
+    .unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&file).unwrap());
+    let combined: Vec<&str> = got["combined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(combined, ["node2", "node3", "node4"], "{got}");
+}
