@@ -126,22 +126,23 @@ fn context(tag: &[u8], chain_id: &str, what: &[u8]) -> Vec<u8> {
 
 /// Deals a fresh key set: `holders` secret shares, any `threshold` of which open an
 /// envelope. One party (the dealer, whoever runs this) knows every share while it runs:
-/// a network's key comes from its validators' key generation instead.
+/// for tests and fixtures only; a network's key comes from its validators' key
+/// generation ([`keygen`]).
 pub fn deal(holders: usize, threshold: usize) -> Result<(KeySet, Vec<SecretShare>)> {
     check_parameters(holders, threshold)?;
-    deal_from(holders, threshold_dealing(threshold, None)?)
-}
-
-/// [`deal`] from a seed instead of the operating system's generator: the same seed
-/// deals the same key set and shares. Only for tests that pin bytes (the scenario
-/// golden test); a seeded key set is as secret as its seed, which a test writes down.
-pub fn deal_seeded(
-    holders: usize,
-    threshold: usize,
-    seed: [u8; 32],
-) -> Result<(KeySet, Vec<SecretShare>)> {
-    check_parameters(holders, threshold)?;
-    deal_from(holders, threshold_dealing(threshold, Some(&seed))?)
+    let dealing = dkg::Dealing::random(threshold as u32)
+        .map_err(|e| CustodyError::BadSecret(e.to_string()))?;
+    let shares = (1..=holders as u32)
+        .map(|number| {
+            dealing
+                .sub_share(number)
+                .and_then(|s| dkg::share_from(number, &[&s[..]]))
+                .map(SecretShare)
+                .map_err(|e| CustodyError::BadSecret(e.to_string()))
+        })
+        .collect::<Result<_>>()?;
+    // `Dealing` zeroizes its polynomial when dropped here.
+    Ok((KeySet::new(dealing.commitments().clone()), shares))
 }
 
 fn check_parameters(holders: usize, threshold: usize) -> Result<()> {
@@ -159,29 +160,6 @@ fn check_parameters(holders: usize, threshold: usize) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn threshold_dealing(threshold: usize, seed: Option<&[u8; 32]>) -> Result<dkg::Dealing> {
-    let t = threshold as u32;
-    match seed {
-        None => dkg::Dealing::random(t),
-        Some(seed) => dkg::Dealing::seeded(t, seed),
-    }
-    .map_err(|e| CustodyError::BadSecret(e.to_string()))
-}
-
-fn deal_from(holders: usize, dealing: dkg::Dealing) -> Result<(KeySet, Vec<SecretShare>)> {
-    let shares = (1..=holders as u32)
-        .map(|number| {
-            dealing
-                .sub_share(number)
-                .and_then(|s| dkg::share_from(number, &[&s[..]]))
-                .map(SecretShare)
-                .map_err(|e| CustodyError::BadSecret(e.to_string()))
-        })
-        .collect::<Result<_>>()?;
-    // `Dealing` zeroizes its polynomial when dropped here.
-    Ok((KeySet::new(dealing.commitments().clone()), shares))
 }
 
 /// The validators' public key set: the Feldman commitments of the custody key's sharing

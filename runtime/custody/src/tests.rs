@@ -157,12 +157,30 @@ fn encodings_roundtrip() {
 }
 
 #[test]
-fn seeded_dealing_and_envelopes_are_reproducible() {
-    let (set, shares) = deal_seeded(3, 2, [4; 32]).unwrap();
-    let (again, shares_again) = deal_seeded(3, 2, [4; 32]).unwrap();
-    assert_eq!(set, again);
-    assert_eq!(*shares[2].to_bytes(), *shares_again[2].to_bytes());
-    assert_ne!(set, deal_seeded(3, 2, [5; 32]).unwrap().0);
+fn a_holder_deals_the_same_polynomial_for_a_round_after_a_restart_and_another_for_the_next() {
+    let keys: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::generate()).collect();
+    let holders: Vec<(u32, Vec<u8>)> =
+        (1..).zip(keys.iter().map(|k| k.public_key().to_sec1())).collect();
+    let d = keygen::deal(&keys[0], "c", 1, 2, &holders).unwrap();
+    assert_eq!(d, keygen::deal(&keys[0], "c", 1, 2, &holders).unwrap());
+    assert_ne!(d.commitments, keygen::deal(&keys[0], "c", 2, 2, &holders).unwrap().commitments);
+    assert_ne!(d.commitments, keygen::deal(&keys[0], "d", 1, 2, &holders).unwrap().commitments);
+    keygen::check_deal(2, 3, &d).unwrap();
+    // each holder opens its own sub-share, and no one else's; the answer to a complaint
+    // is the same sub-share in the clear
+    for (i, k) in (1..).zip(&keys) {
+        let sub = keygen::open_sub_share(k, i, &d.commitments, &d.sub_shares[i as usize - 1]).unwrap();
+        assert_eq!(*sub, *keygen::answer(&keys[0], "c", 1, 2, i).unwrap());
+        keygen::check_answer(&d.commitments, i, &sub[..]).unwrap();
+        let other = (i % 3) as usize;
+        assert!(keygen::open_sub_share(k, i, &d.commitments, &d.sub_shares[other]).is_err());
+    }
+    assert!(keygen::check_answer(&d.commitments, 2, &[1; 32]).is_err());
+}
+
+#[test]
+fn seeded_envelopes_are_reproducible() {
+    let (set, shares) = deal(3, 2).unwrap();
     let sealed = set.seal_key(&[6; 16], CTX, &[7; 32]).unwrap();
     assert_eq!(sealed, set.seal_key(&[6; 16], CTX, &[7; 32]).unwrap());
     assert_ne!(sealed.0, set.seal_key(&[6; 16], CTX, &[8; 32]).unwrap().0);

@@ -23,46 +23,6 @@ pub fn load(path: &Path) -> anyhow::Result<PrivateKey> {
     }
 }
 
-/// PEM label of a custody key share file.
-const CUSTODY_LABEL: &str = "GOVCHAIN CUSTODY SHARE";
-
-/// Writes a validator's custody key share (encrypted with a passphrase), readable only
-/// by its owner. The share number is in genesis; the file holds the secret alone.
-pub fn save_custody_share(
-    path: &Path,
-    share: &govchain_custody::SecretShare,
-    passphrase: Option<&str>,
-) -> anyhow::Result<()> {
-    let secret = share.to_bytes();
-    let pem = zeroize::Zeroizing::new(govchain_crypto::secret::seal_pem(
-        CUSTODY_LABEL,
-        &secret[..],
-        passphrase.map(str::as_bytes),
-    )?);
-    write_secret(path, pem.as_bytes()).with_context(|| format!("creating {}", path.display()))
-}
-
-/// Loads custody share `number` (the number genesis gives this validator).
-pub fn load_custody_share(
-    path: &Path,
-    number: u32,
-) -> anyhow::Result<govchain_custody::SecretShare> {
-    let pem = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("reading custody key share {}", path.display()))?,
-    );
-    let open = |pass: Option<&[u8]>| govchain_crypto::secret::open_pem(&pem, CUSTODY_LABEL, pass);
-    let secret = match open(None) {
-        Err(CryptoError::PassphraseRequired) => {
-            let pass = passphrase(&format!("passphrase for {}: ", path.display()), false)?;
-            open(Some(pass.as_bytes()))
-        }
-        other => other,
-    }
-    .with_context(|| format!("custody key share {}", path.display()))?;
-    Ok(govchain_custody::SecretShare::from_bytes(number, &secret)?)
-}
-
 /// The passphrase from the environment or a prompt (`confirm` asks twice).
 pub fn passphrase(prompt: &str, confirm: bool) -> anyhow::Result<String> {
     if let Ok(p) = std::env::var(PASSPHRASE_ENV) {

@@ -140,130 +140,163 @@ pub(crate) fn step(
     if k.round != st.round {
         return Err(refused(k.round, format!("the current round is {}", st.round)));
     }
-    let me = v.custody_share;
-    let in_phase = |want: Phase, what: &str| -> Result<(), ExecError> {
-        if st.phase() == want {
-            Ok(())
-        } else {
-            Err(refused(
-                k.round,
-                format!("{what} only in the {} phase; it is {}", phase_name(want), phase_name(st.phase())),
-            ))
-        }
-    };
     match k.step.as_ref() {
         None => return Err(TxError::MissingField { field: "step".into() }.into()),
-        Some(Step::Deal(d)) => {
-            in_phase(Phase::KeygenDeal, "a dealing")?;
-            if o.read(&tables::KEYGEN_DEAL, (st.round, me)).map_err(internal)?.is_some() {
-                return Err(refused(k.round, format!("holder {me} has dealt in this round")));
-            }
-            keygen::check_deal(
-                st.threshold,
-                st.holders.len(),
-                &keygen::Deal {
-                    commitments: d.commitments.clone(),
-                    sub_shares: d.sub_shares.clone(),
-                },
-            )
-            .map_err(|e| refused(k.round, e.to_string()))?;
-            let rec = pb::KeygenDealRecord {
-                round: st.round,
-                dealer: me,
-                validator: v.id.clone(),
-                commitments: d.commitments.clone(),
-                sub_shares: d.sub_shares.clone(),
-                height: ctx.height,
-                tx_hash: tx.hash.to_vec(),
-            };
-            o.write(&tables::KEYGEN_DEAL, (st.round, me), &rec);
-            if st.phase_time_ms == 0 {
-                st.phase_time_ms = ctx.time_ms;
-            }
-            events.push(
-                Event::from(KeygenDealt {
-                    round: st.round,
-                    dealer: me,
-                    validator: v.id.clone(),
-                })
-                .to_pb(),
-            );
-        }
-        Some(Step::Complaints(c)) => {
-            in_phase(Phase::KeygenComplain, "complaints")?;
-            if o.read(&tables::KEYGEN_COMPLAINT, (st.round, me)).map_err(internal)?.is_some() {
-                return Err(refused(k.round, format!("holder {me} has sent its complaints")));
-            }
-            let mut against = c.against.clone();
-            against.sort_unstable();
-            against.dedup();
-            for &dealer in &against {
-                if dealer == me {
-                    return Err(refused(k.round, "a holder cannot complain against itself"));
-                }
-                if o.read(&tables::KEYGEN_DEAL, (st.round, dealer)).map_err(internal)?.is_none() {
-                    return Err(refused(k.round, format!("holder {dealer} did not deal")));
-                }
-            }
-            let rec = pb::KeygenComplaintRecord {
-                round: st.round,
-                holder: me,
-                against: against.clone(),
-                height: ctx.height,
-            };
-            o.write(&tables::KEYGEN_COMPLAINT, (st.round, me), &rec);
-            events.push(
-                Event::from(KeygenComplained {
-                    round: st.round,
-                    holder: me,
-                    against: joined(&against),
-                })
-                .to_pb(),
-            );
-        }
-        Some(Step::Answer(a)) => {
-            in_phase(Phase::KeygenAnswer, "an answer")?;
-            let complained = o
-                .read(&tables::KEYGEN_COMPLAINT, (st.round, a.holder))
-                .map_err(internal)?
-                .is_some_and(|c| c.against.contains(&me));
-            if !complained {
-                return Err(refused(
-                    k.round,
-                    format!("holder {} made no complaint against holder {me}", a.holder),
-                ));
-            }
-            if o.read(&tables::KEYGEN_ANSWER, (st.round, (me, a.holder))).map_err(internal)?.is_some() {
-                return Err(refused(k.round, format!("holder {me} has answered holder {}", a.holder)));
-            }
-            let deal = o
-                .read(&tables::KEYGEN_DEAL, (st.round, me))
-                .map_err(internal)?
-                .ok_or_else(|| internal(format!("dealing {me} of round {} missing", st.round)))?;
-            keygen::check_answer(&deal.commitments, a.holder, &a.sub_share)
-                .map_err(|e| refused(k.round, e.to_string()))?;
-            let rec = pb::KeygenAnswerRecord {
-                round: st.round,
-                dealer: me,
-                holder: a.holder,
-                sub_share: a.sub_share.clone(),
-                height: ctx.height,
-            };
-            o.write(&tables::KEYGEN_ANSWER, (st.round, (me, a.holder)), &rec);
-            events.push(
-                Event::from(KeygenAnswered {
-                    round: st.round,
-                    dealer: me,
-                    holder: a.holder,
-                })
-                .to_pb(),
-            );
-        }
+        Some(Step::Deal(d)) => deal(o, ctx, tx, &v, &mut st, d, events)?,
+        Some(Step::Complaints(c)) => complain(o, ctx, &v, &st, c, events)?,
+        Some(Step::Answer(a)) => answer(o, ctx, &v, &st, a, events)?,
         // Returned above.
         Some(Step::Close(_)) => {}
     }
     advance(o, ctx, &mut st, events)?;
     o.write(&tables::KEYGEN, (), &st);
+    Ok(())
+}
+
+fn in_phase(st: &pb::KeygenState, want: Phase, what: &str) -> Result<(), ExecError> {
+    if st.phase() == want {
+        return Ok(());
+    }
+    Err(refused(
+        st.round,
+        format!(
+            "{what} only in the {} phase; it is {}",
+            phase_name(want),
+            phase_name(st.phase())
+        ),
+    ))
+}
+
+/// A holder's dealing: its shape checked, once per round.
+fn deal(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    tx: &VerifiedTx,
+    v: &pb::Validator,
+    st: &mut pb::KeygenState,
+    d: &pb::KeygenDeal,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), ExecError> {
+    let (me, round) = (v.custody_share, st.round);
+    in_phase(st, Phase::KeygenDeal, "a dealing")?;
+    if o.contains(&tables::KEYGEN_DEAL, (round, me)).map_err(internal)? {
+        return Err(refused(round, format!("holder {me} has dealt in this round")));
+    }
+    let dealing = keygen::Deal {
+        commitments: d.commitments.clone(),
+        sub_shares: d.sub_shares.clone(),
+    };
+    keygen::check_deal(st.threshold, st.holders.len(), &dealing)
+        .map_err(|e| refused(round, e.to_string()))?;
+    let rec = pb::KeygenDealRecord {
+        round,
+        dealer: me,
+        validator: v.id.clone(),
+        commitments: dealing.commitments,
+        sub_shares: dealing.sub_shares,
+        height: ctx.height,
+        tx_hash: tx.hash.to_vec(),
+    };
+    o.write(&tables::KEYGEN_DEAL, (round, me), &rec);
+    if st.phase_time_ms == 0 {
+        st.phase_time_ms = ctx.time_ms;
+    }
+    let e = KeygenDealt {
+        round,
+        dealer: me,
+        validator: v.id.clone(),
+    };
+    events.push(Event::from(e).to_pb());
+    Ok(())
+}
+
+/// A holder's complaints: against dealers of this round other than itself, once.
+fn complain(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    v: &pb::Validator,
+    st: &pb::KeygenState,
+    c: &pb::KeygenComplaints,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), ExecError> {
+    let (me, round) = (v.custody_share, st.round);
+    in_phase(st, Phase::KeygenComplain, "complaints")?;
+    if o.contains(&tables::KEYGEN_COMPLAINT, (round, me)).map_err(internal)? {
+        return Err(refused(round, format!("holder {me} has sent its complaints")));
+    }
+    let mut against = c.against.clone();
+    against.sort_unstable();
+    against.dedup();
+    for &dealer in &against {
+        if dealer == me {
+            return Err(refused(round, "a holder cannot complain against itself"));
+        }
+        if !o.contains(&tables::KEYGEN_DEAL, (round, dealer)).map_err(internal)? {
+            return Err(refused(round, format!("holder {dealer} did not deal")));
+        }
+    }
+    let rec = pb::KeygenComplaintRecord {
+        round,
+        holder: me,
+        against: against.clone(),
+        height: ctx.height,
+    };
+    o.write(&tables::KEYGEN_COMPLAINT, (round, me), &rec);
+    let e = KeygenComplained {
+        round,
+        holder: me,
+        against: joined(&against),
+    };
+    events.push(Event::from(e).to_pb());
+    Ok(())
+}
+
+/// A dealer's answer to a complaint against it: the sub-share, which must match its
+/// commitments.
+fn answer(
+    o: &mut Overlay,
+    ctx: &BlockContext,
+    v: &pb::Validator,
+    st: &pb::KeygenState,
+    a: &pb::KeygenAnswer,
+    events: &mut Vec<pb::Event>,
+) -> Result<(), ExecError> {
+    let (me, round) = (v.custody_share, st.round);
+    in_phase(st, Phase::KeygenAnswer, "an answer")?;
+    let complained = o
+        .read(&tables::KEYGEN_COMPLAINT, (round, a.holder))
+        .map_err(internal)?
+        .is_some_and(|c| c.against.contains(&me));
+    if !complained {
+        return Err(refused(
+            round,
+            format!("holder {} made no complaint against holder {me}", a.holder),
+        ));
+    }
+    if o.contains(&tables::KEYGEN_ANSWER, (round, (me, a.holder))).map_err(internal)? {
+        return Err(refused(round, format!("holder {me} has answered holder {}", a.holder)));
+    }
+    // A complaint names only dealers that dealt.
+    let deal = o
+        .read(&tables::KEYGEN_DEAL, (round, me))
+        .map_err(internal)?
+        .ok_or_else(|| internal(format!("dealing {me} of round {round} missing")))?;
+    keygen::check_answer(&deal.commitments, a.holder, &a.sub_share)
+        .map_err(|e| refused(round, e.to_string()))?;
+    let rec = pb::KeygenAnswerRecord {
+        round,
+        dealer: me,
+        holder: a.holder,
+        sub_share: a.sub_share.clone(),
+        height: ctx.height,
+    };
+    o.write(&tables::KEYGEN_ANSWER, (round, (me, a.holder)), &rec);
+    let e = KeygenAnswered {
+        round,
+        dealer: me,
+        holder: a.holder,
+    };
+    events.push(Event::from(e).to_pb());
     Ok(())
 }
 
