@@ -27,6 +27,10 @@ async fn blocks_of_large_transactions_stay_within_the_byte_limit() {
     for i in 1..=4 {
         nodes.push(NodeProcess::start(&net, i).await.unwrap());
     }
+    // The validators' key generation (small transactions) is over before the load.
+    govchain_integration_tests::wait_for_custody_key(&net.endpoint(1), Duration::from_secs(60))
+        .await
+        .unwrap();
     let mut c = connect(&net.endpoint(1)).await.unwrap();
     let start = Instant::now();
     let chain_id = c

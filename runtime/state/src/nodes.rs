@@ -43,6 +43,9 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
             )
             .into());
         }
+        if existing.custody_share != 0 {
+            keeps_custody(o, &node.id)?;
+        }
         return Ok(format!("remove {} '{}'", kind(&existing), node.id));
     }
     validate_dept_id(&node.id).map_err(|why| invalid("node.id", why))?;
@@ -72,11 +75,12 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
         )
         .into());
     }
-    if node.custody_share != 0 {
+    if node.custody_share != 0 || !node.custody_key.is_empty() {
         return Err(invalid(
             "node.custody_share",
-            "custody shares are dealt at genesis; a node added later holds none (resharing is a separate change)",
-        ).into());
+            "custody shares come from the key generation of the genesis holders; a node added later holds none (resharing to new holders is not built yet)",
+        )
+        .into());
     }
     if node.addr.parse::<std::net::SocketAddr>().is_err() {
         return Err(invalid("node.addr", format!("'{}' is not ip:port", node.addr)).into());
@@ -88,6 +92,29 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
         node.department,
         node.addr
     ))
+}
+
+/// Refuses to remove custody holder `id` if fewer holders than the threshold would be
+/// left: no one could ever open a stored certificate again.
+fn keeps_custody(o: &Overlay, id: &str) -> Result<(), ExecError> {
+    let Some(keygen) = crate::keygen::state(o)? else {
+        return Ok(());
+    };
+    let holders = crate::values(o, &tables::VALIDATOR, tables::VALIDATOR.all())?
+        .into_iter()
+        .filter(|v: &pb::Validator| v.custody_share != 0 && v.id != id)
+        .count();
+    if holders < keygen.threshold as usize {
+        return Err(invalid(
+            "node.id",
+            format!(
+                "'{id}' holds a custody share: without it {holders} holders would be left, fewer than the {} that open a data key, and no stored certificate could be read again",
+                keygen.threshold
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn kind(v: &pb::Validator) -> &'static str {

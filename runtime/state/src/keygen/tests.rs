@@ -394,3 +394,56 @@ fn malformed_repeated_and_foreign_steps_are_refused_and_store_nothing() {
     );
     refused(&r[0], "holder 2 made no complaint against holder 3");
 }
+
+fn remove_node(chain: &mut LocalChain, id: &str) -> pb::Receipt {
+    let propose = chain.tx(
+        "tax",
+        pb::payload::Kind::Propose(pb::Proposal {
+            action: Some(pb::proposal::Action::Node(pb::NodeChange {
+                node: Some(pb::Validator {
+                    id: id.into(),
+                    ..Default::default()
+                }),
+                remove: true,
+            })),
+            description: format!("{id} leaves"),
+            voting_period: 0,
+        }),
+    );
+    let r = chain.block(&[propose], 1).unwrap().0.remove(0);
+    if r.status != pb::TxStatus::Ok as i32 {
+        return r;
+    }
+    let id = r.events[0].attributes[0].value.parse().unwrap();
+    let vote = chain.tx(
+        "housing",
+        pb::payload::Kind::Vote(pb::Vote {
+            proposal_id: id,
+            approve: true,
+        }),
+    );
+    chain.block(&[vote], 1).unwrap().0.remove(0)
+}
+
+#[test]
+fn governance_cannot_remove_holders_below_the_threshold() {
+    let (mut chain, keys) = chain4();
+    chain.generate_key(&keys).unwrap();
+    // node4 may leave (three holders remain, enough to open); its account is gone
+    ok(&[remove_node(&mut chain, "node4")]);
+    let r = chain.tx(
+        &validator_account("node4"),
+        pb::payload::Kind::Release(pb::ReleaseShares {
+            approvals: vec![1],
+            releases: vec![],
+        }),
+    );
+    let r = chain.block(&[r], 1).unwrap().0.remove(0);
+    assert_eq!(r.error_code, pb::ErrorCode::UnknownDepartment as u32, "{r:?}");
+    // node3 may not: two holders could never open a stored certificate
+    let r = remove_node(&mut chain, "node3");
+    assert_eq!(r.error_code, pb::ErrorCode::InvalidArgument as u32, "{r:?}");
+    assert!(r.error_message.contains("fewer than the 3 that open a data key"), "{r:?}");
+    let o = Overlay::new(chain.store.clone());
+    assert!(crate::compute::validator(&o, "node3").unwrap().is_some());
+}
