@@ -474,7 +474,9 @@ pub fn event_attr<'a>(receipt: &'a serde_json::Value, kind: &str, key: &str) -> 
 
 /// The custody key generation as node `endpoint` reports it.
 pub async fn keygen_status(endpoint: &str) -> anyhow::Result<pb::KeygenStatus> {
-    let ch = Channel::from_shared(endpoint.to_string())?.connect().await?;
+    let ch = Channel::from_shared(endpoint.to_string())?
+        .connect()
+        .await?;
     Ok(govchain_client::CertificatesClient::new(ch)
         .get_keygen(govchain_client::rpc::GetKeygenRequest {})
         .await?
@@ -482,7 +484,10 @@ pub async fn keygen_status(endpoint: &str) -> anyhow::Result<pb::KeygenStatus> {
 }
 
 /// Waits (up to `wait`) until the validators have generated the custody key.
-pub async fn wait_for_custody_key(endpoint: &str, wait: Duration) -> anyhow::Result<pb::KeygenStatus> {
+pub async fn wait_for_custody_key(
+    endpoint: &str,
+    wait: Duration,
+) -> anyhow::Result<pb::KeygenStatus> {
     let deadline = std::time::Instant::now() + wait;
     loop {
         let s = keygen_status(endpoint).await?;
@@ -512,10 +517,24 @@ pub async fn custody_share(
     let custody = s.custody.context("no key")?;
     let mut subs = vec![];
     for dealer in &custody.qualified {
-        let d = s.deals.iter().find(|d| d.dealer == *dealer).context("a dealing")?;
-        let sub = match s.answers.iter().find(|a| a.dealer == *dealer && a.holder == number) {
+        let d = s
+            .deals
+            .iter()
+            .find(|d| d.dealer == *dealer)
+            .context("a dealing")?;
+        let sub = match s
+            .answers
+            .iter()
+            .find(|a| a.dealer == *dealer && a.holder == number)
+        {
             Some(a) => a.sub_share.clone(),
-            None => keygen::open_sub_share(&key, number, &d.commitments, &d.sub_shares[number as usize - 1])?.to_vec(),
+            None => keygen::open_sub_share(
+                &key,
+                number,
+                &d.commitments,
+                &d.sub_shares[number as usize - 1],
+            )?
+            .to_vec(),
         };
         subs.push(sub);
     }

@@ -339,10 +339,62 @@ fn set_keygen_phase(net: &Network, ms: u64) {
     std::fs::write(&path, serde_json::to_string_pretty(&g).unwrap()).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn key_generation_completes_without_a_dealer_whose_sub_share_is_bad() {
+/// Node4's part, played by the test: a dealing whose sub-share to holder 1 does not
+/// match its commitments, no complaint of its own once the complaint phase opens, and no
+/// answer.
+async fn deal_badly_as_node4(
+    net: &Network,
+    endpoint: &str,
+    chain_id: &str,
+    holders: &[(u32, Vec<u8>)],
+) {
     use govchain_custody::keygen;
     use pb::custody_keygen::Step;
+    let pem = std::fs::read_to_string(net.root.join("node4/custody.key")).unwrap();
+    let node4_key = PrivateKey::from_pem_any(&pem, None).unwrap();
+    let mut bad = keygen::deal(&node4_key, chain_id, 1, 3, holders).unwrap();
+    bad.sub_shares[0] = govchain_crypto::PublicKey::from_sec1(&holders[0].1)
+        .unwrap()
+        .encrypt(&[7; 32]);
+    let step = |s| {
+        pb::payload::Kind::Keygen(pb::CustodyKeygen {
+            round: 1,
+            step: Some(s),
+        })
+    };
+    let node4 = net.validator_signer("node4");
+    let r = node4
+        .submit(
+            endpoint,
+            step(Step::Deal(pb::KeygenDeal {
+                commitments: bad.commitments,
+                sub_shares: bad.sub_shares,
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, pb::TxStatus::Ok as i32, "{r:?}");
+    loop {
+        let s = govchain_integration_tests::keygen_status(endpoint)
+            .await
+            .unwrap();
+        if s.state.unwrap().phase() != pb::KeygenPhase::KeygenDeal {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let r = node4
+        .submit(
+            endpoint,
+            step(Step::Complaints(pb::KeygenComplaints::default())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, pb::TxStatus::Ok as i32, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_generation_completes_without_a_dealer_whose_sub_share_is_bad() {
     // given four validators, of which node4 (driven by this test) deals a sub-share to
     // holder 1 that does not match its commitments, and never answers the complaint
     let net = Network::init_bft(4, 0).unwrap();
@@ -365,44 +417,16 @@ async fn key_generation_completes_without_a_dealer_whose_sub_share_is_bad() {
         nodes.push(Some(NodeProcess::start(&net, i).await.unwrap()));
     }
     let endpoint = net.endpoint(1);
-    let pem = std::fs::read_to_string(net.root.join("node4/custody.key")).unwrap();
-    let node4_key = PrivateKey::from_pem_any(&pem, None).unwrap();
-    let mut bad = keygen::deal(&node4_key, &chain_id, 1, 3, &holders).unwrap();
-    bad.sub_shares[0] = govchain_crypto::PublicKey::from_sec1(&holders[0].1)
-        .unwrap()
-        .encrypt(&[7; 32]);
-    let step = |s| pb::payload::Kind::Keygen(pb::CustodyKeygen { round: 1, step: Some(s) });
-    let node4 = net.validator_signer("node4");
-    let r = node4
-        .submit(
-            &endpoint,
-            step(Step::Deal(pb::KeygenDeal {
-                commitments: bad.commitments,
-                sub_shares: bad.sub_shares,
-            })),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.status, pb::TxStatus::Ok as i32, "{r:?}");
-    // node4 reports no complaint of its own once the complaint phase opens
-    loop {
-        let s = govchain_integration_tests::keygen_status(&endpoint).await.unwrap();
-        if s.state.unwrap().phase() != pb::KeygenPhase::KeygenDeal {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    let r = node4
-        .submit(&endpoint, step(Step::Complaints(pb::KeygenComplaints::default())))
-        .await
-        .unwrap();
-    assert_eq!(r.status, pb::TxStatus::Ok as i32, "{r:?}");
+    deal_badly_as_node4(&net, &endpoint, &chain_id, &holders).await;
 
     // then node1 complains against node4, the answer phase runs out, and the three
     // honest dealers make the key
-    let s = govchain_integration_tests::wait_for_custody_key(&endpoint, std::time::Duration::from_secs(60))
-        .await
-        .unwrap();
+    let s = govchain_integration_tests::wait_for_custody_key(
+        &endpoint,
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     let custody = s.custody.clone().unwrap();
     assert_eq!(custody.qualified, [1, 2, 3], "{s:?}");
     let complaint = s.complaints.iter().find(|c| c.holder == 1).unwrap();
@@ -410,11 +434,18 @@ async fn key_generation_completes_without_a_dealer_whose_sub_share_is_bad() {
     assert!(s.answers.is_empty());
     let status = cli_json(&endpoint, &net.root, &["custody", "status"], &[]).unwrap();
     assert_eq!(status["phase"], "done", "{status}");
-    assert_eq!(status["qualified"], serde_json::json!([1, 2, 3]), "{status}");
+    assert_eq!(
+        status["qualified"],
+        serde_json::json!([1, 2, 3]),
+        "{status}"
+    );
     // no node's folder holds a share: each holds its custody key only
     for i in 1..=4 {
         let text = std::fs::read_to_string(net.root.join(format!("node{i}/custody.key"))).unwrap();
-        assert!(text.contains("PRIVATE KEY") && !text.contains("SHARE"), "{text}");
+        assert!(
+            text.contains("PRIVATE KEY") && !text.contains("SHARE"),
+            "{text}"
+        );
     }
 
     // when node4 starts (a holder still, though not a dealer) and node1 goes down
@@ -423,19 +454,45 @@ async fn key_generation_completes_without_a_dealer_whose_sub_share_is_bad() {
     let cli = |args: &[&str]| cli_json(&endpoint, &net.root, args, &[]);
     let file = deed(&net.root, "d.json", "苏(2024)南京市不动产权第0000009号");
     let published = cli(&[
-        "cert", "publish", "--type", "property", "--subject", CITIZEN, "--file", &file, "--as",
+        "cert",
+        "publish",
+        "--type",
+        "property",
+        "--subject",
+        CITIZEN,
+        "--file",
+        &file,
+        "--as",
         "real-estate",
     ])
     .unwrap();
-    let cert = published["events"][0]["attributes"]["id"].as_str().unwrap().to_string();
+    let cert = published["events"][0]["attributes"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     nodes[0].take().unwrap().kill9();
-    let r = cli(&["cert", "request", &cert, "--purpose", "housing_eligibility", "--as", "housing"])
-        .unwrap();
+    let r = cli(&[
+        "cert",
+        "request",
+        &cert,
+        "--purpose",
+        "housing_eligibility",
+        "--as",
+        "housing",
+    ])
+    .unwrap();
     let request = r["request"].as_u64().unwrap().to_string();
     // then nodes 2, 3 and 4 release, and their shares of the generated key open it
     let out = net.root.join("d-out.json");
     let got = cli(&[
-        "cert", "fetch", &request, "--out", out.to_str().unwrap(), "--as", "housing", "--wait",
+        "cert",
+        "fetch",
+        &request,
+        "--out",
+        out.to_str().unwrap(),
+        "--as",
+        "housing",
+        "--wait",
         "30",
     ])
     .unwrap();

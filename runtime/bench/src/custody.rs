@@ -45,16 +45,21 @@ fn per_op(iterations: usize, mut f: impl FnMut(usize)) -> Duration {
 /// opening and check of one sub-share.
 fn generate(n: usize) -> anyhow::Result<(KeySet, Vec<SecretShare>, [Duration; 3])> {
     let keys: Vec<PrivateKey> = (0..4).map(|_| PrivateKey::generate()).collect();
-    let holders: Vec<(u32, Vec<u8>)> =
-        (1..).zip(keys.iter().map(|k| k.public_key().to_sec1())).collect();
+    let holders: Vec<(u32, Vec<u8>)> = (1..)
+        .zip(keys.iter().map(|k| k.public_key().to_sec1()))
+        .collect();
     let deals: Vec<keygen::Deal> = keys
         .iter()
         .map(|k| keygen::deal(k, "bench", 1, 3, &holders))
         .collect::<Result<_, _>>()?;
     let deal = per_op(n, |i| {
-        std::hint::black_box(keygen::deal(&keys[i % 4], "bench", 2 + i as u64, 3, &holders).is_ok());
+        std::hint::black_box(
+            keygen::deal(&keys[i % 4], "bench", 2 + i as u64, 3, &holders).is_ok(),
+        );
     });
-    let check = per_op(n, |i| assert!(keygen::check_deal(3, 4, &deals[i % 4]).is_ok()));
+    let check = per_op(n, |i| {
+        assert!(keygen::check_deal(3, 4, &deals[i % 4]).is_ok())
+    });
     let open = per_op(n, |i| {
         let d = &deals[i % 4];
         assert!(keygen::open_sub_share(&keys[0], 1, &d.commitments, &d.sub_shares[0]).is_ok());
@@ -67,7 +72,12 @@ fn generate(n: usize) -> anyhow::Result<(KeySet, Vec<SecretShare>, [Duration; 3]
             let subs = deals
                 .iter()
                 .map(|d| {
-                    keygen::open_sub_share(key, number, &d.commitments, &d.sub_shares[number as usize - 1])
+                    keygen::open_sub_share(
+                        key,
+                        number,
+                        &d.commitments,
+                        &d.sub_shares[number as usize - 1],
+                    )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let refs: Vec<&[u8]> = subs.iter().map(|s| &s[..]).collect();
@@ -158,9 +168,15 @@ fn primitives(n: usize) -> anyhow::Result<Vec<(&'static str, Duration)>> {
         assert_eq!(set.combine(&opened, &parsed[i]).ok(), Some(key));
     });
     Ok(vec![
-        ("key generation: deal to 4 holders (each holder, once)", deal),
+        (
+            "key generation: deal to 4 holders (each holder, once)",
+            deal,
+        ),
         ("key generation: check a dealing (execution)", check_deal),
-        ("key generation: open and check a sub-share (holder)", open_sub),
+        (
+            "key generation: open and check a sub-share (holder)",
+            open_sub,
+        ),
         ("seal a data key with its proof (publisher)", seal),
         (
             "envelope check: decode + proof (admission, every node)",
@@ -290,7 +306,8 @@ pub(crate) async fn run(
     let mut client = Client::connect(&endpoint).await?;
     // A fresh network: its validators generate the custody key first.
     let started = Instant::now();
-    let set = govchain_node::network::wait_for_custody_key(&client, &genesis, CUSTODY_KEY_WAIT).await?;
+    let set =
+        govchain_node::network::wait_for_custody_key(&client, &genesis, CUSTODY_KEY_WAIT).await?;
     let keygen = started.elapsed();
     let signer = |d: &str| -> anyhow::Result<Signer> {
         Ok(Signer::new(

@@ -179,7 +179,14 @@ async fn decide(
         .map(|n| pb::CommitSignature {
             validator: n.into(),
             signature: key(n)
-                .sign(&vote_bytes(chain_id, height, 0, pb::VoteKind::Precommit, &built.hash, n))
+                .sign(&vote_bytes(
+                    chain_id,
+                    height,
+                    0,
+                    pb::VoteKind::Precommit,
+                    &built.hash,
+                    n,
+                ))
                 .to_bytes()
                 .to_vec(),
         })
@@ -192,7 +199,11 @@ async fn decide(
     };
     let committed = chain.commit_decided(imported, certificate).unwrap();
     for (i, r) in committed.receipts.iter().enumerate() {
-        assert_eq!(r.status, pb::TxStatus::Ok as i32, "transaction {i} fails: {r:?}");
+        assert_eq!(
+            r.status,
+            pb::TxStatus::Ok as i32,
+            "transaction {i} fails: {r:?}"
+        );
     }
     (hashes, committed)
 }
@@ -205,17 +216,32 @@ fn keygen_txs(g: &Genesis) -> Vec<pb::SignedTx> {
     let holders: Vec<(u32, Vec<u8>)> = (1..=3u32)
         .map(|n| (n, custody(n as usize).public_key().to_sec1()))
         .collect();
-    let step = |s| pb::payload::Kind::Keygen(pb::CustodyKeygen { round: 1, step: Some(s) });
+    let step = |s| {
+        pb::payload::Kind::Keygen(pb::CustodyKeygen {
+            round: 1,
+            step: Some(s),
+        })
+    };
     let mut steps = vec![];
     for n in 1..=3 {
         let d = keygen::deal(&custody(n), &g.chain_id, 1, 2, &holders).unwrap();
-        steps.push((n, 0, step(pb::custody_keygen::Step::Deal(pb::KeygenDeal {
-            commitments: d.commitments,
-            sub_shares: d.sub_shares,
-        }))));
+        steps.push((
+            n,
+            0,
+            step(pb::custody_keygen::Step::Deal(pb::KeygenDeal {
+                commitments: d.commitments,
+                sub_shares: d.sub_shares,
+            })),
+        ));
     }
     for n in 1..=3 {
-        steps.push((n, 1, step(pb::custody_keygen::Step::Complaints(pb::KeygenComplaints::default()))));
+        steps.push((
+            n,
+            1,
+            step(pb::custody_keygen::Step::Complaints(
+                pb::KeygenComplaints::default(),
+            )),
+        ));
     }
     steps
         .into_iter()
@@ -226,7 +252,9 @@ fn keygen_txs(g: &Genesis) -> Vec<pb::SignedTx> {
                 operator: String::new(),
                 nonce,
                 expiry_height: 0,
-                payload: Some(pb::Payload { kind: Some(payload) }),
+                payload: Some(pb::Payload {
+                    kind: Some(payload),
+                }),
             });
             let k = key(&format!("node{n}"));
             pb::SignedTx {
@@ -245,7 +273,14 @@ async fn chain_block_one() {
     let g = genesis();
     let chain = open(dir.path(), &g);
     let time_ms = v.u64("time_ms");
-    let (_, keygen) = decide(&chain, &g.chain_id, keygen_txs(&g), time_ms - 1_000, "node1").await;
+    let (_, keygen) = decide(
+        &chain,
+        &g.chain_id,
+        keygen_txs(&g),
+        time_ms - 1_000,
+        "node1",
+    )
+    .await;
     v.check("keygen.hash", keygen.sealed.hash);
     v.check(
         "keygen.key_set",

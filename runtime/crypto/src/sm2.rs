@@ -231,9 +231,8 @@ impl PrivateKey {
     /// crash it deals, and answers complaints about, the same polynomial without keeping
     /// it in a file.
     pub fn derive_secret(&self, context: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
-        let d = zeroize::Zeroizing::new(<[u8; 32]>::from(
-            self.inner.as_nonzero_scalar().to_bytes(),
-        ));
+        let d =
+            zeroize::Zeroizing::new(<[u8; 32]>::from(self.inner.as_nonzero_scalar().to_bytes()));
         let mut h = crate::hash::Sm3Hasher::new();
         h.update(b"govchain/derive-secret/v1");
         h.update(&d[..]);

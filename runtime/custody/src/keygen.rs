@@ -95,7 +95,9 @@ pub fn check_deal(threshold: u32, holders: usize, deal: &Deal) -> Result<()> {
         )));
     }
     if let Some(p) = deal.commitments.iter().position(|c| c.len() != POINT_LEN) {
-        return Err(bad(format!("commitment {p} is not a {POINT_LEN}-byte point")));
+        return Err(bad(format!(
+            "commitment {p} is not a {POINT_LEN}-byte point"
+        )));
     }
     dkg::Commitments::parse(&deal.commitments).map_err(|e| bad(e.to_string()))?;
     if deal.sub_shares.len() != holders {
@@ -105,8 +107,8 @@ pub fn check_deal(threshold: u32, holders: usize, deal: &Deal) -> Result<()> {
         )));
     }
     for (i, c) in deal.sub_shares.iter().enumerate() {
-        let e = threshold::Envelope::parse(c)
-            .map_err(|e| bad(format!("sub-share {}: {e}", i + 1)))?;
+        let e =
+            threshold::Envelope::parse(c).map_err(|e| bad(format!("sub-share {}: {e}", i + 1)))?;
         if e.message_len() != SECRET_LEN {
             return Err(bad(format!(
                 "sub-share {} encrypts {} bytes, not {SECRET_LEN}",

@@ -159,17 +159,29 @@ fn encodings_roundtrip() {
 #[test]
 fn a_holder_deals_the_same_polynomial_for_a_round_after_a_restart_and_another_for_the_next() {
     let keys: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::generate()).collect();
-    let holders: Vec<(u32, Vec<u8>)> =
-        (1..).zip(keys.iter().map(|k| k.public_key().to_sec1())).collect();
+    let holders: Vec<(u32, Vec<u8>)> = (1..)
+        .zip(keys.iter().map(|k| k.public_key().to_sec1()))
+        .collect();
     let d = keygen::deal(&keys[0], "c", 1, 2, &holders).unwrap();
     assert_eq!(d, keygen::deal(&keys[0], "c", 1, 2, &holders).unwrap());
-    assert_ne!(d.commitments, keygen::deal(&keys[0], "c", 2, 2, &holders).unwrap().commitments);
-    assert_ne!(d.commitments, keygen::deal(&keys[0], "d", 1, 2, &holders).unwrap().commitments);
+    assert_ne!(
+        d.commitments,
+        keygen::deal(&keys[0], "c", 2, 2, &holders)
+            .unwrap()
+            .commitments
+    );
+    assert_ne!(
+        d.commitments,
+        keygen::deal(&keys[0], "d", 1, 2, &holders)
+            .unwrap()
+            .commitments
+    );
     keygen::check_deal(2, 3, &d).unwrap();
     // each holder opens its own sub-share, and no one else's; the answer to a complaint
     // is the same sub-share in the clear
     for (i, k) in (1..).zip(&keys) {
-        let sub = keygen::open_sub_share(k, i, &d.commitments, &d.sub_shares[i as usize - 1]).unwrap();
+        let sub =
+            keygen::open_sub_share(k, i, &d.commitments, &d.sub_shares[i as usize - 1]).unwrap();
         assert_eq!(*sub, *keygen::answer(&keys[0], "c", 1, 2, i).unwrap());
         keygen::check_answer(&d.commitments, i, &sub[..]).unwrap();
         let other = (i % 3) as usize;

@@ -150,8 +150,9 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     // Each custody holder's own custody key: the validators generate the custody key
     // on chain, sending each other sub-shares encrypted to these
     // (docs/design/threshold-sm2.md); no one deals it and no file holds a share.
-    let custody_keys: Vec<PrivateKey> =
-        (0..opts.validators).map(|_| PrivateKey::generate()).collect();
+    let custody_keys: Vec<PrivateKey> = (0..opts.validators)
+        .map(|_| PrivateKey::generate())
+        .collect();
     let committee = chosen.committee();
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),

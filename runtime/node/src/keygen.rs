@@ -48,7 +48,10 @@ impl Participant {
         loop {
             match self.next_step() {
                 Ok(None) => {
-                    tracing::info!(share = self.number, "custody key generated: key generation is over for this holder");
+                    tracing::info!(
+                        share = self.number,
+                        "custody key generated: key generation is over for this holder"
+                    );
                     return;
                 }
                 Ok(Some(Some(step))) => {
@@ -63,7 +66,13 @@ impl Participant {
                     )
                     .await;
                     if let Some(height) = done.first() {
-                        tracing::info!(round, share = self.number, step = what, height, "key generation step committed");
+                        tracing::info!(
+                            round,
+                            share = self.number,
+                            step = what,
+                            height,
+                            "key generation step committed"
+                        );
                     }
                 }
                 Ok(Some(None)) => {}
@@ -114,14 +123,20 @@ impl Participant {
                             .any(|a| a.dealer == self.number && a.holder == c.holder)
                     })
                     .map(|c| {
-                        keygen::answer(&self.custody_key, self.chain.chain_id(), round, st.threshold, c.holder)
-                            .map(|s| {
-                                Step::Answer(pb::KeygenAnswer {
-                                    holder: c.holder,
-                                    sub_share: s.to_vec(),
-                                })
+                        keygen::answer(
+                            &self.custody_key,
+                            self.chain.chain_id(),
+                            round,
+                            st.threshold,
+                            c.holder,
+                        )
+                        .map(|s| {
+                            Step::Answer(pb::KeygenAnswer {
+                                holder: c.holder,
+                                sub_share: s.to_vec(),
                             })
-                            .map_err(node_error)
+                        })
+                        .map_err(node_error)
                     })
                     .transpose()?
             }
@@ -190,12 +205,16 @@ fn step_name(step: &Option<Step>) -> &'static str {
 
 /// Holder `number`'s custody key as state registers it.
 fn holder_key(o: &Overlay, number: u32) -> Result<Vec<u8>, ExecError> {
-    o.records(&govchain_state::tables::VALIDATOR, govchain_state::tables::VALIDATOR.all(), None)
-        .filter_map(Result::ok)
-        .map(|(_, v)| v)
-        .find(|v| v.custody_share == number)
-        .map(|v| v.custody_key)
-        .ok_or_else(|| node_error(format!("no validator holds custody share {number}")))
+    o.records(
+        &govchain_state::tables::VALIDATOR,
+        govchain_state::tables::VALIDATOR.all(),
+        None,
+    )
+    .filter_map(Result::ok)
+    .map(|(_, v)| v)
+    .find(|v| v.custody_share == number)
+    .map(|v| v.custody_key)
+    .ok_or_else(|| node_error(format!("no validator holds custody share {number}")))
 }
 
 fn sub_share_of(
@@ -220,7 +239,11 @@ fn sub_share_of(
 /// If a qualified dealer's sub-share to this holder is bad and was not revealed (the
 /// holder did not complain in time): this holder's share does not match its public
 /// share, and it must not release anything.
-pub fn own_share(o: &Overlay, custody_key: &PrivateKey, number: u32) -> anyhow::Result<Option<SecretShare>> {
+pub fn own_share(
+    o: &Overlay,
+    custody_key: &PrivateKey,
+    number: u32,
+) -> anyhow::Result<Option<SecretShare>> {
     let Some(set) = govchain_state::custody::key_set(o)? else {
         return Ok(None);
     };
@@ -235,10 +258,9 @@ pub fn own_share(o: &Overlay, custody_key: &PrivateKey, number: u32) -> anyhow::
         let sub = match revealed {
             Some(s) => zeroize::Zeroizing::new(s),
             None => {
-                let d = deals
-                    .iter()
-                    .find(|d| d.dealer == *dealer)
-                    .ok_or_else(|| anyhow::anyhow!("the dealing of qualified dealer {dealer} is not in state"))?;
+                let d = deals.iter().find(|d| d.dealer == *dealer).ok_or_else(|| {
+                    anyhow::anyhow!("the dealing of qualified dealer {dealer} is not in state")
+                })?;
                 sub_share_of(custody_key, number, d).map_err(|e| {
                     anyhow::anyhow!("dealer {dealer} ({}): {e}; this holder did not complain in time, so its share is unusable until the holders reshare", d.validator)
                 })?
@@ -250,7 +272,9 @@ pub fn own_share(o: &Overlay, custody_key: &PrivateKey, number: u32) -> anyhow::
     let share = keygen::share(number, &refs)?;
     let public = set.public_shares.get(number as usize - 1);
     if public.map(Vec::as_slice) != Some(&share.public_key_share()[..]) {
-        anyhow::bail!("the share summed from the key generation does not match public share {number} in state");
+        anyhow::bail!(
+            "the share summed from the key generation does not match public share {number} in state"
+        );
     }
     Ok(Some(share))
 }

@@ -222,7 +222,9 @@ pub async fn wait_for_custody_key(
     wait: Duration,
 ) -> anyhow::Result<govchain_custody::KeySet> {
     if genesis.custody.is_none() {
-        bail!("this network's genesis has no custody: certificates cannot be published (re-create it with `govchain init`)");
+        bail!(
+            "this network's genesis has no custody: certificates cannot be published (re-create it with `govchain init`)"
+        );
     }
     let anchor = govchain_proof::TrustAnchor::from_genesis_json(&genesis.to_json())
         .map_err(anyhow::Error::msg)?;

@@ -314,7 +314,10 @@ impl Custody {
         else {
             return;
         };
-        tracing::info!(share = number, "holding custody share {number}: releasing key shares");
+        tracing::info!(
+            share = number,
+            "holding custody share {number}: releasing key shares"
+        );
         let custodian = Custodian {
             chain,
             validator_id,

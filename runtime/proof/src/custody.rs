@@ -11,8 +11,8 @@ use govchain_crypto::merkle::{self, InclusionProof};
 use govchain_types::event::Event;
 use govchain_types::{decode, pb};
 
-use crate::light::{ExportedHeader, ExportedSetChange, SetWalk};
 use crate::TrustAnchor;
+use crate::light::{ExportedHeader, ExportedSetChange, SetWalk};
 
 /// A custody key set proven from genesis.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,10 @@ pub struct ProvenKeySet {
 /// Naming the first check that fails: another chain, a header without a valid commit
 /// certificate of the set in force, a receipt not under its root, or a key set other
 /// than the one the receipt names.
-pub fn verify_key_set(genesis: &TrustAnchor, proof: &pb::CustodyKeyProof) -> Result<ProvenKeySet, String> {
+pub fn verify_key_set(
+    genesis: &TrustAnchor,
+    proof: &pb::CustodyKeyProof,
+) -> Result<ProvenKeySet, String> {
     if proof.chain_id != genesis.chain_id {
         return Err(format!(
             "the key set is of chain '{}', genesis is of '{}'",
@@ -63,7 +66,11 @@ pub fn verify_key_set(genesis: &TrustAnchor, proof: &pb::CustodyKeyProof) -> Res
         path: proof
             .path
             .iter()
-            .map(|h| h.as_slice().try_into().map_err(|_| "a path hash is not 32 bytes"))
+            .map(|h| {
+                h.as_slice()
+                    .try_into()
+                    .map_err(|_| "a path hash is not 32 bytes")
+            })
             .collect::<Result<_, _>>()?,
     };
     merkle::verify_inclusion(&root, &proof.receipt, &inclusion)

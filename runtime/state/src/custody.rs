@@ -31,7 +31,10 @@ pub fn key_set(o: &Overlay) -> Result<Option<pb::CustodyKeySet>, ExecError> {
 /// generation is still running (naming its round and phase).
 pub fn no_key_set(o: &Overlay) -> Result<String, ExecError> {
     Ok(match crate::keygen::state(o)? {
-        None => "this chain has no custody (genesis `custody`), so no one could decrypt a certificate".into(),
+        None => {
+            "this chain has no custody (genesis `custody`), so no one could decrypt a certificate"
+                .into()
+        }
         Some(k) => format!(
             "the validators have not generated the custody key yet (round {}, {} phase)",
             k.round,

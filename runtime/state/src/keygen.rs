@@ -36,12 +36,20 @@ pub fn deals(o: &Overlay, round: u64) -> Result<Vec<pb::KeygenDealRecord>, ExecE
 
 /// The complaints of round `round`, by holder.
 pub fn complaints(o: &Overlay, round: u64) -> Result<Vec<pb::KeygenComplaintRecord>, ExecError> {
-    crate::values(o, &tables::KEYGEN_COMPLAINT, tables::KEYGEN_COMPLAINT.within(round))
+    crate::values(
+        o,
+        &tables::KEYGEN_COMPLAINT,
+        tables::KEYGEN_COMPLAINT.within(round),
+    )
 }
 
 /// The answers of round `round`, by dealer and holder.
 pub fn answers(o: &Overlay, round: u64) -> Result<Vec<pb::KeygenAnswerRecord>, ExecError> {
-    crate::values(o, &tables::KEYGEN_ANSWER, tables::KEYGEN_ANSWER.within(round))
+    crate::values(
+        o,
+        &tables::KEYGEN_ANSWER,
+        tables::KEYGEN_ANSWER.within(round),
+    )
 }
 
 /// The round's qualified dealers: those that dealt and answered every complaint
@@ -121,7 +129,9 @@ pub(crate) fn step(
         return Err(refused(
             k.round,
             match (st.phase(), st.phase_time_ms) {
-                (Phase::KeygenDone, _) => format!("the custody key was generated in round {}", st.round),
+                (Phase::KeygenDone, _) => {
+                    format!("the custody key was generated in round {}", st.round)
+                }
                 (p, 0) => format!("the {} phase is still open", phase_name(p)),
                 (p, t) => format!(
                     "the {} phase is still open until block time {}",
@@ -138,10 +148,18 @@ pub(crate) fn step(
         ));
     }
     if k.round != st.round {
-        return Err(refused(k.round, format!("the current round is {}", st.round)));
+        return Err(refused(
+            k.round,
+            format!("the current round is {}", st.round),
+        ));
     }
     match k.step.as_ref() {
-        None => return Err(TxError::MissingField { field: "step".into() }.into()),
+        None => {
+            return Err(TxError::MissingField {
+                field: "step".into(),
+            }
+            .into());
+        }
         Some(Step::Deal(d)) => deal(o, ctx, tx, &v, &mut st, d, events)?,
         Some(Step::Complaints(c)) => complain(o, ctx, &v, &st, c, events)?,
         Some(Step::Answer(a)) => answer(o, ctx, &v, &st, a, events)?,
@@ -179,8 +197,13 @@ fn deal(
 ) -> Result<(), ExecError> {
     let (me, round) = (v.custody_share, st.round);
     in_phase(st, Phase::KeygenDeal, "a dealing")?;
-    if o.contains(&tables::KEYGEN_DEAL, (round, me)).map_err(internal)? {
-        return Err(refused(round, format!("holder {me} has dealt in this round")));
+    if o.contains(&tables::KEYGEN_DEAL, (round, me))
+        .map_err(internal)?
+    {
+        return Err(refused(
+            round,
+            format!("holder {me} has dealt in this round"),
+        ));
     }
     let dealing = keygen::Deal {
         commitments: d.commitments.clone(),
@@ -221,8 +244,13 @@ fn complain(
 ) -> Result<(), ExecError> {
     let (me, round) = (v.custody_share, st.round);
     in_phase(st, Phase::KeygenComplain, "complaints")?;
-    if o.contains(&tables::KEYGEN_COMPLAINT, (round, me)).map_err(internal)? {
-        return Err(refused(round, format!("holder {me} has sent its complaints")));
+    if o.contains(&tables::KEYGEN_COMPLAINT, (round, me))
+        .map_err(internal)?
+    {
+        return Err(refused(
+            round,
+            format!("holder {me} has sent its complaints"),
+        ));
     }
     let mut against = c.against.clone();
     against.sort_unstable();
@@ -231,7 +259,10 @@ fn complain(
         if dealer == me {
             return Err(refused(round, "a holder cannot complain against itself"));
         }
-        if !o.contains(&tables::KEYGEN_DEAL, (round, dealer)).map_err(internal)? {
+        if !o
+            .contains(&tables::KEYGEN_DEAL, (round, dealer))
+            .map_err(internal)?
+        {
             return Err(refused(round, format!("holder {dealer} did not deal")));
         }
     }
@@ -273,8 +304,13 @@ fn answer(
             format!("holder {} made no complaint against holder {me}", a.holder),
         ));
     }
-    if o.contains(&tables::KEYGEN_ANSWER, (round, (me, a.holder))).map_err(internal)? {
-        return Err(refused(round, format!("holder {me} has answered holder {}", a.holder)));
+    if o.contains(&tables::KEYGEN_ANSWER, (round, (me, a.holder)))
+        .map_err(internal)?
+    {
+        return Err(refused(
+            round,
+            format!("holder {me} has answered holder {}", a.holder),
+        ));
     }
     // A complaint names only dealers that dealt.
     let deal = o
@@ -328,15 +364,18 @@ fn advance(
             Phase::KeygenDeal => {
                 (timed_out || deals.len() == st.holders.len()).then_some(Phase::KeygenComplain)
             }
-            Phase::KeygenComplain => (timed_out || complaints.len() == st.holders.len())
-                .then_some(Phase::KeygenAnswer),
+            Phase::KeygenComplain => {
+                (timed_out || complaints.len() == st.holders.len()).then_some(Phase::KeygenAnswer)
+            }
             Phase::KeygenAnswer => {
                 let answers = answers(o, st.round)?;
                 let dealt: Vec<u32> = deals.iter().map(|d| d.dealer).collect();
                 let open = complaints.iter().any(|c| {
                     c.against.iter().any(|d| {
                         dealt.contains(d)
-                            && !answers.iter().any(|a| a.dealer == *d && a.holder == c.holder)
+                            && !answers
+                                .iter()
+                                .any(|a| a.dealer == *d && a.holder == c.holder)
                     })
                 });
                 if timed_out || !open {
@@ -448,7 +487,12 @@ pub fn key_proof(
                 })
             })
         })
-        .ok_or_else(|| internal(format!("no receipt of block {} ends key generation", set.height)))?;
+        .ok_or_else(|| {
+            internal(format!(
+                "no receipt of block {} ends key generation",
+                set.height
+            ))
+        })?;
     let path = govchain_crypto::merkle::MerkleTree::new(&receipts)
         .proof(index)
         .ok_or_else(|| internal("a receipt outside its block's tree"))?

@@ -109,7 +109,11 @@ impl LocalChain {
         for (n, custody_key) in (1..).zip(&custody_keys) {
             let id = format!("node{n}");
             // Validators sign their own transactions (key generation, releases).
-            let key = if n == 1 { keys["tax"].clone() } else { PrivateKey::generate() };
+            let key = if n == 1 {
+                keys["tax"].clone()
+            } else {
+                PrivateKey::generate()
+            };
             validators.push(GenesisValidator {
                 id: id.clone(),
                 department: "tax".into(),
@@ -168,21 +172,30 @@ impl LocalChain {
         use crate::access::accounts::validator_account;
         use govchain_custody::keygen;
         let threshold = self.genesis.custody.as_ref().map_or(1, |c| c.threshold);
-        let holders: Vec<(u32, Vec<u8>)> =
-            (1..).zip(custody_keys.iter().map(|k| k.public_key().to_sec1())).collect();
+        let holders: Vec<(u32, Vec<u8>)> = (1..)
+            .zip(custody_keys.iter().map(|k| k.public_key().to_sec1()))
+            .collect();
         let deals: Vec<keygen::Deal> = custody_keys
             .iter()
             .map(|k| keygen::deal(k, &self.genesis.chain_id, 1, threshold, &holders))
             .collect::<std::result::Result<_, _>>()
             .expect("dealings to valid keys");
-        let step = |step| pb::payload::Kind::Keygen(pb::CustodyKeygen { round: 1, step: Some(step) });
+        let step = |step| {
+            pb::payload::Kind::Keygen(pb::CustodyKeygen {
+                round: 1,
+                step: Some(step),
+            })
+        };
         let mut txs = vec![];
         for (n, d) in (1..).zip(&deals) {
             let deal = pb::KeygenDeal {
                 commitments: d.commitments.clone(),
                 sub_shares: d.sub_shares.clone(),
             };
-            txs.push(self.tx(&validator_account(&format!("node{n}")), step(pb::custody_keygen::Step::Deal(deal))));
+            txs.push(self.tx(
+                &validator_account(&format!("node{n}")),
+                step(pb::custody_keygen::Step::Deal(deal)),
+            ));
         }
         for n in 1..=custody_keys.len() {
             let none = pb::custody_keygen::Step::Complaints(pb::KeygenComplaints::default());
@@ -221,7 +234,11 @@ impl LocalChain {
     /// # Panics
     /// Before the key is generated.
     pub fn custody(&self) -> &govchain_custody::KeySet {
-        &self.custody.as_ref().expect("the custody key is generated").0
+        &self
+            .custody
+            .as_ref()
+            .expect("the custody key is generated")
+            .0
     }
 
     /// Holder 1's (validator node1's) custody share.
@@ -229,7 +246,11 @@ impl LocalChain {
     /// # Panics
     /// Before the key is generated.
     pub fn custody_share(&self) -> &govchain_custody::SecretShare {
-        &self.custody.as_ref().expect("the custody key is generated").1
+        &self
+            .custody
+            .as_ref()
+            .expect("the custody key is generated")
+            .1
     }
 
     /// `key` encrypted to the custody key set for certificate `number` of type
@@ -515,4 +536,3 @@ impl CallBench {
             .map_err(|e| format!("{method}: {e}"))
     }
 }
-

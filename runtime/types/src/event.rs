@@ -314,8 +314,7 @@ events! {
         round: u64 = "round",
         /// The qualified dealers, comma-separated share numbers.
         qualified: String = "qualified",
-        /// The key set (hex of its commitments; the first 65 bytes are the custody
-        /// public key); empty when the round failed.
+        /// The key set, hex (its first 65 bytes: the custody key); empty if it failed.
         key_set: String = "key_set",
     }
     /// A compute job was accepted.

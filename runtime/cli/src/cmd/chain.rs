@@ -147,7 +147,9 @@ fn payload_json(p: &Option<pb::Payload>) -> Value {
         Some(pb::payload::Kind::Keygen(k)) => {
             use pb::custody_keygen::Step;
             let step = match &k.step {
-                Some(Step::Deal(d)) => json!({"deal": {"commitments": d.commitments.len(), "sub_shares": d.sub_shares.len()}}),
+                Some(Step::Deal(d)) => {
+                    json!({"deal": {"commitments": d.commitments.len(), "sub_shares": d.sub_shares.len()}})
+                }
                 Some(Step::Complaints(c)) => json!({"complaints": c.against}),
                 Some(Step::Answer(a)) => json!({"answer": {"holder": a.holder}}),
                 Some(Step::Close(_)) => json!("close"),

@@ -61,7 +61,11 @@ pub(crate) async fn custody(endpoint: &str, cmd: CustodyCmd, json_out: bool) -> 
         let mut t = table(&["share", "dealt", "complained against", "answered"]);
         for h in &holders {
             let list = |v: &serde_json::Value| match v.as_array() {
-                Some(a) if !a.is_empty() => a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                Some(a) if !a.is_empty() => a
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 Some(_) => "none".into(),
                 None => "-".into(),
             };

@@ -148,7 +148,8 @@ impl Replay {
             attempts: Default::default(),
             entropy: Entropy::seeded(b"validator node1 job runner"),
         };
-        let trust = govchain_node::network::trust_with(&genesis, set).expect("the demo genesis' trust");
+        let trust =
+            govchain_node::network::trust_with(&genesis, set).expect("the demo genesis' trust");
         let signers = keys
             .into_iter()
             .map(|(dept, key)| (dept.clone(), Signer::new(dept, key)))
@@ -192,16 +193,19 @@ impl Replay {
             "custody key generation",
             vec![
                 step(pb::custody_keygen::Step::Deal(deal)),
-                step(pb::custody_keygen::Step::Complaints(pb::KeygenComplaints::default())),
+                step(pb::custody_keygen::Step::Complaints(
+                    pb::KeygenComplaints::default(),
+                )),
             ],
         )
         .await?;
         let proof = govchain_state::keygen::key_proof(self.chain.store(), CHAIN_ID)?
             .context("no custody key after key generation")?;
-        let anchor = govchain_proof::TrustAnchor::from_genesis_json(&self.parties.genesis.to_json())
-            .map_err(anyhow::Error::msg)?;
-        let proven = govchain_proof::custody::verify_key_set(&anchor, &proof)
-            .map_err(anyhow::Error::msg)?;
+        let anchor =
+            govchain_proof::TrustAnchor::from_genesis_json(&self.parties.genesis.to_json())
+                .map_err(anyhow::Error::msg)?;
+        let proven =
+            govchain_proof::custody::verify_key_set(&anchor, &proof).map_err(anyhow::Error::msg)?;
         ensure!(
             proven.public_key_set == self.parties.trust.custody.to_bytes(),
             "the chain generated another custody key than the validator's dealing"

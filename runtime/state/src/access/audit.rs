@@ -351,7 +351,8 @@ pub fn export(
     for r in page.records {
         if let std::collections::btree_map::Entry::Vacant(slot) = trees.entry(r.height) {
             slot.insert(MerkleTree::new(&block_records(store, r.height)?));
-            out.headers.push(signed_header(stored_block(store, r.height)?));
+            out.headers
+                .push(signed_header(stored_block(store, r.height)?));
         }
         let proof = trees[&r.height]
             .proof(r.block_index as usize)

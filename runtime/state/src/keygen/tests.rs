@@ -32,7 +32,9 @@ fn chain4() -> (LocalChain, Vec<PrivateKey>) {
 }
 
 fn holders(keys: &[PrivateKey]) -> Vec<(u32, Vec<u8>)> {
-    (1..).zip(keys.iter().map(|k| k.public_key().to_sec1())).collect()
+    (1..)
+        .zip(keys.iter().map(|k| k.public_key().to_sec1()))
+        .collect()
 }
 
 fn deal(keys: &[PrivateKey], n: u32) -> keygen::Deal {
@@ -64,10 +66,7 @@ fn tx(chain: &mut LocalChain, holder: u32, round: u64, step: Step) -> VerifiedTx
 
 /// Runs `steps` (holder, step) of round 1 as one block `after` ms after the last.
 fn run(chain: &mut LocalChain, after: u64, steps: Vec<(u32, Step)>) -> Vec<pb::Receipt> {
-    let txs: Vec<VerifiedTx> = steps
-        .into_iter()
-        .map(|(n, s)| tx(chain, n, 1, s))
-        .collect();
+    let txs: Vec<VerifiedTx> = steps.into_iter().map(|(n, s)| tx(chain, n, 1, s)).collect();
     chain.block(&txs, after).unwrap().0
 }
 
@@ -84,7 +83,9 @@ fn refused(r: &pb::Receipt, why: &str) {
 }
 
 fn state(chain: &LocalChain) -> pb::KeygenState {
-    super::state(&Overlay::new(chain.store.clone())).unwrap().unwrap()
+    super::state(&Overlay::new(chain.store.clone()))
+        .unwrap()
+        .unwrap()
 }
 
 fn key_set(chain: &LocalChain) -> Option<pb::CustodyKeySet> {
@@ -106,14 +107,22 @@ fn share(chain: &LocalChain, keys: &[PrivateKey], n: u32) -> SecretShare {
                 return a.sub_share.clone();
             }
             let d = deals.iter().find(|d| d.dealer == *q).unwrap();
-            keygen::open_sub_share(&keys[n as usize - 1], n, &d.commitments, &d.sub_shares[n as usize - 1])
-                .unwrap()
-                .to_vec()
+            keygen::open_sub_share(
+                &keys[n as usize - 1],
+                n,
+                &d.commitments,
+                &d.sub_shares[n as usize - 1],
+            )
+            .unwrap()
+            .to_vec()
         })
         .collect();
     let refs: Vec<&[u8]> = subs.iter().map(Vec::as_slice).collect();
     let s = keygen::share(n, &refs).unwrap();
-    assert_eq!(s.public_key_share().to_vec(), set.public_shares[n as usize - 1]);
+    assert_eq!(
+        s.public_key_share().to_vec(),
+        set.public_shares[n as usize - 1]
+    );
     s
 }
 
@@ -212,7 +221,12 @@ fn a_dealer_whose_sub_share_fails_and_who_does_not_answer_is_left_out() {
     ok(&run(
         &mut chain,
         1,
-        vec![(1, complain(&[4])), (2, complain(&[])), (3, complain(&[])), (4, complain(&[]))],
+        vec![
+            (1, complain(&[4])),
+            (2, complain(&[])),
+            (3, complain(&[])),
+            (4, complain(&[])),
+        ],
     ));
     assert_eq!(state(&chain).phase(), pb::KeygenPhase::KeygenAnswer);
     // a wrong answer is refused and stored nothing; closing early is refused
@@ -232,14 +246,25 @@ fn a_dealer_whose_sub_share_fails_and_who_does_not_answer_is_left_out() {
     );
     refused(&r[0], "does not match");
     refused(&r[1], "answer phase is still open");
-    assert!(super::answers(&Overlay::new(chain.store.clone()), 1).unwrap().is_empty());
+    assert!(
+        super::answers(&Overlay::new(chain.store.clone()), 1)
+            .unwrap()
+            .is_empty()
+    );
     // when the answer phase runs out, any holder closes it: dealer 4 is left out
-    ok(&run(&mut chain, LATER, vec![(2, Step::Close(pb::KeygenClose {}))]));
+    ok(&run(
+        &mut chain,
+        LATER,
+        vec![(2, Step::Close(pb::KeygenClose {}))],
+    ));
     let set = key_set(&chain).unwrap();
     assert_eq!(set.qualified, [1, 2, 3]);
     let commitments: Vec<Vec<Vec<u8>>> = (1..=3).map(|n| deal(&keys, n).commitments).collect();
     let refs: Vec<&[Vec<u8>]> = commitments.iter().map(Vec::as_slice).collect();
-    assert_eq!(set.public_key_set, keygen::key_set(&refs).unwrap().to_bytes());
+    assert_eq!(
+        set.public_key_set,
+        keygen::key_set(&refs).unwrap().to_bytes()
+    );
     // every holder, dealer 4 too, has a working share
     let shares: Vec<SecretShare> = (1..=4).map(|n| share(&chain, &keys, n)).collect();
     assert!(opens(&chain, &[&shares[0], &shares[3], &shares[2]]));
@@ -260,7 +285,12 @@ fn a_dealer_that_answers_a_complaint_stays_in_and_its_holder_uses_the_answer() {
     ok(&run(
         &mut chain,
         1,
-        vec![(1, complain(&[4])), (2, complain(&[])), (3, complain(&[])), (4, complain(&[]))],
+        vec![
+            (1, complain(&[4])),
+            (2, complain(&[])),
+            (3, complain(&[])),
+            (4, complain(&[])),
+        ],
     ));
     let sub = keygen::answer(&keys[3], "local", 1, 3, 1).unwrap();
     let r = run(
@@ -289,16 +319,35 @@ fn a_round_with_too_few_dealers_fails_and_the_next_one_starts() {
     ok(&run(
         &mut chain,
         1,
-        vec![(1, deal_step(&deal(&keys, 1))), (2, deal_step(&deal(&keys, 2)))],
+        vec![
+            (1, deal_step(&deal(&keys, 1))),
+            (2, deal_step(&deal(&keys, 2))),
+        ],
     ));
     // the deal phase waits for holders 3 and 4, then closes; complaints wait, then close
     let r = run(&mut chain, 1, vec![(1, Step::Close(pb::KeygenClose {}))]);
     refused(&r[0], "deal phase is still open until block time");
-    ok(&run(&mut chain, LATER, vec![(1, Step::Close(pb::KeygenClose {}))]));
-    ok(&run(&mut chain, 1, vec![(1, complain(&[])), (2, complain(&[]))]));
-    let r = run(&mut chain, LATER, vec![(2, Step::Close(pb::KeygenClose {}))]);
+    ok(&run(
+        &mut chain,
+        LATER,
+        vec![(1, Step::Close(pb::KeygenClose {}))],
+    ));
+    ok(&run(
+        &mut chain,
+        1,
+        vec![(1, complain(&[])), (2, complain(&[]))],
+    ));
+    let r = run(
+        &mut chain,
+        LATER,
+        vec![(2, Step::Close(pb::KeygenClose {}))],
+    );
     ok(&r);
-    let ended = r[0].events.iter().find(|e| e.kind == "keygen_ended").unwrap();
+    let ended = r[0]
+        .events
+        .iter()
+        .find(|e| e.kind == "keygen_ended")
+        .unwrap();
     assert_eq!(ended.attributes[1].value, "1,2");
     assert_eq!(ended.attributes[2].value, "");
     assert!(key_set(&chain).is_none());
@@ -343,7 +392,13 @@ fn malformed_repeated_and_foreign_steps_are_refused_and_store_nothing() {
             (1, deal_step(&garbage)),
             (1, deal_step(&long)),
             (1, complain(&[])),
-            (1, Step::Answer(pb::KeygenAnswer { holder: 2, sub_share: vec![1; 32] })),
+            (
+                1,
+                Step::Answer(pb::KeygenAnswer {
+                    holder: 2,
+                    sub_share: vec![1; 32],
+                }),
+            ),
         ],
     );
     refused(&r[0], "2 commitments for a threshold of 3");
@@ -353,7 +408,11 @@ fn malformed_repeated_and_foreign_steps_are_refused_and_store_nothing() {
     refused(&r[4], "encrypts 40 bytes");
     refused(&r[5], "complaints only in the complain phase; it is deal");
     refused(&r[6], "an answer only in the answer phase");
-    assert!(super::deals(&Overlay::new(chain.store.clone()), 1).unwrap().is_empty());
+    assert!(
+        super::deals(&Overlay::new(chain.store.clone()), 1)
+            .unwrap()
+            .is_empty()
+    );
     // a department, or a step without one, is not a holder's
     let dept = chain.tx(
         "tax",
@@ -365,7 +424,11 @@ fn malformed_repeated_and_foreign_steps_are_refused_and_store_nothing() {
     let r = chain.block(&[dept], 1).unwrap().0;
     assert_eq!(r[0].error_code, pb::ErrorCode::Unauthorized as u32, "{r:?}");
     // a second dealing by the same holder, a complaint against itself or a non-dealer
-    let r = run(&mut chain, 1, vec![(1, deal_step(&good)), (1, deal_step(&good))]);
+    let r = run(
+        &mut chain,
+        1,
+        vec![(1, deal_step(&good)), (1, deal_step(&good))],
+    );
     ok(&r[..1]);
     refused(&r[1], "holder 1 has dealt in this round");
     ok(&run(
@@ -382,15 +445,30 @@ fn malformed_repeated_and_foreign_steps_are_refused_and_store_nothing() {
     ok(&r[1..2]);
     refused(&r[2], "holder 2 has sent its complaints");
     assert_eq!(
-        super::complaints(&Overlay::new(chain.store.clone()), 1).unwrap().len(),
+        super::complaints(&Overlay::new(chain.store.clone()), 1)
+            .unwrap()
+            .len(),
         1
     );
     // an answer to a complaint no one made
-    ok(&run(&mut chain, 1, (3..=4).map(|n| (n, complain(&[]))).chain([(1, complain(&[]))]).collect()));
+    ok(&run(
+        &mut chain,
+        1,
+        (3..=4)
+            .map(|n| (n, complain(&[])))
+            .chain([(1, complain(&[]))])
+            .collect(),
+    ));
     let r = run(
         &mut chain,
         1,
-        vec![(3, Step::Answer(pb::KeygenAnswer { holder: 2, sub_share: vec![1; 32] }))],
+        vec![(
+            3,
+            Step::Answer(pb::KeygenAnswer {
+                holder: 2,
+                sub_share: vec![1; 32],
+            }),
+        )],
     );
     refused(&r[0], "holder 2 made no complaint against holder 3");
 }
@@ -439,11 +517,19 @@ fn governance_cannot_remove_holders_below_the_threshold() {
         }),
     );
     let r = chain.block(&[r], 1).unwrap().0.remove(0);
-    assert_eq!(r.error_code, pb::ErrorCode::UnknownDepartment as u32, "{r:?}");
+    assert_eq!(
+        r.error_code,
+        pb::ErrorCode::UnknownDepartment as u32,
+        "{r:?}"
+    );
     // node3 may not: two holders could never open a stored certificate
     let r = remove_node(&mut chain, "node3");
     assert_eq!(r.error_code, pb::ErrorCode::InvalidArgument as u32, "{r:?}");
-    assert!(r.error_message.contains("fewer than the 3 that open a data key"), "{r:?}");
+    assert!(
+        r.error_message
+            .contains("fewer than the 3 that open a data key"),
+        "{r:?}"
+    );
     let o = Overlay::new(chain.store.clone());
     assert!(crate::compute::validator(&o, "node3").unwrap().is_some());
 }

@@ -3,8 +3,8 @@
 //! counting.
 
 use super::{
-    Commitments, Dealing, combine, public_key, public_share, reshared_public_key, reshared_public_share,
-    reshared_share, share_from,
+    Commitments, Dealing, combine, public_key, public_share, reshared_public_key,
+    reshared_public_share, reshared_share, share_from,
 };
 use crate::threshold::{Envelope, SecretShare, open};
 use crate::{PrivateKey, PublicKey};
