@@ -201,33 +201,28 @@ fn bad_deal(keys: &[PrivateKey]) -> keygen::Deal {
     d
 }
 
+/// Holders 1 to 3 deal well, holder 4 deals [`bad_deal`]; holder 1 (whose check of
+/// dealer 4's sub-share fails) complains against it, the others about no one: the answer
+/// phase opens.
+fn complained_about_four(chain: &mut LocalChain, keys: &[PrivateKey]) {
+    let mut deals: Vec<(u32, Step)> = (1..=3).map(|n| (n, deal_step(&deal(keys, n)))).collect();
+    deals.push((4, deal_step(&bad_deal(keys))));
+    ok(&run(chain, 1, deals));
+    let d4 = &super::deals(&Overlay::new(chain.store.clone()), 1).unwrap()[3];
+    assert!(keygen::open_sub_share(&keys[0], 1, &d4.commitments, &d4.sub_shares[0]).is_err());
+    let complaints = vec![
+        (1, complain(&[4])),
+        (2, complain(&[])),
+        (3, complain(&[])),
+        (4, complain(&[])),
+    ];
+    ok(&run(chain, 1, complaints));
+}
+
 #[test]
 fn a_dealer_whose_sub_share_fails_and_who_does_not_answer_is_left_out() {
     let (mut chain, keys) = chain4();
-    let bad = bad_deal(&keys);
-    ok(&run(
-        &mut chain,
-        1,
-        vec![
-            (1, deal_step(&deal(&keys, 1))),
-            (2, deal_step(&deal(&keys, 2))),
-            (3, deal_step(&deal(&keys, 3))),
-            (4, deal_step(&bad)),
-        ],
-    ));
-    // holder 1's check fails for dealer 4: its complaint
-    let d4 = &super::deals(&Overlay::new(chain.store.clone()), 1).unwrap()[3];
-    assert!(keygen::open_sub_share(&keys[0], 1, &d4.commitments, &d4.sub_shares[0]).is_err());
-    ok(&run(
-        &mut chain,
-        1,
-        vec![
-            (1, complain(&[4])),
-            (2, complain(&[])),
-            (3, complain(&[])),
-            (4, complain(&[])),
-        ],
-    ));
+    complained_about_four(&mut chain, &keys);
     assert_eq!(state(&chain).phase(), pb::KeygenPhase::KeygenAnswer);
     // a wrong answer is refused and stored nothing; closing early is refused
     let r = run(
@@ -273,25 +268,7 @@ fn a_dealer_whose_sub_share_fails_and_who_does_not_answer_is_left_out() {
 #[test]
 fn a_dealer_that_answers_a_complaint_stays_in_and_its_holder_uses_the_answer() {
     let (mut chain, keys) = chain4();
-    let bad = bad_deal(&keys);
-    ok(&run(
-        &mut chain,
-        1,
-        (1..=3)
-            .map(|n| (n, deal_step(&deal(&keys, n))))
-            .chain([(4, deal_step(&bad))])
-            .collect(),
-    ));
-    ok(&run(
-        &mut chain,
-        1,
-        vec![
-            (1, complain(&[4])),
-            (2, complain(&[])),
-            (3, complain(&[])),
-            (4, complain(&[])),
-        ],
-    ));
+    complained_about_four(&mut chain, &keys);
     let sub = keygen::answer(&keys[3], "local", 1, 3, 1).unwrap();
     let r = run(
         &mut chain,
