@@ -177,3 +177,36 @@ async fn keys_rotate_and_the_committee_replaces_a_lost_one() {
     assert!(old.contains("KEY_MISMATCH"), "{old}");
     assert_eq!(bank_anchor(&["--key", new_bank]).unwrap()["status"], "OK");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_run_with_every_key_file_sealed_under_the_passphrase() {
+    // given two validators whose key files, custody keys, CA and TLS keys are sealed
+    let net = Network::init_with(2, Some(PASS)).unwrap();
+    for file in ["node1/validator.pem", "node1/custody.key"] {
+        let text = std::fs::read_to_string(net.root.join(file)).unwrap();
+        assert!(text.contains("ENCRYPTED PRIVATE KEY"), "{file}: {text}");
+    }
+    for file in ["tls/ca.key", "node1/tls/node.key", "node2/tls/node.key"] {
+        let text = std::fs::read_to_string(net.root.join(file)).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN ENCRYPTED GOVCHAIN TLS KEY-----"),
+            "{file}"
+        );
+        assert!(
+            !text.contains("PRIVATE KEY"),
+            "{file}: the key in the clear"
+        );
+    }
+    // then with the passphrase they open their TLS keys, reach each other over mutual
+    // TLS, decide blocks, and generate the custody key with their sealed custody keys
+    let env = [("GOVCHAIN_KEY_PASSPHRASE", PASS)];
+    let _n1 = NodeProcess::start_with_env(&net, 1, &env).await.unwrap();
+    let _n2 = NodeProcess::start_with_env(&net, 2, &env).await.unwrap();
+    let s = govchain_integration_tests::wait_for_custody_key(
+        &net.endpoint(1),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.custody.unwrap().qualified, [1, 2]);
+}

@@ -1,4 +1,4 @@
-//! Secret files other than SM2 keys (a validator's custody key share): the secret
+//! Secret files other than SM2 keys (the node CA's and the nodes' TLS keys): the secret
 //! wrapped as a DER OCTET STRING, in PEM, optionally encrypted with the same PBES2
 //! scheme (scrypt + AES-256-CBC) as the encrypted PKCS#8 SM2 key files.
 

@@ -6,10 +6,14 @@
 //! <out>/keys/<department>.pem   department signing keys (hand each to its department)
 //! <out>/node<i>/config.toml     node configuration
 //! <out>/node<i>/validator.pem   the validator's block-signing key
-//! <out>/node<i>/custody.key     the validator's custody key share (validators only)
+//! <out>/node<i>/custody.key     the validator's SM2 custody key (validators only): key
+//!                               generation sends it its sub-shares; no file holds a share
 //! <out>/tls/ca.pem, ca.key      the chain's node CA (several nodes; keep ca.key offline)
 //! <out>/node<i>/tls/node.pem    the node's TLS certificate and key (several nodes)
 //! ```
+//!
+//! Every private key file (SM2 keys, the custody keys, the CA and TLS keys) is encrypted
+//! under the passphrase unless `--plain-keys`.
 //!
 //! One validator runs alone (`solo`); several decide every block together (`bft`:
 //! Tendermint with SM2 votes, `docs/design/bft.md`), and n validators tolerate
@@ -210,7 +214,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let ca_key = if several {
         let (cert, key) = tls::new_ca(&genesis.chain_id)?;
         write_file(&opts.out.join("tls/ca.pem"), cert.as_bytes())?;
-        write_secret(&opts.out.join("tls/ca.key"), &key)?;
+        keyfile::save_tls_key(&opts.out.join("tls/ca.key"), &key, passphrase.as_deref())?;
         Some(key)
     } else {
         None
@@ -227,7 +231,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         if let Some(ca_key) = &ca_key {
             let (cert, key) = tls::issue(ca_key, &genesis.chain_id, &id)?;
             write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
-            write_secret(&dir.join("tls/node.key"), &key)?;
+            keyfile::save_tls_key(&dir.join("tls/node.key"), &key, passphrase.as_deref())?;
         }
         let mode = if several {
             ConsensusMode::Bft
@@ -342,9 +346,9 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
         &std::fs::read_to_string(o.network.join("genesis.json"))
             .with_context(|| format!("reading {}/genesis.json", o.network.display()))?,
     )?;
-    let ca_key = std::fs::read_to_string(o.network.join("tls/ca.key")).with_context(|| {
+    let ca_key = keyfile::load_tls_key(&o.network.join("tls/ca.key")).with_context(|| {
         format!(
-            "reading the network CA key {}/tls/ca.key (kept by whoever ran `govchain init`)",
+            "the network CA key {}/tls/ca.key (kept by whoever ran `govchain init`)",
             o.network.display()
         )
     })?;
@@ -364,7 +368,7 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     keyfile::save(&dir.join("validator.pem"), &key, passphrase.as_deref())?;
     let (cert, tls_key) = tls::issue(&ca_key, &genesis.chain_id, &o.id)?;
     write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
-    write_secret(&dir.join("tls/node.key"), &tls_key)?;
+    keyfile::save_tls_key(&dir.join("tls/node.key"), &tls_key, passphrase.as_deref())?;
     let mut cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, ConsensusMode::Bft)?;
     cfg.console = console_credential(&dir, &genesis)?;
     let config = dir.join("config.toml");
@@ -402,11 +406,6 @@ fn console_credential(dir: &Path, genesis: &Genesis) -> anyhow::Result<Option<Co
         credential_sm3: hex::encode(govchain_crypto::sm3(credential.as_bytes())),
         department: auditor.id.clone(),
     }))
-}
-
-fn write_secret(path: &Path, pem: &str) -> anyhow::Result<()> {
-    keyfile::write_secret(path, pem.as_bytes())
-        .with_context(|| format!("creating {}", path.display()))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

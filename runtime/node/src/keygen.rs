@@ -21,8 +21,9 @@ use crate::follower::{TICK, node_error, transact};
 use pb::KeygenPhase as Phase;
 use pb::custody_keygen::Step;
 
-/// A holder closes an expired phase only this long after its end by its own clock, so
-/// that a proposer whose clock is a little behind does not refuse the close.
+/// Holder `n` closes an expired phase `n` times this long after its end by its own
+/// clock: a proposer whose clock is a little behind does not refuse the close, and
+/// normally the lowest-numbered live holder alone sends it.
 const CLOSE_MARGIN_MS: u64 = 1_000;
 
 /// A custody holder taking part in key generation.
@@ -146,7 +147,8 @@ impl Participant {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            (st.phase_time_ms != 0 && now >= st.phase_time_ms + st.phase_ms + CLOSE_MARGIN_MS)
+            let margin = CLOSE_MARGIN_MS * u64::from(self.number);
+            (st.phase_time_ms != 0 && now >= st.phase_time_ms + st.phase_ms + margin)
                 .then_some(Step::Close(pb::KeygenClose {}))
         });
         Ok(Some(step.map(|s| pb::CustodyKeygen {

@@ -185,7 +185,7 @@ async fn start_engine(
                 tls: TlsFiles {
                     ca: read(&b.tls_ca)?,
                     cert: read(&b.tls_cert)?,
-                    key: read(&b.tls_key)?,
+                    key: keyfile::load_tls_key(&b.tls_key)?.as_bytes().to_vec(),
                 },
                 interval,
                 max_txs,
