@@ -197,6 +197,16 @@ impl Network {
 
     /// `govchain init`, with key files encrypted under `passphrase` when given.
     pub fn init_with(validators: usize, passphrase: Option<&str>) -> anyhow::Result<Self> {
+        Self::init_with_env(validators, passphrase, &[])
+    }
+
+    /// [`Network::init_with`] with more environment for `init` (owners' own
+    /// passphrases, `GOVCHAIN_KEY_PASSPHRASE_<OWNER>`).
+    pub fn init_with_env(
+        validators: usize,
+        passphrase: Option<&str>,
+        more: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("net");
         let base_port = free_base_port(validators);
@@ -214,13 +224,14 @@ impl Network {
             "--block-interval-ms",
             "20",
         ];
-        let env = match passphrase {
+        let mut env = match passphrase {
             Some(p) => vec![("GOVCHAIN_KEY_PASSPHRASE", p)],
             None => {
                 args.push("--plain-keys");
                 vec![]
             }
         };
+        env.extend_from_slice(more);
         govchain_env(&args, &env)?;
         Ok(Network {
             dir,

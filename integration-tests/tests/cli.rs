@@ -179,9 +179,21 @@ async fn keys_rotate_and_the_committee_replaces_a_lost_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn validators_run_with_every_key_file_sealed_under_the_passphrase() {
-    // given two validators whose key files, custody keys, CA and TLS keys are sealed
-    let net = Network::init_with(2, Some(PASS)).unwrap();
+async fn validators_run_with_every_key_file_sealed_under_its_owners_passphrase() {
+    // given two validators whose key files, custody keys, CA and TLS keys are sealed,
+    // node2's and the tax bureau's under passphrases of their own
+    let own = [
+        ("GOVCHAIN_KEY_PASSPHRASE_NODE2", "node2's own"),
+        ("GOVCHAIN_KEY_PASSPHRASE_TAX", "the tax bureau's own"),
+    ];
+    let net = Network::init_with_env(2, Some(PASS), &own).unwrap();
+    let open = |file: &str, pass: &str| {
+        let pem = std::fs::read_to_string(net.root.join(file)).unwrap();
+        govchain_crypto::PrivateKey::from_pem_any(&pem, Some(pass.as_bytes())).is_ok()
+    };
+    assert!(open("node1/custody.key", PASS) && open("keys/bank.pem", PASS));
+    assert!(open("node2/custody.key", "node2's own") && !open("node2/custody.key", PASS));
+    assert!(open("keys/tax.pem", "the tax bureau's own") && !open("keys/tax.pem", PASS));
     for file in ["node1/validator.pem", "node1/custody.key"] {
         let text = std::fs::read_to_string(net.root.join(file)).unwrap();
         assert!(text.contains("ENCRYPTED PRIVATE KEY"), "{file}: {text}");
@@ -201,7 +213,9 @@ async fn validators_run_with_every_key_file_sealed_under_the_passphrase() {
     // TLS, decide blocks, and generate the custody key with their sealed custody keys
     let env = [("GOVCHAIN_KEY_PASSPHRASE", PASS)];
     let _n1 = NodeProcess::start_with_env(&net, 1, &env).await.unwrap();
-    let _n2 = NodeProcess::start_with_env(&net, 2, &env).await.unwrap();
+    assert!(NodeProcess::start_with_env(&net, 2, &env).await.is_err());
+    let env2 = [("GOVCHAIN_KEY_PASSPHRASE", "node2's own")];
+    let _n2 = NodeProcess::start_with_env(&net, 2, &env2).await.unwrap();
     let s = govchain_integration_tests::wait_for_custody_key(
         &net.endpoint(1),
         std::time::Duration::from_secs(60),

@@ -56,7 +56,10 @@ pub struct InitOptions {
     /// Chain id.
     #[arg(long, default_value = "govchain-nanjing")]
     pub chain_id: String,
-    /// Write unencrypted key files (development only).
+    /// Write unencrypted key files (development only). Otherwise each key file is
+    /// sealed under the passphrase (`GOVCHAIN_KEY_PASSPHRASE` or a prompt), or under its
+    /// owner's own: `GOVCHAIN_KEY_PASSPHRASE_<OWNER>` for a department's key
+    /// (`_REAL_ESTATE` for `real-estate`) or a node's folder (`_NODE2`).
     #[arg(long)]
     pub plain_keys: bool,
     /// gRPC port of node1; node i listens on base + 10*(i-1), node-to-node traffic on
@@ -209,7 +212,8 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     write_file(&opts.out.join("genesis.json"), genesis.to_json().as_bytes())?;
     let key_dir = opts.out.join("keys");
     for (id, k) in &dept_keys {
-        keyfile::save(&key_dir.join(format!("{id}.pem")), k, passphrase.as_deref())?;
+        let own = keyfile::owner_passphrase(id, passphrase.as_deref());
+        keyfile::save(&key_dir.join(format!("{id}.pem")), k, own.as_deref())?;
     }
     let ca_key = if several {
         let (cert, key) = tls::new_ca(&genesis.chain_id)?;
@@ -224,14 +228,16 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         let id = format!("node{}", i + 1);
         let dir = opts.out.join(&id);
         let grpc_port = port(i);
-        keyfile::save(&dir.join("validator.pem"), k, passphrase.as_deref())?;
+        // The node's operator may have a passphrase of its own for its folder.
+        let own = keyfile::owner_passphrase(&id, passphrase.as_deref());
+        keyfile::save(&dir.join("validator.pem"), k, own.as_deref())?;
         if let Some(k) = custody_keys.get(i) {
-            keyfile::save(&dir.join("custody.key"), k, passphrase.as_deref())?;
+            keyfile::save(&dir.join("custody.key"), k, own.as_deref())?;
         }
         if let Some(ca_key) = &ca_key {
             let (cert, key) = tls::issue(ca_key, &genesis.chain_id, &id)?;
             write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
-            keyfile::save_tls_key(&dir.join("tls/node.key"), &key, passphrase.as_deref())?;
+            keyfile::save_tls_key(&dir.join("tls/node.key"), &key, own.as_deref())?;
         }
         let mode = if several {
             ConsensusMode::Bft

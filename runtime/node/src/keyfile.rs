@@ -63,6 +63,22 @@ fn open_tls_key(text: &str, pass: &[u8]) -> anyhow::Result<zeroize::Zeroizing<St
     ))
 }
 
+/// The passphrase for the key files of `owner` (a department or node id) when `init`
+/// writes them: `GOVCHAIN_KEY_PASSPHRASE_<OWNER>` (upper case, `-` as `_`) if set, else
+/// `common`; none with `--plain-keys` (`common` is `None`). The owner then opens its files
+/// with its own passphrase in `GOVCHAIN_KEY_PASSPHRASE` (or a prompt).
+pub fn owner_passphrase(owner: &str, common: Option<&str>) -> Option<String> {
+    let common = common?;
+    let var = format!(
+        "{PASSPHRASE_ENV}_{}",
+        owner.to_uppercase().replace('-', "_")
+    );
+    match std::env::var(var) {
+        Ok(own) if !own.is_empty() => Some(own),
+        _ => Some(common.to_string()),
+    }
+}
+
 /// The passphrase from the environment or a prompt (`confirm` asks twice).
 pub fn passphrase(prompt: &str, confirm: bool) -> anyhow::Result<String> {
     if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
