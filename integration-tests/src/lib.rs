@@ -521,34 +521,10 @@ pub async fn custody_share(
     id: &str,
     number: u32,
 ) -> anyhow::Result<govchain_custody::SecretShare> {
-    use govchain_custody::keygen;
     let pem = std::fs::read_to_string(net.root.join(format!("{id}/custody.key")))?;
     let key = govchain_crypto::PrivateKey::from_pem_any(&pem, None)?;
     let s = wait_for_custody_key(endpoint, Duration::from_secs(60)).await?;
     let custody = s.custody.context("no key")?;
-    let mut subs = vec![];
-    for dealer in &custody.qualified {
-        let d = s
-            .deals
-            .iter()
-            .find(|d| d.dealer == *dealer)
-            .context("a dealing")?;
-        let sub = match s
-            .answers
-            .iter()
-            .find(|a| a.dealer == *dealer && a.holder == number)
-        {
-            Some(a) => a.sub_share.clone(),
-            None => keygen::open_sub_share(
-                &key,
-                number,
-                &d.commitments,
-                &d.sub_shares[number as usize - 1],
-            )?
-            .to_vec(),
-        };
-        subs.push(sub);
-    }
-    let refs: Vec<&[u8]> = subs.iter().map(Vec::as_slice).collect();
-    Ok(keygen::share(number, &refs)?)
+    govchain_state::keygen::holder_share(&key, number, &custody, &s.deals, &s.answers)
+        .map_err(anyhow::Error::msg)
 }

@@ -184,7 +184,7 @@ impl Participant {
             .iter()
             .filter(|d| d.dealer != self.number)
             .filter(|d| {
-                let bad = sub_share_of(&self.custody_key, self.number, d).is_err();
+                let bad = govchain_state::keygen::sub_share_of(&self.custody_key, self.number, d).is_err();
                 if bad {
                     tracing::warn!(dealer = d.dealer, validator = %d.validator, "complaining: its sub-share to this holder fails its check");
                 }
@@ -219,20 +219,6 @@ fn holder_key(o: &Overlay, number: u32) -> Result<Vec<u8>, ExecError> {
     .ok_or_else(|| node_error(format!("no validator holds custody share {number}")))
 }
 
-fn sub_share_of(
-    key: &PrivateKey,
-    number: u32,
-    d: &pb::KeygenDealRecord,
-) -> govchain_custody::Result<zeroize::Zeroizing<[u8; govchain_custody::SECRET_LEN]>> {
-    // Sub-shares are in share-number order, and numbers run from 1 without gaps.
-    let Some(ciphertext) = d.sub_shares.get(number as usize - 1) else {
-        return Err(govchain_custody::CustodyError::BadDeal(format!(
-            "no sub-share for holder {number}"
-        )));
-    };
-    keygen::open_sub_share(key, number, &d.commitments, ciphertext)
-}
-
 /// This holder's custody share, once the key is generated: the sum of the sub-shares
 /// the qualified dealers sent it (or revealed, answering its complaint), checked
 /// against its public share in state. `None` before the key exists.
@@ -251,33 +237,8 @@ pub fn own_share(
     };
     let deals = govchain_state::keygen::deals(o, set.round)?;
     let answers = govchain_state::keygen::answers(o, set.round)?;
-    let mut subs = Vec::with_capacity(set.qualified.len());
-    for dealer in &set.qualified {
-        let revealed = answers
-            .iter()
-            .find(|a| a.dealer == *dealer && a.holder == number)
-            .and_then(|a| <[u8; 32]>::try_from(a.sub_share.as_slice()).ok());
-        let sub = match revealed {
-            Some(s) => zeroize::Zeroizing::new(s),
-            None => {
-                let d = deals.iter().find(|d| d.dealer == *dealer).ok_or_else(|| {
-                    anyhow::anyhow!("the dealing of qualified dealer {dealer} is not in state")
-                })?;
-                sub_share_of(custody_key, number, d).map_err(|e| {
-                    anyhow::anyhow!("dealer {dealer} ({}): {e}; this holder did not complain in time, so its share is unusable until the holders reshare", d.validator)
-                })?
-            }
-        };
-        subs.push(sub);
-    }
-    let refs: Vec<&[u8]> = subs.iter().map(|s| &s[..]).collect();
-    let share = keygen::share(number, &refs)?;
-    let public = set.public_shares.get(number as usize - 1);
-    if public.map(Vec::as_slice) != Some(&share.public_key_share()[..]) {
-        anyhow::bail!(
-            "the share summed from the key generation does not match public share {number} in state"
-        );
-    }
+    let share = govchain_state::keygen::holder_share(custody_key, number, &set, &deals, &answers)
+        .map_err(anyhow::Error::msg)?;
     Ok(Some(share))
 }
 

@@ -75,6 +75,75 @@ pub fn qualified(
         .collect()
 }
 
+/// Holder `number`'s sub-share in dealing `d`, decrypted with its custody key `key` and
+/// checked against the dealer's commitments: an error is its ground to complain.
+///
+/// # Errors
+/// If the dealing has no sub-share for it, or the sub-share fails its check.
+pub fn sub_share_of(
+    key: &govchain_crypto::PrivateKey,
+    number: u32,
+    d: &pb::KeygenDealRecord,
+) -> govchain_custody::Result<zeroize::Zeroizing<[u8; govchain_custody::SECRET_LEN]>> {
+    // Sub-shares are in share-number order, and numbers run from 1 without gaps.
+    let Some(ciphertext) = d.sub_shares.get(number as usize - 1) else {
+        return Err(govchain_custody::CustodyError::BadDeal(format!(
+            "no sub-share for holder {number}"
+        )));
+    };
+    keygen::open_sub_share(key, number, &d.commitments, ciphertext)
+}
+
+/// Holder `number`'s share of the key set `set` generated in `set.round`: the sum of the
+/// sub-shares its qualified dealers sent it (the revealed one where it complained),
+/// checked against its public share. What a holder's node computes at every start; no
+/// file keeps it.
+///
+/// # Errors
+/// If a qualified dealer's sub-share to this holder is bad and was not revealed (the
+/// holder did not complain in time): its share would not match its public share, and it
+/// must not release anything.
+pub fn holder_share(
+    key: &govchain_crypto::PrivateKey,
+    number: u32,
+    set: &pb::CustodyKeySet,
+    deals: &[pb::KeygenDealRecord],
+    answers: &[pb::KeygenAnswerRecord],
+) -> Result<govchain_custody::SecretShare, String> {
+    let mut subs = Vec::with_capacity(set.qualified.len());
+    for dealer in &set.qualified {
+        let revealed = answers
+            .iter()
+            .find(|a| a.dealer == *dealer && a.holder == number)
+            .and_then(|a| <[u8; 32]>::try_from(a.sub_share.as_slice()).ok());
+        let sub = match revealed {
+            Some(s) => zeroize::Zeroizing::new(s),
+            None => {
+                let d = deals.iter().find(|d| d.dealer == *dealer).ok_or_else(|| {
+                    format!("the dealing of qualified dealer {dealer} is missing")
+                })?;
+                sub_share_of(key, number, d).map_err(|e| {
+                    format!("dealer {dealer} ({}): {e}; this holder did not complain in time, so its share is unusable until the holders reshare", d.validator)
+                })?
+            }
+        };
+        subs.push(sub);
+    }
+    let refs: Vec<&[u8]> = subs.iter().map(|s| &s[..]).collect();
+    let share = keygen::share(number, &refs).map_err(|e| e.to_string())?;
+    if set
+        .public_shares
+        .get(number as usize - 1)
+        .map(Vec::as_slice)
+        != Some(&share.public_key_share()[..])
+    {
+        return Err(format!(
+            "the share summed from the key generation does not match public share {number}"
+        ));
+    }
+    Ok(share)
+}
+
 fn refused(round: u64, reason: impl Into<String>) -> ExecError {
     TxError::KeygenRefused {
         round,

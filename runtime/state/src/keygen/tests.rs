@@ -99,31 +99,7 @@ fn share(chain: &LocalChain, keys: &[PrivateKey], n: u32) -> SecretShare {
     let set = key_set(chain).unwrap();
     let deals = super::deals(&o, set.round).unwrap();
     let answers = super::answers(&o, set.round).unwrap();
-    let subs: Vec<Vec<u8>> = set
-        .qualified
-        .iter()
-        .map(|q| {
-            if let Some(a) = answers.iter().find(|a| a.dealer == *q && a.holder == n) {
-                return a.sub_share.clone();
-            }
-            let d = deals.iter().find(|d| d.dealer == *q).unwrap();
-            keygen::open_sub_share(
-                &keys[n as usize - 1],
-                n,
-                &d.commitments,
-                &d.sub_shares[n as usize - 1],
-            )
-            .unwrap()
-            .to_vec()
-        })
-        .collect();
-    let refs: Vec<&[u8]> = subs.iter().map(Vec::as_slice).collect();
-    let s = keygen::share(n, &refs).unwrap();
-    assert_eq!(
-        s.public_key_share().to_vec(),
-        set.public_shares[n as usize - 1]
-    );
-    s
+    super::holder_share(&keys[n as usize - 1], n, &set, &deals, &answers).unwrap()
 }
 
 /// Whether `shares` open an envelope to the chain's key (3 needed).
@@ -509,4 +485,30 @@ fn governance_cannot_remove_holders_below_the_threshold() {
     );
     let o = Overlay::new(chain.store.clone());
     assert!(crate::compute::validator(&o, "node3").unwrap().is_some());
+}
+
+#[test]
+fn a_holder_that_did_not_complain_about_a_bad_sub_share_has_no_usable_share() {
+    let (mut chain, keys) = chain4();
+    let mut deals: Vec<(u32, Step)> = (1..=3).map(|n| (n, deal_step(&deal(&keys, n)))).collect();
+    deals.push((4, deal_step(&bad_deal(&keys))));
+    ok(&run(&mut chain, 1, deals));
+    // holder 1 lets dealer 4's bad sub-share pass: dealer 4 is qualified
+    ok(&run(
+        &mut chain,
+        1,
+        (1..=4).map(|n| (n, complain(&[]))).collect(),
+    ));
+    let set = key_set(&chain).unwrap();
+    assert_eq!(set.qualified, [1, 2, 3, 4]);
+    let o = Overlay::new(chain.store.clone());
+    let (deals, answers) = (super::deals(&o, 1).unwrap(), super::answers(&o, 1).unwrap());
+    let e = super::holder_share(&keys[0], 1, &set, &deals, &answers).unwrap_err();
+    assert!(
+        e.contains("dealer 4") && e.contains("did not complain in time"),
+        "{e}"
+    );
+    // the others' shares are sound
+    let shares: Vec<SecretShare> = (2..=4).map(|n| share(&chain, &keys, n)).collect();
+    assert!(opens(&chain, &[&shares[0], &shares[1], &shares[2]]));
 }
