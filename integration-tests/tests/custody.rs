@@ -393,6 +393,39 @@ async fn deal_badly_as_node4(
     assert_eq!(r.status, pb::TxStatus::Ok as i32, "{r:?}");
 }
 
+/// A node cannot serve another key set than `generated`, nor the right one without its
+/// proof: the client's check refuses a forged key set, an uncertified header and another
+/// receipt.
+async fn forged_key_sets_are_refused(endpoint: &str, genesis: &Value, generated: &[u8]) {
+    let channel = tonic::transport::Channel::from_shared(endpoint.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let proof = govchain_client::CertificatesClient::new(channel)
+        .get_custody_key(govchain_client::rpc::GetCustodyKeyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let anchor = govchain_proof::TrustAnchor::from_genesis_json(&genesis.to_string()).unwrap();
+    let verify = |p: &pb::CustodyKeyProof| govchain_proof::custody::verify_key_set(&anchor, p);
+    assert_eq!(verify(&proof).unwrap().public_key_set, generated);
+    let mut forged = proof.clone();
+    forged.custody.as_mut().unwrap().public_key_set =
+        govchain_custody::deal(4, 3).unwrap().0.to_bytes();
+    assert!(verify(&forged).unwrap_err().contains("differs"));
+    let mut uncertified = proof.clone();
+    uncertified.header.as_mut().unwrap().commit = None;
+    assert!(
+        verify(&uncertified)
+            .unwrap_err()
+            .contains("no commit certificate")
+    );
+    let mut other_receipt = proof;
+    *other_receipt.receipt.last_mut().unwrap() ^= 1;
+    assert!(verify(&other_receipt).unwrap_err().contains("not in block"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_generation_completes_without_a_dealer_whose_sub_share_is_bad() {
     // given four validators, of which node4 (driven by this test) deals a sub-share to
@@ -432,37 +465,7 @@ async fn key_generation_completes_without_a_dealer_whose_sub_share_is_bad() {
     let complaint = s.complaints.iter().find(|c| c.holder == 1).unwrap();
     assert_eq!(complaint.against, [4]);
     assert!(s.answers.is_empty());
-    // a node cannot serve another key set, or the right one without its proof
-    let channel = tonic::transport::Channel::from_shared(endpoint.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let proof = govchain_client::CertificatesClient::new(channel)
-        .get_custody_key(govchain_client::rpc::GetCustodyKeyRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let anchor = govchain_proof::TrustAnchor::from_genesis_json(&genesis.to_string()).unwrap();
-    let verify = |p: &pb::CustodyKeyProof| govchain_proof::custody::verify_key_set(&anchor, p);
-    assert_eq!(
-        verify(&proof).unwrap().public_key_set,
-        custody.public_key_set
-    );
-    let mut forged = proof.clone();
-    forged.custody.as_mut().unwrap().public_key_set =
-        govchain_custody::deal(4, 3).unwrap().0.to_bytes();
-    assert!(verify(&forged).unwrap_err().contains("differs"));
-    let mut uncertified = proof.clone();
-    uncertified.header.as_mut().unwrap().commit = None;
-    assert!(
-        verify(&uncertified)
-            .unwrap_err()
-            .contains("no commit certificate")
-    );
-    let mut other_receipt = proof.clone();
-    *other_receipt.receipt.last_mut().unwrap() ^= 1;
-    assert!(verify(&other_receipt).unwrap_err().contains("not in block"));
+    forged_key_sets_are_refused(&endpoint, &genesis, &custody.public_key_set).await;
     let status = cli_json(&endpoint, &net.root, &["custody", "status"], &[]).unwrap();
     assert_eq!(status["phase"], "done", "{status}");
     assert_eq!(
