@@ -352,7 +352,7 @@ async fn deal_badly_as_node4(
     use pb::custody_keygen::Step;
     let pem = std::fs::read_to_string(net.root.join("node4/custody.key")).unwrap();
     let node4_key = PrivateKey::from_pem_any(&pem, None).unwrap();
-    let mut bad = keygen::deal(&node4_key, chain_id, 1, 3, holders).unwrap();
+    let mut bad = keygen::deal(&node4_key, chain_id, 1, 3, keygen::Dealt::Fresh, holders).unwrap();
     bad.sub_shares[0] = govchain_crypto::PublicKey::from_sec1(&holders[0].1)
         .unwrap()
         .encrypt(&[7; 32]);

@@ -50,11 +50,19 @@ fn generate(n: usize) -> anyhow::Result<(KeySet, Vec<SecretShare>, [Duration; 3]
         .collect();
     let deals: Vec<keygen::Deal> = keys
         .iter()
-        .map(|k| keygen::deal(k, "bench", 1, 3, &holders))
+        .map(|k| keygen::deal(k, "bench", 1, 3, keygen::Dealt::Fresh, &holders))
         .collect::<Result<_, _>>()?;
     let deal = per_op(n, |i| {
         std::hint::black_box(
-            keygen::deal(&keys[i % 4], "bench", 2 + i as u64, 3, &holders).is_ok(),
+            keygen::deal(
+                &keys[i % 4],
+                "bench",
+                2 + i as u64,
+                3,
+                keygen::Dealt::Fresh,
+                &holders,
+            )
+            .is_ok(),
         );
     });
     let check = per_op(n, |i| {
@@ -80,8 +88,8 @@ fn generate(n: usize) -> anyhow::Result<(KeySet, Vec<SecretShare>, [Duration; 3]
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let refs: Vec<&[u8]> = subs.iter().map(|s| &s[..]).collect();
-            keygen::share(number, &refs)
+            let refs: Vec<(u32, &[u8])> = (1..).zip(subs.iter().map(|s| &s[..])).collect();
+            keygen::share(number, &refs, false)
         })
         .collect::<Result<_, _>>()?;
     Ok((set, shares, [deal, check, open]))

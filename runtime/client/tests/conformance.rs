@@ -188,6 +188,7 @@ fn custody_share_open() {
         encrypted_share: unhex(r, "encrypted_share"),
         height: r["height"].as_u64().unwrap(),
         tx_hash: unhex(r, "tx_hash"),
+        key_round: 0,
     };
     let request = pb::AccessRequest {
         seq: release.request,

@@ -224,7 +224,15 @@ fn keygen_txs(g: &Genesis) -> Vec<pb::SignedTx> {
     };
     let mut steps = vec![];
     for n in 1..=3 {
-        let d = keygen::deal(&custody(n), &g.chain_id, 1, 2, &holders).unwrap();
+        let d = keygen::deal(
+            &custody(n),
+            &g.chain_id,
+            1,
+            2,
+            keygen::Dealt::Fresh,
+            &holders,
+        )
+        .unwrap();
         steps.push((
             n,
             0,

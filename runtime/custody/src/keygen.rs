@@ -39,22 +39,43 @@ fn derivation(what: &str, chain_id: &str, round: u64, holder: u32) -> Vec<u8> {
     out
 }
 
-fn dealing(key: &PrivateKey, chain_id: &str, round: u64, threshold: u32) -> Result<dkg::Dealing> {
+/// What a validator deals in a round: a fresh secret (key generation) or its current
+/// share (a resharing, which must leave the key unchanged).
+#[derive(Debug, Clone, Copy)]
+pub enum Dealt<'a> {
+    /// Key generation: a fresh polynomial.
+    Fresh,
+    /// Resharing: a polynomial whose constant is this share.
+    Share(&'a SecretShare),
+}
+
+fn dealing(
+    key: &PrivateKey,
+    chain_id: &str,
+    round: u64,
+    threshold: u32,
+    dealt: Dealt<'_>,
+) -> Result<dkg::Dealing> {
     let seed = key.derive_secret(&derivation("polynomial", chain_id, round, 0));
-    dkg::Dealing::seeded(threshold, &seed).map_err(|e| bad(e.to_string()))
+    match dealt {
+        Dealt::Fresh => dkg::Dealing::seeded(threshold, &seed),
+        Dealt::Share(share) => dkg::Dealing::reshare(&share.0, threshold, &seed),
+    }
+    .map_err(|e| bad(e.to_string()))
 }
 
 /// The dealing of the validator whose custody key is `key` in round `round`, for
-/// `holders` (share number and custody key, SEC1). The same key and round always deal
-/// the same polynomial.
+/// `holders` (share number and custody key, SEC1). The same key, round and share
+/// always deal the same polynomial.
 pub fn deal(
     key: &PrivateKey,
     chain_id: &str,
     round: u64,
     threshold: u32,
+    dealt: Dealt<'_>,
     holders: &[(u32, Vec<u8>)],
 ) -> Result<Deal> {
-    let d = dealing(key, chain_id, round, threshold)?;
+    let d = dealing(key, chain_id, round, threshold, dealt)?;
     let sub_shares = holders
         .iter()
         .map(|(number, holder_key)| {
@@ -77,9 +98,10 @@ pub fn answer(
     chain_id: &str,
     round: u64,
     threshold: u32,
+    dealt: Dealt<'_>,
     holder: u32,
 ) -> Result<Zeroizing<[u8; SECRET_LEN]>> {
-    dealing(key, chain_id, round, threshold)?
+    dealing(key, chain_id, round, threshold, dealt)?
         .sub_share(holder)
         .map_err(|e| bad(e.to_string()))
 }
@@ -163,9 +185,31 @@ pub fn key_set(qualified: &[&[Vec<u8>]]) -> Result<KeySet> {
         .map_err(|e| CustodyError::BadKeySet(e.to_string()))
 }
 
-/// Holder `holder`'s share: the sum of the sub-shares the qualified dealers sent it.
-pub fn share(holder: u32, sub_shares: &[&[u8]]) -> Result<SecretShare> {
-    dkg::share_from(holder, sub_shares)
-        .map(SecretShare)
-        .map_err(|e| CustodyError::BadSecret(e.to_string()))
+/// A resharing's key set: the Lagrange combination over the qualified old holders
+/// `(share number, commitments)` of their commitments. Its public key equals the old
+/// one when each dealer's first commitment is its old public share (execution checks
+/// both).
+pub fn reshared_key_set(qualified: &[(u32, &[Vec<u8>])]) -> Result<KeySet> {
+    let parsed = qualified
+        .iter()
+        .map(|(n, c)| dkg::Commitments::parse(c).map(|c| (*n, c)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    let refs: Vec<(u32, &dkg::Commitments)> = parsed.iter().map(|(n, c)| (*n, c)).collect();
+    dkg::reshared_commitments(&refs)
+        .map(KeySet::new)
+        .map_err(|e| CustodyError::BadKeySet(e.to_string()))
+}
+
+/// Holder `holder`'s share: the sum of the sub-shares the qualified dealers `(share
+/// number, sub-share)` sent it, weighted by their Lagrange coefficients in a resharing.
+pub fn share(holder: u32, sub_shares: &[(u32, &[u8])], reshared: bool) -> Result<SecretShare> {
+    if reshared {
+        dkg::reshared_share(holder, sub_shares)
+    } else {
+        let subs: Vec<&[u8]> = sub_shares.iter().map(|(_, s)| *s).collect();
+        dkg::share_from(holder, &subs)
+    }
+    .map(SecretShare)
+    .map_err(|e| CustodyError::BadSecret(e.to_string()))
 }

@@ -162,17 +162,20 @@ fn a_holder_deals_the_same_polynomial_for_a_round_after_a_restart_and_another_fo
     let holders: Vec<(u32, Vec<u8>)> = (1..)
         .zip(keys.iter().map(|k| k.public_key().to_sec1()))
         .collect();
-    let d = keygen::deal(&keys[0], "c", 1, 2, &holders).unwrap();
-    assert_eq!(d, keygen::deal(&keys[0], "c", 1, 2, &holders).unwrap());
+    let d = keygen::deal(&keys[0], "c", 1, 2, keygen::Dealt::Fresh, &holders).unwrap();
+    assert_eq!(
+        d,
+        keygen::deal(&keys[0], "c", 1, 2, keygen::Dealt::Fresh, &holders).unwrap()
+    );
     assert_ne!(
         d.commitments,
-        keygen::deal(&keys[0], "c", 2, 2, &holders)
+        keygen::deal(&keys[0], "c", 2, 2, keygen::Dealt::Fresh, &holders)
             .unwrap()
             .commitments
     );
     assert_ne!(
         d.commitments,
-        keygen::deal(&keys[0], "d", 1, 2, &holders)
+        keygen::deal(&keys[0], "d", 1, 2, keygen::Dealt::Fresh, &holders)
             .unwrap()
             .commitments
     );
@@ -182,7 +185,10 @@ fn a_holder_deals_the_same_polynomial_for_a_round_after_a_restart_and_another_fo
     for (i, k) in (1..).zip(&keys) {
         let sub =
             keygen::open_sub_share(k, i, &d.commitments, &d.sub_shares[i as usize - 1]).unwrap();
-        assert_eq!(*sub, *keygen::answer(&keys[0], "c", 1, 2, i).unwrap());
+        assert_eq!(
+            *sub,
+            *keygen::answer(&keys[0], "c", 1, 2, keygen::Dealt::Fresh, i).unwrap()
+        );
         keygen::check_answer(&d.commitments, i, &sub[..]).unwrap();
         let other = (i % 3) as usize;
         assert!(keygen::open_sub_share(k, i, &d.commitments, &d.sub_shares[other]).is_err());

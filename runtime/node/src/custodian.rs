@@ -44,6 +44,8 @@ pub struct Custodian {
     pub key: PrivateKey,
     /// The validator's custody share.
     pub share: SecretShare,
+    /// The round of the key set the share belongs to.
+    pub round: u64,
     /// File keeping the first request not yet settled (a restart resumes there).
     pub cursor_file: PathBuf,
     /// Randomness of the released shares' encryption and proofs (the operating system's
@@ -120,10 +122,15 @@ impl Follower for Custodian {
             tracing::debug!(error = %e, "not a custody share holder (any more)");
             return Ok(round);
         }
+        // A resharing ended: this share no longer verifies (the worker is stopping).
+        let Some(set) = custody::key_set(&o)?.filter(|s| s.round == self.round) else {
+            return Ok(round);
+        };
+        let window = release::window_ms(&set);
         let share = self.share.number();
         round.cursor = walk(&o, cursor, in_flight, |req| {
             let key = (req.seq, share);
-            let step = if o.contains(&tables::RELEASE, key).map_err(node_error)? {
+            let step = if custody::released(&o, req.seq, share, self.round)? {
                 Err(TxError::AlreadyExists {
                     what: format!("share {share} for request {}", req.seq),
                 }
@@ -132,7 +139,21 @@ impl Follower for Custodian {
                 .contains(&tables::RELEASE_APPROVAL, key)
                 .map_err(node_error)?
             {
-                self.release(&o, &req).map(Step::Deliver)
+                // Released under an earlier key set: again with this one while the
+                // request is in its window (its requester may not have read it).
+                if o.contains(&tables::RELEASE, key).map_err(node_error)?
+                    && ctx.time_ms > req.time_ms.saturating_add(window)
+                {
+                    Err(TxError::AlreadyExists {
+                        what: format!(
+                            "share {share} for request {} of an earlier key set",
+                            req.seq
+                        ),
+                    }
+                    .into())
+                } else {
+                    self.release(&o, &req).map(Step::Deliver)
+                }
             } else {
                 release::check_release(&o, &ctx, req.seq, share).map(|_| Step::Approve(req.seq))
             };
@@ -261,6 +282,7 @@ mod tests {
             validator_id: "node1".into(),
             key: PrivateKey::generate(),
             share: SecretShare::from_bytes(1, share.as_ref()).unwrap(),
+            round: 1,
             cursor_file: dir.join("cursor"),
             entropy: Entropy::Os,
         };

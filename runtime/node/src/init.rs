@@ -340,6 +340,9 @@ pub struct NewNode {
     pub public_key: String,
     /// Its node-to-node address.
     pub addr: String,
+    /// Its custody key, SEC1 hex (none for an observer): governance may add it as a
+    /// custody holder with it, and the holders then reshare the custody key to it.
+    pub custody_key: Option<String>,
 }
 
 /// Prepares a node folder inside an existing network folder: block-signing key, TLS
@@ -377,12 +380,21 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     keyfile::save_tls_key(&dir.join("tls/node.key"), &tls_key, passphrase.as_deref())?;
     let mut cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, ConsensusMode::Bft)?;
     cfg.console = console_credential(&dir, &genesis)?;
+    let custody_key = if o.observer || genesis.custody.is_none() {
+        None
+    } else {
+        let k = PrivateKey::generate();
+        keyfile::save(&dir.join("custody.key"), &k, passphrase.as_deref())?;
+        cfg.custody_key = Some(PathBuf::from("custody.key"));
+        Some(hex_pub(&k))
+    };
     let config = dir.join("config.toml");
     write_file(&config, cfg.to_toml().as_bytes())?;
     Ok(NewNode {
         config,
         public_key: hex_pub(&key),
         addr: format!("127.0.0.1:{}", o.grpc_port + 1),
+        custody_key,
     })
 }
 

@@ -1,11 +1,12 @@
-//! A custody holder's part in generating the custody key on chain
-//! (`docs/design/threshold-sm2.md`, `govchain_state::keygen`): after each commit, and on
-//! a tick, it reads the round and phase from committed state and sends what is its to
-//! send: its dealing, its complaints (the dealers whose sub-share to it fails its
-//! check), its answers to complaints against it, or, once a phase's time has run out
-//! with holders missing, the phase's close. When the key exists it stops; the holder's
-//! share is then [`own_share`], summed from chain data with its custody key, never
-//! written to a file.
+//! A custody holder's part in generating the custody key on chain, and in resharing it
+//! when governance changes the holders (`docs/design/threshold-sm2.md`,
+//! `govchain_state::keygen`): after each commit, and on a tick, it reads the round and
+//! phase from committed state and sends what is its to send: its dealing (of a fresh
+//! secret, or in a resharing of its current share), its complaints (the dealers whose
+//! sub-share to it fails its check), its answers to complaints against it, or, once a
+//! phase's time has run out with holders missing, the phase's close. The holder's share
+//! of the key set in force is [`own_share`], summed from chain data with its custody
+//! key, never written to a file.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,24 +39,15 @@ pub struct Participant {
     /// The validator's custody key: its sub-shares are encrypted to it, and its dealing
     /// is derived from it.
     pub custody_key: PrivateKey,
-    /// Its share number.
-    pub number: u32,
 }
 
 impl Participant {
-    /// Takes part until the key is generated (or `stop`).
+    /// Takes part in every round it deals or receives in, until `stop`.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut commits = self.chain.subscribe();
         loop {
             match self.next_step() {
-                Ok(None) => {
-                    tracing::info!(
-                        share = self.number,
-                        "custody key generated: key generation is over for this holder"
-                    );
-                    return;
-                }
-                Ok(Some(Some(step))) => {
+                Ok(Some(step)) => {
                     let what = step_name(&step.step);
                     let round = step.round;
                     let done = transact(
@@ -67,16 +59,10 @@ impl Participant {
                     )
                     .await;
                     if let Some(height) = done.first() {
-                        tracing::info!(
-                            round,
-                            share = self.number,
-                            step = what,
-                            height,
-                            "key generation step committed"
-                        );
+                        tracing::info!(round, step = what, height, "key generation step committed");
                     }
                 }
-                Ok(Some(None)) => {}
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "key generation: reading state"),
             }
             tokio::select! {
@@ -91,44 +77,62 @@ impl Participant {
         }
     }
 
-    /// What this holder should send now: `None` once the key exists, `Some(None)` when
-    /// it waits for others.
-    fn next_step(&self) -> Result<Option<Option<pb::CustodyKeygen>>, ExecError> {
+    /// What this holder should send now, if anything.
+    fn next_step(&self) -> Result<Option<pb::CustodyKeygen>, ExecError> {
         let o = Overlay::new(self.chain.store().clone());
         let Some(st) = govchain_state::keygen::state(&o)? else {
             return Ok(None);
         };
-        if st.phase() == Phase::KeygenDone {
+        let number = own_number(&o, &self.validator_id)?;
+        if number != 0 && holder_key(&o, number)? != self.custody_key.public_key().to_sec1() {
+            // Complaining with the wrong key would have every dealer reveal this
+            // holder's sub-shares.
+            tracing::warn!(
+                share = number,
+                "the custody key file is not the key state registers for this holder: it takes no part"
+            );
+            return Ok(None);
+        }
+        let dealer = govchain_state::keygen::dealers(&st).contains(&number);
+        if st.phase() == Phase::KeygenDone || !(dealer || st.holders.contains(&number)) {
             return Ok(None);
         }
         let round = st.round;
         let deals = govchain_state::keygen::deals(&o, round)?;
         let complaints = govchain_state::keygen::complaints(&o, round)?;
         let step = match st.phase() {
-            Phase::KeygenDeal if !deals.iter().any(|d| d.dealer == self.number) => {
-                Some(Step::Deal(self.deal(&o, &st)?))
+            Phase::KeygenDeal if dealer && !deals.iter().any(|d| d.dealer == number) => {
+                Some(Step::Deal(self.deal(&o, &st, number)?))
             }
-            Phase::KeygenComplain if !complaints.iter().any(|c| c.holder == self.number) => {
+            Phase::KeygenComplain
+                if st.holders.contains(&number)
+                    && !complaints.iter().any(|c| c.holder == number) =>
+            {
                 Some(Step::Complaints(pb::KeygenComplaints {
-                    against: self.bad_dealers(&deals),
+                    against: self.bad_dealers(&st, number, &deals),
                 }))
             }
             Phase::KeygenAnswer => {
                 let answers = govchain_state::keygen::answers(&o, round)?;
                 complaints
                     .iter()
-                    .filter(|c| c.against.contains(&self.number))
+                    .filter(|c| c.against.contains(&number))
                     .find(|c| {
                         !answers
                             .iter()
-                            .any(|a| a.dealer == self.number && a.holder == c.holder)
+                            .any(|a| a.dealer == number && a.holder == c.holder)
                     })
                     .map(|c| {
+                        let share = self.dealt_share(&o, &st, number)?;
+                        let dealt = share
+                            .as_ref()
+                            .map_or(keygen::Dealt::Fresh, keygen::Dealt::Share);
                         keygen::answer(
                             &self.custody_key,
                             self.chain.chain_id(),
                             round,
                             st.threshold,
+                            dealt,
                             c.holder,
                         )
                         .map(|s| {
@@ -147,27 +151,52 @@ impl Participant {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let margin = CLOSE_MARGIN_MS * u64::from(self.number);
+            let margin = CLOSE_MARGIN_MS * u64::from(number);
             (st.phase_time_ms != 0 && now >= st.phase_time_ms + st.phase_ms + margin)
                 .then_some(Step::Close(pb::KeygenClose {}))
         });
-        Ok(Some(step.map(|s| pb::CustodyKeygen {
+        Ok(step.map(|s| pb::CustodyKeygen {
             round,
             step: Some(s),
-        })))
+        }))
     }
 
-    fn deal(&self, o: &Overlay, st: &pb::KeygenState) -> Result<pb::KeygenDeal, ExecError> {
+    /// In a resharing, the share this dealer deals: its share of the key set in force.
+    fn dealt_share(
+        &self,
+        o: &Overlay,
+        st: &pb::KeygenState,
+        number: u32,
+    ) -> Result<Option<SecretShare>, ExecError> {
+        if st.dealers.is_empty() {
+            return Ok(None);
+        }
+        own_share(o, &self.custody_key, number)
+            .map_err(|e| node_error(format!("this holder's share to reshare: {e:#}")))?
+            .map(Some)
+            .ok_or_else(|| node_error("a resharing without a key set in force"))
+    }
+
+    fn deal(
+        &self,
+        o: &Overlay,
+        st: &pb::KeygenState,
+        number: u32,
+    ) -> Result<pb::KeygenDeal, ExecError> {
         let holders = st
             .holders
             .iter()
             .map(|&n| Ok((n, holder_key(o, n)?)))
             .collect::<Result<Vec<_>, ExecError>>()?;
+        let share = self.dealt_share(o, st, number)?;
         let d = keygen::deal(
             &self.custody_key,
             self.chain.chain_id(),
             st.round,
             st.threshold,
+            share
+                .as_ref()
+                .map_or(keygen::Dealt::Fresh, keygen::Dealt::Share),
             &holders,
         )
         .map_err(node_error)?;
@@ -179,12 +208,17 @@ impl Participant {
 
     /// The dealers whose sub-share to this holder does not decrypt or does not match
     /// their commitments.
-    fn bad_dealers(&self, deals: &[pb::KeygenDealRecord]) -> Vec<u32> {
+    fn bad_dealers(
+        &self,
+        st: &pb::KeygenState,
+        number: u32,
+        deals: &[pb::KeygenDealRecord],
+    ) -> Vec<u32> {
         deals
             .iter()
-            .filter(|d| d.dealer != self.number)
+            .filter(|d| d.dealer != number)
             .filter(|d| {
-                let bad = govchain_state::keygen::sub_share_of(&self.custody_key, self.number, d).is_err();
+                let bad = govchain_state::keygen::sub_share_of(&self.custody_key, number, &st.holders, d).is_err();
                 if bad {
                     tracing::warn!(dealer = d.dealer, validator = %d.validator, "complaining: its sub-share to this holder fails its check");
                 }
@@ -193,6 +227,13 @@ impl Participant {
             .map(|d| d.dealer)
             .collect()
     }
+}
+
+/// The custody share number state registers for validator `id` (0 for none).
+pub fn own_number(o: &Overlay, id: &str) -> Result<u32, ExecError> {
+    Ok(govchain_state::compute::validator(o, id)?
+        .filter(|v| !v.observer)
+        .map_or(0, |v| v.custody_share))
 }
 
 fn step_name(step: &Option<Step>) -> &'static str {
@@ -242,21 +283,32 @@ pub fn own_share(
     Ok(Some(share))
 }
 
-/// Waits (bounded by `stop`) until [`own_share`] has a share.
-pub async fn share_when_generated(
+/// Waits (bounded by `stop`) until this validator holds a share of the key set in
+/// force: its record has a share number, the set a public share for it, and
+/// [`own_share`] sums a share that matches. Returns the share and the set's round.
+pub async fn share_in_force(
     chain: &Arc<Chain>,
     custody_key: &PrivateKey,
-    number: u32,
+    validator_id: &str,
     stop: &mut watch::Receiver<bool>,
-) -> Option<SecretShare> {
+) -> Option<(SecretShare, u64)> {
     let mut commits = chain.subscribe();
+    let mut failed_round = None;
     loop {
-        match own_share(&Overlay::new(chain.store().clone()), custody_key, number) {
-            Ok(Some(s)) => return Some(s),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "this validator's custody share");
-                return None;
+        let o = Overlay::new(chain.store().clone());
+        let set = govchain_state::custody::key_set(&o).ok().flatten();
+        let number = own_number(&o, validator_id).unwrap_or(0);
+        if let Some(set) = set.filter(|s| {
+            Some(s.round) != failed_round
+                && govchain_state::keygen::public_share(s, number).is_some()
+        }) {
+            match own_share(&o, custody_key, number) {
+                Ok(Some(share)) => return Some((share, set.round)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, round = set.round, "this validator's custody share: it releases nothing until the holders reshare");
+                    failed_round = Some(set.round);
+                }
             }
         }
         tokio::select! {
@@ -265,4 +317,47 @@ pub async fn share_when_generated(
             _ = stop.changed() => return None,
         }
     }
+}
+
+/// A stop signal for work done with the share of key set round `round` as holder
+/// `number`: set when `stop` is, when the key set in force changes (a resharing ended),
+/// or when this validator no longer holds that number.
+pub fn until_reshared(
+    chain: &Arc<Chain>,
+    validator_id: &str,
+    round: u64,
+    number: u32,
+    mut stop: watch::Receiver<bool>,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    let (chain, id) = (chain.clone(), validator_id.to_string());
+    tokio::spawn(async move {
+        let mut commits = chain.subscribe();
+        loop {
+            let o = Overlay::new(chain.store().clone());
+            let set_round = govchain_state::custody::key_set(&o)
+                .ok()
+                .flatten()
+                .map(|s| s.round);
+            if set_round != Some(round) || own_number(&o, &id).ok() != Some(number) {
+                tracing::info!(
+                    round,
+                    share = number,
+                    "the custody key set changed: this share stops"
+                );
+                let _ = tx.send(true);
+                return;
+            }
+            tokio::select! {
+                _ = commits.recv() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = tx.closed() => return,
+                _ = stop.changed() => {
+                    let _ = tx.send(true);
+                    return;
+                }
+            }
+        }
+    });
+    rx
 }

@@ -295,60 +295,82 @@ async fn job_runner_once_added(
     }
 }
 
-/// A custody holder's work: its part in key generation, then, with the share it
-/// sums from the generation, its custodian.
+/// A custody holder's work: its part in key generation and resharing, and, with its
+/// share of the key set in force (summed from the chain's dealings), its custodian,
+/// restarted with the new share whenever a resharing ends.
 struct Custody {
     participant: crate::keygen::Participant,
-    cursor_file: std::path::PathBuf,
+    data_dir: std::path::PathBuf,
 }
 
 impl Custody {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let p = self.participant;
         let chain = p.chain.clone();
-        let (custody_key, number) = (p.custody_key.clone(), p.number);
-        let (validator_id, key) = (p.validator_id.clone(), p.key.clone());
-        p.run(stop.clone()).await;
-        let Some(share) =
-            crate::keygen::share_when_generated(&chain, &custody_key, number, &mut stop).await
-        else {
-            return;
-        };
-        tracing::info!(
-            share = number,
-            "holding custody share {number}: releasing key shares"
-        );
-        let custodian = Custodian {
-            chain,
-            validator_id,
-            key,
-            share,
-            cursor_file: self.cursor_file,
-            entropy: Entropy::Os,
-        };
-        crate::follower::follow(custodian, stop).await;
+        let (custody_key, validator_id, key) =
+            (p.custody_key.clone(), p.validator_id.clone(), p.key.clone());
+        tokio::spawn(p.run(stop.clone()));
+        while let Some((share, round)) =
+            crate::keygen::share_in_force(&chain, &custody_key, &validator_id, &mut stop).await
+        {
+            let number = share.number();
+            tracing::info!(
+                share = number,
+                round,
+                "holding custody share {number} of key set round {round}: releasing key shares"
+            );
+            let custodian = Custodian {
+                chain: chain.clone(),
+                validator_id: validator_id.clone(),
+                key: key.clone(),
+                share,
+                round,
+                cursor_file: cursor_file(&self.data_dir, round),
+                entropy: Entropy::Os,
+            };
+            let until =
+                crate::keygen::until_reshared(&chain, &validator_id, round, number, stop.clone());
+            crate::follower::follow(custodian, until).await;
+        }
     }
 }
 
-/// The custody work of a validator holding a custody share, if its custody key file is
-/// there (and is the key state registers for it).
+/// The custodian's cursor for key set round `round`: a new key set walks the requests
+/// from the start again (each still in its window gets a share of the new set); earlier
+/// rounds' cursors are removed.
+fn cursor_file(data_dir: &std::path::Path, round: u64) -> std::path::PathBuf {
+    let name = format!("custody-{round}.cursor");
+    if let Ok(entries) = std::fs::read_dir(data_dir) {
+        for e in entries.flatten() {
+            let old = e.file_name().to_string_lossy().into_owned();
+            if old != name && old.starts_with("custody") && old.ends_with(".cursor") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    data_dir.join(name)
+}
+
+/// The custody work of a validator with a custody key file (and, if state registers
+/// it as a holder already, the key state registers for it). A validator added as a
+/// holder later takes part once governance has added it.
 fn custodian(
     cfg: &NodeConfig,
     chain: &Arc<Chain>,
     key: &govchain_crypto::PrivateKey,
 ) -> anyhow::Result<Option<Custody>> {
-    let Some(v) = own_record(cfg, chain)? else {
-        return Ok(None);
-    };
-    if v.custody_share == 0 {
-        return Ok(None);
-    }
+    let v = own_record(cfg, chain)?;
+    let holder = v.as_ref().is_some_and(|v| v.custody_share != 0);
     let Some(path) = cfg.custody_key.as_ref().filter(|p| p.exists()) else {
-        tracing::warn!(node = %cfg.node_id, share = v.custody_share, file = ?cfg.custody_key, "this validator holds custody share {} but its custody key file is not configured or not there: it takes no part in key generation and releases no key shares until it is", v.custody_share);
+        if holder {
+            tracing::warn!(node = %cfg.node_id, file = ?cfg.custody_key, "this validator holds a custody share but its custody key file is not configured or not there: it takes no part in key generation and releases no key shares until it is");
+        }
         return Ok(None);
     };
     let custody_key = keyfile::load(path)?;
-    if custody_key.public_key().to_sec1() != v.custody_key {
+    if let Some(v) = v.filter(|_| holder)
+        && custody_key.public_key().to_sec1() != v.custody_key
+    {
         bail!(
             "{} is not the custody key this chain registers for validator {}",
             path.display(),
@@ -361,9 +383,8 @@ fn custodian(
             validator_id: cfg.node_id.clone(),
             key: key.clone(),
             custody_key,
-            number: v.custody_share,
         },
-        cursor_file: cfg.data_dir.join("custody.cursor"),
+        data_dir: cfg.data_dir.clone(),
     }))
 }
 

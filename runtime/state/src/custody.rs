@@ -48,9 +48,25 @@ pub fn request(o: &Overlay, seq: u64) -> Result<Option<pb::AccessRequest>, ExecE
     o.read(&tables::ACCESS_REQUEST, seq).map_err(internal)
 }
 
-/// The shares released for a request, by share number.
+/// The shares released for a request under the key set in force, by share number
+/// (shares released before a resharing no longer combine with the new ones; the
+/// custodians release again).
 pub fn releases(o: &Overlay, seq: u64) -> Result<Vec<pb::ReleasedShare>, ExecError> {
-    crate::values(o, &tables::RELEASE, tables::RELEASE.within(seq))
+    let round = key_set(o)?.map(|s| s.round);
+    let all: Vec<pb::ReleasedShare> =
+        crate::values(o, &tables::RELEASE, tables::RELEASE.within(seq))?;
+    Ok(all
+        .into_iter()
+        .filter(|r| Some(r.key_round) == round)
+        .collect())
+}
+
+/// Whether holder `share` has released its share for request `seq` under the key set
+/// in force (round `round`).
+pub fn released(o: &Overlay, seq: u64, share: u32, round: u64) -> Result<bool, ExecError> {
+    Ok(o.read(&tables::RELEASE, (seq, share))
+        .map_err(internal)?
+        .is_some_and(|r| r.key_round == round))
 }
 
 /// Keeps an allowed request so validators can release key shares for it, encrypted to
@@ -167,7 +183,9 @@ pub(crate) fn release(
             .to_pb(),
         );
     }
-    let threshold = key_set(o)?.unwrap_or_default().threshold;
+    let pb::CustodyKeySet {
+        threshold, round, ..
+    } = key_set(o)?.unwrap_or_default();
     for Delivery {
         release,
         request: req,
@@ -182,6 +200,7 @@ pub(crate) fn release(
             encrypted_share: release.encrypted_share.clone(),
             height: ctx.height,
             tx_hash: tx.hash.to_vec(),
+            key_round: round,
         };
         o.write(&tables::RELEASE, (req.seq, v.custody_share), &stored);
         let reason = format!(
@@ -241,13 +260,12 @@ fn check_deliveries<'a>(
         return Ok(vec![]);
     }
     let custody = key_set(o)?.unwrap_or_default();
-    let public_share = custody
-        .public_shares
-        .get(v.custody_share as usize - 1)
-        .ok_or_else(|| TxError::Unauthorized {
+    let public_share = crate::keygen::public_share(&custody, v.custody_share).ok_or_else(|| {
+        TxError::Unauthorized {
             who: tx.body.sender.clone(),
-            action: "release key shares (its share number is not in the custody key set)",
-        })?;
+            action: "release key shares (its share number is not in the custody key set in force: a resharing to it has not ended)",
+        }
+    })?;
     let share = v.custody_share;
     let mut checked = Vec::with_capacity(releases.len());
     let mut envelopes = Vec::with_capacity(releases.len());
@@ -265,9 +283,8 @@ fn check_deliveries<'a>(
                     ),
                 )
             })?;
-        if o.contains(&tables::RELEASE, (seq, share))
-            .map_err(internal)?
-        {
+        // A share released under an earlier key set is replaced.
+        if released(o, seq, share, custody.round)? {
             return Err(TxError::AlreadyExists {
                 what: format!("share {share} for request {seq}"),
             }

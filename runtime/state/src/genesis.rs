@@ -628,6 +628,7 @@ impl Genesis {
                 phase_ms: c.keygen_phase_ms,
                 release_window_ms: c.release_window_ms,
                 holders,
+                dealers: vec![],
             };
             o.write(&tables::KEYGEN, (), &rec);
         }

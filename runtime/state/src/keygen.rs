@@ -75,23 +75,58 @@ pub fn qualified(
         .collect()
 }
 
-/// Holder `number`'s sub-share in dealing `d`, decrypted with its custody key `key` and
-/// checked against the dealer's commitments: an error is its ground to complain.
+/// Holder `number`'s sub-share in dealing `d` of a round whose holders (ascending) are
+/// `holders`, decrypted with its custody key `key` and checked against the dealer's
+/// commitments: an error is its ground to complain.
 ///
 /// # Errors
 /// If the dealing has no sub-share for it, or the sub-share fails its check.
 pub fn sub_share_of(
     key: &govchain_crypto::PrivateKey,
     number: u32,
+    holders: &[u32],
     d: &pb::KeygenDealRecord,
 ) -> govchain_custody::Result<zeroize::Zeroizing<[u8; govchain_custody::SECRET_LEN]>> {
-    // Sub-shares are in share-number order, and numbers run from 1 without gaps.
-    let Some(ciphertext) = d.sub_shares.get(number as usize - 1) else {
+    // Sub-shares are in the order of the round's holders.
+    let Some(ciphertext) = holders
+        .iter()
+        .position(|&h| h == number)
+        .and_then(|i| d.sub_shares.get(i))
+    else {
         return Err(govchain_custody::CustodyError::BadDeal(format!(
             "no sub-share for holder {number}"
         )));
     };
     keygen::open_sub_share(key, number, &d.commitments, ciphertext)
+}
+
+/// The holders of key set `set` (ascending share numbers): the numbers with a public
+/// share.
+pub fn set_holders(set: &pb::CustodyKeySet) -> Vec<u32> {
+    (1..)
+        .zip(&set.public_shares)
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// Holder `number`'s public share in `set`, if it holds one.
+pub fn public_share(set: &pb::CustodyKeySet, number: u32) -> Option<&[u8]> {
+    let i = (number as usize).checked_sub(1)?;
+    set.public_shares
+        .get(i)
+        .map(Vec::as_slice)
+        .filter(|p| !p.is_empty())
+}
+
+/// The dealers of round `st`: the holders in key generation, the old holders in a
+/// resharing.
+pub fn dealers(st: &pb::KeygenState) -> &[u32] {
+    if st.dealers.is_empty() {
+        &st.holders
+    } else {
+        &st.dealers
+    }
 }
 
 /// Holder `number`'s share of the key set `set` generated in `set.round`: the sum of the
@@ -110,6 +145,7 @@ pub fn holder_share(
     deals: &[pb::KeygenDealRecord],
     answers: &[pb::KeygenAnswerRecord],
 ) -> Result<govchain_custody::SecretShare, String> {
+    let holders = set_holders(set);
     let mut subs = Vec::with_capacity(set.qualified.len());
     for dealer in &set.qualified {
         let revealed = answers
@@ -122,23 +158,19 @@ pub fn holder_share(
                 let d = deals.iter().find(|d| d.dealer == *dealer).ok_or_else(|| {
                     format!("the dealing of qualified dealer {dealer} is missing")
                 })?;
-                sub_share_of(key, number, d).map_err(|e| {
+                sub_share_of(key, number, &holders, d).map_err(|e| {
                     format!("dealer {dealer} ({}): {e}; this holder did not complain in time, so its share is unusable until the holders reshare", d.validator)
                 })?
             }
         };
-        subs.push(sub);
+        subs.push((*dealer, sub));
     }
-    let refs: Vec<&[u8]> = subs.iter().map(|s| &s[..]).collect();
-    let share = keygen::share(number, &refs).map_err(|e| e.to_string())?;
-    if set
-        .public_shares
-        .get(number as usize - 1)
-        .map(Vec::as_slice)
-        != Some(&share.public_key_share()[..])
-    {
+    let refs: Vec<(u32, &[u8])> = subs.iter().map(|(d, s)| (*d, &s[..])).collect();
+    let share = keygen::share(number, &refs, set.reshared).map_err(|e| e.to_string())?;
+    if public_share(set, number) != Some(&share.public_key_share()[..]) {
         return Err(format!(
-            "the share summed from the key generation does not match public share {number}"
+            "the share summed from round {} does not match public share {number}",
+            set.round
         ));
     }
     Ok(share)
@@ -266,6 +298,15 @@ fn deal(
 ) -> Result<(), ExecError> {
     let (me, round) = (v.custody_share, st.round);
     in_phase(st, Phase::KeygenDeal, "a dealing")?;
+    if !dealers(st).contains(&me) {
+        return Err(refused(
+            round,
+            format!(
+                "holder {me} is not a dealer of this resharing: it receives a share, the current holders {} deal theirs",
+                joined(&st.dealers)
+            ),
+        ));
+    }
     if o.contains(&tables::KEYGEN_DEAL, (round, me))
         .map_err(internal)?
     {
@@ -280,6 +321,21 @@ fn deal(
     };
     keygen::check_deal(st.threshold, st.holders.len(), &dealing)
         .map_err(|e| refused(round, e.to_string()))?;
+    if !st.dealers.is_empty() {
+        // A resharing dealer deals its own share: its polynomial's constant is its
+        // public share in the key set in force.
+        let set =
+            crate::custody::key_set(o)?.ok_or_else(|| internal("a resharing without a key set"))?;
+        if public_share(&set, me) != Some(dealing.commitments[0].as_slice()) {
+            return Err(refused(
+                round,
+                format!(
+                    "the dealing's first commitment is not holder {me}'s public share of key set round {}: a resharing dealer deals its own share",
+                    set.round
+                ),
+            ));
+        }
+    }
     let rec = pb::KeygenDealRecord {
         round,
         dealer: me,
@@ -313,6 +369,12 @@ fn complain(
 ) -> Result<(), ExecError> {
     let (me, round) = (v.custody_share, st.round);
     in_phase(st, Phase::KeygenComplain, "complaints")?;
+    if !st.holders.contains(&me) {
+        return Err(refused(
+            round,
+            format!("holder {me} receives no sub-share in this round"),
+        ));
+    }
     if o.contains(&tables::KEYGEN_COMPLAINT, (round, me))
         .map_err(internal)?
     {
@@ -431,7 +493,7 @@ fn advance(
         let next = match st.phase() {
             Phase::KeygenDone => None,
             Phase::KeygenDeal => {
-                (timed_out || deals.len() == st.holders.len()).then_some(Phase::KeygenComplain)
+                (timed_out || deals.len() == dealers(st).len()).then_some(Phase::KeygenComplain)
             }
             Phase::KeygenComplain => {
                 (timed_out || complaints.len() == st.holders.len()).then_some(Phase::KeygenAnswer)
@@ -464,7 +526,7 @@ fn advance(
 }
 
 /// Ends the round: the key set of the qualified dealers, or with too few of them, the
-/// next round.
+/// next round (a failed resharing leaves the key set in force as it is).
 fn finish(
     o: &mut Overlay,
     ctx: &BlockContext,
@@ -475,34 +537,54 @@ fn finish(
     events: &mut Vec<pb::Event>,
 ) -> Result<(), ExecError> {
     let qualified = qualified(deals, complaints, answers);
-    let set = if qualified.len() >= st.threshold as usize {
-        let commitments: Vec<&[Vec<u8>]> = deals
-            .iter()
-            .filter(|d| qualified.contains(&d.dealer))
-            .map(|d| d.commitments.as_slice())
-            .collect();
+    let commitments = deals
+        .iter()
+        .filter(|d| qualified.contains(&d.dealer))
+        .map(|d| (d.dealer, d.commitments.as_slice()));
+    let old = crate::custody::key_set(o)?;
+    let reshared = !st.dealers.is_empty();
+    let set = if qualified.len() < st.threshold as usize {
+        None
+    } else if reshared {
+        // Each dealing's constant was checked to be its dealer's public share, so the
+        // Lagrange combination's constant is the key in force; checked again here.
+        let old_key = old
+            .as_ref()
+            .map(|s| s.public_key_set.get(..govchain_custody::POINT_LEN));
+        keygen::reshared_key_set(&commitments.collect::<Vec<_>>())
+            .ok()
+            .filter(|s| old_key == Some(Some(&s.public_key()[..])))
+    } else {
         // Execution checked every dealing's points; their sum is the identity only if
         // the dealers' constants cancel, which honest dealers' random ones do not: that
         // round fails like one with too few dealers.
-        keygen::key_set(&commitments).ok()
-    } else {
-        None
+        keygen::key_set(&commitments.map(|(_, c)| c).collect::<Vec<_>>()).ok()
     };
     let round = st.round;
     match &set {
         Some(set) => {
-            let max = st.holders.iter().copied().max().unwrap_or(0);
+            // Numbers are never reused: a removed holder's stays an empty entry.
+            let before = old.map_or(0, |s| s.public_shares.len());
+            let max = st.holders.iter().copied().max().unwrap_or(0) as usize;
+            let public_shares = (1..=before.max(max) as u32)
+                .map(|n| {
+                    if st.holders.contains(&n) {
+                        set.public_key_share(n).map(|p| p.to_vec())
+                    } else {
+                        Ok(vec![])
+                    }
+                })
+                .collect::<Result<_, _>>()
+                .map_err(internal)?;
             let rec = pb::CustodyKeySet {
                 threshold: st.threshold,
                 public_key_set: set.to_bytes(),
                 release_window_ms: st.release_window_ms,
-                public_shares: (1..=max)
-                    .map(|n| set.public_key_share(n).map(|p| p.to_vec()))
-                    .collect::<Result<_, _>>()
-                    .map_err(internal)?,
+                public_shares,
                 round,
                 height: ctx.height,
                 qualified: qualified.clone(),
+                reshared,
             };
             o.write(&tables::CUSTODY, (), &rec);
             st.set_phase(Phase::KeygenDone);
@@ -521,6 +603,25 @@ fn finish(
         })
         .to_pb(),
     );
+    Ok(())
+}
+
+/// Opens a resharing of the key set in force from its holders `dealers` to `holders`
+/// (both ascending share numbers), after governance changed the custody holders. The
+/// caller checked that the key exists, no round runs, and at least the threshold of
+/// dealers and of holders take part.
+pub(crate) fn reshare(
+    o: &mut Overlay,
+    dealers: Vec<u32>,
+    holders: Vec<u32>,
+) -> Result<(), ExecError> {
+    let mut st = state(o)?.ok_or_else(|| internal("a resharing on a chain without custody"))?;
+    st.round += 1;
+    st.set_phase(Phase::KeygenDeal);
+    st.phase_time_ms = 0;
+    st.dealers = dealers;
+    st.holders = holders;
+    o.write(&tables::KEYGEN, (), &st);
     Ok(())
 }
 

@@ -177,7 +177,16 @@ impl LocalChain {
             .collect();
         let deals: Vec<keygen::Deal> = custody_keys
             .iter()
-            .map(|k| keygen::deal(k, &self.genesis.chain_id, 1, threshold, &holders))
+            .map(|k| {
+                keygen::deal(
+                    k,
+                    &self.genesis.chain_id,
+                    1,
+                    threshold,
+                    keygen::Dealt::Fresh,
+                    &holders,
+                )
+            })
             .collect::<std::result::Result<_, _>>()
             .expect("dealings to valid keys");
         let step = |step| {
@@ -218,8 +227,8 @@ impl LocalChain {
             .map(|d| keygen::open_sub_share(&custody_keys[0], 1, &d.commitments, &d.sub_shares[0]))
             .collect::<std::result::Result<_, _>>()
             .expect("holder 1's sub-shares");
-        let refs: Vec<&[u8]> = subs.iter().map(|s| &s[..]).collect();
-        let share = keygen::share(1, &refs).expect("holder 1's share");
+        let refs: Vec<(u32, &[u8])> = (1..).zip(subs.iter().map(|s| &s[..])).collect();
+        let share = keygen::share(1, &refs, false).expect("holder 1's share");
         self.custody = Some((set, share));
         Ok(())
     }

@@ -45,6 +45,12 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
         }
         if existing.custody_share != 0 {
             keeps_custody(o, &node.id)?;
+            return Ok(format!(
+                "remove {} '{}', custody holder {}: the other holders reshare the custody key among themselves",
+                kind(&existing),
+                node.id,
+                existing.custody_share
+            ));
         }
         return Ok(format!("remove {} '{}'", kind(&existing), node.id));
     }
@@ -75,41 +81,104 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
         )
         .into());
     }
-    if node.custody_share != 0 || !node.custody_key.is_empty() {
+    if node.custody_share != 0 {
         return Err(invalid(
             "node.custody_share",
-            "custody shares come from the key generation of the genesis holders; a node added later holds none (resharing to new holders is not built yet)",
+            "the chain numbers a new custody holder; leave it 0 and give its custody key",
         )
         .into());
     }
     if node.addr.parse::<std::net::SocketAddr>().is_err() {
         return Err(invalid("node.addr", format!("'{}' is not ip:port", node.addr)).into());
     }
-    Ok(format!(
+    let summary = format!(
         "add {} '{}' of '{}' ({})",
         kind(node),
         node.id,
         node.department,
         node.addr
+    );
+    if node.custody_key.is_empty() {
+        return Ok(summary);
+    }
+    let number = new_holder(o, node, &nodes)?;
+    Ok(format!(
+        "{summary} as custody holder {number}: the current holders reshare the custody key to it"
     ))
+}
+
+/// Checks node `node`'s custody key and returns the share number it would hold: the
+/// next never used.
+fn new_holder(
+    o: &Overlay,
+    node: &pb::Validator,
+    nodes: &[pb::Validator],
+) -> Result<u32, ExecError> {
+    let field = "node.custody_key";
+    if node.observer {
+        return Err(invalid(field, "an observer holds no custody share").into());
+    }
+    PublicKey::from_sec1(&node.custody_key)
+        .map_err(|e| invalid(field, format!("not an SM2 public key: {e}")))?;
+    if node.custody_key == node.public_key {
+        return Err(invalid(field, "it is the node's signing key: use a key of its own").into());
+    }
+    if let Some(v) = nodes.iter().find(|v| v.custody_key == node.custody_key) {
+        return Err(invalid(
+            field,
+            format!("it is the custody key of node '{}' already", v.id),
+        )
+        .into());
+    }
+    let set = settled_key_set(o)?;
+    let used = crate::keygen::set_holders(&set)
+        .into_iter()
+        .chain(nodes.iter().map(|v| v.custody_share))
+        .max()
+        .unwrap_or(0);
+    Ok((set.public_shares.len() as u32).max(used) + 1)
+}
+
+/// The key set in force when no key generation or resharing round runs: custody
+/// holders change only then.
+fn settled_key_set(o: &Overlay) -> Result<pb::CustodyKeySet, ExecError> {
+    let field = "node.custody_key";
+    let Some(st) = crate::keygen::state(o)? else {
+        return Err(invalid(field, "this chain has no custody (genesis `custody`)").into());
+    };
+    let set = crate::custody::key_set(o)?;
+    match set {
+        Some(set) if st.phase() == pb::KeygenPhase::KeygenDone => Ok(set),
+        _ => Err(invalid(
+            field,
+            format!(
+                "custody holders change only between rounds: round {} of {} is in its {} phase; propose again when `govchain custody status` shows it done",
+                st.round,
+                if st.dealers.is_empty() { "key generation" } else { "resharing" },
+                crate::keygen::phase_name(st.phase())
+            ),
+        )
+        .into()),
+    }
 }
 
 /// Refuses to remove custody holder `id` if fewer holders than the threshold would be
 /// left: no one could ever open a stored certificate again.
 fn keeps_custody(o: &Overlay, id: &str) -> Result<(), ExecError> {
-    let Some(keygen) = crate::keygen::state(o)? else {
-        return Ok(());
-    };
+    let set = settled_key_set(o).map_err(|e| match e {
+        ExecError::Tx(TxError::InvalidArgument { reason, .. }) => invalid("node.id", reason).into(),
+        e => e,
+    })?;
     let holders = crate::values(o, &tables::VALIDATOR, tables::VALIDATOR.all())?
         .into_iter()
         .filter(|v: &pb::Validator| v.custody_share != 0 && v.id != id)
         .count();
-    if holders < keygen.threshold as usize {
+    if holders < set.threshold as usize {
         return Err(invalid(
             "node.id",
             format!(
                 "'{id}' holds a custody share: without it {holders} holders would be left, fewer than the {} that open a data key, and no stored certificate could be read again",
-                keygen.threshold
+                set.threshold
             ),
         )
         .into());
@@ -131,6 +200,14 @@ pub(crate) fn apply(
     validate(o, change)?;
     let node = change.node.as_ref().expect("validated");
     if change.remove {
+        if let Some(leaver) = load(o, &node.id)?.filter(|v| v.custody_share != 0) {
+            let set = settled_key_set(o)?;
+            let holders: Vec<u32> = crate::keygen::set_holders(&set)
+                .into_iter()
+                .filter(|&n| n != leaver.custody_share)
+                .collect();
+            crate::keygen::reshare(o, holders.clone(), holders)?;
+        }
         o.remove(&tables::VALIDATOR, &node.id);
         events.push(
             Event::from(NodeRemoved {
@@ -140,12 +217,22 @@ pub(crate) fn apply(
             .to_pb(),
         );
     } else {
-        o.write(&tables::VALIDATOR, &node.id, node);
+        let mut node = node.clone();
+        if !node.custody_key.is_empty() {
+            let nodes: Vec<pb::Validator> =
+                crate::values(o, &tables::VALIDATOR, tables::VALIDATOR.all())?;
+            node.custody_share = new_holder(o, &node, &nodes)?;
+            let dealers = crate::keygen::set_holders(&settled_key_set(o)?);
+            let mut holders = dealers.clone();
+            holders.push(node.custody_share);
+            crate::keygen::reshare(o, dealers, holders)?;
+        }
+        o.write(&tables::VALIDATOR, &node.id, &node);
         events.push(
             Event::from(NodeAdded {
                 proposal,
                 node: node.id.clone(),
-                node_kind: kind(node).to_string(),
+                node_kind: kind(&node).to_string(),
                 addr: node.addr.clone(),
             })
             .to_pb(),

@@ -132,6 +132,10 @@ pub(crate) enum ProposeCmd {
         /// A non-voting observer instead of a validator.
         #[arg(long)]
         observer: bool,
+        /// Make it a custody holder with this SM2 custody key, hex (SEC1; `init-node`
+        /// prints it): the current holders reshare the custody key to it.
+        #[arg(long)]
+        custody_key: Option<String>,
         #[command(flatten)]
         common: ProposeArgs,
     },
@@ -272,6 +276,7 @@ impl ProposeCmd {
                 public_key,
                 addr,
                 observer,
+                custody_key,
                 common,
             } => (
                 Action::Node(pb::NodeChange {
@@ -281,6 +286,10 @@ impl ProposeCmd {
                         public_key: unhex(&public_key, "--public-key")?,
                         observer,
                         addr,
+                        custody_key: custody_key
+                            .map(|k| unhex(&k, "--custody-key"))
+                            .transpose()?
+                            .unwrap_or_default(),
                         ..Default::default()
                     }),
                     remove: false,

@@ -61,16 +61,19 @@ pub(crate) fn init_node(
 ) -> anyhow::Result<()> {
     let n = govchain_node::init::init_node(opts)?;
     let proposal = format!(
-        "govchain gov propose add-validator --id {} --department {} --public-key {} --addr {}{} --as <committee member>",
+        "govchain gov propose add-validator --id {} --department {} --public-key {} --addr {}{}{} --as <committee member>",
         opts.id,
         opts.department,
         n.public_key,
         n.addr,
-        if opts.observer { " --observer" } else { "" }
+        if opts.observer { " --observer" } else { "" },
+        n.custody_key
+            .as_ref()
+            .map_or_else(String::new, |k| format!(" [--custody-key {k}]"))
     );
     let value = json!({
         "config": n.config, "public_key": n.public_key, "addr": n.addr,
-        "observer": opts.observer, "proposal": proposal,
+        "observer": opts.observer, "custody_key": n.custody_key, "proposal": proposal,
     });
     emit(json, &value, || {
         println!(
@@ -79,6 +82,10 @@ pub(crate) fn init_node(
                 ("config", n.config.display().to_string()),
                 ("address", n.addr.clone()),
                 ("public key", n.public_key.clone()),
+                (
+                    "custody key",
+                    n.custody_key.clone().unwrap_or_else(|| "-".into()),
+                ),
             ])
         );
         println!(
@@ -154,7 +161,7 @@ pub(crate) fn init(opts: &InitOptions, json: bool) -> anyhow::Result<()> {
                     "key custody",
                     r.genesis.custody.as_ref().map_or_else(String::new, |c| {
                         format!(
-                            "{} of {} validator shares open a data key. This folder holds every share: give each node folder to its operator only, and delete the copies here (dealer trust: docs/design/custody.md)",
+                            "{} of {} validator shares open a data key; the validators generate the custody key on chain when they start (no file holds a share). Give each node folder to its operator only",
                             c.threshold,
                             r.genesis.validators.iter().filter(|v| v.custody_share != 0).count()
                         )

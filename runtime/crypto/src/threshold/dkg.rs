@@ -50,8 +50,8 @@ impl Dealing {
     }
 
     /// [`Dealing::random`] with its coefficients drawn from `seed` (ChaCha20): the same
-    /// seed deals the same key. For tests that pin bytes; a seeded key is as secret as
-    /// its seed.
+    /// seed deals the same polynomial (a validator derives it from its custody key, so
+    /// a restart deals the same). A seeded polynomial is as secret as its seed.
     ///
     /// # Errors
     /// As [`Dealing::random`].
@@ -65,16 +65,17 @@ impl Dealing {
         Ok(Self::from_coefficients(coefficients))
     }
 
-    /// A polynomial whose constant term is `share`'s secret (a resharing dealer): its
+    /// A polynomial whose constant term is `share`'s secret (a resharing dealer), its
+    /// other coefficients drawn from `seed` (ChaCha20) as in [`Dealing::seeded`]: its
     /// first commitment is `share`'s public share, which a verifier checks.
     ///
     /// # Errors
     /// As [`Dealing::random`].
-    pub fn reshare(share: &SecretShare, threshold: u32) -> Result<Self> {
-        check_threshold(threshold)?;
-        let mut coefficients = vec![share.secret];
-        coefficients.extend((1..threshold).map(|_| *NonZeroScalar::generate()));
-        Ok(Self::from_coefficients(coefficients))
+    pub fn reshare(share: &SecretShare, threshold: u32, seed: &[u8; 32]) -> Result<Self> {
+        let mut d = Self::seeded(threshold, seed)?;
+        d.coefficients[0] = share.secret;
+        d.commitments.0[0] = (ProjectivePoint::generator() * share.secret).into();
+        Ok(d)
     }
 
     fn from_coefficients(coefficients: Vec<Scalar>) -> Self {
@@ -267,35 +268,31 @@ pub fn share_from(holder: u32, sub_shares: &[&[u8]]) -> Result<SecretShare> {
     out
 }
 
-/// Resharing: the public key the old holders' dealings carry, `Σ λ_i·A_i0` over the
-/// old holders `(index, commitments)`; equal to the stored key when each `A_i0` is the
-/// old holder's public share (the chain checks that first).
+/// Resharing: the commitments of the new sharing polynomial `Σ_i λ_i·g_i` over the
+/// old holders `(index, commitments)`, `Σ_i λ_i·B_ik` for each k. Its constant is the
+/// key the dealings carry, equal to the stored key when each `B_i0` is the old holder's
+/// public share (the chain checks that first), and its value at `j` new holder `j`'s
+/// public share.
 ///
 /// # Errors
-/// As [`public_key`].
-pub fn reshared_public_key(old: &[(u32, &Commitments)]) -> Result<[u8; 65]> {
-    reshared(old, |c| ProjectivePoint::from(c.0[0]))
-}
-
-/// Resharing: new holder `holder`'s public share `Σ λ_i·f_i(holder)·G`.
-///
-/// # Errors
-/// As [`public_share`].
-pub fn reshared_public_share(old: &[(u32, &Commitments)], holder: u32) -> Result<[u8; 65]> {
-    check_holder(holder)?;
-    reshared(old, |c| c.eval(holder))
-}
-
-fn reshared(
-    old: &[(u32, &Commitments)],
-    term: impl Fn(&Commitments) -> ProjectivePoint,
-) -> Result<[u8; 65]> {
+/// [`crate::CryptoError::Threshold`] for no dealers, mixed thresholds, repeated old
+/// holders, or a constant that is the identity.
+pub fn reshared_commitments(old: &[(u32, &Commitments)]) -> Result<Commitments> {
     let commitments: Vec<&Commitments> = old.iter().map(|(_, c)| *c).collect();
-    same_threshold(&commitments)?;
+    let t = same_threshold(&commitments)?;
     let indices = distinct(old.iter().map(|(i, _)| *i))?;
-    nonzero(old.iter().fold(ProjectivePoint::IDENTITY, |acc, (i, c)| {
-        acc + term(c) * lagrange(*i, &indices)
-    }))
+    let weights: Vec<Scalar> = indices.iter().map(|i| lagrange(*i, &indices)).collect();
+    let sums: Vec<ProjectivePoint> = (0..t)
+        .map(|k| {
+            old.iter()
+                .zip(&weights)
+                .fold(ProjectivePoint::IDENTITY, |acc, ((_, c), w)| {
+                    acc + ProjectivePoint::from(c.0[k]) * w
+                })
+        })
+        .collect();
+    nonzero(sums[0])?;
+    Ok(Commitments(sums.into_iter().map(Into::into).collect()))
 }
 
 /// Resharing: new holder `holder`'s share `Σ λ_i·s_i` from the sub-shares the old

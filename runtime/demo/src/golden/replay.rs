@@ -120,11 +120,12 @@ impl Replay {
         // What the key generation block makes: the validator's dealing, derived from its
         // custody key, is the whole key (1 of 1); `generate_key` checks the chain agrees.
         let holders = [(1, custody_key.public_key().to_sec1())];
-        let deal = keygen::deal(&custody_key, CHAIN_ID, 1, 1, &holders).expect("a dealing");
+        let deal = keygen::deal(&custody_key, CHAIN_ID, 1, 1, keygen::Dealt::Fresh, &holders)
+            .expect("a dealing");
         let set = keygen::key_set(&[&deal.commitments]).expect("a key set");
         let sub = keygen::open_sub_share(&custody_key, 1, &deal.commitments, &deal.sub_shares[0])
             .expect("its own sub-share");
-        let share = keygen::share(1, &[&sub[..]]).expect("a share");
+        let share = keygen::share(1, &[(1, &sub[..])], false).expect("a share");
         let dir = tempfile::tempdir().expect("temporary folder");
         let store =
             Arc::new(govchain_store::Store::open(&dir.path().join("db"), false).expect("store"));
@@ -137,6 +138,7 @@ impl Replay {
             validator_id: VALIDATOR.into(),
             key: validator_key.clone(),
             share,
+            round: 1,
             cursor_file: dir.path().join("custody.cursor"),
             entropy: Entropy::seeded(b"validator node1 custodian"),
         };

@@ -3,8 +3,8 @@
 //! counting.
 
 use super::{
-    Commitments, Dealing, combine, public_key, public_share, reshared_public_key,
-    reshared_public_share, reshared_share, share_from,
+    Commitments, Dealing, combine, public_key, public_share, reshared_commitments, reshared_share,
+    share_from,
 };
 use crate::threshold::{Envelope, SecretShare, open};
 use crate::{PrivateKey, PublicKey};
@@ -88,7 +88,12 @@ fn resharing_keeps_the_key_and_old_shares_stop_counting() {
     // (the leaver's seat goes to the newcomer), threshold 3.
     let resharing: Vec<(u32, Dealing)> = old[..3]
         .iter()
-        .map(|s| (s.index(), Dealing::reshare(s, 3).unwrap()))
+        .map(|s| {
+            (
+                s.index(),
+                Dealing::reshare(s, 3, &[s.index() as u8; 32]).unwrap(),
+            )
+        })
         .collect();
     for ((_, d), s) in resharing.iter().zip(&old) {
         assert_eq!(d.commitments().constant(), s.public(), "checked on chain");
@@ -97,11 +102,8 @@ fn resharing_keeps_the_key_and_old_shares_stop_counting() {
         .iter()
         .map(|(i, d)| (*i, d.commitments()))
         .collect();
-    assert_eq!(
-        reshared_public_key(&commitments).unwrap(),
-        public,
-        "P unchanged"
-    );
+    let joint = reshared_commitments(&commitments).unwrap();
+    assert_eq!(joint.constant(), public, "P unchanged");
     let new: Vec<SecretShare> = (1..=4)
         .map(|j| {
             let subs: Vec<(u32, zeroize::Zeroizing<[u8; 32]>)> = resharing
@@ -114,10 +116,7 @@ fn resharing_keeps_the_key_and_old_shares_stop_counting() {
                 .collect();
             let refs: Vec<(u32, &[u8])> = subs.iter().map(|(i, s)| (*i, &s[..])).collect();
             let share = reshared_share(j, &refs).unwrap();
-            assert_eq!(
-                share.public(),
-                reshared_public_share(&commitments, j).unwrap()
-            );
+            assert_eq!(share.public(), public_share(&[&joint], j).unwrap());
             share
         })
         .collect();
