@@ -528,3 +528,28 @@ pub async fn custody_share(
     govchain_state::keygen::holder_share(&key, number, &custody, &s.deals, &s.answers)
         .map_err(anyhow::Error::msg)
 }
+
+/// Proposes `args` (a `gov propose` subcommand) as the tax bureau through node `at` and
+/// has three more committee members approve it (4 of the 6 needed).
+///
+/// # Panics
+/// If a command fails or the proposal is not created.
+pub fn govern(net: &Network, at: usize, args: &[&str]) {
+    let cli = |args: &[&str]| cli_json(&net.endpoint(at), &net.root, args, &[]).unwrap();
+    let mut all = vec!["gov", "propose"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--as", "tax"]);
+    let r = cli(&all);
+    let id = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "proposal_created")
+        .unwrap_or_else(|| panic!("no proposal in {r}"))["attributes"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for dept in ["housing", "public-security", "civil-affairs"] {
+        cli(&["gov", "approve", &id, "--as", dept]);
+    }
+}

@@ -12,7 +12,7 @@ use govchain_crypto::PublicKey;
 use govchain_integration_tests::bft::{
     LIMIT, all_running, commit_anchors, converge, genesis_set, height, summary_row,
 };
-use govchain_integration_tests::{Network, NodeProcess, cli_json, connect, govchain};
+use govchain_integration_tests::{Network, NodeProcess, connect, govchain, govern};
 use govchain_proof::commit::ValidatorSet;
 use serde_json::Value;
 
@@ -31,28 +31,6 @@ async fn voting(net: &Network, i: usize) -> Vec<String> {
         .filter(|v| !v.observer)
         .map(|v| v.id)
         .collect()
-}
-
-/// Proposes `args` (a `gov propose` subcommand) as the tax bureau through node `at` and
-/// has three more committee members approve it (4 of the 6 needed).
-fn govern(net: &Network, at: usize, args: &[&str]) {
-    let cli = |args: &[&str]| cli_json(&net.endpoint(at), &net.root, args, &[]).unwrap();
-    let mut all = vec!["gov", "propose"];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--as", "tax"]);
-    let r = cli(&all);
-    let id = r["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "proposal_created")
-        .unwrap_or_else(|| panic!("no proposal in {r}"))["attributes"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    for dept in ["housing", "public-security", "civil-affairs"] {
-        cli(&["gov", "approve", &id, "--as", dept]);
-    }
 }
 
 /// Waits until node `i` reports `expected` as the voting validators.
