@@ -38,6 +38,84 @@ fn holders(set: &pb::CustodyKeySet) -> Vec<u32> {
     govchain_state::keygen::set_holders(set)
 }
 
+/// Prepares node `n` with `govchain init-node` (a custody key among its keys), starts it,
+/// and has governance add it as a custody holder.
+async fn join_as_holder(net: &Network, n: usize) -> NodeProcess {
+    let id = format!("node{n}");
+    let port = (net.base_port + 10 * (n as u16 - 1)).to_string();
+    let prepared: Value = serde_json::from_str(
+        &govchain(&[
+            "--json",
+            "init-node",
+            "--network",
+            net.root.to_str().unwrap(),
+            "--id",
+            &id,
+            "--department",
+            "tax",
+            "--grpc-port",
+            &port,
+            "--plain-keys",
+        ])
+        .unwrap(),
+    )
+    .unwrap();
+    let node = NodeProcess::start(net, n).await.unwrap();
+    let field = |k: &str| prepared[k].as_str().unwrap().to_string();
+    govern(
+        net,
+        2,
+        &[
+            "add-validator",
+            "--id",
+            &id,
+            "--department",
+            "tax",
+            "--public-key",
+            &field("public_key"),
+            "--addr",
+            &field("addr"),
+            "--custody-key",
+            &field("custody_key"),
+        ],
+    );
+    node
+}
+
+/// Publishes a property deed (written to `deed`) as the real-estate registry; returns
+/// the certificate id.
+fn publish(net: &Network, endpoint: &str, deed: &std::path::Path) -> String {
+    std::fs::write(
+        deed,
+        serde_json::json!({"number": "苏(2024)南京市不动产权第0000009号", "issued_on": "2024-05-01",
+            "metadata": {"district": "鼓楼区", "usage": "住宅", "ownership": "单独所有"}})
+        .to_string(),
+    )
+    .unwrap();
+    let published = cli_json(
+        endpoint,
+        &net.root,
+        &[
+            "cert",
+            "publish",
+            "--type",
+            "property",
+            "--subject",
+            "320102199001011232",
+            "--file",
+            deed.to_str().unwrap(),
+            "--as",
+            "real-estate",
+        ],
+        &[],
+    )
+    .unwrap();
+    published["events"][0]["attributes"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
     let net = Network::init_bft(4, 0).unwrap();
@@ -54,30 +132,7 @@ async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
         .unwrap();
     let key = first.public_key_set[..65].to_vec();
     let deed = net.root.join("deed.json");
-    std::fs::write(
-        &deed,
-        serde_json::json!({"number": "苏(2024)南京市不动产权第0000009号", "issued_on": "2024-05-01",
-            "metadata": {"district": "鼓楼区", "usage": "住宅", "ownership": "单独所有"}})
-        .to_string(),
-    )
-    .unwrap();
-    let published = cli(&[
-        "cert",
-        "publish",
-        "--type",
-        "property",
-        "--subject",
-        "320102199001011232",
-        "--file",
-        deed.to_str().unwrap(),
-        "--as",
-        "real-estate",
-    ])
-    .unwrap();
-    let cert = published["events"][0]["attributes"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let cert = publish(&net, &endpoint, &deed);
     let request = || -> u64 {
         let r = cli(&[
             "cert",
@@ -133,41 +188,7 @@ async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
     assert_eq!(got["combined"].as_array().unwrap().len(), 3, "{got}");
 
     // a fifth node joins as a custody holder: the three reshare to four
-    let prepared: Value = serde_json::from_str(
-        &govchain(&[
-            "--json",
-            "init-node",
-            "--network",
-            net.root.to_str().unwrap(),
-            "--id",
-            "node5",
-            "--department",
-            "tax",
-            "--grpc-port",
-            &(net.base_port + 40).to_string(),
-            "--plain-keys",
-        ])
-        .unwrap(),
-    )
-    .unwrap();
-    nodes.push(Some(NodeProcess::start(&net, 5).await.unwrap()));
-    govern(
-        &net,
-        2,
-        &[
-            "add-validator",
-            "--id",
-            "node5",
-            "--department",
-            "tax",
-            "--public-key",
-            prepared["public_key"].as_str().unwrap(),
-            "--addr",
-            prepared["addr"].as_str().unwrap(),
-            "--custody-key",
-            prepared["custody_key"].as_str().unwrap(),
-        ],
-    );
+    nodes.push(Some(join_as_holder(&net, 5).await));
     let third = wait_for_round(&endpoint, second.round + 1).await;
     assert_eq!(
         third.public_key_set[..65],
@@ -175,6 +196,13 @@ async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
         "the custody key is the same"
     );
     assert_eq!(holders(&third), [1, 2, 3, 5], "number 4 is not reused");
+    let status = cli(&["custody", "status"]).unwrap();
+    assert_eq!(status["kind"], "resharing", "{status}");
+    assert_eq!(
+        status["key_holders"],
+        serde_json::json!([1, 2, 3, 5]),
+        "{status}"
+    );
 
     // node1 goes down: nodes 2, 3 and the newcomer open the certificate
     nodes[0].take().unwrap().kill9();

@@ -1,5 +1,6 @@
-//! `custody status`: the validators' custody key generation (docs/design/threshold-sm2.md),
-//! its round and phase, who has dealt, complained and answered, and the key once made.
+//! `custody status`: the validators' custody key generation or resharing
+//! (docs/design/threshold-sm2.md), its round and phase, who has dealt, complained and
+//! answered, and the key set in force.
 
 use clap::Subcommand;
 use govchain_client::rpc::*;
@@ -30,14 +31,23 @@ pub(crate) async fn custody(endpoint: &str, cmd: CustodyCmd, json_out: bool) -> 
     let Some(st) = r.state.clone() else {
         anyhow::bail!("this chain has no custody (genesis `custody`)");
     };
-    let holders: Vec<serde_json::Value> = st
-        .holders
+    let dealers = govchain_state::keygen::dealers(&st);
+    let mut numbers: Vec<u32> = dealers.iter().chain(&st.holders).copied().collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let resharing = !st.dealers.is_empty();
+    let holders: Vec<serde_json::Value> = numbers
         .iter()
         .map(|&n| {
             let deal = r.deals.iter().find(|d| d.dealer == n);
             let complaints = r.complaints.iter().find(|c| c.holder == n);
             json!({
                 "share": n,
+                "role": match (dealers.contains(&n), st.holders.contains(&n)) {
+                    (true, true) => "deals, receives",
+                    (true, false) => "deals",
+                    _ => "receives",
+                },
                 "validator": deal.map(|d| d.validator.clone()),
                 "dealt_at": deal.map(|d| d.height),
                 "complained_against": complaints.map(|c| c.against.clone()),
@@ -46,6 +56,7 @@ pub(crate) async fn custody(endpoint: &str, cmd: CustodyCmd, json_out: bool) -> 
         })
         .collect();
     let value = json!({
+        "kind": if resharing { "resharing" } else { "key generation" },
         "round": st.round,
         "phase": phase(st.phase),
         "threshold": st.threshold,
@@ -54,11 +65,13 @@ pub(crate) async fn custody(endpoint: &str, cmd: CustodyCmd, json_out: bool) -> 
         "tip_time_ms": r.tip_time_ms,
         "holders": holders,
         "public_key": r.custody.as_ref().map(|c| hex::encode(&c.public_key_set[..65.min(c.public_key_set.len())])),
+        "key_round": r.custody.as_ref().map(|c| c.round),
         "generated_at": r.custody.as_ref().map(|c| c.height),
         "qualified": r.custody.as_ref().map(|c| c.qualified.clone()),
+        "key_holders": r.custody.as_ref().map(govchain_state::keygen::set_holders),
     });
     emit(json_out, &value, || {
-        let mut t = table(&["share", "dealt", "complained against", "answered"]);
+        let mut t = table(&["share", "role", "dealt", "complained against", "answered"]);
         for h in &holders {
             let list = |v: &serde_json::Value| match v.as_array() {
                 Some(a) if !a.is_empty() => a
@@ -71,6 +84,7 @@ pub(crate) async fn custody(endpoint: &str, cmd: CustodyCmd, json_out: bool) -> 
             };
             t.add_row([
                 h["share"].to_string(),
+                h["role"].as_str().unwrap_or_default().to_string(),
                 match (&h["validator"], &h["dealt_at"]) {
                     (serde_json::Value::String(v), at) => format!("{v} at {at}"),
                     _ => "-".into(),
@@ -80,17 +94,25 @@ pub(crate) async fn custody(endpoint: &str, cmd: CustodyCmd, json_out: bool) -> 
             ]);
         }
         println!("{t}");
-        match &r.custody {
-            Some(c) => println!(
-                "custody key generated in round {} at height {} by dealers {:?}: {} of {} shares open a data key",
+        if let Some(c) = &r.custody {
+            println!(
+                "custody key set of round {} ({} at height {} by dealers {:?}): {} of holders {:?} open a data key",
                 c.round,
+                if c.reshared { "reshared" } else { "generated" },
                 c.height,
                 c.qualified,
                 c.threshold,
-                st.holders.len()
-            ),
-            None => println!(
-                "round {}, {} phase{}: {} of {} holders needed",
+                govchain_state::keygen::set_holders(c)
+            );
+        }
+        if st.phase != KeygenPhase::KeygenDone as i32 {
+            println!(
+                "{} round {}, {} phase{}: holders {:?} deal to {:?}, {} needed{}",
+                if resharing {
+                    "resharing"
+                } else {
+                    "key generation"
+                },
                 st.round,
                 phase(st.phase),
                 if st.phase_time_ms == 0 {
@@ -98,9 +120,15 @@ pub(crate) async fn custody(endpoint: &str, cmd: CustodyCmd, json_out: bool) -> 
                 } else {
                     format!(", open until block time {}", st.phase_time_ms + st.phase_ms)
                 },
+                dealers,
+                st.holders,
                 st.threshold,
-                st.holders.len()
-            ),
+                if r.custody.is_some() {
+                    "; the key set above stays in force until it ends"
+                } else {
+                    ""
+                }
+            );
         }
     });
     Ok(())
