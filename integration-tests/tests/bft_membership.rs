@@ -4,7 +4,9 @@
 //! four is stopped (five validators decide with four). Governance then removes the
 //! stopped one, and the remaining four decide without it even with a second one
 //! stopped (four decide with three). Every block of every node checks against the set
-//! in force at its height, walked from genesis through both changes.
+//! in force at its height, walked from genesis through both changes. In a second network
+//! governance replaces a validator's compromised key: the node notices, restarts with the
+//! new key and votes again, and the blocks certified with the old key still verify.
 
 use std::time::{Duration, Instant};
 
@@ -142,6 +144,113 @@ async fn governance_adds_and_removes_validators_of_a_running_network() {
         "validator set changes: a 5th added and voting, one removed",
         &format!(
             "{} blocks, each certified by the set in force (walked from genesis)",
+            blocks.len()
+        ),
+    );
+}
+
+/// Node `i`'s view of validator `id`'s block-signing key.
+async fn key_of(net: &Network, i: usize, id: &str) -> Vec<u8> {
+    let status = connect(&net.endpoint(i))
+        .await
+        .unwrap()
+        .get_status(govchain_client::rpc::GetStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    status
+        .validators
+        .into_iter()
+        .find(|v| v.id == id)
+        .map(|v| v.public_key)
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn governance_replaces_a_validators_key_and_history_still_verifies() {
+    let net = Network::init_bft(4, 0).unwrap();
+    let mut nodes = Vec::new();
+    for i in 1..=4 {
+        nodes.push(NodeProcess::start(&net, i).await.unwrap());
+    }
+    let mut sets = genesis_set(&net);
+    commit_anchors(&net, 1, "tax", "before", 3).await;
+
+    // node4's key is compromised: its operator makes a new one with its proof, and
+    // governance replaces it
+    let chain_id =
+        serde_json::from_slice::<Value>(&std::fs::read(net.root.join("genesis.json")).unwrap())
+            .unwrap()["chain_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let new = govchain_crypto::PrivateKey::generate();
+    let public = new.public_key().to_sec1();
+    let proof = new.sign(&govchain_types::key_rotation_message(
+        &chain_id,
+        "validator:node4",
+        "",
+        &public,
+    ));
+    govern(
+        &net,
+        2,
+        &[
+            "replace-key",
+            "--department",
+            "validator:node4",
+            "--public-key",
+            &hex::encode(&public),
+            "--proof",
+            &hex::encode(proof.to_bytes()),
+        ],
+    );
+    let start = Instant::now();
+    while key_of(&net, 1, "node4").await != public {
+        assert!(start.elapsed() < LIMIT, "node4's key was not replaced");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sets.push(
+        ValidatorSet::new(sets[0].ids().map(|id| {
+            let key = if id == "node4" {
+                new.public_key()
+            } else {
+                sets[0].key(id).unwrap().clone()
+            };
+            (id.to_string(), key)
+        }))
+        .unwrap(),
+    );
+    // node4, still holding the old key, says so; restarted with the new key it votes again
+    let start = Instant::now();
+    while !nodes[3]
+        .log_text()
+        .contains("governance replaced this validator's key")
+    {
+        assert!(
+            start.elapsed() < LIMIT,
+            "node4 did not notice:\n{}",
+            nodes[3].log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    nodes.remove(3).kill9();
+    std::fs::write(
+        net.root.join("node4/validator.pem"),
+        new.to_pkcs8_pem().as_bytes(),
+    )
+    .unwrap();
+    nodes.push(NodeProcess::start(&net, 4).await.unwrap());
+    // with node1 stopped, the chain goes on only because node4 votes with its new key
+    nodes.remove(0).kill9();
+    commit_anchors(&net, 2, "housing", "after", 3).await;
+    // every block checks against the set in force at its height, through the change
+    let blocks = converge(&net, 2, &[3, 4], &sets).await;
+    all_running(&mut nodes);
+    summary_row(
+        "a validator's key replaced by governance",
+        &format!(
+            "{} blocks, the old key's certified before the change, the new key's after",
             blocks.len()
         ),
     );

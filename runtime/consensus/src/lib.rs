@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use govchain_state::{Admission, Executor, Genesis, tables};
-use govchain_store::{BlockCommit, Records, Store};
+use govchain_store::{BlockCommit, Store};
 use govchain_types::{ExecError, Hash, HashHex, NodeError, TxError, decode, pb};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, broadcast, oneshot, watch};
@@ -192,7 +192,7 @@ impl Chain {
                     hash: sealed.hash,
                 }
             }
-            Some(_) => verify_stored_chain(&store, &genesis_hash)?,
+            Some(_) => verify_stored_chain(&store, &genesis_hash, genesis)?,
         };
         let admission = Admission::new(store.clone())?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -419,8 +419,10 @@ impl Chain {
 }
 
 /// Checks the stored chain on start: block 0 carries this genesis, and the last blocks
-/// (up to 64) link by hash and carry valid proposer signatures.
-fn verify_stored_chain(store: &Store, genesis_hash: &Hash) -> Result<TipInfo> {
+/// (up to 64) link by hash and carry valid proposer signatures, each checked with the
+/// proposer's key in force at its height (a validator's key replaced, or the validator
+/// removed, since then does not make its earlier blocks look forged).
+fn verify_stored_chain(store: &Store, genesis_hash: &Hash, genesis: &Genesis) -> Result<TipInfo> {
     let tip = store.tip()?.expect("caller checked");
     let load = |h: u64| -> Result<SealedBlock> {
         let raw = store.block(h)?.ok_or_else(|| {
@@ -446,16 +448,30 @@ fn verify_stored_chain(store: &Store, genesis_hash: &Hash) -> Result<TipInfo> {
     }
     let mut child = top.clone();
     let lowest = tip.height.saturating_sub(64);
+    let changes = store
+        .scan(&tables::SET_CHANGE, tables::SET_CHANGE.all(), None)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     while child.header.height > lowest {
-        let v = store
-            .read(&tables::VALIDATOR, &child.header.proposer)?
-            .ok_or_else(|| {
-                ConsensusError::Corrupt(format!(
-                    "block {} proposed by unknown validator '{}'",
-                    child.header.height, child.header.proposer
-                ))
-            })?;
-        child.verify_signature(&v.public_key)?;
+        let (h, proposer) = (child.header.height, child.header.proposer.as_str());
+        // The set that decided height h: the last change below it, else genesis's.
+        let key = match changes.iter().rev().find(|(c, _)| *c < h) {
+            Some((_, set)) => set
+                .validators
+                .iter()
+                .find(|v| v.id == proposer)
+                .map(|v| v.public_key.clone()),
+            None => genesis
+                .validators
+                .iter()
+                .find(|v| v.id == proposer && !v.observer)
+                .and_then(|v| hex::decode(&v.public_key).ok()),
+        }
+        .ok_or_else(|| {
+            ConsensusError::Corrupt(format!(
+                "block {h} proposed by '{proposer}', not a validator at that height"
+            ))
+        })?;
+        child.verify_signature(&key)?;
         let parent = load(child.header.height - 1)?;
         if child.header.prev_hash != parent.hash {
             return Err(ConsensusError::Corrupt(format!(

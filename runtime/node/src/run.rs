@@ -99,6 +99,12 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     if let Some(c) = custodian {
         followers.push(tokio::spawn(c.run(stop.subscribe())));
     }
+    followers.push(tokio::spawn(warn_if_key_replaced(
+        cfg.node_id.clone(),
+        chain.clone(),
+        key.public_key().to_sec1(),
+        stop.subscribe(),
+    )));
     match jobs {
         Some(j) => followers.push(tokio::spawn(crate::follower::follow(j, stop.subscribe()))),
         None if cfg.consensus.mode == ConsensusMode::Bft => {
@@ -263,6 +269,35 @@ fn job_runner(
         attempts: Default::default(),
         entropy: Entropy::Os,
     }))
+}
+
+/// Says so, once, when governance replaces this validator's key while it runs: from
+/// then on the node neither votes nor sends custody steps with the key it holds, and
+/// its operator restarts it with the new key file.
+async fn warn_if_key_replaced(
+    id: String,
+    chain: Arc<Chain>,
+    key: Vec<u8>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut commits = chain.subscribe();
+    loop {
+        let o = govchain_state::Overlay::new(chain.store().clone());
+        if let Ok(Some(v)) = govchain_state::compute::validator(&o, &id)
+            && v.public_key != key
+        {
+            tracing::error!(node = %id, height = chain.tip().header.height, new_key = %hex::encode(&v.public_key), "governance replaced this validator's key: it no longer votes or releases key shares; restart it with the new key file");
+            return;
+        }
+        tokio::select! {
+            r = commits.recv() => {
+                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// A node that is not a voting validator when it starts (one governance adds later, or

@@ -1,7 +1,9 @@
-//! Key lifecycle of departments and operators (`docs/design/keys.md`): a department
-//! rotates its own key or an operator's, or revokes an operator ([`pb::RotateKey`]), an
-//! operator rotates its own; governance replaces a lost or compromised key, or revokes
-//! an operator ([`pb::KeyReplacement`]).
+//! Key lifecycle of departments, operators and validators (`docs/design/keys.md`): a
+//! department rotates its own key or an operator's, or revokes an operator
+//! ([`pb::RotateKey`]), an operator rotates its own; governance replaces a lost or
+//! compromised key, or revokes an operator ([`pb::KeyReplacement`]), and replaces a
+//! validator's block-signing key (its account `validator:<id>`): the voting set changes
+//! at the next height, as for any validator set change.
 //!
 //! From the block that commits a change the old key is refused (admission and execution
 //! compare every signature with the key registered now); it is kept under `kh/` with the
@@ -95,25 +97,7 @@ pub(crate) fn rotate(
 /// Checks a key change against state: the account exists, and the new key is a valid,
 /// proven, unused and never retired key. Returns the proposal's one-line summary.
 pub(crate) fn validate(o: &Overlay, c: &KeyChange<'_>) -> Result<String, ExecError> {
-    let dept = o
-        .read(&tables::DEPARTMENT, c.department)
-        .map_err(internal)?
-        .ok_or_else(|| TxError::UnknownDepartment {
-            department: c.department.to_string(),
-        })?;
-    let current = if c.operator.is_empty() {
-        &dept.public_key
-    } else {
-        let op = dept
-            .operators
-            .iter()
-            .find(|op| op.id == c.operator)
-            .ok_or_else(|| TxError::UnknownOperator {
-                department: c.department.to_string(),
-                operator: c.operator.to_string(),
-            })?;
-        &op.public_key
-    };
+    let current = current_key(o, c)?;
     if c.public_key.is_empty() {
         if c.operator.is_empty() {
             return Err(invalid(
@@ -162,6 +146,45 @@ pub(crate) fn validate(o: &Overlay, c: &KeyChange<'_>) -> Result<String, ExecErr
     Ok(format!("replace the key of '{}'", c.account()))
 }
 
+/// The key account `c` signs with now.
+fn current_key(o: &Overlay, c: &KeyChange<'_>) -> Result<Vec<u8>, ExecError> {
+    if let Account::Validator(id) = Account::parse(c.department) {
+        let v = crate::compute::validator(o, id)?.ok_or_else(|| TxError::NotFound {
+            what: format!("validator '{id}'"),
+        })?;
+        if !c.operator.is_empty() {
+            return Err(invalid("operator", "a validator has no operators"));
+        }
+        if c.public_key.is_empty() {
+            return Err(invalid(
+                "public_key",
+                "a validator keeps a key: remove the validator with `gov propose remove-validator`",
+            ));
+        }
+        return Ok(v.public_key);
+    }
+    let dept = o
+        .read(&tables::DEPARTMENT, c.department)
+        .map_err(internal)?
+        .ok_or_else(|| TxError::UnknownDepartment {
+            department: c.department.to_string(),
+        })?;
+    if c.operator.is_empty() {
+        return Ok(dept.public_key);
+    }
+    dept.operators
+        .into_iter()
+        .find(|op| op.id == c.operator)
+        .map(|op| op.public_key)
+        .ok_or_else(|| {
+            TxError::UnknownOperator {
+                department: c.department.to_string(),
+                operator: c.operator.to_string(),
+            }
+            .into()
+        })
+}
+
 /// The account (department, operator or validator) that signs with `key` now, if any.
 fn holder(o: &Overlay, key: &[u8]) -> Result<Option<String>, ExecError> {
     let departments: Vec<pb::Department> =
@@ -193,6 +216,46 @@ pub(crate) fn apply(
     events: &mut Vec<pb::Event>,
 ) -> Result<(), ExecError> {
     validate(o, c)?;
+    let old = match Account::parse(c.department) {
+        Account::Validator(id) => {
+            let mut v = crate::compute::validator(o, id)?
+                .ok_or_else(|| internal("validated validator missing"))?;
+            let old = std::mem::replace(&mut v.public_key, c.public_key.to_vec());
+            o.write(&tables::VALIDATOR, id, &v);
+            old
+        }
+        Account::Department(_) => replace_department_key(o, c)?,
+    };
+    let reason = match c.proposal {
+        0 => c.kind().to_string(),
+        n => format!("{} by proposal {n}", c.kind()),
+    };
+    o.write(
+        &tables::KEY_HISTORY,
+        ((c.department, c.operator), ctx.height),
+        &pb::RetiredKey {
+            public_key: old.clone(),
+            until_height: ctx.height,
+            tx_hash: tx_hash.to_vec(),
+            reason,
+        },
+    );
+    o.write(&tables::RETIRED_KEY, &sm3(&old), &c.account());
+    events.push(
+        Event::from(KeyRotated {
+            department: c.department.to_string(),
+            operator: c.operator.to_string(),
+            proposal: c.proposal,
+            change: c.kind().to_string(),
+        })
+        .to_pb(),
+    );
+    Ok(())
+}
+
+/// Puts `c`'s new key (or an operator's removal) in the department record; returns the
+/// key it replaces.
+fn replace_department_key(o: &mut Overlay, c: &KeyChange<'_>) -> Result<Vec<u8>, ExecError> {
     let mut dept = o
         .read(&tables::DEPARTMENT, c.department)
         .map_err(internal)?
@@ -211,32 +274,8 @@ pub(crate) fn apply(
             std::mem::replace(&mut dept.operators[at].public_key, c.public_key.to_vec())
         }
     };
-    let reason = match c.proposal {
-        0 => c.kind().to_string(),
-        n => format!("{} by proposal {n}", c.kind()),
-    };
-    o.write(
-        &tables::KEY_HISTORY,
-        ((c.department, c.operator), ctx.height),
-        &pb::RetiredKey {
-            public_key: old.clone(),
-            until_height: ctx.height,
-            tx_hash: tx_hash.to_vec(),
-            reason,
-        },
-    );
-    o.write(&tables::RETIRED_KEY, &sm3(&old), &c.account());
     o.write(&tables::DEPARTMENT, c.department, &dept);
-    events.push(
-        Event::from(KeyRotated {
-            department: c.department.to_string(),
-            operator: c.operator.to_string(),
-            proposal: c.proposal,
-            change: c.kind().to_string(),
-        })
-        .to_pb(),
-    );
-    Ok(())
+    Ok(old)
 }
 
 /// The keys `department` (or its `operator`) signed with before, oldest first.
@@ -252,6 +291,9 @@ pub fn history(
         tables::KEY_HISTORY.within((department, operator)),
     )
 }
+
+#[cfg(test)]
+mod validator_tests;
 
 #[cfg(test)]
 mod tests {

@@ -148,10 +148,10 @@ pub(crate) enum ProposeCmd {
         #[command(flatten)]
         common: ProposeArgs,
     },
-    /// Replace a lost or compromised department or operator key (the new key's holder
-    /// makes --public-key and --proof with `govchain keys prove`).
+    /// Replace a lost or compromised department, operator or validator key (the new
+    /// key's holder makes --public-key and --proof with `govchain keys prove`).
     ReplaceKey {
-        /// Department.
+        /// Department, or `validator:<id>` for a validator's block-signing key.
         #[arg(long)]
         department: String,
         /// The operator whose key is replaced (none: the department's own key).

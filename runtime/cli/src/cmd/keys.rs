@@ -57,7 +57,7 @@ pub(crate) enum KeysCmd {
         /// The new key file.
         #[arg(long)]
         key: PathBuf,
-        /// The department the key is for.
+        /// The department the key is for (`validator:<id>` for a validator's block key).
         #[arg(long)]
         department: String,
         /// The operator the key is for (none: the department's own key).
