@@ -29,7 +29,7 @@ pub use client::{Client, Nonces, Receipt};
 pub use entropy::Entropy;
 pub use error::{ClientError, Result};
 pub use govchain_types::event;
-pub use signer::Signer;
+pub use signer::{Signer, sign_body_with};
 
 /// Generated gRPC clients of the node's services; the messages are
 /// [`govchain_types::pb`]'s.

@@ -1,6 +1,6 @@
 //! Who signs: a department, or one of its operators, and its SM2 key.
 
-use govchain_crypto::PrivateKey;
+use govchain_crypto::{PrivateKey, Sm2Signer};
 use govchain_proof::signed_read;
 use govchain_types::pb;
 
@@ -60,12 +60,7 @@ impl Signer {
 
     /// Signs a transaction body.
     pub fn sign_body(&self, body: &pb::TxBody) -> pb::SignedTx {
-        let body = govchain_types::encode(body);
-        pb::SignedTx {
-            signature: self.key.sign(&body).to_bytes().to_vec(),
-            signer_pubkey: self.key.public_key().to_sec1(),
-            body,
-        }
+        sign_body_with(body, &self.key)
     }
 
     /// Builds and signs a transaction.
@@ -79,6 +74,16 @@ impl Signer {
         let bytes = signed_read::signing_bytes(chain_id, path, time_ms, request);
         let sig = self.key.sign(&bytes).to_bytes();
         signed_read::header_value(&self.department, &self.operator, time_ms, &sig)
+    }
+}
+
+/// Signs a transaction body with `signer` (a key in memory or a cryptographic device).
+pub fn sign_body_with(body: &pb::TxBody, signer: &dyn Sm2Signer) -> pb::SignedTx {
+    let body = govchain_types::encode(body);
+    pb::SignedTx {
+        signature: signer.sign(&body).to_bytes().to_vec(),
+        signer_pubkey: signer.public_key().to_sec1(),
+        body,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Building, signing and checking blocks.
 
-use govchain_crypto::{PrivateKey, PublicKey, Signature, sm3};
+use govchain_crypto::{PublicKey, Signature, Sm2Signer, sm3};
 use govchain_proof::commit::vote_bytes;
 use govchain_types::{Hash, HashHex, decode, pb};
 
@@ -19,7 +19,11 @@ pub struct SealedBlock {
 
 impl SealedBlock {
     /// Encodes and signs `header`, with `txs`.
-    pub fn seal(header: pb::BlockHeader, txs: Vec<pb::SignedTx>, key: Option<&PrivateKey>) -> Self {
+    pub fn seal(
+        header: pb::BlockHeader,
+        txs: Vec<pb::SignedTx>,
+        key: Option<&dyn Sm2Signer>,
+    ) -> Self {
         let bytes = govchain_types::encode(&header);
         let signature = key
             .map(|k| k.sign(&bytes).to_bytes().to_vec())
@@ -68,7 +72,7 @@ impl SealedBlock {
 
     /// The commit certificate of a block decided by its proposer alone (solo): the
     /// proposer's precommit at round 0, signed with `key` as `validator`.
-    pub fn solo_certificate(&self, validator: &str, key: &PrivateKey) -> pb::CommitCertificate {
+    pub fn solo_certificate(&self, validator: &str, key: &dyn Sm2Signer) -> pb::CommitCertificate {
         let h = &self.header;
         let bytes = vote_bytes(
             &h.chain_id,

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use govchain_crypto::PrivateKey;
+use govchain_crypto::Sm2Signer;
 use govchain_state::{BlockContext, StateWrites, VerifiedTx};
 use govchain_types::{Hash, pb};
 
@@ -66,7 +66,7 @@ impl Chain {
         txs: Vec<VerifiedTx>,
         time_ms: u64,
         proposer: &str,
-        key: &PrivateKey,
+        key: &dyn Sm2Signer,
     ) -> Result<Arc<CommittedBlock>> {
         let (mut sealed, exec) =
             self.execute_and_seal(&self.tip(), vec![], &txs, time_ms, proposer, key)?;
@@ -86,7 +86,7 @@ impl Chain {
         txs: Vec<VerifiedTx>,
         time_ms: u64,
         proposer: &str,
-        key: &PrivateKey,
+        key: &dyn Sm2Signer,
     ) -> Result<SealedBlock> {
         let (parent, base, epoch) = {
             let built = self.built.lock();
@@ -169,7 +169,7 @@ impl Chain {
         txs: &[VerifiedTx],
         time_ms: u64,
         proposer: &str,
-        key: &PrivateKey,
+        key: &dyn Sm2Signer,
     ) -> Result<(SealedBlock, govchain_state::ExecutedBlock)> {
         let height = tip.header.height + 1;
         let span = tracing::info_span!("block", height, txs = txs.len());

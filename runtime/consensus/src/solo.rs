@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use govchain_crypto::PrivateKey;
+use govchain_crypto::SharedSigner;
 
 use crate::Chain;
 
@@ -21,8 +21,7 @@ pub struct SoloConfig {
 
 /// Runs the block production loop until the task is dropped or the store fails; a
 /// store failure is fatal (the node must not acknowledge what it cannot persist).
-pub async fn run(chain: Arc<Chain>, key: PrivateKey, config: SoloConfig) -> crate::Result<()> {
-    let key = Arc::new(key);
+pub async fn run(chain: Arc<Chain>, key: SharedSigner, config: SoloConfig) -> crate::Result<()> {
     tracing::info!(validator = %config.validator_id, interval_ms = config.interval.as_millis() as u64, max_txs = config.max_txs, "solo ordering started");
     loop {
         chain.wait_pending().await;

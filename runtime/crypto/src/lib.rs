@@ -36,6 +36,7 @@ mod hash;
 pub mod merkle;
 pub mod secret;
 mod signature;
+pub mod signer;
 mod sm2;
 pub mod sm4gcm;
 pub mod threshold;
@@ -43,6 +44,7 @@ pub mod threshold;
 pub use crate::error::{CryptoError, ProofFailure, Result};
 pub use crate::hash::{Hash, Sm3Hasher, sm3, sm3_parts};
 pub use crate::signature::Signature;
+pub use crate::signer::{SharedSigner, Sm2Signer};
 pub use crate::sm2::{DEFAULT_DIST_ID, PrivateKey, PublicKey, verify_sec1};
 
 /// 32 bytes from the operating system's generator: the fresh randomness that seeded

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use govchain_client::Entropy;
 use govchain_consensus::Chain;
-use govchain_crypto::PrivateKey;
+use govchain_crypto::SharedSigner;
 use govchain_custody::{Envelope, SecretShare, release_context};
 use govchain_state::access::release;
 use govchain_state::custody::{self, MAX_RELEASES};
@@ -41,7 +41,7 @@ pub struct Custodian {
     /// The validator it runs for.
     pub validator_id: String,
     /// The validator's key (releases are signed with it).
-    pub key: PrivateKey,
+    pub key: SharedSigner,
     /// The validator's custody share.
     pub share: SecretShare,
     /// The round of the key set the share belongs to.
@@ -250,6 +250,7 @@ impl Custodian {
 #[cfg(test)]
 mod tests {
     use govchain_consensus::ChainConfig;
+    use govchain_crypto::PrivateKey;
     use govchain_state::VerifiedTx;
     use govchain_state::genesis::nanjing_access;
     use govchain_state::local::LocalChain;
@@ -280,7 +281,7 @@ mod tests {
         let custodian = Custodian {
             chain,
             validator_id: "node1".into(),
-            key: PrivateKey::generate(),
+            key: govchain_crypto::signer::in_memory(PrivateKey::generate()),
             share: SecretShare::from_bytes(1, share.as_ref()).unwrap(),
             round: 1,
             cursor_file: dir.join("cursor"),

@@ -185,20 +185,17 @@ pub async fn transact(
     worker: &'static str,
     chain: &Arc<Chain>,
     validator_id: &str,
-    key: &govchain_crypto::PrivateKey,
+    key: &dyn govchain_crypto::Sm2Signer,
     payloads: Vec<govchain_types::pb::payload::Kind>,
 ) -> Vec<u64> {
     use govchain_types::pb;
-    let signer = govchain_client::Signer::new(
-        govchain_state::access::accounts::validator_account(validator_id),
-        key.clone(),
-    );
+    let account = govchain_state::access::accounts::validator_account(validator_id);
     // The custodian and the job runner send as the same account: one takes its nonces
     // and gets them admitted before the other asks.
     static NONCES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let submitted = {
         let _turn = NONCES.lock().await;
-        let nonce = match chain.next_nonce(&signer.department, "") {
+        let nonce = match chain.next_nonce(&account, "") {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(worker, error = %e, "no nonce");
@@ -208,7 +205,17 @@ pub async fn transact(
         let txs = payloads
             .into_iter()
             .zip(nonce..)
-            .map(|(p, n)| signer.sign(chain.chain_id(), n, p))
+            .map(|(p, n)| {
+                let body = pb::TxBody {
+                    chain_id: chain.chain_id().to_string(),
+                    sender: account.clone(),
+                    operator: String::new(),
+                    nonce: n,
+                    expiry_height: 0,
+                    payload: Some(pb::Payload { kind: Some(p) }),
+                };
+                govchain_client::sign_body_with(&body, key)
+            })
             .collect();
         chain.submit(txs, true).await
     };

@@ -35,7 +35,9 @@ pub struct JobRunner {
     pub chain: Arc<Chain>,
     /// The validator it runs for.
     pub validator_id: String,
-    /// The validator's key (results are signed with it, shares decrypted with it).
+    /// The validator's key (results are signed with it, shares decrypted with it: an
+    /// ElGamal decryption, `q·E1`, which the signing seam `Sm2Signer` does not offer, so
+    /// a compute executor holds its key in memory).
     pub key: PrivateKey,
     /// File keeping the first request not yet settled (a restart resumes there).
     pub cursor_file: PathBuf,

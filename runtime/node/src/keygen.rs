@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use govchain_consensus::Chain;
-use govchain_crypto::PrivateKey;
+use govchain_crypto::{PrivateKey, SharedSigner};
 use govchain_custody::{SecretShare, keygen};
 use govchain_state::Overlay;
 use govchain_types::{ExecError, pb};
@@ -35,7 +35,7 @@ pub struct Participant {
     /// The validator it runs for.
     pub validator_id: String,
     /// The validator's signing key (its steps are signed with it).
-    pub key: PrivateKey,
+    pub key: SharedSigner,
     /// The validator's custody key: its sub-shares are encrypted to it, and its dealing
     /// is derived from it.
     pub custody_key: PrivateKey,

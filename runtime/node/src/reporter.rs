@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use govchain_consensus::Chain;
 use govchain_consensus::bft::Caught;
-use govchain_crypto::PrivateKey;
+use govchain_crypto::SharedSigner;
 use govchain_types::pb;
 use tokio::sync::mpsc;
 
@@ -24,7 +24,7 @@ const TURN: Duration = Duration::from_secs(3);
 pub(crate) async fn report(
     chain: Arc<Chain>,
     validator_id: String,
-    key: PrivateKey,
+    key: SharedSigner,
     mut caught: mpsc::Receiver<Caught>,
 ) {
     while let Some((offence, evidence)) = caught.recv().await {

@@ -57,7 +57,9 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     let genesis_text = std::fs::read_to_string(&cfg.genesis)
         .with_context(|| format!("reading genesis {}", cfg.genesis.display()))?;
     let genesis = Genesis::from_json(&genesis_text)?;
-    let key = keyfile::load(&cfg.validator_key)?;
+    let validator_key = keyfile::load(&cfg.validator_key)?;
+    // What signs for the validator, behind the seam a cryptographic device would use.
+    let key = govchain_crypto::signer::in_memory(validator_key.clone());
     if cfg.consensus.mode == ConsensusMode::Solo && genesis.validators.len() > 1 {
         bail!(
             "genesis lists {} validators: run them in mode \"bft\"",
@@ -79,7 +81,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     )?;
     check_validator_key(cfg, &chain, &key)?;
     let custodian = custodian(cfg, &chain, &key)?;
-    let jobs = job_runner(cfg, &chain, &key)?;
+    let jobs = job_runner(cfg, &chain, &validator_key)?;
     let grpc = TcpListener::bind(cfg.api.grpc)
         .await
         .with_context(|| format!("binding gRPC address {}", cfg.api.grpc))?;
@@ -111,7 +113,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             followers.push(tokio::spawn(job_runner_once_added(
                 cfg.clone(),
                 chain.clone(),
-                key,
+                validator_key,
                 stop.subscribe(),
             )));
         }
@@ -157,7 +159,7 @@ async fn start_engine(
     cfg: &NodeConfig,
     genesis: &Genesis,
     chain: &Arc<Chain>,
-    key: govchain_crypto::PrivateKey,
+    key: govchain_crypto::SharedSigner,
 ) -> anyhow::Result<Engine> {
     let max_txs = cfg
         .consensus
@@ -232,7 +234,7 @@ fn own_record(
 fn check_validator_key(
     cfg: &NodeConfig,
     chain: &Chain,
-    key: &govchain_crypto::PrivateKey,
+    key: &govchain_crypto::SharedSigner,
 ) -> anyhow::Result<()> {
     let Some(v) = own_record(cfg, chain)? else {
         if cfg.consensus.mode == ConsensusMode::Solo {
@@ -392,7 +394,7 @@ fn cursor_file(data_dir: &std::path::Path, round: u64) -> std::path::PathBuf {
 fn custodian(
     cfg: &NodeConfig,
     chain: &Arc<Chain>,
-    key: &govchain_crypto::PrivateKey,
+    key: &govchain_crypto::SharedSigner,
 ) -> anyhow::Result<Option<Custody>> {
     let v = own_record(cfg, chain)?;
     let holder = v.as_ref().is_some_and(|v| v.custody_share != 0);

@@ -21,7 +21,7 @@
 
 use std::sync::OnceLock;
 
-use govchain_crypto::{PrivateKey, sm3};
+use govchain_crypto::{Sm2Signer, sm3};
 use govchain_state::VerifiedTx;
 use govchain_types::pb;
 use malachite_consensus::SignedConsensusMsg;
@@ -132,7 +132,7 @@ pub(super) fn served(blocks: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 /// Sends to every peer what goes out besides `m` under the fault, if anything.
 pub(super) fn publish_extra(
     chain_id: &str,
-    key: &PrivateKey,
+    key: &dyn Sm2Signer,
     links: &Links,
     m: &SignedConsensusMsg<Gov>,
 ) {
@@ -147,7 +147,7 @@ pub(super) fn publish_extra(
 /// `others`), under `forged-catchup` a vote 1,000 heights ahead; signed with `key`.
 fn extra(
     chain_id: &str,
-    key: &PrivateKey,
+    key: &dyn Sm2Signer,
     others: &[String],
     m: &SignedConsensusMsg<Gov>,
 ) -> Option<cpb::Message> {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use govchain_crypto::fastverify::{DEFAULT_KEY_WINDOW, KeyTables};
-use govchain_crypto::{PrivateKey, PublicKey, Signature};
+use govchain_crypto::{PublicKey, SharedSigner, Signature, Sm2Signer};
 use govchain_proof::commit::{proposal_bytes, verify_commit, vote_bytes};
 use govchain_types::pb;
 use malachite_consensus::{
@@ -74,7 +74,7 @@ pub type Step = Result<Vec<Action>, Box<Error<Gov>>>;
 pub struct Core {
     chain_id: String,
     me: ValidatorId,
-    key: PrivateKey,
+    key: SharedSigner,
     state: State<Gov>,
     timeouts: LinearTimeouts,
     guard: Guard,
@@ -94,7 +94,7 @@ impl std::fmt::Debug for Core {
 impl Core {
     /// The consensus of validator `me` (signing with `key`) on chain `chain_id`, before
     /// its first height.
-    pub fn new(chain_id: &str, me: &str, key: PrivateKey, height: u64, set: Validators) -> Self {
+    pub fn new(chain_id: &str, me: &str, key: SharedSigner, height: u64, set: Validators) -> Self {
         let params = Params {
             address: ValidatorId(me.into()),
             threshold_params: ThresholdParams::default(),
@@ -304,7 +304,7 @@ pub(super) fn verifies(key: &PublicKey, bytes: &[u8], sig: &Sm2Signature) -> boo
 struct Host<'a> {
     chain_id: &'a str,
     me: &'a ValidatorId,
-    key: &'a PrivateKey,
+    key: &'a dyn Sm2Signer,
     timeouts: &'a LinearTimeouts,
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use govchain_crypto::PrivateKey;
+use govchain_crypto::SharedSigner;
 use govchain_proof::commit::ValidatorSet;
 use govchain_types::{Hash, HashHex, pb};
 use malachite_consensus::SignedConsensusMsg;
@@ -54,7 +54,7 @@ pub(super) enum Event {
 pub(super) struct Engine {
     pub(super) chain: Arc<Chain>,
     pub(super) me: String,
-    pub(super) key: PrivateKey,
+    pub(super) key: SharedSigner,
     pub(super) settings: BftSettings,
     core: Core,
     /// The height being decided (the tip's + 1).
@@ -92,7 +92,7 @@ pub(super) struct Engine {
 impl Engine {
     pub(super) fn new(
         chain: Arc<Chain>,
-        key: PrivateKey,
+        key: SharedSigner,
         settings: BftSettings,
         links: Links,
         inbox: mpsc::Receiver<(String, Inbound)>,

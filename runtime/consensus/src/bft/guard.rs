@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use govchain_crypto::PrivateKey;
+use govchain_crypto::Sm2Signer;
 use malachite_types::{NilOrVal, VoteType};
 
 use super::context::{Proposal, Sm2Signature, Vote};
@@ -70,7 +70,7 @@ impl Guard {
     /// The signature of vote `v` (over `bytes`).
     pub(super) fn sign_vote(
         &mut self,
-        key: &PrivateKey,
+        key: &dyn Sm2Signer,
         v: &Vote,
         bytes: &[u8],
     ) -> Result<Sm2Signature, String> {
@@ -89,7 +89,7 @@ impl Guard {
     /// The signature of proposal `p` (over `bytes`).
     pub(super) fn sign_proposal(
         &mut self,
-        key: &PrivateKey,
+        key: &dyn Sm2Signer,
         p: &Proposal,
         bytes: &[u8],
     ) -> Result<Sm2Signature, String> {
@@ -101,7 +101,7 @@ impl Guard {
     /// one, or the one given before for the same value; an error for another value.
     fn sign(
         &mut self,
-        key: &PrivateKey,
+        key: &dyn Sm2Signer,
         (height, round, step): (u64, u32, u8),
         value: &[u8],
         bytes: &[u8],
@@ -142,6 +142,8 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+
+    use govchain_crypto::PrivateKey;
 
     use super::*;
 

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use govchain_crypto::PrivateKey;
+use govchain_crypto::SharedSigner;
 use govchain_proof::commit::ValidatorSet;
 use govchain_proof::evidence::{Offence, check_evidence};
 use govchain_types::pb;
@@ -103,7 +103,7 @@ pub(super) use crate::replication as err;
 /// `settings.listen` with mutual TLS, links to every peer, and runs the engine.
 pub async fn start(
     chain: Arc<Chain>,
-    key: PrivateKey,
+    key: SharedSigner,
     settings: BftSettings,
 ) -> crate::Result<BftHandle> {
     #[cfg(feature = "byzantine")]
@@ -157,7 +157,7 @@ pub(super) fn voting_set(chain: &Chain) -> crate::Result<ValidatorSet> {
 pub(super) fn new_core(
     chain: &Arc<Chain>,
     settings: &BftSettings,
-    key: &PrivateKey,
+    key: &SharedSigner,
     height: u64,
     set: &ValidatorSet,
 ) -> crate::Result<Core> {

@@ -1,6 +1,7 @@
 //! Four validators' consensus cores on an in-memory network: what they decide, what a
 //! silent, a lying or an equivocating validator can and cannot do.
 
+use govchain_crypto::signer::in_memory;
 use std::collections::{BTreeSet, VecDeque};
 
 use govchain_crypto::{PrivateKey, sm3};
@@ -49,7 +50,15 @@ impl Net {
             ValidatorSet::new(keys.iter().map(|(id, k)| (id.clone(), k.public_key()))).unwrap();
         let cores = keys
             .iter()
-            .map(|(id, k)| Core::new(CHAIN, id, k.clone(), 1, Validators::from_set(&set)))
+            .map(|(id, k)| {
+                Core::new(
+                    CHAIN,
+                    id,
+                    in_memory(k.clone()),
+                    1,
+                    Validators::from_set(&set),
+                )
+            })
             .collect();
         let mut net = Net {
             keys,
@@ -364,7 +373,7 @@ fn a_validator_restarted_mid_height_keeps_its_lock() {
         Core::new(
             CHAIN,
             "node1",
-            keys[0].1.clone(),
+            in_memory(keys[0].1.clone()),
             1,
             Validators::from_set(&set),
         )

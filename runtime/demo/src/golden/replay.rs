@@ -136,7 +136,7 @@ impl Replay {
         let custodian = Custodian {
             chain: chain.clone(),
             validator_id: VALIDATOR.into(),
-            key: validator_key.clone(),
+            key: govchain_crypto::signer::in_memory(validator_key.clone()),
             share,
             round: 1,
             cursor_file: dir.path().join("custody.cursor"),
