@@ -246,3 +246,121 @@ fn a_resharing_dealer_deals_only_its_own_share_and_holders_change_only_between_r
         "the old key set stays in force"
     );
 }
+
+/// Holder `n`'s release of `share` for request `seq`, as its custodian makes it.
+fn release_tx(chain: &mut LocalChain, n: u32, seq: u64, share: &SecretShare) -> VerifiedTx {
+    let o = Overlay::new(chain.store.clone());
+    let req = crate::custody::request(&o, seq).unwrap().unwrap();
+    let cert = crate::certs::get(&o, &req.cert_id).unwrap();
+    let envelope = govchain_custody::Envelope::parse(&cert.key_envelope).unwrap();
+    let encrypted_share = share
+        .release(
+            &envelope,
+            &req.requester_key,
+            &release_context("local", seq),
+            &[6; 32],
+        )
+        .unwrap();
+    chain.tx(
+        &validator_account(&format!("node{n}")),
+        pb::payload::Kind::Release(pb::ReleaseShares {
+            approvals: vec![],
+            releases: vec![pb::ShareRelease {
+                request: seq,
+                encrypted_share,
+            }],
+        }),
+    )
+}
+
+#[test]
+fn a_share_released_before_a_resharing_is_replaced_and_an_old_share_is_refused_after_it() {
+    let (mut chain, keys) = chain4();
+    chain.generate_key(&keys).unwrap();
+    let old: Vec<SecretShare> = (1..=4).map(|n| share(&chain, &keys, n)).collect();
+    // tax asks to read a title the registry granted it; holders 1 and 2 approve and
+    // release under the first key set
+    let (cert, publish) = chain.property_title("P-1", [3; 32]);
+    let grant = chain.tx(
+        "real-estate",
+        pb::payload::Kind::Grant(pb::GrantAccess {
+            cert_id: cert.clone(),
+            grantee: "tax".into(),
+            purpose: "tax_assessment".into(),
+            until_height: 1_000,
+            until_date: String::new(),
+        }),
+    );
+    ok(&chain.block(&[publish, grant], 1).unwrap().0);
+    let read = chain.tx(
+        "tax",
+        pb::payload::Kind::Request(pb::RequestAccess {
+            cert_id: cert,
+            purpose: "tax_assessment".into(),
+        }),
+    );
+    let r = chain.block(&[read], 1).unwrap().0.remove(0);
+    let seq: u64 = r
+        .events
+        .iter()
+        .find(|e| e.kind == "access")
+        .unwrap()
+        .attributes
+        .iter()
+        .find(|a| a.key == "request")
+        .unwrap()
+        .value
+        .parse()
+        .unwrap();
+    let approvals: Vec<VerifiedTx> = (1..=2)
+        .map(|n| {
+            chain.tx(
+                &validator_account(&format!("node{n}")),
+                pb::payload::Kind::Release(pb::ReleaseShares {
+                    approvals: vec![seq],
+                    releases: vec![],
+                }),
+            )
+        })
+        .collect();
+    ok(&chain.block(&approvals, 1).unwrap().0);
+    let releases: Vec<VerifiedTx> = (1..=2)
+        .map(|n| release_tx(&mut chain, n, seq, &old[n as usize - 1]))
+        .collect();
+    ok(&chain.block(&releases, 1).unwrap().0);
+    let visible = |c: &LocalChain| {
+        crate::custody::releases(&Overlay::new(c.store.clone()), seq)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(visible(&chain), 2);
+
+    // node4 leaves; holders 1..=3 reshare
+    ok(&[remove_node(&mut chain, "node4")]);
+    let mut custody: BTreeMap<u32, PrivateKey> = (1..).zip(keys.iter().cloned()).collect();
+    custody.remove(&4);
+    let to = recipients(&custody);
+    let deals = (1..=3)
+        .map(|n| (n, reshare_deal(&custody, n, 2, &old[n as usize - 1], &to)))
+        .collect();
+    ok(&run_round(&mut chain, 2, deals));
+    ok(&run_round(
+        &mut chain,
+        2,
+        (1..=3).map(|n| (n, complain(&[]))).collect(),
+    ));
+    // the old releases are no longer served: they do not combine with new shares
+    assert_eq!(visible(&chain), 0);
+    // holder 1's old share is refused; its new share replaces its old release, once
+    let deliver = |chain: &mut LocalChain, share: &SecretShare| {
+        let tx = release_tx(chain, 1, seq, share);
+        chain.block(&[tx], 1).unwrap().0.remove(0)
+    };
+    let r = deliver(&mut chain, &old[0]);
+    assert_eq!(r.error_code, pb::ErrorCode::BadKeyShare as u32, "{r:?}");
+    let new = share_of(&chain, &custody[&1], 1).unwrap();
+    ok(&[deliver(&mut chain, &new)]);
+    assert_eq!(visible(&chain), 1);
+    let r = deliver(&mut chain, &new);
+    assert_eq!(r.error_code, pb::ErrorCode::AlreadyExists as u32, "{r:?}");
+}
