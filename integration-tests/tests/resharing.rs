@@ -4,7 +4,9 @@
 //! reshare to four. The custody public key never changes, so a certificate published
 //! before both changes opens after them; a request approved before the first resharing
 //! is released again under the new key set; the newcomer's share is one of the three
-//! that open a certificate once node1 is down.
+//! that open a certificate once node1 is down. A holder rotates its custody key the same
+//! way: the holders reshare, it receives its new share under the new key, and its node
+//! replaces the old key file (with which the chain's dealings gave its old share).
 
 use std::time::{Duration, Instant};
 
@@ -116,6 +118,45 @@ fn publish(net: &Network, endpoint: &str, deed: &std::path::Path) -> String {
         .to_string()
 }
 
+/// Node `n`'s operator writes a new custody key beside the current one and restarts
+/// the node; governance rotates to it. Returns the key set the resharing makes, once
+/// the node has replaced its old key file with the new one.
+async fn rotate_custody_key(
+    net: &Network,
+    nodes: &mut [Option<NodeProcess>],
+    n: usize,
+    round: u64,
+) -> pb::CustodyKeySet {
+    let file = net.root.join(format!("node{n}/custody.key"));
+    let next = net.root.join(format!("node{n}/custody.key.next"));
+    let new = govchain_crypto::PrivateKey::generate();
+    std::fs::write(&next, new.to_pkcs8_pem()).unwrap();
+    nodes[n - 1].take().unwrap().kill9();
+    nodes[n - 1] = Some(NodeProcess::start(net, n).await.unwrap());
+    govern(
+        net,
+        3,
+        &[
+            "rotate-custody-key",
+            "--id",
+            &format!("node{n}"),
+            "--custody-key",
+            &hex::encode(new.public_key().to_sec1()),
+        ],
+    );
+    let set = wait_for_round(&net.endpoint(3), round + 1).await;
+    let start = Instant::now();
+    while next.exists() {
+        assert!(
+            start.elapsed() < LIMIT,
+            "node{n} kept its old custody key file"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), new.to_pkcs8_pem());
+    set
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
     let net = Network::init_bft(4, 0).unwrap();
@@ -204,7 +245,16 @@ async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
         "{status}"
     );
 
-    // node1 goes down: nodes 2, 3 and the newcomer open the certificate
+    // node2 rotates its custody key: the holders reshare, node2 receiving under the new
+    // key, and its node replaces the old key file
+    let fourth = rotate_custody_key(&net, &mut nodes, 2, third.round).await;
+    assert_eq!(
+        fourth.public_key_set[..65],
+        key[..],
+        "the custody key is the same"
+    );
+
+    // node1 goes down: nodes 2 (its new share), 3 and the newcomer open the certificate
     nodes[0].take().unwrap().kill9();
     let late = request();
     let got = fetch(late, "late.json");
@@ -214,7 +264,10 @@ async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert!(combined.contains(&"node5"), "{got}");
+    assert!(
+        combined.contains(&"node5") && combined.contains(&"node2"),
+        "{got}"
+    );
     for n in nodes.iter_mut().flatten() {
         assert!(!n.exited(), "a node exited:\n{}", n.log_text());
     }

@@ -36,9 +36,11 @@ pub struct Participant {
     pub validator_id: String,
     /// The validator's signing key (its steps are signed with it).
     pub key: SharedSigner,
-    /// The validator's custody key: its sub-shares are encrypted to it, and its dealing
-    /// is derived from it.
-    pub custody_key: PrivateKey,
+    /// The validator's custody keys: the one in its key file and, while a rotation
+    /// runs, the next one (`<file>.next`). Sub-shares are encrypted to, and its dealing
+    /// derived from, the one state registers for it; its share to reshare is summed
+    /// with the one its current share was dealt to.
+    pub custody_keys: Vec<PrivateKey>,
 }
 
 impl Participant {
@@ -84,15 +86,25 @@ impl Participant {
             return Ok(None);
         };
         let number = own_number(&o, &self.validator_id)?;
-        if number != 0 && holder_key(&o, number)? != self.custody_key.public_key().to_sec1() {
-            // Complaining with the wrong key would have every dealer reveal this
-            // holder's sub-shares.
-            tracing::warn!(
-                share = number,
-                "the custody key file is not the key state registers for this holder: it takes no part"
-            );
+        let registered = if number == 0 {
+            None
+        } else {
+            let key = holder_key(&o, number)?;
+            self.custody_keys
+                .iter()
+                .find(|k| k.public_key().to_sec1() == key)
+        };
+        let Some(custody_key) = registered else {
+            if number != 0 {
+                // Complaining with the wrong key would have every dealer reveal this
+                // holder's sub-shares.
+                tracing::warn!(
+                    share = number,
+                    "no custody key file holds the key state registers for this holder: it takes no part"
+                );
+            }
             return Ok(None);
-        }
+        };
         let dealer = govchain_state::keygen::dealers(&st).contains(&number);
         if st.phase() == Phase::KeygenDone || !(dealer || st.holders.contains(&number)) {
             return Ok(None);
@@ -102,14 +114,14 @@ impl Participant {
         let complaints = govchain_state::keygen::complaints(&o, round)?;
         let step = match st.phase() {
             Phase::KeygenDeal if dealer && !deals.iter().any(|d| d.dealer == number) => {
-                Some(Step::Deal(self.deal(&o, &st, number)?))
+                Some(Step::Deal(self.deal(&o, &st, number, custody_key)?))
             }
             Phase::KeygenComplain
                 if st.holders.contains(&number)
                     && !complaints.iter().any(|c| c.holder == number) =>
             {
                 Some(Step::Complaints(pb::KeygenComplaints {
-                    against: self.bad_dealers(&st, number, &deals),
+                    against: self.bad_dealers(custody_key, &st, number, &deals),
                 }))
             }
             Phase::KeygenAnswer => {
@@ -128,7 +140,7 @@ impl Participant {
                             .as_ref()
                             .map_or(keygen::Dealt::Fresh, keygen::Dealt::Share);
                         keygen::answer(
-                            &self.custody_key,
+                            custody_key,
                             self.chain.chain_id(),
                             round,
                             st.threshold,
@@ -171,7 +183,7 @@ impl Participant {
         if st.dealers.is_empty() {
             return Ok(None);
         }
-        own_share(o, &self.custody_key, number)
+        own_share(o, &self.custody_keys, number)
             .map_err(|e| node_error(format!("this holder's share to reshare: {e:#}")))?
             .map(Some)
             .ok_or_else(|| node_error("a resharing without a key set in force"))
@@ -182,6 +194,7 @@ impl Participant {
         o: &Overlay,
         st: &pb::KeygenState,
         number: u32,
+        custody_key: &PrivateKey,
     ) -> Result<pb::KeygenDeal, ExecError> {
         let holders = st
             .holders
@@ -190,7 +203,7 @@ impl Participant {
             .collect::<Result<Vec<_>, ExecError>>()?;
         let share = self.dealt_share(o, st, number)?;
         let d = keygen::deal(
-            &self.custody_key,
+            custody_key,
             self.chain.chain_id(),
             st.round,
             st.threshold,
@@ -210,6 +223,7 @@ impl Participant {
     /// their commitments.
     fn bad_dealers(
         &self,
+        custody_key: &PrivateKey,
         st: &pb::KeygenState,
         number: u32,
         deals: &[pb::KeygenDealRecord],
@@ -218,7 +232,7 @@ impl Participant {
             .iter()
             .filter(|d| d.dealer != number)
             .filter(|d| {
-                let bad = govchain_state::keygen::sub_share_of(&self.custody_key, number, &st.holders, d).is_err();
+                let bad = govchain_state::keygen::sub_share_of(custody_key, number, &st.holders, d).is_err();
                 if bad {
                     tracing::warn!(dealer = d.dealer, validator = %d.validator, "complaining: its sub-share to this holder fails its check");
                 }
@@ -270,28 +284,43 @@ fn holder_key(o: &Overlay, number: u32) -> Result<Vec<u8>, ExecError> {
 /// share, and it must not release anything.
 pub fn own_share(
     o: &Overlay,
-    custody_key: &PrivateKey,
+    custody_keys: &[PrivateKey],
     number: u32,
 ) -> anyhow::Result<Option<SecretShare>> {
+    Ok(own_share_with(o, custody_keys, number)?.map(|(share, _)| share))
+}
+
+/// [`own_share`], with the index in `custody_keys` of the key it was summed with.
+fn own_share_with(
+    o: &Overlay,
+    custody_keys: &[PrivateKey],
+    number: u32,
+) -> anyhow::Result<Option<(SecretShare, usize)>> {
     let Some(set) = govchain_state::custody::key_set(o)? else {
         return Ok(None);
     };
     let deals = govchain_state::keygen::deals(o, set.round)?;
     let answers = govchain_state::keygen::answers(o, set.round)?;
-    let share = govchain_state::keygen::holder_share(custody_key, number, &set, &deals, &answers)
-        .map_err(anyhow::Error::msg)?;
-    Ok(Some(share))
+    let mut failure = String::from("no custody key");
+    for (i, key) in custody_keys.iter().enumerate() {
+        match govchain_state::keygen::holder_share(key, number, &set, &deals, &answers) {
+            Ok(share) => return Ok(Some((share, i))),
+            Err(e) => failure = e,
+        }
+    }
+    Err(anyhow::Error::msg(failure))
 }
 
 /// Waits (bounded by `stop`) until this validator holds a share of the key set in
 /// force: its record has a share number, the set a public share for it, and
-/// [`own_share`] sums a share that matches. Returns the share and the set's round.
+/// [`own_share`] sums a share that matches. Returns the share, the set's round, and
+/// the index in `custody_keys` of the key it was summed with.
 pub async fn share_in_force(
     chain: &Arc<Chain>,
-    custody_key: &PrivateKey,
+    custody_keys: &[PrivateKey],
     validator_id: &str,
     stop: &mut watch::Receiver<bool>,
-) -> Option<(SecretShare, u64)> {
+) -> Option<(SecretShare, u64, usize)> {
     let mut commits = chain.subscribe();
     let mut failed_round = None;
     loop {
@@ -302,8 +331,8 @@ pub async fn share_in_force(
             Some(s.round) != failed_round
                 && govchain_state::keygen::public_share(s, number).is_some()
         }) {
-            match own_share(&o, custody_key, number) {
-                Ok(Some(share)) => return Some((share, set.round)),
+            match own_share_with(&o, custody_keys, number) {
+                Ok(Some((share, key))) => return Some((share, set.round, key)),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::error!(error = %e, round = set.round, "this validator's custody share: it releases nothing until the holders reshare");

@@ -334,22 +334,31 @@ async fn job_runner_once_added(
 
 /// A custody holder's work: its part in key generation and resharing, and, with its
 /// share of the key set in force (summed from the chain's dealings), its custodian,
-/// restarted with the new share whenever a resharing ends.
+/// restarted with the new share whenever a resharing ends. When a custody key rotation
+/// has ended (its share sums under the next key, `<file>.next`), the next key file
+/// replaces the old one: the old key, which with the chain gives the old share, is gone.
 struct Custody {
     participant: crate::keygen::Participant,
     data_dir: std::path::PathBuf,
+    key_file: std::path::PathBuf,
 }
 
 impl Custody {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let p = self.participant;
         let chain = p.chain.clone();
-        let (custody_key, validator_id, key) =
-            (p.custody_key.clone(), p.validator_id.clone(), p.key.clone());
+        let (custody_keys, validator_id, key) = (
+            p.custody_keys.clone(),
+            p.validator_id.clone(),
+            p.key.clone(),
+        );
         tokio::spawn(p.run(stop.clone()));
-        while let Some((share, round)) =
-            crate::keygen::share_in_force(&chain, &custody_key, &validator_id, &mut stop).await
+        while let Some((share, round, with)) =
+            crate::keygen::share_in_force(&chain, &custody_keys, &validator_id, &mut stop).await
         {
+            if with == 1 && next_key_file(&self.key_file).exists() {
+                retire_custody_key(&self.key_file);
+            }
             let number = share.number();
             tracing::info!(
                 share = number,
@@ -368,6 +377,25 @@ impl Custody {
             let until =
                 crate::keygen::until_reshared(&chain, &validator_id, round, number, stop.clone());
             crate::follower::follow(custodian, until).await;
+        }
+    }
+}
+
+/// The next custody key file of `key_file` (`<file>.next`): a rotation's new key.
+fn next_key_file(key_file: &std::path::Path) -> std::path::PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(".next");
+    name.into()
+}
+
+/// After a custody key rotation ended: the next key file takes the old one's place.
+fn retire_custody_key(key_file: &std::path::Path) {
+    match std::fs::rename(next_key_file(key_file), key_file) {
+        Ok(()) => {
+            tracing::info!(file = %key_file.display(), "custody key rotated: the new share sums under the next key, which replaced the old key file")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, file = %key_file.display(), "custody key rotated, but the next key file could not replace the old one: replace it by hand")
         }
     }
 }
@@ -404,14 +432,21 @@ fn custodian(
         }
         return Ok(None);
     };
-    let custody_key = keyfile::load(path)?;
+    let mut custody_keys = vec![keyfile::load(path)?];
+    let next = next_key_file(path);
+    if next.exists() {
+        custody_keys.push(keyfile::load(&next)?);
+    }
     if let Some(v) = v.filter(|_| holder)
-        && custody_key.public_key().to_sec1() != v.custody_key
+        && !custody_keys
+            .iter()
+            .any(|k| k.public_key().to_sec1() == v.custody_key)
     {
         bail!(
-            "{} is not the custody key this chain registers for validator {}",
+            "{} is not the custody key this chain registers for validator {} (nor is {})",
             path.display(),
-            cfg.node_id
+            cfg.node_id,
+            next.display()
         );
     }
     Ok(Some(Custody {
@@ -419,9 +454,10 @@ fn custodian(
             chain: chain.clone(),
             validator_id: cfg.node_id.clone(),
             key: key.clone(),
-            custody_key,
+            custody_keys,
         },
         data_dir: cfg.data_dir.clone(),
+        key_file: path.clone(),
     }))
 }
 

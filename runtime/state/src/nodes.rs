@@ -6,7 +6,7 @@
 use govchain_crypto::PublicKey;
 use govchain_proof::commit::ValidatorSet;
 use govchain_store::Records;
-use govchain_types::event::{Event, NodeAdded, NodeRemoved};
+use govchain_types::event::{Event, KeyRotated, NodeAdded, NodeRemoved};
 use govchain_types::{ExecError, TxError, pb, validate_dept_id};
 
 use crate::overlay::Overlay;
@@ -26,6 +26,9 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
     let node = change.node.as_ref().ok_or_else(|| TxError::MissingField {
         field: "node.node".into(),
     })?;
+    if change.rotate_custody_key {
+        return validate_rotation(o, node);
+    }
     if change.remove {
         let Some(existing) = load(o, &node.id)? else {
             return Err(TxError::NotFound {
@@ -107,17 +110,29 @@ pub(crate) fn validate(o: &Overlay, change: &pb::NodeChange) -> Result<String, E
     ))
 }
 
-/// Checks node `node`'s custody key and returns the share number it would hold: the
-/// next never used.
-fn new_holder(
-    o: &Overlay,
-    node: &pb::Validator,
-    nodes: &[pb::Validator],
-) -> Result<u32, ExecError> {
-    let field = "node.custody_key";
-    if node.observer {
-        return Err(invalid(field, "an observer holds no custody share").into());
+/// Checks the rotation of custody holder `node.id`'s custody key to `node.custody_key`.
+fn validate_rotation(o: &Overlay, node: &pb::Validator) -> Result<String, ExecError> {
+    let existing = load(o, &node.id)?.ok_or_else(|| TxError::NotFound {
+        what: format!("validator '{}'", node.id),
+    })?;
+    if existing.custody_share == 0 {
+        return Err(invalid("node.id", format!("'{}' holds no custody share", node.id)).into());
     }
+    let nodes: Vec<pb::Validator> = crate::values(o, &tables::VALIDATOR, tables::VALIDATOR.all())?;
+    let mut rotated = existing.clone();
+    rotated.custody_key = node.custody_key.clone();
+    check_custody_key(&rotated, &nodes)?;
+    settled_key_set(o)?;
+    Ok(format!(
+        "rotate the custody key of '{}', custody holder {}: the holders reshare, its new share under the new key",
+        node.id, existing.custody_share
+    ))
+}
+
+/// Checks a holder's custody key: an SM2 point, not its signing key, no validator's
+/// custody key (its own current one included).
+fn check_custody_key(node: &pb::Validator, nodes: &[pb::Validator]) -> Result<(), ExecError> {
+    let field = "node.custody_key";
     PublicKey::from_sec1(&node.custody_key)
         .map_err(|e| invalid(field, format!("not an SM2 public key: {e}")))?;
     if node.custody_key == node.public_key {
@@ -130,6 +145,21 @@ fn new_holder(
         )
         .into());
     }
+    Ok(())
+}
+
+/// Checks node `node`'s custody key and returns the share number it would hold: the
+/// next never used.
+fn new_holder(
+    o: &Overlay,
+    node: &pb::Validator,
+    nodes: &[pb::Validator],
+) -> Result<u32, ExecError> {
+    let field = "node.custody_key";
+    if node.observer {
+        return Err(invalid(field, "an observer holds no custody share").into());
+    }
+    check_custody_key(node, nodes)?;
     let set = settled_key_set(o)?;
     let used = crate::keygen::set_holders(&set)
         .into_iter()
@@ -199,6 +229,23 @@ pub(crate) fn apply(
 ) -> Result<(), ExecError> {
     validate(o, change)?;
     let node = change.node.as_ref().expect("validated");
+    if change.rotate_custody_key {
+        let mut v = load(o, &node.id)?.ok_or_else(|| internal("validated validator missing"))?;
+        v.custody_key = node.custody_key.clone();
+        o.write(&tables::VALIDATOR, &node.id, &v);
+        let holders = crate::keygen::set_holders(&settled_key_set(o)?);
+        crate::keygen::reshare(o, holders.clone(), holders)?;
+        events.push(
+            Event::from(KeyRotated {
+                department: crate::access::accounts::validator_account(&node.id),
+                operator: "custody".into(),
+                proposal,
+                change: "replaced".into(),
+            })
+            .to_pb(),
+        );
+        return Ok(());
+    }
     if change.remove {
         if let Some(leaver) = load(o, &node.id)?.filter(|v| v.custody_share != 0) {
             let set = settled_key_set(o)?;

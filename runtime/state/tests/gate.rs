@@ -850,6 +850,7 @@ fn node_change_with_key(
                 ..Default::default()
             }),
             remove,
+            rotate_custody_key: false,
         })),
         description: "the tax bureau runs a node".into(),
         voting_period: 0,

@@ -139,6 +139,20 @@ pub(crate) enum ProposeCmd {
         #[command(flatten)]
         common: ProposeArgs,
     },
+    /// Give a custody holder a new custody key (its operator wrote it beside the current
+    /// one as `custody.key.next` and restarted the node): the holders reshare, the holder
+    /// receiving its new share under the new key, and its node then replaces the old key
+    /// file with the new one.
+    RotateCustodyKey {
+        /// Node id.
+        #[arg(long)]
+        id: String,
+        /// The new custody key, hex (SEC1; `govchain keys show custody.key.next`).
+        #[arg(long)]
+        custody_key: String,
+        #[command(flatten)]
+        common: ProposeArgs,
+    },
     /// Remove a validator or observer node (a validator stops voting from the next
     /// height).
     RemoveValidator {
@@ -220,6 +234,68 @@ impl ProposeCmd {
         })
     }
 
+    /// The node-set proposals' action.
+    fn node_parts(self) -> anyhow::Result<(pb::proposal::Action, ProposeArgs)> {
+        use pb::proposal::Action;
+        Ok(match self {
+            ProposeCmd::AddValidator {
+                id,
+                department,
+                public_key,
+                addr,
+                observer,
+                custody_key,
+                common,
+            } => (
+                Action::Node(pb::NodeChange {
+                    node: Some(pb::Validator {
+                        id,
+                        department,
+                        public_key: unhex(&public_key, "--public-key")?,
+                        observer,
+                        addr,
+                        custody_key: custody_key
+                            .map(|k| unhex(&k, "--custody-key"))
+                            .transpose()?
+                            .unwrap_or_default(),
+                        ..Default::default()
+                    }),
+                    remove: false,
+                    rotate_custody_key: false,
+                }),
+                common,
+            ),
+            ProposeCmd::RotateCustodyKey {
+                id,
+                custody_key,
+                common,
+            } => (
+                Action::Node(pb::NodeChange {
+                    node: Some(pb::Validator {
+                        id,
+                        custody_key: unhex(&custody_key, "--custody-key")?,
+                        ..Default::default()
+                    }),
+                    remove: false,
+                    rotate_custody_key: true,
+                }),
+                common,
+            ),
+            ProposeCmd::RemoveValidator { id, common } => (
+                Action::Node(pb::NodeChange {
+                    node: Some(pb::Validator {
+                        id,
+                        ..Default::default()
+                    }),
+                    remove: true,
+                    rotate_custody_key: false,
+                }),
+                common,
+            ),
+            _ => anyhow::bail!("not a node proposal"),
+        })
+    }
+
     fn into_parts(self) -> anyhow::Result<(pb::proposal::Action, ProposeArgs)> {
         use pb::proposal::Action;
         Ok(match self {
@@ -270,42 +346,9 @@ impl ProposeCmd {
                 }),
                 common,
             ),
-            ProposeCmd::AddValidator {
-                id,
-                department,
-                public_key,
-                addr,
-                observer,
-                custody_key,
-                common,
-            } => (
-                Action::Node(pb::NodeChange {
-                    node: Some(pb::Validator {
-                        id,
-                        department,
-                        public_key: unhex(&public_key, "--public-key")?,
-                        observer,
-                        addr,
-                        custody_key: custody_key
-                            .map(|k| unhex(&k, "--custody-key"))
-                            .transpose()?
-                            .unwrap_or_default(),
-                        ..Default::default()
-                    }),
-                    remove: false,
-                }),
-                common,
-            ),
-            ProposeCmd::RemoveValidator { id, common } => (
-                Action::Node(pb::NodeChange {
-                    node: Some(pb::Validator {
-                        id,
-                        ..Default::default()
-                    }),
-                    remove: true,
-                }),
-                common,
-            ),
+            cmd @ (ProposeCmd::AddValidator { .. }
+            | ProposeCmd::RotateCustodyKey { .. }
+            | ProposeCmd::RemoveValidator { .. }) => cmd.node_parts()?,
             cmd @ (ProposeCmd::ReplaceKey { .. } | ProposeCmd::RevokeOperator { .. }) => {
                 cmd.key_parts()?
             }

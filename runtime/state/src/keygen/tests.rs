@@ -446,6 +446,7 @@ fn remove_node(chain: &mut LocalChain, id: &str) -> pb::Receipt {
                 ..Default::default()
             }),
             remove: true,
+            rotate_custody_key: false,
         },
     )
 }

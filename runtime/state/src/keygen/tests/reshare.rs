@@ -58,6 +58,7 @@ fn add_node(chain: &mut LocalChain, node: pb::Validator) -> pb::Receipt {
         pb::NodeChange {
             node: Some(node),
             remove: false,
+            rotate_custody_key: false,
         },
     )
 }
@@ -363,4 +364,77 @@ fn a_share_released_before_a_resharing_is_replaced_and_an_old_share_is_refused_a
     assert_eq!(visible(&chain), 1);
     let r = deliver(&mut chain, &new);
     assert_eq!(r.error_code, pb::ErrorCode::AlreadyExists as u32, "{r:?}");
+}
+
+#[test]
+fn a_holder_rotates_its_custody_key_and_its_new_share_opens_only_under_the_new_key() {
+    let (mut chain, keys) = chain4();
+    chain.generate_key(&keys).unwrap();
+    let before = key_set(&chain).unwrap();
+    let old: Vec<SecretShare> = (1..=4).map(|n| share(&chain, &keys, n)).collect();
+    let rotate = |chain: &mut LocalChain, key: Vec<u8>| {
+        govern(
+            chain,
+            pb::NodeChange {
+                node: Some(pb::Validator {
+                    id: "node2".into(),
+                    custody_key: key,
+                    ..Default::default()
+                }),
+                remove: false,
+                rotate_custody_key: true,
+            },
+        )
+    };
+    // another holder's key, or the key in force: refused
+    for (key, why) in [
+        (
+            keys[2].public_key().to_sec1(),
+            "custody key of node 'node3'",
+        ),
+        (
+            keys[1].public_key().to_sec1(),
+            "custody key of node 'node2'",
+        ),
+    ] {
+        let r = rotate(&mut chain, key);
+        assert!(r.error_message.contains(why), "{why}: {r:?}");
+    }
+    let fresh = PrivateKey::generate();
+    let r = rotate(&mut chain, fresh.public_key().to_sec1());
+    ok(&[r]);
+    let st = state(&chain);
+    assert_eq!(
+        (st.round, st.dealers.clone(), st.holders.clone()),
+        (2, vec![1, 2, 3, 4], vec![1, 2, 3, 4])
+    );
+    // every holder reshares its share; holder 2 receives under its new key
+    let mut custody: BTreeMap<u32, PrivateKey> = (1..).zip(keys.iter().cloned()).collect();
+    custody.insert(2, fresh.clone());
+    let to = recipients(&custody);
+    let deals = (1..=4)
+        .map(|n| (n, reshare_deal(&custody, n, 2, &old[n as usize - 1], &to)))
+        .collect();
+    ok(&run_round(&mut chain, 2, deals));
+    ok(&run_round(
+        &mut chain,
+        2,
+        (1..=4).map(|n| (n, complain(&[]))).collect(),
+    ));
+    let after = key_set(&chain).unwrap();
+    assert_eq!(
+        after.public_key_set[..65],
+        before.public_key_set[..65],
+        "P unchanged"
+    );
+    // the new key gives holder 2's new share; the old key with the chain gives nothing
+    let two = share_of(&chain, &fresh, 2).unwrap();
+    assert!(share_of(&chain, &keys[1], 2).is_err());
+    let one = share_of(&chain, &keys[0], 1).unwrap();
+    let four = share_of(&chain, &keys[3], 4).unwrap();
+    assert!(opens(&chain, &[&one, &two, &four]));
+    assert!(
+        !opens(&chain, &[&one, &old[1], &four]),
+        "holder 2's old share counts for nothing"
+    );
 }
