@@ -102,7 +102,7 @@ pub async fn wait_committed(net: &Network, at: usize, hashes: &[[u8; 32]]) {
 }
 
 /// Node `i`'s status.
-async fn status(net: &Network, i: usize) -> GetStatusResponse {
+pub async fn status(net: &Network, i: usize) -> GetStatusResponse {
     connect(&net.endpoint(i))
         .await
         .unwrap()

@@ -12,22 +12,16 @@ use std::time::{Duration, Instant};
 
 use govchain_crypto::PublicKey;
 use govchain_integration_tests::bft::{
-    LIMIT, all_running, commit_anchors, converge, genesis_set, height, summary_row,
+    LIMIT, all_running, commit_anchors, converge, genesis_set, height, status, summary_row,
 };
-use govchain_integration_tests::{Network, NodeProcess, connect, govchain, govern};
+use govchain_integration_tests::{Network, NodeProcess, govchain, govern};
 use govchain_proof::commit::ValidatorSet;
 use serde_json::Value;
 
 /// The voting validators node `i` reports, by id.
 async fn voting(net: &Network, i: usize) -> Vec<String> {
-    let status = connect(&net.endpoint(i))
+    status(net, i)
         .await
-        .unwrap()
-        .get_status(govchain_client::rpc::GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    status
         .validators
         .into_iter()
         .filter(|v| !v.observer)
@@ -151,14 +145,8 @@ async fn governance_adds_and_removes_validators_of_a_running_network() {
 
 /// Node `i`'s view of validator `id`'s block-signing key.
 async fn key_of(net: &Network, i: usize, id: &str) -> Vec<u8> {
-    let status = connect(&net.endpoint(i))
+    status(net, i)
         .await
-        .unwrap()
-        .get_status(govchain_client::rpc::GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    status
         .validators
         .into_iter()
         .find(|v| v.id == id)

@@ -43,6 +43,30 @@ fn run_round(chain: &mut LocalChain, round: u64, steps: Vec<(u32, Step)>) -> Vec
     chain.block(&txs, 1).unwrap().0
 }
 
+/// Runs resharing round `round` to its end: `dealers` deal their `shares` (holder n's
+/// at n − 1) to the holders in `custody`, who then complain about no one.
+fn reshare_round(
+    chain: &mut LocalChain,
+    custody: &BTreeMap<u32, PrivateKey>,
+    round: u64,
+    dealers: &[u32],
+    shares: &[SecretShare],
+) {
+    let to = recipients(custody);
+    let deals = dealers
+        .iter()
+        .map(|&n| {
+            (
+                n,
+                reshare_deal(custody, n, round, &shares[n as usize - 1], &to),
+            )
+        })
+        .collect();
+    ok(&run_round(chain, round, deals));
+    let complaints = custody.keys().map(|&n| (n, complain(&[]))).collect();
+    ok(&run_round(chain, round, complaints));
+}
+
 /// A holder's share of the key set in force, summed as its node does.
 fn share_of(chain: &LocalChain, key: &PrivateKey, n: u32) -> Result<SecretShare, String> {
     let o = Overlay::new(chain.store.clone());
@@ -97,16 +121,7 @@ fn a_holder_leaves_then_one_joins_and_the_key_stays_while_old_shares_stop_counti
     );
     // until the resharing ends, the key set in force is the old one
     assert!(opens(&chain, &[&old[0], &old[1], &old[3]]));
-    let to = recipients(&custody);
-    let deals = (1..=3)
-        .map(|n| (n, reshare_deal(&custody, n, 2, &old[n as usize - 1], &to)))
-        .collect();
-    ok(&run_round(&mut chain, 2, deals));
-    ok(&run_round(
-        &mut chain,
-        2,
-        (1..=3).map(|n| (n, complain(&[]))).collect(),
-    ));
+    reshare_round(&mut chain, &custody, 2, &[1, 2, 3], &old);
     let after = key_set(&chain).unwrap();
     assert_eq!((after.round, after.reshared), (2, true));
     assert_eq!(
@@ -153,19 +168,7 @@ fn a_holder_leaves_then_one_joins_and_the_key_stays_while_old_shares_stop_counti
         (st.round, st.dealers.clone(), st.holders.clone()),
         (3, vec![1, 2, 3], vec![1, 2, 3, 5])
     );
-    let to = recipients(&custody);
-    let deals = (1..=3)
-        .map(|n| (n, reshare_deal(&custody, n, 3, &new[n as usize - 1], &to)))
-        .collect();
-    ok(&run_round(&mut chain, 3, deals));
-    ok(&run_round(
-        &mut chain,
-        3,
-        [1, 2, 3, 5]
-            .into_iter()
-            .map(|n| (n, complain(&[])))
-            .collect(),
-    ));
+    reshare_round(&mut chain, &custody, 3, &[1, 2, 3], &new);
     let last = key_set(&chain).unwrap();
     assert_eq!(last.round, 3);
     assert_eq!(
@@ -340,16 +343,7 @@ fn a_share_released_before_a_resharing_is_replaced_and_an_old_share_is_refused_a
     ok(&[remove_node(&mut chain, "node4")]);
     let mut custody: BTreeMap<u32, PrivateKey> = (1..).zip(keys.iter().cloned()).collect();
     custody.remove(&4);
-    let to = recipients(&custody);
-    let deals = (1..=3)
-        .map(|n| (n, reshare_deal(&custody, n, 2, &old[n as usize - 1], &to)))
-        .collect();
-    ok(&run_round(&mut chain, 2, deals));
-    ok(&run_round(
-        &mut chain,
-        2,
-        (1..=3).map(|n| (n, complain(&[]))).collect(),
-    ));
+    reshare_round(&mut chain, &custody, 2, &[1, 2, 3], &old);
     // the old releases are no longer served: they do not combine with new shares
     assert_eq!(visible(&chain), 0);
     // holder 1's old share is refused; its new share replaces its old release, once
@@ -411,16 +405,7 @@ fn a_holder_rotates_its_custody_key_and_its_new_share_opens_only_under_the_new_k
     // every holder reshares its share; holder 2 receives under its new key
     let mut custody: BTreeMap<u32, PrivateKey> = (1..).zip(keys.iter().cloned()).collect();
     custody.insert(2, fresh.clone());
-    let to = recipients(&custody);
-    let deals = (1..=4)
-        .map(|n| (n, reshare_deal(&custody, n, 2, &old[n as usize - 1], &to)))
-        .collect();
-    ok(&run_round(&mut chain, 2, deals));
-    ok(&run_round(
-        &mut chain,
-        2,
-        (1..=4).map(|n| (n, complain(&[]))).collect(),
-    ));
+    reshare_round(&mut chain, &custody, 2, &[1, 2, 3, 4], &old);
     let after = key_set(&chain).unwrap();
     assert_eq!(
         after.public_key_set[..65],
