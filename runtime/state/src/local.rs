@@ -344,6 +344,36 @@ impl LocalChain {
         self.keys.insert(account.to_string(), key);
     }
 
+    /// Proposes `action` as the tax bureau and has housing approve it (the 'nanjing'
+    /// committee decides with two): the receipt of the approval that applies it, or of
+    /// the proposal if that was refused.
+    pub fn govern(&mut self, action: pb::proposal::Action) -> pb::Receipt {
+        let propose = self.tx(
+            "tax",
+            pb::payload::Kind::Propose(pb::Proposal {
+                action: Some(action),
+                description: "a governance change".into(),
+                voting_period: 0,
+            }),
+        );
+        let r = self.block(&[propose], 1).expect("a block").0.remove(0);
+        if r.status != pb::TxStatus::Ok as i32 {
+            return r;
+        }
+        let id = r.events[0].attributes[0]
+            .value
+            .parse()
+            .expect("a proposal id");
+        let vote = self.tx(
+            "housing",
+            pb::payload::Kind::Vote(pb::Vote {
+                proposal_id: id,
+                approve: true,
+            }),
+        );
+        self.block(&[vote], 1).expect("a block").0.remove(0)
+    }
+
     /// Takes back the last nonce of `account`: its last transaction was refused before
     /// its nonce counted (a key or nonce mismatch).
     pub fn unsend(&mut self, account: &str) {

@@ -451,30 +451,9 @@ fn remove_node(chain: &mut LocalChain, id: &str) -> pb::Receipt {
     )
 }
 
-/// Proposes `change` as the tax bureau and has housing approve it: the receipt of the
-/// approval that applies it, or of a refused proposal.
+/// Governance's node change `change` (see [`LocalChain::govern`]).
 fn govern(chain: &mut LocalChain, change: pb::NodeChange) -> pb::Receipt {
-    let propose = chain.tx(
-        "tax",
-        pb::payload::Kind::Propose(pb::Proposal {
-            action: Some(pb::proposal::Action::Node(change)),
-            description: "a node change".into(),
-            voting_period: 0,
-        }),
-    );
-    let r = chain.block(&[propose], 1).unwrap().0.remove(0);
-    if r.status != pb::TxStatus::Ok as i32 {
-        return r;
-    }
-    let id = r.events[0].attributes[0].value.parse().unwrap();
-    let vote = chain.tx(
-        "housing",
-        pb::payload::Kind::Vote(pb::Vote {
-            proposal_id: id,
-            approve: true,
-        }),
-    );
-    chain.block(&[vote], 1).unwrap().0.remove(0)
+    chain.govern(pb::proposal::Action::Node(change))
 }
 
 #[test]

@@ -30,36 +30,16 @@ fn chain() -> LocalChain {
 fn replace(c: &mut LocalChain, id: &str, new: &[u8], prover: &PrivateKey) -> pb::Receipt {
     let account = validator_account(id);
     let proof = prover.sign(&key_rotation_message("local", &account, "", new));
-    let propose = c.tx(
-        "tax",
-        pb::payload::Kind::Propose(pb::Proposal {
-            action: Some(pb::proposal::Action::ReplaceKey(pb::KeyReplacement {
-                department: account,
-                operator: String::new(),
-                public_key: new.to_vec(),
-                proof: if new.is_empty() {
-                    vec![]
-                } else {
-                    proof.to_bytes().to_vec()
-                },
-            })),
-            description: format!("{id}'s key was compromised"),
-            voting_period: 0,
-        }),
-    );
-    let r = c.block(&[propose], 1).unwrap().0.remove(0);
-    if r.status != pb::TxStatus::Ok as i32 {
-        return r;
-    }
-    let id = r.events[0].attributes[0].value.parse().unwrap();
-    let vote = c.tx(
-        "housing",
-        pb::payload::Kind::Vote(pb::Vote {
-            proposal_id: id,
-            approve: true,
-        }),
-    );
-    c.block(&[vote], 1).unwrap().0.remove(0)
+    c.govern(pb::proposal::Action::ReplaceKey(pb::KeyReplacement {
+        department: account,
+        operator: String::new(),
+        public_key: new.to_vec(),
+        proof: if new.is_empty() {
+            vec![]
+        } else {
+            proof.to_bytes().to_vec()
+        },
+    }))
 }
 
 /// A validator account's transaction (an approval of a release no request has).
