@@ -423,3 +423,49 @@ fn a_holder_rotates_its_custody_key_and_its_new_share_opens_only_under_the_new_k
         "holder 2's old share counts for nothing"
     );
 }
+
+#[test]
+fn a_resharing_dealer_that_sends_the_newcomer_a_bad_sub_share_is_left_out_and_the_key_stays() {
+    let (mut chain, keys) = chain4();
+    chain.generate_key(&keys).unwrap();
+    let before = key_set(&chain).unwrap();
+    let old: Vec<SecretShare> = (1..=4).map(|n| share(&chain, &keys, n)).collect();
+    let node5 = PrivateKey::generate();
+    let node = newcomer(&mut chain, "node5", &node5);
+    ok(&[add_node(&mut chain, node)]);
+    let mut custody: BTreeMap<u32, PrivateKey> = (1..).zip(keys.iter().cloned()).collect();
+    custody.insert(5, node5.clone());
+    let to = recipients(&custody);
+    // dealer 4 deals its own share, but its sub-share to the newcomer is a wrong one
+    let mut deals: Vec<(u32, Step)> = (1..=3)
+        .map(|n| (n, reshare_deal(&custody, n, 2, &old[n as usize - 1], &to)))
+        .collect();
+    let mut bad =
+        keygen::deal(&keys[3], "local", 2, 3, keygen::Dealt::Share(&old[3]), &to).unwrap();
+    bad.sub_shares[4] = node5.public_key().encrypt(&[9; 32]);
+    deals.push((4, deal_step(&bad)));
+    ok(&run_round(&mut chain, 2, deals));
+    // the newcomer complains; dealer 4 does not answer, and the answer phase runs out
+    let mut complaints: Vec<(u32, Step)> = (1..=4).map(|n| (n, complain(&[]))).collect();
+    complaints.push((5, complain(&[4])));
+    ok(&run_round(&mut chain, 2, complaints));
+    assert_eq!(
+        key_set(&chain).unwrap().round,
+        1,
+        "not over while dealer 4 may answer"
+    );
+    let close = tx(&mut chain, 1, 2, Step::Close(pb::KeygenClose {}));
+    ok(&chain.block(&[close], LATER).unwrap().0);
+    // Q = {1, 2, 3}: the Lagrange combination over them keeps the key
+    let after = key_set(&chain).unwrap();
+    assert_eq!((after.round, after.qualified.clone()), (2, vec![1, 2, 3]));
+    assert_eq!(
+        after.public_key_set[..65],
+        before.public_key_set[..65],
+        "P unchanged"
+    );
+    let five = share_of(&chain, &node5, 5).unwrap();
+    let two = share_of(&chain, &keys[1], 2).unwrap();
+    let four = share_of(&chain, &keys[3], 4).unwrap();
+    assert!(opens(&chain, &[&two, &four, &five]));
+}
