@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use govchain_client::rpc::{GetStatusRequest, GetTxRequest};
 use govchain_integration_tests::bft::{
-    LIMIT, all_running, commit_anchors, converge, genesis_set, load, on_all, summary_row,
+    LIMIT, all_running, commit_anchors, converge, genesis_set, height, load, on_all, summary_row,
 };
 use govchain_integration_tests::{Network, NodeProcess, cli_json, connect};
 use govchain_proof::evidence::check_evidence;
@@ -260,25 +260,43 @@ async fn a_node_catching_up_refuses_forged_answers_and_asks_another_peer() {
     let set = genesis_set(&net);
     let mut committed = commit_anchors(&net, 1, "tax", "before", 5).await;
     // node3 goes down; the others (node4 among them, voting honestly) decide on.
-    nodes.remove(2).kill9();
+    let refused =
+        |l: &str| l.contains("commit certificate that does not verify") && l.contains("peer=node4");
+    let node3 = nodes.remove(2);
+    let earlier = node3.log_text().lines().filter(|l| refused(l)).count();
+    node3.kill9();
     for round in 0..4 {
         committed
             .extend(commit_anchors(&net, 1 + round % 2, "bank", &format!("down-{round}"), 5).await);
     }
-    // Back up, node3 asks node4 first (the peer after it); node4 claims to be 1,000
-    // heights ahead and serves blocks whose certificates hold one signature. node3 commits
-    // none of them, passes node4 over, and catches up from another peer.
+    // node1 and node2 frozen (SIGSTOP): back up, node3 hears only node4, which claims
+    // to be 1,000 heights ahead and serves blocks whose certificates hold one signature.
+    // node3 commits none of them and passes node4 over.
+    nodes[0].signal("STOP");
+    nodes[1].signal("STOP");
     nodes.insert(2, NodeProcess::start(&net, 3).await.unwrap());
+    let stored = height(&net, 3).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nodes[2].log_text().lines().filter(|l| refused(l)).count() == earlier {
+        assert!(
+            Instant::now() < deadline,
+            "node3 did not refuse node4's forged blocks within 30 s:\n{}",
+            nodes[2].log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        height(&net, 3).await,
+        stored,
+        "node3 committed a forged block"
+    );
+    // node1 and node2 back: node3 catches up from them, and the chain goes on.
+    nodes[0].signal("CONT");
+    nodes[1].signal("CONT");
     committed.extend(commit_anchors(&net, 2, "tax", "after", 5).await);
     let blocks = converge(&net, 1, &[2, 3], &set).await;
     on_all(&net, &[1, 2, 3], &committed).await;
     let log = nodes[2].log_text();
-    assert!(
-        log.lines()
-            .any(|l| l.contains("commit certificate that does not verify")
-                && l.contains("peer=node4")),
-        "node3 did not refuse node4's forged blocks:\n{log}"
-    );
     assert!(!nodes[2].exited(), "node3 exited:\n{log}");
     summary_row(
         "byzantine: forged catch-up answers, claims 1,000 heights ahead",
