@@ -35,8 +35,14 @@ struct Row {
 }
 
 /// Measures the calls; returns the JSON figures (the gated read's p50 ÷ one verify's
-/// p50 is `ratio_read_call_to_verify`).
-pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
+/// p50 is `ratio_read_call_to_verify`). Runs on a blocking thread of the runtime, as the
+/// node's blocks do, so that each call runs on the thread that makes it.
+pub(crate) async fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
+    let args = args.clone();
+    tokio::task::spawn_blocking(move || measure_here(&args)).await?
+}
+
+fn measure_here(args: &BenchArgs) -> anyhow::Result<Value> {
     let code = std::fs::read(&args.wasm).with_context(|| {
         format!(
             "reading {} (build it with scripts/build-contracts.sh)",
@@ -126,8 +132,8 @@ pub(crate) fn measure(args: &BenchArgs) -> anyhow::Result<Value> {
     }))
 }
 
-pub(crate) fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
-    let v = measure(args)?;
+pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> {
+    let v = measure(args).await?;
     emit(json_out, &v, || {
         let mut t = table(&["call", "p50", "p99", "gas", "÷ SM2 verify p50"]);
         for r in v["rows"].as_array().into_iter().flatten() {

@@ -144,7 +144,7 @@ pub async fn run(
             Ok(())
         }
         BenchKind::Targets => targets::run(&args, json_out).await,
-        BenchKind::Contract => contract::run(&args, json_out),
+        BenchKind::Contract => contract::run(&args, json_out).await,
         BenchKind::Gate => gate::run(&args, json_out),
         BenchKind::Custody => custody::run(endpoint, home, &args, json_out).await,
         BenchKind::Crypto => crypto::run(&args, json_out),

@@ -82,7 +82,7 @@ pub(crate) async fn run(args: &BenchArgs, json_out: bool) -> anyhow::Result<()> 
         txs: args.txs.clamp(100, 5_000),
         ..args.clone()
     };
-    let calls = contract::measure(&contract_args)?;
+    let calls = contract::measure(&contract_args).await?;
     step("SM2 verification, generic and per-key tables");
     let sm2 = crypto::measure(args)?;
 

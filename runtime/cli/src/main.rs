@@ -146,8 +146,12 @@ fn main() -> std::process::ExitCode {
         };
     }
     init_tracing(serves);
+    // Contracts run on these threads (blocks are built and applied in spawn_blocking):
+    // their stacks are large enough for the deepest call a contract may make.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(govchain_vm::CALL_STACK)
+        .on_thread_start(govchain_vm::declare_call_stack)
         .build()
         .expect("tokio runtime");
     match rt.block_on(dispatch(cli)) {

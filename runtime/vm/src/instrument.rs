@@ -9,19 +9,28 @@
 //! ```
 //!
 //! where `depth` is a new mutable i32 global (exported as [`DEPTH_EXPORT`] so the VM can
-//! tell a depth trap from other traps) and `cost` approximates the callee's frame:
-//! `2 + params + locals`. For `call_indirect` and `call_ref` the cost is the largest over
-//! all functions of the called type. The native limit stays configured as a backstop above this one.
+//! tell a depth trap from other traps) and `cost` bounds what the callee's native frame
+//! can hold: [`FRAME_COST`] for the frame itself (return address, saved registers, the
+//! outgoing call's area) plus one per parameter, per declared local and per slot of the
+//! function's highest operand stack (each a value the compiled code may keep in a stack
+//! slot across a call: a live temporary spilled, a multi-value result's return area).
+//! For `call_indirect` and `call_ref` the cost is the largest over all functions of the
+//! called type. So the native stack a call chain uses is bounded by the summed costs
+//! times a few bytes, whatever the frame sizes the compiler picks on this machine or
+//! another architecture; the VM's native limit, far above that bound, stays only as a
+//! backstop (`tests/stack.rs` measures the bytes per unit on the machine it runs on).
 //! The same input always gives the same output, so every node runs identical code.
 
 use wasm_encoder::reencode::{Error as ReError, Reencode};
 use wasm_encoder::{ConstExpr, GlobalType, Instruction, SectionId, ValType};
-use wasmparser::{Operator, Parser, Payload};
+use wasmparser::{Operator, OperatorsReader, Parser, Payload, ValidPayload, Validator};
 
 /// Export name of the depth counter.
 pub const DEPTH_EXPORT: &str = "__govchain_call_depth";
 /// Limit of the summed frame costs of active calls.
-pub const DEPTH_LIMIT: u32 = 16_384;
+pub const DEPTH_LIMIT: u32 = 65_536;
+/// The cost of a frame beyond its values.
+pub const FRAME_COST: u32 = 4;
 
 /// Facts about a module gathered before rewriting it.
 #[derive(Debug, Default)]
@@ -32,6 +41,8 @@ struct Info {
     func_types: Vec<u32>,
     /// Locals per defined function.
     locals: Vec<u32>,
+    /// Highest operand stack per defined function.
+    max_stack: Vec<u32>,
     imported_funcs: u32,
     globals: u32,
 }
@@ -39,8 +50,25 @@ struct Info {
 impl Info {
     fn gather(code: &[u8]) -> Result<Self, String> {
         let mut info = Info::default();
+        let mut validator = Validator::new();
         for payload in Parser::new(0).parse_all(code) {
-            match payload.map_err(|e| e.to_string())? {
+            let payload = payload.map_err(|e| e.to_string())?;
+            if let ValidPayload::Func(func, body) =
+                validator.payload(&payload).map_err(|e| e.to_string())?
+            {
+                let mut v = func.into_validator(Default::default());
+                let mut reader = body.get_binary_reader();
+                v.read_locals(&mut reader).map_err(|e| e.to_string())?;
+                let mut ops = OperatorsReader::new(reader);
+                let mut max = 0;
+                while !ops.eof() {
+                    let (op, offset) = ops.read_with_offset().map_err(|e| e.to_string())?;
+                    v.op(offset, &op).map_err(|e| e.to_string())?;
+                    max = v.operand_stack_height().max(max);
+                }
+                info.max_stack.push(max);
+            }
+            match payload {
                 Payload::TypeSection(r) => {
                     for group in r {
                         for sub in group.map_err(|e| e.to_string())?.into_types() {
@@ -93,13 +121,16 @@ impl Info {
             .and_then(|t| self.type_params.get(*t as usize))
             .copied()
             .unwrap_or(0);
-        let locals = func
-            .checked_sub(self.imported_funcs)
-            .and_then(|i| self.locals.get(i as usize))
-            .copied()
-            .unwrap_or(0);
-        2u32.saturating_add(params)
-            .saturating_add(locals)
+        let defined = |v: &[u32]| {
+            func.checked_sub(self.imported_funcs)
+                .and_then(|i| v.get(i as usize))
+                .copied()
+                .unwrap_or(0)
+        };
+        FRAME_COST
+            .saturating_add(params)
+            .saturating_add(defined(&self.locals))
+            .saturating_add(defined(&self.max_stack))
             .min(DEPTH_LIMIT)
     }
 
@@ -108,7 +139,7 @@ impl Info {
             .filter(|f| self.func_types[*f as usize] == type_index)
             .map(|f| self.cost(f))
             .max()
-            .unwrap_or(2)
+            .unwrap_or(FRAME_COST)
     }
 }
 

@@ -7,7 +7,10 @@
 //!   every node burns the same fuel for the same call.
 //! - **Limits**: memory, tables and instances per call via `StoreLimits`; a deterministic
 //!   call-depth limit added to the code when it is prepared ([`instrument`]), with the
-//!   native stack limit kept only as a backstop above it.
+//!   native stack limit kept only as a backstop far above it.
+//! - **Its own stack**: every call runs on a contract thread with a [`CALL_STACK`]
+//!   native stack, whatever thread asks for it (a tokio worker has 2 MiB), so that wasm
+//!   at its deepest and a host call made there (the gate, JSON, SM2) always fit.
 //! - **Preparation** ([`Vm::prepare`]) runs when code is proposed: it validates the
 //!   module, checks its imports against the host interface and its exports, instruments
 //!   it and compiles it. Code that fails never reaches governance.
@@ -17,6 +20,7 @@
 
 mod host;
 pub mod instrument;
+mod threads;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,8 +38,12 @@ pub const MAX_CODE_SIZE: usize = 2 * 1024 * 1024;
 pub const MAX_MEMORY: usize = 32 * 1024 * 1024;
 /// Table element limit per instance.
 pub const MAX_TABLE_ELEMENTS: usize = 10_000;
-/// Native stack backstop (the deterministic limit is [`instrument::DEPTH_LIMIT`]).
-pub const NATIVE_STACK: usize = 2 * 1024 * 1024 - 64 * 1024;
+/// Native stack backstop for wasm (the deterministic limit is
+/// [`instrument::DEPTH_LIMIT`], which keeps wasm far below this).
+pub const NATIVE_STACK: usize = 8 * 1024 * 1024;
+/// The native stack of the thread each call runs on: the wasm backstop plus as much
+/// again for the host functions wasm calls at its deepest point and the frames above it.
+pub const CALL_STACK: usize = 2 * NATIVE_STACK;
 
 /// Why code cannot be prepared.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +193,7 @@ pub struct Vm<H: Host> {
     engine: Engine,
     linker: Linker<Ctx<H>>,
     cache: ModuleCache<H>,
+    threads: threads::Threads,
 }
 
 impl<H: Host> std::fmt::Debug for Vm<H> {
@@ -208,7 +217,10 @@ fn config() -> Config {
         .wasm_gc(false)
         .wasm_wide_arithmetic(false)
         .wasm_custom_page_sizes(false)
-        .max_wasm_stack(NATIVE_STACK);
+        .max_wasm_stack(NATIVE_STACK)
+        // Calls are synchronous, on a thread of CALL_STACK; wasmtime only checks that
+        // this is not below the wasm limit.
+        .async_stack_size(CALL_STACK);
     c
 }
 
@@ -232,6 +244,7 @@ impl<H: Host> Vm<H> {
             engine,
             linker,
             cache: Mutex::new(HashMap::new()),
+            threads: threads::Threads::new(CALL_STACK),
         })
     }
 
@@ -361,13 +374,63 @@ impl<H: Host> Vm<H> {
     }
 
     /// Calls `req.method` of the code with hash `req.code_hash` (`load` supplies the
-    /// prepared code when it is not cached) with `host` as its view of the chain.
+    /// prepared code when it is not cached) with `host` as its view of the chain. The
+    /// call runs on a thread with a [`CALL_STACK`] stack, whatever thread this is.
     pub fn call(
         &self,
         mut req: CallRequest<'_>,
         host: H,
         load: impl FnOnce() -> Result<Vec<u8>, String>,
     ) -> CallOutcome<H> {
+        let call = match self.instance_pre(req.code_hash, load) {
+            Ok(pre) => Call {
+                pre,
+                method: req.method.to_string(),
+                input: std::mem::take(&mut req.input),
+                gas_limit: req.gas_limit,
+                kind: req.kind,
+                host,
+            },
+            Err(e) => {
+                // The input may be a decrypted document (compute jobs): wipe it.
+                req.input.fill(0);
+                return CallOutcome {
+                    host,
+                    gas_used: 0,
+                    result: Err(e),
+                    events: Vec::new(),
+                };
+            }
+        };
+        if threads::has_call_stack() {
+            call.run()
+        } else {
+            self.threads.run(move || call.run())
+        }
+    }
+}
+
+/// Declares that the current thread was started with a stack of at least
+/// [`CALL_STACK`] bytes, so that contract calls made on it run here rather than on a
+/// contract thread (handing a call over costs about as much as a small call). Call it
+/// only on such a thread: for a tokio runtime, `thread_stack_size(CALL_STACK)` with
+/// this as `on_thread_start`.
+pub fn declare_call_stack() {
+    threads::declare_call_stack();
+}
+
+/// A call with everything it needs, to run on a contract thread.
+struct Call<H: Host> {
+    pre: Arc<InstancePre<Ctx<H>>>,
+    method: String,
+    input: Vec<u8>,
+    gas_limit: u64,
+    kind: EntryKind,
+    host: H,
+}
+
+impl<H: Host> Call<H> {
+    fn run(self) -> CallOutcome<H> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(MAX_MEMORY)
             .table_elements(MAX_TABLE_ELEMENTS)
@@ -377,21 +440,27 @@ impl<H: Host> Vm<H> {
             .trap_on_grow_failure(true)
             .build();
         let mut store = Store::new(
-            &self.engine,
+            self.pre.module().engine(),
             Ctx {
-                host,
+                host: self.host,
                 limits,
-                input: std::mem::take(&mut req.input),
+                input: self.input,
                 output: Vec::new(),
                 events: Vec::new(),
                 writes: 0,
-                read_only: req.kind != EntryKind::Call,
+                read_only: self.kind != EntryKind::Call,
                 unread_certificate: None,
             },
         );
         store.limiter(|c| &mut c.limits);
-        let result = self.run(&mut store, &req, load);
-        let gas_used = req.gas_limit - store.get_fuel().unwrap_or(0);
+        let result = run(
+            &mut store,
+            &self.pre,
+            &self.method,
+            self.kind,
+            self.gas_limit,
+        );
+        let gas_used = self.gas_limit - store.get_fuel().unwrap_or(0);
         let mut ctx = store.into_data();
         // The input may be a decrypted document (compute jobs): wipe it.
         ctx.input.fill(0);
@@ -402,35 +471,35 @@ impl<H: Host> Vm<H> {
             events: ctx.events,
         }
     }
+}
 
-    fn run(
-        &self,
-        store: &mut Store<Ctx<H>>,
-        req: &CallRequest<'_>,
-        load: impl FnOnce() -> Result<Vec<u8>, String>,
-    ) -> Result<Vec<u8>, CallError> {
-        store
-            .set_fuel(req.gas_limit)
-            .map_err(|e| CallError::Fatal(e.to_string()))?;
-        let pre = self.instance_pre(req.code_hash, load)?;
-        let instance = pre
-            .instantiate(&mut *store)
-            .map_err(|e| classify(e, store, None, req.gas_limit))?;
-        let (kind, prefix) = req.kind.export_prefix();
-        let func = instance
-            .get_typed_func::<(), i32>(&mut *store, &format!("{prefix}{}", req.method))
-            .map_err(|_| CallError::NoSuchMethod {
-                kind,
-                method: req.method.to_string(),
-            })?;
-        let depth = instance.get_global(&mut *store, instrument::DEPTH_EXPORT);
-        match func.call(&mut *store, ()) {
-            Ok(entry::OK) => Ok(std::mem::take(&mut store.data_mut().output)),
-            Ok(_) => Err(CallError::Contract(
-                String::from_utf8_lossy(&store.data().output).into_owned(),
-            )),
-            Err(e) => Err(classify(e, store, depth, req.gas_limit)),
-        }
+fn run<H: Host>(
+    store: &mut Store<Ctx<H>>,
+    pre: &InstancePre<Ctx<H>>,
+    method: &str,
+    kind: EntryKind,
+    gas_limit: u64,
+) -> Result<Vec<u8>, CallError> {
+    store
+        .set_fuel(gas_limit)
+        .map_err(|e| CallError::Fatal(e.to_string()))?;
+    let instance = pre
+        .instantiate(&mut *store)
+        .map_err(|e| classify(e, store, None, gas_limit))?;
+    let (kind, prefix) = kind.export_prefix();
+    let func = instance
+        .get_typed_func::<(), i32>(&mut *store, &format!("{prefix}{method}"))
+        .map_err(|_| CallError::NoSuchMethod {
+            kind,
+            method: method.to_string(),
+        })?;
+    let depth = instance.get_global(&mut *store, instrument::DEPTH_EXPORT);
+    match func.call(&mut *store, ()) {
+        Ok(entry::OK) => Ok(std::mem::take(&mut store.data_mut().output)),
+        Ok(_) => Err(CallError::Contract(
+            String::from_utf8_lossy(&store.data().output).into_owned(),
+        )),
+        Err(e) => Err(classify(e, store, depth, gas_limit)),
     }
 }
 
