@@ -44,6 +44,15 @@ async fn cli_round_trip_with_encrypted_keys() {
     let tx = cli(&["tx", "get", &hash]).unwrap();
     assert_eq!(tx["sender"], "tax");
     assert_eq!(tx["payload"]["digest"], digest.as_str());
+    // signed to expire: included within 600 blocks of the height the CLI saw, or never
+    let (height, expiry) = (
+        tx["height"].as_u64().unwrap(),
+        tx["expiry_height"].as_u64().unwrap(),
+    );
+    assert!(
+        (height..height + 600).contains(&expiry),
+        "expiry {expiry} at height {height}"
+    );
     let block = cli(&["block", "get", "latest"]).unwrap();
     assert_eq!(block["transactions"][0]["tx_hash"], hash.as_str());
     assert_eq!(block["proposer"], "node1");

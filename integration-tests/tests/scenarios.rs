@@ -61,6 +61,39 @@ async fn the_demo_runs_all_three_scenarios_on_a_real_network() {
     assert!(points["after_sharing"].as_u64().unwrap() > points["out_of_points"].as_u64().unwrap());
     assert!(report["audit"]["records_verified"].as_u64().unwrap() >= 16);
 
+    // and the application (marital status, homes, loans, tax months) is answered to the
+    // departments in it only: a signed query as housing (which opened it) or the bank
+    // (which attested to the loans), not as another department or unsigned
+    let app = housing["application"].as_str().unwrap();
+    let args = format!(r#"{{"application":"{app}"}}"#);
+    let query = |who: &[&str]| {
+        let mut a = vec![
+            "contract",
+            "query",
+            "housing-eligibility",
+            "application",
+            "--args",
+            &args,
+        ];
+        a.extend_from_slice(who);
+        cli_json(&endpoint, &net.root, &a, &[])
+    };
+    for who in ["housing", "bank"] {
+        assert_eq!(
+            query(&["--as", who]).unwrap()["output"]["application"],
+            app,
+            "{who}"
+        );
+    }
+    for who in [&["--as", "supervision"][..], &[]] {
+        let refused = query(who).unwrap_err().to_string();
+        assert!(
+            refused.contains("answered only to the departments"),
+            "{who:?}: {refused}"
+        );
+        assert!(!refused.contains("married"), "{who:?}: {refused}");
+    }
+
     // and a job's result is the executor's alone, and final
     let job = compute["request"].as_u64().unwrap();
     for (id, expect) in [

@@ -548,17 +548,31 @@ fn date(time_ms: u64, plus_days: i64) -> (u64, String) {
     (y as u64, format!("{y:04}-{m:02}-{d:02}"))
 }
 
-/// An application with its attestations and decision.
-#[query]
-pub fn application(_ctx: &Context, args: Get) -> Result<Application, String> {
-    load(&args.application)
+/// Application `id` if the query's caller is one of its departments (the one that opened
+/// it, or one that attested in it): an application holds a citizen's marital status,
+/// homes, loans and tax months. Anyone else, an unsigned query included, gets the same
+/// answer whether or not the application exists.
+fn load_for(ctx: &Context, id: &str) -> Result<Application, String> {
+    let caller = ctx.caller_department();
+    let department = |who: &str| who.split('/').next().unwrap_or_default().to_string();
+    APPLICATIONS
+        .get(&id.to_string())?
+        .filter(|a| !caller.is_empty() && (department(&a.opened_by) == caller || a.attestations.values().any(|x| department(&x.attested_by) == caller)))
+        .ok_or_else(|| format!("application {id} is answered only to the departments that opened it or attested in it: sign the query as one of them"))
 }
 
-/// An issued eligibility certificate and its application.
+/// An application with its attestations and decision, to its departments only.
 #[query]
-pub fn certificate(_ctx: &Context, args: GetCertificate) -> Result<IssuedCertificate, String> {
+pub fn application(ctx: &Context, args: Get) -> Result<Application, String> {
+    load_for(ctx, &args.application)
+}
+
+/// An issued eligibility certificate and its application, to the application's
+/// departments only.
+#[query]
+pub fn certificate(ctx: &Context, args: GetCertificate) -> Result<IssuedCertificate, String> {
     let id = ISSUED.get(&args.number)?.ok_or_else(|| format!("no eligibility certificate {}", args.number))?;
-    let application = load(&id)?;
+    let application = load_for(ctx, &id)?;
     let certificate = application.decision.as_ref().and_then(|d| d.certificate.clone()).ok_or_else(|| format!("application {id} holds no certificate"))?;
     Ok(IssuedCertificate { certificate, application })
 }
@@ -630,6 +644,21 @@ mod tests {
     fn decide_with(records: Vec<(&str, Vec<u8>)>) -> Result<Decision, String> {
         let host = records.iter().fold(TestHost::new().caller("housing").height(30).time_ms(T), |h, (id, v)| h.certificate(id, PURPOSE, v));
         decide(&mut host.install(), Decide { application: APP.into() })
+    }
+
+    #[test]
+    fn an_application_is_answered_only_to_its_departments() {
+        opened();
+        give(married()).unwrap();
+        let ask = |caller: &str| application(&TestHost::new().caller(caller).install(), Get { application: APP.into() });
+        assert_eq!(ask("housing").unwrap().application, APP, "the department that opened it");
+        assert!(ask("civil-affairs/clerk").is_ok(), "a department that attested, through its operator");
+        let refused = ask("bank").unwrap_err();
+        assert!(refused.contains("answered only to the departments"), "{refused}");
+        assert!(!refused.contains("married"), "nothing of the application in the refusal");
+        assert_eq!(ask("").unwrap_err(), refused.clone(), "an unsigned query");
+        let unknown = application(&TestHost::new().caller("bank").install(), Get { application: "NJZF-2026-999999".into() }).unwrap_err();
+        assert_eq!(unknown, refused.replace(APP, "NJZF-2026-999999"), "no telling whether it exists");
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub fn grpc_code(code: ErrorCode) -> Code {
         Unauthorized => Code::PermissionDenied,
         Unauthenticated => Code::Unauthenticated,
         OutOfGas => Code::ResourceExhausted,
-        MempoolFull => Code::ResourceExhausted,
+        MempoolFull | AccountPendingFull | Busy | WriteLimit | TooManyBadSignatures => {
+            Code::ResourceExhausted
+        }
         UnknownDepartment | UnknownOperator | KeyMismatch | BadSignature => Code::PermissionDenied,
         Internal => Code::Internal,
         Unavailable => Code::Unavailable,

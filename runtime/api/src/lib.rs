@@ -9,10 +9,12 @@
 pub mod auth;
 pub mod console;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 mod server;
 mod services;
 
+pub use limits::ApiLimits;
 pub use server::{ServeConfig, serve};
 
 /// Generated gRPC servers (the clients are in govchain-client).

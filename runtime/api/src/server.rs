@@ -34,6 +34,8 @@ pub struct ServeConfig {
     pub bft: Option<Arc<govchain_consensus::bft::Health>>,
     /// The supervisor console on the HTTP port.
     pub console: crate::console::ConsoleConfig,
+    /// What one call may cost.
+    pub limits: crate::ApiLimits,
 }
 
 /// Largest gRPC message accepted (a full SubmitTxs batch).
@@ -52,12 +54,15 @@ pub async fn serve(
     health.set_serving::<ChainServer<ChainService>>().await;
     let contracts = ContractsServer::new(ContractsService {
         chain: chain.clone(),
+        query_gas: config.limits.clone(),
+        slots: crate::limits::QuerySlots::new(config.limits.max_queries),
     });
     let governance = GovernanceServer::new(GovernanceService {
         chain: chain.clone(),
     });
     let certificates = CertificatesServer::new(CertificatesService {
         chain: chain.clone(),
+        max_scan: config.limits.max_scan,
     })
     .max_encoding_message_size(MAX_MESSAGE);
     let points = PointsServer::new(PointsService {
@@ -73,6 +78,8 @@ pub async fn serve(
         node_id: config.node_id,
         consensus: config.consensus,
         bft: config.bft.clone(),
+        bad_signatures: crate::limits::BadSignatures::new(config.limits.bad_signatures),
+        limits: config.limits.clone(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(http) = config.http {

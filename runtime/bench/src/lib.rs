@@ -361,5 +361,12 @@ pub(crate) async fn embedded(args: &BenchArgs, sync: bool) -> anyhow::Result<Emb
         operated_by: vec![],
         initial_points: Some(BENCH_POINTS),
     };
-    Embedded::start_with(opts, sync, "127.0.0.1:0".parse()?, None).await
+    Embedded::start_with(opts, |c| {
+        c.api.grpc = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        c.api.http = None;
+        c.storage.sync = sync;
+        // The bench offers bursts from a few departments.
+        c.mempool.per_account = c.mempool.capacity;
+    })
+    .await
 }

@@ -52,6 +52,9 @@ impl LocalNet {
             operated_by: vec![],
             initial_points: Some(initial_points),
         })?;
+        for i in 1..=validators {
+            allow_bursts(&home.join(format!("node{i}/config.toml")))?;
+        }
         let exe = std::env::current_exe().context("locating this executable")?;
         let mut net = LocalNet {
             home: home.clone(),
@@ -297,4 +300,16 @@ fn clock_ticks_per_second() -> f64 {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100.0)
+}
+
+/// Lets one department have as many transactions waiting as the whole mempool holds:
+/// the bench offers bursts from a few departments.
+fn allow_bursts(config: &std::path::Path) -> anyhow::Result<()> {
+    let mut c: toml::Table = std::fs::read_to_string(config)?.parse()?;
+    if let Some(toml::Value::Table(m)) = c.get_mut("mempool") {
+        let capacity = m.get("capacity").cloned().context("mempool.capacity")?;
+        m.insert("per_account".into(), capacity);
+    }
+    std::fs::write(config, toml::to_string(&c)?)?;
+    Ok(())
 }

@@ -20,6 +20,10 @@ pub(crate) struct SignArgs {
     /// Sign as this operator of the department.
     #[arg(long)]
     pub(crate) operator: Option<String>,
+    /// A transaction must be included within this many blocks of the chain's height
+    /// when it is sent, or it can never commit (0: no expiry).
+    #[arg(long, value_name = "BLOCKS", default_value_t = govchain_client::DEFAULT_EXPIRY_BLOCKS)]
+    pub(crate) expires_in: u64,
 }
 
 impl SignArgs {

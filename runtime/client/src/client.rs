@@ -23,7 +23,16 @@ pub struct Client {
     channel: Channel,
     status: GetStatusResponse,
     nonces: Nonces,
+    /// Blocks after the height seen at connection within which a submitted transaction
+    /// must be included; 0 for never.
+    expiry_blocks: u64,
 }
+
+/// How many blocks after the height a client saw at connection its transactions stay
+/// valid, unless [`Client::expire_after`] says otherwise: a transaction that did not
+/// make it by then (a node down, a full mempool) can never commit later, when its
+/// sender has moved on.
+pub const DEFAULT_EXPIRY_BLOCKS: u64 = 600;
 
 impl Client {
     /// Connects to a node's gRPC endpoint (`host:port` or a URL) and reads its status.
@@ -37,6 +46,7 @@ impl Client {
             channel,
             status,
             nonces: Nonces::default(),
+            expiry_blocks: DEFAULT_EXPIRY_BLOCKS,
         })
     }
 
@@ -107,18 +117,30 @@ impl Client {
             .max_encoding_message_size(MAX_MESSAGE)
     }
 
+    /// Transactions [`Client::submit`] signs from now on must be included within
+    /// `blocks` blocks of the height seen at connection (0: no expiry). The default is
+    /// [`DEFAULT_EXPIRY_BLOCKS`].
+    pub fn expire_after(&mut self, blocks: u64) {
+        self.expiry_blocks = blocks;
+    }
+
     /// The nonces this client counts.
     pub fn nonces(&mut self) -> &mut Nonces {
         &mut self.nonces
     }
 
-    /// Signs `payload` with the signer's next nonce, submits it and waits for its
-    /// receipt, which may record a failure ([`Receipt::ok`] turns one into an error).
+    /// Signs `payload` with the signer's next nonce and an expiry height
+    /// ([`Client::expire_after`]), submits it and waits for its receipt, which may
+    /// record a failure ([`Receipt::ok`] turns one into an error).
     /// When the node refuses the transaction, the account's nonce is read again next
     /// time.
     pub async fn submit(&mut self, signer: &Signer, payload: pb::payload::Kind) -> Result<Receipt> {
         let nonce = self.nonces.next(&self.channel, signer).await?;
-        let tx = signer.sign(&self.status.chain_id, nonce, payload);
+        let mut body = signer.body(&self.status.chain_id, nonce, payload);
+        if self.expiry_blocks > 0 {
+            body.expiry_height = self.status.height.saturating_add(self.expiry_blocks);
+        }
+        let tx = signer.sign_body(&body);
         match self.submit_signed(tx).await {
             Ok(r) => Ok(r),
             Err(e) => {

@@ -25,7 +25,7 @@ pub mod seal;
 pub mod shares;
 mod signer;
 
-pub use client::{Client, Nonces, Receipt};
+pub use client::{Client, DEFAULT_EXPIRY_BLOCKS, Nonces, Receipt};
 pub use entropy::Entropy;
 pub use error::{ClientError, Result};
 pub use govchain_types::event;

@@ -127,6 +127,8 @@ pub struct TipInfo {
 pub struct ChainConfig {
     /// Mempool capacity.
     pub mempool_capacity: usize,
+    /// Most transactions one account may have in the mempool.
+    pub mempool_per_account: usize,
 }
 
 /// State shared by the API and the ordering engine.
@@ -200,7 +202,10 @@ impl Chain {
             admission,
             executor,
             genesis_hash,
-            mempool: Mutex::new(Mempool::new(config.mempool_capacity)),
+            mempool: Mutex::new(Mempool::new(
+                config.mempool_capacity,
+                config.mempool_per_account,
+            )),
             waiters: Mutex::new(HashMap::new()),
             tip: RwLock::new(tip),
             commits: broadcast::channel(1024).0,

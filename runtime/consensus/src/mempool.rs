@@ -31,19 +31,23 @@ pub struct Mempool {
     seq: u64,
     accounts: HashMap<String, Pending>,
     capacity: usize,
+    /// Most transactions one account may have pending.
+    per_account: usize,
     /// When the oldest waiting transaction arrived (None while nothing waits).
     waiting_since: Option<Instant>,
 }
 
 impl Mempool {
-    /// An empty mempool holding at most `capacity` transactions.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty mempool holding at most `capacity` transactions, at most `per_account`
+    /// of them from one account (so that one department cannot fill it).
+    pub fn new(capacity: usize, per_account: usize) -> Self {
         Mempool {
             queue: VecDeque::new(),
             held: HashMap::new(),
             seq: 0,
             accounts: HashMap::new(),
             capacity,
+            per_account,
             waiting_since: None,
         }
     }
@@ -76,6 +80,16 @@ impl Mempool {
             });
         }
         let account = tx.account();
+        if self
+            .accounts
+            .get(&account)
+            .is_some_and(|p| p.count >= self.per_account)
+        {
+            return Err(TxError::AccountPendingFull {
+                account,
+                limit: self.per_account,
+            });
+        }
         let expected = self.next_nonce(&account, committed_nonce);
         let got = tx.body.nonce;
         if got < expected {
@@ -263,7 +277,7 @@ mod tests {
 
     #[test]
     fn nonces_in_order_per_account() {
-        let mut m = Mempool::new(10);
+        let mut m = Mempool::new(10, 10);
         m.insert(tx("tax", 0, 1), 0).unwrap();
         m.insert(tx("tax", 1, 2), 0).unwrap();
         assert!(matches!(
@@ -288,7 +302,7 @@ mod tests {
 
     #[test]
     fn taken_transactions_stay_pending_until_committed() {
-        let mut m = Mempool::new(10);
+        let mut m = Mempool::new(10, 10);
         m.insert(tx("tax", 0, 1), 0).unwrap();
         let block = m.take(10, u64::MAX);
         assert!(m.is_empty());
@@ -301,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_block_takes_what_fits_its_bytes() {
-        let mut m = Mempool::new(10);
+        let mut m = Mempool::new(10, 10);
         for (n, tag) in [(0, 1), (1, 2), (2, 3)] {
             let mut t = tx("tax", n, tag);
             t.tx.body = vec![0; 200];
@@ -319,8 +333,25 @@ mod tests {
     }
 
     #[test]
+    fn one_account_cannot_fill_the_mempool() {
+        let mut m = Mempool::new(10, 2);
+        m.insert(tx("tax", 0, 1), 0).unwrap();
+        m.insert(tx("tax", 1, 2), 0).unwrap();
+        assert!(matches!(
+            m.insert(tx("tax", 2, 3), 0),
+            Err(TxError::AccountPendingFull { ref account, limit: 2 }) if account == "tax"
+        ));
+        assert_eq!(m.next_nonce("tax", 0), 2, "the refused one took no nonce");
+        // Others still get in; the account again once its transactions commit.
+        m.insert(tx("bank", 0, 4), 0).unwrap();
+        let block = m.take(10, u64::MAX);
+        m.committed(&block);
+        m.insert(tx("tax", 2, 3), 2).unwrap();
+    }
+
+    #[test]
     fn capacity() {
-        let mut m = Mempool::new(1);
+        let mut m = Mempool::new(1, 1);
         m.insert(tx("tax", 0, 1), 0).unwrap();
         assert!(matches!(
             m.insert(tx("bank", 0, 2), 0),
@@ -330,7 +361,7 @@ mod tests {
 
     #[test]
     fn requeued_transactions_go_back_in_front_in_order() {
-        let mut m = Mempool::new(10);
+        let mut m = Mempool::new(10, 10);
         for (n, tag) in [(0, 1), (1, 2), (2, 3)] {
             m.insert(tx("tax", n, tag), 0).unwrap();
         }
@@ -342,7 +373,7 @@ mod tests {
 
     #[test]
     fn blocks_given_back_newest_first_keep_nonces_in_order() {
-        let mut m = Mempool::new(10);
+        let mut m = Mempool::new(10, 10);
         for (n, tag) in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)] {
             m.insert(tx("tax", n, tag), 0).unwrap();
         }
@@ -367,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_follower_forgets_waiting_copies_once_committed_and_ignores_strangers() {
-        let mut m = Mempool::new(10);
+        let mut m = Mempool::new(10, 10);
         m.insert(tx("tax", 0, 1), 0).unwrap();
         m.insert(tx("tax", 1, 2), 0).unwrap();
         let copies: Vec<_> = m.waiting().cloned().collect();
@@ -382,7 +413,7 @@ mod tests {
 
     #[test]
     fn transactions_whose_nonce_committed_elsewhere_are_dropped() {
-        let mut m = Mempool::new(10);
+        let mut m = Mempool::new(10, 10);
         m.insert(tx("tax", 4, 1), 4).unwrap();
         m.insert(tx("tax", 5, 2), 4).unwrap();
         m.insert(tx("bank", 0, 3), 0).unwrap();

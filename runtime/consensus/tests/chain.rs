@@ -84,6 +84,7 @@ fn open_synced(dir: &std::path::Path, genesis: &Genesis, sync: bool) -> Arc<Chai
         genesis,
         ChainConfig {
             mempool_capacity: 1000,
+            mempool_per_account: 1000,
         },
     )
     .unwrap()

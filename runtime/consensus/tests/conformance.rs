@@ -90,6 +90,7 @@ fn open(dir: &std::path::Path, genesis: &Genesis) -> Arc<Chain> {
         genesis,
         ChainConfig {
             mempool_capacity: 100,
+            mempool_per_account: 100,
         },
     )
     .unwrap()

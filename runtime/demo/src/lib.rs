@@ -64,7 +64,11 @@ pub async fn run(
     let embedded = match endpoint {
         Some(_) => None,
         None => {
-            let port = args.serve.unwrap_or(0);
+            let grpc = format!("127.0.0.1:{}", args.serve.unwrap_or(0)).parse()?;
+            let http = args
+                .serve
+                .map(|p| format!("127.0.0.1:{}", p.saturating_add(2000)).parse())
+                .transpose()?;
             let node = govchain_node::embedded::Embedded::start_with(
                 |out| govchain_node::init::InitOptions {
                     out,
@@ -79,11 +83,10 @@ pub async fn run(
                     operated_by: vec!["tax".into()],
                     initial_points: None,
                 },
-                true,
-                format!("127.0.0.1:{port}").parse()?,
-                args.serve
-                    .map(|p| format!("127.0.0.1:{}", p.saturating_add(2000)).parse())
-                    .transpose()?,
+                |c| {
+                    c.api.grpc = grpc;
+                    c.api.http = http;
+                },
             )
             .await?;
             Some(node)

@@ -57,6 +57,9 @@ pub struct ApiConfig {
     pub grpc: SocketAddr,
     /// HTTP listen address for /metrics and /healthz; omit to disable.
     pub http: Option<SocketAddr>,
+    /// What one call may cost this node (`[api.limits]`; each has a default).
+    #[serde(default)]
+    pub limits: govchain_api::ApiLimits,
 }
 
 /// Ordering settings.
@@ -156,11 +159,23 @@ impl Default for StorageConfig {
 pub struct MempoolConfig {
     /// Most transactions waiting.
     pub capacity: usize,
+    /// Most transactions one account (a department, or one of its operators) may have
+    /// waiting, so that no department can fill the mempool; more are refused with
+    /// ACCOUNT_PENDING_FULL until some commit.
+    #[serde(default = "default_per_account")]
+    pub per_account: usize,
+}
+
+fn default_per_account() -> usize {
+    5_000
 }
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { capacity: 200_000 }
+        MempoolConfig {
+            capacity: 200_000,
+            per_account: default_per_account(),
+        }
     }
 }
 
@@ -248,6 +263,7 @@ mod tests {
             api: ApiConfig {
                 grpc: "127.0.0.1:7000".parse().expect("address"),
                 http: None,
+                limits: Default::default(),
             },
             consensus: ConsensusConfig {
                 mode,

@@ -272,6 +272,7 @@ mod tests {
         let store = Arc::new(govchain_store::Store::open(&dir.join("db"), false).unwrap());
         let config = ChainConfig {
             mempool_capacity: 10,
+            mempool_per_account: 10,
         };
         let share = local.custody_share().to_bytes();
         let chain = Chain::open(store, &local.genesis, config).unwrap();

@@ -16,20 +16,17 @@ pub struct Embedded {
 
 impl Embedded {
     /// A one-validator network written by `init` with the options `opts` gives for its
-    /// folder, its node serving gRPC on `grpc` and metrics and the console on `http`.
+    /// folder, its node's configuration as `init` wrote it changed by `tune` (addresses,
+    /// storage sync, limits).
     pub async fn start_with(
         opts: impl FnOnce(std::path::PathBuf) -> crate::init::InitOptions,
-        sync: bool,
-        grpc: std::net::SocketAddr,
-        http: Option<std::net::SocketAddr>,
+        tune: impl FnOnce(&mut crate::config::NodeConfig),
     ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let home = dir.path().join("net");
         crate::init::init(&opts(home.clone()))?;
         let mut cfg = crate::config::NodeConfig::load(&home.join("node1/config.toml"))?;
-        cfg.api.grpc = grpc;
-        cfg.api.http = http;
-        cfg.storage.sync = sync;
+        tune(&mut cfg);
         let node = crate::run::start(&cfg).await?;
         Ok(Embedded {
             _dir: dir,

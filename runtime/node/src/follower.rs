@@ -144,11 +144,18 @@ pub async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
                 }
             }
             Ok(Err(e)) => tracing::warn!(worker = F::NAME, error = %e, "scan failed; retrying"),
+            // The runtime is shutting down.
+            Err(e) if e.is_cancelled() => return,
             Err(e) => tracing::error!(worker = F::NAME, error = %e, "scan panicked; retrying"),
         }
         tokio::select! {
             _ = stop.changed() => return,
-            _ = commits.recv() => {}
+            r = commits.recv() => {
+                // The chain is gone (the node is stopping): nothing more will commit.
+                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+            }
             // A round that failed leaves its requests to the next scan at once.
             Some(_) = rounds.join_next(), if !rounds.is_empty() => {}
             _ = tokio::time::sleep(TICK) => {}

@@ -278,6 +278,7 @@ fn node_config(
         api: ApiConfig {
             grpc: format!("127.0.0.1:{grpc_port}").parse()?,
             http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
+            limits: Default::default(),
         },
         consensus: ConsensusConfig {
             mode,

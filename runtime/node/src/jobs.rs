@@ -335,6 +335,7 @@ mod conformance {
         let store = Arc::new(govchain_store::Store::open(&dir.path().join("db"), false).unwrap());
         let config = govchain_consensus::ChainConfig {
             mempool_capacity: 10,
+            mempool_per_account: 10,
         };
         let runner = JobRunner {
             chain: Chain::open(store, &genesis(), config).unwrap(),

@@ -77,6 +77,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         &genesis,
         ChainConfig {
             mempool_capacity: cfg.mempool.capacity,
+            mempool_per_account: cfg.mempool.per_account,
         },
     )?;
     check_validator_key(cfg, &chain, &key)?;
@@ -131,6 +132,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
                 genesis: Arc::new(genesis),
                 credential: console_credential(cfg)?,
             },
+            limits: cfg.api.limits.clone(),
         },
         async move {
             let _ = stop_rx.changed().await;

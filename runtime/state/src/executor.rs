@@ -249,10 +249,13 @@ impl Executor {
     }
 
     /// Runs a read-only `query_<method>` of `contract` over committed state as of the
-    /// block `ctx` describes; returns the output and the gas used. Nothing is written.
+    /// block `ctx` describes, for `caller` (the signer of the read; nobody for an
+    /// unsigned one, and a contract may refuse that); returns the output and the gas
+    /// used. Nothing is written.
     pub fn query(
         &self,
         ctx: &BlockContext,
+        caller: Caller,
         contract: &str,
         method: &str,
         args: Vec<u8>,
@@ -267,9 +270,17 @@ impl Executor {
             .into());
         }
         let gas = gas_limit(requested_gas)?;
-        let code = contract_code(&self.vm, &rec.code_hash, &o)?;
-        let host = ContractHost::new(o, &rec.name, Caller::default(), ctx.clone(), None);
-        let outcome = run_contract(&self.vm, code, host, method, args, gas, EntryKind::Query);
+        let (code_hash, code) = contract_code(&self.vm, &rec.code_hash, &o)?;
+        let host = ContractHost::new(o, &rec.name, caller, ctx.clone(), None);
+        let req = CallRequest {
+            code_hash,
+            method,
+            input: args,
+            gas_limit: gas,
+            kind: EntryKind::Query,
+            max_write_bytes: 0,
+        };
+        let outcome = run_contract(&self.vm, code, host, req);
         match outcome.result {
             Ok(out) => Ok((out, outcome.gas_used)),
             Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }.into()),
@@ -298,22 +309,22 @@ impl Executor {
             reason: format!("request {} is not a compute job", req.seq),
         })?;
         let o = Overlay::new(self.store.clone());
-        let code = contract_code(&self.vm, &job.code_hash, &o)?;
+        let (code_hash, code) = contract_code(&self.vm, &job.code_hash, &o)?;
         let caller = Caller {
             department: req.requester.clone(),
             operator: req.operator.clone(),
             tx_hash: req.tx_hash.as_slice().try_into().unwrap_or_default(),
         };
         let host = ContractHost::new(o, &job.contract, caller, ctx.clone(), None);
-        let outcome = run_contract(
-            &self.vm,
-            code,
-            host,
-            &job.method,
+        let req = CallRequest {
+            code_hash,
+            method: &job.method,
             input,
-            MAX_GAS,
-            EntryKind::Job,
-        );
+            gas_limit: MAX_GAS,
+            kind: EntryKind::Job,
+            max_write_bytes: 0,
+        };
+        let outcome = run_contract(&self.vm, code, host, req);
         match outcome.result {
             Ok(out) => Ok((Ok(out), outcome.gas_used)),
             Err(CallError::Fatal(why)) => Err(internal(why)),
@@ -478,7 +489,7 @@ fn call_contract(
         .into());
     }
     let gas = gas_limit(c.gas_limit)?;
-    let code = contract_code(env.vm, &rec.code_hash, o)?;
+    let (code_hash, code) = contract_code(env.vm, &rec.code_hash, o)?;
     let caller = Caller {
         department: tx.body.sender.clone(),
         operator: tx.body.operator.clone(),
@@ -491,15 +502,15 @@ fn call_contract(
         env.ctx.clone(),
         Some(env.policy.clone()),
     );
-    let outcome = run_contract(
-        env.vm,
-        code,
-        host,
-        &c.method,
-        c.args.clone(),
-        gas,
-        EntryKind::Call,
-    );
+    let req = CallRequest {
+        code_hash,
+        method: &c.method,
+        input: c.args.clone(),
+        gas_limit: gas,
+        kind: EntryKind::Call,
+        max_write_bytes: env.params.max_tx_write_bytes,
+    };
+    let outcome = run_contract(env.vm, code, host, req);
     *o = outcome.host.overlay;
     receipt.gas_used = outcome.gas_used;
     match outcome.result {
@@ -516,6 +527,11 @@ fn call_contract(
             Ok(())
         }
         Err(CallError::OutOfGas { limit }) => Err(TxError::OutOfGas { limit }.into()),
+        Err(CallError::WriteLimit { limit }) => Err(TxError::WriteLimit {
+            contract: c.contract.clone(),
+            limit,
+        }
+        .into()),
         Err(CallError::Fatal(why)) => Err(internal(why)),
         Err(e) => {
             let mut reason = e.to_string();
@@ -549,27 +565,17 @@ fn contract_code(
     Ok((code_hash, code))
 }
 
-/// Runs `method` of the contract with `code_hash` on `host`.
+/// Makes call `req` on `host`, with the contract's prepared `code` when the VM has not
+/// compiled it yet.
 fn run_contract(
     vm: &Vm<ContractHost>,
-    (code_hash, code): ([u8; 32], Option<Vec<u8>>),
+    code: Option<Vec<u8>>,
     host: ContractHost,
-    method: &str,
-    input: Vec<u8>,
-    gas_limit: u64,
-    kind: EntryKind,
+    req: CallRequest<'_>,
 ) -> govchain_vm::CallOutcome<ContractHost> {
-    vm.call(
-        CallRequest {
-            code_hash,
-            method,
-            input,
-            gas_limit,
-            kind,
-        },
-        host,
-        move || code.ok_or_else(|| "contract code missing from state".to_string()),
-    )
+    vm.call(req, host, move || {
+        code.ok_or_else(|| "contract code missing from state".to_string())
+    })
 }
 
 fn gas_limit(requested: u64) -> std::result::Result<u64, ExecError> {

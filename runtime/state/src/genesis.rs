@@ -30,10 +30,26 @@ pub struct ChainParams {
         skip_serializing_if = "is_default_max_block_bytes"
     )]
     pub max_block_bytes: u64,
+    /// Most bytes of state one contract transaction may write (keys and values; a
+    /// removal counts its key). Past it the call fails with WRITE_LIMIT and nothing of
+    /// it is kept. Left out of the document when it is the default.
+    #[serde(
+        default = "default_max_tx_write_bytes",
+        skip_serializing_if = "is_default_max_tx_write_bytes"
+    )]
+    pub max_tx_write_bytes: u64,
 }
 
 fn default_max_document() -> u64 {
     192 * 1024
+}
+
+fn default_max_tx_write_bytes() -> u64 {
+    1 << 20
+}
+
+fn is_default_max_tx_write_bytes(v: &u64) -> bool {
+    *v == default_max_tx_write_bytes()
 }
 
 fn default_max_block_bytes() -> u64 {
@@ -47,6 +63,11 @@ fn is_default_max_block_bytes(v: &u64) -> bool {
 /// Room in a block for its header, the proposer's signature and the encoding around
 /// its transactions' lengths; [`ChainParams::block_tx_bytes`] leaves it.
 const BLOCK_OVERHEAD: u64 = 4096;
+
+/// Smallest `max_tx_write_bytes`: a contract can always write one value of the largest
+/// size the host takes, with its key.
+const MIN_TX_WRITE_BYTES: u64 =
+    (govchain_abi::limits::MAX_VALUE + govchain_abi::limits::MAX_KEY) as u64;
 
 /// Largest `max_block_bytes`: well inside the 64 MiB message limit between nodes.
 const MAX_BLOCK_BYTES_LIMIT: u64 = 32 << 20;
@@ -67,6 +88,7 @@ impl Default for ChainParams {
             max_block_txs: 10_000,
             max_document_bytes: default_max_document(),
             max_block_bytes: default_max_block_bytes(),
+            max_tx_write_bytes: default_max_tx_write_bytes(),
         }
     }
 }
@@ -441,6 +463,12 @@ impl Genesis {
                 "params: max_block_bytes is {}; it must be from {least} (the largest \
                  transaction and a block's overhead) to {MAX_BLOCK_BYTES_LIMIT}",
                 p.max_block_bytes
+            ));
+        }
+        if p.max_tx_write_bytes < MIN_TX_WRITE_BYTES {
+            return err(format!(
+                "params: max_tx_write_bytes is {}; it must be at least {MIN_TX_WRITE_BYTES}                  (one largest contract value and its key)",
+                p.max_tx_write_bytes
             ));
         }
         self.validate_custody()?;

@@ -565,6 +565,7 @@ impl CallBench {
             input: input.to_vec(),
             gas_limit: 10_000_000,
             kind: govchain_vm::EntryKind::Call,
+            max_write_bytes: crate::genesis::ChainParams::default().max_tx_write_bytes,
         };
         let out = self.vm.call(req, host, || Ok(self.code.clone()));
         let mut o = out.host.overlay;

@@ -100,6 +100,16 @@ pub enum TxError {
         /// Mempool capacity.
         capacity: usize,
     },
+    /// The account has as many transactions waiting on this node as it may.
+    #[error(
+        "{account} already has {limit} transactions waiting on this node (mempool.per_account); wait for them to commit"
+    )]
+    AccountPendingFull {
+        /// The account (department, or department/operator).
+        account: String,
+        /// The node's per-account limit.
+        limit: usize,
+    },
     /// The same transaction is already pending or committed.
     #[error("transaction {tx_hash} is already known")]
     Duplicate {
@@ -226,6 +236,16 @@ pub enum TxError {
         /// What the check found.
         reason: String,
     },
+    /// A contract transaction's state writes went over the chain's limit.
+    #[error(
+        "contract {contract} wrote more than {limit} bytes of state in one transaction (params.max_tx_write_bytes); nothing of it is kept"
+    )]
+    WriteLimit {
+        /// The contract called.
+        contract: String,
+        /// The limit, bytes of keys and values.
+        limit: u64,
+    },
     /// A custody key generation step the chain refuses.
     #[error("key generation step refused (round {round}): {reason}")]
     KeygenRefused {
@@ -251,6 +271,7 @@ impl Coded for TxError {
             TxError::Expired { .. } => ErrorCode::TxExpired,
             TxError::TooLarge { .. } => ErrorCode::TxTooLarge,
             TxError::MempoolFull { .. } => ErrorCode::MempoolFull,
+            TxError::AccountPendingFull { .. } => ErrorCode::AccountPendingFull,
             TxError::Duplicate { .. } => ErrorCode::DuplicateTx,
             TxError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             TxError::AlreadyExists { .. } => ErrorCode::AlreadyExists,
@@ -269,6 +290,7 @@ impl Coded for TxError {
             TxError::ReleaseRefused { .. } => ErrorCode::ReleaseRefused,
             TxError::BadKeyShare { .. } => ErrorCode::BadKeyShare,
             TxError::KeygenRefused { .. } => ErrorCode::KeygenRefused,
+            TxError::WriteLimit { .. } => ErrorCode::WriteLimit,
         }
     }
 }

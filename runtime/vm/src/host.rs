@@ -84,6 +84,8 @@ pub(crate) enum HostTrap {
     OutOfGas,
     #[error("node failure: {0}")]
     Fatal(String),
+    #[error("state writes over {0} bytes")]
+    WriteLimit(u64),
 }
 
 /// Store data of one call.
@@ -94,6 +96,9 @@ pub(crate) struct Ctx<H> {
     pub(crate) output: Vec<u8>,
     pub(crate) events: Vec<ContractEvent>,
     pub(crate) writes: usize,
+    /// Bytes written so far (keys and values; a removal counts its key).
+    pub(crate) written_bytes: u64,
+    pub(crate) max_write_bytes: u64,
     pub(crate) read_only: bool,
     /// A certificate read whose answer did not fit the caller's buffer: `(id, purpose,
     /// bytes)`. The retry with a larger buffer gets these bytes, not a second gate
@@ -102,6 +107,17 @@ pub(crate) struct Ctx<H> {
 }
 
 type R<T> = wasmtime::Result<T>;
+
+/// Adds `bytes` to the call's writes; past its limit the call traps (so the whole
+/// transaction fails and nothing of it is kept).
+fn count_written<H>(c: &mut Caller<'_, Ctx<H>>, bytes: u64) -> R<()> {
+    let d = c.data_mut();
+    d.written_bytes = d.written_bytes.saturating_add(bytes);
+    if d.written_bytes > d.max_write_bytes {
+        return Err(HostTrap::WriteLimit(d.max_write_bytes).into());
+    }
+    Ok(())
+}
 
 fn charge<H>(c: &mut Caller<'_, Ctx<H>>, units: u64) -> R<()> {
     let fuel = c.get_fuel()?;
@@ -232,6 +248,7 @@ pub(crate) fn add_to_linker<H: Host>(linker: &mut Linker<Ctx<H>>) -> R<()> {
             }
             let key = arg!(&mut c, kp, kl, limits::MAX_KEY);
             let value = arg!(&mut c, vp, vl, limits::MAX_VALUE);
+            count_written(&mut c, (key.len() + value.len()) as u64)?;
             c.data_mut().writes += 1;
             match c.data_mut().host.storage_set(&key, &value) {
                 Ok(()) => Ok(0),
@@ -254,6 +271,7 @@ pub(crate) fn add_to_linker<H: Host>(linker: &mut Linker<Ctx<H>>) -> R<()> {
                 return Ok(code::TOO_LARGE as i32);
             }
             let key = arg!(&mut c, kp, kl, limits::MAX_KEY);
+            count_written(&mut c, key.len() as u64)?;
             c.data_mut().writes += 1;
             match c.data_mut().host.storage_remove(&key) {
                 Ok(()) => Ok(0),

@@ -114,6 +114,12 @@ pub enum CallError {
     /// Call depth over the deterministic limit.
     #[error("call depth limit exceeded")]
     DepthExceeded,
+    /// State writes over the request's `max_write_bytes`.
+    #[error("state writes over {limit} bytes")]
+    WriteLimit {
+        /// The limit.
+        limit: u64,
+    },
     /// Memory or table growth over the limit.
     #[error("memory limit of {} MiB exceeded", MAX_MEMORY >> 20)]
     MemoryLimit,
@@ -162,6 +168,9 @@ pub struct CallRequest<'a> {
     pub gas_limit: u64,
     /// Which kind of entry point: queries and jobs may not write.
     pub kind: EntryKind,
+    /// Most bytes (keys and values, removals counting their key) the call may write;
+    /// past it the call traps with [`CallError::WriteLimit`].
+    pub max_write_bytes: u64,
 }
 
 /// The kinds of entry point.
@@ -389,6 +398,7 @@ impl<H: Host> Vm<H> {
                 input: std::mem::take(&mut req.input),
                 gas_limit: req.gas_limit,
                 kind: req.kind,
+                max_write_bytes: req.max_write_bytes,
                 host,
             },
             Err(e) => {
@@ -426,6 +436,7 @@ struct Call<H: Host> {
     input: Vec<u8>,
     gas_limit: u64,
     kind: EntryKind,
+    max_write_bytes: u64,
     host: H,
 }
 
@@ -448,6 +459,8 @@ impl<H: Host> Call<H> {
                 output: Vec::new(),
                 events: Vec::new(),
                 writes: 0,
+                written_bytes: 0,
+                max_write_bytes: self.max_write_bytes,
                 read_only: self.kind != EntryKind::Call,
                 unread_certificate: None,
             },
@@ -514,6 +527,7 @@ fn classify<H>(
             HostTrap::Abort(m) => CallError::Aborted(m.clone()),
             HostTrap::OutOfGas => CallError::OutOfGas { limit: gas_limit },
             HostTrap::Fatal(m) => CallError::Fatal(m.clone()),
+            HostTrap::WriteLimit(limit) => CallError::WriteLimit { limit: *limit },
         };
     }
     if let Some(t) = e.downcast_ref::<Trap>() {

@@ -91,6 +91,7 @@ fn call(
             } else {
                 EntryKind::Call
             },
+            max_write_bytes: u64::MAX,
         },
         host,
         || Ok(code.code.clone()),
@@ -235,6 +236,30 @@ fn every_attack_fails_cleanly() {
     assert!(
         matches!(flood, Err(CallError::Contract(ref m)) if m.contains("storage refused write")),
         "{flood:?}"
+    );
+    // With a write budget: the call traps at it, whatever the contract does.
+    let budget = vm.call(
+        CallRequest {
+            code_hash: govchain_crypto::sm3(&code.code),
+            method: "storage_flood",
+            input: Vec::new(),
+            gas_limit: GAS,
+            kind: EntryKind::Call,
+            max_write_bytes: 100_000,
+        },
+        MemHost::default(),
+        || Ok(code.code.clone()),
+    );
+    assert_eq!(
+        budget.result,
+        Err(CallError::WriteLimit { limit: 100_000 }),
+        "{:?}",
+        budget.result
+    );
+    assert!(
+        budget.host.storage.len() < 100,
+        "{} writes made it past a 100,000-byte budget",
+        budget.host.storage.len()
     );
     let panic = run("panic").result;
     assert!(

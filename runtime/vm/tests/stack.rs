@@ -255,6 +255,7 @@ fn run(vm: &Vm<StackHost>, shape: Shape, depth: u32, marks: &Arc<Marks>) -> Resu
             input: Vec::new(),
             gas_limit: 900_000_000,
             kind: EntryKind::Call,
+            max_write_bytes: 0,
         },
         StackHost(marks.clone()),
         || Ok(code.code.clone()),

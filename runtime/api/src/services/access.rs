@@ -14,6 +14,8 @@ use crate::rpc::*;
 
 pub(crate) struct CertificatesService {
     pub(crate) chain: Arc<Chain>,
+    /// Most certificate records one listing examines (`api.limits.max_scan`).
+    pub(crate) max_scan: usize,
 }
 
 #[tonic::async_trait]
@@ -39,7 +41,7 @@ impl certificates_server::Certificates for CertificatesService {
                 "/govchain.v1.Certificates/ListCertificates",
             )?;
         }
-        query::certificates(self.chain.store(), &req.into_inner())
+        query::certificates(self.chain.store(), &req.into_inner(), self.max_scan)
             .map(Response::new)
             .map_err(|e| tx_status(&e))
     }

@@ -17,8 +17,6 @@ use crate::rpc::*;
 
 /// How long `SubmitTx { wait: true }` waits for the commit.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest batch accepted by `SubmitTxs`.
-const MAX_BATCH: usize = 10_000;
 /// Most equivocation records `GetStatus` carries (the newest).
 const STATUS_EVIDENCE: usize = 20;
 
@@ -28,6 +26,13 @@ pub(crate) struct ChainService {
     pub(crate) node_id: String,
     pub(crate) consensus: String,
     pub(crate) bft: Option<Arc<govchain_consensus::bft::Health>>,
+    pub(crate) limits: crate::ApiLimits,
+    pub(crate) bad_signatures: crate::limits::BadSignatures,
+}
+
+/// Whether admission refused `e` for its signature.
+fn bad_signature(e: &govchain_types::ExecError) -> bool {
+    govchain_types::Coded::code(e) == ErrorCode::BadSignature
 }
 
 /// The engine's health as `GetStatus` reports it.
@@ -117,6 +122,8 @@ impl chain_server::Chain for ChainService {
         &self,
         req: Request<SubmitTxRequest>,
     ) -> Result<Response<SubmitTxResponse>, Status> {
+        let peer = req.remote_addr().map(|a| a.ip());
+        self.bad_signatures.check(peer)?;
         let req = req.into_inner();
         let tx = req
             .tx
@@ -129,6 +136,7 @@ impl chain_server::Chain for ChainService {
             .expect("one result");
         let (hash, receiver) = result.map_err(|e| {
             self.count_rejection(&e);
+            self.bad_signatures.add(peer, u32::from(bad_signature(&e)));
             tx_status(&e)
         })?;
         self.metrics.tx_admitted.inc();
@@ -156,18 +164,17 @@ impl chain_server::Chain for ChainService {
         &self,
         req: Request<SubmitTxsRequest>,
     ) -> Result<Response<SubmitTxsResponse>, Status> {
+        let peer = req.remote_addr().map(|a| a.ip());
+        self.bad_signatures.check(peer)?;
         let txs = req.into_inner().txs;
-        if txs.len() > MAX_BATCH {
-            return Err(status(
-                ErrorCode::InvalidArgument,
-                format!(
-                    "batch of {} transactions, the limit is {MAX_BATCH}",
-                    txs.len()
-                ),
-            ));
-        }
+        self.limits.check_batch(txs.len())?;
         let hashes: Vec<_> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
         let results = self.chain.submit(txs, false).await;
+        let bad = results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(bad_signature))
+            .count();
+        self.bad_signatures.add(peer, bad as u32);
         let results = results
             .into_iter()
             .zip(hashes)

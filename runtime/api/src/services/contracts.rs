@@ -14,6 +14,10 @@ use crate::rpc::*;
 
 pub(crate) struct ContractsService {
     pub(crate) chain: Arc<Chain>,
+    /// The node's bounds (query gas).
+    pub(crate) query_gas: crate::ApiLimits,
+    /// Queries running at once.
+    pub(crate) slots: crate::limits::QuerySlots,
 }
 
 #[tonic::async_trait]
@@ -40,7 +44,22 @@ impl contracts_server::Contracts for ContractsService {
     }
 
     async fn query(&self, req: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
+        // A signed query runs as its signer; an unsigned one as nobody.
+        let caller = match req.metadata().get(crate::auth::AUTH_METADATA) {
+            None => govchain_state::contracts::Caller::default(),
+            Some(_) => {
+                let reader =
+                    crate::auth::authenticate(&self.chain, &req, "/govchain.v1.Contracts/Query")?;
+                govchain_state::contracts::Caller {
+                    department: reader.department,
+                    operator: reader.operator,
+                    ..Default::default()
+                }
+            }
+        };
         let r = req.into_inner();
+        let gas = self.query_gas.query_gas(r.gas_limit)?;
+        let _slot = self.slots.take().await?;
         let tip = self.chain.tip();
         // A query sees the tip's state; its "block" is the next one, at the tip's time or
         // now, whichever is later (queries are not replicated, so the clock may be read).
@@ -56,7 +75,7 @@ impl contracts_server::Contracts for ContractsService {
         let (output, gas_used) = tokio::task::spawn_blocking(move || {
             chain
                 .executor()
-                .query(&ctx, &r.contract, &r.method, r.args, r.gas_limit)
+                .query(&ctx, caller, &r.contract, &r.method, r.args, gas)
         })
         .await
         .map_err(internal)?

@@ -474,10 +474,9 @@ async fn submit_signed(
     payload: pb::payload::Kind,
 ) -> anyhow::Result<Receipt> {
     let signer = sign.signer(home)?;
-    Ok(Client::connect(endpoint)
-        .await?
-        .submit(&signer, payload)
-        .await?)
+    let mut client = Client::connect(endpoint).await?;
+    client.expire_after(sign.expires_in);
+    Ok(client.submit(&signer, payload).await?)
 }
 
 /// Signs and submits a transaction, waits for its receipt and prints it; fails when

@@ -44,7 +44,9 @@ pub(crate) enum ContractCmd {
         #[command(flatten)]
         sign: SignArgs,
     },
-    /// Run a read-only query (no transaction).
+    /// Run a read-only query (no transaction). With --as (or --key) the query is signed
+    /// and runs as that department, which a contract may require (the housing contract
+    /// answers an application only to its departments).
     Query {
         /// Contract name.
         name: String,
@@ -53,6 +55,8 @@ pub(crate) enum ContractCmd {
         /// Arguments, JSON.
         #[arg(long, default_value = "null")]
         args: String,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Deployed contracts.
     List,
@@ -115,15 +119,27 @@ pub(crate) async fn contract(
                 .await
                 .map(drop)
         }
-        ContractCmd::Query { name, method, args } => {
-            let mut c = Client::connect(endpoint).await?.contracts();
-            let r = c
-                .query(QueryRequest {
-                    contract: name,
-                    method,
-                    args: json_arg(&args)?,
-                    gas_limit: 0,
-                })
+        ContractCmd::Query {
+            name,
+            method,
+            args,
+            sign,
+        } => {
+            let client = Client::connect(endpoint).await?;
+            let q = QueryRequest {
+                contract: name,
+                method,
+                args: json_arg(&args)?,
+                gas_limit: 0,
+            };
+            let request = if sign.as_dept.is_some() || sign.key.is_some() {
+                client.signed(&sign.signer(home)?, "/govchain.v1.Contracts/Query", q)?
+            } else {
+                tonic::Request::new(q)
+            };
+            let r = client
+                .contracts()
+                .query(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();

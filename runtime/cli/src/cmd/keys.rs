@@ -204,6 +204,7 @@ async fn rotate(
         key
     };
     let mut client = Client::connect(endpoint).await?;
+    client.expire_after(sign.expires_in);
     let chain_id = client.status().chain_id.clone();
     let payload = pb::payload::Kind::RotateKey(pb::RotateKey {
         operator: operator.clone(),

@@ -131,6 +131,7 @@ impl Replay {
             Arc::new(govchain_store::Store::open(&dir.path().join("db"), false).expect("store"));
         let config = ChainConfig {
             mempool_capacity: 100_000,
+            mempool_per_account: 100_000,
         };
         let chain = Chain::open(store, &genesis, config).expect("chain");
         let custodian = Custodian {

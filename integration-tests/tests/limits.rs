@@ -1,0 +1,111 @@
+//! A node's bounds on what one caller may cost it, against a real node process: a
+//! batch over `api.limits.max_batch`, an address sending forged signatures, a contract
+//! query asking for more gas than `api.limits.query_gas`. Each is refused with its
+//! stable code and leaves nothing behind.
+
+use govchain_client::rpc::{GetNonceRequest, QueryRequest, SubmitTxRequest, SubmitTxsRequest};
+use govchain_client::{Client, Signer};
+use govchain_integration_tests::{Network, NodeProcess, anchor, connect};
+use govchain_types::pb;
+
+/// The stable code name a refusal carries.
+fn code(s: &tonic::Status) -> &str {
+    s.metadata()
+        .get("x-govchain-code")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+async fn next_nonce(endpoint: &str, dept: &str) -> u64 {
+    connect(endpoint)
+        .await
+        .unwrap()
+        .get_nonce(GetNonceRequest {
+            department: dept.into(),
+            operator: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .next_nonce
+}
+
+/// `n` anchors from `signer` with nonces from `from`; `forged`: signatures of another key.
+fn anchors(chain_id: &str, signer: &Signer, from: u64, n: u64, forged: bool) -> Vec<pb::SignedTx> {
+    let other = Signer::new("tax", govchain_crypto::PrivateKey::generate());
+    (from..from + n)
+        .map(|nonce| {
+            let payload = anchor(&format!("limits-{nonce}"));
+            let mut tx = signer.sign(chain_id, nonce, payload.clone());
+            if forged {
+                tx.signature = other.sign(chain_id, nonce, payload).signature;
+            }
+            tx
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_forgeries_and_query_gas_are_bounded_and_refusals_leave_nothing() {
+    let net = Network::init(1).unwrap();
+    let node = NodeProcess::start(&net, 1).await.unwrap();
+    let client = Client::connect(&node.endpoint).await.unwrap();
+    let chain_id = client.chain_id().to_string();
+    let tax = net.signer("tax");
+    let mut chain = client.chain();
+
+    // A batch over max_batch (1,000): refused whole, not one transaction admitted.
+    let e = chain
+        .submit_txs(SubmitTxsRequest {
+            txs: anchors(&chain_id, &tax, 0, 1_001, false),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "BATCH_TOO_LARGE", "{e}");
+    assert!(e.message().contains("api.limits.max_batch"), "{e}");
+    assert_eq!(next_nonce(&node.endpoint, "tax").await, 0);
+
+    // 100 forged signatures (tax's registered key, another key's signatures): each
+    // refused; then this address is refused before any verification, even for a
+    // valid transaction, which is not admitted.
+    let r = chain
+        .submit_txs(SubmitTxsRequest {
+            txs: anchors(&chain_id, &tax, 0, 100, true),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        r.results.iter().all(|s| s
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code == pb::ErrorCode::BadSignature as i32)),
+        "{:?}",
+        r.results.first()
+    );
+    let valid = anchors(&chain_id, &tax, 0, 1, false).remove(0);
+    let e = chain
+        .submit_tx(SubmitTxRequest {
+            tx: Some(valid),
+            wait: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "TOO_MANY_BAD_SIGNATURES", "{e}");
+    assert!(e.message().contains("api.limits.bad_signatures"), "{e}");
+    assert_eq!(next_nonce(&node.endpoint, "tax").await, 0);
+
+    // A query asking for more gas than query_gas: refused before it runs.
+    let e = client
+        .contracts()
+        .query(QueryRequest {
+            contract: "housing-eligibility".into(),
+            method: "application".into(),
+            args: b"{}".to_vec(),
+            gas_limit: 1_000_000_000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "INVALID_ARGUMENT", "{e}");
+    assert!(e.message().contains("api.limits.query_gas"), "{e}");
+}
