@@ -8,7 +8,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use govchain_integration_tests::{Network, NodeProcess, cli_json};
-use govchain_proof::{ExportFile, TrustAnchor, signed_read::signing_bytes, subject_id};
+use govchain_proof::signed_read::{ReadTo, signing_bytes};
+use govchain_proof::{ExportFile, TrustAnchor, subject_id};
 use serde_json::{Value, json};
 
 const CITIZEN: &str = "320102199001011232";
@@ -388,12 +389,37 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let sig = key.sign(&signing_bytes(
-        "it-chain",
-        ch["path"].as_str().unwrap(),
-        now,
+    // The signature names this node and uses the challenge as its nonce: one made for
+    // another node does not sign in here.
+    let to = ReadTo {
+        chain_id: "it-chain",
+        audience: ch["node_id"].as_str().unwrap(),
+        path: ch["path"].as_str().unwrap(),
+        time_ms: now,
+        nonce: &challenge,
+    };
+    let elsewhere = key.sign(&signing_bytes(
+        &ReadTo {
+            audience: "node9",
+            ..to
+        },
         &challenge,
     ));
+    let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
+                      "signature": hex::encode(elsewhere.to_bytes())});
+    let r = http(port, "POST", "/api/v1/session", None, Some(&body));
+    assert_eq!(
+        json_of(&r)["name"],
+        "BAD_SIGNATURE",
+        "signed for another node"
+    );
+    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
+    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
+    let to = ReadTo {
+        nonce: &challenge,
+        ..to
+    };
+    let sig = key.sign(&signing_bytes(&to, &challenge));
     let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
                       "signature": hex::encode(sig.to_bytes())});
     let r = http(port, "POST", "/api/v1/session", None, Some(&body));

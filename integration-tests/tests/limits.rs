@@ -109,3 +109,50 @@ async fn batches_forgeries_and_query_gas_are_bounded_and_refusals_leave_nothing(
     assert_eq!(code(&e), "INVALID_ARGUMENT", "{e}");
     assert!(e.message().contains("api.limits.query_gas"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_read_is_taken_once_and_only_by_the_node_it_names() {
+    use govchain_client::rpc::AuditQuery;
+    use govchain_proof::signed_read::{AUTH_METADATA, ReadTo};
+    let net = Network::init(1).unwrap();
+    let node = NodeProcess::start(&net, 1).await.unwrap();
+    let client = Client::connect(&node.endpoint).await.unwrap();
+    let auditor = net.signer("supervision");
+    let path = "/govchain.v1.Audit/Query";
+    let with_header = |value: tonic::metadata::MetadataValue<tonic::metadata::Ascii>| {
+        let mut r = tonic::Request::new(AuditQuery::default());
+        r.metadata_mut().insert(AUTH_METADATA, value);
+        r
+    };
+
+    // Taken once: the same header again (a read seen on the wire) is refused.
+    let req = client
+        .signed(&auditor, path, AuditQuery::default())
+        .unwrap();
+    let header = req.metadata().get(AUTH_METADATA).unwrap().clone();
+    client.audit().query(req).await.unwrap();
+    let e = client.audit().query(with_header(header)).await.unwrap_err();
+    assert_eq!(code(&e), "UNAUTHENTICATED", "{e}");
+    assert!(e.message().contains("already taken"), "{e}");
+
+    // Signed for another node: refused here.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let to = ReadTo {
+        chain_id: client.chain_id(),
+        audience: "node2",
+        path,
+        time_ms: now,
+        nonce: &[9; 16],
+    };
+    let value = auditor.read_header(&to, &prost::Message::encode_to_vec(&AuditQuery::default()));
+    let e = client
+        .audit()
+        .query(with_header(value.parse().unwrap()))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "BAD_SIGNATURE", "{e}");
+    assert!(e.message().contains("another node"), "{e}");
+}

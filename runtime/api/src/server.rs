@@ -48,7 +48,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let metrics = Metrics::new();
-    let console = crate::console::router(chain.clone(), config.node_id.clone(), config.console);
+    let auth = Arc::new(crate::auth::Authenticator::new(
+        chain.clone(),
+        config.node_id.clone(),
+    ));
+    let console = crate::console::router(auth.clone(), config.console);
     spawn_commit_metrics(chain.clone(), metrics.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ChainServer<ChainService>>().await;
@@ -56,6 +60,7 @@ pub async fn serve(
         chain: chain.clone(),
         query_gas: config.limits.clone(),
         slots: crate::limits::QuerySlots::new(config.limits.max_queries),
+        auth: auth.clone(),
     });
     let governance = GovernanceServer::new(GovernanceService {
         chain: chain.clone(),
@@ -63,6 +68,7 @@ pub async fn serve(
     let certificates = CertificatesServer::new(CertificatesService {
         chain: chain.clone(),
         max_scan: config.limits.max_scan,
+        auth: auth.clone(),
     })
     .max_encoding_message_size(MAX_MESSAGE);
     let points = PointsServer::new(PointsService {
@@ -70,6 +76,7 @@ pub async fn serve(
     });
     let audit = AuditServer::new(AuditService {
         chain: chain.clone(),
+        auth,
     })
     .max_encoding_message_size(MAX_MESSAGE);
     let service = ChainService {

@@ -20,6 +20,7 @@ fn signed_read_header() {
         v.text("department"),
         v.text("operator"),
         v.u64("time_ms"),
+        &v.bytes("nonce"),
         &v.bytes("signature"),
     );
     v.check_text("header_value", &value);

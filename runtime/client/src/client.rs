@@ -167,8 +167,10 @@ impl Client {
     }
 
     /// `message` as a read signed by `signer` for method `path` (for example
-    /// `/govchain.v1.Audit/Query`), at this machine's clock. Fails if the signer's
-    /// department or operator id cannot travel in a header (control characters).
+    /// `/govchain.v1.Audit/Query`) of the node this client is connected to, at this
+    /// machine's clock, with a fresh nonce: the node takes it once. Fails if the
+    /// signer's department or operator id cannot travel in a header (control
+    /// characters).
     pub fn signed<M: prost::Message>(
         &self,
         signer: &Signer,
@@ -178,19 +180,25 @@ impl Client {
         let time_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        signed_request(&self.status.chain_id, signer, path, time_ms, message)
+        let nonce = govchain_crypto::random_seed();
+        let to = govchain_proof::signed_read::ReadTo {
+            chain_id: &self.status.chain_id,
+            audience: &self.status.node_id,
+            path,
+            time_ms,
+            nonce: &nonce[..16],
+        };
+        signed_request(&to, signer, message)
     }
 }
 
-/// `message` as a read signed by `signer` on chain `chain_id` at `time_ms`.
+/// `message` as a read signed by `signer`, sent as `to` says.
 fn signed_request<M: prost::Message>(
-    chain_id: &str,
+    to: &govchain_proof::signed_read::ReadTo<'_>,
     signer: &Signer,
-    path: &str,
-    time_ms: u64,
     message: M,
 ) -> Result<tonic::Request<M>> {
-    let value = signer.read_header(chain_id, path, time_ms, &message.encode_to_vec());
+    let value = signer.read_header(to, &message.encode_to_vec());
     let value = value.parse().map_err(|_| ClientError::Signer {
         account: signer.account(),
         reason:
@@ -331,13 +339,20 @@ mod tests {
     #[test]
     fn a_signed_read_carries_its_header_and_refuses_ids_a_header_cannot_carry() {
         let ok = Signer::new("audit", PrivateKey::generate());
-        let req = signed_request("chain", &ok, "/p", 5, GetStatusRequest {}).unwrap();
+        let to = govchain_proof::signed_read::ReadTo {
+            chain_id: "chain",
+            audience: "node1",
+            path: "/p",
+            time_ms: 5,
+            nonce: &[1; 16],
+        };
+        let req = signed_request(&to, &ok, GetStatusRequest {}).unwrap();
         let header = req
             .metadata()
             .get(govchain_proof::signed_read::AUTH_METADATA);
         assert!(header.unwrap().to_str().unwrap().starts_with("audit;;5;"));
         let bad = Signer::new("tax\nx-other: 1", PrivateKey::generate());
-        let e = signed_request("chain", &bad, "/p", 5, GetStatusRequest {}).unwrap_err();
+        let e = signed_request(&to, &bad, GetStatusRequest {}).unwrap_err();
         assert!(e.to_string().starts_with("cannot sign as 'tax"), "{e}");
     }
 }

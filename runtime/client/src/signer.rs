@@ -68,12 +68,12 @@ impl Signer {
         self.sign_body(&self.body(chain_id, nonce, payload))
     }
 
-    /// The `x-govchain-auth` header value of a signed read of `request` (encoded) at
-    /// method `path` and Unix time `time_ms` (`govchain_proof::signed_read`).
-    pub fn read_header(&self, chain_id: &str, path: &str, time_ms: u64, request: &[u8]) -> String {
-        let bytes = signed_read::signing_bytes(chain_id, path, time_ms, request);
+    /// The `x-govchain-auth` header value of a signed read of `request` (encoded) sent
+    /// as `to` says (`govchain_proof::signed_read`).
+    pub fn read_header(&self, to: &signed_read::ReadTo<'_>, request: &[u8]) -> String {
+        let bytes = signed_read::signing_bytes(to, request);
         let sig = self.key.sign(&bytes).to_bytes();
-        signed_read::header_value(&self.department, &self.operator, time_ms, &sig)
+        signed_read::header_value(&self.department, &self.operator, to.time_ms, to.nonce, &sig)
     }
 }
 
@@ -112,18 +112,29 @@ mod tests {
     }
 
     #[test]
-    fn a_read_header_names_the_reader_and_time() {
+    fn a_read_header_names_the_reader_time_and_nonce() {
         let s = Signer::new("audit", PrivateKey::generate());
-        let h = s.read_header("chain", "/govchain.v1.Audit/Query", 1_700_000_000_000, b"q");
+        let to = signed_read::ReadTo {
+            chain_id: "chain",
+            audience: "node2",
+            path: "/govchain.v1.Audit/Query",
+            time_ms: 1_700_000_000_000,
+            nonce: &[7; 16],
+        };
+        let h = s.read_header(&to, b"q");
         let parts: Vec<&str> = h.split(';').collect();
-        assert_eq!(parts[..3], ["audit", "", "1700000000000"]);
-        let sig = govchain_crypto::Signature::from_slice(&hex::decode(parts[3]).unwrap()).unwrap();
-        let bytes = signed_read::signing_bytes(
-            "chain",
-            "/govchain.v1.Audit/Query",
-            1_700_000_000_000,
-            b"q",
-        );
+        assert_eq!(parts[..4], ["audit", "", "1700000000000", &"07".repeat(16)]);
+        let sig = govchain_crypto::Signature::from_slice(&hex::decode(parts[4]).unwrap()).unwrap();
+        let bytes = signed_read::signing_bytes(&to, b"q");
         assert!(s.key.public_key().verify(&bytes, &sig).is_ok());
+        let elsewhere = signed_read::ReadTo {
+            audience: "node3",
+            ..to
+        };
+        let other = signed_read::signing_bytes(&elsewhere, b"q");
+        assert!(
+            s.key.public_key().verify(&other, &sig).is_err(),
+            "bound to its node"
+        );
     }
 }

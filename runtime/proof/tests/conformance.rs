@@ -53,12 +53,15 @@ fn subject_ids() {
 #[test]
 fn signed_read_bytes() {
     let v = harness::vector("signed_read.bytes");
-    let bytes = signed_read::signing_bytes(
-        v.text("chain_id"),
-        v.text("path"),
-        v.u64("time_ms"),
-        &v.bytes("request"),
-    );
+    let nonce = v.bytes("nonce");
+    let to = signed_read::ReadTo {
+        chain_id: v.text("chain_id"),
+        audience: v.text("audience"),
+        path: v.text("path"),
+        time_ms: v.u64("time_ms"),
+        nonce: &nonce,
+    };
+    let bytes = signed_read::signing_bytes(&to, &v.bytes("request"));
     v.check("signing_bytes", &bytes);
     let k = key(v.text("key"));
     let sig = k.sign(&bytes);

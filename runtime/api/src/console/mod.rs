@@ -30,7 +30,7 @@ use tonic::{Code, Status};
 pub use session::Credential;
 use session::{COOKIE, LOGIN_PATH, SESSION_MS, Session, Sessions};
 
-use crate::auth::{Reader, check_signed};
+use crate::auth::{Authenticator, Reader, SignedRead};
 use crate::error::{detail_of, internal, status, tx_status};
 use crate::services::access::{AUDITOR, audit_export, audit_query, balances};
 
@@ -54,16 +54,18 @@ pub struct ConsoleConfig {
 struct App {
     chain: Arc<Chain>,
     node_id: String,
+    auth: Arc<Authenticator>,
     genesis_json: Arc<Vec<u8>>,
     credential: Option<Credential>,
     sessions: Arc<Sessions>,
 }
 
 /// The console's routes.
-pub(crate) fn router(chain: Arc<Chain>, node_id: String, cfg: ConsoleConfig) -> axum::Router {
+pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig) -> axum::Router {
     let app = App {
-        chain,
-        node_id,
+        chain: auth.chain().clone(),
+        node_id: auth.node_id().to_string(),
+        auth,
         // The canonical encoding: its SM3 is the genesis hash block 0 names.
         genesis_json: Arc::new(serde_json::to_vec(&*cfg.genesis).expect("genesis serialises")),
         credential: cfg.credential,
@@ -295,6 +297,7 @@ async fn challenge(State(app): State<App>) -> ApiResult<Json<Value>> {
     Ok(Json(json!({
         "challenge": hex::encode(c),
         "chain_id": app.chain.chain_id(),
+        "node_id": app.node_id,
         "path": LOGIN_PATH,
         "expires_ms": expires,
     })))
@@ -351,15 +354,15 @@ async fn sign_in(State(app): State<App>, body: axum::body::Bytes) -> ApiResult<R
             let challenge =
                 hex::decode(&s.challenge).map_err(|_| bad_param("challenge", "not hex"))?;
             app.sessions.redeem(&challenge)?;
-            check_signed(
-                &app.chain,
-                &s.department,
-                &s.operator,
-                s.time_ms,
-                &s.signature,
-                LOGIN_PATH,
-                &challenge,
-            )?
+            // The challenge is the nonce: single use, and issued by this node.
+            let read = SignedRead {
+                department: &s.department,
+                operator: &s.operator,
+                time_ms: s.time_ms,
+                nonce: challenge.clone(),
+                signature: &s.signature,
+            };
+            app.auth.check(&read, LOGIN_PATH, &challenge)?
         }
     };
     tracing::info!(department = %reader.department, operator = %reader.operator, "console sign-in");

@@ -8,7 +8,7 @@ use govchain_state::query;
 use govchain_types::pb;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{Reader, authenticate};
+use crate::auth::{Authenticator, Reader};
 use crate::error::{internal, status, tx_status};
 use crate::rpc::*;
 
@@ -16,6 +16,7 @@ pub(crate) struct CertificatesService {
     pub(crate) chain: Arc<Chain>,
     /// Most certificate records one listing examines (`api.limits.max_scan`).
     pub(crate) max_scan: usize,
+    pub(crate) auth: Arc<Authenticator>,
 }
 
 #[tonic::async_trait]
@@ -35,11 +36,8 @@ impl certificates_server::Certificates for CertificatesService {
         req: Request<ListCertificatesRequest>,
     ) -> Result<Response<ListCertificatesResponse>, Status> {
         if !req.get_ref().subject_id.is_empty() {
-            authenticate(
-                &self.chain,
-                &req,
-                "/govchain.v1.Certificates/ListCertificates",
-            )?;
+            self.auth
+                .authenticate(&req, "/govchain.v1.Certificates/ListCertificates")?;
         }
         query::certificates(self.chain.store(), &req.into_inner(), self.max_scan)
             .map(Response::new)
@@ -168,6 +166,7 @@ impl points_server::Points for PointsService {
 
 pub(crate) struct AuditService {
     pub(crate) chain: Arc<Chain>,
+    pub(crate) auth: Arc<Authenticator>,
 }
 
 /// The Audit service's Query as `who` asks it (also the console's search).
@@ -201,14 +200,14 @@ pub(crate) async fn audit_export(
 #[tonic::async_trait]
 impl audit_server::Audit for AuditService {
     async fn query(&self, req: Request<AuditQuery>) -> Result<Response<AuditPage>, Status> {
-        let who = authenticate(&self.chain, &req, "/govchain.v1.Audit/Query")?;
+        let who = self.auth.authenticate(&req, "/govchain.v1.Audit/Query")?;
         audit_query(&self.chain, &who, req.into_inner())
             .await
             .map(Response::new)
     }
 
     async fn export(&self, req: Request<AuditQuery>) -> Result<Response<AuditExport>, Status> {
-        let who = authenticate(&self.chain, &req, "/govchain.v1.Audit/Export")?;
+        let who = self.auth.authenticate(&req, "/govchain.v1.Audit/Export")?;
         audit_export(&self.chain, &who, req.into_inner())
             .await
             .map(Response::new)

@@ -18,6 +18,7 @@ pub(crate) struct ContractsService {
     pub(crate) query_gas: crate::ApiLimits,
     /// Queries running at once.
     pub(crate) slots: crate::limits::QuerySlots,
+    pub(crate) auth: Arc<crate::auth::Authenticator>,
 }
 
 #[tonic::async_trait]
@@ -48,8 +49,9 @@ impl contracts_server::Contracts for ContractsService {
         let caller = match req.metadata().get(crate::auth::AUTH_METADATA) {
             None => govchain_state::contracts::Caller::default(),
             Some(_) => {
-                let reader =
-                    crate::auth::authenticate(&self.chain, &req, "/govchain.v1.Contracts/Query")?;
+                let reader = self
+                    .auth
+                    .authenticate(&req, "/govchain.v1.Contracts/Query")?;
                 govchain_state::contracts::Caller {
                     department: reader.department,
                     operator: reader.operator,

@@ -97,19 +97,29 @@ struct SignInput {
     pem: String,
     passphrase: Option<String>,
     chain_id: String,
+    audience: String,
     path: String,
     time_ms: u64,
+    nonce_hex: String,
     request_hex: String,
 }
 
-/// Op 3: signs the signed-read bytes of `(chain_id, path, time_ms, request)` with the
-/// key of a PEM file (plain or PBES2-encrypted PKCS#8, or SEC1).
+/// Op 3: signs the signed-read bytes of `(chain_id, audience, path, time_ms, nonce,
+/// request)` with the key of a PEM file (plain or PBES2-encrypted PKCS#8, or SEC1).
 fn sign_read(input: Value) -> Result<Value, String> {
     let input: SignInput = parse(input)?;
     let request = unhex("request_hex", &input.request_hex)?;
+    let nonce = unhex("nonce_hex", &input.nonce_hex)?;
     let key = PrivateKey::from_pem_any(&input.pem, input.passphrase.as_deref().map(str::as_bytes))
         .map_err(|e| e.to_string())?;
-    let msg = signed_read::signing_bytes(&input.chain_id, &input.path, input.time_ms, &request);
+    let to = signed_read::ReadTo {
+        chain_id: &input.chain_id,
+        audience: &input.audience,
+        path: &input.path,
+        time_ms: input.time_ms,
+        nonce: &nonce,
+    };
+    let msg = signed_read::signing_bytes(&to, &request);
     let sig = key.sign(&msg);
     Ok(json!({
         "signature": hex::encode(sig.to_bytes()),
@@ -186,8 +196,9 @@ mod tests {
         ] {
             let a = answer(
                 OP_SIGN_READ,
-                json!({"pem": pem, "passphrase": pass, "chain_id": "c", "path": "/console/login",
-                       "time_ms": 1_700_000_000_000u64, "request_hex": hex::encode(request)}),
+                json!({"pem": pem, "passphrase": pass, "chain_id": "c", "audience": "node1",
+                       "path": "/console/login", "time_ms": 1_700_000_000_000u64,
+                       "nonce_hex": hex::encode(request), "request_hex": hex::encode(request)}),
             );
             let public =
                 PublicKey::from_sec1(&hex::decode(a["public_key"].as_str().unwrap()).unwrap())
@@ -196,15 +207,33 @@ mod tests {
             let sig =
                 Signature::from_slice(&hex::decode(a["signature"].as_str().unwrap()).unwrap())
                     .unwrap();
-            let msg =
-                signed_read::signing_bytes("c", "/console/login", 1_700_000_000_000, &request);
-            public.verify(&msg, &sig).unwrap();
-            let other =
-                signed_read::signing_bytes("c", "/console/login", 1_700_000_000_001, &request);
-            assert!(public.verify(&other, &sig).is_err());
+            let to = signed_read::ReadTo {
+                chain_id: "c",
+                audience: "node1",
+                path: "/console/login",
+                time_ms: 1_700_000_000_000,
+                nonce: &request,
+            };
+            public
+                .verify(&signed_read::signing_bytes(&to, &request), &sig)
+                .unwrap();
+            for other in [
+                signed_read::ReadTo {
+                    time_ms: 1_700_000_000_001,
+                    ..to
+                },
+                signed_read::ReadTo {
+                    audience: "node2",
+                    ..to
+                },
+            ] {
+                let msg = signed_read::signing_bytes(&other, &request);
+                assert!(public.verify(&msg, &sig).is_err());
+            }
         }
         let wrong = json!({"pem": key.to_pkcs8_encrypted_pem(b"pw").unwrap(), "passphrase": "no",
-                           "chain_id": "c", "path": "/p", "time_ms": 1, "request_hex": ""});
+                           "chain_id": "c", "audience": "n", "path": "/p", "time_ms": 1,
+                           "nonce_hex": "", "request_hex": ""});
         assert!(!error(OP_SIGN_READ, wrong).is_empty());
     }
 

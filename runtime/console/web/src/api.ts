@@ -14,6 +14,7 @@ export interface Info {
 export interface Challenge {
   challenge: string;
   chain_id: string;
+  node_id: string;
   path: string;
   expires_ms: number;
 }

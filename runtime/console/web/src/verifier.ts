@@ -29,13 +29,11 @@ export interface Verifier {
   verifyExport(exportFile: unknown, genesisText: string): VerifyResult;
   /** SM3(chain salt ‖ national ID); throws with the reason if the ID is not valid. */
   subjectId(saltHex: string, nationalId: string): string;
-  /** Signs the signed-read bytes of (chain, path, time, request) with a PEM key. */
+  /** Signs the signed-read bytes of (chain, node, path, time, nonce, request) with a PEM key. */
   signRead(
     pem: string,
     passphrase: string | null,
-    chainId: string,
-    path: string,
-    timeMs: number,
+    read: { chainId: string; nodeId: string; path: string; timeMs: number; nonceHex: string },
     requestHex: string,
   ): SignedRead;
   /** SM3 of a UTF-8 text, hex. */
@@ -110,9 +108,18 @@ export async function loadVerifier(source: string | BufferSource): Promise<Verif
     subjectId(saltHex, nationalId) {
       return String(must(call(OP_SUBJECT_ID, { salt: saltHex, national_id: nationalId })).subject_id);
     },
-    signRead(pem, passphrase, chainId, path, timeMs, requestHex) {
+    signRead(pem, passphrase, read, requestHex) {
       const a = must(
-        call(OP_SIGN_READ, { pem, passphrase, chain_id: chainId, path, time_ms: timeMs, request_hex: requestHex }),
+        call(OP_SIGN_READ, {
+          pem,
+          passphrase,
+          chain_id: read.chainId,
+          audience: read.nodeId,
+          path: read.path,
+          time_ms: read.timeMs,
+          nonce_hex: read.nonceHex,
+          request_hex: requestHex,
+        }),
       );
       return { signature: String(a.signature), publicKey: String(a.public_key) };
     },

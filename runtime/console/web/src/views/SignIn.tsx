@@ -50,7 +50,9 @@ export function SignIn({ info, genesis, notice, onSignedIn }: { info: Info; gene
     }
     try {
       const v = await getVerifier();
-      const s = v.signRead(text, passphrase || null, info.chain_id, "/console/login", Date.now(), "00".repeat(32));
+      // A signature no node takes (no node, no challenge), only to learn the key.
+      const read = { chainId: info.chain_id, nodeId: "", path: "/console/detect-key", timeMs: Date.now(), nonceHex: "00".repeat(16) };
+      const s = v.signRead(text, passphrase || null, read, "00".repeat(32));
       setDetected({ match: matchKey(genesis, s.publicKey) });
     } catch (e) {
       setDetected({ match: null, error: errText(e) });
@@ -82,7 +84,9 @@ export function SignIn({ info, genesis, notice, onSignedIn }: { info: Info; gene
       const v = await getVerifier();
       const ch = await api.challenge();
       const time = Date.now();
-      const s = v.signRead(pem, pass || null, ch.chain_id || info.chain_id, ch.path, time, ch.challenge);
+      // The challenge is single use, and the signature names this node.
+      const read = { chainId: ch.chain_id || info.chain_id, nodeId: ch.node_id, path: ch.path, timeMs: time, nonceHex: ch.challenge };
+      const s = v.signRead(pem, pass || null, read, ch.challenge);
       const m = matchKey(genesis, s.publicKey);
       setDetected({ match: m });
       const department = dept || m?.department;
