@@ -22,9 +22,28 @@ fn http(
     cookie: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    http_to(
+        port,
+        &format!("127.0.0.1:{port}"),
+        method,
+        path,
+        cookie,
+        body,
+    )
+}
+
+/// [`http`] naming `host` in the Host header.
+fn http_to(
+    port: u16,
+    host: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     if let Some(c) = cookie {
         req.push_str(&format!("Cookie: {c}\r\n"));
     }
@@ -496,6 +515,41 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         http(port, "GET", "/api/v1/session", Some(&housing), None).0,
         401
     );
+
+    // a page of another site that reaches the node by DNS rebinding names that site in
+    // its Host header: refused before any route, the page and the genesis included
+    for path in ["/", "/api/v1/genesis", "/api/v1/info"] {
+        let r = http_to(
+            port,
+            &format!("evil.example:{port}"),
+            "GET",
+            path,
+            None,
+            None,
+        );
+        assert_eq!(r.0, 403, "{path}");
+        assert_eq!(json_of(&r)["name"], "UNAUTHORIZED", "{path}");
+        assert!(!String::from_utf8_lossy(&r.2).contains("chain_salt"));
+    }
+    assert_eq!(
+        http_to(
+            port,
+            &format!("localhost:{port}"),
+            "GET",
+            "/api/v1/info",
+            None,
+            None
+        )
+        .0,
+        200
+    );
+
+    // sign-in requests from one address are bounded: at most 20 a minute
+    let refused = (0..=20)
+        .map(|_| http(port, "POST", "/api/v1/session/challenge", None, None))
+        .find(|r| r.0 == 429)
+        .expect("the 21st sign-in request within a minute is refused");
+    assert_eq!(json_of(&refused)["name"], "BUSY");
 }
 
 #[test]

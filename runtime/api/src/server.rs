@@ -52,7 +52,12 @@ pub async fn serve(
         chain.clone(),
         config.node_id.clone(),
     ));
-    let console = crate::console::router(auth.clone(), config.console);
+    let http_port = config
+        .http
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(0, |a| a.port());
+    let console = crate::console::router(auth.clone(), config.console, http_port);
     spawn_commit_metrics(chain.clone(), metrics.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ChainServer<ChainService>>().await;
@@ -106,6 +111,8 @@ pub async fn serve(
             .route("/healthz", get(|| async { "ok" }))
             .layer(axum::middleware::from_fn(http_span));
         tokio::spawn(async move {
+            // Sign-in attempts are counted per address.
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let _ = axum::serve(http, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;

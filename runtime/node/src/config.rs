@@ -60,6 +60,11 @@ pub struct ApiConfig {
     /// What one call may cost this node (`[api.limits]`; each has a default).
     #[serde(default)]
     pub limits: govchain_api::ApiLimits,
+    /// Host names (`name` or `name:port`) the console answers to besides this node's
+    /// own address: a DNS name, or a reverse proxy's. Requests naming any other host are
+    /// refused (a page of another site reaching the node by DNS rebinding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub console_hosts: Vec<String>,
 }
 
 /// Ordering settings.
@@ -264,6 +269,7 @@ mod tests {
                 grpc: "127.0.0.1:7000".parse().expect("address"),
                 http: None,
                 limits: Default::default(),
+                console_hosts: vec![],
             },
             consensus: ConsensusConfig {
                 mode,

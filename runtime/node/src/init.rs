@@ -279,6 +279,7 @@ fn node_config(
             grpc: format!("127.0.0.1:{grpc_port}").parse()?,
             http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
             limits: Default::default(),
+            console_hosts: vec![],
         },
         consensus: ConsensusConfig {
             mode,

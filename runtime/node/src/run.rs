@@ -131,6 +131,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             console: govchain_api::console::ConsoleConfig {
                 genesis: Arc::new(genesis),
                 credential: console_credential(cfg)?,
+                hosts: cfg.api.console_hosts.clone(),
             },
             limits: cfg.api.limits.clone(),
         },

@@ -7,6 +7,7 @@
 //! and the export are theirs. The console adds sessions, the period views of
 //! [`govchain_state::supervision`] and nothing that decides who may see what.
 
+mod guard;
 mod session;
 
 use std::collections::BTreeMap;
@@ -48,6 +49,8 @@ pub struct ConsoleConfig {
     pub genesis: Arc<Genesis>,
     /// The node's supervisor credential, if configured.
     pub credential: Option<Credential>,
+    /// Host names the console answers to besides its own address (`api.console_hosts`).
+    pub hosts: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -61,7 +64,9 @@ struct App {
 }
 
 /// The console's routes.
-pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig) -> axum::Router {
+/// The console's routes, for a console listening on `port`.
+pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig, port: u16) -> axum::Router {
+    let guard = Arc::new(guard::Guard::new(port, &cfg.hosts));
     let app = App {
         chain: auth.chain().clone(),
         node_id: auth.node_id().to_string(),
@@ -89,6 +94,7 @@ pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig) -> axum::Rout
         .route("/api/v1/points/{department}/history", get(points_history))
         .fallback(get(asset))
         .with_state(app)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
 /// An error as the console API answers it: the HTTP status that fits the gRPC code,

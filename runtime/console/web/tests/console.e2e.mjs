@@ -135,7 +135,11 @@ async function searchNationalId(page) {
   await page.getByTestId("nav-audit").click();
   await waitFor(page.getByTestId("audit-form"), "audit search form");
   await page.getByTestId("audit-national-id").fill(NATIONAL_ID);
+  // The view shows every record before the search: wait for the search's own request,
+  // not for rows that may be the unfiltered ones.
+  const sent = page.waitForRequest((r) => r.url().includes("/api/v1/audit?") && r.url().includes("subject_id="), { timeout: 10_000 });
   await page.getByTestId("audit-search").click();
+  await sent;
   await waitFor(page.getByTestId("subject-hash"), "the subject hash that is sent");
   const hash = (await page.getByTestId("subject-hash").locator("code").textContent())?.trim() ?? "";
   expect(/^[0-9a-f]{64}$/.test(hash), `subject hash should be 64 hex digits, got '${hash}'`);
