@@ -55,7 +55,14 @@ async fn the_demo_runs_all_three_scenarios_on_a_real_network() {
         "the tax bureau's node runs the job"
     );
     assert!(compute["released_by"].as_array().unwrap().len() >= 3);
-    assert!(compute["result"]["score"].as_u64().unwrap() >= 300);
+    assert!(
+        ["A", "B", "C", "D"].contains(&compute["result"]["band"].as_str().unwrap()),
+        "{compute}"
+    );
+    assert!(
+        compute["result"].get("score").is_none(),
+        "no score that gives months away"
+    );
     let points = &report["sharing_incentive"]["tax_points"];
     assert!(points["out_of_points"].as_u64().unwrap() < 5);
     assert!(points["after_sharing"].as_u64().unwrap() > points["out_of_points"].as_u64().unwrap());

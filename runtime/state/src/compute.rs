@@ -22,10 +22,14 @@ pub const MAX_ARGS: usize = 16 * 1024;
 pub const MAX_OUTPUT: usize = 16 * 1024;
 /// SM2 encryption (DER) adds at most this much to the output.
 const SM2_OVERHEAD: usize = 160;
-/// Compute jobs one department may run over one certificate per day of block time (a
-/// China Standard Time day, as [`certs::block_date`] counts them):
-/// enough for a real application, too few to search a model's thresholds for the data.
-pub const MAX_JOBS_PER_DAY: u64 = 3;
+/// Compute jobs one department may run over one citizen's certificates (any of them: a
+/// subject's budget, not a certificate's) in a period of [`JOB_PERIOD_DAYS`] days of
+/// block time (China Standard Time days, as [`certs::block_date`] counts them): enough
+/// for a real application, too few to search a model's answers for the data
+/// (`docs/design/compute.md`, "What a requester can learn").
+pub const MAX_JOBS_PER_SUBJECT: u64 = 3;
+/// The length of a job budget's period, days.
+pub const JOB_PERIOD_DAYS: i64 = 30;
 /// Domain of the executor's result signature.
 const RESULT_DOMAIN: &[u8] = b"govchain/compute-result/v1\0";
 
@@ -112,19 +116,18 @@ pub(crate) fn submit(
         .into());
     }
     let cert = certs::get(o, &job.cert_id)?;
-    let quota_key = (
-        (tx.body.sender.as_str(), cert.id.as_str()),
-        certs::block_date(ctx.time_ms),
-    );
+    let subject = hex::encode(&cert.subject_id);
+    let period = certs::block_date(ctx.time_ms).div_euclid(JOB_PERIOD_DAYS);
+    let quota_key = ((tx.body.sender.as_str(), subject.as_str()), period);
     let used = o
         .read_or_default(&tables::JOB_QUOTA, quota_key)
         .map_err(internal)?;
-    if used >= MAX_JOBS_PER_DAY {
+    if used >= MAX_JOBS_PER_SUBJECT {
         return Err(TxError::InvalidArgument {
             field: "compute",
             reason: format!(
-                "'{}' ran {used} compute jobs over certificate {} today, the most a day ({MAX_JOBS_PER_DAY})",
-                tx.body.sender, cert.id
+                "'{}' ran {used} compute jobs over this citizen's certificates in the current {JOB_PERIOD_DAYS}-day period, the most it may ({MAX_JOBS_PER_SUBJECT})",
+                tx.body.sender
             ),
         }.into());
     }

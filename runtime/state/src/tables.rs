@@ -140,8 +140,9 @@ pub const RELEASE: Table<Seg<U64, U32>, Proto<pb::ReleasedShare>> =
     Table::new("released share", State, b"rl/");
 /// A compute job's posted result, by request.
 pub const JOB_RESULT: Table<U64, Proto<pb::JobResult>> = Table::new("job result", State, b"jr/");
-/// Compute jobs of a department over a certificate on one China Standard Time day
-/// ([`crate::certs::block_date`]): ((department, certificate id), day).
+/// Compute jobs of a department over one citizen's certificates in one period of
+/// [`crate::compute::JOB_PERIOD_DAYS`] China Standard Time days: ((department, subject id
+/// hex), block date ÷ period).
 pub const JOB_QUOTA: Table<Seg<Seg<Id, Id>, I64>, U64> = Table::new("job quota", State, b"jq/");
 /// Where in consensus a validator signed twice: height ‖ round ‖ step tag (`p` prevote,
 /// `c` precommit, `o` proposal).
@@ -276,8 +277,8 @@ mod tests {
         assert_eq!(GRANT.key(("c1", 2)), b"g/c1/\0\0\0\0\0\0\0\x02");
         assert_eq!(CERT_BY_SUBJECT.key((&[0xab], "c1")), b"cs/ab/c1");
         assert_eq!(
-            JOB_QUOTA.key((("bank", "c1"), -1)),
-            b"jq/bank/c1/\xff\xff\xff\xff\xff\xff\xff\xff"
+            JOB_QUOTA.key((("bank", "ab01"), -1)),
+            b"jq/bank/ab01/\xff\xff\xff\xff\xff\xff\xff\xff"
         );
         assert_eq!(RELEASE.within(7), b"rl/\0\0\0\0\0\0\0\x07/");
         assert_eq!(AUDIT_BY.within(('s', "ab")), b"ax/s/ab/");

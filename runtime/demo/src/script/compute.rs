@@ -167,8 +167,7 @@ impl<D: Driver> Script<D> {
             "run the model, post only the result".into(),
             result.executor.clone(),
             format!(
-                "score {} band {} → {}; {} gas; encrypted to the bank, SM2-signed by {} (verified against genesis)",
-                score["score"],
+                "band {} → {}; {} gas; encrypted to the bank, SM2-signed by {} (verified against genesis)",
                 score["band"].as_str().unwrap_or(""),
                 score["recommendation"].as_str().unwrap_or(""),
                 res.gas_used,
