@@ -6,6 +6,7 @@
 //! builds it for the workspace test run), or at `$GOVCHAIN_BIN`.
 
 pub mod bft;
+pub mod http;
 pub mod partition;
 
 use std::net::TcpListener;

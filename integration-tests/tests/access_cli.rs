@@ -139,6 +139,39 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     );
     let h = cli(&["points", "history", "--dept", "bank"]).unwrap();
     assert_eq!(h["entries"][1]["delta"], -4998);
+    // a ledger is a signed read of the department itself or the auditor
+    let e = cli(&["points", "history", "--dept", "bank", "--as", "tax"]).unwrap_err();
+    assert!(e.to_string().contains("UNAUTHORIZED"), "{e}");
+    let h = cli(&["points", "history", "--dept", "bank", "--as", "supervision"]).unwrap();
+    assert_eq!(h["entries"][1]["delta"], -4998);
+
+    // a certificate's grants are the owner's and the auditor's to list, a grantee's own
+    // to the grantee, nothing to anyone else (a signed read)
+    cli(&[
+        "cert",
+        "grant",
+        &cert,
+        "--to",
+        "bank",
+        "--purpose",
+        "mortgage_review",
+        "--until",
+        "2099-12-31",
+        "--as",
+        "real-estate",
+    ])
+    .unwrap();
+    let grants = |who: &str| {
+        cli(&["cert", "grants", &cert, "--as", who])
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        ["real-estate", "supervision", "bank", "tax"].map(grants),
+        [1, 1, 1, 0]
+    );
 
     // the registry revokes the deed: later reads are denied and audited
     cli(&[

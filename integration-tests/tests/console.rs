@@ -4,122 +4,13 @@
 //! a record's proof that verifies against genesis (and fails when tampered with), the
 //! export (JSON with proofs, CSV), flows, insights and points.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
+use govchain_integration_tests::http::{header, http, http_to, json_of, session_cookie};
 use govchain_integration_tests::{Network, NodeProcess, cli_json};
 use govchain_proof::signed_read::{ReadTo, signing_bytes};
 use govchain_proof::{ExportFile, TrustAnchor, subject_id};
 use serde_json::{Value, json};
 
 const CITIZEN: &str = "320102199001011232";
-
-/// One HTTP/1.1 exchange: (status, headers lower-cased, body).
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    http_to(
-        port,
-        &format!("127.0.0.1:{port}"),
-        method,
-        path,
-        cookie,
-        body,
-    )
-}
-
-/// [`http`] naming `host` in the Host header.
-fn http_to(
-    port: u16,
-    host: &str,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    if let Some(c) = cookie {
-        req.push_str(&format!("Cookie: {c}\r\n"));
-    }
-    if !body.is_empty() {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(&body);
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, headers, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[end + 2..end + 2 + n]);
-        b = &b[end + 2 + n + 2..];
-    }
-}
-
-fn json_of(r: &(u16, Vec<(String, String)>, Vec<u8>)) -> Value {
-    serde_json::from_slice(&r.2).unwrap_or_else(|e| {
-        panic!(
-            "{} is not JSON ({e}): {}",
-            r.0,
-            String::from_utf8_lossy(&r.2)
-        )
-    })
-}
-
-fn header<'a>(r: &'a (u16, Vec<(String, String)>, Vec<u8>), name: &str) -> &'a str {
-    r.1.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_else(|| panic!("no {name} header"))
-}
-
-fn session_cookie(r: &(u16, Vec<(String, String)>, Vec<u8>)) -> String {
-    header(r, "set-cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[expect(
@@ -505,6 +396,36 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
             .iter()
             .all(|f| f["requester"] == "housing" || f["owner"] == "housing"),
         "{flows}"
+    );
+    // a department sees its own balance and ledger only: a ledger says whom it read
+    // and who read it
+    let p = json_of(&http(port, "GET", "/api/v1/points", Some(&housing), None));
+    let balances = p["balances"].as_array().unwrap();
+    assert!(
+        !balances.is_empty() && balances.iter().all(|b| b["department"] == "housing"),
+        "{p}"
+    );
+    let other = http(
+        port,
+        "GET",
+        "/api/v1/points/tax/history",
+        Some(&housing),
+        None,
+    );
+    assert_eq!(
+        (other.0, json_of(&other)["name"].clone()),
+        (403, json!("UNAUTHORIZED"))
+    );
+    assert_eq!(
+        http(
+            port,
+            "GET",
+            "/api/v1/points/housing/history",
+            Some(&housing),
+            None
+        )
+        .0,
+        200
     );
     // signing out ends the session
     assert_eq!(

@@ -198,8 +198,16 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
         .collect();
     assert_eq!(ok, ["node1", "node2", "node3"]);
 
-    // and another department cannot use the posted shares: they are encrypted to housing
+    // and another department is not answered the request's releases at all, and the
+    // auditor, who is, cannot use the shares: they are encrypted to housing
     let e = fetch(r1, "stolen.json", "bank", "2")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("UNAUTHORIZED") && e.contains("answered to its requester"),
+        "{e}"
+    );
+    let e = fetch(r1, "stolen.json", "supervision", "2")
         .unwrap_err()
         .to_string();
     assert!(e.contains("0 valid decryption share(s), 3 needed"), "{e}");

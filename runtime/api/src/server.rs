@@ -78,6 +78,7 @@ pub async fn serve(
     .max_encoding_message_size(MAX_MESSAGE);
     let points = PointsServer::new(PointsService {
         chain: chain.clone(),
+        auth: auth.clone(),
     });
     let audit = AuditServer::new(AuditService {
         chain: chain.clone(),

@@ -257,8 +257,13 @@ async fn publish_to_readable(
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut certificates = client.certificates();
     let releases = loop {
+        let req = client.signed(
+            reader,
+            "/govchain.v1.Certificates/GetReleases",
+            GetReleasesRequest { request },
+        )?;
         let r = certificates
-            .get_releases(GetReleasesRequest { request })
+            .get_releases(req)
             .await
             .map_err(ClientError::from)?
             .into_inner();

@@ -159,12 +159,22 @@ impl LocalNet {
         }
         let request = request.context("none of the last 100 reads was allowed")?;
         let mut certificates = client.certificates();
+        // Releases are answered to the requester, the owner and the auditor.
+        let auditor = govchain_client::Signer::new(
+            "supervision",
+            govchain_node::keyfile::load(&self.home.join("keys/supervision.pem"))?,
+        );
         let mut cpu = self.cpu_seconds().iter().sum::<f64>();
         let mut quiet_since = Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
+            let req = client.signed(
+                &auditor,
+                "/govchain.v1.Certificates/GetReleases",
+                GetReleasesRequest { request },
+            )?;
             let r = certificates
-                .get_releases(GetReleasesRequest { request })
+                .get_releases(req)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();

@@ -181,7 +181,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Gov(g) => cmd::gov::gov(&endpoint, &cli.home, g, cli.json).await,
         Command::Cert(c) => cmd::cert::cert(&endpoint, &cli.home, c, cli.json).await,
         Command::Compute(c) => cmd::compute::compute(&endpoint, &cli.home, c, cli.json).await,
-        Command::Points(p) => cmd::points::points(&endpoint, p, cli.json).await,
+        Command::Points(p) => cmd::points::points(&endpoint, &cli.home, p, cli.json).await,
         Command::Custody(c) => cmd::custody::custody(&endpoint, c, cli.json).await,
         Command::Audit(a) => cmd::audit::audit(&endpoint, &cli.home, a, cli.json).await,
         Command::Anchor {

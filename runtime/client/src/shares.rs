@@ -91,11 +91,12 @@ impl Client {
     /// The releases of access request `request` so far, decrypted with `signer`'s key
     /// and verified against `trust`'s custody key set.
     pub async fn releases(&self, signer: &Signer, trust: &Trust, request: u64) -> Result<Releases> {
-        let r = self
-            .certificates()
-            .get_releases(GetReleasesRequest { request })
-            .await?
-            .into_inner();
+        let req = self.signed(
+            signer,
+            "/govchain.v1.Certificates/GetReleases",
+            GetReleasesRequest { request },
+        )?;
+        let r = self.certificates().get_releases(req).await?.into_inner();
         Releases::verify(r, request, signer, trust)
     }
 

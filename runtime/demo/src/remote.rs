@@ -199,15 +199,21 @@ impl Driver for Remote {
     }
 
     async fn job_done(&mut self, request: u64, _step: &str) -> anyhow::Result<()> {
-        wait_for_result(&self.client, request, WAIT).await?;
+        let supervisor = &self.parties.signers["supervision"];
+        wait_for_result(&self.client, supervisor, request, WAIT).await?;
         Ok(())
     }
 
     async fn releases(&mut self, request: u64) -> anyhow::Result<GetReleasesResponse> {
+        let req = self.client.signed(
+            &self.parties.signers["supervision"],
+            "/govchain.v1.Certificates/GetReleases",
+            GetReleasesRequest { request },
+        )?;
         Ok(self
             .client
             .certificates()
-            .get_releases(GetReleasesRequest { request })
+            .get_releases(req)
             .await
             .map_err(ClientError::from)?
             .into_inner())

@@ -16,31 +16,38 @@ use govchain_state::{Genesis, compute};
 
 /// Waits up to `wait` for job `request`'s result, checks it against genesis alone (the
 /// executor's SM2 signature, the job's code, the certificate's content hash) and
-/// decrypts it with the requester's `key`: the output, or why the job failed.
+/// decrypts it with the requester's key (`signer`'s): the output, or why the job failed.
 pub async fn await_result(
     client: &Client,
     genesis: &Genesis,
     request: u64,
     wait: Duration,
-    key: &PrivateKey,
+    signer: &Signer,
 ) -> anyhow::Result<(GetReleasesResponse, Vec<u8>)> {
-    let r = wait_for_result(client, request, wait).await?;
-    let plain = check_result(genesis, request, &r, key)?;
+    let r = wait_for_result(client, signer, request, wait).await?;
+    let plain = check_result(genesis, request, &r, &signer.key)?;
     Ok((r, plain))
 }
 
 /// What the node serves for job `request` once its executor posted a result, polled
-/// for up to `wait`; unchecked (see [`check_result`]).
+/// for up to `wait` with reads signed by `signer` (the requester, the owner or the
+/// auditor); unchecked (see [`check_result`]).
 pub async fn wait_for_result(
     client: &Client,
+    signer: &Signer,
     request: u64,
     wait: Duration,
 ) -> anyhow::Result<GetReleasesResponse> {
-    let mut client = client.certificates();
     let started = Instant::now();
     loop {
+        let req = client.signed(
+            signer,
+            "/govchain.v1.Certificates/GetReleases",
+            GetReleasesRequest { request },
+        )?;
         let r = client
-            .get_releases(GetReleasesRequest { request })
+            .certificates()
+            .get_releases(req)
             .await
             .map_err(ClientError::from)?
             .into_inner();

@@ -48,8 +48,21 @@ impl certificates_server::Certificates for CertificatesService {
         &self,
         req: Request<ListGrantsRequest>,
     ) -> Result<Response<ListGrantsResponse>, Status> {
-        let grants = query::grants(self.chain.store(), &req.into_inner().cert_id)
-            .map_err(|e| tx_status(&e))?;
+        let who = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Certificates/ListGrants")?;
+        let cert_id = req.into_inner().cert_id;
+        let owner = query::certificate(self.chain.store(), &cert_id)
+            .map_err(|e| tx_status(&e))?
+            .issuer;
+        // The owner and the auditor see every grant of the certificate; a grantee its own.
+        let grants = query::grants(self.chain.store(), &cert_id)
+            .map_err(|e| tx_status(&e))?
+            .into_iter()
+            .filter(|g| {
+                who.department == owner || who.has_role(AUDITOR) || g.grantee == who.department
+            })
+            .collect();
         Ok(Response::new(ListGrantsResponse { grants }))
     }
 
@@ -112,11 +125,27 @@ impl certificates_server::Certificates for CertificatesService {
         &self,
         req: Request<GetReleasesRequest>,
     ) -> Result<Response<GetReleasesResponse>, Status> {
-        let r = query::releases(self.chain.store(), req.into_inner().request)
-            .map_err(|e| tx_status(&e))?;
-        Ok(Response::new(
-            r.into_response(self.chain.tip().header.time_ms),
-        ))
+        let who = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Certificates/GetReleases")?;
+        let request = req.into_inner().request;
+        let r = query::releases(self.chain.store(), request)
+            .map_err(|e| tx_status(&e))?
+            .into_response(self.chain.tip().header.time_ms);
+        // A request's releases (its purpose, the requester's key, a job's arguments and
+        // result) are the requester's, the certificate owner's and the auditor's.
+        let requester = r.request.as_ref().map_or("", |q| q.requester.as_str());
+        let owner = r.certificate.as_ref().map_or("", |c| c.issuer.as_str());
+        if !(who.department == requester || who.department == owner || who.has_role(AUDITOR)) {
+            return Err(status(
+                ErrorCode::Unauthorized,
+                format!(
+                    "request {request} is answered to its requester, the certificate's owner and the auditor, not to '{}'",
+                    who.department
+                ),
+            ));
+        }
+        Ok(Response::new(r))
     }
 
     async fn get_policy(
@@ -131,6 +160,22 @@ impl certificates_server::Certificates for CertificatesService {
 
 pub(crate) struct PointsService {
     pub(crate) chain: Arc<Chain>,
+    pub(crate) auth: Arc<Authenticator>,
+}
+
+/// Refuses `who` a department's points ledger unless it is its own or `who` audits: a
+/// ledger says who read from whom, what and when.
+pub(crate) fn ledger_scope(who: &Reader, department: &str) -> Result<(), Status> {
+    if who.department == department || who.has_role(AUDITOR) {
+        return Ok(());
+    }
+    Err(status(
+        ErrorCode::Unauthorized,
+        format!(
+            "'{}' may not read '{department}''s points ledger: a department's ledger (whom it read, who read it) is its own and the auditor's",
+            who.department
+        ),
+    ))
 }
 
 /// The Points service's GetBalances (also the console's).
@@ -160,6 +205,10 @@ impl points_server::Points for PointsService {
         &self,
         req: Request<GetHistoryRequest>,
     ) -> Result<Response<GetHistoryResponse>, Status> {
+        let who = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Points/GetHistory")?;
+        ledger_scope(&who, &req.get_ref().department)?;
         history(&self.chain, req.get_ref()).map(Response::new)
     }
 }

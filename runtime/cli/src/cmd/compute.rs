@@ -114,7 +114,7 @@ pub(crate) async fn compute(
         &genesis,
         request,
         Duration::from_secs(wait),
-        &sign.signer(home)?.key,
+        &sign.signer(home)?,
     )
     .await?;
     let res = r.result.clone().unwrap_or_default();

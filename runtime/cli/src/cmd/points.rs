@@ -1,10 +1,14 @@
 //! `points …`: balances, supply and a department's ledger.
 
+use std::path::Path;
+
 use clap::Subcommand;
 use govchain_client::rpc::*;
 use govchain_client::{Client, ClientError};
 use govchain_node::output::{emit, table, time_ms};
 use serde_json::json;
+
+use crate::client::SignArgs;
 
 /// Points commands.
 #[derive(Debug, Subcommand)]
@@ -15,11 +19,14 @@ pub(crate) enum PointsCmd {
         #[arg(long)]
         dept: Option<String>,
     },
-    /// A department's points ledger.
+    /// A department's points ledger: a signed read, as the department itself (the
+    /// default: its key from `<home>/keys`) or the auditor (`--as supervision`).
     History {
         /// Department.
         #[arg(long)]
         dept: String,
+        #[command(flatten)]
+        sign: SignArgs,
         /// Entries after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
@@ -29,8 +36,14 @@ pub(crate) enum PointsCmd {
     },
 }
 
-pub(crate) async fn points(endpoint: &str, cmd: PointsCmd, json_out: bool) -> anyhow::Result<()> {
-    let mut c = Client::connect(endpoint).await?.points();
+pub(crate) async fn points(
+    endpoint: &str,
+    home: &Path,
+    cmd: PointsCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let client = Client::connect(endpoint).await?;
+    let mut c = client.points();
     match cmd {
         PointsCmd::Balance { dept } => {
             let r = c
@@ -65,13 +78,26 @@ pub(crate) async fn points(endpoint: &str, cmd: PointsCmd, json_out: bool) -> an
             });
             Ok(())
         }
-        PointsCmd::History { dept, after, limit } => {
-            let r = c
-                .get_history(GetHistoryRequest {
+        PointsCmd::History {
+            dept,
+            mut sign,
+            after,
+            limit,
+        } => {
+            if sign.as_dept.is_none() && sign.key.is_none() {
+                sign.as_dept = Some(dept.clone());
+            }
+            let request = client.signed(
+                &sign.signer(home)?,
+                "/govchain.v1.Points/GetHistory",
+                GetHistoryRequest {
                     department: dept,
                     after,
                     limit,
-                })
+                },
+            )?;
+            let r = c
+                .get_history(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();

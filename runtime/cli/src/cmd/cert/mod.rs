@@ -134,10 +134,13 @@ pub(crate) enum CertCmd {
         #[command(flatten)]
         sign: SignArgs,
     },
-    /// Grants of a certificate.
+    /// Grants of a certificate: all of them to its owner and the auditor, a grantee's
+    /// own to a grantee (a signed read).
     Grants {
         /// Certificate id.
         id: String,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Registered certificate types: fields, issuers, price, publish reward.
     Types,
@@ -386,10 +389,16 @@ pub(crate) async fn cert(
                 .await
                 .map(drop)
         }
-        CertCmd::Grants { id } => {
-            let r = certificates(endpoint)
-                .await?
-                .list_grants(ListGrantsRequest { cert_id: id })
+        CertCmd::Grants { id, sign } => {
+            let client = Client::connect(endpoint).await?;
+            let req = client.signed(
+                &sign.signer(home)?,
+                "/govchain.v1.Certificates/ListGrants",
+                ListGrantsRequest { cert_id: id },
+            )?;
+            let r = client
+                .certificates()
+                .list_grants(req)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();

@@ -1,0 +1,120 @@
+//! Plain HTTP/1.1 exchanges with a node's HTTP port (the console API), for the tests:
+//! each request on its own connection, the Host header chosen.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use serde_json::Value;
+
+/// An answer: (status, headers lower-cased, body).
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// One HTTP/1.1 exchange: (status, headers lower-cased, body).
+pub fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
+    http_to(
+        port,
+        &format!("127.0.0.1:{port}"),
+        method,
+        path,
+        cookie,
+        body,
+    )
+}
+
+/// [`http`] naming `host` in the Host header.
+pub fn http_to(
+    port: u16,
+    host: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        req.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[end + 2..end + 2 + n]);
+        b = &b[end + 2 + n + 2..];
+    }
+}
+
+/// The body as JSON (a panic naming the status and body if it is not).
+pub fn json_of(r: &Answer) -> Value {
+    serde_json::from_slice(&r.2).unwrap_or_else(|e| {
+        panic!(
+            "{} is not JSON ({e}): {}",
+            r.0,
+            String::from_utf8_lossy(&r.2)
+        )
+    })
+}
+
+/// The value of header `name` (lower case); a panic if there is none.
+pub fn header<'a>(r: &'a Answer, name: &str) -> &'a str {
+    r.1.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+/// The `name=value` of the session cookie an answer sets.
+pub fn session_cookie(r: &Answer) -> String {
+    header(r, "set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
