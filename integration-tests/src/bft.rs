@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use govchain_client::rpc::{
-    BftHealth, GetBlockRequest, GetStatusRequest, GetStatusResponse, GetTxRequest, SubmitTxsRequest,
-};
+use govchain_client::rpc::{BftHealth, GetStatusRequest, GetStatusResponse, SubmitTxsRequest};
 use govchain_crypto::PublicKey;
 use govchain_proof::commit::{ValidatorSet, verify_commit};
 use govchain_types::pb;
@@ -79,13 +77,12 @@ pub async fn submit_anchors(
 /// Waits until every transaction of `hashes` has a receipt on node `at`.
 pub async fn wait_committed(net: &Network, at: usize, hashes: &[[u8; 32]]) {
     let mut c = connect(&net.endpoint(at)).await.unwrap();
+    let auditor = crate::Auditor::of(net, &net.endpoint(at)).await;
     let start = Instant::now();
     for h in hashes {
         loop {
             let r = c
-                .get_tx(GetTxRequest {
-                    tx_hash: h.to_vec(),
-                })
+                .get_tx(auditor.get_tx(h))
                 .await
                 .ok()
                 .map(|r| r.into_inner());
@@ -149,12 +146,11 @@ pub async fn height(net: &Network, i: usize) -> u64 {
 /// Node `i`'s blocks from 1 to its tip, by height.
 async fn all_blocks(net: &Network, i: usize) -> BTreeMap<u64, pb::Block> {
     let mut c = connect(&net.endpoint(i)).await.unwrap();
+    let auditor = crate::Auditor::of(net, &net.endpoint(i)).await;
     let mut out = BTreeMap::new();
     for h in 1..=height(net, i).await {
         let b = c
-            .get_block(GetBlockRequest {
-                at: Some(govchain_client::rpc::get_block_request::At::Height(h)),
-            })
+            .get_block(auditor.get_block(govchain_client::rpc::get_block_request::At::Height(h)))
             .await
             .unwrap()
             .into_inner();

@@ -554,3 +554,45 @@ pub fn govern(net: &Network, at: usize, args: &[&str]) {
         cli(&["gov", "approve", &id, "--as", dept]);
     }
 }
+
+/// Reads signed as the network's auditor (`supervision`) for the node at one endpoint:
+/// blocks in full and every department's transactions answer node operators and the
+/// auditor only.
+pub struct Auditor {
+    client: govchain_client::Client,
+    signer: Signer,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor").finish_non_exhaustive()
+    }
+}
+
+impl Auditor {
+    /// The auditor of `net` reading from the node at `endpoint`.
+    pub async fn of(net: &Network, endpoint: &str) -> Self {
+        Auditor {
+            client: Client::connect(endpoint).await.unwrap(),
+            signer: net.signer("supervision"),
+        }
+    }
+
+    /// `GetTx` of `hash`, signed.
+    pub fn get_tx(&self, hash: &[u8]) -> tonic::Request<pb::GetTxRequest> {
+        let m = pb::GetTxRequest {
+            tx_hash: hash.to_vec(),
+        };
+        self.client
+            .signed(&self.signer, "/govchain.v1.Chain/GetTx", m)
+            .unwrap()
+    }
+
+    /// `GetBlock` at `at`, signed.
+    pub fn get_block(&self, at: pb::get_block_request::At) -> tonic::Request<pb::GetBlockRequest> {
+        let m = pb::GetBlockRequest { at: Some(at) };
+        self.client
+            .signed(&self.signer, "/govchain.v1.Chain/GetBlock", m)
+            .unwrap()
+    }
+}

@@ -7,11 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use govchain_client::rpc::{GetStatusRequest, GetTxRequest};
+use govchain_client::rpc::GetStatusRequest;
 use govchain_integration_tests::bft::{
     LIMIT, all_running, commit_anchors, converge, genesis_set, height, load, on_all, summary_row,
 };
-use govchain_integration_tests::{Network, NodeProcess, cli_json, connect};
+use govchain_integration_tests::{Auditor, Network, NodeProcess, cli_json, connect};
 use govchain_proof::evidence::check_evidence;
 
 /// Starts four validators, node4 with `fault`.
@@ -179,11 +179,10 @@ async fn a_proposer_re_including_committed_transactions_costs_only_its_rounds() 
     // Every committed transaction succeeded once: none was executed a second time as a
     // failure (what a raft leader could do: review finding, "re-included").
     let mut c = connect(&net.endpoint(1)).await.unwrap();
+    let auditor = Auditor::of(&net, &net.endpoint(1)).await;
     for h in &committed {
         let r = c
-            .get_tx(GetTxRequest {
-                tx_hash: h.to_vec(),
-            })
+            .get_tx(auditor.get_tx(h))
             .await
             .unwrap()
             .into_inner()
@@ -226,11 +225,10 @@ async fn a_proposer_over_the_block_caps_costs_only_its_rounds() {
     let blocks = converge(&net, 1, &[2, 3], &set).await;
     on_all(&net, &[1, 2, 3], &committed).await;
     let mut c = connect(&net.endpoint(1)).await.unwrap();
+    let auditor = Auditor::of(&net, &net.endpoint(1)).await;
     for h in 1..=blocks.len() as u64 {
         let b = c
-            .get_block(govchain_client::rpc::GetBlockRequest {
-                at: Some(govchain_client::rpc::get_block_request::At::Height(h)),
-            })
+            .get_block(auditor.get_block(govchain_client::rpc::get_block_request::At::Height(h)))
             .await
             .unwrap()
             .into_inner();

@@ -41,7 +41,7 @@ async fn cli_round_trip_with_encrypted_keys() {
 
     // then the transaction and its block are there, signed by the tax bureau's key
     let hash = receipt["tx_hash"].as_str().unwrap().to_string();
-    let tx = cli(&["tx", "get", &hash]).unwrap();
+    let tx = cli(&["tx", "get", &hash, "--as", "tax"]).unwrap();
     assert_eq!(tx["sender"], "tax");
     assert_eq!(tx["payload"]["digest"], digest.as_str());
     // signed to expire: included within 600 blocks of the height the CLI saw, or never
@@ -53,7 +53,19 @@ async fn cli_round_trip_with_encrypted_keys() {
         (height..height + 600).contains(&expiry),
         "expiry {expiry} at height {height}"
     );
-    let block = cli(&["block", "get", "latest"]).unwrap();
+    // blocks in full, and others' transactions, only to node operators and the auditor
+    for refused in [
+        cli(&["block", "get", "latest", "--as", "housing"]),
+        cli(&["tx", "get", &hash, "--as", "housing"]),
+    ] {
+        let e = refused.unwrap_err().to_string();
+        assert!(e.contains("UNAUTHORIZED"), "{e}");
+    }
+    assert_eq!(
+        cli(&["tx", "get", &hash, "--as", "supervision"]).unwrap()["sender"],
+        "tax"
+    );
+    let block = cli(&["block", "get", "latest", "--as", "supervision"]).unwrap();
     assert_eq!(block["transactions"][0]["tx_hash"], hash.as_str());
     assert_eq!(block["proposer"], "node1");
 
@@ -77,7 +89,7 @@ async fn cli_round_trip_with_encrypted_keys() {
         short.contains("INVALID_ARGUMENT") && short.contains("32-byte"),
         "{short}"
     );
-    let missing = cli(&["tx", "get", &"0".repeat(64)])
+    let missing = cli(&["tx", "get", &"0".repeat(64), "--as", "tax"])
         .unwrap_err()
         .to_string();
     assert!(missing.contains("TX_NOT_FOUND"), "{missing}");
@@ -146,7 +158,14 @@ async fn keys_rotate_and_the_committee_replaces_a_lost_one() {
     assert!(old.contains("KEY_MISMATCH"), "{old}");
     assert_eq!(anchor(&[]).unwrap()["status"], "OK");
     // and the old key is in the rotation's history
-    let tx = cli(&["tx", "get", rotated["tx_hash"].as_str().unwrap()]).unwrap();
+    let tx = cli(&[
+        "tx",
+        "get",
+        rotated["tx_hash"].as_str().unwrap(),
+        "--as",
+        "supervision",
+    ])
+    .unwrap();
     assert_eq!(tx["payload"]["type"], "rotate_key");
 
     // when the bank loses its key, and the committee replaces it with one only the bank

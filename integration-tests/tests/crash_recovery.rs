@@ -5,10 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use govchain_client::rpc::{
-    GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxRequest, get_block_request::At,
-};
-use govchain_integration_tests::{Network, NodeProcess, Signer, Submit, anchor, connect};
+use govchain_client::rpc::{GetStatusRequest, SubmitTxRequest, get_block_request::At};
+use govchain_integration_tests::{Auditor, Network, NodeProcess, Signer, Submit, anchor, connect};
 use govchain_types::pb;
 
 /// Submits anchors one after another, waiting for each receipt, until told to stop or
@@ -94,6 +92,7 @@ async fn acknowledged_transactions_survive_repeated_sigkill() {
     // then after a restart every acknowledged transaction is committed with an OK receipt
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let mut c = connect(&node.endpoint).await.unwrap();
+    let auditor = Auditor::of(&net, &node.endpoint).await;
     let acked = acked.lock().unwrap().clone();
     assert!(
         acked.len() >= 20,
@@ -101,7 +100,7 @@ async fn acknowledged_transactions_survive_repeated_sigkill() {
     );
     for h in &acked {
         let r = c
-            .get_tx(GetTxRequest { tx_hash: h.clone() })
+            .get_tx(auditor.get_tx(h))
             .await
             .unwrap_or_else(|e| panic!("acknowledged tx {} lost: {e}", hex::encode(h)))
             .into_inner();
@@ -110,9 +109,7 @@ async fn acknowledged_transactions_survive_repeated_sigkill() {
 
     // and the chain links from genesis to the tip
     let tip = c
-        .get_block(GetBlockRequest {
-            at: Some(At::Latest(true)),
-        })
+        .get_block(auditor.get_block(At::Latest(true)))
         .await
         .unwrap()
         .into_inner();
@@ -120,9 +117,7 @@ async fn acknowledged_transactions_survive_repeated_sigkill() {
     let mut prev_hash = Vec::new();
     for h in 0..=tip_height {
         let b = c
-            .get_block(GetBlockRequest {
-                at: Some(At::Height(h)),
-            })
+            .get_block(auditor.get_block(At::Height(h)))
             .await
             .unwrap()
             .into_inner();

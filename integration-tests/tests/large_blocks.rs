@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use govchain_client::rpc::{GetBlockRequest, GetStatusRequest, GetTxRequest, SubmitTxsRequest};
-use govchain_integration_tests::{Network, NodeProcess, Submit, connect};
+use govchain_client::rpc::{GetStatusRequest, SubmitTxsRequest};
+use govchain_integration_tests::{Auditor, Network, NodeProcess, Submit, connect};
 use govchain_types::pb;
 use prost::Message;
 
@@ -75,12 +75,11 @@ async fn blocks_of_large_transactions_stay_within_the_byte_limit() {
     let mut heights = std::collections::BTreeSet::new();
     for i in 1..=4 {
         let mut c = connect(&net.endpoint(i)).await.unwrap();
+        let auditor = Auditor::of(&net, &net.endpoint(i)).await;
         for (h, _) in &hashes {
             loop {
                 let r = c
-                    .get_tx(GetTxRequest {
-                        tx_hash: h.to_vec(),
-                    })
+                    .get_tx(auditor.get_tx(h))
                     .await
                     .ok()
                     .map(|r| r.into_inner());
@@ -104,11 +103,10 @@ async fn blocks_of_large_transactions_stay_within_the_byte_limit() {
     // and no block holding them is over 2 MiB, so none holds more than 9 of them
     let mut counts = Vec::new();
     let mut c = c.max_decoding_message_size(64 << 20);
+    let auditor = Auditor::of(&net, &net.endpoint(1)).await;
     for h in &heights {
         let b = c
-            .get_block(GetBlockRequest {
-                at: Some(govchain_client::rpc::get_block_request::At::Height(*h)),
-            })
+            .get_block(auditor.get_block(govchain_client::rpc::get_block_request::At::Height(*h)))
             .await
             .unwrap()
             .into_inner();

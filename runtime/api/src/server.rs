@@ -82,7 +82,7 @@ pub async fn serve(
     });
     let audit = AuditServer::new(AuditService {
         chain: chain.clone(),
-        auth,
+        auth: auth.clone(),
     })
     .max_encoding_message_size(MAX_MESSAGE);
     let service = ChainService {
@@ -92,6 +92,7 @@ pub async fn serve(
         consensus: config.consensus,
         bft: config.bft.clone(),
         bad_signatures: crate::limits::BadSignatures::new(config.limits.bad_signatures),
+        auth,
         limits: config.limits.clone(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

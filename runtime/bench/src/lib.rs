@@ -188,7 +188,7 @@ pub(crate) async fn chain(
     let result = async {
         let mut w = Workload::prepare(&ep, &home, args.certs, quiet).await?;
         let txs = w.reads(args.txs);
-        let stats = load::run(&ep, &txs, args.pace(), "committed", quiet).await?;
+        let stats = load::run(&ep, w.reader(), &txs, args.pace(), "committed", quiet).await?;
         anyhow::Ok((txs, stats))
     }
     .await;
@@ -218,7 +218,7 @@ pub(crate) async fn cluster(args: &BenchArgs, quiet: bool) -> anyhow::Result<Val
     let txs = w.reads(args.txs);
     let cpu0 = net.cpu_seconds();
     let began = Instant::now();
-    let max = load::run(&ep, &txs, args.pace(), "max load", quiet).await;
+    let max = load::run(&ep, w.reader(), &txs, args.pace(), "max load", quiet).await;
     let max = net.explain(max)?;
     // A read is served once every validator has released its key share for it: the
     // custodians go on after the last commit (a burst leaves them behind), and what
@@ -233,6 +233,7 @@ pub(crate) async fn cluster(args: &BenchArgs, quiet: bool) -> anyhow::Result<Val
     let txs = w.reads(args.txs);
     let at80 = load::run(
         &ep,
+        w.reader(),
         &txs,
         Pace::Rate {
             per_sec: rate,

@@ -83,6 +83,11 @@ pub(crate) struct Workload {
 }
 
 impl Workload {
+    /// The department whose signed reads follow the committed blocks.
+    pub(crate) fn reader(&self) -> &Signer {
+        &self.signers[READS[0].0]
+    }
+
     /// Loads the department keys of the network folder `home` and publishes `per_type`
     /// certificates of each type read at `endpoint` (real SM4 documents, data keys
     /// encrypted to the custody key set), waiting until they are committed.
@@ -174,6 +179,7 @@ impl Workload {
         }
         run(
             endpoint,
+            w.reader(),
             &publish,
             Pace::Closed { batch: 500 },
             "publishing",
@@ -264,6 +270,7 @@ fn bar(len: usize, what: &str, quiet: bool) -> ProgressBar {
 /// one of them is in a block. Any refusal at admission is an error.
 pub(crate) async fn run(
     endpoint: &str,
+    reader: &Signer,
     txs: &[pb::SignedTx],
     pace: Pace,
     what: &str,
@@ -275,10 +282,15 @@ pub(crate) async fn run(
     let hashes: Vec<[u8; 32]> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
     let committed: Arc<Mutex<HashMap<[u8; 32], Instant>>> =
         Arc::new(Mutex::new(HashMap::with_capacity(txs.len())));
-    let mut stream = client
-        .stream_blocks(StreamBlocksRequest {
+    let follow = connection.signed(
+        reader,
+        "/govchain.v1.Chain/StreamBlocks",
+        StreamBlocksRequest {
             from_height: height + 1,
-        })
+        },
+    )?;
+    let mut stream = client
+        .stream_blocks(follow)
         .await
         .map_err(ClientError::from)?
         .into_inner();

@@ -138,14 +138,24 @@ impl LocalNet {
     ) -> anyhow::Result<Instant> {
         let deadline = Instant::now() + limit;
         let client = Client::connect(endpoint).await?;
+        // Others' transactions and releases are answered to the auditor.
+        let auditor = govchain_client::Signer::new(
+            "supervision",
+            govchain_node::keyfile::load(&self.home.join("keys/supervision.pem"))?,
+        );
         let mut request = None;
         for tx in txs.iter().rev().take(100) {
             let tx_hash = govchain_crypto::sm3(&tx.body).to_vec();
+            let req = client.signed(
+                &auditor,
+                "/govchain.v1.Chain/GetTx",
+                GetTxRequest {
+                    tx_hash: tx_hash.clone(),
+                },
+            )?;
             let got = client
                 .chain()
-                .get_tx(GetTxRequest {
-                    tx_hash: tx_hash.clone(),
-                })
+                .get_tx(req)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();
@@ -159,11 +169,6 @@ impl LocalNet {
         }
         let request = request.context("none of the last 100 reads was allowed")?;
         let mut certificates = client.certificates();
-        // Releases are answered to the requester, the owner and the auditor.
-        let auditor = govchain_client::Signer::new(
-            "supervision",
-            govchain_node::keyfile::load(&self.home.join("keys/supervision.pem"))?,
-        );
         let mut cpu = self.cpu_seconds().iter().sum::<f64>();
         let mut quiet_since = Instant::now();
         loop {

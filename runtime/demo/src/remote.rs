@@ -111,7 +111,12 @@ impl Driver for Remote {
         let deadline = Instant::now() + WAIT;
         for h in hashes {
             let receipt = loop {
-                if let Ok(r) = chain.get_tx(GetTxRequest { tx_hash: h.clone() }).await
+                let req = self.client.signed(
+                    &self.parties.signers["supervision"],
+                    "/govchain.v1.Chain/GetTx",
+                    GetTxRequest { tx_hash: h.clone() },
+                )?;
+                if let Ok(r) = chain.get_tx(req).await
                     && let Some(r) = r.into_inner().receipt
                 {
                     break r;

@@ -28,6 +28,31 @@ pub(crate) struct ChainService {
     pub(crate) bft: Option<Arc<govchain_consensus::bft::Health>>,
     pub(crate) limits: crate::ApiLimits,
     pub(crate) bad_signatures: crate::limits::BadSignatures,
+    pub(crate) auth: Arc<crate::auth::Authenticator>,
+}
+
+/// The rule for the chain's blocks and transactions, in one place: in full to the
+/// departments that operate the chain's nodes (their stores hold every block anyway) and
+/// to the auditor; any other department sees only the transactions it sent (its audit
+/// records come through the Audit service, its receipts with its submissions).
+fn sees_all(chain: &Chain, who: &crate::auth::Reader) -> Result<bool, Status> {
+    if who.has_role(crate::services::access::AUDITOR) {
+        return Ok(true);
+    }
+    Ok(govchain_state::query::validators(chain.store())
+        .map_err(internal)?
+        .iter()
+        .any(|v| v.department == who.department))
+}
+
+fn not_yours(who: &crate::auth::Reader, what: &str) -> Status {
+    status(
+        ErrorCode::Unauthorized,
+        format!(
+            "{what} is for the departments that operate the chain's nodes and the auditor, not '{}' (a department reads the transactions it sent)",
+            who.department
+        ),
+    )
 }
 
 /// Whether admission refused `e` for its signature.
@@ -199,6 +224,7 @@ impl chain_server::Chain for ChainService {
     }
 
     async fn get_tx(&self, req: Request<GetTxRequest>) -> Result<Response<GetTxResponse>, Status> {
+        let who = self.auth.authenticate(&req, "/govchain.v1.Chain/GetTx")?;
         let hash = req.into_inner().tx_hash;
         let not_found = || {
             status(
@@ -219,7 +245,10 @@ impl chain_server::Chain for ChainService {
             .get(loc.index as usize)
             .cloned()
             .ok_or_else(|| internal(format!("block {} has no tx {}", loc.height, loc.index)))?;
-        let body = decode("transaction body", &tx.body).map_err(internal)?;
+        let body: pb::TxBody = decode("transaction body", &tx.body).map_err(internal)?;
+        if body.sender != who.department && !sees_all(&self.chain, &who)? {
+            return Err(not_yours(&who, "another department's transaction"));
+        }
         Ok(Response::new(GetTxResponse {
             receipt: self.receipt(&hash)?,
             body: Some(body),
@@ -234,6 +263,12 @@ impl chain_server::Chain for ChainService {
         req: Request<GetBlockRequest>,
     ) -> Result<Response<GetBlockResponse>, Status> {
         use get_block_request::At;
+        let who = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Chain/GetBlock")?;
+        if !sees_all(&self.chain, &who)? {
+            return Err(not_yours(&who, "a block in full"));
+        }
         let height = match req.into_inner().at {
             None | Some(At::Latest(_)) => self.chain.tip().header.height,
             Some(At::Height(h)) => h,
@@ -309,6 +344,9 @@ impl chain_server::Chain for ChainService {
         &self,
         req: Request<StreamBlocksRequest>,
     ) -> Result<Response<BlockStream>, Status> {
+        // Summaries name transactions by hash only: any department may follow them.
+        self.auth
+            .authenticate(&req, "/govchain.v1.Chain/StreamBlocks")?;
         let from = req.into_inner().from_height;
         // Subscribe before reading the stored range so no block falls between the two.
         let mut live = self.chain.subscribe();

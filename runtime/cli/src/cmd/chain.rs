@@ -20,20 +20,26 @@ use crate::client::SignArgs;
 /// Transaction lookups.
 #[derive(Debug, Subcommand)]
 pub(crate) enum TxCmd {
-    /// A transaction, its receipt and its block.
+    /// A transaction, its receipt and its block (a signed read: a department's own
+    /// transactions, or every one to the operators of nodes and the auditor).
     Get {
         /// Transaction hash, hex.
         hash: String,
+        #[command(flatten)]
+        sign: SignArgs,
     },
 }
 
 /// Block lookups.
 #[derive(Debug, Subcommand)]
 pub(crate) enum BlockCmd {
-    /// A block header and its transactions.
+    /// A block header and its transactions (a signed read, for the departments that
+    /// operate the chain's nodes and the auditor).
     Get {
         /// Height, `latest`, or a block hash (hex).
         at: String,
+        #[command(flatten)]
+        sign: SignArgs,
     },
 }
 
@@ -269,14 +275,25 @@ fn parse_hash(s: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// `govchain tx get`.
-pub(crate) async fn tx(endpoint: &str, cmd: TxCmd, json_out: bool) -> anyhow::Result<()> {
-    let TxCmd::Get { hash } = cmd;
+pub(crate) async fn tx(
+    endpoint: &str,
+    home: &std::path::Path,
+    cmd: TxCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let TxCmd::Get { hash, sign } = cmd;
     let hash = parse_hash(&hash)?;
-    let mut c = Client::connect(endpoint).await?.chain();
-    let r = c
-        .get_tx(GetTxRequest {
+    let client = Client::connect(endpoint).await?;
+    let req = client.signed(
+        &sign.signer(home)?,
+        "/govchain.v1.Chain/GetTx",
+        GetTxRequest {
             tx_hash: hash.clone(),
-        })
+        },
+    )?;
+    let r = client
+        .chain()
+        .get_tx(req)
         .await
         .map_err(ClientError::from)?
         .into_inner();
@@ -324,8 +341,13 @@ pub(crate) async fn tx(endpoint: &str, cmd: TxCmd, json_out: bool) -> anyhow::Re
 }
 
 /// `govchain block get`.
-pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyhow::Result<()> {
-    let BlockCmd::Get { at } = cmd;
+pub(crate) async fn block(
+    endpoint: &str,
+    home: &std::path::Path,
+    cmd: BlockCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let BlockCmd::Get { at, sign } = cmd;
     let at = if at == "latest" {
         At::Latest(true)
     } else if let Ok(h) = at.parse::<u64>() {
@@ -333,9 +355,15 @@ pub(crate) async fn block(endpoint: &str, cmd: BlockCmd, json_out: bool) -> anyh
     } else {
         At::Hash(parse_hash(&at)?)
     };
-    let mut c = Client::connect(endpoint).await?.chain();
-    let r = c
-        .get_block(GetBlockRequest { at: Some(at) })
+    let client = Client::connect(endpoint).await?;
+    let req = client.signed(
+        &sign.signer(home)?,
+        "/govchain.v1.Chain/GetBlock",
+        GetBlockRequest { at: Some(at) },
+    )?;
+    let r = client
+        .chain()
+        .get_block(req)
         .await
         .map_err(ClientError::from)?
         .into_inner();
