@@ -318,18 +318,8 @@ mod tests {
         dept: &str,
         purpose: &str,
     ) -> (String, u64, u64) {
-        let (cert, publish) = local.property_title("P-1", [3; 32]);
-        let grant = local.tx(
-            "real-estate",
-            pb::payload::Kind::Grant(pb::GrantAccess {
-                cert_id: cert.clone(),
-                grantee: "tax".into(),
-                purpose: "tax_assessment".into(),
-                until_height: 1_000,
-                until_date: String::new(),
-            }),
-        );
-        let r = commit(chain, vec![publish, grant]);
+        let (cert, txs) = local.title_granted_to_tax();
+        let r = commit(chain, txs.to_vec());
         let grant: u64 = attr(&r[1], "grant_created", "grant").parse().unwrap();
         let read = local.tx(
             dept,

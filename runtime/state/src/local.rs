@@ -334,6 +334,24 @@ impl LocalChain {
         (crate::certs::cert_id("property", number), tx)
     }
 
+    /// [`LocalChain::property_title`] `P-1` and the registry's grant of it to the tax
+    /// bureau for `tax_assessment` until height 1,000: the title's id and the two
+    /// transactions, publish first.
+    pub fn title_granted_to_tax(&mut self) -> (String, [VerifiedTx; 2]) {
+        let (cert, publish) = self.property_title("P-1", [3; 32]);
+        let grant = self.tx(
+            "real-estate",
+            pb::payload::Kind::Grant(pb::GrantAccess {
+                cert_id: cert.clone(),
+                grantee: "tax".into(),
+                purpose: "tax_assessment".into(),
+                until_height: 1_000,
+                until_date: String::new(),
+            }),
+        );
+        (cert, [publish, grant])
+    }
+
     /// The key account `dept` (`dept/clerk`, or `validator:node1`) signs with.
     pub fn key(&self, dept: &str) -> &PrivateKey {
         &self.keys[dept]

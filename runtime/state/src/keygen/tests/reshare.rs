@@ -284,18 +284,8 @@ fn a_share_released_before_a_resharing_is_replaced_and_an_old_share_is_refused_a
     let old: Vec<SecretShare> = (1..=4).map(|n| share(&chain, &keys, n)).collect();
     // tax asks to read a title the registry granted it; holders 1 and 2 approve and
     // release under the first key set
-    let (cert, publish) = chain.property_title("P-1", [3; 32]);
-    let grant = chain.tx(
-        "real-estate",
-        pb::payload::Kind::Grant(pb::GrantAccess {
-            cert_id: cert.clone(),
-            grantee: "tax".into(),
-            purpose: "tax_assessment".into(),
-            until_height: 1_000,
-            until_date: String::new(),
-        }),
-    );
-    ok(&chain.block(&[publish, grant], 1).unwrap().0);
+    let (cert, txs) = chain.title_granted_to_tax();
+    ok(&chain.block(&txs, 1).unwrap().0);
     let read = chain.tx(
         "tax",
         pb::payload::Kind::Request(pb::RequestAccess {
