@@ -61,7 +61,7 @@ pub async fn submit_anchors(
         .unwrap()
         .into_inner()
         .chain_id;
-    let first = signer.next_nonce(&mut c).await.unwrap();
+    let first = signer.next_nonce(&net.endpoint(at)).await.unwrap();
     let txs: Vec<pb::SignedTx> = (first..first + n)
         .map(|i| signer.sign(&chain_id, i, anchor(&format!("{tag}-{i}"))))
         .collect();
@@ -98,15 +98,12 @@ pub async fn wait_committed(net: &Network, at: usize, hashes: &[[u8; 32]]) {
     }
 }
 
-/// Node `i`'s status.
+/// Node `i`'s full status, as the auditor reads it.
 pub async fn status(net: &Network, i: usize) -> GetStatusResponse {
-    connect(&net.endpoint(i))
+    crate::Auditor::of(net, &net.endpoint(i))
         .await
-        .unwrap()
-        .get_status(GetStatusRequest {})
+        .status()
         .await
-        .unwrap()
-        .into_inner()
 }
 
 /// Node `i`'s engine health.

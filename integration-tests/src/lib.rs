@@ -5,6 +5,7 @@
 //! The `govchain` binary is found next to the test executable's `deps/` folder (cargo
 //! builds it for the workspace test run), or at `$GOVCHAIN_BIN`.
 
+mod auditor;
 pub mod bft;
 pub mod http;
 pub mod partition;
@@ -15,8 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+pub use auditor::Auditor;
 pub use govchain_client::Signer;
-use govchain_client::rpc::{GetNonceRequest, GetStatusRequest};
+use govchain_client::rpc::GetStatusRequest;
 use govchain_client::{ChainClient, Client};
 use govchain_crypto::PrivateKey;
 use govchain_types::pb;
@@ -188,6 +190,8 @@ pub struct Network {
     pub root: PathBuf,
     /// gRPC port of node1.
     pub base_port: u16,
+    /// The passphrase the key files are sealed under (the owners' own aside).
+    pub passphrase: Option<String>,
 }
 
 impl Network {
@@ -238,6 +242,7 @@ impl Network {
             dir,
             root,
             base_port,
+            passphrase: passphrase.map(str::to_string),
         })
     }
 
@@ -272,6 +277,7 @@ impl Network {
             dir,
             root,
             base_port,
+            passphrase: None,
         })
     }
 
@@ -294,10 +300,11 @@ impl Network {
         )
     }
 
-    /// A department's key.
+    /// A department's key (opened with [`Network::passphrase`] when sealed).
     pub fn signer(&self, dept: &str) -> Signer {
         let pem = std::fs::read_to_string(self.root.join(format!("keys/{dept}.pem"))).unwrap();
-        Signer::new(dept, PrivateKey::from_pkcs8_pem(&pem).unwrap())
+        let pass = self.passphrase.as_deref().map(str::as_bytes);
+        Signer::new(dept, PrivateKey::from_pem_any(&pem, pass).unwrap())
     }
 }
 
@@ -437,9 +444,8 @@ pub trait Submit {
         payload: pb::payload::Kind,
     ) -> impl Future<Output = anyhow::Result<pb::Receipt>>;
 
-    /// Its next nonce according to the node.
-    fn next_nonce(&self, c: &mut ChainClient<Channel>)
-    -> impl Future<Output = anyhow::Result<u64>>;
+    /// Its next nonce according to the node at `endpoint` (a read it signs).
+    fn next_nonce(&self, endpoint: &str) -> impl Future<Output = anyhow::Result<u64>>;
 }
 
 impl Submit for Signer {
@@ -452,14 +458,8 @@ impl Submit for Signer {
         Ok(client.submit(self, payload).await?.receipt)
     }
 
-    async fn next_nonce(&self, c: &mut ChainClient<Channel>) -> anyhow::Result<u64> {
-        Ok(c.get_nonce(GetNonceRequest {
-            department: self.department.clone(),
-            operator: self.operator.clone(),
-        })
-        .await?
-        .into_inner()
-        .next_nonce)
+    async fn next_nonce(&self, endpoint: &str) -> anyhow::Result<u64> {
+        Ok(Client::connect(endpoint).await?.next_nonce(self).await?)
     }
 }
 
@@ -484,25 +484,30 @@ pub fn event_attr<'a>(receipt: &'a serde_json::Value, kind: &str, key: &str) -> 
         .expect("a string attribute")
 }
 
-/// The custody key generation as node `endpoint` reports it.
-pub async fn keygen_status(endpoint: &str) -> anyhow::Result<pb::KeygenStatus> {
-    let ch = Channel::from_shared(endpoint.to_string())?
-        .connect()
-        .await?;
-    Ok(govchain_client::CertificatesClient::new(ch)
-        .get_keygen(govchain_client::rpc::GetKeygenRequest {})
+/// The custody key generation as node `endpoint` of `net` reports it to the auditor.
+pub async fn keygen_status(net: &Network, endpoint: &str) -> anyhow::Result<pb::KeygenStatus> {
+    let auditor = Auditor::of(net, endpoint).await;
+    let req = auditor.signed(
+        "/govchain.v1.Certificates/GetKeygen",
+        govchain_client::rpc::GetKeygenRequest {},
+    );
+    Ok(auditor
+        .client
+        .certificates()
+        .get_keygen(req)
         .await?
         .into_inner())
 }
 
 /// Waits (up to `wait`) until the validators have generated the custody key.
 pub async fn wait_for_custody_key(
+    net: &Network,
     endpoint: &str,
     wait: Duration,
 ) -> anyhow::Result<pb::KeygenStatus> {
     let deadline = std::time::Instant::now() + wait;
     loop {
-        let s = keygen_status(endpoint).await?;
+        let s = keygen_status(net, endpoint).await?;
         if s.custody.is_some() {
             return Ok(s);
         }
@@ -524,7 +529,7 @@ pub async fn custody_share(
 ) -> anyhow::Result<govchain_custody::SecretShare> {
     let pem = std::fs::read_to_string(net.root.join(format!("{id}/custody.key")))?;
     let key = govchain_crypto::PrivateKey::from_pem_any(&pem, None)?;
-    let s = wait_for_custody_key(endpoint, Duration::from_secs(60)).await?;
+    let s = wait_for_custody_key(net, endpoint, Duration::from_secs(60)).await?;
     let custody = s.custody.context("no key")?;
     govchain_state::keygen::holder_share(&key, number, &custody, &s.deals, &s.answers)
         .map_err(anyhow::Error::msg)
@@ -552,47 +557,5 @@ pub fn govern(net: &Network, at: usize, args: &[&str]) {
         .to_string();
     for dept in ["housing", "public-security", "civil-affairs"] {
         cli(&["gov", "approve", &id, "--as", dept]);
-    }
-}
-
-/// Reads signed as the network's auditor (`supervision`) for the node at one endpoint:
-/// blocks in full and every department's transactions answer node operators and the
-/// auditor only.
-pub struct Auditor {
-    client: govchain_client::Client,
-    signer: Signer,
-}
-
-impl std::fmt::Debug for Auditor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Auditor").finish_non_exhaustive()
-    }
-}
-
-impl Auditor {
-    /// The auditor of `net` reading from the node at `endpoint`.
-    pub async fn of(net: &Network, endpoint: &str) -> Self {
-        Auditor {
-            client: Client::connect(endpoint).await.unwrap(),
-            signer: net.signer("supervision"),
-        }
-    }
-
-    /// `GetTx` of `hash`, signed.
-    pub fn get_tx(&self, hash: &[u8]) -> tonic::Request<pb::GetTxRequest> {
-        let m = pb::GetTxRequest {
-            tx_hash: hash.to_vec(),
-        };
-        self.client
-            .signed(&self.signer, "/govchain.v1.Chain/GetTx", m)
-            .unwrap()
-    }
-
-    /// `GetBlock` at `at`, signed.
-    pub fn get_block(&self, at: pb::get_block_request::At) -> tonic::Request<pb::GetBlockRequest> {
-        let m = pb::GetBlockRequest { at: Some(at) };
-        self.client
-            .signed(&self.signer, "/govchain.v1.Chain/GetBlock", m)
-            .unwrap()
     }
 }

@@ -61,11 +61,43 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     assert_eq!(listed["certificates"][0]["metadata"]["district"], "鼓楼区");
     // the national ID never reaches the chain or the node's log
     assert!(!node.log_text().contains(CITIZEN));
-    let shown = cli(&["cert", "show", &cert]).unwrap();
+    let shown = cli(&["cert", "show", &cert, "--as", "real-estate"]).unwrap();
     assert!(
         !shown.to_string().contains("张三"),
         "the document is encrypted"
     );
+    // a certificate's record answers its issuer, its grantees, the nodes' departments
+    // and the auditor: the bank (none of them) is refused it, with the same answer as
+    // for a certificate that does not exist, and cannot list another issuer's
+    // certificates (every subject id on the chain, for a dictionary attack)
+    let refused = |args: &[&str]| {
+        let e = cli(args).unwrap_err().to_string();
+        assert!(e.contains("UNAUTHORIZED"), "{args:?}: {e}");
+        assert!(
+            !e.contains(&shown["subject_id"].as_str().unwrap()[..16]),
+            "{e}"
+        );
+        e.replace(&cert, "<id>")
+    };
+    assert_eq!(
+        refused(&["cert", "show", &cert, "--as", "bank"]),
+        refused(&["cert", "show", "property-NOSUCH", "--as", "bank"])
+            .replace("property-NOSUCH", "<id>")
+    );
+    refused(&["cert", "list", "--issuer", "real-estate", "--as", "bank"]);
+    refused(&["cert", "list", "--type", "property", "--as", "bank"]);
+    let own = cli(&[
+        "cert",
+        "list",
+        "--issuer",
+        "real-estate",
+        "--as",
+        "real-estate",
+    ])
+    .unwrap();
+    assert_eq!(own["certificates"][0]["id"], cert.as_str());
+    let all = cli(&["cert", "list", "--type", "property", "--as", "supervision"]).unwrap();
+    assert_eq!(all["certificates"][0]["id"], cert.as_str());
 
     // then the housing authority reads it for eligibility review, paying the registry
     let r = cli(&[
@@ -80,7 +112,7 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     .unwrap();
     assert_eq!(access(&r).0, "allow", "{r}");
     assert_eq!(r["points"], 5);
-    let b = cli(&["points", "balance"]).unwrap();
+    let b = cli(&["points", "balance", "--as", "housing"]).unwrap();
     assert_eq!(b["balances"]["housing"], 4_995);
     assert_eq!(
         b["balances"]["real-estate"], 5_006,

@@ -7,7 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use govchain_client::rpc::GetStatusRequest;
 use govchain_integration_tests::bft::{
     LIMIT, all_running, commit_anchors, converge, genesis_set, height, load, on_all, summary_row,
 };
@@ -36,13 +35,7 @@ async fn an_equivocating_validator_is_caught_on_chain_and_the_others_go_on() {
     // executes it, and it names node4 and no one else.
     let start = Instant::now();
     let status = loop {
-        let s = connect(&net.endpoint(2))
-            .await
-            .unwrap()
-            .get_status(GetStatusRequest {})
-            .await
-            .unwrap()
-            .into_inner();
+        let s = govchain_integration_tests::bft::status(&net, 2).await;
         if s.evidence_count > 0 {
             break s;
         }
@@ -64,7 +57,13 @@ async fn an_equivocating_validator_is_caught_on_chain_and_the_others_go_on() {
     }
     on_all(&net, &[1, 2, 3], &committed).await;
     // The operator sees it in `govchain status`.
-    let out = cli_json(&net.endpoint(1), &net.root, &["status"], &[]).unwrap();
+    let out = cli_json(
+        &net.endpoint(1),
+        &net.root,
+        &["status", "--as", "supervision"],
+        &[],
+    )
+    .unwrap();
     assert!(out["evidence"]["count"].as_u64().unwrap() >= 1, "{out}");
     assert_eq!(out["evidence"]["recent"][0]["validator"], "node4");
     all_running(&mut nodes[..3]);
@@ -80,13 +79,7 @@ async fn an_equivocating_validator_is_caught_on_chain_and_the_others_go_on() {
 
 /// No evidence was ever recorded (on node `i`).
 async fn no_evidence(net: &Network, i: usize) {
-    let s = connect(&net.endpoint(i))
-        .await
-        .unwrap()
-        .get_status(GetStatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let s = govchain_integration_tests::bft::status(net, i).await;
     assert_eq!(
         s.evidence_count, 0,
         "an honest validator accused: {:?}",

@@ -23,9 +23,13 @@ async fn cli_round_trip_with_encrypted_keys() {
     let cli = |args: &[&str]| cli_json(&node.endpoint, &net.root, args, &env);
 
     // when the CLI reads status and anchors a digest as the tax bureau
-    let status = cli(&["status"]).unwrap();
+    let status = cli(&["status", "--as", "tax"]).unwrap();
     assert_eq!(status["chain_id"], "it-chain");
     assert_eq!(status["departments"].as_array().unwrap().len(), 8);
+    // (unsigned, the node names the chain and nothing of its members)
+    let outsider = cli(&["status"]).unwrap();
+    assert_eq!(outsider["chain_id"], "it-chain");
+    assert_eq!(outsider["departments"].as_array().unwrap().len(), 0);
     let digest = hex::encode(govchain_crypto::sm3(b"tax record 2026-0001"));
     let receipt = cli(&[
         "anchor",
@@ -154,8 +158,12 @@ async fn keys_rotate_and_the_committee_replaces_a_lost_one() {
         args.extend_from_slice(extra);
         cli(&args)
     };
+    // (refused at its first signed read, the nonce, before any transaction)
     let old = anchor(&["--key", &retired]).unwrap_err().to_string();
-    assert!(old.contains("KEY_MISMATCH"), "{old}");
+    assert!(
+        old.contains("BAD_SIGNATURE") && old.contains("registered now"),
+        "{old}"
+    );
     assert_eq!(anchor(&[]).unwrap()["status"], "OK");
     // and the old key is in the rotation's history
     let tx = cli(&[
@@ -202,7 +210,10 @@ async fn keys_rotate_and_the_committee_replaces_a_lost_one() {
         cli(&args)
     };
     let old = bank_anchor(&[]).unwrap_err().to_string();
-    assert!(old.contains("KEY_MISMATCH"), "{old}");
+    assert!(
+        old.contains("BAD_SIGNATURE") && old.contains("registered now"),
+        "{old}"
+    );
     assert_eq!(bank_anchor(&["--key", new_bank]).unwrap()["status"], "OK");
 }
 
@@ -245,6 +256,7 @@ async fn validators_run_with_every_key_file_sealed_under_its_owners_passphrase()
     let env2 = [("GOVCHAIN_KEY_PASSPHRASE", "node2's own")];
     let _n2 = NodeProcess::start_with_env(&net, 2, &env2).await.unwrap();
     let s = govchain_integration_tests::wait_for_custody_key(
+        &net,
         &net.endpoint(1),
         std::time::Duration::from_secs(60),
     )

@@ -49,7 +49,7 @@ async fn deploy_by_committee_then_call_query_and_verify() {
     ])
     .unwrap();
     assert_eq!(event(&r, "proposal_created")["attributes"]["id"], "1");
-    let open = cli(&["gov", "list"]).unwrap();
+    let open = cli(&["gov", "list", "--as", "tax"]).unwrap();
     assert_eq!(open["threshold"], 4);
     assert_eq!(
         open["proposals"][0]["approvals"],
@@ -99,7 +99,7 @@ async fn deploy_by_committee_then_call_query_and_verify() {
     .unwrap();
     assert_eq!(r["status"], "OK");
     assert!(r["gas_used"].as_u64().unwrap() > 0);
-    let q = cli(&["contract", "query", "counter", "get"]).unwrap();
+    let q = cli(&["contract", "query", "counter", "get", "--as", "bank"]).unwrap();
     assert_eq!(q["output"], 2);
     let bad = cli(&[
         "contract",
@@ -119,17 +119,27 @@ async fn deploy_by_committee_then_call_query_and_verify() {
     );
 
     // and list/show/verify describe exactly what was approved
-    let list = cli(&["contract", "list"]).unwrap();
+    let list = cli(&["contract", "list", "--as", "tax"]).unwrap();
     assert_eq!(list[0]["name"], "counter");
-    let show = cli(&["contract", "show", "counter"]).unwrap();
+    let show = cli(&["contract", "show", "counter", "--as", "tax"]).unwrap();
     assert_eq!(show["approvers"].as_array().unwrap().len(), 4);
     let code_hash = hex::encode(govchain_crypto::sm3(&std::fs::read(&counter).unwrap()));
     assert_eq!(show["code_hash"], code_hash.as_str());
     assert_eq!(
-        cli(&["contract", "verify", "counter", &counter]).unwrap()["matches"],
+        cli(&["contract", "verify", "counter", &counter, "--as", "tax"]).unwrap()["matches"],
         true
     );
-    assert!(cli(&["contract", "verify", "counter", &artifact("abuse")]).is_err());
+    assert!(
+        cli(&[
+            "contract",
+            "verify",
+            "counter",
+            &artifact("abuse"),
+            "--as",
+            "tax"
+        ])
+        .is_err()
+    );
 }
 
 /// The package folder, as cargo says when it runs this test (not as compiled: a shared

@@ -25,7 +25,7 @@ async fn load(
         return;
     };
     let chain_id = status.into_inner().chain_id;
-    let Ok(mut nonce) = signer.next_nonce(&mut c).await else {
+    let Ok(mut nonce) = signer.next_nonce(&endpoint).await else {
         return;
     };
     let mut i = 0;
@@ -141,7 +141,7 @@ async fn acknowledged_transactions_survive_repeated_sigkill() {
         .await
         .unwrap()
         .into_inner();
-    let n = s.next_nonce(&mut c).await.unwrap();
+    let n = s.next_nonce(&node.endpoint).await.unwrap();
     let r = c
         .submit_tx(SubmitTxRequest {
             tx: Some(s.sign(&status.chain_id, n, anchor("after-restart"))),

@@ -28,9 +28,13 @@ async fn blocks_of_large_transactions_stay_within_the_byte_limit() {
         nodes.push(NodeProcess::start(&net, i).await.unwrap());
     }
     // The validators' key generation (small transactions) is over before the load.
-    govchain_integration_tests::wait_for_custody_key(&net.endpoint(1), Duration::from_secs(60))
-        .await
-        .unwrap();
+    govchain_integration_tests::wait_for_custody_key(
+        &net,
+        &net.endpoint(1),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     let mut c = connect(&net.endpoint(1)).await.unwrap();
     let start = Instant::now();
     let chain_id = c
@@ -44,7 +48,7 @@ async fn blocks_of_large_transactions_stay_within_the_byte_limit() {
     for (i, dept) in ["bank", "tax", "civil-affairs"].into_iter().enumerate() {
         let signer = net.signer(dept);
         let mut c = connect(&net.endpoint(i + 1)).await.unwrap();
-        let first = signer.next_nonce(&mut c).await.unwrap();
+        let first = signer.next_nonce(&net.endpoint(i + 1)).await.unwrap();
         let txs: Vec<pb::SignedTx> = (first..first + PER_DEPT)
             .map(|n| {
                 let note = "x".repeat(NOTE);

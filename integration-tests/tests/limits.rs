@@ -3,9 +3,9 @@
 //! query asking for more gas than `api.limits.query_gas`. Each is refused with its
 //! stable code and leaves nothing behind.
 
-use govchain_client::rpc::{GetNonceRequest, QueryRequest, SubmitTxRequest, SubmitTxsRequest};
+use govchain_client::rpc::{QueryRequest, SubmitTxRequest, SubmitTxsRequest};
 use govchain_client::{Client, Signer};
-use govchain_integration_tests::{Network, NodeProcess, anchor, connect};
+use govchain_integration_tests::{Network, NodeProcess, Submit, anchor};
 use govchain_types::pb;
 
 /// The stable code name a refusal carries.
@@ -16,18 +16,8 @@ fn code(s: &tonic::Status) -> &str {
         .unwrap_or_default()
 }
 
-async fn next_nonce(endpoint: &str, dept: &str) -> u64 {
-    connect(endpoint)
-        .await
-        .unwrap()
-        .get_nonce(GetNonceRequest {
-            department: dept.into(),
-            operator: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .next_nonce
+async fn next_nonce(net: &Network, endpoint: &str, dept: &str) -> u64 {
+    net.signer(dept).next_nonce(endpoint).await.unwrap()
 }
 
 /// `n` anchors from `signer` with nonces from `from`; `forged`: signatures of another key.
@@ -63,7 +53,7 @@ async fn batches_forgeries_and_query_gas_are_bounded_and_refusals_leave_nothing(
         .unwrap_err();
     assert_eq!(code(&e), "BATCH_TOO_LARGE", "{e}");
     assert!(e.message().contains("api.limits.max_batch"), "{e}");
-    assert_eq!(next_nonce(&node.endpoint, "tax").await, 0);
+    assert_eq!(next_nonce(&net, &node.endpoint, "tax").await, 0);
 
     // 100 forged signatures (tax's registered key, another key's signatures): each
     // refused; then this address is refused before any verification, even for a
@@ -93,17 +83,22 @@ async fn batches_forgeries_and_query_gas_are_bounded_and_refusals_leave_nothing(
         .unwrap_err();
     assert_eq!(code(&e), "TOO_MANY_BAD_SIGNATURES", "{e}");
     assert!(e.message().contains("api.limits.bad_signatures"), "{e}");
-    assert_eq!(next_nonce(&node.endpoint, "tax").await, 0);
+    assert_eq!(next_nonce(&net, &node.endpoint, "tax").await, 0);
 
     // A query asking for more gas than query_gas: refused before it runs.
+    let query = QueryRequest {
+        contract: "housing-eligibility".into(),
+        method: "application".into(),
+        args: b"{}".to_vec(),
+        gas_limit: 1_000_000_000,
+    };
     let e = client
         .contracts()
-        .query(QueryRequest {
-            contract: "housing-eligibility".into(),
-            method: "application".into(),
-            args: b"{}".to_vec(),
-            gas_limit: 1_000_000_000,
-        })
+        .query(
+            client
+                .signed(&tax, "/govchain.v1.Contracts/Query", query)
+                .unwrap(),
+        )
         .await
         .unwrap_err();
     assert_eq!(code(&e), "INVALID_ARGUMENT", "{e}");

@@ -19,10 +19,10 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// Waits until node `endpoint` reports a key set of round `round` or later.
-async fn wait_for_round(endpoint: &str, round: u64) -> pb::CustodyKeySet {
+async fn wait_for_round(net: &Network, endpoint: &str, round: u64) -> pb::CustodyKeySet {
     let start = Instant::now();
     loop {
-        let s = keygen_status(endpoint).await.unwrap();
+        let s = keygen_status(net, endpoint).await.unwrap();
         if let Some(set) = s.custody.filter(|c| c.round >= round) {
             return set;
         }
@@ -144,7 +144,7 @@ async fn rotate_custody_key(
             &hex::encode(new.public_key().to_sec1()),
         ],
     );
-    let set = wait_for_round(&net.endpoint(3), round + 1).await;
+    let set = wait_for_round(net, &net.endpoint(3), round + 1).await;
     let start = Instant::now();
     while next.exists() {
         assert!(
@@ -166,7 +166,7 @@ async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
     }
     let endpoint = net.endpoint(2);
     let cli = |args: &[&str]| cli_json(&endpoint, &net.root, args, &[]);
-    let first = wait_for_custody_key(&endpoint, LIMIT)
+    let first = wait_for_custody_key(&net, &endpoint, LIMIT)
         .await
         .unwrap()
         .custody
@@ -212,7 +212,7 @@ async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
 
     // node4 leaves: the three others reshare among themselves
     govern(&net, 2, &["remove-validator", "--id", "node4"]);
-    let second = wait_for_round(&endpoint, first.round + 1).await;
+    let second = wait_for_round(&net, &endpoint, first.round + 1).await;
     nodes[3].take().unwrap().kill9();
     assert_eq!(
         second.public_key_set[..65],
@@ -230,14 +230,14 @@ async fn holders_leave_and_join_while_the_custody_key_stays_the_same() {
 
     // a fifth node joins as a custody holder: the three reshare to four
     nodes.push(Some(join_as_holder(&net, 5).await));
-    let third = wait_for_round(&endpoint, second.round + 1).await;
+    let third = wait_for_round(&net, &endpoint, second.round + 1).await;
     assert_eq!(
         third.public_key_set[..65],
         key[..],
         "the custody key is the same"
     );
     assert_eq!(holders(&third), [1, 2, 3, 5], "number 4 is not reused");
-    let status = cli(&["custody", "status"]).unwrap();
+    let status = cli(&["custody", "status", "--as", "supervision"]).unwrap();
     assert_eq!(status["kind"], "resharing", "{status}");
     assert_eq!(
         status["key_holders"],

@@ -29,6 +29,8 @@ pub const MAX_SKEW_MS: u64 = 300_000;
 const MAX_NONCES: usize = 200_000;
 /// Longest nonce accepted, bytes.
 const MAX_NONCE: usize = 64;
+/// The one read a validator's account may sign.
+const NONCE_PATH: &str = "/govchain.v1.Chain/GetNonce";
 
 pub use govchain_proof::signed_read::{AUTH_METADATA, header_value, signing_bytes};
 
@@ -47,12 +49,6 @@ impl Reader {
     /// Whether the department holds `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
-    }
-
-    /// The audit records this reader may see (`govchain_state::access::audit::Scope`): every
-    /// record with the auditor role, else those where its department is a party.
-    pub fn audit_scope(&self) -> govchain_state::access::audit::Scope<'_> {
-        (!self.has_role(crate::services::access::AUDITOR)).then_some(self.department.as_str())
     }
 }
 
@@ -151,6 +147,19 @@ impl Authenticator {
         self.check(&read, path, &req.get_ref().encode_to_vec())
     }
 
+    /// [`Authenticator::authenticate`] when `req` carries a signed read header, `None`
+    /// when it carries none (an outsider's request, answered what outsiders may see).
+    pub fn optional<M: prost::Message>(
+        &self,
+        req: &Request<M>,
+        path: &str,
+    ) -> Result<Option<Reader>, Status> {
+        if req.metadata().get(AUTH_METADATA).is_none() {
+            return Ok(None);
+        }
+        self.authenticate(req, path).map(Some)
+    }
+
     /// Checks that `read` is its department's (or operator's) SM2 signature of the
     /// signed-read bytes of `request` at `path`, addressed to this node, within
     /// [`MAX_SKEW_MS`] of its clock, with a nonce not taken before; takes the nonce and
@@ -169,17 +178,28 @@ impl Authenticator {
                 MAX_SKEW_MS / 1000
             )));
         }
-        let (d, key) = govchain_state::access::accounts::department_signer(
+        let (d, key) = govchain_state::access::accounts::read_signer(
             self.chain.store(),
             read.department,
             read.operator,
         )
         .map_err(|e| crate::error::tx_status(&e))?;
+        // A validator's account sends key shares and results; it reads only its nonce.
+        if d.is_none() && path != NONCE_PATH {
+            return Err(status(
+                ErrorCode::Unauthorized,
+                format!(
+                    "'{}' is a validator's account: it reads only its nonce; read as the department that operates the node",
+                    read.department
+                ),
+            ));
+        }
         let bad = || {
             status(
                 ErrorCode::BadSignature,
                 format!(
-                    "the auth signature does not verify: not signed by this account's key, or for another node than {} (a read names the node it is sent to)",
+                    "the auth signature does not verify: not signed by the key {} has registered now (a rotated or replaced key is refused), or for another node than {} (a read names the node it is sent to)",
+                    govchain_types::account_label(read.department, read.operator),
                     self.node_id
                 ),
             )
@@ -203,7 +223,7 @@ impl Authenticator {
         Ok(Reader {
             department: read.department.to_string(),
             operator: read.operator.to_string(),
-            roles: d.roles,
+            roles: d.map(|d| d.roles).unwrap_or_default(),
         })
     }
 

@@ -11,6 +11,7 @@ pub mod console;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+mod scope;
 mod server;
 mod services;
 

@@ -69,6 +69,7 @@ pub async fn serve(
     });
     let governance = GovernanceServer::new(GovernanceService {
         chain: chain.clone(),
+        auth: auth.clone(),
     });
     let certificates = CertificatesServer::new(CertificatesService {
         chain: chain.clone(),

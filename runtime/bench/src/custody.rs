@@ -317,11 +317,6 @@ pub(crate) async fn run(
     };
     let genesis = Genesis::from_json(&std::fs::read_to_string(home.join("genesis.json"))?)?;
     let mut client = Client::connect(&endpoint).await?;
-    // A fresh network: its validators generate the custody key first.
-    let started = Instant::now();
-    let set =
-        govchain_node::network::wait_for_custody_key(&client, &genesis, CUSTODY_KEY_WAIT).await?;
-    let keygen = started.elapsed();
     let signer = |d: &str| -> anyhow::Result<Signer> {
         Ok(Signer::new(
             d,
@@ -329,6 +324,12 @@ pub(crate) async fn run(
         ))
     };
     let (issuer, reader) = (signer("real-estate")?, signer("housing")?);
+    // A fresh network: its validators generate the custody key first.
+    let started = Instant::now();
+    let set =
+        govchain_node::network::wait_for_custody_key(&client, &issuer, &genesis, CUSTODY_KEY_WAIT)
+            .await?;
+    let keygen = started.elapsed();
     let certs_n = args.txs.clamp(1, 50);
     let bar = progress(certs_n as u64, "readable");
     if json_out {

@@ -114,11 +114,16 @@ impl Workload {
                 govchain_node::keyfile::load(&path)
                     .with_context(|| format!("the bench signs as '{dept}'"))?,
             );
-            let next = client
-                .get_nonce(GetNonceRequest {
+            let request = connection.signed(
+                &signer,
+                "/govchain.v1.Chain/GetNonce",
+                GetNonceRequest {
                     department: dept.into(),
                     operator: String::new(),
-                })
+                },
+            )?;
+            let next = client
+                .get_nonce(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner()
@@ -134,7 +139,8 @@ impl Workload {
             next_read: 0,
         };
         let genesis = govchain_node::network::network_genesis(&home.join("genesis.json"))?;
-        let custody = wait_for_custody_key(&connection, &genesis, CUSTODY_KEY_WAIT).await?;
+        let issuer = &w.signers[ISSUED[0].1];
+        let custody = wait_for_custody_key(&connection, issuer, &genesis, CUSTODY_KEY_WAIT).await?;
         let tag = format!("{:x}-{}", status.height, std::process::id());
         let mut publish = Vec::new();
         for (ty, issuer, meta) in ISSUED {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use govchain_client::Signer;
+use govchain_client::{Client, Signer};
 
 /// Default endpoint of `govchain dev`.
 pub(crate) const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7545";
@@ -11,8 +11,9 @@ pub(crate) const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7545";
 /// Options of commands that sign.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SignArgs {
-    /// Sign as this department (its key from `<home>/keys/<department>.pem`).
-    #[arg(long = "as", value_name = "DEPARTMENT")]
+    /// Sign as this department (its key from `<home>/keys/<department>.pem`). Reads are
+    /// signed too: a node answers outsiders only its health and a minimal status.
+    #[arg(long = "as", value_name = "DEPARTMENT", env = "GOVCHAIN_AS")]
     pub(crate) as_dept: Option<String>,
     /// Use this key file instead.
     #[arg(long)]
@@ -35,5 +36,17 @@ impl SignArgs {
             self.key.as_ref(),
             self.operator.as_deref(),
         )
+    }
+
+    /// `message` as a read of method `path` signed by these options' signer for the node
+    /// `client` is connected to.
+    pub(crate) fn read<M: prost::Message>(
+        &self,
+        home: &Path,
+        client: &Client,
+        path: &str,
+        message: M,
+    ) -> anyhow::Result<tonic::Request<M>> {
+        Ok(client.signed(&self.signer(home)?, path, message)?)
     }
 }

@@ -55,8 +55,9 @@ enum Command {
     /// Prepare a node to add to a running network (keys, TLS certificate, config)
     /// and print the governance proposal that adds it.
     InitNode(govchain_node::init::InitNodeOptions),
-    /// Chain id, height, tip, departments and validators of a node.
-    Status,
+    /// Chain id, height and tip of a node; signed (--as), also its departments,
+    /// validators, mempool, evidence and the engine's health.
+    Status(client::SignArgs),
     /// Generate and inspect SM2 key files.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
@@ -173,7 +174,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Node { config } => cmd::node::node(&config).await,
         Command::Init(opts) => cmd::node::init(&opts, cli.json),
         Command::InitNode(opts) => cmd::node::init_node(&opts, cli.json),
-        Command::Status => cmd::chain::status(&endpoint, cli.json).await,
+        Command::Status(sign) => cmd::chain::status(&endpoint, &cli.home, &sign, cli.json).await,
         Command::Keys(k) => cmd::keys::run(k, &endpoint, &cli.home, cli.json).await,
         Command::Tx(t) => cmd::chain::tx(&endpoint, &cli.home, t, cli.json).await,
         Command::Block(b) => cmd::chain::block(&endpoint, &cli.home, b, cli.json).await,
@@ -182,7 +183,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(c) => cmd::cert::cert(&endpoint, &cli.home, c, cli.json).await,
         Command::Compute(c) => cmd::compute::compute(&endpoint, &cli.home, c, cli.json).await,
         Command::Points(p) => cmd::points::points(&endpoint, &cli.home, p, cli.json).await,
-        Command::Custody(c) => cmd::custody::custody(&endpoint, c, cli.json).await,
+        Command::Custody(c) => cmd::custody::custody(&endpoint, &cli.home, c, cli.json).await,
         Command::Audit(a) => cmd::audit::audit(&endpoint, &cli.home, a, cli.json).await,
         Command::Anchor {
             id,

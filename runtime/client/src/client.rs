@@ -73,7 +73,8 @@ impl Client {
         &self.status.chain_id
     }
 
-    /// The node's status at connection (chain id, genesis hash, height...).
+    /// The node's minimal status at connection (chain id, node id, genesis hash, height;
+    /// [`Client::full_status`] for the rest).
     pub fn status(&self) -> &GetStatusResponse {
         &self.status
     }
@@ -135,7 +136,7 @@ impl Client {
     /// When the node refuses the transaction, the account's nonce is read again next
     /// time.
     pub async fn submit(&mut self, signer: &Signer, payload: pb::payload::Kind) -> Result<Receipt> {
-        let nonce = self.nonces.next(&self.channel, signer).await?;
+        let nonce = self.next_nonce(signer).await?;
         let mut body = signer.body(&self.status.chain_id, nonce, payload);
         if self.expiry_blocks > 0 {
             body.expiry_height = self.status.height.saturating_add(self.expiry_blocks);
@@ -148,6 +149,37 @@ impl Client {
                 Err(e)
             }
         }
+    }
+
+    /// The signer's next nonce, counted as used: read from the node the first time (a
+    /// read signed by the signer: a department reads only its own accounts' nonces),
+    /// counted locally after that.
+    pub async fn next_nonce(&mut self, signer: &Signer) -> Result<u64> {
+        let account = signer.account();
+        let n = match self.nonces.next.get(&account) {
+            Some(n) => *n,
+            None => {
+                let req = self.signed(
+                    signer,
+                    "/govchain.v1.Chain/GetNonce",
+                    GetNonceRequest {
+                        department: signer.department.clone(),
+                        operator: signer.operator.clone(),
+                    },
+                )?;
+                self.chain().get_nonce(req).await?.into_inner().next_nonce
+            }
+        };
+        self.nonces.next.insert(account, n + 1);
+        Ok(n)
+    }
+
+    /// The node's full status (members, validators, mempool, evidence, the engine's
+    /// health) as `signer` may read it; [`Client::status`] is the minimal one any caller
+    /// gets.
+    pub async fn full_status(&self, signer: &Signer) -> Result<GetStatusResponse> {
+        let req = self.signed(signer, "/govchain.v1.Chain/GetStatus", GetStatusRequest {})?;
+        Ok(self.chain().get_status(req).await?.into_inner())
     }
 
     /// Submits a signed transaction and waits for its receipt.
@@ -233,34 +265,14 @@ async fn channel(endpoint: &str) -> Result<Channel> {
         .map_err(|source| ClientError::Connect { url, source })
 }
 
-/// The next nonce of each account a client signs for: read from the node the first
-/// time, counted locally after that.
+/// The next nonce of each account a client signs for ([`Client::next_nonce`]): read
+/// from the node the first time, counted locally after that.
 #[derive(Debug, Clone, Default)]
 pub struct Nonces {
     next: BTreeMap<String, u64>,
 }
 
 impl Nonces {
-    /// The signer's next nonce, counted as used.
-    pub async fn next(&mut self, channel: &Channel, signer: &Signer) -> Result<u64> {
-        let account = signer.account();
-        let n = match self.next.get(&account) {
-            Some(n) => *n,
-            None => {
-                ChainClient::new(channel.clone())
-                    .get_nonce(GetNonceRequest {
-                        department: signer.department.clone(),
-                        operator: signer.operator.clone(),
-                    })
-                    .await?
-                    .into_inner()
-                    .next_nonce
-            }
-        };
-        self.next.insert(account, n + 1);
-        Ok(n)
-    }
-
     /// Forgets every count (transactions were refused).
     pub fn clear(&mut self) {
         self.next.clear();

@@ -77,12 +77,17 @@ impl Client {
     /// network's genesis document): the node proves it with the block that completed key
     /// generation under its commit certificate (`govchain_proof::custody`), so a node
     /// cannot serve a key of its choosing.
-    pub async fn custody_key(&self, genesis: &govchain_proof::TrustAnchor) -> Result<KeySet> {
-        let proof = self
-            .certificates()
-            .get_custody_key(crate::rpc::GetCustodyKeyRequest {})
-            .await?
-            .into_inner();
+    pub async fn custody_key(
+        &self,
+        signer: &Signer,
+        genesis: &govchain_proof::TrustAnchor,
+    ) -> Result<KeySet> {
+        let req = self.signed(
+            signer,
+            "/govchain.v1.Certificates/GetCustodyKey",
+            crate::rpc::GetCustodyKeyRequest {},
+        )?;
+        let proof = self.certificates().get_custody_key(req).await?.into_inner();
         let proven = govchain_proof::custody::verify_key_set(genesis, &proof)
             .map_err(|e| ClientError::Answer(format!("the node's custody key set: {e}")))?;
         Ok(KeySet::from_bytes(&proven.public_key_set)?)

@@ -43,16 +43,36 @@ impl Remote {
         for d in &genesis.departments {
             signers.insert(d.id.clone(), signer(home, Some(&d.id), None, None)?);
         }
+        // Read as the auditor, whose key every demo network has.
+        let reader = anyhow::Context::context(
+            signers.get("supervision"),
+            "the demo needs the 'supervision' department (the auditor)",
+        )?;
+        let trust = trust(&client, reader, &genesis, CUSTODY_KEY_WAIT).await?;
         Ok(Remote {
             run: client.status().height,
             parties: Parties {
-                trust: trust(&client, &genesis, CUSTODY_KEY_WAIT).await?,
+                trust,
                 genesis,
                 signers,
                 sealing: Entropy::Os,
             },
             client,
         })
+    }
+}
+
+impl Remote {
+    /// `message` as a read of `path` signed by the supervision department (the auditor):
+    /// the demo narrates what a supervisor sees.
+    fn supervised<M: prost::Message>(
+        &self,
+        path: &str,
+        message: M,
+    ) -> anyhow::Result<tonic::Request<M>> {
+        Ok(self
+            .client
+            .signed(&self.parties.signers["supervision"], path, message)?)
     }
 }
 
@@ -79,10 +99,9 @@ impl Driver for Remote {
         bar: &ProgressBar,
     ) -> anyhow::Result<Vec<Receipt>> {
         let mut txs = Vec::with_capacity(items.len());
-        let channel = self.client.channel();
         for (dept, payload) in items {
             let signer = &self.parties.signers[&dept];
-            let nonce = self.client.nonces().next(&channel, signer).await?;
+            let nonce = self.client.next_nonce(signer).await?;
             txs.push(signer.sign(self.client.chain_id(), nonce, payload));
         }
         let mut chain = self.client.chain();
@@ -141,9 +160,12 @@ impl Driver for Remote {
         let r = self
             .client
             .points()
-            .get_balances(GetBalancesRequest {
-                department: String::new(),
-            })
+            .get_balances(self.supervised(
+                "/govchain.v1.Points/GetBalances",
+                GetBalancesRequest {
+                    department: String::new(),
+                },
+            )?)
             .await
             .map_err(ClientError::from)?
             .into_inner();
@@ -157,7 +179,10 @@ impl Driver for Remote {
         Ok(self
             .client
             .governance()
-            .get_proposal(GetProposalRequest { id })
+            .get_proposal(self.supervised(
+                "/govchain.v1.Governance/GetProposal",
+                GetProposalRequest { id },
+            )?)
             .await
             .map_err(ClientError::from)?
             .into_inner())
@@ -167,7 +192,10 @@ impl Driver for Remote {
         let r = self
             .client
             .contracts()
-            .get_contract(GetContractRequest { name: name.into() })
+            .get_contract(self.supervised(
+                "/govchain.v1.Contracts/GetContract",
+                GetContractRequest { name: name.into() },
+            )?)
             .await;
         match r.map_err(ClientError::from) {
             Ok(c) => Ok(Some(c.into_inner())),
@@ -180,7 +208,9 @@ impl Driver for Remote {
         Ok(self
             .client
             .certificates()
-            .get_policy(GetPolicyRequest {})
+            .get_policy(
+                self.supervised("/govchain.v1.Certificates/GetPolicy", GetPolicyRequest {})?,
+            )
             .await
             .map_err(ClientError::from)?
             .into_inner()
@@ -210,8 +240,7 @@ impl Driver for Remote {
     }
 
     async fn releases(&mut self, request: u64) -> anyhow::Result<GetReleasesResponse> {
-        let req = self.client.signed(
-            &self.parties.signers["supervision"],
+        let req = self.supervised(
             "/govchain.v1.Certificates/GetReleases",
             GetReleasesRequest { request },
         )?;
@@ -225,10 +254,7 @@ impl Driver for Remote {
     }
 
     async fn audit_query(&mut self, q: AuditQuery) -> anyhow::Result<AuditPage> {
-        let supervisor = &self.parties.signers["supervision"];
-        let req = self
-            .client
-            .signed(supervisor, "/govchain.v1.Audit/Query", q)?;
+        let req = self.supervised("/govchain.v1.Audit/Query", q)?;
         Ok(self
             .client
             .audit()

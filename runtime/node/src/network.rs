@@ -221,10 +221,12 @@ pub fn signer(
 pub const CUSTODY_KEY_WAIT: Duration = Duration::from_secs(90);
 
 /// The custody key set the validators generated, proven to `genesis` by the node
-/// `client` talks to (`Client::custody_key`), asking again every half second for up to
-/// `wait` while the validators are still generating it (a network just started).
+/// `client` talks to (`Client::custody_key`, a read signed by `signer`), asking again
+/// every half second for up to `wait` while the validators are still generating it (a
+/// network just started).
 pub async fn wait_for_custody_key(
     client: &govchain_client::Client,
+    signer: &Signer,
     genesis: &Genesis,
     wait: Duration,
 ) -> anyhow::Result<govchain_custody::KeySet> {
@@ -237,7 +239,7 @@ pub async fn wait_for_custody_key(
         .map_err(anyhow::Error::msg)?;
     let deadline = Instant::now() + wait;
     loop {
-        match client.custody_key(&anchor).await {
+        match client.custody_key(signer, &anchor).await {
             Err(e)
                 if e.code() == Some(govchain_types::ErrorCode::NotFound)
                     && Instant::now() < deadline =>
@@ -251,13 +253,17 @@ pub async fn wait_for_custody_key(
 
 /// A requester's trust anchor: from genesis the chain id and every department's
 /// registered keys (its own and its operators'), and the custody key set proven to
-/// genesis by the node `client` talks to.
+/// genesis by the node `client` talks to (read as `signer`).
 pub async fn trust(
     client: &govchain_client::Client,
+    signer: &Signer,
     genesis: &Genesis,
     wait: Duration,
 ) -> anyhow::Result<Trust> {
-    trust_with(genesis, wait_for_custody_key(client, genesis, wait).await?)
+    trust_with(
+        genesis,
+        wait_for_custody_key(client, signer, genesis, wait).await?,
+    )
 }
 
 /// [`trust`] with a custody key set the caller has proven.

@@ -33,7 +33,8 @@ use session::{COOKIE, LOGIN_PATH, SESSION_MS, Session, Sessions};
 
 use crate::auth::{Authenticator, Reader, SignedRead};
 use crate::error::{detail_of, internal, status, tx_status};
-use crate::services::access::{AUDITOR, audit_export, audit_query, balances};
+use crate::scope::AUDITOR;
+use crate::services::access::{audit_export, audit_query, balances};
 
 /// The OpenAPI document of the console API.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -620,7 +621,7 @@ async fn flows(
     let (from, to) = p.period(&app.chain)?;
     p.finish()?;
     let chain = app.chain.clone();
-    let scope = who.audit_scope().map(str::to_string);
+    let scope = crate::scope::audit_scope(&who).map(str::to_string);
     blocking(move || supervision::flows(chain.store(), scope.as_deref(), from, to))
         .await
         .map(Json)
@@ -636,7 +637,7 @@ async fn insights(
     let (from, to) = p.period(&app.chain)?;
     p.finish()?;
     let chain = app.chain.clone();
-    let scope = who.audit_scope().map(str::to_string);
+    let scope = crate::scope::audit_scope(&who).map(str::to_string);
     blocking(move || supervision::insights(chain.store(), scope.as_deref(), from, to))
         .await
         .map(Json)
@@ -663,7 +664,7 @@ async fn points_history(
     Query(params): Query<BTreeMap<String, String>>,
 ) -> ApiResult<Json<supervision::PointsSeries>> {
     let s = app.session(&headers)?;
-    crate::services::access::ledger_scope(&s.reader, &department)?;
+    crate::scope::ledger(&s.reader, &department)?;
     let mut p = Params(params);
     let (from, to) = p.period(&app.chain)?;
     p.finish()?;

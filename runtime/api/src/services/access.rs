@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::{Authenticator, Reader};
 use crate::error::{internal, status, tx_status};
 use crate::rpc::*;
+use crate::scope;
 
 pub(crate) struct CertificatesService {
     pub(crate) chain: Arc<Chain>,
@@ -25,20 +26,20 @@ impl certificates_server::Certificates for CertificatesService {
         &self,
         req: Request<GetCertificateRequest>,
     ) -> Result<Response<pb::Certificate>, Status> {
-        let id = req.into_inner().id;
-        query::certificate(self.chain.store(), &id)
-            .map(Response::new)
-            .map_err(|e| tx_status(&e))
+        let who = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Certificates/GetCertificate")?;
+        scope::certificate(&self.chain, &who, &req.into_inner().id).map(Response::new)
     }
 
     async fn list_certificates(
         &self,
         req: Request<ListCertificatesRequest>,
     ) -> Result<Response<ListCertificatesResponse>, Status> {
-        if !req.get_ref().subject_id.is_empty() {
-            self.auth
-                .authenticate(&req, "/govchain.v1.Certificates/ListCertificates")?;
-        }
+        let who = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Certificates/ListCertificates")?;
+        scope::certificate_listing(&self.chain, &who, req.get_ref())?;
         query::certificates(self.chain.store(), &req.into_inner(), self.max_scan)
             .map(Response::new)
             .map_err(|e| tx_status(&e))
@@ -59,33 +60,37 @@ impl certificates_server::Certificates for CertificatesService {
         let grants = query::grants(self.chain.store(), &cert_id)
             .map_err(|e| tx_status(&e))?
             .into_iter()
-            .filter(|g| {
-                who.department == owner || who.has_role(AUDITOR) || g.grantee == who.department
-            })
+            .filter(|g| scope::grant(&who, &owner, g))
             .collect();
         Ok(Response::new(ListGrantsResponse { grants }))
     }
 
     async fn list_cert_types(
         &self,
-        _req: Request<ListCertTypesRequest>,
+        req: Request<ListCertTypesRequest>,
     ) -> Result<Response<ListCertTypesResponse>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Certificates/ListCertTypes")?;
         let cert_types = query::cert_types(self.chain.store()).map_err(internal)?;
         Ok(Response::new(ListCertTypesResponse { cert_types }))
     }
 
     async fn list_purposes(
         &self,
-        _req: Request<ListPurposesRequest>,
+        req: Request<ListPurposesRequest>,
     ) -> Result<Response<ListPurposesResponse>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Certificates/ListPurposes")?;
         let purposes = query::purposes(self.chain.store()).map_err(internal)?;
         Ok(Response::new(ListPurposesResponse { purposes }))
     }
 
     async fn get_custody_key(
         &self,
-        _req: Request<GetCustodyKeyRequest>,
+        req: Request<GetCustodyKeyRequest>,
     ) -> Result<Response<pb::CustodyKeyProof>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Certificates/GetCustodyKey")?;
         let store = self.chain.store();
         match govchain_state::keygen::key_proof(store, self.chain.chain_id()) {
             Ok(Some(p)) => Ok(Response::new(p)),
@@ -100,8 +105,10 @@ impl certificates_server::Certificates for CertificatesService {
 
     async fn get_keygen(
         &self,
-        _req: Request<GetKeygenRequest>,
+        req: Request<GetKeygenRequest>,
     ) -> Result<Response<KeygenStatus>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Certificates/GetKeygen")?;
         let o = govchain_state::Overlay::new(self.chain.store().clone());
         let status = (|| -> Result<KeygenStatus, govchain_types::ExecError> {
             let Some(state) = govchain_state::keygen::state(&o)? else {
@@ -136,22 +143,16 @@ impl certificates_server::Certificates for CertificatesService {
         // result) are the requester's, the certificate owner's and the auditor's.
         let requester = r.request.as_ref().map_or("", |q| q.requester.as_str());
         let owner = r.certificate.as_ref().map_or("", |c| c.issuer.as_str());
-        if !(who.department == requester || who.department == owner || who.has_role(AUDITOR)) {
-            return Err(status(
-                ErrorCode::Unauthorized,
-                format!(
-                    "request {request} is answered to its requester, the certificate's owner and the auditor, not to '{}'",
-                    who.department
-                ),
-            ));
-        }
+        scope::releases(&who, request, requester, owner)?;
         Ok(Response::new(r))
     }
 
     async fn get_policy(
         &self,
-        _req: Request<GetPolicyRequest>,
+        req: Request<GetPolicyRequest>,
     ) -> Result<Response<GetPolicyResponse>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Certificates/GetPolicy")?;
         query::policy(self.chain.store())
             .map(Response::new)
             .map_err(internal)
@@ -161,21 +162,6 @@ impl certificates_server::Certificates for CertificatesService {
 pub(crate) struct PointsService {
     pub(crate) chain: Arc<Chain>,
     pub(crate) auth: Arc<Authenticator>,
-}
-
-/// Refuses `who` a department's points ledger unless it is its own or `who` audits: a
-/// ledger says who read from whom, what and when.
-pub(crate) fn ledger_scope(who: &Reader, department: &str) -> Result<(), Status> {
-    if who.department == department || who.has_role(AUDITOR) {
-        return Ok(());
-    }
-    Err(status(
-        ErrorCode::Unauthorized,
-        format!(
-            "'{}' may not read '{department}''s points ledger: a department's ledger (whom it read, who read it) is its own and the auditor's",
-            who.department
-        ),
-    ))
 }
 
 /// The Points service's GetBalances (also the console's).
@@ -198,6 +184,8 @@ impl points_server::Points for PointsService {
         &self,
         req: Request<GetBalancesRequest>,
     ) -> Result<Response<GetBalancesResponse>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Points/GetBalances")?;
         balances(&self.chain, &req.into_inner().department).map(Response::new)
     }
 
@@ -208,7 +196,7 @@ impl points_server::Points for PointsService {
         let who = self
             .auth
             .authenticate(&req, "/govchain.v1.Points/GetHistory")?;
-        ledger_scope(&who, &req.get_ref().department)?;
+        scope::ledger(&who, &req.get_ref().department)?;
         history(&self.chain, req.get_ref()).map(Response::new)
     }
 }
@@ -224,7 +212,7 @@ pub(crate) async fn audit_query(
     who: &Reader,
     q: AuditQuery,
 ) -> Result<AuditPage, Status> {
-    let q = scope(who, q)?;
+    let q = scope::audit_query(who, q)?;
     let chain = chain.clone();
     tokio::task::spawn_blocking(move || audit::query(chain.store(), &q, audit::MAX_QUERY))
         .await
@@ -238,7 +226,7 @@ pub(crate) async fn audit_export(
     who: &Reader,
     q: AuditQuery,
 ) -> Result<AuditExport, Status> {
-    let q = scope(who, q)?;
+    let q = scope::audit_query(who, q)?;
     let chain = chain.clone();
     tokio::task::spawn_blocking(move || audit::export(chain.store(), chain.chain_id(), &q))
         .await
@@ -261,21 +249,4 @@ impl audit_server::Audit for AuditService {
             .await
             .map(Response::new)
     }
-}
-
-/// Role that may query every audit record (supervisors, 等保 2.0 separation of duties).
-pub(crate) const AUDITOR: &str = "auditor";
-
-/// `q` as `who` may run it (`audit::scope_query`: auditors see every record, a
-/// department the records where it is the requester or the owner).
-fn scope(who: &Reader, q: AuditQuery) -> Result<AuditQuery, Status> {
-    let me = &who.department;
-    govchain_state::access::audit::scope_query(who.audit_scope(), q).ok_or_else(|| {
-        status(
-            govchain_types::ErrorCode::Unauthorized,
-            format!(
-                "'{me}' may query only audit records where it is the requester or the owner (drop the other department, or add --requester {me} or --owner {me}); the '{AUDITOR}' role may query all"
-            ),
-        )
-    })
 }

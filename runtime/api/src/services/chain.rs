@@ -31,30 +31,6 @@ pub(crate) struct ChainService {
     pub(crate) auth: Arc<crate::auth::Authenticator>,
 }
 
-/// The rule for the chain's blocks and transactions, in one place: in full to the
-/// departments that operate the chain's nodes (their stores hold every block anyway) and
-/// to the auditor; any other department sees only the transactions it sent (its audit
-/// records come through the Audit service, its receipts with its submissions).
-fn sees_all(chain: &Chain, who: &crate::auth::Reader) -> Result<bool, Status> {
-    if who.has_role(crate::services::access::AUDITOR) {
-        return Ok(true);
-    }
-    Ok(govchain_state::query::validators(chain.store())
-        .map_err(internal)?
-        .iter()
-        .any(|v| v.department == who.department))
-}
-
-fn not_yours(who: &crate::auth::Reader, what: &str) -> Status {
-    status(
-        ErrorCode::Unauthorized,
-        format!(
-            "{what} is for the departments that operate the chain's nodes and the auditor, not '{}' (a department reads the transactions it sent)",
-            who.department
-        ),
-    )
-}
-
 /// Whether admission refused `e` for its signature.
 fn bad_signature(e: &govchain_types::ExecError) -> bool {
     govchain_types::Coded::code(e) == ErrorCode::BadSignature
@@ -246,9 +222,7 @@ impl chain_server::Chain for ChainService {
             .cloned()
             .ok_or_else(|| internal(format!("block {} has no tx {}", loc.height, loc.index)))?;
         let body: pb::TxBody = decode("transaction body", &tx.body).map_err(internal)?;
-        if body.sender != who.department && !sees_all(&self.chain, &who)? {
-            return Err(not_yours(&who, "another department's transaction"));
-        }
+        crate::scope::tx(&self.chain, &who, &body.sender)?;
         Ok(Response::new(GetTxResponse {
             receipt: self.receipt(&hash)?,
             body: Some(body),
@@ -266,9 +240,7 @@ impl chain_server::Chain for ChainService {
         let who = self
             .auth
             .authenticate(&req, "/govchain.v1.Chain/GetBlock")?;
-        if !sees_all(&self.chain, &who)? {
-            return Err(not_yours(&who, "a block in full"));
-        }
+        crate::scope::block(&self.chain, &who)?;
         let height = match req.into_inner().at {
             None | Some(At::Latest(_)) => self.chain.tip().header.height,
             Some(At::Height(h)) => h,
@@ -301,28 +273,42 @@ impl chain_server::Chain for ChainService {
 
     async fn get_status(
         &self,
-        _req: Request<GetStatusRequest>,
+        req: Request<GetStatusRequest>,
     ) -> Result<Response<GetStatusResponse>, Status> {
         let tip = self.chain.tip();
-        let store = self.chain.store();
-        let mut evidence = govchain_state::query::evidence(store).map_err(internal)?;
-        let evidence_count = evidence.len() as u64;
-        evidence.truncate(STATUS_EVIDENCE);
-        Ok(Response::new(GetStatusResponse {
+        // An outsider learns which chain and node this is and how far it has come (what a
+        // client checks before it signs anything, and what a load balancer probes).
+        let minimal = GetStatusResponse {
             chain_id: self.chain.chain_id().to_string(),
             node_id: self.node_id.clone(),
             height: tip.header.height,
             tip_hash: tip.hash.to_vec(),
             tip_time_ms: tip.header.time_ms,
-            departments: govchain_state::query::departments(store).map_err(internal)?,
-            validators: govchain_state::query::validators(store).map_err(internal)?,
             consensus: self.consensus.clone(),
-            mempool_size: self.chain.mempool_len() as u64,
             version: env!("CARGO_PKG_VERSION").to_string(),
             genesis_hash: self.chain.genesis_hash().to_vec(),
+            ..Default::default()
+        };
+        // Members, validators and their addresses, the mempool and the evidence: members.
+        if self
+            .auth
+            .optional(&req, "/govchain.v1.Chain/GetStatus")?
+            .is_none()
+        {
+            return Ok(Response::new(minimal));
+        }
+        let store = self.chain.store();
+        let mut evidence = govchain_state::query::evidence(store).map_err(internal)?;
+        let evidence_count = evidence.len() as u64;
+        evidence.truncate(STATUS_EVIDENCE);
+        Ok(Response::new(GetStatusResponse {
+            departments: govchain_state::query::departments(store).map_err(internal)?,
+            validators: govchain_state::query::validators(store).map_err(internal)?,
+            mempool_size: self.chain.mempool_len() as u64,
             evidence,
             evidence_count,
             bft: self.bft.as_ref().map(|h| bft_pb(&h.view())),
+            ..minimal
         }))
     }
 
@@ -330,7 +316,11 @@ impl chain_server::Chain for ChainService {
         &self,
         req: Request<GetNonceRequest>,
     ) -> Result<Response<GetNonceResponse>, Status> {
+        let who = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Chain/GetNonce")?;
         let r = req.into_inner();
+        crate::scope::nonce(&self.chain, &who, &r.department)?;
         let next_nonce = self
             .chain
             .next_nonce(&r.department, &r.operator)

@@ -25,8 +25,10 @@ pub(crate) struct ContractsService {
 impl contracts_server::Contracts for ContractsService {
     async fn list_contracts(
         &self,
-        _req: Request<ListContractsRequest>,
+        req: Request<ListContractsRequest>,
     ) -> Result<Response<ListContractsResponse>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Contracts/ListContracts")?;
         let contracts = govchain_state::query::contracts(self.chain.store()).map_err(internal)?;
         Ok(Response::new(ListContractsResponse { contracts }))
     }
@@ -35,6 +37,8 @@ impl contracts_server::Contracts for ContractsService {
         &self,
         req: Request<GetContractRequest>,
     ) -> Result<Response<pb::ContractRecord>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Contracts/GetContract")?;
         let name = req.into_inner().name;
         govchain_state::query::contracts(self.chain.store())
             .map_err(internal)?
@@ -45,19 +49,14 @@ impl contracts_server::Contracts for ContractsService {
     }
 
     async fn query(&self, req: Request<QueryRequest>) -> Result<Response<QueryResponse>, Status> {
-        // A signed query runs as its signer; an unsigned one as nobody.
-        let caller = match req.metadata().get(crate::auth::AUTH_METADATA) {
-            None => govchain_state::contracts::Caller::default(),
-            Some(_) => {
-                let reader = self
-                    .auth
-                    .authenticate(&req, "/govchain.v1.Contracts/Query")?;
-                govchain_state::contracts::Caller {
-                    department: reader.department,
-                    operator: reader.operator,
-                    ..Default::default()
-                }
-            }
+        // A query runs as its signer: the contract decides what to answer it.
+        let reader = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Contracts/Query")?;
+        let caller = govchain_state::contracts::Caller {
+            department: reader.department,
+            operator: reader.operator,
+            ..Default::default()
         };
         let r = req.into_inner();
         let gas = self.query_gas.query_gas(r.gas_limit)?;
@@ -92,6 +91,7 @@ impl contracts_server::Contracts for ContractsService {
 
 pub(crate) struct GovernanceService {
     pub(crate) chain: Arc<Chain>,
+    pub(crate) auth: Arc<crate::auth::Authenticator>,
 }
 
 #[tonic::async_trait]
@@ -100,6 +100,8 @@ impl governance_server::Governance for GovernanceService {
         &self,
         req: Request<ListProposalsRequest>,
     ) -> Result<Response<ListProposalsResponse>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Governance/ListProposals")?;
         let open_only = req.into_inner().open_only;
         let store = self.chain.store();
         let proposals = govchain_state::query::proposals(store)
@@ -119,6 +121,8 @@ impl governance_server::Governance for GovernanceService {
         &self,
         req: Request<GetProposalRequest>,
     ) -> Result<Response<pb::ProposalRecord>, Status> {
+        self.auth
+            .authenticate(&req, "/govchain.v1.Governance/GetProposal")?;
         let id = req.into_inner().id;
         govchain_state::query::proposals(self.chain.store())
             .map_err(internal)?

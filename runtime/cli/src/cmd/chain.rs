@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use govchain_client::rpc::{
-    GetBlockRequest, GetStatusRequest, GetTxRequest, get_block_request::At,
-};
+use govchain_client::rpc::{GetBlockRequest, GetTxRequest, get_block_request::At};
 use govchain_crypto::PublicKey;
 use govchain_types::pb;
 use serde_json::{Value, json};
@@ -196,13 +194,20 @@ fn header_json(h: &pb::BlockHeader, hash: &[u8], signature: &[u8]) -> Value {
 }
 
 /// `govchain status`.
-pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()> {
-    let mut c = Client::connect(endpoint).await?.chain();
-    let s = c
-        .get_status(GetStatusRequest {})
-        .await
-        .map_err(ClientError::from)?
-        .into_inner();
+pub(crate) async fn status(
+    endpoint: &str,
+    home: &std::path::Path,
+    sign: &SignArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let client = Client::connect(endpoint).await?;
+    // Unsigned, a node answers anyone its minimal status; the rest is for members.
+    let signed = sign.as_dept.is_some() || sign.key.is_some();
+    let s = if signed {
+        client.full_status(&sign.signer(home)?).await?
+    } else {
+        client.status().clone()
+    };
     let value = json!({
         "chain_id": s.chain_id,
         "node_id": s.node_id,
@@ -238,6 +243,10 @@ pub(crate) async fn status(endpoint: &str, json_out: bool) -> anyhow::Result<()>
                 ("version", s.version.clone()),
             ])
         );
+        if !signed {
+            println!("(sign with --as <department> for the members, validators and health)");
+            return;
+        }
         let mut t = table(&["department", "name", "roles", "key id"]);
         for d in &s.departments {
             t.add_row([

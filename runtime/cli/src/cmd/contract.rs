@@ -1,16 +1,14 @@
 //! `contract …`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use govchain_client::ContractsClient;
 use govchain_client::rpc::{GetContractRequest, ListContractsRequest, QueryRequest};
 use govchain_client::{Client, ClientError};
 use govchain_node::output::{emit, kv, table};
 use govchain_types::pb;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 use crate::client::SignArgs;
 use crate::cmd::chain::transact;
@@ -44,9 +42,9 @@ pub(crate) enum ContractCmd {
         #[command(flatten)]
         sign: SignArgs,
     },
-    /// Run a read-only query (no transaction). With --as (or --key) the query is signed
-    /// and runs as that department, which a contract may require (the housing contract
-    /// answers an application only to its departments).
+    /// Run a read-only query (no transaction), signed: it runs as the signing
+    /// department, and a contract may answer only some (the housing contract answers an
+    /// application only to its departments).
     Query {
         /// Contract name.
         name: String,
@@ -59,11 +57,16 @@ pub(crate) enum ContractCmd {
         sign: SignArgs,
     },
     /// Deployed contracts.
-    List,
+    List {
+        #[command(flatten)]
+        sign: SignArgs,
+    },
     /// One contract: code hash, version, approvers, deploy height, entry points.
     Show {
         /// Contract name.
         name: String,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Check that a local build is exactly the code deployed under `name`.
     Verify {
@@ -71,6 +74,8 @@ pub(crate) enum ContractCmd {
         name: String,
         /// The locally built .wasm file.
         file: PathBuf,
+        #[command(flatten)]
+        sign: SignArgs,
     },
 }
 
@@ -132,11 +137,7 @@ pub(crate) async fn contract(
                 args: json_arg(&args)?,
                 gas_limit: 0,
             };
-            let request = if sign.as_dept.is_some() || sign.key.is_some() {
-                client.signed(&sign.signer(home)?, "/govchain.v1.Contracts/Query", q)?
-            } else {
-                tonic::Request::new(q)
-            };
+            let request = sign.read(home, &client, "/govchain.v1.Contracts/Query", q)?;
             let r = client
                 .contracts()
                 .query(request)
@@ -148,10 +149,17 @@ pub(crate) async fn contract(
             emit(json_out, &value, || println!("{output}"));
             Ok(())
         }
-        ContractCmd::List => {
-            let mut c = contracts_client(endpoint).await?;
-            let list = c
-                .list_contracts(ListContractsRequest {})
+        ContractCmd::List { sign } => {
+            let client = Client::connect(endpoint).await?;
+            let request = sign.read(
+                home,
+                &client,
+                "/govchain.v1.Contracts/ListContracts",
+                ListContractsRequest {},
+            )?;
+            let list = client
+                .contracts()
+                .list_contracts(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner()
@@ -181,8 +189,8 @@ pub(crate) async fn contract(
             );
             Ok(())
         }
-        ContractCmd::Show { name } => {
-            let c = get_contract(endpoint, &name).await?;
+        ContractCmd::Show { name, sign } => {
+            let c = get_contract(endpoint, home, &sign, &name).await?;
             emit(json_out, &contract_json(&c), || {
                 println!(
                     "{}",
@@ -200,8 +208,8 @@ pub(crate) async fn contract(
             });
             Ok(())
         }
-        ContractCmd::Verify { name, file } => {
-            let c = get_contract(endpoint, &name).await?;
+        ContractCmd::Verify { name, file, sign } => {
+            let c = get_contract(endpoint, home, &sign, &name).await?;
             let local = govchain_crypto::sm3(
                 &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
             );
@@ -232,16 +240,25 @@ pub(crate) async fn contract(
     }
 }
 
-async fn contracts_client(endpoint: &str) -> anyhow::Result<ContractsClient<Channel>> {
-    Ok(Client::connect(endpoint).await?.contracts())
-}
-
-async fn get_contract(endpoint: &str, name: &str) -> anyhow::Result<pb::ContractRecord> {
-    let mut c = contracts_client(endpoint).await?;
-    Ok(c.get_contract(GetContractRequest {
-        name: name.to_string(),
-    })
-    .await
-    .map_err(ClientError::from)?
-    .into_inner())
+async fn get_contract(
+    endpoint: &str,
+    home: &Path,
+    sign: &SignArgs,
+    name: &str,
+) -> anyhow::Result<pb::ContractRecord> {
+    let client = Client::connect(endpoint).await?;
+    let request = sign.read(
+        home,
+        &client,
+        "/govchain.v1.Contracts/GetContract",
+        GetContractRequest {
+            name: name.to_string(),
+        },
+    )?;
+    Ok(client
+        .contracts()
+        .get_contract(request)
+        .await
+        .map_err(ClientError::from)?
+        .into_inner())
 }

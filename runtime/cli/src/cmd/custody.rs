@@ -8,23 +8,39 @@ use govchain_client::{Client, ClientError};
 use govchain_node::output::{emit, table};
 use serde_json::json;
 
+use crate::client::SignArgs;
+
 /// Custody commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum CustodyCmd {
     /// Key generation: round, phase, each holder's steps, and the key once generated.
-    Status,
+    Status {
+        #[command(flatten)]
+        sign: SignArgs,
+    },
 }
 
 fn phase(p: i32) -> &'static str {
     govchain_state::keygen::phase_name(KeygenPhase::try_from(p).unwrap_or_default())
 }
 
-pub(crate) async fn custody(endpoint: &str, cmd: CustodyCmd, json_out: bool) -> anyhow::Result<()> {
-    let CustodyCmd::Status = cmd;
-    let r = Client::connect(endpoint)
-        .await?
+pub(crate) async fn custody(
+    endpoint: &str,
+    home: &std::path::Path,
+    cmd: CustodyCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let CustodyCmd::Status { sign } = cmd;
+    let client = Client::connect(endpoint).await?;
+    let request = sign.read(
+        home,
+        &client,
+        "/govchain.v1.Certificates/GetKeygen",
+        GetKeygenRequest {},
+    )?;
+    let r = client
         .certificates()
-        .get_keygen(GetKeygenRequest {})
+        .get_keygen(request)
         .await
         .map_err(ClientError::from)?
         .into_inner();

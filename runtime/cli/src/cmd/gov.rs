@@ -382,6 +382,8 @@ pub(crate) enum GovCmd {
         /// Include closed proposals.
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Approve a proposal.
     Approve {
@@ -417,10 +419,17 @@ pub(crate) async fn gov(
             let (action, common) = p.into_parts()?;
             propose(endpoint, home, action, common, json_out).await
         }
-        GovCmd::List { all } => {
-            let mut c = Client::connect(endpoint).await?.governance();
-            let r = c
-                .list_proposals(ListProposalsRequest { open_only: !all })
+        GovCmd::List { all, sign } => {
+            let client = Client::connect(endpoint).await?;
+            let request = sign.read(
+                home,
+                &client,
+                "/govchain.v1.Governance/ListProposals",
+                ListProposalsRequest { open_only: !all },
+            )?;
+            let r = client
+                .governance()
+                .list_proposals(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();

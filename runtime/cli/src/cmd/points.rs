@@ -18,6 +18,8 @@ pub(crate) enum PointsCmd {
         /// One department.
         #[arg(long)]
         dept: Option<String>,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// A department's points ledger: a signed read, as the department itself (the
     /// default: its key from `<home>/keys`) or the auditor (`--as supervision`).
@@ -45,11 +47,17 @@ pub(crate) async fn points(
     let client = Client::connect(endpoint).await?;
     let mut c = client.points();
     match cmd {
-        PointsCmd::Balance { dept } => {
-            let r = c
-                .get_balances(GetBalancesRequest {
+        PointsCmd::Balance { dept, sign } => {
+            let request = sign.read(
+                home,
+                &client,
+                "/govchain.v1.Points/GetBalances",
+                GetBalancesRequest {
                     department: dept.unwrap_or_default(),
-                })
+                },
+            )?;
+            let r = c
+                .get_balances(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();

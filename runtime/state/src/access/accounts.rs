@@ -1,6 +1,6 @@
 //! Which key an account signs with: the one lookup every signature is checked against,
 //! in transactions (admission and again at execution, `registered_key_in`) and in
-//! signed reads ([`department_signer`]).
+//! signed reads ([`read_signer`]).
 
 use govchain_store::{Records, Store};
 use govchain_types::{ExecError, TxError, pb};
@@ -85,17 +85,21 @@ fn department_in(
     Ok((d, key))
 }
 
-/// A department's record and the key it (`operator` empty) or its operator registered,
-/// from committed state: whom a signed read (an `x-govchain-auth` header) must be
-/// signed by. Validator accounts sign transactions only, never reads.
+/// Whom a signed read (an `x-govchain-auth` header) of `account` must be signed by, from
+/// committed state: a department's record (`None` for a validator's account, which
+/// holds no roles) and the key the department (`operator` empty), its operator or the
+/// validator (`validator:<id>`, its block key) registered.
 ///
 /// # Errors
 /// [`TxError::UnknownDepartment`], [`TxError::UnknownOperator`], or an internal error
 /// reading the store.
-pub fn department_signer(
+pub fn read_signer(
     store: &Store,
-    dept: &str,
+    account: &str,
     operator: &str,
-) -> std::result::Result<(pb::Department, Vec<u8>), ExecError> {
-    department_in(store, dept, operator)
+) -> std::result::Result<(Option<pb::Department>, Vec<u8>), ExecError> {
+    if let Account::Validator(_) = Account::parse(account) {
+        return registered_key_in(store, account, operator).map(|key| (None, key));
+    }
+    department_in(store, account, operator).map(|(d, key)| (Some(d), key))
 }

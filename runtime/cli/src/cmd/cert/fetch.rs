@@ -28,7 +28,7 @@ pub(super) async fn fetch(
     }
     let signer = sign.signer(home)?;
     let (client, genesis) = connect_checked(endpoint, home).await?;
-    let trust = trust(&client, &genesis, CUSTODY_KEY_WAIT).await?;
+    let trust = trust(&client, &signer, &genesis, CUSTODY_KEY_WAIT).await?;
     let threshold = trust.custody.threshold();
     let progress = (!json_out).then(|| {
         let p = indicatif::ProgressBar::new_spinner();

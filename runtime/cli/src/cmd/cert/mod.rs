@@ -10,12 +10,11 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use govchain_client::event::Access;
 use govchain_client::rpc::*;
-use govchain_client::{CertificatesClient, Client, ClientError};
+use govchain_client::{Client, ClientError};
 use govchain_node::network::{connect_checked, subject_of};
 use govchain_node::output::{emit, kv, table};
 use govchain_types::pb;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 use crate::client::SignArgs;
 use crate::cmd::chain::{submit_quiet, transact};
@@ -66,14 +65,18 @@ pub(crate) enum CertCmd {
         /// Page size (at most 1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
-        /// Who asks: listing by subject is a signed read.
+        /// Who asks: any department lists by subject, an issuer its own; listings across
+        /// issuers are for the nodes' departments and the auditor.
         #[command(flatten)]
         sign: SignArgs,
     },
-    /// One certificate.
+    /// One certificate (to its issuer, its grantees, the nodes' departments and the
+    /// auditor).
     Show {
         /// Certificate id.
         id: String,
+        #[command(flatten)]
+        sign: SignArgs,
     },
     /// Ask the access gate to read a certificate for a purpose: allowed or denied, the
     /// reason and the points moved. Either way it is on the audit record.
@@ -143,11 +146,20 @@ pub(crate) enum CertCmd {
         sign: SignArgs,
     },
     /// Registered certificate types: fields, issuers, price, publish reward.
-    Types,
+    Types {
+        #[command(flatten)]
+        sign: SignArgs,
+    },
     /// Registered purposes of use.
-    Purposes,
+    Purposes {
+        #[command(flatten)]
+        sign: SignArgs,
+    },
     /// The casbin policy lines in force.
-    Policy,
+    Policy {
+        #[command(flatten)]
+        sign: SignArgs,
+    },
 }
 
 fn cert_json(c: &pb::Certificate) -> Value {
@@ -180,10 +192,6 @@ pub(super) fn document_defaults(doc: &[u8]) -> serde_json::Map<String, Value> {
 
 pub(super) fn str_of(m: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
     m.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-pub(super) async fn certificates(endpoint: &str) -> anyhow::Result<CertificatesClient<Channel>> {
-    Ok(Client::connect(endpoint).await?.certificates())
 }
 
 #[expect(
@@ -232,15 +240,12 @@ pub(crate) async fn cert(
                 subject_id,
             };
             let (client, _) = connect_checked(endpoint, home).await?;
-            let request = if request.subject_id.is_empty() {
-                tonic::Request::new(request)
-            } else {
-                client.signed(
-                    &sign.signer(home)?,
-                    "/govchain.v1.Certificates/ListCertificates",
-                    request,
-                )?
-            };
+            let request = sign.read(
+                home,
+                &client,
+                "/govchain.v1.Certificates/ListCertificates",
+                request,
+            )?;
             let r = client
                 .certificates()
                 .list_certificates(request)
@@ -271,10 +276,17 @@ pub(crate) async fn cert(
             });
             Ok(())
         }
-        CertCmd::Show { id } => {
-            let c = certificates(endpoint)
-                .await?
-                .get_certificate(GetCertificateRequest { id })
+        CertCmd::Show { id, sign } => {
+            let client = Client::connect(endpoint).await?;
+            let request = sign.read(
+                home,
+                &client,
+                "/govchain.v1.Certificates/GetCertificate",
+                GetCertificateRequest { id },
+            )?;
+            let c = client
+                .certificates()
+                .get_certificate(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();
@@ -440,10 +452,17 @@ pub(crate) async fn cert(
             });
             Ok(())
         }
-        CertCmd::Types => {
-            let r = certificates(endpoint)
-                .await?
-                .list_cert_types(ListCertTypesRequest {})
+        CertCmd::Types { sign } => {
+            let client = Client::connect(endpoint).await?;
+            let request = sign.read(
+                home,
+                &client,
+                "/govchain.v1.Certificates/ListCertTypes",
+                ListCertTypesRequest {},
+            )?;
+            let r = client
+                .certificates()
+                .list_cert_types(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();
@@ -480,10 +499,17 @@ pub(crate) async fn cert(
             });
             Ok(())
         }
-        CertCmd::Purposes => {
-            let r = certificates(endpoint)
-                .await?
-                .list_purposes(ListPurposesRequest {})
+        CertCmd::Purposes { sign } => {
+            let client = Client::connect(endpoint).await?;
+            let request = sign.read(
+                home,
+                &client,
+                "/govchain.v1.Certificates/ListPurposes",
+                ListPurposesRequest {},
+            )?;
+            let r = client
+                .certificates()
+                .list_purposes(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();
@@ -497,10 +523,17 @@ pub(crate) async fn cert(
             });
             Ok(())
         }
-        CertCmd::Policy => {
-            let r = certificates(endpoint)
-                .await?
-                .get_policy(GetPolicyRequest {})
+        CertCmd::Policy { sign } => {
+            let client = Client::connect(endpoint).await?;
+            let request = sign.read(
+                home,
+                &client,
+                "/govchain.v1.Certificates/GetPolicy",
+                GetPolicyRequest {},
+            )?;
+            let r = client
+                .certificates()
+                .get_policy(request)
                 .await
                 .map_err(ClientError::from)?
                 .into_inner();

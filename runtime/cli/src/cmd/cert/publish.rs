@@ -65,12 +65,13 @@ pub(super) async fn publish(
     // wrong validators.
     let (client, genesis) = connect_checked(endpoint, home).await?;
     let subject_id = subject_of(home, subject)?;
-    let custody = wait_for_custody_key(&client, &genesis, CUSTODY_KEY_WAIT).await?;
+    let signer = sign.signer(home)?;
+    let custody = wait_for_custody_key(&client, &signer, &genesis, CUSTODY_KEY_WAIT).await?;
     let id = certs::cert_id(&cert_type, &number);
     let p = seal_certificate(
         &genesis.chain_id,
         &custody,
-        &sign.signer(home)?.key,
+        &signer.key,
         pb::PublishCertificate {
             cert_type,
             number,
@@ -85,7 +86,11 @@ pub(super) async fn publish(
     );
     let existing = client
         .certificates()
-        .get_certificate(GetCertificateRequest { id: id.clone() })
+        .get_certificate(client.signed(
+            &signer,
+            "/govchain.v1.Certificates/GetCertificate",
+            GetCertificateRequest { id: id.clone() },
+        )?)
         .await;
     if let Ok(c) = existing {
         let c = c.into_inner();
