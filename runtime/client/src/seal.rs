@@ -37,8 +37,8 @@ pub fn seal_certificate(
         .expect("the custody key set from genesis is a valid key");
     p.key_envelope = envelope;
     p.key_envelope_proof = proof.to_vec();
+    p.content_hash = content_hash(key.as_bytes(), doc).to_vec();
     drop(key);
-    p.content_hash = content_hash(doc).to_vec();
     p.issuer_signature = issuer
         .sign(&signing_bytes(chain_id, &p))
         .to_bytes()

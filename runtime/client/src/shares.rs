@@ -304,7 +304,7 @@ pub fn verify_shares(
 }
 
 /// Combines verified shares into the data key and opens `cert`'s document, checking it
-/// against the certificate's SM3 content hash.
+/// against the certificate's content hash.
 pub fn open_document(
     set: &KeySet,
     good: &[DecryptionShare],
@@ -325,9 +325,10 @@ pub fn open_document(
         cert.id.as_bytes(),
     )
     .map_err(|_| bad("the combined key does not open the document".into()))?;
-    if content_hash(&doc).as_slice() != cert.content_hash.as_slice() {
+    if content_hash(&key[..], &doc).as_slice() != cert.content_hash.as_slice() {
         return Err(bad(
-            "the decrypted document does not match its SM3 content hash".into(),
+            "the decrypted document does not match its content hash (HMAC-SM3 under its data key)"
+                .into(),
         ));
     }
     Ok(Zeroizing::new(doc))
@@ -458,6 +459,23 @@ mod tests {
         let opened = r.open(&f.trust).unwrap();
         assert_eq!(*opened.document, doc);
         assert_eq!(opened.combined, ["node1", "node3"]);
+    }
+
+    /// The content hash on chain is keyed by the certificate's data key: the same
+    /// document sealed twice has two unrelated hashes, neither its SM3, so the record
+    /// is no oracle for guessing a short document; the requester who opens it checks it.
+    #[test]
+    fn the_content_hash_is_no_dictionary_oracle() {
+        let f = fixture();
+        let (a, doc) = served(&f, &f.issuer, &[1, 2]);
+        let (b, _) = served(&f, &f.issuer, &[1, 2]);
+        let hash = |r: &GetReleasesResponse| r.certificate.as_ref().unwrap().content_hash.clone();
+        assert_ne!(hash(&a), hash(&b));
+        assert_ne!(hash(&a), govchain_crypto::sm3(&doc).to_vec());
+        assert_eq!(
+            *verify(&f, a).unwrap().open(&f.trust).unwrap().document,
+            doc
+        );
     }
 
     #[test]

@@ -10,6 +10,17 @@ pub fn sm3(data: &[u8]) -> Hash {
     Sm3::digest(data).into()
 }
 
+/// HMAC-SM3 (RFC 2104 / GB/T 15852.2 with SM3) of the concatenation of `parts` under
+/// `key`: what `openssl mac -digest SM3 -macopt hexkey:<key> HMAC` computes.
+pub fn hmac_sm3(key: &[u8], parts: &[&[u8]]) -> Hash {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sm3>::new_from_slice(key).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// SM3 digest of the concatenation of `parts`, without copying them.
 ///
 /// `sm3_parts(&[a, b])` equals `sm3(&[a, b].concat())`. Note that plain

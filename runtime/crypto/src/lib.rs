@@ -42,7 +42,7 @@ pub mod sm4gcm;
 pub mod threshold;
 
 pub use crate::error::{CryptoError, ProofFailure, Result};
-pub use crate::hash::{Hash, Sm3Hasher, sm3, sm3_parts};
+pub use crate::hash::{Hash, Sm3Hasher, hmac_sm3, sm3, sm3_parts};
 pub use crate::signature::Signature;
 pub use crate::signer::{SharedSigner, Sm2Signer};
 pub use crate::sm2::{DEFAULT_DIST_ID, PrivateKey, PublicKey, verify_sec1};

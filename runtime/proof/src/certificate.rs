@@ -2,7 +2,7 @@
 //! alike: its id, the bytes its issuer signs, the hash of its document, and the
 //! associated data of a key share sealed to a requester.
 
-use govchain_crypto::{Sm3Hasher, sm3};
+use govchain_crypto::{Sm3Hasher, hmac_sm3};
 use govchain_types::pb;
 
 /// A certificate's id: the first 16 bytes of `SM3("govchain-cert-id" || type || 0 ||
@@ -35,7 +35,11 @@ pub fn signing_bytes(chain_id: &str, p: &pb::PublishCertificate) -> Vec<u8> {
     out
 }
 
-/// The content hash of a plaintext document.
-pub fn content_hash(document: &[u8]) -> [u8; 32] {
-    sm3(document)
+/// The content hash of a plaintext document: HMAC-SM3 under the certificate's data key
+/// of `"govchain-content-v2\0" || document`. Keyed, so that it tells nothing to anyone
+/// who cannot open the document: an unkeyed hash of a short document (a marriage
+/// certificate is a few names, dates and ids) is a dictionary oracle for its content.
+/// The issuer computes it when sealing, a requester after combining the key shares.
+pub fn content_hash(data_key: &[u8], document: &[u8]) -> [u8; 32] {
+    hmac_sm3(data_key, &[b"govchain-content-v2\0", document])
 }

@@ -55,7 +55,7 @@ fn cert_content_hash() {
     let v = harness::vector("cert.content_hash");
     v.check(
         "content_hash",
-        certs::content_hash(v.text("document").as_bytes()),
+        certs::content_hash(&v.bytes("data_key"), v.text("document").as_bytes()),
     );
     v.finish();
 }

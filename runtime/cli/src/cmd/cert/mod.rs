@@ -300,7 +300,7 @@ pub(crate) async fn cert(
                     ("issued", c.issued_on.clone()),
                     ("expires", c.expires_on.clone()),
                     ("status", cert_status(c.status).into()),
-                    ("content SM3", hex::encode(&c.content_hash)),
+                    ("content hash", hex::encode(&c.content_hash)),
                     ("ciphertext", format!("{} bytes", c.ciphertext.len())),
                     ("published at", c.height.to_string()),
                 ];
