@@ -234,6 +234,21 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
         let e = cli(args).unwrap_err().to_string();
         assert!(e.contains(code), "{args:?}: {e}");
     };
+    // without the network's chain salt, or with another network's, no subject id is
+    // computed: a clear error, and nothing sent
+    let salt_file = net.root.join("chain.salt");
+    let salt = std::fs::read_to_string(&salt_file).unwrap();
+    let by_subject = ["cert", "list", "--subject", CITIZEN, "--as", "housing"];
+    std::fs::remove_file(&salt_file).unwrap();
+    bad(&by_subject, "chain.salt");
+    std::fs::write(&salt_file, hex::encode([9u8; 32])).unwrap();
+    bad(&by_subject, "not the one the genesis commits to");
+    std::fs::write(&salt_file, &salt).unwrap();
+    assert!(
+        !std::fs::read_to_string(net.root.join("genesis.json"))
+            .unwrap()
+            .contains(salt.trim())
+    );
     bad(
         &[
             "cert",

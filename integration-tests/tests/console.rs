@@ -108,6 +108,7 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         "/api/v1/points",
         "/api/v1/insights",
         "/api/v1/audit/1",
+        "/api/v1/salt",
     ] {
         let r = http(port, "GET", path, None, None);
         assert_eq!(r.0, 401, "{path}");
@@ -140,7 +141,17 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         (me["department"].clone(), me["auditor"].clone()),
         (json!("supervision"), json!(true))
     );
-    let salt = hex::decode(anchor.chain_salt.as_str()).unwrap();
+    // the chain salt: in no public answer (the genesis only commits to it), to a
+    // signed-in session, and the one the genesis commits to
+    let salt = json_of(&http(port, "GET", "/api/v1/salt", Some(&sup), None))["salt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!genesis_text.contains(&salt) && !genesis_text.contains("chain_salt"));
+    let salt = govchain_state::Genesis::from_json(&genesis_text)
+        .unwrap()
+        .check_salt(&salt)
+        .unwrap();
     let subject = hex::encode(subject_id(&salt, CITIZEN).unwrap());
     let page = json_of(&http(
         port,
@@ -450,7 +461,7 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         );
         assert_eq!(r.0, 403, "{path}");
         assert_eq!(json_of(&r)["name"], "UNAUTHORIZED", "{path}");
-        assert!(!String::from_utf8_lossy(&r.2).contains("chain_salt"));
+        assert!(!String::from_utf8_lossy(&r.2).contains("salt_commitment"));
     }
     assert_eq!(
         http_to(

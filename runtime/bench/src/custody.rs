@@ -324,6 +324,7 @@ pub(crate) async fn run(
         ))
     };
     let (issuer, reader) = (signer("real-estate")?, signer("housing")?);
+    let salt = govchain_node::network::chain_salt(&home, &genesis)?;
     // A fresh network: its validators generate the custody key first.
     let started = Instant::now();
     let set =
@@ -343,7 +344,7 @@ pub(crate) async fn run(
             &mut client,
             &set,
             (&issuer, &reader),
-            &genesis.salt(),
+            &salt,
             format!("BENCH-{tag}-{i}"),
         )
         .await

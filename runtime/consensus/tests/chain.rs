@@ -41,7 +41,7 @@ fn fixture() -> Fixture {
     let genesis = Genesis {
         chain_id: "test".into(),
         genesis_time_ms: 1_000,
-        chain_salt: hex::encode([1u8; 32]),
+        salt_commitment: hex::encode(govchain_proof::salt_commitment(&[1u8; 32])),
         departments: vec![dept("tax", &tax), dept("bank", &bank)],
         validators: vec![GenesisValidator {
             id: "node1".into(),

@@ -47,7 +47,7 @@ impl Net {
         let genesis = Genesis {
             chain_id: "t".into(),
             genesis_time_ms: 1_000,
-            chain_salt: hex::encode([3u8; 32]),
+            salt_commitment: hex::encode(govchain_proof::salt_commitment(&[3u8; 32])),
             departments: keys
                 .iter()
                 .map(|(id, k)| GenesisDepartment {

@@ -22,6 +22,8 @@ use indicatif::ProgressBar;
 pub(crate) struct Parties {
     /// The network's genesis.
     pub(crate) genesis: Genesis,
+    /// The chain salt the departments hash national ids with (`chain.salt`).
+    pub(crate) salt: Vec<u8>,
     /// What genesis says a requester may trust (custody key set, issuers' keys).
     pub(crate) trust: Trust,
     /// Every department's signer, by department id.

@@ -52,6 +52,7 @@ impl Remote {
         Ok(Remote {
             run: client.status().height,
             parties: Parties {
+                salt: govchain_node::network::chain_salt(home, &genesis)?,
                 trust,
                 genesis,
                 signers,

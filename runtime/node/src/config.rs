@@ -23,6 +23,11 @@ pub struct NodeConfig {
     /// is summed from them. Without it the node runs but takes no part in custody.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custody_key: Option<PathBuf>,
+    /// The chain salt (`chain.salt`, relative to the config file; checked against the
+    /// genesis's commitment at start): the console hashes national ids with it for
+    /// signed-in supervisors. Without it the console searches by subject id only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<PathBuf>,
     /// Network endpoints.
     pub api: ApiConfig,
     /// Ordering.
@@ -200,6 +205,7 @@ impl NodeConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut paths = vec![&mut c.genesis, &mut c.data_dir, &mut c.validator_key];
         paths.extend(c.custody_key.as_mut());
+        paths.extend(c.salt.as_mut());
         if let Some(b) = c.consensus.bft.as_mut() {
             paths.extend([&mut b.tls_ca, &mut b.tls_cert, &mut b.tls_key]);
         }
@@ -265,6 +271,7 @@ mod tests {
             data_dir: "data".into(),
             validator_key: "validator.pem".into(),
             custody_key: None,
+            salt: None,
             api: ApiConfig {
                 grpc: "127.0.0.1:7000".parse().expect("address"),
                 http: None,

@@ -2,12 +2,15 @@
 //!
 //! Layout written:
 //! ```text
-//! <out>/genesis.json            shared by every node
+//! <out>/genesis.json            shared by every node; commits to the chain salt
+//! <out>/chain.salt              the chain salt of subject ids: a consortium secret, for
+//!                               the departments (with their keys) and every node folder
 //! <out>/keys/<department>.pem   department signing keys (hand each to its department)
 //! <out>/node<i>/config.toml     node configuration
 //! <out>/node<i>/validator.pem   the validator's block-signing key
 //! <out>/node<i>/custody.key     the validator's SM2 custody key (validators only): key
 //!                               generation sends it its sub-shares; no file holds a share
+//! <out>/node<i>/chain.salt      the chain salt, for the console's search by national ID
 //! <out>/tls/ca.pem, ca.key      the chain's node CA (several nodes; keep ca.key offline)
 //! <out>/node<i>/tls/node.pem    the node's TLS certificate and key (several nodes)
 //! ```
@@ -164,7 +167,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
         genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
-        chain_salt: hex::encode(salt),
+        salt_commitment: hex::encode(govchain_proof::salt_commitment(&salt)),
         departments: departments
             .iter()
             .zip(&dept_keys)
@@ -210,6 +213,8 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
 
     std::fs::create_dir_all(&opts.out)?;
     write_file(&opts.out.join("genesis.json"), genesis.to_json().as_bytes())?;
+    let salt_text = format!("{}\n", hex::encode(salt));
+    write_salt(&opts.out, &salt_text)?;
     let key_dir = opts.out.join("keys");
     for (id, k) in &dept_keys {
         let own = keyfile::owner_passphrase(id, passphrase.as_deref());
@@ -231,6 +236,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         // The node's operator may have a passphrase of its own for its folder.
         let own = keyfile::owner_passphrase(&id, passphrase.as_deref());
         keyfile::save(&dir.join("validator.pem"), k, own.as_deref())?;
+        write_salt(&dir, &salt_text)?;
         if let Some(k) = custody_keys.get(i) {
             keyfile::save(&dir.join("custody.key"), k, own.as_deref())?;
         }
@@ -275,6 +281,7 @@ fn node_config(
         data_dir: PathBuf::from("data"),
         validator_key: PathBuf::from("validator.pem"),
         custody_key: None,
+        salt: Some(PathBuf::from(crate::network::SALT_FILE)),
         api: ApiConfig {
             grpc: format!("127.0.0.1:{grpc_port}").parse()?,
             http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
@@ -377,6 +384,9 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     };
     let key = PrivateKey::generate();
     keyfile::save(&dir.join("validator.pem"), &key, passphrase.as_deref())?;
+    // The new node's console searches by national id with the network's salt.
+    let salt = crate::network::chain_salt(&o.network, &genesis)?;
+    write_salt(&dir, &format!("{}\n", hex::encode(salt)))?;
     let (cert, tls_key) = tls::issue(&ca_key, &genesis.chain_id, &o.id)?;
     write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
     keyfile::save_tls_key(&dir.join("tls/node.key"), &tls_key, passphrase.as_deref())?;
@@ -428,6 +438,13 @@ fn console_credential(dir: &Path, genesis: &Genesis) -> anyhow::Result<Option<Co
     }))
 }
 
+/// Writes the chain salt to `dir/chain.salt`, readable by its owner only.
+fn write_salt(dir: &Path, text: &str) -> anyhow::Result<()> {
+    let path = dir.join(crate::network::SALT_FILE);
+    keyfile::write_secret(&path, text.as_bytes())
+        .with_context(|| format!("creating {}", path.display()))
+}
+
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
@@ -464,6 +481,21 @@ mod tests {
         let g = Genesis::from_json(&std::fs::read_to_string(out.join("genesis.json")).unwrap())
             .unwrap();
         assert_eq!(g, r.genesis);
+        // The salt is in its own owner-only file (the network's and each node's), the
+        // genesis only commits to it.
+        let salt = crate::network::chain_salt(&out, &g).unwrap();
+        assert_eq!(
+            crate::network::chain_salt(&out.join("node4"), &g).unwrap(),
+            salt
+        );
+        let genesis_text = std::fs::read_to_string(out.join("genesis.json")).unwrap();
+        assert!(!genesis_text.contains(&hex::encode(&salt)));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join("chain.salt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "chain.salt is readable by its owner only");
         let c = NodeConfig::load(&out.join("node2/config.toml")).unwrap();
         assert_eq!(c.node_id, "node2");
         assert_eq!(c.api.grpc.port(), 17555);

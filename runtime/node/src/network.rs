@@ -174,10 +174,30 @@ pub fn network_genesis(path: &Path) -> anyhow::Result<Genesis> {
     Ok(Genesis::from_json(&text)?)
 }
 
+/// The file holding the chain salt (hex), in a network folder and in each node's folder.
+pub const SALT_FILE: &str = "chain.salt";
+
+/// The chain salt in `dir/chain.salt`, checked against `genesis`'s commitment. The salt
+/// is the consortium's secret: `init` hands it with the network folder and each node's
+/// folder, and no node serves it to anyone but a signed-in console session.
+pub fn chain_salt(dir: &Path, genesis: &Genesis) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join(SALT_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading the chain salt {} (the consortium's secret, written by `govchain init` beside genesis.json; subject ids cannot be computed without it)",
+            path.display()
+        )
+    })?;
+    genesis
+        .check_salt(&text)
+        .with_context(|| format!("the chain salt {}", path.display()))
+}
+
 /// `SM3(chain salt || national ID)`, computed here: the ID never leaves this machine,
-/// and the salt comes from the network's genesis file, never from the node.
+/// and the salt comes from the network folder (`chain.salt`), never from a node.
 pub fn subject_of(home: &Path, national_id: &str) -> anyhow::Result<Vec<u8>> {
-    let salt = network_genesis(&home.join("genesis.json"))?.salt();
+    let genesis = network_genesis(&home.join("genesis.json"))?;
+    let salt = chain_salt(home, &genesis)?;
     let mut line = String::new();
     let national_id = if national_id == "-" {
         std::io::stdin().read_line(&mut line)?;

@@ -129,6 +129,16 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
             consensus: cfg.consensus.mode.as_str().into(),
             bft,
             console: govchain_api::console::ConsoleConfig {
+                salt: match &cfg.salt {
+                    Some(path) => Some(
+                        genesis
+                            .check_salt(&std::fs::read_to_string(path).with_context(|| {
+                                format!("reading the chain salt {}", path.display())
+                            })?)
+                            .with_context(|| format!("the chain salt {}", path.display()))?,
+                    ),
+                    None => None,
+                },
                 genesis: Arc::new(genesis),
                 credential: console_credential(cfg)?,
                 hosts: cfg.api.console_hosts.clone(),

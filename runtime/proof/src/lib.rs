@@ -28,20 +28,19 @@ pub mod subject;
 
 pub use export::{CSV_HEADER, EXPORT_FORMAT, ExportFile, ExportedRecord, RecordView, action_name};
 pub use light::{ExportedCommit, ExportedHeader, ExportedSetChange, SetWalk};
-pub use subject::{parse_date, subject_id, validate_national_id};
+pub use subject::{
+    SALT_LEN, parse_date, parse_salt, salt_commitment, subject_id, validate_national_id,
+};
 
 use serde::{Deserialize, Serialize};
 
-/// What a verifier trusts: the chain id, salt and validator keys of a genesis document.
+/// What a verifier trusts: the chain id and validator keys of a genesis document.
 /// Read from the genesis JSON itself (other fields are ignored), so a verifier needs
 /// nothing but that file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustAnchor {
     /// Chain id.
     pub chain_id: String,
-    /// Salt of subject ids, 32 bytes hex.
-    #[serde(default)]
-    pub chain_salt: String,
     /// The genesis validators (and observers).
     pub validators: Vec<AnchorValidator>,
 }
@@ -71,7 +70,7 @@ mod tests {
 
     #[test]
     fn anchor_reads_a_genesis_document_and_ignores_the_rest() {
-        let json = r#"{"chain_id":"c","genesis_time_ms":1,"chain_salt":"07",
+        let json = r#"{"chain_id":"c","genesis_time_ms":1,"salt_commitment":"07",
             "validators":[{"id":"node1","department":"tax","public_key":"04ab","custody_share":1}],
             "departments":[],"committee":{"members":[],"threshold":1}}"#;
         let a = TrustAnchor::from_genesis_json(json).unwrap();

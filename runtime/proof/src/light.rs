@@ -309,7 +309,6 @@ mod tests {
         fn walk(&self, genesis: &[&str]) -> SetWalk {
             SetWalk::from_genesis(&TrustAnchor {
                 chain_id: CHAIN.into(),
-                chain_salt: String::new(),
                 validators: self.anchor(genesis),
             })
             .unwrap()

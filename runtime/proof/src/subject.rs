@@ -48,6 +48,36 @@ pub fn validate_national_id(id: &str) -> Result<String, TxError> {
     Ok(id)
 }
 
+/// Bytes in a chain salt.
+pub const SALT_LEN: usize = 32;
+
+/// What a genesis document commits to instead of the chain salt itself:
+/// `SM3("govchain-salt-v1\0" || salt)`. The salt is a consortium secret (whoever holds it
+/// can test candidate national ids against subject ids), kept in its own file beside
+/// the genesis; the genesis, which verifiers outside the consortium may hold, carries
+/// only this commitment, and whoever is handed a salt checks it against the commitment.
+pub fn salt_commitment(salt: &[u8]) -> [u8; 32] {
+    let mut h = Sm3Hasher::new();
+    h.update(b"govchain-salt-v1\0");
+    h.update(salt);
+    h.finalize()
+}
+
+/// Parses a chain salt (hex, surrounding whitespace ignored) and checks it against the
+/// genesis's `salt_commitment` (hex).
+pub fn parse_salt(text: &str, commitment_hex: &str) -> Result<Vec<u8>, String> {
+    let salt = hex::decode(text.trim())
+        .ok()
+        .filter(|s| s.len() == SALT_LEN)
+        .ok_or_else(|| format!("a chain salt is {SALT_LEN} bytes of hex"))?;
+    if hex::encode(salt_commitment(&salt)) != commitment_hex.to_ascii_lowercase() {
+        return Err(
+            "this salt is not the one the genesis commits to (salt_commitment): it belongs to another network".into(),
+        );
+    }
+    Ok(salt)
+}
+
 /// `SM3(chain salt || national ID)` of a valid national ID.
 pub fn subject_id(salt: &[u8], national_id: &str) -> Result<[u8; 32], TxError> {
     let id = validate_national_id(national_id)?;

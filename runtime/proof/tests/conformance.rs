@@ -47,6 +47,7 @@ fn subject_ids() {
         let subject = subject_id(&salt, id).unwrap_or_else(|e| panic!("{id}: {e}"));
         v.check(&format!("subject_id.{i}"), subject);
     }
+    v.check("salt_commitment", govchain_proof::salt_commitment(&salt));
     v.finish();
 }
 

@@ -313,8 +313,12 @@ pub struct Genesis {
     pub chain_id: String,
     /// Time of block 0, Unix milliseconds.
     pub genesis_time_ms: u64,
-    /// Salt for subject ids, 32 bytes hex: `subject_id = SM3(salt || national id)`.
-    pub chain_salt: String,
+    /// The commitment to the chain salt of subject ids (`subject_id = SM3(salt ||
+    /// national id)`), 32 bytes hex: `SM3("govchain-salt-v1\0" || salt)`
+    /// (`govchain_proof::salt_commitment`). The salt itself is a consortium secret in
+    /// its own file (`chain.salt`), never in the genesis, which verifiers outside the
+    /// consortium may hold.
+    pub salt_commitment: String,
     /// Departments.
     pub departments: Vec<GenesisDepartment>,
     /// Validators.
@@ -342,6 +346,11 @@ fn key_from_hex(what: &str, hex_key: &str) -> Result<PublicKey> {
 impl Genesis {
     /// Parses and validates a genesis JSON document.
     pub fn from_json(json: &str) -> Result<Self> {
+        if json.contains("\"chain_salt\"") {
+            return Err(StateError::Genesis(
+                "this genesis holds its chain salt in the clear (a format before salt_commitment): write the network anew with `govchain init` (`govchain dev --reset` for a development chain)".into(),
+            ));
+        }
         let g: Genesis =
             serde_json::from_str(json).map_err(|e| StateError::Genesis(e.to_string()))?;
         g.validate()?;
@@ -353,11 +362,10 @@ impl Genesis {
         serde_json::to_string_pretty(self).expect("genesis serialises")
     }
 
-    /// What a verifier trusts of this genesis: chain id, salt, validator keys.
+    /// What a verifier trusts of this genesis: chain id, validator keys.
     pub fn anchor(&self) -> govchain_proof::TrustAnchor {
         govchain_proof::TrustAnchor {
             chain_id: self.chain_id.clone(),
-            chain_salt: self.chain_salt.clone(),
             validators: self
                 .validators
                 .iter()
@@ -381,9 +389,9 @@ impl Genesis {
         if self.chain_id.is_empty() || self.chain_id.len() > 64 {
             return err("chain_id must be 1 to 64 characters".into());
         }
-        match hex::decode(&self.chain_salt) {
+        match hex::decode(&self.salt_commitment) {
             Ok(s) if s.len() == 32 => {}
-            _ => return err("chain_salt must be 32 bytes of hex".into()),
+            _ => return err("salt_commitment must be 32 bytes of hex".into()),
         }
         let mut seen = std::collections::BTreeSet::new();
         for d in &self.departments {
@@ -599,15 +607,17 @@ impl Genesis {
         Ok(())
     }
 
-    /// The chain salt bytes.
-    pub fn salt(&self) -> Vec<u8> {
-        hex::decode(&self.chain_salt).expect("validated")
+    /// `salt` (hex, from a `chain.salt` file) if it is the salt this genesis commits to.
+    ///
+    /// # Errors
+    /// [`StateError::Genesis`] naming what is wrong.
+    pub fn check_salt(&self, salt: &str) -> Result<Vec<u8>> {
+        govchain_proof::parse_salt(salt, &self.salt_commitment).map_err(StateError::Genesis)
     }
 
     /// Writes the genesis records into an empty overlay.
     pub fn apply(&self, o: &mut Overlay) -> Result<()> {
         o.write(&tables::CHAIN_ID, (), &self.chain_id);
-        o.write(&tables::CHAIN_SALT, (), &self.salt());
         o.write(&tables::PARAMS, (), &self.params);
         o.write(&tables::COMMITTEE, (), &self.committee);
         for d in &self.departments {
@@ -866,7 +876,7 @@ mod tests {
         Genesis {
             chain_id: "test-chain".into(),
             genesis_time_ms: 1_700_000_000_000,
-            chain_salt: hex::encode([7u8; 32]),
+            salt_commitment: hex::encode(govchain_proof::salt_commitment(&[7u8; 32])),
             departments: nanjing()
                 .departments
                 .iter()

@@ -127,7 +127,7 @@ impl LocalChain {
         let genesis = Genesis {
             chain_id: "local".into(),
             genesis_time_ms: time_ms,
-            chain_salt: hex::encode(salt),
+            salt_commitment: hex::encode(govchain_proof::salt_commitment(&salt)),
             departments,
             validators,
             committee: Committee {

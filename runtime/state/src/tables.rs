@@ -43,8 +43,6 @@ pub const CHAIN_ID: Table<Single, Utf8> = Table::new("chain id", State, b"c/chai
 /// Management committee.
 pub const COMMITTEE: Table<Single, Json<Committee>> =
     Table::new("committee", State, b"c/committee");
-/// Chain salt that subject ids are derived with (32 bytes).
-pub const CHAIN_SALT: Table<Single, Bytes> = Table::new("chain salt", State, b"c/salt");
 
 /// A contract's own storage: (contract, the contract's key bytes).
 pub const CONTRACT_DATA: Table<Seg<Id, Raw>, Bytes> = Table::new("contract data", State, b"k/");
@@ -180,7 +178,6 @@ pub const ALL: &[&dyn AnyTable] = &[
     &PARAMS,
     &CHAIN_ID,
     &COMMITTEE,
-    &CHAIN_SALT,
     &CONTRACT_DATA,
     &CONTRACT,
     &CODE,

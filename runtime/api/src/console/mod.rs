@@ -48,6 +48,9 @@ mod assets {
 pub struct ConsoleConfig {
     /// The genesis document (served to browsers, which verify against its keys).
     pub genesis: Arc<Genesis>,
+    /// The chain salt, checked against the genesis: served to signed-in sessions only,
+    /// which hash national ids with it in the browser.
+    pub salt: Option<Vec<u8>>,
     /// The node's supervisor credential, if configured.
     pub credential: Option<Credential>,
     /// Host names the console answers to besides its own address (`api.console_hosts`).
@@ -60,6 +63,7 @@ struct App {
     node_id: String,
     auth: Arc<Authenticator>,
     genesis_json: Arc<Vec<u8>>,
+    salt: Option<Arc<String>>,
     credential: Option<Credential>,
     sessions: Arc<Sessions>,
 }
@@ -74,6 +78,7 @@ pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig, port: u16) ->
         auth,
         // The canonical encoding: its SM3 is the genesis hash block 0 names.
         genesis_json: Arc::new(serde_json::to_vec(&*cfg.genesis).expect("genesis serialises")),
+        salt: cfg.salt.map(|s| Arc::new(hex::encode(s))),
         credential: cfg.credential,
         sessions: Arc::new(Sessions::default()),
     };
@@ -81,6 +86,7 @@ pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig, port: u16) ->
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/info", get(info))
         .route("/api/v1/genesis", get(genesis))
+        .route("/api/v1/salt", get(salt))
         .route("/api/v1/session/challenge", post(challenge))
         .route(
             "/api/v1/session",
@@ -297,6 +303,19 @@ async fn genesis(State(app): State<App>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         app.genesis_json.as_ref().clone(),
     )
+}
+
+/// The chain salt, to a signed-in session: every member searches its records by a
+/// citizen's national id, hashed in the browser. Never to anyone else.
+async fn salt(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    app.session(&headers)?;
+    let salt = app.salt.as_ref().ok_or_else(|| {
+        ApiError(status(
+            ErrorCode::NotFound,
+            "this node has no chain salt (config `salt`): search by subject id",
+        ))
+    })?;
+    Ok(Json(json!({ "salt": salt.as_str() })))
 }
 
 async fn challenge(State(app): State<App>) -> ApiResult<Json<Value>> {

@@ -6,7 +6,7 @@
 //! | op | name | input | answer |
 //! |---|---|---|---|
 //! | 1 | `verify_export` | `{"export": {..}, "genesis": "<genesis JSON text>"}` | `{"ok":true,"records":n,"headers":m}` |
-//! | 2 | `subject_id` | `{"salt": "<hex>", "national_id": ".."}` | `{"ok":true,"subject_id":"<hex>"}` |
+//! | 2 | `subject_id` | `{"salt": "<hex>", "commitment": "<genesis salt_commitment>", "national_id": ".."}` | `{"ok":true,"subject_id":"<hex>"}` |
 //! | 3 | `sign_read` | `{"pem","passphrase"(or null),"chain_id","path","time_ms","request_hex"}` | `{"ok":true,"signature":"<r‖s hex>","public_key":"<SEC1 hex>"}` |
 //! | 4 | `sm3` | `{"hex": ".."}` or `{"text": ".."}` | `{"ok":true,"hash":"<hex>"}` |
 //!
@@ -14,7 +14,7 @@
 //! (a panic would abort: the release profile has `panic = "abort"`).
 
 use govchain_crypto::{PrivateKey, sm3};
-use govchain_proof::{ExportFile, TrustAnchor, signed_read, subject_id};
+use govchain_proof::{ExportFile, TrustAnchor, parse_salt, signed_read, subject_id};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -81,13 +81,15 @@ fn verify_export(input: Value) -> Result<Value, String> {
 #[derive(Deserialize)]
 struct SubjectInput {
     salt: String,
+    commitment: String,
     national_id: String,
 }
 
-/// Op 2: `SM3(chain salt || national ID)` of a valid (GB 11643) national ID.
+/// Op 2: `SM3(chain salt || national ID)` of a valid (GB 11643) national ID, with a salt
+/// the genesis commits to (a node cannot hand the page another salt).
 fn subject(input: Value) -> Result<Value, String> {
     let input: SubjectInput = parse(input)?;
-    let salt = unhex("salt", &input.salt)?;
+    let salt = parse_salt(&input.salt, &input.commitment)?;
     let id = subject_id(&salt, &input.national_id).map_err(|e| e.to_string())?;
     Ok(json!({"subject_id": hex::encode(id)}))
 }
@@ -171,19 +173,19 @@ mod tests {
     }
 
     #[test]
-    fn subject_id_is_the_node_s_and_refuses_a_bad_check_digit() {
-        let salt = [7u8; 16];
-        let a = answer(
-            OP_SUBJECT_ID,
-            json!({"salt": hex::encode(salt), "national_id": "320102199001011232"}),
-        );
+    fn subject_id_is_the_node_s_and_refuses_a_bad_check_digit_or_another_salt() {
+        let salt = [7u8; 32];
+        let commitment = hex::encode(govchain_proof::salt_commitment(&salt));
+        let ask = |salt: &[u8], id: &str| {
+            json!({"salt": hex::encode(salt), "commitment": commitment, "national_id": id})
+        };
+        let a = answer(OP_SUBJECT_ID, ask(&salt, "320102199001011232"));
         let expected = subject_id(&salt, "320102199001011232").unwrap();
         assert_eq!(a["subject_id"], hex::encode(expected));
-        let e = error(
-            OP_SUBJECT_ID,
-            json!({"salt": "07", "national_id": "320102199001011233"}),
-        );
+        let e = error(OP_SUBJECT_ID, ask(&salt, "320102199001011233"));
         assert!(e.contains("check"), "{e}");
+        let e = error(OP_SUBJECT_ID, ask(&[8u8; 32], "320102199001011232"));
+        assert!(e.contains("not the one the genesis commits to"), "{e}");
     }
 
     #[test]

@@ -174,7 +174,7 @@ export interface GenesisDepartment {
 export interface Genesis {
   chain_id: string;
   genesis_time_ms: number;
-  chain_salt: string;
+  salt_commitment: string;
   departments: GenesisDepartment[];
   validators: { id: string; department: string; public_key: string; observer?: boolean }[];
   access?: {
@@ -261,6 +261,8 @@ export const api = {
   /** The genesis exactly as served: its SM3 is the genesis hash. */
   genesisText: async () => (await send("GET", `${base}/genesis`)).text(),
   session: () => json<Session>("GET", `${base}/session`, undefined, true),
+  /** The chain salt: to a signed-in session only. */
+  salt: () => json<{ salt: string }>("GET", `${base}/salt`),
   challenge: () => json<Challenge>("POST", `${base}/session/challenge`, {}, true),
   signIn: (body: Record<string, unknown>) => json<Session>("POST", `${base}/session`, body, true),
   signOut: () => send("DELETE", `${base}/session`, undefined, true),

@@ -27,8 +27,9 @@ export interface SignedRead {
 export interface Verifier {
   /** Checks an audit export (the node's `proof` object) against a genesis JSON text. */
   verifyExport(exportFile: unknown, genesisText: string): VerifyResult;
-  /** SM3(chain salt ‖ national ID); throws with the reason if the ID is not valid. */
-  subjectId(saltHex: string, nationalId: string): string;
+  /** SM3(chain salt ‖ national ID) with a salt the genesis commits to; throws with the
+   *  reason if the ID is not valid or the salt is not the genesis's. */
+  subjectId(saltHex: string, commitmentHex: string, nationalId: string): string;
   /** Signs the signed-read bytes of (chain, node, path, time, nonce, request) with a PEM key. */
   signRead(
     pem: string,
@@ -105,8 +106,10 @@ export async function loadVerifier(source: string | BufferSource): Promise<Verif
       const a = call(OP_VERIFY_EXPORT, { export: exportFile, genesis: genesisText });
       return a.ok ? { ok: true, records: Number(a.records), headers: Number(a.headers) } : a;
     },
-    subjectId(saltHex, nationalId) {
-      return String(must(call(OP_SUBJECT_ID, { salt: saltHex, national_id: nationalId })).subject_id);
+    subjectId(saltHex, commitmentHex, nationalId) {
+      return String(
+        must(call(OP_SUBJECT_ID, { salt: saltHex, commitment: commitmentHex, national_id: nationalId })).subject_id,
+      );
     },
     signRead(pem, passphrase, read, requestHex) {
       const a = must(

@@ -75,7 +75,7 @@ fn demo_genesis(
     let genesis = Genesis {
         chain_id: CHAIN_ID.into(),
         genesis_time_ms: GENESIS_TIME_MS,
-        chain_salt: hex::encode(fixed("chain salt")),
+        salt_commitment: hex::encode(govchain_proof::salt_commitment(&fixed("chain salt"))),
         departments: nanjing()
             .departments
             .iter()
@@ -161,6 +161,7 @@ impl Replay {
             chain,
             parties: Parties {
                 genesis,
+                salt: fixed("chain salt").to_vec(),
                 trust,
                 signers,
                 sealing: Entropy::seeded(b"departments"),

@@ -103,8 +103,7 @@ impl<D: Driver> Script<D> {
         seq: u32,
     ) -> anyhow::Result<Citizen> {
         let national_id = national_id(area, birth, seq);
-        let salt = self.d.parties().genesis.salt();
-        let subject = hex::encode(certs::subject_id(&salt, &national_id)?);
+        let subject = hex::encode(certs::subject_id(&self.d.parties().salt, &national_id)?);
         let c = Citizen {
             name,
             national_id,
@@ -132,7 +131,7 @@ impl<D: Driver> Script<D> {
         doc: Value,
     ) -> anyhow::Result<(String, (String, Kind))> {
         let p = self.d.parties();
-        let subject = certs::subject_id(&p.genesis.salt(), national_id)?;
+        let subject = certs::subject_id(&p.salt, national_id)?;
         let sealed = seal_certificate(
             &p.genesis.chain_id,
             &p.trust.custody,

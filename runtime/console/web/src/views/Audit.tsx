@@ -106,8 +106,8 @@ export function Audit() {
     const id = form.nationalId.trim();
     if (id) {
       try {
-        const v = await getVerifier();
-        f.subject_id = v.subjectId(app.genesis.chain_salt, id);
+        const [v, { salt }] = await Promise.all([getVerifier(), api.salt()]);
+        f.subject_id = v.subjectId(salt, app.genesis.salt_commitment, id);
       } catch (err) {
         setSubject("");
         setFormErr(t("badId", errText(err)));
