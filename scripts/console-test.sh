@@ -2,7 +2,8 @@
 # The supervisor console's browser test (runtime/console/web/tests/console.e2e.mjs) on a
 # real chain: runs `govchain demo --serve` (the three scenarios leave denied reads,
 # flows, points and audit records behind), then drives the console it serves in
-# headless Chromium: sign-in both ways, alerts, audit search by national ID, the record
+# headless Chromium: sign-in both ways (a supervisor's own key, a node operator's
+# credential with its department's view), alerts, audit search by national ID, the record
 # drawer's in-browser verification (and its failure on a tampered proof), flows, points,
 # exports, language, keyboard. Screenshots at 1366×768 go to $SCREENSHOT_DIR.
 #   scripts/console-test.sh [path/to/govchain]     (default: target/debug/govchain)
@@ -33,9 +34,10 @@ until node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).c
   sleep 1
 done
 field() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); console.log(eval("r." + process.argv[2]))' "$work/report.json" "$1"; }
-export CONSOLE_URL CONSOLE_CREDENTIAL CONSOLE_KEY_FILE CONSOLE_KEY_DEPT CONSOLE_NATIONAL_ID SCREENSHOT_DIR
+export CONSOLE_URL CONSOLE_CREDENTIAL CONSOLE_SUPERVISOR_KEY CONSOLE_KEY_FILE CONSOLE_KEY_DEPT CONSOLE_NATIONAL_ID SCREENSHOT_DIR
 CONSOLE_URL=$(field console.url)
 CONSOLE_CREDENTIAL=$(cat "$(field console.credential_file)")
+CONSOLE_SUPERVISOR_KEY=$(field console.supervisor_key_file)
 CONSOLE_KEY_DEPT=${CONSOLE_KEY_DEPT:-bank}
 CONSOLE_KEY_FILE="$(field console.key_dir)/$CONSOLE_KEY_DEPT.pem"
 CONSOLE_NATIONAL_ID=$(field 'citizens[0].national_id')

@@ -80,7 +80,7 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
     let info = json_of(&http(port, "GET", "/api/v1/info", None, None));
     assert_eq!(info["chain_id"], "it-chain");
     assert_eq!(info["sign_in"], json!(["key", "credential"]));
-    assert_eq!(info["credential_department"], "supervision");
+    assert_eq!(info["credential_department"], "public-security");
     let g = http(port, "GET", "/api/v1/genesis", None, None);
     assert_eq!(g.0, 200);
     assert_eq!(
@@ -124,7 +124,8 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
     assert_eq!(r.0, 401);
     assert_eq!(json_of(&r)["message"], "wrong supervisor credential");
 
-    // then the supervisor signs in with the node's credential and sees every record
+    // the node's credential signs its operator in with its department's view: a node's
+    // operator is not the auditor
     let credential = std::fs::read_to_string(net.root.join("node1/console.credential")).unwrap();
     let r = http(
         port,
@@ -135,11 +136,23 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
     );
     assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
     assert!(header(&r, "set-cookie").contains("HttpOnly; SameSite=Strict"));
-    let sup = session_cookie(&r);
-    let me = json_of(&http(port, "GET", "/api/v1/session", Some(&sup), None));
+    let operator = session_cookie(&r);
+    let me = json_of(&http(port, "GET", "/api/v1/session", Some(&operator), None));
     assert_eq!(
         (me["department"].clone(), me["auditor"].clone()),
-        (json!("supervision"), json!(true))
+        (json!("public-security"), json!(false))
+    );
+    // then a supervisor signs in with their own key (an operator of the auditor
+    // department, `init --supervisors`) and sees every record
+    let sup = key_session(port, &net, "supervision", "supervisor-1");
+    let me = json_of(&http(port, "GET", "/api/v1/session", Some(&sup), None));
+    assert_eq!(
+        (
+            me["department"].clone(),
+            me["operator"].clone(),
+            me["auditor"].clone()
+        ),
+        (json!("supervision"), json!("supervisor-1"), json!(true))
     );
     // the chain salt: in no public answer (the genesis only commits to it), to a
     // signed-in session, and the one the genesis commits to
@@ -482,6 +495,32 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         .find(|r| r.0 == 429)
         .expect("the 21st sign-in request within a minute is refused");
     assert_eq!(json_of(&refused)["name"], "BUSY");
+}
+
+/// A console session of `department`'s `operator` (its key `keys/<dept>.<operator>.pem`),
+/// signed in over a one-time challenge; the session cookie.
+fn key_session(port: u16, net: &Network, department: &str, operator: &str) -> String {
+    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
+    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
+    let pem = std::fs::read_to_string(net.root.join(format!("keys/{department}.{operator}.pem")));
+    let key = govchain_crypto::PrivateKey::from_pem_any(&pem.unwrap(), None).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let to = ReadTo {
+        chain_id: ch["chain_id"].as_str().unwrap(),
+        audience: ch["node_id"].as_str().unwrap(),
+        path: ch["path"].as_str().unwrap(),
+        time_ms: now,
+        nonce: &challenge,
+    };
+    let sig = key.sign(&signing_bytes(&to, &challenge));
+    let body = json!({"department": department, "operator": operator, "challenge": ch["challenge"],
+                      "time_ms": now, "signature": hex::encode(sig.to_bytes())});
+    let r = http(port, "POST", "/api/v1/session", None, Some(&body));
+    assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
+    session_cookie(&r)
 }
 
 #[test]

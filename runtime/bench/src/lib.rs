@@ -361,6 +361,7 @@ pub(crate) async fn embedded(args: &BenchArgs, sync: bool) -> anyhow::Result<Emb
         block_interval_ms: args.block_interval_ms,
         operated_by: vec![],
         initial_points: Some(BENCH_POINTS),
+        supervisors: vec![govchain_node::init::DEFAULT_SUPERVISOR.into()],
     };
     Embedded::start_with(opts, |c| {
         c.api.grpc = std::net::SocketAddr::from(([127, 0, 0, 1], 0));

@@ -51,6 +51,7 @@ impl LocalNet {
             block_interval_ms,
             operated_by: vec![],
             initial_points: Some(initial_points),
+            supervisors: vec![govchain_node::init::DEFAULT_SUPERVISOR.into()],
         })?;
         for i in 1..=validators {
             allow_bursts(&home.join(format!("node{i}/config.toml")))?;

@@ -82,6 +82,7 @@ pub async fn run(
                     block_interval_ms: 50,
                     operated_by: vec!["tax".into()],
                     initial_points: None,
+                    supervisors: vec![govchain_node::init::DEFAULT_SUPERVISOR.into()],
                 },
                 |c| {
                     c.api.grpc = grpc;
@@ -106,6 +107,11 @@ pub async fn run(
             "url": format!("http://{a}/"),
             "credential_file": home.join("node1").join(govchain_node::init::CONSOLE_CREDENTIAL),
             "key_dir": home.join("keys"),
+            "supervisor_key_file": govchain_node::init::operator_key_file(
+                &home.join("keys"),
+                "supervision",
+                govchain_node::init::DEFAULT_SUPERVISOR,
+            ),
         })
     });
     if let Some(c) = &console {
@@ -124,10 +130,11 @@ pub async fn run(
     if let (Some(e), Some(_)) = (embedded, args.serve) {
         if let Some(c) = &console {
             eprintln!(
-                "\nSupervisor console: {} — sign in with the credential in {} (the supervision bureau), or with a department key file from {}.",
+                "\nSupervisor console: {} — a supervisor signs in with their own key file {}, a department with its key file from {}, node1's operator with the credential in {} (its department's view).",
                 c["url"].as_str().unwrap_or_default(),
-                c["credential_file"].as_str().unwrap_or_default(),
+                c["supervisor_key_file"].as_str().unwrap_or_default(),
                 c["key_dir"].as_str().unwrap_or_default(),
+                c["credential_file"].as_str().unwrap_or_default(),
             );
         }
         eprintln!(

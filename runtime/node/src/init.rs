@@ -6,6 +6,10 @@
 //! <out>/chain.salt              the chain salt of subject ids: a consortium secret, for
 //!                               the departments (with their keys) and every node folder
 //! <out>/keys/<department>.pem   department signing keys (hand each to its department)
+//! <out>/keys/<auditor>.<supervisor>.pem
+//!                               each supervisor's own key, an operator of the auditor
+//!                               department (`--supervisors`): a person signs in and
+//!                               signs reads as themself
 //! <out>/node<i>/config.toml     node configuration
 //! <out>/node<i>/validator.pem   the validator's block-signing key
 //! <out>/node<i>/custody.key     the validator's SM2 custody key (validators only): key
@@ -28,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use govchain_crypto::PrivateKey;
 use govchain_state::genesis::{
-    ChainParams, Committee, Genesis, GenesisCustody, GenesisValidator, preset,
+    ChainParams, Committee, Genesis, GenesisCustody, GenesisOperator, GenesisValidator, preset,
 };
 
 use crate::config::{
@@ -80,6 +84,18 @@ pub struct InitOptions {
     /// Points every department starts with; default: the preset's.
     #[arg(long)]
     pub initial_points: Option<u64>,
+    /// Supervisors' personal accounts: operators of the department with the auditor
+    /// role, each with a key of their own (comma-separated ids).
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_SUPERVISOR)]
+    pub supervisors: Vec<String>,
+}
+
+/// The supervisor account `init` writes unless `--supervisors` names others.
+pub const DEFAULT_SUPERVISOR: &str = "supervisor-1";
+
+/// The key file of `operator` of `department` in a network's key folder.
+pub fn operator_key_file(key_dir: &Path, department: &str, operator: &str) -> PathBuf {
+    key_dir.join(format!("{department}.{operator}.pem"))
 }
 
 /// What `init` wrote.
@@ -164,6 +180,23 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         .map(|_| PrivateKey::generate())
         .collect();
     let committee = chosen.committee();
+    // The supervisors' own keys, registered as operators of the auditor department.
+    let auditor = departments
+        .iter()
+        .find(|d| d.roles.iter().any(|r| r == AUDITOR_ROLE))
+        .map(|d| d.id.clone());
+    let supervisor_keys: Vec<(String, PrivateKey)> = match &auditor {
+        Some(_) => opts
+            .supervisors
+            .iter()
+            .map(|id| {
+                govchain_types::validate_dept_id(id)
+                    .map_err(|why| anyhow::anyhow!("--supervisors: '{id}' {why}"))?;
+                Ok((id.clone(), PrivateKey::generate()))
+            })
+            .collect::<anyhow::Result<_>>()?,
+        None => vec![],
+    };
     let genesis = Genesis {
         chain_id: opts.chain_id.clone(),
         genesis_time_ms: SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64,
@@ -171,7 +204,20 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         departments: departments
             .iter()
             .zip(&dept_keys)
-            .map(|(d, (_, k))| d.genesis(hex_pub(k)))
+            .map(|(d, (_, k))| {
+                let mut g = d.genesis(hex_pub(k));
+                if auditor.as_ref() == Some(&d.id) {
+                    g.operators = supervisor_keys
+                        .iter()
+                        .map(|(id, k)| GenesisOperator {
+                            id: id.clone(),
+                            name: format!("supervisor {id}"),
+                            public_key: hex_pub(k),
+                        })
+                        .collect();
+                }
+                g
+            })
             .collect(),
         validators: val_keys
             .iter()
@@ -220,6 +266,12 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         let own = keyfile::owner_passphrase(id, passphrase.as_deref());
         keyfile::save(&key_dir.join(format!("{id}.pem")), k, own.as_deref())?;
     }
+    if let Some(dept) = &auditor {
+        for (id, k) in &supervisor_keys {
+            let own = keyfile::owner_passphrase(id, passphrase.as_deref());
+            keyfile::save(&operator_key_file(&key_dir, dept, id), k, own.as_deref())?;
+        }
+    }
     let ca_key = if several {
         let (cert, key) = tls::new_ca(&genesis.chain_id)?;
         write_file(&opts.out.join("tls/ca.pem"), cert.as_bytes())?;
@@ -254,7 +306,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         if i < opts.validators {
             cfg.custody_key = Some(PathBuf::from("custody.key"));
         }
-        cfg.console = console_credential(&dir, &genesis)?;
+        cfg.console = Some(console_credential(&dir, &genesis.validators[i].department)?);
         let path = dir.join("config.toml");
         write_file(&path, cfg.to_toml().as_bytes())?;
         configs.push(path);
@@ -391,7 +443,7 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
     keyfile::save_tls_key(&dir.join("tls/node.key"), &tls_key, passphrase.as_deref())?;
     let mut cfg = node_config(&o.id, o.grpc_port, o.block_interval_ms, ConsensusMode::Bft)?;
-    cfg.console = console_credential(&dir, &genesis)?;
+    cfg.console = Some(console_credential(&dir, &o.department)?);
     let custody_key = if o.observer || genesis.custody.is_none() {
         None
     } else {
@@ -413,17 +465,14 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
 /// File beside a node's config holding its supervisor console credential.
 pub const CONSOLE_CREDENTIAL: &str = "console.credential";
 
-/// A fresh supervisor credential for the console of the node in `dir`, signing in as
-/// the genesis department with the auditor role: written to `dir/console.credential`
-/// (owner-only), its SM3 returned for the config. None if no department audits.
-fn console_credential(dir: &Path, genesis: &Genesis) -> anyhow::Result<Option<ConsoleSettings>> {
-    let Some(auditor) = genesis
-        .departments
-        .iter()
-        .find(|d| d.roles.iter().any(|r| r == "auditor"))
-    else {
-        return Ok(None);
-    };
+/// The role whose holders read every record.
+const AUDITOR_ROLE: &str = "auditor";
+
+/// A fresh console credential for the operator of the node in `dir`, signing in as the
+/// department that runs the node (`department`), with that department's view: a node's
+/// operator is not the auditor (supervisors sign in with their own keys). Written to
+/// `dir/console.credential` (owner-only), its SM3 returned for the config.
+fn console_credential(dir: &Path, department: &str) -> anyhow::Result<ConsoleSettings> {
     let mut secret = [0u8; 24];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("random: {e}"))?;
     let credential = zeroize::Zeroizing::new(hex::encode(secret));
@@ -432,10 +481,10 @@ fn console_credential(dir: &Path, genesis: &Genesis) -> anyhow::Result<Option<Co
         format!("{}\n", credential.as_str()).as_bytes(),
     )
     .with_context(|| format!("creating {}/{CONSOLE_CREDENTIAL}", dir.display()))?;
-    Ok(Some(ConsoleSettings {
+    Ok(ConsoleSettings {
         credential_sm3: hex::encode(govchain_crypto::sm3(credential.as_bytes())),
-        department: auditor.id.clone(),
-    }))
+        department: department.to_string(),
+    })
 }
 
 /// Writes the chain salt to `dir/chain.salt`, readable by its owner only.
@@ -453,89 +502,4 @@ fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_a_loadable_network() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("net");
-        let r = init(&InitOptions {
-            out: out.clone(),
-            validators: 3,
-            observers: 1,
-            threshold: None,
-            preset: "nanjing".into(),
-            chain_id: "t".into(),
-            plain_keys: true,
-            base_port: 17545,
-            block_interval_ms: 100,
-            operated_by: vec![],
-            initial_points: None,
-        })
-        .unwrap();
-        assert_eq!(r.configs.len(), 4);
-        assert!(r.genesis.validators[3].observer);
-        assert_eq!(r.genesis.validators[2].addr, "127.0.0.1:17566");
-        assert_eq!(r.genesis.departments.len(), 8);
-        let g = Genesis::from_json(&std::fs::read_to_string(out.join("genesis.json")).unwrap())
-            .unwrap();
-        assert_eq!(g, r.genesis);
-        // The salt is in its own owner-only file (the network's and each node's), the
-        // genesis only commits to it.
-        let salt = crate::network::chain_salt(&out, &g).unwrap();
-        assert_eq!(
-            crate::network::chain_salt(&out.join("node4"), &g).unwrap(),
-            salt
-        );
-        let genesis_text = std::fs::read_to_string(out.join("genesis.json")).unwrap();
-        assert!(!genesis_text.contains(&hex::encode(&salt)));
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(out.join("chain.salt"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o077, 0, "chain.salt is readable by its owner only");
-        let c = NodeConfig::load(&out.join("node2/config.toml")).unwrap();
-        assert_eq!(c.node_id, "node2");
-        assert_eq!(c.api.grpc.port(), 17555);
-        let vk = keyfile::load(&c.validator_key).unwrap();
-        assert_eq!(hex_pub(&vk), g.validators[1].public_key);
-        // 2 of the 3 validators; each holds the custody key genesis names (its own, not
-        // its signing key), the observer none; no file anywhere holds a share.
-        let custody = g.custody.as_ref().unwrap();
-        assert_eq!(custody.threshold, 2);
-        assert_eq!(g.validators[1].custody_share, 2);
-        assert_eq!(g.validators[3].custody_share, 0);
-        let ck = keyfile::load(c.custody_key.as_ref().unwrap()).unwrap();
-        assert_eq!(hex_pub(&ck), g.validators[1].custody_key);
-        assert_ne!(g.validators[1].custody_key, g.validators[1].public_key);
-        assert!(g.validators[3].custody_key.is_empty());
-        assert!(
-            NodeConfig::load(&out.join("node4/config.toml"))
-                .unwrap()
-                .custody_key
-                .is_none()
-        );
-        let tax = keyfile::load(&out.join("keys/tax.pem")).unwrap();
-        let d = g.departments.iter().find(|d| d.id == "tax").unwrap();
-        assert_eq!(hex_pub(&tax), d.public_key);
-        // A second init into the same folder is refused.
-        assert!(
-            init(&InitOptions {
-                out,
-                validators: 1,
-                observers: 0,
-                threshold: None,
-                preset: "nanjing".into(),
-                chain_id: "t".into(),
-                plain_keys: true,
-                base_port: 1,
-                block_interval_ms: 1,
-                operated_by: vec![],
-                initial_points: None,
-            })
-            .is_err()
-        );
-    }
-}
+mod tests;

@@ -220,9 +220,11 @@ pub fn signer(
     let Some(dept) = as_dept else {
         bail!("name the signing department with --as <department>");
     };
-    let path = match key {
-        Some(p) => p.clone(),
-        None => home.join("keys").join(format!("{dept}.pem")),
+    // An operator's own key (`keys/<dept>.<operator>.pem`), else the department's.
+    let path = match (key, operator) {
+        (Some(p), _) => p.clone(),
+        (None, Some(op)) => crate::init::operator_key_file(&home.join("keys"), dept, op),
+        (None, None) => home.join("keys").join(format!("{dept}.pem")),
     };
     if !path.exists() {
         bail!(

@@ -28,6 +28,7 @@ pub(crate) async fn dev(home: &Path, reset: bool, port: u16) -> anyhow::Result<(
             block_interval_ms: 100,
             operated_by: vec![],
             initial_points: None,
+            supervisors: vec![govchain_node::init::DEFAULT_SUPERVISOR.into()],
         })?;
         eprintln!(
             "created a development chain in {} with {} departments; its keys in {} are NOT encrypted (development only)",

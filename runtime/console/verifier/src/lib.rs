@@ -176,9 +176,7 @@ mod tests {
     fn subject_id_is_the_node_s_and_refuses_a_bad_check_digit_or_another_salt() {
         let salt = [7u8; 32];
         let commitment = hex::encode(govchain_proof::salt_commitment(&salt));
-        let ask = |salt: &[u8], id: &str| {
-            json!({"salt": hex::encode(salt), "commitment": commitment, "national_id": id})
-        };
+        let ask = |salt: &[u8], id: &str| json!({"salt": hex::encode(salt), "commitment": commitment, "national_id": id});
         let a = answer(OP_SUBJECT_ID, ask(&salt, "320102199001011232"));
         let expected = subject_id(&salt, "320102199001011232").unwrap();
         assert_eq!(a["subject_id"], hex::encode(expected));

@@ -72,8 +72,8 @@ const dict = {
   // sign-in
   signInTitle: ["登录监管控制台", "Sign in to the supervisor console"],
   signInIntro: [
-    "使用部门密钥文件（密钥不会离开本页面）或节点的监管凭据登录。",
-    "Sign in with a department key file (the key never leaves this page) or the node's supervisor credential.",
+    "监管人员用本人的密钥文件登录；部门用部门密钥文件（密钥不会离开本页面）；节点运维人员用节点凭据（本部门视图）。",
+    "Supervisors sign in with their own key file, departments with theirs (the key never leaves this page), a node's operator with the node credential (its department's view).",
   ],
   keyTitle: ["部门密钥文件", "Department key file"],
   keyFile: ["PEM 密钥文件", "PEM key file"],
@@ -86,9 +86,9 @@ const dict = {
   keyNeedsPass: ["无法读取密钥（已加密？请填写口令）：{0}", "Cannot read the key (encrypted? enter the passphrase): {0}"],
   keySubmit: ["用密钥登录", "Sign in with key"],
   keyChoose: ["请先选择密钥文件。", "Choose a key file first."],
-  credTitle: ["监管凭据", "Supervisor credential"],
+  credTitle: ["节点凭据", "Node credential"],
   credField: ["凭据", "Credential"],
-  credHelp: ["节点的 console.credential 文件中的内容，以 {0} 身份登录。", "The content of the node's console.credential file; signs in as {0}."],
+  credHelp: ["节点的 console.credential 文件中的内容，以运行该节点的部门 {0} 身份登录（非监管视图）。", "The content of the node's console.credential file; signs in as {0}, the department that runs the node (not the auditor's view)."],
   credSubmit: ["用凭据登录", "Sign in with credential"],
   signingIn: ["正在登录…", "Signing in…"],
   signInFailed: ["登录失败：{0}", "Sign-in failed: {0}"],

@@ -1,7 +1,8 @@
 // Browser test of the supervisor console against a running node (docs/design/console.md).
 //
 //   CONSOLE_URL            the console, e.g. http://127.0.0.1:9545/
-//   CONSOLE_CREDENTIAL     the node's supervisor credential
+//   CONSOLE_CREDENTIAL     the node operator's credential (its department's view)
+//   CONSOLE_SUPERVISOR_KEY a supervisor's own PEM key (an operator of the auditor department)
 //   CONSOLE_KEY_FILE       a department's PEM key   CONSOLE_KEY_DEPT  its department id
 //   CONSOLE_KEY_PASSPHRASE (optional) the key's passphrase
 //   CONSOLE_NATIONAL_ID    a citizen with audit records
@@ -40,6 +41,7 @@ function need(name) {
 
 const URL_ = need("CONSOLE_URL");
 const CREDENTIAL = need("CONSOLE_CREDENTIAL");
+const SUPERVISOR_KEY = need("CONSOLE_SUPERVISOR_KEY");
 const KEY_FILE = need("CONSOLE_KEY_FILE");
 const KEY_DEPT = need("CONSOLE_KEY_DEPT");
 const NATIONAL_ID = need("CONSOLE_NATIONAL_ID");
@@ -171,10 +173,16 @@ await step("a wrong credential is refused with the API's message", async () => {
   await shot(page, "02-signin-refused");
 });
 
-await step("sign in with the supervisor credential", async () => {
-  await page.getByTestId("signin-credential").fill(CREDENTIAL);
-  await page.getByTestId("signin-credential-submit").click();
+await step("a supervisor signs in with their own key file", async () => {
+  if (KEY_PASS) await page.getByTestId("signin-passphrase").fill(KEY_PASS);
+  await page.getByTestId("signin-keyfile").setInputFiles(SUPERVISOR_KEY);
+  await waitFor(page.getByTestId("signin-detected"), "the supervisor the key belongs to");
+  const detected = (await page.getByTestId("signin-detected").textContent()) ?? "";
+  expect(detected.includes("supervision"), `the key should be detected as a supervisor's of 'supervision', page says '${detected}'`);
+  await page.getByTestId("signin-key-submit").click();
   await waitFor(page.getByTestId("signed-in"), "who is signed in, in the header");
+  const me = await page.evaluate(() => fetch("api/v1/session", { credentials: "same-origin" }).then((r) => r.json()));
+  expect(me.auditor === true && me.operator !== "", `a supervisor's own account audits, the session is ${JSON.stringify(me)}`);
   await waitFor(page.getByTestId("view-alerts"), "the alerts view after sign-in");
   const trust = await page.getByTestId("trust-indicator").getAttribute("data-trust");
   expect(trust === "first" || trust === "ok", `genesis trust should be 'first' or 'ok' in a fresh browser, is '${trust}'`);
@@ -350,6 +358,15 @@ await step("language: English, remembered across a reload, and back to Chinese",
 await step("sign out returns to the sign-in screen", async () => {
   await page.getByTestId("sign-out").click();
   await waitFor(page.getByTestId("signin-credential"), "the sign-in screen after signing out");
+});
+
+await step("the node operator's credential signs in with its department's view, not the auditor's", async () => {
+  await page.getByTestId("signin-credential").fill(CREDENTIAL);
+  await page.getByTestId("signin-credential-submit").click();
+  await waitFor(page.getByTestId("signed-in"), "who is signed in after the credential sign-in");
+  const me = await page.evaluate(() => fetch("api/v1/session", { credentials: "same-origin" }).then((r) => r.json()));
+  expect(me.auditor === false && me.department !== "supervision", `the node credential must not audit, the session is ${JSON.stringify(me)}`);
+  console.log(`     signed in as ${me.department} (auditor: ${me.auditor})`);
 });
 
 const page2 = await newPage();

@@ -195,7 +195,7 @@ export function SignIn({ info, genesis, notice, onSignedIn }: { info: Info; gene
                 onInput={(e) => setCred((e.target as HTMLInputElement).value)}
                 data-testid="signin-credential"
               />
-              <p class="muted small">{t("credHelp", info.credential_department ?? "supervision")}</p>
+              <p class="muted small">{t("credHelp", info.credential_department ?? "")}</p>
             </div>
             <button type="submit" class="primary" disabled={credBusy} data-testid="signin-credential-submit">
               {credBusy ? t("signingIn") : t("credSubmit")}
