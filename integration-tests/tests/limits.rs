@@ -1,10 +1,11 @@
 //! A node's bounds on what one caller may cost it, against a real node process: a
-//! batch over `api.limits.max_batch`, an address sending forged signatures, a contract
-//! query asking for more gas than `api.limits.query_gas`. Each is refused with its
-//! stable code and leaves nothing behind.
+//! batch over `api.limits.max_batch`, a contract query asking for more gas than
+//! `api.limits.query_gas`, an address sending forged signatures (transactions or signed
+//! reads, one budget per address). Each is refused with its stable code and leaves
+//! nothing behind.
 
-use govchain_client::rpc::{QueryRequest, SubmitTxRequest, SubmitTxsRequest};
-use govchain_client::{Client, Signer};
+use govchain_client::rpc::{GetNonceRequest, QueryRequest, SubmitTxRequest, SubmitTxsRequest};
+use govchain_client::{ChainClient, Client, Signer};
 use govchain_integration_tests::{Network, NodeProcess, Submit, anchor};
 use govchain_types::pb;
 
@@ -36,7 +37,7 @@ fn anchors(chain_id: &str, signer: &Signer, from: u64, n: u64, forged: bool) -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_forgeries_and_query_gas_are_bounded_and_refusals_leave_nothing() {
+async fn batches_query_gas_and_forgeries_are_bounded_and_refusals_leave_nothing() {
     let net = Network::init(1).unwrap();
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let client = Client::connect(&node.endpoint).await.unwrap();
@@ -54,6 +55,25 @@ async fn batches_forgeries_and_query_gas_are_bounded_and_refusals_leave_nothing(
     assert_eq!(code(&e), "BATCH_TOO_LARGE", "{e}");
     assert!(e.message().contains("api.limits.max_batch"), "{e}");
     assert_eq!(next_nonce(&net, &node.endpoint, "tax").await, 0);
+
+    // A query asking for more gas than query_gas: refused before it runs.
+    let query = QueryRequest {
+        contract: "housing-eligibility".into(),
+        method: "application".into(),
+        args: b"{}".to_vec(),
+        gas_limit: 1_000_000_000,
+    };
+    let e = client
+        .contracts()
+        .query(
+            client
+                .signed(&tax, "/govchain.v1.Contracts/Query", query)
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "INVALID_ARGUMENT", "{e}");
+    assert!(e.message().contains("api.limits.query_gas"), "{e}");
 
     // 100 forged signatures (tax's registered key, another key's signatures): each
     // refused; then this address is refused before any verification, even for a
@@ -83,26 +103,69 @@ async fn batches_forgeries_and_query_gas_are_bounded_and_refusals_leave_nothing(
         .unwrap_err();
     assert_eq!(code(&e), "TOO_MANY_BAD_SIGNATURES", "{e}");
     assert!(e.message().contains("api.limits.bad_signatures"), "{e}");
-    assert_eq!(next_nonce(&net, &node.endpoint, "tax").await, 0);
-
-    // A query asking for more gas than query_gas: refused before it runs.
-    let query = QueryRequest {
-        contract: "housing-eligibility".into(),
-        method: "application".into(),
-        args: b"{}".to_vec(),
-        gas_limit: 1_000_000_000,
+    // (read from another address: this one's signed reads are refused now too)
+    let endpoint = node.endpoint.clone();
+    let elsewhere = |ip: &str| {
+        let (ip, endpoint) = (ip.parse().unwrap(), endpoint.clone());
+        async move {
+            tonic::transport::Endpoint::from_shared(endpoint)
+                .unwrap()
+                .local_address(Some(ip))
+                .connect()
+                .await
+                .unwrap()
+        }
     };
-    let e = client
-        .contracts()
-        .query(
-            client
-                .signed(&tax, "/govchain.v1.Contracts/Query", query)
-                .unwrap(),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "INVALID_ARGUMENT", "{e}");
-    assert!(e.message().contains("api.limits.query_gas"), "{e}");
+    let nonce = |c: &Client| {
+        let m = GetNonceRequest {
+            department: "tax".into(),
+            operator: String::new(),
+        };
+        c.signed(&tax, "/govchain.v1.Chain/GetNonce", m).unwrap()
+    };
+    let e = chain.get_nonce(nonce(&client)).await.unwrap_err();
+    assert_eq!(code(&e), "TOO_MANY_BAD_SIGNATURES", "{e}");
+    let mut second = ChainClient::new(elsewhere("127.0.0.2").await);
+    assert_eq!(
+        second
+            .get_nonce(nonce(&client))
+            .await
+            .unwrap()
+            .into_inner()
+            .next_nonce,
+        0
+    );
+
+    // Forged signed reads count the same: 100 reads of tax's nonce signed by another
+    // key from that second address, each BAD_SIGNATURE; then its reads are refused
+    // before any verification, a valid one included; a third address is not.
+    let forger = Signer::new("tax", govchain_crypto::PrivateKey::generate());
+    for _ in 0..100 {
+        let forged = client
+            .signed(
+                &forger,
+                "/govchain.v1.Chain/GetNonce",
+                GetNonceRequest {
+                    department: "tax".into(),
+                    operator: String::new(),
+                },
+            )
+            .unwrap();
+        let e = second.get_nonce(forged).await.unwrap_err();
+        assert_eq!(code(&e), "BAD_SIGNATURE", "{e}");
+    }
+    let e = second.get_nonce(nonce(&client)).await.unwrap_err();
+    assert_eq!(code(&e), "TOO_MANY_BAD_SIGNATURES", "{e}");
+    let mut third = ChainClient::new(elsewhere("127.0.0.3").await);
+    assert_eq!(
+        third
+            .get_nonce(nonce(&client))
+            .await
+            .unwrap()
+            .into_inner()
+            .next_nonce,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,6 +72,8 @@ pub struct SignedRead<'a> {
 pub struct Authenticator {
     chain: Arc<Chain>,
     node_id: String,
+    /// Bad signatures per address, of transactions and signed reads alike.
+    bad: crate::limits::BadSignatures,
     /// Nonces taken, with when they may be forgotten (Unix ms), oldest first.
     seen: Mutex<Seen>,
 }
@@ -89,11 +91,13 @@ fn now_ms() -> u64 {
 }
 
 impl Authenticator {
-    /// Signed reads for node `node_id` of `chain`.
-    pub fn new(chain: Arc<Chain>, node_id: String) -> Self {
+    /// Signed reads for node `node_id` of `chain`; an address may send
+    /// `bad_signatures` failing signatures a minute (`api.limits.bad_signatures`).
+    pub fn new(chain: Arc<Chain>, node_id: String, bad_signatures: u32) -> Self {
         Authenticator {
             chain,
             node_id,
+            bad: crate::limits::BadSignatures::new(bad_signatures),
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -101,6 +105,11 @@ impl Authenticator {
     /// The chain whose keys the readers sign with.
     pub fn chain(&self) -> &Arc<Chain> {
         &self.chain
+    }
+
+    /// The count of bad signatures per address, shared with transaction admission.
+    pub(crate) fn bad_signatures(&self) -> &crate::limits::BadSignatures {
+        &self.bad
     }
 
     /// This node's id: the audience a read must name.
@@ -144,7 +153,18 @@ impl Authenticator {
             nonce,
             signature,
         };
+        // An address that sent too many forgeries is refused before any verification,
+        // and each forgery counts against it.
+        let peer = req.remote_addr().map(|a| a.ip());
+        self.bad.check(peer)?;
         self.check(&read, path, &req.get_ref().encode_to_vec())
+            .inspect_err(|e| {
+                let forged = e
+                    .metadata()
+                    .get(crate::error::CODE_METADATA)
+                    .is_some_and(|c| c == ErrorCode::BadSignature.as_str_name());
+                self.bad.add(peer, u32::from(forged));
+            })
     }
 
     /// [`Authenticator::authenticate`] when `req` carries a signed read header, `None`

@@ -30,9 +30,10 @@ pub struct ApiLimits {
     /// issuer that has examined this many answers what it found with the cursor to go
     /// on from (`next`), even if the page is not full.
     pub max_scan: usize,
-    /// Transactions failing signature verification one address may send in a minute;
-    /// past it the address's transactions are refused (TOO_MANY_BAD_SIGNATURES) until
-    /// the minute is over, before any verification.
+    /// Signatures failing verification (of transactions and of signed reads) one
+    /// address may send in a minute; past it the address's transactions and signed
+    /// reads are refused (TOO_MANY_BAD_SIGNATURES) until the minute is over, before any
+    /// verification.
     pub bad_signatures: u32,
 }
 
@@ -112,8 +113,8 @@ impl QuerySlots {
 /// How long bad signatures count against an address.
 const BAD_SIGNATURE_WINDOW: Duration = Duration::from_secs(60);
 
-/// Transactions with bad signatures per sending address, in windows of a minute: an
-/// address may make the node verify only so many forgeries.
+/// Bad signatures (transactions and signed reads) per sending address, in windows of a
+/// minute: an address may make the node verify only so many forgeries.
 #[derive(Debug)]
 pub(crate) struct BadSignatures {
     limit: u32,
@@ -136,7 +137,7 @@ impl BadSignatures {
                 Err(status(
                     ErrorCode::TooManyBadSignatures,
                     format!(
-                        "{n} transactions from {peer} failed signature verification within a minute (api.limits.bad_signatures is {}); its transactions are refused for {} s more",
+                        "{n} signatures from {peer} failed verification within a minute (api.limits.bad_signatures is {}); its transactions and signed reads are refused for {} s more",
                         self.limit,
                         BAD_SIGNATURE_WINDOW
                             .saturating_sub(since.elapsed())

@@ -51,6 +51,7 @@ pub async fn serve(
     let auth = Arc::new(crate::auth::Authenticator::new(
         chain.clone(),
         config.node_id.clone(),
+        config.limits.bad_signatures,
     ));
     let http_port = config
         .http
@@ -92,7 +93,6 @@ pub async fn serve(
         node_id: config.node_id,
         consensus: config.consensus,
         bft: config.bft.clone(),
-        bad_signatures: crate::limits::BadSignatures::new(config.limits.bad_signatures),
         auth,
         limits: config.limits.clone(),
     };

@@ -27,7 +27,6 @@ pub(crate) struct ChainService {
     pub(crate) consensus: String,
     pub(crate) bft: Option<Arc<govchain_consensus::bft::Health>>,
     pub(crate) limits: crate::ApiLimits,
-    pub(crate) bad_signatures: crate::limits::BadSignatures,
     pub(crate) auth: Arc<crate::auth::Authenticator>,
 }
 
@@ -124,7 +123,7 @@ impl chain_server::Chain for ChainService {
         req: Request<SubmitTxRequest>,
     ) -> Result<Response<SubmitTxResponse>, Status> {
         let peer = req.remote_addr().map(|a| a.ip());
-        self.bad_signatures.check(peer)?;
+        self.auth.bad_signatures().check(peer)?;
         let req = req.into_inner();
         let tx = req
             .tx
@@ -137,7 +136,9 @@ impl chain_server::Chain for ChainService {
             .expect("one result");
         let (hash, receiver) = result.map_err(|e| {
             self.count_rejection(&e);
-            self.bad_signatures.add(peer, u32::from(bad_signature(&e)));
+            self.auth
+                .bad_signatures()
+                .add(peer, u32::from(bad_signature(&e)));
             tx_status(&e)
         })?;
         self.metrics.tx_admitted.inc();
@@ -166,7 +167,7 @@ impl chain_server::Chain for ChainService {
         req: Request<SubmitTxsRequest>,
     ) -> Result<Response<SubmitTxsResponse>, Status> {
         let peer = req.remote_addr().map(|a| a.ip());
-        self.bad_signatures.check(peer)?;
+        self.auth.bad_signatures().check(peer)?;
         let txs = req.into_inner().txs;
         self.limits.check_batch(txs.len())?;
         let hashes: Vec<_> = txs.iter().map(|t| govchain_crypto::sm3(&t.body)).collect();
@@ -175,7 +176,7 @@ impl chain_server::Chain for ChainService {
             .iter()
             .filter(|r| r.as_ref().is_err_and(bad_signature))
             .count();
-        self.bad_signatures.add(peer, bad as u32);
+        self.auth.bad_signatures().add(peer, bad as u32);
         let results = results
             .into_iter()
             .zip(hashes)
