@@ -112,6 +112,33 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     .unwrap();
     assert_eq!(access(&r).0, "allow", "{r}");
     assert_eq!(r["points"], 5);
+    // its key shares answer housing, the registry and the auditor; the tax bureau is
+    // refused in the words a request number that was never allowed gets (request
+    // numbers are sequential: no telling which reads were allowed)
+    let request = r["request"].as_u64().unwrap().to_string();
+    let out = net.root.join("never-written.json");
+    let fetch = |n: &str| {
+        cli(&[
+            "cert",
+            "fetch",
+            n,
+            "--out",
+            out.to_str().unwrap(),
+            "--wait",
+            "0",
+            "--as",
+            "tax",
+        ])
+        .unwrap_err()
+        .to_string()
+        .split_once("error: ")
+        .map(|(_, e)| e.replace(&format!("request {n} "), "request <n> "))
+        .unwrap()
+    };
+    let refused = fetch(&request);
+    assert!(refused.contains("UNAUTHORIZED"), "{refused}");
+    assert_eq!(refused, fetch("999999"));
+    assert!(!out.exists());
     let b = cli(&["points", "balance", "--as", "housing"]).unwrap();
     assert_eq!(b["balances"]["housing"], 4_995);
     assert_eq!(
@@ -195,14 +222,23 @@ async fn publish_read_pay_deny_revoke_audit_and_verify() {
     .unwrap();
     let grants = |who: &str| {
         cli(&["cert", "grants", &cert, "--as", who])
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len()
+            .map(|g| g.as_array().unwrap().len())
+            .map_err(|e| e.to_string())
     };
     assert_eq!(
-        ["real-estate", "supervision", "bank", "tax"].map(grants),
-        [1, 1, 1, 0]
+        ["real-estate", "supervision", "bank"].map(|w| grants(w).unwrap()),
+        [1, 1, 1]
+    );
+    // the tax bureau is party to nothing of it: refused, in the words a certificate
+    // that does not exist gets (a listing of grants is no existence oracle either)
+    let refusal = grants("tax").unwrap_err();
+    assert!(refusal.contains("UNAUTHORIZED"), "{refusal}");
+    let missing = cli(&["cert", "grants", "property-NOSUCH", "--as", "tax"])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        refusal.replace(&cert, "<id>"),
+        missing.replace("property-NOSUCH", "<id>")
     );
 
     // the registry revokes the deed: later reads are denied and audited

@@ -495,6 +495,37 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         .find(|r| r.0 == 429)
         .expect("the 21st sign-in request within a minute is refused");
     assert_eq!(json_of(&refused)["name"], "BUSY");
+
+    // a node's config that names the auditor's department for its credential does not
+    // make the operator a supervisor: the credential signs in as the department that
+    // runs the node on chain, or not at all
+    drop(node);
+    let config = net.config(1);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("department = \"public-security\""), "{text}");
+    std::fs::write(
+        &config,
+        text.replace(
+            "department = \"public-security\"",
+            "department = \"supervision\"",
+        ),
+    )
+    .unwrap();
+    let _node = NodeProcess::start(&net, 1).await.unwrap();
+    let r = http(
+        port,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"credential": credential.trim()})),
+    );
+    assert_eq!(
+        json_of(&r)["name"],
+        "UNAUTHORIZED",
+        "{}",
+        String::from_utf8_lossy(&r.2)
+    );
+    assert!(!r.1.iter().any(|(k, _)| k == "set-cookie"), "no session");
 }
 
 /// A console session of `department`'s `operator` (its key `keys/<dept>.<operator>.pem`),

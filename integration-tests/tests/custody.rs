@@ -205,7 +205,7 @@ async fn three_of_four_validators_release_keys_only_to_the_requester() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("UNAUTHORIZED") && e.contains("answered to its requester"),
+        e.contains("UNAUTHORIZED") && e.contains("releases answer the requester"),
         "{e}"
     );
     let e = fetch(r1, "stolen.json", "supervision", "2")

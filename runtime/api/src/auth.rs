@@ -198,6 +198,8 @@ impl Authenticator {
                 MAX_SKEW_MS / 1000
             )));
         }
+        // A read seen before is refused before its signature costs a verification.
+        self.replayed(read, now)?;
         let (d, key) = govchain_state::access::accounts::read_signer(
             self.chain.store(),
             read.department,
@@ -247,11 +249,10 @@ impl Authenticator {
         })
     }
 
-    /// Takes `read`'s nonce, remembered until its time can no longer pass the clock
-    /// check; refuses one taken before.
-    fn take_nonce(&self, read: &SignedRead<'_>, now: u64) -> Result<(), Status> {
-        let account = govchain_types::account_label(read.department, read.operator);
-        let key = (account, read.nonce.clone());
+    /// Refuses `read` if its nonce was taken before (forgetting nonces whose reads can
+    /// no longer pass the clock check).
+    fn replayed(&self, read: &SignedRead<'_>, now: u64) -> Result<(), Status> {
+        let key = nonce_key(read);
         let mut seen = self.seen.lock();
         while seen.order.front().is_some_and(|(until, _)| *until < now) {
             if let Some((_, k)) = seen.order.pop_front() {
@@ -259,11 +260,18 @@ impl Authenticator {
             }
         }
         if seen.nonces.contains_key(&key) {
-            return Err(unauthenticated(format!(
-                "this signed read of {} was already taken (nonce {}): sign each read anew",
-                key.0,
-                hex::encode(&read.nonce)
-            )));
+            return Err(taken(read));
+        }
+        Ok(())
+    }
+
+    /// Takes `read`'s nonce, remembered until its time can no longer pass the clock
+    /// check; refuses one taken before (by a read verified at the same time).
+    fn take_nonce(&self, read: &SignedRead<'_>, now: u64) -> Result<(), Status> {
+        let key = nonce_key(read);
+        let mut seen = self.seen.lock();
+        if seen.nonces.contains_key(&key) {
+            return Err(taken(read));
         }
         if seen.nonces.len() >= MAX_NONCES {
             return Err(status(
@@ -276,6 +284,23 @@ impl Authenticator {
         seen.order.push_back((until, key));
         Ok(())
     }
+}
+
+/// The refusal of a read whose nonce was taken before.
+fn taken(read: &SignedRead<'_>) -> Status {
+    unauthenticated(format!(
+        "this signed read of {} was already taken (nonce {}): sign each read anew",
+        govchain_types::account_label(read.department, read.operator),
+        hex::encode(&read.nonce)
+    ))
+}
+
+/// A read's nonce as remembered: its account and the nonce.
+fn nonce_key(read: &SignedRead<'_>) -> (String, Vec<u8>) {
+    (
+        govchain_types::account_label(read.department, read.operator),
+        read.nonce.clone(),
+    )
 }
 
 fn unauthenticated(why: impl Into<String>) -> Status {

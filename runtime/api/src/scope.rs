@@ -113,10 +113,16 @@ pub(crate) fn releases(
     if who.department == requester || who.department == owner || who.has_role(AUDITOR) {
         return Ok(());
     }
-    Err(refuse(format!(
-        "request {request} is answered to its requester, the certificate's owner and the auditor, not to '{}'",
+    Err(no_releases(who, request))
+}
+
+/// The refusal of [`releases`], also for a request that is not an allowed one (request
+/// numbers are sequential: a different answer would tell which were allowed).
+pub(crate) fn no_releases(who: &Reader, request: u64) -> Status {
+    refuse(format!(
+        "request {request} is no allowed request that '{}' may read: releases answer the requester, the certificate's owner and the auditor, and a denied request has none (see `govchain audit query`)",
         who.department
-    )))
+    ))
 }
 
 /// Whether `who` sees grant `g` of a certificate issued by `owner`: the owner and the

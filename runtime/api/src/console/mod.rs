@@ -44,17 +44,29 @@ mod assets {
 }
 
 /// What the console needs besides the chain.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleConfig {
     /// The genesis document (served to browsers, which verify against its keys).
     pub genesis: Arc<Genesis>,
     /// The chain salt, checked against the genesis: served to signed-in sessions only,
-    /// which hash national ids with it in the browser.
+    /// which hash national ids with it in the browser (never printed: `Debug` says
+    /// only whether there is one).
     pub salt: Option<Vec<u8>>,
     /// The node's supervisor credential, if configured.
     pub credential: Option<Credential>,
     /// Host names the console answers to besides its own address (`api.console_hosts`).
     pub hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for ConsoleConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleConfig")
+            .field("chain_id", &self.genesis.chain_id)
+            .field("salt", &self.salt.as_ref().map(|_| "<secret>"))
+            .field("credential", &self.credential)
+            .field("hosts", &self.hosts)
+            .finish()
+    }
 }
 
 #[derive(Clone)]
@@ -307,7 +319,7 @@ async fn genesis(State(app): State<App>) -> impl IntoResponse {
 
 /// The chain salt, to a signed-in session: every member searches its records by a
 /// citizen's national id, hashed in the browser. Never to anyone else.
-async fn salt(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn salt(State(app): State<App>, headers: HeaderMap) -> ApiResult<impl IntoResponse> {
     app.session(&headers)?;
     let salt = app.salt.as_ref().ok_or_else(|| {
         ApiError(status(
@@ -315,7 +327,10 @@ async fn salt(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Valu
             "this node has no chain salt (config `salt`): search by subject id",
         ))
     })?;
-    Ok(Json(json!({ "salt": salt.as_str() })))
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "salt": salt.as_str() })),
+    ))
 }
 
 async fn challenge(State(app): State<App>) -> ApiResult<Json<Value>> {
@@ -366,6 +381,27 @@ async fn sign_in(State(app): State<App>, body: axum::body::Bytes) -> ApiResult<R
                 return Err(ApiError(status(
                     ErrorCode::Unauthenticated,
                     "wrong supervisor credential",
+                )));
+            }
+            // The credential is the node operator's: it signs in as the department
+            // that runs this node on chain, never another (a config that names the
+            // auditor's department does not make the operator a supervisor).
+            let runs = govchain_state::query::validators(app.chain.store())
+                .map_err(internal)?
+                .into_iter()
+                .find(|v| v.id == app.node_id)
+                .map(|v| v.department);
+            if runs.as_deref() != Some(c.department.as_str()) {
+                return Err(ApiError(status(
+                    ErrorCode::Unauthorized,
+                    format!(
+                        "this node's credential is configured for '{}', but the department running node {} on chain is {}: a node's credential signs in as that department only (supervisors sign in with their own keys)",
+                        c.department,
+                        app.node_id,
+                        runs.map_or("none (not in the validator set)".into(), |d| format!(
+                            "'{d}'"
+                        ))
+                    ),
                 )));
             }
             reader_of(&app.chain, &c.department)?

@@ -53,9 +53,9 @@ impl certificates_server::Certificates for CertificatesService {
             .auth
             .authenticate(&req, "/govchain.v1.Certificates/ListGrants")?;
         let cert_id = req.into_inner().cert_id;
-        let owner = query::certificate(self.chain.store(), &cert_id)
-            .map_err(|e| tx_status(&e))?
-            .issuer;
+        // Only who may see the certificate (its issuer, a grantee, the supervisors) may
+        // list its grants, with one refusal whether or not it exists.
+        let owner = scope::certificate(&self.chain, &who, &cert_id)?.issuer;
         // The owner and the auditor see every grant of the certificate; a grantee its own.
         let grants = query::grants(self.chain.store(), &cert_id)
             .map_err(|e| tx_status(&e))?
@@ -136,9 +136,16 @@ impl certificates_server::Certificates for CertificatesService {
             .auth
             .authenticate(&req, "/govchain.v1.Certificates/GetReleases")?;
         let request = req.into_inner().request;
-        let r = query::releases(self.chain.store(), request)
-            .map_err(|e| tx_status(&e))?
-            .into_response(self.chain.tip().header.time_ms);
+        let r = match query::releases(self.chain.store(), request) {
+            Ok(r) => r.into_response(self.chain.tip().header.time_ms),
+            Err(e)
+                if govchain_types::Coded::code(&e) == ErrorCode::NotFound
+                    && !who.has_role(scope::AUDITOR) =>
+            {
+                return Err(scope::no_releases(&who, request));
+            }
+            Err(e) => return Err(tx_status(&e)),
+        };
         // A request's releases (its purpose, the requester's key, a job's arguments and
         // result) are the requester's, the certificate owner's and the auditor's.
         let requester = r.request.as_ref().map_or("", |q| q.requester.as_str());
