@@ -1,10 +1,11 @@
 //! Plain HTTP/1.1 exchanges with a node's HTTP port (the console API), for the tests:
-//! each request on its own connection, the Host header chosen.
+//! each request on its own connection, the Host header chosen; over TLS too.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use serde_json::Value;
+use tokio_rustls::rustls;
 
 /// An answer: (status, headers lower-cased, body).
 pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
@@ -27,7 +28,8 @@ pub fn http(
     )
 }
 
-/// [`http`] naming `host` in the Host header.
+/// [`http`] naming `host` in the Host header (and, on other methods than GET, in
+/// the Origin header, as a browser on the console's page does).
 pub fn http_to(
     port: u16,
     host: &str,
@@ -36,9 +38,95 @@ pub fn http_to(
     cookie: Option<&str>,
     body: Option<&Value>,
 ) -> Answer {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let origin = format!("http://{host}");
+    exchange(s, host, &origin, method, path, cookie, body)
+}
+
+/// [`http`] sent from a page of `origin` (the Origin header a browser sends).
+pub fn http_from(
+    port: u16,
+    origin: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Answer {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let host = format!("127.0.0.1:{port}");
+    exchange(s, &host, origin, method, path, None, body)
+}
+
+/// One HTTPS exchange with a console at `127.0.0.1:port` whose certificate must chain to
+/// the CA `ca_pem` and name `host` (which the Host and Origin headers name too).
+pub fn https(
+    port: u16,
+    ca_pem: &str,
+    host: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> Result<Answer, String> {
+    let mut s = tls_connect(port, ca_pem, host)?;
+    // The handshake is done before anything is sent, so a refused certificate is an
+    // error here rather than a panic in the exchange.
+    while s.conn.is_handshaking() {
+        s.conn.complete_io(&mut s.sock).map_err(|e| e.to_string())?;
+    }
+    let origin = format!("https://{host}:{port}");
+    Ok(exchange(
+        s,
+        &format!("{host}:{port}"),
+        &origin,
+        method,
+        path,
+        cookie,
+        body,
+    ))
+}
+
+/// A TLS client connection to `127.0.0.1:port`, trusting only `ca_pem`, for `host`.
+pub fn tls_connect(
+    port: u16,
+    ca_pem: &str,
+    host: &str,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| e.to_string())?;
+    let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    Ok(rustls::StreamOwned::new(conn, sock))
+}
+
+fn exchange(
+    mut s: impl Read + Write,
+    host: &str,
+    origin: &str,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if method != "GET" {
+        req.push_str(&format!("Origin: {origin}\r\n"));
+    }
     if let Some(c) = cookie {
         req.push_str(&format!("Cookie: {c}\r\n"));
     }
@@ -52,7 +140,10 @@ pub fn http_to(
     req.push_str(&body);
     s.write_all(req.as_bytes()).unwrap();
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    // A TLS peer may close without close_notify after Connection: close.
+    if let Err(e) = s.read_to_end(&mut raw) {
+        assert!(!raw.is_empty(), "reading the answer: {e}");
+    }
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut lines = head.lines();

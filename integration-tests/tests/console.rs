@@ -4,7 +4,7 @@
 //! a record's proof that verifies against genesis (and fails when tampered with), the
 //! export (JSON with proofs, CSV), flows, insights and points.
 
-use govchain_integration_tests::http::{header, http, http_to, json_of, session_cookie};
+use govchain_integration_tests::http::{header, http, http_from, http_to, json_of, session_cookie};
 use govchain_integration_tests::{Network, NodeProcess, cli_json};
 use govchain_proof::signed_read::{ReadTo, signing_bytes};
 use govchain_proof::{ExportFile, TrustAnchor, subject_id};
@@ -332,12 +332,15 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         time_ms: now,
         nonce: &challenge,
     };
+    // The signed request is the page's origin, which the node compares with the
+    // browser's Origin header.
+    let origin = format!("http://127.0.0.1:{port}");
     let elsewhere = key.sign(&signing_bytes(
         &ReadTo {
             audience: "node9",
             ..to
         },
-        &challenge,
+        origin.as_bytes(),
     ));
     let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
                       "signature": hex::encode(elsewhere.to_bytes())});
@@ -353,11 +356,55 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         nonce: &challenge,
         ..to
     };
-    let sig = key.sign(&signing_bytes(&to, &challenge));
+    // A signature made on another site's page does not sign in here, whatever Origin
+    // is then sent with it; nor does a page of another site with a good one.
+    let phished = key.sign(&signing_bytes(&to, b"http://evil.example"));
+    let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
+                      "signature": hex::encode(phished.to_bytes())});
+    let r = http(port, "POST", "/api/v1/session", None, Some(&body));
+    assert_eq!(
+        json_of(&r)["name"],
+        "BAD_SIGNATURE",
+        "signed on another origin"
+    );
+    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
+    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
+    let to = ReadTo {
+        nonce: &challenge,
+        ..to
+    };
+    let sig = key.sign(&signing_bytes(&to, b"http://evil.example"));
+    let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
+                      "signature": hex::encode(sig.to_bytes())});
+    let r = http_from(
+        port,
+        "http://evil.example",
+        "POST",
+        "/api/v1/session",
+        Some(&body),
+    );
+    assert_eq!(
+        json_of(&r)["name"],
+        "UNAUTHORIZED",
+        "{}",
+        String::from_utf8_lossy(&r.2)
+    );
+    assert!(!r.1.iter().any(|(k, _)| k == "set-cookie"), "no session");
+    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
+    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
+    let to = ReadTo {
+        nonce: &challenge,
+        ..to
+    };
+    let sig = key.sign(&signing_bytes(&to, origin.as_bytes()));
     let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
                       "signature": hex::encode(sig.to_bytes())});
     let r = http(port, "POST", "/api/v1/session", None, Some(&body));
     assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
+    assert!(
+        !header(&r, "set-cookie").contains("Secure"),
+        "plain HTTP on loopback"
+    );
     let housing = session_cookie(&r);
     let again = http(port, "POST", "/api/v1/session", None, Some(&body));
     assert_eq!(again.0, 401, "a challenge is used once");
@@ -401,17 +448,26 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
             .iter()
             .all(|r| r["requester"] == "housing")
     );
-    assert_eq!(
-        http(
-            port,
-            "GET",
-            &format!("/api/v1/audit/{deny_seq}"),
-            Some(&housing),
-            None
-        )
-        .0,
-        403
+    // Another department's record and a number that is no record get one answer:
+    // audit numbers are sequential.
+    let foreign = http(
+        port,
+        "GET",
+        &format!("/api/v1/audit/{deny_seq}"),
+        Some(&housing),
+        None,
     );
+    let missing = http(port, "GET", "/api/v1/audit/999999", Some(&housing), None);
+    assert_eq!(foreign.0, 403);
+    let words = |r: &govchain_integration_tests::http::Answer, seq: &str| {
+        json_of(r)["message"].as_str().unwrap().replace(seq, "N")
+    };
+    assert_eq!(
+        words(&foreign, &deny_seq.to_string()),
+        words(&missing, "999999"),
+        "missing and foreign records answer alike"
+    );
+    assert_eq!(missing.0, 403);
     let flows = json_of(&http(port, "GET", "/api/v1/flows", Some(&housing), None));
     assert!(
         flows["flows"]
@@ -462,8 +518,9 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
     );
 
     // a page of another site that reaches the node by DNS rebinding names that site in
-    // its Host header: refused before any route, the page and the genesis included
-    for path in ["/", "/api/v1/genesis", "/api/v1/info"] {
+    // its Host header: refused before any route, the page, the genesis and the
+    // node's metrics included
+    for path in ["/", "/api/v1/genesis", "/api/v1/info", "/metrics"] {
         let r = http_to(
             port,
             &format!("evil.example:{port}"),
@@ -546,7 +603,8 @@ fn key_session(port: u16, net: &Network, department: &str, operator: &str) -> St
         time_ms: now,
         nonce: &challenge,
     };
-    let sig = key.sign(&signing_bytes(&to, &challenge));
+    let origin = format!("http://127.0.0.1:{port}");
+    let sig = key.sign(&signing_bytes(&to, origin.as_bytes()));
     let body = json!({"department": department, "operator": operator, "challenge": ch["challenge"],
                       "time_ms": now, "signature": hex::encode(sig.to_bytes())});
     let r = http(port, "POST", "/api/v1/session", None, Some(&body));

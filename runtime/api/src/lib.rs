@@ -9,12 +9,14 @@
 pub mod auth;
 pub mod console;
 pub mod error;
+mod https;
 pub mod limits;
 pub mod metrics;
 mod scope;
 mod server;
 mod services;
 
+pub use https::HttpTls;
 pub use limits::ApiLimits;
 pub use server::{ServeConfig, serve};
 

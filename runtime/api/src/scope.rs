@@ -92,6 +92,28 @@ pub(crate) fn audit_scope(who: &Reader) -> govchain_state::access::audit::Scope<
     (!who.has_role(AUDITOR)).then_some(who.department.as_str())
 }
 
+/// One audit record by its number, given its (requester, owner) if it exists: the
+/// auditor any; another department one where it is a party, with the same refusal
+/// whether the number is missing or someone else's record.
+pub(crate) fn audit_record(
+    who: &Reader,
+    seq: u64,
+    parties: Option<(&str, &str)>,
+) -> Result<(), Status> {
+    let me = who.department.as_str();
+    match (audit_scope(who), parties) {
+        (None, Some(_)) => Ok(()),
+        (None, None) => Err(status(
+            ErrorCode::NotFound,
+            format!("no audit record {seq}"),
+        )),
+        (Some(_), Some((requester, owner))) if me == requester || me == owner => Ok(()),
+        (Some(_), _) => Err(refuse(format!(
+            "no audit record {seq} with '{me}' as its requester or owner: a department reads the records it is a party to; the '{AUDITOR}' role reads all"
+        ))),
+    }
+}
+
 /// Audit query `q` as `who` may run it (`audit::scope_query`).
 pub(crate) fn audit_query(who: &Reader, q: pb::AuditQuery) -> Result<pb::AuditQuery, Status> {
     let me = &who.department;

@@ -25,6 +25,8 @@ pub struct ServeConfig {
     pub grpc: TcpListener,
     /// Bound metrics/health HTTP listener, if enabled.
     pub http: Option<TcpListener>,
+    /// TLS on the HTTP port (required by the node on a non-loopback address).
+    pub http_tls: Option<crate::https::HttpTls>,
     /// This node's id, reported by GetStatus.
     pub node_id: String,
     /// Consensus mode name, reported by GetStatus.
@@ -58,7 +60,6 @@ pub async fn serve(
         .as_ref()
         .and_then(|l| l.local_addr().ok())
         .map_or(0, |a| a.port());
-    let console = crate::console::router(auth.clone(), config.console, http_port);
     spawn_commit_metrics(chain.clone(), metrics.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ChainServer<ChainService>>().await;
@@ -93,7 +94,7 @@ pub async fn serve(
         node_id: config.node_id,
         consensus: config.consensus,
         bft: config.bft.clone(),
-        auth,
+        auth: auth.clone(),
         limits: config.limits.clone(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -101,7 +102,7 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         let m = metrics.clone();
         let bft = config.bft;
-        let app = console
+        let node = axum::Router::new()
             .route(
                 "/metrics",
                 get(move || async move {
@@ -111,17 +112,33 @@ pub async fn serve(
                     m.encode()
                 }),
             )
-            .route("/healthz", get(|| async { "ok" }))
-            .layer(axum::middleware::from_fn(http_span));
-        tokio::spawn(async move {
-            // Sign-in attempts are counted per address.
-            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            let _ = axum::serve(http, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await;
-        });
+            .route("/healthz", get(|| async { "ok" }));
+        let tls = config.http_tls;
+        // The console's Host check covers /metrics and /healthz as well.
+        let app =
+            crate::console::router(auth.clone(), config.console, http_port, tls.is_some(), node)
+                .layer(axum::middleware::from_fn(http_span))
+                // Sign-in attempts are counted per address.
+                .into_make_service_with_connect_info::<crate::https::Peer>();
+        let stopped = async move {
+            let _ = stop.changed().await;
+        };
+        match tls {
+            Some(tls) => {
+                let listener = crate::https::TlsListener::new(http, &tls)
+                    .expect("a bound listener has an address");
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await;
+                });
+            }
+            None => {
+                tokio::spawn(async move {
+                    let _ = axum::serve(http, app).with_graceful_shutdown(stopped).await;
+                });
+            }
+        }
     }
     let result = tonic::transport::Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))

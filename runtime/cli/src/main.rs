@@ -55,6 +55,9 @@ enum Command {
     /// Prepare a node to add to a running network (keys, TLS certificate, config)
     /// and print the governance proposal that adds it.
     InitNode(govchain_node::init::InitNodeOptions),
+    /// Issue a node's console certificate from the network's CA (TLS on its HTTP port,
+    /// required on a non-loopback address) and set it in the node's config.
+    ConsoleCert(govchain_node::console_cert::ConsoleCertOptions),
     /// Chain id, height and tip of a node; signed (--as), also its departments,
     /// validators, mempool, evidence and the engine's health.
     Status(client::SignArgs),
@@ -174,6 +177,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Node { config } => cmd::node::node(&config).await,
         Command::Init(opts) => cmd::node::init(&opts, cli.json),
         Command::InitNode(opts) => cmd::node::init_node(&opts, cli.json),
+        Command::ConsoleCert(opts) => cmd::node::console_cert(&opts, cli.json),
         Command::Status(sign) => cmd::chain::status(&endpoint, &cli.home, &sign, cli.json).await,
         Command::Keys(k) => cmd::keys::run(k, &endpoint, &cli.home, cli.json).await,
         Command::Tx(t) => cmd::chain::tx(&endpoint, &cli.home, t, cli.json).await,

@@ -70,6 +70,21 @@ pub struct ApiConfig {
     /// refused (a page of another site reaching the node by DNS rebinding).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub console_hosts: Vec<String>,
+    /// TLS on the HTTP port: required unless `http` is a loopback address (the console
+    /// sends session cookies, the chain salt and audit records). `govchain console-cert`
+    /// issues the certificate from the network's CA and sets this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_tls: Option<ConsoleTls>,
+}
+
+/// The HTTP port's certificate and key (`[api.console_tls]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleTls {
+    /// Certificate chain (PEM), relative to the config file.
+    pub cert: PathBuf,
+    /// Its private key (PEM, sealed under the node's passphrase unless written plain).
+    pub key: PathBuf,
 }
 
 /// Ordering settings.
@@ -209,6 +224,9 @@ impl NodeConfig {
         if let Some(b) = c.consensus.bft.as_mut() {
             paths.extend([&mut b.tls_ca, &mut b.tls_cert, &mut b.tls_key]);
         }
+        if let Some(t) = c.api.console_tls.as_mut() {
+            paths.extend([&mut t.cert, &mut t.key]);
+        }
         for p in paths {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -227,6 +245,16 @@ impl NodeConfig {
                     path.display()
                 );
             }
+        }
+        if let Some(a) = c.api.http
+            && !a.ip().is_loopback()
+            && c.api.console_tls.is_none()
+        {
+            bail!(
+                "{}: api.http {a} is not a loopback address, and the console there sends session cookies, the chain salt and audit records: give it TLS with `govchain console-cert --network <network folder> --node {} --name <the host name browsers use>` (a certificate from the network's CA, set as [api.console_tls]), or listen on 127.0.0.1 behind a TLS proxy",
+                path.display(),
+                c.node_id
+            );
         }
         if let Some(k) = &c.console {
             let ok = hex::decode(&k.credential_sm3).is_ok_and(|h| h.len() == 32);
@@ -277,6 +305,7 @@ mod tests {
                 http: None,
                 limits: Default::default(),
                 console_hosts: vec![],
+                console_tls: None,
             },
             consensus: ConsensusConfig {
                 mode,

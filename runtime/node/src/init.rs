@@ -15,8 +15,11 @@
 //! <out>/node<i>/custody.key     the validator's SM2 custody key (validators only): key
 //!                               generation sends it its sub-shares; no file holds a share
 //! <out>/node<i>/chain.salt      the chain salt, for the console's search by national ID
-//! <out>/tls/ca.pem, ca.key      the chain's node CA (several nodes; keep ca.key offline)
+//! <out>/tls/ca.pem, ca.key      the chain's CA: node and console certificates (keep
+//!                               ca.key offline)
 //! <out>/node<i>/tls/node.pem    the node's TLS certificate and key (several nodes)
+//! <out>/node<i>/tls/console.pem its console's certificate and key, once
+//!                               `govchain console-cert` issued them
 //! ```
 //!
 //! Every private key file (SM2 keys, the custody keys, the CA and TLS keys) is encrypted
@@ -272,14 +275,11 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             keyfile::save(&operator_key_file(&key_dir, dept, id), k, own.as_deref())?;
         }
     }
-    let ca_key = if several {
-        let (cert, key) = tls::new_ca(&genesis.chain_id)?;
-        write_file(&opts.out.join("tls/ca.pem"), cert.as_bytes())?;
-        keyfile::save_tls_key(&opts.out.join("tls/ca.key"), &key, passphrase.as_deref())?;
-        Some(key)
-    } else {
-        None
-    };
+    // Every network has a CA: it certifies the nodes to each other (several nodes) and
+    // each node's console to browsers (`govchain console-cert`).
+    let (ca_cert, ca_key) = tls::new_ca(&genesis.chain_id)?;
+    write_file(&opts.out.join("tls/ca.pem"), ca_cert.as_bytes())?;
+    keyfile::save_tls_key(&opts.out.join("tls/ca.key"), &ca_key, passphrase.as_deref())?;
     let mut configs = Vec::new();
     for (i, k) in val_keys.iter().enumerate() {
         let id = format!("node{}", i + 1);
@@ -292,8 +292,8 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         if let Some(k) = custody_keys.get(i) {
             keyfile::save(&dir.join("custody.key"), k, own.as_deref())?;
         }
-        if let Some(ca_key) = &ca_key {
-            let (cert, key) = tls::issue(ca_key, &genesis.chain_id, &id)?;
+        if several {
+            let (cert, key) = tls::issue(&ca_key, &genesis.chain_id, &id)?;
             write_file(&dir.join("tls/node.pem"), cert.as_bytes())?;
             keyfile::save_tls_key(&dir.join("tls/node.key"), &key, own.as_deref())?;
         }
@@ -339,6 +339,7 @@ fn node_config(
             http: Some(format!("127.0.0.1:{}", grpc_port + 2000).parse()?),
             limits: Default::default(),
             console_hosts: vec![],
+            console_tls: None,
         },
         consensus: ConsensusConfig {
             mode,

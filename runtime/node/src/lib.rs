@@ -9,6 +9,7 @@
 pub mod config;
 #[cfg(test)]
 mod conformance;
+pub mod console_cert;
 pub mod custodian;
 pub mod embedded;
 pub mod follower;

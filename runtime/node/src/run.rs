@@ -52,6 +52,24 @@ fn console_credential(
     }))
 }
 
+/// The HTTP port's TLS settings from `[api.console_tls]`, if set.
+fn http_tls(cfg: &NodeConfig) -> anyhow::Result<Option<govchain_api::HttpTls>> {
+    let Some(t) = &cfg.api.console_tls else {
+        return Ok(None);
+    };
+    let cert = std::fs::read_to_string(&t.cert)
+        .with_context(|| format!("reading the console certificate {}", t.cert.display()))?;
+    let key = keyfile::load_tls_key(&t.key)?;
+    let tls = govchain_api::HttpTls::new(&cert, &key).map_err(|why| {
+        anyhow::anyhow!(
+            "api.console_tls ({}, {}): {why}",
+            t.cert.display(),
+            t.key.display()
+        )
+    })?;
+    Ok(Some(tls))
+}
+
 /// Opens the store, checks or writes genesis, starts ordering and the servers.
 pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
     let genesis_text = std::fs::read_to_string(&cfg.genesis)
@@ -94,6 +112,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         ),
         None => None,
     };
+    let http_tls = http_tls(cfg)?;
     let grpc_addr = grpc.local_addr()?;
     let http_addr = http.as_ref().map(|h| h.local_addr()).transpose()?;
     let (engine, bft) = start_engine(cfg, &genesis, &chain, key.clone()).await?;
@@ -125,6 +144,7 @@ pub async fn start(cfg: &NodeConfig) -> anyhow::Result<NodeHandle> {
         ServeConfig {
             grpc,
             http,
+            http_tls,
             node_id: cfg.node_id.clone(),
             consensus: cfg.consensus.mode.as_str().into(),
             bft,

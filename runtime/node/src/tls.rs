@@ -1,5 +1,6 @@
-//! Node TLS certificates for the validators' mutual TLS, issued by a chain CA that
-//! `govchain init` creates. Certificates use ECDSA P-256: rustls offers no SM2 cipher
+//! TLS certificates issued by a chain CA that `govchain init` creates: each node's for
+//! the validators' mutual TLS, and a node console's for its HTTP port
+//! (`govchain console-cert`). Certificates use ECDSA P-256: rustls offers no SM2 cipher
 //! suites. Transactions and blocks are SM2-signed regardless; TLS protects the link.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -50,15 +51,49 @@ pub fn new_ca(chain_id: &str) -> anyhow::Result<(String, String)> {
 /// Issues a certificate for `node_id` (its DNS subject name, for both server and
 /// client use): (certificate PEM, key PEM).
 pub fn issue(ca_key_pem: &str, chain_id: &str, node_id: &str) -> anyhow::Result<(String, String)> {
+    issue_for(
+        ca_key_pem,
+        chain_id,
+        node_id,
+        &[node_id.to_string()],
+        &[
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    )
+}
+
+/// Issues the certificate of `node_id`'s console (its HTTP port) for the host names and
+/// IP addresses `names`, for server use only: (certificate PEM, key PEM).
+pub fn issue_console(
+    ca_key_pem: &str,
+    chain_id: &str,
+    node_id: &str,
+    names: &[String],
+) -> anyhow::Result<(String, String)> {
+    issue_for(
+        ca_key_pem,
+        chain_id,
+        &format!("{node_id} console"),
+        names,
+        &[ExtendedKeyUsagePurpose::ServerAuth],
+    )
+}
+
+fn issue_for(
+    ca_key_pem: &str,
+    chain_id: &str,
+    common_name: &str,
+    names: &[String],
+    usages: &[ExtendedKeyUsagePurpose],
+) -> anyhow::Result<(String, String)> {
     let ca_key = KeyPair::from_pem(ca_key_pem).context("reading the CA key")?;
     let issuer = Issuer::new(ca_params(chain_id)?, ca_key);
     let key = KeyPair::generate()?;
-    let mut p = CertificateParams::new(vec![node_id.to_string()])?;
-    p.distinguished_name.push(DnType::CommonName, node_id);
-    p.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
+    // An IP address becomes an IP address name, anything else a DNS name.
+    let mut p = CertificateParams::new(names.to_vec())?;
+    p.distinguished_name.push(DnType::CommonName, common_name);
+    p.extended_key_usages = usages.to_vec();
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let y = this_year();
     p.not_before = date_time_ymd(y - 1, 1, 1);

@@ -4,7 +4,7 @@
 //! address stay within a rate.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use tonic::Status;
 
 use super::ApiError;
 use crate::error::status;
+use crate::https::Peer;
 
 /// Sign-in requests (challenges and answers) one address may make per window.
 const SIGN_IN_ATTEMPTS: u32 = 20;
@@ -114,8 +115,8 @@ pub(crate) async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next)
             req.uri().path(),
             "/api/v1/session" | "/api/v1/session/challenge"
         );
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
-    if let (true, Some(ConnectInfo(peer))) = (signing_in, peer)
+    let peer = req.extensions().get::<ConnectInfo<Peer>>();
+    if let (true, Some(ConnectInfo(Peer(peer)))) = (signing_in, peer)
         && let Err(e) = g.attempt(peer.ip())
     {
         return ApiError(e).into_response();

@@ -78,11 +78,19 @@ struct App {
     salt: Option<Arc<String>>,
     credential: Option<Credential>,
     sessions: Arc<Sessions>,
+    /// Served over TLS: cookies are `Secure` and sign-in origins are `https://`.
+    tls: bool,
 }
 
-/// The console's routes.
-/// The console's routes, for a console listening on `port`.
-pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig, port: u16) -> axum::Router {
+/// The console's routes with the node's own (`node`: `/metrics`, `/healthz`), for a
+/// console listening on `port`, over TLS if `tls`; all behind the Host check.
+pub(crate) fn router(
+    auth: Arc<Authenticator>,
+    cfg: ConsoleConfig,
+    port: u16,
+    tls: bool,
+    node: axum::Router,
+) -> axum::Router {
     let guard = Arc::new(guard::Guard::new(port, &cfg.hosts));
     let app = App {
         chain: auth.chain().clone(),
@@ -93,6 +101,7 @@ pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig, port: u16) ->
         salt: cfg.salt.map(|s| Arc::new(hex::encode(s))),
         credential: cfg.credential,
         sessions: Arc::new(Sessions::default()),
+        tls,
     };
     axum::Router::new()
         .route("/api/openapi.json", get(openapi))
@@ -113,6 +122,7 @@ pub(crate) fn router(auth: Arc<Authenticator>, cfg: ConsoleConfig, port: u16) ->
         .route("/api/v1/points/{department}/history", get(points_history))
         .fallback(get(asset))
         .with_state(app)
+        .merge(node)
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }
 
@@ -257,6 +267,12 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 }
 
 impl App {
+    /// The cookie attribute that keeps the session cookie off plain HTTP when the
+    /// console is served over TLS.
+    fn secure(&self) -> &'static str {
+        if self.tls { "; Secure" } else { "" }
+    }
+
     /// The signed-in user, or UNAUTHENTICATED.
     fn session(&self, headers: &HeaderMap) -> ApiResult<Session> {
         cookie_token(headers)
@@ -361,7 +377,50 @@ struct SignIn {
     credential: Option<String>,
 }
 
-async fn sign_in(State(app): State<App>, body: axum::body::Bytes) -> ApiResult<Response> {
+/// The origin of a sign-in: a browser's `Origin` must name this console (its scheme,
+/// and the host and port the Host header names), so a page of another site can neither
+/// sign in here nor use a signature made on it (a key's signature covers the origin).
+fn sign_in_origin(app: &App, headers: &HeaderMap) -> ApiResult<String> {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let (origin, host) = (text(header::ORIGIN), text(header::HOST));
+    // Behind a TLS proxy a plain console is reached as https://.
+    let schemes: &[&str] = if app.tls {
+        &["https"]
+    } else {
+        &["http", "https"]
+    };
+    let fits = origin
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| schemes.contains(&scheme) && rest.eq_ignore_ascii_case(host));
+    if fits {
+        return Ok(origin.to_string());
+    }
+    let expected = format!("{}://{host}", schemes[0]);
+    Err(ApiError(status(
+        ErrorCode::Unauthorized,
+        if origin.is_empty() {
+            format!(
+                "a sign-in names the page it comes from in the Origin header, as browsers do: send Origin: {expected}"
+            )
+        } else {
+            format!(
+                "the sign-in comes from '{origin}', not from this console ({expected}): sign in on the console's own page"
+            )
+        },
+    )))
+}
+
+async fn sign_in(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let origin = sign_in_origin(&app, &headers)?;
     let s: SignIn = serde_json::from_slice(&body).map_err(|e| {
         ApiError(status(
             ErrorCode::InvalidArgument,
@@ -416,7 +475,8 @@ async fn sign_in(State(app): State<App>, body: axum::body::Bytes) -> ApiResult<R
             let challenge =
                 hex::decode(&s.challenge).map_err(|_| bad_param("challenge", "not hex"))?;
             app.sessions.redeem(&challenge)?;
-            // The challenge is the nonce: single use, and issued by this node.
+            // The challenge is the nonce: single use, and issued by this node; the
+            // signed request is the origin.
             let read = SignedRead {
                 department: &s.department,
                 operator: &s.operator,
@@ -424,14 +484,15 @@ async fn sign_in(State(app): State<App>, body: axum::body::Bytes) -> ApiResult<R
                 nonce: challenge.clone(),
                 signature: &s.signature,
             };
-            app.auth.check(&read, LOGIN_PATH, &challenge)?
+            app.auth.check(&read, LOGIN_PATH, origin.as_bytes())?
         }
     };
     tracing::info!(department = %reader.department, operator = %reader.operator, "console sign-in");
     let (token, session) = app.sessions.open(reader)?;
     let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        SESSION_MS / 1000
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_MS / 1000,
+        app.secure()
     );
     let mut resp = Json(session_json(&session)).into_response();
     resp.headers_mut().insert(
@@ -472,7 +533,10 @@ async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
         StatusCode::NO_CONTENT,
         [(
             header::SET_COOKIE,
-            format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+            format!(
+                "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+                app.secure()
+            ),
         )],
     )
         .into_response()
@@ -581,14 +645,13 @@ async fn record(
         .filter(|s| *s > 0)
         .ok_or_else(|| bad_param("seq", "an audit sequence number (1, 2, …)"))?;
     let chain = app.chain.clone();
-    let r = blocking(move || audit::record(chain.store(), seq))
-        .await?
-        .ok_or_else(|| {
-            ApiError(status(
-                ErrorCode::NotFound,
-                format!("no audit record {seq}"),
-            ))
-        })?;
+    let r = blocking(move || audit::record(chain.store(), seq)).await?;
+    crate::scope::audit_record(
+        &who,
+        seq,
+        r.as_ref().map(|r| (r.requester.as_str(), r.owner.as_str())),
+    )?;
+    let r = r.expect("audit_record refuses a missing record");
     // The export's own scope check decides; it needs the side the reader is on.
     let mut q = pb::AuditQuery {
         after: seq - 1,

@@ -48,9 +48,14 @@ pub(crate) async fn node(config: &Path) -> anyhow::Result<()> {
         "govchain node '{}' serving gRPC on {} (metrics: {}); Ctrl-C stops it",
         cfg.node_id,
         handle.grpc,
-        handle
-            .http
-            .map_or("off".into(), |a| format!("http://{a}/metrics"))
+        handle.http.map_or("off".into(), |a| format!(
+            "{}://{a}/metrics",
+            if cfg.api.console_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            }
+        ))
     );
     handle.run_until_signal().await
 }
@@ -92,6 +97,34 @@ pub(crate) fn init_node(
         println!(
             "start it with `govchain node --config {}`, then propose:\n  {proposal}",
             n.config.display()
+        );
+    });
+    Ok(())
+}
+
+/// `govchain console-cert`.
+pub(crate) fn console_cert(
+    opts: &govchain_node::console_cert::ConsoleCertOptions,
+    json: bool,
+) -> anyhow::Result<()> {
+    let c = govchain_node::console_cert::console_cert(opts)?;
+    let value = json!({
+        "certificate": c.cert, "config": c.config, "listen": c.listen.to_string(),
+        "urls": c.urls, "ca": c.ca,
+    });
+    emit(json, &value, || {
+        println!(
+            "{}",
+            kv(&[
+                ("certificate", c.cert.display().to_string()),
+                ("config", c.config.display().to_string()),
+                ("listen", c.listen.to_string()),
+                ("console", c.urls.join(" ")),
+            ])
+        );
+        println!(
+            "restart the node to serve HTTPS; browsers trust it once the network CA {} is installed (or replace the files with a certificate from your own CA)",
+            c.ca.display()
         );
     });
     Ok(())

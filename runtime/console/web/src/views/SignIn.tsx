@@ -84,9 +84,11 @@ export function SignIn({ info, genesis, notice, onSignedIn }: { info: Info; gene
       const v = await getVerifier();
       const ch = await api.challenge();
       const time = Date.now();
-      // The challenge is single use, and the signature names this node.
+      // The challenge is single use, and the signature names this node and this page's
+      // origin (the node checks it against the Origin header the browser sends).
       const read = { chainId: ch.chain_id || info.chain_id, nodeId: ch.node_id, path: ch.path, timeMs: time, nonceHex: ch.challenge };
-      const s = v.signRead(pem, pass || null, read, ch.challenge);
+      const origin = Array.from(new TextEncoder().encode(location.origin), (b) => b.toString(16).padStart(2, "0")).join("");
+      const s = v.signRead(pem, pass || null, read, origin);
       const m = matchKey(genesis, s.publicKey);
       setDetected({ match: m });
       const department = dept || m?.department;
