@@ -196,8 +196,13 @@ impl JobRunner {
     ) -> Result<pb::ComputeResult, ExecError> {
         let requester = govchain_crypto::PublicKey::from_sec1(&job.requester_key)
             .map_err(|e| node_error(format!("request {}: requester key: {e}", r.request)))?;
-        r.output = self.entropy.encrypt_to(&requester, plain);
-        r.output_hash = govchain_crypto::sm3(plain).to_vec();
+        // The chain keeps a hiding commitment to the output, whose key travels to the
+        // requester inside the encryption.
+        let opening = self.entropy.seed();
+        r.output = self
+            .entropy
+            .encrypt_to(&requester, &compute::seal_output(&opening, plain));
+        r.output_hash = compute::output_commitment(&opening, plain).to_vec();
         let digest = compute::result_digest(self.chain.chain_id(), &r);
         r.signature = self.key.sign(&digest).to_bytes().to_vec();
         Ok(r)
@@ -364,11 +369,20 @@ mod conformance {
         };
         let output = v.text("output").as_bytes();
         let sealed = runner.seal(result, &job, output).unwrap();
-        // The output is encrypted to the requester afresh each time, and the digest and
-        // signature cover it: only the plaintext's hash can be pinned. The signature
-        // must verify over `compute.result_digest` under the genesis chain id.
-        assert_eq!(requester.decrypt(&sealed.output).unwrap(), output);
-        v.check("output_hash", &sealed.output_hash);
+        // The output is encrypted to the requester afresh each time behind a fresh
+        // commitment key, and the digest and signature cover it: what is pinned is the
+        // commitment under the vector's key. The signature must verify over
+        // `compute.result_digest` under the genesis chain id.
+        let opened = requester.decrypt(&sealed.output).unwrap();
+        assert_eq!(
+            compute::open_output(&opened, &sealed.output_hash),
+            Some(output)
+        );
+        assert_ne!(sealed.output_hash, govchain_crypto::sm3(output), "hiding");
+        v.check(
+            "output_hash",
+            &compute::output_commitment(&v.bytes("opening"), output),
+        );
         let digest = compute::result_digest(&genesis().chain_id, &sealed);
         let signature = govchain_crypto::Signature::from_slice(&sealed.signature).unwrap();
         key(v.text("executor_key"))

@@ -126,11 +126,9 @@ pub fn check_result(
             req.requester
         )
     })?;
-    ensure!(
-        govchain_crypto::sm3(&plain).as_slice() == out.output_hash.as_slice(),
-        "the decrypted result does not match the hash the executor signed"
-    );
-    Ok(plain)
+    let plain = compute::open_output(&plain, &out.output_hash)
+        .context("the decrypted result does not open the commitment the executor signed")?;
+    Ok(plain.to_vec())
 }
 
 /// Audit records matching `q` with their inclusion proofs and signed headers, asked for

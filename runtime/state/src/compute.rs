@@ -22,6 +22,33 @@ pub const MAX_ARGS: usize = 16 * 1024;
 pub const MAX_OUTPUT: usize = 16 * 1024;
 /// SM2 encryption (DER) adds at most this much to the output.
 const SM2_OVERHEAD: usize = 160;
+/// Bytes of the commitment key sealed ahead of the plaintext output ([`seal_output`]).
+pub const OPENING: usize = 32;
+/// Domain of the output commitment.
+const OUTPUT_DOMAIN: &[u8] = b"govchain-result-v2\0";
+
+/// The commitment to a job's plaintext output `plain` under the random key `opening`:
+/// HMAC-SM3(opening, domain || plain). It hides the output from everyone who sees the
+/// block (a short result, a yes/no or a band, cannot be found by trying values), and
+/// the requester, who decrypts the opening with the output, can open it to a third
+/// party against the executor's signature.
+pub fn output_commitment(opening: &[u8], plain: &[u8]) -> [u8; 32] {
+    govchain_crypto::hmac_sm3(opening, &[OUTPUT_DOMAIN, plain])
+}
+
+/// What the executor encrypts to the requester: the commitment key, then the output.
+pub fn seal_output(opening: &[u8; OPENING], plain: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut b = zeroize::Zeroizing::new(Vec::with_capacity(OPENING + plain.len()));
+    b.extend_from_slice(opening);
+    b.extend_from_slice(plain);
+    b
+}
+
+/// The output in `sealed` (what the requester decrypted) if it opens `commitment`.
+pub fn open_output<'a>(sealed: &'a [u8], commitment: &[u8]) -> Option<&'a [u8]> {
+    let (opening, plain) = sealed.split_at_checked(OPENING)?;
+    (output_commitment(opening, plain).as_slice() == commitment).then_some(plain)
+}
 /// Compute jobs one department may run over one citizen's certificates (any of them: a
 /// subject's budget, not a certificate's) in a period of [`JOB_PERIOD_DAYS`] days of
 /// block time (China Standard Time days, as [`certs::block_date`] counts them): enough
@@ -203,7 +230,7 @@ pub(crate) fn post_result(
         .into());
     }
     let bad = |field, reason: String| Err(TxError::InvalidArgument { field, reason }.into());
-    if r.output.is_empty() || r.output.len() > MAX_OUTPUT + SM2_OVERHEAD {
+    if r.output.is_empty() || r.output.len() > OPENING + MAX_OUTPUT + SM2_OVERHEAD {
         return bad(
             "result.output",
             format!("1 to {MAX_OUTPUT} bytes of output, SM2-encrypted to the requester"),
@@ -212,7 +239,7 @@ pub(crate) fn post_result(
     if r.output_hash.len() != 32 {
         return bad(
             "result.output_hash",
-            "the SM3 hash (32 bytes) of the plaintext output".into(),
+            "the commitment (32 bytes) to the plaintext output".into(),
         );
     }
     if r.code_hash != job.code_hash {
@@ -282,4 +309,25 @@ pub(crate) fn post_result(
         .to_pb(),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_opens_its_commitment_only_with_its_opening() {
+        let (a, b) = ([1u8; OPENING], [2u8; OPENING]);
+        let c = output_commitment(&a, b"band 3");
+        assert_eq!(
+            open_output(&seal_output(&a, b"band 3"), &c),
+            Some(&b"band 3"[..])
+        );
+        // The commitment is not the output's hash, and another opening or output fails.
+        assert_ne!(c, sm3(b"band 3"));
+        assert_ne!(c, output_commitment(&b, b"band 3"));
+        assert_eq!(open_output(&seal_output(&b, b"band 3"), &c), None);
+        assert_eq!(open_output(&seal_output(&a, b"band 4"), &c), None);
+        assert_eq!(open_output(&a[..31], &c), None);
+    }
 }
