@@ -209,3 +209,33 @@ pub fn session_cookie(r: &Answer) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The body of a key sign-in to the console on `127.0.0.1:port`: `key` (of `department`,
+/// `operator`) signs a fresh challenge of the node, naming the node (or `audience`) and
+/// the page's `origin`, as the console's page does.
+pub fn key_sign_in(
+    port: u16,
+    key: &govchain_crypto::PrivateKey,
+    department: &str,
+    operator: &str,
+    audience: Option<&str>,
+    origin: &str,
+) -> Value {
+    use govchain_proof::signed_read::{ReadTo, signing_bytes};
+    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
+    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let to = ReadTo {
+        chain_id: ch["chain_id"].as_str().unwrap(),
+        audience: audience.unwrap_or_else(|| ch["node_id"].as_str().unwrap()),
+        path: ch["path"].as_str().unwrap(),
+        time_ms: now,
+        nonce: &challenge,
+    };
+    let sig = key.sign(&signing_bytes(&to, origin.as_bytes()));
+    serde_json::json!({"department": department, "operator": operator,
+        "challenge": ch["challenge"], "time_ms": now, "signature": hex::encode(sig.to_bytes())})
+}

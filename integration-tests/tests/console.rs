@@ -4,9 +4,10 @@
 //! a record's proof that verifies against genesis (and fails when tampered with), the
 //! export (JSON with proofs, CSV), flows, insights and points.
 
-use govchain_integration_tests::http::{header, http, http_from, http_to, json_of, session_cookie};
+use govchain_integration_tests::http::{
+    header, http, http_from, http_to, json_of, key_sign_in, session_cookie,
+};
 use govchain_integration_tests::{Network, NodeProcess, cli_json};
-use govchain_proof::signed_read::{ReadTo, signing_bytes};
 use govchain_proof::{ExportFile, TrustAnchor, subject_id};
 use serde_json::{Value, json};
 
@@ -312,70 +313,23 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
     assert_eq!(json_of(&r)["name"], "UNKNOWN_DEPARTMENT");
 
     // a department signs in with its key over a one-time challenge and sees its own only
-    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
-    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
     let key = govchain_crypto::PrivateKey::from_pem_any(
         &std::fs::read_to_string(net.root.join("keys/housing.pem")).unwrap(),
         None,
     )
     .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    // The signature names this node and uses the challenge as its nonce: one made for
-    // another node does not sign in here.
-    let to = ReadTo {
-        chain_id: "it-chain",
-        audience: ch["node_id"].as_str().unwrap(),
-        path: ch["path"].as_str().unwrap(),
-        time_ms: now,
-        nonce: &challenge,
-    };
-    // The signed request is the page's origin, which the node compares with the
-    // browser's Origin header.
     let origin = format!("http://127.0.0.1:{port}");
-    let elsewhere = key.sign(&signing_bytes(
-        &ReadTo {
-            audience: "node9",
-            ..to
-        },
-        origin.as_bytes(),
-    ));
-    let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
-                      "signature": hex::encode(elsewhere.to_bytes())});
-    let r = http(port, "POST", "/api/v1/session", None, Some(&body));
-    assert_eq!(
-        json_of(&r)["name"],
-        "BAD_SIGNATURE",
-        "signed for another node"
-    );
-    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
-    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
-    let to = ReadTo {
-        nonce: &challenge,
-        ..to
-    };
-    // A signature made on another site's page does not sign in here, whatever Origin
-    // is then sent with it; nor does a page of another site with a good one.
-    let phished = key.sign(&signing_bytes(&to, b"http://evil.example"));
-    let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
-                      "signature": hex::encode(phished.to_bytes())});
-    let r = http(port, "POST", "/api/v1/session", None, Some(&body));
-    assert_eq!(
-        json_of(&r)["name"],
-        "BAD_SIGNATURE",
-        "signed on another origin"
-    );
-    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
-    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
-    let to = ReadTo {
-        nonce: &challenge,
-        ..to
-    };
-    let sig = key.sign(&signing_bytes(&to, b"http://evil.example"));
-    let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
-                      "signature": hex::encode(sig.to_bytes())});
+    let sign = |audience, origin: &str| key_sign_in(port, &key, "housing", "", audience, origin);
+    let post = |body: &Value| http(port, "POST", "/api/v1/session", None, Some(body));
+    // The signature names this node: one made for another node does not sign in here.
+    let r = post(&sign(Some("node9"), &origin));
+    assert_eq!(json_of(&r)["name"], "BAD_SIGNATURE", "another node");
+    // It signs the page's origin, which the node compares with the Origin header: a
+    // signature made on another site's page does not sign in here, and a page of
+    // another site is refused before any signature counts.
+    let r = post(&sign(None, "http://evil.example"));
+    assert_eq!(json_of(&r)["name"], "BAD_SIGNATURE", "another origin");
+    let body = sign(None, "http://evil.example");
     let r = http_from(
         port,
         "http://evil.example",
@@ -390,20 +344,13 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
         String::from_utf8_lossy(&r.2)
     );
     assert!(!r.1.iter().any(|(k, _)| k == "set-cookie"), "no session");
-    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
-    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
-    let to = ReadTo {
-        nonce: &challenge,
-        ..to
-    };
-    let sig = key.sign(&signing_bytes(&to, origin.as_bytes()));
-    let body = json!({"department": "housing", "challenge": ch["challenge"], "time_ms": now,
-                      "signature": hex::encode(sig.to_bytes())});
-    let r = http(port, "POST", "/api/v1/session", None, Some(&body));
+    let body = sign(None, &origin);
+    let r = post(&body);
     assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
+    let cookie = header(&r, "set-cookie");
     assert!(
-        !header(&r, "set-cookie").contains("Secure"),
-        "plain HTTP on loopback"
+        !cookie.contains("Secure"),
+        "plain HTTP on loopback: {cookie}"
     );
     let housing = session_cookie(&r);
     let again = http(port, "POST", "/api/v1/session", None, Some(&body));
@@ -588,25 +535,10 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
 /// A console session of `department`'s `operator` (its key `keys/<dept>.<operator>.pem`),
 /// signed in over a one-time challenge; the session cookie.
 fn key_session(port: u16, net: &Network, department: &str, operator: &str) -> String {
-    let ch = json_of(&http(port, "POST", "/api/v1/session/challenge", None, None));
-    let challenge = hex::decode(ch["challenge"].as_str().unwrap()).unwrap();
     let pem = std::fs::read_to_string(net.root.join(format!("keys/{department}.{operator}.pem")));
     let key = govchain_crypto::PrivateKey::from_pem_any(&pem.unwrap(), None).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let to = ReadTo {
-        chain_id: ch["chain_id"].as_str().unwrap(),
-        audience: ch["node_id"].as_str().unwrap(),
-        path: ch["path"].as_str().unwrap(),
-        time_ms: now,
-        nonce: &challenge,
-    };
     let origin = format!("http://127.0.0.1:{port}");
-    let sig = key.sign(&signing_bytes(&to, origin.as_bytes()));
-    let body = json!({"department": department, "operator": operator, "challenge": ch["challenge"],
-                      "time_ms": now, "signature": hex::encode(sig.to_bytes())});
+    let body = key_sign_in(port, &key, department, operator, None, &origin);
     let r = http(port, "POST", "/api/v1/session", None, Some(&body));
     assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
     session_cookie(&r)

@@ -381,7 +381,7 @@ mod conformance {
         assert_ne!(sealed.output_hash, govchain_crypto::sm3(output), "hiding");
         v.check(
             "output_hash",
-            &compute::output_commitment(&v.bytes("opening"), output),
+            compute::output_commitment(&v.bytes("opening"), output),
         );
         let digest = compute::result_digest(&genesis().chain_id, &sealed);
         let signature = govchain_crypto::Signature::from_slice(&sealed.signature).unwrap();
