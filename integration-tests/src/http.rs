@@ -91,6 +91,16 @@ pub fn tls_connect(
     ca_pem: &str,
     host: &str,
 ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
+    let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tls_over(sock, ca_pem, host)
+}
+
+/// A TLS client connection over `sock`, trusting only `ca_pem`, for `host`.
+pub fn tls_over(
+    sock: TcpStream,
+    ca_pem: &str,
+    host: &str,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -109,7 +119,6 @@ pub fn tls_connect(
         rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
         .map_err(|e| e.to_string())?;
-    let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     Ok(rustls::StreamOwned::new(conn, sock))
 }
 

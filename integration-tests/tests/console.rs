@@ -467,15 +467,20 @@ async fn console_api_signs_in_scopes_and_serves_verifiable_records() {
     // a page of another site that reaches the node by DNS rebinding names that site in
     // its Host header: refused before any route, the page, the genesis and the
     // node's metrics included
-    for path in ["/", "/api/v1/genesis", "/api/v1/info", "/metrics"] {
-        let r = http_to(
-            port,
-            &format!("evil.example:{port}"),
-            "GET",
-            path,
-            None,
-            None,
-        );
+    // (or names an IP address: another server's, which an attacker's page may be on)
+    for (host, path) in [
+        ("evil.example", "/"),
+        ("evil.example", "/api/v1/genesis"),
+        ("evil.example", "/api/v1/info"),
+        ("evil.example", "/metrics"),
+        ("203.0.113.7", "/api/v1/session/challenge"),
+    ] {
+        let method = if path.ends_with("challenge") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let r = http_to(port, &format!("{host}:{port}"), method, path, None, None);
         assert_eq!(r.0, 403, "{path}");
         assert_eq!(json_of(&r)["name"], "UNAUTHORIZED", "{path}");
         assert!(!String::from_utf8_lossy(&r.2).contains("salt_commitment"));

@@ -4,8 +4,9 @@
 //! cookies and sign-ins only from its own `https://` origin.
 
 use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
-use govchain_integration_tests::http::{header, https, json_of, tls_connect};
+use govchain_integration_tests::http::{header, https, json_of, tls_connect, tls_over};
 use govchain_integration_tests::{Network, NodeProcess, govchain_env};
 use serde_json::json;
 
@@ -61,6 +62,11 @@ async fn a_console_off_loopback_is_served_over_tls_from_the_network_ca() {
             .unwrap();
     assert_eq!(out["listen"], format!("0.0.0.0:{port}"));
     assert_eq!(out["urls"][0], format!("https://localhost:{port}/"));
+    // run again, it renews: a new certificate and key in place of the old
+    let cert_file = net.root.join("node1/tls/console.pem");
+    let first = std::fs::read_to_string(&cert_file).unwrap();
+    govchain_env(&cert_args(&["localhost", "127.0.0.1"]), &env).unwrap();
+    assert_ne!(std::fs::read_to_string(&cert_file).unwrap(), first);
     let node = NodeProcess::start_with_env(&net, 1, &env).await.unwrap();
     let ca = std::fs::read_to_string(net.root.join("tls/ca.pem")).unwrap();
 
@@ -99,13 +105,7 @@ async fn a_console_off_loopback_is_served_over_tls_from_the_network_ca() {
     .unwrap_err();
     assert!(e.contains("certificate"), "{e}");
 
-    // plain HTTP on the port gets no answer from the console
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
-        .unwrap();
-    let head = format!("GET /api/v1/info HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
-    let text = raw(s, &head);
-    assert!(!text.contains("node1"), "plain HTTP answered: {text}");
+    unanswered_and_bounded(port, &ca).await;
 
     // a sign-in sets a Secure cookie; one from the plain-HTTP origin of the same host
     // is refused and opens no session
@@ -152,4 +152,48 @@ fn raw(mut s: impl Read + Write, request: &str) -> String {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Plain HTTP on the TLS port is closed unanswered; one address holding 32 connections
+/// gets no more and keeps no one else out.
+async fn unanswered_and_bounded(port: u16, ca: &str) {
+    // plain HTTP on the port gets no answer from the console
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    let head = format!("GET /api/v1/info HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    let started = Instant::now();
+    let text = raw(s, &head);
+    assert!(!text.contains("node1"), "plain HTTP answered: {text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "closed at once");
+
+    // one address that holds 32 connections without a handshake gets no more, and
+    // holds up no one else
+    let idle: Vec<_> = (0..32)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let mut more = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    more.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(more.read(&mut [0u8; 16]).unwrap(), 0, "the 33rd is closed");
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let sock = sock.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let sock = sock.into_std().unwrap();
+    sock.set_nonblocking(false).unwrap();
+    let other = tls_over(sock, ca, "localhost").unwrap();
+    let text = raw(
+        other,
+        &format!("GET /api/v1/info HTTP/1.1\r\nHost: localhost:{port}\r\n"),
+    );
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.contains("node1"),
+        "{text}"
+    );
+    // once it closes them, the address is served again
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while https(port, ca, "localhost", "GET", "/api/v1/info", None, None).is_err() {
+        assert!(Instant::now() < deadline, "127.0.0.1 is not served again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -246,16 +246,8 @@ impl NodeConfig {
                 );
             }
         }
-        if let Some(a) = c.api.http
-            && !a.ip().is_loopback()
-            && c.api.console_tls.is_none()
-        {
-            bail!(
-                "{}: api.http {a} is not a loopback address, and the console there sends session cookies, the chain salt and audit records: give it TLS with `govchain console-cert --network <network folder> --node {} --name <the host name browsers use>` (a certificate from the network's CA, set as [api.console_tls]), or listen on 127.0.0.1 behind a TLS proxy",
-                path.display(),
-                c.node_id
-            );
-        }
+        c.check_http()
+            .with_context(|| format!("{}", path.display()))?;
         if let Some(k) = &c.console {
             let ok = hex::decode(&k.credential_sm3).is_ok_and(|h| h.len() == 32);
             if !ok {
@@ -269,6 +261,21 @@ impl NodeConfig {
             bail!("{}: consensus.max_block_txs must be > 0", path.display());
         }
         Ok(c)
+    }
+
+    /// TLS on a non-loopback HTTP address: the console there sends session cookies, the
+    /// chain salt and audit records.
+    pub fn check_http(&self) -> anyhow::Result<()> {
+        if let Some(a) = self.api.http
+            && !a.ip().is_loopback()
+            && self.api.console_tls.is_none()
+        {
+            bail!(
+                "api.http {a} is not a loopback address, and the console there sends session cookies, the chain salt and audit records: give it TLS with `govchain console-cert --network <network folder> --node {} --name <the host name browsers use>` (a certificate from the network's CA, set as [api.console_tls]), or listen on 127.0.0.1 behind a TLS proxy",
+                self.node_id
+            );
+        }
+        Ok(())
     }
 
     /// The file's text, with a header comment.

@@ -5,7 +5,7 @@
 //! `api.console_hosts` (the console answers no other Host).
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use govchain_state::Genesis;
@@ -26,7 +26,7 @@ pub struct ConsoleCertOptions {
     #[arg(long = "name", required = true)]
     pub names: Vec<String>,
     /// The HTTP listen address to set (`api.http`); default: keep the config's port and
-    /// listen on every interface.
+    /// listen on every interface (IPv6 as well if a name is an IPv6 address).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
     /// Write the key unencrypted (development only).
@@ -69,9 +69,18 @@ pub fn console_cert(o: &ConsoleCertOptions) -> anyhow::Result<ConsoleCert> {
     let mut cfg: NodeConfig =
         toml::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
     let names = check_names(&o.names)?;
+    // Every interface, IPv6 too when a name is an IPv6 address.
+    let any: IpAddr = if names
+        .iter()
+        .any(|n| n.parse::<std::net::Ipv6Addr>().is_ok())
+    {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    };
     let listen = match (o.listen, cfg.api.http) {
         (Some(a), _) => a,
-        (None, Some(a)) => SocketAddr::new(IpAddr::from([0, 0, 0, 0]), a.port()),
+        (None, Some(a)) => SocketAddr::new(any, a.port()),
         (None, None) => bail!(
             "{} has no api.http address: give --listen <ip:port>",
             config.display()
@@ -100,10 +109,6 @@ pub fn console_cert(o: &ConsoleCertOptions) -> anyhow::Result<ConsoleCert> {
     };
     let (cert, key) = tls::issue_console(&ca_key, &genesis.chain_id, &o.node, &names)?;
     let cert_path = dir.join(CERT_FILE);
-    std::fs::create_dir_all(dir.join("tls"))?;
-    keyfile::save_tls_key(&dir.join(KEY_FILE), &key, passphrase.as_deref())?;
-    std::fs::write(&cert_path, cert.as_bytes())
-        .with_context(|| format!("writing {}", cert_path.display()))?;
     cfg.api.http = Some(listen);
     cfg.api.console_tls = Some(ConsoleTls {
         cert: CERT_FILE.into(),
@@ -119,8 +124,21 @@ pub fn console_cert(o: &ConsoleCertOptions) -> anyhow::Result<ConsoleCert> {
             cfg.api.console_hosts.push(n.clone());
         }
     }
-    std::fs::write(&config, cfg.to_toml())
-        .with_context(|| format!("writing {}", config.display()))?;
+    // Each file is written beside its place, then all are moved in: a failure leaves
+    // the node as it was, and a renewal replaces the old certificate and key.
+    let key_path = dir.join(KEY_FILE);
+    let staged = |p: &Path| PathBuf::from(format!("{}.new", p.display()));
+    for p in [&key_path, &cert_path, &config] {
+        let _ = std::fs::remove_file(staged(p));
+    }
+    keyfile::save_tls_key(&staged(&key_path), &key, passphrase.as_deref())?;
+    for (p, text) in [(&cert_path, cert), (&config, cfg.to_toml())] {
+        std::fs::write(staged(p), text)
+            .with_context(|| format!("writing {}", staged(p).display()))?;
+    }
+    for p in [&key_path, &cert_path, &config] {
+        std::fs::rename(staged(p), p).with_context(|| format!("replacing {}", p.display()))?;
+    }
     let urls = names
         .iter()
         .map(|n| match n.parse::<IpAddr>() {

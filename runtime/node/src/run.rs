@@ -54,6 +54,7 @@ fn console_credential(
 
 /// The HTTP port's TLS settings from `[api.console_tls]`, if set.
 fn http_tls(cfg: &NodeConfig) -> anyhow::Result<Option<govchain_api::HttpTls>> {
+    cfg.check_http()?;
     let Some(t) = &cfg.api.console_tls else {
         return Ok(None);
     };

@@ -4,7 +4,7 @@
 //! request. gRPC reads carry it in `x-govchain-auth` with a fresh random nonce, so that
 //! a node takes each signed read once and only when it is addressed to it; the console
 //! signs its sign-in challenge the same way (path `/console/login`, the challenge as the
-//! nonce).
+//! nonce, the page's origin as the request).
 
 use govchain_crypto::sm3;
 

@@ -30,43 +30,66 @@ const WINDOW: Duration = Duration::from_secs(60);
 pub(crate) struct Guard {
     /// The port the console listens on (a Host naming an IP address must name it).
     port: u16,
-    /// Names it also answers to (`api.console_hosts`, lower case, with their port).
-    names: Vec<String>,
+    /// Served over TLS: a Host without a port means 443, else 80.
+    tls: bool,
+    /// Names it also answers to (`api.console_hosts`, lower case), each with the port it
+    /// must be named with, or `None`: the console's port, or none (a TLS proxy or the
+    /// console itself on the scheme's default port).
+    names: Vec<(String, Option<u16>)>,
     attempts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
 }
 
+/// A Host header as (name without brackets, port if named), lower case.
+fn split_host(host: &str) -> (String, Option<u16>) {
+    let host = host.to_ascii_lowercase();
+    let (name, port) = match host.rsplit_once(':') {
+        // An IPv6 address without brackets has colons but names no port.
+        Some((n, p)) if !n.is_empty() && (!n.contains(':') || n.ends_with(']')) => {
+            (n.to_string(), Some(p.parse::<u16>().unwrap_or(0)))
+        }
+        _ => (host.clone(), None),
+    };
+    let name = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    (name, port)
+}
+
 impl Guard {
-    /// A console listening on `port`, answering also to `names` (`host` or `host:port`).
-    pub(crate) fn new(port: u16, names: &[String]) -> Self {
-        let with_port = |n: &String| {
-            let n = n.to_ascii_lowercase();
-            if n.contains(':') {
-                n
-            } else {
-                format!("{n}:{port}")
-            }
-        };
+    /// A console listening on `port` (over TLS if `tls`), answering also to `names`
+    /// (`host` or `host:port`).
+    pub(crate) fn new(port: u16, tls: bool, names: &[String]) -> Self {
         Guard {
             port,
-            names: names.iter().map(with_port).collect(),
+            tls,
+            names: names.iter().map(|n| split_host(n)).collect(),
             attempts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Whether a request with Host header `host` is for this console: an IP address (a
-    /// browser that is given one names no site) or `localhost` with the console's port,
-    /// or one of the configured names.
-    fn host_ok(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        let (name, port) = match host.rsplit_once(':') {
-            Some((n, p)) if !n.ends_with(':') && !n.is_empty() => {
-                (n.to_string(), p.parse::<u16>().ok())
-            }
-            _ => (host.clone(), Some(80)),
+    /// Whether a request with Host header `host`, on a connection that arrived at
+    /// `local`, is for this console: the address it arrived at (`localhost` if that is
+    /// a loopback address) with the console's port, or one of the configured names. An
+    /// IP address is not enough: another server's address names another site, whose
+    /// page could otherwise get a sign-in signature this node takes.
+    fn host_ok(&self, host: &str, local: IpAddr) -> bool {
+        let (name, port) = split_host(host);
+        let default = if self.tls { 443 } else { 80 };
+        let literal = match name.parse::<IpAddr>() {
+            Ok(ip) => ip == local || ip.to_canonical() == local.to_canonical(),
+            Err(_) => name == "localhost" && local.is_loopback(),
         };
-        let name = name.trim_start_matches('[').trim_end_matches(']');
-        let literal = name.parse::<IpAddr>().is_ok() || name == "localhost";
-        (literal && port == Some(self.port)) || self.names.contains(&host)
+        if literal && port.unwrap_or(default) == self.port {
+            return true;
+        }
+        self.names.iter().any(|(n, p)| {
+            *n == name
+                && match p {
+                    Some(p) => port.unwrap_or(default) == *p,
+                    None => port.is_none() || port == Some(self.port),
+                }
+        })
     }
 
     /// Counts a sign-in request from `ip`; refuses past the rate.
@@ -100,11 +123,15 @@ pub(crate) async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next)
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    if !g.host_ok(host) {
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<Peer>>().copied() else {
+        return ApiError(status(ErrorCode::Internal, "no connection info")).into_response();
+    };
+    if !g.host_ok(host, peer.local.ip()) {
         return ApiError(status(
             ErrorCode::Unauthorized,
             format!(
-                "this console answers requests for its own address (an IP address or localhost with port {}) or a name in api.console_hosts; not for '{host}'",
+                "this console answers requests for the address they reach ({} with port {}) or a name in api.console_hosts; not for '{host}'",
+                peer.local.ip(),
                 g.port
             ),
         ))
@@ -115,10 +142,7 @@ pub(crate) async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next)
             req.uri().path(),
             "/api/v1/session" | "/api/v1/session/challenge"
         );
-    let peer = req.extensions().get::<ConnectInfo<Peer>>();
-    if let (true, Some(ConnectInfo(Peer(peer)))) = (signing_in, peer)
-        && let Err(e) = g.attempt(peer.ip())
-    {
+    if signing_in && let Err(e) = g.attempt(peer.remote.ip()) {
         return ApiError(e).into_response();
     }
     next.run(req).await
@@ -130,17 +154,19 @@ mod tests {
 
     #[test]
     fn only_this_nodes_own_names_pass() {
-        let g = Guard::new(9545, &["console.gov.example".into(), "proxy:443".into()]);
+        let names = ["console.gov.example".into(), "proxy:8443".into()];
+        let g = Guard::new(9545, false, &names);
+        let lo = IpAddr::from([127, 0, 0, 1]);
         for ok in [
             "127.0.0.1:9545",
-            "10.1.2.3:9545",
-            "[::1]:9545",
             "localhost:9545",
             "console.gov.example:9545",
             "CONSOLE.gov.example:9545",
-            "proxy:443",
+            // a TLS proxy on the default port keeps the browser's Host
+            "console.gov.example",
+            "proxy:8443",
         ] {
-            assert!(g.host_ok(ok), "{ok}");
+            assert!(g.host_ok(ok, lo), "{ok}");
         }
         for bad in [
             "evil.example:9545",
@@ -149,14 +175,35 @@ mod tests {
             "",
             "console.gov.example:80",
             "proxy",
+            // another machine's address names another site
+            "10.1.2.3:9545",
+            "[::1]:9545",
         ] {
-            assert!(!g.host_ok(bad), "{bad}");
+            assert!(!g.host_ok(bad, lo), "{bad}");
         }
+        // the address a connection arrived at, not any
+        let here = IpAddr::from([10, 1, 2, 3]);
+        assert!(g.host_ok("10.1.2.3:9545", here));
+        assert!(!g.host_ok("localhost:9545", here));
+        assert!(!g.host_ok("10.9.9.9:9545", here));
+        let v6: IpAddr = "fd00::5".parse().unwrap();
+        assert!(g.host_ok("[fd00::5]:9545", v6));
+        assert!(!g.host_ok("[fd00::6]:9545", v6));
+    }
+
+    #[test]
+    fn a_host_without_a_port_names_the_schemes_default() {
+        let here = IpAddr::from([10, 1, 2, 3]);
+        let tls = Guard::new(443, true, &["console.gov.example".into()]);
+        assert!(tls.host_ok("10.1.2.3", here));
+        assert!(tls.host_ok("console.gov.example", here));
+        assert!(tls.host_ok("console.gov.example:443", here));
+        assert!(!Guard::new(443, false, &[]).host_ok("10.1.2.3", here));
     }
 
     #[test]
     fn sign_in_attempts_are_bounded_per_address() {
-        let g = Guard::new(9545, &[]);
+        let g = Guard::new(9545, false, &[]);
         let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
         for _ in 0..SIGN_IN_ATTEMPTS {
             g.attempt(a).unwrap();

@@ -91,7 +91,7 @@ pub(crate) fn router(
     tls: bool,
     node: axum::Router,
 ) -> axum::Router {
-    let guard = Arc::new(guard::Guard::new(port, &cfg.hosts));
+    let guard = Arc::new(guard::Guard::new(port, tls, &cfg.hosts));
     let app = App {
         chain: auth.chain().clone(),
         node_id: auth.node_id().to_string(),
@@ -266,13 +266,13 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-impl App {
-    /// The cookie attribute that keeps the session cookie off plain HTTP when the
-    /// console is served over TLS.
-    fn secure(&self) -> &'static str {
-        if self.tls { "; Secure" } else { "" }
-    }
+/// The cookie attribute that keeps the session cookie off plain HTTP: for a console
+/// served over TLS, or signed in on an `https://` page (a TLS proxy in front).
+fn secure(tls: bool) -> &'static str {
+    if tls { "; Secure" } else { "" }
+}
 
+impl App {
     /// The signed-in user, or UNAUTHENTICATED.
     fn session(&self, headers: &HeaderMap) -> ApiResult<Session> {
         cookie_token(headers)
@@ -492,7 +492,7 @@ async fn sign_in(
     let cookie = format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         SESSION_MS / 1000,
-        app.secure()
+        secure(app.tls || origin.starts_with("https://"))
     );
     let mut resp = Json(session_json(&session)).into_response();
     resp.headers_mut().insert(
@@ -535,7 +535,7 @@ async fn sign_out(State(app): State<App>, headers: HeaderMap) -> Response {
             header::SET_COOKIE,
             format!(
                 "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
-                app.secure()
+                secure(app.tls)
             ),
         )],
     )
