@@ -43,6 +43,36 @@ pub fn http_to(
     exchange(s, host, &origin, method, path, cookie, body)
 }
 
+/// One plain HTTP/1.1 exchange with `127.0.0.1:port` carrying `headers` and a raw
+/// `body` (the gateway's API: a token, an idempotency key, JSON that may be malformed).
+pub fn call(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Answer {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = body.unwrap_or_default();
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    // A server may answer (413) and close before reading all of a large body.
+    let _ = s.write_all(&bytes);
+    read_answer(s)
+}
+
 /// [`http`] sent from a page of `origin` (the Origin header a browser sends).
 pub fn http_from(
     port: u16,
@@ -148,6 +178,11 @@ fn exchange(
     req.push_str("\r\n");
     req.push_str(&body);
     s.write_all(req.as_bytes()).unwrap();
+    read_answer(s)
+}
+
+/// Reads an answer until the server closes.
+fn read_answer(mut s: impl Read) -> Answer {
     let mut raw = Vec::new();
     // A TLS peer may close without close_notify after Connection: close.
     if let Err(e) = s.read_to_end(&mut raw) {

@@ -73,15 +73,23 @@ impl HttpTls {
 }
 
 /// Connections that finished their TLS handshake, for `axum::serve`.
-pub(crate) struct TlsListener {
+pub struct TlsListener {
     done: mpsc::Receiver<(Conn, SocketAddr)>,
     local: SocketAddr,
+}
+
+impl std::fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("local", &self.local)
+            .finish()
+    }
 }
 
 impl TlsListener {
     /// Accepts on `tcp` and runs each handshake on its own task until the listener is
     /// dropped.
-    pub(crate) fn new(tcp: TcpListener, tls: &HttpTls) -> std::io::Result<Self> {
+    pub fn new(tcp: TcpListener, tls: &HttpTls) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, done) = mpsc::channel(64);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.0.clone());
@@ -187,10 +195,16 @@ impl Drop for AddressSlot {
 
 /// An established TLS connection: closed after [`IDLE_TIME`] without a byte either
 /// way; holds its places in the connection counts until it closes.
-pub(crate) struct Conn {
+pub struct Conn {
     stream: TlsStream<TcpStream>,
     idle: Pin<Box<tokio::time::Sleep>>,
     _slots: (OwnedSemaphorePermit, AddressSlot),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Conn")
+    }
 }
 
 impl Conn {

@@ -16,7 +16,7 @@ mod scope;
 mod server;
 mod services;
 
-pub use https::HttpTls;
+pub use https::{HttpTls, TlsListener};
 pub use limits::ApiLimits;
 pub use server::{ServeConfig, serve};
 

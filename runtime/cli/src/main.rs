@@ -92,6 +92,9 @@ enum Command {
     /// The audit log: query, export with proofs, verify.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCmd),
+    /// A department's REST gateway for its own systems, and its API tokens.
+    #[command(subcommand)]
+    Gateway(cmd::gateway::GatewayCmd),
     /// Anchor a document's SM3 digest on chain (存证) and wait for the receipt.
     Anchor {
         /// Id of the record within the department's namespace.
@@ -136,7 +139,12 @@ fn init_tracing(node: bool) {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let serves = matches!(cli.command, Command::Dev { .. } | Command::Node { .. });
+    let serves = matches!(
+        cli.command,
+        Command::Dev { .. }
+            | Command::Node { .. }
+            | Command::Gateway(cmd::gateway::GatewayCmd::Run { .. })
+    );
     let embeds_chain = matches!(cli.command, Command::Bench(_) | Command::Demo(_));
     if !serves && !embeds_chain {
         // A CLI command piped into `head` ends quietly when the pipe closes, as Unix tools
@@ -189,6 +197,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Points(p) => cmd::points::points(&endpoint, &cli.home, p, cli.json).await,
         Command::Custody(c) => cmd::custody::custody(&endpoint, &cli.home, c, cli.json).await,
         Command::Audit(a) => cmd::audit::audit(&endpoint, &cli.home, a, cli.json).await,
+        Command::Gateway(g) => cmd::gateway::gateway(g, cli.json).await,
         Command::Anchor {
             id,
             file,

@@ -8,6 +8,7 @@ pub(crate) mod compute;
 pub(crate) mod contract;
 pub(crate) mod custody;
 mod evidence;
+pub(crate) mod gateway;
 pub(crate) mod gov;
 pub(crate) mod keys;
 pub(crate) mod node;

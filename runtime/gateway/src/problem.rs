@@ -1,0 +1,117 @@
+//! Errors as the gateway answers them: RFC 9457 problem details with the stable error
+//! code and name of `docs/errors.md`, so that a caller branches on `name`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use govchain_client::ClientError;
+use govchain_types::ErrorCode;
+use serde_json::json;
+
+/// A refusal or failure: HTTP status, stable code, what is wrong and what to do.
+#[derive(Debug)]
+pub struct Problem {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code.
+    pub code: ErrorCode,
+    /// What is wrong, what to do.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem of `code` with `detail`, at the status that fits the code.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Problem {
+            status: status_of(code),
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// A `400` naming the bad field.
+    pub fn bad(field: &str, why: impl std::fmt::Display) -> Self {
+        Problem::new(ErrorCode::InvalidArgument, format!("{field}: {why}"))
+    }
+
+    /// The body: `{type, title, status, detail, code, name}`.
+    pub fn body(&self) -> serde_json::Value {
+        let name = self.code.as_str_name();
+        json!({
+            "type": format!("urn:govchain:error:{name}"),
+            "title": title_of(name),
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "code": self.code as i32,
+            "name": name,
+        })
+    }
+}
+
+/// `INVALID_ARGUMENT` → "Invalid argument".
+fn title_of(name: &str) -> String {
+    let lower = name.replace('_', " ").to_lowercase();
+    let mut c = lower.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// The HTTP status of a stable code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode as E;
+    match code {
+        E::Unauthenticated => StatusCode::UNAUTHORIZED,
+        E::Unauthorized
+        | E::UnknownDepartment
+        | E::UnknownOperator
+        | E::KeyMismatch
+        | E::BadSignature => StatusCode::FORBIDDEN,
+        E::NotFound | E::TxNotFound | E::BlockNotFound => StatusCode::NOT_FOUND,
+        E::AlreadyExists | E::DuplicateCertificate | E::ProposalClosed => StatusCode::CONFLICT,
+        E::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        E::BodyTooLarge | E::DocumentTooLarge | E::TxTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        E::MempoolFull | E::AccountPendingFull | E::Busy | E::TooManyBadSignatures => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        E::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        E::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut r = (self.status, Json(self.body())).into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        r
+    }
+}
+
+impl From<ClientError> for Problem {
+    fn from(e: ClientError) -> Self {
+        match (&e, e.code()) {
+            (_, Some(code)) => Problem::new(code, e.to_string()),
+            (ClientError::Connect { .. }, None) => {
+                Problem::new(ErrorCode::Unavailable, format!("no node answers: {e}"))
+            }
+            (ClientError::Rpc { grpc, .. }, None) if *grpc == tonic::Code::Unavailable => {
+                Problem::new(ErrorCode::Unavailable, e.to_string())
+            }
+            _ => Problem::new(ErrorCode::Internal, e.to_string()),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Problem {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<ClientError>() {
+            Ok(c) => c.into(),
+            Err(e) => Problem::new(ErrorCode::Internal, format!("{e:#}")),
+        }
+    }
+}
