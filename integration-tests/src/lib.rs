@@ -7,6 +7,7 @@
 
 mod auditor;
 pub mod bft;
+pub mod gateway;
 pub mod http;
 pub mod partition;
 

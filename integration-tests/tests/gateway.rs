@@ -5,128 +5,16 @@
 //! and a gateway killed while its transaction waits for a block that settles it after
 //! a restart, exactly once.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use govchain_integration_tests::gateway::{api, gateway_config, problem, start, token};
 use govchain_integration_tests::http::{Answer, call, json_of};
-use govchain_integration_tests::{Network, NodeProcess, free_port, govchain, govchain_bin};
+use govchain_integration_tests::{Network, NodeProcess, free_port};
 use serde_json::{Value, json};
 
 const CITIZEN: &str = "320102199001011232";
-
-/// A gateway process.
-struct Gateway {
-    child: Child,
-    port: u16,
-    config: PathBuf,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Writes `<root>/<dept>-gateway.toml` for `dept` on a free port with `endpoints`.
-fn gateway_config(net: &Network, dept: &str, endpoints: &[String]) -> (PathBuf, u16) {
-    let port = free_port();
-    let config = net.root.join(format!("{dept}-gateway.toml"));
-    let text = format!(
-        "department = \"{dept}\"\nnetwork = \".\"\nendpoints = {endpoints:?}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{dept}-gateway\"\nmax_body_bytes = 65536\n"
-    );
-    std::fs::write(&config, text).unwrap();
-    (config, port)
-}
-
-/// Starts the gateway of `config` and waits for its port.
-async fn start(config: &Path, port: u16) -> Gateway {
-    let log = std::fs::File::create(config.with_extension("log")).unwrap();
-    let child = Command::new(govchain_bin())
-        .args(["gateway", "run", "--config", config.to_str().unwrap()])
-        .env("GOVCHAIN_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "gateway did not start: {}",
-            std::fs::read_to_string(config.with_extension("log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Gateway {
-        child,
-        port,
-        config: config.to_path_buf(),
-    }
-}
-
-/// A token of the gateway of `config`.
-fn token(config: &Path, name: &str, scopes: &str) -> String {
-    let out = govchain(&[
-        "--json",
-        "gateway",
-        "token",
-        "create",
-        "--config",
-        config.to_str().unwrap(),
-        "--name",
-        name,
-        "--scope",
-        scopes,
-    ])
-    .unwrap();
-    serde_json::from_str::<Value>(&out).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// A call with `token` (and an idempotency key), JSON `body`.
-fn api(
-    port: u16,
-    token: &str,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: Option<&Value>,
-) -> Answer {
-    let auth = format!("Bearer {token}");
-    let mut headers = vec![("Authorization", auth.as_str())];
-    if let Some(k) = key {
-        headers.push(("Idempotency-Key", k));
-    }
-    let body = body.map(Value::to_string);
-    call(
-        port,
-        method,
-        path,
-        &headers,
-        body.as_deref().map(str::as_bytes),
-    )
-}
-
-fn problem(r: &Answer) -> String {
-    let ct =
-        r.1.iter()
-            .find(|(k, _)| k == "content-type")
-            .map(|(_, v)| v.as_str());
-    assert_eq!(
-        ct,
-        Some("application/problem+json"),
-        "{}",
-        String::from_utf8_lossy(&r.2)
-    );
-    json_of(r)["name"].as_str().unwrap().to_string()
-}
 
 fn deed(number: &str) -> Value {
     json!({
@@ -158,6 +46,7 @@ async fn departments_publish_request_and_receive_through_their_gateways() {
     let publisher = token(&reg_cfg, "registry-system", "publish,read");
     let reader = token(&reg_cfg, "registry-reader", "read");
     let caseworker = token(&hou_cfg, "case-system", "request,read");
+    let admin = token(&reg_cfg, "registry-admin", "admin");
     let reg = start(&reg_cfg, reg_port).await;
     let hou = start(&hou_cfg, hou_port).await;
 
@@ -329,56 +218,177 @@ async fn departments_publish_request_and_receive_through_their_gateways() {
         b"{\"number\":\"N-1\",\"owner\":\"\xe5\xbc\xa0\xe4\xb8\x89\"}"
     );
     assert_eq!(doc["certificate"]["issuer"], "real-estate");
-    // an unknown purpose is the chain's refusal, with its code
+    // the housing authority paid for the read and sees it in its ledger and audit
+    // records; the registry sees the read of its certificate, exported with proofs
+    let points = json_of(&api(hou.port, &caseworker, "GET", "/v1/points", None, None));
+    let last = points["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["kind"].as_str(), last["audit_seq"].as_u64()),
+        (Some("read"), Some(n)),
+        "{points}"
+    );
+    let mine = json_of(&api(
+        hou.port,
+        &caseworker,
+        "GET",
+        "/v1/audit?role=requester",
+        None,
+        None,
+    ));
+    assert!(
+        mine["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["seq"] == n),
+        "{mine}"
+    );
+    let export = json_of(&api(
+        reg.port,
+        &reader,
+        "GET",
+        "/v1/audit/export?role=owner",
+        None,
+        None,
+    ));
+    assert_eq!(export["format"], "govchain-audit-export/v2");
+    assert!(
+        export["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["record"]["seq"] == n),
+        "{export}"
+    );
+    let r = api(
+        hou.port,
+        &caseworker,
+        "GET",
+        "/v1/audit?role=judge",
+        None,
+        None,
+    );
+    assert_eq!((r.0, problem(&r)), (400, "INVALID_ARGUMENT".into()));
+    // the registry grants the tax bureau, then revokes the grant
+    let g = api(
+        reg.port,
+        &publisher,
+        "POST",
+        &format!("/v1/certificates/{cert}/grants"),
+        Some("grant-1"),
+        Some(&json!({"grantee": "tax", "purpose": "tax_assessment"})),
+    );
+    assert_eq!(g.0, 201, "{}", String::from_utf8_lossy(&g.2));
+    let grant_id = json_of(&g)["grant_id"].as_u64().unwrap();
+    let r = api(
+        reg.port,
+        &publisher,
+        "POST",
+        &format!("/v1/certificates/{cert}/revocation"),
+        None,
+        Some(&json!({"grant_id": grant_id, "reason": "assessment closed"})),
+    );
+    assert_eq!(
+        (r.0, json_of(&r)["grant_id"].as_u64()),
+        (201, Some(grant_id)),
+        "{}",
+        String::from_utf8_lossy(&r.2)
+    );
+    // the housing authority cannot grant on the registry's certificate: its token has
+    // no publish scope, and the chain would refuse it anyway
     let r = api(
         hou.port,
         &caseworker,
         "POST",
-        "/v1/access-requests",
+        &format!("/v1/certificates/{cert}/grants"),
         None,
-        Some(&json!({"certificate_id": cert, "purpose": "curiosity"})),
+        Some(&json!({"grantee": "housing", "purpose": "housing_eligibility"})),
     );
-    assert_eq!((r.0, problem(&r)), (400, "UNKNOWN_PURPOSE".into()));
+    assert_eq!((r.0, problem(&r)), (403, "UNAUTHORIZED".into()));
 
-    // a gateway killed while its publish waits for a block settles it after a restart:
-    // one certificate, and the retry with the key gets the first answer
-    let port = reg.port;
-    let token2 = publisher.clone();
-    let pending = std::thread::spawn(move || {
-        api(
-            port,
-            &token2,
-            "POST",
-            "/v1/certificates",
-            Some("deed-3"),
-            Some(&deed("N-3")),
-        )
-    });
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let config = reg.config.clone();
-    drop(reg);
-    let _ = pending.join();
-    let reg = start(&config, reg_port).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let settled = loop {
-        let r = api(
-            reg.port,
-            &publisher,
-            "POST",
-            "/v1/certificates",
-            Some("deed-3"),
-            Some(&deed("N-3")),
-        );
-        if r.0 == 201 {
-            break json_of(&r);
-        }
+    // the registry owns the certificate but did not make request n: its gateway does
+    // not open the document for it
+    let made = api(
+        reg.port,
+        &admin,
+        "POST",
+        "/v1/tokens",
+        None,
+        Some(&json!({"name": "registry-requests", "scopes": ["request"]})),
+    );
+    assert_eq!(made.0, 201, "{}", String::from_utf8_lossy(&made.2));
+    let requests = json_of(&made)["token"].as_str().unwrap().to_string();
+    let r = api(
+        reg.port,
+        &requests,
+        "GET",
+        &format!("/v1/access-requests/{n}/document"),
+        None,
+        None,
+    );
+    assert_eq!((r.0, problem(&r)), (403, "UNAUTHORIZED".into()));
+    assert!(
+        !String::from_utf8_lossy(&r.2).contains("document\""),
+        "nothing of it"
+    );
+    // a token revoked through the API is refused at once, the gateway running
+    let r = api(
+        reg.port,
+        &reader,
+        "POST",
+        "/v1/tokens/registry-requests/revocation",
+        None,
+        None,
+    );
+    assert_eq!(
+        (r.0, problem(&r)),
+        (403, "UNAUTHORIZED".into()),
+        "admin scope only"
+    );
+    let r = api(
+        reg.port,
+        &admin,
+        "POST",
+        "/v1/tokens/registry-requests/revocation",
+        None,
+        None,
+    );
+    assert_eq!(r.0, 200, "{}", String::from_utf8_lossy(&r.2));
+    let r = api(reg.port, &requests, "GET", "/v1/status", None, None);
+    assert_eq!((r.0, problem(&r)), (401, "UNAUTHENTICATED".into()));
+
+    // two calls with one key at once: one publish, both answered with it or told to
+    // retry
+    let (port, t) = (reg.port, publisher.clone());
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                api(
+                    port,
+                    &t,
+                    "POST",
+                    "/v1/certificates",
+                    Some("deed-2"),
+                    Some(&deed("N-2")),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<Answer> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    assert!(answers.iter().any(|a| a.0 == 201), "one publishes");
+    for a in &answers {
         assert!(
-            Instant::now() < deadline,
-            "not settled: {}",
-            String::from_utf8_lossy(&r.2)
+            a.0 == 201 || (a.0 == 409 && problem(a) == "ALREADY_EXISTS"),
+            "{}",
+            String::from_utf8_lossy(&a.2)
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    }
     let listed = json_of(&api(
         reg.port,
         &reader,
@@ -393,9 +403,91 @@ async fn departments_publish_request_and_receive_through_their_gateways() {
         .iter()
         .map(|c| c["number"].as_str().unwrap())
         .collect();
-    assert_eq!(numbers, ["N-1", "N-3"], "exactly once: {listed} {settled}");
-    // (settled by the restarted gateway from its journal, not signed again by the retry)
-    let log = std::fs::read_to_string(reg.config.with_extension("log")).unwrap();
-    assert!(log.contains("settled after a restart"), "{log}");
+    assert_eq!(numbers, ["N-1", "N-2"], "{listed}");
+
+    // an unknown purpose is the chain's refusal, with its code
+    let r = api(
+        hou.port,
+        &caseworker,
+        "POST",
+        "/v1/access-requests",
+        None,
+        Some(&json!({"certificate_id": cert, "purpose": "curiosity"})),
+    );
+    assert_eq!((r.0, problem(&r)), (400, "UNKNOWN_PURPOSE".into()));
+
+    // a gateway killed while its access request waits for a block settles it after a
+    // restart from its journal, and the retry with the key gets that answer: one read,
+    // paid once
+    let port = hou.port;
+    let token2 = caseworker.clone();
+    let ask = json!({"certificate_id": cert, "purpose": "housing_eligibility"});
+    let body = ask.clone();
+    let pending = std::thread::spawn(move || {
+        api(
+            port,
+            &token2,
+            "POST",
+            "/v1/access-requests",
+            Some("ask-2"),
+            Some(&body),
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let config = hou.config.clone();
+    drop(hou);
+    assert!(
+        pending.join().is_err(),
+        "the first call is cut off, unanswered"
+    );
+    let hou = start(&config, hou_port).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let settled = loop {
+        let r = api(
+            hou.port,
+            &caseworker,
+            "POST",
+            "/v1/access-requests",
+            Some("ask-2"),
+            Some(&ask),
+        );
+        if r.0 == 201 {
+            break json_of(&r);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not settled: {}",
+            String::from_utf8_lossy(&r.2)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(settled["decision"], "allow", "{settled}");
+    let log = std::fs::read_to_string(hou.config.with_extension("log")).unwrap();
+    assert!(
+        log.contains("settled after a restart"),
+        "from the journal: {log}"
+    );
+    let points = json_of(&api(hou.port, &caseworker, "GET", "/v1/points", None, None));
+    let reads: Vec<u64> = points["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "read")
+        .map(|e| e["audit_seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        reads,
+        [n, settled["request"].as_u64().unwrap()],
+        "paid once each: {points}"
+    );
+    let op = json_of(&api(
+        hou.port,
+        &caseworker,
+        "GET",
+        "/v1/operations/ask-2",
+        None,
+        None,
+    ));
+    assert_eq!(op, settled, "the operation's answer is the call's");
     drop((reg, hou, node));
 }

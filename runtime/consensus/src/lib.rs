@@ -259,9 +259,16 @@ impl Chain {
 
     /// Next nonce of an account including pending transactions.
     pub fn next_nonce(&self, dept: &str, operator: &str) -> std::result::Result<u64, ExecError> {
+        Ok(self.nonces(dept, operator)?.0)
+    }
+
+    /// The account's next nonce counting its transactions in the mempool, and after its
+    /// committed transactions only.
+    pub fn nonces(&self, dept: &str, operator: &str) -> std::result::Result<(u64, u64), ExecError> {
         let mempool = self.mempool.lock();
         let committed = self.admission.committed_nonce(dept, operator)?;
-        Ok(mempool.next_nonce(&govchain_types::account_label(dept, operator), committed))
+        let label = govchain_types::account_label(dept, operator);
+        Ok((mempool.next_nonce(&label, committed), committed))
     }
 
     /// Admits a batch: signatures are verified in parallel on all cores, then the

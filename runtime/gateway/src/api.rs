@@ -68,7 +68,7 @@ impl App {
         }
     }
 
-    fn caller(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
+    pub(crate) fn caller(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
         let auth = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
@@ -84,8 +84,22 @@ pub fn router(app: App) -> axum::Router {
         .route("/v1/certificate-types", get(cert_types))
         .route("/v1/certificates", post(publish).get(list))
         .route("/v1/certificates/{id}", get(certificate))
+        .route("/v1/certificates/{id}/grants", post(crate::manage::grant))
+        .route(
+            "/v1/certificates/{id}/revocation",
+            post(crate::manage::revoke),
+        )
         .route("/v1/access-requests", post(request_access))
         .route("/v1/access-requests/{n}/document", get(document))
+        .route("/v1/operations/{name}", get(crate::journal::operation))
+        .route("/v1/tokens", post(crate::manage::create_token))
+        .route(
+            "/v1/tokens/{name}/revocation",
+            post(crate::manage::revoke_token),
+        )
+        .route("/v1/points", get(crate::views::points))
+        .route("/v1/audit", get(crate::views::audit))
+        .route("/v1/audit/export", get(crate::views::export))
         .fallback(|| async {
             Problem::new(
                 ErrorCode::NotFound,
@@ -259,7 +273,7 @@ async fn list(
 }
 
 /// Reads the body, within the limit, as JSON of `T` (unknown fields refused).
-async fn body_of<T: serde::de::DeserializeOwned>(
+pub(crate) async fn body_of<T: serde::de::DeserializeOwned>(
     app: &App,
     body: Body,
 ) -> Result<(T, Vec<u8>), Problem> {
@@ -423,8 +437,18 @@ async fn document(
             Ok(c.certificates().get_releases(req).await?.into_inner())
         })
         .await?;
-    let operator = asked.request.map(|r| r.operator).unwrap_or_default();
-    let signer = app.chain.signer(&operator)?;
+    // Only the token's own requests: a token acts, and reads, as its operator.
+    let asked = asked.request.unwrap_or_default();
+    if asked.requester != app.department || asked.operator != caller.record.operator {
+        return Err(Problem::new(
+            ErrorCode::Unauthorized,
+            format!(
+                "request {request} was not made with this token's key ({}): a token receives the documents of its own requests",
+                govchain_types::account_label(&app.department, &caller.record.operator)
+            ),
+        ));
+    }
+    let signer = app.chain.signer(&caller.record.operator)?;
     let trust = app.chain.trust().await?;
     let releases = app
         .chain

@@ -3,13 +3,16 @@
 //! before they are sent and settled after a restart (`docs/design/gateway.md`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use govchain_client::rpc::{GetStatusRequest, GetTxRequest};
+use govchain_client::rpc::{
+    GetNonceRequest, GetNonceResponse, GetStatusRequest, GetTxRequest, SubmitTxRequest,
+};
 use govchain_client::shares::Trust;
 use govchain_client::{Client, ClientError, Receipt, Signer};
 use govchain_state::Genesis;
-use govchain_types::event::Access;
+use govchain_types::event::{Access, CertificateRevoked, GrantCreated, GrantRevoked};
 use govchain_types::{ErrorCode, pb};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -17,9 +20,6 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::problem::Problem;
-
-/// Blocks a transaction stays valid after the height it was signed at.
-const EXPIRY_BLOCKS: u64 = 600;
 
 /// What a journaled transaction does: how to answer from its receipt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,6 +32,10 @@ pub enum Op {
     },
     /// Asks to read a certificate.
     Request,
+    /// Grants a department access to a certificate.
+    Grant,
+    /// Revokes a certificate or one of its grants.
+    Revoke,
 }
 
 impl Op {
@@ -54,6 +58,18 @@ impl Op {
                 }),
                 None => json!({}),
             },
+            Op::Grant => match r.event::<GrantCreated>() {
+                Some(g) => json!({
+                    "grant_id": g.grant, "certificate_id": g.cert, "grantee": g.grantee,
+                    "purpose": g.purpose,
+                }),
+                None => json!({}),
+            },
+            Op::Revoke => match (r.event::<GrantRevoked>(), r.event::<CertificateRevoked>()) {
+                (Some(g), _) => json!({ "certificate_id": g.cert, "grant_id": g.grant }),
+                (None, Some(c)) => json!({ "certificate_id": c.cert, "grant_id": 0 }),
+                (None, None) => json!({}),
+            },
         };
         if let (Value::Object(b), Value::Object(t)) = (&mut body, tx) {
             b.extend(t);
@@ -72,7 +88,7 @@ pub struct Chain {
     /// The department's signer ("") and its operators', by operator id.
     signers: BTreeMap<String, Signer>,
     conn: Mutex<(usize, Option<Client>)>,
-    nonces: Mutex<BTreeMap<String, u64>>,
+    accounts: Mutex<BTreeMap<String, Arc<Mutex<Option<u64>>>>>,
     trust: OnceCell<Trust>,
 }
 
@@ -111,7 +127,7 @@ impl Chain {
             salt,
             signers,
             conn: Mutex::new((0, None)),
-            nonces: Mutex::new(BTreeMap::new()),
+            accounts: Mutex::new(BTreeMap::new()),
             trust: OnceCell::new(),
         }
     }
@@ -128,46 +144,50 @@ impl Chain {
         })
     }
 
-    /// A connection to a node of the chain: the current one, else the first of the
-    /// endpoints (from the current on) that answers and runs this chain.
-    pub async fn client(&self) -> Result<Client, Problem> {
+    /// A connection to a node of the chain and its endpoint's index: the current one,
+    /// else the first of the endpoints (from the current on) that answers within 5 s and
+    /// runs this chain.
+    async fn connected(&self) -> Result<(Client, usize), Problem> {
         let mut conn = self.conn.lock().await;
         if let Some(c) = &conn.1 {
-            return Ok(c.clone());
+            return Ok((c.clone(), conn.0));
         }
-        let mut last = None;
+        let mut last = String::from("no endpoints");
         for i in 0..self.endpoints.len() {
             let at = (conn.0 + i) % self.endpoints.len();
             let hash = self.genesis.hash();
-            match Client::connect_to(&self.endpoints[at], &self.genesis.chain_id, &hash).await {
-                Ok(c) => {
+            let connect = Client::connect_to(&self.endpoints[at], &self.genesis.chain_id, &hash);
+            match tokio::time::timeout(CONNECT_TIME, connect).await {
+                Ok(Ok(c)) => {
                     *conn = (at, Some(c.clone()));
-                    return Ok(c);
+                    return Ok((c, at));
                 }
-                Err(e) => {
-                    tracing::warn!(endpoint = %self.endpoints[at], "node unreachable: {e}");
-                    last = Some(e);
-                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = format!("no answer within {} s", CONNECT_TIME.as_secs()),
             }
+            tracing::warn!(endpoint = %self.endpoints[at], "node unreachable: {last}");
         }
-        Err(match last {
-            Some(e) => Problem::new(
-                ErrorCode::Unavailable,
-                format!("no node of {:?} answers: {e}", self.endpoints),
-            ),
-            None => Problem::new(ErrorCode::Unavailable, "no endpoints"),
-        })
+        Err(Problem::new(
+            ErrorCode::Unavailable,
+            format!("no node answers ({last}): retry later"),
+        ))
     }
 
-    /// Drops the current connection after `e` if it says the node is out of reach, so
-    /// that the next call goes to the next node; `true` if so.
-    async fn fail_over(&self, e: &ClientError) -> bool {
+    /// A connection to a node of the chain.
+    pub async fn client(&self) -> Result<Client, Problem> {
+        Ok(self.connected().await?.0)
+    }
+
+    /// After `e` from the node at endpoint `at`: if it says the node is out of reach,
+    /// drops that connection (not one made since to another node) so that the next
+    /// call goes to the next node; `true` if so.
+    async fn fail_over(&self, at: usize, e: &ClientError) -> bool {
         if !unreachable(e) {
             return false;
         }
         let mut conn = self.conn.lock().await;
-        if conn.1.take().is_some() {
-            conn.0 = (conn.0 + 1) % self.endpoints.len();
+        if conn.0 == at && conn.1.take().is_some() {
+            conn.0 = (at + 1) % self.endpoints.len();
             tracing::warn!("node unreachable, trying the next: {e}");
         }
         true
@@ -182,10 +202,12 @@ impl Chain {
     {
         let mut tries = 0;
         loop {
-            let c = self.client().await?;
+            let (c, at) = self.connected().await?;
             match call(c).await {
                 Ok(v) => return Ok(v),
-                Err(e) if tries < self.endpoints.len() && self.fail_over(&e).await => tries += 1,
+                Err(e) if tries < self.endpoints.len() && self.fail_over(at, &e).await => {
+                    tries += 1;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -210,123 +232,251 @@ impl Chain {
             .await
     }
 
-    /// `payload` signed by `signer` with its next nonce, valid for 600
-    /// blocks from the chain's height now.
-    pub async fn sign(
+    /// The account's admission slot: its next nonce as this gateway counts it (`None`:
+    /// ask a node), locked from choosing a nonce until a node took or refused the
+    /// transaction, so that the account's transactions reach the node in nonce order.
+    async fn slot(&self, signer: &Signer) -> Arc<Mutex<Option<u64>>> {
+        self.accounts
+            .lock()
+            .await
+            .entry(signer.account())
+            .or_default()
+            .clone()
+    }
+
+    /// Signs `payload` as `signer` with the account's next nonce, valid for
+    /// [`govchain_client::DEFAULT_EXPIRY_BLOCKS`] blocks from the chain's height now,
+    /// tells `journal` the transaction, then has a node admit it. An error before
+    /// `journal` was told means nothing was sent; after, that a node refused it for
+    /// good (it will never commit).
+    pub async fn send(
         &self,
         signer: &Signer,
         payload: pb::payload::Kind,
+        journal: impl Fn(&pb::SignedTx) -> Result<(), Problem>,
     ) -> Result<pb::SignedTx, Problem> {
-        let height = self
-            .call(|c| async move {
-                Ok(c.chain()
-                    .get_status(GetStatusRequest {})
-                    .await?
-                    .into_inner()
-                    .height)
-            })
-            .await?;
-        let nonce = self.next_nonce(signer).await?;
-        let mut body = signer.body(&self.genesis.chain_id, nonce, payload);
-        body.expiry_height = height + EXPIRY_BLOCKS;
-        Ok(signer.sign_body(&body))
-    }
-
-    async fn next_nonce(&self, signer: &Signer) -> Result<u64, Problem> {
-        let mut nonces = self.nonces.lock().await;
-        let account = signer.account();
-        let n = match nonces.get(&account) {
-            Some(n) => *n,
-            None => {
-                self.call(|mut c| async move { c.next_nonce(signer).await })
-                    .await?
+        let slot = self.slot(signer).await;
+        let mut next = slot.lock().await;
+        let mut tries = 0;
+        loop {
+            let (c, at) = self.connected().await?;
+            let read = async {
+                let nonce = match *next {
+                    Some(n) => n,
+                    None => nonces(&c, signer).await?.next_nonce,
+                };
+                let status = c.chain().get_status(GetStatusRequest {}).await?;
+                Ok::<_, ClientError>((nonce, status.into_inner().height))
+            };
+            let (nonce, height) = match read.await {
+                Ok(v) => v,
+                Err(e) => {
+                    self.fail_over(at, &e).await;
+                    return Err(e.into());
+                }
+            };
+            let mut body = signer.body(&self.genesis.chain_id, nonce, payload.clone());
+            body.expiry_height = height + govchain_client::DEFAULT_EXPIRY_BLOCKS;
+            let tx = signer.sign_body(&body);
+            journal(&tx)?;
+            let admitted = c
+                .chain()
+                .submit_tx(SubmitTxRequest {
+                    tx: Some(tx.clone()),
+                    wait: false,
+                })
+                .await
+                .map_err(ClientError::from);
+            match admitted {
+                Ok(_) => {
+                    *next = Some(nonce + 1);
+                    return Ok(tx);
+                }
+                // Another sender of the account (its CLI, say) used the nonce: no node
+                // holds this transaction, so it is signed again with the node's count.
+                Err(e)
+                    if tries < 3
+                        && matches!(
+                            e.code(),
+                            Some(ErrorCode::NonceReplayed | ErrorCode::NonceGap)
+                        ) =>
+                {
+                    *next = None;
+                    tries += 1;
+                }
+                Err(e) if never_admitted(&e) => {
+                    // Refused for good, and the nonce is still free.
+                    *next = Some(nonce);
+                    return Err(e.into());
+                }
+                // Unknown whether a node holds it: settling finds out.
+                Err(e) => {
+                    *next = None;
+                    self.fail_over(at, &e).await;
+                    return Ok(tx);
+                }
             }
-        };
-        nonces.insert(account, n + 1);
-        Ok(n)
+        }
     }
 
-    async fn forget_nonce(&self, signer: &Signer) {
-        self.nonces.lock().await.remove(&signer.account());
-    }
-
-    /// The receipt of `tx` once committed: sends it (again) and waits; if it was
-    /// committed already, its receipt; if its nonce went to another transaction of the
-    /// account or it expired unsent, the same payload signed afresh (`resign` is told
-    /// the new transaction before it is sent, to journal it). Never commits the payload
-    /// twice: a transaction whose nonce is taken can no longer commit.
+    /// Waits up to `wait` (`None`: for good) for `tx` to commit, sending it again while
+    /// no node holds it: its receipt, or `None` if it is still pending then. An error:
+    /// it never will commit (its nonce went to another transaction of the account, it
+    /// expired, or a node refuses it for good): nothing was done.
     pub async fn settle(
         &self,
-        mut tx: pb::SignedTx,
+        tx: &pb::SignedTx,
         signer: &Signer,
-        resign: impl Fn(&pb::SignedTx) -> anyhow::Result<()>,
-    ) -> Result<Receipt, Problem> {
+        wait: Option<Duration>,
+    ) -> Result<Option<Receipt>, Problem> {
+        let body = pb::TxBody::decode(tx.body.as_slice()).map_err(|e| {
+            Problem::new(ErrorCode::Internal, format!("journaled transaction: {e}"))
+        })?;
+        let deadline = wait.map(|w| tokio::time::Instant::now() + w);
         loop {
-            let hash = govchain_crypto::sm3(&tx.body).to_vec();
-            if let Some(r) = self.committed(signer, &hash).await? {
-                return Ok(r);
+            match self.look(tx, &body, signer).await {
+                Ok(Look::Committed(r)) => return Ok(Some(r)),
+                Ok(Look::Never(code, why)) => return Err(Problem::new(code, why)),
+                Ok(Look::Pending) => {}
+                // Not an answer about the transaction (no node, a node's failure): look
+                // again.
+                Err(p) => tracing::warn!("settling a transaction: {}", p.detail),
             }
-            let sent = tx.clone();
-            match self
-                .call(|c| {
-                    let t = sent.clone();
-                    async move { c.submit_signed(t).await }
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// One look at `tx` on one node: committed (its receipt), never to be, or pending
+    /// (sent again: a node that holds it already says so). An error is no answer.
+    async fn look(
+        &self,
+        tx: &pb::SignedTx,
+        body: &pb::TxBody,
+        signer: &Signer,
+    ) -> Result<Look, Problem> {
+        let (c, at) = self.connected().await?;
+        let hash = govchain_crypto::sm3(&tx.body).to_vec();
+        let looked = async {
+            // In this order, on one node: if the account's committed nonce is past the
+            // transaction's (or the chain past its expiry) and then it is not committed,
+            // another transaction took its place for good.
+            let committed_nonce = nonces(&c, signer).await?.committed_nonce;
+            let height = c
+                .chain()
+                .get_status(GetStatusRequest {})
+                .await?
+                .into_inner()
+                .height;
+            let req = c.signed(
+                signer,
+                "/govchain.v1.Chain/GetTx",
+                GetTxRequest {
+                    tx_hash: hash.clone(),
+                },
+            )?;
+            match c.chain().get_tx(req).await {
+                Ok(r) => {
+                    if let Some(receipt) = r.into_inner().receipt {
+                        return Ok(Look::Committed(Receipt::new(hash.clone(), receipt)?));
+                    }
+                }
+                Err(s) if s.code() == tonic::Code::NotFound => {}
+                Err(s) => return Err(s.into()),
+            }
+            if committed_nonce > body.nonce {
+                return Ok(Look::Never(
+                    ErrorCode::NonceReplayed,
+                    format!(
+                        "its nonce {} went to another transaction of {}: it was not done; send the request again",
+                        body.nonce,
+                        signer.account()
+                    ),
+                ));
+            }
+            if body.expiry_height != 0 && height >= body.expiry_height {
+                return Ok(Look::Never(
+                    ErrorCode::TxExpired,
+                    format!(
+                        "no block included it by its expiry height {}: it was not done; send the request again",
+                        body.expiry_height
+                    ),
+                ));
+            }
+            match c
+                .chain()
+                .submit_tx(SubmitTxRequest {
+                    tx: Some(tx.clone()),
+                    wait: false,
                 })
                 .await
             {
-                Ok(r) => return Ok(r),
-                Err(p) if p.code == ErrorCode::DuplicateTx || p.code == ErrorCode::Timeout => {
-                    // Pending somewhere: wait for it to commit (or expire).
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(p)
-                    if matches!(
-                        p.code,
-                        ErrorCode::NonceReplayed | ErrorCode::NonceGap | ErrorCode::TxExpired
-                    ) =>
-                {
-                    if let Some(r) = self.committed(signer, &hash).await? {
-                        return Ok(r);
+                Ok(_) => Ok(Look::Pending),
+                Err(s) => {
+                    let e = ClientError::from(s);
+                    match e.code() {
+                        Some(code)
+                            if never_admitted(&e)
+                                && !matches!(
+                                    code,
+                                    ErrorCode::NonceReplayed | ErrorCode::NonceGap
+                                ) =>
+                        {
+                            Ok(Look::Never(code, e.to_string()))
+                        }
+                        _ if unreachable(&e) => Err(e),
+                        // Held already, or waiting for an earlier nonce: pending.
+                        _ => Ok(Look::Pending),
                     }
-                    self.forget_nonce(signer).await;
-                    let body = pb::TxBody::decode(tx.body.as_slice()).map_err(|e| {
-                        Problem::new(ErrorCode::Internal, format!("journaled transaction: {e}"))
-                    })?;
-                    let payload = body.payload.and_then(|p| p.kind).ok_or_else(|| {
-                        Problem::new(ErrorCode::Internal, "journaled transaction without payload")
-                    })?;
-                    tx = self.sign(signer, payload).await?;
-                    resign(&tx)?;
                 }
-                Err(p) => {
-                    self.forget_nonce(signer).await;
-                    return Err(p);
-                }
+            }
+        };
+        match looked.await {
+            Ok(look) => Ok(look),
+            Err(e) => {
+                self.fail_over(at, &e).await;
+                Err(e.into())
             }
         }
     }
+}
 
-    /// The receipt of the committed transaction `hash`, if it is committed.
-    async fn committed(&self, signer: &Signer, hash: &[u8]) -> Result<Option<Receipt>, Problem> {
-        let got = self
-            .call(|c| async move {
-                let req = c.signed(
-                    signer,
-                    "/govchain.v1.Chain/GetTx",
-                    GetTxRequest {
-                        tx_hash: hash.to_vec(),
-                    },
-                )?;
-                match c.chain().get_tx(req).await {
-                    Ok(r) => Ok(Some(r.into_inner())),
-                    Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
-                    Err(s) => Err(s.into()),
-                }
-            })
-            .await?;
-        match got.and_then(|r| r.receipt) {
-            Some(receipt) => Ok(Some(Receipt::new(hash.to_vec(), receipt)?)),
-            None => Ok(None),
-        }
-    }
+/// What one look at a transaction found.
+enum Look {
+    Committed(Receipt),
+    Pending,
+    Never(ErrorCode, String),
+}
+
+/// How long a node has to answer a connection.
+const CONNECT_TIME: Duration = Duration::from_secs(5);
+
+/// The account's nonces on the node `c` talks to.
+async fn nonces(c: &Client, signer: &Signer) -> Result<GetNonceResponse, ClientError> {
+    let req = c.signed(
+        signer,
+        "/govchain.v1.Chain/GetNonce",
+        GetNonceRequest {
+            department: signer.department.clone(),
+            operator: signer.operator.clone(),
+        },
+    )?;
+    Ok(c.chain().get_nonce(req).await?.into_inner())
+}
+
+/// Whether `e` is an admission refusal of the transaction's bytes: no node took it.
+fn never_admitted(e: &ClientError) -> bool {
+    e.code().is_some_and(|c| {
+        (c as i32) < 2000
+            && !matches!(
+                c,
+                ErrorCode::DuplicateTx
+                    | ErrorCode::MempoolFull
+                    | ErrorCode::AccountPendingFull
+                    | ErrorCode::Busy
+                    | ErrorCode::TooManyBadSignatures
+            )
+    })
 }

@@ -6,9 +6,11 @@ pub mod api;
 pub mod chain;
 pub mod config;
 mod journal;
+mod manage;
 pub mod problem;
 pub mod store;
 pub mod tokens;
+mod views;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

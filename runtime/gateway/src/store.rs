@@ -153,6 +153,29 @@ impl Store {
         self.put(&format!("{IDEMPOTENCY}{key}"), r)
     }
 
+    /// Forgets the answered records answered before `cutoff_ms`.
+    pub fn forget_done_before(&self, cutoff_ms: u64) -> anyhow::Result<()> {
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(true);
+        for (key, r) in self.scan::<Idempotent>(IDEMPOTENCY)? {
+            if matches!(r.state, Progress::Done { .. }) && r.at_ms < cutoff_ms {
+                self.db
+                    .delete_opt(format!("{IDEMPOTENCY}{key}"), &w)
+                    .context("writing the gateway database")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the name of a revoked token (its record stays, marked revoked).
+    pub fn forget_token_name(&self, name: &str) -> anyhow::Result<()> {
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(true);
+        self.db
+            .delete_opt(format!("{TOKEN_NAME}{name}"), &w)
+            .context("writing the gateway database")
+    }
+
     /// The records whose transaction is sent but not known committed: the journal.
     pub fn unfinished(&self) -> anyhow::Result<Vec<(String, Idempotent)>> {
         Ok(self

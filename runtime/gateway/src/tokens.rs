@@ -126,7 +126,9 @@ pub fn revoke(store: &Store, name: &str) -> anyhow::Result<()> {
         .token(&hash)?
         .ok_or_else(|| anyhow::anyhow!("token '{name}' has no record"))?;
     t.revoked = true;
-    store.put_token(&hash, &t)
+    store.put_token(&hash, &t)?;
+    // The name may be given to a new token.
+    store.forget_token_name(name)
 }
 
 fn hash(text: &str) -> String {

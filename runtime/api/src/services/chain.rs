@@ -322,11 +322,14 @@ impl chain_server::Chain for ChainService {
             .authenticate(&req, "/govchain.v1.Chain/GetNonce")?;
         let r = req.into_inner();
         crate::scope::nonce(&self.chain, &who, &r.department)?;
-        let next_nonce = self
+        let (next_nonce, committed_nonce) = self
             .chain
-            .next_nonce(&r.department, &r.operator)
+            .nonces(&r.department, &r.operator)
             .map_err(|e| tx_status(&e))?;
-        Ok(Response::new(GetNonceResponse { next_nonce }))
+        Ok(Response::new(GetNonceResponse {
+            next_nonce,
+            committed_nonce,
+        }))
     }
 
     type StreamBlocksStream = BlockStream;

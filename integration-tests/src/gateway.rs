@@ -1,0 +1,126 @@
+//! Gateway processes for the tests: a config per department, `govchain gateway run`,
+//! API tokens, calls with a token and an idempotency key, problem details.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::http::{Answer, call, json_of};
+use crate::{Network, free_port, govchain, govchain_bin};
+
+/// A gateway process.
+#[derive(Debug)]
+pub struct Gateway {
+    child: Child,
+    /// Its HTTP port.
+    pub port: u16,
+    /// Its config file (its log beside it, `.log`).
+    pub config: PathBuf,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `<root>/<dept>-gateway.toml` for `dept` on a free port with `endpoints`.
+pub fn gateway_config(net: &Network, dept: &str, endpoints: &[String]) -> (PathBuf, u16) {
+    let port = free_port();
+    let config = net.root.join(format!("{dept}-gateway.toml"));
+    let text = format!(
+        "department = \"{dept}\"\nnetwork = \".\"\nendpoints = {endpoints:?}\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{dept}-gateway\"\nmax_body_bytes = 65536\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    (config, port)
+}
+
+/// Starts the gateway of `config` and waits for its port.
+pub async fn start(config: &Path, port: u16) -> Gateway {
+    let log = std::fs::File::create(config.with_extension("log")).unwrap();
+    let child = Command::new(govchain_bin())
+        .args(["gateway", "run", "--config", config.to_str().unwrap()])
+        .env("GOVCHAIN_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not start: {}",
+            std::fs::read_to_string(config.with_extension("log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Gateway {
+        child,
+        port,
+        config: config.to_path_buf(),
+    }
+}
+
+/// A token of the gateway of `config`.
+pub fn token(config: &Path, name: &str, scopes: &str) -> String {
+    let out = govchain(&[
+        "--json",
+        "gateway",
+        "token",
+        "create",
+        "--config",
+        config.to_str().unwrap(),
+        "--name",
+        name,
+        "--scope",
+        scopes,
+    ])
+    .unwrap();
+    serde_json::from_str::<Value>(&out).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A call with `token` (and an idempotency key), JSON `body`.
+pub fn api(
+    port: u16,
+    token: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("Authorization", auth.as_str())];
+    if let Some(k) = key {
+        headers.push(("Idempotency-Key", k));
+    }
+    let body = body.map(Value::to_string);
+    call(
+        port,
+        method,
+        path,
+        &headers,
+        body.as_deref().map(str::as_bytes),
+    )
+}
+
+/// The stable name of a problem-details answer (its content type checked).
+pub fn problem(r: &Answer) -> String {
+    let ct =
+        r.1.iter()
+            .find(|(k, _)| k == "content-type")
+            .map(|(_, v)| v.as_str());
+    assert_eq!(
+        ct,
+        Some("application/problem+json"),
+        "{}",
+        String::from_utf8_lossy(&r.2)
+    );
+    json_of(r)["name"].as_str().unwrap().to_string()
+}

@@ -1,0 +1,207 @@
+//! What a department reads about itself through its gateway: its points balance and
+//! ledger, and the audit records where it is the requester or the owner (a page, or an
+//! export with proofs that the gateway checks against genesis before answering).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use govchain_client::rpc::{AuditQuery, GetBalancesRequest, GetHistoryRequest};
+use govchain_state::access::audit::RecordView;
+use govchain_types::{ErrorCode, pb};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{Answer, App};
+use crate::problem::Problem;
+use crate::tokens::Scope;
+
+/// The query of `GET /v1/points`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PointsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: u32,
+}
+
+pub(crate) async fn points(
+    State(app): State<App>,
+    headers: HeaderMap,
+    q: Result<Query<PointsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let caller = app.caller(&headers)?;
+    caller.needs(Scope::Read)?;
+    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
+    let signer = app.chain.signer(&caller.record.operator)?;
+    let department = app.department.clone();
+    let (balances, history) = app
+        .chain
+        .call(|c| {
+            let department = department.clone();
+            async move {
+                let req = c.signed(
+                    signer,
+                    "/govchain.v1.Points/GetBalances",
+                    GetBalancesRequest {
+                        department: department.clone(),
+                    },
+                )?;
+                let balances = c.points().get_balances(req).await?.into_inner();
+                let req = c.signed(
+                    signer,
+                    "/govchain.v1.Points/GetHistory",
+                    GetHistoryRequest {
+                        department,
+                        after: q.after,
+                        limit: q.limit,
+                    },
+                )?;
+                Ok((balances, c.points().get_history(req).await?.into_inner()))
+            }
+        })
+        .await?;
+    let balance = balances.balances.first().map_or(0, |b| b.balance);
+    let entries: Vec<_> = history
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "seq": e.seq, "height": e.height, "time_ms": e.time_ms, "delta": e.delta,
+                "balance": e.balance, "kind": e.kind, "counterparty": e.counterparty,
+                "audit_seq": e.audit_seq, "note": e.note, "tx_hash": hex::encode(&e.tx_hash),
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "department": app.department, "balance": balance, "height": balances.height,
+        "entries": entries, "next": history.next,
+    }))
+    .into_response())
+}
+
+/// The query of `GET /v1/audit` and `/v1/audit/export`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditParams {
+    /// `requester` (the department's reads) or `owner` (reads of its certificates);
+    /// default both.
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    certificate_id: String,
+    #[serde(default)]
+    purpose: String,
+    /// `allow` or `deny`; default both.
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    from_ms: u64,
+    #[serde(default)]
+    to_ms: u64,
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: u32,
+}
+
+impl AuditParams {
+    /// The Audit service's query over the department's own records.
+    fn query(self, department: &str) -> Result<AuditQuery, Problem> {
+        let mut q = AuditQuery {
+            cert_id: self.certificate_id,
+            purpose: self.purpose,
+            from_ms: self.from_ms,
+            to_ms: self.to_ms,
+            after: self.after,
+            limit: self.limit,
+            decision: match self.decision.as_str() {
+                "" => pb::Decision::Unspecified,
+                "allow" => pb::Decision::Allow,
+                "deny" => pb::Decision::Deny,
+                d => {
+                    return Err(Problem::bad(
+                        "decision",
+                        format!("'{d}' is not allow or deny"),
+                    ));
+                }
+            } as i32,
+            ..Default::default()
+        };
+        match self.role.as_str() {
+            "" => q.party = department.to_string(),
+            "requester" => q.requester = department.to_string(),
+            "owner" => q.owner = department.to_string(),
+            r => {
+                return Err(Problem::bad(
+                    "role",
+                    format!("'{r}' is not requester or owner"),
+                ));
+            }
+        }
+        Ok(q)
+    }
+}
+
+pub(crate) async fn audit(
+    State(app): State<App>,
+    headers: HeaderMap,
+    q: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let caller = app.caller(&headers)?;
+    caller.needs(Scope::Read)?;
+    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
+    let q = q.query(&app.department)?;
+    let signer = app.chain.signer(&caller.record.operator)?;
+    let page = app
+        .chain
+        .call(|c| {
+            let q = q.clone();
+            async move {
+                let req = c.signed(signer, "/govchain.v1.Audit/Query", q)?;
+                Ok(c.audit().query(req).await?.into_inner())
+            }
+        })
+        .await?;
+    let records: Vec<RecordView> = page.records.iter().map(RecordView::from).collect();
+    Ok(Json(json!({ "records": records, "next": page.next })).into_response())
+}
+
+pub(crate) async fn export(
+    State(app): State<App>,
+    headers: HeaderMap,
+    q: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    let caller = app.caller(&headers)?;
+    caller.needs(Scope::Read)?;
+    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
+    let q = q.query(&app.department)?;
+    let signer = app.chain.signer(&caller.record.operator)?;
+    let (_, file) = app
+        .chain
+        .call(|c| {
+            let q = q.clone();
+            async move {
+                govchain_node::network::export_audit(&c, signer, q)
+                    .await
+                    .map_err(|e| {
+                        e.downcast::<govchain_client::ClientError>()
+                            .unwrap_or_else(|e| {
+                                govchain_client::ClientError::Answer(format!("{e:#}"))
+                            })
+                    })
+            }
+        })
+        .await?;
+    // Checked here against genesis: a node cannot hand the department a forged proof.
+    let anchor = govchain_proof::TrustAnchor::from_genesis_json(&app.chain.genesis.to_json())
+        .map_err(|e| Problem::new(ErrorCode::Internal, e))?;
+    file.verify(&anchor).map_err(|e| {
+        Problem::new(
+            ErrorCode::Internal,
+            format!("the node's export does not verify against genesis: {e}"),
+        )
+    })?;
+    Ok(Json(file).into_response())
+}
