@@ -3,7 +3,7 @@
 # (libclang for rocksdb's bindgen), the wasm32 toolchain of the contracts and the console's
 # verifier (Debian's rustc-web with its std sources; see docs/contracts.md), Node.js for
 # the console's front end, with --browser Chromium (and a CJK font for its screenshots)
-# for the console's browser test, and with --fuzz the nightly toolchain and cargo-fuzz
+# for the console's browser test and a headless JDK for the gateway's Java example, and with --fuzz the nightly toolchain and cargo-fuzz
 # for the fuzz targets (fuzz/, docs/fuzzing.md).
 # Then builds the console's front end when its sources changed (scripts/build-console.sh).
 # Idempotent: a second run does nothing.
@@ -29,6 +29,9 @@ if $browser; then
   for pkg in chromium fonts-wqy-microhei; do
     have "$pkg" || need+=("$pkg")
   done
+  # The gateway's Java example is compiled and run against a gateway by the tests
+  # (clients/java: the JDK's HttpClient, nothing else).
+  command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -124,3 +124,30 @@ pub fn problem(r: &Answer) -> String {
     );
     json_of(r)["name"].as_str().unwrap().to_string()
 }
+
+/// Runs `cmd` in the repository's root with `env`; its stdout (a panic with its output
+/// if it fails).
+pub fn run(cmd: &[&str], env: &[(&str, &str)]) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(cmd[0])
+        .args(&cmd[1..])
+        .current_dir(&root)
+        .env("PYTHONPATH", root.join("clients/python"))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// An example's last line of output, as JSON.
+pub fn example(cmd: &[&str], env: &[(&str, &str)]) -> Value {
+    let text = run(cmd, env);
+    serde_json::from_str(text.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {text}"))
+}

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use govchain_integration_tests::gateway::{api, gateway_config, problem, start, token};
+use govchain_integration_tests::gateway::{
+    api, example, gateway_config, problem, run, start, token,
+};
 use govchain_integration_tests::http::{Answer, call, json_of};
 use govchain_integration_tests::{Network, NodeProcess, free_port};
 use serde_json::{Value, json};
@@ -489,5 +491,58 @@ async fn departments_publish_request_and_receive_through_their_gateways() {
         None,
     ));
     assert_eq!(op, settled, "the operation's answer is the call's");
+
+    // the Python client's examples and the Java example, against the same gateways
+    let reg_url = format!("http://127.0.0.1:{}", reg.port);
+    let hou_url = format!("http://127.0.0.1:{}", hou.port);
+    let env = [
+        ("REGISTRY_URL", reg_url.as_str()),
+        ("REGISTRY_TOKEN", publisher.as_str()),
+        ("HOUSING_URL", hou_url.as_str()),
+        ("HOUSING_TOKEN", caseworker.as_str()),
+        ("CITIZEN", CITIZEN),
+        ("NUMBER", "N-PY"),
+    ];
+    let py = example(
+        &["python3", "clients/python/examples/publish_and_read.py"],
+        &env,
+    );
+    let doc: Value = serde_json::from_str(py["document"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (py["decision"].as_str(), doc["number"].as_str()),
+        (Some("allow"), Some("N-PY")),
+        "{py}"
+    );
+    let cert_py = py["certificate_id"].as_str().unwrap().to_string();
+    let env = [
+        ("HOUSING_URL", hou_url.as_str()),
+        ("HOUSING_TOKEN", caseworker.as_str()),
+        ("CERTIFICATE", cert_py.as_str()),
+    ];
+    let paid = example(
+        &["python3", "clients/python/examples/sharing_incentive.py"],
+        &env,
+    );
+    let (before, after) = (
+        paid["before"].as_u64().unwrap(),
+        paid["after"].as_u64().unwrap(),
+    );
+    assert_eq!(before - after, paid["paid"].as_u64().unwrap(), "{paid}");
+    assert_eq!(paid["paid_to"], "real-estate", "{paid}");
+    let java = run(
+        &[
+            "java",
+            "clients/java/GatewayExample.java",
+            &hou_url,
+            &caseworker,
+            &cert_py,
+            "housing_eligibility",
+        ],
+        &[],
+    );
+    assert!(
+        java.contains(": allow (") && java.contains("document {") && java.contains("\"N-PY\""),
+        "{java}"
+    );
     drop((reg, hou, node));
 }

@@ -12,6 +12,8 @@
 //! - `gate`: gate decisions per second inside execution, and audit query latency.
 //! - `custody`: threshold custody costs and publish-to-readable latency.
 //! - `crypto`: SM2 verification, generic beside the per-key tables admission uses.
+//! - `gateway`: an access request through a department's gateway beside the same sent
+//!   directly over gRPC.
 //! - `targets`: every scenario above that has a performance target, in one run, and the
 //!   table of targets with the core count.
 
@@ -19,6 +21,7 @@ mod contract;
 mod crypto;
 mod custody;
 mod gate;
+mod gateway;
 mod load;
 mod net;
 mod targets;
@@ -55,6 +58,8 @@ pub(crate) enum BenchKind {
     Custody,
     /// SM2 verification: generic vs per-key tables, one core and all, batches, builds.
     Crypto,
+    /// An access request through a department's gateway beside the same sent directly.
+    Gateway,
 }
 
 /// Options of `govchain bench`.
@@ -148,6 +153,7 @@ pub async fn run(
         BenchKind::Gate => gate::run(&args, json_out),
         BenchKind::Custody => custody::run(endpoint, home, &args, json_out).await,
         BenchKind::Crypto => crypto::run(&args, json_out),
+        BenchKind::Gateway => gateway::run(&args, json_out).await,
     }
 }
 

@@ -195,6 +195,11 @@ impl Workload {
         Ok(w)
     }
 
+    /// The id of one published certificate of type `ty`.
+    pub(crate) fn cert(&self, ty: &str) -> &str {
+        &self.certs[ty][0]
+    }
+
     fn nonce(&mut self, dept: &str) -> u64 {
         let n = self.nonces.get_mut(dept).expect("a workload account");
         *n += 1;

@@ -97,6 +97,10 @@ pub fn router(app: App) -> axum::Router {
             "/v1/tokens/{name}/revocation",
             post(crate::manage::revoke_token),
         )
+        .route("/v1/contracts/{name}/calls", post(crate::work::call))
+        .route("/v1/contracts/{name}/queries", post(crate::work::query))
+        .route("/v1/compute-jobs", post(crate::work::compute))
+        .route("/v1/compute-jobs/{n}/result", get(crate::work::result))
         .route("/v1/points", get(crate::views::points))
         .route("/v1/audit", get(crate::views::audit))
         .route("/v1/audit/export", get(crate::views::export))

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use govchain_client::rpc::{
-    GetNonceRequest, GetNonceResponse, GetStatusRequest, GetTxRequest, SubmitTxRequest,
+    GetNonceRequest, GetNonceResponse, GetStatusRequest, GetTxRequest, StreamBlocksRequest,
+    SubmitTxRequest,
 };
 use govchain_client::shares::Trust;
 use govchain_client::{Client, ClientError, Receipt, Signer};
@@ -17,7 +18,7 @@ use govchain_types::{ErrorCode, pb};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{Mutex, OnceCell, broadcast};
 
 use crate::problem::Problem;
 
@@ -36,6 +37,8 @@ pub enum Op {
     Grant,
     /// Revokes a certificate or one of its grants.
     Revoke,
+    /// Calls a contract.
+    Call,
 }
 
 impl Op {
@@ -65,6 +68,9 @@ impl Op {
                 }),
                 None => json!({}),
             },
+            Op::Call => json!({
+                "output": crate::work::output_of(&r.receipt.output), "gas_used": r.receipt.gas_used,
+            }),
             Op::Revoke => match (r.event::<GrantRevoked>(), r.event::<CertificateRevoked>()) {
                 (Some(g), _) => json!({ "certificate_id": g.cert, "grant_id": g.grant }),
                 (None, Some(c)) => json!({ "certificate_id": c.cert, "grant_id": 0 }),
@@ -89,6 +95,9 @@ pub struct Chain {
     signers: BTreeMap<String, Signer>,
     conn: Mutex<(usize, Option<Client>)>,
     accounts: Mutex<BTreeMap<String, Arc<Mutex<Option<u64>>>>>,
+    /// The transaction hashes of each block committed since the gateway started
+    /// ([`Chain::follow`]): settling wakes when its transaction is among them.
+    commits: broadcast::Sender<Arc<Vec<Vec<u8>>>>,
     trust: OnceCell<Trust>,
 }
 
@@ -128,6 +137,7 @@ impl Chain {
             signers,
             conn: Mutex::new((0, None)),
             accounts: Mutex::new(BTreeMap::new()),
+            commits: broadcast::channel(256).0,
             trust: OnceCell::new(),
         }
     }
@@ -333,6 +343,8 @@ impl Chain {
             Problem::new(ErrorCode::Internal, format!("journaled transaction: {e}"))
         })?;
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
+        let hash = govchain_crypto::sm3(&tx.body).to_vec();
+        let mut commits = self.commits.subscribe();
         loop {
             match self.look(tx, &body, signer).await {
                 Ok(Look::Committed(r)) => return Ok(Some(r)),
@@ -342,11 +354,69 @@ impl Chain {
                 // again.
                 Err(p) => tracing::warn!("settling a transaction: {}", p.detail),
             }
-            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            let now = tokio::time::Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
                 return Ok(None);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Look again when a block names it, or after a second (a block missed).
+            let until = deadline.map_or(now + LOOK_EVERY, |d| d.min(now + LOOK_EVERY));
+            let named = async {
+                loop {
+                    match commits.recv().await {
+                        Ok(hashes) if hashes.contains(&hash) => return,
+                        Ok(_) => {}
+                        Err(broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+                    }
+                }
+            };
+            let _ = tokio::time::timeout_at(until, named).await;
         }
+    }
+
+    /// Follows the chain's committed blocks (from a node, failing over like every call)
+    /// for as long as the gateway runs, telling settling calls which transactions each
+    /// block holds.
+    pub async fn follow(self: Arc<Self>) {
+        let mut from = 0;
+        loop {
+            if let Err(p) = self.follow_from(&mut from).await {
+                tracing::debug!("following blocks: {}", p.detail);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn follow_from(&self, from: &mut u64) -> Result<(), Problem> {
+        let (c, at) = self.connected().await?;
+        let signer = self.signer("")?;
+        let streamed = async {
+            if *from == 0 {
+                *from = c
+                    .chain()
+                    .get_status(GetStatusRequest {})
+                    .await?
+                    .into_inner()
+                    .height
+                    + 1;
+            }
+            let req = c.signed(
+                signer,
+                "/govchain.v1.Chain/StreamBlocks",
+                StreamBlocksRequest { from_height: *from },
+            )?;
+            let mut blocks = c.chain().stream_blocks(req).await?.into_inner();
+            while let Some(b) = blocks.message().await? {
+                *from = b.height + 1;
+                let _ = self.commits.send(Arc::new(b.tx_hashes));
+            }
+            Ok::<_, ClientError>(())
+        };
+        if let Err(e) = streamed.await {
+            self.fail_over(at, &e).await;
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// One look at `tx` on one node: committed (its receipt), never to be, or pending
@@ -452,6 +522,8 @@ enum Look {
 
 /// How long a node has to answer a connection.
 const CONNECT_TIME: Duration = Duration::from_secs(5);
+/// How often a pending transaction is looked at when no block names it.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// The account's nonces on the node `c` talks to.
 async fn nonces(c: &Client, signer: &Signer) -> Result<GetNonceResponse, ClientError> {

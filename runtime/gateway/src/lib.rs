@@ -11,6 +11,7 @@ pub mod problem;
 pub mod store;
 pub mod tokens;
 mod views;
+mod work;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,6 +79,7 @@ pub async fn run(
         salt,
         signers,
     ));
+    tokio::spawn(chain.clone().follow());
     let app = api::App::new(chain, store, cfg.department.clone(), cfg.max_body_bytes);
     journal::resume(&app)?;
     let listener = TcpListener::bind(cfg.listen)
