@@ -68,12 +68,43 @@ impl App {
         }
     }
 
+    /// The caller, refused unless its token has `scope`.
+    pub(crate) fn allowed(&self, headers: &HeaderMap, scope: Scope) -> Result<Caller, Problem> {
+        let caller = self.caller(headers)?;
+        caller.needs(scope)?;
+        Ok(caller)
+    }
+
     pub(crate) fn caller(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
         let auth = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         tokens::authenticate(&self.store, auth)
     }
+}
+
+/// A call's query parameters, or a problem naming what is wrong with them.
+pub(crate) fn query_of<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, Problem> {
+    q.map(|Query(q)| q)
+        .map_err(|e| Problem::bad("query", e.body_text()))
+}
+
+/// The request number `n` of a path, and how long to wait for it: `wait_ms`, else
+/// `default_ms`, at most 120 s.
+pub(crate) fn waiting(
+    n: &str,
+    wait_ms: Option<u64>,
+    default_ms: u64,
+) -> Result<(u64, Duration), Problem> {
+    let request = n
+        .parse()
+        .map_err(|_| Problem::bad("request", format!("'{n}' is not a request number")))?;
+    Ok((
+        request,
+        Duration::from_millis(wait_ms.unwrap_or(default_ms).min(120_000)),
+    ))
 }
 
 /// The routes.
@@ -185,8 +216,7 @@ fn certificate_json(c: &pb::Certificate) -> Value {
 }
 
 async fn certificate(State(app): State<App>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Read)?;
+    let caller = app.allowed(&headers, Scope::Read)?;
     let signer = app.chain.signer(&caller.record.operator)?;
     let c = app
         .chain
@@ -228,9 +258,8 @@ async fn list(
     headers: HeaderMap,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Read)?;
-    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
+    let caller = app.allowed(&headers, Scope::Read)?;
+    let q = crate::api::query_of(q)?;
     let subject_id = match (q.subject_national_id.as_str(), q.subject_id.as_str()) {
         ("", "") => vec![],
         (id, "") => certs::subject_id(&app.chain.salt, id)
@@ -315,8 +344,7 @@ struct PublishBody {
 }
 
 async fn publish(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Publish)?;
+    let caller = app.allowed(&headers, Scope::Publish)?;
     let (b, raw): (PublishBody, _) = body_of(&app, body).await?;
     let doc = B64
         .decode(b.document.trim())
@@ -375,8 +403,7 @@ struct RequestBody {
 }
 
 async fn request_access(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Request)?;
+    let caller = app.allowed(&headers, Scope::Request)?;
     let (b, raw): (RequestBody, _) = body_of(&app, body).await?;
     for (field, v) in [
         ("certificate_id", &b.certificate_id),
@@ -421,13 +448,9 @@ async fn document(
     Path(n): Path<String>,
     q: Result<Query<DocumentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Request)?;
-    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
-    let request: u64 = n
-        .parse()
-        .map_err(|_| Problem::bad("request", format!("'{n}' is not a request number")))?;
-    let wait = Duration::from_millis(q.wait_ms.unwrap_or(30_000).min(120_000));
+    let caller = app.allowed(&headers, Scope::Request)?;
+    let q = crate::api::query_of(q)?;
+    let (request, wait) = crate::api::waiting(&n, q.wait_ms, 30_000)?;
     // The shares are encrypted to the key that asked: find whose it was.
     let dept = app.chain.signer("")?;
     let asked = app

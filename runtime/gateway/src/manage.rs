@@ -36,8 +36,7 @@ pub(crate) async fn grant(
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Publish)?;
+    let caller = app.allowed(&headers, Scope::Publish)?;
     let (b, raw): (GrantBody, _) = body_of(&app, body).await?;
     let what = format!("POST /v1/certificates/{id}/grants");
     crate::journal::idempotent(
@@ -76,8 +75,7 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
     body: Body,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Publish)?;
+    let caller = app.allowed(&headers, Scope::Publish)?;
     let (b, raw): (RevokeBody, _) = body_of(&app, body).await?;
     let what = format!("POST /v1/certificates/{id}/revocation");
     crate::journal::idempotent(
@@ -116,8 +114,7 @@ fn default_valid_days() -> u64 {
 
 /// `POST /v1/tokens` (scope admin): a new token, shown once.
 pub(crate) async fn create_token(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Admin)?;
+    let caller = app.allowed(&headers, Scope::Admin)?;
     let (b, _): (TokenBody, _) = body_of(&app, body).await?;
     app.chain.signer(&b.operator)?;
     let token = tokens::create(&app.store, &b.name, &b.scopes, &b.operator, b.valid_days)
@@ -136,8 +133,7 @@ pub(crate) async fn revoke_token(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Admin)?;
+    let caller = app.allowed(&headers, Scope::Admin)?;
     tokens::revoke(&app.store, &name)
         .map_err(|e| Problem::new(ErrorCode::NotFound, format!("{e:#}")))?;
     tracing::info!(by = %caller.record.name, %name, "API token revoked");

@@ -31,9 +31,8 @@ pub(crate) async fn points(
     headers: HeaderMap,
     q: Result<Query<PointsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Read)?;
-    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
+    let caller = app.allowed(&headers, Scope::Read)?;
+    let q = crate::api::query_of(q)?;
     let signer = app.chain.signer(&caller.record.operator)?;
     let department = app.department.clone();
     let (balances, history) = app
@@ -149,9 +148,8 @@ pub(crate) async fn audit(
     headers: HeaderMap,
     q: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Read)?;
-    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
+    let caller = app.allowed(&headers, Scope::Read)?;
+    let q = crate::api::query_of(q)?;
     let q = q.query(&app.department)?;
     let signer = app.chain.signer(&caller.record.operator)?;
     let page = app
@@ -173,9 +171,8 @@ pub(crate) async fn export(
     headers: HeaderMap,
     q: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Read)?;
-    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
+    let caller = app.allowed(&headers, Scope::Read)?;
+    let q = crate::api::query_of(q)?;
     let q = q.query(&app.department)?;
     let signer = app.chain.signer(&caller.record.operator)?;
     let (_, file) = app

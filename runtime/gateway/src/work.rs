@@ -4,8 +4,6 @@
 //! result, checked against genesis (the executor's signature, the job's code, the
 //! certificate's content hash) and decrypted with the requesting operator's key.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -44,8 +42,7 @@ pub(crate) async fn call(
     Path(name): Path<String>,
     body: Body,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Publish)?;
+    let caller = app.allowed(&headers, Scope::Publish)?;
     let (b, raw): (CallBody, _) = body_of(&app, body).await?;
     let what = format!("POST /v1/contracts/{name}/calls");
     crate::journal::idempotent(
@@ -75,8 +72,7 @@ pub(crate) async fn query(
     Path(name): Path<String>,
     body: Body,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Read)?;
+    let caller = app.allowed(&headers, Scope::Read)?;
     let (b, _): (CallBody, _) = body_of(&app, body).await?;
     let signer = app.chain.signer(&caller.record.operator)?;
     let q = QueryRequest {
@@ -122,8 +118,7 @@ pub(crate) struct JobBody {
 /// `POST /v1/compute-jobs` (scope request): the gate's decision on running an approved
 /// contract's job over a certificate on its owner's node.
 pub(crate) async fn compute(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Request)?;
+    let caller = app.allowed(&headers, Scope::Request)?;
     let (b, raw): (JobBody, _) = body_of(&app, body).await?;
     crate::journal::idempotent(
         &app,
@@ -161,13 +156,9 @@ pub(crate) async fn result(
     Path(n): Path<String>,
     q: Result<Query<ResultQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
-    let caller = app.caller(&headers)?;
-    caller.needs(Scope::Request)?;
-    let Query(q) = q.map_err(|e| Problem::bad("query", e.body_text()))?;
-    let request: u64 = n
-        .parse()
-        .map_err(|_| Problem::bad("request", format!("'{n}' is not a request number")))?;
-    let wait = Duration::from_millis(q.wait_ms.unwrap_or(60_000).min(120_000));
+    let caller = app.allowed(&headers, Scope::Request)?;
+    let q = crate::api::query_of(q)?;
+    let (request, wait) = crate::api::waiting(&n, q.wait_ms, 60_000)?;
     let signer = app.chain.signer(&caller.record.operator)?;
     let genesis = &app.chain.genesis;
     let client = app.chain.client().await?;

@@ -8,7 +8,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use govchain_state::Genesis;
 
 use crate::config::{ConsoleTls, NodeConfig};
 use crate::{keyfile, tls};
@@ -86,16 +85,7 @@ pub fn console_cert(o: &ConsoleCertOptions) -> anyhow::Result<ConsoleCert> {
             config.display()
         ),
     };
-    let genesis = Genesis::from_json(
-        &std::fs::read_to_string(o.network.join("genesis.json"))
-            .with_context(|| format!("reading {}/genesis.json", o.network.display()))?,
-    )?;
-    let ca_key = keyfile::load_tls_key(&o.network.join("tls/ca.key")).with_context(|| {
-        format!(
-            "the network CA key {}/tls/ca.key (kept by whoever ran `govchain init`)",
-            o.network.display()
-        )
-    })?;
+    let (genesis, ca_key) = crate::init::network_ca(&o.network)?;
     let passphrase = if o.plain_keys {
         None
     } else {

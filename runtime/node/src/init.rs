@@ -413,16 +413,7 @@ pub struct NewNode {
 pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
     govchain_types::validate_dept_id(&o.id)
         .map_err(|why| anyhow::anyhow!("node id '{}' {why}", o.id))?;
-    let genesis = Genesis::from_json(
-        &std::fs::read_to_string(o.network.join("genesis.json"))
-            .with_context(|| format!("reading {}/genesis.json", o.network.display()))?,
-    )?;
-    let ca_key = keyfile::load_tls_key(&o.network.join("tls/ca.key")).with_context(|| {
-        format!(
-            "the network CA key {}/tls/ca.key (kept by whoever ran `govchain init`)",
-            o.network.display()
-        )
-    })?;
+    let (genesis, ca_key) = network_ca(&o.network)?;
     let dir = o.network.join(&o.id);
     if dir.exists() {
         bail!("{} exists; choose another --id", dir.display());
@@ -461,6 +452,19 @@ pub fn init_node(o: &InitNodeOptions) -> anyhow::Result<NewNode> {
         addr: format!("127.0.0.1:{}", o.grpc_port + 1),
         custody_key,
     })
+}
+
+/// The genesis and the CA key (opened with its passphrase) of the network folder
+/// `network`, to issue certificates from.
+pub(crate) fn network_ca(network: &Path) -> anyhow::Result<(Genesis, zeroize::Zeroizing<String>)> {
+    let genesis = crate::network::network_genesis(&network.join("genesis.json"))?;
+    let ca_key = keyfile::load_tls_key(&network.join("tls/ca.key")).with_context(|| {
+        format!(
+            "the network CA key {}/tls/ca.key (kept by whoever ran `govchain init`)",
+            network.display()
+        )
+    })?;
+    Ok((genesis, ca_key))
 }
 
 /// File beside a node's config holding its supervisor console credential.
