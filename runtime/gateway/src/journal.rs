@@ -151,8 +151,14 @@ where
             match app.chain.send(&signer, payload, journal).await {
                 Ok(tx) => tx,
                 Err(p) => {
-                    // Refused for good after it was journaled: that is the answer.
-                    if app.store.idempotent(key)?.is_some() {
+                    // Refused for good after it was journaled: that is the answer. (No
+                    // node answering a second attempt is not: the journaled transaction
+                    // stays to be settled by a retry.)
+                    let settled = !matches!(
+                        p.code,
+                        ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Timeout
+                    );
+                    if settled && app.store.idempotent(key)?.is_some() {
                         done(app, key, &fingerprint, p.status.as_u16(), p.body())?;
                     }
                     return Err(p);
