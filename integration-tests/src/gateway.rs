@@ -151,3 +151,113 @@ pub fn example(cmd: &[&str], env: &[(&str, &str)]) -> Value {
     serde_json::from_str(text.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}: {text}"))
 }
+
+/// A webhook's receiver for the tests: an HTTP/1.1 server on a port of 127.0.0.1 that
+/// records every request (headers lower-cased, body) and answers the statuses it is
+/// given in turn, then 200.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    /// Its port.
+    pub port: u16,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Hook>>>,
+}
+
+/// A request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// Headers, names lower-cased.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The status it was answered.
+    pub answered: u16,
+}
+
+impl Hook {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+impl Receiver {
+    /// Listens on `port` (0: a free one), answering `statuses` first.
+    pub fn start(port: u16, statuses: &[u16]) -> Receiver {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Hook>::new()));
+        let mut statuses: std::collections::VecDeque<u16> = statuses.iter().copied().collect();
+        let log = got.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut headers = std::collections::BTreeMap::new();
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.insert(k.trim().to_lowercase(), v.trim().to_string());
+                    }
+                }
+                let len = headers
+                    .get("content-length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let answered = statuses.pop_front().unwrap_or(200);
+                log.lock().unwrap().push(Hook {
+                    headers,
+                    body,
+                    answered,
+                });
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {answered} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { port, got }
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hooks/govchain", self.port)
+    }
+
+    /// What it got so far.
+    pub fn got(&self) -> Vec<Hook> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 60 s) until a request it answered 2xx carries an event that
+    /// `pick` accepts; that request.
+    pub async fn wait_for(&self, what: &str, pick: impl Fn(&Value) -> bool) -> Hook {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(h) = self
+                .got()
+                .into_iter()
+                .find(|h| (200..300).contains(&h.answered) && pick(&h.json()))
+            {
+                return h;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} delivered; got {:?}",
+                self.got().iter().map(Hook::json).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -1,5 +1,6 @@
 """Client of the govchain agency gateway (docs/design/gateway.md)."""
 
 from .client import Gateway, GatewayError
+from .webhooks import verify_webhook
 
-__all__ = ["Gateway", "GatewayError"]
+__all__ = ["Gateway", "GatewayError", "verify_webhook"]

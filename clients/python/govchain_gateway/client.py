@@ -210,3 +210,24 @@ class Gateway:
     def audit_export(self, *, role: str = "") -> JSON:
         """The same as an export file with proofs, checked against genesis by the gateway."""
         return self._call("GET", "/v1/audit/export" + (f"?role={role}" if role else ""))
+
+    def create_webhook(self, url: str, secret: str, *, events: Optional[List[str]] = None, ca_pem: str = "") -> JSON:
+        """Registers a webhook (scope admin): the events of blocks from now on are POSTed
+        to ``url``, signed under ``secret`` (check them with ``verify_webhook``)."""
+        body: JSON = {"url": url, "secret": secret, "events": events or []}
+        if ca_pem:
+            body["ca_pem"] = ca_pem
+        return self._call("POST", "/v1/webhooks", body)
+
+    def webhooks(self) -> List[JSON]:
+        """The gateway's webhooks (scope admin)."""
+        return self._call("GET", "/v1/webhooks")["webhooks"]
+
+    def webhook_deliveries(self, webhook: str, *, after: int = 0) -> List[JSON]:
+        """A webhook's delivery log, oldest first: every attempt with its status."""
+        path = f"/v1/webhooks/{urllib.parse.quote(webhook, safe='')}/deliveries?after={after}"
+        return self._call("GET", path)["deliveries"]
+
+    def remove_webhook(self, webhook: str) -> JSON:
+        """Removes a webhook: nothing more is delivered to it."""
+        return self._call("DELETE", "/v1/webhooks/" + urllib.parse.quote(webhook, safe=""))

@@ -63,6 +63,17 @@ pub(crate) fn tx(chain: &Chain, who: &Reader, sender: &str) -> Result<(), Status
     )))
 }
 
+/// The grants to `grantee` that were revoked: the grantee itself, or [`sees_all`].
+pub(crate) fn revoked_grants(chain: &Chain, who: &Reader, grantee: &str) -> Result<(), Status> {
+    if grantee == who.department || sees_all(chain, who)? {
+        return Ok(());
+    }
+    Err(refuse(format!(
+        "the grants revoked from '{grantee}' are for that department, not '{}'",
+        who.department
+    )))
+}
+
 /// The next nonce of `department`'s accounts (how many transactions it sent): the
 /// department itself, or [`sees_all`].
 pub(crate) fn nonce(chain: &Chain, who: &Reader, department: &str) -> Result<(), Status> {

@@ -60,6 +60,7 @@ async fn compare(
         data_dir: data.path().to_path_buf(),
         tls: None,
         max_body_bytes: 1 << 20,
+        webhooks: Default::default(),
     };
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

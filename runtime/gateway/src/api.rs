@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use govchain_client::Entropy;
@@ -46,6 +46,8 @@ pub struct App {
     pub max_body: usize,
     /// Idempotency keys being worked on now.
     pub(crate) busy: Arc<Mutex<HashSet<String>>>,
+    /// Webhooks' shared state.
+    pub(crate) hooks: Arc<crate::webhooks::Hooks>,
 }
 
 impl std::fmt::Debug for App {
@@ -57,14 +59,15 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// The app over `chain` and `store`.
-    pub fn new(chain: Arc<Chain>, store: Arc<Store>, department: String, max_body: usize) -> Self {
+    /// The app of `cfg` over `chain` and `store`.
+    pub fn new(chain: Arc<Chain>, store: Arc<Store>, cfg: &crate::GatewayConfig) -> Self {
         App {
             chain,
             store,
-            department,
-            max_body,
+            department: cfg.department.clone(),
+            max_body: cfg.max_body_bytes,
             busy: Arc::default(),
+            hooks: Arc::new(crate::webhooks::Hooks::new(cfg.webhooks.clone())),
         }
     }
 
@@ -135,6 +138,19 @@ pub fn router(app: App) -> axum::Router {
         .route("/v1/points", get(crate::views::points))
         .route("/v1/audit", get(crate::views::audit))
         .route("/v1/audit/export", get(crate::views::export))
+        .route(
+            "/v1/webhooks",
+            post(crate::webhooks::create).get(crate::webhooks::list),
+        )
+        .route("/v1/webhooks/{id}", delete(crate::webhooks::remove))
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(crate::webhooks::deliveries),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries/{seq}/retry",
+            post(crate::webhooks::retry),
+        )
         .fallback(|| async {
             Problem::new(
                 ErrorCode::NotFound,

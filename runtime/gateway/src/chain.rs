@@ -142,6 +142,11 @@ impl Chain {
         }
     }
 
+    /// The transaction hashes of each block committed from now on.
+    pub fn blocks(&self) -> broadcast::Receiver<Arc<Vec<Vec<u8>>>> {
+        self.commits.subscribe()
+    }
+
     /// The signer of `operator` ("" for the department's own key).
     pub fn signer(&self, operator: &str) -> Result<&Signer, Problem> {
         self.signers.get(operator).ok_or_else(|| {

@@ -33,6 +33,32 @@ pub struct GatewayConfig {
     /// Largest request body accepted, bytes (a document travels base64-encoded in it).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// How webhook deliveries are tried.
+    #[serde(default)]
+    pub webhooks: Webhooks,
+}
+
+/// How webhook deliveries are tried (`[webhooks]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Webhooks {
+    /// Wait before the first retry of a failed delivery, ms; each next wait doubles, up
+    /// to an hour.
+    pub first_retry_ms: u64,
+    /// Attempts before a delivery is marked failed (it can be retried by hand then).
+    pub max_attempts: u32,
+    /// How long a receiver has to answer, ms.
+    pub timeout_ms: u64,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Webhooks {
+            first_retry_ms: 10_000,
+            max_attempts: 12,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 /// The gateway's certificate and key (the department's, from its own CA).
@@ -74,6 +100,9 @@ impl GatewayConfig {
     fn check(&self) -> anyhow::Result<()> {
         govchain_types::validate_dept_id(&self.department)
             .map_err(|why| anyhow::anyhow!("department '{}' {why}", self.department))?;
+        if self.webhooks.max_attempts == 0 || self.webhooks.timeout_ms == 0 {
+            bail!("[webhooks] max_attempts and timeout_ms must be above 0");
+        }
         if self.endpoints.is_empty() {
             bail!("endpoints: name at least one node's gRPC endpoint");
         }

@@ -279,7 +279,7 @@ pub(crate) async fn operation(
 /// for this, never settles it a second time.
 pub(crate) fn resume(app: &App) -> anyhow::Result<()> {
     app.store
-        .forget_done_before(now_ms().saturating_sub(KEEP_MS))?;
+        .forget_done_before(crate::now_ms().saturating_sub(KEEP_MS))?;
     for (key, r) in app.store.unfinished()? {
         let Progress::Sent { op, tx, operator } = r.state else {
             continue;
@@ -310,10 +310,4 @@ pub(crate) fn resume(app: &App) -> anyhow::Result<()> {
         });
     }
     Ok(())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -11,6 +11,7 @@ pub mod problem;
 pub mod store;
 pub mod tokens;
 mod views;
+pub mod webhooks;
 mod work;
 
 use std::collections::BTreeMap;
@@ -80,8 +81,10 @@ pub async fn run(
         signers,
     ));
     tokio::spawn(chain.clone().follow());
-    let app = api::App::new(chain, store, cfg.department.clone(), cfg.max_body_bytes);
+    let app = api::App::new(chain, store, &cfg);
     journal::resume(&app)?;
+    tokio::spawn(webhooks::follow(app.clone()));
+    tokio::spawn(webhooks::deliver(app.clone()));
     let listener = TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -101,6 +104,13 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The wall clock, Unix ms (the gateway's own records; never the chain's execution).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A `tracing` span around every request.

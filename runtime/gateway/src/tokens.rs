@@ -70,12 +70,6 @@ impl Caller {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Makes a token: the text to hand over (shown once) and its record, stored.
 pub fn create(
     store: &Store,
@@ -95,7 +89,7 @@ pub fn create(
     }
     let secret: [u8; 32] = govchain_crypto::random_seed();
     let text = format!("{PREFIX}{}", hex::encode(secret));
-    let created_ms = now_ms();
+    let created_ms = crate::now_ms();
     let mut scopes = scopes.to_vec();
     scopes.sort_by_key(|s| s.as_str());
     scopes.dedup();
@@ -155,7 +149,7 @@ pub fn authenticate(store: &Store, authorization: Option<&str>) -> Result<Caller
     if record.revoked {
         return Err(refuse("this API token was revoked"));
     }
-    if record.expires_ms != 0 && now_ms() >= record.expires_ms {
+    if record.expires_ms != 0 && crate::now_ms() >= record.expires_ms {
         return Err(refuse("this API token expired: ask for a new one"));
     }
     Ok(Caller { token, record })

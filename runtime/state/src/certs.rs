@@ -512,6 +512,11 @@ pub(crate) fn revoke(
     g.revoked = true;
     g.revoked_height = ctx.height;
     o.write(&tables::GRANT, key, &g);
+    o.write(
+        &tables::GRANT_REVOKED,
+        (&g.grantee, (ctx.height, (&cert.id, g.id))),
+        &(),
+    );
     events.push(
         Event::from(GrantRevoked {
             cert: cert.id,

@@ -82,6 +82,38 @@ pub fn grants(store: &Arc<Store>, cert_id: &str) -> std::result::Result<Vec<pb::
     certs::grants(&o, cert_id)
 }
 
+/// The grants to `grantee` revoked after the position `after` (a height, and within it
+/// a certificate and grant id; `None`: after the whole height), in the order they were
+/// revoked, at most `limit`.
+pub fn revoked_grants(
+    store: &Store,
+    grantee: &str,
+    after: (u64, Option<(&str, u64)>),
+    limit: usize,
+) -> std::result::Result<Vec<pb::Grant>, ExecError> {
+    let t = &tables::GRANT_REVOKED;
+    let start = match after {
+        (h, Some((cert, id))) => t.key((grantee, (h, (cert, id)))),
+        (h, None) => tables::revoked_from(grantee, h.saturating_add(1)),
+    };
+    let mut out = Vec::new();
+    for r in store.scan(t, t.within(grantee), Some(start)) {
+        let ((_, (height, (cert, id))), ()) = r.map_err(internal)?;
+        if (height, Some((cert.as_str(), id))) == after {
+            continue;
+        }
+        if out.len() == limit {
+            break;
+        }
+        let g = store
+            .read(&tables::GRANT, (cert.as_str(), id))
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("revoked grant {id} of {cert} has no record")))?;
+        out.push(g);
+    }
+    Ok(out)
+}
+
 /// An allowed request and what fetching its certificate needs.
 #[derive(Debug)]
 pub struct Releases {

@@ -74,8 +74,21 @@ pub const CERT_BY_SUBJECT: Table<Seg<Hex, Id>, Unit> =
 /// Certificates of an issuer: (issuer, certificate id).
 pub const CERT_BY_ISSUER: Table<Seg<Id, Id>, Unit> =
     Table::new("certificate by issuer", State, b"ci/");
-/// Grant: (certificate id, grant id).
-pub const GRANT: Table<Seg<Id, U64>, Proto<pb::Grant>> = Table::new("grant", State, b"g/");
+/// A grant's key: (certificate id, grant id).
+pub type GrantKey = Seg<Id, U64>;
+/// Grant, by [`GrantKey`].
+pub const GRANT: Table<GrantKey, Proto<pb::Grant>> = Table::new("grant", State, b"g/");
+/// A revoked grant, by its grantee: (grantee, (height revoked at, (certificate id, grant
+/// id))), so a grantee follows what it lost in order.
+pub const GRANT_REVOKED: Table<Seg<Id, Seg<U64, GrantKey>>, Unit> =
+    Table::new("revoked grant by grantee", State, b"gr/");
+
+/// The first key of [`GRANT_REVOKED`] for `grantee` at `height` or above.
+pub fn revoked_from(grantee: &str, height: u64) -> Vec<u8> {
+    let mut k = GRANT_REVOKED.within(grantee);
+    <U64 as govchain_store::KeyCodec>::encode(height, &mut k);
+    k
+}
 /// Next grant id.
 pub const NEXT_GRANT: Table<Single, U64> = Table::new("next grant", State, b"c/next_grant");
 /// A key envelope in use, by the envelope's random point U: the certificate holding it.
@@ -190,6 +203,7 @@ pub const ALL: &[&dyn AnyTable] = &[
     &CERT_BY_SUBJECT,
     &CERT_BY_ISSUER,
     &GRANT,
+    &GRANT_REVOKED,
     &NEXT_GRANT,
     &ENVELOPE,
     &POLICY_MODEL,
@@ -272,6 +286,12 @@ mod tests {
         // The state root covers these bytes (the conformance vectors pin whole blocks).
         assert_eq!(NONCE.key(("tax", "")), b"n/tax/");
         assert_eq!(GRANT.key(("c1", 2)), b"g/c1/\0\0\0\0\0\0\0\x02");
+        assert_eq!(
+            GRANT_REVOKED.key(("tax", (3, ("c1", 2)))),
+            b"gr/tax/\0\0\0\0\0\0\0\x03/c1/\0\0\0\0\0\0\0\x02"
+        );
+        assert!(GRANT_REVOKED.key(("tax", (3, ("c1", 2)))) >= revoked_from("tax", 3));
+        assert!(GRANT_REVOKED.key(("tax", (3, ("c1", 2)))) < revoked_from("tax", 4));
         assert_eq!(CERT_BY_SUBJECT.key((&[0xab], "c1")), b"cs/ab/c1");
         assert_eq!(
             JOB_QUOTA.key((("bank", "ab01"), -1)),

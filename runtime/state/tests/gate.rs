@@ -253,6 +253,16 @@ fn gate_decides_charges_and_audits_every_read() {
     let r = net.one("civil-affairs", request(&cert, "household_verification"));
     assert_eq!(attr(&r, "access", "decision"), "deny");
     assert!(attr(&r, "access", "reason").contains("revoked"));
+    // The grantee follows what it lost: the revoked grant, by height, to it alone.
+    let revoked_at = r.height - 1;
+    let lost = |who, after| query::revoked_grants(&net.store, who, after, 10).unwrap();
+    let found = lost("civil-affairs", (0, None));
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].id, found[0].revoked_height), (grant, revoked_at));
+    assert_eq!(lost("civil-affairs", (revoked_at - 1, None)), found);
+    assert!(lost("civil-affairs", (revoked_at, None)).is_empty());
+    assert!(lost("civil-affairs", (revoked_at, Some((cert.as_str(), grant)))).is_empty());
+    assert!(lost("tax", (0, None)).is_empty());
 
     // Too few points: denied after the policy allowed it.
     let r = net.one(

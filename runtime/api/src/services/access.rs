@@ -65,6 +65,28 @@ impl certificates_server::Certificates for CertificatesService {
         Ok(Response::new(ListGrantsResponse { grants }))
     }
 
+    async fn list_revoked_grants(
+        &self,
+        req: Request<ListRevokedGrantsRequest>,
+    ) -> Result<Response<ListGrantsResponse>, Status> {
+        let who = self
+            .auth
+            .authenticate(&req, "/govchain.v1.Certificates/ListRevokedGrants")?;
+        let q = req.into_inner();
+        scope::revoked_grants(&self.chain, &who, &q.grantee)?;
+        let limit = match q.limit {
+            0 => 256,
+            n => n.min(1024) as usize,
+        };
+        let after = (
+            q.after_height,
+            (!q.after_cert.is_empty()).then_some((q.after_cert.as_str(), q.after_grant)),
+        );
+        let grants = query::revoked_grants(self.chain.store(), &q.grantee, after, limit)
+            .map_err(|e| tx_status(&e))?;
+        Ok(Response::new(ListGrantsResponse { grants }))
+    }
+
     async fn list_cert_types(
         &self,
         req: Request<ListCertTypesRequest>,

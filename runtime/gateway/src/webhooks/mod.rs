@@ -1,0 +1,295 @@
+//! Webhooks: the department's systems are told what happened on chain that concerns
+//! them (`docs/design/gateway.md`, "Notifications"). An `admin` token registers a URL,
+//! the event types and an HMAC key; the gateway follows the department's audit records
+//! and the grants revoked from it (`notify`), queues one delivery per event and
+//! webhook in the same write as its cursor, and POSTs each, signed with HMAC-SM3,
+//! retried with backoff (`deliver`); every attempt stays in the delivery log.
+
+mod deliver;
+mod notify;
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use govchain_client::rpc::GetStatusRequest;
+use govchain_types::ErrorCode;
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{Answer, App, body_of};
+use crate::config::Webhooks;
+use crate::problem::Problem;
+use crate::store::{Cursor, Delivery, DeliveryState, Webhook};
+use crate::tokens::Scope;
+
+pub(crate) use deliver::deliver;
+pub(crate) use notify::follow;
+
+/// The event types, as a webhook names them.
+pub const EVENTS: [&str; 6] = [
+    "access.allowed",
+    "access.denied",
+    "document.ready",
+    "certificate.read",
+    "grant.revoked",
+    "compute.finished",
+];
+
+/// The webhooks' shared state.
+#[derive(Debug)]
+pub(crate) struct Hooks {
+    pub(crate) cfg: Webhooks,
+    /// Wakes the deliverer: deliveries were queued.
+    pub(crate) wake: tokio::sync::Notify,
+    /// Deliveries being attempted now.
+    pub(crate) in_flight: Mutex<HashSet<u64>>,
+    /// Held while following the chain and while a webhook is made, so that a new
+    /// webhook receives every event above its height.
+    pub(crate) following: tokio::sync::Mutex<()>,
+}
+
+impl Hooks {
+    pub(crate) fn new(cfg: Webhooks) -> Self {
+        Hooks {
+            cfg,
+            wake: tokio::sync::Notify::new(),
+            in_flight: Mutex::default(),
+            following: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// The body of `POST /v1/webhooks`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: String,
+    secret: String,
+    /// Default: every type.
+    #[serde(default)]
+    events: Vec<String>,
+    /// The receiver's CA certificates (PEM), for an `https://` URL.
+    #[serde(default)]
+    ca_pem: String,
+}
+
+/// The JSON of a webhook (never its secret).
+fn view(w: &Webhook) -> serde_json::Value {
+    json!({
+        "id": w.id, "url": w.url, "events": w.events, "from_height": w.from_height,
+        "created_ms": w.created_ms, "created_by": w.created_by, "tls_ca": !w.ca_pem.is_empty(),
+    })
+}
+
+/// Checks what a webhook is given: a URL the deliverer can reach, a key of at least
+/// 256 bits, known event types.
+fn check(b: &mut WebhookBody) -> Result<(), Problem> {
+    let uri: Uri = b
+        .url
+        .parse()
+        .map_err(|e| Problem::bad("url", format!("'{}' is not a URL: {e}", b.url)))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(_)) => {}
+        (Some("https"), Some(_)) => {
+            deliver::roots(&b.ca_pem).map_err(|why| Problem::bad("ca_pem", why))?;
+        }
+        _ => {
+            return Err(Problem::bad(
+                "url",
+                format!("'{}' is not an http:// or https:// URL with a host", b.url),
+            ));
+        }
+    }
+    if !(32..=512).contains(&b.secret.len()) {
+        return Err(Problem::bad(
+            "secret",
+            "32 to 512 characters (the HMAC-SM3 key deliveries are signed with)",
+        ));
+    }
+    if b.events.is_empty() {
+        b.events = EVENTS.iter().map(|e| e.to_string()).collect();
+    }
+    for e in &b.events {
+        if !EVENTS.contains(&e.as_str()) {
+            return Err(Problem::bad(
+                "events",
+                format!("'{e}' is none of {}", EVENTS.join(", ")),
+            ));
+        }
+    }
+    b.events.sort();
+    b.events.dedup();
+    Ok(())
+}
+
+/// `POST /v1/webhooks` (admin): registers a webhook; it receives the events of blocks
+/// committed from now on.
+pub(crate) async fn create(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
+    let caller = app.allowed(&headers, Scope::Admin)?;
+    let (mut b, _): (WebhookBody, _) = body_of(&app, body).await?;
+    check(&mut b)?;
+    let _following = app.hooks.following.lock().await;
+    let tip = app
+        .chain
+        .call(|c| async move {
+            Ok(c.chain()
+                .get_status(GetStatusRequest {})
+                .await?
+                .into_inner())
+        })
+        .await?;
+    let w = Webhook {
+        id: format!("wh-{}", hex::encode(&govchain_crypto::random_seed()[..8])),
+        url: b.url,
+        secret: b.secret,
+        events: b.events,
+        ca_pem: b.ca_pem,
+        created_ms: crate::now_ms(),
+        created_by: caller.record.name.clone(),
+        from_height: tip.height,
+    };
+    // The first webhook starts following the chain here; later ones share the cursor.
+    let cursor = app.store.webhooks()?.is_empty().then(|| Cursor {
+        audit_after: 0,
+        audit_from_ms: tip.tip_time_ms,
+        revoked: (tip.height, String::new(), 0),
+    });
+    app.store.put_webhook(&w, cursor.as_ref())?;
+    tracing::info!(by = %caller.record.name, id = %w.id, url = %w.url, "webhook made");
+    Ok((StatusCode::CREATED, Json(view(&w))).into_response())
+}
+
+/// `GET /v1/webhooks` (admin).
+pub(crate) async fn list(State(app): State<App>, headers: HeaderMap) -> Answer {
+    app.allowed(&headers, Scope::Admin)?;
+    let all: Vec<_> = app.store.webhooks()?.iter().map(view).collect();
+    Ok(Json(json!({ "webhooks": all })).into_response())
+}
+
+fn found(app: &App, id: &str) -> Result<Webhook, Problem> {
+    app.store
+        .webhook(id)?
+        .ok_or_else(|| Problem::new(ErrorCode::NotFound, format!("no webhook '{id}'")))
+}
+
+/// `DELETE /v1/webhooks/{id}` (admin): nothing more is delivered to it.
+pub(crate) async fn remove(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
+    let caller = app.allowed(&headers, Scope::Admin)?;
+    found(&app, &id)?;
+    app.store.remove_webhook(&id)?;
+    tracing::info!(by = %caller.record.name, %id, "webhook removed");
+    Ok(Json(json!({ "id": id, "removed": true })).into_response())
+}
+
+/// The query of `GET /v1/webhooks/{id}/deliveries`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeliveriesQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default)]
+    limit: u32,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries` (admin): the delivery log, oldest first.
+pub(crate) async fn deliveries(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    q: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    app.allowed(&headers, Scope::Admin)?;
+    let q = crate::api::query_of(q)?;
+    found(&app, &id)?;
+    let limit = match q.limit {
+        0 => 100,
+        n => n.min(1000) as usize,
+    };
+    let page: Vec<Delivery> = app.store.deliveries(&id, q.after, limit)?;
+    let next = if page.len() == limit {
+        page.last().map_or(0, |d| d.seq)
+    } else {
+        0
+    };
+    Ok(Json(json!({ "deliveries": page, "next": next })).into_response())
+}
+
+/// `POST /v1/webhooks/{id}/deliveries/{seq}/retry` (admin): a failed delivery is tried
+/// again now (after the receiver was mended), with its backoff from the start.
+pub(crate) async fn retry(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((id, seq)): Path<(String, u64)>,
+) -> Answer {
+    app.allowed(&headers, Scope::Admin)?;
+    found(&app, &id)?;
+    let mut d = app
+        .store
+        .delivery(seq)?
+        .filter(|d| d.webhook == id)
+        .ok_or_else(|| {
+            Problem::new(
+                ErrorCode::NotFound,
+                format!("no delivery {seq} of webhook '{id}'"),
+            )
+        })?;
+    if d.state != DeliveryState::Failed {
+        return Err(Problem::bad(
+            "delivery",
+            format!("delivery {seq} is {:?}, not failed", d.state).to_lowercase(),
+        ));
+    }
+    d.state = DeliveryState::Pending;
+    d.next_ms = crate::now_ms();
+    d.retried_from = d.attempts.len() as u32;
+    app.store.put_delivery(&d)?;
+    app.hooks.wake.notify_one();
+    Ok(Json(json!({ "seq": seq, "state": "pending" })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(url: &str, secret: &str, events: &[&str], ca: &str) -> WebhookBody {
+        WebhookBody {
+            url: url.into(),
+            secret: secret.into(),
+            events: events.iter().map(|e| e.to_string()).collect(),
+            ca_pem: ca.into(),
+        }
+    }
+
+    #[test]
+    fn a_webhook_needs_a_reachable_url_a_long_key_and_known_events() {
+        let key = "k".repeat(32);
+        let mut b = body("http://127.0.0.1:9000/hook", &key, &[], "");
+        check(&mut b).unwrap();
+        assert_eq!(b.events.len(), EVENTS.len());
+        let bad = [
+            body("ftp://example/hook", &key, &[], ""),
+            body("/hook", &key, &[], ""),
+            body("http://127.0.0.1/hook", "short", &[], ""),
+            body("http://127.0.0.1/hook", &key, &["access.maybe"], ""),
+            body("https://case.example/hook", &key, &[], ""),
+            body("https://case.example/hook", &key, &[], "not a pem"),
+        ];
+        for (mut b, field) in bad
+            .into_iter()
+            .zip(["url", "url", "secret", "events", "ca_pem", "ca_pem"])
+        {
+            let p = check(&mut b).unwrap_err();
+            assert_eq!(p.code, ErrorCode::InvalidArgument);
+            assert!(p.detail.contains(field), "{}", p.detail);
+        }
+    }
+}
