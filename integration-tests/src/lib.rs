@@ -213,6 +213,21 @@ impl Network {
         passphrase: Option<&str>,
         more: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::init_full(validators, passphrase, more, &[])
+    }
+
+    /// `govchain init` with plain keys and more arguments (`--operated-by`,
+    /// `--initial-points`, ...).
+    pub fn init_args(validators: usize, args: &[&str]) -> anyhow::Result<Self> {
+        Self::init_full(validators, None, &[], args)
+    }
+
+    fn init_full(
+        validators: usize,
+        passphrase: Option<&str>,
+        more: &[(&str, &str)],
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().join("net");
         let base_port = free_base_port(validators);
@@ -230,6 +245,7 @@ impl Network {
             "--block-interval-ms",
             "20",
         ];
+        args.extend_from_slice(extra);
         let mut env = match passphrase {
             Some(p) => vec![("GOVCHAIN_KEY_PASSPHRASE", p)],
             None => {

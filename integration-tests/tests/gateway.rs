@@ -514,21 +514,6 @@ async fn departments_publish_request_and_receive_through_their_gateways() {
         "{py}"
     );
     let cert_py = py["certificate_id"].as_str().unwrap().to_string();
-    let env = [
-        ("HOUSING_URL", hou_url.as_str()),
-        ("HOUSING_TOKEN", caseworker.as_str()),
-        ("CERTIFICATE", cert_py.as_str()),
-    ];
-    let paid = example(
-        &["python3", "clients/python/examples/sharing_incentive.py"],
-        &env,
-    );
-    let (before, after) = (
-        paid["before"].as_u64().unwrap(),
-        paid["after"].as_u64().unwrap(),
-    );
-    assert_eq!(before - after, paid["paid"].as_u64().unwrap(), "{paid}");
-    assert_eq!(paid["paid_to"], "real-estate", "{paid}");
     let java = run(
         &[
             "java",

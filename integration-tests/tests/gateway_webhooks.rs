@@ -132,11 +132,7 @@ async fn each_department_is_told_what_concerns_it_signed_retried_and_once() {
         "POST",
         "/v1/webhooks",
         None,
-        Some(&hook(
-            &registry_rx.url(),
-            &reg_secret,
-            &["certificate.read"],
-        )),
+        Some(&hook(&registry_rx.url(), &reg_secret, &[])),
     );
     assert_eq!(made.0, 201, "{}", String::from_utf8_lossy(&made.2));
 
@@ -274,6 +270,13 @@ async fn each_department_is_told_what_concerns_it_signed_retried_and_once() {
     signed(&h, &hou_secret);
     assert_eq!(h.json()["data"]["grantor"], "real-estate");
 
+    // the registry, subscribed to every type, was told only of reads of its certificate
+    let told: Vec<Value> = registry_rx.got().iter().map(Hook::json).collect();
+    assert!(
+        told.iter()
+            .all(|e| e["type"] == "certificate.read" && e["department"] == "real-estate"),
+        "{told:?}"
+    );
     // nothing of another department's reached the housing authority, and each of its
     // events was delivered once
     let got: Vec<Value> = housing_rx
@@ -352,7 +355,15 @@ async fn each_department_is_told_what_concerns_it_signed_retried_and_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(failed["event_id"], format!("access.allowed:{again}"));
-    assert_eq!(failed["attempts"].as_array().unwrap().len(), 3, "{failed}");
+    // three attempts, the waits between them doubling from first_retry_ms (200 ms)
+    let at: Vec<u64> = failed["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["at_ms"].as_u64().unwrap())
+        .collect();
+    assert_eq!(at.len(), 3, "{failed}");
+    assert!(at[1] - at[0] >= 200 && at[2] - at[1] >= 400, "{failed}");
     let mended = Receiver::start(down, &[]);
     let seq = failed["seq"].as_u64().unwrap();
     let r = api(

@@ -211,6 +211,50 @@ class Gateway:
         """The same as an export file with proofs, checked against genesis by the gateway."""
         return self._call("GET", "/v1/audit/export" + (f"?role={role}" if role else ""))
 
+    def call(self, contract: str, method: str, args: Any = None, *, gas_limit: int = 0, key: Optional[str] = None) -> JSON:
+        """Calls a contract as this department (scope publish): ``output``, ``gas_used``."""
+        body = {"method": method, "args": args, "gas_limit": gas_limit}
+        return self._call("POST", f"/v1/contracts/{urllib.parse.quote(contract, safe='')}/calls", body, key)
+
+    def query(self, contract: str, method: str, args: Any = None) -> Any:
+        """A contract's read-only answer (scope read)."""
+        body = {"method": method, "args": args}
+        return self._call("POST", f"/v1/contracts/{urllib.parse.quote(contract, safe='')}/queries", body)["output"]
+
+    def compute(self, certificate_id: str, purpose: str, contract: str, method: str, args: Any = None, *, key: Optional[str] = None) -> JSON:
+        """Asks for an approved contract's job over a certificate, run on its owner's node
+        (scope request): the gate's decision and the job's request number."""
+        body = {"certificate_id": certificate_id, "purpose": purpose, "contract": contract, "method": method, "args": args}
+        return self._call("POST", "/v1/compute-jobs", body, key)
+
+    def compute_result(self, request: int, *, wait_ms: int = 60000) -> JSON:
+        """A compute job's result, checked against genesis and decrypted (scope request)."""
+        return self._call("GET", f"/v1/compute-jobs/{int(request)}/result?wait_ms={int(wait_ms)}")
+
+    def propose(self, action: JSON, description: str, *, voting_period: int = 0, key: Optional[str] = None) -> JSON:
+        """Proposes as the department (scope govern): ``action`` is one of
+        ``{"deploy_contract": {"name", "code" (base64)}}``, ``{"policy": {"add", "remove"}}``,
+        ``{"cert_type": {...}}``, ``{"purpose": {...}}``, ``{"adjust_points": {...}}``.
+        Returns ``proposal_id``."""
+        body = {"action": action, "description": description, "voting_period": voting_period}
+        return self._call("POST", "/v1/proposals", body, key)
+
+    def vote(self, proposal_id: int, approve: bool = True, *, key: Optional[str] = None) -> JSON:
+        """The department's vote on a proposal (scope govern)."""
+        return self._call("POST", f"/v1/proposals/{int(proposal_id)}/votes", {"approve": approve}, key)
+
+    def proposal(self, proposal_id: int) -> JSON:
+        """A proposal: its status, approvals and rejections (scope read)."""
+        return self._call("GET", f"/v1/proposals/{int(proposal_id)}")
+
+    def policy(self) -> List[str]:
+        """The access policy's lines in force (scope read)."""
+        return self._call("GET", "/v1/policy")["lines"]
+
+    def proposals(self, *, all: bool = False) -> JSON:
+        """The committee, the approvals a proposal needs, and the open proposals (or all)."""
+        return self._call("GET", "/v1/proposals" + ("?all=true" if all else ""))
+
     def create_webhook(self, url: str, secret: str, *, events: Optional[List[str]] = None, ca_pem: str = "") -> JSON:
         """Registers a webhook (scope admin): the events of blocks from now on are POSTed
         to ``url``, signed under ``secret`` (check them with ``verify_webhook``)."""

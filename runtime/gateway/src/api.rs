@@ -135,6 +135,13 @@ pub fn router(app: App) -> axum::Router {
         .route("/v1/contracts/{name}/queries", post(crate::work::query))
         .route("/v1/compute-jobs", post(crate::work::compute))
         .route("/v1/compute-jobs/{n}/result", get(crate::work::result))
+        .route(
+            "/v1/proposals",
+            post(crate::govern::propose).get(crate::govern::list),
+        )
+        .route("/v1/proposals/{id}", get(crate::govern::get))
+        .route("/v1/proposals/{id}/votes", post(crate::govern::vote))
+        .route("/v1/policy", get(crate::govern::policy))
         .route("/v1/points", get(crate::views::points))
         .route("/v1/audit", get(crate::views::audit))
         .route("/v1/audit/export", get(crate::views::export))

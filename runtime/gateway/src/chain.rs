@@ -13,7 +13,9 @@ use govchain_client::rpc::{
 use govchain_client::shares::Trust;
 use govchain_client::{Client, ClientError, Receipt, Signer};
 use govchain_state::Genesis;
-use govchain_types::event::{Access, CertificateRevoked, GrantCreated, GrantRevoked};
+use govchain_types::event::{
+    Access, CertificateRevoked, GrantCreated, GrantRevoked, ProposalCreated, Vote,
+};
 use govchain_types::{ErrorCode, pb};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,10 @@ pub enum Op {
     Revoke,
     /// Calls a contract.
     Call,
+    /// Makes a governance proposal.
+    Propose,
+    /// Votes on a proposal.
+    Vote,
 }
 
 impl Op {
@@ -71,6 +77,19 @@ impl Op {
             Op::Call => json!({
                 "output": crate::work::output_of(&r.receipt.output), "gas_used": r.receipt.gas_used,
             }),
+            Op::Propose => match r.event::<ProposalCreated>() {
+                Some(p) => json!({
+                    "proposal_id": p.id, "action": p.action, "expiry_height": p.expiry_height,
+                }),
+                None => json!({}),
+            },
+            Op::Vote => match r.event::<Vote>() {
+                Some(v) => json!({
+                    "proposal_id": v.id, "approve": v.approve,
+                    "events": r.receipt.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+                }),
+                None => json!({}),
+            },
             Op::Revoke => match (r.event::<GrantRevoked>(), r.event::<CertificateRevoked>()) {
                 (Some(g), _) => json!({ "certificate_id": g.cert, "grant_id": g.grant }),
                 (None, Some(c)) => json!({ "certificate_id": c.cert, "grant_id": 0 }),

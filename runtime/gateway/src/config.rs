@@ -100,8 +100,11 @@ impl GatewayConfig {
     fn check(&self) -> anyhow::Result<()> {
         govchain_types::validate_dept_id(&self.department)
             .map_err(|why| anyhow::anyhow!("department '{}' {why}", self.department))?;
-        if self.webhooks.max_attempts == 0 || self.webhooks.timeout_ms == 0 {
-            bail!("[webhooks] max_attempts and timeout_ms must be above 0");
+        let w = &self.webhooks;
+        if w.max_attempts == 0 || w.timeout_ms == 0 || w.first_retry_ms < 100 {
+            bail!(
+                "[webhooks]: max_attempts and timeout_ms must be above 0, first_retry_ms at least 100"
+            );
         }
         if self.endpoints.is_empty() {
             bail!("endpoints: name at least one node's gRPC endpoint");

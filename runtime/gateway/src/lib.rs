@@ -5,6 +5,7 @@
 pub mod api;
 pub mod chain;
 pub mod config;
+mod govern;
 mod journal;
 mod manage;
 pub mod problem;

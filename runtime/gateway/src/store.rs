@@ -11,18 +11,10 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 const TOKEN: &str = "t/";
 const TOKEN_NAME: &str = "n/";
 const IDEMPOTENCY: &str = "i/";
-const WEBHOOK: &str = "w/";
-/// Deliveries by sequence (20 digits, so in order), and the pending ones' index.
-const DELIVERY: &str = "wd/";
-const PENDING: &str = "wp/";
-/// Where following the chain for notifications stands.
-const CURSOR: &str = "wc";
-/// Requests whose "document ready" was told.
-const READY: &str = "wr/";
 
 /// The database.
 pub struct Store {
-    db: rocksdb::DB,
+    pub(crate) db: rocksdb::DB,
 }
 
 impl std::fmt::Debug for Store {
@@ -95,7 +87,7 @@ impl Store {
         Ok(Store { db })
     }
 
-    fn put<T: Serialize>(&self, key: &str, value: &T) -> anyhow::Result<()> {
+    pub(crate) fn put<T: Serialize>(&self, key: &str, value: &T) -> anyhow::Result<()> {
         let mut w = rocksdb::WriteOptions::default();
         w.set_sync(true);
         self.db
@@ -103,7 +95,7 @@ impl Store {
             .context("writing the gateway database")
     }
 
-    fn delete(&self, key: &str) -> anyhow::Result<()> {
+    pub(crate) fn delete(&self, key: &str) -> anyhow::Result<()> {
         let mut w = rocksdb::WriteOptions::default();
         w.set_sync(true);
         self.db
@@ -111,7 +103,7 @@ impl Store {
             .context("writing the gateway database")
     }
 
-    fn get<T: DeserializeOwned>(&self, key: &str) -> anyhow::Result<Option<T>> {
+    pub(crate) fn get<T: DeserializeOwned>(&self, key: &str) -> anyhow::Result<Option<T>> {
         match self.db.get(key).context("reading the gateway database")? {
             Some(b) => Ok(Some(
                 serde_json::from_slice(&b).with_context(|| format!("record {key} is corrupt"))?,
@@ -120,7 +112,10 @@ impl Store {
         }
     }
 
-    fn scan<T: DeserializeOwned>(&self, prefix: &str) -> anyhow::Result<Vec<(String, T)>> {
+    pub(crate) fn scan<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<(String, T)>> {
         let mut out = Vec::new();
         for item in self.db.prefix_iterator(prefix) {
             let (k, v) = item.context("reading the gateway database")?;
@@ -169,16 +164,11 @@ impl Store {
         self.put(&format!("{IDEMPOTENCY}{key}"), r)
     }
 
-    /// Forgets the answered records and the finished deliveries from before `cutoff_ms`.
+    /// Forgets the answered records from before `cutoff_ms`.
     pub fn forget_done_before(&self, cutoff_ms: u64) -> anyhow::Result<()> {
         for (key, r) in self.scan::<Idempotent>(IDEMPOTENCY)? {
             if matches!(r.state, Progress::Done { .. }) && r.at_ms < cutoff_ms {
                 self.delete(&format!("{IDEMPOTENCY}{key}"))?;
-            }
-        }
-        for (key, d) in self.scan::<Delivery>(DELIVERY)? {
-            if d.state != DeliveryState::Pending && d.at_ms < cutoff_ms {
-                self.delete(&format!("{DELIVERY}{key}"))?;
             }
         }
         Ok(())
@@ -197,236 +187,4 @@ impl Store {
             .filter(|(_, r)| matches!(r.state, Progress::Sent { .. }))
             .collect())
     }
-}
-
-/// A webhook: where the department's systems want to be told of what happened.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Webhook {
-    /// Its id (`wh-` and 16 hex digits).
-    pub id: String,
-    /// Where deliveries are POSTed (`http://` or `https://`).
-    pub url: String,
-    /// The HMAC-SM3 key every delivery is signed with (set by the department).
-    pub secret: String,
-    /// The event types it receives.
-    pub events: Vec<String>,
-    /// For an `https://` URL: the receiver's CA certificates (PEM).
-    pub ca_pem: String,
-    /// Unix ms of its creation.
-    pub created_ms: u64,
-    /// The token that made it.
-    pub created_by: String,
-    /// It receives events of blocks above this height (the tip when it was made).
-    pub from_height: u64,
-}
-
-/// Where an event's delivery to one webhook stands.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    /// Not delivered yet; tried again at `next_ms`.
-    Pending,
-    /// The receiver answered 2xx.
-    Delivered,
-    /// Every attempt failed.
-    Failed,
-    /// The webhook was removed before it was delivered.
-    Dropped,
-}
-
-/// One attempt at a delivery.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Attempt {
-    /// Unix ms it started.
-    pub at_ms: u64,
-    /// The receiver's HTTP status; 0 if none came.
-    pub status: u16,
-    /// Why it failed, if it did.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub error: String,
-    /// How long it took, ms.
-    pub ms: u64,
-}
-
-/// An event's delivery to one webhook: the delivery log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Delivery {
-    /// Its sequence number in this gateway.
-    pub seq: u64,
-    /// The webhook.
-    pub webhook: String,
-    /// The event's id (the same for every webhook, and after a restart).
-    pub event_id: String,
-    /// The event's type.
-    pub event_type: String,
-    /// The body POSTed.
-    pub body: serde_json::Value,
-    /// Unix ms it was queued.
-    pub at_ms: u64,
-    /// Where it stands.
-    pub state: DeliveryState,
-    /// Unix ms of the next attempt while pending.
-    pub next_ms: u64,
-    /// Every attempt so far.
-    pub attempts: Vec<Attempt>,
-    /// Attempts before the last retry by hand (the backoff starts again after them).
-    #[serde(default)]
-    pub retried_from: u32,
-}
-
-/// Where following the chain for notifications stands.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Cursor {
-    /// The department's audit records after this sequence are still to look at.
-    pub audit_after: u64,
-    /// ... from this block time on (Unix ms): records before it predate every webhook.
-    pub audit_from_ms: u64,
-    /// Grants to the department revoked after this position (height, certificate,
-    /// grant) are still to look at.
-    pub revoked: (u64, String, u64),
-}
-
-/// What following one stretch of the chain found: written at once.
-#[derive(Debug, Default)]
-pub struct Found {
-    /// New deliveries.
-    pub deliveries: Vec<Delivery>,
-    /// Requests whose "document ready" is now told.
-    pub ready: Vec<u64>,
-    /// The cursor after it.
-    pub cursor: Cursor,
-}
-
-impl Store {
-    fn write(&self, batch: rocksdb::WriteBatch) -> anyhow::Result<()> {
-        let mut w = rocksdb::WriteOptions::default();
-        w.set_sync(true);
-        self.db
-            .write_opt(batch, &w)
-            .context("writing the gateway database")
-    }
-
-    /// Every webhook, by id.
-    pub fn webhooks(&self) -> anyhow::Result<Vec<Webhook>> {
-        Ok(self.scan(WEBHOOK)?.into_iter().map(|(_, w)| w).collect())
-    }
-
-    /// The webhook `id`.
-    pub fn webhook(&self, id: &str) -> anyhow::Result<Option<Webhook>> {
-        self.get(&format!("{WEBHOOK}{id}"))
-    }
-
-    /// Stores webhook `w`, and `cursor` with it (the first webhook starts following
-    /// the chain from now).
-    pub fn put_webhook(&self, w: &Webhook, cursor: Option<&Cursor>) -> anyhow::Result<()> {
-        let mut b = rocksdb::WriteBatch::default();
-        b.put(format!("{WEBHOOK}{}", w.id), serde_json::to_vec(w)?);
-        if let Some(c) = cursor {
-            b.put(CURSOR, serde_json::to_vec(c)?);
-        }
-        self.write(b)
-    }
-
-    /// Removes webhook `id`; `false` if there is none.
-    pub fn remove_webhook(&self, id: &str) -> anyhow::Result<bool> {
-        if self.webhook(id)?.is_none() {
-            return Ok(false);
-        }
-        self.delete(&format!("{WEBHOOK}{id}"))?;
-        Ok(true)
-    }
-
-    /// Where following the chain stands.
-    pub fn cursor(&self) -> anyhow::Result<Cursor> {
-        Ok(self.get(CURSOR)?.unwrap_or_default())
-    }
-
-    /// Whether request `request`'s "document ready" was told.
-    pub fn ready_told(&self, request: u64) -> anyhow::Result<bool> {
-        Ok(self.db.get(format!("{READY}{request}"))?.is_some())
-    }
-
-    /// The sequence the next delivery gets.
-    pub fn next_delivery(&self) -> anyhow::Result<u64> {
-        let mut it = self.db.iterator(rocksdb::IteratorMode::From(
-            format!("{DELIVERY}~").as_bytes(),
-            rocksdb::Direction::Reverse,
-        ));
-        match it
-            .next()
-            .transpose()
-            .context("reading the gateway database")?
-        {
-            Some((k, _)) => Ok(String::from_utf8_lossy(&k)
-                .strip_prefix(DELIVERY)
-                .and_then(|s| s.parse::<u64>().ok())
-                .map_or(1, |s| s + 1)),
-            None => Ok(1),
-        }
-    }
-
-    /// Writes what following the chain found, all or nothing: a crash neither loses
-    /// an event nor queues one twice.
-    pub fn record_found(&self, f: &Found) -> anyhow::Result<()> {
-        let mut b = rocksdb::WriteBatch::default();
-        for d in &f.deliveries {
-            b.put(delivery_key(d.seq), serde_json::to_vec(d)?);
-            b.put(format!("{PENDING}{:020}", d.seq), d.next_ms.to_string());
-        }
-        for r in &f.ready {
-            b.put(format!("{READY}{r}"), b"");
-        }
-        b.put(CURSOR, serde_json::to_vec(&f.cursor)?);
-        self.write(b)
-    }
-
-    /// The delivery `seq`.
-    pub fn delivery(&self, seq: u64) -> anyhow::Result<Option<Delivery>> {
-        self.get(&delivery_key(seq))
-    }
-
-    /// Stores delivery `d`, pending or not.
-    pub fn put_delivery(&self, d: &Delivery) -> anyhow::Result<()> {
-        let mut b = rocksdb::WriteBatch::default();
-        b.put(delivery_key(d.seq), serde_json::to_vec(d)?);
-        let pending = format!("{PENDING}{:020}", d.seq);
-        match d.state {
-            DeliveryState::Pending => b.put(pending, d.next_ms.to_string()),
-            _ => b.delete(pending),
-        }
-        self.write(b)
-    }
-
-    /// The pending deliveries, oldest first: (sequence, when to try next, Unix ms).
-    pub fn pending(&self) -> anyhow::Result<Vec<(u64, u64)>> {
-        Ok(self
-            .scan::<u64>(PENDING)?
-            .into_iter()
-            .filter_map(|(k, next)| Some((k.parse().ok()?, next)))
-            .collect())
-    }
-
-    /// The deliveries of webhook `id` after sequence `after`, at most `limit`.
-    pub fn deliveries(&self, id: &str, after: u64, limit: usize) -> anyhow::Result<Vec<Delivery>> {
-        let mut out = Vec::new();
-        let start = delivery_key(after + 1);
-        for item in self.db.iterator(rocksdb::IteratorMode::From(
-            start.as_bytes(),
-            rocksdb::Direction::Forward,
-        )) {
-            let (k, v) = item.context("reading the gateway database")?;
-            if !k.starts_with(DELIVERY.as_bytes()) || out.len() == limit {
-                break;
-            }
-            let d: Delivery = serde_json::from_slice(&v).context("a delivery record is corrupt")?;
-            if d.webhook == id {
-                out.push(d);
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn delivery_key(seq: u64) -> String {
-    format!("{DELIVERY}{seq:020}")
 }

@@ -22,8 +22,10 @@ pub enum Scope {
     Request,
     /// Publish certificates, grant and revoke.
     Publish,
-    /// Manage tokens.
+    /// Manage tokens and webhooks.
     Admin,
+    /// Propose and vote as the department, a member of the management committee.
+    Govern,
 }
 
 impl Scope {
@@ -34,6 +36,7 @@ impl Scope {
             Scope::Request => "request",
             Scope::Publish => "publish",
             Scope::Admin => "admin",
+            Scope::Govern => "govern",
         }
     }
 }

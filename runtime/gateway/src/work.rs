@@ -27,6 +27,9 @@ pub(crate) struct CallBody {
     /// The arguments, JSON.
     #[serde(default)]
     args: Value,
+    /// Gas the call may use; 0: the chain's default.
+    #[serde(default)]
+    gas_limit: u64,
 }
 
 /// Arguments as the contract takes them: JSON (`null` when none were given, as the CLI
@@ -57,7 +60,7 @@ pub(crate) async fn call(
                 contract: name,
                 method: b.method,
                 args: args_of(b.args),
-                gas_limit: 0,
+                gas_limit: b.gas_limit,
             }))
         },
     )
@@ -79,7 +82,7 @@ pub(crate) async fn query(
         contract: name,
         method: b.method,
         args: args_of(b.args),
-        gas_limit: 0,
+        gas_limit: b.gas_limit,
     };
     let r = app
         .chain

@@ -77,6 +77,24 @@ pub fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     pb
 }
 
+/// A proposal's status name (`OPEN`, `APPROVED`, ...).
+pub fn proposal_status(s: i32) -> &'static str {
+    pb::ProposalStatus::try_from(s).map_or("UNKNOWN", |s| {
+        s.as_str_name().trim_start_matches("PROPOSAL_STATUS_")
+    })
+}
+
+/// A proposal as the CLI and the gateway show it (a contract's code by its hash).
+pub fn proposal_json(p: &pb::ProposalRecord) -> Value {
+    serde_json::json!({
+        "id": p.id, "proposer": p.proposer, "status": proposal_status(p.status), "action": p.action,
+        "contract": p.contract, "code_hash": hex::encode(&p.code_hash), "approvals": p.approvals,
+        "rejections": p.rejections, "created_height": p.created_height,
+        "expiry_height": p.expiry_height, "decided_height": p.decided_height,
+        "description": p.description,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

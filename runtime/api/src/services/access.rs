@@ -73,7 +73,7 @@ impl certificates_server::Certificates for CertificatesService {
             .auth
             .authenticate(&req, "/govchain.v1.Certificates/ListRevokedGrants")?;
         let q = req.into_inner();
-        scope::revoked_grants(&self.chain, &who, &q.grantee)?;
+        scope::revoked_grants(&who, &q.grantee)?;
         let limit = match q.limit {
             0 => 256,
             n => n.min(1024) as usize,

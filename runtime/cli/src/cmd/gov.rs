@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use govchain_client::rpc::ListProposalsRequest;
 use govchain_client::{Client, ClientError};
-use govchain_node::output::{emit, table};
+use govchain_node::output::{emit, proposal_json, proposal_status, table};
 use govchain_types::pb;
 use serde_json::json;
 
@@ -401,12 +401,6 @@ pub(crate) enum GovCmd {
     },
 }
 
-fn status_name(s: i32) -> &'static str {
-    pb::ProposalStatus::try_from(s).map_or("UNKNOWN", |s| {
-        s.as_str_name().trim_start_matches("PROPOSAL_STATUS_")
-    })
-}
-
 /// Runs a governance command.
 pub(crate) async fn gov(
     endpoint: &str,
@@ -435,11 +429,7 @@ pub(crate) async fn gov(
                 .into_inner();
             let value = json!({
                 "threshold": r.threshold, "committee": r.committee,
-                "proposals": r.proposals.iter().map(|p| json!({
-                    "id": p.id, "proposer": p.proposer, "status": status_name(p.status), "action": p.action, "contract": p.contract,
-                    "code_hash": hex::encode(&p.code_hash), "approvals": p.approvals, "rejections": p.rejections,
-                    "created_height": p.created_height, "expiry_height": p.expiry_height, "description": p.description,
-                })).collect::<Vec<_>>(),
+                "proposals": r.proposals.iter().map(proposal_json).collect::<Vec<_>>(),
             });
             emit(json_out, &value, || {
                 println!(
@@ -459,7 +449,7 @@ pub(crate) async fn gov(
                 for p in &r.proposals {
                     t.add_row([
                         p.id.to_string(),
-                        status_name(p.status).to_string(),
+                        proposal_status(p.status).to_string(),
                         p.action.clone(),
                         p.proposer.clone(),
                         format!(

@@ -13,11 +13,17 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 
+use super::records::{Attempt, Delivery, DeliveryState, Webhook};
 use crate::api::App;
-use crate::store::{Attempt, Delivery, DeliveryState, Webhook};
 
 /// Attempts under way at once.
 const AT_ONCE: usize = 16;
+/// Attempts under way at once to one webhook.
+const PER_WEBHOOK: usize = 4;
+/// How long the log keeps a delivery after it ended.
+const KEEP_MS: u64 = 7 * 86_400_000;
+/// How often the log is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// The longest wait between two attempts.
 const MAX_WAIT_MS: u64 = 3_600_000;
 
@@ -49,54 +55,67 @@ pub(super) fn roots(ca_pem: &str) -> Result<rustls::RootCertStore, String> {
     Ok(roots)
 }
 
-/// Delivers pending deliveries for as long as the gateway runs.
+/// Delivers pending deliveries for as long as the gateway runs, at most [`AT_ONCE`]
+/// at once and [`PER_WEBHOOK`] to one webhook (a receiver that hangs holds back only
+/// its own); forgets the log's old entries every hour.
 pub(crate) async fn deliver(app: App) {
     let slots = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
+    let mut pruned: Option<Instant> = None;
     loop {
+        if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(Instant::now());
+            let cutoff = crate::now_ms().saturating_sub(KEEP_MS);
+            if let Err(e) = app.store.prune_webhooks(cutoff) {
+                tracing::warn!("pruning the webhooks' delivery log: {e:#}");
+            }
+        }
         let now = crate::now_ms();
         let mut wake_at = now + 1_000;
-        match app.store.pending() {
-            Ok(pending) => {
-                for (seq, next_ms) in pending {
-                    if next_ms > now {
-                        wake_at = wake_at.min(next_ms);
-                        continue;
-                    }
-                    if !app.hooks.in_flight.lock().insert(seq) {
-                        continue;
-                    }
-                    let Ok(slot) = slots.clone().acquire_owned().await else {
-                        return;
-                    };
-                    let app = app.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = attempt(&app, seq).await {
-                            tracing::warn!(seq, "webhook delivery: {e:#}");
-                        }
-                        app.hooks.in_flight.lock().remove(&seq);
-                        drop(slot);
-                        app.hooks.wake.notify_one();
-                    });
-                }
+        let pending = app.store.pending().unwrap_or_else(|e| {
+            tracing::warn!("reading pending webhook deliveries: {e:#}");
+            Vec::new()
+        });
+        for (seq, p) in pending {
+            if p.next_ms > now {
+                wake_at = wake_at.min(p.next_ms);
+                continue;
             }
-            Err(e) => tracing::warn!("reading pending webhook deliveries: {e:#}"),
+            {
+                let mut busy = app.hooks.in_flight.lock();
+                let mine = busy.values().filter(|w| **w == p.webhook).count();
+                if busy.contains_key(&seq) || mine >= PER_WEBHOOK {
+                    continue;
+                }
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                busy.insert(seq, p.webhook.clone());
+                let app = app.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = attempt(&app, &p.webhook, seq).await {
+                        tracing::warn!(seq, "webhook delivery: {e:#}");
+                    }
+                    app.hooks.in_flight.lock().remove(&seq);
+                    drop(slot);
+                    app.hooks.wake.notify_one();
+                });
+            }
         }
         let wait = Duration::from_millis(wake_at.saturating_sub(crate::now_ms()));
         let _ = tokio::time::timeout(wait, app.hooks.wake.notified()).await;
     }
 }
 
-/// One attempt at delivery `seq`, recorded.
-async fn attempt(app: &App, seq: u64) -> anyhow::Result<()> {
-    let Some(mut d) = app.store.delivery(seq)? else {
+/// One attempt at delivery `seq` of `webhook`, if it is due, recorded.
+async fn attempt(app: &App, webhook: &str, seq: u64) -> anyhow::Result<()> {
+    let Some(mut d) = app.store.delivery(webhook, seq)? else {
         return Ok(());
     };
-    if d.state != DeliveryState::Pending {
+    if d.state != DeliveryState::Pending || d.next_ms > crate::now_ms() {
         return Ok(());
     }
-    let Some(w) = app.store.webhook(&d.webhook)? else {
-        d.state = DeliveryState::Dropped;
-        return app.store.put_delivery(&d);
+    let Some(w) = app.store.webhook(webhook)? else {
+        return Ok(());
     };
     let cfg = &app.hooks.cfg;
     let at_ms = crate::now_ms();

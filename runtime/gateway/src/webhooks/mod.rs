@@ -7,8 +7,10 @@
 
 mod deliver;
 mod notify;
+pub mod records;
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Body;
@@ -24,8 +26,8 @@ use serde_json::json;
 use crate::api::{Answer, App, body_of};
 use crate::config::Webhooks;
 use crate::problem::Problem;
-use crate::store::{Cursor, Delivery, DeliveryState, Webhook};
 use crate::tokens::Scope;
+use records::{Cursor, Delivery, DeliveryState, Webhook};
 
 pub(crate) use deliver::deliver;
 pub(crate) use notify::follow;
@@ -46,8 +48,10 @@ pub(crate) struct Hooks {
     pub(crate) cfg: Webhooks,
     /// Wakes the deliverer: deliveries were queued.
     pub(crate) wake: tokio::sync::Notify,
-    /// Deliveries being attempted now.
-    pub(crate) in_flight: Mutex<HashSet<u64>>,
+    /// Deliveries being attempted now, with their webhooks.
+    pub(crate) in_flight: Mutex<BTreeMap<u64, String>>,
+    /// When reads waiting for key shares were last all looked at.
+    last_sweep: Mutex<Option<Instant>>,
     /// Held while following the chain and while a webhook is made, so that a new
     /// webhook receives every event above its height.
     pub(crate) following: tokio::sync::Mutex<()>,
@@ -59,10 +63,24 @@ impl Hooks {
             cfg,
             wake: tokio::sync::Notify::new(),
             in_flight: Mutex::default(),
+            last_sweep: Mutex::default(),
             following: tokio::sync::Mutex::new(()),
         }
     }
+
+    /// Whether every waiting read is to be looked at again now (every few seconds).
+    pub(crate) fn sweep_due(&self) -> bool {
+        let mut last = self.last_sweep.lock();
+        let due = last.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
 }
+
+/// How often reads waiting for key shares are all looked at again.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The body of `POST /v1/webhooks`.
 #[derive(Debug, Deserialize)]
@@ -93,6 +111,12 @@ fn check(b: &mut WebhookBody) -> Result<(), Problem> {
         .url
         .parse()
         .map_err(|e| Problem::bad("url", format!("'{}' is not a URL: {e}", b.url)))?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Problem::bad(
+            "url",
+            "no user or password in the URL: the HMAC signature authenticates deliveries",
+        ));
+    }
     match (uri.scheme_str(), uri.host()) {
         (Some("http"), Some(_)) => {}
         (Some("https"), Some(_)) => {
@@ -177,7 +201,8 @@ fn found(app: &App, id: &str) -> Result<Webhook, Problem> {
         .ok_or_else(|| Problem::new(ErrorCode::NotFound, format!("no webhook '{id}'")))
 }
 
-/// `DELETE /v1/webhooks/{id}` (admin): nothing more is delivered to it.
+/// `DELETE /v1/webhooks/{id}` (admin): nothing more is delivered to it; its log goes
+/// with it.
 pub(crate) async fn remove(
     State(app): State<App>,
     headers: HeaderMap,
@@ -186,6 +211,7 @@ pub(crate) async fn remove(
     let caller = app.allowed(&headers, Scope::Admin)?;
     found(&app, &id)?;
     app.store.remove_webhook(&id)?;
+    app.hooks.wake.notify_one();
     tracing::info!(by = %caller.record.name, %id, "webhook removed");
     Ok(Json(json!({ "id": id, "removed": true })).into_response())
 }
@@ -232,16 +258,12 @@ pub(crate) async fn retry(
 ) -> Answer {
     app.allowed(&headers, Scope::Admin)?;
     found(&app, &id)?;
-    let mut d = app
-        .store
-        .delivery(seq)?
-        .filter(|d| d.webhook == id)
-        .ok_or_else(|| {
-            Problem::new(
-                ErrorCode::NotFound,
-                format!("no delivery {seq} of webhook '{id}'"),
-            )
-        })?;
+    let mut d = app.store.delivery(&id, seq)?.ok_or_else(|| {
+        Problem::new(
+            ErrorCode::NotFound,
+            format!("no delivery {seq} of webhook '{id}'"),
+        )
+    })?;
     if d.state != DeliveryState::Failed {
         return Err(Problem::bad(
             "delivery",
@@ -278,6 +300,7 @@ mod tests {
         let bad = [
             body("ftp://example/hook", &key, &[], ""),
             body("/hook", &key, &[], ""),
+            body("http://user:pw@127.0.0.1/hook", &key, &[], ""),
             body("http://127.0.0.1/hook", "short", &[], ""),
             body("http://127.0.0.1/hook", &key, &["access.maybe"], ""),
             body("https://case.example/hook", &key, &[], ""),
@@ -285,7 +308,7 @@ mod tests {
         ];
         for (mut b, field) in bad
             .into_iter()
-            .zip(["url", "url", "secret", "events", "ca_pem", "ca_pem"])
+            .zip(["url", "url", "url", "secret", "events", "ca_pem", "ca_pem"])
         {
             let p = check(&mut b).unwrap_err();
             assert_eq!(p.code, ErrorCode::InvalidArgument);
