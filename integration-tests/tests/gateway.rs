@@ -1,9 +1,9 @@
 //! The agency gateway against real processes: a node, and a gateway per department
 //! (`govchain gateway run`). The registry publishes through its gateway, the housing
 //! authority asks and receives the document through its own, with API tokens, scopes,
-//! idempotent retries, problem details for bad input, failover past a dead endpoint,
-//! and a gateway killed while its transaction waits for a block that settles it after
-//! a restart, exactly once.
+//! an expired token, idempotent retries, problem details for bad input, failover past a
+//! dead endpoint, and a gateway killed while its transaction waits for a block that
+//! settles it after a restart, exactly once.
 
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,40 @@ async fn departments_publish_request_and_receive_through_their_gateways() {
         "/v1/certificates",
         None,
         Some(&deed("N-1")),
+    );
+    assert_eq!((r.0, problem(&r)), (403, "UNAUTHORIZED".into()));
+    // an expired token: refused as no token, saying why
+    let made = api(
+        reg.port,
+        &admin,
+        "POST",
+        "/v1/tokens",
+        None,
+        Some(&json!({"name": "short-lived", "scopes": ["read"], "valid_for": "3s"})),
+    );
+    assert_eq!(made.0, 201, "{}", String::from_utf8_lossy(&made.2));
+    let short = json_of(&made)["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        api(reg.port, &short, "GET", "/v1/status", None, None).0,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let r = api(reg.port, &short, "GET", "/v1/status", None, None);
+    assert_eq!((r.0, problem(&r)), (401, "UNAUTHENTICATED".into()));
+    assert!(
+        json_of(&r)["detail"].as_str().unwrap().contains("expired"),
+        "{}",
+        json_of(&r)
+    );
+
+    // an admin token cannot hand out the department's committee vote
+    let r = api(
+        reg.port,
+        &admin,
+        "POST",
+        "/v1/tokens",
+        None,
+        Some(&json!({"name": "voter", "scopes": ["govern"]})),
     );
     assert_eq!((r.0, problem(&r)), (403, "UNAUTHORIZED".into()));
 
@@ -386,7 +420,7 @@ async fn departments_publish_request_and_receive_through_their_gateways() {
     assert!(answers.iter().any(|a| a.0 == 201), "one publishes");
     for a in &answers {
         assert!(
-            a.0 == 201 || (a.0 == 409 && problem(a) == "ALREADY_EXISTS"),
+            a.0 == 201 || (a.0 == 409 && problem(a) == "BUSY"),
             "{}",
             String::from_utf8_lossy(&a.2)
         );

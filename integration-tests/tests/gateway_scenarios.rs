@@ -3,7 +3,10 @@
 //! department. The committee deploys the contracts and changes the policy through its
 //! members' gateways; nothing is done with the CLI or over gRPC.
 
-use govchain_integration_tests::gateway::{Gateway, example, gateway_config, start, token};
+use govchain_integration_tests::gateway::{
+    Gateway, api, example, gateway_config, problem, start, token,
+};
+use govchain_integration_tests::http::json_of;
 use govchain_integration_tests::{Network, NodeProcess};
 use serde_json::{Value, json};
 
@@ -17,6 +20,16 @@ const DEPARTMENTS: [&str; 7] = [
     "bank",
 ];
 
+/// The port and token of `dept` in the gateways' spec.
+fn spec_of(spec: &str, dept: &str) -> (u16, String) {
+    let v: Value = serde_json::from_str(spec).unwrap();
+    let url = v[dept]["url"].as_str().unwrap();
+    (
+        url.rsplit(':').next().unwrap().parse().unwrap(),
+        v[dept]["token"].as_str().unwrap().to_string(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_scenarios_run_through_the_departments_gateways_alone() {
     // given a chain whose validator the tax bureau operates (compute jobs over its
@@ -26,6 +39,7 @@ async fn the_three_scenarios_run_through_the_departments_gateways_alone() {
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let mut gateways: Vec<Gateway> = Vec::new();
     let mut spec = serde_json::Map::new();
+    let mut clerk = String::new();
     for dept in DEPARTMENTS {
         let (config, port) = gateway_config(&net, dept, std::slice::from_ref(&node.endpoint));
         // Contract code travels base64 in a proposal.
@@ -34,6 +48,9 @@ async fn the_three_scenarios_run_through_the_departments_gateways_alone() {
             .replace("max_body_bytes = 65536", "max_body_bytes = 1048576");
         std::fs::write(&config, text).unwrap();
         let t = token(&config, "systems", "read,request,publish,govern");
+        if dept == "housing" {
+            clerk = token(&config, "clerk", "read,publish");
+        }
         gateways.push(start(&config, port).await);
         spec.insert(
             dept.into(),
@@ -41,6 +58,43 @@ async fn the_three_scenarios_run_through_the_departments_gateways_alone() {
         );
     }
     let spec = Value::Object(spec).to_string();
+
+    // a token without the govern scope cannot propose; a bad proposal is refused before
+    // anything is signed
+    let housing = &spec_of(&spec, "housing");
+    let deploy = json!({"action": {"deploy_contract": {"name": "x", "code": "not base64!"}}});
+    let r = api(
+        housing.0,
+        &clerk,
+        "POST",
+        "/v1/proposals",
+        None,
+        Some(&deploy),
+    );
+    assert_eq!((r.0, problem(&r)), (403, "UNAUTHORIZED".into()));
+    let r = api(
+        housing.0,
+        &housing.1,
+        "POST",
+        "/v1/proposals",
+        None,
+        Some(&deploy),
+    );
+    assert_eq!((r.0, problem(&r)), (400, "INVALID_ARGUMENT".into()));
+    assert!(
+        json_of(&r)["detail"].as_str().unwrap().contains("base64"),
+        "{}",
+        json_of(&r)
+    );
+    let r = api(
+        housing.0,
+        &housing.1,
+        "GET",
+        "/v1/proposals/seven",
+        None,
+        None,
+    );
+    assert_eq!((r.0, problem(&r)), (400, "INVALID_ARGUMENT".into()));
     let env = [("GOVCHAIN_GATEWAYS", spec.as_str()), ("RUN", "7")];
     let py = |name: &str| {
         let path = format!("clients/python/examples/{name}");

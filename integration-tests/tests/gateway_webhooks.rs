@@ -5,8 +5,9 @@
 //! its document ready, a grant to it revoked, its certificate read. A receiver that
 //! fails is retried with backoff, and the delivery log shows every attempt; events
 //! that commit while a gateway is down are delivered after it restarts, each once; a
-//! delivery that failed every attempt is sent again by hand; a removed webhook
-//! receives nothing more.
+//! delivery that failed every attempt is sent again by hand; a node killed while a
+//! request waits in its mempool and started again: the request is done once and told;
+//! a removed webhook receives nothing more.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -61,6 +62,13 @@ fn with_retries(config: &std::path::Path) {
 async fn each_department_is_told_what_concerns_it_signed_retried_and_once() {
     // given a node and three departments' gateways
     let net = Network::init(1).unwrap();
+    // Blocks wait up to 300 ms for transactions, so the node can be killed while one
+    // is in flight.
+    let config = net.config(1);
+    let slow = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("block_interval_ms = 20", "block_interval_ms = 300");
+    std::fs::write(&config, slow).unwrap();
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let endpoint = std::slice::from_ref(&node.endpoint);
     let (reg_cfg, reg_port) = gateway_config(&net, "real-estate", endpoint);
@@ -379,6 +387,96 @@ async fn each_department_is_told_what_concerns_it_signed_retried_and_once() {
         .wait_for("the retried delivery", is("access.allowed", again))
         .await;
     signed(&h, &hou_secret);
+
+    // the node is killed while an access request waits in its mempool, and started
+    // again: the gateway sends the same transaction again, it is done once, and its
+    // event is delivered. (For this step blocks wait up to 5 s: the request is
+    // surely in the mempool, not in a block, when the node dies.)
+    let reads = || {
+        let ledger = json_of(&api(hou.port, &caseworker, "GET", "/v1/points", None, None));
+        ledger["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "read")
+            .count()
+    };
+    let before = reads();
+    let interval = |node: NodeProcess, from: &str, to: &str| {
+        node.kill9();
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(text.contains(from), "{text}");
+        std::fs::write(&config, text.replace(from, to)).unwrap();
+    };
+    interval(node, "block_interval_ms = 300", "block_interval_ms = 5000");
+    let node = NodeProcess::start(&net, 1).await.unwrap();
+    let (port, t) = (hou.port, caseworker.clone());
+    let body = json!({"certificate_id": cert, "purpose": "housing_eligibility"});
+    let in_flight = std::thread::spawn(move || {
+        api(
+            port,
+            &t,
+            "POST",
+            "/v1/access-requests",
+            Some("ask-restart"),
+            Some(&body),
+        )
+    });
+    // Journaled (the operation is pending) and admitted (the node counts its nonce).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while api(
+        hou.port,
+        &caseworker,
+        "GET",
+        "/v1/operations/ask-restart",
+        None,
+        None,
+    )
+    .0 != 202
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request was never journaled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    interval(node, "block_interval_ms = 5000", "block_interval_ms = 300");
+    let node = NodeProcess::start(&net, 1).await.unwrap();
+    let r = in_flight.join().unwrap();
+    assert!(
+        r.0 == 201 || r.0 == 202,
+        "{}",
+        String::from_utf8_lossy(&r.2)
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let done = loop {
+        let op = api(
+            hou.port,
+            &caseworker,
+            "GET",
+            "/v1/operations/ask-restart",
+            None,
+            None,
+        );
+        if op.0 == 201 {
+            break json_of(&op);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&op.2)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let restarted = done["request"].as_u64().unwrap();
+    mended
+        .wait_for(
+            "the event of the request made across the restart",
+            is("access.allowed", restarted),
+        )
+        .await;
+    assert_eq!(reads(), before + 1, "paid once");
 
     // a removed webhook receives nothing more
     let r = api(

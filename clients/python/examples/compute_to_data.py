@@ -14,13 +14,12 @@ from scenario import RUN, deploy, doc, gateways, month_back, national_id
 gws = gateways()
 code_hash = deploy(gws, "housing", "risk-model", "risk_model.wasm")
 tax, bank = gws["tax"], gws["bank"]
-n = int(RUN) % 1_000_000
 citizen = national_id("320106", "19880314", 131)
 months = [
     {"month": month_back("2026-10", i), "taxable_income": f"{21500 + (i % 3) * 400}.00", "tax_paid": f"{640 + (i % 3) * 40}.00"}
     for i in reversed(range(36))
 ]
-number = f"苏税证〔2026〕第{320106900000 + n:012d}号"
+number = f"苏税证〔2026〕第R{RUN}-C1号"
 record = tax.publish(
     "tax-payment", number, citizen, "2026-11-02",
     doc({"number": number, "taxpayer": "张伟", "tax_kind": "个人所得税",
@@ -30,7 +29,7 @@ record = tax.publish(
 
 read = bank.request_access(record, "credit_assessment")
 job = bank.compute(record, "credit_assessment", "risk-model", "score",
-                   {"application": f"NJB-PL-2026-{n:06d}", "loan_amount_yuan": 1200000, "term_months": 360, "annual_rate_bps": 310})
+                   {"application": f"NJB-PL-2026-{RUN}", "loan_amount_yuan": 1200000, "term_months": 360, "annual_rate_bps": 310})
 if job["decision"] != "allow":
     raise SystemExit(f"the compute job was denied: {job}")
 result = bank.compute_result(job["request"])

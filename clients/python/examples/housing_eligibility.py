@@ -18,7 +18,6 @@ gws = gateways()
 deploy(gws, "housing", "housing-eligibility", "housing_eligibility.wasm")
 zhang = national_id("320106", "19880314", 131)
 li = national_id("320104", "19900722", 262)
-n = int(RUN) % 1_000_000
 
 
 def publish(dept, cert_type, holder, number, issued_on, metadata, document):
@@ -31,25 +30,25 @@ months = [
     {"month": month_back("2026-10", i), "taxable_income": f"{21500 + (i % 3) * 400}.00", "tax_paid": f"{640 + (i % 3) * 40}.00"}
     for i in reversed(range(36))
 ]
-household = publish("public-security", "household", zhang, f"宁公户〔2026〕{n:06}01号", "2026-03-02",
+household = publish("public-security", "household", zhang, f"宁公户〔2026〕R{RUN}-01号", "2026-03-02",
                     {"registration_district": "320106", "household_type": "family"},
                     {"name": "张伟", "address": "南京市鼓楼区中山北路 208 号", "relation": "户主"})
-marriage = publish("civil-affairs", "marriage", zhang, f"J320106-2016-{n:06}", "2016-05-20",
+marriage = publish("civil-affairs", "marriage", zhang, f"J320106-2016-R{RUN}", "2016-05-20",
                    {"registration_office": "南京市鼓楼区民政局婚姻登记处", "record_kind": "marriage"},
                    {"spouses": ["张伟", "李娜"], "registered_on": "2016-05-20"})
-title = publish("real-estate", "property", li, f"苏(2019)南京市不动产权第{n:07}号", "2019-08-16",
+title = publish("real-estate", "property", li, f"苏(2019)南京市不动产权第R{RUN}-01号", "2019-08-16",
                 {"district": "秦淮区", "usage": "住宅", "ownership": "joint"},
                 {"location": "南京市秦淮区龙蟠中路 329 号", "area_m2": "98.62", "holders": ["李娜", "张伟"]})
-loan = publish("bank", "mortgage", li, f"NJB-HL-2019-{n:06}", "2019-09-01", {"loan_kind": "商业"},
+loan = publish("bank", "mortgage", li, f"NJB-HL-2019-R{RUN}", "2019-09-01", {"loan_kind": "商业"},
                {"borrower": "李娜", "outstanding_yuan": "1036500.00", "term_months": 360})
-tax = publish("tax", "tax-payment", zhang, f"苏税证〔2026〕第{320106000000 + n:012d}号", "2026-11-02",
+tax = publish("tax", "tax-payment", zhang, f"苏税证〔2026〕第R{RUN}-H1号", "2026-11-02",
               {"tax_kind": "个人所得税", "period": "2023-11..2026-10"},
               {"taxpayer": "张伟", "period": "2023-11..2026-10", "records": months})
-social = publish("social-security", "social-insurance", zhang, f"宁社保证〔2026〕{n:08d}号", "2026-11-03",
+social = publish("social-security", "social-insurance", zhang, f"宁社保证〔2026〕R{RUN}-01号", "2026-11-03",
                  {"insurance_kind": "养老", "period": "2023-11..2026-10"},
                  {"insured": "张伟", "months_paid": 36})
 
-application = f"NJZF-2026-{n:06d}"
+application = f"NJZF-2026-R{RUN}"
 housing = gws["housing"]
 housing.call("housing-eligibility", "open",
              {"application": application, "subject_id": household["subject_id"], "district": "320106"})

@@ -5,8 +5,8 @@ Environment: GOVCHAIN_GATEWAYS, a JSON object of each department's gateway,
 ``{"housing": {"url": "http://127.0.0.1:8545", "token": "gct_..."}, ...}``: tokens with
 the scopes the examples use (read, request, publish; govern for committee members).
 CONTRACTS: the folder of the built contracts (default contracts/artifacts).
-RUN: a suffix that keeps certificate numbers unique when an example runs again
-(default: the time).
+RUN: a tag (letters, digits, -) in certificate and application numbers, unique per run, so
+that an example can run again on the same network (default: the time).
 """
 
 from __future__ import annotations

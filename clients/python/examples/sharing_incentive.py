@@ -22,13 +22,12 @@ tax, registry, housing = gws["tax"], gws["real-estate"], gws["housing"]
 if LINE not in tax.policy():
     approve(gws, "tax", {"policy": {"add": [LINE]}}, "let the tax bureau read property titles for deed-tax assessment")
 
-n = int(RUN) % 1_000_000
 start = tax.points()["balance"]
 owners, titles = [], []
 for i in range(start // PRICE + 2):
     owner = national_id("320106", f"19{60 + i % 40}{1 + i % 12:02d}{1 + i % 28:02d}", i + 1)
     made = registry.publish(
-        "property", f"苏(2026)南京市不动产权第{n:06d}{i:03d}号", owner, "2026-06-18",
+        "property", f"苏(2026)南京市不动产权第R{RUN}-{i:03d}号", owner, "2026-06-18",
         doc({"location": f"南京市鼓楼区某路 {10 + i} 号", "area_m2": f"{60 + i}.50"}),
         metadata={"district": "鼓楼区", "usage": "住宅", "ownership": "sole"},
     )
@@ -54,7 +53,7 @@ out_of_points = tax.points()["balance"]
 shared = []
 for i, owner in enumerate(owners[:4]):
     made = tax.publish(
-        "tax-payment", f"苏税证〔2026〕第{320000000000 + n * 100 + i:012d}号", owner, "2026-11-05",
+        "tax-payment", f"苏税证〔2026〕第R{RUN}-S{i:02d}号", owner, "2026-11-05",
         doc({"period": "2024-11..2026-10", "months": 24}),
         metadata={"tax_kind": "个人所得税", "period": "2024-11..2026-10"},
     )

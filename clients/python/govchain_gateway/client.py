@@ -98,7 +98,7 @@ class Gateway:
                 attempt += 1
                 time.sleep(0.5 * attempt)
                 continue
-            if status == 409 and answer.get("name") == "ALREADY_EXISTS" and writes and attempt < self.retries:
+            if status == 409 and answer.get("name") == "BUSY" and writes and attempt < self.retries:
                 # The same key is being worked on (an earlier attempt of this call).
                 attempt += 1
                 time.sleep(0.5 * attempt)

@@ -49,7 +49,7 @@ async fn compare(
     // The housing authority's gateway, in this process, with a token of its own.
     let data = tempfile::tempdir()?;
     let store = govchain_gateway::store::Store::open(data.path())?;
-    let token = tokens::create(&store, "bench", &[Scope::Request], "", 1)?;
+    let token = tokens::create(&store, "bench", &[Scope::Request], "", 0)?;
     drop(store);
     let cfg = GatewayConfig {
         department: "housing".into(),

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use govchain_client::rpc::{
-    GetNonceRequest, GetNonceResponse, GetStatusRequest, GetTxRequest, StreamBlocksRequest,
-    SubmitTxRequest,
+    GetNonceRequest, GetNonceResponse, GetReleasesRequest, GetReleasesResponse, GetStatusRequest,
+    GetTxRequest, StreamBlocksRequest, SubmitTxRequest,
 };
 use govchain_client::shares::Trust;
 use govchain_client::{Client, ClientError, Receipt, Signer};
 use govchain_state::Genesis;
 use govchain_types::event::{
-    Access, CertificateRevoked, GrantCreated, GrantRevoked, ProposalCreated, Vote,
+    Access, CertificateRevoked, GrantCreated, GrantRevoked, ProposalCreated, ProposalExpired, Vote,
 };
 use govchain_types::{ErrorCode, pb};
 use prost::Message;
@@ -83,12 +83,23 @@ impl Op {
                 }),
                 None => json!({}),
             },
-            Op::Vote => match r.event::<Vote>() {
-                Some(v) => json!({
+            Op::Vote => match (r.event::<Vote>(), r.event::<ProposalExpired>()) {
+                (Some(v), _) => json!({
                     "proposal_id": v.id, "approve": v.approve,
                     "events": r.receipt.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
                 }),
-                None => json!({}),
+                // The chain closed the expired proposal instead of counting the vote.
+                (None, Some(x)) => {
+                    let p = Problem::new(
+                        ErrorCode::ProposalClosed,
+                        format!(
+                            "proposal {} had expired: it is closed now, and the vote was not counted",
+                            x.id
+                        ),
+                    );
+                    return (p.status.as_u16(), p.body());
+                }
+                (None, None) => json!({}),
             },
             Op::Revoke => match (r.event::<GrantRevoked>(), r.event::<CertificateRevoked>()) {
                 (Some(g), _) => json!({ "certificate_id": g.cert, "grant_id": g.grant }),
@@ -159,6 +170,21 @@ impl Chain {
             commits: broadcast::channel(256).0,
             trust: OnceCell::new(),
         }
+    }
+
+    /// What `GetReleases` answers for `request`, asked as the department (the
+    /// requester's answer, checked by whoever uses it).
+    pub async fn releases(&self, request: u64) -> Result<GetReleasesResponse, Problem> {
+        let dept = self.signer("")?;
+        self.call(|c| async move {
+            let req = c.signed(
+                dept,
+                "/govchain.v1.Certificates/GetReleases",
+                GetReleasesRequest { request },
+            )?;
+            Ok(c.certificates().get_releases(req).await?.into_inner())
+        })
+        .await
     }
 
     /// The transaction hashes of each block committed from now on.

@@ -23,9 +23,9 @@ use crate::problem::Problem;
 use crate::tokens::Scope;
 
 /// A metadata field of a certificate type.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FieldBody {
+pub(crate) struct FieldBody {
     name: String,
     #[serde(default)]
     description: String,
@@ -34,11 +34,16 @@ struct FieldBody {
 }
 
 /// What a proposal does (one of).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-enum ActionBody {
+pub(crate) enum ActionBody {
     /// Deploy contract code (the wasm module, base64) under a name, or upgrade it.
-    DeployContract { name: String, code: String },
+    DeployContract {
+        name: String,
+        /// The wasm module as built, base64.
+        #[schema(format = Byte)]
+        code: String,
+    },
     /// Add and remove casbin policy lines.
     Policy {
         #[serde(default)]
@@ -133,9 +138,9 @@ impl ActionBody {
 }
 
 /// The body of `POST /v1/proposals`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ProposalBody {
+pub(crate) struct ProposalBody {
     action: ActionBody,
     /// Why, for the committee.
     #[serde(default)]
@@ -146,6 +151,16 @@ struct ProposalBody {
 }
 
 /// `POST /v1/proposals` (scope govern): the proposal's id.
+#[utoipa::path(
+    post,
+    path = "/v1/proposals",
+    operation_id = "propose",
+    tag = "governance",
+    summary = "Propose as the department: a contract, policy lines, a certificate type, a purpose, a points adjustment (scope govern)",
+    params(crate::openapi::Idempotency),
+    request_body = ProposalBody,
+    responses((status = 201, description = "proposal_id, action, expiry_height, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+)]
 pub(crate) async fn propose(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
     let caller = app.allowed(&headers, Scope::Govern)?;
     let (b, raw): (ProposalBody, _) = body_of(&app, body).await?;
@@ -169,20 +184,31 @@ pub(crate) async fn propose(State(app): State<App>, headers: HeaderMap, body: Bo
 }
 
 /// The body of `POST /v1/proposals/{id}/votes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct VoteBody {
+pub(crate) struct VoteBody {
     approve: bool,
 }
 
 /// `POST /v1/proposals/{id}/votes` (scope govern): the department's vote.
+#[utoipa::path(
+    post,
+    path = "/v1/proposals/{id}/votes",
+    operation_id = "vote",
+    tag = "governance",
+    summary = "The department's vote (scope govern)",
+    params(("id" = u64, Path, description = "proposal"), crate::openapi::Idempotency),
+    request_body = VoteBody,
+    responses((status = 201, description = "proposal_id, approve, events, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+)]
 pub(crate) async fn vote(
     State(app): State<App>,
     headers: HeaderMap,
-    Path(id): Path<u64>,
+    Path(id): Path<String>,
     body: Body,
 ) -> Answer {
     let caller = app.allowed(&headers, Scope::Govern)?;
+    let id = crate::api::number("proposal", &id)?;
     let (b, raw): (VoteBody, _) = body_of(&app, body).await?;
     crate::journal::idempotent(
         &app,
@@ -202,8 +228,9 @@ pub(crate) async fn vote(
 }
 
 /// The query of `GET /v1/proposals`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Closed ones too.
     #[serde(default)]
@@ -212,6 +239,15 @@ pub(crate) struct ListQuery {
 
 /// `GET /v1/proposals` (scope read): the committee, the approvals a proposal needs, and
 /// the proposals (open ones unless `all`).
+#[utoipa::path(
+    get,
+    path = "/v1/proposals",
+    operation_id = "list_proposals",
+    tag = "governance",
+    summary = "The committee, the approvals needed, and the proposals (scope read)",
+    params(ListQuery),
+    responses((status = 200, description = "committee, threshold, proposals"), crate::problem::Refused)
+)]
 pub(crate) async fn list(
     State(app): State<App>,
     headers: HeaderMap,
@@ -243,8 +279,22 @@ pub(crate) async fn list(
 }
 
 /// `GET /v1/proposals/{id}` (scope read).
-pub(crate) async fn get(State(app): State<App>, headers: HeaderMap, Path(id): Path<u64>) -> Answer {
+#[utoipa::path(
+    get,
+    path = "/v1/proposals/{id}",
+    operation_id = "get_proposal",
+    tag = "governance",
+    summary = "A proposal (scope read)",
+    params(("id" = u64, Path, description = "proposal")),
+    responses((status = 200, description = "id, proposer, status, action, approvals, rejections, heights, description"), crate::problem::Refused)
+)]
+pub(crate) async fn get(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Answer {
     let caller = app.allowed(&headers, Scope::Read)?;
+    let id = crate::api::number("proposal", &id)?;
     let signer = app.chain.signer(&caller.record.operator)?;
     let p = app
         .chain
@@ -261,6 +311,14 @@ pub(crate) async fn get(State(app): State<App>, headers: HeaderMap, Path(id): Pa
 }
 
 /// `GET /v1/policy` (scope read): the access policy in force (casbin model and lines).
+#[utoipa::path(
+    get,
+    path = "/v1/policy",
+    operation_id = "get_policy",
+    tag = "governance",
+    summary = "The access policy in force (scope read)",
+    responses((status = 200, description = "version, model, lines"), crate::problem::Refused)
+)]
 pub(crate) async fn policy(State(app): State<App>, headers: HeaderMap) -> Answer {
     let caller = app.allowed(&headers, Scope::Read)?;
     let signer = app.chain.signer(&caller.record.operator)?;

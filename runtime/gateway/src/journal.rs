@@ -91,9 +91,10 @@ where
     let fingerprint = hex::encode(govchain_crypto::sm3(
         &[what.as_bytes(), b"\0", body].concat(),
     ));
-    let claim = Claim::take(app, &key).ok_or_else(|| {
-        Problem::new(
-            ErrorCode::AlreadyExists,
+    let claim = Claim::take(app, &key).ok_or_else(|| Problem {
+        status: axum::http::StatusCode::CONFLICT,
+        ..Problem::new(
+            ErrorCode::Busy,
             "a request with this Idempotency-Key is being worked on: retry in a moment",
         )
     })?;
@@ -253,6 +254,18 @@ async fn finish(
 
 /// `GET /v1/operations/{name}`: the answer of a call made with this token under that
 /// Idempotency-Key (or the `auto-…` one a `202` named), or `202` while pending.
+#[utoipa::path(
+    get,
+    path = "/v1/operations/{name}",
+    tag = "department",
+    summary = "The answer of a call made with this token under this Idempotency-Key, or 202 while pending (any scope)",
+    params(("name" = String, Path, description = "the Idempotency-Key, or the auto-… one a 202 named")),
+    responses(
+        (status = 201, description = "The call's answer, as it was first given (a refusal keeps its status)"),
+        (status = 202, description = "Still pending: poll again"),
+        crate::problem::Refused
+    )
+)]
 pub(crate) async fn operation(
     State(app): State<App>,
     headers: HeaderMap,

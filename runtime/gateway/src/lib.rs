@@ -3,11 +3,13 @@
 //! (`docs/design/gateway.md`).
 
 pub mod api;
+mod certs;
 pub mod chain;
 pub mod config;
 mod govern;
 mod journal;
 mod manage;
+mod openapi;
 pub mod problem;
 pub mod store;
 pub mod tokens;

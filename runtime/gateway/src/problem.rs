@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use govchain_client::ClientError;
 use govchain_types::ErrorCode;
-use serde_json::json;
+use serde::Serialize;
 
 /// A refusal or failure: HTTP status, stable code, what is wrong and what to do.
 #[derive(Debug)]
@@ -37,15 +37,47 @@ impl Problem {
     /// The body: `{type, title, status, detail, code, name}`.
     pub fn body(&self) -> serde_json::Value {
         let name = self.code.as_str_name();
-        json!({
-            "type": format!("urn:govchain:error:{name}"),
-            "title": title_of(name),
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-            "code": self.code as i32,
-            "name": name,
+        serde_json::to_value(ProblemDetails {
+            kind: format!("urn:govchain:error:{name}"),
+            title: title_of(name),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code as u32,
+            name: name.to_string(),
         })
+        .unwrap_or_default()
     }
+}
+
+/// RFC 9457 problem details, as every refusal is answered
+/// (`application/problem+json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemDetails {
+    /// `urn:govchain:error:<NAME>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The name in words.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What is wrong and what to do.
+    pub detail: String,
+    /// The stable code (`docs/errors.md`).
+    pub code: u32,
+    /// The stable name, e.g. `INVALID_ARGUMENT`: branch on it, never on the text.
+    pub name: String,
+}
+
+/// The refusals and failures every call may answer, for the OpenAPI document.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum Refused {
+    /// Refused: bad input, a missing, wrong or under-scoped token, or the chain's
+    /// refusal, with its stable code.
+    #[response(status = "4XX", content_type = "application/problem+json")]
+    Client(ProblemDetails),
+    /// Failed: no node reachable, a timeout, or an answer that did not check.
+    #[response(status = "5XX", content_type = "application/problem+json")]
+    Server(ProblemDetails),
 }
 
 /// `INVALID_ARGUMENT` → "Invalid argument".

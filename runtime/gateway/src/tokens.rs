@@ -13,7 +13,9 @@ use crate::store::{Store, TokenRecord};
 const PREFIX: &str = "gct_";
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Certificates' records, points, the department's audit records.
@@ -73,13 +75,38 @@ impl Caller {
     }
 }
 
-/// Makes a token: the text to hand over (shown once) and its record, stored.
+/// How long a token is valid, as written: `<n>d`, `<n>h`, `<n>m` or `<n>s`, or `0` for
+/// no expiry; in ms.
+pub fn validity(text: &str) -> Result<u64, String> {
+    let bad =
+        || format!("'{text}' is not a validity: write e.g. 365d, 8h, 30m, 90s, or 0 for none");
+    if text == "0" {
+        return Ok(0);
+    }
+    let (n, unit_ms) = [
+        ('d', 86_400_000),
+        ('h', 3_600_000),
+        ('m', 60_000),
+        ('s', 1_000),
+    ]
+    .into_iter()
+    .find_map(|(unit, ms)| Some((text.strip_suffix(unit)?, ms)))
+    .ok_or_else(bad)?;
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    match n.checked_mul(unit_ms) {
+        Some(ms) if ms > 0 => Ok(ms),
+        _ => Err(bad()),
+    }
+}
+
+/// Makes a token valid for `valid_ms` (0: no expiry): the text to hand over (shown
+/// once) and its record, stored.
 pub fn create(
     store: &Store,
     name: &str,
     scopes: &[Scope],
     operator: &str,
-    valid_days: u64,
+    valid_ms: u64,
 ) -> anyhow::Result<String> {
     if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
         anyhow::bail!("--name: 1 to 64 printable characters");
@@ -103,10 +130,10 @@ pub fn create(
             scopes,
             operator: operator.to_string(),
             created_ms,
-            expires_ms: if valid_days == 0 {
+            expires_ms: if valid_ms == 0 {
                 0
             } else {
-                created_ms + valid_days * 86_400_000
+                created_ms.saturating_add(valid_ms)
             },
             revoked: false,
         },
@@ -167,6 +194,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let t = create(&store, "case-system", &[Scope::Read], "alice", 0).unwrap();
+        assert_eq!(validity("365d"), Ok(365 * 86_400_000));
+        assert_eq!((validity("8h"), validity("0")), (Ok(8 * 3_600_000), Ok(0)));
+        for bad in [
+            "",
+            "d",
+            "5",
+            "5w",
+            "-1h",
+            "0s",
+            "99999999999999999d",
+            "5日",
+            "1é",
+        ] {
+            assert!(validity(bad).is_err(), "{bad}");
+        }
         assert!(t.starts_with("gct_") && t.len() == 68);
         let c = authenticate(&store, Some(&format!("Bearer {t}"))).unwrap();
         assert_eq!(c.record.operator, "alice");

@@ -17,8 +17,9 @@ use crate::problem::Problem;
 use crate::tokens::Scope;
 
 /// The query of `GET /v1/points`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PointsQuery {
     #[serde(default)]
     after: u64,
@@ -26,6 +27,14 @@ pub(crate) struct PointsQuery {
     limit: u32,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/points",
+    tag = "department",
+    summary = "The department's points balance and ledger (scope read)",
+    params(PointsQuery),
+    responses((status = 200, description = "department, balance, height, entries, next"), crate::problem::Refused)
+)]
 pub(crate) async fn points(
     State(app): State<App>,
     headers: HeaderMap,
@@ -81,33 +90,55 @@ pub(crate) async fn points(
 }
 
 /// The query of `GET /v1/audit` and `/v1/audit/export`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditParams {
-    /// `requester` (the department's reads) or `owner` (reads of its certificates);
-    /// default both.
-    #[serde(default)]
-    role: String,
+    /// The department's reads, or reads of its certificates; default both.
+    role: Option<Role>,
     #[serde(default)]
     certificate_id: String,
     #[serde(default)]
     purpose: String,
-    /// `allow` or `deny`; default both.
-    #[serde(default)]
-    decision: String,
+    /// Default both.
+    decision: Option<Verdict>,
+    /// Block time from (Unix ms, inclusive; 0: open).
     #[serde(default)]
     from_ms: u64,
+    /// Block time to (Unix ms, inclusive; 0: open).
     #[serde(default)]
     to_ms: u64,
+    /// Records after this sequence (the `next` of the page before).
     #[serde(default)]
     after: u64,
+    /// Records per page (default 100, at most 1,000).
     #[serde(default)]
     limit: u32,
 }
 
+/// Whose reads.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    /// The department's own reads.
+    Requester,
+    /// Reads of the department's certificates.
+    Owner,
+}
+
+/// A gate decision.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Verdict {
+    /// Allowed.
+    Allow,
+    /// Denied.
+    Deny,
+}
+
 impl AuditParams {
     /// The Audit service's query over the department's own records.
-    fn query(self, department: &str) -> Result<AuditQuery, Problem> {
+    fn query(self, department: &str) -> AuditQuery {
         let mut q = AuditQuery {
             cert_id: self.certificate_id,
             purpose: self.purpose,
@@ -115,34 +146,30 @@ impl AuditParams {
             to_ms: self.to_ms,
             after: self.after,
             limit: self.limit,
-            decision: match self.decision.as_str() {
-                "" => pb::Decision::Unspecified,
-                "allow" => pb::Decision::Allow,
-                "deny" => pb::Decision::Deny,
-                d => {
-                    return Err(Problem::bad(
-                        "decision",
-                        format!("'{d}' is not allow or deny"),
-                    ));
-                }
+            decision: match self.decision {
+                None => pb::Decision::Unspecified,
+                Some(Verdict::Allow) => pb::Decision::Allow,
+                Some(Verdict::Deny) => pb::Decision::Deny,
             } as i32,
             ..Default::default()
         };
-        match self.role.as_str() {
-            "" => q.party = department.to_string(),
-            "requester" => q.requester = department.to_string(),
-            "owner" => q.owner = department.to_string(),
-            r => {
-                return Err(Problem::bad(
-                    "role",
-                    format!("'{r}' is not requester or owner"),
-                ));
-            }
+        match self.role {
+            None => q.party = department.to_string(),
+            Some(Role::Requester) => q.requester = department.to_string(),
+            Some(Role::Owner) => q.owner = department.to_string(),
         }
-        Ok(q)
+        q
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "department",
+    summary = "The department's audit records, as requester or owner (scope read)",
+    params(AuditParams),
+    responses((status = 200, description = "records, next"), crate::problem::Refused)
+)]
 pub(crate) async fn audit(
     State(app): State<App>,
     headers: HeaderMap,
@@ -150,7 +177,7 @@ pub(crate) async fn audit(
 ) -> Answer {
     let caller = app.allowed(&headers, Scope::Read)?;
     let q = crate::api::query_of(q)?;
-    let q = q.query(&app.department)?;
+    let q = q.query(&app.department);
     let signer = app.chain.signer(&caller.record.operator)?;
     let page = app
         .chain
@@ -166,6 +193,14 @@ pub(crate) async fn audit(
     Ok(Json(json!({ "records": records, "next": page.next })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit/export",
+    tag = "department",
+    summary = "The same with Merkle proofs and commit certificates, checked against genesis here (scope read)",
+    params(AuditParams),
+    responses((status = 200, description = "an audit export file (govchain-audit-export/v2)"), crate::problem::Refused)
+)]
 pub(crate) async fn export(
     State(app): State<App>,
     headers: HeaderMap,
@@ -173,7 +208,7 @@ pub(crate) async fn export(
 ) -> Answer {
     let caller = app.allowed(&headers, Scope::Read)?;
     let q = crate::api::query_of(q)?;
-    let q = q.query(&app.department)?;
+    let q = q.query(&app.department);
     let signer = app.chain.signer(&caller.record.operator)?;
     let (_, file) = app
         .chain

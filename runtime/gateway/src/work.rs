@@ -20,7 +20,7 @@ use crate::problem::Problem;
 use crate::tokens::Scope;
 
 /// The body of a contract call or query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CallBody {
     method: String,
@@ -39,6 +39,15 @@ fn args_of(v: Value) -> Vec<u8> {
 }
 
 /// `POST /v1/contracts/{name}/calls` (scope publish): the call's output.
+#[utoipa::path(
+    post,
+    path = "/v1/contracts/{name}/calls",
+    tag = "contracts",
+    summary = "Call an approved contract: this department's part of a workflow (scope publish)",
+    params(("name" = String, Path, description = "contract"), crate::openapi::Idempotency),
+    request_body = CallBody,
+    responses((status = 201, description = "output, gas_used, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+)]
 pub(crate) async fn call(
     State(app): State<App>,
     headers: HeaderMap,
@@ -69,6 +78,15 @@ pub(crate) async fn call(
 
 /// `POST /v1/contracts/{name}/queries` (scope read): a read-only call, signed as the
 /// token's operator (a contract may answer only the departments it concerns).
+#[utoipa::path(
+    post,
+    path = "/v1/contracts/{name}/queries",
+    tag = "contracts",
+    summary = "A contract's read-only answer, signed as the token's operator (scope read)",
+    params(("name" = String, Path, description = "contract")),
+    request_body = CallBody,
+    responses((status = 200, description = "output, gas_used, height"), crate::problem::Refused)
+)]
 pub(crate) async fn query(
     State(app): State<App>,
     headers: HeaderMap,
@@ -107,7 +125,7 @@ pub(crate) fn output_of(bytes: &[u8]) -> Value {
 }
 
 /// The body of `POST /v1/compute-jobs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct JobBody {
     certificate_id: String,
@@ -120,6 +138,15 @@ pub(crate) struct JobBody {
 
 /// `POST /v1/compute-jobs` (scope request): the gate's decision on running an approved
 /// contract's job over a certificate on its owner's node.
+#[utoipa::path(
+    post,
+    path = "/v1/compute-jobs",
+    tag = "contracts",
+    summary = "Run an approved contract's job over a certificate on its owner's node (scope request)",
+    params(crate::openapi::Idempotency),
+    request_body = JobBody,
+    responses((status = 201, description = "request, certificate_id, decision, reason, points, owner, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+)]
 pub(crate) async fn compute(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
     let caller = app.allowed(&headers, Scope::Request)?;
     let (b, raw): (JobBody, _) = body_of(&app, body).await?;
@@ -144,15 +171,26 @@ pub(crate) async fn compute(State(app): State<App>, headers: HeaderMap, body: Bo
 }
 
 /// The query of `GET /v1/compute-jobs/{n}/result`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ResultQuery {
+    /// How long to wait for the result, ms (default 60 s, at most 120 s).
     #[serde(default)]
+    #[param(maximum = 120000)]
     wait_ms: Option<u64>,
 }
 
 /// `GET /v1/compute-jobs/{n}/result` (scope request): the job's result, checked and
 /// decrypted, once its executor posted it.
+#[utoipa::path(
+    get,
+    path = "/v1/compute-jobs/{n}/result",
+    tag = "contracts",
+    summary = "A compute job's result, checked against genesis and decrypted (scope request)",
+    params(("n" = u64, Path, description = "the job's request number"), ResultQuery),
+    responses((status = 200, description = "request, executor, height, ok, output, error, gas_used, code_hash, input_hash, checks"), crate::problem::Refused)
+)]
 pub(crate) async fn result(
     State(app): State<App>,
     headers: HeaderMap,

@@ -40,9 +40,9 @@ pub(crate) enum TokenCmd {
         /// The operator whose key signs what it does (default: the department's key).
         #[arg(long, default_value = "")]
         operator: String,
-        /// Days it is valid; 0 for no expiry.
-        #[arg(long, default_value_t = 365)]
-        valid_days: u64,
+        /// How long it is valid: 365d, 8h, 30m, 90s, or 0 for no expiry.
+        #[arg(long, default_value = "365d", value_parser = tokens::validity)]
+        valid_for: u64,
     },
     /// List the tokens (never the tokens themselves).
     List {
@@ -94,7 +94,7 @@ fn token(t: TokenCmd, json_out: bool) -> anyhow::Result<()> {
             name,
             scope,
             operator,
-            valid_days,
+            valid_for,
         } => {
             let (cfg, store) = open(&config)?;
             if !operator.is_empty() {
@@ -107,7 +107,7 @@ fn token(t: TokenCmd, json_out: bool) -> anyhow::Result<()> {
                     key.display()
                 );
             }
-            let text = tokens::create(&store, &name, &scope, &operator, valid_days)?;
+            let text = tokens::create(&store, &name, &scope, &operator, valid_for)?;
             emit(json_out, &json!({"name": name, "token": text}), || {
                 println!("{text}");
                 eprintln!(

@@ -167,7 +167,7 @@ async fn post(w: &Webhook, d: &Delivery, at_ms: u64) -> Result<u16, String> {
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::USER_AGENT, "govchain-gateway")
         .header("govchain-event-id", &d.event_id)
-        .header("govchain-event-type", &d.event_type)
+        .header("govchain-event-type", d.event_type.as_str())
         .header("govchain-delivery", d.seq)
         .header("govchain-timestamp", timestamp)
         .header(

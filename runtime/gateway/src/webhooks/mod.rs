@@ -20,7 +20,7 @@ use axum::response::IntoResponse;
 use govchain_client::rpc::GetStatusRequest;
 use govchain_types::ErrorCode;
 use parking_lot::Mutex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::{Answer, App, body_of};
@@ -32,15 +32,60 @@ use records::{Cursor, Delivery, DeliveryState, Webhook};
 pub(crate) use deliver::deliver;
 pub(crate) use notify::follow;
 
-/// The event types, as a webhook names them.
-pub const EVENTS: [&str; 6] = [
-    "access.allowed",
-    "access.denied",
-    "document.ready",
-    "certificate.read",
-    "grant.revoked",
-    "compute.finished",
-];
+/// The types of event a webhook receives.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+pub enum EventType {
+    /// The department's request (a read or a compute job) was allowed.
+    #[serde(rename = "access.allowed")]
+    AccessAllowed,
+    /// The department's request was denied.
+    #[serde(rename = "access.denied")]
+    AccessDenied,
+    /// Enough key shares are released for the department's allowed read.
+    #[serde(rename = "document.ready")]
+    DocumentReady,
+    /// Another department read (or computed over) one of its certificates.
+    #[serde(rename = "certificate.read")]
+    CertificateRead,
+    /// A grant to the department was revoked.
+    #[serde(rename = "grant.revoked")]
+    GrantRevoked,
+    /// The department's compute job's result was posted.
+    #[serde(rename = "compute.finished")]
+    ComputeFinished,
+}
+
+impl EventType {
+    /// Every type.
+    pub const ALL: [EventType; 6] = [
+        EventType::AccessAllowed,
+        EventType::AccessDenied,
+        EventType::DocumentReady,
+        EventType::CertificateRead,
+        EventType::GrantRevoked,
+        EventType::ComputeFinished,
+    ];
+
+    /// Its name, as a webhook and a delivery's `type` give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::AccessAllowed => "access.allowed",
+            EventType::AccessDenied => "access.denied",
+            EventType::DocumentReady => "document.ready",
+            EventType::CertificateRead => "certificate.read",
+            EventType::GrantRevoked => "grant.revoked",
+            EventType::ComputeFinished => "compute.finished",
+        }
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The webhooks' shared state.
 #[derive(Debug)]
@@ -83,14 +128,16 @@ impl Hooks {
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The body of `POST /v1/webhooks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WebhookBody {
+pub(crate) struct WebhookBody {
     url: String,
+    /// The HMAC-SM3 key deliveries are signed with.
+    #[schema(min_length = 32, max_length = 512)]
     secret: String,
     /// Default: every type.
     #[serde(default)]
-    events: Vec<String>,
+    events: Vec<EventType>,
     /// The receiver's CA certificates (PEM), for an `https://` URL.
     #[serde(default)]
     ca_pem: String,
@@ -136,15 +183,7 @@ fn check(b: &mut WebhookBody) -> Result<(), Problem> {
         ));
     }
     if b.events.is_empty() {
-        b.events = EVENTS.iter().map(|e| e.to_string()).collect();
-    }
-    for e in &b.events {
-        if !EVENTS.contains(&e.as_str()) {
-            return Err(Problem::bad(
-                "events",
-                format!("'{e}' is none of {}", EVENTS.join(", ")),
-            ));
-        }
+        b.events = EventType::ALL.to_vec();
     }
     b.events.sort();
     b.events.dedup();
@@ -153,6 +192,15 @@ fn check(b: &mut WebhookBody) -> Result<(), Problem> {
 
 /// `POST /v1/webhooks` (admin): registers a webhook; it receives the events of blocks
 /// committed from now on.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    operation_id = "create_webhook",
+    tag = "admin",
+    summary = "Register a webhook: events of blocks from now on are POSTed to its URL, signed with HMAC-SM3 (scope admin)",
+    request_body = WebhookBody,
+    responses((status = 201, description = "id, url, events, from_height, created_ms, created_by"), crate::problem::Refused)
+)]
 pub(crate) async fn create(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
     let caller = app.allowed(&headers, Scope::Admin)?;
     let (mut b, _): (WebhookBody, _) = body_of(&app, body).await?;
@@ -189,6 +237,14 @@ pub(crate) async fn create(State(app): State<App>, headers: HeaderMap, body: Bod
 }
 
 /// `GET /v1/webhooks` (admin).
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    operation_id = "list_webhooks",
+    tag = "admin",
+    summary = "The webhooks, never their keys (scope admin)",
+    responses((status = 200, description = "webhooks"), crate::problem::Refused)
+)]
 pub(crate) async fn list(State(app): State<App>, headers: HeaderMap) -> Answer {
     app.allowed(&headers, Scope::Admin)?;
     let all: Vec<_> = app.store.webhooks()?.iter().map(view).collect();
@@ -203,6 +259,15 @@ fn found(app: &App, id: &str) -> Result<Webhook, Problem> {
 
 /// `DELETE /v1/webhooks/{id}` (admin): nothing more is delivered to it; its log goes
 /// with it.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    operation_id = "remove_webhook",
+    tag = "admin",
+    summary = "Remove a webhook with its pending deliveries and log (scope admin)",
+    params(("id" = String, Path, description = "webhook")),
+    responses((status = 200, description = "id, removed"), crate::problem::Refused)
+)]
 pub(crate) async fn remove(
     State(app): State<App>,
     headers: HeaderMap,
@@ -217,8 +282,9 @@ pub(crate) async fn remove(
 }
 
 /// The query of `GET /v1/webhooks/{id}/deliveries`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DeliveriesQuery {
     #[serde(default)]
     after: u64,
@@ -227,6 +293,15 @@ pub(crate) struct DeliveriesQuery {
 }
 
 /// `GET /v1/webhooks/{id}/deliveries` (admin): the delivery log, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/deliveries",
+    operation_id = "list_deliveries",
+    tag = "admin",
+    summary = "A webhook's delivery log, oldest first (scope admin)",
+    params(("id" = String, Path, description = "webhook"), DeliveriesQuery),
+    responses((status = 200, description = "deliveries (seq, event_id, event_type, body, state, attempts, next_ms), next"), crate::problem::Refused)
+)]
 pub(crate) async fn deliveries(
     State(app): State<App>,
     headers: HeaderMap,
@@ -251,12 +326,22 @@ pub(crate) async fn deliveries(
 
 /// `POST /v1/webhooks/{id}/deliveries/{seq}/retry` (admin): a failed delivery is tried
 /// again now (after the receiver was mended), with its backoff from the start.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/deliveries/{seq}/retry",
+    operation_id = "retry_delivery",
+    tag = "admin",
+    summary = "Send a failed delivery again now (scope admin)",
+    params(("id" = String, Path, description = "webhook"), ("seq" = u64, Path, description = "delivery")),
+    responses((status = 200, description = "seq, state"), crate::problem::Refused)
+)]
 pub(crate) async fn retry(
     State(app): State<App>,
     headers: HeaderMap,
-    Path((id, seq)): Path<(String, u64)>,
+    Path((id, seq)): Path<(String, String)>,
 ) -> Answer {
     app.allowed(&headers, Scope::Admin)?;
+    let seq = crate::api::number("delivery", &seq)?;
     found(&app, &id)?;
     let mut d = app.store.delivery(&id, seq)?.ok_or_else(|| {
         Problem::new(
@@ -282,11 +367,11 @@ pub(crate) async fn retry(
 mod tests {
     use super::*;
 
-    fn body(url: &str, secret: &str, events: &[&str], ca: &str) -> WebhookBody {
+    fn body(url: &str, secret: &str, ca: &str) -> WebhookBody {
         WebhookBody {
             url: url.into(),
             secret: secret.into(),
-            events: events.iter().map(|e| e.to_string()).collect(),
+            events: vec![],
             ca_pem: ca.into(),
         }
     }
@@ -294,25 +379,31 @@ mod tests {
     #[test]
     fn a_webhook_needs_a_reachable_url_a_long_key_and_known_events() {
         let key = "k".repeat(32);
-        let mut b = body("http://127.0.0.1:9000/hook", &key, &[], "");
+        let mut b = body("http://127.0.0.1:9000/hook", &key, "");
         check(&mut b).unwrap();
-        assert_eq!(b.events.len(), EVENTS.len());
+        assert_eq!(b.events, EventType::ALL);
         let bad = [
-            body("ftp://example/hook", &key, &[], ""),
-            body("/hook", &key, &[], ""),
-            body("http://user:pw@127.0.0.1/hook", &key, &[], ""),
-            body("http://127.0.0.1/hook", "short", &[], ""),
-            body("http://127.0.0.1/hook", &key, &["access.maybe"], ""),
-            body("https://case.example/hook", &key, &[], ""),
-            body("https://case.example/hook", &key, &[], "not a pem"),
+            body("ftp://example/hook", &key, ""),
+            body("/hook", &key, ""),
+            body("http://user:pw@127.0.0.1/hook", &key, ""),
+            body("http://127.0.0.1/hook", "short", ""),
+            body("https://case.example/hook", &key, ""),
+            body("https://case.example/hook", &key, "not a pem"),
         ];
         for (mut b, field) in bad
             .into_iter()
-            .zip(["url", "url", "url", "secret", "events", "ca_pem", "ca_pem"])
+            .zip(["url", "url", "url", "secret", "ca_pem", "ca_pem"])
         {
             let p = check(&mut b).unwrap_err();
             assert_eq!(p.code, ErrorCode::InvalidArgument);
             assert!(p.detail.contains(field), "{}", p.detail);
         }
+        // Event types are the names a delivery carries; another name is refused.
+        for e in EventType::ALL {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
+        }
+        let unknown = r#"{"url": "http://h/x", "secret": "k", "events": ["access.maybe"]}"#;
+        let e = serde_json::from_str::<WebhookBody>(unknown).unwrap_err();
+        assert!(e.to_string().contains("access.allowed"), "{e}");
     }
 }

@@ -15,11 +15,12 @@
 
 use std::time::Duration;
 
-use govchain_client::rpc::{AuditQuery, GetReleasesRequest, ListRevokedGrantsRequest};
+use govchain_client::rpc::{AuditQuery, ListRevokedGrantsRequest};
 use govchain_client::shares::Releases;
 use govchain_types::{ErrorCode, pb};
 use serde_json::{Value, json};
 
+use super::EventType;
 use super::records::{Delivery, DeliveryState, Found, Waiting};
 use crate::api::App;
 use crate::problem::Problem;
@@ -31,7 +32,7 @@ const PAGE: u32 = 200;
 #[derive(Debug)]
 struct Event {
     id: String,
-    kind: &'static str,
+    kind: EventType,
     height: u64,
     time_ms: u64,
     data: Value,
@@ -111,7 +112,7 @@ async fn look(app: &App) -> Result<bool, Problem> {
     for g in &revoked {
         events.push(Event {
             id: format!("grant.revoked:{}/{}", g.cert_id, g.id),
-            kind: "grant.revoked",
+            kind: EventType::GrantRevoked,
             height: g.revoked_height,
             time_ms: 0,
             data: json!({
@@ -130,12 +131,12 @@ async fn look(app: &App) -> Result<bool, Problem> {
             "time_ms": e.time_ms, "data": e.data,
         });
         for w in &hooks {
-            if e.height > w.from_height && w.events.iter().any(|k| k == e.kind) {
+            if e.height > w.from_height && w.events.contains(&e.kind) {
                 found.deliveries.push(Delivery {
                     seq,
                     webhook: w.id.clone(),
                     event_id: e.id.clone(),
-                    event_type: e.kind.to_string(),
+                    event_type: e.kind,
                     body: body.clone(),
                     at_ms: now,
                     state: DeliveryState::Pending,
@@ -263,7 +264,7 @@ async fn revoked_grants(
 /// compute job's result posted.
 fn of_record(r: &pb::AuditRecord, dept: &str) -> Vec<Event> {
     let allowed = r.decision == pb::Decision::Allow as i32;
-    let event = |kind: &'static str, request: u64, data: Value| Event {
+    let event = |kind: EventType, request: u64, data: Value| Event {
         id: format!("{kind}:{}", r.seq),
         kind,
         height: r.height,
@@ -285,7 +286,7 @@ fn of_record(r: &pb::AuditRecord, dept: &str) -> Vec<Event> {
         Ok(pb::AuditAction::Compute) => "compute",
         Ok(pb::AuditAction::ComputeResult) if r.requester == dept => {
             return vec![event(
-                "compute.finished",
+                EventType::ComputeFinished,
                 r.request,
                 json!({ "owner": r.owner, "reason": r.reason }),
             )];
@@ -296,9 +297,9 @@ fn of_record(r: &pb::AuditRecord, dept: &str) -> Vec<Event> {
     if r.requester == dept {
         out.push(event(
             if allowed {
-                "access.allowed"
+                EventType::AccessAllowed
             } else {
-                "access.denied"
+                EventType::AccessDenied
             },
             r.seq,
             json!({
@@ -310,7 +311,7 @@ fn of_record(r: &pb::AuditRecord, dept: &str) -> Vec<Event> {
     }
     if r.owner == dept && r.requester != dept && allowed {
         out.push(event(
-            "certificate.read",
+            EventType::CertificateRead,
             r.seq,
             json!({
                 "kind": kind, "requester": r.requester, "operator": r.operator,
@@ -336,18 +337,7 @@ enum Readiness {
 /// each verified against the custody key set (with the key of the operator who asked,
 /// when this gateway holds it).
 async fn document_ready(app: &App, request: u64, w: &Waiting) -> Result<Readiness, Problem> {
-    let dept = app.chain.signer("")?;
-    let got = app
-        .chain
-        .call(|c| async move {
-            let req = c.signed(
-                dept,
-                "/govchain.v1.Certificates/GetReleases",
-                GetReleasesRequest { request },
-            )?;
-            Ok(c.certificates().get_releases(req).await?.into_inner())
-        })
-        .await?;
+    let got = app.chain.releases(request).await?;
     let asked = got.request.clone().unwrap_or_default();
     let window = got.custody.as_ref().map_or(0, |k| k.release_window_ms);
     let closed = got.tip_time_ms > asked.time_ms.saturating_add(window);
@@ -370,7 +360,7 @@ async fn document_ready(app: &App, request: u64, w: &Waiting) -> Result<Readines
     }
     Ok(Readiness::Ready(Event {
         id: format!("document.ready:{request}"),
-        kind: "document.ready",
+        kind: EventType::DocumentReady,
         height: w.height,
         time_ms: w.time_ms,
         data: json!({

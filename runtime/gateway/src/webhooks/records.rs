@@ -33,7 +33,7 @@ pub struct Webhook {
     /// The HMAC-SM3 key every delivery is signed with (set by the department).
     pub secret: String,
     /// The event types it receives.
-    pub events: Vec<String>,
+    pub events: Vec<super::EventType>,
     /// For an `https://` URL: the receiver's CA certificates (PEM).
     pub ca_pem: String,
     /// Unix ms of its creation.
@@ -80,7 +80,7 @@ pub struct Delivery {
     /// The event's id (the same for every webhook, and after a restart).
     pub event_id: String,
     /// The event's type.
-    pub event_type: String,
+    pub event_type: super::EventType,
     /// The body POSTed.
     pub body: serde_json::Value,
     /// Unix ms it was queued.
