@@ -43,6 +43,7 @@ impl Auditor {
     pub fn get_tx(&self, hash: &[u8]) -> tonic::Request<pb::GetTxRequest> {
         let m = pb::GetTxRequest {
             tx_hash: hash.to_vec(),
+            prove: false,
         };
         self.client
             .signed(&self.signer, "/govchain.v1.Chain/GetTx", m)

@@ -48,6 +48,7 @@ async fn cli_round_trip_with_encrypted_keys() {
     let tx = cli(&["tx", "get", &hash, "--as", "tax"]).unwrap();
     assert_eq!(tx["sender"], "tax");
     assert_eq!(tx["payload"]["digest"], digest.as_str());
+    assert_eq!(tx["receipt_proven_from_genesis"], true, "{tx}");
     // signed to expire: included within 600 blocks of the height the CLI saw, or never
     let (height, expiry) = (
         tx["height"].as_u64().unwrap(),

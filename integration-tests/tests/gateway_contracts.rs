@@ -1,10 +1,12 @@
 //! A contract called and queried through a department's gateway: a retried call is
 //! done once, a read-only token queries but cannot call, and the chain's refusals come
-//! back with their codes.
+//! back with their codes; the receipt the gateway answered from is proven from genesis,
+//! and a tampered proof is refused.
 
 use govchain_integration_tests::gateway::{api, gateway_config, problem, start, token};
 use govchain_integration_tests::http::json_of;
 use govchain_integration_tests::{Network, NodeProcess, cli_json};
+use govchain_types::pb;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,5 +118,57 @@ async fn a_contract_call_through_the_gateway_is_done_once_and_queried_as_its_ope
         (403, "UNAUTHORIZED".into()),
         "compute jobs need the request scope"
     );
+
+    // the gateway took the call's receipt only as proven from genesis; the same proof,
+    // tampered with, is refused
+    let hash = hex::decode(json_of(&first)["tx_hash"].as_str().unwrap()).unwrap();
+    tampered_receipt_proofs_are_refused(&net, &node.endpoint, &hash).await;
     drop((gw, node));
+}
+
+/// The receipt of transaction `hash` proven from genesis, and the same proof refused,
+/// naming what fails, when its receipt, certificate, transaction or chain is changed: a
+/// node cannot make up an outcome.
+async fn tampered_receipt_proofs_are_refused(net: &Network, endpoint: &str, hash: &[u8]) {
+    let auditor = govchain_integration_tests::Auditor::of(net, endpoint).await;
+    let got = auditor
+        .client
+        .chain()
+        .get_tx(auditor.signed(
+            "/govchain.v1.Chain/GetTx",
+            pb::GetTxRequest {
+                tx_hash: hash.to_vec(),
+                prove: true,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let proof = got.proof.unwrap();
+    let genesis = std::fs::read_to_string(net.root.join("genesis.json")).unwrap();
+    let anchor = govchain_proof::TrustAnchor::from_genesis_json(&genesis).unwrap();
+    let verify =
+        |p: &pb::ReceiptProof, h: &[u8]| govchain_proof::receipt::verify_receipt(&anchor, p, h);
+    assert_eq!(verify(&proof, hash).unwrap(), got.receipt.unwrap());
+    let mut failed = proof.clone();
+    let mut receipt: pb::Receipt = prost::Message::decode(failed.receipt.as_slice()).unwrap();
+    receipt.status = pb::TxStatus::Failed as i32;
+    failed.receipt = prost::Message::encode_to_vec(&receipt);
+    assert!(verify(&failed, hash).unwrap_err().contains("not in block"));
+    let mut uncertified = proof.clone();
+    uncertified.header.as_mut().unwrap().commit = None;
+    assert!(
+        verify(&uncertified, hash)
+            .unwrap_err()
+            .contains("no commit certificate")
+    );
+    let other = govchain_crypto::sm3(b"another transaction");
+    assert!(verify(&proof, &other).unwrap_err().contains("not of"));
+    let mut elsewhere = proof;
+    elsewhere.chain_id = "another-chain".into();
+    assert!(
+        verify(&elsewhere, hash)
+            .unwrap_err()
+            .contains("genesis is of")
+    );
 }

@@ -152,6 +152,7 @@ impl LocalNet {
                 "/govchain.v1.Chain/GetTx",
                 GetTxRequest {
                     tx_hash: tx_hash.clone(),
+                    prove: false,
                 },
             )?;
             let got = client

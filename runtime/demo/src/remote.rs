@@ -134,7 +134,10 @@ impl Driver for Remote {
                 let req = self.client.signed(
                     &self.parties.signers["supervision"],
                     "/govchain.v1.Chain/GetTx",
-                    GetTxRequest { tx_hash: h.clone() },
+                    GetTxRequest {
+                        tx_hash: h.clone(),
+                        prove: false,
+                    },
                 )?;
                 if let Ok(r) = chain.get_tx(req).await
                     && let Some(r) = r.into_inner().receipt

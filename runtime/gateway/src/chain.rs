@@ -13,106 +13,11 @@ use govchain_client::rpc::{
 use govchain_client::shares::Trust;
 use govchain_client::{Client, ClientError, Receipt, Signer};
 use govchain_state::Genesis;
-use govchain_types::event::{
-    Access, CertificateRevoked, GrantCreated, GrantRevoked, ProposalCreated, ProposalExpired, Vote,
-};
 use govchain_types::{ErrorCode, pb};
 use prost::Message;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::{Mutex, OnceCell, broadcast};
 
 use crate::problem::Problem;
-
-/// What a journaled transaction does: how to answer from its receipt.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Op {
-    /// Publishes certificate `certificate_id`.
-    Publish {
-        /// Its id.
-        certificate_id: String,
-    },
-    /// Asks to read a certificate.
-    Request,
-    /// Grants a department access to a certificate.
-    Grant,
-    /// Revokes a certificate or one of its grants.
-    Revoke,
-    /// Calls a contract.
-    Call,
-    /// Makes a governance proposal.
-    Propose,
-    /// Votes on a proposal.
-    Vote,
-}
-
-impl Op {
-    /// The HTTP answer to this operation's receipt: `201` with what it did, or the
-    /// problem of a failed transaction.
-    pub fn answer(&self, r: &Receipt) -> (u16, Value) {
-        if !r.succeeded() {
-            let code =
-                ErrorCode::try_from(r.receipt.error_code as i32).unwrap_or(ErrorCode::Internal);
-            let p = Problem::new(code, r.receipt.error_message.clone());
-            return (p.status.as_u16(), p.body());
-        }
-        let tx = json!({"height": r.receipt.height, "tx_hash": hex::encode(&r.tx_hash)});
-        let mut body = match self {
-            Op::Publish { certificate_id } => json!({ "certificate_id": certificate_id }),
-            Op::Request => match r.event::<Access>() {
-                Some(a) => json!({
-                    "request": a.request, "certificate_id": a.cert, "decision": a.decision,
-                    "reason": a.reason, "points": a.points, "owner": a.owner,
-                }),
-                None => json!({}),
-            },
-            Op::Grant => match r.event::<GrantCreated>() {
-                Some(g) => json!({
-                    "grant_id": g.grant, "certificate_id": g.cert, "grantee": g.grantee,
-                    "purpose": g.purpose,
-                }),
-                None => json!({}),
-            },
-            Op::Call => json!({
-                "output": crate::work::output_of(&r.receipt.output), "gas_used": r.receipt.gas_used,
-            }),
-            Op::Propose => match r.event::<ProposalCreated>() {
-                Some(p) => json!({
-                    "proposal_id": p.id, "action": p.action, "expiry_height": p.expiry_height,
-                }),
-                None => json!({}),
-            },
-            Op::Vote => match (r.event::<Vote>(), r.event::<ProposalExpired>()) {
-                (Some(v), _) => json!({
-                    "proposal_id": v.id, "approve": v.approve,
-                    "events": r.receipt.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
-                }),
-                // The chain closed the expired proposal instead of counting the vote.
-                (None, Some(x)) => {
-                    let p = Problem::new(
-                        ErrorCode::ProposalClosed,
-                        format!(
-                            "proposal {} had expired: it is closed now, and the vote was not counted",
-                            x.id
-                        ),
-                    );
-                    return (p.status.as_u16(), p.body());
-                }
-                (None, None) => json!({}),
-            },
-            Op::Revoke => match (r.event::<GrantRevoked>(), r.event::<CertificateRevoked>()) {
-                (Some(g), _) => json!({ "certificate_id": g.cert, "grant_id": g.grant }),
-                (None, Some(c)) => json!({ "certificate_id": c.cert, "grant_id": 0 }),
-                (None, None) => json!({}),
-            },
-        };
-        if let (Value::Object(b), Value::Object(t)) = (&mut body, tx) {
-            b.extend(t);
-        }
-        (201, body)
-    }
-}
 
 /// The chain as the gateway uses it.
 pub struct Chain {
@@ -129,6 +34,8 @@ pub struct Chain {
     /// ([`Chain::follow`]): settling wakes when its transaction is among them.
     commits: broadcast::Sender<Arc<Vec<Vec<u8>>>>,
     trust: OnceCell<Trust>,
+    /// Genesis as the light verifier holds it: receipts are checked against it.
+    anchor: govchain_proof::TrustAnchor,
 }
 
 impl std::fmt::Debug for Chain {
@@ -159,8 +66,11 @@ impl Chain {
         genesis: Genesis,
         salt: Vec<u8>,
         signers: BTreeMap<String, Signer>,
-    ) -> Self {
-        Chain {
+    ) -> anyhow::Result<Self> {
+        let anchor = govchain_proof::TrustAnchor::from_genesis_json(&genesis.to_json())
+            .map_err(anyhow::Error::msg)?;
+        Ok(Chain {
+            anchor,
             endpoints,
             genesis,
             salt,
@@ -169,7 +79,7 @@ impl Chain {
             accounts: Mutex::new(BTreeMap::new()),
             commits: broadcast::channel(256).0,
             trust: OnceCell::new(),
-        }
+        })
     }
 
     /// What `GetReleases` answers for `request`, asked as the department (the
@@ -495,11 +405,21 @@ impl Chain {
                 "/govchain.v1.Chain/GetTx",
                 GetTxRequest {
                     tx_hash: hash.clone(),
+                    prove: true,
                 },
             )?;
             match c.chain().get_tx(req).await {
                 Ok(r) => {
-                    if let Some(receipt) = r.into_inner().receipt {
+                    // Taken only as proven from genesis: a node cannot make up an
+                    // outcome (a refusal, a decision) for the caller.
+                    if let Some(proof) = r.into_inner().proof {
+                        let receipt =
+                            govchain_proof::receipt::verify_receipt(&self.anchor, &proof, &hash)
+                                .map_err(|why| {
+                                    ClientError::Answer(format!(
+                                        "the node's receipt does not check against genesis: {why}"
+                                    ))
+                                })?;
                         return Ok(Look::Committed(Receipt::new(hash.clone(), receipt)?));
                     }
                 }

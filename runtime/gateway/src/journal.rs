@@ -16,7 +16,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use crate::api::{Answer, App};
-use crate::chain::Op;
+use crate::op::Op;
 use crate::problem::Problem;
 use crate::store::{Idempotent, Progress};
 use crate::tokens::Caller;

@@ -9,6 +9,7 @@ pub mod config;
 mod govern;
 mod journal;
 mod manage;
+pub mod op;
 mod openapi;
 pub mod problem;
 pub mod store;
@@ -82,7 +83,7 @@ pub async fn run(
         genesis,
         salt,
         signers,
-    ));
+    )?);
     tokio::spawn(chain.clone().follow());
     let app = api::App::new(chain, store, &cfg);
     journal::resume(&app)?;

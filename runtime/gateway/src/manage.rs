@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::{Answer, App, body_of};
-use crate::chain::Op;
+use crate::op::Op;
 use crate::problem::Problem;
 use crate::tokens::{self, Scope};
 

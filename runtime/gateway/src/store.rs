@@ -58,7 +58,7 @@ pub enum Progress {
     /// Its transaction is signed and may have been sent; not known committed.
     Sent {
         /// What the transaction does, to answer from its receipt.
-        op: crate::chain::Op,
+        op: crate::op::Op,
         /// The signed transaction (hex of its encoding).
         tx: String,
         /// The operator that signed it (empty: the department).

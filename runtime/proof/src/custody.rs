@@ -7,12 +7,10 @@
 //! the header's receipts root. A node cannot serve a key set of its choosing: it would
 //! need a block certified by more than 2/3 of the validators.
 
-use govchain_crypto::merkle::{self, InclusionProof};
 use govchain_types::event::Event;
-use govchain_types::{decode, pb};
+use govchain_types::pb;
 
 use crate::TrustAnchor;
-use crate::light::{ExportedHeader, ExportedSetChange, SetWalk};
 
 /// A custody key set proven from genesis.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,46 +34,22 @@ pub fn verify_key_set(
     genesis: &TrustAnchor,
     proof: &pb::CustodyKeyProof,
 ) -> Result<ProvenKeySet, String> {
-    if proof.chain_id != genesis.chain_id {
-        return Err(format!(
-            "the key set is of chain '{}', genesis is of '{}'",
-            proof.chain_id, genesis.chain_id
-        ));
-    }
     let custody = proof.custody.as_ref().ok_or("no key set")?;
-    let signed = proof.header.as_ref().ok_or("no header")?;
-    let mut walk = SetWalk::from_genesis(genesis)?;
-    for change in &proof.set_changes {
-        walk.apply(&ExportedSetChange::from_pb(change)?)?;
-    }
-    let header = walk.check(&ExportedHeader::from_pb(signed)?)?;
+    let (header, receipt) = crate::receipt::included(
+        genesis,
+        &proof.chain_id,
+        proof.header.as_ref(),
+        &proof.set_changes,
+        &proof.receipt,
+        proof.index,
+        &proof.path,
+    )?;
     if header.height != custody.height {
         return Err(format!(
             "the header is of height {}, the key set was generated at {}",
             header.height, custody.height
         ));
     }
-    let root: govchain_crypto::Hash = header
-        .receipts_root
-        .as_slice()
-        .try_into()
-        .map_err(|_| "the header's receipts root is not 32 bytes")?;
-    let inclusion = InclusionProof {
-        leaf_index: u64::from(proof.index),
-        tree_size: u64::from(header.tx_count),
-        path: proof
-            .path
-            .iter()
-            .map(|h| {
-                h.as_slice()
-                    .try_into()
-                    .map_err(|_| "a path hash is not 32 bytes")
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    merkle::verify_inclusion(&root, &proof.receipt, &inclusion)
-        .map_err(|e| format!("the receipt is not in block {}: {e}", header.height))?;
-    let receipt: pb::Receipt = decode("receipt", &proof.receipt).map_err(|e| e.to_string())?;
     if receipt.status != pb::TxStatus::Ok as i32 {
         return Err("the receipt is of a failed transaction".into());
     }

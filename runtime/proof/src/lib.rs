@@ -23,6 +23,7 @@ pub mod custody;
 pub mod evidence;
 pub mod export;
 pub mod light;
+pub mod receipt;
 pub mod signed_read;
 pub mod subject;
 

@@ -114,6 +114,48 @@ pub fn revoked_grants(
     Ok(out)
 }
 
+/// The encoded receipts of block `height`, in transaction order (the leaves of its
+/// header's receipts root).
+pub fn block_receipts(store: &Store, height: u64) -> std::result::Result<Vec<Vec<u8>>, ExecError> {
+    crate::access::audit::stored_block(store, height)?
+        .txs
+        .iter()
+        .map(|tx| {
+            store
+                .receipt(&govchain_crypto::sm3(&tx.body))
+                .map_err(internal)?
+                .ok_or_else(|| internal(format!("a receipt of block {height} is missing")))
+        })
+        .collect()
+}
+
+/// The receipt of transaction `index` of block `height` with what proves it from
+/// genesis (`govchain_proof::receipt`): the block's signed header with its commit
+/// certificate, the receipt's Merkle path under the receipts root, and the validator
+/// set changes below the block.
+pub fn receipt_proof(
+    store: &Store,
+    chain_id: &str,
+    height: u64,
+    index: u32,
+) -> std::result::Result<pb::ReceiptProof, ExecError> {
+    let block = crate::access::audit::stored_block(store, height)?;
+    let receipts = block_receipts(store, height)?;
+    let at = index as usize;
+    let path = govchain_crypto::merkle::MerkleTree::new(&receipts)
+        .proof(at)
+        .ok_or_else(|| internal(format!("block {height} has no transaction {index}")))?
+        .path;
+    Ok(pb::ReceiptProof {
+        chain_id: chain_id.to_string(),
+        set_changes: crate::access::audit::set_changes_below(store, height)?,
+        header: Some(crate::access::audit::signed_header(block)),
+        receipt: receipts[at].clone(),
+        index,
+        path: path.iter().map(|h| h.to_vec()).collect(),
+    })
+}
+
 /// An allowed request and what fetching its certificate needs.
 #[derive(Debug)]
 pub struct Releases {

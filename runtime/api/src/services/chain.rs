@@ -202,7 +202,10 @@ impl chain_server::Chain for ChainService {
 
     async fn get_tx(&self, req: Request<GetTxRequest>) -> Result<Response<GetTxResponse>, Status> {
         let who = self.auth.authenticate(&req, "/govchain.v1.Chain/GetTx")?;
-        let hash = req.into_inner().tx_hash;
+        let GetTxRequest {
+            tx_hash: hash,
+            prove,
+        } = req.into_inner();
         let not_found = || {
             status(
                 ErrorCode::TxNotFound,
@@ -224,12 +227,25 @@ impl chain_server::Chain for ChainService {
             .ok_or_else(|| internal(format!("block {} has no tx {}", loc.height, loc.index)))?;
         let body: pb::TxBody = decode("transaction body", &tx.body).map_err(internal)?;
         crate::scope::tx(&self.chain, &who, &body.sender)?;
+        let proof = match prove {
+            true => Some(
+                govchain_state::query::receipt_proof(
+                    self.chain.store(),
+                    self.chain.chain_id(),
+                    loc.height,
+                    loc.index,
+                )
+                .map_err(|e| tx_status(&e))?,
+            ),
+            false => None,
+        };
         Ok(Response::new(GetTxResponse {
             receipt: self.receipt(&hash)?,
             body: Some(body),
             tx: Some(tx),
             height: loc.height,
             block_hash: block.hash.to_vec(),
+            proof,
         }))
     }
 

@@ -298,6 +298,7 @@ pub(crate) async fn tx(
         "/govchain.v1.Chain/GetTx",
         GetTxRequest {
             tx_hash: hash.clone(),
+            prove: true,
         },
     )?;
     let r = client
@@ -306,12 +307,24 @@ pub(crate) async fn tx(
         .await
         .map_err(ClientError::from)?
         .into_inner();
+    // The receipt shown is the one proven from the network's genesis, never the node's
+    // word.
+    let genesis = govchain_node::network::network_genesis(&home.join("genesis.json"))?;
+    let anchor = govchain_proof::TrustAnchor::from_genesis_json(&genesis.to_json())
+        .map_err(anyhow::Error::msg)?;
+    let proof = r
+        .proof
+        .as_ref()
+        .context("the node sent no proof of the receipt")?;
+    let proven = govchain_proof::receipt::verify_receipt(&anchor, proof, &hash).map_err(|why| {
+        anyhow::anyhow!("the node's receipt does not check against genesis: {why}")
+    })?;
     let body = r.body.unwrap_or_default();
     let signer =
         r.tx.as_ref()
             .map(|t| fingerprint(&t.signer_pubkey))
             .unwrap_or_default();
-    let receipt = r.receipt.unwrap_or_default();
+    let receipt = proven;
     let value = json!({
         "tx_hash": hex::encode(&hash),
         "height": r.height,
@@ -323,6 +336,7 @@ pub(crate) async fn tx(
         "signer_key_id": signer,
         "payload": payload_json(&body.payload),
         "receipt": receipt_json(&receipt),
+        "receipt_proven_from_genesis": true,
     });
     emit(json_out, &value, || {
         let mut rows = vec![
@@ -344,6 +358,10 @@ pub(crate) async fn tx(
             ("payload", payload_json(&body.payload).to_string()),
         ];
         rows.extend(receipt_rows(&receipt));
+        rows.push((
+            "proven",
+            "from genesis: the receipt is in the block's receipts root, the block under its commit certificate".into(),
+        ));
         println!("{}", kv(&rows));
     });
     Ok(())

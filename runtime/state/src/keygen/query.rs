@@ -161,17 +161,7 @@ pub fn key_proof(
     let Some(set) = store.read(&tables::CUSTODY, ()).map_err(internal)? else {
         return Ok(None);
     };
-    let block = crate::access::audit::stored_block(store, set.height)?;
-    let receipts = block
-        .txs
-        .iter()
-        .map(|tx| {
-            store
-                .receipt(&govchain_crypto::sm3(&tx.body))
-                .map_err(internal)?
-                .ok_or_else(|| internal(format!("a receipt of block {} is missing", set.height)))
-        })
-        .collect::<Result<Vec<_>, ExecError>>()?;
+    let receipts = crate::query::block_receipts(store, set.height)?;
     let index = receipts
         .iter()
         .position(|r| {
@@ -187,17 +177,14 @@ pub fn key_proof(
                 set.height
             ))
         })?;
-    let path = govchain_crypto::merkle::MerkleTree::new(&receipts)
-        .proof(index)
-        .ok_or_else(|| internal("a receipt outside its block's tree"))?
-        .path;
+    let p = crate::query::receipt_proof(store, chain_id, set.height, index as u32)?;
     Ok(Some(pb::CustodyKeyProof {
-        chain_id: chain_id.to_string(),
-        set_changes: crate::access::audit::set_changes_below(store, set.height)?,
-        header: Some(crate::access::audit::signed_header(block)),
-        receipt: receipts[index].clone(),
-        index: index as u32,
-        path: path.iter().map(|h| h.to_vec()).collect(),
+        chain_id: p.chain_id,
+        set_changes: p.set_changes,
+        header: p.header,
+        receipt: p.receipt,
+        index: p.index,
+        path: p.path,
         custody: Some(set),
     }))
 }
