@@ -379,8 +379,12 @@ impl Chain {
         Ok(())
     }
 
-    /// One look at `tx` on one node: committed (its receipt), never to be, or pending
-    /// (sent again: a node that holds it already says so). An error is no answer.
+    /// One look at `tx`: committed (its receipt, proven from genesis), never to be, or
+    /// pending (sent again: a node that holds it already says so). An error is no
+    /// answer. A node whose answer does not check is left for the next endpoint; "never"
+    /// (its nonce went to another transaction, or it expired), which would have the
+    /// caller send the request again, is asked of a second node when there is one and
+    /// taken only if it agrees.
     async fn look(
         &self,
         tx: &pb::SignedTx,
@@ -388,96 +392,138 @@ impl Chain {
         signer: &Signer,
     ) -> Result<Look, Problem> {
         let (c, at) = self.connected().await?;
-        let hash = govchain_crypto::sm3(&tx.body).to_vec();
-        let looked = async {
-            // In this order, on one node: if the account's committed nonce is past the
-            // transaction's (or the chain past its expiry) and then it is not committed,
-            // another transaction took its place for good.
-            let committed_nonce = nonces(&c, signer).await?.committed_nonce;
-            let height = c
-                .chain()
-                .get_status(GetStatusRequest {})
-                .await?
-                .into_inner()
-                .height;
-            let req = c.signed(
-                signer,
-                "/govchain.v1.Chain/GetTx",
-                GetTxRequest {
-                    tx_hash: hash.clone(),
-                    prove: true,
-                },
-            )?;
-            match c.chain().get_tx(req).await {
-                Ok(r) => {
-                    // Taken only as proven from genesis: a node cannot make up an
-                    // outcome (a refusal, a decision) for the caller.
-                    if let Some(proof) = r.into_inner().proof {
-                        let receipt =
-                            govchain_proof::receipt::verify_receipt(&self.anchor, &proof, &hash)
-                                .map_err(|why| {
-                                    ClientError::Answer(format!(
-                                        "the node's receipt does not check against genesis: {why}"
-                                    ))
-                                })?;
-                        return Ok(Look::Committed(Receipt::new(hash.clone(), receipt)?));
-                    }
+        let look = match self.look_on(&c, tx, body, signer).await {
+            Ok(look) => look,
+            Err(e) => {
+                if matches!(e, ClientError::Answer(_)) {
+                    self.distrust(at, &e).await;
+                } else {
+                    self.fail_over(at, &e).await;
                 }
-                Err(s) if s.code() == tonic::Code::NotFound => {}
-                Err(s) => return Err(s.into()),
-            }
-            if committed_nonce > body.nonce {
-                return Ok(Look::Never(
-                    ErrorCode::NonceReplayed,
-                    format!(
-                        "its nonce {} went to another transaction of {}: it was not done; send the request again",
-                        body.nonce,
-                        signer.account()
-                    ),
-                ));
-            }
-            if body.expiry_height != 0 && height >= body.expiry_height {
-                return Ok(Look::Never(
-                    ErrorCode::TxExpired,
-                    format!(
-                        "no block included it by its expiry height {}: it was not done; send the request again",
-                        body.expiry_height
-                    ),
-                ));
-            }
-            match c
-                .chain()
-                .submit_tx(SubmitTxRequest {
-                    tx: Some(tx.clone()),
-                    wait: false,
-                })
-                .await
-            {
-                Ok(_) => Ok(Look::Pending),
-                Err(s) => {
-                    let e = ClientError::from(s);
-                    match e.code() {
-                        Some(code)
-                            if never_admitted(&e)
-                                && !matches!(
-                                    code,
-                                    ErrorCode::NonceReplayed | ErrorCode::NonceGap
-                                ) =>
-                        {
-                            Ok(Look::Never(code, e.to_string()))
-                        }
-                        _ if unreachable(&e) => Err(e),
-                        // Held already, or waiting for an earlier nonce: pending.
-                        _ => Ok(Look::Pending),
-                    }
-                }
+                return Err(e.into());
             }
         };
-        match looked.await {
-            Ok(look) => Ok(look),
-            Err(e) => {
-                self.fail_over(at, &e).await;
-                Err(e.into())
+        let Look::Never(code, _) = &look else {
+            return Ok(look);
+        };
+        if !matches!(code, ErrorCode::NonceReplayed | ErrorCode::TxExpired) {
+            return Ok(look);
+        }
+        for i in 1..self.endpoints.len() {
+            let other = &self.endpoints[(at + i) % self.endpoints.len()];
+            let genesis_hash = self.genesis.hash();
+            let connect = Client::connect_to(other, &self.genesis.chain_id, &genesis_hash);
+            let Ok(Ok(c)) = tokio::time::timeout(CONNECT_TIME, connect).await else {
+                continue;
+            };
+            return Ok(match self.look_on(&c, tx, body, signer).await {
+                Ok(second @ (Look::Committed(_) | Look::Never(..))) => second,
+                // The second node holds it, or cannot say: not "never" yet.
+                _ => Look::Pending,
+            });
+        }
+        Ok(look)
+    }
+
+    /// Drops the connection to the node at endpoint `at`, whose answer did not check, so
+    /// that the next call goes to the next node.
+    async fn distrust(&self, at: usize, e: &ClientError) {
+        let mut conn = self.conn.lock().await;
+        if conn.0 == at && conn.1.take().is_some() {
+            conn.0 = (at + 1) % self.endpoints.len();
+            tracing::warn!(endpoint = %self.endpoints[at], "node's answer does not check, trying the next: {e}");
+        }
+    }
+
+    /// One look at `tx` through the node `c` talks to.
+    async fn look_on(
+        &self,
+        c: &Client,
+        tx: &pb::SignedTx,
+        body: &pb::TxBody,
+        signer: &Signer,
+    ) -> Result<Look, ClientError> {
+        let hash = govchain_crypto::sm3(&tx.body).to_vec();
+        // In this order, on one node: if the account's committed nonce is past the
+        // transaction's (or the chain past its expiry) and then it is not committed,
+        // another transaction took its place for good.
+        let committed_nonce = nonces(c, signer).await?.committed_nonce;
+        let height = c
+            .chain()
+            .get_status(GetStatusRequest {})
+            .await?
+            .into_inner()
+            .height;
+        let req = c.signed(
+            signer,
+            "/govchain.v1.Chain/GetTx",
+            GetTxRequest {
+                tx_hash: hash.clone(),
+                prove: true,
+            },
+        )?;
+        match c.chain().get_tx(req).await {
+            Ok(r) => {
+                // Taken only as proven from genesis: a node cannot make up an outcome (a
+                // refusal, a decision) for the caller. Committed without a proof is no
+                // answer (an older node, or one that hides it): never "not done".
+                let proof = r.into_inner().proof.ok_or_else(|| {
+                    ClientError::Answer(
+                        "the node says the transaction is committed but sends no proof of its receipt (a node older than this gateway?)".into(),
+                    )
+                })?;
+                let receipt = govchain_proof::receipt::verify_receipt(&self.anchor, &proof, &hash)
+                    .map_err(|why| {
+                        ClientError::Answer(format!(
+                            "the node's receipt does not check against genesis: {why}"
+                        ))
+                    })?;
+                return Ok(Look::Committed(Receipt::new(hash, receipt)?));
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => return Err(s.into()),
+        }
+        if committed_nonce > body.nonce {
+            return Ok(Look::Never(
+                ErrorCode::NonceReplayed,
+                format!(
+                    "its nonce {} went to another transaction of {}: it was not done; send the request again",
+                    body.nonce,
+                    signer.account()
+                ),
+            ));
+        }
+        if body.expiry_height != 0 && height >= body.expiry_height {
+            return Ok(Look::Never(
+                ErrorCode::TxExpired,
+                format!(
+                    "no block included it by its expiry height {}: it was not done; send the request again",
+                    body.expiry_height
+                ),
+            ));
+        }
+        match c
+            .chain()
+            .submit_tx(SubmitTxRequest {
+                tx: Some(tx.clone()),
+                wait: false,
+            })
+            .await
+        {
+            Ok(_) => Ok(Look::Pending),
+            Err(s) => {
+                let e = ClientError::from(s);
+                match e.code() {
+                    Some(code)
+                        if never_admitted(&e)
+                            && !matches!(code, ErrorCode::NonceReplayed | ErrorCode::NonceGap) =>
+                    {
+                        Ok(Look::Never(code, e.to_string()))
+                    }
+                    _ if unreachable(&e) => Err(e),
+                    // Held already, or waiting for an earlier nonce: pending.
+                    _ => Ok(Look::Pending),
+                }
             }
         }
     }

@@ -79,7 +79,8 @@ pub fn verify_receipt(
         proof.index,
         &proof.path,
     )?;
-    if receipt.tx_hash != tx_hash || receipt.height != header.height {
+    if receipt.tx_hash != tx_hash || receipt.height != header.height || receipt.index != proof.index
+    {
         return Err(format!(
             "the proven receipt is of transaction {} at height {}, not of {} at {}",
             hex::encode(&receipt.tx_hash),

@@ -114,35 +114,38 @@ pub fn revoked_grants(
     Ok(out)
 }
 
-/// The encoded receipts of block `height`, in transaction order (the leaves of its
-/// header's receipts root).
-pub fn block_receipts(store: &Store, height: u64) -> std::result::Result<Vec<Vec<u8>>, ExecError> {
-    crate::access::audit::stored_block(store, height)?
+/// The encoded receipts of `block`, in transaction order (the leaves of its header's
+/// receipts root).
+pub fn block_receipts(
+    store: &Store,
+    block: &pb::Block,
+) -> std::result::Result<Vec<Vec<u8>>, ExecError> {
+    block
         .txs
         .iter()
         .map(|tx| {
             store
                 .receipt(&govchain_crypto::sm3(&tx.body))
                 .map_err(internal)?
-                .ok_or_else(|| internal(format!("a receipt of block {height} is missing")))
+                .ok_or_else(|| internal("a receipt of a committed block is missing"))
         })
         .collect()
 }
 
-/// The receipt of transaction `index` of block `height` with what proves it from
-/// genesis (`govchain_proof::receipt`): the block's signed header with its commit
-/// certificate, the receipt's Merkle path under the receipts root, and the validator
-/// set changes below the block.
+/// The receipt of transaction `index` of `block` at `height` (whose receipts are
+/// `receipts`) with
+/// what proves it from genesis (`govchain_proof::receipt`): the block's signed header
+/// with its commit certificate, the receipt's Merkle path under the receipts root, and
+/// the validator set changes below the block.
 pub fn receipt_proof(
     store: &Store,
     chain_id: &str,
-    height: u64,
+    (height, block): (u64, pb::Block),
+    receipts: &[Vec<u8>],
     index: u32,
 ) -> std::result::Result<pb::ReceiptProof, ExecError> {
-    let block = crate::access::audit::stored_block(store, height)?;
-    let receipts = block_receipts(store, height)?;
     let at = index as usize;
-    let path = govchain_crypto::merkle::MerkleTree::new(&receipts)
+    let path = govchain_crypto::merkle::MerkleTree::new(receipts)
         .proof(at)
         .ok_or_else(|| internal(format!("block {height} has no transaction {index}")))?
         .path;

@@ -227,17 +227,28 @@ impl chain_server::Chain for ChainService {
             .ok_or_else(|| internal(format!("block {} has no tx {}", loc.height, loc.index)))?;
         let body: pb::TxBody = decode("transaction body", &tx.body).map_err(internal)?;
         crate::scope::tx(&self.chain, &who, &body.sender)?;
-        let proof = match prove {
-            true => Some(
+        // A proof reads every receipt of the block: off the async threads.
+        let proof = if prove {
+            let (store, chain_id) = (
+                self.chain.store().clone(),
+                self.chain.chain_id().to_string(),
+            );
+            let block = block.block.clone();
+            let proven = tokio::task::spawn_blocking(move || {
+                let receipts = govchain_state::query::block_receipts(&store, &block)?;
                 govchain_state::query::receipt_proof(
-                    self.chain.store(),
-                    self.chain.chain_id(),
-                    loc.height,
+                    &store,
+                    &chain_id,
+                    (loc.height, block),
+                    &receipts,
                     loc.index,
                 )
-                .map_err(|e| tx_status(&e))?,
-            ),
-            false => None,
+            })
+            .await
+            .map_err(internal)?;
+            Some(proven.map_err(|e| tx_status(&e))?)
+        } else {
+            None
         };
         Ok(Response::new(GetTxResponse {
             receipt: self.receipt(&hash)?,

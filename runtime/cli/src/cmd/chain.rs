@@ -292,7 +292,9 @@ pub(crate) async fn tx(
 ) -> anyhow::Result<()> {
     let TxCmd::Get { hash, sign } = cmd;
     let hash = parse_hash(&hash)?;
-    let client = Client::connect(endpoint).await?;
+    // Checked against the network's genesis from the start: what is shown is proven,
+    // never the node's word.
+    let (client, genesis) = govchain_node::network::connect_checked(endpoint, home).await?;
     let req = client.signed(
         &sign.signer(home)?,
         "/govchain.v1.Chain/GetTx",
@@ -307,28 +309,35 @@ pub(crate) async fn tx(
         .await
         .map_err(ClientError::from)?
         .into_inner();
-    // The receipt shown is the one proven from the network's genesis, never the node's
-    // word.
-    let genesis = govchain_node::network::network_genesis(&home.join("genesis.json"))?;
     let anchor = govchain_proof::TrustAnchor::from_genesis_json(&genesis.to_json())
         .map_err(anyhow::Error::msg)?;
     let proof = r
         .proof
         .as_ref()
-        .context("the node sent no proof of the receipt")?;
-    let proven = govchain_proof::receipt::verify_receipt(&anchor, proof, &hash).map_err(|why| {
-        anyhow::anyhow!("the node's receipt does not check against genesis: {why}")
-    })?;
-    let body = r.body.unwrap_or_default();
-    let signer =
-        r.tx.as_ref()
-            .map(|t| fingerprint(&t.signer_pubkey))
-            .unwrap_or_default();
-    let receipt = proven;
+        .context("the node sent no proof of the receipt (is it older than this CLI?)")?;
+    let receipt =
+        govchain_proof::receipt::verify_receipt(&anchor, proof, &hash).map_err(|why| {
+            anyhow::anyhow!("the node's receipt does not check against genesis: {why}")
+        })?;
+    // The transaction is the one whose body hashes to the receipt's: the node cannot
+    // pair a proven receipt with another sender or payload.
+    let tx = r.tx.unwrap_or_default();
+    if govchain_crypto::sm3(&tx.body).as_slice() != hash.as_slice() {
+        bail!(
+            "the node sent a transaction whose body does not hash to {}",
+            hex::encode(&hash)
+        );
+    }
+    let body: pb::TxBody = govchain_types::decode("transaction body", &tx.body)?;
+    let signer = fingerprint(&tx.signer_pubkey);
+    let block_hash = proof
+        .header
+        .as_ref()
+        .map_or_else(Vec::new, |h| govchain_crypto::sm3(&h.header).to_vec());
     let value = json!({
         "tx_hash": hex::encode(&hash),
-        "height": r.height,
-        "block_hash": hex::encode(&r.block_hash),
+        "height": receipt.height,
+        "block_hash": hex::encode(&block_hash),
         "sender": body.sender,
         "operator": body.operator,
         "nonce": body.nonce,
@@ -343,7 +352,7 @@ pub(crate) async fn tx(
             ("tx hash", hex::encode(&hash)),
             (
                 "block",
-                format!("{} ({})", r.height, hex::encode(&r.block_hash)),
+                format!("{} ({})", receipt.height, hex::encode(&block_hash)),
             ),
             (
                 "sender",

@@ -161,7 +161,8 @@ pub fn key_proof(
     let Some(set) = store.read(&tables::CUSTODY, ()).map_err(internal)? else {
         return Ok(None);
     };
-    let receipts = crate::query::block_receipts(store, set.height)?;
+    let block = crate::access::audit::stored_block(store, set.height)?;
+    let receipts = crate::query::block_receipts(store, &block)?;
     let index = receipts
         .iter()
         .position(|r| {
@@ -177,7 +178,13 @@ pub fn key_proof(
                 set.height
             ))
         })?;
-    let p = crate::query::receipt_proof(store, chain_id, set.height, index as u32)?;
+    let p = crate::query::receipt_proof(
+        store,
+        chain_id,
+        (set.height, block),
+        &receipts,
+        index as u32,
+    )?;
     Ok(Some(pb::CustodyKeyProof {
         chain_id: p.chain_id,
         set_changes: p.set_changes,
