@@ -303,6 +303,24 @@ impl Network {
         self.root.join(format!("node{i}/config.toml"))
     }
 
+    /// Sets node `i`'s block interval (`block_interval_ms` in its config) to `ms`: how
+    /// long pending transactions wait for a block, long enough for a test to stop a
+    /// process while one is in flight. Takes effect when the node starts.
+    pub fn set_block_interval(&self, i: usize, ms: u64) {
+        let config = self.config(i);
+        let text = std::fs::read_to_string(&config).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("block_interval_ms"))
+            .expect("block_interval_ms in the node's config")
+            .to_string();
+        std::fs::write(
+            &config,
+            text.replace(&line, &format!("block_interval_ms = {ms}")),
+        )
+        .unwrap();
+    }
+
     /// gRPC endpoint of node `i`.
     pub fn endpoint(&self, i: usize) -> String {
         format!("http://127.0.0.1:{}", self.base_port + 10 * (i as u16 - 1))

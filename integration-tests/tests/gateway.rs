@@ -35,12 +35,8 @@ async fn departments_publish_request_and_receive_through_their_gateways() {
     // given a node, and gateways for the registry (whose first endpoint is dead: it
     // fails over) and the housing authority
     let net = Network::init(1).unwrap();
-    let config = net.config(1);
     // Blocks wait up to 2 s for transactions, so a gateway can be stopped mid-flow.
-    let slow = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("block_interval_ms = 20", "block_interval_ms = 2000");
-    std::fs::write(&config, slow).unwrap();
+    net.set_block_interval(1, 2000);
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let dead = format!("127.0.0.1:{}", free_port());
     let (reg_cfg, reg_port) = gateway_config(&net, "real-estate", &[dead, node.endpoint.clone()]);

@@ -64,11 +64,7 @@ async fn each_department_is_told_what_concerns_it_signed_retried_and_once() {
     let net = Network::init(1).unwrap();
     // Blocks wait up to 300 ms for transactions, so the node can be killed while one
     // is in flight.
-    let config = net.config(1);
-    let slow = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("block_interval_ms = 20", "block_interval_ms = 300");
-    std::fs::write(&config, slow).unwrap();
+    net.set_block_interval(1, 300);
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let endpoint = std::slice::from_ref(&node.endpoint);
     let (reg_cfg, reg_port) = gateway_config(&net, "real-estate", endpoint);
@@ -402,13 +398,11 @@ async fn each_department_is_told_what_concerns_it_signed_retried_and_once() {
             .count()
     };
     let before = reads();
-    let interval = |node: NodeProcess, from: &str, to: &str| {
+    let interval = |node: NodeProcess, ms: u64| {
         node.kill9();
-        let text = std::fs::read_to_string(&config).unwrap();
-        assert!(text.contains(from), "{text}");
-        std::fs::write(&config, text.replace(from, to)).unwrap();
+        net.set_block_interval(1, ms);
     };
-    interval(node, "block_interval_ms = 300", "block_interval_ms = 5000");
+    interval(node, 5000);
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let (port, t) = (hou.port, caseworker.clone());
     let body = json!({"certificate_id": cert, "purpose": "housing_eligibility"});
@@ -441,7 +435,7 @@ async fn each_department_is_told_what_concerns_it_signed_retried_and_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    interval(node, "block_interval_ms = 5000", "block_interval_ms = 300");
+    interval(node, 300);
     let node = NodeProcess::start(&net, 1).await.unwrap();
     let r = in_flight.join().unwrap();
     assert!(

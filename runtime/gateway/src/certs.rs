@@ -225,7 +225,7 @@ pub(crate) struct PublishBody {
     summary = "Seal and publish a document with its metadata (scope publish)",
     params(crate::openapi::Idempotency),
     request_body = PublishBody,
-    responses((status = 201, description = "certificate_id, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+    responses((status = 201, description = "certificate_id, height, tx_hash"), crate::problem::Pending, crate::problem::Refused)
 )]
 pub(crate) async fn publish(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
     let caller = app.allowed(&headers, Scope::Publish)?;
@@ -293,7 +293,7 @@ pub(crate) struct RequestBody {
     summary = "Ask to read a certificate for a purpose: the gate decides, audits and charges (scope request)",
     params(crate::openapi::Idempotency),
     request_body = RequestBody,
-    responses((status = 201, description = "request, certificate_id, decision, reason, points, owner, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+    responses((status = 201, description = "request, certificate_id, decision, reason, points, owner, height, tx_hash"), crate::problem::Pending, crate::problem::Refused)
 )]
 pub(crate) async fn request_access(
     State(app): State<App>,

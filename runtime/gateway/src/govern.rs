@@ -159,7 +159,7 @@ pub(crate) struct ProposalBody {
     summary = "Propose as the department: a contract, policy lines, a certificate type, a purpose, a points adjustment (scope govern)",
     params(crate::openapi::Idempotency),
     request_body = ProposalBody,
-    responses((status = 201, description = "proposal_id, action, expiry_height, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+    responses((status = 201, description = "proposal_id, action, expiry_height, height, tx_hash"), crate::problem::Pending, crate::problem::Refused)
 )]
 pub(crate) async fn propose(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
     let caller = app.allowed(&headers, Scope::Govern)?;
@@ -199,7 +199,7 @@ pub(crate) struct VoteBody {
     summary = "The department's vote (scope govern)",
     params(("id" = u64, Path, description = "proposal"), crate::openapi::Idempotency),
     request_body = VoteBody,
-    responses((status = 201, description = "proposal_id, approve, events, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+    responses((status = 201, description = "proposal_id, approve, events, height, tx_hash"), crate::problem::Pending, crate::problem::Refused)
 )]
 pub(crate) async fn vote(
     State(app): State<App>,

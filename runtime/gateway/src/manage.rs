@@ -38,7 +38,7 @@ pub(crate) struct GrantBody {
     summary = "Grant a department access to a certificate for a purpose (scope publish)",
     params(("id" = String, Path, description = "certificate id"), crate::openapi::Idempotency),
     request_body = GrantBody,
-    responses((status = 201, description = "grant_id, certificate_id, grantee, purpose, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+    responses((status = 201, description = "grant_id, certificate_id, grantee, purpose, height, tx_hash"), crate::problem::Pending, crate::problem::Refused)
 )]
 pub(crate) async fn grant(
     State(app): State<App>,
@@ -86,7 +86,7 @@ pub(crate) struct RevokeBody {
     summary = "Revoke a certificate, or one of its grants (scope publish)",
     params(("id" = String, Path, description = "certificate id"), crate::openapi::Idempotency),
     request_body = RevokeBody,
-    responses((status = 201, description = "certificate_id, grant_id, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+    responses((status = 201, description = "certificate_id, grant_id, height, tx_hash"), crate::problem::Pending, crate::problem::Refused)
 )]
 pub(crate) async fn revoke(
     State(app): State<App>,

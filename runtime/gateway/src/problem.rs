@@ -147,3 +147,13 @@ impl From<anyhow::Error> for Problem {
         }
     }
 }
+
+/// The answer of a transaction not committed within a minute, for the OpenAPI document
+/// (every call that writes).
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum Pending {
+    /// Sent, not committed yet: poll the operation in `Location`, or send the request
+    /// again with its Idempotency-Key.
+    #[response(status = 202)]
+    Pending,
+}

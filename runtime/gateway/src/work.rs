@@ -46,7 +46,7 @@ fn args_of(v: Value) -> Vec<u8> {
     summary = "Call an approved contract: this department's part of a workflow (scope publish)",
     params(("name" = String, Path, description = "contract"), crate::openapi::Idempotency),
     request_body = CallBody,
-    responses((status = 201, description = "output, gas_used, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+    responses((status = 201, description = "output, gas_used, height, tx_hash"), crate::problem::Pending, crate::problem::Refused)
 )]
 pub(crate) async fn call(
     State(app): State<App>,
@@ -145,7 +145,7 @@ pub(crate) struct JobBody {
     summary = "Run an approved contract's job over a certificate on its owner's node (scope request)",
     params(crate::openapi::Idempotency),
     request_body = JobBody,
-    responses((status = 201, description = "request, certificate_id, decision, reason, points, owner, height, tx_hash"), (status = 202, description = "Not committed within a minute: poll the operation in Location"), crate::problem::Refused)
+    responses((status = 201, description = "request, certificate_id, decision, reason, points, owner, height, tx_hash"), crate::problem::Pending, crate::problem::Refused)
 )]
 pub(crate) async fn compute(State(app): State<App>, headers: HeaderMap, body: Body) -> Answer {
     let caller = app.allowed(&headers, Scope::Request)?;
