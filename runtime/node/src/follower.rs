@@ -122,7 +122,7 @@ pub async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
         }
         let scan = {
             let (f, skip) = (f.clone(), in_flight.lock().clone());
-            tokio::task::spawn_blocking(move || f.scan(cursor, &skip)).await
+            in_background(move || f.scan(cursor, &skip)).await
         };
         match scan {
             Ok(Ok(round)) => {
@@ -144,8 +144,6 @@ pub async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
                 }
             }
             Ok(Err(e)) => tracing::warn!(worker = F::NAME, error = %e, "scan failed; retrying"),
-            // The runtime is shutting down.
-            Err(e) if e.is_cancelled() => return,
             Err(e) => tracing::error!(worker = F::NAME, error = %e, "scan panicked; retrying"),
         }
         tokio::select! {
@@ -165,6 +163,48 @@ pub async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+/// Runs a scan on a thread of its own at a lower scheduling priority (nice
+/// [`SCAN_NICENESS`]): a scan computes key shares or runs compute jobs, work no committed
+/// transaction waits for, and it must not take a core from a block's execution and votes
+/// when both want one (4 validators on 2 cores: `docs/performance.md`, session 30). It
+/// still gets every core that is free.
+async fn in_background<T: Send + 'static>(
+    scan: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("scan".into())
+        .spawn(move || {
+            lower_priority();
+            let _ = tx.send(scan());
+        })
+        .map_err(|e| format!("cannot start a scan thread: {e}"))?;
+    rx.await.map_err(|_| "the scan panicked".to_string())
+}
+
+/// The scheduling niceness of a worker's scans (0 is the node's own): under contention a
+/// scan gets about a tenth of a core's time against one thread of the node's own work
+/// (Linux's weights: 110 against 1024), so key releases slow down but never stop.
+const SCAN_NICENESS: i32 = 10;
+
+/// Lowers this thread's scheduling priority to [`SCAN_NICENESS`] (Linux: per thread).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: setpriority with this thread's own id and plain integers; a failure leaves
+    // the priority as it was.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            SCAN_NICENESS,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 fn load_cursor(file: &Path) -> u64 {
     std::fs::read_to_string(file)

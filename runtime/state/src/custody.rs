@@ -10,14 +10,17 @@
 //! share is refused (`BAD_KEY_SHARE`) and its validator named. A refused release has no
 //! share in it, on chain or anywhere.
 
-use govchain_store::Records;
+use govchain_store::{Records, Store};
 use govchain_types::event::{Event, KeyReleased, ReleaseApproved};
-use govchain_types::{ExecError, TxError, pb};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use govchain_types::{ExecError, Hash, TxError, pb};
 
 use crate::access::accounts::Account;
 use crate::access::audit;
 use crate::access::release::{check_release, refused};
-use crate::{BlockContext, Overlay, VerifiedTx, internal, tables};
+use crate::{BlockContext, Overlay, StateWrites, VerifiedTx, internal, tables};
 
 /// Most releases in one transaction.
 pub const MAX_RELEASES: usize = 1_000;
@@ -124,6 +127,7 @@ pub(crate) fn release(
     ctx: &BlockContext,
     tx: &VerifiedTx,
     r: &pb::ReleaseShares,
+    checked: &BTreeSet<Hash>,
     events: &mut Vec<pb::Event>,
 ) -> Result<(), ExecError> {
     let v = holder(o, &tx.body.sender)?;
@@ -160,7 +164,7 @@ pub(crate) fn release(
         .iter()
         .map(|&seq| check_release(o, ctx, seq, v.custody_share))
         .collect::<Result<Vec<_>, _>>()?;
-    let delivered = check_deliveries(o, tx, &v, &r.releases)?;
+    let delivered = check_deliveries(o, tx, &v, &r.releases, checked)?;
     for (req, _) in approved {
         let approval = pb::ReleaseApproval {
             request: req.seq,
@@ -245,29 +249,83 @@ struct Delivery<'a> {
     approved_at: u64,
 }
 
-/// Checks validator `v`'s shares: each for a request whose release it approved in a
-/// committed transaction, not yet delivered, and passing its proof against the
-/// validator's public key share, the envelope, the recipient and the request. The
-/// policy was checked at the approval, the decision point: a revocation after it is a
-/// revocation after the read.
-fn check_deliveries<'a>(
+/// Validator `v`'s shares in a release transaction, with what their proofs are
+/// checked against (read from state by [`gather`]).
+struct Shares<'a> {
+    deliveries: Vec<Delivery<'a>>,
+    envelopes: Vec<govchain_custody::Envelope>,
+    contexts: Vec<Vec<u8>>,
+    /// The validator's public key share under the key set in force.
+    public: Vec<u8>,
+    number: u32,
+}
+
+impl Shares<'_> {
+    /// Every share's proof, in one batch: the first bad one named.
+    fn verify(&self, validator: &str) -> Result<(), ExecError> {
+        let checks: Vec<govchain_custody::ShareCheck<'_>> = self
+            .deliveries
+            .iter()
+            .zip(&self.envelopes)
+            .zip(&self.contexts)
+            .map(|((d, envelope), context)| govchain_custody::ShareCheck {
+                public: &self.public,
+                number: self.number,
+                bytes: &d.release.encrypted_share,
+                envelope,
+                recipient: &d.request.requester_key,
+                context,
+            })
+            .collect();
+        govchain_custody::verify_shares(&checks).map_err(|(i, e)| {
+            TxError::BadKeyShare {
+                validator: validator.to_string(),
+                request: self.deliveries[i].request.seq,
+                reason: e.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// SM3 of everything [`Shares::verify`] reads, each field length-prefixed: two
+    /// batches with the same digest get the same verdict.
+    fn digest(&self) -> Hash {
+        let mut bytes = Vec::new();
+        let mut put = |b: &[u8]| {
+            bytes.extend_from_slice(&(b.len() as u64).to_be_bytes());
+            bytes.extend_from_slice(b);
+        };
+        put(&self.public);
+        put(&self.number.to_be_bytes());
+        for (d, context) in self.deliveries.iter().zip(&self.contexts) {
+            put(&d.release.encrypted_share);
+            put(&d.cert.key_envelope);
+            put(&d.request.requester_key);
+            put(context);
+        }
+        govchain_crypto::sm3(&bytes)
+    }
+}
+
+/// Reads what validator `v`'s shares are checked against: each for a request whose
+/// release it approved in a committed transaction, not yet delivered, with its
+/// certificate's envelope, the recipient and the request. The policy was checked at the
+/// approval, the decision point: a revocation after it is a revocation after the read.
+fn gather<'a>(
     o: &Overlay,
     tx: &VerifiedTx,
     v: &pb::Validator,
     releases: &'a [pb::ShareRelease],
-) -> Result<Vec<Delivery<'a>>, ExecError> {
-    if releases.is_empty() {
-        return Ok(vec![]);
-    }
+) -> Result<Shares<'a>, ExecError> {
     let custody = key_set(o)?.unwrap_or_default();
-    let public_share = crate::keygen::public_share(&custody, v.custody_share).ok_or_else(|| {
+    let public = crate::keygen::public_share(&custody, v.custody_share).ok_or_else(|| {
         TxError::Unauthorized {
             who: tx.body.sender.clone(),
             action: "release key shares (its share number is not in the custody key set in force: a resharing to it has not ended)",
         }
     })?;
     let share = v.custody_share;
-    let mut checked = Vec::with_capacity(releases.len());
+    let mut deliveries = Vec::with_capacity(releases.len());
     let mut envelopes = Vec::with_capacity(releases.len());
     for rel in releases {
         let seq = rel.request;
@@ -297,35 +355,73 @@ fn check_deliveries<'a>(
             govchain_custody::Envelope::parse(&cert.key_envelope)
                 .map_err(|e| internal(format!("certificate {}: {e}", cert.id)))?,
         );
-        checked.push(Delivery {
+        deliveries.push(Delivery {
             release: rel,
             request: req,
             cert,
             approved_at: approval.height,
         });
     }
-    // Every share's proof, in one batch.
-    let contexts: Vec<Vec<u8>> = checked
+    let contexts = deliveries
         .iter()
         .map(|d| govchain_custody::release_context(&tx.body.chain_id, d.request.seq))
         .collect();
-    let checks: Vec<govchain_custody::ShareCheck<'_>> = checked
+    Ok(Shares {
+        deliveries,
+        envelopes,
+        contexts,
+        public: public.to_vec(),
+        number: share,
+    })
+}
+
+/// Checks validator `v`'s shares ([`gather`]) and their proofs against the validator's
+/// public key share, unless the block checked the same inputs ahead ([`check_ahead`]):
+/// the verdict is a function of them alone.
+fn check_deliveries<'a>(
+    o: &Overlay,
+    tx: &VerifiedTx,
+    v: &pb::Validator,
+    releases: &'a [pb::ShareRelease],
+    checked: &BTreeSet<Hash>,
+) -> Result<Vec<Delivery<'a>>, ExecError> {
+    if releases.is_empty() {
+        return Ok(vec![]);
+    }
+    let shares = gather(o, tx, v, releases)?;
+    if !checked.contains(&shares.digest()) {
+        shares.verify(&v.id)?;
+    }
+    Ok(shares.deliveries)
+}
+
+/// The key shares of a block's release transactions, checked before its transactions
+/// run, each transaction's on a thread of the pool, against the state the block starts
+/// from: the digests ([`Shares::digest`]) of the batches that passed. Transactions run
+/// one after the other; their share proofs, most of a block's execution under reads,
+/// need not. A release whose inputs an earlier transaction of the block changed (a
+/// resharing that ended) has another digest and is checked when it runs.
+pub(crate) fn check_ahead(
+    store: &Arc<Store>,
+    base: &[Arc<StateWrites>],
+    txs: &[VerifiedTx],
+) -> BTreeSet<Hash> {
+    use rayon::prelude::*;
+    let releases: Vec<(&VerifiedTx, &pb::ReleaseShares)> = txs
         .iter()
-        .zip(&envelopes)
-        .zip(&contexts)
-        .map(|((d, envelope), context)| govchain_custody::ShareCheck {
-            public: public_share,
-            number: share,
-            bytes: &d.release.encrypted_share,
-            envelope,
-            recipient: &d.request.requester_key,
-            context,
+        .filter_map(|tx| match tx.body.payload.as_ref()?.kind.as_ref()? {
+            pb::payload::Kind::Release(r) if !r.releases.is_empty() => Some((tx, r)),
+            _ => None,
         })
         .collect();
-    govchain_custody::verify_shares(&checks).map_err(|(i, e)| TxError::BadKeyShare {
-        validator: v.id.clone(),
-        request: checked[i].request.seq,
-        reason: e.to_string(),
-    })?;
-    Ok(checked)
+    releases
+        .par_iter()
+        .filter_map(|(tx, r)| {
+            let o = Overlay::over(store.clone(), base.to_vec());
+            let v = holder(&o, &tx.body.sender).ok()?;
+            let shares = gather(&o, tx, &v, &r.releases).ok()?;
+            shares.verify(&v.id).ok()?;
+            Some(shares.digest())
+        })
+        .collect()
 }

@@ -1019,6 +1019,36 @@ fn a_key_share_that_fails_its_proof_is_refused_naming_its_validator() {
     assert_eq!(releases(&net, allowed) + releases(&net, other), 2);
 }
 
+/// A block's key shares are checked before its transactions run (side by side); each
+/// transaction still gets the verdict it gets alone: a bad share in the same block as
+/// good ones is refused, and a share delivered twice in one block is taken once.
+#[test]
+fn key_shares_checked_ahead_of_their_block_keep_each_transactions_verdict() {
+    let mut net = Net::new();
+    let cert = publish(&mut net, "P-1");
+    let a = ask(&mut net, "housing", &cert, "housing_eligibility");
+    let b = ask(&mut net, "housing", &cert, "housing_eligibility");
+    ok(&net.one("validator:node1", approve_release(&[a, b])));
+    let before = net.audit_seq();
+    let (share_a, share_b) = (net.chain.released_share(a), net.chain.released_share(b));
+    net.tx("validator:node1", release(a, share_a.clone()));
+    net.tx("validator:node1", release(b, share_a.clone()));
+    net.tx("validator:node1", release(a, share_a));
+    let r = net.block();
+    ok(&r[0]);
+    assert_eq!(code(&r[1]), ErrorCode::BadKeyShare);
+    assert!(
+        r[1].error_message.contains(&format!("request {b}")),
+        "{}",
+        r[1].error_message
+    );
+    assert_eq!(code(&r[2]), ErrorCode::AlreadyExists);
+    assert_eq!((releases(&net, a), releases(&net, b)), (1, 0));
+    assert_eq!(net.audit_seq(), before + 1, "one key release audited");
+    ok(&net.one("validator:node1", release(b, share_b)));
+    assert_eq!(releases(&net, b), 1);
+}
+
 /// Publishes property title `number` as the registry; returns its id.
 fn publish(net: &mut Net, number: &str) -> String {
     let p = net.publish_payload("property", number, ID);

@@ -388,6 +388,7 @@ impl Host<'_> {
                 r.resume_with(())
             }
             Effect::SignVote(v, r) => {
+                tracing::debug!(height = v.height.0, round = ?v.round, kind = ?v.kind, block = v.block.is_val(), "voting");
                 let sig = guard.sign_vote(key, &v, &vote_sign_bytes(chain_id, &v))?;
                 r.resume_with(SignedMessage::new(v, sig))
             }

@@ -365,11 +365,19 @@ impl Engine {
         let chain = self.chain.clone();
         let events = self.events.clone();
         let raw = raw.clone();
+        let height = self.height;
         tokio::task::spawn_blocking(move || {
+            let began = std::time::Instant::now();
             let verdict = chain
                 .import(&raw, Some(&proposer))
                 .map(Box::new)
                 .map_err(|e| e.to_string());
+            tracing::debug!(
+                height,
+                round,
+                ms = began.elapsed().as_millis() as u64,
+                "judged a proposed block"
+            );
             let _ = events.send(Event::Judged { proposal, verdict });
         });
     }
@@ -519,6 +527,7 @@ impl Engine {
             }
         };
         let chain = self.chain.clone();
+        let began = std::time::Instant::now();
         let committed =
             tokio::task::spawn_blocking(move || chain.commit_decided(imported, certificate))
                 .await
@@ -528,6 +537,7 @@ impl Engine {
                 tracing::info!(
                     height = b.sealed.header.height,
                     txs = b.sealed.header.tx_count,
+                    commit_ms = began.elapsed().as_millis() as u64,
                     "decided"
                 );
             }

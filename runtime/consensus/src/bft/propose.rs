@@ -29,6 +29,7 @@ impl Engine {
                     break;
                 }
             }
+            let began = std::time::Instant::now();
             let block = tokio::task::spawn_blocking(move || {
                 // A proposal extends the tip: what this node built in an earlier round
                 // goes back to the mempool first.
@@ -46,6 +47,12 @@ impl Engine {
             })
             .await
             .unwrap_or_else(|e| Err(format!("block building panicked: {e}")));
+            tracing::debug!(
+                height,
+                round,
+                ms = began.elapsed().as_millis() as u64,
+                "built a block"
+            );
             let _ = events.send(Event::Built {
                 height,
                 round,

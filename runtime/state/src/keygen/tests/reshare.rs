@@ -306,7 +306,7 @@ fn a_share_released_before_a_resharing_is_replaced_and_an_old_share_is_refused_a
         .value
         .parse()
         .unwrap();
-    let approvals: Vec<VerifiedTx> = (1..=2)
+    let approvals: Vec<VerifiedTx> = (1..=3)
         .map(|n| {
             chain.tx(
                 &validator_account(&format!("node{n}")),
@@ -333,7 +333,28 @@ fn a_share_released_before_a_resharing_is_replaced_and_an_old_share_is_refused_a
     ok(&[remove_node(&mut chain, "node4")]);
     let mut custody: BTreeMap<u32, PrivateKey> = (1..).zip(keys.iter().cloned()).collect();
     custody.remove(&4);
-    reshare_round(&mut chain, &custody, 2, &[1, 2, 3], &old);
+    let to = recipients(&custody);
+    let deals = [1, 2, 3]
+        .map(|n| (n, reshare_deal(&custody, n, 2, &old[n as usize - 1], &to)))
+        .to_vec();
+    ok(&run_round(&mut chain, 2, deals));
+    // holder 3 approved before the resharing; its old share goes in the block that ends
+    // the resharing, after the complaints that end it. Checked ahead of the block, against
+    // the key set the block starts with, it verifies; when it runs the key set has
+    // changed, and it is checked again and refused.
+    let mut txs: Vec<VerifiedTx> = custody
+        .keys()
+        .map(|&n| tx(&mut chain, n, 2, complain(&[])))
+        .collect();
+    txs.push(release_tx(&mut chain, 3, seq, &old[2]));
+    let mut r = chain.block(&txs, 1).unwrap().0;
+    let late = r.pop().unwrap();
+    ok(&r);
+    assert_eq!(
+        late.error_code,
+        pb::ErrorCode::BadKeyShare as u32,
+        "{late:?}"
+    );
     // the old releases are no longer served: they do not combine with new shares
     assert_eq!(visible(&chain), 0);
     // holder 1's old share is refused; its new share replaces its old release, once
