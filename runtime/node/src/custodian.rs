@@ -85,6 +85,7 @@ const MAX_PER_ROUND: usize = 4 * RELEASES_PER_TX;
 impl Follower for Custodian {
     type Work = Step;
     const NAME: &'static str = "custodian";
+    const NICENESS: i32 = 10;
 
     fn chain(&self) -> &Arc<Chain> {
         &self.chain

@@ -44,6 +44,10 @@ pub trait Follower: Send + Sync + 'static {
     type Work: Send + 'static;
     /// For logs.
     const NAME: &'static str;
+    /// Above 0: scans run on a thread of their own at this scheduling niceness
+    /// (a custodian computing key shares yields to block execution); 0: on the runtime's
+    /// blocking threads, at the node's own.
+    const NICENESS: i32 = 0;
     /// The chain it follows.
     fn chain(&self) -> &Arc<Chain>;
     /// File keeping the first request not yet settled (a restart resumes there).
@@ -122,7 +126,16 @@ pub async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
         }
         let scan = {
             let (f, skip) = (f.clone(), in_flight.lock().clone());
-            in_background(move || f.scan(cursor, &skip)).await
+            let scan = move || f.scan(cursor, &skip);
+            if F::NICENESS > 0 {
+                in_background(F::NICENESS, scan).await
+            } else {
+                match tokio::task::spawn_blocking(scan).await {
+                    // The runtime is shutting down.
+                    Err(e) if e.is_cancelled() => return,
+                    r => r.map_err(|e| e.to_string()),
+                }
+            }
         };
         match scan {
             Ok(Ok(round)) => {
@@ -144,7 +157,7 @@ pub async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
                 }
             }
             Ok(Err(e)) => tracing::warn!(worker = F::NAME, error = %e, "scan failed; retrying"),
-            Err(e) => tracing::error!(worker = F::NAME, error = %e, "scan panicked; retrying"),
+            Err(e) => tracing::error!(worker = F::NAME, error = %e, "scan failed to run; retrying"),
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -164,47 +177,41 @@ pub async fn follow<F: Follower>(f: F, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Runs a scan on a thread of its own at a lower scheduling priority (nice
-/// [`SCAN_NICENESS`]): a scan computes key shares or runs compute jobs, work no committed
-/// transaction waits for, and it must not take a core from a block's execution and votes
-/// when both want one (4 validators on 2 cores: `docs/performance.md`, session 30). It
-/// still gets every core that is free.
+/// Runs a scan on a thread of its own at scheduling niceness `niceness` (Linux weights
+/// it at 110 against the node's 1024 at 10: under contention it is slowed, never
+/// stopped, and it still gets every core that is free). The custodian's scans compute key
+/// shares, work no committed transaction waits for, that must not take a core from a
+/// block's execution and votes when both want one (4 validators on 2 cores:
+/// `docs/performance.md`, session 30). Its own thread, since a lowered priority cannot be
+/// raised back and would stay with a pooled thread.
 async fn in_background<T: Send + 'static>(
+    niceness: i32,
     scan: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("scan".into())
         .spawn(move || {
-            lower_priority();
+            lower_priority(niceness);
             let _ = tx.send(scan());
         })
         .map_err(|e| format!("cannot start a scan thread: {e}"))?;
     rx.await.map_err(|_| "the scan panicked".to_string())
 }
 
-/// The scheduling niceness of a worker's scans (0 is the node's own): under contention a
-/// scan gets about a tenth of a core's time against one thread of the node's own work
-/// (Linux's weights: 110 against 1024), so key releases slow down but never stop.
-const SCAN_NICENESS: i32 = 10;
-
-/// Lowers this thread's scheduling priority to [`SCAN_NICENESS`] (Linux: per thread).
+/// Sets this thread's scheduling niceness (Linux: per thread).
 #[cfg(target_os = "linux")]
-fn lower_priority() {
+fn lower_priority(niceness: i32) {
     // SAFETY: setpriority with this thread's own id and plain integers; a failure leaves
     // the priority as it was.
     #[allow(unsafe_code)]
     unsafe {
-        libc::setpriority(
-            libc::PRIO_PROCESS,
-            libc::gettid() as libc::id_t,
-            SCAN_NICENESS,
-        );
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, niceness);
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
+fn lower_priority(_: i32) {}
 
 fn load_cursor(file: &Path) -> u64 {
     std::fs::read_to_string(file)

@@ -373,8 +373,8 @@ struct Env<'a> {
     ctx: &'a BlockContext,
     policy: &'a Arc<Policy>,
     params: &'a ChainParams,
-    /// Digests of the key-share batches checked before the block's transactions ran.
-    shares_checked: &'a std::collections::BTreeSet<Hash>,
+    /// Verdicts on the key-share batches checked before the block's transactions ran.
+    shares_checked: &'a custody::Verdicts,
 }
 
 fn execute_tx(

@@ -1049,6 +1049,49 @@ fn key_shares_checked_ahead_of_their_block_keep_each_transactions_verdict() {
     assert_eq!(releases(&net, b), 1);
 }
 
+/// What is checked ahead of a block is bounded by what could deliver: a transaction in
+/// bad shape (a request listed twice), one whose nonce does not follow its sender's, and
+/// a second delivery of the same share are left to execution, which refuses them before
+/// any proof is checked.
+#[test]
+fn key_shares_are_checked_ahead_only_for_transactions_that_could_deliver_them() {
+    let mut net = Net::new();
+    let cert = publish(&mut net, "P-1");
+    let a = ask(&mut net, "housing", &cert, "housing_eligibility");
+    ok(&net.one("validator:node1", approve_release(&[a])));
+    let share = net.chain.released_share(a);
+    let twice = pb::payload::Kind::Release(pb::ReleaseShares {
+        approvals: vec![],
+        releases: vec![
+            pb::ShareRelease {
+                request: a,
+                encrypted_share: share.clone(),
+            };
+            2
+        ],
+    });
+    let validator = "validator:node1";
+    let bad_shape = net.chain.tx(validator, twice);
+    let deliver = net.chain.tx(validator, release(a, share.clone()));
+    let again = net.chain.tx(validator, release(a, share.clone()));
+    let _skipped = net.chain.tx(validator, release(a, share.clone()));
+    let gap = net.chain.tx(validator, release(a, share));
+    let block = [bad_shape, deliver, again, gap];
+    let verdicts = govchain_state::custody::check_ahead(&net.store, &[], &block);
+    assert_eq!(
+        verdicts.len(),
+        1,
+        "only the first delivery is checked ahead"
+    );
+    assert!(verdicts.values().all(Result::is_ok));
+    let r = net.chain.block(&block, 5_000).unwrap().0;
+    assert_eq!(code(&r[0]), ErrorCode::InvalidArgument);
+    ok(&r[1]);
+    assert_eq!(code(&r[2]), ErrorCode::AlreadyExists);
+    assert_eq!(code(&r[3]), ErrorCode::NonceGap);
+    assert_eq!(releases(&net, a), 1);
+}
+
 /// Publishes property title `number` as the registry; returns its id.
 fn publish(net: &mut Net, number: &str) -> String {
     let p = net.publish_payload("property", number, ID);
