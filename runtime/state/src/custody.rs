@@ -429,12 +429,12 @@ pub fn check_ahead(store: &Arc<Store>, base: &[Arc<StateWrites>], txs: &[Verifie
     let mut delivering = BTreeSet::new();
     let mut ahead = Vec::new();
     for tx in txs {
-        let Some(pb::payload::Kind::Release(r)) =
-            tx.body.payload.as_ref().and_then(|p| p.kind.as_ref())
-        else {
-            continue;
-        };
+        // Releases come from validator accounts, which send key generation steps, results
+        // and evidence too: their nonces are followed through all of them.
         let sender = tx.body.sender.as_str();
+        if !matches!(Account::parse(sender), Account::Validator(_)) {
+            continue;
+        }
         let expected = match next_nonce.get(sender) {
             Some(n) => *n,
             None => match start.read_or_default(&tables::NONCE, (sender, &tx.body.operator)) {
@@ -446,6 +446,11 @@ pub fn check_ahead(store: &Arc<Store>, base: &[Arc<StateWrites>], txs: &[Verifie
             continue;
         }
         next_nonce.insert(sender, expected + 1);
+        let Some(pb::payload::Kind::Release(r)) =
+            tx.body.payload.as_ref().and_then(|p| p.kind.as_ref())
+        else {
+            continue;
+        };
         if r.releases.is_empty() || shape(r).is_err() {
             continue;
         }

@@ -162,7 +162,7 @@ impl Executor {
         base: Vec<Arc<StateWrites>>,
     ) -> Result<ExecutedBlock> {
         let _span = tracing::debug_span!("execute", height = ctx.height, txs = txs.len()).entered();
-        let shares_checked = custody::check_ahead(&self.store, &base, txs);
+        let share_verdicts = custody::check_ahead(&self.store, &base, txs);
         let mut o = Overlay::over(self.store.clone(), base);
         let policy = self.policy_at(&o)?;
         let params = chain_params(&o)?;
@@ -172,7 +172,7 @@ impl Executor {
             ctx,
             policy: &policy,
             params: &params,
-            shares_checked: &shares_checked,
+            share_verdicts: &share_verdicts,
         };
         let mut receipts = Vec::with_capacity(txs.len());
         for (i, tx) in txs.iter().enumerate() {
@@ -374,7 +374,7 @@ struct Env<'a> {
     policy: &'a Arc<Policy>,
     params: &'a ChainParams,
     /// Verdicts on the key-share batches checked before the block's transactions ran.
-    shares_checked: &'a custody::Verdicts,
+    share_verdicts: &'a custody::Verdicts,
 }
 
 fn execute_tx(
@@ -466,7 +466,7 @@ fn execute_tx(
         Kind::Request(r) => requests::request(o, ctx, env.policy, tx, r, events),
         Kind::Grant(g) => certs::grant(o, ctx, sender, g, events),
         Kind::Revoke(r) => certs::revoke(o, ctx, sender, r, events),
-        Kind::Release(r) => custody::release(o, ctx, tx, r, env.shares_checked, events),
+        Kind::Release(r) => custody::release(o, ctx, tx, r, env.share_verdicts, events),
         Kind::Compute(j) => compute::submit(o, ctx, env.policy, tx, j, events)
             .map(|record| events.push(requests::access_event(&record))),
         Kind::Result(r) => compute::post_result(o, ctx, tx, r, events),
