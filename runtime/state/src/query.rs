@@ -133,10 +133,9 @@ pub fn block_receipts(
 }
 
 /// The receipt of transaction `index` of `block` at `height` (whose receipts are
-/// `receipts`) with
-/// what proves it from genesis (`govchain_proof::receipt`): the block's signed header
-/// with its commit certificate, the receipt's Merkle path under the receipts root, and
-/// the validator set changes below the block.
+/// `receipts`) with what proves it from genesis (`govchain_proof::receipt`): the block's
+/// signed header with its commit certificate, the receipt's Merkle path under the
+/// receipts root, and the validator set changes below the block.
 pub fn receipt_proof(
     store: &Store,
     chain_id: &str,
